@@ -1,0 +1,33 @@
+"""Errors a user can cause. Each message quotes the bad value and says the way out.
+
+Library code raises these; only `n00bqa.cli` turns them into `Error: ...` on stderr and a
+non-zero exit (set N00BQA_DEBUG=1 to see the traceback instead).
+"""
+
+
+class N00bqaError(Exception):
+    """Base class: a mistake in the user's input or files, never a bug in n00bqa."""
+
+
+class RootError(N00bqaError):
+    """No study root (a folder holding questions/) could be found."""
+
+
+class QuestionError(N00bqaError):
+    """A question id, status or question file is wrong."""
+
+
+class ProbeError(N00bqaError):
+    """An unknown probe, a bad probe option, or a model folder that cannot be used."""
+
+
+class CorpusError(N00bqaError):
+    """A reading-list item that cannot be added or read."""
+
+
+class RetrievalIndexError(N00bqaError):
+    """The retrieval index is missing, corrupt, busy or built with another model."""
+
+
+class AskError(N00bqaError):
+    """A query that cannot be answered as given (empty, too long)."""

@@ -1,0 +1,66 @@
+"""The real models the probes measure: the bundled all-MiniLM-L6-v2, or a local folder.
+
+Nothing here downloads. `--model PATH` takes any local Hugging Face model folder; without
+it, probes use the bundled MiniLM (a 22.7M-parameter BERT: 6 layers, hidden 384, 12 heads).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from n00bqa.errors import ProbeError
+from n00bqa.paths import bundled_model_path
+
+BUNDLED_NAME = "all-MiniLM-L6-v2"
+
+
+def resolve_model_dir(path: str | Path | None) -> Path:
+    """Return a local model folder, checking it holds a config.json.
+
+    Args:
+        path: a folder given by the user, or None for the bundled MiniLM.
+    """
+    folder = bundled_model_path() if path is None else Path(path).expanduser().resolve()
+    if not folder.is_dir():
+        raise ProbeError(f"model folder {str(folder)!r} does not exist; pass --model PATH to a local model folder")
+    if not (folder / "config.json").is_file():
+        raise ProbeError(
+            f"model folder {str(folder)!r} has no config.json; pass a Hugging Face model folder "
+            "(config.json plus weights) to --model"
+        )
+    return folder
+
+
+def model_label(path: str | Path | None) -> str:
+    return BUNDLED_NAME if path is None else str(Path(path).expanduser().resolve())
+
+
+@lru_cache(maxsize=4)
+def load_tokenizer(path: str | None = None):
+    """AutoTokenizer for a local folder (or the bundled MiniLM). Cached per process."""
+    from transformers import AutoTokenizer
+
+    folder = resolve_model_dir(path)
+    try:
+        return AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
+    except (OSError, ValueError) as exc:
+        raise ProbeError(f"cannot load a tokenizer from {str(folder)!r}: {_first_line(exc)}") from exc
+
+
+@lru_cache(maxsize=4)
+def load_model(path: str | None = None):
+    """AutoModel (the bare encoder) for a local folder or the bundled MiniLM, in eval mode. Cached."""
+    from transformers import AutoModel
+
+    folder = resolve_model_dir(path)
+    try:
+        model = AutoModel.from_pretrained(str(folder), local_files_only=True)
+    except (OSError, ValueError) as exc:
+        raise ProbeError(f"cannot load a model from {str(folder)!r}: {_first_line(exc)}") from exc
+    return model.eval()
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

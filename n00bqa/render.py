@@ -1,0 +1,87 @@
+"""Library records -> rich renderables. No logic: the CLI and the browser show what this builds."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Group
+from rich.markdown import Markdown
+from rich.panel import Panel
+from rich.table import Table as RichTable
+from rich.text import Text
+
+from n00bqa.probes.base import ProbeResult, Table
+from n00bqa.questions import Question
+
+
+def format_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        return f"{value:,.4g}" if abs(value) < 1e6 else f"{value:,.0f}"
+    return str(value)
+
+
+def questions_table(questions: list[Question]) -> RichTable:
+    table = RichTable(title="Questions", show_lines=False, expand=False)
+    table.add_column("id", style="bold cyan", no_wrap=True)
+    table.add_column("question")
+    table.add_column("probe", style="magenta", no_wrap=True)
+    table.add_column("status", no_wrap=True)
+    for q in questions:
+        status = Text(q.status, style="green" if q.status == "answered" else "yellow")
+        table.add_row(q.id, q.question, q.probe, status)
+    return table
+
+
+def question_view(question: Question, last: ProbeResult | None = None) -> Group:
+    """The question, its answer, how to explore it, the learner's notes, and the probe's last findings."""
+    head = Text.assemble((question.question, "bold"), "\n",
+                         (f"id {question.id} · status {question.status} · probe {question.probe}", "dim"))
+    if question.tags:
+        head.append(f"\ntags: {', '.join(question.tags)}", style="dim")
+    if question.reading:
+        head.append(f"\nreading: {', '.join(question.reading)}", style="dim")
+    parts: list[Any] = [Panel(head, title=question.id, border_style="cyan")]
+    parts.append(Panel(Markdown(question.answer or "_No answer written yet._"), title="Answer"))
+    if question.try_:
+        parts.append(Panel(Markdown(question.try_), title="Try"))
+    if question.notes:
+        parts.append(Panel(Markdown(question.notes), title="Notes"))
+    if last is not None:
+        parts.append(probe_result_view(last, brief=True))
+    elif question.probe != "none":
+        parts.append(Text(f"No measured findings yet: run `n00bqa probe {question.probe}`.", style="dim"))
+    return Group(*parts)
+
+
+def measured_line(result: ProbeResult) -> str:
+    env = result.environment
+    return (f"measured {env.get('measured_at', '?')} in {result.seconds:.1f} s with torch {env.get('torch', '?')}, "
+            f"transformers {env.get('transformers', '?')}, model {env.get('model') or '-'}, seed {env.get('seed', 0)}")
+
+
+def table_view(table: Table) -> RichTable:
+    rich_table = RichTable(title=table.title, caption=table.note or None, title_justify="left")
+    for i, column in enumerate(table.columns):
+        rich_table.add_column(column, justify="left" if i == 0 else "right")
+    for row in table.rows:
+        rich_table.add_row(*(format_value(v) for v in row))
+    return rich_table
+
+
+def probe_result_view(result: ProbeResult, brief: bool = False) -> Panel:
+    """A probe run: summary, numbered findings, (unless brief) its tables, and when it was measured."""
+    parts: list[Any] = [Text(result.summary)]
+    findings = Text()
+    for i, finding in enumerate(result.findings, 1):
+        findings.append(f"\n{i:>2}. ", style="bold")
+        findings.append(finding)
+    parts.append(findings)
+    if not brief:
+        parts.extend(table_view(t) for t in result.tables)
+    parts.append(Text(measured_line(result), style="dim"))
+    title = f"probe {result.probe} · findings" + (" (last run)" if brief else "")
+    return Panel(Group(*parts), title=title, border_style="green")

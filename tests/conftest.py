@@ -1,0 +1,32 @@
+"""Every test gets its own study root: a copy of the project's questions/ and corpus/ in tmp_path.
+
+No test reads or writes the real question files, corpus or index.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+PROJECT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(autouse=True)
+def study_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    root = tmp_path / "study"
+    root.mkdir()
+    shutil.copytree(PROJECT / "questions", root / "questions")
+    shutil.copytree(PROJECT / "corpus", root / "corpus")
+    monkeypatch.setenv("N00BQA_ROOT", str(root))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    return root
+
+
+@pytest.fixture(scope="session")
+def minilm():
+    """The bundled all-MiniLM-L6-v2 (tokenizer, model), loaded once per test session."""
+    from n00bqa.models import load_model, load_tokenizer
+
+    return load_tokenizer(None), load_model(None)
