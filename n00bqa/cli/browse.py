@@ -1,7 +1,39 @@
-"""Placeholder: this command group is being built (see the issue list)."""
+"""`n00bqa browse`: the full-screen terminal browser over the questions, probes and passages."""
+
+from __future__ import annotations
+
+import sys
+from typing import Optional
 
 import typer
 
+from n00bqa.cli.common import fail
+
+
+def browse(
+    qid: Optional[str] = typer.Argument(None, metavar="[ID]", help="Open at this question (default: the first)."),
+) -> None:
+    """Browse the questions, their answers, the probes' findings and the backing passages.
+
+    Keys: r run the probe · a ask · s toggle answered/open · n add a note · o open a passage ·
+    i build the index · / search · q quit. The mouse works too.
+
+    Examples:
+
+      n00bqa browse
+
+      n00bqa browse model-size
+    """
+    if qid is not None:
+        from n00bqa.questions import get_question
+
+        get_question(qid)  # an unknown id is a one-line error before the screen opens
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        raise fail("n00bqa browse needs an interactive terminal; for plain output use: n00bqa questions / n00bqa show ID")
+    from n00bqa.tui import make_app
+
+    make_app(question=qid).run()
+
 
 def register(app: typer.Typer) -> None:
-    pass
+    app.command("browse")(browse)

@@ -1,0 +1,375 @@
+"""The browser app: wires the widgets to the library calls in `n00bqa.tui.data`.
+
+Everything slow (a probe run, a passage search, an ask, an index build) runs in a worker thread;
+results come back through `call_from_thread`, so the screen stays responsive. Library errors
+(N00bqaError) are shown in the app as their one-line message, never as a traceback.
+"""
+
+from __future__ import annotations
+
+import threading
+from functools import partial
+from typing import Any, Callable
+
+from rich.console import RenderableType
+from rich.text import Text
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal
+from textual.timer import Timer
+from textual.widgets import Footer, Header
+
+from n00bqa.errors import N00bqaError, RetrievalIndexError
+from n00bqa.tui import data
+from n00bqa.tui.messages import PassageChosen, QuestionHighlighted
+from n00bqa.tui.screens import PassageScreen, PromptScreen
+from n00bqa.tui.widgets import Activity, ActivityReporter, Cancelled, DetailPane, QuestionList
+
+PASSAGES_K = 5
+
+
+def error_text(exc: BaseException) -> str:
+    """A library error is its message; anything else is a bug, named by its type."""
+    if isinstance(exc, N00bqaError):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc} (a bug in n00bqa; run with N00BQA_DEBUG=1 outside the browser to see more)"
+
+
+class BrowseApp(App):
+    """`n00bqa browse`: questions on the left, the selected one's answer, findings and passages on
+    the right."""
+
+    TITLE = "n00bqa"
+    SUB_TITLE = "questions · probes · reading"
+    ENABLE_COMMAND_PALETTE = False
+    CSS = """
+    #main { height: 1fr; }
+    """
+    BINDINGS = [
+        Binding("r", "run_probe", "Run probe"),
+        Binding("a", "ask", "Ask"),
+        Binding("s", "toggle_status", "Status"),
+        Binding("n", "add_note", "Note"),
+        Binding("o", "open_passage", "Passage"),
+        Binding("i", "build_index", "Index"),
+        Binding("slash", "search", "Search"),
+        Binding("q", "quit", "Quit"),
+        Binding("space", "scroll_detail(1)", "Page down", show=False),
+        Binding("b", "scroll_detail(-1)", "Page up", show=False),
+    ]
+
+    def __init__(self, question: str | None = None) -> None:
+        super().__init__()
+        self.initial_question = question
+        self.questions: dict[str, Any] = {}
+        self.current: str | None = None
+        self.mode = "question"  # or "ask": what the detail pane shows
+        self.passage_cache: dict[str, tuple[list[dict[str, Any]] | None, str | None]] = {}
+        self.fresh_results: dict[str, Any] = {}  # probe name -> ProbeResult run in this session
+        self.probe_errors: dict[str, str] = {}
+        self.probe_running: str | None = None
+        self.index_building = False
+        self.cancel = threading.Event()
+        self._search_lock = threading.Lock()
+        self._search_timer: Timer | None = None
+
+    # ----------------------------------------------------------------- layout
+
+    def compose(self) -> ComposeResult:
+        yield Header(show_clock=False, icon="?")
+        with Horizontal(id="main"):
+            yield QuestionList(id="question-list")
+            yield DetailPane(id="detail")
+        yield Activity(id="activity")
+        yield Footer()
+
+    @property
+    def question_list(self) -> QuestionList:
+        return self.query_one(QuestionList)
+
+    @property
+    def detail(self) -> DetailPane:
+        return self.query_one(DetailPane)
+
+    @property
+    def activity(self) -> Activity:
+        return self.query_one(Activity)
+
+    def on_mount(self) -> None:
+        self.reload(keep=self.initial_question)
+        self.question_list.option_list.focus()
+
+    def on_unmount(self) -> None:
+        self.cancel.set()  # running probes stop at their next progress step
+
+    # ----------------------------------------------------------------- questions
+
+    def reload(self, keep: str | None = None) -> None:
+        """Re-read the question files and show them, keeping `keep` (or the current one) selected."""
+        try:
+            questions, problems = data.load_questions()
+        except N00bqaError as exc:
+            self.detail.show_message(Text(str(exc), style="red"), title="cannot load the questions")
+            return
+        self.questions = {q.id: q for q in questions}
+        keep = keep or self.current
+        self.question_list.set_questions(questions, problems, keep=keep)
+        if not questions:
+            self.detail.show_message(Text("No question files found. Add one with: "
+                                          'n00bqa questions add "..."', style="yellow"))
+        elif keep in self.questions:
+            self.current = keep
+            self.show_current()
+
+    def on_question_highlighted(self, message: QuestionHighlighted) -> None:
+        if message.question_id == self.current and self.mode == "question":
+            return
+        self.current = message.question_id
+        self.mode = "question"
+        self.show_current()
+        self.detail.scroll_home(animate=False)
+
+    def show_current(self) -> None:
+        """Render the current question, its probe's last run, and its passages (searched once)."""
+        question = self.questions.get(self.current or "")
+        if question is None:
+            return
+        self.mode = "question"
+        notes: list[RenderableType] = []
+        last = self.fresh_results.get(question.probe)
+        if last is None:
+            try:
+                last = data.last_probe_result(question.probe)
+            except N00bqaError as exc:
+                notes.append(Text(str(exc), style="red"))
+        if question.probe == self.probe_running:
+            notes.append(Text(f"Probe {question.probe} is running…", style="bold yellow"))
+        elif question.probe != "none":
+            notes.append(Text(f"Press r to {'re-run' if last else 'run'} probe {question.probe} here.",
+                              style="dim"))
+        if question.probe in self.probe_errors:
+            notes.append(Text(f"Probe {question.probe} failed: {self.probe_errors[question.probe]}",
+                              style="bold red"))
+        self.detail.show_question(question, last, notes)
+        self.show_passages_for(question)
+
+    def show_passages_for(self, question: Any) -> None:
+        cached = self.passage_cache.get(question.id)
+        if cached is not None:
+            self._render_passages(*cached)
+            return
+        self.detail.show_passages([], Text("Searching the reading list for passages…", style="dim"))
+        # Wait until the cursor rests, so scrolling through the list does not start a search per row.
+        if self._search_timer is not None:
+            self._search_timer.stop()
+        self._search_timer = self.set_timer(0.25, partial(self._start_search, question.id, question.question))
+
+    def _start_search(self, qid: str, text: str) -> None:
+        if qid != self.current or self.mode != "question":
+            return
+        self.run_worker(partial(self._search_worker, qid, text), thread=True, group="passages",
+                        exit_on_error=False)
+
+    def _search_worker(self, qid: str, text: str) -> None:
+        with self._search_lock:  # one search at a time: the first one loads the embedding model
+            try:
+                outcome: tuple[list[dict[str, Any]] | None, str | None] = (data.search_passages(text, PASSAGES_K), None)
+            except RetrievalIndexError as exc:
+                outcome = (None, f"{exc}\nPress i to build the index here, or run `{data.INDEX_BUILD_COMMAND}`.")
+            except Exception as exc:  # noqa: BLE001 - shown in the app, never a traceback
+                outcome = (None, error_text(exc))
+        self._from_thread(self._passages_found, qid, outcome)
+
+    def _passages_found(self, qid: str, outcome: tuple[list[dict[str, Any]] | None, str | None]) -> None:
+        self.passage_cache[qid] = outcome
+        if qid == self.current and self.mode == "question":
+            self._render_passages(*outcome)
+
+    def _render_passages(self, passages: list[dict[str, Any]] | None, error: str | None) -> None:
+        if error is not None:
+            self.detail.show_passages([], Text(f"No passages: {error}", style="yellow"))
+        elif not passages:
+            self.detail.show_passages([], Text("The reading list has no passage for this question.", style="dim"))
+        else:
+            self.detail.show_passages(passages, "")
+
+    def _from_thread(self, callback: Callable[..., Any], *args: Any) -> None:
+        """Hand a worker's result to the UI thread; if the app has already stopped, drop it."""
+        try:
+            self.call_from_thread(callback, *args)
+        except RuntimeError:
+            pass
+
+    # ----------------------------------------------------------------- keys
+
+    def _current_question(self) -> Any:
+        question = self.questions.get(self.current or "")
+        if question is None:
+            self.notify("Select a question first.", severity="warning")
+        return question
+
+    def action_scroll_detail(self, pages: int) -> None:
+        if pages > 0:
+            self.detail.scroll_page_down()
+        else:
+            self.detail.scroll_page_up()
+
+    def action_search(self) -> None:
+        self.question_list.focus_search()
+
+    def action_toggle_status(self) -> None:
+        question = self._current_question()
+        if question is None:
+            return
+        try:
+            saved = data.toggle_status(question)
+        except N00bqaError as exc:
+            self.notify(str(exc), title="status not changed", severity="error", timeout=8)
+            return
+        self.reload(keep=saved.id)
+        self.notify(f"{saved.id} is now {saved.status} (saved to {saved.path.name})")
+
+    def action_add_note(self) -> None:
+        question = self._current_question()
+        if question is None:
+            return
+        self.push_screen(PromptScreen(f"Add a note to {question.id}", placeholder="Your note…",
+                                      hint="Enter saves it to the question's Notes · Esc cancels"),
+                         partial(self._save_note, question.id))
+
+    def _save_note(self, qid: str, note: str | None) -> None:
+        question = self.questions.get(qid)
+        if not note or question is None:
+            return
+        try:
+            saved = data.add_note(question, note)
+        except N00bqaError as exc:
+            self.notify(str(exc), title="note not saved", severity="error", timeout=8)
+            return
+        self.reload(keep=saved.id)
+        self.notify(f"Note saved to {saved.path.name}")
+
+    def action_open_passage(self) -> None:
+        passages = self.detail.passages
+        if not passages:
+            self.notify("No passages to open here.", severity="warning")
+            return
+        self.push_screen(PassageScreen(passages, self.detail.passage_index))
+
+    def on_passage_chosen(self, message: PassageChosen) -> None:
+        if self.detail.passages:
+            self.push_screen(PassageScreen(self.detail.passages, message.index))
+
+    # ----------------------------------------------------------------- probe runs
+
+    def action_run_probe(self) -> None:
+        question = self._current_question()
+        if question is None:
+            return
+        if question.probe == "none":
+            self.notify(f"{question.id} has no probe to run.", severity="warning")
+            return
+        if self.probe_running is not None:
+            self.notify(f"Probe {self.probe_running} is still running; wait for it to finish.",
+                        severity="warning")
+            return
+        self.probe_running = question.probe
+        self.probe_errors.pop(question.probe, None)
+        self.activity.begin(f"probe {question.probe}: starting…")
+        self.run_worker(partial(self._probe_worker, question.probe), thread=True, group="probe",
+                        exit_on_error=False)
+        if self.mode == "question":
+            self.show_current()
+
+    def _probe_worker(self, probe_name: str) -> None:
+        reporter = ActivityReporter(self, self.activity, self.cancel, prefix=f"{probe_name}: ")
+        try:
+            result, error = data.run_probe(probe_name, reporter), None
+        except Cancelled:
+            return
+        except Exception as exc:  # noqa: BLE001 - shown in the app, never a traceback
+            result, error = None, error_text(exc)
+        self._from_thread(self._probe_done, probe_name, result, error)
+
+    def _probe_done(self, probe_name: str, result: Any, error: str | None) -> None:
+        self.probe_running = None
+        self.activity.finish()
+        if error is not None:
+            self.probe_errors[probe_name] = error
+            self.notify(error, title=f"probe {probe_name} failed", severity="error", timeout=10)
+        else:
+            self.fresh_results[probe_name] = result
+            self.notify(f"probe {probe_name} finished in {result.seconds:.1f} s")
+        question = self.questions.get(self.current or "")
+        if self.mode == "question" and question is not None and question.probe == probe_name:
+            self.show_current()
+
+    # ----------------------------------------------------------------- ask
+
+    def action_ask(self) -> None:
+        self.push_screen(PromptScreen("Ask a question", placeholder="e.g. How large is a transformer model?",
+                                      hint="Enter asks · Esc cancels"), self._ask)
+
+    def _ask(self, text: str | None) -> None:
+        if not text:
+            return
+        self.mode = "ask"
+        self.detail.show_message(Text(f"Asking: {text}…", style="bold"), title="ask")
+        self.activity.begin(f"asking: {text[:40]}")
+        self.run_worker(partial(self._ask_worker, text), thread=True, group="ask", exclusive=True,
+                        exit_on_error=False)
+
+    def _ask_worker(self, text: str) -> None:
+        reporter = ActivityReporter(self, self.activity, self.cancel, prefix="ask: ")
+        try:
+            answer, error = data.ask(text, k=PASSAGES_K, reporter=reporter), None
+        except Cancelled:
+            return
+        except RetrievalIndexError as exc:
+            answer, error = None, f"{exc}\nPress i to build the index here, or run `{data.INDEX_BUILD_COMMAND}`."
+        except Exception as exc:  # noqa: BLE001 - shown in the app, never a traceback
+            answer, error = None, error_text(exc)
+        self._from_thread(self._ask_done, text, answer, error)
+
+    def _ask_done(self, text: str, answer: dict[str, Any] | None, error: str | None) -> None:
+        self.activity.finish()
+        if self.mode != "ask":  # the learner moved on to a question meanwhile
+            return
+        if answer is None:
+            self.detail.show_message(Text(str(error), style="red"), title=f"ask: {text}")
+            return
+        self.detail.show_answer(answer)
+        passages = answer.get("passages") or []
+        self.detail.show_passages(passages, Text("No backing passages.", style="dim"))
+
+    # ----------------------------------------------------------------- index
+
+    def action_build_index(self) -> None:
+        if self.index_building:
+            self.notify("The index is already being built.", severity="warning")
+            return
+        self.index_building = True
+        self.activity.begin("index: starting…")
+        self.run_worker(self._index_worker, thread=True, group="index", exit_on_error=False)
+
+    def _index_worker(self) -> None:
+        reporter = ActivityReporter(self, self.activity, self.cancel, prefix="index: ")
+        try:
+            data.build_index(reporter)
+            error = None
+        except Cancelled:
+            return
+        except Exception as exc:  # noqa: BLE001 - shown in the app, never a traceback
+            error = error_text(exc)
+        self._from_thread(self._index_done, error)
+
+    def _index_done(self, error: str | None) -> None:
+        self.index_building = False
+        self.activity.finish()
+        if error is not None:
+            self.notify(error, title="index not built", severity="error", timeout=10)
+            return
+        self.notify("Index built.")
+        self.passage_cache.clear()
+        if self.mode == "question":
+            self.show_current()

@@ -1,0 +1,112 @@
+"""Modal screens: a one-line prompt (ask, note) and a passage's full text."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Input, Label, Static
+
+from n00bqa.tui.widgets import citation, format_score
+
+
+class PromptScreen(ModalScreen[str | None]):
+    """Ask for one line of text; dismisses with the text (stripped), or None on Escape."""
+
+    DEFAULT_CSS = """
+    PromptScreen { align: center middle; }
+    PromptScreen > #dialog {
+        width: 80%; min-width: 40; max-width: 100; height: auto;
+        border: thick $primary; background: $surface; padding: 0 1;
+    }
+    PromptScreen #prompt-title { text-style: bold; margin-bottom: 1; width: 1fr; }
+    PromptScreen #prompt-hint { color: $text-muted; width: 1fr; }
+    """
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, title: str, placeholder: str = "", hint: str = "Enter to confirm · Esc to cancel") -> None:
+        super().__init__()
+        self.prompt_title = title
+        self.placeholder = placeholder
+        self.hint = hint
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog"):
+            yield Label(self.prompt_title, id="prompt-title")
+            yield Input(placeholder=self.placeholder, id="prompt-input")
+            yield Label(self.hint, id="prompt-hint")
+
+    def on_mount(self) -> None:
+        self.query_one(Input).focus()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        text = event.value.strip()
+        if text:
+            self.dismiss(text)
+        else:
+            self.notify("Type something first, or press Esc to cancel.", severity="warning")
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class PassageScreen(ModalScreen[None]):
+    """One passage's full text with its citation; ←/→ (or p/n) step through the list."""
+
+    DEFAULT_CSS = """
+    PassageScreen { align: center middle; }
+    PassageScreen > #passage-dialog {
+        width: 100%; height: 100%; max-width: 120;
+        border: thick $primary; background: $surface; padding: 0 1;
+    }
+    PassageScreen #passage-head { height: auto; margin-bottom: 1; }
+    PassageScreen #passage-scroll { height: 1fr; }
+    PassageScreen #passage-hint { color: $text-muted; height: 1; }
+    """
+
+    BINDINGS = [
+        Binding("escape", "close", "Close"),
+        Binding("q", "close", "Close", show=False),
+        Binding("right,n", "step(1)", "Next"),
+        Binding("left,p", "step(-1)", "Previous"),
+    ]
+
+    def __init__(self, passages: list[dict[str, Any]], index: int = 0) -> None:
+        super().__init__()
+        self.passages = passages
+        self.index = max(0, min(index, len(passages) - 1))
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="passage-dialog"):
+            yield Static("", id="passage-head")
+            with VerticalScroll(id="passage-scroll"):
+                yield Static("", id="passage-text")
+            yield Label("←/→ previous/next passage · ↑/↓ scroll · Esc close", id="passage-hint")
+
+    def on_mount(self) -> None:
+        self._show()
+        self.query_one("#passage-scroll").focus()
+
+    def _show(self) -> None:
+        passage = self.passages[self.index]
+        head = Text.assemble(
+            (f"Passage {self.index + 1} of {len(self.passages)}: ", "bold"),
+            (str(passage.get("title") or passage.get("source") or "?"), "bold cyan"), "\n",
+            (citation(passage), "green"), (f"  score {format_score(passage.get('score'))}", "dim"))
+        self.query_one("#passage-head", Static).update(head)
+        # Text, not markup: library source code is full of [brackets].
+        self.query_one("#passage-text", Static).update(Text(str(passage.get("text", ""))))
+        self.query_one("#passage-scroll", VerticalScroll).scroll_home(animate=False)
+
+    def action_step(self, delta: int) -> None:
+        self.index = (self.index + delta) % len(self.passages)
+        self._show()
+
+    def action_close(self) -> None:
+        self.dismiss(None)

@@ -1,0 +1,361 @@
+"""The browser's widgets. Each owns its CSS and posts messages; none calls the library.
+
+- QuestionList: the search box, the tag filter and the list of questions (left pane).
+- DetailPane: the selected question (or an `ask` answer) and its backing passages (right pane).
+- Activity: one line with a progress bar while a probe, an ask or an index build runs.
+- ActivityReporter: the probes' Reporter protocol, feeding Activity from a worker thread.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any, Callable
+
+from rich.console import Group, RenderableType
+from rich.markdown import Markdown
+from rich.panel import Panel
+from rich.text import Text
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, HorizontalScroll, Vertical, VerticalScroll
+from textual.widgets import Input, Label, OptionList, ProgressBar, Select, Static
+from textual.widgets.option_list import Option
+
+from n00bqa.tui.messages import PassageChosen, QuestionHighlighted
+
+ALL_TAGS = "__all__"
+
+
+def status_mark(status: str) -> Text:
+    return Text("✓", style="bold green") if status == "answered" else Text("○", style="yellow")
+
+
+def citation(passage: dict[str, Any]) -> str:
+    """`source:lines` (or `source`) for a passage dict, plus its section when it has one."""
+    source = str(passage.get("source") or "?")
+    lines = passage.get("lines")
+    if isinstance(lines, (list, tuple)) and len(lines) == 2:
+        lines = f"{lines[0]}-{lines[1]}"
+    where = f"{source}:{lines}" if lines not in (None, "", []) else source
+    section = passage.get("section")
+    return f"{where} § {section}" if section else where
+
+
+def format_score(score: Any) -> str:
+    return f"{score:.3f}" if isinstance(score, (int, float)) else str(score)
+
+
+class QuestionList(Vertical):
+    """The question list with a search box (filters as you type) and a tag filter."""
+
+    DEFAULT_CSS = """
+    QuestionList {
+        width: 30;
+        height: 1fr;
+        border-right: vkey $foreground 30%;
+    }
+    QuestionList > #search { margin: 0 0 0 1; width: 1fr; }
+    QuestionList > #tag-filter { margin: 1 0 1 1; width: 1fr; }
+    QuestionList > #questions { height: 1fr; border: none; padding: 0; }
+    QuestionList > #questions:focus { background-tint: $foreground 5%; }
+    QuestionList > #no-match { color: $text-muted; height: auto; padding: 0 1; }
+    QuestionList > #problems { color: $error; height: auto; max-height: 5; padding: 0 1; }
+    """
+
+    BINDINGS = [
+        Binding("escape", "focus_list", "List", show=False),
+        Binding("down", "focus_list", "List", show=False),
+    ]
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._questions: list[Any] = []
+        self._tags: list[str] = []
+
+    def compose(self) -> ComposeResult:
+        yield Input(placeholder="Search (/)", id="search", compact=True)
+        yield Select([], prompt="All tags", id="tag-filter", allow_blank=True, compact=True)
+        yield OptionList(id="questions")
+        yield Static("No question matches.", id="no-match")
+        yield Static("", id="problems")
+
+    def on_mount(self) -> None:
+        self.query_one("#no-match").display = False
+        self.query_one("#problems").display = False
+
+    @property
+    def option_list(self) -> OptionList:
+        return self.query_one("#questions", OptionList)
+
+    @property
+    def highlighted_id(self) -> str | None:
+        option = self.option_list.highlighted_option
+        return option.id if option is not None else None
+
+    @property
+    def visible_ids(self) -> list[str]:
+        return [option.id or "" for option in self.option_list.options]
+
+    def set_questions(self, questions: list[Any], problems: list[Any], keep: str | None = None) -> None:
+        """Show these questions (and the files that failed to load); keep `keep` highlighted if shown."""
+        self._questions = list(questions)
+        tags = sorted({tag for q in questions for tag in q.tags})
+        if tags != self._tags:
+            self._tags = tags
+            select = self.query_one("#tag-filter", Select)
+            current = select.value
+            select.set_options([(tag, tag) for tag in tags])
+            if current in tags:
+                select.value = current
+        problem_box = self.query_one("#problems", Static)
+        problem_box.update(Text("\n".join(f"⚠ {p}" for p in problems)))
+        problem_box.display = bool(problems)
+        self._refilter(keep)
+
+    def _matches(self, question: Any, words: list[str], tag: Any) -> bool:
+        if isinstance(tag, str) and tag not in question.tags:
+            return False
+        haystack = " ".join([question.id, question.question, *question.tags]).lower()
+        return all(word in haystack for word in words)
+
+    def _refilter(self, keep: str | None = None) -> None:
+        keep = keep or self.highlighted_id
+        words = self.query_one("#search", Input).value.lower().split()
+        tag = self.query_one("#tag-filter", Select).value
+        shown = [q for q in self._questions if self._matches(q, words, tag)]
+        option_list = self.option_list
+        option_list.set_options(
+            Option(Text.assemble(status_mark(q.status), " ", (q.id, "bold")), id=q.id) for q in shown)
+        self.query_one("#no-match").display = not shown
+        if shown:
+            ids = [q.id for q in shown]
+            option_list.highlighted = ids.index(keep) if keep in ids else 0
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        event.stop()
+        self._refilter()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.action_focus_list()
+
+    def on_select_changed(self, event: Select.Changed) -> None:
+        event.stop()
+        self._refilter()
+
+    def on_option_list_option_highlighted(self, event: OptionList.OptionHighlighted) -> None:
+        event.stop()
+        if event.option.id:
+            self.post_message(QuestionHighlighted(event.option.id))
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        event.stop()
+        if event.option.id:
+            self.post_message(QuestionHighlighted(event.option.id))
+
+    def action_focus_list(self) -> None:
+        self.option_list.focus()
+
+    def focus_search(self) -> None:
+        self.query_one("#search", Input).focus()
+
+
+class PassageList(OptionList):
+    """The backing passages: title, citation and score; Enter or a click opens the full text."""
+
+    DEFAULT_CSS = """
+    PassageList { height: auto; max-height: 100%; border: none; padding: 0; margin: 0 0 1 0; }
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.passages: list[dict[str, Any]] = []
+
+    def show(self, passages: list[dict[str, Any]]) -> None:
+        self.passages = list(passages)
+        prompts = []
+        for i, passage in enumerate(self.passages, 1):
+            text = " ".join(str(passage.get("text", "")).split())
+            prompts.append(Text.assemble(
+                (f"[{i}] ", "bold"), (str(passage.get("title") or passage.get("source") or "?"), "bold cyan"),
+                "\n    ", (citation(passage), "dim"), (f"  score {format_score(passage.get('score'))}", "dim"),
+                "\n    ", (text[:140] + ("…" if len(text) > 140 else ""), "italic"),
+            ))
+        self.set_options(prompts)
+        self.display = bool(self.passages)
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        event.stop()
+        self.post_message(PassageChosen(event.option_index))
+
+
+class DetailPane(VerticalScroll):
+    """The right pane: a question with its probe's last findings and tables, or an ask answer;
+    then the backing passages."""
+
+    DEFAULT_CSS = """
+    DetailPane { width: 1fr; height: 1fr; padding: 0 0 0 1; scrollbar-size-vertical: 1; }
+    DetailPane > #view { height: auto; }
+    DetailPane > #tables { height: auto; }
+    DetailPane > #tables > Static { height: auto; margin-top: 1; }
+    DetailPane .table-scroll { height: auto; overflow-x: auto; overflow-y: hidden; scrollbar-size-horizontal: 1; }
+    DetailPane .table-scroll > Static { width: auto; max-width: 160; height: auto; }
+    DetailPane > #extra { height: auto; }
+    DetailPane > #passages-head { height: auto; margin-top: 1; }
+    """
+
+    def compose(self) -> ComposeResult:
+        yield Static("", id="view")
+        yield Vertical(id="tables")
+        yield Static("", id="extra")
+        yield Static("", id="passages-head")
+        yield PassageList(id="passages")
+
+    def on_mount(self) -> None:
+        self.query_one(PassageList).display = False
+
+    @property
+    def passages(self) -> list[dict[str, Any]]:
+        return self.query_one(PassageList).passages
+
+    @property
+    def passage_index(self) -> int:
+        highlighted = self.query_one(PassageList).highlighted
+        return highlighted if highlighted is not None else 0
+
+    def focus_passages(self) -> None:
+        passage_list = self.query_one(PassageList)
+        if passage_list.passages:
+            passage_list.focus()
+
+    def show_message(self, message: RenderableType, title: str = "n00bqa") -> None:
+        self.query_one("#view", Static).update(Panel(message, title=title, border_style="cyan"))
+        self.query_one("#tables").remove_children()
+        self.query_one("#extra", Static).update("")
+        self.show_passages([], "")
+
+    def show_question(self, question: Any, last: Any, notes: list[RenderableType]) -> None:
+        """The question and its last probe run (via render.question_view), the run's tables, and
+        any notes from the browser (how to run the probe, a probe error)."""
+        from n00bqa.render import question_view, table_view
+
+        self.query_one("#view", Static).update(question_view(question, last))
+        tables = self.query_one("#tables")
+        tables.remove_children()
+        if last is not None and last.tables:
+            # Each table scrolls sideways on its own: its numbers are never folded to fit the pane.
+            widgets: list[Any] = [Static(Text(f"Tables from the last run of {last.probe} "
+                                              f"(measured {last.measured_at}):", style="bold green"))]
+            widgets.extend(HorizontalScroll(Static(table_view(table), classes="table"), classes="table-scroll")
+                           for table in last.tables)
+            tables.mount_all(widgets)
+        self.query_one("#extra", Static).update(Group(*notes))
+
+    def show_answer(self, answer: dict[str, Any]) -> None:
+        """An `ask` result (its `to_dict()` shape): the matched question, the answer, the probe's
+        findings; the passages go to `show_passages`."""
+        parts: list[RenderableType] = []
+        match = answer.get("question")
+        if match:
+            parts.append(Text.assemble(("Best match: ", "bold"), (str(match.get("id")), "bold cyan"),
+                                       f"  (score {format_score(match.get('score'))})\n",
+                                       (str(match.get("question", "")), "italic")))
+        else:
+            parts.append(Text("No question in the list matches this well.", style="yellow"))
+        related = answer.get("related") or []
+        if related:
+            parts.append(Text("Related: " + ", ".join(
+                f"{r.get('id')} ({format_score(r.get('score'))})" for r in related), style="dim"))
+        parts.append(Panel(Markdown(str(answer.get("answer") or "_No answer._")), title="Answer"))
+        probe = answer.get("probe")
+        if probe:
+            findings = Text()
+            for i, finding in enumerate(probe.get("findings") or [], 1):
+                findings.append(f"{i:>2}. ", style="bold")
+                findings.append(f"{finding}\n")
+            findings.append(f"measured {probe.get('measured_at') or '?'}", style="dim")
+            parts.append(Panel(findings, title=f"probe {probe.get('name')} · last findings",
+                               border_style="green"))
+        self.query_one("#view", Static).update(
+            Panel(Group(*parts), title=f"ask: {answer.get('query', '')}", border_style="magenta"))
+        self.query_one("#tables").remove_children()
+        self.query_one("#extra", Static).update("")
+        self.scroll_home(animate=False)
+
+    def show_passages(self, passages: list[dict[str, Any]] | None, message: RenderableType) -> None:
+        head = self.query_one("#passages-head", Static)
+        if passages:
+            head.update(Text.assemble(("Backing passages", "bold"),
+                                      (" (o or Enter opens the full text)", "dim")))
+        else:
+            head.update(message)
+        self.query_one(PassageList).show(passages or [])
+
+
+class Activity(Horizontal):
+    """One line above the footer while something long runs: what it is doing, and a bar."""
+
+    DEFAULT_CSS = """
+    Activity { height: 1; display: none; background: $boost; padding: 0 1; }
+    Activity > Label { width: 1fr; }
+    Activity > ProgressBar { width: auto; }
+    """
+
+    def compose(self) -> ComposeResult:
+        yield Label("", id="activity-label")
+        yield ProgressBar(total=None, show_eta=False, id="activity-bar")
+
+    def begin(self, description: str, total: int | None = None) -> None:
+        self.query_one("#activity-label", Label).update(description)
+        bar = self.query_one(ProgressBar)
+        bar.update(total=total, progress=0)
+        self.display = True
+
+    def advance(self, steps: int) -> None:
+        self.query_one(ProgressBar).advance(steps)
+
+    def finish(self) -> None:
+        self.display = False
+
+
+class Cancelled(Exception):
+    """Raised inside a worker thread by the reporter when the browser is quitting."""
+
+
+class ActivityReporter:
+    """The probes' Reporter protocol for the browser: `task()` restarts the Activity bar, and
+    `advance(n)` moves it from the worker thread through `app.call_from_thread` (throttled, so a
+    probe advancing thousands of times does not wait on the screen). When `cancel` is set,
+    `advance` raises Cancelled so a quit does not wait for the run to finish."""
+
+    def __init__(self, app: App, activity: Activity, cancel: threading.Event, prefix: str = "") -> None:
+        self.app = app
+        self.activity = activity
+        self.cancel = cancel
+        self.prefix = prefix
+
+    def _call(self, callback: Callable[..., Any], *args: Any) -> None:
+        if self.cancel.is_set():
+            raise Cancelled()
+        try:
+            self.app.call_from_thread(callback, *args)
+        except RuntimeError:  # the app has stopped: stop the work too
+            self.cancel.set()
+            raise Cancelled() from None
+
+    def task(self, description: str, total: int) -> Callable[[int], None]:
+        self._call(self.activity.begin, f"{self.prefix}{description}", total)
+        state = {"pending": 0, "done": 0, "shown_at": time.monotonic()}
+
+        def advance(n: int = 1) -> None:
+            if self.cancel.is_set():
+                raise Cancelled()
+            state["pending"] += n
+            state["done"] += n
+            now = time.monotonic()
+            if now - state["shown_at"] >= 0.05 or state["done"] >= total:
+                steps, state["pending"], state["shown_at"] = state["pending"], 0, now
+                self._call(self.activity.advance, steps)
+
+        return advance
