@@ -64,9 +64,15 @@ def measured_line(result: ProbeResult) -> str:
 
 
 def table_view(table: Table) -> RichTable:
-    rich_table = RichTable(title=table.title, caption=table.note or None, title_justify="left")
+    from rich import box
+
+    rich_table = RichTable(title=table.title, caption=table.note or None, title_justify="left",
+                           caption_justify="left", box=box.SIMPLE_HEAD, title_style="bold")
     for i, column in enumerate(table.columns):
-        rich_table.add_column(column, justify="left" if i == 0 else "right")
+        # Numbers and the row labels (first column) are never cut short; other text folds instead.
+        numeric = bool(table.rows) and all(isinstance(row[i], (int, float)) for row in table.rows if i < len(row))
+        rich_table.add_column(column, justify="right" if numeric else "left", no_wrap=numeric or i == 0,
+                              overflow="fold")
     for row in table.rows:
         rich_table.add_row(*(format_value(v) for v in row))
     return rich_table
@@ -74,11 +80,12 @@ def table_view(table: Table) -> RichTable:
 
 def probe_result_view(result: ProbeResult, brief: bool = False) -> Panel:
     """A probe run: summary, numbered findings, (unless brief) its tables, and when it was measured."""
-    parts: list[Any] = [Text(result.summary)]
-    findings = Text()
+    parts: list[Any] = [Text(result.summary), Text("")]
+    findings = RichTable.grid(padding=(0, 1))  # numbered, with a hanging indent
+    findings.add_column(justify="right", style="bold", no_wrap=True)
+    findings.add_column()
     for i, finding in enumerate(result.findings, 1):
-        findings.append(f"\n{i:>2}. ", style="bold")
-        findings.append(finding)
+        findings.add_row(f"{i}.", finding)
     parts.append(findings)
     if not brief:
         parts.extend(table_view(t) for t in result.tables)

@@ -11,30 +11,52 @@ import inspect
 import typing
 from typing import Any, Callable
 
+import threading
+
 import typer
+from typer.core import TyperGroup
 
 from n00bqa.cli.common import console, err_console, print_json
 from n00bqa.probes import list_probes
 from n00bqa.probes.base import Probe, run_probe
 
-probe_app = typer.Typer(help="Run one probe: a live experiment that measures a question's answer.",
+
+class ProbeGroup(TyperGroup):
+    """A mistyped or unknown probe option is one `Error: ...` line (exit 2), not a usage panel."""
+
+    def invoke(self, ctx: Any) -> Any:
+        # typer re-exports BadParameter but not its parent UsageError (it ships its own copy of click).
+        usage_error = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "UsageError")
+        try:
+            return super().invoke(ctx)
+        except usage_error as exc:
+            command = exc.ctx.command_path if exc.ctx is not None else ctx.command_path
+            typer.echo(f"Error: {exc.format_message()} (see: {command} --help)", err=True)
+            raise typer.Exit(2) from None
+
+
+probe_app = typer.Typer(cls=ProbeGroup, help="Run one probe: a live experiment that measures a question's answer.",
                         no_args_is_help=True)
 
 
 class RichReporter:
-    """Progress bars on stderr for the duration of one probe run."""
+    """Progress bars on stderr, shown only once a probe run has lasted more than `delay` seconds."""
 
-    def __init__(self) -> None:
+    def __init__(self, delay: float = 1.0) -> None:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
         self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                                  TimeElapsedColumn(), console=err_console, transient=True)
+        self._timer = threading.Timer(delay, self.progress.start)
+        self._timer.daemon = True
 
     def __enter__(self) -> "RichReporter":
-        self.progress.start()
+        self._timer.start()
         return self
 
     def __exit__(self, *exc: Any) -> None:
+        self._timer.cancel()
+        self._timer.join()
         self.progress.stop()
 
     def task(self, description: str, total: int) -> Callable[[int], None]:
@@ -42,8 +64,18 @@ class RichReporter:
         return lambda n=1: self.progress.advance(task_id, n)
 
 
+def _quiet_library_progress() -> None:
+    """transformers draws its own tqdm bar while loading weights; the probe's bar is enough."""
+    try:
+        from transformers.utils import logging as hf_logging
+    except ImportError:  # pragma: no cover - transformers is a dependency
+        return
+    hf_logging.disable_progress_bar()
+
+
 def execute(probe: Probe, values: dict[str, Any], seed: int, as_json: bool) -> None:
     opts = probe.make_options(**values)
+    _quiet_library_progress()
     if as_json:
         result = run_probe(probe, opts, seed=seed)
         print_json(result.to_dict())
