@@ -1,0 +1,354 @@
+"""What loss function does it use? How does a benchmark work?
+
+A language model is trained with cross-entropy on the next token: at every position t the
+model outputs logits over the vocabulary, and the loss is -log p(token t+1). This probe builds
+a small GPT-2 in-process (random init, the bundled tokenizer's vocabulary, real sentences),
+recomputes its loss by hand (shift by one, ignore_index=-100 on padding) and compares it with
+the model's own `loss`; measures the loss at initialisation against ln(vocab size); shows
+perplexity = exp(loss), label smoothing, and the cross-entropy a multiple-choice head uses.
+Then it scores multiple-choice predictions the way the Kaggle LLM Science Exam leaderboard
+did: MAP@3 (see n00bqa/metrics.py), on a worked table and on the bundled MiniLM's guesses.
+"""
+
+from __future__ import annotations
+
+import math
+import textwrap
+from dataclasses import dataclass, field
+
+from n00bqa.errors import ProbeError
+from n00bqa.probes.base import Context, Measured, Probe, Table
+
+IGNORE_INDEX = -100  # the label value PyTorch's cross_entropy (and transformers) skip
+
+# Real sentences of different lengths, so the batch needs padding (and -100 labels).
+SENTENCES = [
+    "The mitochondria is the powerhouse of the cell.",
+    "Water boils at one hundred degrees Celsius at sea level.",
+    "Light from the Sun takes about eight minutes to reach the Earth.",
+    "Plants turn carbon dioxide and water into sugar using sunlight.",
+    "DNA is a double helix.",
+    "Sound travels faster in water than in air.",
+]
+
+# Science-exam-style questions (five choices, one correct) for the multiple-choice part.
+LETTERS = "ABCDE"
+MC_QUESTIONS = [
+    ("Which organelle produces most of a cell's energy?",
+     ["the nucleus", "the mitochondria", "the ribosome", "the cell wall", "the vacuole"], "B"),
+    ("What gas do plants absorb from the air for photosynthesis?",
+     ["oxygen", "nitrogen", "carbon dioxide", "helium", "hydrogen"], "C"),
+    ("What is the boiling point of water at sea level?",
+     ["100 degrees Celsius", "0 degrees Celsius", "50 degrees Celsius", "212 degrees Celsius", "37 degrees Celsius"],
+     "A"),
+    ("Which planet is closest to the Sun?", ["Venus", "Earth", "Mars", "Mercury", "Jupiter"], "D"),
+    ("What force keeps the planets in orbit around the Sun?",
+     ["magnetism", "friction", "the strong nuclear force", "air pressure", "gravity"], "E"),
+    ("What is the shape of a DNA molecule?",
+     ["a single straight strand", "a double helix", "a flat sheet", "a sphere", "a triple ring"], "B"),
+]
+
+# A worked MAP@3 example: fixed scores chosen to cover every case a leaderboard meets.
+# (question, scores for A..E, correct answer, what the row shows)
+WORKED = [
+    ("q1", [4.0, 1.0, 0.5, 0.2, 0.1], "A", "rank 1"),
+    ("q2", [3.0, 2.0, 1.0, 0.0, -1.0], "B", "rank 2"),
+    ("q3", [0.3, 2.5, 0.1, 2.0, 0.2], "A", "rank 3"),
+    ("q4", [2.0, 1.5, 0.5, 1.0, 3.0], "D", "rank 4: not in top 3"),
+    ("q5", [1.0, 2.0, 2.0, 0.0, 0.0], "C", "tie B=C: B first"),
+    ("q6", [0.0, 1.0, 1.0, 1.0, 1.0], "E", "4-way tie: E is 4th"),
+]
+
+
+@dataclass
+class LossOptions:
+    n_embd: int = field(default=64, metadata={"help": "Hidden size of the tiny GPT-2 (must divide by n_head)."})
+    n_layer: int = field(default=2, metadata={"help": "Number of GPT-2 blocks."})
+    n_head: int = field(default=4, metadata={"help": "Attention heads per block."})
+    train_steps: int = field(default=30, metadata={"help": "AdamW steps on the sentences, to move the loss "
+                                                          "away from its initial value (0 to skip)."})
+    label_smoothing: float = field(default=0.1, metadata={"help": "Label smoothing epsilon to compare with 0."})
+    wide_init: float = field(default=0.5, metadata={"help": "A larger initializer_range for the contrast model "
+                                                           "whose first logits are not near-uniform."})
+
+
+def check(opts: LossOptions) -> None:
+    for name in ("n_embd", "n_layer", "n_head"):
+        if getattr(opts, name) < 1:
+            raise ProbeError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(opts, name)}")
+    if opts.n_embd % opts.n_head:
+        raise ProbeError(f"--n-embd {opts.n_embd} is not divisible by --n-head {opts.n_head}; "
+                         "pick an n_embd that is a multiple of n_head")
+    if not 0 <= opts.train_steps <= 2000:
+        raise ProbeError(f"--train-steps must be between 0 and 2000, got {opts.train_steps}")
+    if not 0.0 <= opts.label_smoothing < 1.0:
+        raise ProbeError(f"--label-smoothing must be in [0, 1), got {opts.label_smoothing}")
+    if not 0.0 < opts.wide_init <= 10.0:
+        raise ProbeError(f"--wide-init must be in (0, 10], got {opts.wide_init}")
+
+
+def causal_lm_loss_by_hand(logits, labels):
+    """Mean next-token cross-entropy, written out: shift, log-softmax, pick the label, skip -100.
+
+    Args:
+        logits: (B, T, V) the model's scores at every position.
+        labels: (B, T) the input ids, with IGNORE_INDEX where nothing should be predicted.
+    Returns:
+        (loss, per_position) where per_position is (B, T-1), 0 at ignored positions.
+    """
+    import torch
+
+    shift_logits = logits[:, :-1, :]  # (B, T-1, V): position t predicts token t+1 ...
+    shift_labels = labels[:, 1:]  # (B, T-1): ... so the target is the label one step to the right
+    log_probs = torch.log_softmax(shift_logits.float(), dim=-1)  # (B, T-1, V)
+    counted = shift_labels != IGNORE_INDEX  # (B, T-1) bool
+    safe_labels = shift_labels.clamp(min=0)  # -100 is not a valid index; those positions are masked anyway
+    nll = -log_probs.gather(-1, safe_labels.unsqueeze(-1)).squeeze(-1)  # (B, T-1)
+    nll = nll * counted
+    return nll.sum() / counted.sum(), nll
+
+
+def _tiny_gpt2(tokenizer, opts: LossOptions, initializer_range: float):
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    config = GPT2Config(vocab_size=len(tokenizer), n_positions=64, n_embd=opts.n_embd, n_layer=opts.n_layer,
+                        n_head=opts.n_head, initializer_range=initializer_range,
+                        bos_token_id=tokenizer.cls_token_id, eos_token_id=tokenizer.sep_token_id,
+                        resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0)
+    model = GPT2LMHeadModel(config)
+    model.loss_type = "ForCausalLM"  # what transformers picks anyway; naming it avoids a warning
+    return model.eval()
+
+
+def run(opts: LossOptions, ctx: Context) -> Measured:
+    import torch
+    import torch.nn.functional as F
+
+    from n00bqa.metrics import average_precision_at_3, map_at_3, top_k_labels
+    from n00bqa.models import BUNDLED_NAME, load_model, load_tokenizer
+
+    findings: list[str] = []
+    tables: list[Table] = []
+    metrics: dict[str, float | int | bool] = {}
+
+    # --- 1. A batch of real sentences, padded; padding gets label -100 -------------------------
+    tokenizer = load_tokenizer(None)
+    vocab_size = len(tokenizer)  # V
+    batch = tokenizer(SENTENCES, padding=True, add_special_tokens=False, return_tensors="pt")
+    input_ids = batch["input_ids"]  # (B, T)
+    attention_mask = batch["attention_mask"]  # (B, T), 0 on padding
+    labels = input_ids.masked_fill(attention_mask == 0, IGNORE_INDEX)  # (B, T)
+    B, T = input_ids.shape
+
+    # --- 2. The model's own loss vs the same loss by hand ------------------------------------
+    model = _tiny_gpt2(tokenizer, opts, initializer_range=0.02)  # GPT-2's default init
+    with torch.no_grad():
+        out = model(input_ids=input_ids, attention_mask=attention_mask, labels=labels)
+    logits = out.logits  # (B, T, V)
+    manual_loss, per_position = causal_lm_loss_by_hand(logits, labels)
+    # The same with PyTorch's cross_entropy on the flattened shifted tensors.
+    torch_loss = F.cross_entropy(logits[:, :-1, :].reshape(-1, vocab_size),  # (B*(T-1), V)
+                                 labels[:, 1:].reshape(-1),  # (B*(T-1),)
+                                 ignore_index=IGNORE_INDEX)
+    model_loss = float(out.loss)
+    counted = int((labels[:, 1:] != IGNORE_INDEX).sum())
+    ignored = B * (T - 1) - counted
+    diff = abs(float(manual_loss) - model_loss)
+    metrics.update(model_loss=model_loss, manual_loss=float(manual_loss),
+                   manual_vs_model_loss_abs_diff=diff,
+                   torch_cross_entropy_vs_model_loss_abs_diff=abs(float(torch_loss) - model_loss),
+                   predicted_positions=counted, ignored_positions=ignored, vocab_size=vocab_size)
+    findings.append(
+        f"GPT2LMHeadModel(labels=...) returned loss {model_loss:.6f}; the same loss by hand (logits[:, :-1] "
+        f"against labels[:, 1:], -log softmax at the label, mean over the {counted} positions whose label "
+        f"is not -100) is {float(manual_loss):.6f}: absolute difference {diff:.2e}. The batch is {B} real "
+        f"sentences padded to {T} tokens; {ignored} of the {B * (T - 1)} shifted positions are padding with "
+        "label -100 and count for nothing.")
+
+    # Show the shift on the shortest sentence, so its padded tail is visible.
+    row = int(attention_mask.sum(dim=1).argmin())
+    tokens = tokenizer.convert_ids_to_tokens(input_ids[row].tolist())
+    shift_rows = []
+    real_length = int(attention_mask[row].sum())
+    for t in range(min(real_length + 1, T - 1)):  # the real tokens, then the first padded positions
+        target = int(labels[row, t + 1])
+        shift_rows.append([t, tokens[t], tokenizer.convert_ids_to_tokens(target) if target != IGNORE_INDEX
+                           else "-100 (pad)", round(float(per_position[row, t]), 4)])
+    tables.append(Table(
+        title=f"Next-token targets for sentence {row + 1} (labels shifted left by one)",
+        columns=["position t", "input token", "label = token t+1", "-log p(label) at init"],
+        rows=shift_rows,
+        note=f"Positions {len(shift_rows) - 1}..{T - 2} are padding too (label -100, add 0); position {T - 1} "
+             "has no next token at all."))
+
+    # --- 3. Loss at initialisation vs ln(V) ------------------------------------------------------
+    # GPT-2 ties the output layer to the token embedding wte ~ N(0, 0.02^2), and ln_f normalises the
+    # hidden state to unit variance per dimension, so each logit has std about 0.02*sqrt(n_embd):
+    # small, so softmax is nearly uniform, p ≈ 1/V, and loss ≈ ln V. (For Gaussian logits with std s
+    # the expected loss is ln V + s^2/2, a second-order correction.)
+    ln_vocab = math.log(vocab_size)
+    init_loss = model_loss
+    init_logits = logits  # (B, T, V), kept for the label-smoothing comparison
+    logit_std = float(logits[attention_mask.bool()].std())
+    predicted_init = ln_vocab + logit_std ** 2 / 2
+    counted_nll = per_position[labels[:, 1:] != IGNORE_INDEX]  # (counted,)
+    standard_error = float(counted_nll.std()) / math.sqrt(counted)  # the mean over few positions is noisy
+    wide = _tiny_gpt2(tokenizer, opts, initializer_range=opts.wide_init)
+    with torch.no_grad():
+        wide_out = wide(input_ids=input_ids, attention_mask=attention_mask, labels=labels)
+    wide_std = float(wide_out.logits[attention_mask.bool()].std())
+    wide_loss = float(wide_out.loss)
+    metrics.update(init_loss=init_loss, ln_vocab=ln_vocab, init_loss_minus_ln_vocab=init_loss - ln_vocab,
+                   init_logit_std=logit_std, init_loss_predicted=predicted_init,
+                   init_loss_standard_error=standard_error,
+                   init_perplexity=math.exp(init_loss), wide_init_logit_std=wide_std, wide_init_loss=wide_loss)
+    findings.append(
+        f"At initialisation the loss is {init_loss:.4f} against ln(V) = ln({vocab_size}) = {ln_vocab:.4f} "
+        f"(excess {init_loss - ln_vocab:+.4f}): the logits have std {logit_std:.3f} "
+        f"(≈ 0.02·√{opts.n_embd} = {0.02 * math.sqrt(opts.n_embd):.3f}), so softmax is nearly uniform and "
+        f"every token gets p ≈ 1/V. The gap is within the noise of a mean over {counted} positions "
+        f"(standard error {standard_error:.4f}); theory adds only std²/2 = {logit_std ** 2 / 2:.4f}.")
+    findings.append(
+        f"With initializer_range {opts.wide_init} instead of 0.02 the first logits have std {wide_std:.2f}, "
+        f"far from uniform, and the initial loss is {wide_loss:.2f} ({wide_loss - ln_vocab:+.2f} above ln V): "
+        "a first loss well above ln(vocab) is the classic sign of a bad init.")
+
+    # --- 4. Perplexity = exp(loss), and training moves it --------------------------------------
+    trained_loss = init_loss
+    if opts.train_steps:
+        model.train()
+        optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
+        advance = ctx.task("training the tiny GPT-2 on the sentences", opts.train_steps)
+        for _ in range(opts.train_steps):
+            loss = model(input_ids=input_ids, attention_mask=attention_mask, labels=labels).loss
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            advance(1)
+        model.eval()
+        with torch.no_grad():
+            out = model(input_ids=input_ids, attention_mask=attention_mask, labels=labels)
+        trained_loss = float(out.loss)
+        logits = out.logits  # (B, T, V), now far from uniform
+    metrics.update(trained_loss=trained_loss, perplexity=math.exp(trained_loss), train_steps=opts.train_steps)
+    findings.append(
+        f"Perplexity = exp(loss): at init exp({init_loss:.3f}) = {math.exp(init_loss):,.0f}, close to "
+        f"V = {vocab_size:,} (as unsure as picking uniformly among all tokens); after {opts.train_steps} AdamW "
+        f"steps on these sentences the loss is {trained_loss:.3f} and the perplexity {math.exp(trained_loss):,.2f}.")
+
+    # --- 5. Label smoothing ----------------------------------------------------------------------
+    # With smoothing eps the target is (1-eps) on the label plus eps/V spread over every class, so
+    # loss = (1-eps) * NLL + eps * mean over classes of -log p_k.
+    eps = opts.label_smoothing
+    smoothing_rows = []
+    for stage, stage_logits in (("init", init_logits), (f"after {opts.train_steps} steps", logits)):
+        flat_logits = stage_logits[:, :-1, :].reshape(-1, vocab_size)  # (B*(T-1), V)
+        flat_labels = labels[:, 1:].reshape(-1)  # (B*(T-1),)
+        plain = float(F.cross_entropy(flat_logits, flat_labels, ignore_index=IGNORE_INDEX))
+        smoothed = float(F.cross_entropy(flat_logits, flat_labels, ignore_index=IGNORE_INDEX,
+                                         label_smoothing=eps))
+        keep = flat_labels != IGNORE_INDEX
+        log_p = torch.log_softmax(flat_logits[keep].float(), dim=-1)  # (N, V)
+        nll = -log_p.gather(-1, flat_labels[keep].unsqueeze(-1)).squeeze(-1)  # (N,)
+        uniform_term = -log_p.mean(dim=-1)  # (N,): cross-entropy against the uniform distribution
+        by_hand = float(((1 - eps) * nll + eps * uniform_term).mean())
+        smoothing_rows.append([stage, round(plain, 4), round(smoothed, 4), round(by_hand, 4),
+                               float(f"{abs(by_hand - smoothed):.2e}")])
+        key = "init" if stage == "init" else "trained"
+        metrics[f"label_smoothing_{key}_loss"] = smoothed
+        metrics[f"label_smoothing_{key}_by_hand_abs_diff"] = abs(by_hand - smoothed)
+    tables.append(Table(
+        title=f"Label smoothing: the same logits with label_smoothing 0 vs {eps}",
+        columns=["logits", "eps 0", f"eps {eps}", f"by hand, eps {eps}", "|by hand - torch|"],
+        rows=smoothing_rows,
+        note="by hand = (1-eps)·NLL + eps·mean over the vocabulary of -log p: the second term is the "
+             "cross-entropy against the uniform distribution, large once the model is confident."))
+    init_row, trained_row = smoothing_rows
+    metrics["label_smoothing_trained_increase"] = trained_row[2] - trained_row[1]
+    findings.append(
+        f"Label smoothing {eps}: on the trained logits the loss goes from {trained_row[1]:.4f} to "
+        f"{trained_row[2]:.4f} ({trained_row[2] - trained_row[1]:+.4f}); at init it barely moves "
+        f"({init_row[1]:.4f} → {init_row[2]:.4f}) because near-uniform logits already match the uniform "
+        f"part. (1-eps)·NLL + eps·mean(-log p) by hand matches torch within {max(init_row[4], trained_row[4]):.1e}.")
+
+    # --- 6. Multiple choice: cross-entropy over choices, then the top-3 letters ------------------
+    # A multiple-choice head gives one score per choice: logits (B, n_choices). No fine-tuned head
+    # exists offline, so the bundled MiniLM's cosine(question, choice) × 20 plays that role.
+    encoder = load_model(None)
+    n_q, n_choices = len(MC_QUESTIONS), len(LETTERS)
+    texts = [q for q, _, _ in MC_QUESTIONS] + [c for _, choices, _ in MC_QUESTIONS for c in choices]
+    enc = tokenizer(texts, padding=True, return_tensors="pt")
+    with torch.no_grad():
+        hidden = encoder(**enc).last_hidden_state  # (n_q + n_q*n_choices, T, 384)
+    mask = enc["attention_mask"].unsqueeze(-1).float()  # (N, T, 1)
+    pooled = (hidden * mask).sum(1) / mask.sum(1)  # (N, 384) mean pooling, as sentence-transformers does
+    pooled = F.normalize(pooled, dim=-1)
+    q_vec = pooled[:n_q]  # (n_q, 384)
+    c_vec = pooled[n_q:].view(n_q, n_choices, -1)  # (n_q*n_choices, 384) -> (n_q, n_choices, 384)
+    mc_logits = 20.0 * torch.einsum("qd,qcd->qc", q_vec, c_vec)  # (n_q, n_choices)
+    mc_labels = torch.tensor([LETTERS.index(a) for _, _, a in MC_QUESTIONS])  # (n_q,)
+    mc_loss = float(F.cross_entropy(mc_logits, mc_labels))
+    mc_by_hand = float(-torch.log_softmax(mc_logits, dim=-1)[torch.arange(n_q), mc_labels].mean())
+    mc_rows, mc_preds = [], []
+    for i, (question, _, answer) in enumerate(MC_QUESTIONS):
+        scores = mc_logits[i].tolist()
+        top3 = top_k_labels(scores, LETTERS)
+        mc_preds.append(top3)
+        mc_rows.append([f"q{i + 1}", *[round(s, 1) for s in scores], answer, " ".join(top3),
+                        round(average_precision_at_3(top3, answer), 4), textwrap.shorten(question, 30, placeholder="…")])
+    mc_map = map_at_3(mc_preds, [a for _, _, a in MC_QUESTIONS])
+    random_map = (1 + 1 / 2 + 1 / 3) / n_choices  # each rank equally likely for a random guesser
+    tables.append(Table(
+        title=f"Multiple choice scored by {BUNDLED_NAME}: logits (B, {n_choices}) → top-3 letters → AP@3",
+        columns=["q", *LETTERS, "answer", "top 3", "AP@3", "question"],
+        rows=mc_rows,
+        note="logit = 20 × cosine(question, choice); top 3 = letters sorted by logit, ties by letter order."))
+    metrics.update(mc_loss=mc_loss, mc_loss_by_hand_abs_diff=abs(mc_loss - mc_by_hand),
+                   mc_chance_loss=math.log(n_choices), mc_map_at_3=mc_map, random_map_at_3=random_map)
+    findings.append(
+        f"Multiple choice is cross-entropy over the choices: logits ({n_q}, {n_choices}) and the correct "
+        f"index per question give loss {mc_loss:.4f} (by hand -log softmax[correct] = {mc_by_hand:.4f}; "
+        f"guessing uniformly would give ln {n_choices} = {math.log(n_choices):.4f}). Sorting each row's logits "
+        f"gives the top-3 letters a Kaggle submission lists; MiniLM's similarity scores reach MAP@3 "
+        f"{mc_map:.4f} on these {n_q} questions, against {random_map:.4f} expected from random guesses.")
+
+    # --- 7. MAP@3 on a worked table --------------------------------------------------------------
+    worked_rows, worked_preds = [], []
+    for name, scores, answer, shows in WORKED:
+        top3 = top_k_labels(scores, LETTERS)
+        full_order = top_k_labels(scores, LETTERS, k=n_choices)
+        worked_preds.append(top3)
+        worked_rows.append([name, *scores, answer, " ".join(top3), full_order.index(answer) + 1,
+                            round(average_precision_at_3(top3, answer), 4), shows])
+    worked_map = map_at_3(worked_preds, [a for _, _, a, _ in WORKED])
+    ap_text = " + ".join(f"{row[-2]:.4g}" for row in worked_rows)
+    tables.append(Table(
+        title="MAP@3, worked: scores → top 3 → 1/rank of the answer if in the top 3, else 0",
+        columns=["q", *LETTERS, "answer", "top 3", "rank", "AP@3", "what it shows"],
+        rows=worked_rows,
+        note=f"MAP@3 = ({ap_text}) / {len(WORKED)} = {worked_map:.4f}. Guesses after the first correct one "
+             "are skipped, so listing the answer twice earns nothing extra."))
+    repeat_score = average_precision_at_3(["A", "A", "A"], "A") + average_precision_at_3(["B", "B", "A"], "A")
+    metrics.update(map_at_3=worked_map, map_at_3_questions=len(WORKED))
+    findings.append(
+        f"MAP@3 (Kaggle LLM Science Exam): each question scores 1/rank of its one correct answer within "
+        f"the top 3 guesses, else 0, and the scores are averaged. On the worked table (ranks 1, 2, 3, "
+        f"outside, a tie broken by letter order, a tie pushing the answer out) it is ({ap_text}) / "
+        f"{len(WORKED)} = {worked_map:.4f}. Repeating a guess never helps: [A, A, A] scores 1 and "
+        f"[B, B, A] scores 1/3 when A is right (sum {repeat_score:.4f}).")
+
+    summary = (f"Training minimises next-token cross-entropy: by hand {float(manual_loss):.4f} = the model's "
+               f"{model_loss:.4f} (diff {diff:.1e}); the initial loss {init_loss:.3f} ≈ ln V = {ln_vocab:.3f}; "
+               f"a leaderboard instead scores ranked guesses: MAP@3 = {worked_map:.4f} on the worked table.")
+    return Measured(summary=summary, findings=findings, metrics=metrics, tables=tables,
+                    model=f"tiny GPT-2 (random init, V={vocab_size}) + {BUNDLED_NAME}")
+
+
+PROBE = Probe(
+    name="loss",
+    question="loss-and-benchmark",
+    title="Cross-entropy by hand vs GPT-2's loss, loss at init vs ln V, label smoothing, MAP@3",
+    options=LossOptions,
+    run=run,
+    check=check,
+)
