@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -41,10 +41,12 @@ class Question:
 
     def to_dict(self) -> dict[str, Any]:
         """The stable `--json` shape: the front-matter fields plus `answer`, `try`, `notes`, `path`."""
-        data = asdict(self)
-        data["try"] = data.pop("try_")
-        data["path"] = str(self.path) if self.path else None
-        return data
+        return {
+            "id": self.id, "question": self.question, "probe": self.probe, "status": self.status,
+            "tags": list(self.tags), "reading": list(self.reading),
+            "answer": self.answer, "try": self.try_, "notes": self.notes,
+            "path": str(self.path) if self.path else None,
+        }
 
     def to_markdown(self) -> str:
         """The file's text. Strings are JSON-quoted, which is valid YAML and round-trips exactly."""
@@ -67,13 +69,13 @@ class Question:
 
 @dataclass
 class Problem:
-    """A question file that failed to load: where, and what to do about it."""
+    """A question file that failed to load; `message` names the file, the line and the fix."""
 
     path: Path
     message: str
 
     def __str__(self) -> str:
-        return f"{self.path}: {self.message}"
+        return self.message
 
 
 def parse_question(path: Path, text: str) -> Question:
@@ -154,10 +156,11 @@ def load_questions(folder: Path | None = None) -> tuple[list[Question], list[Pro
         try:
             question = load_question_file(path)
         except QuestionError as exc:
-            problems.append(Problem(path, str(exc).removeprefix(f"{path}").lstrip(": ")))
+            problems.append(Problem(path, str(exc)))
             continue
         if question.id in seen:
-            problems.append(Problem(path, f"duplicate id {question.id!r} (also in {seen[question.id].name})"))
+            problems.append(Problem(path, f"{path}: duplicate id {question.id!r} (also in {seen[question.id].name}); "
+                                          "give one of them another id"))
             continue
         seen[question.id] = path
         questions.append(question)
@@ -207,8 +210,12 @@ def add_question(text: str, qid: str | None = None, probe: str | None = None,
         raise QuestionError(f"a question with id {qid!r} already exists ({folder / (qid + '.md')}); pass another --id")
     if probe is not None:
         from n00bqa.probes import get_probe
+        from n00bqa.errors import ProbeError
 
-        get_probe(probe)  # raises with the list of known probes
+        try:
+            get_probe(probe)
+        except ProbeError as exc:  # a question-level mistake, with the list of known probes
+            raise QuestionError(str(exc)) from None
     question = Question(
         id=qid, question=text, probe=probe or "none", status="open", tags=list(tags or []),
         path=folder / f"{qid}.md",

@@ -98,9 +98,9 @@ def test_broken_question_file_is_named_and_others_still_show(study_root: Path):
     assert result.exit_code == 1
     for qid in SEVEN:
         assert qid in result.stdout
-    assert f"{broken}:3: YAML error" in result.stderr
+    assert f"{broken}:4: YAML error" in result.stderr
     assert "Traceback" not in result.output
-    one_line_error(run("show", "broken"), f"{broken}:3")
+    one_line_error(run("show", "broken"), f"{broken}:4")
 
 
 def test_root_option_and_discovery_from_a_subfolder(study_root: Path, tmp_path: Path, monkeypatch):
