@@ -1,0 +1,353 @@
+"""`n00bqa browse` under Textual's Pilot: what the screen shows and which files the keys change.
+
+pytest-asyncio is not installed, so each test drives its async body with `asyncio.run`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import shutil
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from textual.geometry import Region
+from typer.testing import CliRunner
+
+from n00bqa.cli import app as cli_app
+from n00bqa.questions import get_question, load_questions
+from n00bqa.tui import make_app
+
+BOX = re.compile(r"[│╭╮╰╯─┃━▕▎▊▁▔]")
+
+
+def screen_text(app) -> str:
+    """The characters on the terminal right now (what the learner sees)."""
+    return "\n".join(strip.text for strip in app.screen._compositor.render_strips())
+
+
+def widget_text(widget) -> str:
+    """All lines a widget renders, including those scrolled out of view."""
+    lines = widget.render_lines(Region(0, 0, widget.size.width, widget.size.height))
+    return "\n".join(strip.text for strip in lines)
+
+
+def flat(text: str) -> str:
+    """Box-drawing removed and whitespace collapsed, so wrapped sentences compare as one line."""
+    return " ".join(BOX.sub(" ", text).split())
+
+
+async def wait_for(pilot, condition, timeout: float = 60.0, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        await pilot.pause(0.05)
+
+
+def run(coro) -> None:
+    asyncio.run(coro)
+
+
+def test_lists_every_question_and_shows_the_selected_one() -> None:
+    questions, problems = load_questions()
+    assert len(questions) >= 2 and not problems
+
+    async def body() -> None:
+        app = make_app()
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.pause()
+            screen = screen_text(app)
+            for q in questions:  # seven rows fit in 80x24
+                assert q.id in screen
+            assert app.question_list.visible_ids == [q.id for q in questions]
+            assert app.current == questions[0].id
+            await pilot.press("down")
+            await pilot.pause()
+            assert app.current == questions[1].id
+            view = flat(widget_text(app.detail.query_one("#view")))
+            assert flat(questions[1].question) in view
+            assert f"status {questions[1].status}" in view
+            # the written answer is rendered as Markdown (first words of its first paragraph)
+            first_words = " ".join(questions[1].answer.split()[:4]).replace("**", "")
+            assert first_words in view
+
+    run(body())
+
+
+def test_open_at_an_id_and_filter_by_search_and_tag() -> None:
+    questions, _ = load_questions()
+    target = questions[-1]
+    tag = target.tags[0]
+
+    async def body() -> None:
+        app = make_app(question=target.id)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.pause()
+            assert app.current == target.id
+            assert app.question_list.highlighted_id == target.id
+            # type into the search box: the list narrows as you type
+            await pilot.press("slash")
+            word = "embedding"
+            await pilot.press(*word)
+            await pilot.pause()
+            expected = [q.id for q in questions
+                        if word in " ".join([q.id, q.question, *q.tags]).lower()]
+            assert expected and len(expected) < len(questions)
+            assert app.question_list.visible_ids == expected
+            await pilot.press("ctrl+a", "ctrl+k", *"no-such-thing-zz")
+            await pilot.pause()
+            assert app.question_list.visible_ids == []
+            assert "No question matches." in screen_text(app)
+            await pilot.press("ctrl+a", "ctrl+k", "escape")
+            # the tag filter
+            from textual.widgets import Select
+
+            app.question_list.query_one("#tag-filter", Select).value = tag
+            await pilot.pause()
+            assert app.question_list.visible_ids == [q.id for q in questions if tag in q.tags]
+
+    run(body())
+
+
+def test_toggle_status_saves_the_file(study_root: Path) -> None:
+    questions, _ = load_questions()
+    target = questions[0]
+    path = study_root / "questions" / f"{target.id}.md"
+    flipped = "answered" if target.status == "open" else "open"
+
+    async def body() -> None:
+        app = make_app(question=target.id)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.pause()
+            await pilot.press("s")
+            await pilot.pause()
+            assert f"status: {flipped}" in path.read_text()
+            assert get_question(target.id).status == flipped
+            assert f"status {flipped}" in flat(widget_text(app.detail.query_one("#view")))
+            mark = "✓" if flipped == "answered" else "○"
+            assert f"{mark} {target.id}" in screen_text(app)
+            await pilot.press("s")  # and back
+            await pilot.pause()
+            assert get_question(target.id).status == target.status
+
+    run(body())
+    after = path.read_text()
+    assert f"status: {target.status}" in after
+    assert get_question(target.id).answer == target.answer  # nothing else in the file was lost
+
+
+def test_add_note_saves_it_to_the_question_file(study_root: Path) -> None:
+    questions, _ = load_questions()
+    target = questions[1]
+    note = "Checked in the browser: the table rows match."
+
+    async def body() -> None:
+        app = make_app(question=target.id)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.pause()
+            await pilot.press("n")
+            await pilot.pause()
+            assert "Add a note to " + target.id in screen_text(app)
+            await pilot.press(*note, "enter")
+            await pilot.pause()
+            saved = get_question(target.id)
+            assert saved.notes.endswith(note)
+            text = (study_root / "questions" / f"{target.id}.md").read_text()
+            assert text.index("## Notes") < text.index(note)
+            assert note in flat(widget_text(app.detail.query_one("#view")))
+            # Escape cancels without writing
+            await pilot.press("n", *"not saved", "escape")
+            await pilot.pause()
+            assert "not saved" not in (study_root / "questions" / f"{target.id}.md").read_text()
+
+    run(body())
+
+
+def test_resize_keeps_working() -> None:
+    questions, _ = load_questions()
+
+    async def body() -> None:
+        app = make_app()
+        async with app.run_test(size=(80, 24)) as pilot:
+            for size in [(160, 50), (40, 12), (20, 6), (80, 24)]:
+                await pilot.resize_terminal(*size)
+                await pilot.pause()
+                assert app.size == size
+                await pilot.press("down")
+                await pilot.pause()
+            assert app.is_running
+            assert app.current == questions[4].id
+            assert questions[4].id in screen_text(app)
+
+    run(body())
+
+
+def test_cli_refuses_without_a_terminal_and_rejects_an_unknown_id() -> None:
+    runner = CliRunner()
+    result = runner.invoke(cli_app, ["browse"])
+    assert result.exit_code == 1
+    assert "needs an interactive terminal" in result.output
+    result = runner.invoke(cli_app, ["browse", "no-such-question"])
+    assert result.exit_code == 1
+    assert "unknown question id 'no-such-question'" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_browse_console_script_in_a_pseudo_terminal(study_root: Path) -> None:
+    pexpect = pytest.importorskip("pexpect")
+    script = shutil.which("n00bqa", path=str(Path(sys.executable).parent)) or shutil.which("n00bqa")
+    assert script, "the n00bqa console script is not installed (pip install -e .)"
+    questions, _ = load_questions()
+    env = {**os.environ, "N00BQA_ROOT": str(study_root), "TERM": "xterm-256color"}
+    child = pexpect.spawn(script, ["browse"], env=env, dimensions=(24, 80), timeout=60, encoding="utf-8")
+    try:
+        child.expect_exact(questions[-1].id)  # the list is on the screen
+        child.expect_exact("Quit")  # and the footer with the keys
+        child.send("q")
+        child.expect(pexpect.EOF)
+    finally:
+        child.close()
+    assert child.exitstatus == 0, child.before
+
+
+# ----------------------------------------------------------------- probes
+
+
+@pytest.fixture
+def fake_probes(monkeypatch: pytest.MonkeyPatch):
+    """Two tiny probes added to the registry (beside the real ones), and a question for each.
+
+    `counting` waits on a gate between its steps, so the test can look at the screen mid-run.
+    """
+    import n00bqa.probes as probes
+    from n00bqa.errors import ProbeError
+    from n00bqa.probes.base import Measured, Probe, Table
+
+    gate = threading.Event()
+    registry = dict(probes._registry())
+
+    def counting(opts, ctx):
+        advance = ctx.task("squaring", 4)
+        rows = []
+        for step in range(1, 5):
+            assert gate.wait(30), "the test never opened the gate"
+            rows.append([step, step * step])
+            advance(1)
+        total = sum(r[1] for r in rows)
+        return Measured(summary="Squares of 1..4.", findings=[f"The squares of 1..4 add up to {total}."],
+                        metrics={"sum_of_squares": total},
+                        tables=[Table("Squares", ["n", "n squared"], rows)])
+
+    def broken(opts, ctx):
+        raise ProbeError("width 0 is too small; pass --width 1 or more")
+
+    @__import__("dataclasses").dataclass
+    class NoOptions:
+        pass
+
+    registry["tiny-count"] = Probe("tiny-count", "tiny-count-question", "Counts squares.", NoOptions, counting)
+    registry["tiny-broken"] = Probe("tiny-broken", "tiny-broken-question", "Always fails.", NoOptions, broken)
+    monkeypatch.setattr(probes, "_registry", lambda: registry)
+    from n00bqa.questions import add_question
+
+    add_question("How do tiny squares add up?", qid="tiny-count-question", probe="tiny-count")
+    add_question("What does a broken probe show?", qid="tiny-broken-question", probe="tiny-broken")
+    return gate
+
+
+def test_run_probe_shows_live_progress_stays_responsive_and_replaces_findings(fake_probes) -> None:
+    from textual.widgets import ProgressBar
+
+    from n00bqa.probes.base import last_result
+
+    gate = fake_probes
+
+    async def body() -> None:
+        app = make_app(question="tiny-count-question")
+        async with app.run_test(size=(100, 30)) as pilot:
+            await pilot.pause()
+            view = flat(widget_text(app.detail.query_one("#view")))
+            assert "No measured findings yet" in view
+            await pilot.press("r")
+            await wait_for(pilot, lambda: "squaring" in screen_text(app), what="the progress line")
+            assert app.probe_running == "tiny-count"
+            bar = app.activity.query_one(ProgressBar)
+            assert bar.total == 4 and bar.progress == 0
+            # the UI answers keys while the probe waits in its worker thread
+            await pilot.press("up")
+            await pilot.pause()
+            assert app.current != "tiny-count-question"
+            await pilot.press("down")
+            await pilot.pause()
+            assert app.current == "tiny-count-question"
+            assert "Probe tiny-count is running" in flat(widget_text(app.detail.query_one("#extra")))
+            gate.set()
+            await wait_for(pilot, lambda: app.probe_running is None, what="the probe to finish")
+            await pilot.pause()
+            assert bar.progress == 4
+            assert not app.activity.display
+            view = flat(widget_text(app.detail.query_one("#view")))
+            assert "The squares of 1..4 add up to 30." in view  # 1 + 4 + 9 + 16
+            saved = last_result("tiny-count")
+            assert saved is not None and saved.metrics == {"sum_of_squares": 30}
+            assert f"measured {saved.measured_at}" in view
+            tables = flat(widget_text(app.detail.query_one(".table")))
+            assert "Squares" in tables and "16" in tables
+            assert "No measured findings yet" not in view
+
+    run(body())
+
+
+def test_a_failing_probe_is_shown_in_the_app(fake_probes) -> None:
+    async def body() -> None:
+        app = make_app(question="tiny-broken-question")
+        async with app.run_test(size=(100, 30)) as pilot:
+            await pilot.pause()
+            await pilot.press("r")
+            await wait_for(pilot, lambda: app.probe_running is None, what="the probe to fail")
+            await pilot.pause()
+            extra = flat(widget_text(app.detail.query_one("#extra")))
+            assert "Probe tiny-broken failed: width 0 is too small; pass --width 1 or more" in extra
+            assert "Traceback" not in screen_text(app)
+            assert app.is_running
+
+    run(body())
+
+
+def test_run_the_real_param_count_probe(minilm) -> None:
+    """The real probe on the real question: the findings on screen are the run's, and its count for
+    the bundled MiniLM equals the parameters of the model loaded independently here."""
+    from n00bqa.probes.base import last_result
+
+    _, model = minilm
+    minilm_params = sum(p.numel() for p in model.parameters())
+    started = time.time()
+
+    async def body() -> None:
+        app = make_app(question="model-size")
+        async with app.run_test(size=(160, 50)) as pilot:
+            await pilot.pause()
+            assert get_question("model-size").probe == "param-count"
+            await pilot.press("r")
+            await wait_for(pilot, lambda: app.probe_running is None, timeout=240, what="param-count")
+            await pilot.pause()
+            assert "param-count" not in app.probe_errors
+            result = last_result("param-count")
+            assert result is not None
+            from datetime import datetime
+
+            assert datetime.fromisoformat(result.measured_at).timestamp() >= int(started)
+            view = flat(widget_text(app.detail.query_one("#view")))
+            for finding in result.findings:
+                assert flat(finding) in view
+            assert f"measured {result.measured_at}" in view
+            assert any(f"{minilm_params:,}" in finding for finding in result.findings)
+            tables = app.detail.query(".table")
+            assert len(tables) == len(result.tables)
+
+    run(body())
