@@ -1,0 +1,125 @@
+"""The loss probe's facts, checked independently: MAP@3 by hand, cross-entropy equalities, ln V at init."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from n00bqa.errors import ProbeError
+from n00bqa.metrics import average_precision_at_3, map_at_3, top_k_labels
+
+
+def test_map_at_3_ranks_1_2_3_miss_by_hand():
+    predictions = [["A", "B", "C"], ["B", "A", "C"], ["C", "D", "A"], ["B", "C", "D"]]
+    answers = ["A", "A", "A", "A"]
+    assert map_at_3(predictions, answers) == pytest.approx((1 + 1 / 2 + 1 / 3 + 0) / 4)
+
+
+def test_map_at_3_ignores_guesses_after_the_first_correct_and_beyond_three():
+    assert average_precision_at_3(["A", "A", "A"], "A") == 1.0
+    assert average_precision_at_3(["B", "B", "A"], "A") == pytest.approx(1 / 3)
+    assert average_precision_at_3(["B", "C", "D", "A"], "A") == 0.0  # 4th guess never counts
+    assert average_precision_at_3([], "A") == 0.0
+
+
+def test_top_k_labels_breaks_ties_by_choice_order():
+    assert top_k_labels([1.0, 2.0, 2.0, 0.0, 0.0], "ABCDE") == ["B", "C", "A"]
+    assert top_k_labels([0.0, 1.0, 1.0, 1.0, 1.0], "ABCDE") == ["B", "C", "D"]
+    assert top_k_labels([0.1, 0.5, 0.3], "ABC", k=2) == ["B", "C"]
+
+
+def test_metric_input_errors_name_the_bad_value():
+    with pytest.raises(ProbeError, match="2 prediction lists but 1 answers"):
+        map_at_3([["A"], ["B"]], ["A"])
+    with pytest.raises(ProbeError, match="no questions"):
+        map_at_3([], [])
+    with pytest.raises(ProbeError, match="3 scores for 2 labels"):
+        top_k_labels([1, 2, 3], "AB")
+
+
+def test_loss_options_are_checked():
+    from n00bqa.probes import get_probe
+
+    probe = get_probe("loss")
+    with pytest.raises(ProbeError, match="not divisible"):
+        probe.make_options(n_embd=30, n_head=4)
+    with pytest.raises(ProbeError, match="label-smoothing"):
+        probe.make_options(label_smoothing=1.5)
+
+
+def test_causal_lm_loss_by_hand_matches_a_loop():
+    import torch
+
+    from n00bqa.probes.loss import IGNORE_INDEX, causal_lm_loss_by_hand
+
+    torch.manual_seed(0)
+    logits = torch.randn(2, 5, 7)
+    labels = torch.tensor([[1, 2, 3, 4, 5], [6, 0, IGNORE_INDEX, IGNORE_INDEX, IGNORE_INDEX]])
+    loss, _ = causal_lm_loss_by_hand(logits, labels)
+    # A plain loop over (row, position): position t predicts labels[t+1].
+    terms = []
+    for b in range(2):
+        for t in range(4):
+            target = int(labels[b, t + 1])
+            if target != IGNORE_INDEX:
+                terms.append(-math.log(math.exp(logits[b, t, target]) / float(logits[b, t].exp().sum())))
+    assert len(terms) == 5
+    assert float(loss) == pytest.approx(sum(terms) / len(terms), abs=1e-5)
+
+
+@pytest.fixture(scope="module")
+def loss_result():
+    from n00bqa.probes import get_probe
+    from n00bqa.probes.base import run_probe
+
+    probe = get_probe("loss")
+    return run_probe(probe, probe.make_options(train_steps=10), seed=0, cache=False)
+
+
+def test_probe_loss_facts(loss_result, minilm):
+    m = loss_result.metrics
+    tokenizer, _ = minilm
+    assert m["vocab_size"] == len(tokenizer) == 30522
+    assert m["ln_vocab"] == pytest.approx(math.log(30522))
+    # the hand-written cross-entropy is the model's loss
+    assert m["manual_vs_model_loss_abs_diff"] < 1e-5
+    assert m["manual_loss"] == pytest.approx(m["model_loss"], abs=1e-5)
+    # near-uniform init: within 4 standard errors of ln V, and the logit std is 0.02*sqrt(64)
+    assert abs(m["init_loss"] - m["ln_vocab"]) < 4 * m["init_loss_standard_error"] + 0.02
+    assert m["init_logit_std"] == pytest.approx(0.02 * math.sqrt(64), rel=0.15)
+    # a wide init is far from uniform and starts well above ln V
+    assert m["wide_init_loss"] > m["ln_vocab"] + 1
+    assert m["perplexity"] == pytest.approx(math.exp(m["trained_loss"]))
+    assert m["init_perplexity"] == pytest.approx(math.exp(m["init_loss"]))
+    assert m["trained_loss"] < m["init_loss"] - 1  # 10 steps already move it
+    # label smoothing: the formula by hand matches torch, and it raises a confident model's loss
+    assert m["label_smoothing_trained_by_hand_abs_diff"] < 1e-4
+    assert m["label_smoothing_init_by_hand_abs_diff"] < 1e-4
+    assert m["label_smoothing_trained_increase"] > m["label_smoothing_init_increase"] > 0
+    assert m["mc_loss_by_hand_abs_diff"] < 1e-5
+    assert m["random_map_at_3"] == pytest.approx((1 + 1 / 2 + 1 / 3) / 5)
+    # the worked table: ranks 1, 2, 3, 4 (miss), 2 (tie), 4 (tie miss)
+    assert m["map_at_3"] == pytest.approx((1 + 1 / 2 + 1 / 3 + 0 + 1 / 2 + 0) / 6)
+    assert m["map_at_3_questions"] == 6
+
+
+def test_probe_loss_tables_and_findings(loss_result):
+    worked = next(t for t in loss_result.tables if t.title.startswith("MAP@3, worked"))
+    assert [row[-2] for row in worked.rows] == [1, 2, 3, 4, 2, 4]  # rank of the answer
+    mc = next(t for t in loss_result.tables if t.title.startswith("Multiple choice"))
+    assert len(mc.rows) == 6 and len(mc.rows[0]) == 1 + 5 + 4
+    mc_aps = [row[8] for row in mc.rows]
+    assert sum(mc_aps) / len(mc_aps) == pytest.approx(loss_result.metrics["mc_map_at_3"], abs=1e-3)
+    assert len(loss_result.findings) == 7
+    assert f"{loss_result.metrics['ln_vocab']:.4f}" in loss_result.findings[1]
+
+
+def test_cli_probe_loss_rejects_bad_option():
+    from typer.testing import CliRunner
+
+    from n00bqa.cli import app
+
+    result = CliRunner().invoke(app, ["probe", "loss", "--n-embd", "30"])
+    assert result.exit_code == 1
+    assert "not divisible" in result.output
