@@ -22,6 +22,7 @@ from n00bqa.cli import app as cli_app
 from n00bqa.questions import get_question, load_questions
 from n00bqa.tui import make_app
 
+PROJECT = Path(__file__).resolve().parent.parent
 BOX = re.compile(r"[│╭╮╰╯─┃━▕▎▊▁▔]")
 
 
@@ -349,5 +350,175 @@ def test_run_the_real_param_count_probe(minilm) -> None:
             assert any(f"{minilm_params:,}" in finding for finding in result.findings)
             tables = app.detail.query(".table")
             assert len(tables) == len(result.tables)
+
+    run(body())
+
+
+# ----------------------------------------------------------------- passages, ask, index
+
+SMALL_CORPUS = ("word-embeddings", "attention-is-all-you-need")
+
+
+def small_corpus(root: Path) -> None:
+    """A study root whose reading list is two of the project's notes (fast to embed)."""
+    import yaml
+
+    (root / "corpus" / "notes").mkdir(parents=True, exist_ok=True)
+    items = yaml.safe_load((PROJECT / "corpus" / "reading-list.yaml").read_text())["items"]
+    keep = [item for item in items if item["id"] in SMALL_CORPUS]
+    assert len(keep) == len(SMALL_CORPUS)
+    for item in keep:
+        shutil.copy(PROJECT / "corpus" / item["note"], root / "corpus" / item["note"])
+    (root / "corpus" / "reading-list.yaml").write_text(yaml.safe_dump({"items": keep}))
+
+
+@pytest.fixture(scope="session")
+def indexed_root(tmp_path_factory) -> Path:
+    """A study root (questions + a two-note reading list) with its index built once per session."""
+    root = tmp_path_factory.mktemp("tui-indexed") / "study"
+    root.mkdir()
+    shutil.copytree(PROJECT / "questions", root / "questions")
+    small_corpus(root)
+    saved = os.environ.get("N00BQA_ROOT")
+    os.environ["N00BQA_ROOT"] = str(root)
+    try:
+        from n00bqa.retrieval import build_index
+
+        report = build_index()
+        assert report.chunks_total > 0
+    finally:
+        if saved is None:
+            os.environ.pop("N00BQA_ROOT", None)
+        else:
+            os.environ["N00BQA_ROOT"] = saved
+    return root
+
+
+@pytest.fixture
+def indexed(indexed_root: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("N00BQA_ROOT", str(indexed_root))
+    return indexed_root
+
+
+def test_missing_index_is_explained_in_the_pane() -> None:
+    async def body() -> None:
+        app = make_app(question="word-embedding")
+        async with app.run_test(size=(100, 30)) as pilot:
+            head = app.detail.query_one("#passages-head")
+            await wait_for(pilot, lambda: "index build" in widget_text(head), what="the index hint")
+            text = flat(widget_text(head))
+            assert text.startswith("No passages:")
+            assert "Press i to build the index here, or run `n00bqa index build`." in text
+            assert app.detail.passages == []
+            await pilot.press("o")  # nothing to open: a notice, no crash
+            await pilot.pause()
+            assert app.screen is app.screen_stack[0]
+
+    run(body())
+
+
+def test_passages_are_cited_and_open_in_full(indexed: Path) -> None:
+    from n00bqa.retrieval import search
+
+    question = get_question("word-embedding")
+    expected = [p.to_dict() for p in search(question.question, k=5)]
+    assert expected
+
+    async def body() -> None:
+        app = make_app(question="word-embedding")
+        async with app.run_test(size=(100, 30)) as pilot:
+            await wait_for(pilot, lambda: app.detail.passages, what="the passages")
+            assert app.detail.passages == expected
+            listed = flat(widget_text(app.detail.query_one("#passages")))
+            first = expected[0]
+            assert f"{first['source']}:{first['lines']}" in listed
+            assert f"score {first['score']:.3f}" in listed
+            await pilot.press("o")
+            await pilot.pause()
+            from n00bqa.tui.screens import PassageScreen
+
+            assert isinstance(app.screen, PassageScreen)
+            shown = flat(widget_text(app.screen.query_one("#passage-text")))
+            assert shown == flat(first["text"])
+            assert "Passage 1 of" in screen_text(app)
+            await pilot.press("right")
+            await pilot.pause()
+            assert app.screen.index == 1 % len(expected)
+            assert flat(widget_text(app.screen.query_one("#passage-text"))) == flat(expected[1 % len(expected)]["text"])
+            await pilot.press("escape")
+            await pilot.pause()
+            assert not isinstance(app.screen, PassageScreen)
+            # Enter on a passage in the list opens that one
+            app.detail.query_one("#passages").focus()
+            await pilot.press("end", "enter")
+            await pilot.pause()
+            assert isinstance(app.screen, PassageScreen)
+            assert app.screen.index == len(expected) - 1
+
+    run(body())
+
+
+def test_ask_shows_the_ask_result(indexed: Path) -> None:
+    query = "What is a word embedding and how is it learned?"
+
+    async def body() -> None:
+        app = make_app()
+        async with app.run_test(size=(100, 30)) as pilot:
+            await pilot.pause()
+            await pilot.press("a")
+            await pilot.pause()
+            assert "Ask a question" in screen_text(app)
+            await pilot.press(*query, "enter")
+            view = app.detail.query_one("#view")
+            await wait_for(pilot, lambda: f"ask: {query}" in flat(widget_text(view))
+                           and "Asking" not in widget_text(view), timeout=240, what="the ask result")
+            await pilot.pause()
+            from n00bqa.ask import ask
+
+            answer = ask(query).to_dict()  # the same library call, made directly
+            shown = flat(widget_text(view))
+            assert "Traceback" not in shown
+            if answer["question"]:
+                assert f"Best match: {answer['question']['id']}" in shown
+            assert app.detail.passages == answer["passages"]
+            assert answer["passages"], "the two-note index should back this query"
+            # and the passages of the answer open like any others
+            await pilot.press("o")
+            await pilot.pause()
+            assert flat(widget_text(app.screen.query_one("#passage-text"))) == flat(answer["passages"][0]["text"])
+            await pilot.press("escape")
+            # selecting a question goes back to the question view
+            await pilot.press("down")
+            await pilot.pause()
+            assert app.mode == "question"
+
+    run(body())
+
+
+def test_build_index_key_builds_it_with_progress(study_root: Path, indexed_root: Path) -> None:
+    small_corpus_root = study_root
+    (small_corpus_root / "corpus" / "reading-list.yaml").unlink()
+    small_corpus(small_corpus_root)
+    seen: list[str] = []
+
+    async def body() -> None:
+        app = make_app(question="word-embedding")
+        async with app.run_test(size=(100, 30)) as pilot:
+            head = app.detail.query_one("#passages-head")
+            await wait_for(pilot, lambda: "index build" in widget_text(head), what="the index hint")
+            await pilot.press("i")
+
+            def progress_seen() -> bool:
+                if app.activity.display:
+                    seen.append(str(app.activity.query_one("#activity-label").render()))
+                return bool(app.detail.passages)
+
+            await wait_for(pilot, progress_seen, timeout=240, what="the passages after the build")
+            assert not app.activity.display
+            assert any(label.startswith("index: ") for label in seen), seen
+            from n00bqa.retrieval import index_status, search
+
+            assert index_status()  # the index exists on disk in this test's own root
+            assert app.detail.passages == [p.to_dict() for p in search(get_question("word-embedding").question, k=5)]
 
     run(body())

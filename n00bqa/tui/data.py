@@ -81,7 +81,7 @@ def search_passages(text: str, k: int = 5) -> list[dict[str, Any]]:
 
 
 def build_index(reporter: Any) -> Any:
-    """Build (or update) the retrieval index, reporting progress when the library accepts it."""
+    """Build (or update) the retrieval index; `reporter(stage, done, total)` gets its progress."""
     build = _function("n00bqa.retrieval", "build_index", "the retrieval index")
     try:
         takes_reporter = "reporter" in inspect.signature(build).parameters

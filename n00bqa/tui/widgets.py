@@ -274,7 +274,11 @@ class DetailPane(VerticalScroll):
             for i, finding in enumerate(probe.get("findings") or [], 1):
                 findings.append(f"{i:>2}. ", style="bold")
                 findings.append(f"{finding}\n")
-            findings.append(f"measured {probe.get('measured_at') or '?'}", style="dim")
+            if probe.get("measured_at"):
+                findings.append(f"measured {probe['measured_at']}", style="dim")
+            else:
+                findings.append(f"Not measured yet: select the question and press r, or run "
+                                f"`n00bqa probe {probe.get('name')}`.", style="dim")
             parts.append(Panel(findings, title=f"probe {probe.get('name')} · last findings",
                                border_style="green"))
         self.query_one("#view", Static).update(
@@ -315,6 +319,9 @@ class Activity(Horizontal):
     def advance(self, steps: int) -> None:
         self.query_one(ProgressBar).advance(steps)
 
+    def set_progress(self, done: int, total: int | None) -> None:
+        self.query_one(ProgressBar).update(total=total, progress=done)
+
     def finish(self) -> None:
         self.display = False
 
@@ -324,16 +331,32 @@ class Cancelled(Exception):
 
 
 class ActivityReporter:
-    """The probes' Reporter protocol for the browser: `task()` restarts the Activity bar, and
-    `advance(n)` moves it from the worker thread through `app.call_from_thread` (throttled, so a
-    probe advancing thousands of times does not wait on the screen). When `cancel` is set,
-    `advance` raises Cancelled so a quit does not wait for the run to finish."""
+    """Progress from a worker thread to the Activity bar, in both shapes the library uses:
+
+    - the probes' Reporter protocol: `task(description, total)` restarts the bar and returns
+      `advance(n)`;
+    - the index build's callable: `reporter(stage, done, total)`.
+
+    Updates reach the screen through `app.call_from_thread`, throttled to one per 50 ms (a probe
+    advancing thousands of times must not wait on the screen). Once `cancel` is set, the next
+    update raises Cancelled, so quitting does not wait for a long run to finish."""
 
     def __init__(self, app: App, activity: Activity, cancel: threading.Event, prefix: str = "") -> None:
         self.app = app
         self.activity = activity
         self.cancel = cancel
         self.prefix = prefix
+        self._stage: str | None = None
+        self._shown_at = 0.0
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        if stage != self._stage:
+            self._stage = stage
+            self._call(self.activity.begin, f"{self.prefix}{stage}", total or None)
+        now = time.monotonic()
+        if now - self._shown_at >= 0.05 or (total and done >= total):
+            self._shown_at = now
+            self._call(self.activity.set_progress, done, total or None)
 
     def _call(self, callback: Callable[..., Any], *args: Any) -> None:
         if self.cancel.is_set():
