@@ -74,7 +74,7 @@ def table_view(table: Table) -> RichTable:
         rich_table.add_column(column, justify="right" if numeric else "left", no_wrap=numeric or i == 0,
                               overflow="fold")
     for row in table.rows:
-        rich_table.add_row(*(format_value(v) for v in row))
+        rich_table.add_row(*(Text(format_value(v)) for v in row))
     return rich_table
 
 
@@ -85,7 +85,7 @@ def probe_result_view(result: ProbeResult, brief: bool = False) -> Panel:
     findings.add_column(justify="right", style="bold", no_wrap=True)
     findings.add_column()
     for i, finding in enumerate(result.findings, 1):
-        findings.add_row(f"{i}.", finding)
+        findings.add_row(f"{i}.", Text(finding))  # Text: a finding's "[CLS]" or "table[ids]" is not markup
     parts.append(findings)
     if not brief:
         parts.extend(table_view(t) for t in result.tables)
