@@ -66,7 +66,8 @@ def measured_line(result: ProbeResult) -> str:
 def table_view(table: Table) -> RichTable:
     from rich import box
 
-    rich_table = RichTable(title=table.title, caption=table.note or None, title_justify="left",
+    rich_table = RichTable(title=Text(table.title), caption=Text(table.note) if table.note else None,
+                           title_justify="left",
                            caption_justify="left", box=box.SIMPLE_HEAD, title_style="bold")
     for i, column in enumerate(table.columns):
         # Numbers and the row labels (first column) are never cut short; other text folds instead.

@@ -288,7 +288,8 @@ def run(opts: ParamCountOptions, ctx: Context) -> Measured:
         class_name = (getattr(config, "architectures", None) or [None])[0]
         model = build_on_meta(config, class_name)
         counts = count_model(model)
-        measured.append({"name": folder.name, "config": config, "counts": counts,
+        label = BUNDLED if folder == resolve_model_dir(None) else folder.name
+        measured.append({"name": label, "config": config, "counts": counts,
                          "how": f"{type(model).__name__} from config.json, meta device",
                          "check": cross_check(folder, counts, model.base_model_prefix)})
 
@@ -297,8 +298,9 @@ def run(opts: ParamCountOptions, ctx: Context) -> Measured:
     findings: list[str] = []
     sizes = Table("Parameters: embedding (lookup tables, sparse gradient) vs dense",
                   ["model", "total", "embedding", "dense", "emb. %"], [],
-                  note="Built on the meta device from each published config.json (no weights); all-MiniLM-L6-v2 "
-                       "with its real weights.")
+                  note=("Built on the meta device from each published config.json (no weights); all-MiniLM-L6-v2 "
+                        "with its real weights." if opts.model is None else
+                        "Built on the meta device from the folder's config.json; cross-checked against its weights."))
     parts = Table("Parameters by component, in millions", ["model", *COMPONENTS], [],
                   note="attention: Q/K/V/output projections; mlp: the feed-forward layers; heads: pooler or an "
                        "untied LM head; other: anything not recognised.")
@@ -374,7 +376,7 @@ def run(opts: ParamCountOptions, ctx: Context) -> Measured:
         findings.append(f"A forward pass of gpt2 costs {gpt2_flops / 1e6:,.0f} MFLOPs per token at seq_len "
                         f"{opts.seq_len} (2 per dense parameter plus 2 per parameter of the tied output table, "
                         "plus the attention term); the embedding lookup itself costs no multiply-adds.")
-    summary = (f"Counted {len(measured)} model(s) from their configurations, each tensor once. Embedding tables "
+    summary = (f"Counted {len(measured)} model{'s' if len(measured) > 1 else ''} from {'their' if len(measured) > 1 else 'its'} configuration, each tensor once. Embedding tables "
                "(read by lookup, so a step's gradient touches only the rows used) are the 'sparse' part; everything "
                "else is dense and multiplied in full for every token.")
     return Measured(summary=summary, findings=findings, metrics=metrics,

@@ -1,0 +1,221 @@
+"""How is a word embedding calculated?
+
+A word embedding is a row of a learned table: the tokenizer turns a word into an id, and the id
+selects a row — the same as multiplying a one-hot vector by the table. The numbers in the table are
+weights like any other, learned by backpropagation (they start as small random numbers). Measured
+on the bundled all-MiniLM-L6-v2: the lookup = one-hot × table equality, how far training moved the
+table from its random initialisation, the nearest neighbours of a few words in the static table,
+and static vs contextual vectors — one row for "bank", but different vectors after the encoder reads
+"river bank" or "bank loan". Last, position: the sinusoidal encoding of "Attention Is All You Need"
+(computed) against BERT's learned position table.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from n00bqa.errors import ProbeError
+from n00bqa.models import BUNDLED_NAME
+from n00bqa.probes.base import Context, Measured, Probe, Table
+
+DISTANCES = (1, 2, 4, 8, 16, 64, 256)
+
+
+@dataclass
+class WordEmbeddingOptions:
+    word: str = field(default="bank", metadata={
+        "help": "A word that is one token in MiniLM's vocabulary; compared static vs in each --text sentence."})
+    text: str = field(
+        default="He sat on the bank of the river. | She asked the bank for a loan. | The bank approved her mortgage.",
+        metadata={"help": "Two or more sentences containing --word, separated by ' | '."})
+    neighbours: str = field(default="king,paris,coffee,happy", metadata={
+        "help": "Comma-separated words whose nearest neighbours in the static table are listed (--word is added)."})
+    top_k: int = field(default=5, metadata={"help": "How many nearest neighbours per word."})
+
+
+def sentences_of(opts: WordEmbeddingOptions) -> list[str]:
+    return [s.strip() for s in opts.text.split("|") if s.strip()]
+
+
+def check(opts: WordEmbeddingOptions) -> None:
+    if not opts.word.strip() or " " in opts.word.strip():
+        raise ProbeError(f"--word {opts.word!r} must be one word, e.g. --word bank")
+    if len(sentences_of(opts)) < 2:
+        raise ProbeError(f"--text {opts.text!r} needs at least two sentences separated by ' | ', "
+                         "e.g. --text 'a river bank | a bank loan'")
+    if len(opts.text) > 4000:
+        raise ProbeError(f"--text is {len(opts.text)} characters; keep it under 4000")
+    if not 1 <= opts.top_k <= 50:
+        raise ProbeError(f"--top-k {opts.top_k} must be between 1 and 50")
+    words = [w.strip() for w in opts.neighbours.split(",") if w.strip()]
+    if len(words) > 20:
+        raise ProbeError(f"--neighbours lists {len(words)} words; give at most 20")
+
+
+def single_token_id(tokenizer, word: str, option: str) -> int:
+    pieces = tokenizer.tokenize(word)
+    if len(pieces) != 1:
+        raise ProbeError(f"{option} {word!r} is {len(pieces)} word pieces in MiniLM's vocabulary ({' '.join(pieces)}); "
+                         "choose a word that is a single token")
+    return tokenizer.convert_tokens_to_ids(pieces[0])
+
+
+def run(opts: WordEmbeddingOptions, ctx: Context) -> Measured:
+    import torch
+    import torch.nn.functional as F
+
+    from n00bqa.models import load_model, load_tokenizer
+
+    advance = ctx.task("Word embeddings in MiniLM", 5)
+    tokenizer, model = load_tokenizer(None), load_model(None)
+    table = model.embeddings.word_embeddings.weight.detach()  # (V, d)
+    vocab_size, dim = table.shape
+    word = opts.word.strip().lower()
+    word_id = single_token_id(tokenizer, word, "--word")
+    sentences = sentences_of(opts)
+
+    # 1. A word's embedding is the row its id selects; as a matmul, one-hot (T, V) @ table (V, d).
+    ids = torch.tensor(tokenizer(sentences[0])["input_ids"])  # (T,)
+    looked_up = table[ids]  # (T, d)
+    one_hot = F.one_hot(ids, vocab_size).to(table.dtype)  # (T, V)
+    lookup_diff = float((one_hot @ table - looked_up).abs().max())  # (T, V) @ (V, d) -> (T, d)
+
+    # 2. The numbers are learned: compare the trained table with a freshly initialised one.
+    init_std = model.config.initializer_range  # BERT draws every table from N(0, 0.02²)
+    trained_std = float(table.std())
+    row_norms = table.norm(dim=1)  # (V,)
+    generator = torch.Generator().manual_seed(ctx.seed)
+    fresh = torch.randn(vocab_size, dim, generator=generator) * init_std  # what training started from
+    fresh_norm = float(fresh.norm(dim=1).mean())
+    advance(1)
+
+    # 3. Nearest neighbours in the static table, by cosine similarity of rows.
+    unit = F.normalize(table, dim=1)  # (V, d), each row length 1
+    wanted = [w.strip().lower() for w in opts.neighbours.split(",") if w.strip()]
+    wanted = list(dict.fromkeys(wanted + [word]))
+    neighbour_rows = []
+    neighbour_text = []
+    for w in wanted:
+        wid = single_token_id(tokenizer, w, "--neighbours word")
+        cosines = unit @ unit[wid]  # (V, d) @ (d,) -> (V,)
+        cosines[wid] = -2.0  # not its own neighbour
+        top = torch.topk(cosines, opts.top_k)
+        names = tokenizer.convert_ids_to_tokens(top.indices.tolist())
+        neighbour_rows.append([w, ", ".join(f"{n} {c:.2f}" for n, c in zip(names, top.values.tolist()))])
+        neighbour_text.append(f"{w} → {', '.join(names[:3])}")
+    advance(1)
+
+    # 4. Static vs contextual: one row for the word, but one encoder output per sentence.
+    contextual = []  # per sentence: (layers + 1, d) vectors of the word's first occurrence
+    for sentence in sentences:
+        encoded = tokenizer(sentence, return_tensors="pt")
+        positions = (encoded["input_ids"][0] == word_id).nonzero().flatten()
+        if len(positions) == 0:
+            raise ProbeError(f"--text sentence {sentence!r} does not contain --word {word!r} as a token; "
+                             "put the word in every sentence")
+        with torch.no_grad():
+            hidden = model(**encoded, output_hidden_states=True).hidden_states  # layers+1 × (1, T, d)
+        contextual.append(torch.stack([h[0, positions[0]] for h in hidden]))  # (layers+1, d)
+    static = table[word_id]  # (d,)
+    last = [c[-1] for c in contextual]  # each (d,)
+    pair_rows = []
+    pair_cos = {}
+    for i in range(len(sentences)):
+        for j in range(i + 1, len(sentences)):
+            by_layer = [float(F.cosine_similarity(contextual[i][k], contextual[j][k], dim=0))
+                        for k in range(contextual[i].shape[0])]
+            pair_cos[(i, j)] = by_layer[-1]
+            pair_rows.append([f"{i + 1} vs {j + 1}", *(round(c, 3) for c in by_layer)])
+    static_cos = [float(F.cosine_similarity(static, v, dim=0)) for v in last]
+    advance(1)
+
+    # 5. Position: the paper's sinusoids, PE[p, 2i] = sin(p / 10000^(2i/d)), PE[p, 2i+1] = cos(same).
+    learned = model.embeddings.position_embeddings.weight.detach()  # (P, d)
+    n_positions = learned.shape[0]
+    position = torch.arange(n_positions, dtype=torch.float32).unsqueeze(1)  # (P, 1)
+    frequency = torch.exp(-math.log(10000.0) * torch.arange(0, dim, 2, dtype=torch.float32) / dim)  # (d/2,)
+    sinusoidal = torch.zeros(n_positions, dim)
+    sinusoidal[:, 0::2] = torch.sin(position * frequency)  # (P, 1) * (d/2,) -> (P, d/2)
+    sinusoidal[:, 1::2] = torch.cos(position * frequency)
+
+    def by_distance(pe, k):
+        """Mean and spread of cos(PE[p], PE[p+k]) over all positions p."""
+        cos = F.cosine_similarity(pe[:-k], pe[k:], dim=1)  # (P-k,)
+        return float(cos.mean()), float(cos.std())
+
+    position_rows = []
+    for k in DISTANCES:
+        s_mean, s_std = by_distance(sinusoidal, k)
+        l_mean, l_std = by_distance(learned, k)
+        position_rows.append([k, round(s_mean, 4), round(s_std, 6), round(l_mean, 4), round(l_std, 4)])
+    sin1, sin1_std = by_distance(sinusoidal, 1)
+    learned1, learned1_std = by_distance(learned, 1)
+    sin64 = by_distance(sinusoidal, 64)[0]
+    learned64 = by_distance(learned, 64)[0]
+    advance(1)
+
+    # Findings, in the order above.
+    i_far, j_far = min(pair_cos, key=pair_cos.get)
+    i_near, j_near = max(pair_cos, key=pair_cos.get)
+    findings = [
+        f"'{word}' is token id {word_id}; its embedding is row {word_id} of the {vocab_size:,} × {dim} table. "
+        f"For the {len(ids)} tokens of sentence 1, one-hot ({len(ids)} × {vocab_size:,}) × table equals the "
+        f"lookup (max abs difference {lookup_diff:.2g}).",
+        f"The rows are learned weights: BERT starts them as random numbers with std {init_std} (mean row length "
+        f"{fresh_norm:.3f}); after training MiniLM's table has std {trained_std:.4f} and row lengths from "
+        f"{float(row_norms.min()):.3f} to {float(row_norms.max()):.3f} (mean {float(row_norms.mean()):.3f}).",
+        "Nearest neighbours by cosine in the static table (no context): " + "; ".join(neighbour_text) + ".",
+        f"'{word}' has one static row, but {len(sentences)} different vectors after the encoder: cosine with "
+        f"the static row " + ", ".join(f"{c:.3f}" for c in static_cos) + " (sentences 1.." + str(len(sentences))
+        + "); between sentences the last-layer cosine ranges from "
+        f"{pair_cos[(i_far, j_far)]:.3f} ({i_far + 1} vs {j_far + 1}) to {pair_cos[(i_near, j_near)]:.3f} "
+        f"({i_near + 1} vs {j_near + 1}).",
+        f"Position, sinusoidal (computed, no parameters): neighbouring positions have cosine {sin1:.4f}, the same "
+        f"for every position (spread {sin1_std:.2g}), falling to {sin64:.4f} at distance 64. BERT's learned "
+        f"position table ({n_positions} × {dim}, {n_positions * dim:,} parameters): neighbours {learned1:.4f} "
+        f"(spread {learned1_std:.3f}), {learned64:.4f} at distance 64.",
+    ]
+    tables = [
+        Table(f"Nearest neighbours in the static table (top {opts.top_k}, cosine)", ["word", "neighbours"],
+              neighbour_rows),
+        Table(f"'{word}' in context: cosine between sentences, by layer (0 = embedding output)",
+              ["sentences", *(str(k) for k in range(contextual[0].shape[0]))], pair_rows,
+              note=" · ".join(f"{i + 1}: {s}" for i, s in enumerate(sentences))),
+        Table("Position encodings: cos(PE[p], PE[p + distance]) over all p",
+              ["distance", "sin. mean", "sin. spread", "learned mean", "learned spread"],
+              position_rows,
+              note="Sinusoidal cosines depend only on the distance (spread ≈ 0); the learned table's vary with "
+                   "position."),
+    ]
+    metrics = {
+        "vocab_size": vocab_size,
+        "embedding_dim": dim,
+        "word_id": word_id,
+        "onehot_lookup_max_abs_diff": lookup_diff,
+        "init_std": init_std,
+        "trained_std": trained_std,
+        "static_contextual_cosine_min": min(static_cos),
+        "contextual_cosine_min": pair_cos[(i_far, j_far)],
+        "contextual_cosine_max": pair_cos[(i_near, j_near)],
+        **{f"contextual_cosine_{i + 1}_{j + 1}": c for (i, j), c in pair_cos.items()},
+        "sinusoidal_neighbour_cosine": sin1,
+        "sinusoidal_neighbour_cosine_spread": sin1_std,
+        "learned_neighbour_cosine": learned1,
+        "learned_neighbour_cosine_spread": learned1_std,
+    }
+    summary = (f"A word embedding is the row of a learned {vocab_size:,} × {dim} table selected by the word's token "
+               "id (a one-hot × matrix product, done as a lookup). That row is static; the encoder's output for the "
+               "word changes with the sentence. Position is added from a second table (learned in BERT, computed "
+               "sinusoids in the original Transformer).")
+    return Measured(summary=summary, findings=findings, metrics=metrics, tables=tables, model=BUNDLED_NAME)
+
+
+PROBE = Probe(
+    name="word-embedding",
+    question="word-embedding",
+    title="Word embeddings in MiniLM: lookup = one-hot × table, neighbours, static vs contextual, positions",
+    options=WordEmbeddingOptions,
+    run=run,
+    check=check,
+)
