@@ -1,0 +1,23 @@
+"""Retrieval over the reading list: corpus loading, chunking, the index, search.
+
+The public API (used by `ask`, the CLI and the browser):
+
+    search(query, k=5, mode="hybrid") -> list[Passage]   # Passage.to_dict(): source, title,
+                                                          # section, lines, text, score
+    build_index(rebuild=False, reporter=None) -> BuildReport
+    index_status() -> dict
+    load_index() -> LoadedIndex
+
+Loading and searching need numpy, faiss and bm25s only; the query vector comes from
+`n00bqa.retrieval.embed.encode_query`. Nothing heavy is imported by importing this package.
+"""
+
+from n00bqa.errors import RetrievalIndexError
+from n00bqa.retrieval.chunking import CHUNKER_VERSION, Chunk
+from n00bqa.retrieval.index import BuildReport, LoadedIndex, build_index, index_status, load_index
+from n00bqa.retrieval.search import MODES, Passage, search
+
+__all__ = [
+    "search", "Passage", "build_index", "BuildReport", "index_status", "load_index", "LoadedIndex",
+    "RetrievalIndexError", "CHUNKER_VERSION", "Chunk", "MODES",
+]

@@ -1,0 +1,303 @@
+"""Cut corpus items into passages that the embedding model reads whole.
+
+all-MiniLM-L6-v2 reads at most 256 word pieces ([CLS] and [SEP] included) and silently drops
+the rest, so every chunk is measured with the model's own tokenizer (`tokenizers`, no torch)
+and split until it fits. Each chunk keeps where it came from: the item, a section path
+(Markdown headings, or `Class.method` for Python) and the 1-based line range, for citation.
+
+Python sources are cut along their classes and functions with `ast`; a class or function too
+long for one chunk is split (class header, then each method; a long body by whole lines).
+Markdown is cut along its headings, then packed paragraph by paragraph.
+
+Bump CHUNKER_VERSION whenever a change here would cut the same text differently: the index
+manifest records it and refuses to mix chunks from two versions.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+
+CHUNKER_VERSION = 3
+
+# The model's window, [CLS] and [SEP] included (sentence_bert_config.json: max_seq_length 256).
+MAX_TOKENS = 256
+# Prose is packed up to this many tokens: a passage a learner can read at a glance that still
+# leaves room for the header line (title and section) that is embedded with it.
+TARGET_TOKENS = 200
+# A header longer than this is cut, so the header never eats the passage's room.
+MAX_HEADER_TOKENS = 40
+
+
+@dataclass
+class Chunk:
+    """One passage: the text as it stands in the source, and where it stands.
+
+    `embed_text` is what the model and BM25 read: a short header naming the item and the
+    section, then the text; it is what must fit in MAX_TOKENS.
+    """
+
+    item_id: str
+    source: str
+    title: str
+    section: str
+    start_line: int
+    end_line: int
+    text: str
+    embed_text: str = ""
+
+    @property
+    def lines(self) -> str:
+        return f"{self.start_line}-{self.end_line}"
+
+    def to_record(self) -> dict:
+        return {
+            "item_id": self.item_id, "source": self.source, "title": self.title, "section": self.section,
+            "start_line": self.start_line, "end_line": self.end_line, "text": self.text,
+            "embed_text": self.embed_text,
+        }
+
+    @classmethod
+    def from_record(cls, record: dict) -> "Chunk":
+        return cls(**record)
+
+
+# --- measuring -------------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=1)
+def _tokenizer():
+    from tokenizers import Tokenizer
+
+    from n00bqa.paths import bundled_model_path
+
+    tok = Tokenizer.from_file(str(bundled_model_path() / "tokenizer.json"))
+    # tokenizer.json ships with truncation at 128 and fixed padding: both would hide the true length.
+    tok.no_truncation()
+    tok.no_padding()
+    return tok
+
+
+def count_tokens(text: str) -> int:
+    """Word pieces the model sees for `text`, [CLS] and [SEP] included."""
+    return len(_tokenizer().encode(text).ids)
+
+
+def _count_many(texts: list[str]) -> list[int]:
+    """Word pieces of each text *without* the two special tokens.
+
+    BERT's pre-tokenizer splits on whitespace and punctuation first, so the counts of lines add
+    up to the count of the lines joined by newlines; the tests check this against count_tokens.
+    """
+    if not texts:
+        return []
+    return [len(e.ids) - 2 for e in _tokenizer().encode_batch(texts)]
+
+
+def _header(title: str, section: str) -> str:
+    header = f"{title} | {section}" if section else title
+    if count_tokens(header) - 2 > MAX_HEADER_TOKENS:
+        enc = _tokenizer().encode(header)
+        # offsets of the last kept piece (index MAX_HEADER_TOKENS, counting [CLS] at 0)
+        header = header[: enc.offsets[MAX_HEADER_TOKENS][1]]
+    return header
+
+
+# --- packing whole lines into chunks ---------------------------------------------------------
+
+
+def _split_long_line(line: str, budget: int) -> list[str]:
+    """A single line longer than `budget` pieces, cut at piece boundaries."""
+    enc = _tokenizer().encode(line, add_special_tokens=False)
+    budget = max(8, budget - 8)  # a cut inside a word may re-tokenize into a few more pieces
+    parts, start_char, n = [], 0, 0
+    for i, (_, end) in enumerate(enc.offsets):
+        n += 1
+        if n == budget or i == len(enc.offsets) - 1:
+            parts.append(line[start_char:end])
+            start_char, n = end, 0
+    tail = line[start_char:]
+    if tail.strip():
+        parts[-1] = parts[-1] + tail if parts else tail
+    return [p for p in parts if p.strip()] or [line[:1000]]
+
+
+def pack_lines(lines: list[str], first_line: int, budget: int, target: int | None = None) -> list[tuple[int, int, str]]:
+    """Greedily pack consecutive lines into pieces of at most `budget` tokens.
+
+    Args:
+        lines: the source lines (no newline at the end).
+        first_line: the 1-based line number of lines[0].
+        budget: hard limit on word pieces per piece (specials not counted).
+        target: start a new piece at a blank line once this many tokens are reached
+            (prose reads better cut between paragraphs).
+
+    Returns:
+        (start_line, end_line, text) for each piece; blank lines at either end are dropped.
+    """
+    counts = _count_many(lines)
+    pieces: list[tuple[int, int, str]] = []
+    cur: list[str] = []
+    cur_start = first_line
+    cur_tokens = 0
+
+    def flush():
+        nonlocal cur, cur_tokens
+        # trim blank lines at both ends, keeping line numbers right
+        start, block = cur_start, cur
+        while block and not block[0].strip():
+            block, start = block[1:], start + 1
+        while block and not block[-1].strip():
+            block = block[:-1]
+        if block:
+            pieces.append((start, start + len(block) - 1, "\n".join(block)))
+        cur, cur_tokens = [], 0
+
+    for offset, (line, n) in enumerate(zip(lines, counts)):
+        lineno = first_line + offset
+        if n > budget:
+            flush()
+            for part in _split_long_line(line, budget):
+                pieces.append((lineno, lineno, part))
+            cur_start = lineno + 1
+            continue
+        if cur_tokens + n > budget or (target and cur_tokens >= target and not line.strip()):
+            flush()
+            cur_start = lineno
+        if not cur:
+            cur_start = lineno
+        cur.append(line)
+        cur_tokens += n
+    flush()
+    return pieces
+
+
+def _make_chunks(item_id, source, title, section, lines, first_line, target=None) -> list[Chunk]:
+    header = _header(title, section)
+    budget = MAX_TOKENS - 2 - (count_tokens(header) - 2) - 1  # -1: the newline after the header adds none, keep a margin
+    chunks = []
+    for start, end, text in pack_lines(lines, first_line, budget, target):
+        chunk = Chunk(item_id, source, title, section, start, end, text, f"{header}\n{text}")
+        if count_tokens(chunk.embed_text) > MAX_TOKENS:  # never expected; keeps the promise if it happens
+            sub = text.splitlines()
+            if len(sub) > 1:  # halve it: each half is shorter, so this ends
+                half = len(sub) // 2
+                chunks.extend(_make_chunks(item_id, source, title, section, sub[:half], start, target))
+                chunks.extend(_make_chunks(item_id, source, title, section, sub[half:], start + half, target))
+                continue
+            chunk.text = _split_long_line(text, budget // 2)[0]
+            chunk.embed_text = f"{header}\n{chunk.text}"
+        chunks.append(chunk)
+    return chunks
+
+
+# --- Markdown and plain text -----------------------------------------------------------------
+
+_HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
+_FENCE = re.compile(r"^\s*(```|~~~)")
+
+
+def chunk_markdown(item_id: str, source: str, title: str, text: str) -> list[Chunk]:
+    """Cut Markdown at its headings; pack each section's paragraphs into chunks.
+
+    The section is the heading path, e.g. "Training > Weight tying". Front matter (a leading
+    `---` block) is skipped; `#` lines inside code fences are not headings.
+    """
+    lines = text.splitlines()
+    start = 0
+    if lines and lines[0].strip() == "---":
+        for i in range(1, len(lines)):
+            if lines[i].strip() in ("---", "..."):
+                start = i + 1
+                break
+    sections: list[tuple[str, int, list[str]]] = []  # (path, first line number, lines)
+    path: list[tuple[int, str]] = []
+    cur_lines: list[str] = []
+    cur_first = start + 1
+    in_fence = False
+    for i in range(start, len(lines)):
+        line = lines[i]
+        if _FENCE.match(line):
+            in_fence = not in_fence
+        m = None if in_fence else _HEADING.match(line)
+        if m:
+            if any(s.strip() for s in cur_lines):
+                sections.append((" > ".join(h for _, h in path), cur_first, cur_lines))
+            level = len(m.group(1))
+            path = [(lv, h) for lv, h in path if lv < level] + [(level, m.group(2))]
+            cur_lines, cur_first = [line], i + 1
+        else:
+            cur_lines.append(line)
+    if any(s.strip() for s in cur_lines):
+        sections.append((" > ".join(h for _, h in path), cur_first, cur_lines))
+
+    chunks: list[Chunk] = []
+    for section, first, sec_lines in sections:
+        chunks.extend(_make_chunks(item_id, source, title, section, sec_lines, first, TARGET_TOKENS))
+    return chunks
+
+
+def chunk_text(item_id: str, source: str, title: str, text: str, section: str = "") -> list[Chunk]:
+    """Plain text: paragraphs packed into chunks, one section name for all."""
+    return _make_chunks(item_id, source, title, section, text.splitlines(), 1, TARGET_TOKENS)
+
+
+# --- Python, along classes and functions ------------------------------------------------------
+
+
+def _node_start(node: ast.AST) -> int:
+    decorators = getattr(node, "decorator_list", None) or []
+    return min([node.lineno] + [d.lineno for d in decorators])
+
+
+def _fits(lines: list[str], header_tokens: int) -> bool:
+    return sum(_count_many(lines)) + header_tokens + 3 <= MAX_TOKENS
+
+
+def chunk_python(item_id: str, source: str, title: str, text: str) -> list[Chunk]:
+    """Cut a Python module along its top-level classes and functions.
+
+    Module-level statements between definitions (imports, constants) are packed together under
+    the section "(module)". A class that does not fit is cut into its header (signature,
+    docstring, class attributes) and its methods, each `Class.method`; a function that still
+    does not fit is cut by whole lines.
+    """
+    lines = text.splitlines()
+    try:
+        tree = ast.parse(text)
+    except SyntaxError:
+        return chunk_text(item_id, source, title, text, section="(module)")
+    chunks: list[Chunk] = []
+
+    def emit(section: str, first: int, last: int):
+        # first/last are 1-based, inclusive
+        if last < first:
+            return
+        chunks.extend(_make_chunks(item_id, source, title, section, lines[first - 1:last], first))
+
+    def visit_def(node, prefix: str):
+        name = f"{prefix}{node.name}"
+        first, last = _node_start(node), node.end_lineno
+        header_tokens = count_tokens(_header(title, name)) - 2
+        if _fits(lines[first - 1:last], header_tokens) or not isinstance(node, ast.ClassDef):
+            emit(name, first, last)  # a long function is cut by lines inside _make_chunks
+            return
+        # a class too long for one chunk: its header, then each member
+        cursor = first
+        for child in node.body:
+            if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                emit(name, cursor, _node_start(child) - 1)
+                visit_def(child, name + ".")
+                cursor = child.end_lineno + 1
+        emit(name, cursor, last)
+
+    cursor = 1
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            emit("(module)", cursor, _node_start(node) - 1)
+            visit_def(node, "")
+            cursor = node.end_lineno + 1
+    emit("(module)", cursor, len(lines))
+    return chunks

@@ -1,0 +1,291 @@
+"""The reading list as items the index can read: notes, installed library sources, added copies.
+
+Three kinds of item:
+
+- `note`: our own study note, `corpus/notes/<id>.md`, listed in corpus/reading-list.yaml.
+- `library`: a source file of an installed package (`package` + `path` in reading-list.yaml),
+  read from the learner's own installation when the index is built, never copied into the
+  repo. Cited as `torch/nn/modules/sparse.py:12` with the installed version.
+- `added`: a copy the learner added with `n00bqa corpus add` (Markdown, text, HTML, PDF or a
+  URL). The file is copied to `corpus/added/<id>.<ext>` and recorded in `corpus/added.yaml`,
+  so it stays readable even if the original moves; the next `n00bqa index build` indexes it.
+
+No torch here: reading and hashing the corpus is cheap, so `index build` can tell in well under a
+second that nothing changed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import importlib.util
+import re
+import urllib.error
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import yaml
+
+from n00bqa.atomic import atomic_write_bytes, atomic_write_text
+from n00bqa.errors import CorpusError
+from n00bqa.paths import corpus_dir, study_root
+
+READING_LIST = "reading-list.yaml"
+ADDED_LIST = "added.yaml"
+ADDED_DIR = "added"
+
+# suffix -> format of an added file
+FORMATS = {
+    ".md": "markdown", ".markdown": "markdown",
+    ".txt": "text", ".text": "text", ".rst": "text",
+    ".html": "html", ".htm": "html",
+    ".pdf": "pdf",
+}
+
+
+@dataclass
+class Item:
+    """One reading-list item, resolved to a file it can be read from."""
+
+    id: str
+    kind: str  # note | library | added
+    title: str
+    source: str  # how passages cite it: corpus/notes/x.md, torch/nn/modules/sparse.py
+    path: Path | None  # the file on disk, None when it cannot be found
+    format: str  # markdown | python | text | html | pdf
+    url: str = ""
+    package: str = ""
+    version: str = ""  # installed version, for library items
+    topics: list[str] = field(default_factory=list)
+    problem: str = ""  # why the item cannot be read, when path is None
+
+    @property
+    def display_title(self) -> str:
+        return f"{self.title} [{self.package} {self.version}]" if self.version else self.title
+
+    def read_bytes(self) -> bytes:
+        if self.path is None or not self.path.is_file():
+            raise CorpusError(f"reading-list item {self.id!r}: {self.problem or 'file is missing'}")
+        return self.path.read_bytes()
+
+    def content_hash(self) -> str:
+        """sha256 of the file's bytes (and the package version, for library sources)."""
+        digest = hashlib.sha256(self.read_bytes())
+        digest.update(self.version.encode())
+        return digest.hexdigest()
+
+    def size(self) -> int | None:
+        return self.path.stat().st_size if self.path is not None and self.path.is_file() else None
+
+
+def _package_dir(package: str) -> Path | None:
+    """The installed package's folder, found without importing it (torch takes seconds)."""
+    try:
+        spec = importlib.util.find_spec(package)
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(list(spec.submodule_search_locations)[0])
+
+
+def _package_version(package: str) -> str:
+    try:
+        return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        return ""
+
+
+def _load_yaml(path: Path) -> dict:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise CorpusError(f"{str(path)!r} is not valid YAML ({str(exc).splitlines()[0]}); fix or restore it") from exc
+    if not isinstance(data, dict) or not isinstance(data.get("items", []), list):
+        raise CorpusError(f"{str(path)!r} must hold a mapping with an 'items:' list; fix or restore it")
+    return data
+
+
+def load_items() -> list[Item]:
+    """Every item: the reading list's notes and library sources, then the learner's added items."""
+    root = study_root()
+    cdir = corpus_dir()
+    items: list[Item] = []
+    manifest = cdir / READING_LIST
+    entries = _load_yaml(manifest).get("items", []) if manifest.is_file() else []
+    for entry in entries:
+        kind = entry.get("kind", "note")
+        item_id = str(entry["id"])
+        title = str(entry.get("title", item_id))
+        topics = list(entry.get("topics") or [])
+        if kind == "library":
+            package, rel = str(entry["package"]), str(entry["path"])
+            pdir = _package_dir(package)
+            path = pdir / rel if pdir is not None else None
+            problem = ""
+            if pdir is None:
+                problem = f"package {package!r} is not installed; install it or remove the item"
+            elif not path.is_file():
+                problem = f"{package}/{rel} does not exist in the installed {package}"
+                path = None
+            items.append(Item(item_id, "library", title, f"{package}/{rel}", path,
+                              "python" if rel.endswith(".py") else "text", url=str(entry.get("url", "")),
+                              package=package, version=_package_version(package), topics=topics, problem=problem))
+        else:
+            rel = str(entry.get("note", f"notes/{item_id}.md"))
+            path = cdir / rel
+            items.append(Item(item_id, "note", title, f"corpus/{rel}", path if path.is_file() else None,
+                              "markdown", url=str(entry.get("url", "")), topics=topics,
+                              problem="" if path.is_file() else f"note corpus/{rel} is not written yet"))
+    added = cdir / ADDED_LIST
+    for entry in (_load_yaml(added).get("items", []) if added.is_file() else []):
+        rel = str(entry["file"])
+        path = cdir / rel
+        items.append(Item(str(entry["id"]), "added", str(entry.get("title", entry["id"])),
+                          str(path.relative_to(root)) if path.is_relative_to(root) else str(path),
+                          path if path.is_file() else None, str(entry.get("format", "text")),
+                          url=str(entry.get("url", "")), problem="" if path.is_file() else f"corpus/{rel} is missing"))
+    seen: set[str] = set()
+    for item in items:
+        if item.id in seen:
+            raise CorpusError(f"reading-list id {item.id!r} appears twice; give each item its own id")
+        seen.add(item.id)
+    return items
+
+
+def item_text(item: Item) -> str:
+    """The item as text to chunk (HTML and PDF converted; each keeps its line numbers)."""
+    data = item.read_bytes()
+    if item.format == "pdf":
+        return _pdf_text(data, item.id)
+    text = data.decode("utf-8", errors="replace")
+    if item.format == "html":
+        return html_to_markdown(text)
+    return text
+
+
+def _pdf_text(data: bytes, item_id: str) -> str:
+    import io
+
+    from pypdf import PdfReader
+    from pypdf.errors import PdfReadError
+
+    try:
+        reader = PdfReader(io.BytesIO(data))
+        pages = [page.extract_text() or "" for page in reader.pages]
+    except (PdfReadError, ValueError, OSError) as exc:
+        raise CorpusError(f"cannot read the PDF of item {item_id!r}: {exc}; add a text copy instead") from exc
+    # one Markdown section per page, so passages cite "page 3"
+    return "\n\n".join(f"# page {i}\n\n{text.strip()}" for i, text in enumerate(pages, 1))
+
+
+def html_to_markdown(html: str) -> str:
+    """Visible text of an HTML page, headings kept as Markdown headings (for section paths)."""
+    from bs4 import BeautifulSoup
+
+    soup = BeautifulSoup(html, "html.parser")
+    for tag in soup(["script", "style", "nav", "header", "footer", "noscript"]):
+        tag.decompose()
+    for level in range(1, 7):
+        for tag in soup.find_all(f"h{level}"):
+            tag.replace_with(f"\n\n{'#' * level} {tag.get_text(' ', strip=True)}\n\n")
+    for tag in soup.find_all(["p", "li", "pre", "div", "br", "tr"]):
+        tag.insert_after("\n")
+    text = soup.get_text()
+    text = re.sub(r"[ \t]+\n", "\n", text)
+    return re.sub(r"\n{3,}", "\n\n", text).strip() + "\n"
+
+
+# --- corpus add -------------------------------------------------------------------------------
+
+
+def _slug(text: str) -> str:
+    slug = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+    return slug[:60] or "item"
+
+
+def _unique_id(base: str, taken: set[str]) -> str:
+    candidate, n = base, 2
+    while candidate in taken:
+        candidate, n = f"{base}-{n}", n + 1
+    return candidate
+
+
+def fetch_url(url: str, timeout: float = 15.0) -> tuple[bytes, str]:
+    """Download a URL; return (bytes, format). Raises CorpusError when offline or refused."""
+    request = urllib.request.Request(url, headers={"User-Agent": "n00bqa corpus add"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            data = response.read()
+            ctype = response.headers.get_content_type()
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise CorpusError(
+            f"cannot fetch {url!r} ({reason}); the machine may be offline: save the page yourself "
+            "and run: n00bqa corpus add FILE"
+        ) from exc
+    suffix = Path(urllib.parse.urlparse(url).path).suffix.lower()
+    if ctype == "application/pdf" or suffix == ".pdf":
+        return data, "pdf"
+    if ctype in ("text/html", "application/xhtml+xml"):
+        return data, "html"
+    if ctype == "text/markdown" or suffix in (".md", ".markdown"):
+        return data, "markdown"
+    if ctype.startswith("text/"):
+        return data, "text"
+    raise CorpusError(f"{url!r} is {ctype!r}, not Markdown, text, HTML or PDF; save a copy in one of those formats")
+
+
+def add_items(sources: list[str], title: str | None = None) -> list[Item]:
+    """Copy files (or fetched URLs) into corpus/added/ and record them in corpus/added.yaml.
+
+    Every source is checked (and URLs fetched) before anything is written, so one bad source
+    adds nothing and loses nothing.
+    """
+    if not sources:
+        raise CorpusError("no PATH or URL given; run: n00bqa corpus add PATH|URL...")
+    cdir = corpus_dir()
+    taken = {item.id for item in load_items()}
+    staged: list[tuple[str, bytes, str, str, str]] = []  # (id, data, format, title, origin)
+    for source in sources:
+        if re.match(r"^https?://", source):
+            data, fmt = fetch_url(source)
+            base = _slug(Path(urllib.parse.urlparse(source).path).stem or urllib.parse.urlparse(source).netloc)
+            origin = source
+        else:
+            path = Path(source).expanduser()
+            if not path.is_file():
+                raise CorpusError(f"{source!r} is not a file; give the path of a Markdown, text, HTML or PDF file")
+            fmt = FORMATS.get(path.suffix.lower())
+            if fmt is None:
+                raise CorpusError(
+                    f"{source!r} has type {path.suffix or '(none)'!r}; n00bqa reads "
+                    f"{', '.join(sorted(FORMATS))}: convert it to one of those"
+                )
+            data, base, origin = path.read_bytes(), _slug(path.stem), str(path.resolve())
+        if fmt == "pdf":
+            _pdf_text(data, base)  # unreadable PDFs fail now, before anything is written
+        item_id = _unique_id(base, taken)
+        taken.add(item_id)
+        staged.append((item_id, data, fmt, title or base, origin))
+
+    listing = cdir / ADDED_LIST
+    entries = _load_yaml(listing).get("items", []) if listing.is_file() else []
+    ext = {"markdown": ".md", "text": ".txt", "html": ".html", "pdf": ".pdf"}
+    for item_id, data, fmt, item_title, origin in staged:
+        rel = f"{ADDED_DIR}/{item_id}{ext[fmt]}"
+        atomic_write_bytes(cdir / rel, data)
+        entry = {"id": item_id, "kind": "added", "title": item_title, "file": rel, "format": fmt,
+                 "added": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+        entry["url" if origin.startswith("http") else "origin"] = origin
+        entries.append(entry)
+    atomic_write_text(listing, "# Items added with `n00bqa corpus add` (copies live in corpus/added/).\n"
+                      + yaml.safe_dump({"items": entries}, sort_keys=False, allow_unicode=True))
+    added_ids = {s[0] for s in staged}
+    return [item for item in load_items() if item.id in added_ids]
+
+
+__all__ = ["Item", "load_items", "item_text", "add_items", "fetch_url", "html_to_markdown", "FORMATS"]

@@ -1,0 +1,404 @@
+"""The retrieval index on disk: build it (incrementally), check it, load it.
+
+Layout, under `<study root>/.n00bqa/index/`:
+
+    manifest.json      written last, atomically: model, dimension, chunker version, each item's
+                       content hash and chunk count, the sha256 of every data file, and the name
+                       of the generation folder that holds them
+    gen-<stamp>/       chunks.json (passages + citation data), dense.faiss (IndexFlatIP over unit
+                       vectors), lexical/ (bm25s)
+    build.lock         held by the one build allowed at a time
+
+A build writes a whole new generation folder and only then replaces manifest.json, so a build
+killed half-way leaves the previous manifest pointing at the previous, complete generation.
+Loading needs numpy, faiss, bm25s and json only: no torch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from n00bqa.atomic import atomic_write_bytes, atomic_write_text
+from n00bqa.errors import CorpusError, RetrievalIndexError
+from n00bqa.retrieval.chunking import CHUNKER_VERSION, Chunk, chunk_markdown, chunk_python, chunk_text
+from n00bqa.retrieval.corpus import Item, item_text, load_items
+
+MANIFEST = "manifest.json"
+LOCK = "build.lock"
+FORMAT_VERSION = 1
+REBUILD = "rebuild with: n00bqa index build --rebuild"
+LOCK_TIMEOUT = 600.0
+
+
+def index_dir() -> Path:
+    from n00bqa.paths import state_dir
+
+    return state_dir("index")
+
+
+def _sha256_file(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _expected_model() -> dict:
+    from n00bqa.retrieval.embed import DIM, MODEL_NAME
+
+    return {"model": MODEL_NAME, "dim": DIM, "chunker_version": CHUNKER_VERSION, "format": FORMAT_VERSION}
+
+
+# --- the lexical side ------------------------------------------------------------------------
+
+_WORD = re.compile(r"[A-Za-z][A-Za-z0-9]*|[0-9]+")
+_CAMEL = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|[0-9]+")
+_STOP = frozenset(
+    "a an and are as at be but by for from has have how i if in into is it its of on or so that the their "
+    "then there these this to was what when where which who why will with do does did can my we you our "
+    "self none true false return def".split()
+)
+
+
+def _stem(word: str) -> str:
+    """A light English stemmer (plural and -ing/-ed endings): 'gradients' and 'gradient' match."""
+    for suffix, keep in (("ies", "y"), ("sses", "ss"), ("ing", ""), ("ed", ""), ("es", ""), ("s", "")):
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3 and not word.endswith("ss"):
+            return word[: len(word) - len(suffix)] + keep
+    return word
+
+
+def lexical_tokens(text: str) -> list[str]:
+    """Words for BM25. Code identifiers count whole and by part: `padding_idx` -> padding_idx,
+    padding, idx; `MultiheadAttention` -> multiheadattention, multihead, attention."""
+    tokens: list[str] = []
+    for raw in re.findall(r"[A-Za-z0-9_]+", text):
+        parts = [p for w in raw.split("_") if w for p in _CAMEL.findall(w)]
+        whole = raw.lower().strip("_")
+        for word in ([whole] if len(parts) > 1 else []) + [p.lower() for p in parts]:
+            if len(word) >= 2 and word not in _STOP:
+                tokens.append(_stem(word))
+    return tokens
+
+
+# --- the loaded index ------------------------------------------------------------------------
+
+
+@dataclass
+class LoadedIndex:
+    """An index read from disk: the chunks, their FAISS index and their BM25 index."""
+
+    folder: Path
+    manifest: dict
+    chunks: list[Chunk]
+    dense: object  # faiss.IndexFlatIP
+    lexical: object  # bm25s.BM25
+    _vectors: np.ndarray | None = field(default=None, repr=False)
+
+    @property
+    def vectors(self) -> np.ndarray:
+        """(N, dim) unit vectors, read back from the flat FAISS index on first use."""
+        if self._vectors is None:
+            self._vectors = self.dense.reconstruct_n(0, self.dense.ntotal)
+        return self._vectors
+
+
+_cache: dict[str, LoadedIndex] = {}
+
+
+def _read_manifest(folder: Path) -> dict:
+    path = folder / MANIFEST
+    if not path.is_file():
+        raise RetrievalIndexError(f"no retrieval index at {str(folder)!r}; build it with: n00bqa index build")
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+        manifest["generation"], manifest["items"], manifest["files"]  # noqa: B018 - shape check
+    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError) as exc:
+        raise RetrievalIndexError(f"index file {str(path)!r} is corrupt ({type(exc).__name__}); {REBUILD}") from exc
+    return manifest
+
+
+def _check_compatible(manifest: dict, path: Path) -> None:
+    expected = _expected_model()
+    for key, want in expected.items():
+        have = manifest.get(key)
+        if have != want:
+            raise RetrievalIndexError(
+                f"index at {str(path)!r} was built with {key} {have!r}, this n00bqa uses {want!r}; {REBUILD}"
+            )
+
+
+def load_index(folder: Path | None = None) -> LoadedIndex:
+    """Read and check the index (cached per process until the manifest changes).
+
+    Raises RetrievalIndexError naming the missing/corrupt file and the remedy, or saying
+    "rebuild" when the index was made with another model or chunker.
+    """
+    folder = Path(folder) if folder is not None else index_dir()
+    manifest = _read_manifest(folder)
+    _check_compatible(manifest, folder / MANIFEST)
+    key = f"{folder}:{manifest['generation']}:{manifest.get('built_at')}"
+    if key in _cache:
+        return _cache[key]
+    gen = folder / manifest["generation"]
+    for name, digest in manifest["files"].items():
+        path = gen / name
+        if not path.is_file():
+            raise RetrievalIndexError(f"index file {str(path)!r} is missing; {REBUILD}")
+        if _sha256_file(path) != digest:
+            raise RetrievalIndexError(f"index file {str(path)!r} is corrupt (checksum differs); {REBUILD}")
+    import bm25s
+    import faiss
+
+    try:
+        chunks = [Chunk.from_record(r) for r in json.loads((gen / "chunks.json").read_text(encoding="utf-8"))]
+        dense = faiss.deserialize_index(np.frombuffer((gen / "dense.faiss").read_bytes(), dtype=np.uint8))
+        lexical = bm25s.BM25.load(str(gen / "lexical"), show_progress=False) if chunks else None
+    except Exception as exc:  # noqa: BLE001 - any parse failure of our own files is "corrupt"
+        raise RetrievalIndexError(f"index folder {str(gen)!r} cannot be read ({type(exc).__name__}); {REBUILD}") from exc
+    if dense.ntotal != len(chunks) or dense.d != manifest["dim"]:
+        raise RetrievalIndexError(f"index folder {str(gen)!r} is inconsistent ({dense.ntotal} vectors, "
+                                  f"{len(chunks)} chunks); {REBUILD}")
+    loaded = LoadedIndex(folder, manifest, chunks, dense, lexical)
+    _cache.clear()
+    _cache[key] = loaded
+    return loaded
+
+
+# --- building --------------------------------------------------------------------------------
+
+
+@dataclass
+class BuildReport:
+    """What a build did. `changed` is False when the index was already up to date."""
+
+    index_dir: str
+    items_total: int
+    items_embedded: list[str]
+    items_reused: list[str]
+    items_removed: list[str]
+    items_skipped: dict[str, str]  # id -> why it could not be read
+    chunks_total: int
+    chunks_embedded: int
+    seconds: float
+    changed: bool
+
+    def to_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+def chunk_item(item: Item) -> list[Chunk]:
+    """Read one item and cut it into chunks."""
+    text = item_text(item)
+    title = item.display_title
+    if item.format == "python":
+        return chunk_python(item.id, item.source, title, text)
+    if item.format in ("markdown", "html", "pdf"):
+        return chunk_markdown(item.id, item.source, title, text)
+    return chunk_text(item.id, item.source, title, text)
+
+
+def _lock(folder: Path, timeout: float, reporter):
+    from filelock import FileLock, Timeout
+
+    lock = FileLock(str(folder / LOCK))
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        if reporter is not None:
+            reporter("waiting for another index build", 0, 0)
+        try:
+            lock.acquire(timeout=timeout)
+        except Timeout:
+            raise RetrievalIndexError(
+                f"another `n00bqa index build` holds {str(folder / LOCK)!r} (waited {timeout:g} s); "
+                "wait for it to finish, then run the build again"
+            ) from None
+    return lock
+
+
+def _previous(folder: Path) -> tuple[dict | None, dict[str, tuple[list[Chunk], np.ndarray]]]:
+    """The old manifest and, per item, its chunks and vectors, if the old index can be reused."""
+    try:
+        old = load_index(folder)
+    except RetrievalIndexError:
+        return None, {}
+    by_item: dict[str, list[int]] = {}
+    for i, chunk in enumerate(old.chunks):
+        by_item.setdefault(chunk.item_id, []).append(i)
+    vectors = old.vectors
+    return old.manifest, {item_id: ([old.chunks[i] for i in ids], vectors[ids]) for item_id, ids in by_item.items()}
+
+
+def build_index(rebuild: bool = False, reporter=None, lock_timeout: float = LOCK_TIMEOUT, _fail_after_embed: bool = False) -> BuildReport:
+    """Build or update the index for the current corpus.
+
+    Only items whose content hash changed (or that are new) are chunked and embedded again;
+    `rebuild=True` re-embeds everything. Items whose file is missing (a note not written yet, a
+    package not installed) are skipped and listed in the report.
+
+    Args:
+        rebuild: ignore the existing index.
+        reporter: optional callable(stage: str, done: int, total: int) for progress.
+        lock_timeout: seconds to wait for another build's lock before giving up.
+    """
+    started = time.perf_counter()
+    folder = index_dir()
+    lock = _lock(folder, lock_timeout, reporter)
+    try:
+        items = load_items()
+        hashes: dict[str, str] = {}
+        skipped: dict[str, str] = {}
+        for item in items:
+            try:
+                hashes[item.id] = item.content_hash()
+            except CorpusError as exc:
+                skipped[item.id] = str(exc)
+        old_manifest, old = (None, {}) if rebuild else _previous(folder)
+        old_hashes = {k: v["hash"] for k, v in (old_manifest or {}).get("items", {}).items()}
+        reuse = [i for i in hashes if old_hashes.get(i) == hashes[i] and i in old]
+        todo = [i for i in hashes if i not in reuse]
+        removed = sorted(set(old_hashes) - set(hashes))
+        if old_manifest is not None and not todo and not removed:
+            return BuildReport(str(folder), len(items), [], reuse, [], skipped, int(old_manifest["chunks_total"]), 0,
+                               time.perf_counter() - started, False)
+
+        by_id = {item.id: item for item in items}
+        new_chunks: dict[str, list[Chunk]] = {}
+        for n, item_id in enumerate(todo, 1):
+            try:
+                new_chunks[item_id] = chunk_item(by_id[item_id])
+            except CorpusError as exc:
+                skipped[item_id] = str(exc)
+                hashes.pop(item_id)
+            if reporter is not None:
+                reporter("chunk", n, len(todo))
+        from n00bqa.retrieval.embed import encode_documents
+
+        flat = [c for item_id in todo if item_id in new_chunks for c in new_chunks[item_id]]
+        new_vectors = encode_documents([c.embed_text for c in flat], reporter=reporter)
+        if _fail_after_embed:  # tests: an interruption after the expensive part
+            raise KeyboardInterrupt
+        # assemble in reading-list order
+        chunks: list[Chunk] = []
+        parts: list[np.ndarray] = []
+        offset = 0
+        for item in items:
+            if item.id in reuse:
+                c, v = old[item.id]
+            elif item.id in new_chunks:
+                c = new_chunks[item.id]
+                v = new_vectors[offset:offset + len(c)]
+                offset += len(c)
+            else:
+                continue
+            chunks.extend(c)
+            parts.append(v)
+        from n00bqa.retrieval.embed import DIM
+
+        vectors = np.ascontiguousarray(np.concatenate(parts) if parts else np.zeros((0, DIM), np.float32), dtype=np.float32)
+        if reporter is not None:
+            reporter("write", 0, 1)
+        manifest = _write_generation(folder, chunks, vectors, items, hashes)
+        if reporter is not None:
+            reporter("write", 1, 1)
+        return BuildReport(str(folder), len(items), [i for i in todo if i in new_chunks], reuse, removed, skipped,
+                           len(chunks), len(flat), time.perf_counter() - started, True)
+    finally:
+        lock.release()
+
+
+def _write_generation(folder: Path, chunks: list[Chunk], vectors: np.ndarray, items: list[Item], hashes: dict) -> dict:
+    import bm25s
+    import faiss
+
+    from n00bqa.retrieval.embed import DIM
+
+    stamp = time.strftime("%Y%m%dT%H%M%S") + f"-{os.getpid()}-{time.perf_counter_ns() % 10**6}"
+    gen = folder / f"gen-{stamp}"
+    tmp = folder / f".tmp-gen-{stamp}"
+    tmp.mkdir(parents=True)
+    try:
+        atomic_write_text(tmp / "chunks.json", json.dumps([c.to_record() for c in chunks], ensure_ascii=False))
+        dense = faiss.IndexFlatIP(DIM)
+        if len(vectors):
+            dense.add(vectors)
+        atomic_write_bytes(tmp / "dense.faiss", faiss.serialize_index(dense).tobytes())
+        files = ["chunks.json", "dense.faiss"]
+        if chunks:
+            retriever = bm25s.BM25()
+            retriever.index([lexical_tokens(c.embed_text) or ["_"] for c in chunks], show_progress=False)
+            retriever.save(str(tmp / "lexical"), show_progress=False)
+            files += [f"lexical/{p.name}" for p in sorted((tmp / "lexical").iterdir())]
+        os.replace(tmp, gen)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    counts: dict[str, int] = {}
+    for c in chunks:
+        counts[c.item_id] = counts.get(c.item_id, 0) + 1
+    by_id = {item.id: item for item in items}
+    manifest = {
+        **_expected_model(),
+        "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "generation": gen.name,
+        "chunks_total": len(chunks),
+        "items": {
+            item_id: {"hash": digest, "chunks": counts.get(item_id, 0), "kind": by_id[item_id].kind,
+                      "source": by_id[item_id].source, "version": by_id[item_id].version}
+            for item_id, digest in hashes.items()
+        },
+        "files": {name: _sha256_file(gen / name) for name in files},
+    }
+    atomic_write_text(folder / MANIFEST, json.dumps(manifest, indent=1))
+    # older generations and leftovers of killed builds (we hold the lock, nobody else writes)
+    for old in folder.iterdir():
+        if old.is_dir() and old.name != gen.name and (old.name.startswith("gen-") or old.name.startswith(".tmp-gen-")):
+            shutil.rmtree(old, ignore_errors=True)
+    return manifest
+
+
+def index_status() -> dict:
+    """What is indexed, and what in the corpus is new, changed or unreadable since the build."""
+    folder = index_dir()
+    status: dict = {"index_dir": str(folder), "exists": (folder / MANIFEST).is_file()}
+    items = load_items()
+    manifest: dict = {}
+    if status["exists"]:
+        manifest = _read_manifest(folder)
+        status.update({k: manifest.get(k) for k in ("model", "dim", "chunker_version", "built_at", "chunks_total")})
+        try:
+            _check_compatible(manifest, folder / MANIFEST)
+            status["compatible"] = True
+        except RetrievalIndexError as exc:
+            status["compatible"], status["problem"] = False, str(exc)
+    indexed = manifest.get("items", {})
+    rows = []
+    for item in items:
+        entry = indexed.get(item.id)
+        try:
+            digest = item.content_hash()
+        except CorpusError:
+            digest = None
+        if digest is None:
+            state = "unreadable"
+        elif entry is None:
+            state = "new"
+        elif entry["hash"] != digest:
+            state = "changed"
+        else:
+            state = "indexed"
+        rows.append({"id": item.id, "kind": item.kind, "title": item.title, "source": item.source,
+                     "size": item.size(), "chunks": entry["chunks"] if entry else 0, "state": state,
+                     "version": item.version, "problem": item.problem})
+    status["items"] = rows
+    status["up_to_date"] = bool(status["exists"] and status.get("compatible")
+                                and all(r["state"] in ("indexed", "unreadable") for r in rows)
+                                and not (set(indexed) - {r["id"] for r in rows}))
+    return status

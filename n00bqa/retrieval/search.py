@@ -1,0 +1,149 @@
+"""Ranked passages for a query: dense (FAISS), lexical (BM25) or both fused by rank.
+
+Hybrid (the default) is reciprocal rank fusion: each passage scores
+sum_over_rankings weight / (RRF_K + rank), so a passage that both rankings place high wins,
+and neither score scale (cosine vs BM25) has to be calibrated against the other.
+
+Look-alike passages (the many near-identical docstrings of library code) are collapsed: a
+candidate whose text is the same once normalised, or whose vector is within DUPLICATE_COSINE
+of a passage already chosen, is skipped in favour of the next distinct one.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+from n00bqa.errors import AskError
+
+MODES = ("hybrid", "dense", "lexical")
+# Fusion settings, tuned on the first half of benchmarks/retrieval_eval.yaml only (see there).
+RRF_K = 60
+DENSE_WEIGHT = 1.0
+LEXICAL_WEIGHT = 1.0
+DUPLICATE_COSINE = 0.97
+MAX_QUERY_CHARS = 2000
+
+
+@dataclass
+class Passage:
+    """One retrieved passage and where to cite it."""
+
+    source: str  # corpus/notes/nanogpt.md, torch/nn/modules/sparse.py
+    title: str
+    section: str
+    lines: str  # "12-40"
+    text: str
+    score: float
+    item_id: str = ""
+    chunk_id: int = -1
+
+    @property
+    def start_line(self) -> int:
+        return int(self.lines.split("-")[0])
+
+    @property
+    def citation(self) -> str:
+        """`torch/nn/modules/sparse.py:12` (title carries the installed version)."""
+        return f"{self.source}:{self.start_line}"
+
+    def to_dict(self) -> dict:
+        return {"source": self.source, "title": self.title, "section": self.section, "lines": self.lines,
+                "text": self.text, "score": self.score}
+
+
+def _normalised(text: str) -> str:
+    return re.sub(r"\W+", " ", text.lower()).strip()
+
+
+def dense_ranking(index, query: str, depth: int) -> list[tuple[int, float]]:
+    from n00bqa.retrieval.embed import encode_query
+
+    if index.dense.ntotal == 0:
+        return []
+    vector = np.asarray(encode_query(query), dtype=np.float32).reshape(1, -1)  # (1, dim)
+    scores, ids = index.dense.search(vector, min(depth, index.dense.ntotal))  # (1, depth) each
+    return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
+
+
+def lexical_ranking(index, query: str, depth: int) -> list[tuple[int, float]]:
+    from n00bqa.retrieval.index import lexical_tokens
+
+    if index.lexical is None:
+        return []
+    vocab = index.lexical.vocab_dict
+    tokens = [t for t in lexical_tokens(query) if t in vocab]
+    if not tokens:
+        return []
+    ids, scores = index.lexical.retrieve([tokens], k=min(depth, len(index.chunks)), show_progress=False)
+    return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if s > 0]
+
+
+def fuse(rankings: list[tuple[list[tuple[int, float]], float]], rrf_k: float = RRF_K) -> list[tuple[int, float]]:
+    """Reciprocal rank fusion of (ranking, weight) pairs; ranks start at 1."""
+    fused: dict[int, float] = {}
+    for ranking, weight in rankings:
+        for rank, (chunk_id, _) in enumerate(ranking, 1):
+            fused[chunk_id] = fused.get(chunk_id, 0.0) + weight / (rrf_k + rank)
+    return sorted(fused.items(), key=lambda kv: -kv[1])
+
+
+def search(query: str, k: int = 5, mode: str = "hybrid", *, index=None, rrf_k: float | None = None,
+           dense_weight: float | None = None, lexical_weight: float | None = None) -> list["Passage"]:
+    """The k best distinct passages for `query`.
+
+    Args:
+        query: what the learner typed.
+        k: how many passages.
+        mode: "hybrid" (rank fusion of both), "dense" (embeddings) or "lexical" (BM25).
+        index: a LoadedIndex (default: load_index() of the current study root).
+        rrf_k, dense_weight, lexical_weight: override the fusion settings (for tuning).
+    """
+    query = (query or "").strip()
+    if not query:
+        raise AskError("the query is empty; type a question, e.g. n00bqa search \"why is the embedding gradient sparse\"")
+    if len(query) > MAX_QUERY_CHARS:
+        raise AskError(f"the query is {len(query)} characters long; keep it under {MAX_QUERY_CHARS}")
+    if mode not in MODES:
+        raise AskError(f"search mode {mode!r} is not one of {', '.join(MODES)}")
+    if k < 1:
+        raise AskError(f"k={k} must be at least 1")
+    if index is None:
+        from n00bqa.retrieval.index import load_index
+
+        index = load_index()
+    depth = max(50, 10 * k)
+    if mode == "dense":
+        ranked = dense_ranking(index, query, depth)
+    elif mode == "lexical":
+        ranked = lexical_ranking(index, query, depth)
+    else:
+        ranked = fuse([(dense_ranking(index, query, depth), DENSE_WEIGHT if dense_weight is None else dense_weight),
+                       (lexical_ranking(index, query, depth), LEXICAL_WEIGHT if lexical_weight is None else lexical_weight)],
+                      RRF_K if rrf_k is None else rrf_k)
+    return _distinct(index, ranked, k)
+
+
+def _distinct(index, ranked: list[tuple[int, float]], k: int) -> list[Passage]:
+    chosen: list[int] = []
+    seen_text: set[str] = set()
+    vectors = index.vectors
+    for chunk_id, score in ranked:
+        chunk = index.chunks[chunk_id]
+        norm = _normalised(chunk.text)
+        if norm in seen_text:
+            continue
+        if chosen and float(np.max(vectors[chosen] @ vectors[chunk_id])) >= DUPLICATE_COSINE:
+            continue
+        seen_text.add(norm)
+        chosen.append(chunk_id)
+        if len(chosen) == k:
+            break
+    out = []
+    scores = dict(ranked)
+    for chunk_id in chosen:
+        c = index.chunks[chunk_id]
+        out.append(Passage(c.source, c.title, c.section, c.lines, c.text, round(scores[chunk_id], 6), c.item_id, chunk_id))
+    return out
