@@ -1,7 +1,62 @@
-"""Placeholder: this command group is being built (see the issue list)."""
+"""`n00bqa corpus add PATH|URL...` and `n00bqa corpus list` (the coverage report)."""
+
+from __future__ import annotations
+
+from typing import List, Optional
 
 import typer
 
+from n00bqa.cli.common import console, print_json
+
+corpus_app = typer.Typer(help="The reading list: notes, library sources and your own added copies.",
+                         no_args_is_help=True)
+
+
+@corpus_app.command("add")
+def add(
+    sources: List[str] = typer.Argument(..., help="Files (.md, .txt, .html, .pdf) or http(s) URLs."),
+    title: Optional[str] = typer.Option(None, "--title", help="Title for the added item(s). Default: the file name."),
+) -> None:
+    """Add your own copies to the corpus (copied to corpus/added/, listed in corpus/added.yaml).
+
+    The next `n00bqa index build` indexes them. If any source is bad, nothing is added.
+
+    Examples:
+
+      n00bqa corpus add ~/papers/attention.pdf
+
+      n00bqa corpus add notes.md https://example.org/post.html
+    """
+    from n00bqa.retrieval.corpus import add_items
+
+    for item in add_items(sources, title=title):
+        console.print(f"Added {item.id} ({item.format}, {item.size()} bytes) as {item.source}; "
+                      "run n00bqa index build to index it.", highlight=False)
+
+
+@corpus_app.command("list")
+def list_items(as_json: bool = typer.Option(False, "--json", help="Print a JSON list of items.")) -> None:
+    """Every reading-list item: id, kind, size, passages in the index, and whether it is indexed."""
+    from rich.table import Table
+
+    from n00bqa.retrieval import index_status
+
+    info = index_status()
+    if as_json:
+        print_json(info["items"])
+        return
+    table = Table("id", "kind", "size", "passages", "indexed", "source", title="Reading list coverage")
+    for row in info["items"]:
+        state = row["state"]
+        shown = {"indexed": "[green]yes[/]", "new": "[yellow]no (new)[/]", "changed": "[yellow]stale (changed)[/]",
+                 "stale": "[yellow]stale (rebuild)[/]",
+                 "unreadable": "[red]missing[/]"}[state]
+        size = "-" if row["size"] is None else f"{row['size'] / 1024:.1f} KiB"
+        table.add_row(row["id"], row["kind"], size, str(row["chunks"]), shown, row["source"])
+    console.print(table)
+    done = sum(r["state"] == "indexed" for r in info["items"])
+    console.print(f"{done} of {len(info['items'])} items indexed.")
+
 
 def register(app: typer.Typer) -> None:
-    pass
+    app.add_typer(corpus_app, name="corpus")

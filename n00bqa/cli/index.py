@@ -1,7 +1,127 @@
-"""Placeholder: this command group is being built (see the issue list)."""
+"""`n00bqa index build|status` and `n00bqa search TEXT`."""
+
+from __future__ import annotations
 
 import typer
 
+from n00bqa.cli.common import console, err_console, print_json
+
+index_app = typer.Typer(help="The retrieval index over the reading list.", no_args_is_help=True)
+
+_STAGES = {"chunk": "Chunking changed items", "embed": "Embedding passages", "write": "Writing the index"}
+
+
+class _ProgressReporter:
+    """Shows build stages as a rich progress bar on stderr (nothing on stdout, so --json stays clean)."""
+
+    def __init__(self, progress):
+        self.progress = progress
+        self.tasks: dict[str, int] = {}
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        if stage not in _STAGES:
+            err_console.print(f"[yellow]{stage}...[/]")
+            return
+        if stage not in self.tasks:
+            self.tasks[stage] = self.progress.add_task(_STAGES[stage], total=max(total, 1))
+        self.progress.update(self.tasks[stage], completed=done, total=max(total, 1))
+
+
+@index_app.command("build")
+def build(
+    rebuild: bool = typer.Option(False, "--rebuild", help="Re-embed every item, ignoring the existing index."),
+    as_json: bool = typer.Option(False, "--json", help="Print the build report as JSON."),
+) -> None:
+    """Build or update the index: only new or changed items are re-embedded.
+
+    Examples:
+
+      n00bqa index build
+
+      n00bqa index build --rebuild
+    """
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from n00bqa.retrieval import build_index
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=err_console, transient=True) as progress:
+        report = build_index(rebuild=rebuild, reporter=_ProgressReporter(progress))
+    if as_json:
+        print_json(report.to_dict())
+        return
+    if not report.changed:
+        console.print(f"Index up to date: {report.chunks_total} passages from {len(report.items_reused)} items "
+                      f"({report.seconds:.2f} s).")
+    else:
+        console.print(f"Indexed {report.chunks_total} passages from {len(report.items_embedded) + len(report.items_reused)} "
+                      f"items in {report.seconds:.1f} s: embedded {report.chunks_embedded} passages of "
+                      f"{len(report.items_embedded)} new/changed items, reused {len(report.items_reused)}"
+                      + (f", dropped {len(report.items_removed)} removed" if report.items_removed else "") + ".")
+    for item_id, why in report.items_skipped.items():
+        err_console.print(f"[yellow]skipped[/] {item_id}: {why}", highlight=False)
+
+
+@index_app.command("status")
+def status(as_json: bool = typer.Option(False, "--json", help="Print the status as JSON.")) -> None:
+    """Where the index is, what model built it, and which items are new or changed since."""
+    from rich.table import Table
+
+    from n00bqa.retrieval import index_status
+
+    info = index_status()
+    if as_json:
+        print_json(info)
+        return
+    if not info["exists"]:
+        console.print(f"No index yet at {info['index_dir']}; build it with: n00bqa index build")
+    else:
+        console.print(f"Index {info['index_dir']}: {info['chunks_total']} passages, model {info['model']} "
+                      f"(dim {info['dim']}), chunker v{info['chunker_version']}, built {info['built_at']}.",
+                      highlight=False)
+        if not info.get("compatible"):
+            console.print(f"[red]{info['problem']}[/]")
+    table = Table("id", "kind", "passages", "state")
+    for row in info["items"]:
+        colour = {"indexed": "green", "unreadable": "red"}.get(row["state"], "yellow")
+        table.add_row(row["id"], row["kind"], str(row["chunks"]), f"[{colour}]{row['state']}[/]")
+    console.print(table)
+    console.print("Up to date." if info["up_to_date"] else "Not up to date: run n00bqa index build")
+
+
+def search_command(
+    text: str = typer.Argument(..., help="What you want to read about, in your own words."),
+    k: int = typer.Option(5, "-k", "--k", min=1, max=100, help="How many passages."),
+    mode: str = typer.Option("hybrid", "--mode", help="hybrid (rank fusion, default), dense (embeddings) or lexical (BM25)."),
+    as_json: bool = typer.Option(False, "--json", help='Print {"query": ..., "passages": [...]} as JSON.'),
+) -> None:
+    """Search the reading list: ranked passages with their citations.
+
+    Examples:
+
+      n00bqa search "why is the embedding gradient sparse"
+
+      n00bqa search "MAP@3" --mode lexical -k 3 --json
+    """
+    from n00bqa.retrieval import search
+
+    passages = search(text, k=k, mode=mode)
+    if as_json:
+        print_json({"query": text, "mode": mode, "passages": [p.to_dict() for p in passages]})
+        return
+    from rich.panel import Panel
+    from rich.syntax import Syntax
+
+    if not passages:
+        console.print("No passage matches; try other words or --mode dense.")
+    for rank, p in enumerate(passages, 1):
+        body = (Syntax(p.text, "python", line_numbers=True, start_line=p.start_line, word_wrap=True)
+                if p.source.endswith(".py") else p.text)
+        title = f"{rank}. {p.source}:{p.lines}  {p.section}"
+        console.print(Panel(body, title=title, title_align="left", subtitle=f"{p.title}  score {p.score:.4g}",
+                            subtitle_align="right"))
+
 
 def register(app: typer.Typer) -> None:
-    pass
+    app.add_typer(index_app, name="index")
+    app.command("search")(search_command)

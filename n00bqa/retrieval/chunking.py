@@ -20,7 +20,7 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
-CHUNKER_VERSION = 3
+CHUNKER_VERSION = 4
 
 # The model's window, [CLS] and [SEP] included (sentence_bert_config.json: max_seq_length 256).
 MAX_TOKENS = 256
@@ -174,8 +174,8 @@ def pack_lines(lines: list[str], first_line: int, budget: int, target: int | Non
     return pieces
 
 
-def _make_chunks(item_id, source, title, section, lines, first_line, target=None) -> list[Chunk]:
-    header = _header(title, section)
+def _make_chunks(item_id, source, title, section, lines, first_line, target=None, label=None) -> list[Chunk]:
+    header = _header(label or title, section)
     budget = MAX_TOKENS - 2 - (count_tokens(header) - 2) - 1  # -1: the newline after the header adds none, keep a margin
     chunks = []
     for start, end, text in pack_lines(lines, first_line, budget, target):
@@ -184,8 +184,8 @@ def _make_chunks(item_id, source, title, section, lines, first_line, target=None
             sub = text.splitlines()
             if len(sub) > 1:  # halve it: each half is shorter, so this ends
                 half = len(sub) // 2
-                chunks.extend(_make_chunks(item_id, source, title, section, sub[:half], start, target))
-                chunks.extend(_make_chunks(item_id, source, title, section, sub[half:], start + half, target))
+                chunks.extend(_make_chunks(item_id, source, title, section, sub[:half], start, target, label))
+                chunks.extend(_make_chunks(item_id, source, title, section, sub[half:], start + half, target, label))
                 continue
             chunk.text = _split_long_line(text, budget // 2)[0]
             chunk.embed_text = f"{header}\n{chunk.text}"
@@ -256,31 +256,32 @@ def _fits(lines: list[str], header_tokens: int) -> bool:
     return sum(_count_many(lines)) + header_tokens + 3 <= MAX_TOKENS
 
 
-def chunk_python(item_id: str, source: str, title: str, text: str) -> list[Chunk]:
+def chunk_python(item_id: str, source: str, title: str, text: str, label: str | None = None) -> list[Chunk]:
     """Cut a Python module along its top-level classes and functions.
 
     Module-level statements between definitions (imports, constants) are packed together under
     the section "(module)". A class that does not fit is cut into its header (signature,
     docstring, class attributes) and its methods, each `Class.method`; a function that still
-    does not fit is cut by whole lines.
+    does not fit is cut by whole lines. The embedded header names `label` (default: the
+    title; the index passes the short source path) and the `Class.method` section.
     """
     lines = text.splitlines()
     try:
         tree = ast.parse(text)
     except SyntaxError:
-        return chunk_text(item_id, source, title, text, section="(module)")
+        return _make_chunks(item_id, source, title, "(module)", lines, 1, TARGET_TOKENS, label)
     chunks: list[Chunk] = []
 
     def emit(section: str, first: int, last: int):
         # first/last are 1-based, inclusive
         if last < first:
             return
-        chunks.extend(_make_chunks(item_id, source, title, section, lines[first - 1:last], first))
+        chunks.extend(_make_chunks(item_id, source, title, section, lines[first - 1:last], first, label=label))
 
     def visit_def(node, prefix: str):
         name = f"{prefix}{node.name}"
         first, last = _node_start(node), node.end_lineno
-        header_tokens = count_tokens(_header(title, name)) - 2
+        header_tokens = count_tokens(_header(label or title, name)) - 2
         if _fits(lines[first - 1:last], header_tokens) or not isinstance(node, ast.ClassDef):
             emit(name, first, last)  # a long function is cut by lines inside _make_chunks
             return

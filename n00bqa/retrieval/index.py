@@ -198,7 +198,9 @@ def chunk_item(item: Item) -> list[Chunk]:
     text = item_text(item)
     title = item.display_title
     if item.format == "python":
-        return chunk_python(item.id, item.source, title, text)
+        # the short source path (torch/nn/modules/sparse.py) labels library chunks: it is what
+        # a learner types, and it leaves more of the 256-token window to the code
+        return chunk_python(item.id, item.source, title, text, label=item.source)
     if item.format in ("markdown", "html", "pdf"):
         return chunk_markdown(item.id, item.source, title, text)
     return chunk_text(item.id, item.source, title, text)
@@ -392,6 +394,8 @@ def index_status() -> dict:
             state = "new"
         elif entry["hash"] != digest:
             state = "changed"
+        elif not status.get("compatible"):
+            state = "stale"  # built by another model or chunker version
         else:
             state = "indexed"
         rows.append({"id": item.id, "kind": item.kind, "title": item.title, "source": item.source,
