@@ -144,8 +144,13 @@ def run(opts: HfInternalsOptions, ctx: Context) -> Measured:
         f"parameters at the tiny size hidden {TINY['hidden_size']}, {TINY['num_hidden_layers']} layers).")
 
     # --- 3. The dissected class: MRO, module tree, input and output keys ------------------------
-    config = AutoConfig.for_model(opts.model_type, **TINY)
-    model = AutoModelForMultipleChoice.from_config(config).eval()
+    try:
+        config = AutoConfig.for_model(opts.model_type, **TINY)
+        model = AutoModelForMultipleChoice.from_config(config).eval()
+    except (ValueError, AssertionError, NotImplementedError, AttributeError, TypeError) as exc:
+        raise ProbeError(f"--model-type {opts.model_type!r} cannot be built from the generic tiny config "
+                         f"({type(exc).__name__}: {str(exc).splitlines()[0][:120]}); try deberta-v2, bert, "
+                         "roberta, albert, electra or distilbert") from exc
     cls = type(model)
     mro = cls.__mro__
     mro_rows = [[i, k.__name__, k.__module__.removeprefix("transformers.")] for i, k in enumerate(mro)]
@@ -171,8 +176,9 @@ def run(opts: HfInternalsOptions, ctx: Context) -> Measured:
         columns=["submodule", "class", "parameters"],
         rows=tree + [["total", "", total]],
         note="Indented rows are inside the row above them; the top-level rows add up to the total."))
-    head_name = "classifier"  # every *ForMultipleChoice names its scoring layer so
-    head = getattr(model, head_name)
+    # The head is the last Linear that outputs one number (called `classifier` in BERT-like models).
+    head_name, head = [(name, m) for name, m in model.named_modules()
+                       if isinstance(m, torch.nn.Linear) and m.out_features == 1][-1]
     metrics.update(total_params=total, top_level_params_sum=top_level_sum, head_params=count_params(head))
     findings.append(
         f"Its module tree (tiny config) has {len(list(model.named_children()))} top-level children whose "
@@ -190,8 +196,14 @@ def run(opts: HfInternalsOptions, ctx: Context) -> Measured:
         "token_type_ids": torch.zeros(batch, n_choices, seq, dtype=torch.long),  # (B, n_choices, T)
         "labels": torch.tensor([0, 3]),  # (B,) index of the correct choice
     }
-    with torch.no_grad():
-        output = model(**inputs)
+    inputs = {k: v for k, v in inputs.items() if k in signature.parameters}  # e.g. DistilBERT has no token types
+    try:
+        with torch.no_grad():
+            output = model(**inputs)
+    except (ValueError, AssertionError, NotImplementedError, RuntimeError) as exc:
+        raise ProbeError(f"--model-type {opts.model_type!r} needs inputs this probe does not build "
+                         f"({type(exc).__name__}: {str(exc).splitlines()[0][:120]}); try deberta-v2, bert, "
+                         "roberta, albert, electra or distilbert") from exc
     output_fields = [f.name for f in dataclasses.fields(output)]
     output_keys = list(output.keys())
     io_rows = [["input", k, "×".join(map(str, v.shape))] for k, v in inputs.items()]
