@@ -117,5 +117,7 @@ def test_other_model_type_and_bad_values():
     assert [row[0] for row in bert.tables[2].rows] == ["bert", "dropout", "classifier", "total"]
     with pytest.raises(ProbeError, match="'gpt2' has no multiple-choice class"):
         run_probe(probe, probe.make_options(model_type="gpt2"), cache=False)
+    with pytest.raises(ProbeError, match="'funnel' cannot be built from the generic tiny config"):
+        run_probe(probe, probe.make_options(model_type="funnel"), cache=False)
     with pytest.raises(ProbeError, match="--depth"):
         probe.make_options(depth=0)
