@@ -522,3 +522,64 @@ def test_build_index_key_builds_it_with_progress(study_root: Path, indexed_root:
             assert app.detail.passages == [p.to_dict() for p in search(get_question("word-embedding").question, k=5)]
 
     run(body())
+
+
+def test_quitting_stops_a_running_probe(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A probe still running when the learner quits stops at its next progress step."""
+    import dataclasses
+
+    import n00bqa.probes as probes
+    from n00bqa.probes.base import Measured, Probe
+
+    steps: list[int] = []
+
+    def endless(opts, ctx):
+        advance = ctx.task("spinning", 100_000)
+        for step in range(100_000):  # ~17 minutes if nothing stops it
+            time.sleep(0.01)
+            steps.append(step)
+            advance(1)
+        return Measured(summary="", findings=[], metrics={})
+
+    @dataclasses.dataclass
+    class NoOptions:
+        pass
+
+    registry = {**probes._registry(), "tiny-endless": Probe("tiny-endless", "tiny-endless-question", "Spins.",
+                                                            NoOptions, endless)}
+    monkeypatch.setattr(probes, "_registry", lambda: registry)
+    from n00bqa.questions import add_question
+
+    add_question("Does quitting wait for a probe?", qid="tiny-endless-question", probe="tiny-endless")
+
+    async def body() -> None:
+        app = make_app(question="tiny-endless-question")
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.pause()
+            await pilot.press("r")
+            await wait_for(pilot, lambda: len(steps) > 5, what="the probe to start")
+            await pilot.press("q")
+            await pilot.pause()
+
+    started = time.monotonic()
+    run(body())
+    assert time.monotonic() - started < 20
+    count = len(steps)
+    time.sleep(0.2)
+    assert len(steps) == count  # the worker thread has stopped
+
+
+def test_a_broken_question_file_is_listed_as_a_problem(study_root: Path) -> None:
+    (study_root / "questions" / "broken.md").write_text("no front matter here\n")
+    questions, problems = load_questions()
+    assert len(problems) == 1
+
+    async def body() -> None:
+        app = make_app()
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.pause()
+            box = flat(widget_text(app.question_list.query_one("#problems")))
+            assert box.startswith("⚠") and "broken.md" in box and "no front matter" in box
+            assert app.question_list.visible_ids == [q.id for q in questions]
+
+    run(body())

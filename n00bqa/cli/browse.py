@@ -11,12 +11,11 @@ from n00bqa.cli.common import fail
 
 
 def browse(
-    qid: Optional[str] = typer.Argument(None, metavar="[ID]", help="Open at this question (default: the first)."),
+    qid: Optional[str] = typer.Argument(None, metavar="ID", help="Open at this question (default: the first)."),
 ) -> None:
     """Browse the questions, their answers, the probes' findings and the backing passages.
 
-    Keys: r run the probe · a ask · s toggle answered/open · n add a note · o open a passage ·
-    i build the index · / search · q quit. The mouse works too.
+    Keys: r run the probe · a ask · s toggle answered/open · n add a note · o open a passage · i build the index · / search · space/b page the right pane · Tab move between panes · q quit. The mouse works too.
 
     Examples:
 

@@ -60,7 +60,7 @@ class QuestionList(Vertical):
     QuestionList > #questions { height: 1fr; border: none; padding: 0; }
     QuestionList > #questions:focus { background-tint: $foreground 5%; }
     QuestionList > #no-match { color: $text-muted; height: auto; padding: 0 1; }
-    QuestionList > #problems { color: $error; height: auto; max-height: 5; padding: 0 1; }
+    QuestionList > #problems { color: $error; height: auto; max-height: 8; padding: 0 1; overflow-y: auto; }
     """
 
     BINDINGS = [
@@ -109,7 +109,8 @@ class QuestionList(Vertical):
             if current in tags:
                 select.value = current
         problem_box = self.query_one("#problems", Static)
-        problem_box.update(Text("\n".join(f"⚠ {p}" for p in problems)))
+        # The file name is enough here: the pane is narrow and the folder is the study root's.
+        problem_box.update(Text("\n".join(f"⚠ {p.path.name}: {p.message}" for p in problems)))
         problem_box.display = bool(problems)
         self._refilter(keep)
 
