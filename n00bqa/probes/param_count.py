@@ -366,8 +366,9 @@ def run(opts: ParamCountOptions, ctx: Context) -> Measured:
         deb = by["deberta-v3-base"]
         findings.append(f"deberta-v3-base's 128,100-token vocabulary alone holds {deb['embedding']:,} parameters, "
                         f"{100 * deb['embedding_fraction']:.1f}% of the model, against "
-                        f"{100 * by['llama-2-7b']['embedding_fraction']:.1f}% for llama-2-7b: the bigger the model, "
-                        "the smaller the lookup share.")
+                        f"{100 * by['llama-2-7b']['embedding_fraction']:.1f}% for llama-2-7b, whose 32 layers of "
+                        "4096-wide matrices dwarf its 32,000-row table: the share is vocabulary × width against "
+                        "depth × width².")
         llama = by["llama-2-7b"]["total"]
         findings.append(f"llama-2-7b needs {4 * llama / GB:.1f} GB for fp32 weights, {2 * llama / GB:.1f} GB in bf16, "
                         f"{llama / GB:.1f} GB in int8, and {16 * llama / GB:.1f} GB to train with Adam in fp32 "
@@ -389,8 +390,8 @@ def _cross_check_sentence(name: str, counts: dict[str, Any], check_result: dict[
     parts = [f"{name}: the checkpoint header ({files}) lists {check_result['stored_tensors']} tensors holding "
              f"{check_result['stored_total']:,} numbers; the model's own parameters among them add up to "
              f"{check_result['stored_params']:,}"]
-    parts.append("which matches the count" if check_result["stored_params"] == counts["total"]
-                 else f"against {counts['total']:,} counted")
+    parts[-1] += (", which matches the count" if check_result["stored_params"] == counts["total"]
+                  else f", against {counts['total']:,} counted")
     extra = check_result["only_stored"]
     if extra:
         listed = ", ".join(f"{n} {s}" for n, s in list(extra.items())[:4])
