@@ -52,7 +52,9 @@ def load_tokenizer(path: str | None = None):
 def load_model(path: str | None = None):
     """AutoModel (the bare encoder) for a local folder or the bundled MiniLM, in eval mode. Cached."""
     from transformers import AutoModel
+    from transformers.utils import logging as hf_logging
 
+    hf_logging.disable_progress_bar()  # its "Loading weights" bar would mix into a probe's own output
     folder = resolve_model_dir(path)
     try:
         model = AutoModel.from_pretrained(str(folder), local_files_only=True)
