@@ -520,6 +520,11 @@ def walk_hf(opts: TranslationOptions, ctx: Context) -> Measured:
     if not getattr(config, "is_encoder_decoder", False):
         raise ProbeError(f"--model {folder!r} is a {config.model_type!r} model, not an encoder-decoder; "
                          "pass a Marian, T5, BART or other seq2seq folder")
+    tokenizer_files = ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "vocab.json", "spiece.model",
+                       "source.spm")
+    if not any((Path(folder) / name).is_file() for name in tokenizer_files):
+        raise ProbeError(f"--model {folder!r} has no tokenizer files ({', '.join(tokenizer_files)}); "
+                         "save the model's tokenizer into the same folder (tokenizer.save_pretrained)")
     try:
         tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
     except (OSError, ValueError, TypeError) as exc:
@@ -531,7 +536,9 @@ def walk_hf(opts: TranslationOptions, ctx: Context) -> Measured:
         raise ProbeError(f"cannot load a seq2seq model from {folder!r}: {str(exc).splitlines()[0]}") from exc
     model.eval()
     advance = ctx.task("greedy decoding", opts.max_new_tokens)
-    enc = tokenizer(opts.text, return_tensors="pt")
+    encoded = tokenizer(opts.text, return_tensors="pt")
+    # only what an encoder-decoder takes (a BERT-style tokenizer would add token_type_ids)
+    enc = {"input_ids": encoded["input_ids"], "attention_mask": encoded["attention_mask"]}
     source = tokenizer.convert_ids_to_tokens(enc["input_ids"][0].tolist())
     start_id = model.config.decoder_start_token_id
     if start_id is None:

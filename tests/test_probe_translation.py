@@ -1,0 +1,199 @@
+"""The translation probe: a toy encoder-decoder trained live, its cross-attention, and --model on a HF seq2seq."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from n00bqa.errors import ProbeError
+from n00bqa.probes import get_probe
+from n00bqa.probes.base import Context
+from n00bqa.probes.translation import (ADJECTIVES, EOS, LEXICON, TGT_VOCAB, TranslationOptions, alignment_scores,
+                                       encode_batch, make_data, make_sentence, report, train, walk)
+
+
+@pytest.fixture(scope="module")
+def trained():
+    """One training run with the default options, shared by the module (about 20-30 s on 2 busy cores)."""
+    return train(TranslationOptions(), Context(seed=0))
+
+
+@pytest.fixture(scope="module")
+def measured(trained):
+    return report(trained, TranslationOptions())
+
+
+def test_toy_language_alignment_is_a_reordering_permutation():
+    import random
+
+    rng = random.Random(3)
+    reordered = 0
+    for _ in range(200):
+        s = make_sentence(rng)
+        assert sorted(s.alignment) == list(range(len(s.source)))
+        assert s.target == [LEXICON[s.source[i]] for i in s.alignment]
+        reordered += s.alignment != sorted(s.alignment)
+    assert reordered == 200  # the verb always moves to the end
+
+
+def test_held_out_sentences_never_appear_in_training():
+    batch, test = make_data(0, 50)
+    held_out = {tuple(s.source) for s in test}
+    assert len(held_out) == 50
+    assert not any(tuple(s.source) in held_out for s in batch(2000))
+
+
+@pytest.mark.slow
+def test_default_options_reach_95_percent_exact_match(trained, measured):
+    assert trained.accuracy >= 0.95
+    assert measured.metrics["accuracy"] == round(trained.accuracy, 4)
+    # the probe's own exact-match count, recomputed independently with the walk's step-by-step decoder
+    right = sum([t for t in walk(trained.model, s)["tokens"] if t != EOS] == s.target for s in trained.test[:60])
+    assert right / 60 >= 0.95
+    assert measured.metrics["train_seconds"] < 120
+    assert trained.curve[-1][1] < trained.curve[0][1]  # training loss went down
+
+
+@pytest.mark.slow
+def test_walk_shapes_and_attention_rows_sum_to_one(trained):
+    opts = TranslationOptions()
+    sentence = next(s for s in trained.test if any(w in ADJECTIVES for w in s.source))
+    path = walk(trained.model, sentence)
+    S, t = len(sentence.source), len(path["steps"])
+    assert path["memory_shape"] == (1, S, opts.d_model)
+    assert path["encoder_self_shape"] == (1, opts.heads, S, S)
+    assert path["decoder_self_shape"] == (1, opts.heads, t, t)
+    assert path["cross_shape"] == (1, opts.heads, t, S)
+    for i, step in enumerate(path["steps"]):
+        assert len(step["prefix"]) == i + 1
+        for self_row, cross_row in zip(step["self"], step["cross"]):
+            assert tuple(self_row.shape) == (opts.heads, i + 1)
+            assert tuple(cross_row.shape) == (opts.heads, S)
+            assert self_row.sum(-1).sub(1).abs().max() < 1e-5
+            assert cross_row.sum(-1).sub(1).abs().max() < 1e-5
+
+
+@pytest.mark.slow
+def test_greedy_walk_equals_the_models_argmax_at_every_step(trained):
+    import torch
+
+    sentence = trained.test[7]
+    path = walk(trained.model, sentence)
+    src, _, _ = encode_batch([sentence])
+    ids = [TGT_VOCAB.index("<s>")] + [TGT_VOCAB.index(t) for t in path["tokens"]]
+    with torch.no_grad():  # one teacher-forced pass over the whole decoded sequence (causal, so equal per step)
+        logits, _, _ = trained.model(src, torch.tensor([ids[:-1]]))
+    assert logits[0].argmax(-1).tolist() == ids[1:]
+    for i, step in enumerate(path["steps"]):
+        assert torch.allclose(step["logits"], logits[0, i], atol=1e-4)
+
+
+@pytest.mark.slow
+def test_alignment_metrics(trained, measured):
+    scores = alignment_scores(trained.model, trained.test)
+    assert tuple(scores.shape) == (2, 4)
+    m = measured.metrics
+    assert 0 <= m["alignment_mean"] <= m["alignment_best_head"] <= 1
+    assert m["alignment_best_head"] == round(float(scores.max()), 4)
+    assert m["alignment_mean"] == round(float(scores.mean()), 4)
+    # a trained translator's best head follows the alignment far above chance (1 / sentence length ~ 0.14)
+    assert m["alignment_best_head"] > 0.5
+    # the heatmap table rows: one per decoding step, one cell per source word
+    heat = next(t for t in measured.tables if t.title.startswith("Cross-attention heatmap"))
+    assert all(len(row) == len(heat.columns) for row in heat.rows)
+    assert set(m) >= {"accuracy", "alignment_best_head", "alignment_mean", "train_seconds"}
+
+
+@pytest.mark.slow
+def test_same_seed_same_numbers():
+    opts = TranslationOptions(steps=20, test_sentences=20)
+    a, b = train(opts, Context(seed=5)), train(opts, Context(seed=5))
+    assert a.curve == b.curve
+    assert a.accuracy == b.accuracy
+
+
+def test_bad_options_are_probe_errors(tmp_path):
+    probe = get_probe("translation")
+    with pytest.raises(ProbeError, match="--d-model 30"):
+        probe.make_options(d_model=30, heads=4)
+    with pytest.raises(ProbeError, match="--steps 0"):
+        probe.make_options(steps=0)
+    with pytest.raises(ProbeError, match="no config.json"):
+        probe.make_options(model=str(tmp_path))
+
+
+@pytest.fixture(scope="module")
+def tiny_t5(tmp_path_factory):
+    """A randomly initialised tiny T5, saved with the bundled MiniLM tokenizer (weights random: mechanics only)."""
+    import torch
+    from transformers import T5Config, T5ForConditionalGeneration
+
+    from n00bqa.models import load_tokenizer
+
+    tokenizer = load_tokenizer(None)
+    torch.manual_seed(0)
+    config = T5Config(vocab_size=tokenizer.vocab_size, d_model=32, d_kv=8, d_ff=64, num_layers=2,
+                      num_decoder_layers=2, num_heads=4, pad_token_id=tokenizer.pad_token_id,
+                      eos_token_id=tokenizer.sep_token_id, decoder_start_token_id=tokenizer.pad_token_id)
+    folder = tmp_path_factory.mktemp("tiny-t5")
+    T5ForConditionalGeneration(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+def test_model_path_walks_a_hf_encoder_decoder(tiny_t5):
+    from n00bqa.probes.base import run_probe
+
+    probe = get_probe("translation")
+    opts = probe.make_options(model=str(tiny_t5), text="the cat sees the dog", max_new_tokens=6)
+    result = run_probe(probe, opts, cache=False)
+    m = result.metrics
+    assert m["decoder_layers"] == 2 and m["heads"] == 4 and m["d_model"] == 32
+    assert m["source_tokens"] == 7  # [CLS] the cat sees the dog [SEP]
+    assert 1 <= m["steps"] <= 6
+    assert m["matches_generate"] is True
+    shapes = dict((row[0], row[1]) for row in result.tables[0].rows)
+    assert shapes["encoder memory (last_hidden_state)"] == "(1, 7, 32)"
+    assert shapes["cross-attention, per layer (last step)"] == f"(1, 4, {m['steps']}, 7)"
+    heat = result.tables[2]
+    assert len(heat.rows) == m["steps"]
+    for row in heat.rows:  # each row is a distribution over the source tokens, in percent
+        assert abs(sum(int(cell[1:]) for cell in row[1:]) - 100) <= len(row)
+
+
+def test_model_path_without_tokenizer_is_a_clear_error(tiny_t5, tmp_path):
+    import shutil
+
+    folder = tmp_path / "no-tokenizer"
+    folder.mkdir()
+    for name in ("config.json", "model.safetensors", "generation_config.json"):
+        if (tiny_t5 / name).exists():
+            shutil.copy(tiny_t5 / name, folder / name)
+    probe = get_probe("translation")
+    with pytest.raises(ProbeError, match="tokenizer"):
+        probe.run(probe.make_options(model=str(folder)), Context())
+
+
+def test_cli_json_with_model(tiny_t5):
+    from typer.testing import CliRunner
+
+    from n00bqa.cli import app
+
+    result = CliRunner().invoke(app, ["probe", "translation", "--model", str(tiny_t5), "--max-new-tokens", "3",
+                                      "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["probe"] == "translation" and data["question"] == "encoder-decoder"
+    assert data["metrics"]["steps"] <= 3
+
+
+def test_cli_rejects_a_folder_without_config(tmp_path):
+    from typer.testing import CliRunner
+
+    from n00bqa.cli import app
+
+    result = CliRunner().invoke(app, ["probe", "translation", "--model", str(tmp_path)])
+    assert result.exit_code == 1
+    assert "no config.json" in result.output
+    assert "Traceback" not in result.output
