@@ -1,0 +1,304 @@
+"""The index: incremental builds, the manifest check, interrupted and concurrent builds, corrupt files,
+and search over a small real corpus (two notes, a duplicate pair and torch's real sparse.py).
+
+The index is built once per session into a shared folder and copied into each test's study root.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+PROJECT = Path(__file__).resolve().parent.parent
+
+NOTES = {
+    "embeddings": """# Embeddings
+
+## Lookup table
+
+An embedding layer is a table with one row per token id. The forward pass only reads the rows of the
+tokens in the batch, so the backward pass only writes gradient into those rows: the gradient of the
+weight is mostly zero, which is why torch can return it as a sparse tensor.
+
+## Size
+
+A vocabulary of 30522 tokens and width 384 gives 11.7 million parameters.
+""",
+    "attention": """# Attention
+
+## Scaled dot-product
+
+Queries meet keys in a dot product, divided by the square root of the key width, then a softmax
+weights the values. Multi-head attention runs several of these side by side.
+""",
+    "dup-a": "# Copy\n\nLabel smoothing spreads a little probability mass over every wrong class.\n",
+    "dup-b": "# Copy\n\nLabel smoothing spreads a little probability mass over every wrong class.\n",
+}
+
+
+def _make_root(root: Path) -> None:
+    shutil.copytree(PROJECT / "questions", root / "questions")
+    notes = root / "corpus" / "notes"
+    notes.mkdir(parents=True)
+    items = []
+    for note_id, text in NOTES.items():
+        (notes / f"{note_id}.md").write_text(text)
+        items.append({"id": note_id, "kind": "note", "title": note_id.title(), "note": f"notes/{note_id}.md"})
+    items.append({"id": "torch-embedding", "kind": "library", "package": "torch", "path": "nn/modules/sparse.py",
+                  "title": "torch nn/modules/sparse.py"})
+    (root / "corpus" / "reading-list.yaml").write_text(yaml.safe_dump({"items": items}, sort_keys=False))
+
+
+@pytest.fixture(scope="session")
+def built_root(tmp_path_factory) -> Path:
+    """A tiny study root with its index built once for the whole session."""
+    root = tmp_path_factory.mktemp("indexed") / "study"
+    _make_root(root)
+    old = os.environ.get("N00BQA_ROOT")
+    os.environ["N00BQA_ROOT"] = str(root)
+    try:
+        from n00bqa.retrieval import build_index
+
+        report = build_index()
+        assert report.changed and not report.items_skipped
+    finally:
+        if old is None:
+            os.environ.pop("N00BQA_ROOT", None)
+        else:
+            os.environ["N00BQA_ROOT"] = old
+    return root
+
+
+@pytest.fixture
+def root(built_root, study_root) -> Path:
+    """This test's own copy of the built tiny root (the autouse study_root points N00BQA_ROOT here)."""
+    shutil.rmtree(study_root / "corpus")
+    shutil.copytree(built_root / "corpus", study_root / "corpus")
+    shutil.copytree(built_root / ".n00bqa", study_root / ".n00bqa")
+    return study_root
+
+
+def _index_dir(root: Path) -> Path:
+    return root / ".n00bqa" / "index"
+
+
+def _gen(root: Path) -> Path:
+    folder = _index_dir(root)
+    return folder / json.loads((folder / "manifest.json").read_text())["generation"]
+
+
+def test_index_holds_every_item_with_its_chunks(root):
+    from n00bqa.retrieval import index_status, load_index
+
+    index = load_index()
+    assert {c.item_id for c in index.chunks} == set(NOTES) | {"torch-embedding"}
+    assert index.dense.ntotal == len(index.chunks)
+    norms = np.linalg.norm(index.vectors, axis=1)
+    np.testing.assert_allclose(norms, 1.0, atol=1e-5)
+    status = index_status()
+    assert status["up_to_date"] and all(r["state"] == "indexed" for r in status["items"])
+    assert sum(r["chunks"] for r in status["items"]) == len(index.chunks)
+
+
+def test_dense_vectors_equal_sentence_transformers_encode(root):
+    from n00bqa.retrieval import load_index
+    from n00bqa.retrieval.embed import _sentence_transformer
+
+    index = load_index()
+    expected = _sentence_transformer().encode([c.embed_text for c in index.chunks[:8]], normalize_embeddings=True)
+    np.testing.assert_allclose(index.vectors[:8], expected, atol=1e-5)
+
+
+def test_no_change_build_reuses_everything(root):
+    from n00bqa.retrieval import build_index
+
+    before = _gen(root)
+    report = build_index()
+    assert not report.changed and report.chunks_embedded == 0 and report.items_embedded == []
+    assert _gen(root) == before
+
+
+def test_changing_one_note_re_embeds_only_it(root, monkeypatch):
+    from n00bqa.retrieval import build_index, load_index
+    from n00bqa.retrieval import embed
+
+    old = load_index()
+    old_vectors = {(c.item_id, c.section, c.lines): old.vectors[i] for i, c in enumerate(old.chunks)}
+    seen: list[str] = []
+    real = embed.encode_documents
+
+    def spy(texts, reporter=None):
+        seen.extend(texts)
+        return real(texts, reporter)
+
+    monkeypatch.setattr(embed, "encode_documents", spy)
+    note = root / "corpus" / "notes" / "attention.md"
+    note.write_text(note.read_text() + "\n## Masks\n\nA causal mask hides the future tokens from each position.\n")
+    report = build_index()
+    assert report.changed and report.items_embedded == ["attention"]
+    assert set(report.items_reused) == set(NOTES) - {"attention"} | {"torch-embedding"}
+    new = load_index()
+    attention_chunks = [c for c in new.chunks if c.item_id == "attention"]
+    assert len(seen) == len(attention_chunks) == report.chunks_embedded
+    assert any("causal mask" in c.text for c in attention_chunks)
+    for i, c in enumerate(new.chunks):  # reused vectors are the very same numbers
+        if c.item_id != "attention":
+            np.testing.assert_array_equal(new.vectors[i], old_vectors[(c.item_id, c.section, c.lines)])
+
+
+def test_manifest_mismatch_says_rebuild(root):
+    from n00bqa.errors import RetrievalIndexError
+    from n00bqa.retrieval import load_index
+
+    path = _index_dir(root) / "manifest.json"
+    manifest = json.loads(path.read_text())
+    for key, value in (("chunker_version", -1), ("model", "other-model"), ("dim", 768)):
+        path.write_text(json.dumps({**manifest, key: value}))
+        with pytest.raises(RetrievalIndexError, match="rebuild with: n00bqa index build --rebuild") as err:
+            load_index()
+        assert repr(value) in str(err.value)
+
+
+def test_interrupted_build_leaves_the_previous_index_usable(root):
+    from n00bqa.retrieval import build_index, load_index, search
+
+    before = _gen(root)
+    (root / "corpus" / "notes" / "embeddings.md").write_text(NOTES["embeddings"] + "\nA new paragraph.\n")
+    with pytest.raises(KeyboardInterrupt):
+        build_index(_fail_after_embed=True)
+    assert _gen(root) == before
+    passages = search("label smoothing probability mass", k=2, mode="lexical")
+    assert passages and passages[0].source.startswith("corpus/notes/dup-")
+    assert len(load_index().chunks) > 0
+    # and the next build finishes the job
+    report = build_index()
+    assert report.items_embedded == ["embeddings"]
+
+
+def test_killed_build_leftovers_are_ignored_and_cleaned(root):
+    from n00bqa.retrieval import build_index, load_index
+
+    leftover = _index_dir(root) / ".tmp-gen-killed"
+    leftover.mkdir()
+    (leftover / "chunks.json").write_text("[half")
+    load_index()
+    (root / "corpus" / "notes" / "attention.md").write_text(NOTES["attention"] + "\nMore.\n")
+    build_index()
+    assert not leftover.exists()
+    assert [p.name for p in _index_dir(root).iterdir() if p.name.startswith("gen-")] == [_gen(root).name]
+
+
+@pytest.mark.parametrize("victim", ["manifest.json", "chunks.json", "dense.faiss", "missing dense.faiss"])
+def test_corrupt_or_missing_file_is_one_clear_error(root, victim):
+    from n00bqa.errors import RetrievalIndexError
+    from n00bqa.retrieval import load_index
+
+    if victim == "manifest.json":
+        path = _index_dir(root) / victim
+        path.write_text("{not json")
+    elif victim.startswith("missing"):
+        path = _gen(root) / victim.split()[1]
+        path.unlink()
+    else:
+        path = _gen(root) / victim
+        path.write_bytes(path.read_bytes()[: len(path.read_bytes()) // 2])
+    with pytest.raises(RetrievalIndexError) as err:
+        load_index()
+    message = str(err.value)
+    assert str(path) in message and "n00bqa index build" in message and "\n" not in message
+    result = CliRunner().invoke(__import__("n00bqa.cli", fromlist=["app"]).app, ["search", "embedding"])
+    assert result.exit_code == 1 and result.output.count("\n") == 1 and "Error:" in result.output
+
+
+def test_missing_index_says_build(study_root):
+    from n00bqa.errors import RetrievalIndexError
+    from n00bqa.retrieval import load_index
+
+    with pytest.raises(RetrievalIndexError, match="build it with: n00bqa index build"):
+        load_index()
+
+
+def test_concurrent_build_refuses_clearly(root):
+    from filelock import FileLock
+
+    from n00bqa.errors import RetrievalIndexError
+    from n00bqa.retrieval import build_index
+
+    held = FileLock(str(_index_dir(root) / "build.lock"))
+    with held:
+        events = []
+        with pytest.raises(RetrievalIndexError, match="another `n00bqa index build` holds"):
+            build_index(lock_timeout=0.2, reporter=lambda *a: events.append(a))
+        assert events and events[0][0].startswith("waiting")
+    assert not build_index().changed  # once released, builds run again
+
+
+def test_search_modes_and_duplicates(root):
+    from n00bqa.errors import AskError
+    from n00bqa.retrieval import search
+
+    for mode in ("dense", "lexical", "hybrid"):
+        passages = search("label smoothing spreads probability over wrong classes", k=3, mode=mode)
+        sources = [p.source for p in passages]
+        # the two identical notes are one passage, not two
+        assert sum(s.startswith("corpus/notes/dup-") for s in sources) == 1, (mode, sources)
+        assert all(set(p.to_dict()) == {"source", "title", "section", "lines", "text", "score"} for p in passages)
+    with pytest.raises(AskError):
+        search("   ")
+    with pytest.raises(AskError):
+        search("x", mode="fuzzy")
+
+
+def test_cli_search_json_cites_torch_embedding(root):
+    from n00bqa.cli import app
+
+    result = CliRunner().invoke(app, ["search", "why is the embedding gradient sparse", "--json", "-k", "5"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["query"] == "why is the embedding gradient sparse"
+    torch_hits = [p for p in data["passages"] if p["source"] == "torch/nn/modules/sparse.py"]
+    assert torch_hits and any(p["section"].startswith("Embedding") for p in torch_hits)
+    import torch
+
+    source_lines = (Path(torch.__file__).parent / "nn/modules/sparse.py").read_text().splitlines()
+    hit = torch_hits[0]
+    start, end = map(int, hit["lines"].split("-"))
+    assert hit["text"] == "\n".join(source_lines[start - 1:end])  # the citation points at the real lines
+    assert torch.__version__.split("+")[0] in hit["title"]
+
+
+def test_cli_index_build_and_status(root):
+    from n00bqa.cli import app
+
+    runner = CliRunner()
+    result = runner.invoke(app, ["index", "build", "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["changed"] is False
+    status = runner.invoke(app, ["index", "status", "--json"])
+    info = json.loads(status.output)
+    assert info["up_to_date"] and info["model"] == "all-MiniLM-L6-v2" and info["dim"] == 384
+
+
+def test_loading_and_searching_import_no_torch(root):
+    # encode_query is stubbed (the real one is swapped for ONNX by the ask path): what is checked
+    # is that the index side itself pulls in no torch, transformers or sentence_transformers
+    code = (
+        "import sys, numpy as np\n"
+        "import n00bqa.retrieval.embed as e\n"
+        "e.encode_query = lambda t: np.ones(384, np.float32) / np.sqrt(384)\n"
+        "from n00bqa.retrieval import search, load_index\n"
+        "load_index(); search('embedding gradient', mode='hybrid')\n"
+        "print(sorted(m for m in ('torch', 'transformers', 'sentence_transformers') if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=os.environ, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
