@@ -194,6 +194,7 @@ def export(reporter: Any = None, force: bool = False) -> Path:
         }
         atomic_write_text(export_dir() / MANIFEST_FILE, json.dumps(manifest, indent=2))
         _session.cache_clear()
+        _cached_query.cache_clear()
         advance(1)
         return target
 
@@ -270,5 +271,15 @@ def encode(texts: list[str], batch_size: int = 32, reporter: Any = None):
 
 
 def encode_query(text: str):
-    """One unit-length query vector, shape (384,), float32."""
-    return encode([text])[0]
+    """One unit-length query vector, shape (384,), float32 (read-only).
+
+    Remembered for the last few texts: routing and passage search embed the same query.
+    """
+    return _cached_query(text, str(export_dir()))
+
+
+@lru_cache(maxsize=16)
+def _cached_query(text: str, folder: str):
+    vector = encode([text])[0]
+    vector.flags.writeable = False
+    return vector

@@ -53,6 +53,7 @@ class Route:
     related: list[tuple[Question, float]] = field(default_factory=list)
     ranked: list[tuple[Question, float]] = field(default_factory=list)  # every question, best first
     problems: list[Problem] = field(default_factory=list)  # question files that failed to load
+    vectors_built: bool = False  # the question vectors were embedded now (not from the cache)
 
 
 def field_texts(question: Question, fields: Sequence[str] = FIELDS) -> list[tuple[str, str]]:
@@ -160,6 +161,7 @@ class QuestionVectors:
         self.rows = rows  # row -> (index into questions, field kind)
         self.lexical_weight = lexical_weight
         self.documents = [question_words(q) for q in questions]
+        self.built = False  # True when embedded now rather than read from the cache
 
     def semantic_scores(self, query_vector: Any) -> list[float]:
         """Per question: the mean over its field kinds of the best cosine within that kind."""
@@ -214,7 +216,9 @@ def question_vectors(questions: list[Question], fields: Sequence[str] = FIELDS,
         atomic_write_text(folder / "manifest.json", json.dumps({"key": key, "rows": len(pairs)}))
     if advance is not None:
         advance(1)
-    return QuestionVectors(questions, matrix, rows, lexical_weight)
+    vectors = QuestionVectors(questions, matrix, rows, lexical_weight)
+    vectors.built = True
+    return vectors
 
 
 def _load_cached(folder: Path, key: str, rows: int):
@@ -269,4 +273,5 @@ def route(text: str, query_vector: Any = None, reporter: Any = None, threshold: 
         query_vector = onnx_embed.encode_query(text)
     result = rank(vectors, query_vector, text, threshold=threshold)
     result.problems = problems
+    result.vectors_built = vectors.built
     return result

@@ -1,0 +1,68 @@
+"""Shared set-up for the ask/routing/ONNX tests (imported by them; holds no tests itself).
+
+Building the ONNX export and the index costs seconds, so it happens once per test session in a
+study root of its own (the notes of the reading list only, no library sources, to keep the
+build short); each test's own study root then links to that export and index.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+PROJECT = Path(__file__).resolve().parent.parent
+_shared: dict[str, Path] = {}
+
+
+def notes_only_reading_list(corpus: Path) -> None:
+    """Keep only the reading list's own notes (fast to index); drop installed-library sources."""
+    path = corpus / "reading-list.yaml"
+    data = yaml.safe_load(path.read_text())
+    data["items"] = [item for item in data["items"] if item.get("kind") == "note"]
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+
+
+def shared_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A study root with the ONNX export, the index and the question vectors built (once)."""
+    if "root" in _shared:
+        return _shared["root"]
+    root = tmp_path_factory.getbasetemp() / "ask-shared-root"
+    if root.exists():
+        shutil.rmtree(root)
+    root.mkdir()
+    shutil.copytree(PROJECT / "questions", root / "questions")
+    shutil.copytree(PROJECT / "corpus", root / "corpus")
+    notes_only_reading_list(root / "corpus")
+    old = os.environ.get("N00BQA_ROOT")
+    os.environ["N00BQA_ROOT"] = str(root)
+    try:
+        from n00bqa.ask import ensure_ready
+        from n00bqa.routing import route
+
+        ensure_ready()
+        route("warm up the question vectors")
+    finally:
+        if old is None:
+            os.environ.pop("N00BQA_ROOT", None)
+        else:
+            os.environ["N00BQA_ROOT"] = old
+    _shared["root"] = root
+    return root
+
+
+def link_state(study_root: Path, shared: Path, copy_index: bool = False) -> None:
+    """Give a test's study root the shared export and index (symlinked; the index copied if asked)."""
+    state = study_root / ".n00bqa"
+    state.mkdir(exist_ok=True)
+    (state / ".gitignore").write_text("*\n")
+    os.symlink(shared / ".n00bqa" / "onnx", state / "onnx")
+    if copy_index:
+        shutil.copytree(shared / ".n00bqa" / "index", state / "index", symlinks=False)
+    else:
+        os.symlink(shared / ".n00bqa" / "index", state / "index")
+    shutil.copytree(shared / ".n00bqa" / "routing", state / "routing")
+    shutil.copy(shared / "corpus" / "reading-list.yaml", study_root / "corpus" / "reading-list.yaml")
