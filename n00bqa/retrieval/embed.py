@@ -22,11 +22,13 @@ BATCH_SIZE = 32
 @lru_cache(maxsize=1)
 def _sentence_transformer():
     import torch
+    import transformers
     from sentence_transformers import SentenceTransformer
 
     from n00bqa.paths import bundled_model_path
 
     torch.set_num_threads(max(1, torch.get_num_threads()))
+    transformers.utils.logging.disable_progress_bar()  # no "Loading weights" bar in the build's output
     return SentenceTransformer(str(bundled_model_path()), device="cpu")
 
 
