@@ -1,0 +1,110 @@
+"""Question routing: the evaluation marks on the report split, rejection, the vector cache."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+
+import numpy as np
+import pytest
+from test_ask_support import PROJECT, link_state, shared_root
+
+from n00bqa import onnx_embed, routing
+from n00bqa.questions import load_questions
+
+
+@pytest.fixture
+def ready(study_root, tmp_path_factory):
+    link_state(study_root, shared_root(tmp_path_factory))
+    return study_root
+
+
+def _routing_eval():
+    spec = importlib.util.spec_from_file_location("routing_eval", PROJECT / "benchmarks" / "routing_eval.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_evaluation_meets_its_marks_on_the_report_split(ready):
+    evaluation = _routing_eval()
+    items = evaluation.load_items()
+    labelled = [i for i in items if i["expect"] != "none"]
+    ids = {q.id for q in load_questions()[0]}
+    assert len(labelled) >= 40 and sum(i["expect"] == "none" for i in items) >= 10
+    assert {i["expect"] for i in labelled} <= ids  # every label is a real question id
+    result = evaluation.evaluate()
+    report = result["report"]
+    assert report["n_labelled"] >= 20 and report["n_off_topic"] >= 5
+    assert report["top1"] >= 0.90, report["misses"]
+    assert report["rejection"] == 1.0, report["misses"]
+    # the shipped threshold is what tuning on the tune split alone chooses
+    assert evaluation.evaluate(tune=True)["threshold"] == pytest.approx(routing.THRESHOLD, abs=0.005)
+
+
+def test_threshold_tuning_uses_only_the_given_scores():
+    evaluation = _routing_eval()
+    scored = [
+        {"query": "q1", "expect": "a", "best": "a", "score": 0.6},
+        {"query": "q2", "expect": "a", "best": "a", "score": 0.5},
+        {"query": "q3", "expect": "none", "best": "a", "score": 0.2},
+        {"query": "q4", "expect": "none", "best": "b", "score": 0.3},
+    ]
+    # every item is right for any threshold in (0.3, 0.5]: the middle of that gap
+    assert evaluation.tune_threshold(scored) == pytest.approx(0.4, abs=1e-3)
+    marks = evaluation.marks(scored, 0.4)
+    assert marks["top1"] == 1.0 and marks["rejection"] == 1.0
+
+
+def test_routes_and_rejects(ready):
+    hit = routing.route("how many parameters does bert base have and how much memory do they take")
+    assert hit.question.id == "model-size" and hit.score >= routing.THRESHOLD
+    assert len(hit.related) == routing.N_RELATED
+    assert [s for _, s in hit.ranked] == sorted((s for _, s in hit.ranked), reverse=True)
+    assert hit.related[0][1] == hit.ranked[1][1]
+    miss = routing.route("what is a good recipe for lasagne")
+    assert miss.question is None and miss.related == [] and miss.score < routing.THRESHOLD
+
+
+def test_scores_are_cosines_plus_word_overlap(ready):
+    questions, _ = load_questions()
+    vectors = routing.question_vectors(questions)
+    query = "what is perplexity"
+    qv = onnx_embed.encode_query(query)
+    # independent computation: mean over kinds of the best cosine per kind, plus the overlap term
+    rows = [(i, kind, text) for i, q in enumerate(questions) for kind, text in routing.field_texts(q)]
+    field_vectors = onnx_embed.encode([t for _, _, t in rows])
+    expected = []
+    for i, q in enumerate(questions):
+        kinds = {}
+        for (owner, kind, _), v in zip(rows, field_vectors):
+            if owner == i:
+                kinds[kind] = max(kinds.get(kind, -1.0), float(v @ qv))
+        expected.append(sum(kinds.values()) / len(kinds))
+    lexical = routing.lexical_scores(query, [routing.question_words(q) for q in questions])
+    expected = [e + routing.LEXICAL_WEIGHT * w for e, w in zip(expected, lexical)]
+    np.testing.assert_allclose(vectors.scores(qv, query), expected, atol=1e-5)
+    # "perplexity" is a word of one answer only: it carries the whole query's overlap weight there
+    owner = [q.id for q in questions].index("loss-and-benchmark")
+    assert lexical[owner] == pytest.approx(1.0) and sum(lexical) == pytest.approx(1.0)
+
+
+def test_vector_cache_follows_the_question_files(ready):
+    questions, _ = load_questions()
+    assert routing.is_cached(questions)
+    first = routing.route("how is the loss computed")
+    assert not first.vectors_built  # linked from the shared build, same files
+    path = ready / "questions" / "model-size.md"
+    path.write_text(path.read_text().replace("## Answer\n", "## Answer\n\nEdited by a test.\n"))
+    assert not routing.is_cached()
+    assert routing.route("how is the loss computed").vectors_built
+    assert not routing.route("how is the loss computed").vectors_built  # cached again
+    manifest = json.loads((ready / ".n00bqa" / "routing" / "manifest.json").read_text())
+    assert manifest["rows"] == sum(len(routing.field_texts(q)) for q in load_questions()[0])
+
+
+def test_a_broken_question_file_is_skipped_and_reported(ready):
+    (ready / "questions" / "broken.md").write_text("no front matter here\n")
+    result = routing.route("why do unused embedding rows get zero gradient")
+    assert result.question.id == "embedding-grad"
+    assert [p.path.name for p in result.problems] == ["broken.md"]
