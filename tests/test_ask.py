@@ -1,0 +1,240 @@
+"""`ask()` and `n00bqa ask`: the answer's parts, the exact JSON shape, every error, first-use build."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from test_ask_support import link_state, notes_only_reading_list, shared_root
+from typer.testing import CliRunner
+
+from n00bqa.ask import MAX_QUERY_CHARS, ask, best_sentence, sentences
+from n00bqa.cli import app
+from n00bqa.errors import AskError, RetrievalIndexError
+from n00bqa.routing import THRESHOLD
+
+runner = CliRunner()
+TOP_KEYS = {"query", "question", "related", "answer", "probe", "passages"}
+PASSAGE_KEYS = {"source", "title", "section", "lines", "text", "score"}
+
+
+@pytest.fixture
+def ready(study_root, tmp_path_factory):
+    link_state(study_root, shared_root(tmp_path_factory))
+    return study_root
+
+
+@pytest.fixture
+def ready_own_index(study_root, tmp_path_factory):
+    """Like `ready`, but with a private copy of the index that a test may damage."""
+    link_state(study_root, shared_root(tmp_path_factory), copy_index=True)
+    return study_root
+
+
+def test_json_has_exactly_the_documented_shape(ready):
+    result = runner.invoke(app, ["ask", "How large is a transformer model?", "--json", "-k", "3"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert set(data) == TOP_KEYS
+    assert data["query"] == "How large is a transformer model?"
+    assert set(data["question"]) == {"id", "question", "score"} and data["question"]["id"] == "model-size"
+    assert data["question"]["score"] >= THRESHOLD
+    assert all(set(r) == {"id", "score"} for r in data["related"]) and len(data["related"]) == 3
+    assert data["related"][0]["score"] <= data["question"]["score"]
+    assert set(data["probe"]) == {"name", "findings", "metrics", "measured_at"}
+    assert data["probe"]["name"] == "param-count"
+    assert len(data["passages"]) == 3 and all(set(p) == PASSAGE_KEYS for p in data["passages"])
+    assert "22,713,216" in data["answer"]  # the question file's written answer
+
+
+def test_answer_parts_agree_with_the_library(ready):
+    from n00bqa.questions import get_question
+    from n00bqa.retrieval import search
+
+    answer = ask("why do unused embedding rows get zero gradient", k=4)
+    assert answer.question.id == "embedding-grad"
+    assert answer.answer == get_question("embedding-grad").answer
+    assert [p.to_dict() for p in answer.passages] == [p.to_dict() for p in search(answer.query, k=4)]
+    assert len(answer.best_sentences) == 4
+    for passage, sentence in zip(answer.passages, answer.best_sentences):
+        assert sentence in sentences(passage.text)
+    assert answer.built == [] and answer.warnings == []
+
+
+def test_probe_findings_come_from_the_probe_cache(ready):
+    from n00bqa.probes.base import ProbeResult
+
+    result = ProbeResult("param-count", "model-size", "s", ["MiniLM has 22,713,216 parameters."], [],
+                         {"minilm_params": 22713216}, {"measured_at": "2024-01-02T03:04:05+00:00"}, 0.1)
+    (ready / ".n00bqa" / "probe-cache").mkdir(parents=True, exist_ok=True)
+    (ready / ".n00bqa" / "probe-cache" / "param-count.latest.json").write_text(json.dumps(result.to_dict()))
+    data = ask("How large is a transformer model?").to_dict()
+    assert data["probe"] == {"name": "param-count", "findings": ["MiniLM has 22,713,216 parameters."],
+                             "metrics": {"minilm_params": 22713216}, "measured_at": "2024-01-02T03:04:05+00:00"}
+
+
+def test_run_measures_now(ready):
+    from n00bqa.probes.base import last_result
+
+    answer = ask("How large is a transformer model?", run=True)
+    assert answer.question.id == "model-size"
+    assert answer.ran_probe and answer.probe_name == "param-count"
+    cached = last_result("param-count")  # the run was cached like any `n00bqa probe` run
+    assert cached is not None and cached.findings == answer.probe_result.findings
+    assert answer.to_dict()["probe"]["measured_at"] == cached.measured_at
+
+
+def test_off_topic_says_so_and_offers_questions_add(ready):
+    result = runner.invoke(app, ["ask", "how long should I boil an egg", "--json"])
+    assert result.exit_code == 0
+    data = json.loads(result.stdout)
+    assert data["question"] is None and data["probe"] is None and data["related"] == []
+    assert 'n00bqa questions add "how long should I boil an egg"' in data["answer"]
+    plain = _flat(runner.invoke(app, ["ask", "how long should I boil an egg"]).stdout)
+    assert "No matching question" in plain and "n00bqa questions add" in plain
+
+
+def _flat(text: str) -> str:
+    """Rich output without its box borders and line wrapping."""
+    return " ".join(text.replace("│", " ").replace("╭", " ").replace("╰", " ").split())
+
+
+def test_rich_output_cites_and_highlights(ready):
+    result = runner.invoke(app, ["ask", "why is the loss at initialisation about ln of the vocabulary size", "-k", "2"])
+    assert result.exit_code == 0, result.output
+    answer = ask("why is the loss at initialisation about ln of the vocabulary size", k=2)
+    for passage in answer.passages:
+        assert f"{passage.source}:{passage.lines.split('-')[0]}" in _flat(result.stdout).replace(" ", "")
+    assert "loss-and-benchmark" in result.stdout and "n00bqa probe loss" in _flat(result.stdout)
+
+
+def test_best_sentence_is_the_one_sharing_the_rarest_query_words():
+    text = "Attention mixes tokens. The loss is cross-entropy on the next token. Adam keeps two moments."
+    assert best_sentence("which loss function, cross entropy?", text) == "The loss is cross-entropy on the next token."
+    assert best_sentence("nothing shared", text) == "Attention mixes tokens."
+
+
+# --- errors: one line, exit 1, no traceback -------------------------------------------------
+
+
+def _one_line_error(result, *fragments: str) -> str:
+    assert result.exit_code == 1, result.output
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    errors = [line for line in lines if line.startswith("Error: ")]
+    assert len(errors) == 1, result.stderr
+    assert "Traceback" not in result.output + result.stderr
+    for fragment in fragments:
+        assert fragment in errors[0], errors[0]
+    return errors[0]
+
+
+def test_empty_query(ready):
+    _one_line_error(runner.invoke(app, ["ask", "   "]), "empty")
+    with pytest.raises(AskError):
+        ask("")
+
+
+def test_megabyte_query(ready):
+    text = "why " * 300_000  # 1.2 MB
+    _one_line_error(runner.invoke(app, ["ask", text]), f"{len(text.strip()):,} characters", f"{MAX_QUERY_CHARS:,}")
+
+
+def test_bad_k(ready):
+    _one_line_error(runner.invoke(app, ["ask", "what is perplexity", "-k", "0"]), "-k 0")
+
+
+def test_index_built_with_another_model(ready_own_index):
+    path = ready_own_index / ".n00bqa" / "index" / "manifest.json"
+    manifest = json.loads(path.read_text())
+    path.write_text(json.dumps({**manifest, "model": "some-other-model"}))
+    _one_line_error(runner.invoke(app, ["ask", "what is perplexity"]), "some-other-model", "--rebuild")
+
+
+def test_corrupt_index_file(ready_own_index):
+    folder = ready_own_index / ".n00bqa" / "index"
+    generation = json.loads((folder / "manifest.json").read_text())["generation"]
+    (folder / generation / "dense.faiss").write_bytes(b"not an index")
+    _one_line_error(runner.invoke(app, ["ask", "what is perplexity"]), "corrupt", "--rebuild")
+    (folder / "manifest.json").write_text("{ half a manifest")
+    _one_line_error(runner.invoke(app, ["ask", "what is perplexity"]), "corrupt")
+
+
+def test_a_broken_question_file_warns_and_ask_still_answers(ready):
+    (ready / "questions" / "oops.md").write_text("---\nid: oops\nquestion: [unclosed\n---\n")
+    result = runner.invoke(app, ["ask", "what is perplexity", "--json"])
+    assert result.exit_code == 0, result.output
+    assert "Warning: skipped question file" in result.stderr and "oops.md" in result.stderr
+    assert json.loads(result.stdout)["question"]["id"] == "loss-and-benchmark"
+
+
+def test_empty_corpus_is_reported(study_root, tmp_path_factory):
+    shared = shared_root(tmp_path_factory)
+    state = study_root / ".n00bqa"
+    state.mkdir()
+    os.symlink(shared / ".n00bqa" / "onnx", state / "onnx")  # no index: ask must build one
+    (study_root / "corpus" / "reading-list.yaml").write_text("items: []\n")
+    _one_line_error(runner.invoke(app, ["ask", "what is perplexity"]), "nothing to index", "n00bqa corpus add")
+
+
+def test_first_ask_builds_the_index_and_says_so(study_root, tmp_path_factory):
+    shared = shared_root(tmp_path_factory)
+    state = study_root / ".n00bqa"
+    state.mkdir()
+    os.symlink(shared / ".n00bqa" / "onnx", state / "onnx")
+    notes_only_reading_list(study_root / "corpus")
+    corpus = study_root / "corpus" / "reading-list.yaml"
+    import yaml
+
+    data = yaml.safe_load(corpus.read_text())
+    data["items"] = data["items"][:1]  # one note: a short build
+    corpus.write_text(yaml.safe_dump(data))
+    result = runner.invoke(app, ["ask", "how does the decoder use the encoder output", "--json", "-k", "2"])
+    assert result.exit_code == 0, result.output
+    assert "Built the retrieval index" in result.stderr and "the question vectors" in result.stderr
+    passages = json.loads(result.stdout)["passages"]
+    assert passages and {p["source"] for p in passages} == {f"corpus/{data['items'][0]['note']}"}
+    again = runner.invoke(app, ["ask", "how does the decoder use the encoder output", "--json"])
+    assert "Built" not in again.stderr
+
+
+# --- the fast path imports no torch ---------------------------------------------------------
+
+
+def test_ask_path_imports_no_torch(ready):
+    code = (
+        "import sys, json\n"
+        "from n00bqa.cli import main\n"
+        "sys.argv = ['n00bqa', 'ask', 'How large is a transformer model?', '--json']\n"
+        "try:\n    main()\nexcept SystemExit as e:\n    assert not e.code, e.code\n"
+        "heavy = [m for m in ('torch', 'transformers', 'sentence_transformers') if m in sys.modules]\n"
+        "print('HEAVY=' + json.dumps(heavy))\n"
+    )
+    env = {**os.environ, "N00BQA_ROOT": str(ready)}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert '"id": "model-size"' in out.stdout
+    assert out.stdout.strip().splitlines()[-1] == "HEAVY=[]"
+
+
+def test_console_script(ready):
+    exe = Path(sys.executable).parent / "n00bqa"
+    if not exe.exists():
+        exe = shutil.which("n00bqa")
+    env = {**os.environ, "N00BQA_ROOT": str(ready)}
+    out = subprocess.run([str(exe), "ask", "what is perplexity", "--json", "-k", "1"], env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["question"]["id"] == "loss-and-benchmark"
+
+
+def test_missing_index_error_from_search_names_the_fix(ready_own_index):
+    from n00bqa.retrieval import load_index
+
+    shutil.rmtree(ready_own_index / ".n00bqa" / "index")
+    with pytest.raises(RetrievalIndexError, match="n00bqa index build"):
+        load_index()
