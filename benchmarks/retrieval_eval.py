@@ -51,11 +51,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--queries", type=Path, default=HERE / "retrieval_eval.yaml")
     parser.add_argument("--tune", action="store_true", help="grid-search RRF_K and the weights on the tune split")
     parser.add_argument("--no-build", action="store_true", help="use the index as it is")
+    parser.add_argument("--rrf-k", type=float, help="override RRF_K (default: the one in search.py)")
+    parser.add_argument("--dense-weight", type=float, help="override DENSE_WEIGHT")
+    parser.add_argument("--max-per-source", type=int, help="override MAX_PER_SOURCE (0: no cap)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
 
     from n00bqa.retrieval import build_index, load_index
-    from n00bqa.retrieval import search as search_module
+    import importlib
+
+    search_module = importlib.import_module("n00bqa.retrieval.search")  # the module, not the function
     from n00bqa.retrieval.search import _distinct, dense_ranking, fuse, lexical_ranking
 
     if not args.no_build:
@@ -75,12 +80,14 @@ def main(argv: list[str] | None = None) -> int:
         for q, (dense, lexical) in zip(queries, rankings):
             ranked = {"dense": dense, "lexical": lexical}.get(mode) or fuse(
                 [(dense, dense_weight), (lexical, lexical_weight)], rrf_k)
-            passages = _distinct(index, ranked, DEPTH_K)
+            passages = _distinct(index, ranked, DEPTH_K, args.max_per_source)
             rows.append({**score_query(passages, q["relevant"]), "split": q.get("split", "test"), "query": q["query"],
                          "top": [f"{p.source}#{p.section}" for p in passages[:3]]})
         return rows
 
-    settings = (search_module.RRF_K, search_module.DENSE_WEIGHT, search_module.LEXICAL_WEIGHT)
+    settings = (search_module.RRF_K if args.rrf_k is None else args.rrf_k,
+                search_module.DENSE_WEIGHT if args.dense_weight is None else args.dense_weight,
+                search_module.LEXICAL_WEIGHT)
     result: dict = {"settings": {"rrf_k": settings[0], "dense_weight": settings[1], "lexical_weight": settings[2]},
                     "passages": len(index.chunks), "queries": len(queries),
                     "seconds_per_query_both_rankings": round(per_query_seconds, 4), "modes": {}}

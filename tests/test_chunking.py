@@ -69,12 +69,12 @@ def test_markdown_sections_and_lines():
     _assert_lines_match(chunks, MD)
     sections = [c.section for c in chunks]
     assert sections[0] == "Demo note"
-    assert "Demo note > Attention" in sections
-    assert "Demo note > Attention > Heads" in sections
+    assert "Attention" in sections  # the single H1 names the document, not each section
+    assert "Attention > Heads" in sections
     assert not any("not a heading" in s for s in sections)
-    attention = next(c for c in chunks if c.section == "Demo note > Attention")
+    attention = next(c for c in chunks if c.section == "Attention")
     assert "# not a heading" in attention.text and attention.start_line == 8
-    training = [c for c in chunks if c.section == "Demo note > Training"]
+    training = [c for c in chunks if c.section == "Training"]
     assert len(training) > 1  # 12 paragraphs of ~70 tokens do not fit one chunk
     assert all(count_tokens(c.embed_text) <= MAX_TOKENS for c in chunks)
     assert not any("id: demo" in c.text for c in chunks)  # front matter skipped

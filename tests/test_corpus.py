@@ -66,7 +66,7 @@ def test_add_markdown_html_and_text(study_root, tmp_path):
     page = next(i for i in load_items() if i.id == "page")
     assert "var x" not in item_text(page)
     sections = [c.section for c in chunk_item(page)]
-    assert sections == ["Heads", "Heads > Width"]
+    assert sections == ["Heads", "Width"]
     # adding the same file again gets a fresh id, the first copy is kept
     again = runner.invoke(app, ["corpus", "add", str(md)])
     assert again.exit_code == 0 and [e["id"] for e in _listing(study_root)["items"]][-1] == "my-notes-2"

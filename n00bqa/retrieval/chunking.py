@@ -20,7 +20,7 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
-CHUNKER_VERSION = 4
+CHUNKER_VERSION = 5
 
 # The model's window, [CLS] and [SEP] included (sentence_bert_config.json: max_seq_length 256).
 MAX_TOKENS = 256
@@ -212,7 +212,7 @@ def chunk_markdown(item_id: str, source: str, title: str, text: str) -> list[Chu
             if lines[i].strip() in ("---", "..."):
                 start = i + 1
                 break
-    sections: list[tuple[str, int, list[str]]] = []  # (path, first line number, lines)
+    sections: list[tuple[list, int, list[str]]] = []  # (heading path, first line number, lines)
     path: list[tuple[int, str]] = []
     cur_lines: list[str] = []
     cur_first = start + 1
@@ -224,17 +224,22 @@ def chunk_markdown(item_id: str, source: str, title: str, text: str) -> list[Chu
         m = None if in_fence else _HEADING.match(line)
         if m:
             if any(s.strip() for s in cur_lines):
-                sections.append((" > ".join(h for _, h in path), cur_first, cur_lines))
+                sections.append((list(path), cur_first, cur_lines))
             level = len(m.group(1))
             path = [(lv, h) for lv, h in path if lv < level] + [(level, m.group(2))]
             cur_lines, cur_first = [line], i + 1
         else:
             cur_lines.append(line)
     if any(s.strip() for s in cur_lines):
-        sections.append((" > ".join(h for _, h in path), cur_first, cur_lines))
+        sections.append((list(path), cur_first, cur_lines))
 
+    # A note's single `# Title` names the whole document: it is left out of the section paths
+    # ("Weight tying", not "nanoGPT > Weight tying"), so headers stay short; it names the intro.
+    h1 = {h for p, _, _ in sections for lv, h in p if lv == 1}
     chunks: list[Chunk] = []
-    for section, first, sec_lines in sections:
+    for path_, first, sec_lines in sections:
+        kept = [h for lv, h in path_ if not (lv == 1 and len(h1) == 1)]
+        section = " > ".join(kept) if kept else " > ".join(h for _, h in path_)
         chunks.extend(_make_chunks(item_id, source, title, section, sec_lines, first, TARGET_TOKENS))
     return chunks
 

@@ -6,7 +6,8 @@ and neither score scale (cosine vs BM25) has to be calibrated against the other.
 
 Look-alike passages (the many near-identical docstrings of library code) are collapsed: a
 candidate whose text is the same once normalised, or whose vector is within DUPLICATE_COSINE
-of a passage already chosen, is skipped in favour of the next distinct one.
+of a passage already chosen, is skipped in favour of the next distinct one. And one long source
+file cannot fill the list: past MAX_PER_SOURCE passages of one file, the others come first.
 """
 
 from __future__ import annotations
@@ -21,9 +22,11 @@ from n00bqa.errors import AskError
 MODES = ("hybrid", "dense", "lexical")
 # Fusion settings, tuned on the first half of benchmarks/retrieval_eval.yaml only (see there).
 RRF_K = 60
-DENSE_WEIGHT = 1.0
+DENSE_WEIGHT = 0.5
 LEXICAL_WEIGHT = 1.0
 DUPLICATE_COSINE = 0.97
+# At most this many passages of one source file before the other sources get their turn (0: no cap).
+MAX_PER_SOURCE = 1
 MAX_QUERY_CHARS = 2000
 
 
@@ -126,8 +129,13 @@ def search(query: str, k: int = 5, mode: str = "hybrid", *, index=None, rrf_k: f
     return _distinct(index, ranked, k)
 
 
-def _distinct(index, ranked: list[tuple[int, float]], k: int) -> list[Passage]:
+def _distinct(index, ranked: list[tuple[int, float]], k: int, max_per_source: int | None = None) -> list[Passage]:
+    """The first k passages of `ranked` that are not look-alikes of one already chosen, with at
+    most `max_per_source` from one source file (passages over the cap wait until the end)."""
+    cap = MAX_PER_SOURCE if max_per_source is None else max_per_source
     chosen: list[int] = []
+    held_back: list[int] = []
+    per_source: dict[str, int] = {}
     seen_text: set[str] = set()
     vectors = index.vectors
     for chunk_id, score in ranked:
@@ -138,9 +146,14 @@ def _distinct(index, ranked: list[tuple[int, float]], k: int) -> list[Passage]:
         if chosen and float(np.max(vectors[chosen] @ vectors[chunk_id])) >= DUPLICATE_COSINE:
             continue
         seen_text.add(norm)
+        if cap and per_source.get(chunk.source, 0) >= cap:
+            held_back.append(chunk_id)
+            continue
+        per_source[chunk.source] = per_source.get(chunk.source, 0) + 1
         chosen.append(chunk_id)
         if len(chosen) == k:
             break
+    chosen += held_back[: k - len(chosen)]
     out = []
     scores = dict(ranked)
     for chunk_id in chosen:
