@@ -48,6 +48,7 @@ async def wait_for(pilot, condition, timeout: float = 60.0, what: str = "conditi
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout} s waiting for {what}")
         await pilot.pause(0.05)
+    await pilot.pause()  # let the layout catch up with what just changed
 
 
 def run(coro) -> None:
@@ -495,11 +496,21 @@ def test_ask_shows_the_ask_result(indexed: Path) -> None:
     run(body())
 
 
-def test_build_index_key_builds_it_with_progress(study_root: Path, indexed_root: Path) -> None:
+def test_build_index_key_builds_it_with_progress(study_root: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     small_corpus_root = study_root
     (small_corpus_root / "corpus" / "reading-list.yaml").unlink()
     small_corpus(small_corpus_root)
-    seen: list[str] = []
+    from n00bqa.tui.widgets import Activity
+
+    seen: list[tuple[str, int | None]] = []  # every (description, total) the activity line showed
+    begin = Activity.begin
+
+    def spy(self, description: str, total: int | None = None) -> None:
+        seen.append((description, total))
+        begin(self, description, total)
+
+    monkeypatch.setattr(Activity, "begin", spy)
 
     async def body() -> None:
         app = make_app(question="word-embedding")
@@ -507,15 +518,12 @@ def test_build_index_key_builds_it_with_progress(study_root: Path, indexed_root:
             head = app.detail.query_one("#passages-head")
             await wait_for(pilot, lambda: "index build" in widget_text(head), what="the index hint")
             await pilot.press("i")
-
-            def progress_seen() -> bool:
-                if app.activity.display:
-                    seen.append(str(app.activity.query_one("#activity-label").render()))
-                return bool(app.detail.passages)
-
-            await wait_for(pilot, progress_seen, timeout=240, what="the passages after the build")
+            await wait_for(pilot, lambda: app.detail.passages, timeout=240, what="the passages after the build")
             assert not app.activity.display
-            assert any(label.startswith("index: ") for label in seen), seen
+            stages = [description for description, _ in seen]
+            assert "index: chunk" in stages and "index: embed" in stages, stages
+            # the chunk stage counts the two reading-list items
+            assert ("index: chunk", len(SMALL_CORPUS)) in seen
             from n00bqa.retrieval import index_status, search
 
             assert index_status()  # the index exists on disk in this test's own root

@@ -31,15 +31,19 @@ def status_mark(status: str) -> Text:
     return Text("✓", style="bold green") if status == "answered" else Text("○", style="yellow")
 
 
-def citation(passage: dict[str, Any]) -> str:
-    """`source:lines` (or `source`) for a passage dict, plus its section when it has one."""
+def cite_lines(passage: dict[str, Any]) -> str:
+    """`source:lines` (or `source`) for a passage dict."""
     source = str(passage.get("source") or "?")
     lines = passage.get("lines")
     if isinstance(lines, (list, tuple)) and len(lines) == 2:
         lines = f"{lines[0]}-{lines[1]}"
-    where = f"{source}:{lines}" if lines not in (None, "", []) else source
+    return f"{source}:{lines}" if lines not in (None, "", []) else source
+
+
+def citation(passage: dict[str, Any]) -> str:
+    """`source:lines § section` for a passage dict (the section when it has one)."""
     section = passage.get("section")
-    return f"{where} § {section}" if section else where
+    return f"{cite_lines(passage)} § {section}" if section else cite_lines(passage)
 
 
 def format_score(score: Any) -> str:
@@ -178,11 +182,16 @@ class PassageList(OptionList):
         prompts = []
         for i, passage in enumerate(self.passages, 1):
             text = " ".join(str(passage.get("text", "")).split())
-            prompts.append(Text.assemble(
+            # The section is a heading path ("Title > Part"); its last step is enough in a list.
+            section = str(passage.get("section") or "").split(" > ")[-1]
+            prompt = Text.assemble(
                 (f"[{i}] ", "bold"), (str(passage.get("title") or passage.get("source") or "?"), "bold cyan"),
-                "\n    ", (citation(passage), "dim"), (f"  score {format_score(passage.get('score'))}", "dim"),
-                "\n    ", (text[:140] + ("…" if len(text) > 140 else ""), "italic"),
-            ))
+                "\n", (cite_lines(passage), "green"), (f"  score {format_score(passage.get('score'))}", "dim"))
+            if section:
+                prompt.append(f"\n§ {section}", style="dim")
+            prompt.append("\n" + text[:100] + ("…" if len(text) > 100 else ""), style="italic")
+            prompt.append("\n")  # a blank line between passages
+            prompts.append(prompt)
         self.set_options(prompts)
         self.display = bool(self.passages)
 
@@ -256,19 +265,23 @@ class DetailPane(VerticalScroll):
     def show_answer(self, answer: dict[str, Any]) -> None:
         """An `ask` result (its `to_dict()` shape): the matched question, the answer, the probe's
         findings; the passages go to `show_passages`."""
-        parts: list[RenderableType] = []
+        head = Text()
         match = answer.get("question")
         if match:
-            parts.append(Text.assemble(("Best match: ", "bold"), (str(match.get("id")), "bold cyan"),
-                                       f"  (score {format_score(match.get('score'))})\n",
-                                       (str(match.get("question", "")), "italic")))
+            head.append("Best match: ", style="bold")
+            head.append(str(match.get("id")), style="bold cyan")
+            head.append(f"  (score {format_score(match.get('score'))})\n")
+            head.append(str(match.get("question", "")), style="italic")
         else:
-            parts.append(Text("No question in the list matches this well.", style="yellow"))
+            head.append("No question in the list matches this well.", style="yellow")
         related = answer.get("related") or []
         if related:
-            parts.append(Text("Related: " + ", ".join(
-                f"{r.get('id')} ({format_score(r.get('score'))})" for r in related), style="dim"))
-        parts.append(Panel(Markdown(str(answer.get("answer") or "_No answer._")), title="Answer"))
+            head.append("\nRelated: " + ", ".join(
+                f"{r.get('id')} ({format_score(r.get('score'))})" for r in related), style="dim")
+        parts: list[RenderableType] = [
+            Panel(head, title=f"ask: {answer.get('query', '')}", border_style="magenta"),
+            Panel(Markdown(str(answer.get("answer") or "_No answer._")), title="Answer"),
+        ]
         probe = answer.get("probe")
         if probe:
             findings = Text()
@@ -282,8 +295,7 @@ class DetailPane(VerticalScroll):
                                 f"`n00bqa probe {probe.get('name')}`.", style="dim")
             parts.append(Panel(findings, title=f"probe {probe.get('name')} · last findings",
                                border_style="green"))
-        self.query_one("#view", Static).update(
-            Panel(Group(*parts), title=f"ask: {answer.get('query', '')}", border_style="magenta"))
+        self.query_one("#view", Static).update(Group(*parts))
         self.query_one("#tables").remove_children()
         self.query_one("#extra", Static).update("")
         self.scroll_home(animate=False)
