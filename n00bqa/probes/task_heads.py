@@ -122,21 +122,34 @@ def run(opts: TaskHeadsOptions, ctx: Context) -> Measured:
 
 def _run(opts: TaskHeadsOptions, ctx: Context) -> Measured:
     import torch
-    from transformers import (BartConfig, BartForConditionalGeneration, BertForMultipleChoice,
-                              BertForQuestionAnswering, BertForSequenceClassification, DataCollatorWithPadding)
     from transformers.utils import logging as hf_logging
 
-    from n00bqa.models import BUNDLED_NAME, load_tokenizer, resolve_model_dir
+    from n00bqa.models import load_tokenizer, resolve_model_dir
 
     torch.manual_seed(ctx.seed)
     tokenizer = load_tokenizer(None)
     folder = str(resolve_model_dir(None))
     train_set, test_set = split_questions(ctx.seed, opts.held_out)
     steps_per_epoch = -(-len(train_set) // opts.batch_size)
-    advance = ctx.task("building heads and fine-tuning", 3 + opts.epochs * steps_per_epoch)
+    advance = ctx.task("building heads and fine-tuning", 4 + opts.epochs * steps_per_epoch)
+
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()  # the load report below says the same thing, as data
+    try:
+        return _measure(opts, ctx, advance, tokenizer, folder, train_set, test_set)
+    finally:
+        hf_logging.set_verbosity(verbosity)
+
+
+def _measure(opts: TaskHeadsOptions, ctx: Context, advance, tokenizer, folder: str,
+             train_set: list[dict[str, str]], test_set: list[dict[str, str]]) -> Measured:
+    import torch
+    from transformers import (BartConfig, BartForConditionalGeneration, BertForMultipleChoice,
+                              BertForQuestionAnswering, BertForSequenceClassification, DataCollatorWithPadding)
+
+    from n00bqa.models import BUNDLED_NAME
 
     # -- 1. one checkpoint, three heads: what is loaded, what is new --------------------------------------
-    hf_logging.set_verbosity_error()  # the load report below says the same thing, as data
     heads: dict[str, Any] = {}
     head_rows = []
     for label, cls, head_names in (("multiple choice", BertForMultipleChoice, ["classifier"]),
@@ -153,10 +166,9 @@ def _run(opts: TaskHeadsOptions, ctx: Context) -> Measured:
         has_pooler = getattr(model.bert, "pooler", None) is not None
         heads[label] = {"model": model, "new": new, "new_count": new_count, "head_count": head_count,
                         "total": sum(p.numel() for p in model.parameters()), "pooler": has_pooler}
-        head_rows.append([cls.__name__, ", ".join(new) or "none", new_count,
-                          "loaded" if has_pooler and not any(k.startswith("bert.pooler") for k in new)
-                          else ("new" if has_pooler else "not used"),
-                          heads[label]["total"] - new_count])
+        new_modules = sorted({k.rsplit(".", 1)[0] for k in new})  # classifier.weight, classifier.bias -> classifier
+        head_rows.append([cls.__name__.removeprefix("BertFor"), ", ".join(new_modules) or "none", new_count,
+                          "yes" if has_pooler else "no", heads[label]["total"] - new_count])
         advance(1)
     mc = heads["multiple choice"]["model"]
     qa = heads["question answering"]["model"]
@@ -313,9 +325,10 @@ def _run(opts: TaskHeadsOptions, ctx: Context) -> Measured:
         + (", a small, noisy gain: the model mostly memorised its training questions." if moved < 0.25 else "."),
     ]
     tables = [
-        Table("One checkpoint, three heads", ["model class", "new weights (random init)", "new params", "pooler",
-                                              "loaded params"], head_rows,
-              note="sequence classification built with num_labels=3; QA pools nothing, so it skips the pooler"),
+        Table("One checkpoint, three heads: BertFor<task>", ["task", "new (random)", "new params", "pooler",
+                                              "loaded"], head_rows,
+              note="sequence classification built with num_labels=3; the pooler, when used, is loaded from the "
+                   "checkpoint; QA scores every token, so it has no pooler"),
         Table(f"Multiple choice, traced by hand: '{q['prompt']}'", ["step", "shape / value", "meaning"], trace_rows),
         Table("The collator: per-choice lengths before and after padding",
               ["(question, choice) pair", "tokens before", "tokens after", "pad added"], collator_rows),
