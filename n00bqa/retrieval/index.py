@@ -153,13 +153,14 @@ def load_index(folder: Path | None = None) -> LoadedIndex:
             raise RetrievalIndexError(f"index file {str(path)!r} is missing; {REBUILD}")
         if _sha256_file(path) != digest:
             raise RetrievalIndexError(f"index file {str(path)!r} is corrupt (checksum differs); {REBUILD}")
-    import bm25s
     import faiss
+
+    from n00bqa.retrieval import bm25_arrays  # numpy-only reader: `import bm25s` costs ~1 s
 
     try:
         chunks = [Chunk.from_record(r) for r in json.loads((gen / "chunks.json").read_text(encoding="utf-8"))]
         dense = faiss.deserialize_index(np.frombuffer((gen / "dense.faiss").read_bytes(), dtype=np.uint8))
-        lexical = bm25s.BM25.load(str(gen / "lexical"), show_progress=False) if chunks else None
+        lexical = bm25_arrays.load(gen / "lexical") if chunks else None
     except Exception as exc:  # noqa: BLE001 - any parse failure of our own files is "corrupt"
         raise RetrievalIndexError(f"index folder {str(gen)!r} cannot be read ({type(exc).__name__}); {REBUILD}") from exc
     if dense.ntotal != len(chunks) or dense.d != manifest["dim"]:
