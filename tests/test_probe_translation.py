@@ -197,3 +197,11 @@ def test_cli_rejects_a_folder_without_config(tmp_path):
     assert result.exit_code == 1
     assert "no config.json" in result.output
     assert "Traceback" not in result.output
+
+
+def test_model_path_rejects_an_encoder_only_model():
+    from n00bqa.paths import bundled_model_path
+
+    probe = get_probe("translation")
+    with pytest.raises(ProbeError, match="'bert' model, not an encoder-decoder"):
+        probe.run(probe.make_options(model=str(bundled_model_path())), Context())

@@ -397,11 +397,18 @@ def shade(weight: float) -> str:
 
 
 def heatmap(title: str, rows: list[str], columns: list[str], weights, note: str) -> Table:
-    """A target x source table; each cell a shade block and the weight in percent, e.g. '█ 93'."""
-    return Table(title=title, columns=["target", *(c[:5] for c in columns)],
-                 rows=[[r, *(f"{shade(float(w))}{round(float(w) * 100):>3}" for w in ws)]
-                       for r, ws in zip(rows, weights)],
-                 note=note)
+    """A target x source table. Up to 8 source columns each cell is a shade and the weight in percent
+    ('█ 93'); beyond that only the shade, so the table still fits an 80-column terminal."""
+    if len(columns) <= 8:
+        cells = [[f"{shade(float(w))}{round(float(w) * 100):>3}" for w in ws] for ws in weights]
+        headers = [c[:5] for c in columns]
+    else:
+        cells = [[shade(float(w)) if float(w) >= 1 / len(SHADES) else "·" for w in ws] for ws in weights]
+        headers = [c[:4] for c in columns]
+        note = (f"row = token produced, columns = the {len(columns)} source tokens (shades only, to fit): "
+                "· under 20%, ░ 20-40%, ▒ 40-60%, ▓ 60-80%, █ 80-100%; each row sums to 100%")
+    return Table(title=title, columns=["target", *headers],
+                 rows=[[r, *row] for r, row in zip(rows, cells)], note=note)
 
 
 def report(trained: Trained, opts: TranslationOptions) -> Measured:
