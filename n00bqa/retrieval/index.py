@@ -141,6 +141,17 @@ def load_index(folder: Path | None = None) -> LoadedIndex:
     "rebuild" when the index was made with another model or chunker.
     """
     folder = Path(folder) if folder is not None else index_dir()
+    generation = _read_manifest(folder).get("generation")
+    try:
+        return _load(folder)
+    except RetrievalIndexError:
+        # a build may have swapped generations (and removed the old one) while we read: retry once
+        if _read_manifest(folder).get("generation") == generation:
+            raise
+        return _load(folder)
+
+
+def _load(folder: Path) -> LoadedIndex:
     manifest = _read_manifest(folder)
     _check_compatible(manifest, folder / MANIFEST)
     key = f"{folder}:{manifest['generation']}:{manifest.get('built_at')}"
