@@ -426,6 +426,8 @@ def report(trained: Trained, opts: TranslationOptions) -> Measured:
     cross_best = [step["cross"][best_layer][best_head] for step in path["steps"]]
     hits = sum(int(row.argmax()) == a for row, a in zip(cross_best, sentence.alignment))
     verb_at = sentence.alignment[-1]  # the last target word is always the verb
+    # the best head's row at the step that writes the verb (if decoding got that far)
+    verb_row = cross_best[len(sentence.target) - 1] if len(cross_best) >= len(sentence.target) else None
     self_last = path["steps"][-1]["self"][-1].mean(0)  # last decoder layer, heads averaged: (t,)
     last_prefix = path["steps"][-1]["prefix"]
 
@@ -444,7 +446,7 @@ def report(trained: Trained, opts: TranslationOptions) -> Measured:
     d = opts.d_model
     tables = [
         Table("Training (teacher forcing, cross-entropy on the next target word)",
-              ["step", "mean training loss", "exact match on 100 held-out"], curve_rows),
+              ["step", "mean training loss", f"exact match on {min(100, len(trained.test))} held-out"], curve_rows),
         Table("Tensor shapes in the walk-through", ["tensor", "shape", "meaning"], [
             ["source ids", f"(1, {S})", "one held-out sentence, S source words"],
             ["encoder memory", str(path["memory_shape"]), "one d_model vector per source word; computed once"],
@@ -460,8 +462,10 @@ def report(trained: Trained, opts: TranslationOptions) -> Measured:
                f"cross-attn L{best_layer + 1}H{best_head + 1}: most-seen source word", "next word", "p"],
               step_rows, note="self-attention: last decoder layer, heads averaged, row of the newest position"),
         heatmap(f"Cross-attention heatmap, decoder layer {best_layer + 1} head {best_head + 1} (best-aligned head)",
-                [f"{t} ← {sentence.source[a]}" for t, a in zip(sentence.target, sentence.alignment)]
-                + [f"{EOS}"] * (len(cross_best) - len(sentence.target)),
+                # the word produced, and (when it is the reference word) the source word it translates
+                [f"{t} ← {sentence.source[sentence.alignment[i]]}"
+                 if i < len(sentence.target) and t == sentence.target[i] else t
+                 for i, t in enumerate(path["tokens"])],
                 sentence.source, cross_best,
                 note="row = target word being produced (← the source word it translates), columns = source "
                      "words; cell = attention weight in %, each row sums to 100"),
@@ -486,13 +490,14 @@ def report(trained: Trained, opts: TranslationOptions) -> Measured:
         f"(last layer, heads averaged) over its {len(last_prefix)}-word prefix puts most weight on "
         + ", ".join(f"'{last_prefix[j]}' {float(self_last[j]):.2f}" for j in self_last.argsort(descending=True)[:3].tolist())
         + ".",
-        f"Cross-attention follows the word alignment: in decoder layer {best_layer + 1} head {best_head + 1} the "
+        f"Cross-attention {'follows' if float(scores.max()) > 0.5 else 'does not (yet) follow'} the word "
+        f"alignment: in decoder layer {best_layer + 1} head {best_head + 1} the "
         f"most-attended source word is the translated word for {float(scores.max()):.1%} of held-out target words "
         f"(mean over all {scores.numel()} decoder heads: {float(scores.mean()):.1%}); in this sentence it is "
-        f"right for {hits} of {len(sentence.target)} words; for the verb, moved from source position "
-        f"{verb_at + 1} to the end, it puts {float(cross_best[len(sentence.target) - 1][verb_at]):.0%} of its "
-        f"weight on '{sentence.source[verb_at]}' "
-        f"(most on '{sentence.source[int(cross_best[len(sentence.target) - 1].argmax())]}').",
+        f"right for {hits} of {len(sentence.target)} words"
+        + (f"; for the verb, moved from source position {verb_at + 1} to the end, it puts "
+           f"{float(verb_row[verb_at]):.0%} of its weight on '{sentence.source[verb_at]}' "
+           f"(most on '{sentence.source[int(verb_row.argmax())]}')." if verb_row is not None else "."),
     ]
     metrics = {
         "accuracy": round(trained.accuracy, 4),
