@@ -211,7 +211,8 @@ def test_ask_path_imports_no_torch(ready):
         "from n00bqa.cli import main\n"
         "sys.argv = ['n00bqa', 'ask', 'How large is a transformer model?', '--json']\n"
         "try:\n    main()\nexcept SystemExit as e:\n    assert not e.code, e.code\n"
-        "heavy = [m for m in ('torch', 'transformers', 'sentence_transformers') if m in sys.modules]\n"
+        "heavy = [m for m in ('torch', 'transformers', 'sentence_transformers', 'bm25s', 'scipy')\n"
+        "         if m in sys.modules]\n"
         "print('HEAVY=' + json.dumps(heavy))\n"
     )
     env = {**os.environ, "N00BQA_ROOT": str(ready)}
