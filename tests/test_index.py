@@ -276,6 +276,19 @@ def test_cli_search_json_cites_torch_embedding(root):
     assert torch.__version__.split("+")[0] in hit["title"]
 
 
+def test_cli_search_shows_citations_and_versions(root):
+    import torch
+
+    from n00bqa.cli import app
+
+    result = CliRunner().invoke(app, ["search", "why is the embedding gradient sparse", "-k", "3"],
+                                env={"COLUMNS": "160"})
+    assert result.exit_code == 0, result.output
+    assert "torch/nn/modules/sparse.py:" in result.output
+    assert f"[torch {torch.__version__.split('+')[0]}" in result.output  # brackets are not eaten as markup
+    assert result.output.count("╭─") == 3
+
+
 def test_cli_index_build_and_status(root):
     from n00bqa.cli import app
 

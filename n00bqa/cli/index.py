@@ -58,8 +58,10 @@ def build(
                       f"items in {report.seconds:.1f} s: embedded {report.chunks_embedded} passages of "
                       f"{len(report.items_embedded)} new/changed items, reused {len(report.items_reused)}"
                       + (f", dropped {len(report.items_removed)} removed" if report.items_removed else "") + ".")
+    from rich.markup import escape
+
     for item_id, why in report.items_skipped.items():
-        err_console.print(f"[yellow]skipped[/] {item_id}: {why}", highlight=False)
+        err_console.print(f"[yellow]skipped[/] {escape(item_id)}: {escape(why)}", highlight=False)
 
 
 @index_app.command("status")
@@ -109,6 +111,7 @@ def search_command(
     if as_json:
         print_json({"query": text, "mode": mode, "passages": [p.to_dict() for p in passages]})
         return
+    from rich.markup import escape
     from rich.panel import Panel
     from rich.syntax import Syntax
 
@@ -117,8 +120,9 @@ def search_command(
     for rank, p in enumerate(passages, 1):
         body = (Syntax(p.text, "python", line_numbers=True, start_line=p.start_line, word_wrap=True)
                 if p.source.endswith(".py") else p.text)
-        title = f"{rank}. {p.source}:{p.lines}  {p.section}"
-        console.print(Panel(body, title=title, title_align="left", subtitle=f"{p.title}  score {p.score:.4g}",
+        title = escape(f"{rank}. {p.source}:{p.lines}  {p.section}")
+        body = escape(body) if isinstance(body, str) else body
+        console.print(Panel(body, title=title, title_align="left", subtitle=escape(f"{p.title}  score {p.score:.4g}"),
                             subtitle_align="right"))
 
 

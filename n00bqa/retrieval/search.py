@@ -22,7 +22,7 @@ from n00bqa.errors import AskError
 MODES = ("hybrid", "dense", "lexical")
 # Fusion settings, tuned on the first half of benchmarks/retrieval_eval.yaml only (see there).
 RRF_K = 60
-DENSE_WEIGHT = 0.5
+DENSE_WEIGHT = 0.75
 LEXICAL_WEIGHT = 1.0
 DUPLICATE_COSINE = 0.97
 # At most this many passages of one source file before the other sources get their turn (0: no cap).
