@@ -164,13 +164,12 @@ def _load(folder: Path) -> LoadedIndex:
             raise RetrievalIndexError(f"index file {str(path)!r} is missing; {REBUILD}")
         if _sha256_file(path) != digest:
             raise RetrievalIndexError(f"index file {str(path)!r} is corrupt (checksum differs); {REBUILD}")
-    import faiss
-
-    from n00bqa.retrieval import bm25_arrays  # numpy-only reader: `import bm25s` costs ~1 s
+    # numpy-only readers: importing bm25s (~1 s, scipy) and faiss (~0.2 s) is most of a cold ask
+    from n00bqa.retrieval import bm25_arrays, flat_arrays
 
     try:
         chunks = [Chunk.from_record(r) for r in json.loads((gen / "chunks.json").read_text(encoding="utf-8"))]
-        dense = faiss.deserialize_index(np.frombuffer((gen / "dense.faiss").read_bytes(), dtype=np.uint8))
+        dense = flat_arrays.load((gen / "dense.faiss").read_bytes())
         lexical = bm25_arrays.load(gen / "lexical") if chunks else None
     except Exception as exc:  # noqa: BLE001 - any parse failure of our own files is "corrupt"
         raise RetrievalIndexError(f"index folder {str(gen)!r} cannot be read ({type(exc).__name__}); {REBUILD}") from exc
