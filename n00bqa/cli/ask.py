@@ -16,14 +16,18 @@ class _BuildReporter:
 
     def __init__(self) -> None:
         self._reporter: Any = None
+        self._announced = False
 
     def task(self, description: str, total: int) -> Callable[[int], None]:
         if self._reporter is None:
-            from n00bqa.cli.common import err_console
             from n00bqa.cli.probes import RichReporter
 
-            err_console.print("[dim]First use here: building what ask needs (once)...[/dim]")
             self._reporter = RichReporter().__enter__()
+        if not self._announced and ("(once)" in description or description.startswith("index:")):
+            from n00bqa.cli.common import err_console
+
+            err_console.print("[dim]First use here: building what ask needs (once)...[/dim]")
+            self._announced = True
         return self._reporter.task(description, total)
 
     def close(self) -> None:
