@@ -41,7 +41,8 @@ Queries meet keys in a dot product, divided by the square root of the key width,
 weights the values. Multi-head attention runs several of these side by side.
 """,
     "dup-a": "# Copy\n\nLabel smoothing spreads a little probability mass over every wrong class.\n",
-    "dup-b": "# Copy\n\nLabel smoothing spreads a little probability mass over every wrong class.\n",
+    # one word differs: not the same text, but a look-alike vector (cosine ~0.97)
+    "dup-b": "# Copy\n\nLabel smoothing spreads a little probability mass over each wrong class.\n",
 }
 
 
@@ -249,13 +250,45 @@ def test_search_modes_and_duplicates(root):
     for mode in ("dense", "lexical", "hybrid"):
         passages = search("label smoothing spreads probability over wrong classes", k=3, mode=mode)
         sources = [p.source for p in passages]
-        # the two identical notes are one passage, not two
+        # the two look-alike notes are one passage, not two
         assert sum(s.startswith("corpus/notes/dup-") for s in sources) == 1, (mode, sources)
         assert all(set(p.to_dict()) == {"source", "title", "section", "lines", "text", "score"} for p in passages)
     with pytest.raises(AskError):
         search("   ")
     with pytest.raises(AskError):
         search("x", mode="fuzzy")
+
+
+def test_look_alikes_are_collapsed_by_vector(root):
+    from n00bqa.retrieval import load_index
+    from n00bqa.retrieval.search import DUPLICATE_COSINE, _distinct
+
+    index = load_index()
+    a, b = (next(i for i, c in enumerate(index.chunks) if c.item_id == note) for note in ("dup-a", "dup-b"))
+    assert index.chunks[a].text != index.chunks[b].text
+    cosine = float(index.vectors[a] @ index.vectors[b])
+    assert DUPLICATE_COSINE <= cosine < 0.999
+    assert [p.item_id for p in _distinct(index, [(a, 1.0), (b, 0.9)], 5)] == ["dup-a"]
+    other = next(i for i, c in enumerate(index.chunks) if c.item_id == "attention")
+    assert [p.item_id for p in _distinct(index, [(a, 1.0), (other, 0.9)], 5)] == ["dup-a", "attention"]
+
+
+def test_added_item_is_indexed_by_the_next_build(root, tmp_path):
+    from n00bqa.cli import app
+    from n00bqa.retrieval import build_index, search
+
+    page = tmp_path / "dropout.md"
+    page.write_text("# Dropout\n\nDropout zeroes a random tenth of the activations while training.\n")
+    runner = CliRunner()
+    assert runner.invoke(app, ["corpus", "add", str(page)]).exit_code == 0
+    rows = json.loads(runner.invoke(app, ["corpus", "list", "--json"]).output)
+    assert next(r for r in rows if r["id"] == "dropout")["state"] == "new"
+    report = build_index()
+    assert report.items_embedded == ["dropout"]
+    rows = json.loads(runner.invoke(app, ["corpus", "list", "--json"]).output)
+    assert next(r for r in rows if r["id"] == "dropout") | {"size": None} == {
+        **next(r for r in rows if r["id"] == "dropout"), "state": "indexed", "chunks": 1, "size": None}
+    assert search("dropout random activations", k=1)[0].source == "corpus/added/dropout.md"
 
 
 def test_cli_search_json_cites_torch_embedding(root):
