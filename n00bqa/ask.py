@@ -131,14 +131,13 @@ def ask(text: str, k: int = 5, run: bool = False, reporter: Any = None) -> Answe
     if k < 1:
         raise AskError(f"-k {k} must be at least 1")
     from n00bqa import onnx_embed, routing
-    from n00bqa.retrieval import search
 
     built = ensure_ready(reporter)
     route = routing.route(query, query_vector=onnx_embed.encode_query(query), reporter=reporter)
     if route.vectors_built:
         built.append("the question vectors")
     warnings = [f"skipped question file {problem}" for problem in route.problems]
-    passages = search(query, k=k)
+    passages = backing_passages(query, route.question, k)
     best = [best_sentence(query, p.text) for p in passages]
 
     if route.question is None:
@@ -164,6 +163,35 @@ def ask(text: str, k: int = 5, run: bool = False, reporter: Any = None) -> Answe
         warnings.append(f"question {question.id!r} has no probe to run (probe: none)")
     return Answer(query, question, route.score, route.related, question.answer or "(no answer written yet)",
                   probe_name, result, passages, best, warnings, built, ran)
+
+
+def backing_passages(query: str, question: Any | None, k: int) -> list[Any]:
+    """The k passages that back the answer.
+
+    For a matched question, two searches are interleaved: the learner's own words, and the
+    question with its written answer (what the passages must back); passages from the question's
+    own reading list come first. Otherwise: the plain search results for the query.
+    """
+    from n00bqa.retrieval import search
+
+    if question is None or not question.reading:
+        return search(query, k=k)
+    for_query = search(query, k=2 * k)
+    for_answer = search(f"{question.question}\n{question.answer}"[:MAX_QUERY_CHARS], k=2 * k)
+    candidates, seen = [], set()
+    for pair in zip(for_query, for_answer):
+        for passage in pair:
+            if (passage.source, passage.lines) not in seen:
+                seen.add((passage.source, passage.lines))
+                candidates.append(passage)
+    # Order: reading-list passages before others, and a source's first passage before its second.
+    reading = set(question.reading)
+    nth_of_source: dict[str, int] = {}
+    rank = {}
+    for i, passage in enumerate(candidates):
+        nth = nth_of_source[passage.source] = nth_of_source.get(passage.source, -1) + 1
+        rank[id(passage)] = (passage.item_id not in reading, nth > 0, i)
+    return sorted(candidates, key=lambda p: rank[id(p)])[:k]
 
 
 def off_topic_message(query: str, guess: tuple[str, float] | None) -> str:
