@@ -27,12 +27,7 @@ BUILTIN_PROBES = (
 def _registry() -> dict[str, Probe]:
     probes: dict[str, Probe] = {}
     for module_name in BUILTIN_PROBES:
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name == module_name:  # not written yet
-                continue
-            raise
+        module = importlib.import_module(module_name)
         probe: Probe = module.PROBE
         if probe.name in probes:
             raise RuntimeError(f"probe name {probe.name!r} registered twice ({module_name})")
