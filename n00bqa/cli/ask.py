@@ -42,8 +42,9 @@ def ask_command(
                              "and show fresh findings."),
     as_json: bool = typer.Option(False, "--json", help="Print the answer as JSON."),
 ) -> None:
-    """Answer a question: the matching question from your list, its answer, the probe's measurement,
-    and the reading-list passages that back it.
+    """Answer a question from your list: its answer, its probe's measurement, and cited passages.
+
+    The first ask in a study root builds what it needs (query encoder, index, question vectors).
 
     Example:
 

@@ -45,17 +45,27 @@ def list_items(as_json: bool = typer.Option(False, "--json", help="Print a JSON 
     if as_json:
         print_json(info["items"])
         return
-    table = Table("id", "kind", "size", "passages", "indexed", "source", title="Reading list coverage")
+    table = Table(title="Reading list coverage")
+    table.add_column("id", no_wrap=True, style="bold cyan")
+    table.add_column("kind")
+    table.add_column("size", justify="right", no_wrap=True)
+    table.add_column("passages", justify="right", no_wrap=True)
+    table.add_column("indexed", no_wrap=True)
+    wide = console.width >= 120  # the source path is in --json; at 80 columns it would squeeze the rest
+    if wide:
+        table.add_column("source", overflow="fold")
     for row in info["items"]:
         state = row["state"]
-        shown = {"indexed": "[green]yes[/]", "new": "[yellow]no (new)[/]", "changed": "[yellow]stale (changed)[/]",
-                 "stale": "[yellow]stale (rebuild)[/]",
-                 "unreadable": "[red]missing[/]"}[state]
+        shown = {"indexed": "[green]yes[/]", "new": "[yellow]new[/]", "changed": "[yellow]changed[/]",
+                 "stale": "[yellow]stale[/]", "unreadable": "[red]missing[/]"}[state]
         size = "-" if row["size"] is None else f"{row['size'] / 1024:.1f} KiB"
-        table.add_row(row["id"], row["kind"], size, str(row["chunks"]), shown, row["source"])
+        table.add_row(row["id"], row["kind"], size, str(row["chunks"]), shown, *([row["source"]] if wide else []))
     console.print(table)
     done = sum(r["state"] == "indexed" for r in info["items"])
     console.print(f"{done} of {len(info['items'])} items indexed.")
+    if done < len(info["items"]):
+        console.print("new: not indexed yet; changed: edited since the last build; stale: the index was built by "
+                      "another model or chunker; missing: cannot be read. Run: n00bqa index build")
 
 
 def register(app: typer.Typer) -> None:
