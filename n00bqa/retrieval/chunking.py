@@ -9,6 +9,11 @@ Python sources are cut along their classes and functions with `ast`; a class or 
 long for one chunk is split (class header, then each method; a long body by whole lines).
 Markdown is cut along its headings, then packed paragraph by paragraph.
 
+A piece too small to mean anything on its own (under MIN_TOKENS word pieces: a lone
+`# Copied from ...` line, a class line whose methods went to their own chunks, a trailing
+`return output.metrics`) is merged into a neighbouring chunk of the same item, so it neither
+fills a result slot nor loses its lines from the citations; see `merge_tiny`.
+
 Bump CHUNKER_VERSION whenever a change here would cut the same text differently: the index
 manifest records it and refuses to mix chunks from two versions.
 """
@@ -20,7 +25,7 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
-CHUNKER_VERSION = 5
+CHUNKER_VERSION = 6
 
 # The model's window, [CLS] and [SEP] included (sentence_bert_config.json: max_seq_length 256).
 MAX_TOKENS = 256
@@ -29,6 +34,8 @@ MAX_TOKENS = 256
 TARGET_TOKENS = 200
 # A header longer than this is cut, so the header never eats the passage's room.
 MAX_HEADER_TOKENS = 40
+# A chunk whose text has fewer word pieces than this is merged into a neighbour (when one fits).
+MIN_TOKENS = 24
 
 
 @dataclass
@@ -193,6 +200,89 @@ def _make_chunks(item_id, source, title, section, lines, first_line, target=None
     return chunks
 
 
+# --- merging pieces too small to stand alone -------------------------------------------------
+
+_LEAD_IN = re.compile(r"^\s*(#|@|class\s|def\s|async\s+def\s)")  # a comment, heading, decorator or signature
+
+
+def _is_ancestor(parent: str, child: str) -> bool:
+    """`Big` is an ancestor of `Big.method`; `Training` of `Training > Details`."""
+    return child.startswith(parent + ".") or child.startswith(parent + " > ")
+
+
+def _merged_section(a: Chunk, b: Chunk, size_a: int, size_b: int) -> str:
+    if a.section == b.section:
+        return a.section
+    if "(module)" in (a.section, b.section):  # module-level glue belongs to the definition it touches
+        return b.section if a.section == "(module)" else a.section
+    if _is_ancestor(a.section, b.section):  # class line + first method: the passage starts the class
+        return a.section
+    if _is_ancestor(b.section, a.section):
+        return b.section
+    return a.section if size_a >= size_b else b.section  # what most of the passage is
+
+
+def merge_tiny(chunks: list[Chunk], lines: list[str], label: str, min_tokens: int = MIN_TOKENS) -> list[Chunk]:
+    """Merge every chunk of fewer than `min_tokens` word pieces into a neighbour of the same item.
+
+    The neighbour in the same section is preferred; then a parent/child section (a class line
+    joins its first method); then the one the piece leads into or trails from: a comment,
+    heading, decorator or signature joins the next chunk, anything else the previous one. A
+    merge happens only when the two chunks are whole, adjacent lines of `lines` (nothing but
+    blank lines between them) and the merged passage, with its header, still fits MAX_TOKENS;
+    otherwise the piece stays as it is. The merged text is the source lines from the first
+    chunk's start to the second's end, so line ranges and citations stay exact.
+
+    Args:
+        chunks: the item's chunks, in line order.
+        lines: the item's source lines (index 0 is line 1).
+        label: the name the embedded header starts with (the title, or a source path).
+        min_tokens: the size below which a chunk is merged.
+    """
+    chunks = list(chunks)
+
+    def whole(c: Chunk) -> bool:
+        return c.text == "\n".join(lines[c.start_line - 1:c.end_line])
+
+    def try_merge(i: int, j: int) -> bool:
+        a, b = chunks[min(i, j)], chunks[max(i, j)]
+        if not (whole(a) and whole(b) and b.start_line > a.end_line):
+            return False
+        if any(line.strip() for line in lines[a.end_line:b.start_line - 1]):
+            return False
+        size_a, size_b = _count_many([a.text, b.text])
+        section = _merged_section(a, b, size_a, size_b)
+        text = "\n".join(lines[a.start_line - 1:b.end_line])
+        embed_text = f"{_header(label, section)}\n{text}"
+        if count_tokens(embed_text) > MAX_TOKENS:
+            return False
+        chunks[min(i, j):max(i, j) + 1] = [Chunk(a.item_id, a.source, a.title, section, a.start_line, b.end_line,
+                                                 text, embed_text)]
+        return True
+
+    i = 0
+    while i < len(chunks):
+        tiny = chunks[i]
+        if _count_many([tiny.text])[0] >= min_tokens:
+            i += 1
+            continue
+        neighbours = [j for j in (i - 1, i + 1) if 0 <= j < len(chunks)]
+        lead_in = bool(_LEAD_IN.match(tiny.text))
+
+        def preference(j: int) -> tuple:
+            other = chunks[j].section
+            related = _is_ancestor(tiny.section, other) or _is_ancestor(other, tiny.section)
+            leads_there = (j > i) == lead_in
+            return (other != tiny.section, not related, not leads_there)
+
+        merged_at = next((min(i, j) for j in sorted(neighbours, key=preference) if try_merge(i, j)), None)
+        if merged_at is None:
+            i += 1  # no neighbour has room: the piece stays
+        else:
+            i = merged_at  # the merged chunk may itself still be tiny
+    return chunks
+
+
 # --- Markdown and plain text -----------------------------------------------------------------
 
 _HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
@@ -241,20 +331,26 @@ def chunk_markdown(item_id: str, source: str, title: str, text: str) -> list[Chu
         kept = [h for lv, h in path_ if not (lv == 1 and len(h1) == 1)]
         section = " > ".join(kept) if kept else " > ".join(h for _, h in path_)
         chunks.extend(_make_chunks(item_id, source, title, section, sec_lines, first, TARGET_TOKENS))
-    return chunks
+    return merge_tiny(chunks, lines, title)
 
 
 def chunk_text(item_id: str, source: str, title: str, text: str, section: str = "") -> list[Chunk]:
     """Plain text: paragraphs packed into chunks, one section name for all."""
-    return _make_chunks(item_id, source, title, section, text.splitlines(), 1, TARGET_TOKENS)
+    lines = text.splitlines()
+    return merge_tiny(_make_chunks(item_id, source, title, section, lines, 1, TARGET_TOKENS), lines, title)
 
 
 # --- Python, along classes and functions ------------------------------------------------------
 
 
-def _node_start(node: ast.AST) -> int:
+def _node_start(node: ast.AST, lines: list[str]) -> int:
+    """The first line of a definition: its decorators, and the comment lines right above them
+    (e.g. `# Copied from transformers.models...`), which say something about it."""
     decorators = getattr(node, "decorator_list", None) or []
-    return min([node.lineno] + [d.lineno for d in decorators])
+    start = min([node.lineno] + [d.lineno for d in decorators])
+    while start > 1 and lines[start - 2].lstrip().startswith("#"):
+        start -= 1
+    return start
 
 
 def _fits(lines: list[str], header_tokens: int) -> bool:
@@ -265,7 +361,7 @@ def chunk_python(item_id: str, source: str, title: str, text: str, label: str | 
     """Cut a Python module along its top-level classes and functions.
 
     Module-level statements between definitions (imports, constants) are packed together under
-    the section "(module)". A class that does not fit is cut into its header (signature,
+    the section "(module)". Comment lines right above a definition belong to it. A class that does not fit is cut into its header (signature,
     docstring, class attributes) and its methods, each `Class.method`; a function that still
     does not fit is cut by whole lines. The embedded header names `label` (default: the
     title; the index passes the short source path) and the `Class.method` section.
@@ -274,7 +370,8 @@ def chunk_python(item_id: str, source: str, title: str, text: str, label: str | 
     try:
         tree = ast.parse(text)
     except SyntaxError:
-        return _make_chunks(item_id, source, title, "(module)", lines, 1, TARGET_TOKENS, label)
+        return merge_tiny(_make_chunks(item_id, source, title, "(module)", lines, 1, TARGET_TOKENS, label), lines,
+                          label or title)
     chunks: list[Chunk] = []
 
     def emit(section: str, first: int, last: int):
@@ -285,7 +382,7 @@ def chunk_python(item_id: str, source: str, title: str, text: str, label: str | 
 
     def visit_def(node, prefix: str):
         name = f"{prefix}{node.name}"
-        first, last = _node_start(node), node.end_lineno
+        first, last = _node_start(node, lines), node.end_lineno
         header_tokens = count_tokens(_header(label or title, name)) - 2
         if _fits(lines[first - 1:last], header_tokens) or not isinstance(node, ast.ClassDef):
             emit(name, first, last)  # a long function is cut by lines inside _make_chunks
@@ -294,7 +391,7 @@ def chunk_python(item_id: str, source: str, title: str, text: str, label: str | 
         cursor = first
         for child in node.body:
             if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-                emit(name, cursor, _node_start(child) - 1)
+                emit(name, cursor, _node_start(child, lines) - 1)
                 visit_def(child, name + ".")
                 cursor = child.end_lineno + 1
         emit(name, cursor, last)
@@ -302,8 +399,8 @@ def chunk_python(item_id: str, source: str, title: str, text: str, label: str | 
     cursor = 1
     for node in tree.body:
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            emit("(module)", cursor, _node_start(node) - 1)
+            emit("(module)", cursor, _node_start(node, lines) - 1)
             visit_def(node, "")
             cursor = node.end_lineno + 1
     emit("(module)", cursor, len(lines))
-    return chunks
+    return merge_tiny(chunks, lines, label or title)
