@@ -69,4 +69,4 @@ def test_every_tour_command_works_on_a_fresh_root(study_root: Path, monkeypatch:
     assert "torch/nn/modules/sparse.py" in outputs["search why is the embedding gradient sparse -k 3"]
     added = (study_root / "questions" / "attention-scale.md").read_text()
     assert "status: answered" in added and "Without it the softmax saturates for large d_k." in added
-    assert "my-notes" in outputs["corpus list"]
+    assert "my-notes" in (study_root / "corpus" / "added.yaml").read_text()
