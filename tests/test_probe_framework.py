@@ -96,3 +96,28 @@ def test_probe_help_documents_options():
     assert out.exit_code == 0
     for option in ("--text", "--big-vocab", "--big-dim", "--reps", "--seed", "--json"):
         assert option in out.stdout
+
+
+def test_a_probe_runs_on_its_declared_threads_and_torch_gets_its_own_back():
+    import dataclasses
+
+    import torch
+
+    from n00bqa.probes.base import Measured, Probe
+
+    @dataclasses.dataclass
+    class NoOptions:
+        pass
+
+    seen = []
+
+    def run(opts, ctx):
+        seen.append(torch.get_num_threads())
+        return Measured(summary="s", findings=[], metrics={})
+
+    before = torch.get_num_threads()
+    result = run_probe(Probe("t", "q", "t", NoOptions, run, threads=1), NoOptions(), cache=False)
+    assert seen == [1] and result.environment["threads"] == 1
+    assert torch.get_num_threads() == before
+    result = run_probe(Probe("t", "q", "t", NoOptions, run), NoOptions(), cache=False)
+    assert seen[-1] == before and result.environment["threads"] == before

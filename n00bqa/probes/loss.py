@@ -219,19 +219,12 @@ def run(opts: LossOptions, ctx: Context) -> Measured:
         model.train()
         optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
         advance = ctx.task("training the tiny GPT-2 on the sentences", opts.train_steps)
-        # A model this small gains nothing from several threads, and on a busy CPU they fight
-        # (steps measured 10x slower with 2 threads under load): train on one, then restore.
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)
-        try:
-            for _ in range(opts.train_steps):
-                loss = model(input_ids=input_ids, attention_mask=attention_mask, labels=labels).loss
-                optimizer.zero_grad()
-                loss.backward()
-                optimizer.step()
-                advance(1)
-        finally:
-            torch.set_num_threads(threads)
+        for _ in range(opts.train_steps):
+            loss = model(input_ids=input_ids, attention_mask=attention_mask, labels=labels).loss
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            advance(1)
         model.eval()
         with torch.no_grad():
             out = model(input_ids=input_ids, attention_mask=attention_mask, labels=labels)
@@ -358,4 +351,5 @@ PROBE = Probe(
     options=LossOptions,
     run=run,
     check=check,
+    threads=1,  # a tiny model: one thread is faster than two (see Probe.threads)
 )
