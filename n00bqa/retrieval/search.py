@@ -20,13 +20,16 @@ import numpy as np
 from n00bqa.errors import AskError
 
 MODES = ("hybrid", "dense", "lexical")
-# Fusion settings, tuned on the first half of benchmarks/retrieval_eval.yaml only (see there).
+FUSIONS = ("rrf", "max", "minmax")
+# Fusion settings, chosen on the tune split of benchmarks/retrieval_eval.yaml only (see there).
+FUSION = "minmax"
+ALPHA = 0.3  # dense share of a convex combination ("max"/"minmax")
 RRF_K = 60
 DENSE_WEIGHT = 0.75
 LEXICAL_WEIGHT = 1.0
 DUPLICATE_COSINE = 0.95  # e.g. the MSELoss and L1Loss docstrings (0.958) count as one
 # At most this many passages of one source file before the other sources get their turn (0: no cap).
-MAX_PER_SOURCE = 1
+MAX_PER_SOURCE = 2
 MAX_QUERY_CHARS = 2000
 
 
@@ -93,8 +96,47 @@ def fuse(rankings: list[tuple[list[tuple[int, float]], float]], rrf_k: float = R
     return sorted(fused.items(), key=lambda kv: -kv[1])
 
 
-def search(query: str, k: int = 5, mode: str = "hybrid", *, index=None, rrf_k: float | None = None,
-           dense_weight: float | None = None, lexical_weight: float | None = None) -> list["Passage"]:
+def _normalise_scores(ranking: list[tuple[int, float]], how: str) -> dict[int, float]:
+    """One ranking's scores on a 0..1 scale: divided by the top score ("max"), or min-max over
+    the ranking's own candidates ("minmax", the last candidate -> 0, the first -> 1)."""
+    if not ranking:
+        return {}
+    scores = np.array([s for _, s in ranking], dtype=np.float64)  # (depth,)
+    if how == "max":
+        top = scores.max()
+        scaled = scores / top if top > 0 else np.zeros_like(scores)
+    elif how == "minmax":
+        spread = scores.max() - scores.min()
+        scaled = (scores - scores.min()) / spread if spread > 0 else np.ones_like(scores)
+    else:
+        raise AskError(f"score normalisation {how!r} is not one of max, minmax")
+    return {chunk_id: float(v) for (chunk_id, _), v in zip(ranking, scaled)}
+
+
+def fuse_scores(dense: list[tuple[int, float]], lexical: list[tuple[int, float]], alpha: float = 0.5,
+                how: str = "max") -> list[tuple[int, float]]:
+    """Convex combination alpha * dense + (1 - alpha) * lexical of normalised scores; a passage
+    missing from one ranking scores 0 on that side."""
+    d, lx = _normalise_scores(dense, how), _normalise_scores(lexical, how)
+    fused = {i: alpha * d.get(i, 0.0) + (1 - alpha) * lx.get(i, 0.0) for i in set(d) | set(lx)}
+    return sorted(fused.items(), key=lambda kv: (-kv[1], kv[0]))
+
+
+def hybrid_ranking(dense: list[tuple[int, float]], lexical: list[tuple[int, float]], fusion: str | None = None,
+                   rrf_k: float | None = None, dense_weight: float | None = None,
+                   lexical_weight: float | None = None, alpha: float | None = None) -> list[tuple[int, float]]:
+    """The two rankings fused the configured way (FUSION and its settings), or as overridden."""
+    fusion = FUSION if fusion is None else fusion
+    if fusion == "rrf":
+        return fuse([(dense, DENSE_WEIGHT if dense_weight is None else dense_weight),
+                     (lexical, LEXICAL_WEIGHT if lexical_weight is None else lexical_weight)],
+                    RRF_K if rrf_k is None else rrf_k)
+    return fuse_scores(dense, lexical, ALPHA if alpha is None else alpha, fusion)
+
+
+def search(query: str, k: int = 5, mode: str = "hybrid", *, index=None, fusion: str | None = None,
+           rrf_k: float | None = None, dense_weight: float | None = None, lexical_weight: float | None = None,
+           alpha: float | None = None) -> list["Passage"]:
     """The k best distinct passages for `query`.
 
     Args:
@@ -102,7 +144,8 @@ def search(query: str, k: int = 5, mode: str = "hybrid", *, index=None, rrf_k: f
         k: how many passages.
         mode: "hybrid" (rank fusion of both), "dense" (embeddings) or "lexical" (BM25).
         index: a LoadedIndex (default: load_index() of the current study root).
-        rrf_k, dense_weight, lexical_weight: override the fusion settings (for tuning).
+        fusion, rrf_k, dense_weight, lexical_weight, alpha: override the fusion settings (for tuning):
+            fusion "rrf" uses rrf_k and the two weights, "max"/"minmax" use alpha.
     """
     query = (query or "").strip()
     if not query:
@@ -113,6 +156,8 @@ def search(query: str, k: int = 5, mode: str = "hybrid", *, index=None, rrf_k: f
         raise AskError(f"search mode {mode!r} is not one of {', '.join(MODES)}")
     if k < 1:
         raise AskError(f"k={k} must be at least 1")
+    if fusion is not None and fusion not in FUSIONS:
+        raise AskError(f"fusion {fusion!r} is not one of {', '.join(FUSIONS)}")
     if index is None:
         from n00bqa.retrieval.index import load_index
 
@@ -123,9 +168,8 @@ def search(query: str, k: int = 5, mode: str = "hybrid", *, index=None, rrf_k: f
     elif mode == "lexical":
         ranked = lexical_ranking(index, query, depth)
     else:
-        ranked = fuse([(dense_ranking(index, query, depth), DENSE_WEIGHT if dense_weight is None else dense_weight),
-                       (lexical_ranking(index, query, depth), LEXICAL_WEIGHT if lexical_weight is None else lexical_weight)],
-                      RRF_K if rrf_k is None else rrf_k)
+        ranked = hybrid_ranking(dense_ranking(index, query, depth), lexical_ranking(index, query, depth),
+                                fusion, rrf_k, dense_weight, lexical_weight, alpha)
     return _distinct(index, ranked, k)
 
 
