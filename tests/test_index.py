@@ -348,3 +348,29 @@ def test_loading_and_searching_import_no_torch(root):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=os.environ, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
+
+
+def test_minmax_fusion_is_a_convex_combination_of_rescaled_scores():
+    from n00bqa.retrieval.search import fuse_scores, hybrid_ranking
+
+    dense = [(1, 0.9), (2, 0.7), (3, 0.5)]  # cosine: rescaled to 1, 0.5, 0
+    lexical = [(3, 12.0), (4, 4.0)]  # BM25: rescaled to 1, 0
+    fused = dict(fuse_scores(dense, lexical, alpha=0.3, how="minmax"))
+    assert fused[1] == pytest.approx(0.3 * 1.0)
+    assert fused[2] == pytest.approx(0.3 * 0.5)
+    assert fused[3] == pytest.approx(0.3 * 0.0 + 0.7 * 1.0)
+    assert fused[4] == pytest.approx(0.0)
+    by_top = dict(fuse_scores(dense, lexical, alpha=0.5, how="max"))
+    assert by_top[2] == pytest.approx(0.5 * 0.7 / 0.9) and by_top[4] == pytest.approx(0.5 * 4.0 / 12.0)
+    assert [i for i, _ in hybrid_ranking(dense, lexical, fusion="minmax", alpha=0.3)][:2] == [3, 1]
+    # rrf: 1/(k + rank) per ranking, weighted
+    rrf = dict(hybrid_ranking(dense, lexical, fusion="rrf", rrf_k=10, dense_weight=1.0, lexical_weight=2.0))
+    assert rrf[3] == pytest.approx(1 / 13 + 2 / 11)
+
+
+def test_search_rejects_an_unknown_fusion():
+    from n00bqa.errors import AskError
+    from n00bqa.retrieval.search import search
+
+    with pytest.raises(AskError, match="'borda'"):
+        search("attention", fusion="borda", index=object())
