@@ -48,8 +48,11 @@ def test_add_markdown_html_and_text(study_root, tmp_path):
     md = tmp_path / "My Notes.md"
     md.write_text("# Mine\n\nMy own words about attention.\n")
     html = tmp_path / "page.html"
-    html.write_text("<html><head><script>var x=1;</script></head><body><h1>Heads</h1><p>Eight heads.</p>"
-                    "<h2>Width</h2><p>Sixty-four each.</p></body></html>")
+    # each section long enough to stand alone (the chunker merges pieces under MIN_TOKENS)
+    html.write_text("<html><head><script>var x=1;</script></head><body><h1>Heads</h1><p>Eight heads. "
+                    + "Each head attends to every position with its own projections. " * 3 + "</p>"
+                    "<h2>Width</h2><p>Sixty-four each. " + "The head outputs are concatenated back to 512. " * 3
+                    + "</p></body></html>")
     txt = tmp_path / "plain.txt"
     txt.write_text("plain words\n")
     result = runner.invoke(app, ["corpus", "add", str(md), str(html), str(txt)])
