@@ -32,6 +32,12 @@ Hybrid beats both on all 94 queries and on MRR@10 of the test split, but not lex
 recall@5 (0.862 vs 0.874). Before this work (chunker v5, rrf k 60 dense weight 0.75, cap 1 for all
 modes) the same 94 queries gave test: dense 0.759 / 0.809, lexical 0.874 / 0.840, hybrid 0.825 /
 0.853.
+
+Tried and not kept (tune split only): embedding code passages under their qualified name spelled
+as words ("modeling bert: bert self attention forward") instead of the path header moved dense
+tune from 0.950 / 0.887 to 0.956 / 0.890 but hybrid tune from 1.000 / 0.972 to 0.995 / 0.972, so by
+the rule the index keeps the path header. The tune split is near its ceiling for hybrid: it can
+no longer tell small improvements apart; more (harder) tune queries would be the next step.
 """
 
 from __future__ import annotations
