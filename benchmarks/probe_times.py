@@ -1,0 +1,63 @@
+"""How long each probe takes with its default options, against its budget (60 s; translation 120 s).
+
+    python benchmarks/probe_times.py              # every probe, one run each
+    python benchmarks/probe_times.py loss translation --runs 3
+
+Each probe runs in a fresh process (`n00bqa probe NAME --json`, as a learner would), so the
+time includes imports and model loading; the probe's own `seconds` (the measured part) is printed
+beside it. Timings on a shared 2-core machine are noisy: run it when the machine is quiet.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+BUDGET = {"translation": 120.0}  # every other probe: 60 s (issues 3 and 4)
+PROJECT = Path(__file__).resolve().parent.parent
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("probes", nargs="*", help="probe names (default: all)")
+    parser.add_argument("--runs", type=int, default=1)
+    args = parser.parse_args(argv)
+
+    from n00bqa.probes import list_probes
+
+    names = args.probes or [p.name for p in list_probes()]
+    exe = Path(sys.executable).parent / "n00bqa"
+    with tempfile.TemporaryDirectory() as tmp:
+        # A throwaway study root, so the benchmark does not overwrite the learner's probe cache.
+        root = Path(tmp)
+        (root / "questions").mkdir()
+        env = {**os.environ, "N00BQA_ROOT": str(root)}
+        print(f"{'probe':16} {'wall s':>8} {'probe s':>8} {'budget s':>9} {'of budget':>10}")
+        worst = 0.0
+        for name in names:
+            walls, inner = [], []
+            for _ in range(args.runs):
+                start = time.perf_counter()
+                out = subprocess.run([str(exe), "probe", name, "--json"], capture_output=True, text=True, env=env)
+                walls.append(time.perf_counter() - start)
+                if out.returncode != 0:
+                    print(f"{name}: failed: {out.stderr.strip().splitlines()[-1:]}")
+                    return 1
+                inner.append(json.loads(out.stdout)["seconds"])
+            wall, probe_s = statistics.median(walls), statistics.median(inner)
+            budget = BUDGET.get(name, 60.0)
+            worst = max(worst, wall / budget)
+            print(f"{name:16} {wall:8.1f} {probe_s:8.1f} {budget:9.0f} {wall / budget:9.0%}")
+        print(f"slowest probe used {worst:.0%} of its budget")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
