@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from n00bqa.errors import AskError, CorpusError
+from n00bqa.progress import NullReporter
 
 MAX_QUERY_CHARS = 2000  # the same limit as retrieval.search; MiniLM reads only 256 tokens anyway
 
@@ -73,9 +74,14 @@ def check_query(text: str) -> str:
     return query
 
 
-class _NullReporter:
+class _Prefixed:
+    """A reporter whose task names start with `prefix` (so the CLI can tell a first-use build)."""
+
+    def __init__(self, reporter: Any, prefix: str) -> None:
+        self.reporter, self.prefix = reporter, prefix
+
     def task(self, description: str, total: int) -> Callable[[int], None]:
-        return lambda n=1: None
+        return self.reporter.task(self.prefix + description, total)
 
 
 def ensure_ready(reporter: Any = None) -> list[str]:
@@ -87,7 +93,7 @@ def ensure_ready(reporter: Any = None) -> list[str]:
     from n00bqa import onnx_embed
     from n00bqa.retrieval.index import MANIFEST, index_dir
 
-    reporter = reporter or _NullReporter()
+    reporter = reporter or NullReporter()
     built: list[str] = []
     if not onnx_embed.is_exported():
         onnx_embed.export(reporter=reporter)
@@ -95,20 +101,7 @@ def ensure_ready(reporter: Any = None) -> list[str]:
     if not (index_dir() / MANIFEST).is_file():
         from n00bqa.retrieval import build_index
 
-        stages: dict[str, Callable[[int], None]] = {}
-        seen: dict[str, int] = {}
-
-        def progress(stage: str, done: int, total: int) -> None:
-            # retrieval reports (stage, done, total); the reporter wants task(description, total)
-            if total <= 0:
-                return
-            if stage not in stages:
-                stages[stage] = reporter.task(f"index: {stage}", total)
-                seen[stage] = 0
-            stages[stage](done - seen[stage])
-            seen[stage] = done
-
-        report = build_index(reporter=progress)
+        report = build_index(reporter=_Prefixed(reporter, "index: "))
         if report.chunks_total == 0:
             raise CorpusError(
                 f"the reading list gave nothing to index ({report.items_total} items, "

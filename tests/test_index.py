@@ -237,9 +237,15 @@ def test_concurrent_build_refuses_clearly(root):
     held = FileLock(str(_index_dir(root) / "build.lock"))
     with held:
         events = []
+
+        class Recorder:
+            def task(self, description, total):
+                events.append((description, total))
+                return lambda n=1: None
+
         with pytest.raises(RetrievalIndexError, match="another `n00bqa index build` holds"):
-            build_index(lock_timeout=0.2, reporter=lambda *a: events.append(a))
-        assert events and events[0][0].startswith("waiting")
+            build_index(lock_timeout=0.2, reporter=Recorder())
+        assert events == [("Waiting for another index build to finish", 0)]
     assert not build_index().changed  # once released, builds run again
 
 

@@ -521,9 +521,9 @@ def test_build_index_key_builds_it_with_progress(study_root: Path,
             await wait_for(pilot, lambda: app.detail.passages, timeout=240, what="the passages after the build")
             assert not app.activity.display
             stages = [description for description, _ in seen]
-            assert "index: chunk" in stages and "index: embed" in stages, stages
+            assert "index: Chunking new and changed items" in stages and "index: Embedding passages" in stages, stages
             # the chunk stage counts the two reading-list items
-            assert ("index: chunk", len(SMALL_CORPUS)) in seen
+            assert ("index: Chunking new and changed items", len(SMALL_CORPUS)) in seen
             from n00bqa.retrieval import index_status, search
 
             assert index_status()  # the index exists on disk in this test's own root

@@ -19,12 +19,20 @@ from n00bqa.cli.common import fail
 from n00bqa.errors import N00bqaError
 
 
+# typer re-exports BadParameter but not its parent UsageError (it ships its own copy of click).
+_UsageError = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "UsageError")
+
+
 class N00bqaGroup(TyperGroup):
-    """Turns a user's mistake anywhere below into one line and a non-zero exit, never a traceback."""
+    """Turns a user's mistake anywhere below into one line and a non-zero exit, never a traceback:
+    a library error exits 1, a mistyped option or argument 2 (as click does), Ctrl-C 130."""
 
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
+        except _UsageError as exc:
+            command = exc.ctx.command_path if exc.ctx is not None else ctx.command_path
+            raise fail(f"{exc.format_message()} (see: {command} --help)", code=2) from None
         except N00bqaError as exc:
             if os.environ.get("N00BQA_DEBUG"):
                 raise

@@ -20,10 +20,10 @@ class _BuildReporter:
 
     def task(self, description: str, total: int) -> Callable[[int], None]:
         if self._reporter is None:
-            from n00bqa.cli.probes import RichReporter
+            from n00bqa.cli.common import RichReporter
 
             self._reporter = RichReporter().__enter__()
-        if not self._announced and ("(once)" in description or description.startswith("index:")):
+        if not self._announced and ("(once)" in description or description.startswith("index: ")):
             from n00bqa.cli.common import err_console
 
             err_console.print("[dim]First use here: building what ask needs (once)...[/dim]")

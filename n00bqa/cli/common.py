@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+import threading
+from typing import Any, Callable
 
 import typer
 from rich.console import Console
@@ -25,3 +26,28 @@ def warn(message: str) -> None:
 def print_json(data: Any) -> None:
     """Plain JSON on stdout (never rich-wrapped), so other tools can parse it."""
     typer.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+
+
+class RichReporter:
+    """Progress bars on stderr (n00bqa.progress.Reporter), shown only once the work has lasted `delay` seconds."""
+
+    def __init__(self, delay: float = 1.0) -> None:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                 TimeElapsedColumn(), console=err_console, transient=True)
+        self._timer = threading.Timer(delay, self.progress.start)
+        self._timer.daemon = True
+
+    def __enter__(self) -> "RichReporter":
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._timer.cancel()
+        self._timer.join()
+        self.progress.stop()
+
+    def task(self, description: str, total: int) -> Callable[[int], None]:
+        task_id = self.progress.add_task(description, total=total or None)  # 0: unknown length
+        return lambda n=1: self.progress.advance(task_id, n)

@@ -4,28 +4,9 @@ from __future__ import annotations
 
 import typer
 
-from n00bqa.cli.common import console, err_console, print_json
+from n00bqa.cli.common import RichReporter, console, print_json
 
 index_app = typer.Typer(help="The retrieval index over the reading list.", no_args_is_help=True)
-
-_STAGES = {"chunk": "Chunking changed items", "embed": "Embedding passages", "write": "Writing the index"}
-
-
-class _ProgressReporter:
-    """Shows build stages as a rich progress bar on stderr (nothing on stdout, so --json stays clean)."""
-
-    def __init__(self, progress):
-        self.progress = progress
-        self.tasks: dict[str, int] = {}
-
-    def __call__(self, stage: str, done: int, total: int) -> None:
-        if stage not in _STAGES:
-            err_console.print(f"[yellow]{stage}...[/]")
-            return
-        if stage not in self.tasks:
-            self.tasks[stage] = self.progress.add_task(_STAGES[stage], total=max(total, 1))
-        self.progress.update(self.tasks[stage], completed=done, total=max(total, 1))
-
 
 @index_app.command("build")
 def build(
@@ -40,13 +21,10 @@ def build(
 
       n00bqa index build --rebuild
     """
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
     from n00bqa.retrieval import build_index
 
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=err_console, transient=True) as progress:
-        report = build_index(rebuild=rebuild, reporter=_ProgressReporter(progress))
+    with RichReporter(delay=0.5) as reporter:
+        report = build_index(rebuild=rebuild, reporter=reporter)
     if as_json:
         print_json(report.to_dict())
         return

@@ -11,57 +11,16 @@ import inspect
 import typing
 from typing import Any, Callable
 
-import threading
 
 import typer
-from typer.core import TyperGroup
 
-from n00bqa.cli.common import console, err_console, print_json
+from n00bqa.cli.common import RichReporter, console, print_json
 from n00bqa.probes import list_probes
 from n00bqa.probes.base import Probe, run_probe
 
 
-class ProbeGroup(TyperGroup):
-    """A mistyped or unknown probe option is one `Error: ...` line (exit 2), not a usage panel."""
-
-    def invoke(self, ctx: Any) -> Any:
-        # typer re-exports BadParameter but not its parent UsageError (it ships its own copy of click).
-        usage_error = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "UsageError")
-        try:
-            return super().invoke(ctx)
-        except usage_error as exc:
-            command = exc.ctx.command_path if exc.ctx is not None else ctx.command_path
-            typer.echo(f"Error: {exc.format_message()} (see: {command} --help)", err=True)
-            raise typer.Exit(2) from None
-
-
-probe_app = typer.Typer(cls=ProbeGroup, help="Run one probe: a live experiment that measures a question's answer.",
+probe_app = typer.Typer(help="Run one probe: a live experiment that measures a question's answer.",
                         no_args_is_help=True)
-
-
-class RichReporter:
-    """Progress bars on stderr, shown only once a probe run has lasted more than `delay` seconds."""
-
-    def __init__(self, delay: float = 1.0) -> None:
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-        self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                 TimeElapsedColumn(), console=err_console, transient=True)
-        self._timer = threading.Timer(delay, self.progress.start)
-        self._timer.daemon = True
-
-    def __enter__(self) -> "RichReporter":
-        self._timer.start()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self._timer.cancel()
-        self._timer.join()
-        self.progress.stop()
-
-    def task(self, description: str, total: int) -> Callable[[int], None]:
-        task_id = self.progress.add_task(description, total=total)
-        return lambda n=1: self.progress.advance(task_id, n)
 
 
 def _quiet_library_progress() -> None:

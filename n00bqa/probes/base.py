@@ -18,10 +18,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Any, Callable, Protocol
+from typing import Any, Callable
 
 from n00bqa.atomic import atomic_write_text
 from n00bqa.errors import ProbeError
+from n00bqa.progress import NullReporter, Reporter
 
 
 @dataclass
@@ -69,19 +70,6 @@ class ProbeResult:
     @property
     def measured_at(self) -> str:
         return self.environment.get("measured_at", "")
-
-
-class Reporter(Protocol):
-    """Where a probe reports progress: a rich bar in the CLI, a widget in the browser, or nothing."""
-
-    def task(self, description: str, total: int) -> Callable[[int], None]:
-        """Start a task of `total` steps; return `advance(n)`."""
-        ...
-
-
-class NullReporter:
-    def task(self, description: str, total: int) -> Callable[[int], None]:
-        return lambda n=1: None
 
 
 @dataclass

@@ -12,6 +12,8 @@ from functools import lru_cache
 
 import numpy as np
 
+from n00bqa.progress import NullReporter
+
 from n00bqa.models import BUNDLED_NAME
 
 MODEL_NAME = BUNDLED_NAME
@@ -51,7 +53,7 @@ def encode_documents(texts: list[str], reporter=None) -> np.ndarray:
 
     Args:
         texts: the passages (each already fits the model's 256-token window).
-        reporter: optional callable(stage, done, total), called after each block.
+        reporter: optional progress reporter (n00bqa.progress), advanced after each block.
     """
     if not texts:
         return np.zeros((0, DIM), dtype=np.float32)
@@ -59,11 +61,11 @@ def encode_documents(texts: list[str], reporter=None) -> np.ndarray:
     order = sorted(range(len(texts)), key=lambda i: len(texts[i]), reverse=True)
     out = np.zeros((len(texts), DIM), dtype=np.float32)
     block = BATCH_SIZE * 8
+    advance = (reporter or NullReporter()).task("Embedding passages", len(texts))
     for start in range(0, len(order), block):
         ids = order[start:start + block]
         vectors = model.encode([texts[i] for i in ids], batch_size=BATCH_SIZE, normalize_embeddings=True,
                                convert_to_numpy=True, show_progress_bar=False)
         out[ids] = vectors
-        if reporter is not None:
-            reporter("embed", min(start + block, len(order)), len(order))
+        advance(len(ids))
     return out

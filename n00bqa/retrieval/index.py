@@ -29,6 +29,7 @@ import numpy as np
 
 from n00bqa.atomic import atomic_write_bytes, atomic_write_text
 from n00bqa.errors import CorpusError, RetrievalIndexError
+from n00bqa.progress import NullReporter
 from n00bqa.retrieval.chunking import CHUNKER_VERSION, Chunk, chunk_markdown, chunk_python, chunk_text
 from n00bqa.retrieval.corpus import Item, item_text, load_items
 
@@ -224,8 +225,7 @@ def _lock(folder: Path, timeout: float, reporter):
     try:
         lock.acquire(timeout=0)
     except Timeout:
-        if reporter is not None:
-            reporter("waiting for another index build", 0, 0)
+        reporter.task("Waiting for another index build to finish", 0)
         try:
             lock.acquire(timeout=timeout)
         except Timeout:
@@ -258,10 +258,11 @@ def build_index(rebuild: bool = False, reporter=None, lock_timeout: float = LOCK
 
     Args:
         rebuild: ignore the existing index.
-        reporter: optional callable(stage: str, done: int, total: int) for progress.
+        reporter: optional progress reporter (n00bqa.progress): chunking, embedding, writing.
         lock_timeout: seconds to wait for another build's lock before giving up.
     """
     started = time.perf_counter()
+    reporter = reporter or NullReporter()
     folder = index_dir()
     lock = _lock(folder, lock_timeout, reporter)
     try:
@@ -284,14 +285,14 @@ def build_index(rebuild: bool = False, reporter=None, lock_timeout: float = LOCK
 
         by_id = {item.id: item for item in items}
         new_chunks: dict[str, list[Chunk]] = {}
-        for n, item_id in enumerate(todo, 1):
+        advance = reporter.task("Chunking new and changed items", len(todo))
+        for item_id in todo:
             try:
                 new_chunks[item_id] = chunk_item(by_id[item_id])
             except CorpusError as exc:
                 skipped[item_id] = str(exc)
                 hashes.pop(item_id)
-            if reporter is not None:
-                reporter("chunk", n, len(todo))
+            advance(1)
         from n00bqa.retrieval.embed import encode_documents
 
         flat = [c for item_id in todo if item_id in new_chunks for c in new_chunks[item_id]]
@@ -316,11 +317,9 @@ def build_index(rebuild: bool = False, reporter=None, lock_timeout: float = LOCK
         from n00bqa.retrieval.embed import DIM
 
         vectors = np.ascontiguousarray(np.concatenate(parts) if parts else np.zeros((0, DIM), np.float32), dtype=np.float32)
-        if reporter is not None:
-            reporter("write", 0, 1)
-        manifest = _write_generation(folder, chunks, vectors, items, hashes)
-        if reporter is not None:
-            reporter("write", 1, 1)
+        advance = reporter.task("Writing the index", 1)
+        _write_generation(folder, chunks, vectors, items, hashes)
+        advance(1)
         return BuildReport(str(folder), len(items), [i for i in todo if i in new_chunks], reuse, removed, skipped,
                            len(chunks), len(flat), time.perf_counter() - started, True)
     finally:

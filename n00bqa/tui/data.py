@@ -9,7 +9,6 @@ No Textual imports here.
 from __future__ import annotations
 
 import importlib
-import inspect
 from types import ModuleType
 from typing import Any
 
@@ -81,13 +80,9 @@ def search_passages(text: str, k: int = 5) -> list[dict[str, Any]]:
 
 
 def build_index(reporter: Any) -> Any:
-    """Build (or update) the retrieval index; `reporter(stage, done, total)` gets its progress."""
+    """Build (or update) the retrieval index, reporting its progress."""
     build = _function("n00bqa.retrieval", "build_index", "the retrieval index")
-    try:
-        takes_reporter = "reporter" in inspect.signature(build).parameters
-    except (TypeError, ValueError):
-        takes_reporter = False
-    return build(reporter=reporter) if takes_reporter else build()
+    return build(reporter=reporter)
 
 
 def ask(text: str, k: int = 5, reporter: Any = None) -> dict[str, Any]:

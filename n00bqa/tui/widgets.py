@@ -344,11 +344,8 @@ class Cancelled(Exception):
 
 
 class ActivityReporter:
-    """Progress from a worker thread to the Activity bar, in both shapes the library uses:
-
-    - the probes' Reporter protocol: `task(description, total)` restarts the bar and returns
-      `advance(n)`;
-    - the index build's callable: `reporter(stage, done, total)`.
+    """Progress from a worker thread to the Activity bar (n00bqa.progress.Reporter): each
+    `task(description, total)` restarts the bar and returns `advance(n)`.
 
     Updates reach the screen through `app.call_from_thread`, throttled to one per 50 ms (a probe
     advancing thousands of times must not wait on the screen). Once `cancel` is set, the next
@@ -359,17 +356,6 @@ class ActivityReporter:
         self.activity = activity
         self.cancel = cancel
         self.prefix = prefix
-        self._stage: str | None = None
-        self._shown_at = 0.0
-
-    def __call__(self, stage: str, done: int, total: int) -> None:
-        if stage != self._stage:
-            self._stage = stage
-            self._call(self.activity.begin, f"{self.prefix}{stage}", total or None)
-        now = time.monotonic()
-        if now - self._shown_at >= 0.05 or (total and done >= total):
-            self._shown_at = now
-            self._call(self.activity.set_progress, done, total or None)
 
     def _call(self, callback: Callable[..., Any], *args: Any) -> None:
         if self.cancel.is_set():
@@ -381,7 +367,7 @@ class ActivityReporter:
             raise Cancelled() from None
 
     def task(self, description: str, total: int) -> Callable[[int], None]:
-        self._call(self.activity.begin, f"{self.prefix}{description}", total)
+        self._call(self.activity.begin, f"{self.prefix}{description}", total or None)
         state = {"pending": 0, "done": 0, "shown_at": time.monotonic()}
 
         def advance(n: int = 1) -> None:
