@@ -130,13 +130,13 @@ def ask(text: str, k: int = 5, run: bool = False, reporter: Any = None) -> Answe
     if route.vectors_built:
         built.append("the question vectors")
     warnings = [f"skipped question file {problem}" for problem in route.problems]
+    if route.question is None:
+        # Off-topic: no passages either; what matches "banana bread" in a Transformers corpus is noise.
+        guess = (route.ranked[0][0].id, route.ranked[0][1]) if route.ranked else None
+        return Answer(query, None, route.score, [], off_topic_message(query, guess), None, None, [],
+                      [], warnings, built, best_guess=guess)
     passages = backing_passages(query, route.question, k)
     best = [best_sentence(query, p.text) for p in passages]
-
-    if route.question is None:
-        guess = (route.ranked[0][0].id, route.ranked[0][1]) if route.ranked else None
-        return Answer(query, None, route.score, [], off_topic_message(query, guess), None, None, passages,
-                      best, warnings, built, best_guess=guess)
 
     question = route.question
     probe_name = None if question.probe in ("", "none") else question.probe
@@ -158,16 +158,16 @@ def ask(text: str, k: int = 5, run: bool = False, reporter: Any = None) -> Answe
                   probe_name, result, passages, best, warnings, built, ran)
 
 
-def backing_passages(query: str, question: Any | None, k: int) -> list[Any]:
+def backing_passages(query: str, question: Any, k: int) -> list[Any]:
     """The k passages that back the answer.
 
     For a matched question, two searches are interleaved: the learner's own words, and the
     question with its written answer (what the passages must back); passages from the question's
-    own reading list come first. Otherwise: the plain search results for the query.
+    own reading list come first. A question with no reading list gets the plain search results.
     """
     from n00bqa.retrieval import search
 
-    if question is None or not question.reading:
+    if not question.reading:
         return search(query, k=k)
     for_query = search(query, k=2 * k)
     for_answer = search(f"{question.question}\n{question.answer}"[:MAX_QUERY_CHARS], k=2 * k)

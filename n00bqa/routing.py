@@ -201,7 +201,7 @@ def question_vectors(questions: list[Question], fields: Sequence[str] = FIELDS,
         cached = _load_cached(folder, key, len(pairs))
         if cached is not None:
             return QuestionVectors(questions, cached, rows, lexical_weight)
-    advance = reporter.task("embedding the question list (once)", 1) if reporter is not None else None
+    advance = reporter.task("embedding the question list", 1) if reporter is not None else None
     if pairs:
         matrix = encode([text for _, _, text in pairs])
     else:

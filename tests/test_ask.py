@@ -100,7 +100,7 @@ def test_off_topic_says_so_and_offers_questions_add(ready):
     result = runner.invoke(app, ["ask", "how long should I boil an egg", "--json"])
     assert result.exit_code == 0
     data = json.loads(result.stdout)
-    assert data["question"] is None and data["probe"] is None and data["related"] == []
+    assert data["question"] is None and data["probe"] is None and data["related"] == [] and data["passages"] == []
     assert 'n00bqa questions add "how long should I boil an egg"' in data["answer"]
     plain = _flat(runner.invoke(app, ["ask", "how long should I boil an egg"]).stdout)
     assert "No matching question" in plain and "n00bqa questions add" in plain

@@ -12,22 +12,17 @@ import typer
 
 
 class _BuildReporter:
-    """Progress bars on stderr, started only if something actually reports (a first-use build)."""
+    """Progress bars on stderr, set up only if something reports (a first-use build, or --run):
+    a plain ask must not pay for importing rich's progress machinery."""
 
     def __init__(self) -> None:
         self._reporter: Any = None
-        self._announced = False
 
     def task(self, description: str, total: int) -> Callable[[int], None]:
         if self._reporter is None:
             from n00bqa.cli.common import RichReporter
 
             self._reporter = RichReporter().__enter__()
-        if not self._announced and ("(once)" in description or description.startswith("index: ")):
-            from n00bqa.cli.common import err_console
-
-            err_console.print("[dim]First use here: building what ask needs (once)...[/dim]")
-            self._announced = True
         return self._reporter.task(description, total)
 
     def close(self) -> None:
