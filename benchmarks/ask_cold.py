@@ -8,8 +8,8 @@ first run, as it is for a learner asking twice). Runs alternate between the two 
 load from other processes on the machine hits both alike.
 
   ask        the installed `n00bqa ask QUERY --json`: ONNX query encoder, no torch.
-  st-path    a process that imports sentence-transformers, loads the bundled MiniLM, encodes the
-             query and runs the same search over the same index (retrieval.search with that vector).
+  st-path    a process that imports sentence-transformers, loads the bundled MiniLM and answers the
+             same ask (n00bqa.ask.ask) with every query vector encoded by sentence-transformers.
 
 Prints each median, the ratio, and the peak RSS (ru_maxrss of the child) of the cold ask.
 The index (and the ONNX export) must exist: the script builds them first if they do not.
@@ -32,13 +32,17 @@ import sys
 query, k = sys.argv[1], int(sys.argv[2])
 import numpy as np
 from sentence_transformers import SentenceTransformer
+from n00bqa import onnx_embed
+from n00bqa.ask import ask
 from n00bqa.paths import bundled_model_path
-from n00bqa.retrieval import embed, search
+from n00bqa.retrieval import embed
 model = SentenceTransformer(str(bundled_model_path()), device="cpu")
-vector = model.encode([query], normalize_embeddings=True, convert_to_numpy=True)[0].astype(np.float32)
-embed.encode_query = lambda text: vector  # the same search, fed sentence-transformers' vector
-passages = search(query, k=k)
-print(passages[0].source if passages else "-")
+def st_encode(text):
+    return model.encode([text], normalize_embeddings=True, convert_to_numpy=True)[0].astype(np.float32)
+# The same ask (routing, both searches), with every query vector from sentence-transformers.
+embed.encode_query = onnx_embed.encode_query = st_encode
+answer = ask(query, k=k)
+print(answer.passages[0].source if answer.passages else "-")
 """
 
 
