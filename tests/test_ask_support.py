@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from conftest import root_env
+
 PROJECT = Path(__file__).resolve().parent.parent
 _shared: dict[str, Path] = {}
 
@@ -37,19 +39,12 @@ def shared_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     shutil.copytree(PROJECT / "questions", root / "questions")
     shutil.copytree(PROJECT / "corpus", root / "corpus")
     notes_only_reading_list(root / "corpus")
-    old = os.environ.get("N00BQA_ROOT")
-    os.environ["N00BQA_ROOT"] = str(root)
-    try:
+    with root_env(root):
         from n00bqa.ask import ensure_ready
         from n00bqa.routing import route
 
         ensure_ready()
         route("warm up the question vectors")
-    finally:
-        if old is None:
-            os.environ.pop("N00BQA_ROOT", None)
-        else:
-            os.environ["N00BQA_ROOT"] = old
     _shared["root"] = root
     return root
 

@@ -18,6 +18,8 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
+from conftest import root_env
+
 PROJECT = Path(__file__).resolve().parent.parent
 
 NOTES = {
@@ -64,18 +66,11 @@ def built_root(tmp_path_factory) -> Path:
     """A tiny study root with its index built once for the whole session."""
     root = tmp_path_factory.mktemp("indexed") / "study"
     _make_root(root)
-    old = os.environ.get("N00BQA_ROOT")
-    os.environ["N00BQA_ROOT"] = str(root)
-    try:
+    with root_env(root):
         from n00bqa.retrieval import build_index
 
         report = build_index()
         assert report.changed and not report.items_skipped
-    finally:
-        if old is None:
-            os.environ.pop("N00BQA_ROOT", None)
-        else:
-            os.environ["N00BQA_ROOT"] = old
     return root
 
 

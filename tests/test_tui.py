@@ -18,6 +18,7 @@ import pytest
 from textual.geometry import Region
 from typer.testing import CliRunner
 
+from conftest import root_env
 from n00bqa.cli import app as cli_app
 from n00bqa.questions import get_question, load_questions
 from n00bqa.tui import make_app
@@ -380,18 +381,11 @@ def indexed_root(tmp_path_factory) -> Path:
     root.mkdir()
     shutil.copytree(PROJECT / "questions", root / "questions")
     small_corpus(root)
-    saved = os.environ.get("N00BQA_ROOT")
-    os.environ["N00BQA_ROOT"] = str(root)
-    try:
+    with root_env(root):
         from n00bqa.retrieval import build_index
 
         report = build_index()
         assert report.chunks_total > 0
-    finally:
-        if saved is None:
-            os.environ.pop("N00BQA_ROOT", None)
-        else:
-            os.environ["N00BQA_ROOT"] = saved
     return root
 
 
