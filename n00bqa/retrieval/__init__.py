@@ -8,8 +8,10 @@ The public API (used by `ask`, the CLI and the browser):
     index_status() -> dict
     load_index() -> LoadedIndex
 
-Loading and searching need numpy, faiss and bm25s only; the query vector comes from
-`n00bqa.retrieval.embed.encode_query`. Nothing heavy is imported by importing this package.
+Building uses sentence-transformers, FAISS and bm25s. Loading and searching need numpy only: the
+saved FAISS and BM25 files are read by bm25_arrays.py and flat_arrays.py, so a cold `ask` pays
+for neither library; the query vector comes from `n00bqa.retrieval.embed.encode_query` (ONNX).
+Nothing heavy is imported by importing this package.
 """
 
 from n00bqa.errors import RetrievalIndexError
