@@ -1,6 +1,6 @@
 """The learner's question list: one Markdown file per question in `questions/`.
 
-A question file is YAML front matter (id, question, probe, tags, reading, status) and three
+A question file is YAML front matter (id, question, probes, tags, reading, status) and three
 sections: `## Answer` (ours), `## Try` (commands that explore it) and `## Notes` (the learner's).
 Loading never stops at one broken file: `load_questions` returns the good ones and a list of
 problems, each naming the file, the line and the fix.
@@ -18,10 +18,10 @@ import yaml
 
 from n00bqa.atomic import atomic_write_text
 from n00bqa.errors import QuestionError
-from n00bqa.paths import questions_dir
+from n00bqa.study import Study
 
 STATUSES = ("open", "answered")
-REQUIRED = ("id", "question", "probe", "status")
+REQUIRED = ("id", "question", "status")
 SECTIONS = ("Answer", "Try", "Notes")
 ID_PATTERN = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 
@@ -30,7 +30,7 @@ ID_PATTERN = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 class Question:
     id: str
     question: str
-    probe: str
+    probes: list[str] = field(default_factory=list)  # the probes that measure it; may be empty
     status: str = "open"
     tags: list[str] = field(default_factory=list)
     reading: list[str] = field(default_factory=list)
@@ -42,7 +42,7 @@ class Question:
     def to_dict(self) -> dict[str, Any]:
         """The stable `--json` shape: the front-matter fields plus `answer`, `try`, `notes`, `path`."""
         return {
-            "id": self.id, "question": self.question, "probe": self.probe, "status": self.status,
+            "id": self.id, "question": self.question, "probes": list(self.probes), "status": self.status,
             "tags": list(self.tags), "reading": list(self.reading),
             "answer": self.answer, "try": self.try_, "notes": self.notes,
             "path": str(self.path) if self.path else None,
@@ -54,7 +54,7 @@ class Question:
             "---",
             f"id: {self.id}",
             f"question: {json.dumps(self.question, ensure_ascii=False)}",
-            f"probe: {self.probe}",
+            f"probes: {json.dumps(self.probes, ensure_ascii=False)}",
             f"tags: {json.dumps(self.tags, ensure_ascii=False)}",
             f"reading: {json.dumps(self.reading, ensure_ascii=False)}",
             f"status: {self.status}",
@@ -107,6 +107,7 @@ def parse_question(path: Path, text: str) -> Question:
     status = str(meta["status"])
     if status not in STATUSES:
         raise QuestionError(f"{path}: status {status!r} must be one of: {', '.join(STATUSES)}")
+    probes = _probe_names(path, meta)
     for key in ("tags", "reading"):
         value = meta.get(key) or []
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
@@ -115,7 +116,7 @@ def parse_question(path: Path, text: str) -> Question:
     return Question(
         id=qid,
         question=str(meta["question"]).strip(),
-        probe=str(meta["probe"]),
+        probes=probes,
         status=status,
         tags=list(meta.get("tags") or []),
         reading=list(meta.get("reading") or []),
@@ -124,6 +125,18 @@ def parse_question(path: Path, text: str) -> Question:
         notes=sections.get("Notes", ""),
         path=path,
     )
+
+
+def _probe_names(path: Path, meta: dict[str, Any]) -> list[str]:
+    """`probes: [a, b]`, or the older single `probe: a` (`none` meaning no probe)."""
+    if "probes" in meta and "probe" in meta:
+        raise QuestionError(f"{path}: both 'probe' and 'probes' in front matter; keep one, e.g. probes: [a, b]")
+    value = meta.get("probes", meta.get("probe")) or []
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise QuestionError(f"{path}: probes must be a list of probe names, e.g. probes: [param-count]")
+    return [v for v in value if v != "none"]
 
 
 def _sections(body: str) -> dict[str, str]:
@@ -146,9 +159,9 @@ def load_question_file(path: Path) -> Question:
     return parse_question(path, text)
 
 
-def load_questions(folder: Path | None = None) -> tuple[list[Question], list[Problem]]:
-    """All questions in the folder, sorted by file name, and the files that failed to load."""
-    folder = folder or questions_dir()
+def load_questions(study: Study) -> tuple[list[Question], list[Problem]]:
+    """All questions of the study root, sorted by file name, and the files that failed to load."""
+    folder = study.questions_dir
     questions: list[Question] = []
     problems: list[Problem] = []
     seen: dict[str, Path] = {}
@@ -167,13 +180,13 @@ def load_questions(folder: Path | None = None) -> tuple[list[Question], list[Pro
     return questions, problems
 
 
-def get_question(qid: str, folder: Path | None = None) -> Question:
+def get_question(study: Study, qid: str) -> Question:
     """One question by id; a broken file for that id raises its own error, not 'unknown id'."""
-    folder = folder or questions_dir()
-    path = folder / f"{qid}.md"
+    check_id(qid)
+    path = study.questions_dir / f"{qid}.md"
     if path.is_file():
         return load_question_file(path)
-    questions, _ = load_questions(folder)
+    questions, _ = load_questions(study)
     for question in questions:
         if question.id == qid:
             return question
@@ -181,9 +194,9 @@ def get_question(qid: str, folder: Path | None = None) -> Question:
     raise QuestionError(f"unknown question id {qid!r}; known ids: {known} (see: n00bqa questions)")
 
 
-def save_question(question: Question) -> Path:
+def save_question(study: Study, question: Question) -> Path:
     """Write the question's file atomically (never half-written)."""
-    path = question.path or questions_dir() / f"{question.id}.md"
+    path = question.path or study.questions_dir / f"{question.id}.md"
     atomic_write_text(path, question.to_markdown())
     question.path = path
     return path
@@ -196,49 +209,53 @@ def slugify(text: str, max_words: int = 6) -> str:
     return "-".join(kept[:max_words])
 
 
-def add_question(text: str, qid: str | None = None, probe: str | None = None,
-                 tags: list[str] | None = None, folder: Path | None = None) -> Question:
+def check_id(qid: str) -> str:
+    """A question id from a user, or QuestionError: the same rule for every command, checked
+    before any path is built from it (so `../x` never names a file outside questions/)."""
+    if not qid or not ID_PATTERN.match(qid):
+        raise QuestionError(f"id {qid!r} must be lowercase words joined by '-', e.g. model-size")
+    return qid
+
+
+def add_question(study: Study, text: str, qid: str | None = None, probes: list[str] | None = None,
+                 tags: list[str] | None = None) -> Question:
     """Create a new open question file; refuses a duplicate id or an unknown probe."""
     text = text.strip()
     if not text:
         raise QuestionError("the question text is empty; pass the question in quotes")
-    folder = folder or questions_dir()
-    qid = qid or slugify(text)
-    if not qid or not ID_PATTERN.match(qid):
-        raise QuestionError(f"id {qid!r} must be lowercase words joined by '-'; pass --id, e.g. --id model-size")
-    if (folder / f"{qid}.md").exists():
-        raise QuestionError(f"a question with id {qid!r} already exists ({folder / (qid + '.md')}); pass another --id")
-    if probe is not None:
-        from n00bqa.probes import get_probe
-        from n00bqa.errors import ProbeError
+    qid = check_id(qid or slugify(text))
+    path = study.questions_dir / f"{qid}.md"
+    if path.exists():
+        raise QuestionError(f"a question with id {qid!r} already exists ({path}); pass another --id")
+    from n00bqa.errors import ProbeError
+    from n00bqa.probes import find_probe
 
+    for name in probes or []:
         try:
-            get_probe(probe)
+            find_probe(study, name)
         except ProbeError as exc:  # a question-level mistake, with the list of known probes
             raise QuestionError(str(exc)) from None
-    question = Question(
-        id=qid, question=text, probe=probe or "none", status="open", tags=list(tags or []),
-        path=folder / f"{qid}.md",
-    )
-    save_question(question)
+    question = Question(id=qid, question=text, probes=list(probes or []), status="open",
+                        tags=list(tags or []), path=path)
+    save_question(study, question)
     return question
 
 
-def set_status(qid: str, status: str) -> Question:
+def set_status(study: Study, qid: str, status: str) -> Question:
     if status not in STATUSES:
         raise QuestionError(f"status {status!r} must be one of: {', '.join(STATUSES)}")
-    question = get_question(qid)
+    question = get_question(study, qid)
     question.status = status
-    save_question(question)
+    save_question(study, question)
     return question
 
 
-def add_note(qid: str, note: str) -> Question:
+def add_note(study: Study, qid: str, note: str) -> Question:
     """Append a note (a paragraph) to the question's Notes section."""
     note = note.strip()
     if not note:
         raise QuestionError("the note is empty; pass the note text in quotes")
-    question = get_question(qid)
+    question = get_question(study, qid)
     question.notes = (question.notes.strip() + "\n\n" + note).strip()
-    save_question(question)
+    save_question(study, question)
     return question

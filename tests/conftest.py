@@ -1,6 +1,7 @@
-"""Every test gets its own study root: a copy of the project's questions/ and corpus/ in tmp_path.
+"""Every test gets its own study root: a copy of the frozen fixture root `tests/fixtures/study/`
+in tmp_path.
 
-No test reads or writes the real question files, corpus or index.
+No test reads or writes the learner's question files, corpus or index: those grow and change.
 """
 
 from __future__ import annotations
@@ -14,17 +15,26 @@ from typing import Iterator
 import pytest
 
 PROJECT = Path(__file__).resolve().parent.parent
+FIXTURE_ROOT = Path(__file__).resolve().parent / "fixtures" / "study"
 
 
 @pytest.fixture(autouse=True)
 def study_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     root = tmp_path / "study"
     root.mkdir()
-    shutil.copytree(PROJECT / "questions", root / "questions")
-    shutil.copytree(PROJECT / "corpus", root / "corpus")
+    shutil.copytree(FIXTURE_ROOT / "questions", root / "questions")
+    shutil.copytree(FIXTURE_ROOT / "corpus", root / "corpus")
     monkeypatch.setenv("N00BQA_ROOT", str(root))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     return root
+
+
+@pytest.fixture
+def study(study_root: Path):
+    """The test's study root as the `Study` the library takes."""
+    from n00bqa.study import Study
+
+    return Study(study_root)
 
 
 @pytest.fixture(scope="session")

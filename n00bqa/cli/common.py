@@ -9,8 +9,25 @@ from typing import Any, Callable
 import typer
 from rich.console import Console
 
+from n00bqa.study import Study
+
 console = Console()
 err_console = Console(stderr=True)
+
+
+def get_study() -> Study:
+    """The study root of this invocation, resolved once (from `--root`, N00BQA_ROOT, the cwd...)
+    at the edge and kept on the root click context; every command passes it down."""
+    root_ctx = _root_context()
+    if not isinstance(root_ctx.obj, Study):
+        root_ctx.obj = Study.find(root_ctx.params.get("root"))
+    return root_ctx.obj
+
+
+def _root_context():
+    import click
+
+    return click.get_current_context().find_root()
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:

@@ -1,16 +1,31 @@
-"""The probe registry: one module per probe, each defining `PROBE = Probe(...)`.
+"""The probe registry: probes from three places, found without importing them.
 
-Adding a probe is one new file in this folder and one line in BUILTIN_PROBES.
-Probe modules import torch/transformers inside their functions, so listing probes is instant.
+- built-ins: the modules named in BUILTIN_PROBES (adding one is one new file and one line);
+- installed packages: the entry-point group `n00bqa.probes` (`name = "package.module"`);
+- the learner's own: `<study root>/probes/<name>.py` (`n00bqa probe new NAME` writes one).
+
+A probe's name is its file's name with `_` turned into `-` (`param_count.py` is `param-count`),
+so listing names and hashing sources never imports a probe module. `find_probe` imports exactly
+one; `load_probes` imports them all and returns the probes plus the problems, one line each
+naming the file, the line and the error, like `load_questions`. A broken probe file never stops
+the other probes or any other command.
 """
 
 from __future__ import annotations
 
+import hashlib
 import importlib
+import importlib.util
+import sys
+import traceback
+from dataclasses import dataclass
+from difflib import get_close_matches
 from functools import lru_cache
+from importlib.metadata import entry_points
+from pathlib import Path
 
 from n00bqa.errors import ProbeError
-from n00bqa.probes.base import Probe
+from n00bqa.study import Study
 
 BUILTIN_PROBES = (
     "n00bqa.probes.param_count",
@@ -21,26 +36,153 @@ BUILTIN_PROBES = (
     "n00bqa.probes.loss",
     "n00bqa.probes.hf_internals",
 )
+ENTRY_POINT_GROUP = "n00bqa.probes"
+USER_MODULE_PREFIX = "n00bqa_user_probes."
+
+
+def probe_name_for(module_file: str) -> str:
+    """`param_count` -> `param-count`: a probe's name from its module's file name."""
+    return Path(module_file).stem.replace("_", "-")
+
+
+@dataclass(frozen=True)
+class ProbeSpec:
+    """Where a probe lives, known without importing it."""
+
+    name: str
+    module: str  # the module to import
+    origin: str  # "built-in", "entry point <dist>", or the learner's file path
+    path: Path | None  # its source file (for the cache's source hash); None if not found
+
+    def source_sha256(self) -> str:
+        """The hash of the probe module's source: a cached run is reused only while it matches."""
+        if self.path is None or not self.path.is_file():
+            return ""
+        return hashlib.sha256(self.path.read_bytes()).hexdigest()
+
+
+@dataclass(frozen=True)
+class ProbeProblem:
+    """A probe that could not be loaded; `message` is one line naming file:line and the error."""
+
+    name: str
+    message: str
+
+    def __str__(self) -> str:
+        return self.message
+
+
+def _module_path(module: str) -> Path | None:
+    try:
+        spec = importlib.util.find_spec(module)
+    except (ImportError, ValueError):
+        return None
+    return Path(spec.origin) if spec is not None and spec.origin else None
 
 
 @lru_cache(maxsize=1)
-def _registry() -> dict[str, Probe]:
-    probes: dict[str, Probe] = {}
-    for module_name in BUILTIN_PROBES:
-        module = importlib.import_module(module_name)
-        probe: Probe = module.PROBE
-        if probe.name in probes:
-            raise RuntimeError(f"probe name {probe.name!r} registered twice ({module_name})")
-        probes[probe.name] = probe
-    return probes
+def _installed_specs() -> tuple[ProbeSpec, ...]:
+    """Built-ins and entry points: the same for every study root in this process."""
+    specs = [ProbeSpec(probe_name_for(m.rsplit(".", 1)[1]), m, "built-in", _module_path(m)) for m in BUILTIN_PROBES]
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        module = ep.value.split(":", 1)[0]
+        dist = getattr(ep.dist, "name", "?")
+        specs.append(ProbeSpec(ep.name, module, f"entry point of {dist}", _module_path(module)))
+    return tuple(specs)
 
 
-def list_probes() -> list[Probe]:
-    return list(_registry().values())
+def discover(study: Study | None) -> tuple[dict[str, ProbeSpec], list[ProbeProblem]]:
+    """Every probe's spec by name (nothing imported), and the name clashes found."""
+    specs: dict[str, ProbeSpec] = {}
+    problems: list[ProbeProblem] = []
+    user = []
+    if study is not None and study.probes_dir.is_dir():
+        for path in sorted(study.probes_dir.glob("*.py")):
+            if not path.name.startswith("_"):
+                name = probe_name_for(path.name)
+                user.append(ProbeSpec(name, USER_MODULE_PREFIX + path.stem, str(path), path))
+    for spec in (*_installed_specs(), *user):
+        if spec.name in specs:
+            problems.append(ProbeProblem(spec.name, f"{spec.path or spec.origin}: probe name {spec.name!r} is taken "
+                                                    f"({specs[spec.name].origin}); rename the file"))
+            continue
+        specs[spec.name] = spec
+    return specs, problems
 
 
-def get_probe(name: str) -> Probe:
-    probes = _registry()
-    if name not in probes:
-        raise ProbeError(f"unknown probe {name!r}; known probes: {', '.join(probes) or 'none'} (see: n00bqa probes)")
-    return probes[name]
+def _import(spec: ProbeSpec):
+    if spec.module in sys.modules:
+        return sys.modules[spec.module]
+    if not spec.module.startswith(USER_MODULE_PREFIX):
+        return importlib.import_module(spec.module)
+    module_spec = importlib.util.spec_from_file_location(spec.module, spec.path)
+    module = importlib.util.module_from_spec(module_spec)
+    sys.modules[spec.module] = module
+    try:
+        module_spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[spec.module]
+        raise
+    return module
+
+
+def _where(spec: ProbeSpec, exc: BaseException) -> str:
+    """`file:line` of the error inside the probe's own file, as precisely as we can tell."""
+    if isinstance(exc, SyntaxError) and exc.lineno:
+        return f"{exc.filename or spec.path}:{exc.lineno}"
+    path = str(spec.path) if spec.path else spec.module
+    line = next((f.lineno for f in reversed(traceback.extract_tb(exc.__traceback__))
+                 if spec.path and Path(f.filename) == spec.path), None)
+    return f"{path}:{line}" if line else path
+
+
+def _load(spec: ProbeSpec):
+    """Import one probe module and return its PROBE, or raise ProbeError in one line."""
+    from n00bqa.probes.base import Probe
+
+    try:
+        module = _import(spec)
+    except Exception as exc:  # a learner's probe may raise anything at import time
+        first = (str(exc).strip().splitlines() or [""])[0]
+        raise ProbeError(f"{_where(spec, exc)}: probe {spec.name!r} failed to load: "
+                         f"{type(exc).__name__}: {first}".rstrip(": ")) from None
+    probe = getattr(module, "PROBE", None)
+    if not isinstance(probe, Probe):
+        raise ProbeError(f"{spec.path or spec.module}: defines no PROBE = Probe(...); "
+                         "see n00bqa probe new for a template")
+    if probe.name != spec.name:
+        raise ProbeError(f"{spec.path or spec.module}: PROBE is named {probe.name!r} but the file says "
+                         f"{spec.name!r}; name the file {probe.name.replace('-', '_')}.py")
+    return probe
+
+
+def probe_names(study: Study | None) -> list[str]:
+    """All probe names, without importing any probe."""
+    return list(discover(study)[0])
+
+
+def find_spec(study: Study | None, name: str) -> ProbeSpec:
+    specs, _ = discover(study)
+    if name not in specs:
+        close = get_close_matches(name, specs, n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        raise ProbeError(f"unknown probe {name!r}; {hint}known probes: {', '.join(specs) or 'none'} "
+                         "(see: n00bqa probes)")
+    return specs[name]
+
+
+def find_probe(study: Study | None, name: str):
+    """The probe called `name`, importing only its module; ProbeError (one line) if unknown or broken."""
+    return _load(find_spec(study, name))
+
+
+def load_probes(study: Study | None):
+    """All probes that load, and one problem per probe that does not (never raises)."""
+    specs, problems = discover(study)
+    probes = []
+    for spec in specs.values():
+        try:
+            probes.append(_load(spec))
+        except ProbeError as exc:
+            problems.append(ProbeProblem(spec.name, str(exc)))
+    return probes, problems

@@ -1,9 +1,19 @@
 """The probe framework: what a probe is, what it returns, and where its runs are cached.
 
-A probe is one module under `n00bqa/probes/` that answers one question by measuring it. It
-declares its options as a dataclass and a `run(options, ctx)` function that returns
-`Measured` (never prints). `run_probe` adds the environment, timing and cache, giving a
-`ProbeResult` that rich renders and `--json` serialises.
+A probe is one module that answers a question by measuring it, written in one way
+(`n00bqa/probes/template.py` is the example to copy):
+
+1. an options dataclass (each field a default and `metadata={"help": ...}`), and `check(opts)`;
+2. `measure(opts, ctx) -> Numbers`: runs the experiment and fills a small dataclass of what it
+   measured (numbers, plus any labels or rows the report needs);
+3. `report(numbers, opts) -> Report`: the summary, findings and tables, every number in them
+   read from `numbers` (never retyped), every verdict computed from them.
+
+The metrics are derived from `numbers` by the framework (`flat_metrics`), so a finding, a table
+cell and a `--json` metric can never disagree. `run_probe` adds the environment (versions, the
+probe's source hash, options, seed), timing and the cache, giving a `ProbeResult` that rich
+renders and `--json` serialises. A test checks, for every probe, that each number printed in a
+finding is a metric, a table cell or an option of the same run (`unexplained_numbers`).
 """
 
 from __future__ import annotations
@@ -11,8 +21,10 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import platform
 import random
+import re
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -23,6 +35,7 @@ from typing import Any, Callable
 from n00bqa.atomic import atomic_write_text
 from n00bqa.errors import ProbeError
 from n00bqa.progress import NullReporter, Reporter
+from n00bqa.study import Study
 
 
 @dataclass
@@ -36,14 +49,30 @@ class Table:
 
 
 @dataclass
-class Measured:
-    """What a probe's `run` returns: the findings, in the learner's words, with numbers inline."""
+class Report:
+    """What a probe's `report` returns: words and tables written from the measured numbers."""
 
     summary: str
     findings: list[str]
-    metrics: dict[str, float | int | bool]
     tables: list[Table] = field(default_factory=list)
     model: str = ""  # the model measured, e.g. "all-MiniLM-L6-v2" or a folder path
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """A number the learner guesses before the probe reveals it (`n00bqa quiz`).
+
+    Args:
+        prompt: the question, in the learner's words.
+        metric: the metric (a key of the result's `metrics`) that reveals the answer.
+        unit: shown after the number, e.g. "parameters", "bytes", "rows".
+        scoring: "relative" (|guess - value| / |value|) or "log10" (orders of magnitude apart).
+    """
+
+    prompt: str
+    metric: str
+    unit: str = ""
+    scoring: str = "relative"
 
 
 @dataclass
@@ -71,10 +100,14 @@ class ProbeResult:
     def measured_at(self) -> str:
         return self.environment.get("measured_at", "")
 
+    @property
+    def options(self) -> dict[str, Any]:
+        return dict(self.environment.get("options") or {})
+
 
 @dataclass
 class Context:
-    """Handed to a probe's `run`: its seed and a progress reporter."""
+    """Handed to a probe's `measure`: its seed and a progress reporter."""
 
     seed: int = 0
     reporter: Reporter = field(default_factory=NullReporter)
@@ -88,24 +121,29 @@ class Probe:
     """A registered probe.
 
     Args:
-        name: what the user types: `n00bqa probe NAME`.
-        question: the id of the question in questions/ it answers.
+        name: what the user types: `n00bqa probe NAME`; also its file's name (`-` for `_`).
+        question: the id of the question in questions/ it was written for (questions name their
+            probes in their own front matter; a probe may serve several).
         title: one line for `n00bqa probes`.
         options: a dataclass type; each field has a default and `metadata={"help": ...}`.
-        run: `run(options, ctx) -> Measured`.
+        measure: `measure(options, ctx) -> numbers`, a dataclass instance of what was measured.
+        report: `report(numbers, options) -> Report`, the words and tables, written from `numbers`.
         check: optional `check(options)` raising ProbeError for bad values (before any heavy import).
         threads: torch threads for the run, or None for torch's default. Probes of tiny models set 1:
             their matrices are too small to gain from a second thread, and on a busy 2-core machine
             the threads' hand-offs made training steps up to 10x slower in our measurements.
+        predictions: numbers the learner can guess before seeing them (`n00bqa quiz`).
     """
 
     name: str
     question: str
     title: str
     options: type
-    run: Callable[[Any, Context], Measured]
+    measure: Callable[[Any, Context], Any]
+    report: Callable[[Any, Any], Report]
     check: Callable[[Any], None] | None = None
     threads: int | None = None
+    predictions: tuple[Prediction, ...] = ()
 
     def make_options(self, **values: Any) -> Any:
         names = {f.name for f in dataclasses.fields(self.options)}
@@ -117,6 +155,97 @@ class Probe:
         if self.check is not None:
             self.check(opts)
         return opts
+
+
+def flat_metrics(numbers: Any, prefix: str = "") -> dict[str, float | int | bool]:
+    """The numeric leaves of a measurement, flattened: `{"gpt2": {"total": 1}}` -> `{"gpt2.total": 1}`.
+
+    Dataclasses and dicts nest with `.`; numbers and booleans become metrics; strings, lists and
+    None are for the report only (labels, rows, curves). NaN and infinities are kept out: JSON has
+    no spelling for them.
+    """
+    if dataclasses.is_dataclass(numbers) and not isinstance(numbers, type):
+        items = ((f.name, getattr(numbers, f.name)) for f in dataclasses.fields(numbers))
+    elif isinstance(numbers, dict):
+        items = numbers.items()
+    else:
+        return {}
+    metrics: dict[str, float | int | bool] = {}
+    for key, value in items:
+        name = f"{prefix}{key}"
+        if isinstance(value, bool) or (isinstance(value, int)):
+            metrics[name] = value
+        elif isinstance(value, float):
+            if math.isfinite(value):
+                metrics[name] = value
+        elif hasattr(value, "item") and getattr(value, "ndim", 1) == 0:  # a 0-d tensor or numpy scalar
+            item = value.item()
+            if not isinstance(item, float) or math.isfinite(item):
+                metrics[name] = item
+        else:
+            metrics.update(flat_metrics(value, prefix=f"{name}."))
+    return metrics
+
+
+# --- Numbers in findings: each must be a number of the same run ------------------------------
+
+# A number standing on its own: not part of a word or name ("fp32", "GPT-2", "MAP@3", "L6").
+_NUMBER = re.compile(r"(?<![\w.@/\-])(\d[\d,]*(?:\.\d+)?(?:[eE][+-]?\d+)?)(?![\w@]|\.\d)")
+_SCALES = (1.0, 100.0, 1e-3, 1e-6, 1e-9, 1e-12, 1e3, 1e6, 1 / 1024, 1 / 1024**2, 1 / 1024**3)
+
+
+def numbers_in(text: str) -> list[str]:
+    """The numbers written in a finding, as printed (commas and all)."""
+    return [m.group(1).rstrip(",") for m in _NUMBER.finditer(text)]
+
+
+def _printed_matches(printed: str, value: float) -> bool:
+    """Does `printed` show `value` (at some scale: %, k/M/G, ms, MiB) rounded to its own digits?"""
+    text = printed.replace(",", "")
+    try:
+        shown = float(text)
+    except ValueError:
+        return False
+    if "e" in text.lower():
+        mantissa = text.lower().split("e")[0]
+        digits = len(mantissa.split(".")[1]) if "." in mantissa else 0
+        return math.isclose(shown, value, rel_tol=0.5 * 10 ** -digits * 1.01 + 1e-12) or shown == value
+    digits = len(text.split(".")[1]) if "." in text else 0
+    half = 0.5 * 10 ** -digits
+    for scale in _SCALES:
+        scaled = abs(value) * scale
+        if abs(scaled - shown) <= half * 1.0001 + 1e-12:
+            return True
+    return False
+
+
+def unexplained_numbers(result: ProbeResult, small: int = 10) -> list[str]:
+    """Numbers printed in the findings that are no metric, table cell or option of this run.
+
+    A printed number is explained when it equals one of those values rounded to the digits it
+    shows, at some common scale (a percentage, thousands/millions/billions, ms, MiB). Integers up
+    to `small` are taken as the explanation's own counts ("the 2 tables", "top 3"), and the
+    years of cited papers (1950-2030) as citations.
+    """
+    values: list[float] = []
+    values += [float(v) for v in result.metrics.values()]
+    for table in result.tables:
+        for row in table.rows:
+            values += [float(v) for v in row if isinstance(v, (int, float)) and not isinstance(v, bool)]
+            for cell in row:
+                if isinstance(cell, str):
+                    values += [float(n.replace(",", "")) for n in numbers_in(cell)]
+    values += [float(v) for v in result.options.values() if isinstance(v, (int, float)) and not isinstance(v, bool)]
+    values.append(float(result.environment.get("seed", 0)))
+    missing = []
+    for finding in result.findings:
+        for printed in numbers_in(finding):
+            plain = printed.replace(",", "")
+            if plain.isdigit() and (int(plain) <= small or ("," not in printed and 1950 <= int(plain) <= 2030)):
+                continue
+            if not any(_printed_matches(printed, v) for v in values):
+                missing.append(f"{printed!r} in: {finding}")
+    return missing
 
 
 def package_version(name: str) -> str:
@@ -135,16 +264,19 @@ def _versions() -> dict[str, str]:
     }
 
 
-def cache_key(probe: Probe, opts: Any, seed: int) -> str:
-    payload = {"probe": probe.name, "options": dataclasses.asdict(opts), "seed": seed, **_versions()}
+def probe_sha256(study: Study | None, name: str) -> str:
+    """The hash of probe `name`'s source file, found without importing it."""
+    from n00bqa.probes import discover
+
+    spec = discover(study)[0].get(name)
+    return spec.source_sha256() if spec is not None else ""
+
+
+def cache_key(probe_name: str, options: dict[str, Any], seed: int, source_sha256: str) -> str:
+    payload = {"probe": probe_name, "options": options, "seed": seed, "probe_sha256": source_sha256,
+               **_versions()}
     blob = json.dumps(payload, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
-
-
-def _cache_dir() -> Path:
-    from n00bqa.paths import state_dir
-
-    return state_dir("probe-cache")
 
 
 def seed_everything(seed: int) -> None:
@@ -156,9 +288,9 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def run_probe(probe: Probe, opts: Any, seed: int = 0, reporter: Reporter | None = None,
+def run_probe(study: Study | None, probe: Probe, opts: Any, seed: int = 0, reporter: Reporter | None = None,
               cache: bool = True) -> ProbeResult:
-    """Run `probe` with validated `opts`, measure it, and (by default) cache the result on disk."""
+    """Run `probe` with validated `opts`, measure it, and (if `cache` and a study) cache the result."""
     import torch
 
     ctx = Context(seed=seed, reporter=reporter or NullReporter())
@@ -168,13 +300,15 @@ def run_probe(probe: Probe, opts: Any, seed: int = 0, reporter: Reporter | None 
     torch.set_num_threads(threads)
     start = time.perf_counter()
     try:
-        measured = probe.run(opts, ctx)
+        numbers = probe.measure(opts, ctx)
     finally:
         torch.set_num_threads(default_threads)
     seconds = round(time.perf_counter() - start, 3)
+    report = probe.report(numbers, opts)
     environment = {
         **_versions(),
-        "model": measured.model,
+        "probe_sha256": probe_sha256(study, probe.name),
+        "model": report.model,
         "seed": seed,
         "options": dataclasses.asdict(opts),
         "device": "cpu",
@@ -184,33 +318,47 @@ def run_probe(probe: Probe, opts: Any, seed: int = 0, reporter: Reporter | None 
     result = ProbeResult(
         probe=probe.name,
         question=probe.question,
-        summary=measured.summary,
-        findings=measured.findings,
-        tables=measured.tables,
-        metrics=measured.metrics,
+        summary=report.summary,
+        findings=report.findings,
+        tables=report.tables,
+        metrics=flat_metrics(numbers),
         environment=environment,
         seconds=seconds,
     )
-    if cache:
-        save_result(probe, opts, seed, result)
+    if cache and study is not None:
+        save_result(study, result)
     return result
 
 
-def save_result(probe: Probe, opts: Any, seed: int, result: ProbeResult) -> None:
+def _cache_dir(study: Study) -> Path:
+    return study.state_dir("probe-cache")
+
+
+def _key_of(result: ProbeResult) -> str:
+    env = result.environment
+    return cache_key(result.probe, env.get("options") or {}, env.get("seed", 0), env.get("probe_sha256", ""))
+
+
+def save_result(study: Study, result: ProbeResult) -> None:
     text = json.dumps(result.to_dict(), indent=2, default=str)
-    folder = _cache_dir()
-    atomic_write_text(folder / f"{probe.name}-{cache_key(probe, opts, seed)}.json", text)
-    atomic_write_text(folder / f"{probe.name}.latest.json", text)
+    folder = _cache_dir(study)
+    atomic_write_text(folder / f"{result.probe}-{_key_of(result)}.json", text)
+    atomic_write_text(folder / f"{result.probe}.latest.json", text)
 
 
-def cached_result(probe: Probe, opts: Any, seed: int = 0) -> ProbeResult | None:
-    """The cached run for exactly these options, seed and versions, if any."""
-    return _read(_cache_dir() / f"{probe.name}-{cache_key(probe, opts, seed)}.json")
+def cached_result(study: Study, probe: Probe, opts: Any, seed: int = 0) -> ProbeResult | None:
+    """The cached run for exactly these options, seed, versions and probe source, if any."""
+    key = cache_key(probe.name, dataclasses.asdict(opts), seed, probe_sha256(study, probe.name))
+    return _read(_cache_dir(study) / f"{probe.name}-{key}.json")
 
 
-def last_result(probe_name: str) -> ProbeResult | None:
-    """The last run of a probe, whatever its options (what `show` and `ask` display)."""
-    return _read(_cache_dir() / f"{probe_name}.latest.json")
+def last_result(study: Study, probe_name: str) -> ProbeResult | None:
+    """The last run of a probe, whatever its options (what `show` and `ask` display), or None if
+    there is none or the probe's source has changed since (a stale result is never shown)."""
+    result = _read(study.root / ".n00bqa" / "probe-cache" / f"{probe_name}.latest.json")
+    if result is None or result.environment.get("probe_sha256") != probe_sha256(study, probe_name):
+        return None
+    return result
 
 
 def _read(path: Path) -> ProbeResult | None:
@@ -218,6 +366,6 @@ def _read(path: Path) -> ProbeResult | None:
         return None
     try:
         return ProbeResult.from_dict(json.loads(path.read_text()))
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, OSError):
         # A cache entry from an older n00bqa or a damaged file is just a cache miss.
         return None
