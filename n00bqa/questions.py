@@ -1,6 +1,6 @@
 """The learner's question list: one Markdown file per question in `questions/`.
 
-A question file is YAML front matter (id, question, probes, tags, reading, status) and three
+A question file is YAML front matter (id, question, probes, tags, reading, status, chapter) and three
 sections: `## Answer` (ours), `## Try` (commands that explore it) and `## Notes` (the learner's).
 Loading never stops at one broken file: `load_questions` returns the good ones and a list of
 problems, each naming the file, the line and the fix.
@@ -32,6 +32,7 @@ class Question:
     question: str
     probes: list[str] = field(default_factory=list)  # the probes that measure it; may be empty
     status: str = "open"
+    chapter: int | None = None  # the chapter of the learner's notes (1-5) it belongs to
     tags: list[str] = field(default_factory=list)
     reading: list[str] = field(default_factory=list)
     answer: str = ""
@@ -43,6 +44,7 @@ class Question:
         """The stable `--json` shape: the front-matter fields plus `answer`, `try`, `notes`, `path`."""
         return {
             "id": self.id, "question": self.question, "probes": list(self.probes), "status": self.status,
+            "chapter": self.chapter,
             "tags": list(self.tags), "reading": list(self.reading),
             "answer": self.answer, "try": self.try_, "notes": self.notes,
             "path": str(self.path) if self.path else None,
@@ -58,6 +60,7 @@ class Question:
             f"tags: {json.dumps(self.tags, ensure_ascii=False)}",
             f"reading: {json.dumps(self.reading, ensure_ascii=False)}",
             f"status: {self.status}",
+            *([f"chapter: {self.chapter}"] if self.chapter is not None else []),
             "---",
         ])
         body = "".join(
@@ -108,6 +111,9 @@ def parse_question(path: Path, text: str) -> Question:
     if status not in STATUSES:
         raise QuestionError(f"{path}: status {status!r} must be one of: {', '.join(STATUSES)}")
     probes = _probe_names(path, meta)
+    chapter = meta.get("chapter")
+    if chapter is not None and (isinstance(chapter, bool) or not isinstance(chapter, int) or not 1 <= chapter <= 5):
+        raise QuestionError(f"{path}: chapter {chapter!r} must be a number from 1 to 5 (the chapters of the notes)")
     for key in ("tags", "reading"):
         value = meta.get(key) or []
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
@@ -118,6 +124,7 @@ def parse_question(path: Path, text: str) -> Question:
         question=str(meta["question"]).strip(),
         probes=probes,
         status=status,
+        chapter=chapter,
         tags=list(meta.get("tags") or []),
         reading=list(meta.get("reading") or []),
         answer=sections.get("Answer", ""),
