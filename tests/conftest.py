@@ -40,7 +40,7 @@ def study(study_root: Path):
 @pytest.fixture(scope="session")
 def minilm():
     """The bundled all-MiniLM-L6-v2 (tokenizer, model), loaded once per test session."""
-    from n00bqa.models import load_model, load_tokenizer
+    from n00bqa.probes.models import load_model, load_tokenizer
 
     return load_tokenizer(None), load_model(None)
 

@@ -7,7 +7,7 @@ import math
 import pytest
 
 from n00bqa.errors import ProbeError
-from n00bqa.metrics import average_precision_at_3, map_at_3, top_k_labels
+from n00bqa.probes.metrics import average_precision_at_3, map_at_3, top_k_labels
 
 
 def test_map_at_3_ranks_1_2_3_miss_by_hand():

@@ -128,7 +128,7 @@ def tiny_t5(tmp_path_factory):
     import torch
     from transformers import T5Config, T5ForConditionalGeneration
 
-    from n00bqa.models import load_tokenizer
+    from n00bqa.probes.models import load_tokenizer
 
     tokenizer = load_tokenizer(None)
     torch.manual_seed(0)

@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass, field
 
 from n00bqa.errors import ProbeError
-from n00bqa.models import BUNDLED_NAME
+from n00bqa.probes.models import BUNDLED_NAME
 from n00bqa.probes.base import Context, Measured, Probe, Table
 
 # Two more sentences for the optimizer steps: they share no word with each other except "the".
@@ -71,7 +71,7 @@ def run(opts: EmbeddingGradOptions, ctx: Context) -> Measured:
     import torch
     import torch.nn.functional as F
 
-    from n00bqa.models import load_model, load_tokenizer
+    from n00bqa.probes.models import load_model, load_tokenizer
 
     advance = ctx.task("Embedding gradients on MiniLM", 6)
     tokenizer = load_tokenizer(None)

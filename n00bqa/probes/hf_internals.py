@@ -95,7 +95,7 @@ def run(opts: HfInternalsOptions, ctx: Context) -> Measured:
     from transformers.utils import ModelOutput
 
     from n00bqa.errors import ProbeError
-    from n00bqa.models import BUNDLED_NAME, load_tokenizer
+    from n00bqa.probes.models import BUNDLED_NAME, load_tokenizer
 
     findings: list[str] = []
     tables: list[Table] = []

@@ -124,8 +124,8 @@ def run(opts: LossOptions, ctx: Context) -> Measured:
     import torch
     import torch.nn.functional as F
 
-    from n00bqa.metrics import average_precision_at_3, map_at_3, top_k_labels
-    from n00bqa.models import BUNDLED_NAME, load_model, load_tokenizer
+    from n00bqa.probes.metrics import average_precision_at_3, map_at_3, top_k_labels
+    from n00bqa.probes.models import BUNDLED_NAME, load_model, load_tokenizer
 
     findings: list[str] = []
     tables: list[Table] = []

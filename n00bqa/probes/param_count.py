@@ -57,7 +57,7 @@ def check(opts: ParamCountOptions) -> None:
     if not 1 <= opts.seq_len <= 1_048_576:
         raise ProbeError(f"--seq-len {opts.seq_len} must be between 1 and 1048576 tokens")
     if opts.model is not None:
-        from n00bqa.models import resolve_model_dir
+        from n00bqa.probes.models import resolve_model_dir
 
         resolve_model_dir(opts.model)
 
@@ -268,7 +268,7 @@ def run(opts: ParamCountOptions, ctx: Context) -> Measured:
                              "how": f"{class_name}, meta device"})
             advance(1)
         # 2. The bundled MiniLM with its real weights, checked against its own checkpoint.
-        from n00bqa.models import load_model, resolve_model_dir
+        from n00bqa.probes.models import load_model, resolve_model_dir
 
         minilm = load_model(None)
         counts = count_model(minilm)
@@ -278,7 +278,7 @@ def run(opts: ParamCountOptions, ctx: Context) -> Measured:
     else:
         from transformers import AutoConfig
 
-        from n00bqa.models import resolve_model_dir
+        from n00bqa.probes.models import resolve_model_dir
 
         folder = resolve_model_dir(opts.model)
         try:

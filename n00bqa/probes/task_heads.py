@@ -112,7 +112,7 @@ def run(opts: TaskHeadsOptions, ctx: Context) -> Measured:
     import torch
     from transformers.utils import logging as hf_logging
 
-    from n00bqa.models import load_tokenizer, resolve_model_dir
+    from n00bqa.probes.models import load_tokenizer, resolve_model_dir
 
     torch.manual_seed(ctx.seed)
     tokenizer = load_tokenizer(None)
@@ -135,7 +135,7 @@ def _measure(opts: TaskHeadsOptions, ctx: Context, advance, tokenizer, folder: s
     from transformers import (BartConfig, BartForConditionalGeneration, BertForMultipleChoice,
                               BertForQuestionAnswering, BertForSequenceClassification, DataCollatorWithPadding)
 
-    from n00bqa.models import BUNDLED_NAME
+    from n00bqa.probes.models import BUNDLED_NAME
 
     # -- 1. one checkpoint, three heads: what is loaded, what is new --------------------------------------
     heads: dict[str, Any] = {}

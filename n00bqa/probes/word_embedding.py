@@ -16,7 +16,7 @@ import math
 from dataclasses import dataclass, field
 
 from n00bqa.errors import ProbeError
-from n00bqa.models import BUNDLED_NAME
+from n00bqa.probes.models import BUNDLED_NAME
 from n00bqa.probes.base import Context, Measured, Probe, Table
 
 DISTANCES = (1, 2, 4, 8, 16, 64, 256)
@@ -65,7 +65,7 @@ def run(opts: WordEmbeddingOptions, ctx: Context) -> Measured:
     import torch
     import torch.nn.functional as F
 
-    from n00bqa.models import load_model, load_tokenizer
+    from n00bqa.probes.models import load_model, load_tokenizer
 
     advance = ctx.task("Word embeddings in MiniLM", 5)
     tokenizer, model = load_tokenizer(None), load_model(None)

@@ -14,7 +14,7 @@ import numpy as np
 
 from n00bqa.progress import NullReporter
 
-from n00bqa.models import BUNDLED_NAME
+from n00bqa.probes.models import BUNDLED_NAME
 
 MODEL_NAME = BUNDLED_NAME
 DIM = 384

@@ -10,7 +10,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from n00bqa.errors import ProbeError
-from n00bqa.paths import bundled_model_path
+from n00bqa.study import bundled_model_path
 
 BUNDLED_NAME = "all-MiniLM-L6-v2"
 
