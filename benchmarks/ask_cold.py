@@ -32,7 +32,7 @@ import sys
 query, k = sys.argv[1], int(sys.argv[2])
 import numpy as np
 from sentence_transformers import SentenceTransformer
-from n00bqa import onnx_embed
+from n00bqa.retrieval import encoder
 from n00bqa.ask import ask
 from n00bqa.paths import bundled_model_path
 from n00bqa.retrieval import embed
@@ -40,7 +40,7 @@ model = SentenceTransformer(str(bundled_model_path()), device="cpu")
 def st_encode(text):
     return model.encode([text], normalize_embeddings=True, convert_to_numpy=True)[0].astype(np.float32)
 # The same ask (routing, both searches), with every query vector from sentence-transformers.
-embed.encode_query = onnx_embed.encode_query = st_encode
+embed.encode_query = encoder.encode_query = st_encode
 answer = ask(query, k=k)
 print(answer.passages[0].source if answer.passages else "-")
 """

@@ -46,13 +46,13 @@ def load_items(path: Path = EVAL_FILE) -> list[dict[str, str]]:
 
 def score_items(items: list[dict[str, str]], fields: Sequence[str], lexical_weight: float) -> list[dict[str, Any]]:
     """For each query: the best question id (ignoring the threshold) and its score."""
-    from n00bqa import onnx_embed
+    from n00bqa.retrieval import encoder
     from n00bqa.questions import load_questions
-    from n00bqa.routing import question_vectors, rank
+    from n00bqa.ask.routing import question_vectors, rank
 
     questions, _ = load_questions()
     vectors = question_vectors(questions, fields=fields, cache=False, lexical_weight=lexical_weight)
-    query_vectors = onnx_embed.encode([item["query"] for item in items])  # (n_items, 384)
+    query_vectors = encoder.encode([item["query"] for item in items])  # (n_items, 384)
     scored = []
     for item, vector in zip(items, query_vectors):
         ranked = rank(vectors, vector, item["query"], threshold=-1.0).ranked
@@ -115,7 +115,7 @@ def _previous(cuts: list[float], cut: float) -> float:
 def evaluate(fields: Sequence[str] | None = None, lexical_weight: float | None = None,
              threshold: float | None = None, tune: bool = False) -> dict[str, Any]:
     """Score both splits. `tune=True` chooses the threshold on the tune split first."""
-    from n00bqa import routing
+    from n00bqa.ask import routing
 
     fields = tuple(fields or routing.FIELDS)
     lexical_weight = routing.LEXICAL_WEIGHT if lexical_weight is None else lexical_weight

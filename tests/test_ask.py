@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 from n00bqa.ask import MAX_QUERY_CHARS, ask, best_sentence, sentences
 from n00bqa.cli import app
 from n00bqa.errors import AskError, RetrievalIndexError
-from n00bqa.routing import THRESHOLD
+from n00bqa.ask.routing import THRESHOLD
 
 runner = CliRunner()
 TOP_KEYS = {"query", "question", "related", "answer", "probe", "passages"}

@@ -41,7 +41,7 @@ def shared_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     notes_only_reading_list(root / "corpus")
     with root_env(root):
         from n00bqa.ask import ensure_ready
-        from n00bqa.routing import route
+        from n00bqa.ask.routing import route
 
         ensure_ready()
         route("warm up the question vectors")

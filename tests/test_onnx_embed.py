@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from test_ask_support import link_state, shared_root
 
-from n00bqa import onnx_embed
+from n00bqa.retrieval import encoder
 
 
 @pytest.fixture
@@ -51,31 +51,31 @@ def varied_texts() -> list[str]:
 def test_vectors_equal_sentence_transformers(ready, sentence_transformer):
     texts = varied_texts()
     assert len(texts) >= 50
-    ours = onnx_embed.encode(texts)  # (60, 384)
+    ours = encoder.encode(texts)  # (60, 384)
     theirs = sentence_transformer.encode(texts, normalize_embeddings=True, convert_to_numpy=True)
     assert ours.shape == theirs.shape == (len(texts), 384)
     cosines = np.sum(ours * theirs, axis=1) / (np.linalg.norm(ours, axis=1) * np.linalg.norm(theirs, axis=1))
     assert cosines.min() >= 0.9999, f"worst text: {texts[int(cosines.argmin())][:80]!r}"
     np.testing.assert_allclose(np.linalg.norm(ours, axis=1), 1.0, atol=1e-5)
     # one query alone (no padding) equals the same text inside a padded batch
-    np.testing.assert_allclose(onnx_embed.encode_query(texts[2]), ours[2], atol=1e-5)
+    np.testing.assert_allclose(encoder.encode_query(texts[2]), ours[2], atol=1e-5)
 
 
 def test_truncates_at_sentence_transformers_max_seq_length(ready, sentence_transformer):
-    assert onnx_embed.max_seq_length() == sentence_transformer.max_seq_length == 256
+    assert encoder.max_seq_length() == sentence_transformer.max_seq_length == 256
     long_text = varied_texts()[-6]  # its last sentence lies past 256 tokens
     prefix = long_text.rsplit("This final", 1)[0]
-    np.testing.assert_allclose(onnx_embed.encode([long_text])[0], onnx_embed.encode([prefix])[0], atol=1e-6)
-    tokenizer = onnx_embed._tokenizer(str(onnx_embed._model_dir()), 256)
+    np.testing.assert_allclose(encoder.encode([long_text])[0], encoder.encode([prefix])[0], atol=1e-6)
+    tokenizer = encoder._tokenizer(str(encoder._model_dir()), 256)
     assert len(tokenizer.encode(long_text).ids) == 256
 
 
 def test_export_is_cached_with_a_manifest(ready):
-    manifest = onnx_embed.read_manifest()
-    assert manifest["opset"] == onnx_embed.OPSET and manifest["max_seq_length"] == 256
-    assert manifest["model_path"] == str(onnx_embed._model_dir())
+    manifest = encoder.read_manifest()
+    assert manifest["opset"] == encoder.OPSET and manifest["max_seq_length"] == 256
+    assert manifest["model_path"] == str(encoder._model_dir())
     assert len(manifest["weights_sha256"]) == 64 and "torch" in manifest["versions"]
-    assert onnx_embed.is_exported()
+    assert encoder.is_exported()
 
 
 def test_stale_manifest_means_not_exported(study_root, tmp_path_factory):
@@ -85,6 +85,6 @@ def test_stale_manifest_means_not_exported(study_root, tmp_path_factory):
     (folder / "model.onnx").symlink_to(shared / ".n00bqa" / "onnx" / "model.onnx")
     manifest = json.loads((shared / ".n00bqa" / "onnx" / "manifest.json").read_text())
     (folder / "manifest.json").write_text(json.dumps({**manifest, "weights_size": manifest["weights_size"] + 1}))
-    assert not onnx_embed.is_exported()  # another model file: would be exported again
+    assert not encoder.is_exported()  # another model file: would be exported again
     (folder / "manifest.json").write_text(json.dumps(manifest))
-    assert onnx_embed.is_exported()
+    assert encoder.is_exported()

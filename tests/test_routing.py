@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 from test_ask_support import PROJECT, link_state, shared_root
 
-from n00bqa import onnx_embed, routing
+from n00bqa.ask import routing
+from n00bqa.retrieval import encoder
 from n00bqa.questions import load_questions
 
 
@@ -70,10 +71,10 @@ def test_scores_are_cosines_plus_word_overlap(ready):
     questions, _ = load_questions()
     vectors = routing.question_vectors(questions)
     query = "what is perplexity"
-    qv = onnx_embed.encode_query(query)
+    qv = encoder.encode_query(query)
     # independent computation: mean over kinds of the best cosine per kind, plus the overlap term
     rows = [(i, kind, text) for i, q in enumerate(questions) for kind, text in routing.field_texts(q)]
-    field_vectors = onnx_embed.encode([t for _, _, t in rows])
+    field_vectors = encoder.encode([t for _, _, t in rows])
     expected = []
     for i, q in enumerate(questions):
         kinds = {}

@@ -40,7 +40,7 @@ def encode_query(text: str) -> np.ndarray:
     Through the ONNX export of the same MiniLM (n00bqa.onnx_embed; no torch once exported),
     which equals sentence-transformers' vector to cosine >= 0.9999 (tests/test_onnx_embed.py).
     """
-    from n00bqa.onnx_embed import encode_query as onnx_encode_query
+    from n00bqa.retrieval.encoder import encode_query as onnx_encode_query
 
     return np.ascontiguousarray(onnx_encode_query(text), dtype=np.float32)
 

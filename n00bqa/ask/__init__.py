@@ -90,13 +90,13 @@ def ensure_ready(reporter: Any = None) -> list[str]:
     The question vectors are built by routing itself (they also change when a question does).
     Raises CorpusError when the reading list gives nothing to index.
     """
-    from n00bqa import onnx_embed
+    from n00bqa.retrieval import encoder
     from n00bqa.retrieval.index import MANIFEST, index_dir
 
     reporter = reporter or NullReporter()
     built: list[str] = []
-    if not onnx_embed.is_exported():
-        onnx_embed.export(reporter=reporter)
+    if not encoder.is_exported():
+        encoder.export(reporter=reporter)
         built.append("the ONNX export of MiniLM (once)")
     if not (index_dir() / MANIFEST).is_file():
         from n00bqa.retrieval import build_index
@@ -123,10 +123,11 @@ def ask(text: str, k: int = 5, run: bool = False, reporter: Any = None) -> Answe
     query = check_query(text)
     if k < 1:
         raise AskError(f"-k {k} must be at least 1")
-    from n00bqa import onnx_embed, routing
+    from n00bqa.ask import routing
+    from n00bqa.retrieval import encoder
 
     built = ensure_ready(reporter)
-    route = routing.route(query, query_vector=onnx_embed.encode_query(query), reporter=reporter)
+    route = routing.route(query, query_vector=encoder.encode_query(query), reporter=reporter)
     if route.vectors_built:
         built.append("the question vectors")
     warnings = [f"skipped question file {problem}" for problem in route.problems]
@@ -188,7 +189,7 @@ def backing_passages(query: str, question: Any, k: int) -> list[Any]:
 
 
 def off_topic_message(query: str, guess: tuple[str, float] | None) -> str:
-    from n00bqa.routing import THRESHOLD
+    from n00bqa.ask.routing import THRESHOLD
 
     closest = f" (closest: {guess[0]!r} at {guess[1]:.2f}, below {THRESHOLD:.2f})" if guess else ""
     short = query if len(query) <= 80 else query[:77] + "..."
@@ -210,7 +211,7 @@ def best_sentence(query: str, text: str) -> str:
     Lexical on purpose: embedding every sentence of five passages would cost more than the rest
     of an ask. Ties go to the earlier sentence; a passage with no shared word gives its first.
     """
-    from n00bqa.routing import words
+    from n00bqa.ask.routing import words
 
     parts = sentences(text)
     if not parts:

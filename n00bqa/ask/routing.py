@@ -145,9 +145,9 @@ def _cache_key(questions: list[Question], fields: Sequence[str], encoder_id: str
 
 
 def _encoder_id() -> str:
-    from n00bqa import onnx_embed
+    from n00bqa.retrieval import encoder
 
-    manifest = onnx_embed.read_manifest() or {}
+    manifest = encoder.read_manifest() or {}
     return str(manifest.get("onnx_sha256", "none"))
 
 
@@ -189,10 +189,10 @@ def question_vectors(questions: list[Question], fields: Sequence[str] = FIELDS,
     """Embed every question's fields, or load them from the cache if no question file changed."""
     import numpy as np
 
-    from n00bqa import onnx_embed
+    from n00bqa.retrieval import encoder
     from n00bqa.paths import state_dir
 
-    encode = encode or onnx_embed.encode
+    encode = encode or encoder.encode
     pairs = [(i, kind, text) for i, q in enumerate(questions) for kind, text in field_texts(q, fields)]
     rows = [(i, kind) for i, kind, _ in pairs]
     folder = state_dir("routing") if cache else None
@@ -205,7 +205,7 @@ def question_vectors(questions: list[Question], fields: Sequence[str] = FIELDS,
     if pairs:
         matrix = encode([text for _, _, text in pairs])
     else:
-        matrix = np.zeros((0, onnx_embed.DIM), dtype=np.float32)
+        matrix = np.zeros((0, encoder.DIM), dtype=np.float32)
     matrix = np.ascontiguousarray(matrix, dtype=np.float32)
     if folder is not None:
         import io
@@ -265,12 +265,12 @@ def route(text: str, query_vector: Any = None, reporter: Any = None, threshold: 
         text: the learner's query.
         query_vector: the query's vector if already computed (saves one encode).
     """
-    from n00bqa import onnx_embed
+    from n00bqa.retrieval import encoder
 
     questions, problems = load_questions()
     vectors = question_vectors(questions, reporter=reporter)
     if query_vector is None:
-        query_vector = onnx_embed.encode_query(text)
+        query_vector = encoder.encode_query(text)
     result = rank(vectors, query_vector, text, threshold=threshold)
     result.problems = problems
     result.vectors_built = vectors.built
