@@ -28,18 +28,19 @@ def questions_table(questions: list[Question]) -> RichTable:
     table = RichTable(title="Questions", show_lines=False, expand=False)
     table.add_column("id", style="bold cyan", no_wrap=True)
     table.add_column("question")
-    table.add_column("probe", style="magenta", no_wrap=True)
+    table.add_column("probes", style="magenta", no_wrap=True)
     table.add_column("status", no_wrap=True)
     for q in questions:
         status = Text(q.status, style="green" if q.status == "answered" else "yellow")
-        table.add_row(q.id, q.question, q.probe, status)
+        table.add_row(q.id, q.question, "\n".join(q.probes) or "-", status)
     return table
 
 
-def question_view(question: Question, last: ProbeResult | None = None) -> Group:
-    """The question, its answer, how to explore it, the learner's notes, and the probe's last findings."""
+def question_view(question: Question, results: dict[str, ProbeResult | None] | None = None) -> Group:
+    """The question, its answer, how to explore it, the learner's notes, and each probe's last findings."""
+    probes = ", ".join(question.probes) or "none"
     head = Text.assemble((question.question, "bold"), "\n",
-                         (f"id {question.id} · status {question.status} · probe {question.probe}", "dim"))
+                         (f"id {question.id} · status {question.status} · probes {probes}", "dim"))
     if question.tags:
         head.append(f"\ntags: {', '.join(question.tags)}", style="dim")
     if question.reading:
@@ -50,11 +51,32 @@ def question_view(question: Question, last: ProbeResult | None = None) -> Group:
         parts.append(Panel(Markdown(question.try_), title="Try"))
     if question.notes:
         parts.append(Panel(Markdown(question.notes), title="Notes"))
-    if last is not None:
-        parts.append(probe_result_view(last, brief=True))
-    elif question.probe != "none":
-        parts.append(Text(f"No measured findings yet: run `n00bqa probe {question.probe}`.", style="dim"))
+    for name in question.probes:
+        last = (results or {}).get(name)
+        if last is not None:
+            parts.append(probe_result_view(last, brief=True))
+        else:
+            parts.append(Text(f"No measured findings of the current {name} yet; run:", style="dim"))
+            parts.append(Text(f"  n00bqa probe {name}", style="bold"))
     return Group(*parts)
+
+
+def options_line(result: ProbeResult) -> str:
+    """Which options the shown run used, e.g. `options: --seq-len 1024 --batch 8`."""
+    opts = " ".join(f"--{k.replace('_', '-')} {v}" for k, v in result.options.items())
+    return f"options: {opts or '(none)'}"
+
+
+def probes_table(rows: list[tuple[Any, list[str], str]]) -> RichTable:
+    """`n00bqa probes`: (probe, question ids it serves, where it comes from) per row."""
+    table = RichTable(title="Probes", title_justify="left")
+    table.add_column("probe", style="bold magenta", no_wrap=True)
+    table.add_column("questions", style="cyan", overflow="fold")
+    table.add_column("what it measures", overflow="fold")
+    for probe, questions, origin in rows:
+        title = probe.title if origin == "built-in" else f"{probe.title} ({origin})"
+        table.add_row(probe.name, ", ".join(questions) or "-", title)
+    return table
 
 
 def measured_line(result: ProbeResult) -> str:
@@ -91,5 +113,6 @@ def probe_result_view(result: ProbeResult, brief: bool = False) -> Panel:
     if not brief:
         parts.extend(table_view(t) for t in result.tables)
     parts.append(Text(measured_line(result), style="dim"))
+    parts.append(Text(options_line(result), style="dim"))
     title = f"probe {result.probe} · findings" + (" (last run)" if brief else "")
     return Panel(Group(*parts), title=title, border_style="green")

@@ -64,7 +64,7 @@ def _root(
         "then the current folder and its parents, then the project's own copy.", show_default=False),
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Show the version."),
 ) -> None:
-    # The root is resolved lazily, once, by n00bqa.cli.common.get_study (so --help needs none).
+    """The root is resolved lazily, once, by n00bqa.cli.common.get_study (so --help needs none)."""
 
 
 from n00bqa.cli import ask, browse, corpus, index, probes, questions  # noqa: E402

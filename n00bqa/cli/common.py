@@ -25,9 +25,10 @@ def get_study() -> Study:
 
 
 def _root_context():
-    import click
+    # typer vendors its own click (typer._click); its context stack is the one that is live.
+    from typer._click.globals import get_current_context
 
-    return click.get_current_context().find_root()
+    return get_current_context().find_root()
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:

@@ -1,7 +1,9 @@
-"""`n00bqa probes` (the list) and `n00bqa probe NAME [options]` (run one).
+"""`n00bqa probes` (the list), `n00bqa probe NAME [options]` (run one), `n00bqa probe new NAME`.
 
 Each probe's options dataclass becomes the typed options of its own subcommand, so
-`n00bqa probe embedding-grad --help` documents exactly that probe's options.
+`n00bqa probe embedding-grad --help` documents exactly that probe's options. The `probe` group is
+lazy: it lists names from the registry without importing any probe, and builds a probe's command
+only when that probe is asked for, so a broken probe file troubles only the command that needs it.
 """
 
 from __future__ import annotations
@@ -11,16 +13,15 @@ import inspect
 import typing
 from typing import Any, Callable
 
-
 import typer
+import typer._click as click  # typer vendors its own click; its classes are the live ones
+from typer.core import TyperGroup
 
-from n00bqa.cli.common import RichReporter, console, print_json
-from n00bqa.probes import list_probes
-from n00bqa.probes.base import Probe, run_probe
+from n00bqa.cli.common import console, fail, get_study, print_json, warn
+from n00bqa.errors import N00bqaError, ProbeError
+from n00bqa.probes.base import Probe
 
-
-probe_app = typer.Typer(help="Run one probe: a live experiment that measures a question's answer.",
-                        no_args_is_help=True)
+RESERVED = ("new",)  # subcommands of `probe` that no probe may be named
 
 
 def _quiet_library_progress() -> None:
@@ -33,14 +34,17 @@ def _quiet_library_progress() -> None:
 
 
 def execute(probe: Probe, values: dict[str, Any], seed: int, as_json: bool) -> None:
+    from n00bqa.cli.common import RichReporter
+    from n00bqa.probes.base import run_probe
+
+    study = get_study()
     opts = probe.make_options(**values)
     _quiet_library_progress()
     if as_json:
-        result = run_probe(probe, opts, seed=seed)
-        print_json(result.to_dict())
+        print_json(run_probe(study, probe, opts, seed=seed).to_dict())
         return
     with RichReporter() as reporter:
-        result = run_probe(probe, opts, seed=seed, reporter=reporter)
+        result = run_probe(study, probe, opts, seed=seed, reporter=reporter)
     from n00bqa.render import probe_result_view
 
     console.print(probe_result_view(result))
@@ -66,31 +70,122 @@ def _command_for(probe: Probe) -> Callable[..., None]:
         execute(probe, kwargs, seed, as_json)
 
     command.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
-    command.__doc__ = f"{probe.title}\n\nAnswers question '{probe.question}' (see: n00bqa show {probe.question}).\n\n" \
-                      f"Example:\n\n  n00bqa probe {probe.name}"
+    answers = f"Answers question '{probe.question}' (see: n00bqa show {probe.question}).\n\n" if probe.question else ""
+    command.__doc__ = f"{probe.title}\n\n{answers}Example:\n\n  n00bqa probe {probe.name}"
     return command
 
 
-def probes() -> None:
-    """List the probes and the question each one answers.
+def _click_command(probe: Probe) -> click.Command:
+    single = typer.Typer()
+    single.command(probe.name)(_command_for(probe))
+    return typer.main.get_command(single)
+
+
+def _broken_command(name: str, message: str, code: int = 1) -> click.Command:
+    """Stands in for an unknown probe (a usage error, exit 2) or one that fails to load (exit 1):
+    running it says why in one line."""
+    single = typer.Typer()
+
+    @single.command(name, help=f"(cannot run) {message}", add_help_option=False,
+                    context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+    def broken() -> None:
+        raise fail(message, code=code)
+
+    return typer.main.get_command(single)
+
+
+class ProbeGroup(TyperGroup):
+    """`n00bqa probe NAME`: names come from the registry, a command is built only when asked for."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        from n00bqa.probes import probe_names
+
+        try:
+            names = probe_names(get_study())
+        except N00bqaError:
+            names = probe_names(None)
+        return [*super().list_commands(ctx), *(n for n in names if n not in RESERVED)]
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        command = super().get_command(ctx, name)
+        if command is not None:
+            return command
+        from n00bqa.probes import find_probe, find_spec
+
+        try:
+            study = get_study()
+        except N00bqaError:
+            study = None
+        try:
+            find_spec(study, name)
+        except ProbeError as exc:
+            return _broken_command(name, str(exc), code=2)
+        try:
+            return _click_command(find_probe(study, name))
+        except ProbeError as exc:
+            return _broken_command(name, str(exc))
+
+
+probe_app = typer.Typer(
+    cls=ProbeGroup,
+    help="Run one probe: a live experiment that measures a question's answer.\n\n"
+         "Example:\n\n  n00bqa probe param-count --json",
+    no_args_is_help=True,
+)
+
+
+@probe_app.command("new")
+def new(
+    name: str = typer.Argument(..., help="The new probe's name: lowercase words joined by '-'."),
+    question: typing.Optional[str] = typer.Option(
+        None, "--question", help="Link it to this question id (its front matter gains the probe)."),
+) -> None:
+    """Write <root>/probes/NAME.py from the house template: a small, real probe to edit.
+
+    Example:
+
+      n00bqa probe new my-probe --question model-size
+    """
+    from n00bqa.probes.scaffold import new_probe
+
+    path, linked = new_probe(get_study(), name, question)
+    console.print(f"Wrote {path}")
+    if linked is not None:
+        console.print(f"Linked it to question {linked.id} ({linked.path})")
+    console.print("Run it:")
+    console.print(f"  n00bqa probe {name}", soft_wrap=True)
+
+
+def probes(as_json: bool = typer.Option(False, "--json", help="Print the probes as a JSON list.")) -> None:
+    """List the probes, where each comes from, and the questions each one answers.
+
+    A probe file that fails to load is named (file, line, error); the others still work.
 
     Example:
 
       n00bqa probes
     """
-    from rich.table import Table
+    from n00bqa.probes import discover, load_probes
+    from n00bqa.questions import load_questions
 
-    table = Table(title="Probes")
-    table.add_column("probe", style="bold magenta", no_wrap=True)
-    table.add_column("question", style="cyan", no_wrap=True)
-    table.add_column("what it measures")
-    for probe in list_probes():
-        table.add_row(probe.name, probe.question, probe.title)
-    console.print(table)
+    study = get_study()
+    loaded, problems = load_probes(study)
+    specs, _ = discover(study)
+    questions, _ = load_questions(study)
+    served = {p.name: [q.id for q in questions if p.name in q.probes] for p in loaded}
+    if as_json:
+        print_json([{"name": p.name, "title": p.title, "questions": served[p.name],
+                     "origin": specs[p.name].origin} for p in loaded])
+    else:
+        from n00bqa.render import probes_table
+
+        console.print(probes_table([(p, served[p.name], specs[p.name].origin) for p in loaded]))
+    for problem in problems:
+        warn(str(problem))
+    if problems:
+        raise fail(f"{len(problems)} probe(s) failed to load; fix them as shown above (the others work)")
 
 
 def register(app: typer.Typer) -> None:
-    for probe in list_probes():
-        probe_app.command(probe.name, help=None)(_command_for(probe))
     app.add_typer(probe_app, name="probe")
     app.command("probes")(probes)

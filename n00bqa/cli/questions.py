@@ -6,7 +6,7 @@ from typing import List, Optional
 
 import typer
 
-from n00bqa.cli.common import console, fail, print_json, warn
+from n00bqa.cli.common import console, fail, get_study, print_json, warn
 from n00bqa.questions import STATUSES, add_note, add_question, get_question, load_questions, set_status
 
 questions_app = typer.Typer(
@@ -37,7 +37,7 @@ def list_questions(
         return
     if status is not None and status not in STATUSES:
         raise fail(f"status {status!r} must be one of: {', '.join(STATUSES)}")
-    questions, problems = load_questions()
+    questions, problems = load_questions(get_study())
     shown = [q for q in questions if (status is None or q.status == status) and (tag is None or tag in q.tags)]
     if as_json:
         print_json([q.to_dict() for q in shown])
@@ -55,7 +55,8 @@ def list_questions(
 def add(
     text: str = typer.Argument(..., help="The question, in your own words."),
     qid: Optional[str] = typer.Option(None, "--id", help="Id (lowercase-with-dashes). Default: derived from the text."),
-    probe: Optional[str] = typer.Option(None, "--probe", help="The probe that measures it (see: n00bqa probes)."),
+    probes: List[str] = typer.Option([], "--probe", help="A probe that measures it (see: n00bqa probes); "
+                                     "repeat for several."),
     tags: List[str] = typer.Option([], "--tag", help="A tag; repeat for several."),
 ) -> None:
     """Add a new open question as questions/ID.md.
@@ -64,7 +65,7 @@ def add(
 
       n00bqa questions add "Why does attention scale by sqrt(d_k)?" --tag attention
     """
-    question = add_question(text, qid=qid, probe=probe, tags=tags)
+    question = add_question(get_study(), text, qid=qid, probes=probes, tags=tags)
     console.print(f"Added [bold cyan]{question.id}[/] -> {question.path}")
 
 
@@ -79,7 +80,7 @@ def set_status_cmd(
 
       n00bqa questions set-status model-size answered
     """
-    question = set_status(qid, status)
+    question = set_status(get_study(), qid, status)
     console.print(f"[bold cyan]{question.id}[/] is now {question.status}")
 
 
@@ -94,7 +95,7 @@ def note(
 
       n00bqa questions note embedding-grad "SparseAdam only updates the rows that were looked up."
     """
-    question = add_note(qid, text)
+    question = add_note(get_study(), qid, text)
     console.print(f"Noted on [bold cyan]{question.id}[/] ({question.path})")
 
 
@@ -112,14 +113,16 @@ def show(
     """
     from n00bqa.probes.base import last_result
 
-    question = get_question(qid)
-    last = last_result(question.probe)
+    study = get_study()
+    question = get_question(study, qid)
+    results = {name: last_result(study, name) for name in question.probes}
     if as_json:
-        print_json({**question.to_dict(), "probe_result": last.to_dict() if last else None})
+        print_json({**question.to_dict(),
+                    "probe_results": {name: r.to_dict() if r else None for name, r in results.items()}})
         return
     from n00bqa.render import question_view
 
-    console.print(question_view(question, last))
+    console.print(question_view(question, results))
 
 
 def register(app: typer.Typer) -> None:

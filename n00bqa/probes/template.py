@@ -1,8 +1,8 @@
 """What does a linear layer compute, and how many parameters does it hold?
 
 The house template: `n00bqa probe new NAME` copies this file into `<study root>/probes/` for the
-learner to edit, and it is itself a real probe (`n00bqa probe template`). It reads top to bottom
-in the order of the explanation:
+learner to edit (then `n00bqa probe NAME` runs it), and it is itself a real probe that the tests
+run. It reads top to bottom in the order of the explanation:
 
 1. Options: a dataclass; each field becomes a `--flag` with its help text. `check` refuses bad
    values in one line, before torch is imported.
