@@ -15,11 +15,13 @@ from __future__ import annotations
 import math
 import textwrap
 from dataclasses import dataclass, field
+from typing import Any
 
 from n00bqa.errors import ProbeError
-from n00bqa.probes.base import Context, Measured, Probe, Table
+from n00bqa.probes.base import Context, Prediction, Probe, Report, Table
 
 IGNORE_INDEX = -100  # the label value PyTorch's cross_entropy (and transformers) skip
+INIT_RANGE = 0.02  # GPT-2's initializer_range: weights ~ N(0, 0.02^2)
 
 # Real sentences of different lengths, so the batch needs padding (and -100 labels).
 SENTENCES = [
@@ -120,16 +122,70 @@ def _tiny_gpt2(tokenizer, opts: LossOptions, initializer_range: float):
     return model.eval()
 
 
-def run(opts: LossOptions, ctx: Context) -> Measured:
+@dataclass
+class Numbers:
+    """What the loss probe measures; every numeric field is a `--json` metric."""
+
+    # 1-2. the batch, the model's loss and the same loss by hand
+    batch_sentences: int
+    padded_length: int
+    vocab_size: int
+    shifted_positions: int  # B * (T - 1): every position that has a next token
+    predicted_positions: int
+    ignored_positions: int
+    model_loss: float
+    manual_loss: float
+    manual_vs_model_loss_abs_diff: float
+    torch_cross_entropy_vs_model_loss_abs_diff: float
+    # 3. loss at init vs ln V
+    initializer_range: float
+    ln_vocab: float
+    init_loss: float
+    init_loss_minus_ln_vocab: float
+    init_logit_std: float
+    init_logit_std_predicted: float  # initializer_range * sqrt(n_embd)
+    init_loss_theory_correction: float  # std^2 / 2
+    init_loss_predicted: float  # ln V + std^2 / 2
+    init_loss_standard_error: float
+    init_perplexity: float
+    wide_init_logit_std: float
+    wide_init_loss: float
+    wide_init_loss_minus_ln_vocab: float
+    # 4. perplexity after training
+    train_steps: int
+    trained_loss: float
+    perplexity: float
+    # 5. label smoothing, 6. multiple choice, 7. the worked MAP@3 table
+    label_smoothing_init_loss: float
+    label_smoothing_init_by_hand_abs_diff: float
+    label_smoothing_init_increase: float
+    label_smoothing_trained_loss: float
+    label_smoothing_trained_by_hand_abs_diff: float
+    label_smoothing_trained_increase: float
+    mc_loss: float
+    mc_loss_by_hand: float
+    mc_loss_by_hand_abs_diff: float
+    mc_chance_loss: float
+    mc_map_at_3: float
+    random_map_at_3: float
+    map_at_3: float
+    map_at_3_questions: int
+    repeat_guess_score: float
+    # report-only rows (lists: not metrics)
+    shift_sentence: int = 0
+    shift_rows: list[list[Any]] = field(default_factory=list)
+    smoothing_rows: list[list[Any]] = field(default_factory=list)
+    mc_rows: list[list[Any]] = field(default_factory=list)
+    worked_rows: list[list[Any]] = field(default_factory=list)
+    model_name: str = ""
+
+
+def measure(opts: LossOptions, ctx: Context) -> Numbers:
     import torch
     import torch.nn.functional as F
 
     from n00bqa.probes.metrics import average_precision_at_3, map_at_3, top_k_labels
     from n00bqa.probes.models import BUNDLED_NAME, load_model, load_tokenizer
-
-    findings: list[str] = []
-    tables: list[Table] = []
-    metrics: dict[str, float | int | bool] = {}
 
     # --- 1. A batch of real sentences, padded; padding gets label -100 -------------------------
     tokenizer = load_tokenizer(None)
@@ -141,7 +197,7 @@ def run(opts: LossOptions, ctx: Context) -> Measured:
     B, T = input_ids.shape
 
     # --- 2. The model's own loss vs the same loss by hand ------------------------------------
-    model = _tiny_gpt2(tokenizer, opts, initializer_range=0.02)  # GPT-2's default init
+    model = _tiny_gpt2(tokenizer, opts, initializer_range=INIT_RANGE)  # GPT-2's default init
     with torch.no_grad():
         out = model(input_ids=input_ids, attention_mask=attention_mask, labels=labels)
     logits = out.logits  # (B, T, V)
@@ -152,18 +208,6 @@ def run(opts: LossOptions, ctx: Context) -> Measured:
                                  ignore_index=IGNORE_INDEX)
     model_loss = float(out.loss)
     counted = int((labels[:, 1:] != IGNORE_INDEX).sum())
-    ignored = B * (T - 1) - counted
-    diff = abs(float(manual_loss) - model_loss)
-    metrics.update(model_loss=model_loss, manual_loss=float(manual_loss),
-                   manual_vs_model_loss_abs_diff=diff,
-                   torch_cross_entropy_vs_model_loss_abs_diff=abs(float(torch_loss) - model_loss),
-                   predicted_positions=counted, ignored_positions=ignored, vocab_size=vocab_size)
-    findings.append(
-        f"GPT2LMHeadModel(labels=...) returned loss {model_loss:.6f}; the same loss by hand (logits[:, :-1] "
-        f"against labels[:, 1:], -log softmax at the label, mean over the {counted} positions whose label "
-        f"is not -100) is {float(manual_loss):.6f}: absolute difference {diff:.2e}. The batch is {B} real "
-        f"sentences padded to {T} tokens; {ignored} of the {B * (T - 1)} shifted positions are padding with "
-        "label -100 and count for nothing.")
 
     # Show the shift on the shortest sentence, so its padded tail is visible.
     row = int(attention_mask.sum(dim=1).argmin())
@@ -174,12 +218,6 @@ def run(opts: LossOptions, ctx: Context) -> Measured:
         target = int(labels[row, t + 1])
         shift_rows.append([t, tokens[t], tokenizer.convert_ids_to_tokens(target) if target != IGNORE_INDEX
                            else "-100 (pad)", round(float(per_position[row, t]), 4)])
-    tables.append(Table(
-        title=f"Next-token targets for sentence {row + 1} (labels shifted left by one)",
-        columns=["position t", "input token", "label = token t+1", "-log p(label) at init"],
-        rows=shift_rows,
-        note=f"Positions {len(shift_rows) - 1}..{T - 2} are padding too (label -100, add 0); position {T - 1} "
-             "has no next token at all."))
 
     # --- 3. Loss at initialisation vs ln(V) ------------------------------------------------------
     # GPT-2 ties the output layer to the token embedding wte ~ N(0, 0.02^2), and ln_f normalises the
@@ -190,28 +228,11 @@ def run(opts: LossOptions, ctx: Context) -> Measured:
     init_loss = model_loss
     init_logits = logits  # (B, T, V), kept for the label-smoothing comparison
     logit_std = float(logits[attention_mask.bool()].std())
-    predicted_init = ln_vocab + logit_std ** 2 / 2
     counted_nll = per_position[labels[:, 1:] != IGNORE_INDEX]  # (counted,)
     standard_error = float(counted_nll.std()) / math.sqrt(counted)  # the mean over few positions is noisy
     wide = _tiny_gpt2(tokenizer, opts, initializer_range=opts.wide_init)
     with torch.no_grad():
         wide_out = wide(input_ids=input_ids, attention_mask=attention_mask, labels=labels)
-    wide_std = float(wide_out.logits[attention_mask.bool()].std())
-    wide_loss = float(wide_out.loss)
-    metrics.update(init_loss=init_loss, ln_vocab=ln_vocab, init_loss_minus_ln_vocab=init_loss - ln_vocab,
-                   init_logit_std=logit_std, init_loss_predicted=predicted_init,
-                   init_loss_standard_error=standard_error,
-                   init_perplexity=math.exp(init_loss), wide_init_logit_std=wide_std, wide_init_loss=wide_loss)
-    findings.append(
-        f"At initialisation the loss is {init_loss:.4f} against ln(V) = ln({vocab_size}) = {ln_vocab:.4f} "
-        f"(excess {init_loss - ln_vocab:+.4f}): the logits have std {logit_std:.3f} "
-        f"(≈ 0.02·√{opts.n_embd} = {0.02 * math.sqrt(opts.n_embd):.3f}), so softmax is nearly uniform and "
-        f"every token gets p ≈ 1/V. The gap is within the noise of a mean over {counted} positions "
-        f"(standard error {standard_error:.4f}); theory adds only std²/2 = {logit_std ** 2 / 2:.4f}.")
-    findings.append(
-        f"With initializer_range {opts.wide_init} instead of 0.02 the first logits have std {wide_std:.2f}, "
-        f"far from uniform, and the initial loss is {wide_loss:.2f} ({wide_loss - ln_vocab:+.2f} above ln V): "
-        "a first loss well above ln(vocab) is the classic sign of a bad init.")
 
     # --- 4. Perplexity = exp(loss), and training moves it --------------------------------------
     trained_loss = init_loss
@@ -230,18 +251,14 @@ def run(opts: LossOptions, ctx: Context) -> Measured:
             out = model(input_ids=input_ids, attention_mask=attention_mask, labels=labels)
         trained_loss = float(out.loss)
         logits = out.logits  # (B, T, V), now far from uniform
-    metrics.update(trained_loss=trained_loss, perplexity=math.exp(trained_loss), train_steps=opts.train_steps)
-    findings.append(
-        f"Perplexity = exp(loss): at init exp({init_loss:.3f}) = {math.exp(init_loss):,.0f}, close to "
-        f"V = {vocab_size:,} (as unsure as picking uniformly among all tokens); after {opts.train_steps} AdamW "
-        f"steps on these sentences the loss is {trained_loss:.3f} and the perplexity {math.exp(trained_loss):,.2f}.")
 
     # --- 5. Label smoothing ----------------------------------------------------------------------
     # With smoothing eps the target is (1-eps) on the label plus eps/V spread over every class, so
     # loss = (1-eps) * NLL + eps * mean over classes of -log p_k.
     eps = opts.label_smoothing
-    smoothing_rows = []
-    for stage, stage_logits in (("init", init_logits), (f"after {opts.train_steps} steps", logits)):
+    smoothing_rows, smoothing = [], {}
+    for key, stage, stage_logits in (("init", "init", init_logits),
+                                     ("trained", f"after {opts.train_steps} steps", logits)):
         flat_logits = stage_logits[:, :-1, :].reshape(-1, vocab_size)  # (B*(T-1), V)
         flat_labels = labels[:, 1:].reshape(-1)  # (B*(T-1),)
         plain = float(F.cross_entropy(flat_logits, flat_labels, ignore_index=IGNORE_INDEX))
@@ -254,22 +271,9 @@ def run(opts: LossOptions, ctx: Context) -> Measured:
         by_hand = float(((1 - eps) * nll + eps * uniform_term).mean())
         smoothing_rows.append([stage, round(plain, 4), round(smoothed, 4), round(by_hand, 4),
                                float(f"{abs(by_hand - smoothed):.2e}")])
-        key = "init" if stage == "init" else "trained"
-        metrics[f"label_smoothing_{key}_loss"] = smoothed
-        metrics[f"label_smoothing_{key}_by_hand_abs_diff"] = abs(by_hand - smoothed)
-        metrics[f"label_smoothing_{key}_increase"] = smoothed - plain
-    tables.append(Table(
-        title=f"Label smoothing: the same logits with label_smoothing 0 vs {eps}",
-        columns=["logits", "eps 0", f"eps {eps}", f"by hand, eps {eps}", "|by hand - torch|"],
-        rows=smoothing_rows,
-        note="by hand = (1-eps)·NLL + eps·mean over the vocabulary of -log p: the second term is the "
-             "cross-entropy against the uniform distribution, large once the model is confident."))
-    init_row, trained_row = smoothing_rows
-    findings.append(
-        f"Label smoothing {eps}: on the trained logits the loss goes from {trained_row[1]:.4f} to "
-        f"{trained_row[2]:.4f} ({trained_row[2] - trained_row[1]:+.4f}); at init it barely moves "
-        f"({init_row[1]:.4f} → {init_row[2]:.4f}) because near-uniform logits already match the uniform "
-        f"part. (1-eps)·NLL + eps·mean(-log p) by hand matches torch within {max(init_row[4], trained_row[4]):.1e}.")
+        smoothing[f"label_smoothing_{key}_loss"] = smoothed
+        smoothing[f"label_smoothing_{key}_by_hand_abs_diff"] = abs(by_hand - smoothed)
+        smoothing[f"label_smoothing_{key}_increase"] = smoothed - plain
 
     # --- 6. Multiple choice: cross-entropy over choices, then the top-3 letters ------------------
     # A multiple-choice head gives one score per choice: logits (B, n_choices). No fine-tuned head
@@ -296,52 +300,108 @@ def run(opts: LossOptions, ctx: Context) -> Measured:
         mc_preds.append(top3)
         mc_rows.append([f"q{i + 1}", *[round(s, 1) for s in scores], answer, " ".join(top3),
                         round(average_precision_at_3(top3, answer), 4), textwrap.shorten(question, 30, placeholder="…")])
-    mc_map = map_at_3(mc_preds, [a for _, _, a in MC_QUESTIONS])
-    random_map = (1 + 1 / 2 + 1 / 3) / n_choices  # each rank equally likely for a random guesser
-    tables.append(Table(
-        title=f"Multiple choice scored by {BUNDLED_NAME}: logits (B, {n_choices}) → top-3 letters → AP@3",
-        columns=["q", *LETTERS, "answer", "top 3", "AP@3", "question"],
-        rows=mc_rows,
-        note="logit = 20 × cosine(question, choice); top 3 = letters sorted by logit, ties by letter order."))
-    metrics.update(mc_loss=mc_loss, mc_loss_by_hand_abs_diff=abs(mc_loss - mc_by_hand),
-                   mc_chance_loss=math.log(n_choices), mc_map_at_3=mc_map, random_map_at_3=random_map)
-    findings.append(
-        f"Multiple choice is cross-entropy over the choices: logits ({n_q}, {n_choices}) and the correct "
-        f"index per question give loss {mc_loss:.4f} (by hand -log softmax[correct] = {mc_by_hand:.4f}; "
-        f"guessing uniformly would give ln {n_choices} = {math.log(n_choices):.4f}). Sorting each row's logits "
-        f"gives the top-3 letters a Kaggle submission lists; MiniLM's similarity scores reach MAP@3 "
-        f"{mc_map:.4f} on these {n_q} questions, against {random_map:.4f} expected from random guesses.")
 
     # --- 7. MAP@3 on a worked table --------------------------------------------------------------
     worked_rows, worked_preds = [], []
-    for name, scores, answer, shows in WORKED:
+    for name, scores, answer, _ in WORKED:
         top3 = top_k_labels(scores, LETTERS)
         full_order = top_k_labels(scores, LETTERS, k=n_choices)
         worked_preds.append(top3)
         worked_rows.append([name, *scores, answer, " ".join(top3), full_order.index(answer) + 1,
                             round(average_precision_at_3(top3, answer), 4)])
-    worked_map = map_at_3(worked_preds, [a for _, _, a, _ in WORKED])
-    ap_text = " + ".join(f"{row[-1]:.4g}" for row in worked_rows)
-    tables.append(Table(
-        title="MAP@3, worked: scores → top 3 → 1/rank of the answer if in the top 3, else 0",
-        columns=["q", *LETTERS, "answer", "top 3", "rank", "AP@3"],
-        rows=worked_rows,
-        note=f"MAP@3 = ({ap_text}) / {len(WORKED)} = {worked_map:.4f}. "
-             + "; ".join(f"{name}: {shows}" for name, _, _, shows in WORKED[3:]) + "."))
-    repeat_score = average_precision_at_3(["A", "A", "A"], "A") + average_precision_at_3(["B", "B", "A"], "A")
-    metrics.update(map_at_3=worked_map, map_at_3_questions=len(WORKED))
-    findings.append(
+
+    return Numbers(
+        batch_sentences=B, padded_length=T, vocab_size=vocab_size, shifted_positions=B * (T - 1),
+        predicted_positions=counted,
+        ignored_positions=B * (T - 1) - counted, model_loss=model_loss, manual_loss=float(manual_loss),
+        manual_vs_model_loss_abs_diff=abs(float(manual_loss) - model_loss),
+        torch_cross_entropy_vs_model_loss_abs_diff=abs(float(torch_loss) - model_loss),
+        initializer_range=INIT_RANGE, ln_vocab=ln_vocab, init_loss=init_loss,
+        init_loss_minus_ln_vocab=init_loss - ln_vocab, init_logit_std=logit_std,
+        init_logit_std_predicted=INIT_RANGE * math.sqrt(opts.n_embd),
+        init_loss_theory_correction=logit_std ** 2 / 2, init_loss_predicted=ln_vocab + logit_std ** 2 / 2, init_loss_standard_error=standard_error,
+        init_perplexity=math.exp(init_loss),
+        wide_init_logit_std=float(wide_out.logits[attention_mask.bool()].std()),
+        wide_init_loss=float(wide_out.loss), wide_init_loss_minus_ln_vocab=float(wide_out.loss) - ln_vocab,
+        train_steps=opts.train_steps, trained_loss=trained_loss, perplexity=math.exp(trained_loss),
+        **smoothing,
+        mc_loss=mc_loss, mc_loss_by_hand=mc_by_hand, mc_loss_by_hand_abs_diff=abs(mc_loss - mc_by_hand),
+        mc_chance_loss=math.log(n_choices), mc_map_at_3=map_at_3(mc_preds, [a for _, _, a in MC_QUESTIONS]),
+        random_map_at_3=(1 + 1 / 2 + 1 / 3) / n_choices,  # each rank equally likely for a random guesser
+        map_at_3=map_at_3(worked_preds, [a for _, _, a, _ in WORKED]), map_at_3_questions=len(WORKED),
+        repeat_guess_score=average_precision_at_3(["A", "A", "A"], "A") + average_precision_at_3(["B", "B", "A"], "A"),
+        shift_sentence=row + 1, shift_rows=shift_rows, smoothing_rows=smoothing_rows, mc_rows=mc_rows,
+        worked_rows=worked_rows, model_name=BUNDLED_NAME,
+    )
+
+
+def report(n: Numbers, opts: LossOptions) -> Report:
+    B, T, V = n.batch_sentences, n.padded_length, n.vocab_size
+    eps = opts.label_smoothing
+    n_q, n_choices = len(MC_QUESTIONS), len(LETTERS)
+    init_row, trained_row = n.smoothing_rows
+    ap_text = " + ".join(f"{row[-1]:.4g}" for row in n.worked_rows)
+    findings = [
+        f"GPT2LMHeadModel(labels=...) returned loss {n.model_loss:.6f}; the same loss by hand (logits[:, :-1] "
+        f"against labels[:, 1:], -log softmax at the label, mean over the {n.predicted_positions} positions whose "
+        f"label is not -100) is {n.manual_loss:.6f}: absolute difference {n.manual_vs_model_loss_abs_diff:.2e}. "
+        f"The batch is {B} real sentences padded to {T} tokens; {n.ignored_positions} of the {n.shifted_positions} "
+        "shifted positions are padding with label -100 and count for nothing.",
+        f"At initialisation the loss is {n.init_loss:.4f} against ln(V) = ln({V}) = {n.ln_vocab:.4f} "
+        f"(excess {n.init_loss_minus_ln_vocab:+.4f}): the logits have std {n.init_logit_std:.3f} "
+        f"(≈ {n.initializer_range}·√{opts.n_embd} = {n.init_logit_std_predicted:.3f}), so softmax is nearly "
+        f"uniform and every token gets p ≈ 1/V. The gap is within the noise of a mean over "
+        f"{n.predicted_positions} positions (standard error {n.init_loss_standard_error:.4f}); theory adds only "
+        f"std²/2 = {n.init_loss_theory_correction:.4f}.",
+        f"With initializer_range {opts.wide_init} instead of {n.initializer_range} the first logits have std "
+        f"{n.wide_init_logit_std:.2f}, far from uniform, and the initial loss is {n.wide_init_loss:.2f} "
+        f"({n.wide_init_loss_minus_ln_vocab:+.2f} above ln V): a first loss well above ln(vocab) is the classic "
+        "sign of a bad init.",
+        f"Perplexity = exp(loss): at init exp({n.init_loss:.3f}) = {n.init_perplexity:,.0f}, close to "
+        f"V = {V:,} (as unsure as picking uniformly among all tokens); after {opts.train_steps} AdamW "
+        f"steps on these sentences the loss is {n.trained_loss:.3f} and the perplexity {n.perplexity:,.2f}.",
+        f"Label smoothing {eps}: on the trained logits the loss goes from {trained_row[1]:.4f} to "
+        f"{trained_row[2]:.4f} ({trained_row[2] - trained_row[1]:+.4f}); at init it barely moves "
+        f"({init_row[1]:.4f} → {init_row[2]:.4f}) because near-uniform logits already match the uniform "
+        f"part. (1-eps)·NLL + eps·mean(-log p) by hand matches torch within {max(init_row[4], trained_row[4]):.1e}.",
+        f"Multiple choice is cross-entropy over the choices: logits ({n_q}, {n_choices}) and the correct "
+        f"index per question give loss {n.mc_loss:.4f} (by hand -log softmax[correct] = {n.mc_loss_by_hand:.4f}; "
+        f"guessing uniformly would give ln {n_choices} = {n.mc_chance_loss:.4f}). Sorting each row's logits "
+        f"gives the top-3 letters a Kaggle submission lists; MiniLM's similarity scores reach MAP@3 "
+        f"{n.mc_map_at_3:.4f} on these {n_q} questions, against {n.random_map_at_3:.4f} expected from random guesses.",
         f"MAP@3 (Kaggle LLM Science Exam): each question scores 1/rank of its one correct answer within "
         f"the top 3 guesses, else 0, and the scores are averaged. On the worked table (ranks 1, 2, 3, "
         f"outside, a tie broken by letter order, a tie pushing the answer out) it is ({ap_text}) / "
-        f"{len(WORKED)} = {worked_map:.4f}. Repeating a guess never helps: [A, A, A] scores 1 and "
-        f"[B, B, A] scores 1/3 when A is right (sum {repeat_score:.4f}).")
-
-    summary = (f"Training minimises next-token cross-entropy: by hand {float(manual_loss):.4f} = the model's "
-               f"{model_loss:.4f} (diff {diff:.1e}); the initial loss {init_loss:.3f} ≈ ln V = {ln_vocab:.3f}; "
-               f"a leaderboard instead scores ranked guesses: MAP@3 = {worked_map:.4f} on the worked table.")
-    return Measured(summary=summary, findings=findings, metrics=metrics, tables=tables,
-                    model=f"tiny GPT-2 (random init, V={vocab_size}) + {BUNDLED_NAME}")
+        f"{n.map_at_3_questions} = {n.map_at_3:.4f}. Repeating a guess never helps: [A, A, A] scores 1 and "
+        f"[B, B, A] scores 1/3 when A is right (sum {n.repeat_guess_score:.4f}).",
+    ]
+    tables = [
+        Table(title=f"Next-token targets for sentence {n.shift_sentence} (labels shifted left by one)",
+              columns=["position t", "input token", "label = token t+1", "-log p(label) at init"],
+              rows=n.shift_rows,
+              note=f"Positions {len(n.shift_rows) - 1}..{T - 2} are padding too (label -100, add 0); position "
+                   f"{T - 1} has no next token at all."),
+        Table(title=f"Label smoothing: the same logits with label_smoothing 0 vs {eps}",
+              columns=["logits", "eps 0", f"eps {eps}", f"by hand, eps {eps}", "|by hand - torch|"],
+              rows=n.smoothing_rows,
+              note="by hand = (1-eps)·NLL + eps·mean over the vocabulary of -log p: the second term is the "
+                   "cross-entropy against the uniform distribution, large once the model is confident."),
+        Table(title=f"Multiple choice scored by {n.model_name}: logits (B, {n_choices}) → top-3 letters → AP@3",
+              columns=["q", *LETTERS, "answer", "top 3", "AP@3", "question"],
+              rows=n.mc_rows,
+              note="logit = 20 × cosine(question, choice); top 3 = letters sorted by logit, ties by letter order."),
+        Table(title="MAP@3, worked: scores → top 3 → 1/rank of the answer if in the top 3, else 0",
+              columns=["q", *LETTERS, "answer", "top 3", "rank", "AP@3"],
+              rows=n.worked_rows,
+              note=f"MAP@3 = ({ap_text}) / {n.map_at_3_questions} = {n.map_at_3:.4f}. "
+                   + "; ".join(f"{name}: {shows}" for name, _, _, shows in WORKED[3:]) + "."),
+    ]
+    summary = (f"Training minimises next-token cross-entropy: by hand {n.manual_loss:.4f} = the model's "
+               f"{n.model_loss:.4f} (diff {n.manual_vs_model_loss_abs_diff:.1e}); the initial loss "
+               f"{n.init_loss:.3f} ≈ ln V = {n.ln_vocab:.3f}; a leaderboard instead scores ranked guesses: "
+               f"MAP@3 = {n.map_at_3:.4f} on the worked table.")
+    return Report(summary=summary, findings=findings, tables=tables,
+                  model=f"tiny GPT-2 (random init, V={V}) + {n.model_name}")
 
 
 PROBE = Probe(
@@ -349,7 +409,13 @@ PROBE = Probe(
     question="loss-and-benchmark",
     title="Cross-entropy by hand vs GPT-2's loss, loss at init vs ln V, label smoothing, MAP@3",
     options=LossOptions,
-    run=run,
+    measure=measure,
+    report=report,
     check=check,
     threads=1,  # a tiny model: one thread is faster than two (see Probe.threads)
+    predictions=(
+        Prediction("A randomly initialised model with a 30,522-token vocabulary: what is its first loss?",
+                   "init_loss", "nats"),
+        Prediction("What perplexity does that first loss correspond to?", "init_perplexity", "", scoring="log10"),
+    ),
 )

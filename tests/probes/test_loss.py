@@ -39,9 +39,9 @@ def test_metric_input_errors_name_the_bad_value():
 
 
 def test_loss_options_are_checked():
-    from n00bqa.probes import get_probe
+    from n00bqa.probes import find_probe
 
-    probe = get_probe("loss")
+    probe = find_probe(None, "loss")
     with pytest.raises(ProbeError, match="not divisible"):
         probe.make_options(n_embd=30, n_head=4)
     with pytest.raises(ProbeError, match="label-smoothing"):
@@ -70,11 +70,17 @@ def test_causal_lm_loss_by_hand_matches_a_loop():
 
 @pytest.fixture(scope="module")
 def loss_result():
-    from n00bqa.probes import get_probe
+    from n00bqa.probes import find_probe
     from n00bqa.probes.base import run_probe
 
-    probe = get_probe("loss")
-    return run_probe(probe, probe.make_options(train_steps=10), seed=0, cache=False)
+    probe = find_probe(None, "loss")
+    return run_probe(None, probe, probe.make_options(train_steps=10), seed=0, cache=False)
+
+
+def test_every_number_in_a_finding_is_measured(loss_result):
+    from n00bqa.probes.base import unexplained_numbers
+
+    assert unexplained_numbers(loss_result) == []
 
 
 def test_probe_loss_facts(loss_result, minilm):
