@@ -15,6 +15,7 @@ from n00bqa import __version__
 from n00bqa.cli import app
 
 runner = CliRunner()
+# The fixture root's questions (tests/fixtures/study).
 SEVEN = ["embedding-grad", "encoder-decoder", "hf-internals", "loss-and-benchmark", "model-size", "task-heads",
          "word-embedding"]
 
@@ -29,7 +30,7 @@ def test_version():
     assert result.stdout.strip() == f"n00bqa {__version__}"
 
 
-def test_questions_table_lists_all_seven():
+def test_questions_table_lists_them_all():
     result = run("questions")
     assert result.exit_code == 0, result.output
     for qid in SEVEN:
@@ -41,7 +42,8 @@ def test_questions_json_shape_and_filters():
     assert result.exit_code == 0
     data = json.loads(result.stdout)
     assert sorted(q["id"] for q in data) == SEVEN
-    assert set(data[0]) == {"id", "question", "probe", "status", "tags", "reading", "answer", "try", "notes", "path"}
+    assert set(data[0]) == {"id", "question", "probes", "status", "chapter", "tags", "reading", "answer", "try", "notes",
+                         "path"}
     tag = data[0]["tags"][0]
     tagged = json.loads(run("questions", "--json", "--tag", tag).stdout)
     assert tagged and all(tag in q["tags"] for q in tagged)
@@ -55,7 +57,7 @@ def test_show_renders_question_and_answer():
     assert "How can PyTorch autograd compute the grad" in flat
     assert "Answer" in result.stdout
     data = json.loads(run("show", "embedding-grad", "--json").stdout)
-    assert data["id"] == "embedding-grad" and data["probe"] == "embedding-grad"
+    assert data["id"] == "embedding-grad" and data["probes"] == ["embedding-grad"]
     assert len(data["answer"].split()) >= 80
 
 
@@ -93,7 +95,7 @@ def test_bad_input_gets_one_line_errors(study_root: Path):
 
 def test_broken_question_file_is_named_and_others_still_show(study_root: Path):
     broken = study_root / "questions" / "broken.md"
-    broken.write_text("---\nid: broken\nquestion: [oops\nprobe: loss\nstatus: open\n---\n")
+    broken.write_text("---\nid: broken\nquestion: [oops\nprobes: [loss]\nstatus: open\n---\n")
     result = run("questions")
     assert result.exit_code == 1
     for qid in SEVEN:

@@ -1,4 +1,7 @@
-"""Question files: loading, validation of broken files, atomic saving, and the inventory."""
+"""Question files: loading, validation of broken files, atomic saving, and the inventory.
+
+All on the frozen fixture root (tests/fixtures/study): the learner's own list is data and grows.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +14,7 @@ from n00bqa.questions import (
     Question, add_note, add_question, get_question, load_questions, parse_question, save_question, set_status, slugify,
 )
 
-SEVEN = {
+SEVEN = {  # the fixture root's questions and their probes
     "encoder-decoder": "translation",
     "task-heads": "task-heads",
     "hf-internals": "hf-internals",
@@ -37,7 +40,7 @@ VERBATIM = {
 GOOD = """---
 id: demo
 question: "Why scale by sqrt(d_k)?"
-probe: loss
+probes: [loss]
 tags: ["attention"]
 reading: []
 status: open
@@ -61,44 +64,65 @@ def write(root: Path, name: str, text: str) -> Path:
     return path
 
 
-def test_the_seven_questions_load_with_their_probes():
-    questions, problems = load_questions()
+def test_the_fixture_questions_load_with_their_probes(study):
+    questions, problems = load_questions(study)
     assert problems == []
-    assert {q.id: q.probe for q in questions} == SEVEN
+    assert {q.id: q.probes for q in questions} == {qid: [probe] for qid, probe in SEVEN.items()}
 
 
-def test_questions_are_the_learners_words_verbatim():
+def test_questions_are_the_learners_words_verbatim(study):
     """Each question is word for word the learner's (the notes' Questions list, copied into VERBATIM)."""
-    questions = {q.id: q.question for q in load_questions()[0]}
+    questions = {q.id: q.question for q in load_questions(study)[0]}
     assert questions == VERBATIM
 
 
-def test_answers_are_80_to_250_words_and_try_names_the_probe():
-    for question in load_questions()[0]:
+def test_answers_are_80_to_250_words_and_try_names_the_probe(study):
+    for question in load_questions(study)[0]:
         words = len(question.answer.split())
         assert 80 <= words <= 250, (question.id, words)
-        assert f"n00bqa probe {question.probe}" in question.try_, question.id
+        for probe in question.probes:
+            assert f"n00bqa probe {probe}" in question.try_, question.id
         assert question.status in {"open", "answered"}
 
 
-def test_reading_ids_resolve_to_the_reading_list(study_root: Path):
+def inventory_problems(study) -> list[str]:
+    """What is inconsistent in a study root: a probe or a file that fails to load, a probe a question
+    names that does not exist, a reading id that is not in the reading list. Questions without
+    probes (`probes: []`) and probes serving several questions are fine."""
     import yaml
 
-    manifest = yaml.safe_load((study_root / "corpus" / "reading-list.yaml").read_text())
+    from n00bqa.probes import load_probes
+
+    manifest = yaml.safe_load((study.corpus_dir / "reading-list.yaml").read_text())
     ids = {item["id"] for item in manifest["items"]}
-    for question in load_questions()[0]:
-        assert question.reading, question.id
-        assert set(question.reading) <= ids, (question.id, set(question.reading) - ids)
+    probes, broken = load_probes(study)
+    names = {p.name for p in probes}
+    questions, problems = load_questions(study)
+    found = [str(p) for p in (*broken, *problems)]
+    for q in questions:
+        found += [f"{q.id}: unknown probe {name!r}" for name in q.probes if name not in names]
+        found += [f"{q.id}: unknown reading {r!r}" for r in q.reading if r not in ids]
+    return found
 
 
-def test_every_question_names_a_registered_probe_and_every_probe_a_question():
-    from n00bqa.probes import list_probes
+def test_the_inventory_is_consistent(study):
+    assert inventory_problems(study) == []
 
-    probes = {p.name: p.question for p in list_probes()}
-    questions = {q.id: q.probe for q in load_questions()[0]}
-    assert set(questions.values()) == set(probes)
-    for name, qid in probes.items():
-        assert questions[qid] == name
+
+def test_the_inventory_stays_consistent_as_the_list_grows(study):
+    """Three new questions: one without a probe, one sharing param-count, one naming two probes."""
+    add_question(study, "What is rotary position embedding?", qid="rope")
+    add_question(study, "How many parameters does Llama have?", qid="llama-size", probes=["param-count"])
+    add_question(study, "What does a tied head cost?", qid="tied-head", probes=["param-count", "embedding-grad"])
+    assert inventory_problems(study) == []
+    questions = {q.id: q for q in load_questions(study)[0]}
+    assert questions["rope"].probes == []
+    assert [q.id for q in questions.values() if "param-count" in q.probes] == ["llama-size", "model-size",
+                                                                              "tied-head"]
+    # ... and an inconsistency is found, not ignored.
+    (study.questions_dir / "rope.md").write_text((study.questions_dir / "rope.md").read_text()
+                                                  .replace("probes: []", "probes: [no-such-probe]"))
+    assert inventory_problems(study) == ["rope: unknown probe 'no-such-probe'"]
 
 
 def test_files_round_trip_exactly(study_root: Path):
@@ -110,7 +134,7 @@ def test_files_round_trip_exactly(study_root: Path):
 def test_parse_good_file(study_root: Path):
     path = write(study_root, "demo.md", GOOD)
     q = parse_question(path, GOOD)
-    assert (q.id, q.probe, q.tags, q.status) == ("demo", "loss", ["attention"], "open")
+    assert (q.id, q.probes, q.tags, q.status) == ("demo", ["loss"], ["attention"], "open")
     assert q.answer == "Because dot products grow with dimension."
     assert q.try_ == "n00bqa probe loss"
     assert q.notes == ""
@@ -119,61 +143,79 @@ def test_parse_good_file(study_root: Path):
 @pytest.mark.parametrize("text, expected", [
     ("no front matter\n", "demo.md:1: no front matter"),
     ("---\nid: demo\n", "never closed"),
-    ("---\nid: demo\nquestion: [unclosed\nprobe: loss\nstatus: open\n---\n", "demo.md:4: YAML error"),
-    (GOOD.replace("probe: loss\n", ""), "missing field 'probe'"),
+    ("---\nid: demo\nquestion: [unclosed\nprobes: [loss]\nstatus: open\n---\n", "demo.md:4: YAML error"),
+    (GOOD.replace("status: open\n", ""), "missing field 'status'"),
+    (GOOD.replace("probes: [loss]", "probes: {a: 1}"), "probes must be a list"),
+    (GOOD.replace("probes: [loss]", "probes: [loss]\nprobe: loss"), "both 'probe' and 'probes'"),
+    (GOOD.replace("status: open", "status: open\nchapter: 9"), "chapter 9 must be a number from 1 to 5"),
     (GOOD.replace("status: open", "status: done"), "status 'done' must be one of: open, answered"),
     (GOOD.replace("id: demo", "id: other"), "rename the file to other.md"),
     (GOOD.replace('tags: ["attention"]', "tags: attention"), "tags must be a list"),
 ])
-def test_broken_files_name_the_file_line_and_fix(study_root: Path, text: str, expected: str):
+def test_broken_files_name_the_file_line_and_fix(study, study_root: Path, text: str, expected: str):
     path = write(study_root, "demo.md", text)
     with pytest.raises(QuestionError, match=None) as info:
         parse_question(path, text)
     assert expected in str(info.value)
     assert str(path) in str(info.value)
     # ... and the other questions still load.
-    questions, problems = load_questions()
+    questions, problems = load_questions(study)
     assert len(questions) == len(SEVEN)
     assert [p.path.name for p in problems] == ["demo.md"]
 
 
-def test_unknown_id_lists_the_known_ones():
+def test_unknown_id_lists_the_known_ones(study):
     with pytest.raises(QuestionError, match="unknown question id 'nope'.*embedding-grad"):
-        get_question("nope")
+        get_question(study, "nope")
 
 
-def test_add_question_derives_id_and_refuses_duplicates(study_root: Path):
-    q = add_question("Why does attention scale by sqrt(d_k)?", tags=["attention"])
+def test_the_old_single_probe_field_still_loads(study, study_root: Path):
+    text = GOOD.replace("probes: [loss]", "probe: loss")
+    assert parse_question(write(study_root, "demo.md", text), text).probes == ["loss"]
+    text = GOOD.replace("probes: [loss]", "probe: none")
+    assert parse_question(write(study_root, "demo.md", text), text).probes == []
+
+
+@pytest.mark.parametrize("qid", ["../../outside/model-size", "a/b", "..", "Model-Size", ""])
+def test_ids_from_users_never_name_a_path_outside_questions(study, qid):
+    for call in (lambda: get_question(study, qid), lambda: set_status(study, qid, "answered"),
+                 lambda: add_note(study, qid, "x")):
+        with pytest.raises(QuestionError, match="lowercase words joined by '-'"):
+            call()
+
+
+def test_add_question_derives_id_and_refuses_duplicates(study, study_root: Path):
+    q = add_question(study, "Why does attention scale by sqrt(d_k)?", tags=["attention"])
     assert q.id == slugify("Why does attention scale by sqrt(d_k)?") == "why-attention-scale-by-sqrt-d"
-    assert get_question(q.id).tags == ["attention"]
+    assert get_question(study, q.id).tags == ["attention"]
     with pytest.raises(QuestionError, match="already exists"):
-        add_question("Why does attention scale by sqrt(d_k)?")
+        add_question(study, "Why does attention scale by sqrt(d_k)?")
     with pytest.raises(QuestionError, match="unknown probe 'nope'"):
-        add_question("Another one?", probe="nope")
+        add_question(study, "Another one?", probes=["nope"])
     assert not (study_root / "questions" / "another-one.md").exists()
 
 
-def test_set_status_and_note_rewrite_only_what_changed(study_root: Path):
+def test_set_status_and_note_rewrite_only_what_changed(study, study_root: Path):
     path = study_root / "questions" / "model-size.md"
-    before = get_question("model-size")
-    set_status("model-size", "answered")
-    add_note("model-size", "Embeddings are a quarter of BERT-base.")
-    after = get_question("model-size")
+    before = get_question(study, "model-size")
+    set_status(study, "model-size", "answered")
+    add_note(study, "model-size", "Embeddings are a quarter of BERT-base.")
+    after = get_question(study, "model-size")
     assert after.status == "answered"
     assert after.notes.endswith("Embeddings are a quarter of BERT-base.")
     assert (after.answer, after.question, after.tags) == (before.answer, before.question, before.tags)
     assert path.read_text().count("status: answered") == 1
     with pytest.raises(QuestionError, match="status 'closed' must be one of"):
-        set_status("model-size", "closed")
+        set_status(study, "model-size", "closed")
 
 
-def test_save_is_atomic_when_interrupted(study_root: Path, monkeypatch: pytest.MonkeyPatch):
+def test_save_is_atomic_when_interrupted(study, study_root: Path, monkeypatch: pytest.MonkeyPatch):
     """A failure mid-write leaves the old file intact and no temporary file behind."""
     import os
 
     path = study_root / "questions" / "model-size.md"
     original = path.read_text()
-    question = get_question("model-size")
+    question = get_question(study, "model-size")
     question.answer = "changed"
 
     def boom(*args, **kwargs):
@@ -181,12 +223,12 @@ def test_save_is_atomic_when_interrupted(study_root: Path, monkeypatch: pytest.M
 
     monkeypatch.setattr(os, "replace", boom)
     with pytest.raises(KeyboardInterrupt):
-        save_question(question)
+        save_question(study, question)
     assert path.read_text() == original
     assert [p.name for p in path.parent.iterdir() if p.name.startswith(".")] == []
 
 
 def test_to_dict_is_the_documented_json_shape():
-    q = Question(id="x", question="Q?", probe="loss")
-    assert list(q.to_dict()) == ["id", "question", "probe", "status", "tags", "reading", "answer", "try", "notes",
-                                 "path"]
+    q = Question(id="x", question="Q?", probes=["loss"])
+    assert list(q.to_dict()) == ["id", "question", "probes", "status", "chapter", "tags", "reading", "answer",
+                                 "try", "notes", "path"]
