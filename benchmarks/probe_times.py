@@ -30,9 +30,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=1)
     args = parser.parse_args(argv)
 
-    from n00bqa.probes import list_probes
+    from n00bqa.probes import probe_names
 
-    names = args.probes or [p.name for p in list_probes()]
+    names = args.probes or probe_names(None)
     exe = Path(sys.executable).parent / "n00bqa"
     with tempfile.TemporaryDirectory() as tmp:
         # A throwaway study root, so the benchmark does not overwrite the learner's probe cache.
