@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from n00bqa.errors import ProbeError
-from n00bqa.probes.base import Context, Measured, Probe, Table
+from n00bqa.probes.base import Context, Prediction, Probe, Report, Table
 
 BUNDLED = "all-MiniLM-L6-v2"
 COMPONENTS = ("embeddings", "attention", "mlp", "norms", "heads", "other")
@@ -41,7 +41,7 @@ PUBLISHED = {
     "all-MiniLM-L6-v2": 22_713_216,
 }
 # Published only as rounded figures.
-PUBLISHED_APPROX = {"deberta-v3-base": "86M + 98M emb."}
+PUBLISHED_APPROX = {"deberta-v3-base": (86, 98)}  # millions: backbone, embedding
 
 
 @dataclass
@@ -255,8 +255,83 @@ def human(n: float) -> str:
     return str(int(n))
 
 
-def run(opts: ParamCountOptions, ctx: Context) -> Measured:
-    measured: list[dict[str, Any]] = []
+@dataclass
+class EmbeddingTable:
+    """One nn.Embedding of a model (a tied table is listed once, under its first name)."""
+
+    name: str
+    short: str  # its module's own name, with its stack (encoder/decoder) when that repeats
+    shape: list[int]
+    params: int
+    role: str  # what indexes its rows
+    lookup: bool  # read by row lookup (False: read whole, like DeBERTa's relative-position table)
+    tied_with: list[str]
+
+
+@dataclass
+class ModelNumbers:
+    """What was counted for one model; its numeric fields become `<model>.<field>` metrics."""
+
+    total: int
+    embedding: int
+    dense: int
+    embedding_fraction: float
+    forward_flops_per_token: int
+    forward_flops_matmuls: int
+    forward_flops_attention: int
+    vocab_size: int
+    hidden_size: int
+    layers: int
+    checkpoint_params: int | None = None
+    checkpoint_matches: bool | None = None
+    checkpoint_tensors: int | None = None
+    checkpoint_numbers: int | None = None
+    # report-only (strings and lists are not metrics)
+    how: str = ""
+    components: list[int] = field(default_factory=list)  # in COMPONENTS order
+    tables: list[EmbeddingTable] = field(default_factory=list)
+    tied: list[list[str]] = field(default_factory=list)
+    checkpoint_files: list[str] = field(default_factory=list)
+    checkpoint_only_stored: list[str] = field(default_factory=list)  # "name [shape]"
+    checkpoint_only_model: list[str] = field(default_factory=list)
+    checkpoint_mismatched: list[str] = field(default_factory=list)
+
+
+class Numbers(dict):
+    """Model name -> ModelNumbers. A dict rather than a dataclass because the models are named by
+    the run (`--model` counts a folder named by the user), and the metrics must read `gpt2.total`,
+    `all-MiniLM-L6-v2.dense`: `flat_metrics` turns each key into the first part of the name."""
+
+
+def _model_numbers(counts: dict[str, Any], config: Any, seq_len: int, how: str,
+                   check_result: dict[str, Any] | None = None) -> ModelNumbers:
+    flops = forward_flops_per_token(counts, config, seq_len)
+    blocks, _ = attention_shape(config)
+    numbers = ModelNumbers(
+        total=counts["total"], embedding=counts["embedding"], dense=counts["dense"],
+        embedding_fraction=counts["embedding_fraction"], forward_flops_per_token=flops["total"],
+        forward_flops_matmuls=flops["matmuls"], forward_flops_attention=flops["attention"],
+        vocab_size=config.vocab_size, hidden_size=getattr(config, "d_model", None) or config.hidden_size,
+        layers=config.num_hidden_layers, how=how,
+        components=[counts["components"][k] for k in COMPONENTS],
+        tables=[EmbeddingTable(t["name"], t["short"], t["shape"], t["params"], t["role"], t["lookup"],
+                               t["tied_with"]) for t in counts["tables"]],
+        tied=counts["tied"])
+    if check_result is not None:
+        numbers.checkpoint_params = check_result["stored_params"]
+        numbers.checkpoint_matches = (check_result["stored_params"] == counts["total"]
+                                      and not check_result["only_model"] and not check_result["mismatched"])
+        numbers.checkpoint_tensors = check_result["stored_tensors"]
+        numbers.checkpoint_numbers = check_result["stored_total"]
+        numbers.checkpoint_files = check_result["files"]
+        numbers.checkpoint_only_stored = [f"{n} {s}" for n, s in check_result["only_stored"].items()]
+        numbers.checkpoint_only_model = check_result["only_model"]
+        numbers.checkpoint_mismatched = check_result["mismatched"]
+    return numbers
+
+
+def measure(opts: ParamCountOptions, ctx: Context) -> Numbers:
+    numbers = Numbers()
 
     # 1. The architectures: published configs on the meta device, or the learner's folder.
     if opts.model is None:
@@ -264,16 +339,15 @@ def run(opts: ParamCountOptions, ctx: Context) -> Measured:
         advance = ctx.task("Building models on the meta device", len(archs) + 1)
         for name, config, class_name in archs:
             model = build_on_meta(config, class_name)
-            measured.append({"name": name, "config": config, "counts": count_model(model),
-                             "how": f"{class_name}, meta device"})
+            numbers[name] = _model_numbers(count_model(model), config, opts.seq_len, f"{class_name}, meta device")
             advance(1)
         # 2. The bundled MiniLM with its real weights, checked against its own checkpoint.
         from n00bqa.probes.models import load_model, resolve_model_dir
 
         minilm = load_model(None)
         counts = count_model(minilm)
-        measured.append({"name": BUNDLED, "config": minilm.config, "counts": counts, "how": "BertModel, real weights",
-                         "check": cross_check(resolve_model_dir(None), counts, minilm.base_model_prefix)})
+        numbers[BUNDLED] = _model_numbers(counts, minilm.config, opts.seq_len, "BertModel, real weights",
+                                          cross_check(resolve_model_dir(None), counts, minilm.base_model_prefix))
         advance(1)
     else:
         from transformers import AutoConfig
@@ -289,18 +363,22 @@ def run(opts: ParamCountOptions, ctx: Context) -> Measured:
         model = build_on_meta(config, class_name)
         counts = count_model(model)
         label = BUNDLED if folder == resolve_model_dir(None) else folder.name
-        measured.append({"name": label, "config": config, "counts": counts,
-                         "how": f"{type(model).__name__} from config.json, meta device",
-                         "check": cross_check(folder, counts, model.base_model_prefix)})
+        numbers[label] = _model_numbers(counts, config, opts.seq_len,
+                                        f"{type(model).__name__} from config.json, meta device",
+                                        cross_check(folder, counts, model.base_model_prefix))
+    return numbers
 
-    # 3. Tables and findings, model by model.
-    metrics: dict[str, float | int | bool] = {}
+
+def report(numbers: Numbers, opts: ParamCountOptions) -> Report:
     findings: list[str] = []
     sizes = Table("Parameters: embedding (lookup tables, sparse gradient) vs dense",
                   ["model", "total", "embedding", "dense", "emb. %"], [],
                   note=("Built on the meta device from each published config.json (no weights); all-MiniLM-L6-v2 "
                         "with its real weights." if opts.model is None else
                         "Built on the meta device from the folder's config.json; cross-checked against its weights."))
+    published = Table("Counted vs published", ["model", "what", "published", "counted"], [],
+                      note="Published figures from the model cards and papers; deberta-v3-base's card gives "
+                           "rounded millions.")
     parts = Table("Parameters by component, in millions", ["model", *COMPONENTS], [],
                   note="attention: Q/K/V/output projections; mlp: the feed-forward layers; heads: pooler or an "
                        "untied LM head; other: anything not recognised.")
@@ -317,92 +395,88 @@ def run(opts: ParamCountOptions, ctx: Context) -> Measured:
                                                                      "row looked up by"], [],
                           note="Tied tables are listed once; the findings name their other names. A table read "
                                "whole is counted as dense.")
-    for m in measured:
-        name, c = m["name"], m["counts"]
-        for key in ("total", "embedding", "dense", "embedding_fraction"):
-            metrics[f"{name}.{key}"] = c[key]
-        published = PUBLISHED.get(name)
-        sizes.rows.append([name, c["total"], c["embedding"], c["dense"], round(100 * c["embedding_fraction"], 2)])
-        parts.rows.append([name, *(round(c["components"][k] / 1e6, 3) for k in COMPONENTS)])
-        total = c["total"]
-        memory.rows.append([name, round(4 * total / GB, 3), round(2 * total / GB, 3), round(total / GB, 3),
-                            round(16 * total / GB, 3)])
-        f = forward_flops_per_token(c, m["config"], opts.seq_len)
-        metrics[f"{name}.forward_flops_per_token"] = f["total"]
-        flops.rows.append([name, f["matmuls"], f["attention"], f["total"], round(f["total"] / 1e9, 3)])
-        for t in c["tables"]:
-            shape = "×".join(f"{d:,}" for d in t["shape"])
-            lookup_tables.rows.append([name, t["short"], shape, t["params"], t["role"]])
-
-        sentence = (f"{name}: {c['total']:,} parameters ({human(c['total'])}); {c['embedding']:,} "
-                    f"({100 * c['embedding_fraction']:.1f}%) sit in lookup tables and {c['dense']:,} are dense.")
+    for name, c in numbers.items():
+        sizes.rows.append([name, c.total, c.embedding, c.dense, round(100 * c.embedding_fraction, 2)])
+        if name in PUBLISHED:
+            published.rows.append([name, "total", PUBLISHED[name], c.total])
         if name in PUBLISHED_APPROX:
-            backbone = c["total"] - max(t["params"] for t in c["tables"])
-            sentence += (f" Its model card gives 86M backbone + 98M embedding parameters; measured: {backbone:,} "
-                         f"outside the token table + {max(t['params'] for t in c['tables']):,} in it.")
-        if published is not None:
-            verdict = "matches" if published == c["total"] else f"differs by {c['total'] - published:+,} from"
-            sentence += f" The count {verdict} the published {published:,}."
-        findings.append(sentence)
-        if c["tied"]:
-            groups = "; ".join(" = ".join(names) for names in c["tied"])
-            findings.append(f"{name} ties weights (one tensor under several names, counted once): {groups}.")
-        whole = [t for t in c["tables"] if not t["lookup"]]
-        if whole:
-            findings.append(f"{name}: {', '.join(t['name'] for t in whole)} is an nn.Embedding but attention reads "
-                            f"the whole table every step, so its {sum(t['params'] for t in whole):,} parameters are "
-                            "counted as dense.")
-        check_result = m.get("check")
-        if check_result is not None:
-            findings.append(_cross_check_sentence(name, c, check_result))
-            metrics[f"{name}.checkpoint_params"] = check_result["stored_params"]
-            metrics[f"{name}.checkpoint_matches"] = (check_result["stored_params"] == c["total"]
-                                                     and not check_result["only_model"]
-                                                     and not check_result["mismatched"])
+            token_table = max(t.params for t in c.tables)
+            backbone_m, embedding_m = PUBLISHED_APPROX[name]
+            published.rows.append([name, "backbone (M)", backbone_m, round((c.total - token_table) / 1e6, 2)])
+            published.rows.append([name, "embedding (M)", embedding_m, round(token_table / 1e6, 2)])
+        parts.rows.append([name, *(round(v / 1e6, 3) for v in c.components)])
+        memory.rows.append([name, round(4 * c.total / GB, 3), round(2 * c.total / GB, 3), round(c.total / GB, 3),
+                            round(16 * c.total / GB, 3)])
+        flops.rows.append([name, c.forward_flops_matmuls, c.forward_flops_attention, c.forward_flops_per_token,
+                           round(c.forward_flops_per_token / 1e9, 3)])
+        for t in c.tables:
+            shape = "×".join(f"{d:,}" for d in t.shape)
+            lookup_tables.rows.append([name, t.short, shape, t.params, t.role])
 
-    # 4. The comparisons a learner asks about.
+        sentence = (f"{name}: {c.total:,} parameters ({human(c.total)}); {c.embedding:,} "
+                    f"({100 * c.embedding_fraction:.1f}%) sit in lookup tables and {c.dense:,} are dense.")
+        if name in PUBLISHED_APPROX:
+            token_table = max(t.params for t in c.tables)
+            backbone_m, embedding_m = PUBLISHED_APPROX[name]
+            sentence += (f" Its model card gives {backbone_m}M backbone + {embedding_m}M embedding parameters; "
+                         f"measured: {c.total - token_table:,} outside the token table + {token_table:,} in it.")
+        if name in PUBLISHED:
+            verdict = "matches" if PUBLISHED[name] == c.total else f"differs by {c.total - PUBLISHED[name]:+,} from"
+            sentence += f" The count {verdict} the published {PUBLISHED[name]:,}."
+        findings.append(sentence)
+        if c.tied:
+            groups = "; ".join(" = ".join(names) for names in c.tied)
+            findings.append(f"{name} ties weights (one tensor under several names, counted once): {groups}.")
+        whole = [t for t in c.tables if not t.lookup]
+        if whole:
+            findings.append(f"{name}: {', '.join(t.name for t in whole)} is an nn.Embedding but attention reads "
+                            f"the whole table every step, so its {sum(t.params for t in whole):,} parameters are "
+                            "counted as dense.")
+        if c.checkpoint_params is not None:
+            findings.append(_cross_check_sentence(name, c))
+
+    # The comparisons a learner asks about.
     if opts.model is None:
-        by = {m["name"]: m["counts"] for m in measured}
-        deb = by["deberta-v3-base"]
-        findings.append(f"deberta-v3-base's 128,100-token vocabulary alone holds {deb['embedding']:,} parameters, "
-                        f"{100 * deb['embedding_fraction']:.1f}% of the model, against "
-                        f"{100 * by['llama-2-7b']['embedding_fraction']:.1f}% for llama-2-7b, whose 32 layers of "
-                        "4096-wide matrices dwarf its 32,000-row table: the share is vocabulary × width against "
-                        "depth × width².")
-        llama = by["llama-2-7b"]["total"]
-        findings.append(f"llama-2-7b needs {4 * llama / GB:.1f} GB for fp32 weights, {2 * llama / GB:.1f} GB in bf16, "
-                        f"{llama / GB:.1f} GB in int8, and {16 * llama / GB:.1f} GB to train with Adam in fp32 "
-                        "before any activation is stored.")
-        gpt2_flops = metrics["gpt2.forward_flops_per_token"]
+        deb, llama = numbers["deberta-v3-base"], numbers["llama-2-7b"]
+        findings.append(f"deberta-v3-base's {deb.vocab_size:,}-token vocabulary alone holds {deb.embedding:,} "
+                        f"parameters, {100 * deb.embedding_fraction:.1f}% of the model, against "
+                        f"{100 * llama.embedding_fraction:.1f}% for llama-2-7b, whose {llama.layers} layers of "
+                        f"{llama.hidden_size}-wide matrices dwarf its {llama.vocab_size:,}-row table: the share is "
+                        "vocabulary × width against depth × width².")
+        total = llama.total
+        findings.append(f"llama-2-7b needs {4 * total / GB:.1f} GB for fp32 weights, {2 * total / GB:.1f} GB in "
+                        f"bf16, {total / GB:.1f} GB in int8, and {16 * total / GB:.1f} GB to train with Adam in "
+                        "fp32 before any activation is stored.")
+        gpt2_flops = numbers["gpt2"].forward_flops_per_token
         findings.append(f"A forward pass of gpt2 costs {gpt2_flops / 1e6:,.0f} MFLOPs per token at seq_len "
                         f"{opts.seq_len} (2 per dense parameter plus 2 per parameter of the tied output table, "
                         "plus the attention term); the embedding lookup itself costs no multiply-adds.")
-    summary = (f"Counted {len(measured)} model{'s' if len(measured) > 1 else ''} from {'their' if len(measured) > 1 else 'its'} configuration, each tensor once. Embedding tables "
+    n_models = len(numbers)
+    summary = (f"Counted {n_models} model{'s' if n_models > 1 else ''} from "
+               f"{'their' if n_models > 1 else 'its'} configuration, each tensor once. Embedding tables "
                "(read by lookup, so a step's gradient touches only the rows used) are the 'sparse' part; everything "
                "else is dense and multiplied in full for every token.")
-    return Measured(summary=summary, findings=findings, metrics=metrics,
-                    tables=[sizes, parts, lookup_tables, memory, flops],
-                    model=opts.model or f"published configs + {BUNDLED}")
+    return Report(summary=summary, findings=findings,
+                  tables=[sizes, published, parts, lookup_tables, memory, flops],
+                  model=opts.model or f"published configs + {BUNDLED}")
 
 
-def _cross_check_sentence(name: str, counts: dict[str, Any], check_result: dict[str, Any]) -> str:
-    files = ", ".join(check_result["files"])
-    parts = [f"{name}: the checkpoint header ({files}) lists {check_result['stored_tensors']} tensors holding "
-             f"{check_result['stored_total']:,} numbers; the model's own parameters among them add up to "
-             f"{check_result['stored_params']:,}"]
-    parts[-1] += (", which matches the count" if check_result["stored_params"] == counts["total"]
-                  else f", against {counts['total']:,} counted")
-    extra = check_result["only_stored"]
-    if extra:
-        listed = ", ".join(f"{n} {s}" for n, s in list(extra.items())[:4])
-        parts.append(f"stored but not a parameter: {listed}" + (" ..." if len(extra) > 4 else "")
+def _cross_check_sentence(name: str, c: ModelNumbers) -> str:
+    files = ", ".join(c.checkpoint_files)
+    parts = [f"{name}: the checkpoint header ({files}) lists {c.checkpoint_tensors} tensors holding "
+             f"{c.checkpoint_numbers:,} numbers; the model's own parameters among them add up to "
+             f"{c.checkpoint_params:,}"]
+    parts[-1] += ", which matches the count" if c.checkpoint_params == c.total else f", against {c.total:,} counted"
+    if c.checkpoint_only_stored:
+        listed = ", ".join(c.checkpoint_only_stored[:4])
+        parts.append(f"stored but not a parameter: {listed}" + (" ..." if len(c.checkpoint_only_stored) > 4 else "")
                      + " (e.g. a buffer saved with the weights)")
-    if check_result["only_model"]:
-        listed = ", ".join(check_result["only_model"][:4])
+    if c.checkpoint_only_model:
+        listed = ", ".join(c.checkpoint_only_model[:4])
         parts.append(f"parameters absent from the checkpoint: {listed}" +
-                     (" ..." if len(check_result["only_model"]) > 4 else ""))
-    if check_result["mismatched"]:
-        parts.append(f"shapes differ for: {', '.join(check_result['mismatched'][:4])}")
+                     (" ..." if len(c.checkpoint_only_model) > 4 else ""))
+    if c.checkpoint_mismatched:
+        parts.append(f"shapes differ for: {', '.join(c.checkpoint_mismatched[:4])}")
     return "; ".join(parts) + "."
 
 
@@ -411,6 +485,15 @@ PROBE = Probe(
     question="model-size",
     title="Count parameters of GPT-2, BERT, T5, Llama-2-7B, DeBERTa-v3 and MiniLM: embedding vs dense, memory, FLOPs",
     options=ParamCountOptions,
-    run=run,
+    measure=measure,
+    report=report,
     check=check,
+    threads=None,  # meta-device models and one real MiniLM: torch's default threads
+    predictions=(
+        Prediction("How many parameters does GPT-2 small (gpt2) have?", "gpt2.total", "parameters"),
+        Prediction("What fraction of bert-base-uncased's parameters sit in its lookup tables?",
+                   "bert-base-uncased.embedding_fraction", ""),
+        Prediction("How many FLOPs does one token's forward pass through gpt2 cost?",
+                   "gpt2.forward_flops_per_token", "FLOPs", scoring="log10"),
+    ),
 )

@@ -10,16 +10,20 @@ import pytest
 from typer.testing import CliRunner
 
 from n00bqa.cli import app
-from n00bqa.paths import bundled_model_path
-from n00bqa.probes import get_probe
-from n00bqa.probes.base import run_probe
+from n00bqa.probes import find_probe
+from n00bqa.probes.base import run_probe, unexplained_numbers
 from n00bqa.probes.param_count import build_on_meta, count_model, published_architectures
+from n00bqa.study import bundled_model_path
 
 
 @pytest.fixture(scope="module")
 def default_result():
-    probe = get_probe("param-count")
-    return run_probe(probe, probe.make_options(), cache=False)
+    probe = find_probe(None, "param-count")
+    return run_probe(None, probe, probe.make_options(), cache=False)
+
+
+def test_every_number_in_a_finding_is_measured(default_result):
+    assert unexplained_numbers(default_result) == []
 
 
 @pytest.fixture(scope="module")
@@ -110,8 +114,9 @@ def _header_numels(folder):
 
 def test_model_folder_cross_checks_safetensors():
     folder = bundled_model_path()
-    probe = get_probe("param-count")
-    result = run_probe(probe, probe.make_options(model=str(folder)), cache=False)
+    probe = find_probe(None, "param-count")
+    result = run_probe(None, probe, probe.make_options(model=str(folder)), cache=False)
+    assert unexplained_numbers(result) == []
     m = result.metrics
     # Independent: every number stored in the checkpoint, minus the saved position_ids buffer (1 × 512).
     assert _header_numels(folder) - 512 == m["all-MiniLM-L6-v2.total"] == 22_713_216
@@ -121,8 +126,9 @@ def test_model_folder_cross_checks_safetensors():
 
 def test_model_folder_without_weights_and_bad_folder(tmp_path):
     (tmp_path / "config.json").write_text((bundled_model_path() / "config.json").read_text())
-    probe = get_probe("param-count")
-    result = run_probe(probe, probe.make_options(model=str(tmp_path)), cache=False)
+    probe = find_probe(None, "param-count")
+    result = run_probe(None, probe, probe.make_options(model=str(tmp_path)), cache=False)
+    assert unexplained_numbers(result) == []
     assert result.metrics[f"{tmp_path.name}.total"] == 22_713_216
     runner = CliRunner()
     out = runner.invoke(app, ["probe", "param-count", "--model", str(tmp_path / "missing")])
