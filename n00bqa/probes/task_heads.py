@@ -27,7 +27,7 @@ from importlib import resources
 from typing import Any
 
 from n00bqa.errors import ProbeError
-from n00bqa.probes.base import Context, Measured, Probe, Table
+from n00bqa.probes.base import Context, Prediction, Probe, Report, Table
 
 LETTERS = "ABCDE"
 QA_QUESTION = "Which organ pumps blood?"
@@ -108,11 +108,82 @@ def accuracy(model, tokenizer, questions: list[dict[str, str]]) -> tuple[float, 
     return float((out.logits.argmax(-1) == batch["labels"]).float().mean()), float(out.loss)
 
 
-def run(opts: TaskHeadsOptions, ctx: Context) -> Measured:
-    import torch
+@dataclass
+class Numbers:
+    """What the task-heads probe measures; numeric fields are the `--json` metrics."""
+
+    # 1. one checkpoint, three heads
+    hidden: int
+    mc_head_params: int
+    mc_new_params: int
+    qa_head_params: int
+    qa_new_params: int
+    seqcls_new_params: int
+    mc_pretrained_params: int  # the multiple-choice model's weights that come from the checkpoint
+    pooler_loaded: bool
+    mc_new_keys: list[str]
+    head_rows: list[list[Any]]
+    # 2. multiple choice traced by hand
+    mc_logits_max_diff: float
+    trace_question: str
+    trace_shapes: dict[str, str]  # report-only (strings): input_ids, flattened, pooled, scores, logits
+    trace_rows: list[list[Any]]
+    # 3. the collator
+    collator_examples: int
+    collator_padded_length: int
+    collator_pad_tokens: int
+    collator_matches_hf: bool
+    collator_batch_shape: str
+    collator_rows: list[list[Any]]
+    layout_rows: list[list[Any]]
+    # 4. extractive QA and summarization
+    qa_tokens: int  # [CLS] question [SEP] context [SEP]
+    qa_logits_shape: str
+    qa_answer: str
+    summary_vocab: int
+    summary_lm_head_tied: bool
+    summary_memory_shape: str
+    summary_logits_shape: str
+    summary_rows: list[list[Any]]
+    # 5. fine-tuning
+    n_choices: int
+    train_layers: int
+    trainable_params: int
+    train_questions: int
+    held_out_questions: int
+    chance_accuracy: float  # 1 / n_choices
+    accuracy_before: float
+    accuracy_after: float
+    accuracy_change: float
+    one_question_share: float  # 1 / held-out questions: the smallest step accuracy can take
+    train_accuracy_before: float
+    train_accuracy_after: float
+    loss_before: float
+    train_loss_first_epoch: float
+    train_loss_last_epoch: float
+    train_seconds: float
+    epoch_rows: list[list[Any]]
+    model_name: str = ""
+
+
+def measure(opts: TaskHeadsOptions, ctx: Context) -> Numbers:
     from transformers.utils import logging as hf_logging
 
-    from n00bqa.probes.models import load_tokenizer, resolve_model_dir
+    hf_logging.disable_progress_bar()  # its "Loading weights" bar would mix into the probe's own output
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()  # the load report below says the same thing, as data
+    try:
+        return _measure(opts, ctx)
+    finally:
+        hf_logging.set_verbosity(verbosity)
+
+
+def _measure(opts: TaskHeadsOptions, ctx: Context) -> Numbers:
+    import torch
+    from transformers import (BartConfig, BartForConditionalGeneration, BertForMultipleChoice,
+                              BertForQuestionAnswering, BertForSequenceClassification, DataCollatorWithPadding)
+
+    from n00bqa.probes.models import BUNDLED_NAME, load_tokenizer, resolve_model_dir
 
     torch.manual_seed(ctx.seed)
     tokenizer = load_tokenizer(None)
@@ -120,22 +191,6 @@ def run(opts: TaskHeadsOptions, ctx: Context) -> Measured:
     train_set, test_set = split_questions(ctx.seed, opts.held_out)
     steps_per_epoch = -(-len(train_set) // opts.batch_size)
     advance = ctx.task("building heads and fine-tuning", 4 + opts.epochs * steps_per_epoch)
-
-    verbosity = hf_logging.get_verbosity()
-    hf_logging.set_verbosity_error()  # the load report below says the same thing, as data
-    try:
-        return _measure(opts, ctx, advance, tokenizer, folder, train_set, test_set)
-    finally:
-        hf_logging.set_verbosity(verbosity)
-
-
-def _measure(opts: TaskHeadsOptions, ctx: Context, advance, tokenizer, folder: str,
-             train_set: list[dict[str, str]], test_set: list[dict[str, str]]) -> Measured:
-    import torch
-    from transformers import (BartConfig, BartForConditionalGeneration, BertForMultipleChoice,
-                              BertForQuestionAnswering, BertForSequenceClassification, DataCollatorWithPadding)
-
-    from n00bqa.probes.models import BUNDLED_NAME
 
     # -- 1. one checkpoint, three heads: what is loaded, what is new --------------------------------------
     heads: dict[str, Any] = {}
@@ -178,13 +233,16 @@ def _measure(opts: TaskHeadsOptions, ctx: Context, advance, tokenizer, folder: s
         loss = torch.nn.functional.cross_entropy(logits, example["labels"])
         model_out = mc(**example)  # the library's own forward, for comparison
     mc_diff = float((model_out.logits - logits).abs().max())
+    trace_shapes = {"input_ids": str(tuple(input_ids.shape)), "flattened": str(tuple(flat["input_ids"].shape)),
+                    "pooled": str(tuple(pooled.shape)), "scores": str(tuple(scores.shape)),
+                    "logits": str(tuple(logits.shape))}
     trace_rows = [
-        ["input_ids", str(tuple(input_ids.shape)), "(batch, num_choices, seq): one question, 5 (question, choice) pairs"],
-        ["flattened", str(tuple(flat["input_ids"].shape)), "(batch*num_choices, seq): the encoder sees 5 sequences"],
+        ["input_ids", trace_shapes["input_ids"], "(batch, num_choices, seq): one question, 5 (question, choice) pairs"],
+        ["flattened", trace_shapes["flattened"], "(batch*num_choices, seq): the encoder sees 5 sequences"],
         ["last_hidden_state", str(tuple(tokens.shape)), "(batch*num_choices, seq, hidden)"],
-        ["pooled [CLS]", str(tuple(pooled.shape)), "(batch*num_choices, hidden): dense + tanh on the first token"],
-        ["classifier", str(tuple(scores.shape)), f"Linear({hidden}, 1): one score per pair"],
-        ["logits", str(tuple(logits.shape)), "(batch, num_choices): view(-1, num_choices)"],
+        ["pooled [CLS]", trace_shapes["pooled"], "(batch*num_choices, hidden): dense + tanh on the first token"],
+        ["classifier", trace_shapes["scores"], f"Linear({hidden}, 1): one score per pair"],
+        ["logits", trace_shapes["logits"], "(batch, num_choices): view(-1, num_choices)"],
         ["softmax", " ".join(f"{p:.3f}" for p in probs[0].tolist()), "probabilities over A-E (untrained head)"],
         ["cross-entropy", f"{float(loss):.4f}", f"vs ln(5) = {torch.log(torch.tensor(5.0)):.4f} for a uniform guess"],
     ]
@@ -198,17 +256,16 @@ def _measure(opts: TaskHeadsOptions, ctx: Context, advance, tokenizer, folder: s
         for i, ids in enumerate(ex["input_ids"]):
             collator_rows.append([f"example {b + 1} {LETTERS[i]}: {train_set[b][LETTERS[i]]}", len(ids), seq,
                                   int((batch["attention_mask"][b, i] == 0).sum())])
-    pad_total = int((batch["attention_mask"] == 0).sum())
     # transformers' own padding collator on the flattened batch gives the same tensors
     reference = DataCollatorWithPadding(tokenizer)(
         [{k: ex[k][i] for k in ex if k != "label"} for ex in examples for i in range(C)])
-    same_as_hf = bool(torch.equal(reference["input_ids"].view(len(examples), C, -1), batch["input_ids"]))
     layout_rows = [
         ["before", f"list of {len(examples)} dicts", ", ".join(k for k in examples[0]),
          f"input_ids: {C} lists of lengths {[len(x) for x in examples[0]['input_ids']]} (example 1)"],
         ["after", "dict of tensors", ", ".join(batch),
          "; ".join(f"{k}: {tuple(v.shape)}" for k, v in batch.items())],
     ]
+    advance(1)
 
     # -- 4. extractive QA and summarization -----------------------------------------------------------------
     qa_in = tokenizer(QA_QUESTION, QA_CONTEXT, return_tensors="pt")  # [CLS] question [SEP] context [SEP]
@@ -281,69 +338,88 @@ def _measure(opts: TaskHeadsOptions, ctx: Context, advance, tokenizer, folder: s
         test_acc, test_loss = accuracy(mc, tokenizer, test_set)
         epoch_rows.append([epoch, round(sum(losses) / len(losses), 4), round(test_loss, 4), round(test_acc, 3)])
     train_seconds = time.perf_counter() - start_time
-    after_test, after_loss = accuracy(mc, tokenizer, test_set)
-    after_train, after_train_loss = accuracy(mc, tokenizer, train_set)
-    trainable = sum(p.numel() for p in body + head)
+    after_test, _ = accuracy(mc, tokenizer, test_set)
+    after_train, _ = accuracy(mc, tokenizer, train_set)
 
     h_mc, h_qa, h_sc = heads["multiple choice"], heads["question answering"], heads["sequence classification (3 labels)"]
-    moved = after_test - before_test
+    return Numbers(
+        hidden=hidden, mc_head_params=h_mc["head_count"], mc_new_params=h_mc["new_count"],
+        qa_head_params=h_qa["head_count"], qa_new_params=h_qa["new_count"], seqcls_new_params=h_sc["new_count"],
+        mc_pretrained_params=h_mc["total"] - h_mc["new_count"],
+        pooler_loaded=not any("pooler" in k for k in h_mc["new"]), mc_new_keys=h_mc["new"], head_rows=head_rows,
+        mc_logits_max_diff=mc_diff, trace_question=q["prompt"], trace_shapes=trace_shapes, trace_rows=trace_rows,
+        collator_examples=len(examples), collator_padded_length=seq,
+        collator_pad_tokens=int((batch["attention_mask"] == 0).sum()),
+        collator_matches_hf=bool(torch.equal(reference["input_ids"].view(len(examples), C, -1), batch["input_ids"])),
+        collator_batch_shape=str(tuple(batch["input_ids"].shape)), collator_rows=collator_rows,
+        layout_rows=layout_rows,
+        qa_tokens=int(qa_in["input_ids"].shape[1]), qa_logits_shape=str(tuple(qa_out.start_logits.shape)),
+        qa_answer=qa_answer,
+        summary_vocab=tokenizer.vocab_size, summary_lm_head_tied=tied, summary_memory_shape=str(tuple(memory.shape)),
+        summary_logits_shape=str(tuple(bart_logits.shape)), summary_rows=summary_rows,
+        n_choices=C, train_layers=opts.train_layers, trainable_params=sum(p.numel() for p in body + head),
+        train_questions=len(train_set), held_out_questions=len(test_set),
+        chance_accuracy=1 / C, accuracy_before=round(before_test, 4), accuracy_after=round(after_test, 4),
+        accuracy_change=round(after_test - before_test, 4), one_question_share=1 / len(test_set),
+        train_accuracy_before=round(before_train, 4), train_accuracy_after=round(after_train, 4),
+        loss_before=before_loss,
+        train_loss_first_epoch=epoch_rows[0][1] if epoch_rows else 0.0,
+        train_loss_last_epoch=epoch_rows[-1][1] if epoch_rows else 0.0,
+        train_seconds=round(train_seconds, 2), epoch_rows=epoch_rows, model_name=BUNDLED_NAME,
+    )
+
+
+def report(n: Numbers, opts: TaskHeadsOptions) -> Report:
     findings = [
         f"From one MiniLM checkpoint, transformers builds three task models; only the head is new: multiple choice "
-        f"adds {h_mc['new_count']} weights ({', '.join(h_mc['new'])}: {hidden}x1 + 1), QA adds {h_qa['new_count']} "
-        f"({hidden}x2 + 2, start and end), 3-label classification adds {h_sc['new_count']} ({hidden}x3 + 3); "
-        f"the pooler is {'in the checkpoint and loaded' if not any('pooler' in k for k in h_mc['new']) else 'new'}, "
-        f"so the other {h_mc['total'] - h_mc['new_count']:,} weights are pretrained.",
-        f"Multiple choice: input_ids {tuple(input_ids.shape)} is viewed as {tuple(flat['input_ids'].shape)}, "
-        f"encoded and pooled to {tuple(pooled.shape)}, scored by Linear({hidden}, 1) to {tuple(scores.shape)} and "
-        f"viewed as logits {tuple(logits.shape)}; the hand-traced logits match the model's own forward "
-        f"(max difference {mc_diff:.1e}).",
-        f"The collator turns a list of {len(examples)} examples (each with {C} token lists of different lengths) "
-        f"into a dict of tensors {tuple(batch['input_ids'].shape)}, padding every choice to the longest of the "
-        f"batch ({seq} tokens, {pad_total} pad tokens added); it equals DataCollatorWithPadding on the flattened "
-        f"choices: {'yes' if same_as_hf else 'no'}.",
-        f"Extractive QA: start and end logits of shape {tuple(qa_out.start_logits.shape)} score every token; the "
-        f"best span in the context is {qa_answer!r} — arbitrary, because the QA head is untrained.",
+        f"adds {n.mc_new_params} weights ({', '.join(n.mc_new_keys)}: {n.hidden}x1 + 1), QA adds {n.qa_new_params} "
+        f"({n.hidden}x2 + 2, start and end), 3-label classification adds {n.seqcls_new_params} ({n.hidden}x3 + 3); "
+        f"the pooler is {'in the checkpoint and loaded' if n.pooler_loaded else 'new'}, "
+        f"so the other {n.mc_pretrained_params:,} weights are pretrained.",
+        f"Multiple choice: input_ids {n.trace_shapes['input_ids']} is viewed as {n.trace_shapes['flattened']}, "
+        f"encoded and pooled to {n.trace_shapes['pooled']}, scored by Linear({n.hidden}, 1) to "
+        f"{n.trace_shapes['scores']} and viewed as logits {n.trace_shapes['logits']}; the hand-traced logits match "
+        f"the model's own forward (max difference {n.mc_logits_max_diff:.1e}).",
+        f"The collator turns a list of {n.collator_examples} examples (each with {n.n_choices} token lists of "
+        f"different lengths) into a dict of tensors {n.collator_batch_shape}, padding every choice to the longest "
+        f"of the batch ({n.collator_padded_length} tokens, {n.collator_pad_tokens} pad tokens added); it equals "
+        f"DataCollatorWithPadding on the flattened choices: {'yes' if n.collator_matches_hf else 'no'}.",
+        f"Extractive QA: start and end logits of shape {n.qa_logits_shape} score every token; the "
+        f"best span in the context is {n.qa_answer!r} — arbitrary, because the QA head is untrained.",
         f"Summarization is encoder-decoder generation: a tiny BART (random weights, built from a config) reads memory "
-        f"{tuple(memory.shape)} and its LM head gives logits {tuple(bart_logits.shape)} per step over the "
-        f"{tokenizer.vocab_size:,}-token vocabulary (its weight is tied to the embedding: {'yes' if tied else 'no'}).",
+        f"{n.summary_memory_shape} and its LM head gives logits {n.summary_logits_shape} per step over the "
+        f"{n.summary_vocab:,}-token vocabulary (its weight is tied to the embedding: "
+        f"{'yes' if n.summary_lm_head_tied else 'no'}).",
         f"Fine-tuning the head{f' and top {opts.train_layers} layers' if opts.train_layers else ''} "
-        f"({trainable:,} weights) for {opts.epochs} epochs on {len(train_set)} questions took {train_seconds:.1f} s: "
-        f"training accuracy {before_train:.0%} -> {after_train:.0%}, held-out accuracy on {len(test_set)} unseen "
-        f"questions {before_test:.0%} -> {after_test:.0%} (chance 20%)"
-        + (f"; a change of {moved:+.0%} where one question is {1 / len(test_set):.0%}, so mostly noise: in a few "
-           "seconds the model memorises its training questions far more than it learns science."
-           if moved < 0.25 else "."),
+        f"({n.trainable_params:,} weights) for {opts.epochs} epochs on {n.train_questions} questions took "
+        f"{n.train_seconds:.1f} s: training accuracy {n.train_accuracy_before:.0%} -> {n.train_accuracy_after:.0%}, "
+        f"held-out accuracy on {n.held_out_questions} unseen questions {n.accuracy_before:.0%} -> "
+        f"{n.accuracy_after:.0%} (chance {n.chance_accuracy:.0%})"
+        + (f"; a change of {n.accuracy_change:+.0%} where one question is {n.one_question_share:.0%}, so mostly "
+           "noise: in a few seconds the model memorises its training questions far more than it learns science."
+           if n.accuracy_change < 0.25 else "."),
     ]
     tables = [
         Table("One checkpoint, three heads: BertFor<task>", ["task", "new (random)", "new params", "pooler",
-                                              "loaded"], head_rows,
+                                                            "loaded"], n.head_rows,
               note="sequence classification built with num_labels=3; the pooler, when used, is loaded from the "
                    "checkpoint; QA scores every token, so it has no pooler"),
-        Table(f"Multiple choice, traced by hand: '{q['prompt']}'", ["step", "shape / value", "meaning"], trace_rows),
+        Table(f"Multiple choice, traced by hand: '{n.trace_question}'", ["step", "shape / value", "meaning"],
+              n.trace_rows),
         Table("The collator: per-choice lengths before and after padding",
-              ["(question, choice) pair", "tokens before", "tokens after", "pad added"], collator_rows),
-        Table("The collator: layout change", ["", "type", "keys", "shapes"], layout_rows),
-        Table("Summarization head (tiny BART, random weights)", ["tensor", "shape", "meaning"], summary_rows),
+              ["(question, choice) pair", "tokens before", "tokens after", "pad added"], n.collator_rows),
+        Table("The collator: layout change", ["", "type", "keys", "shapes"], n.layout_rows),
+        Table("Summarization head (tiny BART, random weights)", ["tensor", "shape", "meaning"], n.summary_rows),
         Table("Fine-tuning the multiple-choice head", ["epoch", "mean train loss", "held-out loss",
                                                      "held-out accuracy"],
-              [[0, "-", round(before_loss, 4), round(before_test, 3)], *epoch_rows],
-              note=f"{len(train_set)} training / {len(test_set)} held-out questions, 5 choices each; chance = 0.2"),
+              [[0, "-", round(n.loss_before, 4), round(n.accuracy_before, 3)], *n.epoch_rows],
+              note=f"{n.train_questions} training / {n.held_out_questions} held-out questions, {n.n_choices} "
+                   f"choices each; chance = {n.chance_accuracy:g}"),
     ]
-    metrics = {
-        "mc_head_params": h_mc["head_count"], "mc_new_params": h_mc["new_count"],
-        "qa_head_params": h_qa["head_count"], "qa_new_params": h_qa["new_count"],
-        "seqcls_new_params": h_sc["new_count"], "pooler_loaded": not any("pooler" in k for k in h_mc["new"]),
-        "mc_logits_max_diff": mc_diff, "collator_matches_hf": same_as_hf, "collator_pad_tokens": pad_total,
-        "accuracy_before": round(before_test, 4), "accuracy_after": round(after_test, 4),
-        "train_accuracy_before": round(before_train, 4), "train_accuracy_after": round(after_train, 4),
-        "train_loss_first_epoch": epoch_rows[0][1] if epoch_rows else 0.0,
-        "train_loss_last_epoch": epoch_rows[-1][1] if epoch_rows else 0.0,
-        "train_seconds": round(train_seconds, 2), "held_out_questions": len(test_set),
-    }
-    summary = (f"One pretrained body, small new heads: {h_mc['new_count']} new weights turn MiniLM into a "
-               f"multiple-choice model, {h_qa['new_count']} into an extractive QA model; fine-tuning moved "
-               f"held-out accuracy {before_test:.0%} -> {after_test:.0%}.")
-    return Measured(summary, findings, metrics, tables, model=BUNDLED_NAME)
+    summary = (f"One pretrained body, small new heads: {n.mc_new_params} new weights turn MiniLM into a "
+               f"multiple-choice model, {n.qa_new_params} into an extractive QA model; fine-tuning moved "
+               f"held-out accuracy {n.accuracy_before:.0%} -> {n.accuracy_after:.0%}.")
+    return Report(summary, findings, tables, model=n.model_name)
 
 
 PROBE = Probe(
@@ -351,7 +427,13 @@ PROBE = Probe(
     question="task-heads",
     title="One body, many heads: multiple choice, QA, classification on MiniLM; the MC collator; fine-tuning",
     options=TaskHeadsOptions,
-    run=run,
+    measure=measure,
+    report=report,
     check=check,
     threads=1,  # a tiny model: one thread is faster than two (see Probe.threads)
+    predictions=(
+        Prediction("How many new weights does a multiple-choice head add to MiniLM (hidden size 384)?",
+                   "mc_new_params", "parameters"),
+        Prediction("And an extractive-QA head (start and end logits)?", "qa_new_params", "parameters"),
+    ),
 )

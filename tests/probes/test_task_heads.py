@@ -3,25 +3,31 @@
 from __future__ import annotations
 
 import ast
-import json
 
 import pytest
 
 from n00bqa.errors import ProbeError
-from n00bqa.probes import get_probe
+from n00bqa.probes import find_probe
+from n00bqa.probes.base import run_probe, unexplained_numbers
 from n00bqa.probes.task_heads import LETTERS, collate_multiple_choice, features, load_questions, split_questions
 
 
 @pytest.fixture(scope="module")
-def result():
-    """One default run through the real CLI entry point with --json (about 15-25 s on 2 busy cores)."""
-    from typer.testing import CliRunner
+def run():
+    """One default run (about 15-25 s on 2 busy cores), shared by the module."""
+    probe = find_probe(None, "task-heads")
+    return run_probe(None, probe, probe.make_options(), seed=0, cache=False)
 
-    from n00bqa.cli import app
 
-    out = CliRunner().invoke(app, ["probe", "task-heads", "--json"])
-    assert out.exit_code == 0, out.output
-    return json.loads(out.output)
+@pytest.fixture(scope="module")
+def result(run):
+    """The same run in its `--json` shape."""
+    return run.to_dict()
+
+
+@pytest.mark.slow
+def test_every_number_in_a_finding_is_measured(run):
+    assert unexplained_numbers(run) == []
 
 
 def test_question_set_is_shipped_and_well_formed():
@@ -66,7 +72,7 @@ def test_collator_pads_across_choices_and_changes_the_layout(minilm):
 def test_pooler_is_in_the_checkpoint():
     from safetensors import safe_open
 
-    from n00bqa.paths import bundled_model_path
+    from n00bqa.study import bundled_model_path
 
     with safe_open(str(bundled_model_path() / "model.safetensors"), "pt") as f:
         keys = set(f.keys())
@@ -123,7 +129,7 @@ def test_fine_tuning_lowers_the_training_loss(result):
 
 
 def test_bad_options_are_probe_errors():
-    probe = get_probe("task-heads")
+    probe = find_probe(None, "task-heads")
     with pytest.raises(ProbeError, match="--train-layers 9"):
         probe.make_options(train_layers=9)
     with pytest.raises(ProbeError, match="--head-lr 0"):
