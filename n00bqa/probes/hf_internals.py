@@ -15,8 +15,9 @@ import inspect
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from n00bqa.probes.base import Context, Measured, Probe, Table
+from n00bqa.probes.base import Context, Prediction, Probe, Report, Table
 
 # A tiny size that every BERT-like config accepts, so building a model takes milliseconds.
 TINY = dict(vocab_size=1000, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
@@ -83,7 +84,89 @@ def scan_modeling_files(package_dir: Path) -> dict:
                 model_folders=len({p.parent for p in modeling}))
 
 
-def run(opts: HfInternalsOptions, ctx: Context) -> Measured:
+@dataclass
+class Numbers:
+    """What the hf-internals probe reads off the installed transformers; numeric fields are metrics."""
+
+    version: str
+    # 1. the factory
+    mc_architectures: int
+    config_types: int
+    no_mc_types: list[str]
+    factory_rows: list[list[Any]]
+    # 2. from_config returns the concrete class
+    bert_mc_class: str
+    deberta_mc_class: str
+    bert_mc_params: int
+    deberta_v2_mc_params: int
+    tiny_hidden: int
+    tiny_layers: int
+    # 3. the dissected class: MRO, module tree, keys
+    model_class: str
+    mro_names: list[str]
+    mro_rows: list[list[Any]]
+    mro_length: int
+    mixin_names: list[str]
+    mixins: int
+    is_pretrained_model: bool
+    is_nn_module: bool
+    tree_rows: list[list[Any]]
+    top_level_children: int
+    total_params: int
+    top_level_params_sum: int
+    head_name: str
+    head_class: str
+    head_in: int
+    head_out: int
+    head_params: int
+    input_keys: list[str]
+    forward_parameters: int
+    output_class: str
+    output_keys_list: list[str]
+    output_fields: list[str]
+    output_keys: int
+    output_is_model_output: bool
+    output_is_ordered_dict: bool
+    logits_shape_matches: bool
+    io_rows: list[list[Any]]
+    io_batch: int
+    io_choices: int
+    io_seq: int
+    logits_shape: str
+    # 4. one file per model, on disk
+    source_relative: str
+    source_line: int
+    decorator_lines: int
+    source_file_lines: int
+    source_file_classes: int
+    source_file_task_heads: int
+    task_head_names: list[str]
+    source_file_copied_markers: int
+    source_file_has_modular: bool
+    modular_name: str
+    modeling_files: int
+    modeling_bytes: int
+    modeling_megabytes: float
+    modeling_lines: int
+    model_folders: int
+    copied_markers: int
+    files_with_copied_markers: int
+    modular_files: int
+    generated_from_modular: int
+    largest_rows: list[list[Any]]
+    # 5. AutoTokenizer
+    tokenizer_class: str
+    tokenizer_mro: list[str]
+    encoding_class: str
+    encoding_fields: dict[str, str]  # key -> shape, report-only
+    tokenizer_fields: int
+    pair_tokens: int
+    segment_b_tokens: int
+    token_rows: list[list[Any]]
+    tokenizer_model: str = ""
+
+
+def measure(opts: HfInternalsOptions, ctx: Context) -> Numbers:
     import dataclasses
     from collections import OrderedDict
 
@@ -97,9 +180,6 @@ def run(opts: HfInternalsOptions, ctx: Context) -> Measured:
     from n00bqa.errors import ProbeError
     from n00bqa.probes.models import BUNDLED_NAME, load_tokenizer
 
-    findings: list[str] = []
-    tables: list[Table] = []
-    metrics: dict[str, float | int | bool] = {}
     version = transformers.__version__
     advance = ctx.task("reading the installed transformers", 5)
 
@@ -113,35 +193,16 @@ def run(opts: HfInternalsOptions, ctx: Context) -> Measured:
     # both imported only when touched (so we touch them all, to count what really resolves).
     lazy_mapping = AutoModelForMultipleChoice._model_mapping
     resolved = list(lazy_mapping.items())  # [(ConfigClass, ModelClass), ...]
-    n_supported = len(resolved)
-    n_config_types = len(CONFIG_MAPPING_NAMES)
     factory_rows = []
     for model_type in SHOWN_TYPES:
         config_name = CONFIG_MAPPING_NAMES.get(model_type, "?")
         class_name = MODEL_FOR_MULTIPLE_CHOICE_MAPPING_NAMES.get(model_type)
         factory_rows.append([model_type, config_name, class_name or "— (no multiple-choice class)"])
-    tables.append(Table(
-        title=f"AutoModelForMultipleChoice: config class → model class (a selection of {n_supported})",
-        columns=["model_type", "config class", "model class"],
-        rows=factory_rows,
-        note="From MODEL_FOR_MULTIPLE_CHOICE_MAPPING_NAMES in transformers/models/auto/modeling_auto.py."))
-    missing = [t for t in SHOWN_TYPES if t not in MODEL_FOR_MULTIPLE_CHOICE_MAPPING_NAMES]
-    metrics.update(mc_architectures=n_supported, config_types=n_config_types)
-    findings.append(
-        f"AutoModelForMultipleChoice is a lookup table: in transformers {version} it maps {n_supported} config "
-        f"classes to a *ForMultipleChoice class (of {n_config_types} model types the library knows). "
-        f"Encoders dominate; {', '.join(missing)} have no multiple-choice class.")
     advance(1)
 
     # --- 2. from_config returns the concrete class ---------------------------------------------
     bert = AutoModelForMultipleChoice.from_config(BertConfig(**TINY))
     deberta = AutoModelForMultipleChoice.from_config(DebertaV2Config(**TINY))
-    metrics.update(bert_mc_params=count_params(bert), deberta_v2_mc_params=count_params(deberta))
-    findings.append(
-        f"AutoModelForMultipleChoice.from_config(BertConfig(...)) returns a {type(bert).__name__} and "
-        f"from_config(DebertaV2Config(...)) a {type(deberta).__name__}: the auto class is never instantiated "
-        f"itself, it picks the class by type(config) ({count_params(bert):,} and {count_params(deberta):,} "
-        f"parameters at the tiny size hidden {TINY['hidden_size']}, {TINY['num_hidden_layers']} layers).")
 
     # --- 3. The dissected class: MRO, module tree, input and output keys ------------------------
     try:
@@ -153,38 +214,10 @@ def run(opts: HfInternalsOptions, ctx: Context) -> Measured:
                          "roberta, albert, electra or distilbert") from exc
     cls = type(model)
     mro = cls.__mro__
-    mro_rows = [[i, k.__name__, k.__module__.removeprefix("transformers.")] for i, k in enumerate(mro)]
-    tables.append(Table(
-        title=f"{cls.__name__}.__mro__ (method lookup order)",
-        columns=["#", "class", "module (transformers.…)"],
-        rows=mro_rows,
-        note="After the model's own *PreTrainedModel come PreTrainedModel, torch's nn.Module and the mixins "
-             "that add embedding access, hub upload, PEFT adapters and the like."))
     mixins = [k.__name__ for k in mro if k.__name__.endswith("Mixin")]
-    metrics.update(mro_length=len(mro), mixins=len(mixins),
-                   is_pretrained_model=issubclass(cls, PreTrainedModel),
-                   is_nn_module=issubclass(cls, torch.nn.Module))
-    findings.append(
-        f"{cls.__name__} inherits, in order: {' → '.join(k.__name__ for k in mro[1:])}. It is a "
-        f"PreTrainedModel and a torch nn.Module; {len(mixins)} mixins ({', '.join(mixins)}) add the rest.")
-
-    total = count_params(model)
-    tree = module_tree_rows(model, opts.depth)
-    top_level_sum = sum(count_params(child) for _, child in model.named_children())
-    tables.append(Table(
-        title=f"{cls.__name__} module tree (tiny config), parameters per submodule",
-        columns=["submodule", "class", "parameters"],
-        rows=tree + [["total", "", total]],
-        note="Indented rows are inside the row above them; the top-level rows add up to the total."))
     # The head is the last Linear that outputs one number (called `classifier` in BERT-like models).
     head_name, head = [(name, m) for name, m in model.named_modules()
                        if isinstance(m, torch.nn.Linear) and m.out_features == 1][-1]
-    metrics.update(total_params=total, top_level_params_sum=top_level_sum, head_params=count_params(head))
-    findings.append(
-        f"Its module tree (tiny config) has {len(list(model.named_children()))} top-level children whose "
-        f"{top_level_sum:,} parameters are the model's {total:,}; the multiple-choice head '{head_name}' is a "
-        f"{type(head).__name__} with {count_params(head):,} parameters ({head.in_features} → {head.out_features}: "
-        "one score per choice).")
 
     signature = inspect.signature(cls.forward)
     input_keys = [name for name, p in signature.parameters.items()
@@ -204,31 +237,14 @@ def run(opts: HfInternalsOptions, ctx: Context) -> Measured:
         raise ProbeError(f"--model-type {opts.model_type!r} needs inputs this probe does not build "
                          f"({type(exc).__name__}: {str(exc).splitlines()[0][:120]}); try deberta-v2, bert, "
                          "roberta, albert, electra or distilbert") from exc
-    output_fields = [f.name for f in dataclasses.fields(output)]
-    output_keys = list(output.keys())
     io_rows = [["input", k, "×".join(map(str, v.shape))] for k, v in inputs.items()]
     io_rows += [["output", k, "×".join(map(str, v.shape)) if v.dim() else "scalar"] for k, v in output.items()]
-    tables.append(Table(
-        title=f"{cls.__name__}.forward: string keys in, string keys out",
-        columns=["direction", "key", "shape"],
-        rows=io_rows,
-        note="output['logits'] is output.logits; None fields are not keys."))
-    metrics.update(forward_parameters=len(input_keys), output_keys=len(output_keys),
-                   output_is_model_output=isinstance(output, ModelOutput),
-                   output_is_ordered_dict=isinstance(output, OrderedDict),
-                   logits_shape_matches=tuple(output.logits.shape) == (batch, n_choices))
-    findings.append(
-        f"forward takes named inputs ({', '.join(input_keys)}, plus **kwargs) and returns a "
-        f"{type(output).__name__}, an OrderedDict whose keys are the strings {output_keys} (fields "
-        f"{output_fields}; None fields are dropped). input_ids ({batch}, {n_choices}, {seq}) gives logits "
-        f"{tuple(output.logits.shape)}: one score per choice.")
     advance(1)
 
     # --- 4. "Repeat yourself": where the code lives on disk --------------------------------------
     source_file = Path(inspect.getsourcefile(cls))
     source_lines, first_line = inspect.getsourcelines(cls)
     class_line = first_line + next(i for i, line in enumerate(source_lines) if line.startswith("class "))
-    decorators = class_line - first_line
     package_dir = Path(transformers.__file__).parent
     scan = scan_modeling_files(package_dir)
     advance(1)
@@ -237,74 +253,129 @@ def run(opts: HfInternalsOptions, ctx: Context) -> Measured:
     own_classes = [name for name, obj in vars(module).items()
                    if isinstance(obj, type) and obj.__module__ == module.__name__]
     task_heads = [name for name in own_classes if "For" in name]
-    own_copies = own_text.count(COPIED_MARKER)
     own_modular = source_file.with_name(source_file.name.replace("modeling_", "modular_", 1))
     total_bytes = sum(s for s, _, _ in scan["sizes"])
-    total_lines = sum(n for _, n, _ in scan["sizes"])
-    metrics.update(source_line=class_line, source_file_classes=len(own_classes), source_file_task_heads=len(task_heads), source_file_lines=own_text.count("\n"),
-                   source_file_copied_markers=own_copies, source_file_has_modular=own_modular.is_file(),
-                   modeling_files=len(scan["modeling"]), modeling_bytes=total_bytes, modeling_lines=total_lines,
-                   model_folders=scan["model_folders"], copied_markers=scan["copied_total"],
-                   files_with_copied_markers=scan["copied_files"], modular_files=len(scan["modular"]),
-                   generated_from_modular=scan["generated"])
-    relative = source_file.relative_to(package_dir.parent)
-    findings.append(
-        f"{cls.__name__} is defined at {relative}:{class_line}"
-        + (f" (after {decorators} decorator line{'s' if decorators > 1 else ''})" if decorators else "")
-        + f", a {own_text.count(chr(10)):,}-line file that defines {len(own_classes)} classes: the whole model, "
-        f"from embeddings to {len(task_heads)} task heads ({', '.join(task_heads)}), with {own_copies} "
-        f"'{COPIED_MARKER}' markers"
-        + (f" and a {own_modular.name} next to it." if own_modular.is_file() else " and no modular file."))
-    findings.append(
-        f"Repeat yourself, measured: the installed package has {len(scan['modeling']):,} modeling_*.py files in "
-        f"{scan['model_folders']} model folders, {total_bytes / 1e6:.1f} MB and {total_lines:,} lines; "
-        f"{scan['copied_total']:,} '{COPIED_MARKER}' markers in {scan['copied_files']} of them mark classes and "
-        "functions duplicated from another model, which the transformers repository's tooling keeps "
-        "identical to their source.")
-    findings.append(
-        f"The newer mechanism: {len(scan['modular'])} modular_*.py files ship too, and {scan['generated']} "
-        f"modeling files open with '{GENERATED_MARKER} …modular_….py': the modular file inherits from other "
-        "models and a converter writes out the full, flat modeling file, so the code you read is still one "
-        "file per model.")
     largest = sorted(scan["sizes"], key=lambda s: -s[0])[:5]
-    tables.append(Table(
-        title="Largest modeling files in the installed transformers",
-        columns=["file", "KB", "lines", "copied", "modular"],
-        rows=[[p.name, round(size / 1024), lines,
-               p.read_text(encoding="utf-8").count(COPIED_MARKER),
-               GENERATED_MARKER in p.read_text(encoding="utf-8")[:3000]] for size, lines, p in largest],
-        note=f"copied = '{COPIED_MARKER}' markers; modular = generated from a modular_*.py. All "
-             f"{len(scan['modeling'])} files: {total_bytes / 1e6:.1f} MB."))
+    largest_rows = [[p.name, round(size / 1024), lines, p.read_text(encoding="utf-8").count(COPIED_MARKER),
+                     GENERATED_MARKER in p.read_text(encoding="utf-8")[:3000]] for size, lines, p in largest]
     advance(1)
 
     # --- 5. AutoTokenizer for the bundled model ---------------------------------------------------
     tokenizer = load_tokenizer(None)
     question, answer = "What is the powerhouse of the cell?", "The mitochondria."
     encoding = tokenizer(question, answer, return_tensors="pt")  # a sentence pair
-    fields = {k: tuple(v.shape) for k, v in encoding.items()}
     tokens = tokenizer.convert_ids_to_tokens(encoding["input_ids"][0].tolist())
-    segment_b = int(encoding["token_type_ids"][0].sum())
-    tables.append(Table(
-        title=f"{type(tokenizer).__name__}(question, answer): one row per token",
-        columns=["#", "token", "input_ids", "token_type_ids", "attention_mask"],
-        rows=[[i, tok, int(encoding["input_ids"][0, i]), int(encoding["token_type_ids"][0, i]),
-               int(encoding["attention_mask"][0, i])] for i, tok in enumerate(tokens)],
-        note="token_type_ids is 0 for [CLS] question [SEP] and 1 for answer [SEP]."))
-    tok_mro = [k.__name__ for k in type(tokenizer).__mro__]
-    metrics.update(tokenizer_fields=len(fields), pair_tokens=len(tokens), segment_b_tokens=segment_b)
-    findings.append(
-        f"AutoTokenizer on the bundled {BUNDLED_NAME} returns a {type(tokenizer).__name__} "
-        f"({' → '.join(tok_mro[1:])}); a sentence pair becomes a {type(encoding).__name__}, a dict with "
-        + ", ".join(f"{k} {v}" for k, v in fields.items())
-        + f": [CLS] question [SEP] answer [SEP], {segment_b} tokens marked as the second segment.")
+    token_rows = [[i, tok, int(encoding["input_ids"][0, i]), int(encoding["token_type_ids"][0, i]),
+                   int(encoding["attention_mask"][0, i])] for i, tok in enumerate(tokens)]
     advance(1)
 
-    summary = (f"transformers {version} is a table of classes plus one big file per model: "
-               f"AutoModelForMultipleChoice maps {n_supported} configs to classes, {cls.__name__} is a "
-               f"PreTrainedModel + nn.Module speaking string keys, and {len(scan['modeling'])} modeling files "
-               f"carry {scan['copied_total']:,} 'Copied from' markers.")
-    return Measured(summary=summary, findings=findings, metrics=metrics, tables=tables,
-                    model=f"transformers {version} (tiny {opts.model_type} config) + {BUNDLED_NAME} tokenizer")
+    return Numbers(
+        version=version, mc_architectures=len(resolved), config_types=len(CONFIG_MAPPING_NAMES),
+        no_mc_types=[t for t in SHOWN_TYPES if t not in MODEL_FOR_MULTIPLE_CHOICE_MAPPING_NAMES],
+        factory_rows=factory_rows,
+        bert_mc_class=type(bert).__name__, deberta_mc_class=type(deberta).__name__,
+        bert_mc_params=count_params(bert), deberta_v2_mc_params=count_params(deberta),
+        tiny_hidden=TINY["hidden_size"], tiny_layers=TINY["num_hidden_layers"],
+        model_class=cls.__name__, mro_names=[k.__name__ for k in mro],
+        mro_rows=[[i, k.__name__, k.__module__.removeprefix("transformers.")] for i, k in enumerate(mro)],
+        mro_length=len(mro), mixin_names=mixins, mixins=len(mixins),
+        is_pretrained_model=issubclass(cls, PreTrainedModel), is_nn_module=issubclass(cls, torch.nn.Module),
+        tree_rows=module_tree_rows(model, opts.depth), top_level_children=len(list(model.named_children())),
+        total_params=count_params(model),
+        top_level_params_sum=sum(count_params(child) for _, child in model.named_children()),
+        head_name=head_name, head_class=type(head).__name__, head_in=head.in_features, head_out=head.out_features,
+        head_params=count_params(head),
+        input_keys=input_keys, forward_parameters=len(input_keys), output_class=type(output).__name__,
+        output_keys_list=list(output.keys()), output_fields=[f.name for f in dataclasses.fields(output)],
+        output_keys=len(output.keys()), output_is_model_output=isinstance(output, ModelOutput),
+        output_is_ordered_dict=isinstance(output, OrderedDict),
+        logits_shape_matches=tuple(output.logits.shape) == (batch, n_choices), io_rows=io_rows,
+        io_batch=batch, io_choices=n_choices, io_seq=seq, logits_shape=str(tuple(output.logits.shape)),
+        source_relative=str(source_file.relative_to(package_dir.parent)), source_line=class_line,
+        decorator_lines=class_line - first_line, source_file_lines=own_text.count("\n"),
+        source_file_classes=len(own_classes), source_file_task_heads=len(task_heads), task_head_names=task_heads,
+        source_file_copied_markers=own_text.count(COPIED_MARKER), source_file_has_modular=own_modular.is_file(),
+        modular_name=own_modular.name,
+        modeling_files=len(scan["modeling"]), modeling_bytes=total_bytes, modeling_megabytes=total_bytes / 1e6,
+        modeling_lines=sum(n for _, n, _ in scan["sizes"]), model_folders=scan["model_folders"],
+        copied_markers=scan["copied_total"], files_with_copied_markers=scan["copied_files"],
+        modular_files=len(scan["modular"]), generated_from_modular=scan["generated"], largest_rows=largest_rows,
+        tokenizer_class=type(tokenizer).__name__, tokenizer_mro=[k.__name__ for k in type(tokenizer).__mro__],
+        encoding_class=type(encoding).__name__,
+        encoding_fields={k: str(tuple(v.shape)) for k, v in encoding.items()}, tokenizer_fields=len(encoding),
+        pair_tokens=len(tokens), segment_b_tokens=int(encoding["token_type_ids"][0].sum()), token_rows=token_rows,
+        tokenizer_model=BUNDLED_NAME,
+    )
+
+
+def report(n: Numbers, opts: HfInternalsOptions) -> Report:
+    cls = n.model_class
+    findings = [
+        f"AutoModelForMultipleChoice is a lookup table: in transformers {n.version} it maps {n.mc_architectures} "
+        f"config classes to a *ForMultipleChoice class (of {n.config_types} model types the library knows). "
+        f"Encoders dominate; {', '.join(n.no_mc_types)} have no multiple-choice class.",
+        f"AutoModelForMultipleChoice.from_config(BertConfig(...)) returns a {n.bert_mc_class} and "
+        f"from_config(DebertaV2Config(...)) a {n.deberta_mc_class}: the auto class is never instantiated "
+        f"itself, it picks the class by type(config) ({n.bert_mc_params:,} and {n.deberta_v2_mc_params:,} "
+        f"parameters at the tiny size hidden {n.tiny_hidden}, {n.tiny_layers} layers).",
+        f"{cls} inherits, in order: {' → '.join(n.mro_names[1:])}. It is a "
+        f"PreTrainedModel and a torch nn.Module; {n.mixins} mixins ({', '.join(n.mixin_names)}) add the rest.",
+        f"Its module tree (tiny config) has {n.top_level_children} top-level children whose "
+        f"{n.top_level_params_sum:,} parameters are the model's {n.total_params:,}; the multiple-choice head "
+        f"'{n.head_name}' is a {n.head_class} with {n.head_params:,} parameters ({n.head_in} → {n.head_out}: "
+        "one score per choice).",
+        f"forward takes named inputs ({', '.join(n.input_keys)}, plus **kwargs) and returns a "
+        f"{n.output_class}, an OrderedDict whose keys are the strings {n.output_keys_list} (fields "
+        f"{n.output_fields}; None fields are dropped). input_ids ({n.io_batch}, {n.io_choices}, {n.io_seq}) gives "
+        f"logits {n.logits_shape}: one score per choice.",
+        f"{cls} is defined at {n.source_relative}:{n.source_line}"
+        + (f" (after {n.decorator_lines} decorator line{'s' if n.decorator_lines > 1 else ''})"
+           if n.decorator_lines else "")
+        + f", a {n.source_file_lines:,}-line file that defines {n.source_file_classes} classes: the whole model, "
+        f"from embeddings to {n.source_file_task_heads} task heads ({', '.join(n.task_head_names)}), with "
+        f"{n.source_file_copied_markers} '{COPIED_MARKER}' markers"
+        + (f" and a {n.modular_name} next to it." if n.source_file_has_modular else " and no modular file."),
+        f"Repeat yourself, measured: the installed package has {n.modeling_files:,} modeling_*.py files in "
+        f"{n.model_folders} model folders, {n.modeling_megabytes:.1f} MB and {n.modeling_lines:,} lines; "
+        f"{n.copied_markers:,} '{COPIED_MARKER}' markers in {n.files_with_copied_markers} of them mark classes "
+        "and functions duplicated from another model, which the transformers repository's tooling keeps "
+        "identical to their source.",
+        f"The newer mechanism: {n.modular_files} modular_*.py files ship too, and {n.generated_from_modular} "
+        f"modeling files open with '{GENERATED_MARKER} …modular_….py': the modular file inherits from other "
+        "models and a converter writes out the full, flat modeling file, so the code you read is still one "
+        "file per model.",
+        f"AutoTokenizer on the bundled {n.tokenizer_model} returns a {n.tokenizer_class} "
+        f"({' → '.join(n.tokenizer_mro[1:])}); a sentence pair becomes a {n.encoding_class}, a dict with "
+        + ", ".join(f"{k} {v}" for k, v in n.encoding_fields.items())
+        + f": [CLS] question [SEP] answer [SEP], {n.segment_b_tokens} tokens marked as the second segment.",
+    ]
+    tables = [
+        Table(title=f"AutoModelForMultipleChoice: config class → model class (a selection of {n.mc_architectures})",
+              columns=["model_type", "config class", "model class"], rows=n.factory_rows,
+              note="From MODEL_FOR_MULTIPLE_CHOICE_MAPPING_NAMES in transformers/models/auto/modeling_auto.py."),
+        Table(title=f"{cls}.__mro__ (method lookup order)", columns=["#", "class", "module (transformers.…)"],
+              rows=n.mro_rows,
+              note="After the model's own *PreTrainedModel come PreTrainedModel, torch's nn.Module and the mixins "
+                   "that add embedding access, hub upload, PEFT adapters and the like."),
+        Table(title=f"{cls} module tree (tiny config), parameters per submodule",
+              columns=["submodule", "class", "parameters"], rows=n.tree_rows + [["total", "", n.total_params]],
+              note="Indented rows are inside the row above them; the top-level rows add up to the total."),
+        Table(title=f"{cls}.forward: string keys in, string keys out", columns=["direction", "key", "shape"],
+              rows=n.io_rows, note="output['logits'] is output.logits; None fields are not keys."),
+        Table(title="Largest modeling files in the installed transformers",
+              columns=["file", "KB", "lines", "copied", "modular"], rows=n.largest_rows,
+              note=f"copied = '{COPIED_MARKER}' markers; modular = generated from a modular_*.py. All "
+                   f"{n.modeling_files} files: {n.modeling_megabytes:.1f} MB."),
+        Table(title=f"{n.tokenizer_class}(question, answer): one row per token",
+              columns=["#", "token", "input_ids", "token_type_ids", "attention_mask"], rows=n.token_rows,
+              note="token_type_ids is 0 for [CLS] question [SEP] and 1 for answer [SEP]."),
+    ]
+    summary = (f"transformers {n.version} is a table of classes plus one big file per model: "
+               f"AutoModelForMultipleChoice maps {n.mc_architectures} configs to classes, {cls} is a "
+               f"PreTrainedModel + nn.Module speaking string keys, and {n.modeling_files} modeling files "
+               f"carry {n.copied_markers:,} 'Copied from' markers.")
+    return Report(summary=summary, findings=findings, tables=tables,
+                  model=f"transformers {n.version} (tiny {opts.model_type} config) + {n.tokenizer_model} tokenizer")
 
 
 PROBE = Probe(
@@ -312,6 +383,13 @@ PROBE = Probe(
     question="hf-internals",
     title="The auto-class factory, MRO, module tree, string keys, one-file-per-model on disk, AutoTokenizer",
     options=HfInternalsOptions,
-    run=run,
+    measure=measure,
+    report=report,
     check=check,
+    predictions=(
+        Prediction("How many model types have a *ForMultipleChoice class in the installed transformers?",
+                   "mc_architectures", "classes"),
+        Prediction("How many '# Copied from transformers.' markers do the modeling files carry?",
+                   "copied_markers", "markers", scoring="log10"),
+    ),
 )

@@ -11,11 +11,17 @@ from n00bqa.errors import ProbeError
 
 @pytest.fixture(scope="module")
 def result():
-    from n00bqa.probes import get_probe
+    from n00bqa.probes import find_probe
     from n00bqa.probes.base import run_probe
 
-    probe = get_probe("hf-internals")
-    return run_probe(probe, probe.make_options(), seed=0, cache=False)
+    probe = find_probe(None, "hf-internals")
+    return run_probe(None, probe, probe.make_options(), seed=0, cache=False)
+
+
+def test_every_number_in_a_finding_is_measured(result):
+    from n00bqa.probes.base import unexplained_numbers
+
+    assert unexplained_numbers(result) == []
 
 
 def test_factory_counts_match_the_mapping(result):
@@ -108,16 +114,17 @@ def test_tokenizer_fields(result, minilm):
 
 
 def test_other_model_type_and_bad_values():
-    from n00bqa.probes import get_probe
-    from n00bqa.probes.base import run_probe
+    from n00bqa.probes import find_probe
+    from n00bqa.probes.base import run_probe, unexplained_numbers
 
-    probe = get_probe("hf-internals")
-    bert = run_probe(probe, probe.make_options(model_type="bert", depth=1), cache=False)
+    probe = find_probe(None, "hf-internals")
+    bert = run_probe(None, probe, probe.make_options(model_type="bert", depth=1), cache=False)
+    assert unexplained_numbers(bert) == []
     assert bert.tables[1].rows[0][1] == "BertForMultipleChoice"
     assert [row[0] for row in bert.tables[2].rows] == ["bert", "dropout", "classifier", "total"]
     with pytest.raises(ProbeError, match="'gpt2' has no multiple-choice class"):
-        run_probe(probe, probe.make_options(model_type="gpt2"), cache=False)
+        run_probe(None, probe, probe.make_options(model_type="gpt2"), cache=False)
     with pytest.raises(ProbeError, match="'funnel' cannot be built from the generic tiny config"):
-        run_probe(probe, probe.make_options(model_type="funnel"), cache=False)
+        run_probe(None, probe, probe.make_options(model_type="funnel"), cache=False)
     with pytest.raises(ProbeError, match="--depth"):
         probe.make_options(depth=0)
