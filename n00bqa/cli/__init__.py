@@ -2,12 +2,20 @@
 
 Commands parse, call one library function, and render (or print `--json`). Library errors
 (N00bqaError) become one `Error: ...` line on stderr and exit code 1; N00BQA_DEBUG=1 re-raises.
+
+The root group is lazy: `n00bqa questions` imports and builds only n00bqa.cli.questions' commands,
+and `--help` reads each command's one-line help from its docstring without building any, so the
+list commands start about as fast as typer itself. Help is plain click text (no boxes), so it
+reads and copies the same at any width and in a pipe.
 """
 
 from __future__ import annotations
 
+import importlib
+import inspect
 import os
 import sys
+from functools import lru_cache
 from pathlib import Path
 from typing import Optional
 
@@ -27,6 +35,20 @@ class N00bqaGroup(TyperGroup):
     """Turns a user's mistake anywhere below into one line and a non-zero exit, never a traceback:
     a library error exits 1, a mistyped option or argument 2 (as click does), Ctrl-C 130."""
 
+    def list_commands(self, ctx) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx, name: str):
+        module = COMMANDS.get(name)
+        if module is None:
+            return None
+        return typer.main.get_group(_registered(module)).commands.get(name)
+
+    def format_commands(self, ctx, formatter) -> None:
+        rows = [(name, _short_help(name)) for name in COMMANDS]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
@@ -41,8 +63,36 @@ class N00bqaGroup(TyperGroup):
             raise fail("interrupted; nothing was left half-written", code=130) from None
 
 
+# Each command's module (n00bqa/cli/<module>.py, whose register(app) adds it), in --help order.
+COMMANDS = {
+    "ask": "ask", "questions": "questions", "show": "questions", "probes": "probes", "probe": "probes",
+    "search": "index", "index": "index", "corpus": "corpus", "browse": "browse",
+}
+
+
+@lru_cache(maxsize=None)
+def _registered(module: str) -> typer.Typer:
+    """A typer app holding just this module's commands (imports the module, builds nothing yet)."""
+    sub = typer.Typer(rich_markup_mode=None, add_completion=False)
+    importlib.import_module(f"n00bqa.cli.{module}").register(sub)
+    return sub
+
+
+def _short_help(name: str) -> str:
+    sub = _registered(COMMANDS[name])
+    for info in sub.registered_commands:
+        if info.name == name:
+            text = info.help or inspect.getdoc(info.callback) or ""
+            break
+    else:
+        info = next(i for i in sub.registered_groups if i.name == name)
+        text = info.help or info.typer_instance.info.help or ""
+    return text.strip().split("\n\n")[0].replace("\n", " ")
+
+
 app = typer.Typer(
     cls=N00bqaGroup,
+    rich_markup_mode=None,
     help="n00bqa: learn how Transformers work by asking, measuring and reading.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -65,12 +115,6 @@ def _root(
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Show the version."),
 ) -> None:
     """The root is resolved lazily, once, by n00bqa.cli.common.get_study (so --help needs none)."""
-
-
-from n00bqa.cli import ask, browse, corpus, index, probes, questions  # noqa: E402
-
-for _module in (ask, questions, probes, corpus, index, browse):
-    _module.register(app)
 
 
 def main() -> None:

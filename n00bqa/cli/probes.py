@@ -19,7 +19,9 @@ from typer.core import TyperGroup
 
 from n00bqa.cli.common import console, fail, get_study, print_json, warn
 from n00bqa.errors import N00bqaError, ProbeError
-from n00bqa.probes.base import Probe
+
+if typing.TYPE_CHECKING:
+    from n00bqa.probes.base import Probe
 
 RESERVED = ("new",)  # subcommands of `probe` that no probe may be named
 
@@ -98,7 +100,7 @@ class ProbeGroup(TyperGroup):
     """`n00bqa probe NAME`: names come from the registry, a command is built only when asked for."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        from n00bqa.probes import probe_names
+        from n00bqa.probes import probe_names  # names only: no probe module is imported
 
         try:
             names = probe_names(get_study())

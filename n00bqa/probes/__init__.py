@@ -21,7 +21,6 @@ import traceback
 from dataclasses import dataclass
 from difflib import get_close_matches
 from functools import lru_cache
-from importlib.metadata import entry_points
 from pathlib import Path
 
 from n00bqa.errors import ProbeError
@@ -35,6 +34,9 @@ BUILTIN_PROBES = (
     "n00bqa.probes.task_heads",
     "n00bqa.probes.loss",
     "n00bqa.probes.hf_internals",
+    "n00bqa.probes.zero_memory",
+    "n00bqa.probes.activation_memory",
+    "n00bqa.probes.nanogpt",
 )
 ENTRY_POINT_GROUP = "n00bqa.probes"
 USER_MODULE_PREFIX = "n00bqa_user_probes."
@@ -78,6 +80,13 @@ def _module_path(module: str) -> Path | None:
     except (ImportError, ValueError):
         return None
     return Path(spec.origin) if spec is not None and spec.origin else None
+
+
+def entry_points(group: str):
+    """Installed packages' entry points in `group` (importlib.metadata is imported only when asked)."""
+    from importlib.metadata import entry_points as installed
+
+    return installed(group=group)
 
 
 @lru_cache(maxsize=1)
