@@ -15,10 +15,11 @@ from __future__ import annotations
 import statistics
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 from n00bqa.errors import ProbeError
 from n00bqa.probes.models import BUNDLED_NAME
-from n00bqa.probes.base import Context, Measured, Probe, Table
+from n00bqa.probes.base import Context, Prediction, Probe, Report, Table
 
 # Two more sentences for the optimizer steps: they share no word with each other except "the".
 OTHER_SENTENCES = ("A dog barked at the mailman.", "Quantum physics puzzles students.")
@@ -64,7 +65,61 @@ def sparse_bytes(g) -> int:
     return tensor_bytes(g._indices()) + tensor_bytes(g._values())
 
 
-def run(opts: EmbeddingGradOptions, ctx: Context) -> Measured:
+@dataclass
+class Numbers:
+    """What embedding-grad measures; every numeric field is a `--json` metric."""
+
+    # 1-2. the tokens and the rows their gradient lands in
+    vocab_size: int
+    embedding_dim: int
+    tokens: int
+    unique_tokens: int
+    nonzero_grad_rows: int
+    grad_rows_are_token_ids: bool
+    # 3. a repeated token
+    repeat_grad_is_sum: bool
+    repeat_grad_max_abs_diff: float
+    # 4. one-hot × table
+    onehot_output_max_abs_diff: float
+    onehot_grad_max_abs_diff: float
+    one_hot_bytes: int
+    # 5. sparse=True
+    dense_grad_bytes: int
+    sparse_grad_bytes: int
+    coalesced_grad_bytes: int
+    coalesced_nnz: int
+    sparse_grad_equals_dense: bool
+    sgd_accepts_sparse: bool
+    adagrad_accepts_sparse: bool
+    sparseadam_accepts_sparse: bool
+    adam_accepts_sparse: bool
+    adamw_accepts_sparse: bool
+    rmsprop_accepts_sparse: bool
+    # 6. rows moved without a gradient, summed over the steps
+    adam_rows_moved_without_grad: int
+    adamw_rows_moved_without_grad: int
+    sparseadam_rows_moved_without_grad: int
+    # 7. timing on a large table
+    dense_adam_step_ms: float
+    sparse_adam_step_ms: float
+    sparse_speedup: float  # dense time / sparse time
+    dense_timed_grad_bytes: int
+    sparse_timed_grad_bytes: int
+    # report-only (strings and lists are not metrics)
+    token_strings: list[str] = field(default_factory=list)
+    repeated_token: str = ""
+    repeated_positions: list[int] = field(default_factory=list)
+    repeated_position_norms: list[float] = field(default_factory=list)
+    coo_indices: list[int] = field(default_factory=list)
+    sparse_layout: str = ""
+    accepts: dict[str, bool] = field(default_factory=dict)  # optimizer name -> takes a sparse gradient
+    moved_per_step: dict[str, list[int]] = field(default_factory=dict)
+    token_rows: list[list[Any]] = field(default_factory=list)
+    optimizer_rows: list[list[Any]] = field(default_factory=list)
+    movement_rows: list[list[Any]] = field(default_factory=list)
+
+
+def measure(opts: EmbeddingGradOptions, ctx: Context) -> Numbers:
     import copy
     import warnings
 
@@ -203,90 +258,93 @@ def run(opts: EmbeddingGradOptions, ctx: Context) -> Measured:
         timings[name] = statistics.median(seconds)
         del big, optimizer
     advance(1)
-    speedup = timings["dense + Adam"] / timings["sparse + SparseAdam"]
 
-    # Findings, in the order above.
-    n_tokens, n_unique = len(ids), len(unique_ids)
+    # The token table, and which optimizers took the sparse gradient, for the report.
+    token_rows = [[p, tok, str(int(i)), round(float(looked_up.grad[p].norm()), 6), round(float(grad[i].norm()), 6)]
+                  for p, (tok, i) in enumerate(zip(tokens, ids))]
+    return Numbers(
+        vocab_size=vocab_size, embedding_dim=dim, tokens=len(ids), unique_tokens=len(unique_ids),
+        nonzero_grad_rows=nonzero_rows, grad_rows_are_token_ids=rows_are_ids,
+        repeat_grad_is_sum=repeat_is_sum, repeat_grad_max_abs_diff=repeat_max_diff,
+        onehot_output_max_abs_diff=output_diff, onehot_grad_max_abs_diff=onehot_grad_diff,
+        one_hot_bytes=one_hot_bytes,
+        dense_grad_bytes=dense_grad_bytes, sparse_grad_bytes=sparse_grad_bytes, coalesced_grad_bytes=coalesced_bytes,
+        coalesced_nnz=int(coalesced._nnz()), sparse_grad_equals_dense=sparse_equals_dense,
+        **{f"{n.lower()}_accepts_sparse": ok for n, ok in accepts.items()},
+        adam_rows_moved_without_grad=sum(moved_without_grad["Adam"]),
+        adamw_rows_moved_without_grad=sum(moved_without_grad["AdamW"]),
+        sparseadam_rows_moved_without_grad=sum(moved_without_grad["SparseAdam"]),
+        dense_adam_step_ms=round(timings["dense + Adam"] * 1000, 3),
+        sparse_adam_step_ms=round(timings["sparse + SparseAdam"] * 1000, 3),
+        sparse_speedup=timings["dense + Adam"] / timings["sparse + SparseAdam"],
+        dense_timed_grad_bytes=opts.big_vocab * opts.big_dim * 4,
+        sparse_timed_grad_bytes=opts.batch_tokens * (8 + opts.big_dim * 4),
+        token_strings=tokens,
+        repeated_token=tokenizer.convert_ids_to_tokens([repeated[0][0]])[0] if repeated else "",
+        repeated_positions=first_positions if repeated else [],
+        repeated_position_norms=per_position_norms if repeated else [],
+        coo_indices=coo_indices, sparse_layout=str(sparse_grad.layout), accepts=accepts,
+        moved_per_step=moved_without_grad, token_rows=token_rows, optimizer_rows=optimizer_rows,
+        movement_rows=movement_rows,
+    )
+
+
+def report(n: Numbers, opts: EmbeddingGradOptions) -> Report:
     findings = [
-        f"The text becomes {n_tokens} tokens ({' '.join(tokens)}), {n_unique} of them distinct, looked up in a "
-        f"{vocab_size:,} × {dim} table: the forward pass is table[ids], an index select of {n_tokens} rows.",
-        f"After backward, {nonzero_rows} of {vocab_size:,} rows have a non-zero gradient"
-        f" — {'exactly' if rows_are_ids else 'NOT'} the {n_unique} distinct token ids; the other "
-        f"{vocab_size - nonzero_rows:,} rows get zeros.",
+        f"The text becomes {n.tokens} tokens ({' '.join(n.token_strings)}), {n.unique_tokens} of them distinct, "
+        f"looked up in a {n.vocab_size:,} × {n.embedding_dim} table: the forward pass is table[ids], an index "
+        f"select of {n.tokens} rows.",
+        f"After backward, {n.nonzero_grad_rows} of {n.vocab_size:,} rows have a non-zero gradient"
+        f" — {'exactly' if n.grad_rows_are_token_ids else 'NOT'} the {n.unique_tokens} distinct token ids; the "
+        f"other {n.vocab_size - n.nonzero_grad_rows:,} rows get zeros.",
     ]
-    if repeated:
-        shown = tokenizer.convert_ids_to_tokens([first_id])[0]
+    if n.repeated_positions:
         findings.append(
-            f"'{shown}' appears {len(first_positions)} times (positions {first_positions}, gradient norms "
-            + ", ".join(f"{n:.4g}" for n in per_position_norms)
+            f"'{n.repeated_token}' appears {len(n.repeated_positions)} times (positions {n.repeated_positions}, "
+            "gradient norms " + ", ".join(f"{v:.4g}" for v in n.repeated_position_norms)
             + f"); its row's gradient is the sum of those positions' gradients (max abs difference "
-            f"{repeat_max_diff:.2g}): backward of an index select adds into the row (index_add).")
+            f"{n.repeat_grad_max_abs_diff:.2g}): backward of an index select adds into the row (index_add).")
     else:
         findings.append("No token repeats in this text, so there is no sum to check; try --text with a word twice.")
     findings += [
-        f"one-hot ({n_tokens} × {vocab_size:,}, {one_hot_bytes:,} bytes) × table gives the same vectors (max abs "
-        f"difference {output_diff:.2g}) and the same table gradient (max abs difference {onehot_grad_diff:.2g}); "
-        "the gradient of a matmul by a one-hot matrix is the lookup's gradient.",
-        f"With sparse=True the gradient is a {sparse_grad.layout} tensor with indices {coo_indices} "
-        f"(one per position, duplicates kept): {sparse_grad_bytes:,} bytes against {dense_grad_bytes:,} for the "
-        f"dense gradient; coalesced (duplicates summed) it holds {coalesced._nnz()} rows in {coalesced_bytes:,} "
-        f"bytes, and equals the dense gradient: {'yes' if sparse_equals_dense else 'no'}.",
+        f"one-hot ({n.tokens} × {n.vocab_size:,}, {n.one_hot_bytes:,} bytes) × table gives the same vectors (max "
+        f"abs difference {n.onehot_output_max_abs_diff:.2g}) and the same table gradient (max abs difference "
+        f"{n.onehot_grad_max_abs_diff:.2g}); the gradient of a matmul by a one-hot matrix is the lookup's gradient.",
+        f"With sparse=True the gradient is a {n.sparse_layout} tensor with indices {n.coo_indices} "
+        f"(one per position, duplicates kept): {n.sparse_grad_bytes:,} bytes against {n.dense_grad_bytes:,} for "
+        f"the dense gradient; coalesced (duplicates summed) it holds {n.coalesced_nnz} rows in "
+        f"{n.coalesced_grad_bytes:,} bytes, and equals the dense gradient: "
+        f"{'yes' if n.sparse_grad_equals_dense else 'no'}.",
         "Optimizers given the sparse gradient: "
-        + ", ".join(f"{n} {'accepts' if ok else 'refuses'}" for n, ok in accepts.items()) + ".",
+        + ", ".join(f"{name} {'accepts' if ok else 'refuses'}" for name, ok in n.accepts.items()) + ".",
         f"Over 3 steps on different sentences, rows that moved although their gradient that step was zero: "
-        f"Adam {moved_without_grad['Adam']}, AdamW {moved_without_grad['AdamW']}, SparseAdam "
-        f"{moved_without_grad['SparseAdam']} — Adam's momentum keeps moving rows seen before, AdamW's weight "
+        f"Adam {n.moved_per_step['Adam']}, AdamW {n.moved_per_step['AdamW']}, SparseAdam "
+        f"{n.moved_per_step['SparseAdam']} — Adam's momentum keeps moving rows seen before, AdamW's weight "
         "decay moves every row, SparseAdam touches only the rows in the batch.",
         f"On a {opts.big_vocab:,} × {opts.big_dim} table with {opts.batch_tokens:,} tokens per step, backward + "
-        f"step takes {timings['dense + Adam'] * 1000:.0f} ms dense with Adam and "
-        f"{timings['sparse + SparseAdam'] * 1000:.0f} ms sparse with SparseAdam (median of {opts.reps}): "
-        f"{speedup:.1f}× faster sparse.",
+        f"step takes {n.dense_adam_step_ms:.0f} ms dense with Adam and {n.sparse_adam_step_ms:.0f} ms sparse "
+        f"with SparseAdam (median of {opts.reps}): {n.sparse_speedup:.1f}× faster sparse.",
     ]
     tables = [
         Table("Tokens and their gradient rows", ["position", "token", "id", "grad norm at position",
-                                                 "row grad norm"],
-              [[p, tok, str(int(i)), round(float(looked_up.grad[p].norm()), 6), round(float(grad[i].norm()), 6)]
-               for p, (tok, i) in enumerate(zip(tokens, ids))],
+                                                 "row grad norm"], n.token_rows,
               note="A repeated token's row gradient is the sum of its positions' gradients, so its norm differs "
                    "from each position's."),
         Table("Optimizers given a sparse vs a dense gradient", ["optimizer", "sparse grad", "dense grad"],
-              optimizer_rows),
+              n.optimizer_rows),
         Table("Rows that move per step (real MiniLM table, lr 1e-3)",
-              ["optimizer", "step", "rows with grad", "rows moved", "moved with zero grad"], movement_rows),
+              ["optimizer", "step", "rows with grad", "rows moved", "moved with zero grad"], n.movement_rows),
         Table(f"backward + step on a {opts.big_vocab:,} × {opts.big_dim} table",
               ["variant", "median ms", "gradient bytes"],
-              [["dense + Adam", round(timings["dense + Adam"] * 1000, 1), opts.big_vocab * opts.big_dim * 4],
-               ["sparse + SparseAdam", round(timings["sparse + SparseAdam"] * 1000, 1),
-                opts.batch_tokens * (8 + opts.big_dim * 4)]],
+              [["dense + Adam", round(n.dense_adam_step_ms, 1), n.dense_timed_grad_bytes],
+               ["sparse + SparseAdam", round(n.sparse_adam_step_ms, 1), n.sparse_timed_grad_bytes]],
               note="Times on this machine's CPU; noisy when it is busy."),
     ]
-    metrics = {
-        "vocab_size": vocab_size,
-        "embedding_dim": dim,
-        "tokens": n_tokens,
-        "unique_tokens": n_unique,
-        "nonzero_grad_rows": nonzero_rows,
-        "grad_rows_are_token_ids": rows_are_ids,
-        "repeat_grad_is_sum": repeat_is_sum,
-        "repeat_grad_max_abs_diff": repeat_max_diff,
-        "onehot_output_max_abs_diff": output_diff,
-        "onehot_grad_max_abs_diff": onehot_grad_diff,
-        "dense_grad_bytes": dense_grad_bytes,
-        "sparse_grad_bytes": sparse_grad_bytes,
-        "coalesced_grad_bytes": coalesced_bytes,
-        "coalesced_nnz": int(coalesced._nnz()),
-        "sparse_grad_equals_dense": sparse_equals_dense,
-        **{f"{n.lower()}_accepts_sparse": ok for n, ok in accepts.items()},
-        "adam_rows_moved_without_grad": sum(moved_without_grad["Adam"]),
-        "adamw_rows_moved_without_grad": sum(moved_without_grad["AdamW"]),
-        "sparseadam_rows_moved_without_grad": sum(moved_without_grad["SparseAdam"]),
-        "dense_adam_step_ms": round(timings["dense + Adam"] * 1000, 3),
-        "sparse_adam_step_ms": round(timings["sparse + SparseAdam"] * 1000, 3),
-    }
-    summary = (f"An embedding lookup is an index select, so its gradient lands only in the {n_unique} rows of the "
-               f"{vocab_size:,}-row table that the text used, summed over repeats. A sparse gradient stores just "
-               "those rows; only some optimizers accept it, and only SparseAdam leaves unused rows alone.")
-    return Measured(summary=summary, findings=findings, metrics=metrics, tables=tables, model=BUNDLED_NAME)
+    summary = (f"An embedding lookup is an index select, so its gradient lands only in the {n.unique_tokens} rows "
+               f"of the {n.vocab_size:,}-row table that the text used, summed over repeats. A sparse gradient "
+               "stores just those rows; only some optimizers accept it, and only SparseAdam leaves unused rows "
+               "alone.")
+    return Report(summary=summary, findings=findings, tables=tables, model=BUNDLED_NAME)
 
 
 PROBE = Probe(
@@ -294,6 +352,14 @@ PROBE = Probe(
     question="embedding-grad",
     title="Gradient of an embedding lookup on MiniLM's real table: which rows, repeats, one-hot, sparse, optimizers",
     options=EmbeddingGradOptions,
-    run=run,
+    measure=measure,
+    report=report,
     check=check,
+    threads=None,  # the timing step's large table gains from every thread
+    predictions=(
+        Prediction("'the cat sat on the mat' is 8 tokens with [CLS] and [SEP]: how many of MiniLM's 30,522 rows get "
+                   "a non-zero gradient?", "nonzero_grad_rows", "rows"),
+        Prediction("How many bytes does the dense gradient of MiniLM's 30,522 × 384 fp32 table take?",
+                   "dense_grad_bytes", "bytes", scoring="log10"),
+    ),
 )

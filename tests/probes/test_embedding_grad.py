@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from n00bqa.probes import get_probe
-from n00bqa.probes.base import run_probe
+from n00bqa.probes import find_probe
+from n00bqa.probes.base import run_probe, unexplained_numbers
 from n00bqa.probes.embedding_grad import OTHER_SENTENCES
 
 SMALL_TIMING = dict(big_vocab=2000, big_dim=32, batch_tokens=128, reps=1)
@@ -13,8 +13,12 @@ SMALL_TIMING = dict(big_vocab=2000, big_dim=32, batch_tokens=128, reps=1)
 
 @pytest.fixture(scope="module")
 def result():
-    probe = get_probe("embedding-grad")
-    return run_probe(probe, probe.make_options(text="the cat sat on the mat", **SMALL_TIMING), cache=False)
+    probe = find_probe(None, "embedding-grad")
+    return run_probe(None, probe, probe.make_options(text="the cat sat on the mat", **SMALL_TIMING), cache=False)
+
+
+def test_every_number_in_a_finding_is_measured(result):
+    assert unexplained_numbers(result) == []
 
 
 def test_rows_with_gradient_are_the_token_ids(result, minilm):
@@ -63,8 +67,9 @@ def test_optimizers_and_row_movement(result, minilm):
 
 
 def test_text_without_repeats():
-    probe = get_probe("embedding-grad")
-    res = run_probe(probe, probe.make_options(text="one two three", **SMALL_TIMING), cache=False)
+    probe = find_probe(None, "embedding-grad")
+    res = run_probe(None, probe, probe.make_options(text="one two three", **SMALL_TIMING), cache=False)
+    assert unexplained_numbers(res) == []
     assert res.metrics["repeat_grad_is_sum"] is False
     assert res.metrics["nonzero_grad_rows"] == res.metrics["unique_tokens"] == res.metrics["tokens"] == 5
     assert any("No token repeats" in f for f in res.findings)
