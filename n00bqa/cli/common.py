@@ -24,6 +24,13 @@ class _LazyConsole:
             self._console = Console(**self._options)
         return getattr(self._console, name)
 
+    # `with console:` (rich's Live and Progress do it) looks these up on the type, not via __getattr__
+    def __enter__(self) -> Any:
+        return self.__getattr__("__enter__")()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.__getattr__("__exit__")(*exc)
+
 
 console: Any = _LazyConsole()
 err_console: Any = _LazyConsole(stderr=True)
