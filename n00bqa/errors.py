@@ -31,3 +31,7 @@ class RetrievalIndexError(N00bqaError):
 
 class AskError(N00bqaError):
     """A query that cannot be answered as given (empty, too long)."""
+
+
+class WriteError(N00bqaError):
+    """A file or folder n00bqa must write cannot be written (a read-only study root, a full disk)."""

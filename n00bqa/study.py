@@ -69,14 +69,25 @@ class Study:
         """The learner's own probes, one `<name>.py` each (`n00bqa probe new NAME` writes one)."""
         return self.root / "probes"
 
+    def state_path(self, *parts: str) -> Path:
+        """`<root>/.n00bqa/<parts...>` without creating anything: for readers."""
+        return self.root.joinpath(STATE_DIRNAME, *parts)
+
     def state_dir(self, *parts: str) -> Path:
-        """`<root>/.n00bqa/<parts...>`, created on demand. Never committed (it ignores itself)."""
-        path = self.root / STATE_DIRNAME
-        path.mkdir(parents=True, exist_ok=True)
-        if not (path / ".gitignore").exists():
-            (path / ".gitignore").write_text("*\n")
-        path = path.joinpath(*parts)
-        path.mkdir(parents=True, exist_ok=True)
+        """`<root>/.n00bqa/<parts...>`, created on demand (for writers). Never committed: it ignores
+        itself. A read-only root gives one WriteError line naming the folder."""
+        from n00bqa.errors import WriteError
+
+        path = self.state_path()
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+            if not (path / ".gitignore").exists():
+                (path / ".gitignore").write_text("*\n")
+            path = path.joinpath(*parts)
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise WriteError(f"cannot create {str(path)!r}: {exc.strerror or exc}; n00bqa keeps its index and "
+                             "caches there, so make the study root writable") from None
         return path
 
 

@@ -36,20 +36,27 @@ def _quiet_library_progress() -> None:
 
 
 def execute(probe: Probe, values: dict[str, Any], seed: int, as_json: bool) -> None:
+    """Run the probe, show its result, then cache it; a result that cannot be cached is still shown."""
     from n00bqa.cli.common import RichReporter
-    from n00bqa.probes.base import run_probe
+    from n00bqa.errors import WriteError
+    from n00bqa.probes.base import run_probe, save_result
 
     study = get_study()
     opts = probe.make_options(**values)
     _quiet_library_progress()
     if as_json:
-        print_json(run_probe(study, probe, opts, seed=seed).to_dict())
-        return
-    with RichReporter() as reporter:
-        result = run_probe(study, probe, opts, seed=seed, reporter=reporter)
-    from n00bqa.render import probe_result_view
+        result = run_probe(study, probe, opts, seed=seed, cache=False)
+        print_json(result.to_dict())
+    else:
+        with RichReporter() as reporter:
+            result = run_probe(study, probe, opts, seed=seed, reporter=reporter, cache=False)
+        from n00bqa.render import probe_result_view
 
-    console.print(probe_result_view(result))
+        console.print(probe_result_view(result))
+    try:
+        save_result(study, result)
+    except WriteError as exc:
+        warn(f"{exc} (the result above was not cached)")
 
 
 def _command_for(probe: Probe) -> Callable[..., None]:

@@ -349,13 +349,13 @@ def save_result(study: Study, result: ProbeResult) -> None:
 def cached_result(study: Study, probe: Probe, opts: Any, seed: int = 0) -> ProbeResult | None:
     """The cached run for exactly these options, seed, versions and probe source, if any."""
     key = cache_key(probe.name, dataclasses.asdict(opts), seed, probe_sha256(study, probe.name))
-    return _read(_cache_dir(study) / f"{probe.name}-{key}.json")
+    return _read(study.state_path("probe-cache", f"{probe.name}-{key}.json"))
 
 
 def last_result(study: Study, probe_name: str) -> ProbeResult | None:
     """The last run of a probe, whatever its options (what `show` and `ask` display), or None if
     there is none or the probe's source has changed since (a stale result is never shown)."""
-    result = _read(study.root / ".n00bqa" / "probe-cache" / f"{probe_name}.latest.json")
+    result = _read(study.state_path("probe-cache", f"{probe_name}.latest.json"))
     if result is None or result.environment.get("probe_sha256") != probe_sha256(study, probe_name):
         return None
     return result
