@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
 from n00bqa.errors import ProbeError
 from n00bqa.probes.models import BUNDLED_NAME
-from n00bqa.probes.base import Context, Measured, Probe, Table
+from n00bqa.probes.base import Context, Prediction, Probe, Report, Table
 
 DISTANCES = (1, 2, 4, 8, 16, 64, 256)
 
@@ -61,7 +62,48 @@ def single_token_id(tokenizer, word: str, option: str) -> int:
     return tokenizer.convert_tokens_to_ids(pieces[0])
 
 
-def run(opts: WordEmbeddingOptions, ctx: Context) -> Measured:
+@dataclass
+class Numbers:
+    """What word-embedding measures; every numeric field is a `--json` metric."""
+
+    vocab_size: int
+    embedding_dim: int
+    word_id: int
+    sentence_1_tokens: int
+    onehot_lookup_max_abs_diff: float
+    init_std: float
+    init_row_norm_mean: float  # mean row length of a freshly initialised table
+    trained_std: float
+    trained_row_norm_min: float
+    trained_row_norm_max: float
+    trained_row_norm_mean: float
+    static_contextual_cosine_min: float
+    static_contextual_cosine: dict[str, float]  # "i" -> cosine of the static row with sentence i's last layer
+    contextual_cosine_min: float
+    contextual_cosine_max: float
+    contextual_cosine: dict[str, float]  # "i_j" -> last-layer cosine between sentences i and j
+    sinusoidal_neighbour_cosine: float
+    sinusoidal_neighbour_cosine_spread: float
+    sinusoidal_distance_64_cosine: float
+    learned_neighbour_cosine: float
+    learned_neighbour_cosine_spread: float
+    learned_distance_64_cosine: float
+    position_rows: int  # rows of the learned position table
+    position_params: int
+    # report-only (strings and lists are not metrics)
+    word: str = ""
+    sentences: list[str] = field(default_factory=list)
+    static_cosines: list[float] = field(default_factory=list)  # static row vs each sentence's last layer
+    farthest_pair: list[int] = field(default_factory=list)  # 1-based sentence numbers
+    nearest_pair: list[int] = field(default_factory=list)
+    neighbour_rows: list[list[Any]] = field(default_factory=list)
+    neighbour_text: list[str] = field(default_factory=list)
+    pair_rows: list[list[Any]] = field(default_factory=list)
+    n_hidden_states: int = 0
+    position_table_rows: list[list[Any]] = field(default_factory=list)
+
+
+def measure(opts: WordEmbeddingOptions, ctx: Context) -> Numbers:
     import torch
     import torch.nn.functional as F
 
@@ -155,60 +197,69 @@ def run(opts: WordEmbeddingOptions, ctx: Context) -> Measured:
     learned64 = by_distance(learned, 64)[0]
     advance(1)
 
-    # Findings, in the order above.
     i_far, j_far = min(pair_cos, key=pair_cos.get)
     i_near, j_near = max(pair_cos, key=pair_cos.get)
+    return Numbers(
+        vocab_size=vocab_size, embedding_dim=dim, word_id=word_id, sentence_1_tokens=len(ids),
+        onehot_lookup_max_abs_diff=lookup_diff, init_std=init_std, init_row_norm_mean=fresh_norm,
+        trained_std=trained_std, trained_row_norm_min=float(row_norms.min()),
+        trained_row_norm_max=float(row_norms.max()), trained_row_norm_mean=float(row_norms.mean()),
+        static_contextual_cosine_min=min(static_cos),
+        static_contextual_cosine={str(i + 1): c for i, c in enumerate(static_cos)},
+        contextual_cosine_min=pair_cos[(i_far, j_far)], contextual_cosine_max=pair_cos[(i_near, j_near)],
+        contextual_cosine={f"{i + 1}_{j + 1}": c for (i, j), c in pair_cos.items()},
+        sinusoidal_neighbour_cosine=sin1, sinusoidal_neighbour_cosine_spread=sin1_std,
+        sinusoidal_distance_64_cosine=sin64,
+        learned_neighbour_cosine=learned1, learned_neighbour_cosine_spread=learned1_std,
+        learned_distance_64_cosine=learned64, position_rows=n_positions,
+        position_params=learned.numel(),
+        word=word, sentences=sentences, static_cosines=static_cos,
+        farthest_pair=[i_far + 1, j_far + 1], nearest_pair=[i_near + 1, j_near + 1],
+        neighbour_rows=neighbour_rows, neighbour_text=neighbour_text, pair_rows=pair_rows,
+        n_hidden_states=contextual[0].shape[0], position_table_rows=position_rows,
+    )
+
+
+def report(n: Numbers, opts: WordEmbeddingOptions) -> Report:
+    V, d = n.vocab_size, n.embedding_dim
+    (i_far, j_far), (i_near, j_near) = n.farthest_pair, n.nearest_pair
     findings = [
-        f"'{word}' is token id {word_id}; its embedding is row {word_id} of the {vocab_size:,} × {dim} table. "
-        f"For the {len(ids)} tokens of sentence 1, one-hot ({len(ids)} × {vocab_size:,}) × table equals the "
-        f"lookup (max abs difference {lookup_diff:.2g}).",
-        f"The rows are learned weights: BERT starts them as random numbers with std {init_std} (mean row length "
-        f"{fresh_norm:.3f}); after training MiniLM's table has std {trained_std:.4f} and row lengths from "
-        f"{float(row_norms.min()):.3f} to {float(row_norms.max()):.3f} (mean {float(row_norms.mean()):.3f}).",
-        "Nearest neighbours by cosine in the static table (no context): " + "; ".join(neighbour_text) + ".",
-        f"'{word}' has one static row, but {len(sentences)} different vectors after the encoder: cosine with "
-        f"the static row " + ", ".join(f"{c:.3f}" for c in static_cos) + " (sentences 1.." + str(len(sentences))
-        + "); between sentences the last-layer cosine ranges from "
-        f"{pair_cos[(i_far, j_far)]:.3f} ({i_far + 1} vs {j_far + 1}) to {pair_cos[(i_near, j_near)]:.3f} "
-        f"({i_near + 1} vs {j_near + 1}).",
-        f"Position, sinusoidal (computed, no parameters): neighbouring positions have cosine {sin1:.4f}, the same "
-        f"for every position (spread {sin1_std:.2g}), falling to {sin64:.4f} at distance 64. BERT's learned "
-        f"position table ({n_positions} × {dim}, {n_positions * dim:,} parameters): neighbours {learned1:.4f} "
-        f"(spread {learned1_std:.3f}), {learned64:.4f} at distance 64.",
+        f"'{n.word}' is token id {n.word_id}; its embedding is row {n.word_id} of the {V:,} × {d} table. "
+        f"For the {n.sentence_1_tokens} tokens of sentence 1, one-hot ({n.sentence_1_tokens} × {V:,}) × table "
+        f"equals the lookup (max abs difference {n.onehot_lookup_max_abs_diff:.2g}).",
+        f"The rows are learned weights: BERT starts them as random numbers with std {n.init_std} (mean row length "
+        f"{n.init_row_norm_mean:.3f}); after training MiniLM's table has std {n.trained_std:.4f} and row lengths "
+        f"from {n.trained_row_norm_min:.3f} to {n.trained_row_norm_max:.3f} (mean {n.trained_row_norm_mean:.3f}).",
+        "Nearest neighbours by cosine in the static table (no context): " + "; ".join(n.neighbour_text) + ".",
+        f"'{n.word}' has one static row, but {len(n.sentences)} different vectors after the encoder: cosine with "
+        f"the static row " + ", ".join(f"{c:.3f}" for c in n.static_cosines) + " (sentences 1.."
+        + str(len(n.sentences)) + "); between sentences the last-layer cosine ranges from "
+        f"{n.contextual_cosine_min:.3f} ({i_far} vs {j_far}) to {n.contextual_cosine_max:.3f} "
+        f"({i_near} vs {j_near}).",
+        f"Position, sinusoidal (computed, no parameters): neighbouring positions have cosine "
+        f"{n.sinusoidal_neighbour_cosine:.4f}, the same for every position (spread "
+        f"{n.sinusoidal_neighbour_cosine_spread:.2g}), falling to {n.sinusoidal_distance_64_cosine:.4f} at distance "
+        f"64. BERT's learned position table ({n.position_rows} × {d}, {n.position_params:,} parameters): "
+        f"neighbours {n.learned_neighbour_cosine:.4f} (spread {n.learned_neighbour_cosine_spread:.3f}), "
+        f"{n.learned_distance_64_cosine:.4f} at distance 64.",
     ]
     tables = [
         Table(f"Nearest neighbours in the static table (top {opts.top_k}, cosine)", ["word", "neighbours"],
-              neighbour_rows),
-        Table(f"'{word}' in context: cosine between sentences, by layer (0 = embedding output)",
-              ["sentences", *(str(k) for k in range(contextual[0].shape[0]))], pair_rows,
-              note=" · ".join(f"{i + 1}: {s}" for i, s in enumerate(sentences))),
+              n.neighbour_rows),
+        Table(f"'{n.word}' in context: cosine between sentences, by layer (0 = embedding output)",
+              ["sentences", *(str(k) for k in range(n.n_hidden_states))], n.pair_rows,
+              note=" · ".join(f"{i + 1}: {s}" for i, s in enumerate(n.sentences))),
         Table("Position encodings: cos(PE[p], PE[p + distance]) over all p",
               ["distance", "sin. mean", "sin. spread", "learned mean", "learned spread"],
-              position_rows,
+              n.position_table_rows,
               note="Sinusoidal cosines depend only on the distance (spread ≈ 0); the learned table's vary with "
                    "position."),
     ]
-    metrics = {
-        "vocab_size": vocab_size,
-        "embedding_dim": dim,
-        "word_id": word_id,
-        "onehot_lookup_max_abs_diff": lookup_diff,
-        "init_std": init_std,
-        "trained_std": trained_std,
-        "static_contextual_cosine_min": min(static_cos),
-        "contextual_cosine_min": pair_cos[(i_far, j_far)],
-        "contextual_cosine_max": pair_cos[(i_near, j_near)],
-        **{f"contextual_cosine_{i + 1}_{j + 1}": c for (i, j), c in pair_cos.items()},
-        "sinusoidal_neighbour_cosine": sin1,
-        "sinusoidal_neighbour_cosine_spread": sin1_std,
-        "learned_neighbour_cosine": learned1,
-        "learned_neighbour_cosine_spread": learned1_std,
-    }
-    summary = (f"A word embedding is the row of a learned {vocab_size:,} × {dim} table selected by the word's token "
+    summary = (f"A word embedding is the row of a learned {V:,} × {d} table selected by the word's token "
                "id (a one-hot × matrix product, done as a lookup). That row is static; the encoder's output for the "
                "word changes with the sentence. Position is added from a second table (learned in BERT, computed "
                "sinusoids in the original Transformer).")
-    return Measured(summary=summary, findings=findings, metrics=metrics, tables=tables, model=BUNDLED_NAME)
+    return Report(summary=summary, findings=findings, tables=tables, model=BUNDLED_NAME)
 
 
 PROBE = Probe(
@@ -216,6 +267,14 @@ PROBE = Probe(
     question="word-embedding",
     title="Word embeddings in MiniLM: lookup = one-hot × table, neighbours, static vs contextual, positions",
     options=WordEmbeddingOptions,
-    run=run,
+    measure=measure,
+    report=report,
     check=check,
+    threads=1,  # one real small model, a few sentences: one thread is enough
+    predictions=(
+        Prediction("What is the cosine between 'bank' in a river sentence and in a loan sentence, after MiniLM's "
+                   "encoder?", "contextual_cosine.1_2", ""),
+        Prediction("What is the cosine between neighbouring positions of the sinusoidal encoding at width 384?",
+                   "sinusoidal_neighbour_cosine", ""),
+    ),
 )

@@ -9,14 +9,18 @@ import torch
 import torch.nn.functional as F
 
 from n00bqa.errors import ProbeError
-from n00bqa.probes import get_probe
-from n00bqa.probes.base import run_probe
+from n00bqa.probes import find_probe
+from n00bqa.probes.base import run_probe, unexplained_numbers
 
 
 @pytest.fixture(scope="module")
 def result():
-    probe = get_probe("word-embedding")
-    return run_probe(probe, probe.make_options(), cache=False)
+    probe = find_probe(None, "word-embedding")
+    return run_probe(None, probe, probe.make_options(), cache=False)
+
+
+def test_every_number_in_a_finding_is_measured(result):
+    assert unexplained_numbers(result) == []
 
 
 def test_lookup_and_learned_table(result, minilm):
@@ -54,9 +58,9 @@ def test_static_vs_contextual(result, minilm):
             vectors.append(model(**enc).last_hidden_state[0, pos])
     expected = float(F.cosine_similarity(vectors[0], vectors[1], dim=0))
     m = result.metrics
-    assert m["contextual_cosine_1_2"] == pytest.approx(expected, abs=1e-5)
-    assert m["contextual_cosine_1_2"] < 0.99  # one static row, two different contextual vectors
-    assert m["contextual_cosine_2_3"] > m["contextual_cosine_1_2"]  # loan/mortgage closer than river/loan
+    assert m["contextual_cosine.1_2"] == pytest.approx(expected, abs=1e-5)
+    assert m["contextual_cosine.1_2"] < 0.99  # one static row, two different contextual vectors
+    assert m["contextual_cosine.2_3"] > m["contextual_cosine.1_2"]  # loan/mortgage closer than river/loan
 
 
 def test_positions(result, minilm):
@@ -77,8 +81,8 @@ def test_positions(result, minilm):
 
 
 def test_bad_words():
-    probe = get_probe("word-embedding")
+    probe = find_probe(None, "word-embedding")
     with pytest.raises(ProbeError, match="single token"):
-        run_probe(probe, probe.make_options(word="unbelievableness", text="a | b"), cache=False)
+        run_probe(None, probe, probe.make_options(word="unbelievableness", text="a | b"), cache=False)
     with pytest.raises(ProbeError, match="does not contain"):
-        run_probe(probe, probe.make_options(text="a river bank | a cat"), cache=False)
+        run_probe(None, probe, probe.make_options(text="a river bank | a cat"), cache=False)
