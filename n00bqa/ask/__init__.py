@@ -1,23 +1,55 @@
-"""`ask(text) -> Answer`: the matching question, its written answer, the probe's last measurement,
-and the reading-list passages that back it. No terminal I/O: the CLI and the browser render it.
+"""`ask(study, text) -> Answer`: the matching question, its written answer, the last measurement of
+each of its probes, and the reading-list passages that back it. No terminal I/O: the CLI and the
+browser render the Answer (n00bqa.render).
 
 The fast path imports numpy, onnxruntime, tokenizers, faiss and bm25s — never torch: the query is
-embedded by the ONNX export of MiniLM (n00bqa.onnx_embed), the question vectors and the index are
-read from `<root>/.n00bqa/`. The first ask on a fresh study root builds what is missing (the
-ONNX export, the index, the question vectors), which is the one time torch is loaded; `run=True`
-runs the linked probe now, which needs torch too.
+embedded by the ONNX export of MiniLM (n00bqa.retrieval.encoder), the question vectors and the
+index are read from `<root>/.n00bqa/`. The first ask on a fresh study root builds what is missing
+(the ONNX export, the index, the question vectors), which is the one time torch is loaded;
+`run=True` runs the question's probes now, which needs torch too.
+
+- `routing`: which question of the list is asked (or honestly none);
+- this module: the answer assembled from the question, its probes' runs and the passages.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from n00bqa.errors import AskError, CorpusError
+from n00bqa.errors import AskError, CorpusError, N00bqaError
+from n00bqa.probes.base import ProbeResult
 from n00bqa.progress import NullReporter
+from n00bqa.questions import Question
+from n00bqa.retrieval.search import Passage
+from n00bqa.study import Study
+from n00bqa.text import MAX_QUERY_CHARS, check_query, content_words, idf, sentences
 
-MAX_QUERY_CHARS = 2000  # the same limit as retrieval.search; MiniLM reads only 256 tokens anyway
+__all__ = ["Answer", "ProbeRun", "ask", "ensure_ready", "backing_passages", "best_sentence", "check_query",
+           "sentences", "MAX_QUERY_CHARS"]
+
+
+@dataclass
+class ProbeRun:
+    """One probe of the matched question, with the run shown for it (None: never measured)."""
+
+    name: str
+    result: ProbeResult | None
+    fresh: bool = False  # run by this ask (run=True), not read from the cache
+
+    @property
+    def command(self) -> str:
+        return f"n00bqa probe {self.name}"
+
+    def to_dict(self) -> dict[str, Any]:
+        result = self.result
+        return {
+            "name": self.name,
+            "findings": list(result.findings) if result else [],
+            "metrics": dict(result.metrics) if result else {},
+            "options": result.options if result else {},
+            "measured_at": result.measured_at if result else None,
+        }
 
 
 @dataclass
@@ -25,53 +57,27 @@ class Answer:
     """One answered query. `to_dict()` is exactly the `--json` shape."""
 
     query: str
-    question: Any | None  # n00bqa.questions.Question
+    question: Question | None
     score: float
-    related: list[tuple[Any, float]]
+    related: list[tuple[Question, float]]
     answer: str
-    probe_name: str | None
-    probe_result: Any | None  # n00bqa.probes.base.ProbeResult
-    passages: list[Any]  # n00bqa.retrieval.Passage
+    probes: list[ProbeRun]  # one per probe the question names, in its order
+    passages: list[Passage]
     best_sentences: list[str] = field(default_factory=list)  # one per passage, for highlighting
-    warnings: list[str] = field(default_factory=list)  # broken question files, ...
+    warnings: list[str] = field(default_factory=list)  # broken question files, probes that failed, ...
     built: list[str] = field(default_factory=list)  # what this ask had to build first
-    ran_probe: bool = False  # the probe result is fresh from this ask (run=True)
     best_guess: tuple[str, float] | None = None  # off-topic: the closest question, below threshold
 
-    @property
-    def probe_command(self) -> str | None:
-        return f"n00bqa probe {self.probe_name}" if self.probe_name else None
-
     def to_dict(self) -> dict[str, Any]:
-        probe = None
-        if self.probe_name is not None:
-            result = self.probe_result
-            probe = {
-                "name": self.probe_name,
-                "findings": list(result.findings) if result else [],
-                "metrics": dict(result.metrics) if result else {},
-                "measured_at": result.measured_at if result else None,
-            }
         return {
             "query": self.query,
             "question": None if self.question is None else {
                 "id": self.question.id, "question": self.question.question, "score": round(self.score, 4)},
             "related": [{"id": q.id, "score": round(s, 4)} for q, s in self.related],
             "answer": self.answer,
-            "probe": probe,
+            "probes": [run.to_dict() for run in self.probes],
             "passages": [p.to_dict() for p in self.passages],
         }
-
-
-def check_query(text: str) -> str:
-    """The query stripped, or AskError for an empty or overlong one."""
-    query = (text or "").strip()
-    if not query:
-        raise AskError('the query is empty; ask a question in quotes, e.g. n00bqa ask "How large is a transformer model?"')
-    if len(query) > MAX_QUERY_CHARS:
-        raise AskError(f"the query is {len(query):,} characters long; the limit is {MAX_QUERY_CHARS:,} "
-                       "(MiniLM reads only the first 256 tokens) - ask a shorter question")
-    return query
 
 
 class _Prefixed:
@@ -84,7 +90,7 @@ class _Prefixed:
         return self.reporter.task(self.prefix + description, total)
 
 
-def ensure_ready(reporter: Any = None) -> list[str]:
+def ensure_ready(study: Study, reporter: Any = None) -> list[str]:
     """Build what a fresh study root lacks (ONNX export, index); return what was built.
 
     The question vectors are built by routing itself (they also change when a question does).
@@ -95,13 +101,13 @@ def ensure_ready(reporter: Any = None) -> list[str]:
 
     reporter = reporter or NullReporter()
     built: list[str] = []
-    if not encoder.is_exported():
-        encoder.export(reporter=reporter)
+    if not encoder.is_exported(study):
+        encoder.export(study, reporter=reporter)
         built.append("the ONNX export of MiniLM (once)")
-    if not (index_dir() / MANIFEST).is_file():
+    if not (index_dir(study) / MANIFEST).is_file():
         from n00bqa.retrieval import build_index
 
-        report = build_index(reporter=_Prefixed(reporter, "index: "))
+        report = build_index(study, reporter=_Prefixed(reporter, "index: "))
         if report.chunks_total == 0:
             raise CorpusError(
                 f"the reading list gave nothing to index ({report.items_total} items, "
@@ -111,13 +117,14 @@ def ensure_ready(reporter: Any = None) -> list[str]:
     return built
 
 
-def ask(text: str, k: int = 5, run: bool = False, reporter: Any = None) -> Answer:
+def ask(study: Study, text: str, k: int = 5, run: bool = False, reporter: Any = None) -> Answer:
     """Answer a free-text question from the question list, the probes and the reading list.
 
     Args:
+        study: the study root: its questions, probes' cached runs, index and encoder.
         text: what the learner typed.
         k: how many backing passages.
-        run: run the matched question's probe now (loads torch) instead of showing its last result.
+        run: run the matched question's probes now (loads torch) instead of showing their last runs.
         reporter: progress for first-use builds and `run` (`task(description, total) -> advance`).
     """
     query = check_query(text)
@@ -126,40 +133,51 @@ def ask(text: str, k: int = 5, run: bool = False, reporter: Any = None) -> Answe
     from n00bqa.ask import routing
     from n00bqa.retrieval import encoder
 
-    built = ensure_ready(reporter)
-    route = routing.route(query, query_vector=encoder.encode_query(query), reporter=reporter)
+    built = ensure_ready(study, reporter)
+    route = routing.route(study, query, query_vector=encoder.encode_query(study, query), reporter=reporter)
     if route.vectors_built:
         built.append("the question vectors")
     warnings = [f"skipped question file {problem}" for problem in route.problems]
     if route.question is None:
         # Off-topic: no passages either; what matches "banana bread" in a Transformers corpus is noise.
         guess = (route.ranked[0][0].id, route.ranked[0][1]) if route.ranked else None
-        return Answer(query, None, route.score, [], off_topic_message(query, guess), None, None, [],
+        return Answer(query, None, route.score, [], off_topic_message(query, guess), [], [],
                       [], warnings, built, best_guess=guess)
-    passages = backing_passages(query, route.question, k)
-    best = [best_sentence(query, p.text) for p in passages]
-
     question = route.question
-    probe_name = None if question.probe in ("", "none") else question.probe
-    result, ran = None, False
-    if probe_name is not None:
-        from n00bqa.probes.base import last_result
-
-        if run:
-            from n00bqa.probes import get_probe
-            from n00bqa.probes.base import run_probe
-
-            probe = get_probe(probe_name)
-            result, ran = run_probe(probe, probe.make_options(), seed=0, reporter=reporter), True
-        else:
-            result = last_result(probe_name)
-    elif run:
-        warnings.append(f"question {question.id!r} has no probe to run (probe: none)")
+    passages = backing_passages(study, query, question, k)
+    best = [best_sentence(query, p.text) for p in passages]
+    runs = probe_runs(study, question, run, reporter, warnings)
     return Answer(query, question, route.score, route.related, question.answer or "(no answer written yet)",
-                  probe_name, result, passages, best, warnings, built, ran)
+                  runs, passages, best, warnings, built)
 
 
-def backing_passages(query: str, question: Any, k: int) -> list[Any]:
+def probe_runs(study: Study, question: Question, run: bool, reporter: Any, warnings: list[str]) -> list[ProbeRun]:
+    """Each of the question's probes with its last run, or (run=True) a fresh run.
+
+    A probe that cannot load or run becomes a warning: the rest of the answer still stands.
+    """
+    from n00bqa.probes.base import last_result
+
+    if run and not question.probes:
+        warnings.append(f"question {question.id!r} has no probe to run")
+    runs = []
+    for name in question.probes:
+        if not run:
+            runs.append(ProbeRun(name, last_result(study, name)))
+            continue
+        from n00bqa.probes import find_probe
+        from n00bqa.probes.base import run_probe
+
+        try:
+            probe = find_probe(study, name)
+            runs.append(ProbeRun(name, run_probe(study, probe, probe.make_options(), seed=0, reporter=reporter), True))
+        except N00bqaError as exc:
+            warnings.append(f"probe {name!r} did not run: {exc}")
+            runs.append(ProbeRun(name, last_result(study, name)))
+    return runs
+
+
+def backing_passages(study: Study, query: str, question: Question, k: int) -> list[Passage]:
     """The k passages that back the answer.
 
     For a matched question, two searches are interleaved: the learner's own words, and the
@@ -169,9 +187,9 @@ def backing_passages(query: str, question: Any, k: int) -> list[Any]:
     from n00bqa.retrieval import search
 
     if not question.reading:
-        return search(query, k=k)
-    for_query = search(query, k=2 * k)
-    for_answer = search(f"{question.question}\n{question.answer}"[:MAX_QUERY_CHARS], k=2 * k)
+        return search(study, query, k=k)
+    for_query = search(study, query, k=2 * k)
+    for_answer = search(study, f"{question.question}\n{question.answer}"[:MAX_QUERY_CHARS], k=2 * k)
     candidates, seen = [], set()
     for pair in zip(for_query, for_answer):
         for passage in pair:
@@ -197,31 +215,18 @@ def off_topic_message(query: str, guess: tuple[str, float] | None) -> str:
             f"add it with: n00bqa questions add \"{short}\"")
 
 
-_SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z`(\[\"'])|\n\s*\n|\n(?=\s*[-*+]\s)|\n(?=#)")
-
-
-def sentences(text: str) -> list[str]:
-    """A passage split into sentences (and list items / headings), kept verbatim."""
-    return [s.strip() for s in _SENTENCE.split(text) if s and s.strip()]
-
-
 def best_sentence(query: str, text: str) -> str:
     """The sentence of a passage that best matches the query: the most IDF-weighted query words.
 
     Lexical on purpose: embedding every sentence of five passages would cost more than the rest
     of an ask. Ties go to the earlier sentence; a passage with no shared word gives its first.
     """
-    from n00bqa.ask.routing import words
-
     parts = sentences(text)
     if not parts:
         return ""
-    terms = words(query)
-    sets = [words(s) for s in parts]
-    import math
-
-    n = len(parts)
-    weight = {t: math.log(1 + n / (sum(t in s for s in sets) + 0.5)) for t in terms}
+    terms = content_words(query)
+    sets = [content_words(s) for s in parts]
+    weight = idf(terms, sets)
     scores = [sum(weight[t] for t in terms if t in s) for s in sets]
-    best = max(range(n), key=lambda i: (scores[i], -i))
+    best = max(range(len(parts)), key=lambda i: (scores[i], -i))
     return parts[best]

@@ -27,6 +27,9 @@ from typing import Any, Callable, Sequence
 
 from n00bqa.atomic import atomic_write_bytes, atomic_write_text
 from n00bqa.questions import Problem, Question, load_questions
+from n00bqa.retrieval import encoder
+from n00bqa.study import Study
+from n00bqa.text import content_words, idf
 
 # Chosen on the tune split of benchmarks/routing_eval.yaml (see the module docstring): the field
 # kinds, the weight of the word-overlap score and the threshold.
@@ -35,13 +38,6 @@ LEXICAL_WEIGHT = 0.2
 THRESHOLD = 0.216
 ROUTING_FORMAT = 2  # bump when field_texts changes what is embedded
 N_RELATED = 3
-# Words that say nothing about which question is meant.
-STOPWORDS = frozenset(
-    "a an the is are was were be been how what why which who when where does do did of to in on for by "
-    "with and or it its this that these those i my me you your can could should would will from at as "
-    "into than then there their them they we our us about vs not no so if only same over under up down "
-    "get gets got".split()
-)
 
 
 @dataclass
@@ -98,21 +94,9 @@ def _paragraphs(text: str) -> list[str]:
     return [p.strip() for p in parts if len(p.strip()) > 20]
 
 
-def words(text: str) -> set[str]:
-    """Lower-case content words with a plural 's' dropped: what the overlap score compares."""
-    found = set()
-    for word in re.findall(r"[a-z0-9@_]+", text.lower()):
-        if word in STOPWORDS or len(word) < 2:
-            continue
-        if len(word) > 4 and word.endswith("s") and not word.endswith("ss"):
-            word = word[:-1]
-        found.add(word)
-    return found
-
-
 def question_words(question: Question) -> set[str]:
     asks = " ".join(re.findall(r'n00bqa ask "([^"]+)"', question.try_))
-    return words(" ".join([question.question, question.answer, " ".join(question.tags), asks]))
+    return content_words(" ".join([question.question, question.answer, " ".join(question.tags), asks]))
 
 
 def lexical_scores(query: str, documents: list[set[str]]) -> list[float]:
@@ -121,15 +105,12 @@ def lexical_scores(query: str, documents: list[set[str]]) -> list[float]:
     A word in one question only weighs most; a word no question has (a recipe, a football club)
     weighs most too, and lowers every question's share -- which helps reject off-topic queries.
     """
-    import math
-
-    terms = words(query)
+    terms = content_words(query)
     if not terms or not documents:
         return [0.0] * len(documents)
-    n = len(documents)
-    idf = {t: math.log(1 + n / (sum(t in d for d in documents) + 0.5)) for t in terms}
-    total = sum(idf.values())
-    return [sum(idf[t] for t in terms if t in d) / total for d in documents]
+    weight = idf(terms, documents)
+    total = sum(weight.values())
+    return [sum(weight[t] for t in terms if t in d) / total for d in documents]
 
 
 def _cache_key(questions: list[Question], fields: Sequence[str], encoder_id: str) -> str:
@@ -144,20 +125,18 @@ def _cache_key(questions: list[Question], fields: Sequence[str], encoder_id: str
     return digest.hexdigest()[:24]
 
 
-def _encoder_id() -> str:
-    from n00bqa.retrieval import encoder
-
-    manifest = encoder.read_manifest() or {}
+def _encoder_id(study: Study) -> str:
+    manifest = encoder.read_manifest(study) or {}
     return str(manifest.get("onnx_sha256", "none"))
 
 
 class QuestionVectors:
-    """The field vectors of a question list: `matrix` (n_rows, 384), each row's question and kind."""
+    """The field vectors of a question list: `matrix` (n_rows, DIM), each row's question and kind."""
 
     def __init__(self, questions: list[Question], matrix: Any, rows: list[tuple[int, str]],
                  lexical_weight: float = LEXICAL_WEIGHT) -> None:
         self.questions = questions
-        self.matrix = matrix  # (n_rows, 384), unit rows
+        self.matrix = matrix  # (n_rows, DIM), unit rows
         self.rows = rows  # row -> (index into questions, field kind)
         self.lexical_weight = lexical_weight
         self.documents = [question_words(q) for q in questions]
@@ -165,7 +144,7 @@ class QuestionVectors:
 
     def semantic_scores(self, query_vector: Any) -> list[float]:
         """Per question: the mean over its field kinds of the best cosine within that kind."""
-        cosines = self.matrix @ query_vector  # (n_rows, 384) @ (384,) -> (n_rows,)
+        cosines = self.matrix @ query_vector  # (n_rows, DIM) @ (DIM,) -> (n_rows,)
         best: dict[tuple[int, str], float] = {}
         for (owner, kind), cosine in zip(self.rows, cosines.tolist()):
             best[(owner, kind)] = max(cosine, best.get((owner, kind), -1.0))
@@ -183,20 +162,23 @@ class QuestionVectors:
         return [s + self.lexical_weight * w for s, w in zip(semantic, lexical)]
 
 
-def question_vectors(questions: list[Question], fields: Sequence[str] = FIELDS,
+def question_vectors(study: Study, questions: list[Question], fields: Sequence[str] = FIELDS,
                      encode: Callable[[list[str]], Any] | None = None, reporter: Any = None,
                      cache: bool = True, lexical_weight: float = LEXICAL_WEIGHT) -> QuestionVectors:
-    """Embed every question's fields, or load them from the cache if no question file changed."""
+    """Embed every question's fields, or load them from the cache if no question file changed.
+
+    Args:
+        study: the study root: its ONNX export embeds, its `.n00bqa/routing/` caches.
+        questions: the question list to route among.
+        encode: texts -> unit vectors (default: the study root's ONNX encoder).
+    """
     import numpy as np
 
-    from n00bqa.retrieval import encoder
-    from n00bqa.paths import state_dir
-
-    encode = encode or encoder.encode
+    encode = encode or (lambda texts: encoder.encode(study, texts))
     pairs = [(i, kind, text) for i, q in enumerate(questions) for kind, text in field_texts(q, fields)]
     rows = [(i, kind) for i, kind, _ in pairs]
-    folder = state_dir("routing") if cache else None
-    key = _cache_key(questions, fields, _encoder_id()) if cache else ""
+    folder = _cache_dir(study) if cache else None
+    key = _cache_key(questions, fields, _encoder_id(study)) if cache else ""
     if folder is not None:
         cached = _load_cached(folder, key, len(pairs))
         if cached is not None:
@@ -231,19 +213,21 @@ def _load_cached(folder: Path, key: str, rows: int):
         matrix = np.load(folder / "vectors.npy", allow_pickle=False)
     except (OSError, ValueError):
         return None  # missing or damaged cache: rebuild
-    if matrix.shape != (rows, 384):
+    if matrix.shape != (rows, encoder.DIM):
         return None
     return matrix
 
 
-def is_cached(questions: list[Question] | None = None) -> bool:
-    """True when the question vectors for the current question files are cached."""
-    from n00bqa.paths import state_dir
+def _cache_dir(study: Study) -> Path:
+    return study.state_dir("routing")
 
+
+def is_cached(study: Study, questions: list[Question] | None = None) -> bool:
+    """True when the question vectors for the study root's question files are cached."""
     if questions is None:
-        questions, _ = load_questions()
-    rows = sum(len(field_texts(q)) for q in questions)  # noqa: the same rows question_vectors embeds
-    return _load_cached(state_dir("routing"), _cache_key(questions, FIELDS, _encoder_id()), rows) is not None
+        questions, _ = load_questions(study)
+    rows = sum(len(field_texts(q)) for q in questions)  # the same rows question_vectors embeds
+    return _load_cached(_cache_dir(study), _cache_key(questions, FIELDS, _encoder_id(study)), rows) is not None
 
 
 def rank(vectors: QuestionVectors, query_vector: Any, query: str = "", threshold: float = THRESHOLD,
@@ -258,19 +242,19 @@ def rank(vectors: QuestionVectors, query_vector: Any, query: str = "", threshold
     return Route(best, best_score, related=scored[1:1 + n_related], ranked=scored)
 
 
-def route(text: str, query_vector: Any = None, reporter: Any = None, threshold: float = THRESHOLD) -> Route:
-    """Load the question list, embed (or load) its vectors, and route `text`.
+def route(study: Study, text: str, query_vector: Any = None, reporter: Any = None,
+          threshold: float = THRESHOLD) -> Route:
+    """Load the study root's question list, embed (or load) its vectors, and route `text`.
 
     Args:
+        study: the study root whose questions are routed among.
         text: the learner's query.
         query_vector: the query's vector if already computed (saves one encode).
     """
-    from n00bqa.retrieval import encoder
-
-    questions, problems = load_questions()
-    vectors = question_vectors(questions, reporter=reporter)
+    questions, problems = load_questions(study)
+    vectors = question_vectors(study, questions, reporter=reporter)
     if query_vector is None:
-        query_vector = encoder.encode_query(text)
+        query_vector = encoder.encode_query(study, text)
     result = rank(vectors, query_vector, text, threshold=threshold)
     result.problems = problems
     result.vectors_built = vectors.built

@@ -1,16 +1,16 @@
-"""Retrieval over the reading list: corpus loading, chunking, the index, search.
+"""Retrieval over the reading list: corpus loading, chunking, the encoder, the index, search.
 
-The public API (used by `ask`, the CLI and the browser):
+The public API (used by `ask`, the CLI and the browser); every call names its study root:
 
-    search(query, k=5, mode="hybrid") -> list[Passage]   # Passage.to_dict(): source, title,
-                                                          # section, lines, text, score
-    build_index(rebuild=False, reporter=None) -> BuildReport
-    index_status() -> dict
-    load_index() -> LoadedIndex
+    search(study, query, k=5, mode="hybrid") -> list[Passage]   # Passage.to_dict(): source, title,
+                                                                 # section, lines, text, score
+    build_index(study, rebuild=False, reporter=None) -> BuildReport
+    index_status(study) -> dict
+    load_index(study) -> LoadedIndex
 
 Building uses sentence-transformers, FAISS and bm25s. Loading and searching need numpy only: the
 saved FAISS and BM25 files are read by bm25_arrays.py and flat_arrays.py, so a cold `ask` pays
-for neither library; the query vector comes from `n00bqa.retrieval.embed.encode_query` (ONNX).
+for neither library; the query vector comes from the ONNX export (`encoder.encode_query`).
 Nothing heavy is imported by importing this package.
 """
 

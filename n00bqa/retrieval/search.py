@@ -26,12 +26,13 @@ file cannot fill the list: past MAX_PER_SOURCE[mode] passages of one file, the o
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 import numpy as np
 
 from n00bqa.errors import AskError
+from n00bqa.study import Study
+from n00bqa.text import check_query, lexical_tokens, normalised
 
 MODES = ("hybrid", "dense", "lexical")
 FUSIONS = ("rrf", "max", "minmax")
@@ -45,7 +46,6 @@ DUPLICATE_COSINE = 0.95  # e.g. the MSELoss and L1Loss docstrings (0.958) count 
 # At most this many passages of one source file before the other sources get their turn (0: no cap),
 # per mode: each mode's own best on the tune split (dense 1; hybrid and lexical no cap).
 MAX_PER_SOURCE = {"hybrid": 0, "dense": 1, "lexical": 0}
-MAX_QUERY_CHARS = 2000
 
 
 @dataclass
@@ -75,23 +75,17 @@ class Passage:
                 "text": self.text, "score": self.score}
 
 
-def _normalised(text: str) -> str:
-    return re.sub(r"\W+", " ", text.lower()).strip()
-
-
-def dense_ranking(index, query: str, depth: int) -> list[tuple[int, float]]:
-    from n00bqa.retrieval.embed import encode_query
+def dense_ranking(study: Study, index, query: str, depth: int) -> list[tuple[int, float]]:
+    from n00bqa.retrieval.encoder import encode_query
 
     if index.dense.ntotal == 0:
         return []
-    vector = np.asarray(encode_query(query), dtype=np.float32).reshape(1, -1)  # (1, dim)
+    vector = np.asarray(encode_query(study, query), dtype=np.float32).reshape(1, -1)  # (1, dim)
     scores, ids = index.dense.search(vector, min(depth, index.dense.ntotal))  # (1, depth) each
     return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
 
 
 def lexical_ranking(index, query: str, depth: int) -> list[tuple[int, float]]:
-    from n00bqa.retrieval.index import lexical_tokens
-
     if index.lexical is None:
         return []
     vocab = index.lexical.vocab_dict
@@ -149,24 +143,21 @@ def hybrid_ranking(dense: list[tuple[int, float]], lexical: list[tuple[int, floa
     return fuse_scores(dense, lexical, ALPHA if alpha is None else alpha, fusion)
 
 
-def search(query: str, k: int = 5, mode: str = "hybrid", *, index=None, fusion: str | None = None,
+def search(study: Study, query: str, k: int = 5, mode: str = "hybrid", *, index=None, fusion: str | None = None,
            rrf_k: float | None = None, dense_weight: float | None = None, lexical_weight: float | None = None,
            alpha: float | None = None) -> list["Passage"]:
     """The k best distinct passages for `query`.
 
     Args:
+        study: the study root (its index, and its ONNX export for the query vector).
         query: what the learner typed.
         k: how many passages.
         mode: "hybrid" (rank fusion of both), "dense" (embeddings) or "lexical" (BM25).
-        index: a LoadedIndex (default: load_index() of the current study root).
+        index: a LoadedIndex (default: the study root's, `load_index(study)`).
         fusion, rrf_k, dense_weight, lexical_weight, alpha: override the fusion settings (for tuning):
             fusion "rrf" uses rrf_k and the two weights, "max"/"minmax" use alpha.
     """
-    query = (query or "").strip()
-    if not query:
-        raise AskError("the query is empty; type a question, e.g. n00bqa search \"why is the embedding gradient sparse\"")
-    if len(query) > MAX_QUERY_CHARS:
-        raise AskError(f"the query is {len(query)} characters long; keep it under {MAX_QUERY_CHARS}")
+    query = check_query(query, command='n00bqa search "why is the embedding gradient sparse"')
     if mode not in MODES:
         raise AskError(f"search mode {mode!r} is not one of {', '.join(MODES)}")
     if k < 1:
@@ -176,14 +167,14 @@ def search(query: str, k: int = 5, mode: str = "hybrid", *, index=None, fusion: 
     if index is None:
         from n00bqa.retrieval.index import load_index
 
-        index = load_index()
+        index = load_index(study)
     depth = max(50, 10 * k)
     if mode == "dense":
-        ranked = dense_ranking(index, query, depth)
+        ranked = dense_ranking(study, index, query, depth)
     elif mode == "lexical":
         ranked = lexical_ranking(index, query, depth)
     else:
-        ranked = hybrid_ranking(dense_ranking(index, query, depth), lexical_ranking(index, query, depth),
+        ranked = hybrid_ranking(dense_ranking(study, index, query, depth), lexical_ranking(index, query, depth),
                                 fusion, rrf_k, dense_weight, lexical_weight, alpha)
     return _distinct(index, ranked, k, MAX_PER_SOURCE[mode])
 
@@ -199,7 +190,7 @@ def _distinct(index, ranked: list[tuple[int, float]], k: int, max_per_source: in
     vectors = index.vectors
     for chunk_id, score in ranked:
         chunk = index.chunks[chunk_id]
-        norm = _normalised(chunk.text)
+        norm = normalised(chunk.text)
         if norm in seen_text:
             continue
         if chosen and float(np.max(vectors[chosen] @ vectors[chunk_id])) >= DUPLICATE_COSINE:
