@@ -1,11 +1,22 @@
-"""Library records -> rich renderables. No logic: the CLI and the browser show what this builds."""
+"""Every view of n00bqa's records as rich renderables: probe runs and their tables, questions,
+answers, passages and their citations. The CLI prints them; the browser puts them in its panes.
+No decisions here beyond layout: each view shows what the record holds.
+
+Tables never crop a number, a label or a header, whatever the width (`FitTable`): numbers keep
+their whole width, text wraps at spaces only, and a table that cannot fit even then is stacked,
+one block per row.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import io
+import re
+import shlex
+from typing import Any, Iterable, Mapping, Sequence
 
-from rich.console import Group
+from rich.console import Console, ConsoleOptions, Group, RenderResult
 from rich.markdown import Markdown
+from rich.measure import Measurement
 from rich.panel import Panel
 from rich.table import Table as RichTable
 from rich.text import Text
@@ -13,8 +24,11 @@ from rich.text import Text
 from n00bqa.probes.base import ProbeResult, Table
 from n00bqa.questions import Question
 
+Cell = Any  # str | int | float | bool | rich Text
+
 
 def format_value(value: Any) -> str:
+    """A table cell as printed: ints with thousands separators, floats to 4 significant digits."""
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, int):
@@ -24,23 +38,191 @@ def format_value(value: Any) -> str:
     return str(value)
 
 
-def questions_table(questions: list[Question]) -> RichTable:
-    table = RichTable(title="Questions", show_lines=False, expand=False)
-    table.add_column("id", style="bold cyan", no_wrap=True)
-    table.add_column("question")
-    table.add_column("probes", style="magenta", no_wrap=True)
-    table.add_column("status", no_wrap=True)
-    for q in questions:
-        status = Text(q.status, style="green" if q.status == "answered" else "yellow")
-        table.add_row(q.id, q.question, "\n".join(q.probes) or "-", status)
-    return table
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def question_view(question: Question, results: dict[str, ProbeResult | None] | None = None) -> Group:
-    """The question, its answer, how to explore it, the learner's notes, and each probe's last findings."""
-    probes = ", ".join(question.probes) or "none"
-    head = Text.assemble((question.question, "bold"), "\n",
-                         (f"id {question.id} · status {question.status} · probes {probes}", "dim"))
+def _cell_text(value: Cell) -> Text:
+    # Text, not markup: a label's "[CLS]" or "table[ids]" must print as written.
+    return value.copy() if isinstance(value, Text) else Text(format_value(value))
+
+
+# --- tables ------------------------------------------------------------------------------------
+
+
+class FitTable:
+    """A table that fits any width without cropping a number, label or header.
+
+    Columns of numbers never wrap (each is as wide as its widest number); text columns give up
+    width by wrapping at spaces, never below their longest word. If even that is too wide, the
+    table is stacked: one block per row, each value on its own `column: value` line.
+    """
+
+    def __init__(self, title: str, columns: Sequence[str], rows: Sequence[Sequence[Cell]], note: str = "",
+                 styles: Mapping[int, str] | None = None) -> None:
+        self.title = title
+        self.columns = list(columns)
+        self.rows = [list(row) for row in rows]
+        self.note = note
+        self.styles = dict(styles or {})  # column index -> style
+        self.numeric = [bool(self.rows) and all(_is_number(row[i]) for row in self.rows if i < len(row))
+                        for i in range(len(self.columns))]
+
+    def _table(self, widths: list[int] | None = None) -> RichTable:
+        from rich import box
+
+        table = RichTable(title=Text(self.title) if self.title else None, title_justify="left", title_style="bold",
+                          caption=Text(self.note) if self.note else None, caption_justify="left",
+                          box=box.SIMPLE_HEAD)
+        for i, column in enumerate(self.columns):
+            table.add_column(Text(column), justify="right" if self.numeric[i] else "left",
+                             no_wrap=self.numeric[i], overflow="fold", style=self.styles.get(i),
+                             width=None if widths is None else widths[i])
+        for row in self.rows:
+            table.add_row(*(_cell_text(v) for v in row))
+        return table
+
+    def fitted_widths(self, console: Console, options: ConsoleOptions, width: int) -> list[int] | None:
+        """Each column's content width for a table `width` wide, or None if it cannot fit whole."""
+        table = self._table()
+        overhead = table._extra_width + sum(table._get_padding_width(i) for i in range(len(self.columns)))
+        narrowest, widest = [], []
+        for i, column in enumerate(self.columns):
+            cells = [Text(column)] + [_cell_text(row[i]) for row in self.rows if i < len(row)]
+            sizes = [Measurement.get(console, options, cell) for cell in cells]
+            longest_line = max(size.maximum for size in sizes)
+            # a number (and its column) stays whole; text may wrap down to its longest word
+            narrowest.append(longest_line if self.numeric[i] else max(size.minimum for size in sizes))
+            widest.append(longest_line)
+        room = width - overhead
+        if sum(narrowest) > room:
+            return None
+        widths = list(widest)
+        excess = sum(widths) - room
+        while excess > 0:  # take from the widest text column that can still give
+            i = max((w, i) for i, w in enumerate(widths) if w > narrowest[i])[1]
+            widths[i] -= 1
+            excess -= 1
+        return widths
+
+    def stacked(self) -> Group:
+        """One block per row: the row's first cell, then `column: value` for the others."""
+        parts: list[Any] = [Text(self.title, style="bold")] if self.title else []
+        for row in self.rows:
+            cells = [_cell_text(v) for v in row]
+            first = cells[0] if cells else Text("")
+            first.stylize("bold")
+            block = Text.assemble(Text(f"{self.columns[0]}: ", style="dim"), first) if self.columns else first
+            for column, cell in zip(self.columns[1:], cells[1:]):
+                block.append("\n  ")
+                block.append(f"{column}: ", style="dim")
+                block.append_text(cell)
+            parts.append(block)
+        if self.note:
+            parts.append(Text(self.note, style="dim"))
+        return Group(*parts)
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        widths = self.fitted_widths(console, options, options.max_width)
+        yield self.stacked() if widths is None else self._table(widths)
+
+
+def table_view(table: Table) -> FitTable:
+    """A probe's table (numbers right-aligned; the first column is the row's label)."""
+    return FitTable(table.title, table.columns, table.rows, table.note)
+
+
+# --- probe runs --------------------------------------------------------------------------------
+
+
+def findings_view(findings: Sequence[str]) -> RichTable:
+    """Numbered findings with a hanging indent."""
+    grid = RichTable.grid(padding=(0, 1))
+    grid.add_column(justify="right", style="bold", no_wrap=True)
+    grid.add_column()
+    for i, finding in enumerate(findings, 1):
+        grid.add_row(f"{i}.", Text(finding))  # Text: a finding's "[CLS]" is not markup
+    return grid
+
+
+def option_flags(result: ProbeResult) -> str:
+    """The options of a run as they would be typed: `--seq-len 128 --no-tied --seed 0`."""
+    flags: list[str] = []
+    for name, value in result.options.items():
+        flag = "--" + name.replace("_", "-")
+        if value is None:
+            continue
+        if isinstance(value, bool):
+            flags.append(flag if value else "--no-" + flag[2:])
+        elif isinstance(value, (list, tuple)):
+            flags.extend(f"{flag} {shlex.quote(str(v))}" for v in value)
+        else:
+            flags.append(f"{flag} {shlex.quote(str(value))}")
+    flags.append(f"--seed {result.environment.get('seed', 0)}")
+    return " ".join(flags)
+
+
+def measured_line(result: ProbeResult) -> str:
+    env = result.environment
+    return (f"measured {env.get('measured_at', '?')} in {result.seconds:.1f} s with torch {env.get('torch', '?')}, "
+            f"transformers {env.get('transformers', '?')}, model {env.get('model') or '-'}")
+
+
+def probe_result_view(result: ProbeResult, tables: bool = True, last_run: bool = False) -> Panel:
+    """A probe run: summary, numbered findings, (if `tables`) its tables, the options it ran with
+    and when it was measured; a `last_run` (shown with a question or an answer) says how to re-run."""
+    parts: list[Any] = [Text(result.summary), Text(""), findings_view(result.findings)]
+    if tables:
+        parts.extend(table_view(t) for t in result.tables)
+    parts.append(Text(f"ran with: {option_flags(result)}", style="dim"))
+    parts.append(Text(measured_line(result), style="dim"))
+    if last_run:
+        parts.append(Text.assemble(("Re-run: ", "dim"), (f"n00bqa probe {result.probe}", "bold")))
+    title = f"probe {result.probe} · " + ("last run" if last_run else "findings")
+    return Panel(Group(*parts), title=title, border_style="green")
+
+
+def probe_run_view(name: str, result: ProbeResult | None, tables: bool = False) -> Panel:
+    """One probe of a question: its shown run (findings, options, when) and how to re-run it, or
+    how to measure it if it never ran (or its source changed since)."""
+    if result is None:
+        return Panel(Text.assemble("No measured findings yet. Run it: ", (f"n00bqa probe {name}", "bold")),
+                     title=f"probe {name}", border_style="magenta")
+    return probe_result_view(result, tables=tables, last_run=True)
+
+
+# --- questions ---------------------------------------------------------------------------------
+
+
+def probes_label(question: Question) -> str:
+    return ", ".join(question.probes) or "none"
+
+
+def status_text(status: str) -> Text:
+    return Text(status, style="green" if status == "answered" else "yellow")
+
+
+def questions_table(questions: Iterable[Question]) -> FitTable:
+    rows = [[q.id, q.question, probes_label(q), status_text(q.status)] for q in questions]
+    return FitTable("Questions", ["id", "question", "probes", "status"], rows,
+                    styles={0: "bold cyan", 2: "magenta"})
+
+
+def question_view(question: Question, results: Mapping[str, ProbeResult | None], tables: bool = False,
+                  notes: Sequence[Any] = ()) -> Group:
+    """The question, its answer, how to explore it, the learner's notes, and each of its probes
+    with the run shown for it.
+
+    Args:
+        question: the question record.
+        results: probe name -> the run to show (e.g. `last_result(study, name)`), or None.
+        tables: show each run's tables too (the browser has the room; `show` does not need them).
+        notes: renderables to add at the end (the browser's hints: how to run, what failed).
+    """
+    meta = f"id {question.id} · status {question.status} · probes {probes_label(question)}"
+    if question.chapter is not None:
+        meta += f" · chapter {question.chapter}"
+    head = Text.assemble((question.question, "bold"), "\n", (meta, "dim"))
     if question.tags:
         head.append(f"\ntags: {', '.join(question.tags)}", style="dim")
     if question.reading:
@@ -51,68 +233,139 @@ def question_view(question: Question, results: dict[str, ProbeResult | None] | N
         parts.append(Panel(Markdown(question.try_), title="Try"))
     if question.notes:
         parts.append(Panel(Markdown(question.notes), title="Notes"))
-    for name in question.probes:
-        last = (results or {}).get(name)
-        if last is not None:
-            parts.append(probe_result_view(last, brief=True))
-        else:
-            parts.append(Text(f"No measured findings of the current {name} yet; run:", style="dim"))
-            parts.append(Text(f"  n00bqa probe {name}", style="bold"))
+    parts.extend(probe_run_view(name, results.get(name), tables=tables) for name in question.probes)
+    parts.extend(notes)
     return Group(*parts)
 
 
-def options_line(result: ProbeResult) -> str:
-    """Which options the shown run used, e.g. `options: --seq-len 1024 --batch 8`."""
-    opts = " ".join(f"--{k.replace('_', '-')} {v}" for k, v in result.options.items())
-    return f"options: {opts or '(none)'}"
+# --- passages and answers ----------------------------------------------------------------------
 
 
-def probes_table(rows: list[tuple[Any, list[str], str]]) -> RichTable:
-    """`n00bqa probes`: (probe, question ids it serves, where it comes from) per row."""
-    table = RichTable(title="Probes", title_justify="left")
-    table.add_column("probe", style="bold magenta", no_wrap=True)
-    table.add_column("questions", style="cyan", overflow="fold")
-    table.add_column("what it measures", overflow="fold")
-    for probe, questions, origin in rows:
-        title = probe.title if origin == "built-in" else f"{probe.title} ({origin})"
-        table.add_row(probe.name, ", ".join(questions) or "-", title)
-    return table
+def passage_heading(passage: Any, rank: int | None = None) -> Text:
+    """`[rank] Title › section  source:line  (score)`: how every passage is cited."""
+    text = Text()
+    if rank is not None:
+        text.append(f"[{rank}] ", style="bold")
+    text.append(passage.title or passage.source, style="bold")
+    if passage.section:
+        text.append(f" › {passage.section}")
+    text.append(f"  {passage.citation}", style="blue")
+    text.append(f"  (score {passage.score:.3f})", style="dim")
+    return text
 
 
-def measured_line(result: ProbeResult) -> str:
-    env = result.environment
-    return (f"measured {env.get('measured_at', '?')} in {result.seconds:.1f} s with torch {env.get('torch', '?')}, "
-            f"transformers {env.get('transformers', '?')}, model {env.get('model') or '-'}, seed {env.get('seed', 0)}")
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[:limit].rsplit(" ", 1)[0] + " …"
 
 
-def table_view(table: Table) -> RichTable:
-    from rich import box
-
-    rich_table = RichTable(title=Text(table.title), caption=Text(table.note) if table.note else None,
-                           title_justify="left",
-                           caption_justify="left", box=box.SIMPLE_HEAD, title_style="bold")
-    for i, column in enumerate(table.columns):
-        # Numbers and the row labels (first column) are never cut short; other text folds instead.
-        numeric = bool(table.rows) and all(isinstance(row[i], (int, float)) for row in table.rows if i < len(row))
-        rich_table.add_column(column, justify="right" if numeric else "left", no_wrap=numeric or i == 0,
-                              overflow="fold")
-    for row in table.rows:
-        rich_table.add_row(*(Text(format_value(v)) for v in row))
-    return rich_table
+def _clip_left(text: str, limit: int) -> str:
+    return text if len(text) <= limit else "… " + text[-limit:].split(" ", 1)[-1]
 
 
-def probe_result_view(result: ProbeResult, brief: bool = False) -> Panel:
-    """A probe run: summary, numbered findings, (unless brief) its tables, and when it was measured."""
-    parts: list[Any] = [Text(result.summary), Text("")]
-    findings = RichTable.grid(padding=(0, 1))  # numbered, with a hanging indent
-    findings.add_column(justify="right", style="bold", no_wrap=True)
-    findings.add_column()
-    for i, finding in enumerate(result.findings, 1):
-        findings.add_row(f"{i}.", Text(finding))  # Text: a finding's "[CLS]" or "table[ids]" is not markup
-    parts.append(findings)
-    if not brief:
-        parts.extend(table_view(t) for t in result.tables)
-    parts.append(Text(measured_line(result), style="dim"))
-    parts.append(Text(options_line(result), style="dim"))
-    title = f"probe {result.probe} · findings" + (" (last run)" if brief else "")
-    return Panel(Group(*parts), title=title, border_style="green")
+def passage_snippet(passage: Any, sentence: str = "", rank: int | None = None) -> Text:
+    """A passage's heading and a snippet, its best sentence (if given and found) highlighted."""
+    text = passage_heading(passage, rank)
+    snippet = " ".join(passage.text.split())
+    highlight = " ".join(sentence.split())
+    at = snippet.find(highlight) if highlight else -1
+    if at < 0:
+        text.append("\n  " + _clip(snippet, 300), style="dim")
+        return text
+    text.append("\n  " + _clip_left(snippet[:at], 120), style="dim")
+    text.append(highlight, style="bold yellow")
+    text.append(_clip(snippet[at + len(highlight):], 120), style="dim")
+    return text
+
+
+def passage_text(passage: Any) -> Any:
+    """A passage's full text: library source with its own line numbers, anything else as it is."""
+    if passage.source.endswith(".py"):
+        from rich.syntax import Syntax
+
+        return Syntax(passage.text, "python", line_numbers=True, start_line=passage.start_line, word_wrap=True)
+    return Text(passage.text)
+
+
+def passage_view(passage: Any, rank: int | None = None) -> Panel:
+    """A passage in full under its heading (what `n00bqa search` prints). The heading is inside the
+    panel, not its title: a title is cut to the panel's width, a heading wraps."""
+    head = passage_heading(passage, rank)
+    head.append(f"  lines {passage.lines}", style="dim")
+    return Panel(Group(head, Text(""), passage_text(passage)))
+
+
+def answer_view(answer: Any, passages: bool = True) -> Group:
+    """An `ask` Answer: the matched question and score, the written answer, each probe's shown
+    run, and (if `passages`) the backing passages with their best sentences highlighted."""
+    parts: list[Any] = []
+    if answer.question is None:
+        parts.append(Panel(Text(answer.answer), title="No matching question", border_style="yellow"))
+    else:
+        q = answer.question
+        head = Text.assemble((q.id, "bold cyan"), f"  score {answer.score:.2f}\n", (q.question, "bold"))
+        if answer.related:
+            head.append("\nrelated: ", style="dim")
+            head.append(", ".join(f"{r.id} ({s:.2f})" for r, s in answer.related), style="dim")
+        parts.append(head)
+        parts.append(Panel(Markdown(answer.answer), title="Answer", border_style="green"))
+        parts.extend(probe_run_view(run.name, run.result) for run in answer.probes)
+    if passages and answer.passages:
+        parts.append(Text("Reading", style="bold"))
+        sentences = list(answer.best_sentences) + [""] * len(answer.passages)
+        parts.extend(passage_snippet(p, s) for p, s in zip(answer.passages, sentences))
+    return Group(*parts)
+
+
+# --- the index and the reading list ----------------------------------------------------------
+
+_STATE_STYLE = {"indexed": "green", "unreadable": "red"}
+_COVERAGE = {"indexed": ("yes", "green"), "new": ("new", "yellow"), "changed": ("changed", "yellow"),
+             "stale": ("stale", "yellow"), "unreadable": ("missing", "red")}
+
+
+def index_items_table(items: Sequence[dict]) -> FitTable:
+    """`n00bqa index status`: each reading-list item and whether the index has it."""
+    rows = [[row["id"], row["kind"], row["chunks"], Text(row["state"], style=_STATE_STYLE.get(row["state"], "yellow"))]
+            for row in items]
+    return FitTable("", ["id", "kind", "passages", "state"], rows)
+
+
+def coverage_table(items: Sequence[dict], show_source: bool) -> FitTable:
+    """`n00bqa corpus list`: every item, its size, its passages and whether it is indexed."""
+    rows = []
+    for row in items:
+        word, style = _COVERAGE[row["state"]]
+        size = "-" if row["size"] is None else f"{row['size'] / 1024:.1f} KiB"
+        rows.append([row["id"], row["kind"], size, row["chunks"], Text(word, style=style),
+                     *([row["source"]] if show_source else [])])
+    columns = ["id", "kind", "size", "passages", "indexed", *(["source"] if show_source else [])]
+    return FitTable("Reading list coverage", columns, rows, styles={0: "bold cyan"})
+
+
+# --- checking the no-crop promise --------------------------------------------------------------
+
+_BOX = re.compile(r"[│╭╮╰╯─┃━┏┓┗┛╇╈┡┩├┤┼┬┴╴╶▕▎▊▁▔]")
+
+
+def rendered_text(renderable: Any, width: int) -> str:
+    """What `renderable` prints at `width` columns, as plain text."""
+    console = Console(width=width, file=io.StringIO(), color_system=None, legacy_windows=False)
+    with console.capture() as capture:
+        console.print(renderable)
+    return capture.get()
+
+
+def cropped_words(result: ProbeResult, width: int) -> list[str]:
+    """Words of `result`'s table cells, headers and titles that do not print whole at `width`
+    (cut, folded or ellipsised), with where they come from. Empty when nothing is cropped."""
+    printed = _BOX.sub(" ", rendered_text(probe_result_view(result), width))
+    tokens = set(printed.split())
+    tokens |= {t.rstrip(":") for t in tokens}  # the stacked form writes "column: value"
+    missing = []
+    for table in result.tables:
+        cells = [table.title, *table.columns] + [format_value(v) for row in table.rows for v in row]
+        for cell in cells:
+            missing += [f"{word!r} of {table.title!r}" for word in str(cell).split() if word not in tokens]
+    if "…" in printed:
+        missing.append("an ellipsis '…' (something was cut short)")
+    return missing

@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from n00bqa.cli.common import fail
+from n00bqa.cli.common import fail, get_study
 
 
 def browse(
@@ -15,7 +15,7 @@ def browse(
 ) -> None:
     """Browse the questions, their answers, the probes' findings and the backing passages.
 
-    Keys: r run the probe · a ask · s toggle answered/open · n add a note · o open a passage · i build the index · / search · space/b page the right pane · Tab move between panes · q quit. The mouse works too.
+    Keys: r run the probes · a ask · s toggle answered/open · n add a note · o open a passage · i build the index · / search · space/b page the right pane · Tab move between panes · q quit. The mouse works too.
 
     Examples:
 
@@ -23,15 +23,16 @@ def browse(
 
       n00bqa browse model-size
     """
+    study = get_study()
     if qid is not None:
         from n00bqa.questions import get_question
 
-        get_question(qid)  # an unknown id is a one-line error before the screen opens
+        get_question(study, qid)  # an unknown id is a one-line error before the screen opens
     if not (sys.stdin.isatty() and sys.stdout.isatty()):
         raise fail("n00bqa browse needs an interactive terminal; for plain output use: n00bqa questions / n00bqa show ID")
     from n00bqa.tui import make_app
 
-    make_app(question=qid).run()
+    make_app(study, probes=None, question=qid).run()
 
 
 def register(app: typer.Typer) -> None:

@@ -6,7 +6,7 @@ from typing import List, Optional
 
 import typer
 
-from n00bqa.cli.common import console, print_json
+from n00bqa.cli.common import console, get_study, print_json
 
 corpus_app = typer.Typer(help="The reading list: notes, library sources and your own added copies.",
                          no_args_is_help=True)
@@ -29,7 +29,7 @@ def add(
     """
     from n00bqa.retrieval.corpus import add_items
 
-    for item in add_items(sources, title=title):
+    for item in add_items(get_study(), sources, title=title):
         console.print(f"Added {item.id} ({item.format}, {item.size()} bytes) as {item.source}; "
                       "run n00bqa index build to index it.", highlight=False)
 
@@ -37,30 +37,15 @@ def add(
 @corpus_app.command("list")
 def list_items(as_json: bool = typer.Option(False, "--json", help="Print a JSON list of items.")) -> None:
     """Every reading-list item: id, kind, size, passages in the index, and whether it is indexed."""
-    from rich.table import Table
-
+    from n00bqa.render import coverage_table
     from n00bqa.retrieval import index_status
 
-    info = index_status()
+    info = index_status(get_study())
     if as_json:
         print_json(info["items"])
         return
-    table = Table(title="Reading list coverage")
-    table.add_column("id", no_wrap=True, style="bold cyan")
-    table.add_column("kind")
-    table.add_column("size", justify="right", no_wrap=True)
-    table.add_column("passages", justify="right", no_wrap=True)
-    table.add_column("indexed", no_wrap=True)
-    wide = console.width >= 120  # the source path is in --json; at 80 columns it would squeeze the rest
-    if wide:
-        table.add_column("source", overflow="fold")
-    for row in info["items"]:
-        state = row["state"]
-        shown = {"indexed": "[green]yes[/]", "new": "[yellow]new[/]", "changed": "[yellow]changed[/]",
-                 "stale": "[yellow]stale[/]", "unreadable": "[red]missing[/]"}[state]
-        size = "-" if row["size"] is None else f"{row['size'] / 1024:.1f} KiB"
-        table.add_row(row["id"], row["kind"], size, str(row["chunks"]), shown, *([row["source"]] if wide else []))
-    console.print(table)
+    # the source path is in --json; at 80 columns it would squeeze the rest
+    console.print(coverage_table(info["items"], show_source=console.width >= 120))
     done = sum(r["state"] == "indexed" for r in info["items"])
     console.print(f"{done} of {len(info['items'])} items indexed.")
     if done < len(info["items"]):

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import typer
 
-from n00bqa.cli.common import RichReporter, console, print_json
+from n00bqa.cli.common import RichReporter, console, err_console, get_study, print_json
 
 index_app = typer.Typer(help="The retrieval index over the reading list.", no_args_is_help=True)
+
 
 @index_app.command("build")
 def build(
@@ -15,16 +16,24 @@ def build(
 ) -> None:
     """Build or update the index: only new or changed items are re-embedded.
 
+    An item that cannot be read (a note not written yet, a package not installed) is skipped and
+    named on stderr; the rest is indexed.
+
     Examples:
 
       n00bqa index build
 
       n00bqa index build --rebuild
     """
+    from rich.markup import escape
+
     from n00bqa.retrieval import build_index
 
+    study = get_study()
     with RichReporter(delay=0.5) as reporter:
-        report = build_index(rebuild=rebuild, reporter=reporter)
+        report = build_index(study, rebuild=rebuild, reporter=reporter)
+    for item_id, why in report.items_skipped.items():
+        err_console.print(f"[yellow]skipped[/] {escape(item_id)}: {escape(why)}", highlight=False)
     if as_json:
         print_json(report.to_dict())
         return
@@ -36,20 +45,15 @@ def build(
                       f"items in {report.seconds:.1f} s: embedded {report.chunks_embedded} passages of "
                       f"{len(report.items_embedded)} new/changed items, reused {len(report.items_reused)}"
                       + (f", dropped {len(report.items_removed)} removed" if report.items_removed else "") + ".")
-    from rich.markup import escape
-
-    for item_id, why in report.items_skipped.items():
-        err_console.print(f"[yellow]skipped[/] {escape(item_id)}: {escape(why)}", highlight=False)
 
 
 @index_app.command("status")
 def status(as_json: bool = typer.Option(False, "--json", help="Print the status as JSON.")) -> None:
     """Where the index is, what model built it, and which items are new or changed since."""
-    from rich.table import Table
-
+    from n00bqa.render import index_items_table
     from n00bqa.retrieval import index_status
 
-    info = index_status()
+    info = index_status(get_study())
     if as_json:
         print_json(info)
         return
@@ -61,11 +65,7 @@ def status(as_json: bool = typer.Option(False, "--json", help="Print the status 
                       highlight=False)
         if not info.get("compatible"):
             console.print(f"[red]{info['problem']}[/]")
-    table = Table("id", "kind", "passages", "state")
-    for row in info["items"]:
-        colour = {"indexed": "green", "unreadable": "red"}.get(row["state"], "yellow")
-        table.add_row(row["id"], row["kind"], str(row["chunks"]), f"[{colour}]{row['state']}[/]")
-    console.print(table)
+    console.print(index_items_table(info["items"]))
     console.print("Up to date." if info["up_to_date"] else "Not up to date: run n00bqa index build")
 
 
@@ -85,23 +85,16 @@ def search_command(
     """
     from n00bqa.retrieval import search
 
-    passages = search(text, k=k, mode=mode)
+    passages = search(get_study(), text, k=k, mode=mode)
     if as_json:
         print_json({"query": text, "mode": mode, "passages": [p.to_dict() for p in passages]})
         return
-    from rich.markup import escape
-    from rich.panel import Panel
-    from rich.syntax import Syntax
+    from n00bqa.render import passage_view
 
     if not passages:
         console.print("No passage matches; try other words or --mode dense.")
-    for rank, p in enumerate(passages, 1):
-        body = (Syntax(p.text, "python", line_numbers=True, start_line=p.start_line, word_wrap=True)
-                if p.source.endswith(".py") else p.text)
-        title = escape(f"{rank}. {p.source}:{p.lines}  {p.section}")
-        body = escape(body) if isinstance(body, str) else body
-        console.print(Panel(body, title=title, title_align="left", subtitle=escape(f"{p.title}  score {p.score:.4g}"),
-                            subtitle_align="right"))
+    for rank, passage in enumerate(passages, 1):
+        console.print(passage_view(passage, rank))
 
 
 def register(app: typer.Typer) -> None:

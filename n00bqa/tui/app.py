@@ -1,4 +1,4 @@
-"""The browser app: wires the widgets to the library calls in `n00bqa.tui.data`.
+"""The browser app: wires the widgets to the library calls of its `StudyData` (n00bqa.tui.data).
 
 Everything slow (a probe run, a passage search, an ask, an index build) runs in a worker thread;
 results come back through `call_from_thread`, so the screen stays responsive. Library errors
@@ -20,7 +20,7 @@ from textual.timer import Timer
 from textual.widgets import Footer, Header
 
 from n00bqa.errors import N00bqaError, RetrievalIndexError
-from n00bqa.tui import data
+from n00bqa.tui.data import INDEX_BUILD_COMMAND, StudyData
 from n00bqa.tui.messages import PassageChosen, QuestionHighlighted
 from n00bqa.tui.screens import PassageScreen, PromptScreen
 from n00bqa.tui.widgets import Activity, ActivityReporter, Cancelled, DetailPane, QuestionList
@@ -58,16 +58,18 @@ class BrowseApp(App):
         Binding("b", "scroll_detail(-1)", "Page up", show=False),
     ]
 
-    def __init__(self, question: str | None = None) -> None:
+    def __init__(self, data: StudyData, question: str | None = None) -> None:
         super().__init__()
+        self.data = data
         self.initial_question = question
         self.questions: dict[str, Any] = {}
         self.current: str | None = None
         self.mode = "question"  # or "ask": what the detail pane shows
-        self.passage_cache: dict[str, tuple[list[dict[str, Any]] | None, str | None]] = {}
+        self.passage_cache: dict[str, tuple[list[Any] | None, str | None]] = {}  # id -> (passages, error)
         self.fresh_results: dict[str, Any] = {}  # probe name -> ProbeResult run in this session
         self.probe_errors: dict[str, str] = {}
-        self.probe_running: str | None = None
+        self.probe_running: str | None = None  # the probe running now
+        self.probes_queued: list[str] = []  # the probes `r` started that are still to run
         self.index_building = False
         self.cancel = threading.Event()
         self._search_lock = threading.Lock()
@@ -107,7 +109,7 @@ class BrowseApp(App):
     def reload(self, keep: str | None = None) -> None:
         """Re-read the question files and show them, keeping `keep` (or the current one) selected."""
         try:
-            questions, problems = data.load_questions()
+            questions, problems = self.data.load_questions()
         except N00bqaError as exc:
             self.detail.show_message(Text(str(exc), style="red"), title="cannot load the questions")
             return
@@ -130,27 +132,30 @@ class BrowseApp(App):
         self.detail.scroll_home(animate=False)
 
     def show_current(self) -> None:
-        """Render the current question, its probe's last run, and its passages (searched once)."""
+        """Render the current question, each probe's last run, and its passages (searched once)."""
         question = self.questions.get(self.current or "")
         if question is None:
             return
         self.mode = "question"
         notes: list[RenderableType] = []
-        last = self.fresh_results.get(question.probe)
-        if last is None:
-            try:
-                last = data.last_probe_result(question.probe)
-            except N00bqaError as exc:
-                notes.append(Text(str(exc), style="red"))
-        if question.probe == self.probe_running:
-            notes.append(Text(f"Probe {question.probe} is running…", style="bold yellow"))
-        elif question.probe != "none":
-            notes.append(Text(f"Press r to {'re-run' if last else 'run'} probe {question.probe} here.",
-                              style="dim"))
-        if question.probe in self.probe_errors:
-            notes.append(Text(f"Probe {question.probe} failed: {self.probe_errors[question.probe]}",
-                              style="bold red"))
-        self.detail.show_question(question, last, notes)
+        results: dict[str, Any] = {}
+        for name in question.probes:
+            results[name] = self.fresh_results.get(name)
+            if results[name] is None:
+                try:
+                    results[name] = self.data.last_result(name)
+                except N00bqaError as exc:
+                    notes.append(Text(str(exc), style="red"))
+            if name == self.probe_running:
+                notes.append(Text(f"Probe {name} is running…", style="bold yellow"))
+            elif name in self.probes_queued:
+                notes.append(Text(f"Probe {name} is waiting to run…", style="yellow"))
+            if name in self.probe_errors:
+                notes.append(Text(f"Probe {name} failed: {self.probe_errors[name]}", style="bold red"))
+        if question.probes and self.probe_running is None:
+            which = "its probe" if len(question.probes) == 1 else f"its {len(question.probes)} probes"
+            notes.append(Text(f"Press r to run {which} here.", style="dim"))
+        self.detail.show_question(question, results, notes)
         self.show_passages_for(question)
 
     def show_passages_for(self, question: Any) -> None:
@@ -173,19 +178,19 @@ class BrowseApp(App):
     def _search_worker(self, qid: str, text: str) -> None:
         with self._search_lock:  # one search at a time: the first one loads the embedding model
             try:
-                outcome: tuple[list[dict[str, Any]] | None, str | None] = (data.search_passages(text, PASSAGES_K), None)
+                outcome: tuple[list[Any] | None, str | None] = (self.data.search(text, PASSAGES_K), None)
             except RetrievalIndexError as exc:
-                outcome = (None, f"{exc}\nPress i to build the index here, or run `{data.INDEX_BUILD_COMMAND}`.")
+                outcome = (None, f"{exc}\nPress i to build the index here, or run `{INDEX_BUILD_COMMAND}`.")
             except Exception as exc:  # noqa: BLE001 - shown in the app, never a traceback
                 outcome = (None, error_text(exc))
         self._from_thread(self._passages_found, qid, outcome)
 
-    def _passages_found(self, qid: str, outcome: tuple[list[dict[str, Any]] | None, str | None]) -> None:
+    def _passages_found(self, qid: str, outcome: tuple[list[Any] | None, str | None]) -> None:
         self.passage_cache[qid] = outcome
         if qid == self.current and self.mode == "question":
             self._render_passages(*outcome)
 
-    def _render_passages(self, passages: list[dict[str, Any]] | None, error: str | None) -> None:
+    def _render_passages(self, passages: list[Any] | None, error: str | None) -> None:
         if error is not None:
             self.detail.show_passages([], Text(f"No passages: {error}", style="yellow"))
         elif not passages:
@@ -222,7 +227,7 @@ class BrowseApp(App):
         if question is None:
             return
         try:
-            saved = data.toggle_status(question)
+            saved = self.data.toggle_status(question)
         except N00bqaError as exc:
             self.notify(str(exc), title="status not changed", severity="error", timeout=8)
             return
@@ -242,7 +247,7 @@ class BrowseApp(App):
         if not note or question is None:
             return
         try:
-            saved = data.add_note(question, note)
+            saved = self.data.add_note(question, note)
         except N00bqaError as exc:
             self.notify(str(exc), title="note not saved", severity="error", timeout=8)
             return
@@ -266,42 +271,49 @@ class BrowseApp(App):
         question = self._current_question()
         if question is None:
             return
-        if question.probe == "none":
+        if not question.probes:
             self.notify(f"{question.id} has no probe to run.", severity="warning")
             return
         if self.probe_running is not None:
             self.notify(f"Probe {self.probe_running} is still running; wait for it to finish.",
                         severity="warning")
             return
-        self.probe_running = question.probe
-        self.probe_errors.pop(question.probe, None)
-        self.activity.begin(f"probe {question.probe}: starting…")
-        self.run_worker(partial(self._probe_worker, question.probe), thread=True, group="probe",
+        self.probes_queued = list(question.probes)
+        for name in question.probes:
+            self.probe_errors.pop(name, None)
+        self.probe_running = self.probes_queued.pop(0)
+        self.activity.begin(f"probe {self.probe_running}: starting…")
+        self.run_worker(partial(self._probe_worker, list(question.probes)), thread=True, group="probe",
                         exit_on_error=False)
         if self.mode == "question":
             self.show_current()
 
-    def _probe_worker(self, probe_name: str) -> None:
-        reporter = ActivityReporter(self, self.activity, self.cancel, prefix=f"{probe_name}: ")
-        try:
-            result, error = data.run_probe(probe_name, reporter), None
-        except Cancelled:
-            return
-        except Exception as exc:  # noqa: BLE001 - shown in the app, never a traceback
-            result, error = None, error_text(exc)
-        self._from_thread(self._probe_done, probe_name, result, error)
+    def _probe_worker(self, probe_names: list[str]) -> None:
+        """Run the probes one after the other, handing each result to the UI as it comes."""
+        for name in probe_names:
+            reporter = ActivityReporter(self, self.activity, self.cancel, prefix=f"{name}: ")
+            try:
+                result, error = self.data.run_probe(name, reporter), None
+            except Cancelled:
+                return
+            except Exception as exc:  # noqa: BLE001 - shown in the app, never a traceback
+                result, error = None, error_text(exc)
+            self._from_thread(self._probe_done, name, result, error)
 
     def _probe_done(self, probe_name: str, result: Any, error: str | None) -> None:
-        self.probe_running = None
-        self.activity.finish()
         if error is not None:
             self.probe_errors[probe_name] = error
             self.notify(error, title=f"probe {probe_name} failed", severity="error", timeout=10)
         else:
             self.fresh_results[probe_name] = result
             self.notify(f"probe {probe_name} finished in {result.seconds:.1f} s")
+        if self.probes_queued:
+            self.probe_running = self.probes_queued.pop(0)
+        else:
+            self.probe_running = None
+            self.activity.finish()
         question = self.questions.get(self.current or "")
-        if self.mode == "question" and question is not None and question.probe == probe_name:
+        if self.mode == "question" and question is not None and probe_name in question.probes:
             self.show_current()
 
     # ----------------------------------------------------------------- ask
@@ -322,16 +334,16 @@ class BrowseApp(App):
     def _ask_worker(self, text: str) -> None:
         reporter = ActivityReporter(self, self.activity, self.cancel, prefix="ask: ")
         try:
-            answer, error = data.ask(text, k=PASSAGES_K, reporter=reporter), None
+            answer, error = self.data.ask(text, k=PASSAGES_K, reporter=reporter), None
         except Cancelled:
             return
         except RetrievalIndexError as exc:
-            answer, error = None, f"{exc}\nPress i to build the index here, or run `{data.INDEX_BUILD_COMMAND}`."
+            answer, error = None, f"{exc}\nPress i to build the index here, or run `{INDEX_BUILD_COMMAND}`."
         except Exception as exc:  # noqa: BLE001 - shown in the app, never a traceback
             answer, error = None, error_text(exc)
         self._from_thread(self._ask_done, text, answer, error)
 
-    def _ask_done(self, text: str, answer: dict[str, Any] | None, error: str | None) -> None:
+    def _ask_done(self, text: str, answer: Any, error: str | None) -> None:
         self.activity.finish()
         if self.mode != "ask":  # the learner moved on to a question meanwhile
             return
@@ -339,8 +351,7 @@ class BrowseApp(App):
             self.detail.show_message(Text(str(error), style="red"), title=f"ask: {text}")
             return
         self.detail.show_answer(answer)
-        passages = answer.get("passages") or []
-        self.detail.show_passages(passages, Text("No backing passages.", style="dim"))
+        self.detail.show_passages(answer.passages, Text("No backing passages.", style="dim"))
 
     # ----------------------------------------------------------------- index
 
@@ -355,7 +366,7 @@ class BrowseApp(App):
     def _index_worker(self) -> None:
         reporter = ActivityReporter(self, self.activity, self.cancel, prefix="index: ")
         try:
-            data.build_index(reporter)
+            self.data.build_index(reporter)
             error = None
         except Cancelled:
             return

@@ -1,91 +1,100 @@
-"""The browser's only door to the library: thin calls, imported lazily, errors made one-line.
+"""The browser's door to the library: one study root, its probes, and thin calls that return records.
 
-Nothing here decides anything: each function calls one library function and returns its data
-(passages and answers as their `to_dict()` shapes). A part of the library that is not installed
-yet becomes an N00bqaError naming it, so the browser can show it instead of a traceback.
-No Textual imports here.
+Nothing here decides anything: each method calls one library function with the browser's study
+root and returns what it returns (Question, ProbeResult, Passage, Answer, BuildReport). The
+heavier parts of the library (retrieval, ask, running probes) are imported on first use, so the
+browser opens fast. No Textual imports here.
 """
 
 from __future__ import annotations
 
-import importlib
-from types import ModuleType
-from typing import Any
+from typing import Any, Iterable, Mapping
 
-from n00bqa.errors import N00bqaError
+from n00bqa.errors import ProbeError
+from n00bqa.probes.base import Probe, ProbeResult
+from n00bqa.questions import Problem, Question
+from n00bqa.study import Study
 
 INDEX_BUILD_COMMAND = "n00bqa index build"
 
 
-def _library(module: str, what: str) -> ModuleType:
-    try:
-        return importlib.import_module(module)
-    except ModuleNotFoundError as exc:
-        if exc.name and (exc.name == module or module.startswith(exc.name + ".")):
-            raise N00bqaError(f"{what} is not available in this install ({module!r} is missing); "
-                              "update n00bqa (pip install -e .)") from None
-        raise
+class StudyData:
+    """The browser's study root and the probes it may run.
 
+    Args:
+        study: the study root the browser shows.
+        probes: the probes to run, by name or as a list; None finds each in the study's registry
+            when it is first run (importing only that probe's module).
+    """
 
-def _function(module: str, name: str, what: str) -> Any:
-    found = getattr(_library(module, what), name, None)
-    if found is None:
-        raise N00bqaError(f"{what} is not available in this install ({module}.{name} is missing); "
-                          "update n00bqa (pip install -e .)")
-    return found
+    def __init__(self, study: Study, probes: Mapping[str, Probe] | Iterable[Probe] | None = None) -> None:
+        self.study = study
+        if probes is None:
+            self.given: dict[str, Probe] | None = None
+        elif isinstance(probes, Mapping):
+            self.given = dict(probes)
+        else:
+            self.given = {probe.name: probe for probe in probes}
 
+    def probe(self, name: str) -> Probe:
+        if self.given is None:
+            from n00bqa.probes import find_probe
 
-def load_questions() -> tuple[list[Any], list[Any]]:
-    """(questions, problems) exactly as `n00bqa.questions.load_questions` returns them."""
-    from n00bqa.questions import load_questions as load
+            return find_probe(self.study, name)
+        if name not in self.given:
+            raise ProbeError(f"unknown probe {name!r}; this browser runs: {', '.join(self.given) or 'none'}")
+        return self.given[name]
 
-    return load()
+    # --- questions
 
+    def load_questions(self) -> tuple[list[Question], list[Problem]]:
+        from n00bqa.questions import load_questions
 
-def toggle_status(question: Any) -> Any:
-    """Flip open <-> answered through `set_status`; returns the saved question."""
-    from n00bqa.questions import STATUSES, set_status
+        return load_questions(self.study)
 
-    # STATUSES is ("open", "answered"): the other one of the two.
-    other = [s for s in STATUSES if s != question.status]
-    return set_status(question.id, other[0] if other else question.status)
+    def toggle_status(self, question: Question) -> Question:
+        """Flip open <-> answered; returns the saved question."""
+        from n00bqa.questions import STATUSES, set_status
 
+        other = [s for s in STATUSES if s != question.status]  # STATUSES is ("open", "answered")
+        return set_status(self.study, question.id, other[0] if other else question.status)
 
-def add_note(question: Any, note: str) -> Any:
-    from n00bqa.questions import add_note as add
+    def add_note(self, question: Question, note: str) -> Question:
+        from n00bqa.questions import add_note
 
-    return add(question.id, note)
+        return add_note(self.study, question.id, note)
 
+    # --- probes
 
-def last_probe_result(probe_name: str) -> Any:
-    """The probe's last cached run, or None (never runs anything)."""
-    if not probe_name or probe_name == "none":
-        return None
-    return _function("n00bqa.probes.base", "last_result", "the probe cache")(probe_name)
+    def last_result(self, probe_name: str) -> ProbeResult | None:
+        """The probe's last cached run (None if none, or if its source changed); never runs anything."""
+        from n00bqa.probes.base import last_result
 
+        return last_result(self.study, probe_name)
 
-def run_probe(probe_name: str, reporter: Any) -> Any:
-    """Run the named probe with its default options; the result is cached as its last run."""
-    if not probe_name or probe_name == "none":
-        raise N00bqaError("this question has no probe to run (probe: none)")
-    probe = _function("n00bqa.probes", "get_probe", "the probe registry")(probe_name)
-    run = _function("n00bqa.probes.base", "run_probe", "the probe framework")
-    return run(probe, probe.make_options(), seed=0, reporter=reporter, cache=True)
+    def run_probe(self, probe_name: str, reporter: Any) -> ProbeResult:
+        """Run the probe with its default options; the result is cached as its last run."""
+        from n00bqa.probes.base import run_probe
 
+        probe = self.probe(probe_name)
+        return run_probe(self.study, probe, probe.make_options(), seed=0, reporter=reporter, cache=True)
 
-def search_passages(text: str, k: int = 5) -> list[dict[str, Any]]:
-    """The top-k passages from the reading-list index, as `Passage.to_dict()` dicts."""
-    search = _function("n00bqa.retrieval", "search", "the retrieval index")
-    return [p.to_dict() for p in search(text, k=k)]
+    # --- reading and asking
 
+    def search(self, text: str, k: int = 5) -> list[Any]:
+        """The top-k passages (n00bqa.retrieval.Passage) from the study's index."""
+        from n00bqa.retrieval import search
 
-def build_index(reporter: Any) -> Any:
-    """Build (or update) the retrieval index, reporting its progress."""
-    build = _function("n00bqa.retrieval", "build_index", "the retrieval index")
-    return build(reporter=reporter)
+        return search(self.study, text, k=k)
 
+    def build_index(self, reporter: Any) -> Any:
+        """Build (or update) the index, reporting its progress; returns the BuildReport."""
+        from n00bqa.retrieval import build_index
 
-def ask(text: str, k: int = 5, reporter: Any = None) -> dict[str, Any]:
-    """`n00bqa.ask.ask(text)` as its `--json` dict."""
-    ask_text = _function("n00bqa.ask", "ask", "ask")
-    return ask_text(text, k=k, run=False, reporter=reporter).to_dict()
+        return build_index(self.study, reporter=reporter)
+
+    def ask(self, text: str, k: int = 5, reporter: Any = None) -> Any:
+        """`n00bqa.ask.ask` on the study root: an Answer."""
+        from n00bqa.ask import ask
+
+        return ask(self.study, text, k=k, run=False, reporter=reporter)

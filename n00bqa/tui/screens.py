@@ -11,7 +11,6 @@ from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Input, Label, Static
 
-from n00bqa.tui.widgets import citation, format_score
 
 
 class PromptScreen(ModalScreen[str | None]):
@@ -77,7 +76,7 @@ class PassageScreen(ModalScreen[None]):
         Binding("left,p", "step(-1)", "Previous"),
     ]
 
-    def __init__(self, passages: list[dict[str, Any]], index: int = 0) -> None:
+    def __init__(self, passages: list[Any], index: int = 0) -> None:
         super().__init__()
         self.passages = passages
         self.index = max(0, min(index, len(passages) - 1))
@@ -94,14 +93,13 @@ class PassageScreen(ModalScreen[None]):
         self.query_one("#passage-scroll").focus()
 
     def _show(self) -> None:
+        from n00bqa.render import passage_heading, passage_text
+
         passage = self.passages[self.index]
-        head = Text.assemble(
-            (f"Passage {self.index + 1} of {len(self.passages)}: ", "bold"),
-            (str(passage.get("title") or passage.get("source") or "?"), "bold cyan"), "\n",
-            (citation(passage), "green"), (f"  score {format_score(passage.get('score'))}", "dim"))
+        head = Text.assemble((f"Passage {self.index + 1} of {len(self.passages)}: ", "bold"),
+                             passage_heading(passage), (f"\nlines {passage.lines}", "dim"))
         self.query_one("#passage-head", Static).update(head)
-        # Text, not markup: library source code is full of [brackets].
-        self.query_one("#passage-text", Static).update(Text(str(passage.get("text", ""))))
+        self.query_one("#passage-text", Static).update(passage_text(passage))
         self.query_one("#passage-scroll", VerticalScroll).scroll_home(animate=False)
 
     def action_step(self, delta: int) -> None:

@@ -1,4 +1,5 @@
-"""The browser's widgets. Each owns its CSS and posts messages; none calls the library.
+"""The browser's widgets. Each owns its CSS and posts messages; none calls the library. What
+they show is built by n00bqa.render, the same views the CLI prints.
 
 - QuestionList: the search box, the tag filter and the list of questions (left pane).
 - DetailPane: the selected question (or an `ask` answer) and its backing passages (right pane).
@@ -13,41 +14,19 @@ import time
 from typing import Any, Callable
 
 from rich.console import Group, RenderableType
-from rich.markdown import Markdown
 from rich.panel import Panel
 from rich.text import Text
 from textual.app import App, ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, HorizontalScroll, Vertical, VerticalScroll
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Input, Label, OptionList, ProgressBar, Select, Static
 from textual.widgets.option_list import Option
 
 from n00bqa.tui.messages import PassageChosen, QuestionHighlighted
 
-ALL_TAGS = "__all__"
-
 
 def status_mark(status: str) -> Text:
     return Text("✓", style="bold green") if status == "answered" else Text("○", style="yellow")
-
-
-def cite_lines(passage: dict[str, Any]) -> str:
-    """`source:lines` (or `source`) for a passage dict."""
-    source = str(passage.get("source") or "?")
-    lines = passage.get("lines")
-    if isinstance(lines, (list, tuple)) and len(lines) == 2:
-        lines = f"{lines[0]}-{lines[1]}"
-    return f"{source}:{lines}" if lines not in (None, "", []) else source
-
-
-def citation(passage: dict[str, Any]) -> str:
-    """`source:lines § section` for a passage dict (the section when it has one)."""
-    section = passage.get("section")
-    return f"{cite_lines(passage)} § {section}" if section else cite_lines(passage)
-
-
-def format_score(score: Any) -> str:
-    return f"{score:.3f}" if isinstance(score, (int, float)) else str(score)
 
 
 class QuestionList(Vertical):
@@ -175,21 +154,15 @@ class PassageList(OptionList):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.passages: list[dict[str, Any]] = []
+        self.passages: list[Any] = []  # n00bqa.retrieval.Passage
 
-    def show(self, passages: list[dict[str, Any]]) -> None:
+    def show(self, passages: list[Any]) -> None:
+        from n00bqa.render import passage_snippet
+
         self.passages = list(passages)
         prompts = []
         for i, passage in enumerate(self.passages, 1):
-            text = " ".join(str(passage.get("text", "")).split())
-            # The section is a heading path ("Title > Part"); its last step is enough in a list.
-            section = str(passage.get("section") or "").split(" > ")[-1]
-            prompt = Text.assemble(
-                (f"[{i}] ", "bold"), (str(passage.get("title") or passage.get("source") or "?"), "bold cyan"),
-                "\n", (cite_lines(passage), "green"), (f"  score {format_score(passage.get('score'))}", "dim"))
-            if section:
-                prompt.append(f"\n§ {section}", style="dim")
-            prompt.append("\n" + text[:100] + ("…" if len(text) > 100 else ""), style="italic")
+            prompt = passage_snippet(passage, rank=i)
             prompt.append("\n")  # a blank line between passages
             prompts.append(prompt)
         self.set_options(prompts)
@@ -207,17 +180,12 @@ class DetailPane(VerticalScroll):
     DEFAULT_CSS = """
     DetailPane { width: 1fr; height: 1fr; padding: 0 0 0 1; scrollbar-size-vertical: 1; }
     DetailPane > #view { height: auto; }
-    DetailPane > #tables { height: auto; }
-    DetailPane > #tables > Static { height: auto; margin-top: 1; }
-    DetailPane .table-scroll { height: auto; overflow-x: auto; overflow-y: hidden; scrollbar-size-horizontal: 1; }
-    DetailPane .table-scroll > Static { width: auto; max-width: 160; height: auto; }
     DetailPane > #extra { height: auto; }
     DetailPane > #passages-head { height: auto; margin-top: 1; }
     """
 
     def compose(self) -> ComposeResult:
         yield Static("", id="view")
-        yield Vertical(id="tables")
         yield Static("", id="extra")
         yield Static("", id="passages-head")
         yield PassageList(id="passages")
@@ -226,7 +194,7 @@ class DetailPane(VerticalScroll):
         self.query_one(PassageList).display = False
 
     @property
-    def passages(self) -> list[dict[str, Any]]:
+    def passages(self) -> list[Any]:
         return self.query_one(PassageList).passages
 
     @property
@@ -241,66 +209,27 @@ class DetailPane(VerticalScroll):
 
     def show_message(self, message: RenderableType, title: str = "n00bqa") -> None:
         self.query_one("#view", Static).update(Panel(message, title=title, border_style="cyan"))
-        self.query_one("#tables").remove_children()
         self.query_one("#extra", Static).update("")
         self.show_passages([], "")
 
-    def show_question(self, question: Any, last: Any, notes: list[RenderableType]) -> None:
-        """The question and its last probe run (via render.question_view), the run's tables, and
-        any notes from the browser (how to run the probe, a probe error)."""
-        from n00bqa.render import question_view, table_view
+    def show_question(self, question: Any, results: dict[str, Any], notes: list[RenderableType]) -> None:
+        """The question with each probe's shown run, tables included (render.question_view; the
+        tables fit the pane, stacking when it is narrow), and the browser's notes (how to run the
+        probes, a probe's error)."""
+        from n00bqa.render import question_view
 
-        self.query_one("#view", Static).update(question_view(question, last))
-        tables = self.query_one("#tables")
-        tables.remove_children()
-        if last is not None and last.tables:
-            # Each table scrolls sideways on its own: its numbers are never folded to fit the pane.
-            widgets: list[Any] = [Static(Text(f"Tables from the last run of {last.probe} "
-                                              f"(measured {last.measured_at}):", style="bold green"))]
-            widgets.extend(HorizontalScroll(Static(table_view(table), classes="table"), classes="table-scroll")
-                           for table in last.tables)
-            tables.mount_all(widgets)
+        self.query_one("#view", Static).update(question_view(question, results, tables=True))
         self.query_one("#extra", Static).update(Group(*notes))
 
-    def show_answer(self, answer: dict[str, Any]) -> None:
-        """An `ask` result (its `to_dict()` shape): the matched question, the answer, the probe's
-        findings; the passages go to `show_passages`."""
-        head = Text()
-        match = answer.get("question")
-        if match:
-            head.append("Best match: ", style="bold")
-            head.append(str(match.get("id")), style="bold cyan")
-            head.append(f"  (score {format_score(match.get('score'))})\n")
-            head.append(str(match.get("question", "")), style="italic")
-        else:
-            head.append("No question in the list matches this well.", style="yellow")
-        related = answer.get("related") or []
-        if related:
-            head.append("\nRelated: " + ", ".join(
-                f"{r.get('id')} ({format_score(r.get('score'))})" for r in related), style="dim")
-        parts: list[RenderableType] = [
-            Panel(head, title=f"ask: {answer.get('query', '')}", border_style="magenta"),
-            Panel(Markdown(str(answer.get("answer") or "_No answer._")), title="Answer"),
-        ]
-        probe = answer.get("probe")
-        if probe:
-            findings = Text()
-            for i, finding in enumerate(probe.get("findings") or [], 1):
-                findings.append(f"{i:>2}. ", style="bold")
-                findings.append(f"{finding}\n")
-            if probe.get("measured_at"):
-                findings.append(f"measured {probe['measured_at']}", style="dim")
-            else:
-                findings.append(f"Not measured yet: select the question and press r, or run "
-                                f"`n00bqa probe {probe.get('name')}`.", style="dim")
-            parts.append(Panel(findings, title=f"probe {probe.get('name')} · last findings",
-                               border_style="green"))
-        self.query_one("#view", Static).update(Group(*parts))
-        self.query_one("#tables").remove_children()
+    def show_answer(self, answer: Any) -> None:
+        """An `ask` Answer (render.answer_view); its passages go to `show_passages`."""
+        from n00bqa.render import answer_view
+
+        self.query_one("#view", Static).update(answer_view(answer, passages=False))
         self.query_one("#extra", Static).update("")
         self.scroll_home(animate=False)
 
-    def show_passages(self, passages: list[dict[str, Any]] | None, message: RenderableType) -> None:
+    def show_passages(self, passages: list[Any] | None, message: RenderableType) -> None:
         head = self.query_one("#passages-head", Static)
         if passages:
             head.update(Text.assemble(("Backing passages", "bold"),
