@@ -49,12 +49,27 @@ class N00bqaGroup(TyperGroup):
         with formatter.section("Commands"):
             formatter.write_dl(rows)
 
+    def resolve_command(self, ctx, args):
+        name = args[0] if args else ""
+        if name and not name.startswith("-") and name not in COMMANDS:
+            from difflib import get_close_matches
+
+            close = get_close_matches(name, COMMANDS, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else f"; the commands are: {', '.join(COMMANDS)}"
+            raise _UsageError(f"no command {name!r}{hint}", ctx=ctx)
+        return super().resolve_command(ctx, args)
+
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
         except _UsageError as exc:
+            if type(exc).__name__ == "NoArgsIsHelpError":  # `n00bqa probe` alone: its help, exit 2 as click does
+                typer.echo(exc.ctx.get_help())
+                raise typer.Exit(2) from None
             command = exc.ctx.command_path if exc.ctx is not None else ctx.command_path
-            raise fail(f"{exc.format_message()} (see: {command} --help)", code=2) from None
+            message = exc.format_message()
+            see = "" if "(see:" in message else f" (see: {command} --help)"
+            raise fail(f"{message}{see}", code=2) from None
         except N00bqaError as exc:
             if os.environ.get("N00BQA_DEBUG"):
                 raise
@@ -93,6 +108,8 @@ def _short_help(name: str) -> str:
 app = typer.Typer(
     cls=N00bqaGroup,
     rich_markup_mode=None,
+    epilog="Exit codes: 0 done; 1 failed (the one 'Error:' line says why and what to do); 2 usage error "
+           "(a wrong command, option or value); 130 interrupted. Set N00BQA_DEBUG=1 for a traceback.",
     help="n00bqa: learn how Transformers work by asking, measuring and reading.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,

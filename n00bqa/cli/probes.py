@@ -90,15 +90,14 @@ def _click_command(probe: Probe) -> click.Command:
     return typer.main.get_command(single)
 
 
-def _broken_command(name: str, message: str, code: int = 1) -> click.Command:
-    """Stands in for an unknown probe (a usage error, exit 2) or one that fails to load (exit 1):
-    running it says why in one line."""
+def _broken_command(name: str, message: str) -> click.Command:
+    """Stands in for a probe that fails to load: running it says why in one line (exit 1)."""
     single = typer.Typer()
 
     @single.command(name, help=f"(cannot run) {message}", add_help_option=False,
                     context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
     def broken() -> None:
-        raise fail(message, code=code)
+        raise fail(message)
 
     return typer.main.get_command(single)
 
@@ -115,6 +114,21 @@ class ProbeGroup(TyperGroup):
             names = probe_names(None)
         return [*super().list_commands(ctx), *(n for n in names if n not in RESERVED)]
 
+    def resolve_command(self, ctx: click.Context, args: list[str]):
+        name = args[0] if args else ""
+        if not name.startswith("-") and self.get_command(ctx, name) is None:
+            from n00bqa.probes import find_spec
+
+            try:
+                study = get_study()
+            except N00bqaError:
+                study = None
+            try:
+                find_spec(study, name)
+            except ProbeError as exc:
+                raise click.exceptions.UsageError(str(exc), ctx=ctx) from None
+        return super().resolve_command(ctx, args)
+
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
         command = super().get_command(ctx, name)
         if command is not None:
@@ -127,8 +141,8 @@ class ProbeGroup(TyperGroup):
             study = None
         try:
             find_spec(study, name)
-        except ProbeError as exc:
-            return _broken_command(name, str(exc), code=2)
+        except ProbeError:
+            return None  # resolve_command says why, as a usage error
         try:
             return _click_command(find_probe(study, name))
         except ProbeError as exc:
