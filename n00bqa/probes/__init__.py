@@ -38,6 +38,7 @@ BUILTIN_PROBES = (
     "n00bqa.probes.activation_memory",
     "n00bqa.probes.nanogpt",
     "n00bqa.probes.trainer",
+    "n00bqa.probes.variants",
 )
 ENTRY_POINT_GROUP = "n00bqa.probes"
 USER_MODULE_PREFIX = "n00bqa_user_probes."
