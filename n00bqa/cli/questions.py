@@ -10,7 +10,8 @@ from n00bqa.cli.common import console, fail, get_study, print_json, warn
 from n00bqa.questions import STATUSES, add_note, add_question, get_question, load_questions, set_status
 
 questions_app = typer.Typer(
-    help="The learner's question list.",
+    help="The learner's question list: list, add, set-status, note.\n\nExamples:\n\n  n00bqa questions --status open"
+         "\n\n  n00bqa questions add \"Why does attention divide by the square root of d_k?\" --id attention-scale",
     invoke_without_command=True,
     no_args_is_help=False,
 )
