@@ -566,9 +566,10 @@ def report(n: Numbers, opts: Options) -> Report:
               [[k.removeprefix("default_"), getattr(n, k)] for k in fields_numeric]
               + [[k, v] for k, v in n.named_defaults.items()]),
         Table("Weight decay groups (get_decay_parameter_names)",
-              ["model", "decayed tensors", "decayed params", "not decayed", "biases", "norm weights"],
-              [[m, v["decayed_tensors"], v["decayed_params"], v["not_decayed_tensors"], v["not_decayed_biases"],
-                v["not_decayed_norm_weights"]] for m, v in n.decay.items()]),
+              ["model", "tensors", "decayed", "decayed params", "not decayed", "biases", "norm weights"],
+              [[m, v["decayed_tensors"] + v["not_decayed_tensors"], v["decayed_tensors"], v["decayed_params"],
+                v["not_decayed_tensors"], v["not_decayed_biases"], v["not_decayed_norm_weights"]]
+               for m, v in n.decay.items()]),
         Table(f"Learning-rate factor by step (of {opts.schedule_steps})",
               ["step", "linear (default)", f"linear, warmup {opts.warmup_steps}", f"cosine, warmup {opts.warmup_steps}"],
               [[int(s), *(round(f[s], 4) for f in n.lr_factor.values())] for s in shown_steps]),
