@@ -199,8 +199,13 @@ def get_question(study: Study, qid: str) -> Question:
     for question in questions:
         if question.id == qid:
             return question
-    known = ", ".join(q.id for q in questions) or "none"
-    raise QuestionError(f"unknown question id {qid!r}; known ids: {known} (see: n00bqa questions)")
+    from difflib import get_close_matches
+
+    ids = [q.id for q in questions]
+    close = get_close_matches(qid, ids, n=1)
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    raise QuestionError(f"unknown question id {qid!r}; {hint}known ids: {', '.join(ids) or 'none'} "
+                        "(see: n00bqa questions)")
 
 
 def save_question(study: Study, question: Question) -> Path:
@@ -268,3 +273,51 @@ def add_note(study: Study, qid: str, note: str) -> Question:
     question.notes = (question.notes.strip() + "\n\n" + note).strip()
     save_question(study, question)
     return question
+
+
+def update_question(study: Study, qid: str, probes: list[str] | None = None, tags: list[str] | None = None,
+                    chapter: int | None = None) -> Question:
+    """Replace a question's probes, tags or chapter (None leaves a field as it is)."""
+    question = get_question(study, qid)
+    if probes is not None:
+        from n00bqa.errors import ProbeError
+        from n00bqa.probes import find_spec
+
+        for name in probes:
+            try:
+                find_spec(study, name)
+            except ProbeError as exc:
+                raise QuestionError(str(exc)) from None
+        question.probes = list(dict.fromkeys(probes))
+    if tags is not None:
+        question.tags = list(dict.fromkeys(tags))
+    if chapter is not None:
+        if not 1 <= chapter <= 5:
+            raise QuestionError(f"chapter {chapter} must be a number from 1 to 5 (the chapters of the notes)")
+        question.chapter = chapter
+    save_question(study, question)
+    return question
+
+
+def remove_question(study: Study, qid: str) -> Path:
+    """Delete a question's file; returns the path it had."""
+    from n00bqa.errors import WriteError
+
+    question = get_question(study, qid)
+    path = question.path or study.questions_dir / f"{qid}.md"
+    try:
+        path.unlink()
+    except OSError as exc:
+        raise WriteError(f"cannot remove {str(path)!r}: {exc.strerror or exc}; check the folder's permissions") from None
+    return path
+
+
+def replace_question_text(study: Study, qid: str, text: str) -> Question:
+    """Validate a whole new text for a question's file, then write it (atomically); the id stays."""
+    question = get_question(study, qid)
+    path = question.path or study.questions_dir / f"{qid}.md"
+    parsed = parse_question(path, text)  # raises QuestionError naming the line and the fix
+    from n00bqa.atomic import atomic_write_text
+
+    atomic_write_text(path, text)
+    return parsed

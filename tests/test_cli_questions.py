@@ -129,3 +129,56 @@ def test_installed_console_script(study_root: Path):
     bad = subprocess.run([script, "show", "nope"], capture_output=True, text=True, env=env, timeout=60)
     assert bad.returncode == 1 and bad.stderr.startswith("Error: unknown question id 'nope'")
     assert "Traceback" not in bad.stderr
+
+
+def test_set_replaces_probes_tags_and_chapter(study_root: Path):
+    result = run("questions", "set", "model-size", "--probe", "param-count", "--probe", "embedding-grad",
+                 "--tag", "size", "--chapter", "4")
+    assert result.exit_code == 0, result.output
+    data = json.loads(run("show", "model-size", "--json").stdout)
+    assert (data["probes"], data["tags"], data["chapter"]) == (["param-count", "embedding-grad"], ["size"], 4)
+    assert run("questions", "set", "model-size", "--probe", "none").exit_code == 0
+    assert json.loads(run("show", "model-size", "--json").stdout)["probes"] == []
+    one_line_error(run("questions", "set", "model-size", "--probe", "nope"), "unknown probe 'nope'")
+    one_line_error(run("questions", "set", "model-size", "--chapter", "7"), "chapter 7")
+    assert run("questions", "set", "model-size").exit_code == 2
+
+
+def test_rm_needs_confirmation_without_a_terminal(study_root: Path):
+    path = study_root / "questions" / "task-heads.md"
+    one_line_error(run("questions", "rm", "task-heads"), "pass --yes")
+    assert path.exists()
+    assert run("questions", "rm", "task-heads", "--yes").exit_code == 0
+    assert not path.exists()
+    one_line_error(run("questions", "rm", "../task-heads", "--yes"), "lowercase words")
+
+
+def _editor(tmp_path: Path, name: str, sed: str) -> str:
+    script = tmp_path / name
+    script.write_text(f"#!/bin/sh\nsed -i '{sed}' \"$1\"\n")
+    script.chmod(0o755)
+    return str(script)
+
+
+def test_edit_saves_a_valid_edit_and_keeps_the_file_on_a_bad_one(study_root: Path, tmp_path: Path, monkeypatch):
+    path = study_root / "questions" / "model-size.md"
+    monkeypatch.setenv("EDITOR", _editor(tmp_path, "good.sh", "s/^status: .*/status: answered/"))
+    assert run("questions", "edit", "model-size").exit_code == 0
+    assert "status: answered" in path.read_text()
+    before = path.read_text()
+    # A bad edit is named with its line, the editor reopens; closing it unchanged gives up.
+    monkeypatch.setenv("EDITOR", _editor(tmp_path, "bad.sh", "s/^status: .*/status: bogus/"))
+    result = run("questions", "edit", "model-size")
+    assert result.exit_code == 1
+    assert "status 'bogus' must be one of" in result.stderr and "reopening the editor" in result.stderr
+    assert path.read_text() == before
+    monkeypatch.setenv("EDITOR", "true")  # saves nothing
+    assert run("questions", "edit", "model-size").exit_code == 0 and path.read_text() == before
+
+
+def test_unknown_tag_lists_the_known_ones_and_chapter_filters():
+    result = run("questions", "--tag", "nope")
+    assert result.exit_code == 2 and "the tags are:" in result.stderr and "embedding" in result.stderr
+    ids = [q["id"] for q in json.loads(run("questions", "--json", "--chapter", "2").stdout)]
+    assert ids == ["encoder-decoder", "word-embedding"]
+    one_line_error(run("show", "model-sise"), "did you mean 'model-size'?")

@@ -1,4 +1,4 @@
-"""`n00bqa questions` (list, add, set-status, note) and `n00bqa show ID`."""
+"""`n00bqa questions` (list, add, set-status, note, set, edit, rm) and `n00bqa show ID`."""
 
 from __future__ import annotations
 
@@ -8,6 +8,19 @@ import typer
 
 from n00bqa.cli.common import console, fail, get_study, print_json, warn
 from n00bqa.questions import STATUSES, add_note, add_question, get_question, load_questions, set_status
+
+
+def complete_id(incomplete: str) -> list[str]:
+    """Shell completion of question ids (never raises: a broken root completes nothing)."""
+    try:
+        return [q.id for q in load_questions(get_study())[0] if q.id.startswith(incomplete)]
+    except Exception:  # noqa: BLE001 - completion must stay silent
+        return []
+
+
+def id_argument(help_text: str = "Question id (see: n00bqa questions).") -> typer.Argument:
+    return typer.Argument(..., metavar="ID", help=help_text, autocompletion=complete_id, show_default=False)
+
 
 questions_app = typer.Typer(
     help="The learner's question list: list, add, set-status, note.\n\nExamples:\n\n  n00bqa questions --status open"
@@ -22,9 +35,10 @@ def list_questions(
     ctx: typer.Context,
     status: Optional[str] = typer.Option(None, "--status", help=f"Only questions with this status ({'|'.join(STATUSES)})."),
     tag: Optional[str] = typer.Option(None, "--tag", help="Only questions carrying this tag."),
+    chapter: Optional[int] = typer.Option(None, "--chapter", help="Only questions of this chapter of the notes (1-5)."),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON list of question objects."),
 ) -> None:
-    """List the questions: id, question, probe, status.
+    """List the questions: id, question, probes, status.
 
     Examples:
 
@@ -37,9 +51,13 @@ def list_questions(
     if ctx.invoked_subcommand is not None:
         return
     if status is not None and status not in STATUSES:
-        raise fail(f"status {status!r} must be one of: {', '.join(STATUSES)}")
+        raise fail(f"--status {status!r} must be one of: {', '.join(STATUSES)}", code=2)
     questions, problems = load_questions(get_study())
-    shown = [q for q in questions if (status is None or q.status == status) and (tag is None or tag in q.tags)]
+    known_tags = sorted({t for q in questions for t in q.tags})
+    if tag is not None and tag not in known_tags:
+        raise fail(f"--tag {tag!r} is on no question; the tags are: {', '.join(known_tags) or 'none'}", code=2)
+    shown = [q for q in questions if (status is None or q.status == status) and (tag is None or tag in q.tags)
+             and (chapter is None or q.chapter == chapter)]
     if as_json:
         print_json([q.to_dict() for q in shown])
     else:
@@ -72,7 +90,7 @@ def add(
 
 @questions_app.command("set-status")
 def set_status_cmd(
-    qid: str = typer.Argument(..., metavar="ID", help="Question id."),
+    qid: str = id_argument(),
     status: str = typer.Argument(..., metavar="STATUS", help="open or answered."),
 ) -> None:
     """Mark a question open or answered.
@@ -87,7 +105,7 @@ def set_status_cmd(
 
 @questions_app.command("note")
 def note(
-    qid: str = typer.Argument(..., metavar="ID", help="Question id."),
+    qid: str = id_argument(),
     text: str = typer.Argument(..., help="The note to append to the question's Notes section."),
 ) -> None:
     """Append a note to a question's `## Notes` section.
@@ -101,7 +119,7 @@ def note(
 
 
 def show(
-    qid: str = typer.Argument(..., metavar="ID", help="Question id (see: n00bqa questions)."),
+    qid: str = id_argument(),
     as_json: bool = typer.Option(False, "--json", help="Print the question and its probe's last findings as JSON."),
 ) -> None:
     """Show a question: its answer, how to explore it, notes, and the probe's last measured findings.
@@ -124,6 +142,114 @@ def show(
     from n00bqa.render import question_view
 
     console.print(question_view(question, results))
+
+
+@questions_app.command("set")
+def set_fields(
+    qid: str = id_argument(),
+    probes: Optional[List[str]] = typer.Option(None, "--probe", help="A probe that measures it; repeat for "
+                                               "several. Replaces the list (pass --probe none for no probe)."),
+    tags: Optional[List[str]] = typer.Option(None, "--tag", help="A tag; repeat for several. Replaces the tags."),
+    chapter: Optional[int] = typer.Option(None, "--chapter", help="The chapter of your notes (1-5)."),
+) -> None:
+    """Replace a question's probes, tags or chapter.
+
+    Example:
+
+      n00bqa questions set model-size --probe param-count --probe variants --chapter 4
+    """
+    from n00bqa.questions import update_question
+
+    if probes is None and tags is None and chapter is None:
+        raise fail("nothing to set; pass --probe, --tag or --chapter (see: n00bqa questions set --help)", code=2)
+    names = None if probes is None else [p for p in probes if p != "none"]
+    question = update_question(get_study(), qid, probes=names, tags=tags, chapter=chapter)
+    console.print(f"[bold cyan]{question.id}[/]: probes {', '.join(question.probes) or 'none'} · tags "
+                  f"{', '.join(question.tags) or 'none'} · chapter {question.chapter or '-'}")
+
+
+@questions_app.command("rm")
+def remove(
+    qid: str = id_argument(),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
+) -> None:
+    """Delete a question's file (its probes and your review history stay).
+
+    Example:
+
+      n00bqa questions rm attention-scale --yes
+    """
+    import sys
+
+    from n00bqa.questions import remove_question
+
+    study = get_study()
+    question = get_question(study, qid)
+    if not yes:
+        if not sys.stdin.isatty():
+            raise fail(f"not removing {question.id} without confirmation; pass --yes", code=2)
+        typer.confirm(f"Delete {question.path}?", abort=True)
+    path = remove_question(study, question.id)
+    console.print(f"Removed {path}")
+
+
+MAX_EDIT_ROUNDS = 5
+
+
+@questions_app.command("edit")
+def edit(qid: str = id_argument()) -> None:
+    """Open a question's file in $EDITOR; it is checked on save and reopened on an error, as
+    `git commit` does (close it unchanged to give up; the file keeps its last good text).
+
+    Example:
+
+      EDITOR=nano n00bqa questions edit model-size
+    """
+    from n00bqa.errors import QuestionError
+    from n00bqa.questions import replace_question_text
+
+    study = get_study()
+    question = get_question(study, qid)
+    original = question.path.read_text(encoding="utf-8")
+    text, error = original, ""
+    for _ in range(MAX_EDIT_ROUNDS):
+        edited = _run_editor(text, error, question.path.name)
+        if edited == text:
+            if error:
+                raise fail(f"{question.path} left as it was: the edit still had an error ({error})")
+            console.print(f"No change to {question.path}")
+            return
+        try:
+            replace_question_text(study, question.id, edited)
+        except QuestionError as exc:
+            text, error = edited, str(exc)
+            warn(f"{error}; reopening the editor (close it unchanged to give up)")
+            continue
+        console.print(f"Saved {question.path}")
+        return
+    raise fail(f"{question.path} left as it was after {MAX_EDIT_ROUNDS} tries; fix it and save again")
+
+
+def _run_editor(text: str, error: str, name: str) -> str:
+    """Edit `text` in $VISUAL/$EDITOR (default vi) on a temporary copy; returns what was saved."""
+    import os
+    import shlex
+    import subprocess
+    import tempfile
+    from pathlib import Path
+
+    editor = os.environ.get("VISUAL") or os.environ.get("EDITOR") or "vi"
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / name
+        path.write_text(text, encoding="utf-8")
+        try:
+            code = subprocess.call([*shlex.split(editor), str(path)])
+        except OSError as exc:
+            raise fail(f"cannot start the editor {editor!r} ({exc.strerror or exc}); set EDITOR, "
+                       "e.g. EDITOR=nano") from None
+        if code != 0:
+            raise fail(f"the editor {editor!r} exited with code {code}; nothing was saved")
+        return path.read_text(encoding="utf-8")
 
 
 def register(app: typer.Typer) -> None:
