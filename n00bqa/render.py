@@ -208,6 +208,13 @@ def questions_table(questions: Iterable[Question]) -> FitTable:
                     styles={0: "bold cyan", 2: "magenta"})
 
 
+def probes_table(rows: Sequence[tuple[Any, Sequence[str], str]]) -> FitTable:
+    """`n00bqa probes`: (probe, the question ids it serves, where it comes from) per row."""
+    cells = [[probe.name, ", ".join(questions) or "-",
+              probe.title if origin == "built-in" else f"{probe.title} ({origin})"] for probe, questions, origin in rows]
+    return FitTable("Probes", ["probe", "questions", "what it measures"], cells, styles={0: "bold magenta", 1: "cyan"})
+
+
 def question_view(question: Question, results: Mapping[str, ProbeResult | None], tables: bool = False,
                   notes: Sequence[Any] = ()) -> Group:
     """The question, its answer, how to explore it, the learner's notes, and each of its probes
