@@ -1,0 +1,535 @@
+"""How do I build and train a GPT from scratch, and what loss should I expect along the way?
+
+A GPT written here in the reading order of nanoGPT's `model.py` (token and position embeddings,
+causal self-attention, MLP, the pre-norm block, the final LayerNorm and the output layer tied to the
+token table), then trained character by character on text n00bqa ships: our own corpus notes
+(`data/nanogpt_text.txt`, the notes in `corpus/notes/` joined together when this probe was written),
+90 % for training and the last 10 % held out, as nanoGPT's shakespeare_char preparation splits.
+
+What it measures, in the order a learner meets it:
+
+1. the vocabulary (every distinct character) and ln V, the loss of a uniform guess;
+2. the loss at step 0, which must sit near ln V, and why (a tied head fed unit-variance vectors
+   through small weights gives near-equal logits);
+3. the unigram entropy: the loss of a model that knows only how often each character occurs;
+4. training: the loss curve (drawn in the terminal by plotext), the final held-out loss against
+   that entropy, the time it took, and a sample of generated text;
+5. the parameter count against its closed form, and nanoGPT's own shakespeare_char and GPT-2
+   configurations counted on the `meta` device the way nanoGPT prints them, with the validation
+   loss its README reports for shakespeare_char.
+"""
+
+from __future__ import annotations
+
+import math
+import textwrap
+import time
+from dataclasses import dataclass, field
+from importlib.resources import files
+
+from n00bqa.errors import ProbeError
+from n00bqa.probes.base import Context, Prediction, Probe, Report, Table
+
+TEXT_FILE = "data/nanogpt_text.txt"
+TRAIN_FRACTION = 0.9  # nanoGPT's data/shakespeare_char/prepare.py keeps the first 90 % for training
+# How far the step-0 loss may sit from ln V and still be "near": the tied-head argument below
+# predicts an excess of std²/2 (0.01 nats at width 64, 0.03 at 128, 0.08 at 384), and a mean over a
+# few batches of near-uniform predictions wobbles by hundredths; a bad init misses by whole nats.
+INIT_TOLERANCE = 0.1
+
+# nanoGPT's config/train_shakespeare_char.py: 6 layers, 6 heads, width 384, context 256, dropout 0.2;
+# bias is train.py's default (False), and the vocabulary is tiny Shakespeare's 65 characters.
+SHAKESPEARE_CHAR = dict(n_layer=6, n_head=6, n_embd=384, block_size=256, vocab_size=65, bias=False, dropout=0.2)
+# nanoGPT README, "quick start": about 3 minutes on one A100, "the best validation loss is 1.4697";
+# its cut-down CPU run (4 layers, 4 heads, width 128, context 64, 2,000 iterations) "gets us a loss of only 1.88".
+SHAKESPEARE_CHAR_PUBLISHED_VAL_LOSS = 1.4697
+SHAKESPEARE_CHAR_PUBLISHED_CPU_VAL_LOSS = 1.88
+# GPT-2 small as OpenAI released it (biases on, 50,257 tokens); nanoGPT's from-scratch default pads the
+# vocabulary to 50,304, a multiple of 64.
+GPT2 = dict(n_layer=12, n_head=12, n_embd=768, block_size=1024, vocab_size=50257, bias=True)
+GPT2_PADDED_VOCAB = 50304
+GPT2_PUBLISHED_PARAMS = 124_439_808  # GPT-2 small's exact count, tied matrix once (see corpus/notes/nanogpt.md)
+INIT_STD = 0.02  # GPT-2's (and nanoGPT's) init: every matrix and table ~ N(0, 0.02²)
+
+
+# --- 1. Options ---------------------------------------------------------------------------------
+@dataclass
+class Options:
+    steps: int = field(default=600, metadata={"help": "AdamW steps of training."})
+    batch_size: int = field(default=16, metadata={"help": "Sequences per step."})
+    block_size: int = field(default=64, metadata={"help": "Context length in characters."})
+    n_layer: int = field(default=2, metadata={"help": "Transformer blocks."})
+    n_head: int = field(default=4, metadata={"help": "Attention heads per block (must divide --n-embd)."})
+    n_embd: int = field(default=64, metadata={"help": "Width of the residual stream."})
+    learning_rate: float = field(default=5e-3, metadata={"help": "Peak AdamW learning rate (cosine decay to a tenth)."})
+    eval_batches: int = field(default=8, metadata={"help": "Batches averaged for each train/val loss estimate."})
+    evals: int = field(default=10, metadata={"help": "How many times to estimate the losses during training."})
+    sample_chars: int = field(default=240, metadata={"help": "Characters to generate after training (0 for none)."})
+    temperature: float = field(default=0.8, metadata={"help": "Sampling temperature (nanoGPT's sample.py uses 0.8)."})
+
+
+def check(opts: Options) -> None:
+    limits = {"steps": (1, 20000), "batch_size": (1, 512), "block_size": (2, 1024), "n_layer": (1, 24),
+              "n_head": (1, 64), "n_embd": (1, 2048), "eval_batches": (1, 200), "evals": (1, 100),
+              "sample_chars": (0, 5000)}
+    for name, (low, high) in limits.items():
+        value = getattr(opts, name)
+        if not low <= value <= high:
+            raise ProbeError(f"--{name.replace('_', '-')} must be between {low} and {high}, got {value}")
+    if opts.n_embd % opts.n_head:
+        raise ProbeError(f"--n-embd {opts.n_embd} is not divisible by --n-head {opts.n_head}; "
+                         "pick an n_embd that is a multiple of n_head")
+    if not 0 < opts.learning_rate <= 1:
+        raise ProbeError(f"--learning-rate must be in (0, 1], got {opts.learning_rate}")
+    if not 0 < opts.temperature <= 10:
+        raise ProbeError(f"--temperature must be in (0, 10], got {opts.temperature}")
+
+
+# --- The model, in the order of nanoGPT's model.py ----------------------------------------------
+@dataclass
+class GPTConfig:
+    block_size: int = 64
+    vocab_size: int = 101
+    n_layer: int = 2
+    n_head: int = 4
+    n_embd: int = 64
+    dropout: float = 0.0
+    bias: bool = False  # nanoGPT's train.py default: no biases in Linear and LayerNorm
+    # True: F.scaled_dot_product_attention (a fused kernel); False: the softmax written out, which is
+    # what torch's FlopCounterMode can count on a CPU (it has no formula for the CPU fused kernel).
+    flash: bool = True
+
+
+def build_gpt(config: GPTConfig):
+    """A GPT from `config`, written like nanoGPT's model.py; build it under `torch.device("meta")` to count.
+
+    Returns:
+        the model: `model(idx (B, T), targets (B, T) or None) -> (logits (B, T, V), loss or None)`,
+        `model.get_num_params(non_embedding=True)` and `model.generate(idx, n, temperature)`.
+    """
+    import torch
+    import torch.nn as nn
+    import torch.nn.functional as F
+
+    class CausalSelfAttention(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            # one matrix makes the queries, keys and values of every head at once: C -> 3C
+            self.c_attn = nn.Linear(config.n_embd, 3 * config.n_embd, bias=config.bias)
+            self.c_proj = nn.Linear(config.n_embd, config.n_embd, bias=config.bias)  # heads back into the stream
+            self.attn_dropout = nn.Dropout(config.dropout)
+            self.resid_dropout = nn.Dropout(config.dropout)
+            if not config.flash:  # position t may look at 0..t only: the lower triangle
+                causal = torch.tril(torch.ones(config.block_size, config.block_size, dtype=torch.bool))
+                self.register_buffer("causal", causal, persistent=False)
+
+        def forward(self, x):
+            B, T, C = x.shape  # batch, time, channels (n_embd)
+            hs = C // config.n_head  # head size
+            q, k, v = self.c_attn(x).split(C, dim=2)  # (B, T, 3C) -> three (B, T, C)
+            q = q.view(B, T, config.n_head, hs).transpose(1, 2)  # (B, T, C) -> (B, nh, T, hs)
+            k = k.view(B, T, config.n_head, hs).transpose(1, 2)  # (B, nh, T, hs)
+            v = v.view(B, T, config.n_head, hs).transpose(1, 2)  # (B, nh, T, hs)
+            if config.flash:
+                y = F.scaled_dot_product_attention(q, k, v, is_causal=True,
+                                                   dropout_p=config.dropout if self.training else 0.0)
+            else:
+                att = (q @ k.transpose(-2, -1)) / math.sqrt(hs)  # (B, nh, T, hs) @ (B, nh, hs, T) -> (B, nh, T, T)
+                att = att.masked_fill(~self.causal[:T, :T], float("-inf"))  # the future gets weight exp(-inf) = 0
+                att = self.attn_dropout(F.softmax(att, dim=-1))  # each row sums to 1
+                y = att @ v  # (B, nh, T, T) @ (B, nh, T, hs) -> (B, nh, T, hs)
+            y = y.transpose(1, 2).contiguous().view(B, T, C)  # heads side by side again: (B, T, C)
+            return self.resid_dropout(self.c_proj(y))
+
+    class MLP(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.c_fc = nn.Linear(config.n_embd, 4 * config.n_embd, bias=config.bias)  # C -> 4C
+            self.gelu = nn.GELU()
+            self.c_proj = nn.Linear(4 * config.n_embd, config.n_embd, bias=config.bias)  # 4C -> C
+            self.dropout = nn.Dropout(config.dropout)
+
+        def forward(self, x):
+            return self.dropout(self.c_proj(self.gelu(self.c_fc(x))))  # (B, T, C) -> (B, T, C)
+
+    class Block(nn.Module):
+        """Pre-norm: normalise, transform, add back to the residual stream; attention then MLP."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.ln_1 = nn.LayerNorm(config.n_embd, bias=config.bias)
+            self.attn = CausalSelfAttention()
+            self.ln_2 = nn.LayerNorm(config.n_embd, bias=config.bias)
+            self.mlp = MLP()
+
+        def forward(self, x):
+            x = x + self.attn(self.ln_1(x))  # tokens exchange information
+            return x + self.mlp(self.ln_2(x))  # each position thinks on its own
+
+    class GPT(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.config = config
+            self.transformer = nn.ModuleDict(dict(
+                wte=nn.Embedding(config.vocab_size, config.n_embd),  # token table (V, C)
+                wpe=nn.Embedding(config.block_size, config.n_embd),  # learned positions (block_size, C)
+                drop=nn.Dropout(config.dropout),
+                h=nn.ModuleList([Block() for _ in range(config.n_layer)]),
+                ln_f=nn.LayerNorm(config.n_embd, bias=config.bias),
+            ))
+            self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)  # C -> V scores
+            # Weight tying: the output layer IS the token table, one (V, C) tensor used twice.
+            self.transformer.wte.weight = self.lm_head.weight
+            self.apply(self._init_weights)
+            for name, p in self.named_parameters():  # GPT-2's scaled init of the residual projections
+                if name.endswith("c_proj.weight"):
+                    torch.nn.init.normal_(p, mean=0.0, std=INIT_STD / math.sqrt(2 * config.n_layer))
+
+        @staticmethod
+        def _init_weights(module) -> None:
+            if isinstance(module, (nn.Linear, nn.Embedding)):
+                torch.nn.init.normal_(module.weight, mean=0.0, std=INIT_STD)
+            if isinstance(module, nn.Linear) and module.bias is not None:
+                torch.nn.init.zeros_(module.bias)
+
+        def get_num_params(self, non_embedding: bool = True) -> int:
+            """Unique parameters (the tied table once); nanoGPT's default also leaves out the position
+            table `wpe`, but keeps `wte`, because as the output layer it does real matrix work."""
+            n = sum(p.numel() for p in self.parameters())  # parameters() yields a shared tensor once
+            return n - self.transformer.wpe.weight.numel() if non_embedding else n
+
+        def forward(self, idx, targets=None):
+            B, T = idx.shape
+            pos = torch.arange(T, device=idx.device)  # (T,)
+            x = self.transformer.drop(self.transformer.wte(idx) + self.transformer.wpe(pos))  # (B, T, C) + (T, C)
+            for block in self.transformer.h:
+                x = block(x)  # (B, T, C)
+            logits = self.lm_head(self.transformer.ln_f(x))  # (B, T, C) -> (B, T, V)
+            if targets is None:
+                return logits, None
+            loss = F.cross_entropy(logits.view(B * T, -1), targets.view(B * T))  # (B*T, V) vs (B*T,)
+            return logits, loss
+
+        @torch.no_grad()
+        def generate(self, idx, max_new_tokens: int, temperature: float = 1.0):
+            for _ in range(max_new_tokens):
+                context = idx[:, -config.block_size:]  # (B, <= block_size): the model sees no further back
+                logits, _ = self(context)
+                probs = F.softmax(logits[:, -1, :] / temperature, dim=-1)  # (B, V): the next character
+                idx = torch.cat([idx, torch.multinomial(probs, num_samples=1)], dim=1)  # (B, t+1)
+            return idx
+
+    return GPT()
+
+
+def params_closed_form(config: GPTConfig) -> int:
+    """V·C + block·C (the two tables) + per block [12·C² weights + 2·C LayerNorm scales
+    (+ 11·C biases)] + C for ln_f (+ C); the tied head adds nothing."""
+    C, V, L = config.n_embd, config.vocab_size, config.n_layer
+    # qkv 3C², proj C², MLP 8C², two LayerNorm scales; biases: qkv 3C, proj C, MLP 4C + C, LayerNorms 2C
+    per_block = 12 * C * C + 2 * C + (11 * C if config.bias else 0)
+    return V * C + config.block_size * C + L * per_block + C + (C if config.bias else 0)
+
+
+def count_on_meta(config: GPTConfig) -> dict[str, int]:
+    """nanoGPT's two counts of a configuration, without allocating a single weight."""
+    import torch
+
+    with torch.device("meta"):
+        model = build_gpt(config)
+    return {"params": model.get_num_params(non_embedding=False),
+            "non_embedding_params": model.get_num_params(),  # what nanoGPT prints at start-up
+            "params_formula": params_closed_form(config)}
+
+
+# --- Verdicts: each a computed test whose numbers the finding shows ------------------------------
+def near_ln_vocab(initial_loss: float, ln_vocab: float, tolerance: float = INIT_TOLERANCE) -> bool:
+    return abs(initial_loss - ln_vocab) <= tolerance
+
+
+def uses_context(val_loss: float, unigram_entropy: float) -> bool:
+    """Held-out loss below the unigram entropy: the model knows more than character frequencies."""
+    return val_loss < unigram_entropy
+
+
+# --- 2. Numbers ---------------------------------------------------------------------------------
+@dataclass
+class Numbers:
+    text_chars: int
+    train_chars: int
+    val_chars: int
+    vocab_size: int  # distinct characters
+    ln_vocab: float  # loss of a uniform guess
+    init_std: float  # std of the initial weights
+    init_logit_std: float  # spread of the step-0 logits
+    init_logit_std_predicted: float  # init_std·√n_embd
+    initial_loss: float  # mean train-split loss at step 0
+    initial_minus_ln_vocab: float
+    initial_loss_expected: float  # ln V + std²/2 for Gaussian logits of that spread
+    init_tolerance: float
+    unigram_entropy: float  # nats: entropy of the training characters' frequencies
+    char_counts: list  # [character, count, share] rows, most frequent first (report only)
+    final_train_loss: float
+    final_val_loss: float
+    val_below_unigram: float  # unigram entropy - final val loss
+    params: int  # unique parameters of our model
+    params_formula: int
+    non_embedding_params: int  # what nanoGPT would print (wpe left out)
+    train_seconds: float  # the optimisation steps only, evaluations excluded
+    tokens_per_second: float
+    tokens_per_step: int
+    curve: list  # [step, train loss, val loss] rows (report only)
+    sample: str  # generated text (report only)
+    shakespeare_char: dict  # counts on meta + the README's losses
+    gpt2: dict  # counts on meta
+
+
+# --- 3. measure ---------------------------------------------------------------------------------
+def load_text() -> str:
+    return files("n00bqa.probes").joinpath(TEXT_FILE).read_text(encoding="utf-8")
+
+
+def unigram_entropy(ids, vocab_size: int) -> float:
+    """-Σ p ln p over the characters' frequencies in `ids` (nats)."""
+    import torch
+
+    counts = torch.bincount(ids, minlength=vocab_size).double()  # (V,)
+    p = counts[counts > 0] / counts.sum()
+    return float(-(p * p.log()).sum())
+
+
+def measure(opts: Options, ctx: Context) -> Numbers:
+    import torch
+
+    # --- the data: characters -> ids, a held-out tail -------------------------------------------
+    text = load_text()
+    chars = sorted(set(text))
+    stoi = {ch: i for i, ch in enumerate(chars)}
+    data = torch.tensor([stoi[ch] for ch in text], dtype=torch.long)  # (N,)
+    n_train = int(TRAIN_FRACTION * len(data))
+    splits = {"train": data[:n_train], "val": data[n_train:]}
+    V = len(chars)
+    gen = torch.Generator().manual_seed(ctx.seed)
+
+    def get_batch(split: str):
+        source = splits[split]
+        starts = torch.randint(len(source) - opts.block_size - 1, (opts.batch_size,), generator=gen)  # (B,)
+        x = torch.stack([source[s:s + opts.block_size] for s in starts])  # (B, T)
+        y = torch.stack([source[s + 1:s + 1 + opts.block_size] for s in starts])  # (B, T): shifted by one
+        return x, y
+
+    config = GPTConfig(block_size=opts.block_size, vocab_size=V, n_layer=opts.n_layer, n_head=opts.n_head,
+                       n_embd=opts.n_embd)
+    model = build_gpt(config)
+
+    @torch.no_grad()
+    def estimate_loss() -> dict[str, float]:
+        model.eval()
+        out = {split: sum(float(model(*get_batch(split))[1]) for _ in range(opts.eval_batches)) / opts.eval_batches
+               for split in splits}
+        model.train()
+        return out
+
+    # --- step 0: the loss before any learning ---------------------------------------------------
+    with torch.no_grad():
+        x, _ = get_batch("train")
+        init_logits, _ = model.eval()(x)  # (B, T, V)
+        init_logit_std = float(init_logits.std())
+    first = estimate_loss()
+    curve = [[0, round(first["train"], 4), round(first["val"], 4)]]
+
+    # --- training: AdamW, warmup then cosine decay to a tenth, as nanoGPT's train.py ------------
+    decay = [p for p in model.parameters() if p.dim() >= 2]  # matrices and tables decay; LayerNorm scales do not
+    no_decay = [p for p in model.parameters() if p.dim() < 2]
+    optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": 0.1}, {"params": no_decay, "weight_decay": 0.0}],
+                                  lr=opts.learning_rate, betas=(0.9, 0.99))
+    warmup = max(1, opts.steps // 20)
+
+    def lr_at(step: int) -> float:
+        if step < warmup:
+            return opts.learning_rate * (step + 1) / warmup
+        progress = (step - warmup) / max(1, opts.steps - warmup)
+        return opts.learning_rate * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
+
+    eval_every = max(1, opts.steps // opts.evals)
+    advance = ctx.task("training the character-level GPT", opts.steps)
+    train_seconds = 0.0
+    model.train()
+    for step in range(opts.steps):
+        start = time.perf_counter()
+        for group in optimizer.param_groups:
+            group["lr"] = lr_at(step)
+        x, y = get_batch("train")  # (B, T), (B, T)
+        _, loss = model(x, y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        train_seconds += time.perf_counter() - start
+        if (step + 1) % eval_every == 0 or step + 1 == opts.steps:
+            losses = estimate_loss()
+            if curve[-1][0] != step + 1:
+                curve.append([step + 1, round(losses["train"], 4), round(losses["val"], 4)])
+        advance(1)
+    final = {"train": curve[-1][1], "val": curve[-1][2]}
+
+    # --- a sample: feed each drawn character back in --------------------------------------------
+    sample = ""
+    if opts.sample_chars:
+        model.eval()
+        torch.manual_seed(ctx.seed)
+        prompt = torch.tensor([[stoi["\n"]]])  # (1, 1): start at a line break
+        out = model.generate(prompt, opts.sample_chars, temperature=opts.temperature)[0, 1:]
+        sample = "".join(chars[i] for i in out.tolist())
+
+    # --- which characters are common: the reason the unigram entropy sits below ln V ------------
+    counts = torch.bincount(splits["train"], minlength=V).tolist()  # (V,)
+    order = sorted(range(V), key=lambda i: -counts[i])
+    char_counts = [[repr(chars[i]), counts[i], round(counts[i] / n_train, 4)] for i in order]
+
+    # --- counting: ours, nanoGPT's shakespeare_char, GPT-2 --------------------------------------
+    shakespeare = count_on_meta(GPTConfig(**SHAKESPEARE_CHAR))
+    shakespeare.update(published_val_loss=SHAKESPEARE_CHAR_PUBLISHED_VAL_LOSS,
+                       published_cpu_val_loss=SHAKESPEARE_CHAR_PUBLISHED_CPU_VAL_LOSS)
+    gpt2 = count_on_meta(GPTConfig(**GPT2))
+    gpt2["published_params"] = GPT2_PUBLISHED_PARAMS
+    gpt2["padded_vocab_size"] = GPT2_PADDED_VOCAB
+    gpt2["padded_non_embedding_params"] = count_on_meta(GPTConfig(**{**GPT2, "vocab_size": GPT2_PADDED_VOCAB}))[
+        "non_embedding_params"]
+
+    ln_vocab = math.log(V)
+    unigram = unigram_entropy(splits["train"], V)
+    tokens_per_step = opts.batch_size * opts.block_size
+    return Numbers(
+        text_chars=len(data), train_chars=n_train, val_chars=len(data) - n_train, vocab_size=V, ln_vocab=ln_vocab,
+        init_std=INIT_STD, init_logit_std=init_logit_std, init_logit_std_predicted=INIT_STD * math.sqrt(opts.n_embd),
+        initial_loss=first["train"], initial_minus_ln_vocab=first["train"] - ln_vocab,
+        initial_loss_expected=ln_vocab + init_logit_std ** 2 / 2, init_tolerance=INIT_TOLERANCE,
+        unigram_entropy=unigram, char_counts=char_counts,
+        final_train_loss=final["train"], final_val_loss=final["val"],
+        val_below_unigram=unigram - final["val"],
+        params=model.get_num_params(non_embedding=False), params_formula=params_closed_form(config),
+        non_embedding_params=model.get_num_params(),
+        train_seconds=round(train_seconds, 2), tokens_per_second=round(tokens_per_step * opts.steps / train_seconds),
+        tokens_per_step=tokens_per_step, curve=curve, sample=sample, shakespeare_char=shakespeare, gpt2=gpt2,
+    )
+
+
+# --- 4. report ----------------------------------------------------------------------------------
+def loss_plot(curve: list) -> str:
+    """The loss curve as plain terminal text, 60 columns wide (plotext, no colour codes)."""
+    import plotext as plt
+
+    fig = plt.figure
+    fig.clear()
+    steps = [row[0] for row in curve]
+    fig.draw(fig.signal(steps, [row[1] for row in curve], marker="•").label("train").lines())
+    fig.draw(fig.signal(steps, [row[2] for row in curve], marker="x").label("val").lines())
+    fig.plot_size(60, 16)
+    fig.theme("colorless")
+    fig.label("step", "x")
+    fig.label("loss (nats)", "y")
+    fig.legend(x=steps[-1], y=max(row[1] for row in curve), ha="right", va="top", relative=True)  # top right is empty
+    text = fig.build().string(colorless=True)
+    fig.clear()
+    return "\n".join(line.rstrip() for line in text.splitlines())
+
+
+def report(n: Numbers, opts: Options) -> Report:
+    near = near_ln_vocab(n.initial_loss, n.ln_vocab, n.init_tolerance)
+    learned = uses_context(n.final_val_loss, n.unigram_entropy)
+    sc, g2 = n.shakespeare_char, n.gpt2
+    top, rare = n.char_counts[0], n.char_counts[-1]
+    findings = [
+        f"The text is our own corpus notes, shipped with n00bqa: {n.text_chars:,} characters, {n.vocab_size} "
+        f"distinct ones (the vocabulary V), the first {n.train_chars:,} for training and the last "
+        f"{n.val_chars:,} held out for validation.",
+        f"At step 0 the loss is {n.initial_loss:.4f} against ln V = ln {n.vocab_size} = {n.ln_vocab:.4f}: "
+        f"{'within' if near else 'NOT within'} the tolerance {n.init_tolerance} (difference "
+        f"{n.initial_minus_ln_vocab:+.4f}). Why: the output layer is the token table itself (tied), "
+        f"initialised with std {n.init_std}, and ln_f hands it unit-variance vectors, so each logit has std "
+        f"about {n.init_std}·√{opts.n_embd} = {n.init_logit_std_predicted:.3f} (measured "
+        f"{n.init_logit_std:.3f}); the "
+        f"softmax is almost flat and every character gets p ≈ 1/V. Logits that spread adds only std²/2, "
+        f"predicting {n.initial_loss_expected:.4f}.",
+        f"A model that ignores context and knows only how often each character occurs scores the unigram "
+        f"entropy, {n.unigram_entropy:.4f} nats: below ln V because characters are not equally common "
+        f"(the most frequent, {top[0]}, is {top[2]:.1%} of the training text; the rarest, {rare[0]}, occurs "
+        f"{rare[1]} times).",
+        f"After {opts.steps} AdamW steps of {n.tokens_per_step:,} characters ({opts.batch_size} sequences of "
+        f"{opts.block_size}) in {n.train_seconds:.1f} s ({n.tokens_per_second:,.0f} characters/s on this CPU), "
+        f"the held-out loss is {n.final_val_loss:.4f} (train {n.final_train_loss:.4f}): "
+        + (f"{n.val_below_unigram:.4f} nats below the unigram entropy, so the model uses "
+           f"the characters before each one." if learned else
+           f"NOT below the unigram entropy {n.unigram_entropy:.4f}: it has not learned to use context yet; "
+           "train longer (--steps)."),
+        f"Our GPT has {n.params:,} parameters; the closed form under the configurations table gives "
+        f"{n.params_formula:,} ({'equal' if n.params == n.params_formula else 'NOT equal'}), the tied "
+        f"table counted once. nanoGPT would print get_num_params() = {n.non_embedding_params:,}: it leaves "
+        f"out the position table but keeps the token table, which is also the output layer.",
+        f"nanoGPT's shakespeare_char configuration, built with this same code on the meta device: "
+        f"{sc['params']:,} parameters, {sc['non_embedding_params']:,} without the position table (nanoGPT "
+        f"prints {sc['non_embedding_params'] / 1e6:.2f}M); closed form {sc['params_formula']:,}. Its "
+        f"README reports a best validation loss of {sc['published_val_loss']} after about 3 minutes on one "
+        f"A100, and {sc['published_cpu_val_loss']} for its cut-down CPU run: the loss a longer, larger run "
+        f"reaches on Shakespeare, not a target for this small run on different text.",
+        f"GPT-2 small through the same code: {g2['params']:,} parameters, "
+        f"{'equal to' if g2['params'] == g2['published_params'] else 'NOT equal to'} the published "
+        f"{g2['published_params']:,}; with nanoGPT's vocabulary padded to {g2['padded_vocab_size']:,} its start-up "
+        f"line shows {g2['padded_non_embedding_params'] / 1e6:.2f}M.",
+    ]
+    if n.sample:
+        findings.append("A sample, one character at a time at temperature "
+                        f"{opts.temperature} (the table below keeps its line breaks): "
+                        + textwrap.shorten(" ".join(n.sample.split()), 160, placeholder=" …"))
+    config_rows = [
+        ["this run", opts.n_layer, opts.n_head, opts.n_embd, opts.block_size, n.vocab_size, n.params,
+         n.non_embedding_params],
+        ["shakespeare_char", SHAKESPEARE_CHAR["n_layer"], SHAKESPEARE_CHAR["n_head"], SHAKESPEARE_CHAR["n_embd"],
+         SHAKESPEARE_CHAR["block_size"], SHAKESPEARE_CHAR["vocab_size"], sc["params"], sc["non_embedding_params"]],
+        ["gpt2", GPT2["n_layer"], GPT2["n_head"], GPT2["n_embd"], GPT2["block_size"], GPT2["vocab_size"],
+         g2["params"], g2["non_embedding_params"]],
+    ]
+    tables = [
+        Table("Loss during training (nats; each a mean over "
+              f"{opts.eval_batches} batches)", ["step", "train loss", "val loss"], n.curve,
+              note=loss_plot(n.curve)),
+        Table("Configurations counted (params = unique; non-emb = nanoGPT's print, wpe left out)",
+              ["model", "layers", "heads", "width", "context", "vocab", "params", "non-emb"], config_rows,
+              note="Closed form, C = width, V = vocab, L = layers: V·C + context·C + L·(12·C² + 2·C) + C "
+                   "without biases; biases add 11·C per block and C for ln_f. The tied head adds nothing."),
+        Table("Characters by frequency in the training text (most common and rarest)",
+              ["char", "count", "share"], n.char_counts[:5] + n.char_counts[-3:]),
+    ]
+    if n.sample:
+        lines = [piece for line in n.sample.split("\n") for piece in (textwrap.wrap(line, 60) or [""])]
+        tables.append(Table(f"Generated sample ({len(n.sample)} characters, temperature {opts.temperature})",
+                            ["text"], [[line] for line in lines]))
+    return Report(
+        summary=(f"A {n.params:,}-parameter GPT written like nanoGPT starts at loss {n.initial_loss:.3f} ≈ ln "
+                 f"{n.vocab_size} = {n.ln_vocab:.3f} and reaches {n.final_val_loss:.3f} held out in "
+                 f"{n.train_seconds:.1f} s, against {n.unigram_entropy:.3f} for character frequencies alone."),
+        findings=findings,
+        tables=tables,
+        model=f"our GPT ({opts.n_layer} layers, {opts.n_head} heads, width {opts.n_embd}), trained here",
+    )
+
+
+# --- 5. The probe -------------------------------------------------------------------------------
+PROBE = Probe(
+    name="nanogpt",
+    question="gpt-from-scratch",
+    title="A GPT from scratch in nanoGPT's order, trained on our notes: loss from ln V down, a sample, exact counts",
+    options=Options,
+    measure=measure,
+    report=report,
+    check=check,
+    threads=1,  # a tiny model: one thread is faster than two (see Probe.threads)
+    predictions=(
+        Prediction("Before any training, what loss does a character-level GPT with our notes' vocabulary show?",
+                   "initial_loss", "nats"),
+        Prediction("How many parameters does nanoGPT's shakespeare_char model have (its start-up print)?",
+                   "shakespeare_char.non_embedding_params", "parameters", scoring="log10"),
+        Prediction("After the default training run, what held-out loss does it reach?", "final_val_loss", "nats"),
+    ),
+)
