@@ -35,6 +35,21 @@ def _quiet_library_progress() -> None:
     hf_logging.disable_progress_bar()
 
 
+def show_last(probe: Probe, as_json: bool) -> None:
+    """`--last`: the probe's last cached run for its current code, shown without running anything."""
+    from n00bqa.probes.base import last_result
+
+    result = last_result(get_study(), probe.name)
+    if result is None:
+        raise fail(f"no cached run of {probe.name} for its current code; run it with: n00bqa probe {probe.name}")
+    if as_json:
+        print_json(result.to_dict())
+        return
+    from n00bqa.render import probe_result_view
+
+    console.print(probe_result_view(result, last_run=True))
+
+
 def execute(probe: Probe, values: dict[str, Any], seed: int, as_json: bool) -> None:
     """Run the probe, show its result, then cache it; a result that cannot be cached is still shown."""
     from n00bqa.cli.common import RichReporter
@@ -72,11 +87,16 @@ def _command_for(probe: Probe) -> Callable[..., None]:
                                     default=typer.Option(0, "--seed", help="Random seed: same seed, same numbers.")))
     params.append(inspect.Parameter("as_json", inspect.Parameter.KEYWORD_ONLY, annotation=bool,
                                     default=typer.Option(False, "--json", help="Print the result as JSON.")))
+    params.append(inspect.Parameter("last", inspect.Parameter.KEYWORD_ONLY, annotation=bool,
+                                    default=typer.Option(False, "--last", help="Show the last run (of the probe's "
+                                                         "current code) without running it.")))
 
     def command(**kwargs: Any) -> None:
-        seed = kwargs.pop("seed")
-        as_json = kwargs.pop("as_json")
-        execute(probe, kwargs, seed, as_json)
+        seed, as_json, last = kwargs.pop("seed"), kwargs.pop("as_json"), kwargs.pop("last")
+        if last:
+            show_last(probe, as_json)
+        else:
+            execute(probe, kwargs, seed, as_json)
 
     command.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
     answers = f"Answers question '{probe.question}' (see: n00bqa show {probe.question}).\n\n" if probe.question else ""
@@ -197,8 +217,7 @@ def probes(as_json: bool = typer.Option(False, "--json", help="Print the probes 
     questions, _ = load_questions(study)
     served = {p.name: [q.id for q in questions if p.name in q.probes] for p in loaded}
     if as_json:
-        print_json([{"name": p.name, "title": p.title, "questions": served[p.name],
-                     "origin": specs[p.name].origin} for p in loaded])
+        print_json([_probe_record(study, p, served[p.name], specs[p.name].origin) for p in loaded])
     else:
         from n00bqa.render import probes_table
 
@@ -207,6 +226,23 @@ def probes(as_json: bool = typer.Option(False, "--json", help="Print the probes 
         warn(str(problem))
     if problems:
         raise fail(f"{len(problems)} probe(s) failed to load; fix them as shown above (the others work)")
+
+
+def _probe_record(study: Any, probe: Probe, questions: list[str], origin: str) -> dict[str, Any]:
+    """One probe in `probes --json`: what it is, and its last run and typical time on this machine."""
+    import statistics
+
+    from n00bqa.probes.base import cached_runs
+
+    runs = cached_runs(study, probe.name)
+    last = runs[-1] if runs else None
+    return {
+        "name": probe.name, "title": probe.title, "questions": questions, "origin": origin,
+        "last_run": None if last is None else {"measured_at": last.measured_at, "seconds": last.seconds,
+                                               "options": last.options, "seed": last.environment.get("seed", 0)},
+        "typical_seconds": statistics.median(r.seconds for r in runs) if runs else None,
+        "runs_cached": len(runs),
+    }
 
 
 def register(app: typer.Typer) -> None:

@@ -361,6 +361,15 @@ def last_result(study: Study, probe_name: str) -> ProbeResult | None:
     return result
 
 
+def cached_runs(study: Study, probe_name: str) -> list[ProbeResult]:
+    """Every cached run of a probe's current source (any options), oldest first."""
+    folder = study.state_path("probe-cache")
+    sha = probe_sha256(study, probe_name)
+    runs = [r for path in sorted(folder.glob(f"{probe_name}-*.json")) if (r := _read(path)) is not None
+            and r.probe == probe_name and r.environment.get("probe_sha256") == sha]
+    return sorted(runs, key=lambda r: r.measured_at)
+
+
 def _read(path: Path) -> ProbeResult | None:
     if not path.is_file():
         return None

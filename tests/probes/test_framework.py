@@ -272,3 +272,28 @@ def test_every_builtin_probe_module_defines_its_probe_in_the_one_layout():
         assert callable(probe.measure) and callable(probe.report), module_name
         assert probe.predictions, f"{module_name} declares no predictions for n00bqa quiz"
         assert module.__doc__ and module.__doc__.strip(), module_name
+
+
+def test_last_shows_the_cached_run_without_running_and_probes_json_reports_it(study, learner_probe):
+    missing = runner.invoke(app, ["probe", "my-linear", "--last"])
+    assert missing.exit_code == 1 and "no cached run of my-linear" in missing.stderr
+    ran = json.loads(runner.invoke(app, ["probe", "my-linear", "--json", "--batch", "5"]).stdout)
+    shown = json.loads(runner.invoke(app, ["probe", "my-linear", "--last", "--json"]).stdout)
+    assert shown == ran
+    record = next(p for p in json.loads(runner.invoke(app, ["probes", "--json"]).stdout) if p["name"] == "my-linear")
+    assert record["questions"] == ["model-size"] and record["origin"] == str(learner_probe)
+    assert record["last_run"]["options"]["batch"] == 5 and record["runs_cached"] == 1
+    assert record["typical_seconds"] == ran["seconds"]
+
+
+def test_a_result_that_cannot_be_cached_is_still_shown(study, learner_probe, monkeypatch):
+    from n00bqa.errors import WriteError
+    import n00bqa.probes.base as base
+
+    def refuse(*args, **kwargs):
+        raise WriteError("cannot write '/ro/.n00bqa/probe-cache/x.json': Read-only file system; check ...")
+
+    monkeypatch.setattr(base, "save_result", refuse)
+    out = runner.invoke(app, ["probe", "my-linear", "--json"])
+    assert out.exit_code == 0 and json.loads(out.stdout)["metrics"]["params"] == 2080
+    assert "Read-only file system" in out.stderr and "was not cached" in out.stderr
