@@ -34,6 +34,7 @@ MB = 1e6
 # (Korthikanti et al. 2022, section 4.1). The labels are the ones the layer's forward marks.
 LABELS = ("ln_1", "c_attn", "q k v, scores", "causal mask", "softmax", "attn dropout", "c_proj", "resid dropout 1",
           "ln_2", "c_fc", "gelu", "mlp c_proj", "resid dropout 2")
+ATTENTION_LABELS = ("q k v, scores", "causal mask", "softmax", "attn dropout")
 DROPOUT_LABELS = ("attn dropout", "resid dropout 1", "resid dropout 2")
 LAYERNORM_LABELS = ("ln_1", "ln_2")
 
@@ -128,8 +129,8 @@ class Numbers:
     sdpa_saved_bytes: int  # fused scaled_dot_product_attention (no attention dropout: the fused kernel's case)
     sdpa_ratio: float
     sdpa_logsumexp_bytes: int  # fp32 row statistics the fused kernel keeps instead of the s x s scores
-    sdpa_square_bytes: int  # bytes in saved s x s tensors with SDPA
-    explicit_square_bytes: int  # ... and with the attention written out
+    sdpa_attention_bytes: int  # what the attention itself saves with SDPA (Q, K, V, output, logsumexp)
+    explicit_attention_bytes: int  # ... and written out (Q, K, V, the s x s scores, masks)
     sdpa_backward: str  # grad_fn of the fused call
     sdpa_dropout_backward: str  # grad_fn with attention dropout > 0: the fused CPU kernel refuses it
     sdpa_dropout_saved_bytes: int  # attention alone, for q = k = v of the largest case
@@ -193,9 +194,8 @@ class SavedTensorLedger:
             out[label] = out.get(label, 0) + nbytes
         return out
 
-    def square_bytes(self, s: int) -> int:
-        """Bytes in saved tensors whose last two dimensions are s x s (attention scores and masks)."""
-        return sum(nbytes for _, nbytes, _, shape in self.storages.values() if len(shape) >= 2 and shape[-2:] == (s, s))
+    def bytes_of(self, labels) -> int:
+        return sum(nbytes for label, nbytes, _, _ in self.storages.values() if label in labels)
 
 
 def build_layer(h: int, a: int, p: float):
@@ -326,7 +326,7 @@ def measure(opts: Options, ctx: Context) -> Numbers:
     causal_mask = measured.get("causal mask", 0)
     mask_dtypes = {dtype for label, _, dtype, _ in ledger.storages.values() if label in DROPOUT_LABELS}
     saved, formula = ledger.total(), korthikanti_bytes(s, b, h, a)
-    explicit_square = ledger.square_bytes(s)
+    explicit_attention = ledger.bytes_of(ATTENTION_LABELS)
     advance()
 
     # 3. Fused attention: scaled_dot_product_attention keeps row statistics, not the s x s scores.
@@ -403,8 +403,8 @@ def measure(opts: Options, ctx: Context) -> Numbers:
         fp32_saved_bytes=fp32_ledger.total(), fp32_formula_bytes=korthikanti_bytes(s, b, h, a, e=4),
         fp32_ratio=fp32_ledger.total() / korthikanti_bytes(s, b, h, a, e=4),
         sdpa_saved_bytes=sdpa_ledger.total(), sdpa_ratio=sdpa_ledger.total() / formula,
-        sdpa_logsumexp_bytes=logsumexp, sdpa_square_bytes=sdpa_ledger.square_bytes(s),
-        explicit_square_bytes=explicit_square, sdpa_backward=sdpa_backward,
+        sdpa_logsumexp_bytes=logsumexp, sdpa_attention_bytes=sdpa_ledger.bytes_of(ATTENTION_LABELS),
+        explicit_attention_bytes=explicit_attention, sdpa_backward=sdpa_backward,
         sdpa_dropout_backward=sdpa_dropout_backward, sdpa_dropout_saved_bytes=dropout_ledger.total(),
         sdpa_dropout_dtypes=sdpa_dropout_dtypes, fp32_dropout_mask_dtype=",".join(sorted(fp32_mask_dtypes)) or "none",
         checkpoint_saved_bytes=ckpt_ledger.total(), checkpoint_formula_bytes=2 * sbh,
@@ -450,9 +450,10 @@ def report(n: Numbers, opts: Options) -> Report:
         f"not. The layer saves {n.fp32_saved_bytes / MB:.2f} MB, {n.fp32_ratio:.3f}x of that "
         f"({n.fp32_formula_bytes / MB:.2f} MB), more than in bf16 because its dropout masks are "
         f"{n.fp32_dropout_mask_dtype} now, 4 bytes each.",
-        f"Fused attention ({n.sdpa_backward}, attention dropout 0) saves {n.sdpa_square_bytes:,} bytes of s x s "
-        f"tensors, against {n.explicit_square_bytes / MB:.2f} MB written out: it keeps Q, K, V, its output and a "
-        f"{n.sdpa_logsumexp_bytes:,}-byte fp32 logsumexp per query row, and recomputes the scores in backward. "
+        f"Fused attention ({n.sdpa_backward}, attention dropout 0) saves {n.sdpa_attention_bytes / MB:.2f} MB for "
+        f"the attention, against {n.explicit_attention_bytes / MB:.2f} MB written out: no s x s tensor, only Q, K, "
+        f"V, its output and a {n.sdpa_logsumexp_bytes:,}-byte fp32 logsumexp per query row and head; backward "
+        f"recomputes the scores. "
         f"The layer then saves {n.sdpa_saved_bytes / MB:.2f} MB, {n.sdpa_ratio:.3f}x the formula. With "
         f"attention dropout this CPU build has no fused kernel: autograd records {n.sdpa_dropout_backward} and "
         f"the attention alone saves {n.sdpa_dropout_saved_bytes / MB:.2f} MB in {n.sdpa_dropout_dtypes}.",

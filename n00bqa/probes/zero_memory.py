@@ -116,6 +116,7 @@ def check(opts: Options) -> None:
 class Numbers:
     params: int  # Ψ
     gpus: int  # N_d
+    precision: str  # mixed | fp32
     weight_bytes: int  # per parameter, as the GPU computes with them
     grad_bytes: int
     k: float  # optimizer-state bytes per parameter
@@ -252,7 +253,7 @@ def measure(opts: Options, ctx: Context) -> Numbers:
     figure_1 = (params, opts.gpus, k, opts.precision, opts.offload_optimizer, largest) == (
         FIGURE_1["params"], FIGURE_1["gpus"], FIGURE_1["k"], "mixed", False, 0)
     return Numbers(
-        params=params, gpus=opts.gpus, weight_bytes=weight, grad_bytes=grad, k=float(k),
+        params=params, gpus=opts.gpus, precision=opts.precision, weight_bytes=weight, grad_bytes=grad, k=float(k),
         bytes_per_param=float(weight + grad + k), largest_layer_params=largest,
         stage0_bytes=float(gpu[0]), stage1_bytes=float(gpu[1]), stage2_bytes=float(gpu[2]), stage3_bytes=float(gpu[3]),
         stage0_gb=float(gpu[0] / GB), stage1_gb=float(gpu[1] / GB), stage2_gb=float(gpu[2] / GB),
@@ -278,10 +279,16 @@ def matches_figure_1(n: Numbers) -> list[bool]:
     return [round(getattr(n, f"stage{s}_gb"), 1) == FIGURE_1["gb"][s] for s in STAGES]
 
 
+def same_traffic(n: Numbers) -> bool:
+    """ZeRO-1 and ZeRO-2 move exactly what plain data parallelism moves."""
+    return n.stage0_comm_elements == n.stage1_comm_elements == n.stage2_comm_elements
+
+
 def report(n: Numbers, opts: Options) -> Report:
     w, g = n.weight_bytes, n.grad_bytes
+    width = "16-bit (mixed precision)" if n.precision == "mixed" else "fp32"
     findings = [
-        f"Model states cost {w} + {g} + {n.k:g} = {n.bytes_per_param:g} bytes per parameter ({opts.precision} "
+        f"Model states cost {w} + {g} + {n.k:g} = {n.bytes_per_param:g} bytes per parameter ({width} "
         f"weights and gradients, K = {n.k:g} for the optimizer), so plain data parallelism needs "
         f"{n.stage0_gb:,.4g} GB on every one of the {n.gpus} GPUs for {n.params:,} parameters.",
         f"ZeRO-1 shards the optimizer state: {n.stage1_gb:,.4g} GB per GPU ({n.stage1_reduction:.3g}x less). "
@@ -295,7 +302,7 @@ def report(n: Numbers, opts: Options) -> Report:
             f"These are the ZeRO paper's Figure 1 settings; rounded to its one decimal our per-GPU figures "
             f"{verdict} the printed {FIGURE_1['gb'][0]:g}, {FIGURE_1['gb'][1]:g}, {FIGURE_1['gb'][2]:g} and "
             f"{FIGURE_1['gb'][3]:g} GB ({sum(ok)} of 4 stages equal).")
-    same = n.stage0_comm_elements == n.stage1_comm_elements == n.stage2_comm_elements
+    same = same_traffic(n)
     findings.append(
         f"Communication per step per GPU: {n.stage0_comm_elements:,} elements for plain DP, "
         f"{'the same' if same else 'NOT the same'} {n.stage2_comm_elements:,} for ZeRO-1 and ZeRO-2 (a "
@@ -310,7 +317,7 @@ def report(n: Numbers, opts: Options) -> Report:
             f"{n.stage2_gb:,.4g} and {n.stage3_gb:,.4g} GB.")
     ds = n.deepspeed
     findings.append(
-        f"DeepSpeed's estimators say {ds['zero2_gpu_gb']:,.4g} GB per GPU for ZeRO-2 and "
+        f"DeepSpeed's estimators (mixed precision, whatever --precision says) give {ds['zero2_gpu_gb']:,.4g} GB per GPU for ZeRO-2 and "
         f"{ds['zero3_gpu_gb']:,.4g} GB for ZeRO-3, with {ds['zero2_host_gb']:,.4g} and "
         f"{ds['zero3_host_gb']:,.4g} GB of host memory per machine: they count {ds['sharded_bytes_per_param']} bytes "
         f"per parameter in the sharded part (an fp32 copy of the gradients as well) and host buffers at "
