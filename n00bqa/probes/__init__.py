@@ -37,8 +37,10 @@ BUILTIN_PROBES = (
     "n00bqa.probes.zero_memory",
     "n00bqa.probes.activation_memory",
     "n00bqa.probes.nanogpt",
+    "n00bqa.probes.attention",
     "n00bqa.probes.trainer",
     "n00bqa.probes.variants",
+    "n00bqa.probes.moe",
 )
 ENTRY_POINT_GROUP = "n00bqa.probes"
 USER_MODULE_PREFIX = "n00bqa_user_probes."

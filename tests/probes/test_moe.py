@@ -1,0 +1,124 @@
+"""moe: routing against the router's own arithmetic, touched weights against the active-parameter formula,
+the load-balancing loss against transformers', and each verdict on both sides."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from n00bqa.errors import ProbeError
+from n00bqa.probes import find_probe
+from n00bqa.probes.base import Context, ProbeResult, flat_metrics, seed_everything, unexplained_numbers
+from n00bqa.probes.moe import record_routing, report, tiny_config
+
+
+def run(**options):
+    """(numbers, result) of one run: `measure` once, then `report`, as run_probe does."""
+    probe = find_probe(None, "moe")
+    opts = probe.make_options(**options)
+    seed_everything(0)
+    numbers = probe.measure(opts, Context(seed=0))
+    rep = report(numbers, opts)
+    result = ProbeResult(probe="moe", question=probe.question, summary=rep.summary, findings=rep.findings,
+                         tables=rep.tables, metrics=flat_metrics(numbers),
+                         environment={"options": dataclasses.asdict(opts), "seed": 0}, seconds=0.0)
+    return numbers, result, opts
+
+
+@pytest.fixture(scope="module")
+def default():
+    return run()
+
+
+def test_every_token_goes_to_top_k_experts(default):
+    n, result, opts = default
+    m = result.metrics
+    assert m["router_topk"] == m["distinct_experts_min"] == opts.top_k == 2
+    assert m["tokens"] == len(opts.text.encode())
+    assert m["top_k_weight_sum_max_dev"] < 1e-6
+    for layer in n.load.values():  # every token slot lands on some expert
+        assert sum(layer.values()) == n.tokens * opts.top_k
+    assert m["load_max_over_uniform"] == pytest.approx(max(max(v.values()) for v in n.load.values()) / n.load_uniform)
+
+
+def test_touched_weights_equal_the_active_parameter_formula(default):
+    n, result, opts = default
+    m = result.metrics
+    L, k, E, H, I = 2, 2, 8, 64, 128  # noqa: E741 - the intermediate size, as the papers name it
+    assert m["expert_params_touched_per_token"] == m["expert_params_touched_min"] == m["expert_params_touched_max"]
+    assert m["expert_params_touched_per_token"] == L * k * 3 * H * I == 98_304
+    assert m["experts_touched_per_token_per_layer"] == k
+    assert m["touched_equals_formula"] is True
+    # the tiny model by hand: tables in and out, per layer q, k, v, o (4 heads of 16, 2 K/V heads),
+    # a router, E SwiGLU experts, two RMSNorms; a final norm.
+    attention = H * H + 2 * H * 2 * 16 + H * H
+    total = 2 * 256 * H + L * (attention + E * H + E * 3 * H * I + 2 * H) + H
+    assert m["total_params"] == total == 451_904
+    assert m["active_params_measured"] == m["active_params_formula"] == total - L * (E - k) * 3 * H * I
+
+
+def test_router_is_topk_of_softmax_and_experts_compute_only_the_chosen():
+    import torch
+    import torch.nn.functional as F
+    from transformers import MixtralForCausalLM
+
+    probe = find_probe(None, "moe")
+    opts = probe.make_options(text="routing")
+    torch.manual_seed(0)
+    model = MixtralForCausalLM(tiny_config(opts)).eval()
+    ids = torch.tensor([list(opts.text.encode())])
+    seen, _ = record_routing(model, ids)
+    for layer, s in zip(model.model.layers, seen):
+        probs = F.softmax(s["hidden"] @ layer.mlp.gate.weight.T, dim=-1)  # (T, E)
+        top = torch.topk(probs, opts.top_k, dim=-1)
+        assert torch.equal(top.indices, s["experts"])
+        assert torch.allclose(top.values / top.values.sum(-1, keepdim=True), s["weights"])
+        # token 0 through its two experts by hand: sum_j w_j * down_j(silu(gate_j h) * up_j h)
+        h, ex = s["hidden"][0], layer.mlp.experts
+        by_hand = sum(w * ex.down_proj[e] @ (F.silu(ex.gate_up_proj[e][:opts.intermediate] @ h)
+                                              * (ex.gate_up_proj[e][opts.intermediate:] @ h))
+                      for e, w in zip(s["experts"][0], s["weights"][0]))
+        with torch.no_grad():
+            out = ex(h[None], s["experts"][:1], s["weights"][:1])[0]
+        assert torch.allclose(out, by_hand, atol=1e-6)
+
+
+def test_aux_loss_equals_transformers(default):
+    m = default[1].metrics
+    assert m["aux_loss_by_hand"] == pytest.approx(m["aux_loss_transformers"], abs=1e-6)
+    assert m["aux_loss_balanced"] == 2.0
+
+
+def test_mixtral_8x7b_at_published_size(default):
+    m = default[1].metrics
+    assert m["mixtral_8x7b.expert_params_per_token"] == 32 * 2 * 3 * 4096 * 14336 == 11_274_289_152
+    assert m["mixtral_8x7b.active_formula"] == m["mixtral_8x7b.active_counted"] == 12_879_925_248
+
+
+def test_verdicts_on_both_sides(default):
+    n, _, opts = default
+    assert "98,304: equal." in report(n, opts).findings[1]
+    worse = dataclasses.replace(n, touched_equals_formula=False)
+    assert "NOT equal" in report(worse, opts).findings[1]
+    assert ": equal within" in report(n, opts).findings[4]
+    off = dataclasses.replace(n, aux_loss_diff=2 * n.tolerance)
+    assert "NOT equal within" in report(off, opts).findings[4]
+
+
+def test_other_sizes_follow_the_formula():
+    n, result, _ = run(text="top one of four", experts=4, top_k=1, layers=1, hidden=32, intermediate=48)
+    assert n.router_topk == 1 and n.experts_touched_per_token_per_layer == 1
+    assert n.expert_params_touched_per_token == 1 * 1 * 3 * 32 * 48
+    assert unexplained_numbers(result) == []
+
+
+def test_every_number_in_a_finding_is_measured(default):
+    assert unexplained_numbers(default[1]) == []
+
+
+@pytest.mark.parametrize("options, message", [({"top_k": 9}, "--top-k"), ({"experts": 1}, "--experts"),
+                                              ({"hidden": 30}, "--hidden"), ({"text": ""}, "--text")])
+def test_bad_options(options, message):
+    with pytest.raises(ProbeError, match=message):
+        find_probe(None, "moe").make_options(**options)
