@@ -210,6 +210,7 @@ def get_question(study: Study, qid: str) -> Question:
 
 def save_question(study: Study, question: Question) -> Path:
     """Write the question's file atomically (never half-written)."""
+    study.require_writable()
     path = question.path or study.questions_dir / f"{question.id}.md"
     atomic_write_text(path, question.to_markdown())
     question.path = path
@@ -234,6 +235,7 @@ def check_id(qid: str) -> str:
 def add_question(study: Study, text: str, qid: str | None = None, probes: list[str] | None = None,
                  tags: list[str] | None = None) -> Question:
     """Create a new open question file; refuses a duplicate id or an unknown probe."""
+    study.require_writable()
     text = text.strip()
     if not text:
         raise QuestionError("the question text is empty; pass the question in quotes")
@@ -303,6 +305,7 @@ def remove_question(study: Study, qid: str) -> Path:
     """Delete a question's file; returns the path it had."""
     from n00bqa.errors import WriteError
 
+    study.require_writable()
     question = get_question(study, qid)
     path = question.path or study.questions_dir / f"{qid}.md"
     try:
@@ -314,6 +317,7 @@ def remove_question(study: Study, qid: str) -> Path:
 
 def replace_question_text(study: Study, qid: str, text: str) -> Question:
     """Validate a whole new text for a question's file, then write it (atomically); the id stays."""
+    study.require_writable()
     question = get_question(study, qid)
     path = question.path or study.questions_dir / f"{qid}.md"
     parsed = parse_question(path, text)  # raises QuestionError naming the line and the fix

@@ -81,7 +81,8 @@ class N00bqaGroup(TyperGroup):
 # Each command's module (n00bqa/cli/<module>.py, whose register(app) adds it), in --help order.
 COMMANDS = {
     "ask": "ask", "questions": "questions", "show": "questions", "probes": "probes", "probe": "probes",
-    "search": "index", "index": "index", "corpus": "corpus", "browse": "browse",
+    "search": "index", "index": "index", "corpus": "corpus", "browse": "browse", "init": "study",
+    "where": "study",
 }
 
 
@@ -128,7 +129,7 @@ def _version(value: bool) -> None:
 def _root(
     root: Optional[Path] = typer.Option(
         None, "--root", help="Study root (the folder holding questions/ and corpus/). Default: N00BQA_ROOT, "
-        "then the current folder and its parents, then the project's own copy.", show_default=False),
+        "then the current folder and its parents, then the built-in questions (read-only).", show_default=False),
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Show the version."),
 ) -> None:
     """The root is resolved lazily, once, by n00bqa.cli.common.get_study (so --help needs none)."""

@@ -36,12 +36,22 @@ console: Any = _LazyConsole()
 err_console: Any = _LazyConsole(stderr=True)
 
 
-def get_study() -> Study:
+def get_study(write: bool = False) -> Study:
     """The study root of this invocation, resolved once (from `--root`, N00BQA_ROOT, the cwd...)
-    at the edge and kept on the root click context; every command passes it down."""
+    at the edge and kept on the root click context; every command passes it down.
+
+    Args:
+        write: the command changes the study material; on the built-in (read-only) journey it
+            stops at once with the one line that names `n00bqa init`.
+    """
     root_ctx = _root_context()
     if not isinstance(root_ctx.obj, Study):
         root_ctx.obj = Study.find(root_ctx.params.get("root"))
+        if write:
+            root_ctx.obj.require_writable()
+        if root_ctx.obj.builtin:
+            typer.echo("Note: no study root here, so this reads n00bqa's built-in questions (read-only); "
+                       "make your own with: n00bqa init PATH", err=True)
     return root_ctx.obj
 
 

@@ -191,7 +191,7 @@ def new(
     """
     from n00bqa.probes.scaffold import new_probe
 
-    path, linked = new_probe(get_study(), name, question)
+    path, linked = new_probe(get_study(write=True), name, question)
     console.print(f"Wrote {path}")
     if linked is not None:
         console.print(f"Linked it to question {linked.id} ({linked.path})")

@@ -84,7 +84,7 @@ def add(
 
       n00bqa questions add "Why does attention scale by sqrt(d_k)?" --tag attention
     """
-    question = add_question(get_study(), text, qid=qid, probes=probes, tags=tags)
+    question = add_question(get_study(write=True), text, qid=qid, probes=probes, tags=tags)
     console.print(f"Added [bold cyan]{question.id}[/] -> {question.path}")
 
 
@@ -99,7 +99,7 @@ def set_status_cmd(
 
       n00bqa questions set-status model-size answered
     """
-    question = set_status(get_study(), qid, status)
+    question = set_status(get_study(write=True), qid, status)
     console.print(f"[bold cyan]{question.id}[/] is now {question.status}")
 
 
@@ -114,7 +114,7 @@ def note(
 
       n00bqa questions note embedding-grad "SparseAdam only updates the rows that were looked up."
     """
-    question = add_note(get_study(), qid, text)
+    question = add_note(get_study(write=True), qid, text)
     console.print(f"Noted on [bold cyan]{question.id}[/] ({question.path})")
 
 
@@ -163,7 +163,7 @@ def set_fields(
     if probes is None and tags is None and chapter is None:
         raise fail("nothing to set; pass --probe, --tag or --chapter (see: n00bqa questions set --help)", code=2)
     names = None if probes is None else [p for p in probes if p != "none"]
-    question = update_question(get_study(), qid, probes=names, tags=tags, chapter=chapter)
+    question = update_question(get_study(write=True), qid, probes=names, tags=tags, chapter=chapter)
     console.print(f"[bold cyan]{question.id}[/]: probes {', '.join(question.probes) or 'none'} · tags "
                   f"{', '.join(question.tags) or 'none'} · chapter {question.chapter or '-'}")
 
@@ -183,7 +183,7 @@ def remove(
 
     from n00bqa.questions import remove_question
 
-    study = get_study()
+    study = get_study(write=True)
     question = get_question(study, qid)
     if not yes:
         if not sys.stdin.isatty():
@@ -208,7 +208,7 @@ def edit(qid: str = id_argument()) -> None:
     from n00bqa.errors import QuestionError
     from n00bqa.questions import replace_question_text
 
-    study = get_study()
+    study = get_study(write=True)
     question = get_question(study, qid)
     original = question.path.read_text(encoding="utf-8")
     text, error = original, ""

@@ -39,6 +39,7 @@ def new_probe(study: Study, name: str, question_id: str | None = None):
     from n00bqa.probes import probe_names
     from n00bqa.questions import get_question, save_question
 
+    study.require_writable()
     check_probe_name(name)
     path = study.probes_dir / f"{name.replace('-', '_')}.py"
     if name in probe_names(study) or path.exists():
