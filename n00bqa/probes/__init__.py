@@ -41,6 +41,9 @@ BUILTIN_PROBES = (
     "n00bqa.probes.trainer",
     "n00bqa.probes.variants",
     "n00bqa.probes.moe",
+    "n00bqa.probes.ddp",
+    "n00bqa.probes.fsdp",
+    "n00bqa.probes.sharding",
 )
 ENTRY_POINT_GROUP = "n00bqa.probes"
 USER_MODULE_PREFIX = "n00bqa_user_probes."

@@ -1,0 +1,268 @@
+"""What does data-parallel training (DDP) send between workers each step, and is the result the same as one big batch?
+
+Real DistributedDataParallel on N ranks (separate processes, gloo over 127.0.0.1; see
+n00bqa/probes/distributed.py), each training one small GPT block on its slice of the batch. A
+communication hook stands in for DDP's own all-reduce (it does the same thing: divide by N, sum
+across ranks) and records every bucket it is handed: its bytes, its tensors, and how many gradients
+autograd was still computing when it went out (the overlap). Then the same block is trained on one
+process with the full batch, and the weights are compared.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from n00bqa.errors import ProbeError
+from n00bqa.probes.base import Context, Prediction, Probe, Report, Table
+from n00bqa.probes.distributed import (
+    LaunchOptions,
+    RankContext,
+    block_param_count,
+    build_block,
+    check_launch,
+    check_state_fits,
+    make_batch,
+    port_note,
+    rank_slice,
+    ring_bytes,
+    run_ranks,
+    train_single_process,
+)
+
+# Averaging gradients across ranks adds them in another order than one process does; in float32
+# that moves weights by ~1e-7 after a few Adam steps. 1e-5 is far below any real difference.
+TOLERANCE = 1e-5
+
+
+# --- 1. Options ---------------------------------------------------------------------------------
+@dataclass
+class Options(LaunchOptions):
+    d_model: int = field(default=64, metadata={"help": "Width of the GPT block (must divide by --n-head)."})
+    n_head: int = field(default=4, metadata={"help": "Attention heads."})
+    seq_len: int = field(default=16, metadata={"help": "Tokens per sequence."})
+    batch: int = field(default=12, metadata={"help": "Global batch (sequences), split evenly across the ranks."})
+    steps: int = field(default=5, metadata={"help": "Adam steps to train."})
+    lr: float = field(default=1e-3, metadata={"help": "Adam learning rate."})
+    bucket_cap_mb: float = field(default=0.05, metadata={"help": "DDP's bucket_cap_mb (MiB of gradients per "
+                                                                 "all-reduce); DDP's own default is 25."})
+
+
+def check(opts: Options) -> None:
+    check_launch(opts)
+    if not 8 <= opts.d_model <= 2048 or opts.d_model % opts.n_head:
+        raise ProbeError(f"--d-model must be 8-2048 and divisible by --n-head {opts.n_head}, got {opts.d_model}")
+    if not 1 <= opts.seq_len <= 512:
+        raise ProbeError(f"--seq-len must be between 1 and 512, got {opts.seq_len}")
+    if opts.batch < opts.nproc or opts.batch % opts.nproc:
+        raise ProbeError(f"--batch {opts.batch} does not split evenly across --nproc {opts.nproc}; "
+                         f"use a multiple of {opts.nproc}")
+    if not 1 <= opts.steps <= 50:
+        raise ProbeError(f"--steps must be between 1 and 50, got {opts.steps}")
+    if not 0.0 < opts.lr <= 1.0:
+        raise ProbeError(f"--lr must be in (0, 1], got {opts.lr:g}")
+    if not 0.001 <= opts.bucket_cap_mb <= 1024:
+        raise ProbeError(f"--bucket-cap-mb must be between 0.001 and 1024, got {opts.bucket_cap_mb:g}")
+    check_state_fits(block_param_count(opts.d_model), opts.nproc, sharded=False)
+
+
+# --- 2. Numbers ---------------------------------------------------------------------------------
+@dataclass
+class Numbers:
+    nproc: int
+    param_count: int  # counted in the parent's model
+    param_tensors: int
+    param_bytes: int  # sum of numel x 4 over the parameters
+    allreduce_bytes_per_step: int  # sum of the bucket buffers the hook all-reduced in the last step
+    allreduce_bytes_every_step_equal: bool  # every step sent the same bytes
+    bucket_count: int  # all-reduces per step (one per bucket)
+    bucket_cap_bytes: int  # bucket_cap_mb x 2^20
+    bucket_bytes: list[int]  # last step, in the order they were sent
+    bucket_tensors: list[int]
+    bucket_pending_grads: list[int]  # gradient tensors not yet computed when the bucket was sent
+    bucket_first_tensor: list[str]
+    first_step_bucket_count: int  # before DDP rebuilt its buckets in gradient-ready order
+    ring_bytes_sent_per_rank: float  # 2(N-1)/N x allreduce_bytes_per_step
+    max_abs_diff_vs_single_process: float  # weights after the steps, rank 0 vs one process with the full batch
+    max_abs_diff_between_ranks: float
+    max_loss_diff_vs_single_process: float  # mean of the ranks' losses vs the full-batch loss, any step
+    tolerance: float
+    port: int
+    busy_ports: list[int]
+
+
+# --- 3. measure ---------------------------------------------------------------------------------
+def ddp_rank(rank: RankContext, job: dict) -> dict:
+    """One rank: wrap the block in DDP, hook its all-reduce, train on this rank's slice of the batch."""
+    import torch
+    import torch.distributed as dist
+    from torch.nn.parallel import DistributedDataParallel
+
+    model = build_block(job["d_model"], job["n_head"], job["seed"]).to(rank.device)
+    names = {id(p): name for name, p in model.named_parameters()}
+    n_tensors = len(names)
+    ready = {"grads": 0}  # gradient tensors autograd has finished this step
+
+    def count_ready(_param):
+        ready["grads"] += 1
+
+    for param in model.parameters():
+        param.register_post_accumulate_grad_hook(count_ready)
+    ddp = DistributedDataParallel(model, device_ids=[rank.device.index] if rank.device_type == "cuda" else None,
+                                  bucket_cap_mb=job["bucket_cap_mb"])
+    steps: list[list[dict]] = []  # per step, per bucket, in the order DDP handed them over
+
+    def allreduce_hook(state, bucket):
+        buffer = bucket.buffer()  # (n,) the bucket's gradients, flattened into one tensor
+        tensors = bucket.parameters()
+        steps[-1].append({"bytes": buffer.numel() * buffer.element_size(), "tensors": len(tensors),
+                          "pending": n_tensors - ready["grads"], "first": names[id(tensors[0])]})
+        buffer.div_(rank.world_size)  # mean of the ranks' gradients, as DDP's default hook does
+        return dist.all_reduce(buffer, async_op=True).get_future().then(lambda fut: fut.value()[0])
+
+    ddp.register_comm_hook(None, allreduce_hook)
+    x, y = make_batch(job["batch"], job["seq_len"], job["d_model"], job["seed"], rank.device)  # (B, T, C)
+    x, y = rank_slice(x, rank.rank, rank.world_size), rank_slice(y, rank.rank, rank.world_size)  # (B/N, T, C)
+    optimizer = torch.optim.Adam(ddp.parameters(), lr=job["lr"])
+    losses = []
+    for _ in range(job["steps"]):
+        optimizer.zero_grad(set_to_none=True)
+        steps.append([])
+        ready["grads"] = 0
+        loss = torch.nn.functional.mse_loss(ddp(x), y)
+        loss.backward()  # the hook fires from inside backward, bucket by bucket
+        optimizer.step()
+        losses.append(loss.item())
+    weights = {name: p.detach().cpu().numpy() for name, p in model.named_parameters()}
+    return {"steps": steps, "losses": losses, "weights": weights}
+
+
+def measure(opts: Options, ctx: Context) -> Numbers:
+    import numpy as np
+
+    job = {"d_model": opts.d_model, "n_head": opts.n_head, "seq_len": opts.seq_len, "batch": opts.batch,
+           "steps": opts.steps, "lr": opts.lr, "bucket_cap_mb": opts.bucket_cap_mb, "seed": ctx.seed}
+    launch = run_ranks(ddp_rank, opts, job, ctx.task(f"DDP on {opts.nproc} ranks", opts.nproc))
+    advance = ctx.task("the same block on one process, full batch", 1)
+    reference, _, reference_losses = train_single_process(opts.d_model, opts.n_head, opts.batch, opts.seq_len,
+                                                          opts.steps, opts.lr, ctx.seed)
+    advance()
+    ranks = launch.results
+    last = ranks[0]["steps"][-1]
+    per_step = [sum(b["bytes"] for b in step) for step in ranks[0]["steps"]]
+    params = dict(reference.named_parameters())
+    diff_vs_single = max(float(np.abs(ranks[0]["weights"][name] - p.detach().numpy()).max())
+                         for name, p in params.items())
+    diff_between = max(float(np.abs(r["weights"][name] - ranks[0]["weights"][name]).max())
+                       for r in ranks[1:] for name in params)
+    mean_losses = np.mean([r["losses"] for r in ranks], axis=0)  # (steps,)
+    allreduce = per_step[-1]
+    return Numbers(
+        nproc=opts.nproc,
+        param_count=sum(p.numel() for p in params.values()),
+        param_tensors=len(params),
+        param_bytes=sum(p.numel() * p.element_size() for p in params.values()),
+        allreduce_bytes_per_step=allreduce,
+        allreduce_bytes_every_step_equal=len(set(per_step)) == 1,
+        bucket_count=len(last),
+        bucket_cap_bytes=int(opts.bucket_cap_mb * 2**20),
+        bucket_bytes=[b["bytes"] for b in last],
+        bucket_tensors=[b["tensors"] for b in last],
+        bucket_pending_grads=[b["pending"] for b in last],
+        bucket_first_tensor=[b["first"] for b in last],
+        first_step_bucket_count=len(ranks[0]["steps"][0]),
+        ring_bytes_sent_per_rank=ring_bytes("all-reduce", allreduce, opts.nproc),
+        max_abs_diff_vs_single_process=diff_vs_single,
+        max_abs_diff_between_ranks=diff_between,
+        max_loss_diff_vs_single_process=float(np.abs(mean_losses - np.array(reference_losses)).max()),
+        tolerance=TOLERANCE,
+        port=launch.port,
+        busy_ports=launch.busy_ports,
+    )
+
+
+# --- 4. report ----------------------------------------------------------------------------------
+def equal_within(diff: float, tolerance: float) -> bool:
+    """The verdict behind "the same as one big batch": the largest weight difference is within tolerance."""
+    return diff <= tolerance
+
+
+def report(n: Numbers, opts: Options) -> Report:
+    same_bytes = n.allreduce_bytes_per_step == n.param_bytes
+    bytes_verdict = ("exactly the bytes of the parameters: one fp32 gradient per weight" if same_bytes else
+                     f"NOT the parameters' {n.param_bytes:,} bytes")
+    steady = "the same in every step" if n.allreduce_bytes_every_step_equal else "NOT the same in every step"
+    same = equal_within(n.max_abs_diff_vs_single_process, n.tolerance)
+    verdict = "equal within" if same else "NOT equal within"
+    sizes = ", ".join(f"{b:,}" for b in n.bucket_bytes)
+    overlapped = sum(1 for p in n.bucket_pending_grads if p > 0)
+    overlap = (f"{overlapped} of the {n.bucket_count} buckets went out while autograd was still computing "
+               f"other gradients (bucket 0 with {n.bucket_pending_grads[0]} of the {n.param_tensors} gradient "
+               f"tensors still to come): that is the overlap of communication with backward."
+               if overlapped else
+               f"none of the {n.bucket_count} buckets went out before backward ended: no overlap at this "
+               f"bucket size (try a smaller --bucket-cap-mb).")
+    findings = [
+        f"Each step the hook all-reduced {n.bucket_count} buckets totalling {n.allreduce_bytes_per_step:,} bytes, "
+        f"{steady}: {bytes_verdict} ({n.param_count:,} parameters x 4 bytes = {n.param_bytes:,}). DDP sends "
+        f"gradients, never weights or activations; the optimizer then runs on every rank alike.",
+        f"A ring all-reduce of {n.allreduce_bytes_per_step:,} bytes over {n.nproc} ranks has each rank send "
+        f"2(N-1)/N of it, {n.ring_bytes_sent_per_rank:,.0f} bytes, and receive as many: a reduce-scatter of the "
+        f"sums, then an all-gather of them. That stays under twice the gradient bytes however many ranks there "
+        f"are (gloo picks its own algorithm; the ring is the bandwidth-optimal one).",
+        f"With --bucket-cap-mb {opts.bucket_cap_mb:g} ({n.bucket_cap_bytes:,} bytes) DDP packed the "
+        f"{n.param_tensors} gradient tensors into {n.bucket_count} buckets of {sizes} bytes, sent last layer "
+        f"first, the order backward produces them (the first step, before DDP had seen that order, used "
+        f"{n.first_step_bucket_count} bucket{'s' if n.first_step_bucket_count != 1 else ''}; DDP rebuilds "
+        f"them after it).",
+        overlap,
+        f"After {opts.steps} Adam steps the weights on rank 0 and those of one process trained on the full "
+        f"batch of {opts.batch} are {verdict} {n.tolerance:g} (largest difference "
+        f"{n.max_abs_diff_vs_single_process:.2g}); the ranks differ from each other by at most "
+        f"{n.max_abs_diff_between_ranks:.2g} and the mean of their losses from the full-batch loss by "
+        f"{n.max_loss_diff_vs_single_process:.2g}. The mean of equal slices' mean gradients is the full "
+        f"batch's mean gradient.",
+    ]
+    if n.busy_ports:
+        findings.append(port_note(n.busy_ports, n.port))
+    buckets = Table("Buckets in the last step, in the order sent",
+                    ["bucket", "tensors", "bytes", "grads pending", "first tensor"],
+                    [[i, t, b, p, f] for i, (t, b, p, f) in enumerate(zip(
+                        n.bucket_tensors, n.bucket_bytes, n.bucket_pending_grads, n.bucket_first_tensor))],
+                    note="grads pending: gradient tensors autograd had not finished when the bucket went out")
+    traffic = Table("What crosses per step", ["quantity", "bytes"], [
+        ["parameters (fp32)", n.param_bytes],
+        ["all-reduced (hook)", n.allreduce_bytes_per_step],
+        ["ring: sent per rank", round(n.ring_bytes_sent_per_rank)],
+    ])
+    launch = Table("Launch", ["setting", "value"], [
+        ["ranks", n.nproc], ["backend", opts.backend], ["port", n.port],
+        ["busy ports skipped", ", ".join(map(str, n.busy_ports)) or "none"],
+        ["collective timeout s", opts.timeout],
+    ])
+    return Report(
+        summary=f"DDP on {n.nproc} ranks all-reduces {n.allreduce_bytes_per_step:,} bytes of gradients per step "
+                f"in {n.bucket_count} buckets and ends {verdict} {n.tolerance:g} of one full-batch process.",
+        findings=findings,
+        tables=[traffic, buckets, launch],
+        model=f"GPT block d_model={opts.d_model}, {n.param_count:,} parameters",
+    )
+
+
+# --- 5. The probe -------------------------------------------------------------------------------
+PROBE = Probe(
+    name="ddp",
+    question="data-parallel",
+    title="DDP on real ranks: bytes all-reduced per step, buckets and overlap, ring traffic, equality with one big batch",
+    options=Options,
+    measure=measure,
+    report=report,
+    check=check,
+    threads=1,
+    predictions=(
+        Prediction(f"How many bytes does DDP all-reduce per step for the default "
+                   f"{block_param_count(Options.d_model):,}-parameter block?",
+                   "allreduce_bytes_per_step", "bytes"),
+        Prediction("With 2 ranks, how many bytes does each rank send in a ring all-reduce of those gradients?",
+                   "ring_bytes_sent_per_rank", "bytes"),
+    ),
+)

@@ -1,0 +1,324 @@
+"""How does GSPMD (or tensor parallelism) split one matrix multiply across devices, and what must they exchange?
+
+DTensor on a CPU device mesh of N real ranks (n00bqa/probes/distributed.py) is PyTorch's face of
+GSPMD's annotations: a tensor is Shard(dim), Replicate() or Partial() (a pending sum) over the
+mesh, and changing that annotation is a collective. The probe counts, with CommDebugMode, the
+collectives each redistribution issues and the bytes each rank holds before and after; then it
+splits the GPT block's MLP Megatron-style (c_fc column-parallel, c_proj row-parallel, with
+`parallelize_module`) and compares its output and input gradient with the same MLP on one process.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from n00bqa.errors import ProbeError
+from n00bqa.probes.base import Context, Prediction, Probe, Report, Table
+from n00bqa.probes.distributed import (
+    LaunchOptions,
+    RankContext,
+    build_block,
+    check_launch,
+    check_state_fits,
+    comm_bytes_mode,
+    make_batch,
+    port_note,
+    ring_bytes,
+    run_ranks,
+)
+
+TOLERANCE = 1e-5  # float32: the row-parallel sum adds N partial products in another order than one matmul
+
+
+# --- 1. Options ---------------------------------------------------------------------------------
+@dataclass
+class Options(LaunchOptions):
+    rows: int = field(default=256, metadata={"help": "Rows of the matrix that is redistributed."})
+    cols: int = field(default=64, metadata={"help": "Columns of that matrix."})
+    d_model: int = field(default=64, metadata={"help": "Width of the MLP (its hidden layer is 4 x d_model)."})
+    batch: int = field(default=4, metadata={"help": "Sequences pushed through the MLP."})
+    seq_len: int = field(default=16, metadata={"help": "Tokens per sequence."})
+
+
+def check(opts: Options) -> None:
+    check_launch(opts)
+    for name in ("rows", "cols"):
+        value = getattr(opts, name)
+        if not opts.nproc <= value <= 8192:
+            raise ProbeError(f"--{name} must be between --nproc ({opts.nproc}) and 8192, got {value}")
+    if not 8 <= opts.d_model <= 4096:
+        raise ProbeError(f"--d-model must be between 8 and 4096, got {opts.d_model}")
+    if not 1 <= opts.batch <= 256 or not 1 <= opts.seq_len <= 512:
+        raise ProbeError(f"--batch must be 1-256 and --seq-len 1-512, got {opts.batch} and {opts.seq_len}")
+    check_state_fits(8 * opts.d_model * opts.d_model + 5 * opts.d_model, opts.nproc, sharded=True)
+
+
+# --- 2. Numbers ---------------------------------------------------------------------------------
+@dataclass
+class Numbers:
+    nproc: int
+    matrix_bytes: int  # rows x cols x 4, the whole tensor
+    shard_bytes_by_rank: list[int]  # each rank's Shard(0) piece
+    shard_to_replicate_allgathers: int
+    shard_to_replicate_collectives: int  # of any kind
+    shard_to_replicate_equal: bool  # the gathered tensor is the original, exactly
+    allgather_received_by_rank: list[int]  # bytes after - bytes before, per rank
+    allgather_ring_bytes_per_rank: float  # (N-1)/N x matrix_bytes
+    partial_to_replicate_allreduces: int
+    partial_to_replicate_collectives: int
+    partial_sum: float  # each rank held rank+1 everywhere; the sum it reads after
+    partial_sum_expected: float  # N(N+1)/2
+    allreduce_ring_bytes_per_rank: float  # 2(N-1)/N x matrix_bytes
+    replicate_to_shard_collectives: int  # slicing a replicated tensor needs none
+    shard0_to_shard1_alltoalls: int
+    shard0_to_shard1_collectives: int
+    shard0_to_shard1_kind: str  # what this backend used ("all-gather" on gloo: DTensor's fallback)
+    shard0_to_shard1_bytes_per_rank: float  # ring formula over the measured collective(s)
+    hidden_units: int  # 4 x d_model
+    fc_local_shape: list[int]  # c_fc.weight on rank 0: (4d/N, d), column-parallel
+    proj_local_shape: list[int]  # c_proj.weight on rank 0: (d, 4d/N), row-parallel
+    hidden_local_shape: list[int]  # the activation between them on rank 0: (B, T, 4d/N)
+    tp_mlp_allreduces: int  # forward
+    tp_mlp_forward_collectives: int
+    tp_mlp_backward_allreduces: int
+    tp_mlp_backward_collectives: int
+    tp_mlp_max_abs_diff: float  # output vs the same MLP on one process
+    tp_input_grad_max_abs_diff: float
+    tp_allreduce_bytes: int  # the forward all-reduce's tensor, as measured (B x T x d x 4)
+    tp_allreduce_ring_bytes_per_rank: float
+    tp_backward_ring_bytes_per_rank: float
+    mlp_weight_bytes: int
+    tolerance: float
+    port: int
+    busy_ports: list[int]
+
+
+# --- 3. measure ---------------------------------------------------------------------------------
+def _counts(calls: list[tuple[str, int, int]], kind: str) -> int:
+    return sum(k == kind for k, _, _ in calls)
+
+
+def sharding_rank(rank: RankContext, job: dict) -> dict:
+    """One rank: redistribute DTensors between placements, then run a tensor-parallel MLP."""
+    import torch
+    from torch.distributed.device_mesh import init_device_mesh
+    from torch.distributed.tensor import DTensor, Partial, Replicate, Shard
+    from torch.distributed.tensor.parallel import ColwiseParallel, RowwiseParallel, parallelize_module
+
+    n, me = rank.world_size, rank.rank
+    mesh = init_device_mesh(rank.device_type, (n,))
+    out: dict = {}
+    full = torch.arange(job["rows"] * job["cols"], dtype=torch.float32, device=rank.device)
+    full = full.reshape(job["rows"], job["cols"])  # (rows, cols), the same values on every rank
+
+    # Shard(0) -> Replicate: every rank needs every other rank's rows.
+    piece = full.chunk(n, dim=0)[me]  # (~rows/N, cols): built locally, no communication
+    sharded = DTensor.from_local(piece, mesh, [Shard(0)], shape=full.shape, stride=full.stride())
+    mode = comm_bytes_mode()
+    with mode:
+        gathered = sharded.redistribute(mesh, [Replicate()]).to_local()  # (rows, cols)
+    out["gather"] = {"calls": mode.calls, "before": piece.numel() * 4, "after": gathered.numel() * 4,
+                     "equal": bool(torch.equal(gathered, full))}
+
+    # Partial -> Replicate: each rank holds a term of a sum (rank + 1 everywhere).
+    term = torch.full((job["rows"], job["cols"]), float(me + 1), device=rank.device)  # (rows, cols)
+    pending = DTensor.from_local(term, mesh, [Partial()])
+    mode = comm_bytes_mode()
+    with mode:
+        summed = pending.redistribute(mesh, [Replicate()]).to_local()  # (rows, cols)
+    out["reduce"] = {"calls": mode.calls, "value": float(summed[0, 0])}
+
+    # Replicate -> Shard(0): every rank already has its rows; it only slices.
+    replicated = DTensor.from_local(full, mesh, [Replicate()])
+    mode = comm_bytes_mode()
+    with mode:
+        replicated.redistribute(mesh, [Shard(0)]).to_local()
+    out["slice"] = {"calls": mode.calls}
+
+    # Shard(0) -> Shard(1): rows to columns, every rank trades a block with every other.
+    mode = comm_bytes_mode()
+    with mode:
+        sharded.redistribute(mesh, [Shard(1)]).to_local()
+    out["transpose"] = {"calls": mode.calls}
+
+    # The MLP, Megatron-style: c_fc split by output columns, c_proj by input rows.
+    mlp = build_block(job["d_model"], 1, job["seed"]).mlp.to(rank.device)  # the GPT block's MLP
+    parallelize_module(mlp, mesh, {"c_fc": ColwiseParallel(), "c_proj": RowwiseParallel()})
+    hidden = {}
+    mlp.c_fc.register_forward_hook(lambda module, args, output: hidden.update(shape=list(output.shape)))
+    x = make_batch(job["batch"], job["seq_len"], job["d_model"], job["seed"], rank.device)[0]  # (B, T, C)
+    x.requires_grad_(True)
+    forward, backward = comm_bytes_mode(), comm_bytes_mode()
+    with forward:
+        y = mlp(x)  # (B, T, C), replicated: the row-parallel partial sums are all-reduced
+    with backward:
+        y.sum().backward()
+    out["mlp"] = {"forward": forward.calls, "backward": backward.calls, "hidden": hidden["shape"],
+                  "fc": list(mlp.c_fc.weight.to_local().shape), "proj": list(mlp.c_proj.weight.to_local().shape),
+                  "y": y.detach().cpu().numpy(), "x_grad": x.grad.cpu().numpy()}
+    return out
+
+
+def measure(opts: Options, ctx: Context) -> Numbers:
+    import numpy as np
+    import torch
+
+    job = {"rows": opts.rows, "cols": opts.cols, "d_model": opts.d_model, "batch": opts.batch,
+           "seq_len": opts.seq_len, "seed": ctx.seed}
+    launch = run_ranks(sharding_rank, opts, job, ctx.task(f"DTensor on {opts.nproc} ranks", opts.nproc))
+    advance = ctx.task("the same MLP on one process", 1)
+    mlp = build_block(opts.d_model, 1, ctx.seed).mlp
+    x = make_batch(opts.batch, opts.seq_len, opts.d_model, ctx.seed)[0].requires_grad_(True)  # (B, T, C)
+    y = mlp(x)  # (B, T, C)
+    y.sum().backward()
+    advance()
+    ranks = launch.results
+    r0 = ranks[0]
+    n, matrix = opts.nproc, opts.rows * opts.cols * 4
+    tp_bytes = max((big for k, _, big in r0["mlp"]["forward"] if k == "all-reduce"), default=0)
+    return Numbers(
+        nproc=n,
+        matrix_bytes=matrix,
+        shard_bytes_by_rank=[r["gather"]["before"] for r in ranks],
+        shard_to_replicate_allgathers=_counts(r0["gather"]["calls"], "all-gather"),
+        shard_to_replicate_collectives=len(r0["gather"]["calls"]),
+        shard_to_replicate_equal=all(r["gather"]["equal"] for r in ranks),
+        allgather_received_by_rank=[r["gather"]["after"] - r["gather"]["before"] for r in ranks],
+        allgather_ring_bytes_per_rank=ring_bytes("all-gather", matrix, n),
+        partial_to_replicate_allreduces=_counts(r0["reduce"]["calls"], "all-reduce"),
+        partial_to_replicate_collectives=len(r0["reduce"]["calls"]),
+        partial_sum=r0["reduce"]["value"],
+        partial_sum_expected=n * (n + 1) / 2,
+        allreduce_ring_bytes_per_rank=ring_bytes("all-reduce", matrix, n),
+        replicate_to_shard_collectives=len(r0["slice"]["calls"]),
+        shard0_to_shard1_alltoalls=_counts(r0["transpose"]["calls"], "all-to-all"),
+        shard0_to_shard1_collectives=len(r0["transpose"]["calls"]),
+        shard0_to_shard1_kind=", ".join(k for k, _, _ in r0["transpose"]["calls"]) or "none",
+        shard0_to_shard1_bytes_per_rank=sum(ring_bytes(k, big, n) for k, _, big in r0["transpose"]["calls"]),
+        hidden_units=4 * opts.d_model,
+        fc_local_shape=r0["mlp"]["fc"],
+        proj_local_shape=r0["mlp"]["proj"],
+        hidden_local_shape=r0["mlp"]["hidden"],
+        tp_mlp_allreduces=_counts(r0["mlp"]["forward"], "all-reduce"),
+        tp_mlp_forward_collectives=len(r0["mlp"]["forward"]),
+        tp_mlp_backward_allreduces=_counts(r0["mlp"]["backward"], "all-reduce"),
+        tp_mlp_backward_collectives=len(r0["mlp"]["backward"]),
+        tp_mlp_max_abs_diff=max(float(np.abs(r["mlp"]["y"] - y.detach().numpy()).max()) for r in ranks),
+        tp_input_grad_max_abs_diff=max(float(np.abs(r["mlp"]["x_grad"] - x.grad.numpy()).max()) for r in ranks),
+        tp_allreduce_bytes=tp_bytes,
+        tp_allreduce_ring_bytes_per_rank=sum(ring_bytes(k, big, n) for k, _, big in r0["mlp"]["forward"]),
+        tp_backward_ring_bytes_per_rank=sum(ring_bytes(k, big, n) for k, _, big in r0["mlp"]["backward"]),
+        mlp_weight_bytes=sum(p.numel() * p.element_size() for p in mlp.parameters() if isinstance(p, torch.Tensor)),
+        tolerance=TOLERANCE,
+        port=launch.port,
+        busy_ports=launch.busy_ports,
+    )
+
+
+# --- 4. report ----------------------------------------------------------------------------------
+def equal_within(diff: float, tolerance: float) -> bool:
+    return diff <= tolerance
+
+
+def count_words(count: int, kind: str) -> str:
+    """"exactly one all-gather", "2 all-gathers", "no collective": the words say the measured count."""
+    if count == 0:
+        return f"no {kind}"
+    return f"exactly one {kind}" if count == 1 else f"{count} {kind}s"
+
+
+def _shape(shape: list[int]) -> str:
+    return " x ".join(str(s) for s in shape)
+
+
+def report(n: Numbers, opts: Options) -> Report:
+    same = equal_within(n.tp_mlp_max_abs_diff, n.tolerance) and equal_within(n.tp_input_grad_max_abs_diff, n.tolerance)
+    verdict = "equal within" if same else "NOT equal within"
+    right_sum = "the sum" if n.partial_sum == n.partial_sum_expected else "NOT the sum"
+    exact = "exactly the original" if n.shard_to_replicate_equal else "NOT the original"
+    received = ", ".join(f"{b:,}" for b in n.allgather_received_by_rank)
+    other = n.tp_mlp_forward_collectives - n.tp_mlp_allreduces
+    findings = [
+        f"Shard(0) -> Replicate over {n.nproc} ranks took {count_words(n.shard_to_replicate_allgathers, 'all-gather')} "
+        f"({n.shard_to_replicate_collectives} collective in all) and gave back {exact} "
+        f"{opts.rows} x {opts.cols} tensor. Each rank received the rows it lacked: {received} bytes of the "
+        f"{n.matrix_bytes:,} (ring: (N-1)/N x bytes = {n.allgather_ring_bytes_per_rank:,.0f} sent per rank).",
+        f"Partial -> Replicate took {count_words(n.partial_to_replicate_allreduces, 'all-reduce')} "
+        f"({n.partial_to_replicate_collectives} collective in all): each rank held rank + 1 and reads "
+        f"{n.partial_sum:g}, {right_sum} N(N+1)/2 = {n.partial_sum_expected:g}. A ring all-reduce of the "
+        f"{n.matrix_bytes:,} bytes costs each rank 2(N-1)/N of them, {n.allreduce_ring_bytes_per_rank:,.0f} bytes: "
+        f"a Partial is the expensive placement to resolve.",
+        f"Replicate -> Shard(0) took {count_words(n.replicate_to_shard_collectives, 'collective')} (each rank "
+        f"slices what it has). Shard(0) -> Shard(1) took {n.shard0_to_shard1_collectives} collective "
+        f"({n.shard0_to_shard1_kind}, {n.shard0_to_shard1_bytes_per_rank:,.0f} bytes sent per rank): "
+        + ("an all-to-all, each rank trading (N-1)/N of its shard." if n.shard0_to_shard1_alltoalls else
+           f"{opts.backend} has no all-to-all, so DTensor gathers the whole tensor and slices it; on nccl it is an "
+           "all-to-all, each rank trading (N-1)/N of its shard.")
+        + " These are the collectives GSPMD's partitioner inserts between annotations.",
+        f"In the tensor-parallel MLP rank 0 holds c_fc.weight {_shape(n.fc_local_shape)} (column-parallel: its "
+        f"share of the {n.hidden_units} hidden units) and c_proj.weight {_shape(n.proj_local_shape)} "
+        f"(row-parallel: the same hidden units as inputs), so the hidden activation stays split, "
+        f"{_shape(n.hidden_local_shape)} per rank, and needs no communication.",
+        f"The forward pass issued {count_words(n.tp_mlp_allreduces, 'all-reduce')}"
+        + (f" and {other} other collectives" if other else " and nothing else")
+        + f": c_proj's per-rank products are partial sums of the output, {n.tp_allreduce_bytes:,} bytes "
+        f"(B x T x d x 4), costing each rank {n.tp_allreduce_ring_bytes_per_rank:,.0f} bytes by the ring formula. "
+        f"The {n.mlp_weight_bytes:,} bytes of weights never move.",
+        f"Output and input gradient are {verdict} {n.tolerance:g} of the same MLP on one process (largest "
+        f"differences {n.tp_mlp_max_abs_diff:.2g} and {n.tp_input_grad_max_abs_diff:.2g}). Backward issued "
+        f"{count_words(n.tp_mlp_backward_allreduces, 'all-reduce')} ({n.tp_mlp_backward_collectives} collective "
+        f"in all), for the input's gradient; each weight's gradient is computed where its shard lives.",
+    ]
+    if n.busy_ports:
+        findings.append(port_note(n.busy_ports, n.port))
+    moves = Table("Redistributions (counted on rank 0)", ["from -> to", "collectives", "kind", "bytes / rank"], [
+        ["Shard(0) -> Replicate", n.shard_to_replicate_collectives, "all-gather",
+         round(n.allgather_ring_bytes_per_rank)],
+        ["Partial -> Replicate", n.partial_to_replicate_collectives, "all-reduce",
+         round(n.allreduce_ring_bytes_per_rank)],
+        ["Replicate -> Shard(0)", n.replicate_to_shard_collectives, "none", 0],
+        ["Shard(0) -> Shard(1)", n.shard0_to_shard1_collectives, n.shard0_to_shard1_kind,
+         round(n.shard0_to_shard1_bytes_per_rank)],
+        ["TP MLP forward", n.tp_mlp_forward_collectives, "all-reduce", round(n.tp_allreduce_ring_bytes_per_rank)],
+        ["TP MLP backward", n.tp_mlp_backward_collectives, "all-reduce", round(n.tp_backward_ring_bytes_per_rank)],
+    ], note="bytes / rank: what one rank sends in a ring implementation")
+    held = Table("Bytes each rank holds of the matrix", ["rank", "Shard(0)", "after all-gather", "received"],
+                 [[r, b, n.matrix_bytes, g] for r, (b, g) in enumerate(zip(n.shard_bytes_by_rank,
+                                                                         n.allgather_received_by_rank))])
+    mlp_shapes = Table("Tensor-parallel MLP on rank 0", ["tensor", "local shape", "full shape"], [
+        ["c_fc.weight", _shape(n.fc_local_shape), f"{n.hidden_units} x {opts.d_model}"],
+        ["c_proj.weight", _shape(n.proj_local_shape), f"{opts.d_model} x {n.hidden_units}"],
+        ["hidden activation", _shape(n.hidden_local_shape), f"{opts.batch} x {opts.seq_len} x {n.hidden_units}"],
+    ])
+    launch = Table("Launch", ["setting", "value"], [
+        ["ranks", n.nproc], ["backend", opts.backend], ["port", n.port],
+        ["busy ports skipped", ", ".join(map(str, n.busy_ports)) or "none"],
+        ["collective timeout s", opts.timeout],
+    ])
+    return Report(
+        summary=f"On {n.nproc} ranks Shard -> Replicate is {count_words(n.shard_to_replicate_allgathers, 'all-gather')}, "
+                f"Partial -> Replicate {count_words(n.partial_to_replicate_allreduces, 'all-reduce')}, and a "
+                f"column- then row-parallel MLP needs {count_words(n.tp_mlp_allreduces, 'all-reduce')} forward.",
+        findings=findings,
+        tables=[moves, mlp_shapes, held, launch],
+        model=f"{opts.rows} x {opts.cols} matrix; GPT MLP d_model={opts.d_model}",
+    )
+
+
+# --- 5. The probe -------------------------------------------------------------------------------
+PROBE = Probe(
+    name="sharding",
+    question="tensor-parallel",
+    title="DTensor on real ranks: the collective behind each placement change, and a tensor-parallel MLP",
+    options=Options,
+    measure=measure,
+    report=report,
+    check=check,
+    threads=1,
+    predictions=(
+        Prediction("How many all-reduces does a column-parallel then row-parallel MLP need in its forward pass?",
+                   "tp_mlp_allreduces", "all-reduces"),
+        Prediction("With 2 ranks, how many bytes does each rank receive when a 256 x 64 fp32 matrix sharded by "
+                   "rows is all-gathered?", "allgather_ring_bytes_per_rank", "bytes"),
+    ),
+)
