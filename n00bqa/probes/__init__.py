@@ -41,6 +41,7 @@ BUILTIN_PROBES = (
     "n00bqa.probes.trainer",
     "n00bqa.probes.variants",
     "n00bqa.probes.moe",
+    "n00bqa.probes.kv_cache",
     "n00bqa.probes.ddp",
     "n00bqa.probes.fsdp",
     "n00bqa.probes.sharding",

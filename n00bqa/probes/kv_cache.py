@@ -1,0 +1,306 @@
+"""How big is the KV cache at inference, and why do GQA, MQA and MLA shrink it?
+
+While a decoder generates, each layer keeps the keys and values of every token so far, so the next
+token's attention reads them instead of recomputing them: that store is the KV cache. Its size is
+
+    bytes = layers x tokens x (K and V: 2 x kv_heads x head_dim) x bytes per number
+
+MHA keeps one K and V per query head, GQA one per group of heads, MQA one for all heads. MLA
+(DeepSeek's multi-head latent attention) keeps a single compressed latent per token instead,
+kv_lora_rank numbers plus the qk_rope_head_dim numbers of its rotated key, and rebuilds every head's
+K and V from it at attention time.
+
+This probe generates with tiny MHA, GQA and MQA models (LlamaConfig with num_key_value_heads), a
+sliding-window one (MistralConfig) and an MLA one (DeepseekV3Config) in bf16, reads the bytes of the
+DynamicCache that transformers' `generate` returns, and checks them against the formula. Then it
+applies the formula to the published configs of Llama-2-7B/70B, Llama-3-8B, Mistral-7B and
+DeepSeek-V3 (`<model>.kv_bytes_per_token_bf16`) and sets the cache at `--context` tokens against the
+size of the weights.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from n00bqa.errors import ProbeError
+from n00bqa.probes.base import Context, Prediction, Probe, Report, Table
+
+BF16 = 2  # bytes per number
+PUBLISHED = ("llama-2-7b", "llama-2-70b", "llama-3-8b", "mistral-7b", "deepseek-v3")
+GIB = 1024**3
+
+
+# --- Options -------------------------------------------------------------------------------------
+@dataclass
+class Options:
+    context: int = field(default=4096, metadata={"help": "Tokens in the cache for the published models' cache size."})
+    batch: int = field(default=1, metadata={"help": "Sequences generated at once (the cache grows with each)."})
+    prompt: int = field(default=6, metadata={"help": "Prompt tokens for the tiny models."})
+    new_tokens: int = field(default=5, metadata={"help": "Tokens the tiny models generate."})
+
+
+def check(opts: Options) -> None:
+    if not 1 <= opts.context <= 10_000_000:
+        raise ProbeError(f"--context must be between 1 and 10000000 tokens, got {opts.context}")
+    if not 1 <= opts.batch <= 4096:
+        raise ProbeError(f"--batch must be between 1 and 4096, got {opts.batch}")
+    if not 1 <= opts.prompt <= 64:
+        raise ProbeError(f"--prompt must be between 1 and 64 tokens, got {opts.prompt}")
+    if not 1 <= opts.new_tokens <= 64:
+        raise ProbeError(f"--new-tokens must be between 1 and 64, got {opts.new_tokens}")
+
+
+# --- Numbers -------------------------------------------------------------------------------------
+@dataclass
+class TinyCache:
+    """One tiny model's real cache after generate."""
+
+    layers: int
+    heads: int
+    kv_heads: int  # MLA: 1 (the latent is one "head" for every head)
+    head_dim: int
+    numbers_per_token_per_layer: int  # the formula's K + V numbers (MLA: latent + rope key)
+    generated_tokens: int  # prompt + new - 1: the last new token was never fed back
+    cached_tokens: int  # what the cache holds (a sliding window keeps window - 1)
+    measured_bytes: int  # sum of keys.nbytes + values.nbytes over layers
+    formula_bytes: int  # layers x cached_tokens x numbers_per_token_per_layer x 2 x batch
+    equal: bool
+    bytes_per_token: float  # measured / cached_tokens / batch
+    key_shape: str  # report only: (batch, kv_heads, tokens, dim) of layer 0
+    value_shape: str
+    decompressed_bytes: int | None  # MLA only: every head's K and V
+    latent_bytes: int | None  # MLA only: the compressed latent + rope key
+    keeps: str  # "K/V heads", "latent", "decompressed K/V"
+
+
+@dataclass
+class PublishedKV:
+    """The formula on a published config."""
+
+    layers: int
+    heads: int
+    kv_heads: int
+    kv_numbers_per_token_per_layer: int
+    kv_bytes_per_token_bf16: int
+    kv_bytes_per_token_if_mha: int  # every head with its own K and V (MLA: its decompressed K/V)
+    mha_over_this: float
+    cache_tokens: int  # min(context, sliding window)
+    kv_bytes_at_context: int  # x batch
+    weights_bytes_bf16: int
+    cache_over_weights: float
+    tokens_for_cache_to_equal_weights: float | None  # None when a sliding window caps the cache below that
+    window: int | None
+    attention: str  # report only: "GQA 32/8", ...
+
+
+class Numbers(dict):
+    """"measured_equals_formula" -> bool, "tiny" -> {kind: TinyCache}, model name -> PublishedKV.
+    A dict, not a dataclass: metric names are model names with hyphens (`llama-2-7b.kv_bytes_per_token_bf16`)."""
+
+
+# --- measure: the tiny models' real caches ---------------------------------------------------------
+def tiny_models() -> dict[str, tuple[Any, str]]:
+    """name -> (config, model class): the same small decoder with 8 query heads, differing only in K/V."""
+    from transformers import DeepseekV3Config, LlamaConfig, MistralConfig
+
+    common = dict(vocab_size=128, hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=8,
+                  max_position_embeddings=256, eos_token_id=None)
+    return {
+        "mha": (LlamaConfig(num_key_value_heads=8, **common), "LlamaForCausalLM"),
+        "gqa": (LlamaConfig(num_key_value_heads=2, **common), "LlamaForCausalLM"),
+        "mqa": (LlamaConfig(num_key_value_heads=1, **common), "LlamaForCausalLM"),
+        # a window shorter than the generation, so the cache must drop old tokens
+        "sliding": (MistralConfig(num_key_value_heads=2, sliding_window=4, **common), "MistralForCausalLM"),
+        # MLA: K/V from a 16-wide latent; each head's key = 8 numbers from the latent + 4 rotated (shared)
+        "mla": (DeepseekV3Config(kv_lora_rank=16, q_lora_rank=32, qk_nope_head_dim=8, qk_rope_head_dim=4,
+                                 v_head_dim=8, num_key_value_heads=8, moe_intermediate_size=32, n_routed_experts=4,
+                                 n_shared_experts=1, num_experts_per_tok=2, n_group=1, topk_group=1,
+                                 first_k_dense_replace=1, **common), "DeepseekV3ForCausalLM"),
+    }
+
+
+def cache_numbers_per_token(config: Any) -> tuple[int, int, int]:
+    """(K + V numbers per token per layer, kv_heads, head_dim) the formula says the cache keeps."""
+    if getattr(config, "kv_lora_rank", None):  # MLA: the latent c_KV and the rotated key k_rope
+        return config.kv_lora_rank + config.qk_rope_head_dim, 1, config.kv_lora_rank + config.qk_rope_head_dim
+    heads = config.num_attention_heads
+    kv_heads = config.num_key_value_heads or heads
+    head_dim = getattr(config, "head_dim", None) or config.hidden_size // heads
+    return 2 * kv_heads * head_dim, kv_heads, head_dim
+
+
+def decompressed_numbers_per_token(config: Any) -> int:
+    """MLA's K and V once rebuilt for every head: heads x (nope + rope key dims + value dim)."""
+    return config.num_attention_heads * (config.qk_nope_head_dim + config.qk_rope_head_dim + config.v_head_dim)
+
+
+def measure_tiny(name: str, config: Any, class_name: str, opts: Options) -> TinyCache:
+    import torch
+    import transformers
+
+    model = getattr(transformers, class_name)(config).eval().to(torch.bfloat16)
+    prompt = torch.randint(0, config.vocab_size, (opts.batch, opts.prompt))  # (B, prompt)
+    with torch.no_grad():
+        out = model.generate(prompt, max_new_tokens=opts.new_tokens, min_new_tokens=opts.new_tokens,
+                             do_sample=False, return_dict_in_generate=True, pad_token_id=0)
+    cache = out.cache  # a DynamicCache: one layer object per decoder layer, .keys and .values tensors
+    measured = sum(layer.keys.nbytes + layer.values.nbytes for layer in cache.layers)
+    cached = cache.layers[0].keys.shape[-2]  # (B, kv_heads, tokens, dim)
+    per_layer, kv_heads, head_dim = cache_numbers_per_token(config)
+    layers = config.num_hidden_layers
+    formula = layers * cached * per_layer * BF16 * opts.batch
+    window = getattr(config, "sliding_window", None)
+    generated = out.sequences.shape[1] - 1  # the last generated token is never fed back
+    expected = min(generated, window - 1) if window else generated  # a sliding layer keeps window - 1 between steps
+    mla = bool(getattr(config, "kv_lora_rank", None))
+    latent = layers * cached * per_layer * BF16 * opts.batch if mla else None
+    decompressed = layers * cached * decompressed_numbers_per_token(config) * BF16 * opts.batch if mla else None
+    keeps = "K/V heads" if not mla else ("latent" if measured == latent else
+                                         "decompressed K/V" if measured == decompressed else "neither")
+    return TinyCache(layers=layers, heads=config.num_attention_heads, kv_heads=kv_heads, head_dim=head_dim,
+                     numbers_per_token_per_layer=per_layer, generated_tokens=generated, cached_tokens=cached,
+                     measured_bytes=measured, formula_bytes=formula, equal=measured == formula and cached == expected,
+                     bytes_per_token=measured / cached / opts.batch,
+                     key_shape=" x ".join(map(str, cache.layers[0].keys.shape)),
+                     value_shape=" x ".join(map(str, cache.layers[0].values.shape)),
+                     decompressed_bytes=decompressed, latent_bytes=latent, keeps=keeps)
+
+
+# --- measure: the published configs ------------------------------------------------------------------
+def published_kv(name: str, opts: Options) -> PublishedKV:
+    from n00bqa.probes.variants import _configs, count_one
+
+    config, _ = _configs()[name]
+    counted = count_one(name)  # built on meta: the weights' size
+    per_layer, kv_heads, _ = cache_numbers_per_token(config)
+    layers, heads = config.num_hidden_layers, config.num_attention_heads
+    per_token = layers * per_layer * BF16
+    if getattr(config, "kv_lora_rank", None):
+        if_mha = layers * decompressed_numbers_per_token(config) * BF16
+    else:
+        if_mha = layers * 2 * heads * (getattr(config, "head_dim", None) or config.hidden_size // heads) * BF16
+    window = getattr(config, "sliding_window", None)
+    tokens = min(opts.context, window) if window else opts.context
+    at_context = per_token * tokens * opts.batch
+    weights = counted.total * BF16
+    reach = weights / (per_token * opts.batch)
+    return PublishedKV(layers=layers, heads=heads, kv_heads=kv_heads, kv_numbers_per_token_per_layer=per_layer,
+                       kv_bytes_per_token_bf16=per_token, kv_bytes_per_token_if_mha=if_mha,
+                       mha_over_this=if_mha / per_token, cache_tokens=tokens, kv_bytes_at_context=at_context,
+                       weights_bytes_bf16=weights, cache_over_weights=at_context / weights,
+                       tokens_for_cache_to_equal_weights=None if window and reach > window else reach,
+                       window=window, attention=counted.design.attention)
+
+
+def measure(opts: Options, ctx: Context) -> Numbers:
+    import torch
+
+    tiny = tiny_models()
+    advance = ctx.task("generate with tiny MHA/GQA/MQA/sliding/MLA, then the published configs",
+                       len(tiny) + len(PUBLISHED))
+    numbers = Numbers()
+    numbers["tiny"] = {}
+    for name, (config, class_name) in tiny.items():
+        torch.manual_seed(ctx.seed)
+        numbers["tiny"][name] = measure_tiny(name, config, class_name, opts)
+        advance()
+    numbers["measured_equals_formula"] = all(t.equal for t in numbers["tiny"].values())
+    for name in PUBLISHED:
+        numbers[name] = published_kv(name, opts)
+        advance()
+    return numbers
+
+
+# --- report --------------------------------------------------------------------------------------
+def report(n: Numbers, opts: Options) -> Report:
+    tiny: dict[str, TinyCache] = n["tiny"]
+    findings = []
+    verdict = "equal" if n["measured_equals_formula"] else "NOT all equal"
+    sizes = ", ".join(f"{name} {t.measured_bytes:,}" for name, t in tiny.items())
+    findings.append(f"After generating {opts.new_tokens} tokens from a {opts.prompt}-token prompt (batch {opts.batch}), "
+                    f"the DynamicCache that transformers returns holds, in bytes: {sizes}. Against layers x tokens x "
+                    f"(K + V numbers) x 2 bytes they are {verdict}, model by model (table).")
+    mha, gqa, mqa = tiny["mha"], tiny["gqa"], tiny["mqa"]
+    findings.append(f"Same 8 query heads, fewer K/V heads: MHA keeps {mha.kv_heads} per layer ({mha.bytes_per_token:g} "
+                    f"bytes per token), GQA {gqa.kv_heads} ({gqa.bytes_per_token:g}), MQA {mqa.kv_heads} "
+                    f"({mqa.bytes_per_token:g}): the cache shrinks by heads / kv_heads, while the query heads still "
+                    "each attend (a group shares one K and V).")
+    s = tiny["sliding"]
+    findings.append(f"With a sliding window, the cache drops old tokens: {s.generated_tokens} tokens went through, but "
+                    f"each layer keeps {s.cached_tokens} (window - 1; the token being generated makes the window "
+                    f"full), {s.measured_bytes:,} bytes.")
+    m = tiny["mla"]
+    findings.append(f"MLA: the installed transformers caches the latent, {m.key_shape} (c_KV) and {m.value_shape} "
+                    f"(the rotated key) per layer, {m.measured_bytes:,} bytes: it matches the latent formula "
+                    f"({m.latent_bytes:,}), not every head's K and V rebuilt ({m.decompressed_bytes:,}, "
+                    f"{m.decompressed_bytes / m.latent_bytes:.1f}x larger), so it keeps: {m.keeps}. "
+                    "Earlier transformers releases computed MLA naively (their DeepSeek-V3 page said so) and cached the "
+                    "rebuilt K and V, the second number."
+                    if m.keeps == "latent" else
+                    f"MLA: the installed transformers keeps {m.measured_bytes:,} bytes ({m.keeps}); the latent "
+                    f"formula gives {m.latent_bytes:,} and every head's rebuilt K and V {m.decompressed_bytes:,}.")
+    pub = {name: n[name] for name in PUBLISHED}
+    for name, p in pub.items():
+        if p.attention.startswith("MLA"):
+            findings.append(f"{name} ({p.attention}) caches {p.kv_numbers_per_token_per_layer} numbers per token per "
+                            f"layer (kv_lora_rank + qk_rope_head_dim) x {p.layers} layers x 2 bytes = "
+                            f"{p.kv_bytes_per_token_bf16:,} bytes per token; its {p.heads} heads' rebuilt K and V "
+                            f"would take {p.kv_bytes_per_token_if_mha:,} ({p.mha_over_this:.1f}x).")
+        else:
+            findings.append(f"{name} ({p.attention}): {p.layers} layers x 2 x {p.kv_heads} K/V heads x head_dim x 2 "
+                            f"bytes = {p.kv_bytes_per_token_bf16:,} bytes per token"
+                            + (f", {p.mha_over_this:g}x less than with one K/V per head." if p.mha_over_this > 1
+                               else " (MHA: one K/V per head)."))
+    big = max(pub, key=lambda k: pub[k].cache_over_weights)
+    small = min(pub, key=lambda k: pub[k].cache_over_weights)
+    findings.append(f"At {opts.context:,} tokens x batch {opts.batch}, the cache ranges from {pub[small].kv_bytes_at_context:,}"
+                    f" bytes ({small}, {100 * pub[small].cache_over_weights:.2f}% of its bf16 weights) to "
+                    f"{pub[big].kv_bytes_at_context:,} ({big}, {100 * pub[big].cache_over_weights:.1f}% of its "
+                    f"{pub[big].weights_bytes_bf16:,} bytes of weights).")
+    reach = {k: p.tokens_for_cache_to_equal_weights for k, p in pub.items() if p.tokens_for_cache_to_equal_weights}
+    capped = [k for k, p in pub.items() if p.tokens_for_cache_to_equal_weights is None]
+    if reach:
+        findings.append("The cache outgrows the weights at " + ", ".join(f"{v:,.0f} tokens for {k}" for k, v in reach.items())
+                        + f" (x batch {opts.batch})"
+                        + ("".join(f"; {k}'s {pub[k].window:,}-token window caps its cache before that" for k in capped))
+                        + ".")
+
+    tiny_table = Table("Tiny models: the cache transformers keeps after generate, vs the formula",
+                       ["model", "K/V heads", "K shape", "V shape", "measured B", "formula B", "equal"],
+                       [[name, t.kv_heads, t.key_shape, t.value_shape, t.measured_bytes, t.formula_bytes, t.equal]
+                        for name, t in tiny.items()],
+                       note="Shapes: batch x K/V heads x cached tokens x dim. MLA keeps one latent (K slot: "
+                            "kv_lora_rank) and one rotated key (V slot: qk_rope_head_dim) for all heads.")
+    pub_table = Table(f"Published configs: KV cache in bf16 at {opts.context:,} tokens x batch {opts.batch}",
+                      ["model", "attention", "B/token", "cache GiB", "weights GiB", "cache/weights"],
+                      [[name, p.attention, p.kv_bytes_per_token_bf16, round(p.kv_bytes_at_context / GIB, 2),
+                        round(p.weights_bytes_bf16 / GIB, 1), round(p.cache_over_weights, 4)]
+                       for name, p in pub.items()],
+                      note="B/token = layers x (2 x kv_heads x head_dim, or MLA's kv_lora_rank + qk_rope_head_dim) x 2 "
+                           "bytes. mistral-7b's 4,096-token sliding window caps its cache. Weights: parameters x 2.")
+    return Report(
+        summary=f"The cache transformers keeps equals layers x tokens x K/V numbers x bytes for MHA, GQA, MQA, a "
+                f"sliding window and MLA ({verdict}); per token it costs "
+                f"{pub['llama-2-7b'].kv_bytes_per_token_bf16:,} bytes in llama-2-7b and "
+                f"{pub['deepseek-v3'].kv_bytes_per_token_bf16:,} in deepseek-v3.",
+        findings=findings, tables=[tiny_table, pub_table], model="tiny Llama/Mistral/DeepseekV3 + published configs")
+
+
+# --- The probe -----------------------------------------------------------------------------------
+PROBE = Probe(
+    name="kv-cache",
+    question="kv-cache",
+    title="The real KV cache of tiny MHA/GQA/MQA/sliding/MLA models vs the formula; per token for Llama, Mistral, DeepSeek",
+    options=Options,
+    measure=measure,
+    report=report,
+    check=check,
+    threads=1,
+    predictions=(
+        Prediction("How many bytes of KV cache does Llama-2-7B keep per token in bf16?",
+                   "llama-2-7b.kv_bytes_per_token_bf16", "bytes", scoring="log10"),
+        Prediction("And DeepSeek-V3, with MLA (61 layers)?", "deepseek-v3.kv_bytes_per_token_bf16", "bytes",
+                   scoring="log10"),
+    ),
+)

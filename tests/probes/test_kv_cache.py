@@ -1,0 +1,107 @@
+"""kv-cache: the real cache's bytes against the formula and against a forward pass's own cache, the
+published configs against hand arithmetic, and each verdict on both sides."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from n00bqa.errors import ProbeError
+from n00bqa.probes import find_probe
+from n00bqa.probes.base import run_probe, unexplained_numbers
+from n00bqa.probes.kv_cache import Numbers, report, tiny_models
+
+
+@pytest.fixture(scope="module")
+def result():
+    probe = find_probe(None, "kv-cache")
+    return run_probe(None, probe, probe.make_options(), seed=0, cache=False)
+
+
+def test_tiny_caches_equal_the_formula(result):
+    m = result.metrics
+    assert m["measured_equals_formula"] is True
+    tokens = 6 + 5 - 1  # prompt + new tokens - the last one, never fed back
+    layers, head_dim = 2, 64 // 8
+    for name, kv_heads in (("mha", 8), ("gqa", 2), ("mqa", 1)):
+        assert m[f"tiny.{name}.cached_tokens"] == tokens
+        assert m[f"tiny.{name}.measured_bytes"] == layers * tokens * 2 * kv_heads * head_dim * 2, name
+    # sliding window 4: each layer keeps window - 1 = 3 tokens between steps
+    assert m["tiny.sliding.cached_tokens"] == 3
+    assert m["tiny.sliding.measured_bytes"] == layers * 3 * 2 * 2 * head_dim * 2
+    # MLA keeps the latent: (kv_lora_rank 16 + qk_rope_head_dim 4) per token per layer ...
+    assert m["tiny.mla.measured_bytes"] == m["tiny.mla.latent_bytes"] == layers * tokens * (16 + 4) * 2
+    # ... not 8 heads x (nope 8 + rope 4 + v 8) rebuilt
+    assert m["tiny.mla.decompressed_bytes"] == layers * tokens * 8 * (8 + 4 + 8) * 2
+    assert result.tables[0].rows[-1][:4] == ["mla", 1, "1 x 1 x 10 x 16", "1 x 1 x 10 x 4"]
+
+
+def test_a_forward_with_use_cache_keeps_the_same_bytes():
+    """Independent of generate: one forward pass over the prompt fills a cache of prompt-many tokens."""
+    import torch
+    import transformers
+
+    for name, (config, class_name) in tiny_models().items():
+        torch.manual_seed(0)
+        model = getattr(transformers, class_name)(config).eval().to(torch.bfloat16)
+        with torch.no_grad():
+            out = model(torch.randint(0, 128, (2, 3)), use_cache=True)  # batch 2, 3 tokens (inside any window)
+        bytes_ = sum(layer.keys.nbytes + layer.values.nbytes for layer in out.cache.layers)
+        per_token = {"mha": 2 * 8 * 8, "gqa": 2 * 2 * 8, "mqa": 2 * 8, "sliding": 2 * 2 * 8, "mla": 16 + 4}[name]
+        assert bytes_ == 2 * 2 * 3 * per_token * 2, name  # layers x batch x tokens x numbers x bf16
+
+
+def test_published_bytes_per_token(result):
+    m = result.metrics
+    # layers x 2 (K, V) x kv_heads x head_dim 128 x 2 bytes
+    assert m["llama-2-7b.kv_bytes_per_token_bf16"] == 32 * 2 * 32 * 128 * 2 == 524_288  # 0.5 MiB
+    assert m["llama-2-70b.kv_bytes_per_token_bf16"] == 80 * 2 * 8 * 128 * 2 == 327_680
+    assert m["llama-3-8b.kv_bytes_per_token_bf16"] == 32 * 2 * 8 * 128 * 2 == 131_072
+    assert m["mistral-7b.kv_bytes_per_token_bf16"] == 131_072
+    assert m["deepseek-v3.kv_bytes_per_token_bf16"] == (512 + 64) * 61 * 2 == 70_272
+    assert m["deepseek-v3.kv_bytes_per_token_if_mha"] == 61 * 128 * (128 + 64 + 128) * 2
+    assert m["llama-2-70b.mha_over_this"] == 8 and m["llama-3-8b.mha_over_this"] == 4
+
+
+def test_cache_at_context_against_weights(result):
+    m = result.metrics
+    assert m["llama-2-7b.kv_bytes_at_context"] == 524_288 * 4096 == 2 * 1024**3
+    assert m["llama-2-7b.weights_bytes_bf16"] == 6_738_415_616 * 2
+    assert m["llama-2-7b.cache_over_weights"] == pytest.approx(2 * 1024**3 / (6_738_415_616 * 2))
+    assert m["llama-2-7b.tokens_for_cache_to_equal_weights"] == pytest.approx(6_738_415_616 * 2 / 524_288)
+    assert m["deepseek-v3.weights_bytes_bf16"] == 671_026_404_352 * 2
+    probe = find_probe(None, "kv-cache")
+    long = run_probe(None, probe, probe.make_options(context=32768, batch=2), cache=False).metrics
+    assert long["llama-3-8b.kv_bytes_at_context"] == 131_072 * 32768 * 2
+    assert long["mistral-7b.cache_tokens"] == 4096  # the sliding window caps it
+    assert long["mistral-7b.kv_bytes_at_context"] == 131_072 * 4096 * 2
+    assert "mistral-7b.tokens_for_cache_to_equal_weights" not in long
+
+
+def test_verdicts_on_both_sides(result):
+    probe = find_probe(None, "kv-cache")
+    opts = probe.make_options()
+    from n00bqa.probes.kv_cache import measure
+    from n00bqa.probes.base import Context
+
+    numbers = measure(opts, Context())
+    assert "they are equal" in report(numbers, opts).findings[0]
+    broken = Numbers(numbers)
+    broken["measured_equals_formula"] = False
+    assert "NOT all equal" in report(broken, opts).findings[0]
+    assert "so it keeps: latent" in report(numbers, opts).findings[3]
+    other = Numbers(numbers)
+    other["tiny"] = {**numbers["tiny"], "mla": dataclasses.replace(numbers["tiny"]["mla"], keeps="decompressed K/V")}
+    assert "(decompressed K/V)" in report(other, opts).findings[3]
+
+
+def test_every_number_in_a_finding_is_measured(result):
+    assert unexplained_numbers(result) == []
+
+
+@pytest.mark.parametrize("options, message", [({"context": 0}, "--context"), ({"batch": 0}, "--batch"),
+                                              ({"prompt": 100}, "--prompt"), ({"new_tokens": 0}, "--new-tokens")])
+def test_bad_options(options, message):
+    with pytest.raises(ProbeError, match=message):
+        find_probe(None, "kv-cache").make_options(**options)
