@@ -38,6 +38,7 @@ BUILTIN_PROBES = (
     "n00bqa.probes.activation_memory",
     "n00bqa.probes.nanogpt",
     "n00bqa.probes.attention",
+    "n00bqa.probes.flops",
     "n00bqa.probes.trainer",
     "n00bqa.probes.variants",
     "n00bqa.probes.moe",
