@@ -15,7 +15,6 @@ FLOPs per token going forward (a multiply and an add per weight), and backward d
 
 from __future__ import annotations
 
-import math
 import statistics
 import time
 from dataclasses import dataclass, field
