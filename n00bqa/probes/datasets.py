@@ -1,0 +1,430 @@
+"""How do Hugging Face Datasets load, index, slice, iterate and map data, and why is it fast?
+
+Measured on the installed `datasets` with files the probe writes into a temporary folder (removed
+at the end): the science-exam questions n00bqa ships, as JSON-lines train and test files, and a
+generated Arrow table of `--table-mb` megabytes. Nothing is downloaded.
+
+1. `load_dataset("json", data_files={...})` gives a DatasetDict of splits; `split="train[:10%]"`
+   and friends slice (and `+` concatenates) at load time.
+2. Indexing: a row is a dict; a slice of rows is a dict of lists (columns); a column is a lazy
+   `Column` whose slices are lists.
+3. `streaming=True` gives an IterableDataset: no len(), rows come from iter() / next().
+4. `map` unbatched (one Python call per row) vs batched (one call per 1,000 rows) on a tokenizer
+   and on a cheap function; the second identical `map` is read back from the cache file.
+5. Memory-mapping: in a fresh process, `Dataset.from_file` on the big table costs a small fraction
+   of its size in resident memory (RSS); `in_memory=True` costs the whole table.
+
+(`import datasets` below is the Hugging Face package: imports are absolute, so this module,
+n00bqa.probes.datasets, never imports itself.)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+from n00bqa.errors import ProbeError
+from n00bqa.probes.base import Context, Prediction, Probe, Report, Table
+
+SLICES = ("train[:10]", "train[:10%]", "train[-5:]", "train[10%:20%]", "train[:50%]+test[:2]")
+TEST_ROWS = 16  # the last questions of science_mc.json form the test split
+VECTOR_WIDTH = 256  # float32 entries per row of the big table: 1 KiB a row
+SMALL_FRACTION = 0.1  # "a small fraction of its size": under a tenth
+
+
+# --- 1. Options ---------------------------------------------------------------------------------
+@dataclass
+class Options:
+    table_mb: int = field(default=256, metadata={"help": "Size of the generated Arrow table to memory-map, in MiB."})
+    map_rows: int = field(default=5000, metadata={"help": "Rows (the questions repeated) for the map timings."})
+    tmp_dir: str = field(default="", metadata={
+        "help": "Folder for the probe's temporary files (default: the system temp folder); removed afterwards."})
+
+
+def check(opts: Options) -> None:
+    if not 1 <= opts.table_mb <= 8192:
+        raise ProbeError(f"--table-mb must be between 1 and 8192, got {opts.table_mb}")
+    if not 100 <= opts.map_rows <= 1_000_000:
+        raise ProbeError(f"--map-rows must be between 100 and 1000000, got {opts.map_rows}")
+    if opts.tmp_dir and not Path(opts.tmp_dir).expanduser().is_dir():
+        raise ProbeError(f"--tmp-dir {opts.tmp_dir!r} is not a folder; pass an existing folder or leave it out")
+
+
+# --- 2. Numbers ---------------------------------------------------------------------------------
+@dataclass
+class Numbers:
+    # 1. load_dataset and split slicing
+    splits: dict[str, int]  # split -> rows
+    slice_rows: dict[str, int]  # split expression -> rows
+    slices_match_python: bool  # every slice holds the rows plain list slicing gives
+    # 2. indexing
+    row_type: str
+    row_keys: list[str]
+    rows_slice_type: str  # ds[:3]
+    column_type: str  # ds["prompt"]
+    column_slice_type: str  # ds["prompt"][:3]
+    features: dict[str, str]
+    # 3. IterableDataset
+    iterable_type: str
+    iterable_has_len: bool
+    iterable_first_row_equal: bool  # next(iter(streamed)) == ds[0]
+    iterable_take_rows: int
+    # 4. map
+    map_rows: int
+    map_seconds: dict[str, dict[str, float]]  # function -> {unbatched, batched}
+    batched_map_speedup: float  # tokenizer: unbatched seconds / batched seconds
+    cheap_batched_map_speedup: float
+    map_outputs_equal: bool  # batched and unbatched give the same input_ids
+    first_input_ids: list[int]  # row 0 of the mapped dataset (question, choice A)
+    map_first_seconds: float  # a fresh map that writes its cache file
+    map_cached_seconds: float  # the identical map again
+    map_cache_hit: bool
+    cache_files_before: int  # arrow files in the cache folder before the second map
+    cache_files_after: int
+    # 5. memory mapping, measured in a fresh process
+    table_bytes: int
+    table_rows: int
+    rss_before: int
+    rss_after_mmap: int
+    rss_after_in_memory: int
+    rss_parts: dict[str, dict[str, int]]  # step -> {anon, file} bytes (-1024 where the OS does not say)
+    mmap_rss_fraction: float  # (RSS after mmap - before) / table bytes
+    in_memory_rss_fraction: float
+    small_fraction: float
+
+
+# --- 3. measure ---------------------------------------------------------------------------------
+def science_questions() -> list[dict[str, str]]:
+    """The science-exam questions n00bqa ships (n00bqa/probes/data/science_mc.json)."""
+    text = resources.files("n00bqa.probes").joinpath("data", "science_mc.json").read_text(encoding="utf-8")
+    return json.loads(text)["questions"]
+
+
+def write_jsonl(path: Path, rows: list[dict]) -> None:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+
+
+def python_slice(rows: dict[str, list], expression: str) -> list:
+    """What `split=expression` should hold, by plain list slicing (percent rounded to the closest row)."""
+    picked = []
+    for part in expression.split("+"):
+        name, spec = part.rstrip("]").split("[")
+        start, stop = spec.split(":")
+        n = len(rows[name])
+
+        def bound(text: str, default: int) -> int:
+            if not text:
+                return default
+            return round(float(text[:-1]) * n / 100) if text.endswith("%") else int(text)
+
+        picked += rows[name][slice(bound(start, 0), bound(stop, n))]
+    return picked
+
+
+def measure(opts: Options, ctx: Context) -> Numbers:
+    import tempfile
+
+    import datasets
+
+    bars_were_off = datasets.are_progress_bars_disabled()
+    datasets.disable_progress_bars()  # the probe reports its own progress
+    try:
+        with tempfile.TemporaryDirectory(prefix="n00bqa-datasets-", dir=opts.tmp_dir or None) as tmp:
+            return _measure(opts, ctx, Path(tmp))
+    finally:
+        if not bars_were_off:
+            datasets.enable_progress_bars()
+
+
+def _measure(opts: Options, ctx: Context, tmp: Path) -> Numbers:
+    import datasets
+
+    from n00bqa.probes.models import load_tokenizer
+
+    advance = ctx.task("loading, mapping and memory-mapping datasets", 5)
+    questions = science_questions()
+    files = {"train": tmp / "train.jsonl", "test": tmp / "test.jsonl"}
+    write_jsonl(files["train"], questions[:-TEST_ROWS])
+    write_jsonl(files["test"], questions[-TEST_ROWS:])
+    data_files = {k: str(v) for k, v in files.items()}
+    cache_dir = str(tmp / "hf-cache")  # load_dataset's Arrow files (and map's cache files) go here
+
+    # -- 1. load_dataset: splits, and slices of them at load time ------------------------------------------
+    splits = datasets.load_dataset("json", data_files=data_files, cache_dir=cache_dir)  # DatasetDict
+    train = splits["train"]
+    slice_rows, matches = {}, True
+    by_split = {"train": questions[:-TEST_ROWS], "test": questions[-TEST_ROWS:]}
+    for expression in SLICES:
+        part = datasets.load_dataset("json", data_files=data_files, cache_dir=cache_dir, split=expression)
+        slice_rows[expression] = len(part)
+        matches &= list(part["prompt"]) == [q["prompt"] for q in python_slice(by_split, expression)]
+    advance()
+
+    # -- 2. indexing: rows are dicts, row slices and columns are columns -----------------------------------
+    row = train[0]  # {"prompt": ..., "A": ..., ...}
+    rows = train[:3]  # {"prompt": [3 values], "A": [...], ...}
+    column = train["prompt"]  # a lazy Column over the Arrow data
+    column_slice = column[:3]  # a plain list
+
+    # -- 3. IterableDataset: stream the same file, no len(), iter()/next() ---------------------------------
+    streamed = datasets.load_dataset("json", data_files=data_files, split="train", streaming=True)
+    first = next(iter(streamed))
+    try:
+        len(streamed)
+        has_len = True
+    except TypeError:
+        has_len = False
+    taken = list(streamed.take(3))
+    advance()
+
+    # -- 4. map: one call per row vs one call per batch; then the cache ------------------------------------
+    tokenizer = load_tokenizer(None)
+    write_jsonl(tmp / "many.jsonl", [questions[i % len(questions)] for i in range(opts.map_rows)])
+    many = datasets.load_dataset("json", data_files={"train": str(tmp / "many.jsonl")}, cache_dir=cache_dir,
+                                 split="train")
+
+    def tokenize_row(example):  # one question and its choice A -> input_ids, token_type_ids, attention_mask
+        return tokenizer(example["prompt"], example["A"])
+
+    def tokenize_batch(batch):  # lists of 1,000 questions and choices in one tokenizer call
+        return tokenizer(batch["prompt"], batch["A"])
+
+    def words_row(example):
+        return {"words": len(example["prompt"].split())}
+
+    def words_batch(batch):
+        return {"words": [len(p.split()) for p in batch["prompt"]]}
+
+    timings, outputs = {}, {}
+    for label, one, batched_fn in (("tokenize", tokenize_row, tokenize_batch), ("word count", words_row, words_batch)):
+        start = time.perf_counter()
+        outputs[(label, False)] = many.map(one)  # computes and writes a cache file
+        unbatched = time.perf_counter() - start
+        start = time.perf_counter()
+        outputs[(label, True)] = many.map(batched_fn, batched=True)
+        timings[label] = {"unbatched": unbatched, "batched": time.perf_counter() - start}
+    same_ids = outputs[("tokenize", False)]["input_ids"][:] == outputs[("tokenize", True)]["input_ids"][:]
+    advance()
+
+    cache_folder = Path(many.cache_files[0]["filename"]).parent
+    before = sorted(cache_folder.glob("cache-*.arrow"))
+    start = time.perf_counter()
+    again = many.map(tokenize_row)  # identical function and data: same fingerprint, so the cache file is read
+    cached_seconds = time.perf_counter() - start
+    after = sorted(cache_folder.glob("cache-*.arrow"))
+    hit = (again.cache_files[0]["filename"] == outputs[("tokenize", False)].cache_files[0]["filename"]
+           and before == after)
+    advance()
+
+    # -- 5. memory-mapping a big Arrow table, measured in a fresh process ---------------------------------
+    table_path, table_rows = write_big_table(tmp / "big.arrow", opts.table_mb, ctx.seed)
+    warm_path, _ = write_big_table(tmp / "warm.arrow", 1, ctx.seed)
+    rss = rss_in_fresh_process(table_path, warm_path)
+    size = table_path.stat().st_size
+    advance()
+
+    return Numbers(
+        splits={name: len(ds) for name, ds in splits.items()},
+        slice_rows=slice_rows,
+        slices_match_python=bool(matches),
+        row_type=type(row).__name__,
+        row_keys=list(row),
+        rows_slice_type=f"{type(rows).__name__} of {type(rows['prompt']).__name__}s",
+        column_type=type(column).__name__,
+        column_slice_type=type(column_slice).__name__,
+        features={k: str(v) for k, v in train.features.items()},
+        iterable_type=type(streamed).__name__,
+        iterable_has_len=has_len,
+        iterable_first_row_equal=first == row,
+        iterable_take_rows=len(taken),
+        map_rows=len(many),
+        map_seconds=timings,
+        batched_map_speedup=timings["tokenize"]["unbatched"] / timings["tokenize"]["batched"],
+        cheap_batched_map_speedup=timings["word count"]["unbatched"] / timings["word count"]["batched"],
+        map_outputs_equal=bool(same_ids),
+        first_input_ids=list(outputs[("tokenize", True)][0]["input_ids"]),
+        map_first_seconds=timings["tokenize"]["unbatched"],
+        map_cached_seconds=cached_seconds,
+        map_cache_hit=bool(hit),
+        cache_files_before=len(before),
+        cache_files_after=len(after),
+        table_bytes=size,
+        table_rows=table_rows,
+        rss_before=rss["before"]["total"],
+        rss_after_mmap=rss["mmap"]["total"],
+        rss_after_in_memory=rss["in_memory"]["total"],
+        rss_parts={step: {"anon": r["anon"], "file": r["file"]} for step, r in rss.items()},
+        mmap_rss_fraction=(rss["mmap"]["total"] - rss["before"]["total"]) / size,
+        in_memory_rss_fraction=(rss["in_memory"]["total"] - rss["before"]["total"]) / size,
+        small_fraction=SMALL_FRACTION,
+    )
+
+
+def write_big_table(path: Path, megabytes: int, seed: int) -> tuple[Path, int]:
+    """An Arrow stream file (the format datasets caches in) of `megabytes` MiB: id, vector[256] float32.
+
+    One random block of rows is written again and again with new ids, so generating it costs
+    little; the file's bytes are real and all of them are on disk.
+    """
+    import numpy as np
+    import pyarrow as pa
+
+    rows = max(1, megabytes * 1024 * 1024 // (VECTOR_WIDTH * 4))
+    block = 4096
+    schema = pa.schema([("id", pa.int64()), ("vector", pa.list_(pa.float32(), VECTOR_WIDTH))])
+    values = np.random.default_rng(seed).standard_normal(block * VECTOR_WIDTH, dtype=np.float32)
+    with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_stream(sink, schema) as writer:
+        for start in range(0, rows, block):
+            n = min(block, rows - start)
+            vectors = pa.FixedSizeListArray.from_arrays(pa.array(values[: n * VECTOR_WIDTH]), VECTOR_WIDTH)
+            writer.write_batch(pa.record_batch([pa.array(np.arange(start, start + n)), vectors], schema=schema))
+    return path, rows
+
+
+# Runs in a fresh interpreter, so the numbers are not blurred by this process's own allocations.
+# A small table is opened first, so lazily imported code is loaded before the baseline is taken.
+RSS_SCRIPT = r"""
+import json, sys
+
+def rss():
+    # resident memory in bytes: total, and (Linux) anonymous vs file-backed (memory-mapped) pages
+    try:
+        with open("/proc/self/status") as status:
+            kb = {line.split(":")[0]: int(line.split()[1]) for line in status
+                  if line.startswith(("VmRSS:", "RssAnon:", "RssFile:"))}
+        return {"total": kb["VmRSS"] * 1024, "anon": kb.get("RssAnon", -1) * 1024, "file": kb.get("RssFile", -1) * 1024}
+    except (OSError, KeyError):
+        import psutil
+        return {"total": psutil.Process().memory_info().rss, "anon": -1024, "file": -1024}
+
+import datasets
+
+big, warm = sys.argv[1], sys.argv[2]
+w = datasets.Dataset.from_file(warm)
+w[0], w[len(w) - 1]
+del w
+before = rss()
+ds = datasets.Dataset.from_file(big)  # memory-mapped: pages are read only when touched
+n = len(ds)
+ds[0], ds[n // 2], ds[n - 1]
+mmap = rss()
+del ds
+mem = datasets.Dataset.from_file(big, in_memory=True)  # read into this process's memory
+mem[0]
+in_memory = rss()
+print(json.dumps({"before": before, "mmap": mmap, "in_memory": in_memory}))
+"""
+
+
+def rss_in_fresh_process(big: Path, warm: Path) -> dict[str, dict[str, int]]:
+    out = subprocess.run([sys.executable, "-c", RSS_SCRIPT, str(big), str(warm)], capture_output=True, text=True,
+                         env={**os.environ, "HF_DATASETS_CACHE": str(big.parent / "hf-cache")})
+    if out.returncode != 0:
+        last = (out.stderr.strip().splitlines() or ["no output"])[-1]
+        raise ProbeError(f"the memory-mapping subprocess failed: {last}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+# --- 4. report ----------------------------------------------------------------------------------
+def fraction_verdict(fraction: float, small: float) -> str:
+    return "a small fraction" if fraction < small else "NOT a small fraction"
+
+
+def speed_verdict(speedup: float) -> str:
+    return "faster" if speedup > 1 else "NOT faster"
+
+
+def report(n: Numbers, opts: Options) -> Report:
+    mib = 1024 * 1024
+
+    def parts(step: str) -> list[float]:
+        return [round(n.rss_parts[step][k] / mib, 1) for k in ("anon", "file")]
+
+    tok, cheap = n.map_seconds["tokenize"], n.map_seconds["word count"]
+    tables = [
+        Table("Splits and slices (load_dataset(..., split=...))", ["split expression", "rows"],
+              [[name, rows] for name, rows in n.splits.items()] + [[e, r] for e, r in n.slice_rows.items()]),
+        Table("What indexing returns", ["expression", "type"], [
+            ["ds[0]", n.row_type], ["ds[:3]", n.rows_slice_type], ['ds["prompt"]', n.column_type],
+            ['ds["prompt"][:3]', n.column_slice_type], ["load_dataset(..., streaming=True)", n.iterable_type]]),
+        Table(f"Dataset.map over {n.map_rows:,} rows (seconds)", ["function", "unbatched", "batched", "speedup"],
+              [[label, round(t["unbatched"], 3), round(t["batched"], 3), round(t["unbatched"] / t["batched"], 2)]
+               for label, t in n.map_seconds.items()]),
+        Table("Memory-mapping, RSS in a fresh process (MiB)",
+              ["step", "RSS", "growth", "of the table", "anonymous", "file-backed"], [
+                  ["after import", round(n.rss_before / mib, 1), 0, 0, *parts("before")],
+                  ["from_file (memory-mapped)", round(n.rss_after_mmap / mib, 1),
+                   round((n.rss_after_mmap - n.rss_before) / mib, 1), f"{n.mmap_rss_fraction:.1%}", *parts("mmap")],
+                  ["from_file(in_memory=True)", round(n.rss_after_in_memory / mib, 1),
+                   round((n.rss_after_in_memory - n.rss_before) / mib, 1), f"{n.in_memory_rss_fraction:.1%}",
+                   *parts("in_memory")]],
+              note=f"table: {n.table_rows:,} rows of id + {VECTOR_WIDTH} float32, {n.table_bytes / mib:.1f} MiB; "
+                   "file-backed = memory-mapped pages the kernel may drop and re-read (-1: not reported)"),
+    ]
+    findings = [
+        "load_dataset(\"json\", data_files=...) on the two files gives a DatasetDict with "
+        + ", ".join(f"{name} ({rows} rows)" for name, rows in n.splits.items())
+        + ". Split strings slice at load time: "
+        + ", ".join(f"{e} has {r}" for e, r in n.slice_rows.items())
+        + (" rows, each the rows plain list slicing gives (percentages rounded to the closest row)."
+           if n.slices_match_python else " rows, and NOT all of them match plain list slicing."),
+        f"Indexing: ds[0] is a {n.row_type} with keys {', '.join(n.row_keys)}; ds[:3] is a {n.rows_slice_type}, "
+        f"columns not rows, because the storage is columnar; ds[\"prompt\"] is a lazy {n.column_type} and "
+        f"ds[\"prompt\"][:3] a {n.column_slice_type}.",
+        f"streaming=True gives an {n.iterable_type}: "
+        + ("it has no len()" if not n.iterable_has_len else "it has a len()")
+        + ", next(iter(ds)) returns the first row"
+        + (" (the same dict as ds[0])" if n.iterable_first_row_equal else " (NOT the same as ds[0])")
+        + f", and take(3) yields {n.iterable_take_rows} rows; rows are read as you iterate.",
+        f"map with the MiniLM tokenizer over {n.map_rows:,} rows: {tok['unbatched']:.2f} s with one call per row, "
+        f"{tok['batched']:.2f} s batched (1,000 rows per call), {n.batched_map_speedup:.1f}x "
+        f"{speed_verdict(n.batched_map_speedup)}; the outputs are "
+        + ("identical." if n.map_outputs_equal else "NOT identical.")
+        + f" A cheap word count gains {n.cheap_batched_map_speedup:.1f}x ({cheap['unbatched']:.2f} s vs "
+          f"{cheap['batched']:.2f} s): per-row Python calls and row conversions are the overhead batching removes.",
+        f"Running the identical map again took {n.map_cached_seconds:.2f} s instead of {n.map_first_seconds:.2f} s: "
+        + ("the cache was reused" if n.map_cache_hit else "the cache was NOT reused")
+        + f" (the same cache-*.arrow file, {n.cache_files_before} cache files before and {n.cache_files_after} "
+          "after), because the fingerprint of the data plus the function is unchanged.",
+        f"Memory-mapping the {n.table_bytes / mib:.1f} MiB table and reading three rows grew a fresh process's RSS by "
+        f"{(n.rss_after_mmap - n.rss_before) / mib:.1f} MiB, {n.mmap_rss_fraction:.1%} of its size, "
+        f"{fraction_verdict(n.mmap_rss_fraction, n.small_fraction)} (under {n.small_fraction:.0%}); loading it "
+        f"with in_memory=True grew it by {(n.rss_after_in_memory - n.rss_before) / mib:.1f} MiB "
+        f"({n.in_memory_rss_fraction:.0%})"
+        + (f"; anonymous memory (a private copy) went from {n.rss_parts['before']['anon'] / mib:.1f} to "
+           f"{n.rss_parts['in_memory']['anon'] / mib:.1f} MiB" if n.rss_parts["before"]["anon"] >= 0 else "")
+        + ". A memory-mapped table is paged in from the file only where it is read.",
+    ]
+    return Report(
+        summary=f"Datasets: splits and slices, dict rows and list columns, streaming, batched map "
+                f"{n.batched_map_speedup:.1f}x faster, cache reused, memory-mapping costs "
+                f"{n.mmap_rss_fraction:.1%} of the table in RSS.",
+        findings=findings,
+        tables=tables,
+        model="science_mc.json and a generated Arrow table (MiniLM tokenizer for map)",
+    )
+
+
+# --- 5. The probe -------------------------------------------------------------------------------
+PROBE = Probe(
+    name="datasets",
+    question="datasets-pipeline",
+    title="Hugging Face Datasets: load_dataset splits and slices, indexing, streaming, map, cache, memory-mapping",
+    options=Options,
+    measure=measure,
+    report=report,
+    check=check,
+    threads=1,
+    predictions=(
+        Prediction("How many times faster is a batched map than a row-by-row map with a tokenizer?",
+                   "batched_map_speedup", "x"),
+        Prediction("Memory-mapping a 256 MiB Arrow table: what fraction of it lands in RSS?",
+                   "mmap_rss_fraction", "", scoring="log10"),
+    ),
+)
