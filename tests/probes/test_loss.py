@@ -46,6 +46,8 @@ def test_loss_options_are_checked():
         probe.make_options(n_embd=30, n_head=4)
     with pytest.raises(ProbeError, match="label-smoothing"):
         probe.make_options(label_smoothing=1.5)
+    with pytest.raises(ProbeError, match="--init-draws must be between 2 and 100"):
+        probe.make_options(init_draws=1)
 
 
 def test_causal_lm_loss_by_hand_matches_a_loop():
@@ -94,20 +96,76 @@ def test_probe_loss_facts(loss_result, minilm):
     # near-uniform init: within 4 standard errors of ln V, and the logit std is 0.02*sqrt(64)
     assert abs(m["init_loss"] - m["ln_vocab"]) < 4 * m["init_loss_standard_error"] + 0.02
     assert m["init_logit_std"] == pytest.approx(0.02 * math.sqrt(64), rel=0.15)
+    assert m["init_logit_std_predicted"] == pytest.approx(0.02 * math.sqrt(64))
     # a wide init is far from uniform and starts well above ln V
     assert m["wide_init_loss"] > m["ln_vocab"] + 1
+    assert m["wide_init_excess_standard_errors"] == pytest.approx(
+        (m["wide_init_loss"] - m["ln_vocab"]) / m["wide_init_loss_standard_error"])
     assert m["perplexity"] == pytest.approx(math.exp(m["trained_loss"]))
     assert m["init_perplexity"] == pytest.approx(math.exp(m["init_loss"]))
+    assert m["init_perplexity_over_vocab"] == pytest.approx(math.exp(m["init_loss"]) / 30522)
     assert m["trained_loss"] < m["init_loss"] - 1  # 10 steps already move it
     # label smoothing: the formula by hand matches torch, and it raises a confident model's loss
     assert m["label_smoothing_trained_by_hand_abs_diff"] < 1e-4
     assert m["label_smoothing_init_by_hand_abs_diff"] < 1e-4
     assert m["label_smoothing_trained_increase"] > m["label_smoothing_init_increase"] > 0
+    assert m["label_smoothing_increase_ratio"] == pytest.approx(
+        m["label_smoothing_trained_increase"] / m["label_smoothing_init_increase"])
     assert m["mc_loss_by_hand_abs_diff"] < 1e-5
     assert m["random_map_at_3"] == pytest.approx((1 + 1 / 2 + 1 / 3) / 5)
-    # the worked table: ranks 1, 2, 3, 4 (miss), 2 (tie), 4 (tie miss)
-    assert m["map_at_3"] == pytest.approx((1 + 1 / 2 + 1 / 3 + 0 + 1 / 2 + 0) / 6)
-    assert m["map_at_3_questions"] == 6
+    # the worked example (chosen scores, no model): ranks 1, 2, 3, 4 (miss), 2 (tie), 4 (tie miss)
+    assert m["worked_map_at_3"] == pytest.approx((1 + 1 / 2 + 1 / 3 + 0 + 1 / 2 + 0) / 6)
+    assert m["worked_questions"] == 6
+    assert "map_at_3" not in m  # a worked value is never named like a model's score
+
+
+def test_loss_at_init_is_tested_over_independent_inits(loss_result):
+    """The draws' mean and standard error, recomputed with the statistics module from the table."""
+    import statistics
+
+    m = loss_result.metrics
+    draws = next(t for t in loss_result.tables if t.title.startswith("First loss of"))
+    losses = [row[1] for row in draws.rows]
+    assert len(losses) == m["init_draws"] == 8
+    assert len(set(losses)) == len(losses)  # independent inits, not one model repeated
+    assert statistics.mean(losses) == pytest.approx(m["init_draws_mean_loss"], abs=1e-6)
+    standard_error = statistics.stdev(losses) / math.sqrt(len(losses))
+    assert standard_error == pytest.approx(m["init_draws_standard_error"], rel=1e-4)
+    assert m["init_excess_standard_errors"] == pytest.approx((statistics.mean(losses) - math.log(30522))
+                                                             / standard_error, rel=1e-3)
+    stds = [row[2] for row in draws.rows]
+    predicted = math.log(30522) + statistics.mean(stds) ** 2 / 2
+    assert m["init_draws_predicted_loss"] == pytest.approx(predicted, abs=1e-5)
+    # the expected excess is s^2/2 ~ 0.013 for s ~ 0.16: the draws agree with it within 3 standard errors
+    assert abs(m["init_vs_predicted_standard_errors"]) < 3
+
+
+def test_noise_verdict_on_both_sides_of_its_threshold(loss_result):
+    from n00bqa.probes.loss import NOISE_STANDARD_ERRORS, noise_verdict
+
+    assert NOISE_STANDARD_ERRORS == 2.0
+    for z in (1.9, -1.9, 0.0):
+        assert noise_verdict(z).startswith("within 2 standard errors")
+    for z in (2.1, -2.1, 13.0):
+        assert noise_verdict(z).startswith("beyond 2 standard errors")
+    # the probe's words are the verdict of its own numbers
+    m = loss_result.metrics
+    finding = loss_result.findings[1]
+    assert f"{m['init_excess_standard_errors']:+.2f} standard errors: {noise_verdict(m['init_excess_standard_errors'])}" \
+        in finding
+    assert "within the noise" not in " ".join(loss_result.findings)
+    assert noise_verdict(m["wide_init_excess_standard_errors"]) in loss_result.findings[2]
+
+
+def test_the_random_tiny_model_is_named_for_what_it_is(loss_result):
+    from n00bqa.probes import find_probe
+
+    text = " ".join([loss_result.summary, *loss_result.findings])
+    assert "GPT-2's loss" not in text and "GPT-2's loss" not in find_probe(None, "loss").title
+    assert loss_result.findings[0].startswith("A randomly initialised tiny GPT-2")
+    assert "worked example" in loss_result.findings[-1]
+    worked = next(t for t in loss_result.tables if t.title.startswith("MAP@3, worked"))
+    assert "worked example" in worked.title
 
 
 def test_probe_loss_tables_and_findings(loss_result):
