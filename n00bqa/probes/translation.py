@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 from n00bqa.errors import ProbeError
-from n00bqa.probes.base import Context, Measured, Probe, Table
+from n00bqa.probes.base import Context, Prediction, Probe, Report, Table
 
 # ---------------------------------------------------------------------------------------------
 # The toy language pair. Every source word has exactly one target word, so the alignment of a
@@ -398,8 +398,50 @@ def heatmap(title: str, rows: list[str], columns: list[str], weights, note: str)
                  rows=[[r, *row] for r, row in zip(rows, cells)], note=note)
 
 
-def report(trained: Trained, opts: TranslationOptions) -> Measured:
-    """Turn a trained toy translator into findings, tables and metrics."""
+@dataclass
+class Numbers:
+    """What the toy-translator run measures; every numeric field is a `--json` metric."""
+
+    parameters: int
+    train_seconds: float
+    test_sentences: int
+    accuracy: float  # held-out exact match
+    final_train_loss: float
+    curve_rows: list[list[Any]]  # (step, mean training loss, exact match on the first held-out sentences)
+    curve_sample: int
+    # cross-attention alignment, teacher forced over the held-out set: (layers, heads) shares
+    alignment_scores: list[list[float]]
+    alignment_best_head: float
+    alignment_mean: float
+    alignment_words: int
+    decoder_heads: int
+    best_layer: int  # 1-based
+    best_head: int  # 1-based
+    # the walk-through of one held-out sentence
+    source: list[str]
+    target: list[str]
+    alignment: list[int]
+    decoded: list[str]
+    tokens: list[str]  # the greedy output, </s> included
+    decoded_correct: bool
+    memory_shape: str
+    encoder_self_shape: str
+    decoder_self_shape: str
+    cross_shape: str
+    greedy_steps: int
+    step_rows: list[list[Any]]
+    cross_best: list[list[float]]  # (steps, S): the best head's cross-attention row at each step
+    last_prefix_words: int
+    last_self_top_words: list[str]  # the 3 prefix words the last step's self-attention weighs most
+    last_self_top_weights: dict[str, float]  # their weights, keyed "1", "2", "3" (last layer, heads averaged)
+    sentence_hits: int
+    verb_source_position: int  # 1-based
+    verb_weight: float  # the best head's weight on the verb when writing it; -1 if decoding stopped early
+    verb_most_seen: str
+
+
+def analyse(trained: Trained, opts: TranslationOptions) -> Numbers:
+    """Walk a trained toy translator through the held-out set and one sentence: the numbers of the report."""
     model = trained.model
     scores = alignment_scores(model, trained.test)  # (layers, heads)
     best = int(scores.argmax())
@@ -417,6 +459,7 @@ def report(trained: Trained, opts: TranslationOptions) -> Measured:
     verb_row = cross_best[len(sentence.target) - 1] if len(cross_best) >= len(sentence.target) else None
     self_last = path["steps"][-1]["self"][-1].mean(0)  # last decoder layer, heads averaged: (t,)
     last_prefix = path["steps"][-1]["prefix"]
+    top3 = self_last.argsort(descending=True)[:3].tolist()
 
     step_rows = []
     for i, step in enumerate(path["steps"]):
@@ -426,88 +469,100 @@ def report(trained: Trained, opts: TranslationOptions) -> Measured:
         step_rows.append([i + 1, " ".join(step["prefix"]), f"{step['prefix'][looked]} {float(self_row[looked]):.2f}",
                           f"{sentence.source[int(row.argmax())]} {float(row.max()):.2f}", step["token"],
                           round(step["prob"], 3)])
-    layer_rows = [[f"layer {layer + 1}", *(round(float(scores[layer, h]), 3) for h in range(scores.shape[1])),
-                   round(float(scores[layer].mean()), 3)] for layer in range(scores.shape[0])]
-    curve_rows = [[step, round(loss, 4), round(acc, 3)] for step, loss, acc in trained.curve]
-    S = len(sentence.source)
-    d = opts.d_model
+    return Numbers(
+        parameters=trained.parameters, train_seconds=round(trained.train_seconds, 2),
+        test_sentences=len(trained.test), accuracy=round(trained.accuracy, 4),
+        final_train_loss=round(trained.curve[-1][1], 4),
+        curve_rows=[[step, round(loss, 4), round(acc, 3)] for step, loss, acc in trained.curve],
+        curve_sample=min(100, len(trained.test)),
+        alignment_scores=scores.tolist(), alignment_best_head=round(float(scores.max()), 4),
+        alignment_mean=round(float(scores.mean()), 4), alignment_words=sum(len(s.target) for s in trained.test),
+        decoder_heads=scores.numel(), best_layer=best_layer + 1, best_head=best_head + 1,
+        source=sentence.source, target=sentence.target, alignment=sentence.alignment, decoded=decoded,
+        tokens=path["tokens"], decoded_correct=decoded == sentence.target,
+        memory_shape=str(path["memory_shape"]), encoder_self_shape=str(path["encoder_self_shape"]),
+        decoder_self_shape=str(path["decoder_self_shape"]), cross_shape=str(path["cross_shape"]),
+        greedy_steps=len(path["steps"]), step_rows=step_rows, cross_best=[row.tolist() for row in cross_best],
+        last_prefix_words=len(last_prefix),
+        last_self_top_words=[last_prefix[j] for j in top3],
+        last_self_top_weights={str(i + 1): float(self_last[j]) for i, j in enumerate(top3)},
+        sentence_hits=hits, verb_source_position=verb_at + 1,
+        verb_weight=float(verb_row[verb_at]) if verb_row is not None else -1.0,
+        verb_most_seen=sentence.source[int(verb_row.argmax())] if verb_row is not None else "",
+    )
+
+
+def report_toy(n: Numbers, opts: TranslationOptions) -> Report:
+    """The findings and tables of a toy-translator run, every number read from `n`."""
+    S = len(n.source)
+    layers, heads = len(n.alignment_scores), len(n.alignment_scores[0])
+    layer_rows = [[f"layer {layer + 1}", *(round(v, 3) for v in n.alignment_scores[layer]),
+                   round(sum(n.alignment_scores[layer]) / heads, 3)] for layer in range(layers)]
     tables = [
         Table("Training (teacher forcing, cross-entropy on the next target word)",
-              ["step", "mean training loss", f"exact match on {min(100, len(trained.test))} held-out"], curve_rows),
+              ["step", "mean training loss", f"exact match on {n.curve_sample} held-out"], n.curve_rows),
         Table("Tensor shapes in the walk-through", ["tensor", "shape", "meaning"], [
             ["source ids", f"(1, {S})", "one held-out sentence, S source words"],
-            ["encoder memory", str(path["memory_shape"]), "one d_model vector per source word; computed once"],
-            ["encoder self-attention", str(path["encoder_self_shape"]), "(batch, heads, S, S) per encoder layer"],
-            ["decoder self-attention (last step)", str(path["decoder_self_shape"]),
+            ["encoder memory", n.memory_shape, "one d_model vector per source word; computed once"],
+            ["encoder self-attention", n.encoder_self_shape, "(batch, heads, S, S) per encoder layer"],
+            ["decoder self-attention (last step)", n.decoder_self_shape,
              "(batch, heads, t, t), causal: each prefix position sees itself and the left"],
-            ["cross-attention (last step)", str(path["cross_shape"]),
+            ["cross-attention (last step)", n.cross_shape,
              "(batch, heads, t, S): queries from the decoder prefix, keys/values from the memory"],
             ["logits per step", f"(1, t, {len(TGT_VOCAB)})", "only the last position's row picks the next word"],
         ]),
-        Table(f"Greedy decoding of '{' '.join(sentence.source)}'",
+        Table(f"Greedy decoding of '{' '.join(n.source)}'",
               ["step", "decoder input (prefix)", "self-attn: most-seen prefix word",
-               f"cross-attn L{best_layer + 1}H{best_head + 1}: most-seen source word", "next word", "p"],
-              step_rows, note="self-attention: last decoder layer, heads averaged, row of the newest position"),
-        heatmap(f"Cross-attention heatmap, decoder layer {best_layer + 1} head {best_head + 1} (best-aligned head)",
+               f"cross-attn L{n.best_layer}H{n.best_head}: most-seen source word", "next word", "p"],
+              n.step_rows, note="self-attention: last decoder layer, heads averaged, row of the newest position"),
+        heatmap(f"Cross-attention heatmap, decoder layer {n.best_layer} head {n.best_head} (best-aligned head)",
                 # the word produced, and (when it is the reference word) the source word it translates
-                [f"{t} ← {sentence.source[sentence.alignment[i]]}"
-                 if i < len(sentence.target) and t == sentence.target[i] else t
-                 for i, t in enumerate(path["tokens"])],
-                sentence.source, cross_best,
+                [f"{t} ← {n.source[n.alignment[i]]}" if i < len(n.target) and t == n.target[i] else t
+                 for i, t in enumerate(n.tokens)],
+                n.source, n.cross_best,
                 note="row = target word being produced (← the source word it translates), columns = source "
                      "words; cell = attention weight in %, each row sums to 100"),
         Table("Alignment: share of target words whose most-attended source word is their translation",
-              ["decoder layer", *(f"head {h + 1}" for h in range(scores.shape[1])), "mean"], layer_rows,
-              note=f"over {sum(len(s.target) for s in trained.test)} target words of "
-                   f"{len(trained.test)} held-out sentences"),
+              ["decoder layer", *(f"head {h + 1}" for h in range(heads)), "mean"], layer_rows,
+              note=f"over {n.alignment_words} target words of {n.test_sentences} held-out sentences"),
     ]
     findings = [
-        f"A {opts.layers}+{opts.layers}-layer encoder-decoder ({trained.parameters:,} parameters, d_model {d}, "
-        f"{opts.heads} heads) trained for {opts.steps} steps in {trained.train_seconds:.1f} s translates "
-        f"{trained.accuracy:.1%} of {len(trained.test)} held-out sentences exactly, although the target "
+        f"A {opts.layers}+{opts.layers}-layer encoder-decoder ({n.parameters:,} parameters, d_model {opts.d_model}, "
+        f"{opts.heads} heads) trained for {opts.steps} steps in {n.train_seconds:.1f} s translates "
+        f"{n.accuracy:.1%} of {n.test_sentences} held-out sentences exactly, although the target "
         "language moves adjectives after the noun and the verb to the end.",
-        f"The encoder runs once: '{' '.join(sentence.source)}' ({S} words) becomes memory of shape "
-        f"{path['memory_shape']}, and every decoding step reads that same memory.",
-        f"Each of the {len(path['steps'])} greedy steps feeds the prefix so far into the decoder: masked "
-        f"self-attention over the prefix (shape {path['decoder_self_shape']} at the last step), then "
+        f"The encoder runs once: '{' '.join(n.source)}' ({S} words) becomes memory of shape "
+        f"{n.memory_shape}, and every decoding step reads that same memory.",
+        f"Each of the {n.greedy_steps} greedy steps feeds the prefix so far into the decoder: masked "
+        f"self-attention over the prefix (shape {n.decoder_self_shape} at the last step), then "
         f"cross-attention with queries from the decoder and keys/values from the memory "
-        f"(shape {path['cross_shape']}), then the last position's logits pick the next word.",
-        f"Greedy output: '{' '.join(decoded)}' (reference '{' '.join(sentence.target)}', "
-        f"{'correct' if decoded == sentence.target else 'wrong'}); at the last step the decoder's self-attention "
-        f"(last layer, heads averaged) over its {len(last_prefix)}-word prefix puts most weight on "
-        + ", ".join(f"'{last_prefix[j]}' {float(self_last[j]):.2f}" for j in self_last.argsort(descending=True)[:3].tolist())
-        + ".",
-        f"Cross-attention {'follows' if float(scores.max()) > 0.5 else 'does not (yet) follow'} the word "
-        f"alignment: in decoder layer {best_layer + 1} head {best_head + 1} the "
-        f"most-attended source word is the translated word for {float(scores.max()):.1%} of held-out target words "
-        f"(mean over all {scores.numel()} decoder heads: {float(scores.mean()):.1%}); in this sentence it is "
-        f"right for {hits} of {len(sentence.target)} words"
-        + (f"; for the verb, moved from source position {verb_at + 1} to the end, it puts "
-           f"{float(verb_row[verb_at]):.0%} of its weight on '{sentence.source[verb_at]}' "
-           f"(most on '{sentence.source[int(verb_row.argmax())]}')." if verb_row is not None else "."),
+        f"(shape {n.cross_shape}), then the last position's logits pick the next word.",
+        f"Greedy output: '{' '.join(n.decoded)}' (reference '{' '.join(n.target)}', "
+        f"{'correct' if n.decoded_correct else 'wrong'}); at the last step the decoder's self-attention "
+        f"(last layer, heads averaged) over its {n.last_prefix_words}-word prefix puts most weight on "
+        + ", ".join(f"'{word}' {n.last_self_top_weights[str(i + 1)]:.2f}"
+                    for i, word in enumerate(n.last_self_top_words)) + ".",
+        f"Cross-attention {'follows' if n.alignment_best_head > 0.5 else 'does not (yet) follow'} the word "
+        f"alignment: in decoder layer {n.best_layer} head {n.best_head} the "
+        f"most-attended source word is the translated word for {n.alignment_best_head:.1%} of held-out target "
+        f"words (mean over all {n.decoder_heads} decoder heads: {n.alignment_mean:.1%}); in this sentence it is "
+        f"right for {n.sentence_hits} of {len(n.target)} words"
+        + (f"; for the verb, moved from source position {n.verb_source_position} to the end, it puts "
+           f"{n.verb_weight:.0%} of its weight on '{n.source[n.verb_source_position - 1]}' "
+           f"(most on '{n.verb_most_seen}')." if n.verb_weight >= 0 else "."),
     ]
-    metrics = {
-        "accuracy": round(trained.accuracy, 4),
-        "alignment_best_head": round(float(scores.max()), 4),
-        "alignment_mean": round(float(scores.mean()), 4),
-        "best_layer": best_layer + 1,
-        "best_head": best_head + 1,
-        "train_seconds": round(trained.train_seconds, 2),
-        "parameters": trained.parameters,
-        "final_train_loss": round(trained.curve[-1][1], 4),
-        "test_sentences": len(trained.test),
-    }
     summary = (f"The decoder reads the encoder's memory through cross-attention at every step: a toy translator "
-               f"trained here reaches {trained.accuracy:.1%} exact match, and its best cross-attention head "
-               f"points at the aligned source word {float(scores.max()):.1%} of the time.")
-    return Measured(summary, findings, metrics, tables, model="toy encoder-decoder (trained in this run)")
+               f"trained here reaches {n.accuracy:.1%} exact match, and its best cross-attention head "
+               f"points at the aligned source word {n.alignment_best_head:.1%} of the time.")
+    return Report(summary, findings, tables, model="toy encoder-decoder (trained in this run)")
 
 
 # ---------------------------------------------------------------------------------------------
 # --model PATH: the same walk on a real Hugging Face encoder-decoder
 # ---------------------------------------------------------------------------------------------
 
-def walk_hf(opts: TranslationOptions, ctx: Context) -> Measured:
+def walk_hf(opts: TranslationOptions, ctx: Context) -> HfNumbers:
+    """Greedy decoding on a local Hugging Face encoder-decoder, step by step, keeping its attention maps."""
     import torch
     from transformers import AutoConfig, AutoModelForSeq2SeqLM, AutoTokenizer
 
@@ -564,51 +619,87 @@ def walk_hf(opts: TranslationOptions, ctx: Context) -> Measured:
         generated = model.generate(**enc, max_new_tokens=opts.max_new_tokens, do_sample=False, num_beams=1)
     ours = prefix[1:]
     theirs = generated[0, 1:].tolist()[:len(ours)]
-    agrees = ours == theirs
-    cross_shape = tuple(out.cross_attentions[0].shape)
-    self_shape = tuple(out.decoder_attentions[0].shape)
-    layers, heads = len(out.cross_attentions), out.cross_attentions[0].shape[1]
     target = tokenizer.convert_ids_to_tokens(ours)
-    last_layer_cross = [s["cross"][-1].mean(0) for s in steps]  # each (S,)
     step_rows = []
     for i, s in enumerate(steps):
-        row = s["cross"][-1].mean(0)
+        row = s["cross"][-1].mean(0)  # last layer, heads averaged: (S,)
         step_rows.append([i + 1, " ".join(tokenizer.convert_ids_to_tokens(s["prefix"])),
                           f"{source[int(row.argmax())]} {float(row.max()):.2f}", target[i], round(s["prob"], 3)])
-    text = tokenizer.decode(ours, skip_special_tokens=True)
+    return HfNumbers(
+        steps=len(steps), source_tokens=len(source), decoder_layers=len(out.cross_attentions),
+        heads=out.cross_attentions[0].shape[1], d_model=int(memory.shape[-1]), matches_generate=ours == theirs,
+        model_type=config.model_type, folder=folder, source=source, target=target,
+        text=tokenizer.decode(ours, skip_special_tokens=True),
+        source_shape=str(tuple(enc["input_ids"].shape)), memory_shape=str(tuple(memory.shape)),
+        self_shape=str(tuple(out.decoder_attentions[0].shape)), cross_shape=str(tuple(out.cross_attentions[0].shape)),
+        logits_shape=str(tuple(out.logits.shape)), step_rows=step_rows,
+        last_layer_cross=[s["cross"][-1].mean(0).tolist() for s in steps],
+    )
+
+
+@dataclass
+class HfNumbers:
+    """What the walk of a local Hugging Face encoder-decoder measures (`--model PATH`)."""
+
+    steps: int
+    source_tokens: int
+    decoder_layers: int
+    heads: int
+    d_model: int
+    matches_generate: bool  # our step-by-step greedy tokens == model.generate(num_beams=1)
+    model_type: str
+    folder: str
+    source: list[str]
+    target: list[str]
+    text: str
+    source_shape: str
+    memory_shape: str
+    self_shape: str
+    cross_shape: str
+    logits_shape: str
+    step_rows: list[list[Any]]
+    last_layer_cross: list[list[float]]  # (steps, S), last decoder layer, heads averaged
+
+
+def report_hf(n: HfNumbers, opts: TranslationOptions) -> Report:
     tables = [
         Table("Tensor shapes", ["tensor", "shape"], [
-            ["source ids", str(tuple(enc["input_ids"].shape))],
-            ["encoder memory (last_hidden_state)", str(tuple(memory.shape))],
-            ["decoder self-attention, per layer (last step)", str(self_shape)],
-            ["cross-attention, per layer (last step)", str(cross_shape)],
-            ["logits (last step)", str(tuple(out.logits.shape))],
+            ["source ids", n.source_shape],
+            ["encoder memory (last_hidden_state)", n.memory_shape],
+            ["decoder self-attention, per layer (last step)", n.self_shape],
+            ["cross-attention, per layer (last step)", n.cross_shape],
+            ["logits (last step)", n.logits_shape],
         ]),
         Table("Greedy decoding, step by step", ["step", "decoder input (prefix)",
                                                 "cross-attn (last layer, heads avg): most-seen source token",
-                                                "next token", "p"], step_rows),
-        heatmap("Cross-attention heatmap, last decoder layer, heads averaged", target, source, last_layer_cross,
+                                                "next token", "p"], n.step_rows),
+        heatmap("Cross-attention heatmap, last decoder layer, heads averaged", n.target, n.source,
+                n.last_layer_cross,
                 note="row = token produced, columns = source tokens; cell = weight in %, each row sums to 100"),
     ]
     findings = [
-        f"The encoder turns {len(source)} source tokens into memory of shape {tuple(memory.shape)}, computed once.",
-        f"Each of {len(steps)} greedy steps runs the decoder on the prefix: self-attention (shape {self_shape} at "
-        f"the last step) and cross-attention into the memory (shape {cross_shape}) in each of {layers} layers "
-        f"with {heads} heads.",
-        f"Greedy output: {text!r}; it {'equals' if agrees else 'differs from'} model.generate(num_beams=1) "
-        "token for token.",
+        f"The encoder turns {n.source_tokens} source tokens into memory of shape {n.memory_shape}, computed once.",
+        f"Each of {n.steps} greedy steps runs the decoder on the prefix: self-attention (shape {n.self_shape} at "
+        f"the last step) and cross-attention into the memory (shape {n.cross_shape}) in each of {n.decoder_layers} "
+        f"layers with {n.heads} heads.",
+        f"Greedy output: {n.text!r}; it {'equals' if n.matches_generate else 'differs from'} "
+        "model.generate(num_beams=1) token for token.",
         "No reference alignment is known for this sentence, so alignment is not scored; read it off the heatmap.",
     ]
-    metrics = {"steps": len(steps), "source_tokens": len(source), "decoder_layers": layers, "heads": heads,
-               "d_model": int(memory.shape[-1]), "matches_generate": agrees}
-    return Measured(f"{config.model_type} decoder reading its encoder memory through cross-attention, "
-                    f"{len(steps)} greedy steps.", findings, metrics, tables, model=folder)
+    return Report(f"{n.model_type} decoder reading its encoder memory through cross-attention, "
+                  f"{n.steps} greedy steps.", findings, tables, model=n.folder)
 
 
-def run(opts: TranslationOptions, ctx: Context) -> Measured:
+def measure(opts: TranslationOptions, ctx: Context) -> Numbers | HfNumbers:
     if opts.model is not None:
         return walk_hf(opts, ctx)
-    return report(train(opts, ctx), opts)
+    return analyse(train(opts, ctx), opts)
+
+
+def report(numbers: Numbers | HfNumbers, opts: TranslationOptions) -> Report:
+    if isinstance(numbers, HfNumbers):
+        return report_hf(numbers, opts)
+    return report_toy(numbers, opts)
 
 
 PROBE = Probe(
@@ -616,7 +707,12 @@ PROBE = Probe(
     question="encoder-decoder",
     title="Train a toy translator live; watch the decoder's cross-attention read the encoder memory",
     options=TranslationOptions,
-    run=run,
+    measure=measure,
+    report=report,
     check=check,
     threads=1,  # a tiny model: one thread is faster than two (see Probe.threads)
+    predictions=(
+        Prediction("A 2+2-layer toy translator trains for 300 steps: what share of held-out sentences does it "
+                   "translate exactly?", "accuracy", "(share)"),
+    ),
 )

@@ -7,10 +7,10 @@ import json
 import pytest
 
 from n00bqa.errors import ProbeError
-from n00bqa.probes import get_probe
-from n00bqa.probes.base import Context
+from n00bqa.probes import find_probe
+from n00bqa.probes.base import Context, ProbeResult, flat_metrics, run_probe, unexplained_numbers
 from n00bqa.probes.translation import (ADJECTIVES, EOS, LEXICON, TGT_VOCAB, TranslationOptions, alignment_scores,
-                                       encode_batch, make_data, make_sentence, report, train, walk)
+                                       analyse, encode_batch, make_data, make_sentence, report, train, walk)
 
 
 @pytest.fixture(scope="module")
@@ -21,7 +21,20 @@ def trained():
 
 @pytest.fixture(scope="module")
 def measured(trained):
-    return report(trained, TranslationOptions())
+    """The probe's result for that training run, as run_probe would build it (without training again)."""
+    import dataclasses
+
+    opts = TranslationOptions()
+    numbers = analyse(trained, opts)
+    rep = report(numbers, opts)
+    return ProbeResult(probe="translation", question="encoder-decoder", summary=rep.summary, findings=rep.findings,
+                       tables=rep.tables, metrics=flat_metrics(numbers),
+                       environment={"options": dataclasses.asdict(opts), "seed": 0}, seconds=0.0)
+
+
+@pytest.mark.slow
+def test_every_number_in_a_finding_is_measured(measured):
+    assert unexplained_numbers(measured) == []
 
 
 def test_toy_language_alignment_is_a_reordering_permutation():
@@ -113,7 +126,7 @@ def test_same_seed_same_numbers():
 
 
 def test_bad_options_are_probe_errors(tmp_path):
-    probe = get_probe("translation")
+    probe = find_probe(None, "translation")
     with pytest.raises(ProbeError, match="--d-model 30"):
         probe.make_options(d_model=30, heads=4)
     with pytest.raises(ProbeError, match="--steps 0"):
@@ -142,11 +155,10 @@ def tiny_t5(tmp_path_factory):
 
 
 def test_model_path_walks_a_hf_encoder_decoder(tiny_t5):
-    from n00bqa.probes.base import run_probe
-
-    probe = get_probe("translation")
+    probe = find_probe(None, "translation")
     opts = probe.make_options(model=str(tiny_t5), text="the cat sees the dog", max_new_tokens=6)
-    result = run_probe(probe, opts, cache=False)
+    result = run_probe(None, probe, opts, cache=False)
+    assert unexplained_numbers(result) == []
     m = result.metrics
     assert m["decoder_layers"] == 2 and m["heads"] == 4 and m["d_model"] == 32
     assert m["source_tokens"] == 7  # [CLS] the cat sees the dog [SEP]
@@ -169,9 +181,9 @@ def test_model_path_without_tokenizer_is_a_clear_error(tiny_t5, tmp_path):
     for name in ("config.json", "model.safetensors", "generation_config.json"):
         if (tiny_t5 / name).exists():
             shutil.copy(tiny_t5 / name, folder / name)
-    probe = get_probe("translation")
+    probe = find_probe(None, "translation")
     with pytest.raises(ProbeError, match="tokenizer"):
-        probe.run(probe.make_options(model=str(folder)), Context())
+        probe.measure(probe.make_options(model=str(folder)), Context())
 
 
 def test_cli_json_with_model(tiny_t5):
@@ -199,8 +211,8 @@ def test_cli_rejects_a_folder_without_config(tmp_path):
 
 
 def test_model_path_rejects_an_encoder_only_model():
-    from n00bqa.paths import bundled_model_path
+    from n00bqa.study import bundled_model_path
 
-    probe = get_probe("translation")
+    probe = find_probe(None, "translation")
     with pytest.raises(ProbeError, match="'bert' model, not an encoder-decoder"):
-        probe.run(probe.make_options(model=str(bundled_model_path())), Context())
+        probe.measure(probe.make_options(model=str(bundled_model_path())), Context())
