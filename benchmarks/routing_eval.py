@@ -7,7 +7,8 @@
 
 Top-1 accuracy: share of labelled queries routed (score >= threshold) to their labelled question.
 Rejection rate: share of `none` queries whose best score stays below the threshold.
-The threshold is chosen on the tune split; the report split is only ever scored.
+The threshold is chosen on the tune split; the report split is only ever scored. The questions
+are the study root's (`--root`, else N00BQA_ROOT, the current folder or the project's own).
 """
 
 from __future__ import annotations
@@ -44,15 +45,15 @@ def load_items(path: Path = EVAL_FILE) -> list[dict[str, str]]:
     return items
 
 
-def score_items(items: list[dict[str, str]], fields: Sequence[str], lexical_weight: float) -> list[dict[str, Any]]:
-    """For each query: the best question id (ignoring the threshold) and its score."""
-    from n00bqa.retrieval import encoder
-    from n00bqa.questions import load_questions
+def score_items(study, items: list[dict[str, str]], fields: Sequence[str], lexical_weight: float) -> list[dict[str, Any]]:
+    """For each query: the best question id of the study root (ignoring the threshold) and its score."""
     from n00bqa.ask.routing import question_vectors, rank
+    from n00bqa.questions import load_questions
+    from n00bqa.retrieval import encoder
 
-    questions, _ = load_questions()
-    vectors = question_vectors(questions, fields=fields, cache=False, lexical_weight=lexical_weight)
-    query_vectors = encoder.encode([item["query"] for item in items])  # (n_items, 384)
+    questions, _ = load_questions(study)
+    vectors = question_vectors(study, questions, fields=fields, cache=False, lexical_weight=lexical_weight)
+    query_vectors = encoder.encode(study, [item["query"] for item in items])  # (n_items, dim)
     scored = []
     for item, vector in zip(items, query_vectors):
         ranked = rank(vectors, vector, item["query"], threshold=-1.0).ranked
@@ -112,15 +113,17 @@ def _previous(cuts: list[float], cut: float) -> float:
     return cuts[index - 1] if index else cut
 
 
-def evaluate(fields: Sequence[str] | None = None, lexical_weight: float | None = None,
-             threshold: float | None = None, tune: bool = False) -> dict[str, Any]:
-    """Score both splits. `tune=True` chooses the threshold on the tune split first."""
+def evaluate(study, fields: Sequence[str] | None = None, lexical_weight: float | None = None,
+             threshold: float | None = None, tune: bool = False,
+             items: list[dict[str, str]] | None = None) -> dict[str, Any]:
+    """Score both splits on the study root's questions. `tune=True` chooses the threshold on the
+    tune split first. `items` defaults to every item of routing_eval.yaml."""
     from n00bqa.ask import routing
 
     fields = tuple(fields or routing.FIELDS)
     lexical_weight = routing.LEXICAL_WEIGHT if lexical_weight is None else lexical_weight
-    items = load_items()
-    scored = score_items(items, fields, lexical_weight)
+    items = load_items() if items is None else items
+    scored = score_items(study, items, fields, lexical_weight)
     tune_scored = [s for s in scored if s["split"] == "tune"]
     report_scored = [s for s in scored if s["split"] == "report"]
     if tune:
@@ -155,11 +158,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--variants", action="store_true", help="compare field sets, each tuned on the tune split")
     parser.add_argument("--json", action="store_true", help="print JSON")
     parser.add_argument("--quiet", action="store_true", help="do not list the misses")
+    parser.add_argument("--root", help="the study root whose questions are routed (default: as n00bqa finds it)")
     args = parser.parse_args(argv)
+    from n00bqa.study import Study
+
+    study = Study.find(args.root)
     if args.variants:
-        results = [evaluate(fields, weight, tune=True) for fields, weight in VARIANTS]
+        results = [evaluate(study, fields, weight, tune=True) for fields, weight in VARIANTS]
     else:
-        results = [evaluate(tune=args.tune)]
+        results = [evaluate(study, tune=args.tune)]
     if args.json:
         print(json.dumps(results if args.variants else results[0], indent=2))
     else:

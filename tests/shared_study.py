@@ -1,8 +1,10 @@
-"""Shared set-up for the ask/routing/ONNX tests (imported by them; holds no tests itself).
+"""A study root built once per session, shared by the ask, routing, encoder and browser tests
+(imported by them; holds no tests itself).
 
 Building the ONNX export and the index costs seconds, so it happens once per test session in a
-study root of its own (the notes of the reading list only, no library sources, to keep the
-build short); each test's own study root then links to that export and index.
+study root of its own: a copy of the frozen fixture root (tests/fixtures/study), its reading list cut
+to the notes (no library sources, to keep the build short). Each test's own study root then links
+to that export and index.
 """
 
 from __future__ import annotations
@@ -14,9 +16,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import root_env
+from conftest import FIXTURE_ROOT
 
-PROJECT = Path(__file__).resolve().parent.parent
 _shared: dict[str, Path] = {}
 
 
@@ -36,15 +37,16 @@ def shared_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     if root.exists():
         shutil.rmtree(root)
     root.mkdir()
-    shutil.copytree(PROJECT / "questions", root / "questions")
-    shutil.copytree(PROJECT / "corpus", root / "corpus")
+    shutil.copytree(FIXTURE_ROOT / "questions", root / "questions")
+    shutil.copytree(FIXTURE_ROOT / "corpus", root / "corpus")
     notes_only_reading_list(root / "corpus")
-    with root_env(root):
-        from n00bqa.ask import ensure_ready
-        from n00bqa.ask.routing import route
+    from n00bqa.ask import ensure_ready
+    from n00bqa.ask.routing import route
+    from n00bqa.study import Study
 
-        ensure_ready()
-        route("warm up the question vectors")
+    study = Study(root)
+    ensure_ready(study)
+    route(study, "warm up the question vectors")
     _shared["root"] = root
     return root
 

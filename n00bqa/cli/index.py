@@ -33,7 +33,7 @@ def build(
     with RichReporter(delay=0.5) as reporter:
         report = build_index(study, rebuild=rebuild, reporter=reporter)
     for item_id, why in report.items_skipped.items():
-        err_console.print(f"[yellow]skipped[/] {escape(item_id)}: {escape(why)}", highlight=False)
+        err_console.print(f"[yellow]skipped[/] {escape(item_id)}: {escape(why)}", highlight=False, soft_wrap=True)
     if as_json:
         print_json(report.to_dict())
         return

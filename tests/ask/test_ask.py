@@ -4,22 +4,24 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from test_ask_support import link_state, notes_only_reading_list, shared_root
+from shared_study import link_state, notes_only_reading_list, shared_root
 from typer.testing import CliRunner
 
 from n00bqa.ask import MAX_QUERY_CHARS, ask, best_sentence, sentences
+from n00bqa.ask.routing import THRESHOLD
 from n00bqa.cli import app
 from n00bqa.errors import AskError, RetrievalIndexError
-from n00bqa.ask.routing import THRESHOLD
 
 runner = CliRunner()
-TOP_KEYS = {"query", "question", "related", "answer", "probe", "passages"}
+TOP_KEYS = {"query", "question", "related", "answer", "probes", "passages"}
+PROBE_KEYS = {"name", "findings", "metrics", "options", "measured_at"}
 PASSAGE_KEYS = {"source", "title", "section", "lines", "text", "score"}
 
 
@@ -46,22 +48,22 @@ def test_json_has_exactly_the_documented_shape(ready):
     assert data["question"]["score"] >= THRESHOLD
     assert all(set(r) == {"id", "score"} for r in data["related"]) and len(data["related"]) == 3
     assert data["related"][0]["score"] <= data["question"]["score"]
-    assert set(data["probe"]) == {"name", "findings", "metrics", "measured_at"}
-    assert data["probe"]["name"] == "param-count"
+    assert [set(p) for p in data["probes"]] == [PROBE_KEYS]
+    assert data["probes"][0]["name"] == "param-count"
     assert len(data["passages"]) == 3 and all(set(p) == PASSAGE_KEYS for p in data["passages"])
     assert "22,713,216" in data["answer"]  # the question file's written answer
 
 
-def test_answer_parts_agree_with_the_library(ready):
+def test_answer_parts_agree_with_the_library(ready, study):
     from n00bqa.questions import get_question
     from n00bqa.retrieval import search
 
-    answer = ask("why do unused embedding rows get zero gradient", k=4)
+    answer = ask(study, "why do unused embedding rows get zero gradient", k=4)
     assert answer.question.id == "embedding-grad"
-    assert answer.answer == get_question("embedding-grad").answer
+    assert answer.answer == get_question(study, "embedding-grad").answer
     # The passages come from the two searches (the query; the question with its answer) ...
-    question = get_question("embedding-grad")
-    pool = search(answer.query, k=8) + search(f"{question.question}\n{question.answer}", k=8)
+    question = get_question(study, "embedding-grad")
+    pool = search(study, answer.query, k=8) + search(study, f"{question.question}\n{question.answer}", k=8)
     pool_keys = {(p.source, p.lines) for p in pool}
     assert len(answer.passages) == 4 and all((p.source, p.lines) in pool_keys for p in answer.passages)
     # ... with the question's own reading list first.
@@ -73,34 +75,63 @@ def test_answer_parts_agree_with_the_library(ready):
     assert answer.built == [] and answer.warnings == []
 
 
-def test_probe_findings_come_from_the_probe_cache(ready):
-    from n00bqa.probes.base import ProbeResult
+def _cached_run(study, probe: str, finding: str, options: dict):
+    """A run of `probe` put in the study's probe cache as its last run (of its current source)."""
+    from n00bqa.probes.base import ProbeResult, probe_sha256, save_result
 
-    result = ProbeResult("param-count", "model-size", "s", ["MiniLM has 22,713,216 parameters."], [],
-                         {"minilm_params": 22713216}, {"measured_at": "2024-01-02T03:04:05+00:00"}, 0.1)
-    (ready / ".n00bqa" / "probe-cache").mkdir(parents=True, exist_ok=True)
-    (ready / ".n00bqa" / "probe-cache" / "param-count.latest.json").write_text(json.dumps(result.to_dict()))
-    data = ask("How large is a transformer model?").to_dict()
-    assert data["probe"] == {"name": "param-count", "findings": ["MiniLM has 22,713,216 parameters."],
-                             "metrics": {"minilm_params": 22713216}, "measured_at": "2024-01-02T03:04:05+00:00"}
+    result = ProbeResult(probe, "model-size", "s", [finding], [], {"count": 22713216},
+                         {"measured_at": "2024-01-02T03:04:05+00:00", "probe_sha256": probe_sha256(study, probe),
+                          "options": options, "seed": 3}, 0.1)
+    save_result(study, result)
+    return result
 
 
-def test_run_measures_now(ready):
+def test_every_probe_of_the_question_is_shown_from_the_cache_with_its_options(ready, study):
+    from n00bqa.questions import get_question, save_question
+
+    question = get_question(study, "model-size")
+    question.probes = ["param-count", "embedding-grad"]  # a question may name several probes
+    save_question(study, question)
+    _cached_run(study, "param-count", "MiniLM has 22,713,216 parameters.", {"seq_len": 128, "tied": False})
+    data = ask(study, "How large is a transformer model?").to_dict()
+    assert data["probes"] == [
+        {"name": "param-count", "findings": ["MiniLM has 22,713,216 parameters."], "metrics": {"count": 22713216},
+         "options": {"seq_len": 128, "tied": False}, "measured_at": "2024-01-02T03:04:05+00:00"},
+        {"name": "embedding-grad", "findings": [], "metrics": {}, "options": {}, "measured_at": None},
+    ]
+    shown = _flat(runner.invoke(app, ["ask", "How large is a transformer model?"]).stdout)
+    assert "MiniLM has 22,713,216 parameters." in shown
+    assert "ran with: --seq-len 128 --no-tied --seed 3" in shown  # which options the shown run used
+    assert "probe embedding-grad No measured findings yet. Run it: n00bqa probe embedding-grad" in shown
+
+
+def test_a_run_of_an_older_probe_source_is_not_shown(ready, study):
+    from n00bqa.probes.base import save_result
+
+    result = _cached_run(study, "param-count", "stale", {})
+    result.environment["probe_sha256"] = "0" * 64  # measured by another version of the probe
+    save_result(study, result)
+    assert ask(study, "How large is a transformer model?").probes[0].result is None
+
+
+def test_run_measures_now(ready, study):
     from n00bqa.probes.base import last_result
 
-    answer = ask("How large is a transformer model?", run=True)
+    answer = ask(study, "How large is a transformer model?", run=True)
     assert answer.question.id == "model-size"
-    assert answer.ran_probe and answer.probe_name == "param-count"
-    cached = last_result("param-count")  # the run was cached like any `n00bqa probe` run
-    assert cached is not None and cached.findings == answer.probe_result.findings
-    assert answer.to_dict()["probe"]["measured_at"] == cached.measured_at
+    [run] = answer.probes
+    assert run.fresh and run.name == "param-count"
+    cached = last_result(study, "param-count")  # the run was cached like any `n00bqa probe` run
+    assert cached is not None and cached.findings == run.result.findings
+    assert answer.to_dict()["probes"][0]["measured_at"] == cached.measured_at
+    assert answer.to_dict()["probes"][0]["options"] == cached.options
 
 
 def test_off_topic_says_so_and_offers_questions_add(ready):
     result = runner.invoke(app, ["ask", "how long should I boil an egg", "--json"])
     assert result.exit_code == 0
     data = json.loads(result.stdout)
-    assert data["question"] is None and data["probe"] is None and data["related"] == [] and data["passages"] == []
+    assert data["question"] is None and data["probes"] == [] and data["related"] == [] and data["passages"] == []
     assert 'n00bqa questions add "how long should I boil an egg"' in data["answer"]
     plain = _flat(runner.invoke(app, ["ask", "how long should I boil an egg"]).stdout)
     assert "No matching question" in plain and "n00bqa questions add" in plain
@@ -108,15 +139,16 @@ def test_off_topic_says_so_and_offers_questions_add(ready):
 
 def _flat(text: str) -> str:
     """Rich output without its box borders and line wrapping."""
-    return " ".join(text.replace("│", " ").replace("╭", " ").replace("╰", " ").split())
+    return " ".join(re.sub(r"[│╭╮╰╯─]", " ", text).split())
 
 
-def test_rich_output_cites_and_highlights(ready):
+def test_rich_output_cites_and_highlights(ready, study):
     result = runner.invoke(app, ["ask", "why is the loss at initialisation about ln of the vocabulary size", "-k", "2"])
     assert result.exit_code == 0, result.output
-    answer = ask("why is the loss at initialisation about ln of the vocabulary size", k=2)
+    answer = ask(study, "why is the loss at initialisation about ln of the vocabulary size", k=2)
     for passage in answer.passages:
-        assert f"{passage.source}:{passage.lines.split('-')[0]}" in _flat(result.stdout).replace(" ", "")
+        assert passage.citation == f"{passage.source}:{passage.lines.split('-')[0]}"
+        assert passage.citation in _flat(result.stdout).replace(" ", "")
     assert "loss-and-benchmark" in result.stdout and "n00bqa probe loss" in _flat(result.stdout)
 
 
@@ -140,10 +172,10 @@ def _one_line_error(result, *fragments: str) -> str:
     return errors[0]
 
 
-def test_empty_query(ready):
+def test_empty_query(ready, study):
     _one_line_error(runner.invoke(app, ["ask", "   "]), "empty")
     with pytest.raises(AskError):
-        ask("")
+        ask(study, "")
 
 
 def test_megabyte_query(ready):
@@ -240,9 +272,9 @@ def test_console_script(ready):
     assert json.loads(out.stdout)["question"]["id"] == "loss-and-benchmark"
 
 
-def test_missing_index_error_from_search_names_the_fix(ready_own_index):
+def test_missing_index_error_from_search_names_the_fix(ready_own_index, study):
     from n00bqa.retrieval import load_index
 
     shutil.rmtree(ready_own_index / ".n00bqa" / "index")
     with pytest.raises(RetrievalIndexError, match="n00bqa index build"):
-        load_index()
+        load_index(study)

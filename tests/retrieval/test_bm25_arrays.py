@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from n00bqa.retrieval import bm25_arrays
-from n00bqa.retrieval.index import lexical_tokens
+from n00bqa.text import lexical_tokens
 
 PASSAGES = [
     "The embedding table receives gradient only in the rows of the tokens in the batch.",

@@ -16,7 +16,7 @@ from n00bqa.cli import app
 runner = CliRunner()
 
 
-def test_every_reading_list_item_is_listed(study_root):
+def test_every_reading_list_item_is_listed(study_root, study):
     from n00bqa.retrieval.corpus import load_items
 
     manifest = yaml.safe_load((study_root / "corpus" / "reading-list.yaml").read_text())["items"]
@@ -25,7 +25,7 @@ def test_every_reading_list_item_is_listed(study_root):
     rows = json.loads(result.output)
     assert [r["id"] for r in rows] == [e["id"] for e in manifest]
     assert all(r["state"] in ("new", "unreadable") for r in rows)  # nothing indexed in a fresh root
-    items = {i.id: i for i in load_items()}
+    items = {i.id: i for i in load_items(study)}
     for entry in manifest:
         item = items[entry["id"]]
         if entry["kind"] == "library":
@@ -44,7 +44,7 @@ def _listing(root: Path) -> dict:
     return yaml.safe_load(path.read_text()) if path.exists() else {"items": []}
 
 
-def test_add_markdown_html_and_text(study_root, tmp_path):
+def test_add_markdown_html_and_text(study_root, study, tmp_path):
     md = tmp_path / "My Notes.md"
     md.write_text("# Mine\n\nMy own words about attention.\n")
     html = tmp_path / "page.html"
@@ -66,7 +66,7 @@ def test_add_markdown_html_and_text(study_root, tmp_path):
     from n00bqa.retrieval.corpus import item_text, load_items
     from n00bqa.retrieval.index import chunk_item
 
-    page = next(i for i in load_items() if i.id == "page")
+    page = next(i for i in load_items(study) if i.id == "page")
     assert "var x" not in item_text(page)
     sections = [c.section for c in chunk_item(page)]
     assert sections == ["Heads", "Width"]

@@ -18,9 +18,9 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from conftest import root_env
+from conftest import FIXTURE_ROOT
 
-PROJECT = Path(__file__).resolve().parent.parent
+from n00bqa.study import Study
 
 NOTES = {
     "embeddings": """# Embeddings
@@ -49,7 +49,7 @@ weights the values. Multi-head attention runs several of these side by side.
 
 
 def _make_root(root: Path) -> None:
-    shutil.copytree(PROJECT / "questions", root / "questions")
+    shutil.copytree(FIXTURE_ROOT / "questions", root / "questions")
     notes = root / "corpus" / "notes"
     notes.mkdir(parents=True)
     items = []
@@ -66,11 +66,10 @@ def built_root(tmp_path_factory) -> Path:
     """A tiny study root with its index built once for the whole session."""
     root = tmp_path_factory.mktemp("indexed") / "study"
     _make_root(root)
-    with root_env(root):
-        from n00bqa.retrieval import build_index
+    from n00bqa.retrieval import build_index
 
-        report = build_index()
-        assert report.changed and not report.items_skipped
+    report = build_index(Study(root))
+    assert report.changed and not report.items_skipped
     return root
 
 
@@ -92,57 +91,57 @@ def _gen(root: Path) -> Path:
     return folder / json.loads((folder / "manifest.json").read_text())["generation"]
 
 
-def test_index_holds_every_item_with_its_chunks(root):
+def test_index_holds_every_item_with_its_chunks(root, study):
     from n00bqa.retrieval import index_status, load_index
 
-    index = load_index()
+    index = load_index(study)
     assert {c.item_id for c in index.chunks} == set(NOTES) | {"torch-embedding"}
     assert index.dense.ntotal == len(index.chunks)
     norms = np.linalg.norm(index.vectors, axis=1)
     np.testing.assert_allclose(norms, 1.0, atol=1e-5)
-    status = index_status()
+    status = index_status(study)
     assert status["up_to_date"] and all(r["state"] == "indexed" for r in status["items"])
     assert sum(r["chunks"] for r in status["items"]) == len(index.chunks)
 
 
-def test_dense_vectors_equal_sentence_transformers_encode(root):
+def test_dense_vectors_equal_sentence_transformers_encode(root, study):
     from n00bqa.retrieval import load_index
-    from n00bqa.retrieval.embed import _sentence_transformer
+    from n00bqa.retrieval.encoder import _sentence_transformer
 
-    index = load_index()
+    index = load_index(study)
     expected = _sentence_transformer().encode([c.embed_text for c in index.chunks[:8]], normalize_embeddings=True)
     np.testing.assert_allclose(index.vectors[:8], expected, atol=1e-5)
 
 
-def test_no_change_build_reuses_everything(root):
+def test_no_change_build_reuses_everything(root, study):
     from n00bqa.retrieval import build_index
 
     before = _gen(root)
-    report = build_index()
+    report = build_index(study)
     assert not report.changed and report.chunks_embedded == 0 and report.items_embedded == []
     assert _gen(root) == before
 
 
-def test_changing_one_note_re_embeds_only_it(root, monkeypatch):
+def test_changing_one_note_re_embeds_only_it(root, monkeypatch, study):
     from n00bqa.retrieval import build_index, load_index
-    from n00bqa.retrieval import embed
+    from n00bqa.retrieval import encoder
 
-    old = load_index()
+    old = load_index(study)
     old_vectors = {(c.item_id, c.section, c.lines): old.vectors[i] for i, c in enumerate(old.chunks)}
     seen: list[str] = []
-    real = embed.encode_documents
+    real = encoder.encode_documents
 
     def spy(texts, reporter=None):
         seen.extend(texts)
         return real(texts, reporter)
 
-    monkeypatch.setattr(embed, "encode_documents", spy)
+    monkeypatch.setattr(encoder, "encode_documents", spy)
     note = root / "corpus" / "notes" / "attention.md"
     note.write_text(note.read_text() + "\n## Masks\n\nA causal mask hides the future tokens from each position.\n")
-    report = build_index()
+    report = build_index(study)
     assert report.changed and report.items_embedded == ["attention"]
     assert set(report.items_reused) == set(NOTES) - {"attention"} | {"torch-embedding"}
-    new = load_index()
+    new = load_index(study)
     attention_chunks = [c for c in new.chunks if c.item_id == "attention"]
     assert len(seen) == len(attention_chunks) == report.chunks_embedded
     assert any("causal mask" in c.text for c in attention_chunks)
@@ -151,7 +150,7 @@ def test_changing_one_note_re_embeds_only_it(root, monkeypatch):
             np.testing.assert_array_equal(new.vectors[i], old_vectors[(c.item_id, c.section, c.lines)])
 
 
-def test_manifest_mismatch_says_rebuild(root):
+def test_manifest_mismatch_says_rebuild(root, study):
     from n00bqa.errors import RetrievalIndexError
     from n00bqa.retrieval import load_index
 
@@ -160,41 +159,41 @@ def test_manifest_mismatch_says_rebuild(root):
     for key, value in (("chunker_version", -1), ("model", "other-model"), ("dim", 768)):
         path.write_text(json.dumps({**manifest, key: value}))
         with pytest.raises(RetrievalIndexError, match="rebuild with: n00bqa index build --rebuild") as err:
-            load_index()
+            load_index(study)
         assert repr(value) in str(err.value)
 
 
-def test_interrupted_build_leaves_the_previous_index_usable(root):
+def test_interrupted_build_leaves_the_previous_index_usable(root, study):
     from n00bqa.retrieval import build_index, load_index, search
 
     before = _gen(root)
     (root / "corpus" / "notes" / "embeddings.md").write_text(NOTES["embeddings"] + "\nA new paragraph.\n")
     with pytest.raises(KeyboardInterrupt):
-        build_index(_fail_after_embed=True)
+        build_index(study, _fail_after_embed=True)
     assert _gen(root) == before
-    passages = search("label smoothing probability mass", k=2, mode="lexical")
+    passages = search(study, "label smoothing probability mass", k=2, mode="lexical")
     assert passages and passages[0].source.startswith("corpus/notes/dup-")
-    assert len(load_index().chunks) > 0
+    assert len(load_index(study).chunks) > 0
     # and the next build finishes the job
-    report = build_index()
+    report = build_index(study)
     assert report.items_embedded == ["embeddings"]
 
 
-def test_killed_build_leftovers_are_ignored_and_cleaned(root):
+def test_killed_build_leftovers_are_ignored_and_cleaned(root, study):
     from n00bqa.retrieval import build_index, load_index
 
     leftover = _index_dir(root) / ".tmp-gen-killed"
     leftover.mkdir()
     (leftover / "chunks.json").write_text("[half")
-    load_index()
+    load_index(study)
     (root / "corpus" / "notes" / "attention.md").write_text(NOTES["attention"] + "\nMore.\n")
-    build_index()
+    build_index(study)
     assert not leftover.exists()
     assert [p.name for p in _index_dir(root).iterdir() if p.name.startswith("gen-")] == [_gen(root).name]
 
 
 @pytest.mark.parametrize("victim", ["manifest.json", "chunks.json", "dense.faiss", "missing dense.faiss"])
-def test_corrupt_or_missing_file_is_one_clear_error(root, victim):
+def test_corrupt_or_missing_file_is_one_clear_error(root, victim, study):
     from n00bqa.errors import RetrievalIndexError
     from n00bqa.retrieval import load_index
 
@@ -208,22 +207,22 @@ def test_corrupt_or_missing_file_is_one_clear_error(root, victim):
         path = _gen(root) / victim
         path.write_bytes(path.read_bytes()[: len(path.read_bytes()) // 2])
     with pytest.raises(RetrievalIndexError) as err:
-        load_index()
+        load_index(study)
     message = str(err.value)
     assert str(path) in message and "n00bqa index build" in message and "\n" not in message
     result = CliRunner().invoke(__import__("n00bqa.cli", fromlist=["app"]).app, ["search", "embedding"])
     assert result.exit_code == 1 and result.output.count("\n") == 1 and "Error:" in result.output
 
 
-def test_missing_index_says_build(study_root):
+def test_missing_index_says_build(study_root, study):
     from n00bqa.errors import RetrievalIndexError
     from n00bqa.retrieval import load_index
 
     with pytest.raises(RetrievalIndexError, match="build it with: n00bqa index build"):
-        load_index()
+        load_index(study)
 
 
-def test_concurrent_build_refuses_clearly(root):
+def test_concurrent_build_refuses_clearly(root, study):
     from filelock import FileLock
 
     from n00bqa.errors import RetrievalIndexError
@@ -239,32 +238,32 @@ def test_concurrent_build_refuses_clearly(root):
                 return lambda n=1: None
 
         with pytest.raises(RetrievalIndexError, match="another `n00bqa index build` holds"):
-            build_index(lock_timeout=0.2, reporter=Recorder())
+            build_index(study, lock_timeout=0.2, reporter=Recorder())
         assert events == [("Waiting for another index build to finish", 0)]
-    assert not build_index().changed  # once released, builds run again
+    assert not build_index(study).changed  # once released, builds run again
 
 
-def test_search_modes_and_duplicates(root):
+def test_search_modes_and_duplicates(root, study):
     from n00bqa.errors import AskError
     from n00bqa.retrieval import search
 
     for mode in ("dense", "lexical", "hybrid"):
-        passages = search("label smoothing spreads probability over wrong classes", k=3, mode=mode)
+        passages = search(study, "label smoothing spreads probability over wrong classes", k=3, mode=mode)
         sources = [p.source for p in passages]
         # the two look-alike notes are one passage, not two
         assert sum(s.startswith("corpus/notes/dup-") for s in sources) == 1, (mode, sources)
         assert all(set(p.to_dict()) == {"source", "title", "section", "lines", "text", "score"} for p in passages)
     with pytest.raises(AskError):
-        search("   ")
+        search(study, "   ")
     with pytest.raises(AskError):
-        search("x", mode="fuzzy")
+        search(study, "x", mode="fuzzy")
 
 
-def test_look_alikes_are_collapsed_by_vector(root):
+def test_look_alikes_are_collapsed_by_vector(root, study):
     from n00bqa.retrieval import load_index
     from n00bqa.retrieval.search import DUPLICATE_COSINE, _distinct
 
-    index = load_index()
+    index = load_index(study)
     a, b = (next(i for i, c in enumerate(index.chunks) if c.item_id == note) for note in ("dup-a", "dup-b"))
     assert index.chunks[a].text != index.chunks[b].text
     cosine = float(index.vectors[a] @ index.vectors[b])
@@ -274,7 +273,7 @@ def test_look_alikes_are_collapsed_by_vector(root):
     assert [p.item_id for p in _distinct(index, [(a, 1.0), (other, 0.9)], 5)] == ["dup-a", "attention"]
 
 
-def test_added_item_is_indexed_by_the_next_build(root, tmp_path):
+def test_added_item_is_indexed_by_the_next_build(root, tmp_path, study):
     from n00bqa.cli import app
     from n00bqa.retrieval import build_index, search
 
@@ -284,12 +283,12 @@ def test_added_item_is_indexed_by_the_next_build(root, tmp_path):
     assert runner.invoke(app, ["corpus", "add", str(page)]).exit_code == 0
     rows = json.loads(runner.invoke(app, ["corpus", "list", "--json"]).output)
     assert next(r for r in rows if r["id"] == "dropout")["state"] == "new"
-    report = build_index()
+    report = build_index(study)
     assert report.items_embedded == ["dropout"]
     rows = json.loads(runner.invoke(app, ["corpus", "list", "--json"]).output)
     assert next(r for r in rows if r["id"] == "dropout") | {"size": None} == {
         **next(r for r in rows if r["id"] == "dropout"), "state": "indexed", "chunks": 1, "size": None}
-    assert search("dropout random activations", k=1)[0].source == "corpus/added/dropout.md"
+    assert search(study, "dropout random activations", k=1)[0].source == "corpus/added/dropout.md"
 
 
 def test_cli_search_json_cites_torch_embedding(root):
@@ -340,10 +339,12 @@ def test_loading_and_searching_import_no_torch(root):
     # is that the index side itself pulls in no torch, transformers or sentence_transformers
     code = (
         "import sys, numpy as np\n"
-        "import n00bqa.retrieval.embed as e\n"
-        "e.encode_query = lambda t: np.ones(384, np.float32) / np.sqrt(384)\n"
+        "import n00bqa.retrieval.encoder as e\n"
+        "e.encode_query = lambda study, t: np.ones(e.DIM, np.float32) / np.sqrt(e.DIM)\n"
         "from n00bqa.retrieval import search, load_index\n"
-        "load_index(); search('embedding gradient', mode='hybrid')\n"
+        "from n00bqa.study import Study\n"
+        f"study = Study.find({str(root)!r})\n"
+        "load_index(study); search(study, 'embedding gradient', mode='hybrid')\n"
         "print(sorted(m for m in ('torch', 'transformers', 'sentence_transformers') if m in sys.modules))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=os.environ, timeout=120)
@@ -369,9 +370,50 @@ def test_minmax_fusion_is_a_convex_combination_of_rescaled_scores():
     assert rrf[3] == pytest.approx(1 / 13 + 2 / 11)
 
 
-def test_search_rejects_an_unknown_fusion():
+def test_search_rejects_an_unknown_fusion(study):
     from n00bqa.errors import AskError
     from n00bqa.retrieval.search import search
 
     with pytest.raises(AskError, match="'borda'"):
-        search("attention", fusion="borda", index=object())
+        search(study, "attention", fusion="borda", index=object())
+
+
+def test_build_skips_a_missing_note_and_an_unreadable_file_and_indexes_the_rest(root, study, monkeypatch):
+    """`n00bqa index build` with a note never written, a damaged PDF and a file it may not read:
+    each is named on stderr, the rest is indexed, exit 0, no traceback."""
+    from n00bqa.cli import app
+    from n00bqa.retrieval import load_index
+
+    listing = root / "corpus" / "reading-list.yaml"
+    data = yaml.safe_load(listing.read_text())
+    data["items"].append({"id": "not-written", "kind": "note", "title": "Not written", "note": "notes/not-written.md"})
+    listing.write_text(yaml.safe_dump(data, sort_keys=False))
+    (root / "corpus" / "added").mkdir()
+    (root / "corpus" / "added" / "damaged.pdf").write_bytes(b"%PDF-1.4 cut short")
+    (root / "corpus" / "added" / "locked.md").write_text("# Locked\n\nNobody may read this file.\n")
+    (root / "corpus" / "added.yaml").write_text(yaml.safe_dump({"items": [
+        {"id": "damaged", "kind": "added", "title": "Damaged", "file": "added/damaged.pdf", "format": "pdf"},
+        {"id": "locked", "kind": "added", "title": "Locked", "file": "added/locked.md", "format": "markdown"},
+    ]}))
+    # no permission to read it (chmod 000 does not stop root, so the refusal is made here)
+    locked, real_read = root / "corpus" / "added" / "locked.md", Path.read_bytes
+
+    def read_bytes(path: Path) -> bytes:
+        if path == locked:
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_read(path)
+
+    monkeypatch.setattr(Path, "read_bytes", read_bytes)
+    note = root / "corpus" / "notes" / "attention.md"
+    note.write_text(note.read_text() + "\nOne more line, so something is embedded.\n")
+    result = CliRunner().invoke(app, ["index", "build"])
+    assert result.exit_code == 0, result.output
+    assert "Traceback" not in result.output and result.exception is None
+    skipped = [line for line in result.stderr.splitlines() if line.startswith("skipped ")]
+    assert sorted(line.split(":")[0] for line in skipped) == ["skipped damaged", "skipped locked", "skipped not-written"]
+    assert "corpus/notes/not-written.md is not written yet" in result.stderr
+    assert "cannot read the PDF of item 'damaged'" in result.stderr and "Permission denied" in result.stderr
+    assert "Indexed" in result.stdout and "embedded" in result.stdout
+    index = load_index(study)
+    assert {c.item_id for c in index.chunks} == set(NOTES) | {"torch-embedding"}
+    assert any("One more line" in c.text for c in index.chunks)
