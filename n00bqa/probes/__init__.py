@@ -41,6 +41,7 @@ BUILTIN_PROBES = (
     "n00bqa.probes.flops",
     "n00bqa.probes.trainer",
     "n00bqa.probes.datasets",
+    "n00bqa.probes.tokenizer",
     "n00bqa.probes.variants",
     "n00bqa.probes.moe",
     "n00bqa.probes.kv_cache",

@@ -1,0 +1,296 @@
+"""What does a tokenizer return for a text or a text pair, with padding and truncation?
+
+Measured on the bundled MiniLM's tokenizer (a BERT WordPiece tokenizer, uncased, 30,522 tokens)
+through transformers' AutoTokenizer:
+
+1. one text: the tokens, `input_ids`, `token_type_ids`, `attention_mask`, the special tokens it
+   adds ([CLS] ... [SEP]) and the offsets that map each token back to its characters;
+2. WordPiece: a word missing from the vocabulary is split greedily into the longest known
+   pieces, continuation pieces marked `##`;
+3. a pair: [CLS] A [SEP] B [SEP], `token_type_ids` 0 for segment A and 1 for segment B;
+4. padding (to the longest in the batch, or to `--max-length`) and every truncation strategy on
+   the pair cut to `--max-length`: longest_first, only_first, only_second, do_not_truncate;
+5. a multiple-choice batch: each question paired with each of its five choices, encoded as
+   (batch * num_choices, seq_len) and reshaped to [batch, num_choices, seq_len].
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from importlib import resources
+
+from n00bqa.errors import ProbeError
+from n00bqa.probes.base import Context, Prediction, Probe, Report, Table
+
+STRATEGIES = ("longest_first", "only_first", "only_second", "do_not_truncate")
+LETTERS = "ABCDE"
+
+
+# --- 1. Options ---------------------------------------------------------------------------------
+@dataclass
+class Options:
+    text: str = field(default="The mitochondria is the powerhouse of the cell.",
+                      metadata={"help": "The text (segment A) to tokenize."})
+    pair: str = field(default="It releases energy from food through cellular respiration, producing ATP molecules.",
+                      metadata={"help": "The second text (segment B) of the pair."})
+    max_length: int = field(default=20, metadata={
+        "help": "Length to pad and truncate to; must be shorter than the encoded pair to show truncation."})
+    word: str = field(default="electroencephalography", metadata={
+        "help": "A word to split into WordPiece pieces (one missing from the vocabulary splits)."})
+    questions: int = field(default=2, metadata={"help": "Science-exam questions in the multiple-choice batch."})
+
+
+def check(opts: Options) -> None:
+    for name in ("text", "pair", "word"):
+        if not getattr(opts, name).strip():
+            raise ProbeError(f"--{name} is empty; give some text, e.g. --{name} \"the cell\"")
+    if len(opts.word.split()) != 1:
+        raise ProbeError(f"--word {opts.word!r} must be one word without spaces")
+    if not 4 <= opts.max_length <= 512:
+        raise ProbeError(f"--max-length must be between 4 and 512 (MiniLM's limit), got {opts.max_length}")
+    if not 1 <= opts.questions <= 16:
+        raise ProbeError(f"--questions must be between 1 and 16, got {opts.questions}")
+
+
+# --- 2. Numbers ---------------------------------------------------------------------------------
+@dataclass
+class Numbers:
+    vocab_size: int
+    special_ids: dict[str, int]  # [CLS] -> 101, ...
+    # 1. one text
+    tokens: list[str]
+    input_ids: list[int]
+    token_type_ids: list[int]
+    attention_mask: list[int]
+    offsets: list[list[int]]  # (start, end) per token, (0, 0) for special tokens
+    spans: list[str]  # text[start:end] per token
+    text_length: int  # tokens of the encoded text, specials included
+    added_special_tokens: int
+    offsets_matched: int  # tokens whose span, lower-cased, is the token (minus ##)
+    offsets_checked: int  # non-special tokens
+    # 2. WordPiece
+    word_pieces: list[str]
+    word_in_vocab: bool
+    word_piece_count: int
+    word_decoded: str
+    # 3. the pair
+    pair_tokens: list[str]
+    pair_length: int
+    segment_a_length: int  # token_type_ids == 0: [CLS] A [SEP]
+    segment_b_length: int  # token_type_ids == 1: B [SEP]
+    # 4. padding and truncation
+    unpadded_lengths: list[int]  # [text, pair text], each encoded alone
+    padded_longest: list[int]  # lengths after padding=True, [text, pair text]
+    padding_zeros: list[int]  # attention_mask zeros per row
+    padded_max_length: list[int]  # padding="max_length", truncation=True
+    truncation: dict[str, dict[str, int]]  # strategy -> {length, segment_a, segment_b}
+    truncation_errors: dict[str, str]  # strategy -> the error, when it refuses
+    # 5. multiple choice
+    mc_batch: int
+    mc_num_choices: int
+    mc_seq_len: int
+    mc_flat_rows: int  # (batch * num_choices) rows before the reshape
+    mc_row_matches: bool  # [b, c] of the reshaped tensor is question b paired with choice c
+    mc_questions: list[str]
+
+
+# --- 3. measure ---------------------------------------------------------------------------------
+def science_questions() -> list[dict[str, str]]:
+    """The science-exam questions n00bqa ships (n00bqa/probes/data/science_mc.json)."""
+    text = resources.files("n00bqa.probes").joinpath("data", "science_mc.json").read_text(encoding="utf-8")
+    return json.loads(text)["questions"]
+
+
+def span_matches(token: str, span: str) -> bool:
+    """Does the text span give back the token? The tokenizer lower-cases and strips accents first."""
+    import unicodedata
+
+    plain = "".join(c for c in unicodedata.normalize("NFD", span.lower()) if unicodedata.category(c) != "Mn")
+    return plain == token.removeprefix("##")
+
+
+def segment_lengths(encoding) -> tuple[int, int]:
+    """(tokens with token_type_ids 0, tokens with 1): [CLS] A [SEP] and B [SEP]."""
+    types = encoding["token_type_ids"]
+    return types.count(0), types.count(1)
+
+
+def measure(opts: Options, ctx: Context) -> Numbers:
+    from n00bqa.probes.models import load_tokenizer
+
+    advance = ctx.task("tokenizing", 5)
+    tokenizer = load_tokenizer(None)
+    specials = dict(zip(tokenizer.all_special_tokens, tokenizer.all_special_ids))
+
+    # -- 1. one text: ids, types, mask, and offsets back into the text ------------------------------------
+    enc = tokenizer(opts.text, return_offsets_mapping=True)
+    tokens = tokenizer.convert_ids_to_tokens(enc["input_ids"])
+    offsets = [list(o) for o in enc["offset_mapping"]]
+    spans = [opts.text[s:e] for s, e in offsets]
+    checked = [(t, sp) for t, sp, ids in zip(tokens, spans, enc["input_ids"]) if ids not in specials.values()]
+    advance()
+
+    # -- 2. WordPiece on one word -----------------------------------------------------------------------
+    pieces = tokenizer.tokenize(opts.word)
+    in_vocab = opts.word.lower() in tokenizer.get_vocab()
+    decoded = tokenizer.decode(tokenizer.convert_tokens_to_ids(pieces))
+    advance()
+
+    # -- 3. the pair ---------------------------------------------------------------------------------------
+    pair = tokenizer(opts.text, opts.pair)  # [CLS] A [SEP] B [SEP]
+    seg_a, seg_b = segment_lengths(pair)
+    if len(pair["input_ids"]) <= opts.max_length:
+        raise ProbeError(f"the pair encodes to {len(pair['input_ids'])} tokens, not more than --max-length "
+                         f"{opts.max_length}; pass a smaller --max-length or a longer --pair to see truncation")
+    advance()
+
+    # -- 4. padding and the truncation strategies --------------------------------------------------------
+    longest = tokenizer([opts.text, opts.pair], padding=True)  # both rows padded to the longer one
+    fixed = tokenizer([opts.text, opts.pair], padding="max_length", truncation=True, max_length=opts.max_length)
+    truncation, errors = {}, {}
+    for strategy in STRATEGIES:
+        try:
+            cut = tokenizer(opts.text, opts.pair, truncation=strategy, max_length=opts.max_length)
+        except Exception as exc:  # the Rust tokenizer refuses when the chosen segment is too short
+            errors[strategy] = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            continue
+        a, b = segment_lengths(cut)
+        truncation[strategy] = {"length": len(cut["input_ids"]), "segment_a": a, "segment_b": b}
+    advance()
+
+    # -- 5. a multiple-choice batch: (question, choice) pairs -> [batch, num_choices, seq_len] ------------
+    questions = science_questions()[:opts.questions]
+    firsts = [q["prompt"] for q in questions for _ in LETTERS]  # each question 5 times
+    seconds = [q[c] for q in questions for c in LETTERS]  # its 5 choices
+    flat = tokenizer(firsts, seconds, padding=True, return_tensors="pt")  # (B*5, T)
+    B, C = len(questions), len(LETTERS)
+    batch = {k: v.view(B, C, -1) for k, v in flat.items()}  # (B*5, T) -> (B, 5, T)
+    matches = True
+    for b, q in enumerate(questions):
+        for c, letter in enumerate(LETTERS):
+            alone = tokenizer(q["prompt"], q[letter])["input_ids"]
+            row = batch["input_ids"][b, c].tolist()
+            matches &= row[:len(alone)] == alone and all(i == tokenizer.pad_token_id for i in row[len(alone):])
+    advance()
+
+    return Numbers(
+        vocab_size=tokenizer.vocab_size,
+        special_ids=specials,
+        tokens=tokens,
+        input_ids=list(enc["input_ids"]),
+        token_type_ids=list(enc["token_type_ids"]),
+        attention_mask=list(enc["attention_mask"]),
+        offsets=offsets,
+        spans=spans,
+        text_length=len(enc["input_ids"]),
+        added_special_tokens=tokenizer.num_special_tokens_to_add(pair=False),
+        offsets_matched=sum(span_matches(t, sp) for t, sp in checked),
+        offsets_checked=len(checked),
+        word_pieces=pieces,
+        word_in_vocab=in_vocab,
+        word_piece_count=len(pieces),
+        word_decoded=decoded,
+        pair_tokens=tokenizer.convert_ids_to_tokens(pair["input_ids"]),
+        pair_length=len(pair["input_ids"]),
+        segment_a_length=seg_a,
+        segment_b_length=seg_b,
+        unpadded_lengths=[len(tokenizer(t)["input_ids"]) for t in (opts.text, opts.pair)],
+        padded_longest=[len(ids) for ids in longest["input_ids"]],
+        padding_zeros=[m.count(0) for m in longest["attention_mask"]],
+        padded_max_length=[len(ids) for ids in fixed["input_ids"]],
+        truncation=truncation,
+        truncation_errors=errors,
+        mc_batch=int(batch["input_ids"].shape[0]),
+        mc_num_choices=int(batch["input_ids"].shape[1]),
+        mc_seq_len=int(batch["input_ids"].shape[2]),
+        mc_flat_rows=int(flat["input_ids"].shape[0]),
+        mc_row_matches=bool(matches),
+        mc_questions=[q["prompt"] for q in questions],
+    )
+
+
+# --- 4. report ----------------------------------------------------------------------------------
+def split_verdict(pieces: int) -> str:
+    return "is split" if pieces > 1 else "is NOT split"
+
+
+def report(n: Numbers, opts: Options) -> Report:
+    specials = {v: k for k, v in n.special_ids.items()}
+    token_rows = [[i, t, n.input_ids[i], n.token_type_ids[i], n.attention_mask[i], f"{s}-{e}", n.spans[i] or "-"]
+                  for i, (t, (s, e)) in enumerate(zip(n.tokens, n.offsets))]
+    split_words = [t for t in n.tokens if t.startswith("##")]
+    trunc_rows = [[s, v["length"], v["segment_a"], v["segment_b"]] for s, v in n.truncation.items()]
+    trunc_rows += [[s, "error", "-", "-"] for s in n.truncation_errors]
+    tables = [
+        Table(f"tokenizer({opts.text!r})", ["#", "token", "input_id", "type", "mask", "offsets", "text"], token_rows,
+              note="type = token_type_ids, mask = attention_mask; special tokens have offsets 0-0"),
+        Table("Special tokens", ["token", "id"], [[k, v] for k, v in n.special_ids.items()]),
+        Table("Padding a batch of the two texts", ["row", "alone", "padding=True", "mask zeros",
+                                                  f"max_length {opts.max_length}"],
+              [[name, n.unpadded_lengths[i], n.padded_longest[i], n.padding_zeros[i], n.padded_max_length[i]]
+               for i, name in enumerate(("text", "pair text"))]),
+        Table(f"Truncating the pair ({n.pair_length} tokens) to max_length {opts.max_length}",
+              ["truncation", "length", "segment A", "segment B"], trunc_rows,
+              note="segment A = [CLS] text [SEP] (token_type_ids 0); segment B = pair [SEP] (token_type_ids 1)"),
+        Table("Multiple-choice batch", ["step", "shape"], [
+            ["tokenizer(questions x 5, choices)", f"({n.mc_flat_rows}, {n.mc_seq_len})"],
+            [".view(batch, num_choices, -1)", f"({n.mc_batch}, {n.mc_num_choices}, {n.mc_seq_len})"]]),
+    ]
+    lf = n.truncation.get("longest_first")
+    findings = [
+        f"'{opts.text}' becomes {n.text_length} tokens: {' '.join(n.tokens)}. The tokenizer adds "
+        f"{n.added_special_tokens} special tokens, {specials.get(n.input_ids[0], '?')} (id {n.input_ids[0]}) in front "
+        f"and {specials.get(n.input_ids[-1], '?')} (id {n.input_ids[-1]}) at the end; token_type_ids are all "
+        f"{n.token_type_ids[0]} and attention_mask all {n.attention_mask[0]} for a single unpadded text.",
+        f"Offsets map tokens back to characters: {n.offsets_matched} of the {n.offsets_checked} non-special tokens "
+        f"give back their own text from text[start:end] (lower-cased, as the tokenizer does)"
+        + (f"; the continuation pieces {' '.join(split_words)} point inside their word." if split_words else "."),
+        f"WordPiece: '{opts.word}' is {'in' if n.word_in_vocab else 'not in'} the {n.vocab_size:,}-token vocabulary "
+        f"and {split_verdict(n.word_piece_count)} into {n.word_piece_count} pieces, {' '.join(n.word_pieces)} "
+        f"(## marks a piece that continues a word); decoding joins them back into '{n.word_decoded}'.",
+        f"The pair is [CLS] A [SEP] B [SEP]: pair_length {n.pair_length} tokens, of which segment A (token_type_ids "
+        f"0) has {n.segment_a_length} and segment B (token_type_ids 1) has {n.segment_b_length}.",
+        f"padding=True pads a batch to its longest row: {n.unpadded_lengths[0]} and {n.unpadded_lengths[1]} tokens "
+        f"become {n.padded_longest[0]} and {n.padded_longest[1]}, with {n.padding_zeros[0]} and "
+        f"{n.padding_zeros[1]} zeros in attention_mask (pad id "
+        f"{n.special_ids.get('[PAD]', 0)}); padding=\"max_length\" with truncation makes every row "
+        f"{n.padded_max_length[0]} long.",
+        (f"Truncating the {n.pair_length}-token pair to {opts.max_length}: longest_first trims the longer segment "
+         f"first (A {lf['segment_a']}, B {lf['segment_b']})" if lf else "longest_first failed")
+        + "; " + "; ".join(f"{s} gives A {v['segment_a']}, B {v['segment_b']}, {v['length']} tokens"
+                           for s, v in n.truncation.items() if s != "longest_first")
+        + "".join(f"; {s} refuses: \"{e}\"" for s, e in n.truncation_errors.items()) + ".",
+        f"Multiple choice: {n.mc_batch} questions x {n.mc_num_choices} choices are tokenized as {n.mc_flat_rows} "
+        f"(question, choice) pairs padded to {n.mc_seq_len} tokens, then reshaped to [batch, num_choices, seq_len] = "
+        f"[{n.mc_batch}, {n.mc_num_choices}, {n.mc_seq_len}]; row [b, c] "
+        + ("is" if n.mc_row_matches else "is NOT")
+        + " question b paired with choice c, padded.",
+    ]
+    return Report(
+        summary=f"MiniLM's WordPiece tokenizer: {n.text_length} tokens for the text, pair_length {n.pair_length} "
+                f"(segment B {n.segment_b_length}), {len(n.truncation)} truncation strategies at {opts.max_length}, "
+                f"multiple choice as [{n.mc_batch}, {n.mc_num_choices}, {n.mc_seq_len}].",
+        findings=findings,
+        tables=tables,
+        model="all-MiniLM-L6-v2 tokenizer",
+    )
+
+
+# --- 5. The probe -------------------------------------------------------------------------------
+PROBE = Probe(
+    name="tokenizer",
+    question="tokenizer-outputs",
+    title="What a tokenizer returns: ids, types, mask, offsets, WordPiece, padding, truncation, multiple choice",
+    options=Options,
+    measure=measure,
+    report=report,
+    check=check,
+    threads=1,
+    predictions=(
+        Prediction("How many tokens does the default pair encode to, [CLS] and both [SEP] included?",
+                   "pair_length", "tokens"),
+        Prediction("Into how many WordPiece pieces does 'electroencephalography' split?", "word_piece_count",
+                   "pieces"),
+    ),
+)
