@@ -120,7 +120,8 @@ class Numbers:
     layernorm_stats_bytes: int  # layer norms' saved mean and rstd (the paper counts only their inputs)
     causal_mask_bytes: int
     gap_bytes: int  # saved_bytes - formula_bytes
-    unexplained_bytes: int  # measured - formula - the three above; 0 means explained to the byte
+    shared_scores_bytes: int  # scores·V's input that is softmax's saved output (no attention dropout)
+    unexplained_bytes: int  # measured - formula - the four above; 0 means explained to the byte
     dropout_mask_dtype: str
     fp32_saved_bytes: int
     fp32_formula_bytes: int  # sbh(66 + 9as/h): 4-byte activations, masks still counted at 1 byte
@@ -146,6 +147,8 @@ class Numbers:
     train_step_flops: int  # forward + backward, no checkpoint
     checkpoint_recompute_flops: int  # extra FLOPs of forward + backward with the layer checkpointed
     checkpoint_recompute_fraction: float  # of train_step_flops
+    checkpoint_recompute_flops_no_early_stop: int  # set_checkpoint_early_stop(False): the whole forward again
+    checkpoint_early_stop_skipped_flops: int  # what early stop leaves out (ops after the last saved tensor)
     selective_recompute_flops: int
     selective_recompute_formula: int  # 4bs^2h: Q·Kᵀ and scores·V again
     selective_recompute_flops_no_early_stop: int  # with torch.utils.checkpoint.set_checkpoint_early_stop(False)
@@ -165,6 +168,7 @@ class SavedTensorLedger:
         self.weight_ptrs = {w.untyped_storage().data_ptr() for w in weights}
         self.label = "(unlabelled)"
         self.storages: dict[int, tuple[str, int, str, tuple]] = {}  # ptr -> (label, bytes, dtype, shape)
+        self.reused: dict[tuple[str, int], str] = {}  # (label, ptr) saved again by a later op -> first label
 
     def mark(self, label: str) -> None:
         self.label = label
@@ -172,8 +176,12 @@ class SavedTensorLedger:
     def pack(self, t):
         storage = t.untyped_storage()
         ptr = storage.data_ptr()
-        if ptr not in self.weight_ptrs and ptr not in self.storages:
+        if ptr in self.weight_ptrs:
+            return t
+        if ptr not in self.storages:
             self.storages[ptr] = (self.label, storage.nbytes(), str(t.dtype).replace("torch.", ""), tuple(t.shape))
+        elif self.storages[ptr][0] != self.label:
+            self.reused[(self.label, ptr)] = self.storages[ptr][0]
         return t
 
     @staticmethod
@@ -193,6 +201,11 @@ class SavedTensorLedger:
         for label, nbytes, _, _ in self.storages.values():
             out[label] = out.get(label, 0) + nbytes
         return out
+
+    def reused_bytes(self, label: str, first_label: str) -> int:
+        """Bytes `label`'s op saved that `first_label`'s op had already saved (one storage, counted once)."""
+        return sum(self.storages[ptr][1] for (again, ptr), first in self.reused.items()
+                   if again == label and first == first_label)
 
     def bytes_of(self, labels) -> int:
         return sum(nbytes for label, nbytes, _, _ in self.storages.values() if label in labels)
@@ -324,6 +337,8 @@ def measure(opts: Options, ctx: Context) -> Numbers:
     dropout_extra = sum(measured.get(label, 0) - paper[label] for label in DROPOUT_LABELS)
     layernorm_stats = sum(measured.get(label, 0) - paper[label] for label in LAYERNORM_LABELS)
     causal_mask = measured.get("causal mask", 0)
+    # Without dropout the scores·V matmul saves the softmax output itself, which the paper counts twice.
+    shared_scores = ledger.reused_bytes("q k v, scores", "softmax")
     mask_dtypes = {dtype for label, _, dtype, _ in ledger.storages.values() if label in DROPOUT_LABELS}
     saved, formula = ledger.total(), korthikanti_bytes(s, b, h, a)
     explicit_attention = ledger.bytes_of(ATTENTION_LABELS)
@@ -382,6 +397,8 @@ def measure(opts: Options, ctx: Context) -> Numbers:
     advance()
     ckpt_flops = step_flops(train_step(lambda x: checkpoint(layer, x, use_reentrant=False)))
     ckpt_grads = [x.grad.clone()] + [w.grad.clone() for w in layer.parameters()]
+    with set_checkpoint_early_stop(False):
+        ckpt_flops_no_early_stop = step_flops(train_step(lambda x: checkpoint(layer, x, use_reentrant=False)))
     advance()
     layer.checkpoint_core = True
     selective_flops = step_flops(train_step(layer))
@@ -398,7 +415,8 @@ def measure(opts: Options, ctx: Context) -> Numbers:
         n_embd=h, n_head=a, seq_len=s, batch=b, cases=cases,
         saved_bytes=saved, formula_bytes=formula, activation_formula_ratio=saved / formula,
         breakdown=breakdown, dropout_mask_extra_bytes=dropout_extra, layernorm_stats_bytes=layernorm_stats,
-        causal_mask_bytes=causal_mask, gap_bytes=saved - formula, unexplained_bytes=saved - formula - dropout_extra - layernorm_stats - causal_mask,
+        causal_mask_bytes=causal_mask, gap_bytes=saved - formula, shared_scores_bytes=shared_scores,
+        unexplained_bytes=saved - formula - dropout_extra - layernorm_stats - causal_mask + shared_scores,
         dropout_mask_dtype=",".join(sorted(mask_dtypes)) or "none",
         fp32_saved_bytes=fp32_ledger.total(), fp32_formula_bytes=korthikanti_bytes(s, b, h, a, e=4),
         fp32_ratio=fp32_ledger.total() / korthikanti_bytes(s, b, h, a, e=4),
@@ -414,6 +432,8 @@ def measure(opts: Options, ctx: Context) -> Numbers:
         forward_flops=forward_flops, forward_flops_formula=layer_forward_flops(s, b, h),
         train_step_flops=plain_flops, checkpoint_recompute_flops=ckpt_flops - plain_flops,
         checkpoint_recompute_fraction=(ckpt_flops - plain_flops) / plain_flops,
+        checkpoint_recompute_flops_no_early_stop=ckpt_flops_no_early_stop - plain_flops,
+        checkpoint_early_stop_skipped_flops=ckpt_flops_no_early_stop - ckpt_flops,
         selective_recompute_flops=selective_flops - plain_flops, selective_recompute_formula=4 * b * s * s * h,
         selective_recompute_fraction=(selective_flops - plain_flops) / plain_flops,
         selective_recompute_flops_no_early_stop=selective_flops_no_early_stop - plain_flops,
@@ -427,29 +447,43 @@ def same_gradients(max_abs_diff: float) -> bool:
     return max_abs_diff == 0.0
 
 
+def gap_reasons(n: Numbers) -> list[str]:
+    """Each measured difference from the paper's count, with its cause (only the ones that occur)."""
+    reasons = []
+    if n.dropout_mask_dtype != "none":
+        reasons.append(f"CPU dropout saves its mask as a {n.dropout_mask_dtype} multiplier (0 or 1/(1-p), the "
+                       f"activations' dtype) where the paper counts 1 byte: {n.dropout_mask_extra_bytes:,} more")
+    elif n.dropout_mask_extra_bytes:
+        reasons.append(f"with dropout 0 there are no masks to keep: {-n.dropout_mask_extra_bytes:,} fewer")
+    if n.shared_scores_bytes:
+        reasons.append(f"the scores·V matmul keeps the softmax output itself (no dropout in between), which "
+                       f"the paper counts twice: {n.shared_scores_bytes:,} fewer")
+    reasons.append(f"the layer norms keep their mean and rstd: {n.layernorm_stats_bytes:,} more")
+    reasons.append(f"the causal mask is a bool s x s tensor: {n.causal_mask_bytes:,} more")
+    return reasons
+
+
 def report(n: Numbers, opts: Options) -> Report:
     s, b = n.seq_len, n.batch
     ratios = [case["ratio"] for case in n.cases.values()]
     seqs = ", ".join(str(v) for v in sorted({c["seq_len"] for c in n.cases.values()}))
     sizes = ", ".join(str(v) for v in sorted({c["batch"] for c in n.cases.values()}))
     explained = n.unexplained_bytes == 0
-    one_forward = n.checkpoint_recompute_flops == n.forward_flops
+    one_forward = n.checkpoint_recompute_flops_no_early_stop == n.forward_flops
     flops_match = n.forward_flops == n.forward_flops_formula
     findings = [
         f"Across the {len(n.cases)} cases (s in {seqs}; b in {sizes}; h = {n.n_embd}, a = "
         f"{n.n_head}, bf16) the layer saves {min(ratios):.3f}x to {max(ratios):.3f}x what sbh(34 + 5as/h) "
         f"predicts; at s = {s}, b = {b} it is {n.saved_bytes / MB:.2f} MB against {n.formula_bytes / MB:.2f} MB "
         f"({n.activation_formula_ratio:.3f}x).",
-        f"The {n.gap_bytes:,}-byte gap at s = {s}, b = {b} is "
+        f"The {abs(n.gap_bytes):,}-byte {'excess' if n.gap_bytes >= 0 else 'shortfall'} at s = {s}, b = {b} is "
         + ("explained to the byte" if explained else f"NOT fully explained ({n.unexplained_bytes:,} bytes left)")
-        + f" by the per-op breakdown: CPU dropout saves its mask as a {n.dropout_mask_dtype} multiplier "
-        f"(0 or 1/(1-p), same dtype as the activations) where the paper counts 1 byte, "
-        f"+{n.dropout_mask_extra_bytes:,}; the layer norms keep their mean and rstd, +{n.layernorm_stats_bytes:,}; "
-        f"the causal mask is a bool s x s tensor, +{n.causal_mask_bytes:,}.",
+        + " by the per-op breakdown: " + "; ".join(gap_reasons(n)) + ".",
         f"In fp32 the formula becomes sbh(66 + 9as/h): every activation term doubles, the 1-byte masks would "
         f"not. The layer saves {n.fp32_saved_bytes / MB:.2f} MB, {n.fp32_ratio:.3f}x of that "
-        f"({n.fp32_formula_bytes / MB:.2f} MB), more than in bf16 because its dropout masks are "
-        f"{n.fp32_dropout_mask_dtype} now, 4 bytes each.",
+        f"({n.fp32_formula_bytes / MB:.2f} MB)"
+        + (f", further above it than in bf16 because its dropout masks are {n.fp32_dropout_mask_dtype} now, 4 "
+           f"bytes each." if n.fp32_dropout_mask_dtype != "none" else "."),
         f"Fused attention ({n.sdpa_backward}, attention dropout 0) saves {n.sdpa_attention_bytes / MB:.2f} MB for "
         f"the attention, against {n.explicit_attention_bytes / MB:.2f} MB written out: no s x s tensor, only Q, K, "
         f"V, its output and a {n.sdpa_logsumexp_bytes:,}-byte fp32 logsumexp per query row and head; backward "
@@ -459,12 +493,18 @@ def report(n: Numbers, opts: Options) -> Report:
         f"the attention alone saves {n.sdpa_dropout_saved_bytes / MB:.2f} MB in {n.sdpa_dropout_dtypes}.",
         f"torch.utils.checkpoint around the layer (use_reentrant=False) keeps only its input, "
         f"{n.checkpoint_saved_bytes:,} bytes = 2sbh ({n.checkpoint_formula_bytes:,}), "
-        f"{n.checkpoint_saved_fraction:.1%} less. Backward reruns the forward: FlopCounterMode counts "
-        f"{n.checkpoint_recompute_flops:,} extra FLOPs, "
+        f"{n.checkpoint_saved_fraction:.1%} less. Backward reruns the forward: with early stop off FlopCounterMode "
+        f"counts {n.checkpoint_recompute_flops_no_early_stop:,} extra FLOPs, "
         + ("exactly one forward" if one_forward else "NOT one forward")
         + f" ({n.forward_flops:,}; 24bsh^2 + 4bs^2h gives {n.forward_flops_formula:,}, "
         + ("equal" if flops_match else "NOT equal")
-        + f"), {n.checkpoint_recompute_fraction:.1%} on top of the {n.train_step_flops:,} of a step. The "
+        + "). By default it counts "
+        + (f"{n.checkpoint_recompute_flops:,}, the same: the last tensor backward needs, the final dropout's "
+           f"mask, is made at the very end"
+           if not n.checkpoint_early_stop_skipped_flops else
+           f"{n.checkpoint_recompute_flops:,}, {n.checkpoint_early_stop_skipped_flops:,} fewer: recomputation stops "
+           f"once backward has every tensor it needs, and the last matmul's output is not one of them")
+        + f"; that is {n.checkpoint_recompute_fraction:.1%} on top of the {n.train_step_flops:,} of a step. The "
         f"gradients are " + ("bit-identical" if same_gradients(n.checkpoint_grad_max_abs_diff) else "NOT identical")
         + f" (largest difference {n.checkpoint_grad_max_abs_diff:g}).",
         f"Checkpointing only the attention core (the paper's selective recomputation) keeps "

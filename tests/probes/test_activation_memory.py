@@ -115,7 +115,8 @@ def test_recompute_flops_against_flop_counter_mode(result):
         layer(x)
     forward = counter.get_total_flops()
     assert forward == 24 * b * s * H * H + 4 * b * s * s * H == m["forward_flops"] == m["forward_flops_formula"]
-    assert m["checkpoint_recompute_flops"] == forward  # the whole layer is rerun once
+    assert m["checkpoint_recompute_flops"] == m["checkpoint_recompute_flops_no_early_stop"] == forward  # rerun once
+    assert m["checkpoint_early_stop_skipped_flops"] == 0  # the last dropout's mask is saved at the very end
     assert m["train_step_flops"] == 3 * forward  # backward costs two forwards
     assert m["selective_recompute_flops"] == 2 * b * s * s * H  # Q·Kᵀ only: early stop skips scores·V
     assert m["selective_recompute_flops_no_early_stop"] == m["selective_recompute_formula"] == 4 * b * s * s * H
@@ -134,7 +135,7 @@ def test_the_verdicts_on_each_side(result):
                    "breakdown": []})
     text = " ".join(report(n, None).findings)
     assert "explained to the byte" in text and "exactly one forward" in text and "bit-identical" in text
-    flipped = dataclasses.replace(n, unexplained_bytes=8, checkpoint_recompute_flops=n.forward_flops + 1,
+    flipped = dataclasses.replace(n, unexplained_bytes=8, checkpoint_recompute_flops_no_early_stop=n.forward_flops + 1,
                                   forward_flops_formula=n.forward_flops + 1, checkpoint_grad_max_abs_diff=0.5)
     text = " ".join(report(flipped, None).findings)
     assert "NOT fully explained (8 bytes left)" in text and "NOT one forward" in text
@@ -152,3 +153,17 @@ def test_bad_options_are_one_line_errors(options, message):
     with pytest.raises(ProbeError, match=message) as err:
         find_probe(None, "activation-memory").make_options(**options)
     assert "\n" not in str(err.value)
+
+
+def test_without_dropout_the_gap_is_still_explained():
+    probe = find_probe(None, "activation-memory")
+    s, b = 32, 2
+    m = run_probe(None, probe, probe.make_options(n_embd=H, n_head=A, seq_lens=str(s), batches=str(b), dropout=0.0),
+                  cache=False).metrics
+    sbh, as2b = s * b * H, A * s * s * b
+    assert m["unexplained_bytes"] == 0
+    assert m["dropout_mask_extra_bytes"] == -(as2b + 2 * sbh)  # no masks at all, where the paper counts 1 byte
+    assert m["shared_scores_bytes"] == 2 * as2b  # scores·V keeps softmax's own output
+    # No mask after the last matmul: early stop skips it, 2 x (b s) x 4h x h FLOPs.
+    assert m["checkpoint_early_stop_skipped_flops"] == 8 * b * s * H * H
+    assert m["checkpoint_recompute_flops_no_early_stop"] == m["forward_flops"]
