@@ -22,7 +22,6 @@ import json
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -32,16 +31,15 @@ import sys
 query, k = sys.argv[1], int(sys.argv[2])
 import numpy as np
 from sentence_transformers import SentenceTransformer
-from n00bqa.retrieval import encoder
 from n00bqa.ask import ask
-from n00bqa.paths import bundled_model_path
-from n00bqa.retrieval import embed
+from n00bqa.retrieval import encoder
+from n00bqa.study import Study, bundled_model_path
 model = SentenceTransformer(str(bundled_model_path()), device="cpu")
-def st_encode(text):
+def st_encode(study, text):
     return model.encode([text], normalize_embeddings=True, convert_to_numpy=True)[0].astype(np.float32)
 # The same ask (routing, both searches), with every query vector from sentence-transformers.
-embed.encode_query = encoder.encode_query = st_encode
-answer = ask(query, k=k)
+encoder.encode_query = st_encode
+answer = ask(Study.find(), query, k=k)
 print(answer.passages[0].source if answer.passages else "-")
 """
 
@@ -77,13 +75,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("-k", type=int, default=5)
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--root", help="the study root (default: as n00bqa finds it)")
     args = parser.parse_args(argv)
 
     from n00bqa.ask import ensure_ready
-    from n00bqa.paths import study_root
+    from n00bqa.study import Study
 
-    root = study_root()
-    built = ensure_ready()  # not timed: a built index is the premise
+    study = Study.find(args.root)
+    root = study.root
+    built = ensure_ready(study)  # not timed: a built index is the premise
     env = {**os.environ, "N00BQA_ROOT": str(root), "_BENCH_OUT": str(root / ".n00bqa" / "bench-out.txt")}
     exe = shutil.which("n00bqa", path=str(Path(sys.executable).parent)) or shutil.which("n00bqa")
     ask_cmd = [exe, "ask", args.query, "--json", "-k", str(args.k)]

@@ -36,15 +36,18 @@ def main(argv: list[str] | None = None) -> int:
         root = tmp / "study"
         shutil.copytree(args.root / "questions", root / "questions")
         shutil.copytree(args.root / "corpus", root / "corpus")
-        os.environ["N00BQA_ROOT"] = str(root)
+        os.environ["N00BQA_ROOT"] = str(root)  # for the fresh `n00bqa index build` process below
         from n00bqa.retrieval import build_index, load_index
-        from n00bqa.retrieval.embed import _sentence_transformer, encode_documents
+        from n00bqa.retrieval.encoder import _sentence_transformer, encode_documents
+        from n00bqa.study import Study
+
+        study = Study(root)
 
         print(f"load average at start: {os.getloadavg()[0]:.1f} (2 cores)")
         started = time.perf_counter()
-        full = build_index(rebuild=True)
+        full = build_index(study, rebuild=True)
         full_seconds = time.perf_counter() - started
-        per_item = load_index().manifest["items"]
+        per_item = load_index(study).manifest["items"]
         print(f"full build: {full.chunks_total} passages from {len(full.items_embedded)} items in {full_seconds:.1f} s "
               f"(incl. model load; target < 90 s)")
         for item_id, entry in per_item.items():
@@ -53,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  skipped: {', '.join(full.items_skipped)}")
 
         started = time.perf_counter()
-        again = build_index()
+        again = build_index(study)
         nochange = time.perf_counter() - started
         print(f"no-change build, in process: {nochange:.3f} s (changed={again.changed}; target < 2 s)")
         # what a learner waits for: a fresh `n00bqa index build` process, interpreter start-up included
@@ -67,11 +70,11 @@ def main(argv: list[str] | None = None) -> int:
         if notes:
             notes[0].write_text(notes[0].read_text() + "\n\nOne more paragraph, to change the hash.\n")
             started = time.perf_counter()
-            one = build_index()
+            one = build_index(study)
             print(f"one changed note ({notes[0].name}): {time.perf_counter() - started:.2f} s, "
                   f"{one.chunks_embedded} passages re-embedded of {one.chunks_total}")
 
-        texts = [c.embed_text for c in load_index().chunks]
+        texts = [c.embed_text for c in load_index(study).chunks]
         if args.sample and args.sample < len(texts):
             texts = random.Random(0).sample(texts, args.sample)
         model = _sentence_transformer()

@@ -44,7 +44,7 @@ passages: the name in words plus the first sentence of the definition's docstrin
 class's), chunker v7, 2180 passages: dense tune 0.800 / 0.768 -> 0.820 / 0.759, lexical (cap 1)
 0.793 / 0.788 -> 0.807 / 0.794, but hybrid at its re-tuned best 0.863 / 0.861 (sum 1.724) against
 1.743 without it, so the index keeps v6. Identifiers are already split for BM25
-(index.lexical_tokens: `padding_idx` -> padding, idx; CamelCase -> its words).
+(text.lexical_tokens: `padding_idx` -> padding, idx; CamelCase -> its words).
 """
 
 from __future__ import annotations
@@ -91,24 +91,30 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--alpha", type=float, help="override ALPHA (max/minmax)")
     parser.add_argument("--max-per-source", type=int, help="override MAX_PER_SOURCE (0: no cap)")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--root", help="the study root whose reading list is searched (default: as n00bqa finds it)")
     args = parser.parse_args(argv)
 
-    from n00bqa.retrieval import build_index, load_index
     import importlib
+
+    from n00bqa.retrieval import build_index, load_index
+    from n00bqa.study import Study
+
+    study = Study.find(args.root)
 
     search_module = importlib.import_module("n00bqa.retrieval.search")  # the module, not the function
     from n00bqa.retrieval.search import _distinct, dense_ranking, hybrid_ranking, lexical_ranking
 
     if not args.no_build:
-        report = build_index()
+        report = build_index(study)
         print(f"index: {report.chunks_total} passages ({'updated' if report.changed else 'up to date'}, "
               f"{report.seconds:.1f} s)", file=sys.stderr)
-    index = load_index()
+    index = load_index(study)
     queries = yaml.safe_load(args.queries.read_text())["queries"]
     depth = max(50, 10 * DEPTH_K)
     started = time.perf_counter()
     # each query's two rankings, computed once; fusion is then cheap to redo with other settings
-    rankings = [(dense_ranking(index, q["query"], depth), lexical_ranking(index, q["query"], depth)) for q in queries]
+    rankings = [(dense_ranking(study, index, q["query"], depth), lexical_ranking(index, q["query"], depth))
+                for q in queries]
     per_query_seconds = (time.perf_counter() - started) / len(queries)
 
     def run(mode: str, settings: dict, max_per_source: int | None = args.max_per_source) -> list[dict]:
