@@ -35,6 +35,9 @@ CHINCHILLA_TABLE_3 = (
     ("1T", 1e12, 1.27e26, 21.2e12),
     ("10T", 10e12, 1.30e28, 216.2e12),
 )
+# The table's third column measures budgets in "Gopher units": Gopher's training compute as Rae et al.
+# (2021) reported it. Appendix F: the paper's own count gives 6.3e23 for Gopher instead.
+GOPHER_FLOPS = 5.76e23
 ROW_TOLERANCE = 0.01  # 6·N·D "reproduces" a row when within 1 % (the table prints 3 significant digits)
 SECONDS_PER_YEAR = 365.25 * 24 * 3600
 # GPT-3 175B (Brown et al. 2020, Table 2.1): 96 layers, width 12,288, context 2,048; GPT-2's 50,257 tokens.
@@ -189,7 +192,8 @@ def measure(opts: Options, ctx: Context) -> Numbers:
         flops_6nd = 6 * params * tokens
         chinchilla[name] = {
             "params": params, "tokens": tokens, "published_flops": published, "flops_6nd": flops_6nd,
-            "ratio": flops_6nd / published, "gap": flops_6nd / published - 1, "tokens_per_param": tokens / params,
+            "ratio": flops_6nd / published, "gap": flops_6nd / published - 1,
+            "gopher_units": published / GOPHER_FLOPS, "tokens_per_param": tokens / params,
             "implied_tokens": published / (6 * params),  # what the FLOPs column says D is
             "cpu_years": published / (achieved * 1e9) / SECONDS_PER_YEAR,  # at this step's speed
         }
@@ -249,6 +253,9 @@ def report(n: Numbers, opts: Options) -> Report:
         + "".join(f" The {name} row is the exception: 6·N·D = {row['flops_6nd']:.3g} against the printed "
                   f"{row['published_flops']:.3g} ({row['gap']:+.1%}); its FLOPs imply "
                   f"{row['implied_tokens'] / 1e12:.2f}T tokens, not the printed {row['tokens'] / 1e12:.1f}T."
+                  + (" Its FLOPs are exactly one Gopher unit: Gopher's training budget as Rae et al. (2021) "
+                     "reported it."
+                     if row["gopher_units"] == 1 else "")
                   for name, row in off.items()),
         f"At this training step's {n.achieved_gflops:.2f} GFLOP/s, the smallest row (400M parameters on "
         f"8.0B tokens, {first['published_flops']:.3g} FLOPs) would take this CPU "
