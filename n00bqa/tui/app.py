@@ -222,17 +222,21 @@ class BrowseApp(App):
     def action_search(self) -> None:
         self.question_list.focus_search()
 
-    def action_toggle_status(self) -> None:
-        question = self._current_question()
-        if question is None:
-            return
+    def _save(self, change: Callable[[], Any], not_saved: str, saved_message: Callable[[Any], str]) -> None:
+        """Make one change to a question file; show the saved question, or the error in one line."""
         try:
-            saved = self.data.toggle_status(question)
+            saved = change()
         except N00bqaError as exc:
-            self.notify(str(exc), title="status not changed", severity="error", timeout=8)
+            self.notify(str(exc), title=not_saved, severity="error", timeout=8)
             return
         self.reload(keep=saved.id)
-        self.notify(f"{saved.id} is now {saved.status} (saved to {saved.path.name})")
+        self.notify(saved_message(saved))
+
+    def action_toggle_status(self) -> None:
+        question = self._current_question()
+        if question is not None:
+            self._save(partial(self.data.toggle_status, question), "status not changed",
+                       lambda saved: f"{saved.id} is now {saved.status} (saved to {saved.path.name})")
 
     def action_add_note(self) -> None:
         question = self._current_question()
@@ -244,15 +248,9 @@ class BrowseApp(App):
 
     def _save_note(self, qid: str, note: str | None) -> None:
         question = self.questions.get(qid)
-        if not note or question is None:
-            return
-        try:
-            saved = self.data.add_note(question, note)
-        except N00bqaError as exc:
-            self.notify(str(exc), title="note not saved", severity="error", timeout=8)
-            return
-        self.reload(keep=saved.id)
-        self.notify(f"Note saved to {saved.path.name}")
+        if note and question is not None:
+            self._save(partial(self.data.add_note, question, note), "note not saved",
+                       lambda saved: f"Note saved to {saved.path.name}")
 
     def action_open_passage(self) -> None:
         passages = self.detail.passages
