@@ -272,8 +272,9 @@ def report(n: Numbers, opts: Options) -> Report:
                         for name, t in tiny.items()],
                        note="Shapes: batch x K/V heads x cached tokens x dim. MLA keeps one latent (K slot: "
                             "kv_lora_rank) and one rotated key (V slot: qk_rope_head_dim) for all heads.")
-    pub_table = Table(f"Published configs: KV cache in bf16 at {opts.context:,} tokens x batch {opts.batch}",
-                      ["model", "attention", "B/token", "cache GiB", "weights GiB", "cache/weights"],
+    pub_table = Table(f"Published configs: KV cache in bf16 at {opts.context:,} tokens x batch {opts.batch} "
+                      "(cache and weights in GiB; ratio = cache / weights)",
+                      ["model", "attn", "B/token", "cache", "weights", "ratio"],
                       [[name, p.attention, p.kv_bytes_per_token_bf16, round(p.kv_bytes_at_context / GIB, 2),
                         round(p.weights_bytes_bf16 / GIB, 1), round(p.cache_over_weights, 4)]
                        for name, p in pub.items()],

@@ -252,8 +252,8 @@ def report(n: Numbers, opts: Options) -> Report:
     routing = Table(f"Routing of the first {len(n.routing_rows)} tokens: expert:weight per layer",
                     ["token", *layers], n.routing_rows,
                     note="Each cell: the k experts the router chose for that token in that layer, with its weights.")
-    load = Table("Load: token slots routed to each expert", ["layer", *(f"e{e}" for e in range(opts.experts))],
-                 [[layer, *n.load[layer].values()] for layer in layers],
+    load = Table("Load: token slots routed to each expert", ["expert", *layers],
+                 [[f"expert_{e}", *(n.load[layer][f"expert_{e}"] for layer in layers)] for e in range(opts.experts)],
                  note=f"{n.tokens} tokens x top-{n.router_topk} = {n.tokens * n.router_topk} slots per layer.")
     params = Table("Parameters: the tiny model", ["what", "params"], [
         ["one expert (3 x hidden x intermediate)", per_expert],

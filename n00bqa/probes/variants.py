@@ -521,13 +521,18 @@ def report(n: Numbers, opts: Options) -> Report:
                                    (f['hf_f8_e4m3'], f['hf_bf16'], f['hf_f32']) else "NOT all equal."))
 
     design = Table("Design choices, read off the built modules and config",
-                   ["model", "kind", "attention", "pos.", "norm", "MLP", "tied", "experts"], [],
-                   note="attention: heads / K-V heads (MHA: one K/V per head; GQA: groups share one; MQA: all share "
+                   ["model", "attn", "pos.", "norm", "MLP", "tied", "experts"], [],
+                   note="attn: heads / K-V heads (MHA: one K/V per head; GQA: groups share one; MQA: all share "
                         "one; MLA: K/V rebuilt from one latent). norm: pre = x + f(norm(x)); post = norm(x + f(x)).")
     for name, m in n.items():
         d = m.design
-        design.rows.append([name, d.kind, d.attention, d.positions, d.norm, d.mlp, d.tied, d.experts_label])
+        design.rows.append([name, d.attention, d.positions, d.norm, d.mlp, d.tied, d.experts_label])
 
+    kinds = {kind: [name for name, m in n.items() if m.design.kind == kind] for kind in ("encoder", "enc-dec", "decoder")}
+    findings.append("Kinds: " + "; ".join(f"{label}: {', '.join(names)}" for label, names in
+                                          zip(("encoder-only (no LM head, every token sees every other)",
+                                               "encoder-decoder (the decoder cross-attends to the encoder)",
+                                               "decoder-only (causal, an LM head)"), kinds.values()) if names) + ".")
     rope = [name for name, m in n.items() if m.design.positions == "RoPE"]
     older = [name for name, m in n.items() if m.design.positions != "RoPE"]
     if rope and older:

@@ -130,13 +130,16 @@ def test_deepseek_checkpoint_equals_hugging_face_safetensors_metadata(result):
 
 def test_design_table(result):
     rows = {row[0]: row[1:] for row in result.tables[1].rows}
-    assert rows["gpt2"] == ["decoder", "MHA 12", "learned", "pre-LN", "GELU", "yes", "-"]
-    assert rows["bert-base-uncased"] == ["encoder", "MHA 12", "learned", "post-LN", "GELU", "-", "-"]
-    assert rows["t5-small"] == ["enc-dec", "MHA 8", "relative", "pre-RMS", "RELU", "yes", "-"]
-    assert rows["llama-2-70b"][1:] == ["GQA 64/8", "RoPE", "pre-RMS", "SwiGLU", "no", "-"]
-    assert rows["gemma-7b"][1:] == ["MHA 16", "RoPE", "pre-RMS", "GeGLU", "yes", "-"]
+    assert rows["gpt2"] == ["MHA 12", "learned", "pre-LN", "GELU", "yes", "-"]
+    assert rows["bert-base-uncased"] == ["MHA 12", "learned", "post-LN", "GELU", "-", "-"]
+    assert rows["t5-small"] == ["MHA 8", "relative", "pre-RMS", "RELU", "yes", "-"]
+    assert rows["llama-2-70b"] == ["GQA 64/8", "RoPE", "pre-RMS", "SwiGLU", "no", "-"]
+    assert rows["gemma-7b"] == ["MHA 16", "RoPE", "pre-RMS", "GeGLU", "yes", "-"]
     assert rows["mixtral-8x7b"][-1] == "8 top-2"
-    assert rows["deepseek-v3"][1] == "MLA 128" and rows["deepseek-v3"][-1] == "256+1 top-8"
+    assert rows["deepseek-v3"][0] == "MLA 128" and rows["deepseek-v3"][-1] == "256+1 top-8"
+    kinds = next(f for f in result.findings if f.startswith("Kinds: "))
+    assert "encoder-only (no LM head, every token sees every other): bert-base-uncased;" in kinds
+    assert "encoder-decoder (the decoder cross-attends to the encoder): t5-small;" in kinds
 
 
 def test_mqa_is_read_from_one_kv_head():
