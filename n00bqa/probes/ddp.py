@@ -49,8 +49,8 @@ class Options(LaunchOptions):
 
 def check(opts: Options) -> None:
     check_launch(opts)
-    if not 8 <= opts.d_model <= 2048 or opts.d_model % opts.n_head:
-        raise ProbeError(f"--d-model must be 8-2048 and divisible by --n-head {opts.n_head}, got {opts.d_model}")
+    if opts.n_head < 1 or not 8 <= opts.d_model <= 8192 or opts.d_model % opts.n_head:
+        raise ProbeError(f"--d-model must be 8-8192 and divisible by --n-head {opts.n_head}, got {opts.d_model}")
     if not 1 <= opts.seq_len <= 512:
         raise ProbeError(f"--seq-len must be between 1 and 512, got {opts.seq_len}")
     if opts.batch < opts.nproc or opts.batch % opts.nproc:
@@ -62,7 +62,7 @@ def check(opts: Options) -> None:
         raise ProbeError(f"--lr must be in (0, 1], got {opts.lr:g}")
     if not 0.001 <= opts.bucket_cap_mb <= 1024:
         raise ProbeError(f"--bucket-cap-mb must be between 0.001 and 1024, got {opts.bucket_cap_mb:g}")
-    check_state_fits(block_param_count(opts.d_model), opts.nproc, sharded=False)
+    check_state_fits(block_param_count(opts.d_model), opts.nproc, False, "--d-model", opts.d_model)
 
 
 # --- 2. Numbers ---------------------------------------------------------------------------------
@@ -85,6 +85,7 @@ class Numbers:
     max_abs_diff_vs_single_process: float  # weights after the steps, rank 0 vs one process with the full batch
     max_abs_diff_between_ranks: float
     max_loss_diff_vs_single_process: float  # mean of the ranks' losses vs the full-batch loss, any step
+    max_weight_change: float  # how far the single-process weights moved from their initial values
     tolerance: float
     port: int
     busy_ports: list[int]
@@ -174,6 +175,8 @@ def measure(opts: Options, ctx: Context) -> Numbers:
         max_abs_diff_vs_single_process=diff_vs_single,
         max_abs_diff_between_ranks=diff_between,
         max_loss_diff_vs_single_process=float(np.abs(mean_losses - np.array(reference_losses)).max()),
+        max_weight_change=max(float((p.detach() - q.detach()).abs().max()) for p, q in zip(
+            params.values(), build_block(opts.d_model, opts.n_head, ctx.seed).parameters())),
         tolerance=TOLERANCE,
         port=launch.port,
         busy_ports=launch.busy_ports,
@@ -217,7 +220,8 @@ def report(n: Numbers, opts: Options) -> Report:
         overlap,
         f"After {opts.steps} Adam steps the weights on rank 0 and those of one process trained on the full "
         f"batch of {opts.batch} are {verdict} {n.tolerance:g} (largest difference "
-        f"{n.max_abs_diff_vs_single_process:.2g}); the ranks differ from each other by at most "
+        f"{n.max_abs_diff_vs_single_process:.2g}, while training moved them by up to "
+        f"{n.max_weight_change:.2g}); the ranks differ from each other by at most "
         f"{n.max_abs_diff_between_ranks:.2g} and the mean of their losses from the full-batch loss by "
         f"{n.max_loss_diff_vs_single_process:.2g}. The mean of equal slices' mean gradients is the full "
         f"batch's mean gradient.",
@@ -235,7 +239,7 @@ def report(n: Numbers, opts: Options) -> Report:
         ["ring: sent per rank", round(n.ring_bytes_sent_per_rank)],
     ])
     launch = Table("Launch", ["setting", "value"], [
-        ["ranks", n.nproc], ["backend", opts.backend], ["port", n.port],
+        ["ranks", n.nproc], ["backend", opts.backend], ["port", str(n.port)],
         ["busy ports skipped", ", ".join(map(str, n.busy_ports)) or "none"],
         ["collective timeout s", opts.timeout],
     ])

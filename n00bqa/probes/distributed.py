@@ -58,6 +58,7 @@ HOST = "127.0.0.1"  # loopback only: the ranks never listen on a network interfa
 PORT_TRIES = 3
 FAULT_ENV = "N00BQA_DIST_FAULT"
 STATE_LIMIT_BYTES = 1e9  # model state one rank may hold here (2 cores, shared): 1 GB
+REFERENCE_LIMIT_BYTES = 4e9  # the single-process reference in the parent holds all of it
 _POLL_S = 0.05
 _LAST_PIDS: list[int] = []
 
@@ -96,16 +97,21 @@ def check_launch(opts: LaunchOptions) -> None:
                          f"got {opts.deadline:g}")
 
 
-def check_state_fits(params: int, nproc: int, sharded: bool, what: str = "--d-model") -> None:
+def check_state_fits(params: int, nproc: int, sharded: bool, option: str, value: int) -> None:
     """Refuse a model whose model state (16 bytes per parameter with Adam: weights, gradients and two
-    moments, in fp32) would not fit one rank here, divided by the shard count if `sharded`."""
+    moments, in fp32) would not fit one rank here, divided by the shard count if `sharded`, or whose
+    single-process reference would not fit the parent. `option value` names what set its size."""
     per_rank = 16 * params / (nproc if sharded else 1)
     if per_rank > STATE_LIMIT_BYTES:
-        split = f" / {nproc} ranks" if sharded else " (every rank holds all of it)"
-        fix = f"lower {what} or raise --nproc" if sharded else f"lower {what}"
-        raise ProbeError(f"{what} gives {params:,} parameters: {per_rank / 1e9:.1f} GB of model state per rank "
-                         f"(16 bytes x {params:,}{split}), over this machine's {STATE_LIMIT_BYTES / 1e9:g} GB "
-                         f"limit; {fix}")
+        split = f" / {nproc} ranks" if sharded else ", every rank holds all of it"
+        fix = f"lower {option} or raise --nproc (up to 4)" if sharded and nproc < 4 else f"lower {option}"
+        raise ProbeError(f"{option} {value} gives {params:,} parameters: {per_rank / 1e9:.1f} GB of model state "
+                         f"per rank (16 bytes x {params:,}{split}), too large for --nproc {nproc} under this "
+                         f"machine's {STATE_LIMIT_BYTES / 1e9:g} GB per rank; {fix}")
+    if 16 * params > REFERENCE_LIMIT_BYTES:
+        raise ProbeError(f"{option} {value} gives {params:,} parameters: the single-process reference alone "
+                         f"needs {16 * params / 1e9:.1f} GB of model state, over this machine's "
+                         f"{REFERENCE_LIMIT_BYTES / 1e9:g} GB; lower {option}")
 
 
 # --- What a rank sees ----------------------------------------------------------------------------

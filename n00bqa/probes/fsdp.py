@@ -53,8 +53,8 @@ class Options(LaunchOptions):
 
 def check(opts: Options) -> None:
     check_launch(opts)
-    if not 8 <= opts.d_model <= 2048 or opts.d_model % opts.n_head:
-        raise ProbeError(f"--d-model must be 8-2048 and divisible by --n-head {opts.n_head}, got {opts.d_model}")
+    if opts.n_head < 1 or not 8 <= opts.d_model <= 8192 or opts.d_model % opts.n_head:
+        raise ProbeError(f"--d-model must be 8-8192 and divisible by --n-head {opts.n_head}, got {opts.d_model}")
     if not 1 <= opts.seq_len <= 512:
         raise ProbeError(f"--seq-len must be between 1 and 512, got {opts.seq_len}")
     if opts.batch < opts.nproc or opts.batch % opts.nproc:
@@ -64,7 +64,7 @@ def check(opts: Options) -> None:
         raise ProbeError(f"--steps must be between 1 and 50, got {opts.steps}")
     if not 0.0 < opts.lr <= 1.0:
         raise ProbeError(f"--lr must be in (0, 1], got {opts.lr:g}")
-    check_state_fits(block_param_count(opts.d_model), opts.nproc, sharded=True)
+    check_state_fits(block_param_count(opts.d_model), opts.nproc, True, "--d-model", opts.d_model)
 
 
 # --- 2. Numbers ---------------------------------------------------------------------------------
@@ -84,6 +84,7 @@ class Numbers:
     rank0_adam_bytes: int
     unsharded_state_bytes: int  # what every rank keeps whole: Adam's 0-d step counters
     state_fraction: float  # per_rank_state_bytes / full_state_bytes
+    one_over_n: float  # what a perfect split would give
     fraction_tolerance: float
     fsdp_units: int  # modules fully_shard was applied to
     allgather_count: int  # one training step (the last), all ranks alike
@@ -97,6 +98,7 @@ class Numbers:
     ratio_tolerance: float
     largest_unit_param_bytes: int  # the unsharded weights one rank holds while a unit runs
     max_abs_diff_vs_single_process: float
+    max_weight_change: float  # how far the single-process weights moved from their initial values
     tolerance: float
     port: int
     busy_ports: list[int]
@@ -170,6 +172,7 @@ def measure(opts: Options, ctx: Context) -> Numbers:
         rank0_adam_bytes=states[0]["optimizer"],
         unsharded_state_bytes=states[0]["scalar_optimizer"],
         state_fraction=per_rank / full["total"],
+        one_over_n=1 / opts.nproc,
         fraction_tolerance=FRACTION_TOLERANCE,
         fsdp_units=ranks[0]["units"],
         allgather_count=sum(kind == "all-gather" for kind, _, _ in calls),
@@ -184,6 +187,8 @@ def measure(opts: Options, ctx: Context) -> Numbers:
         largest_unit_param_bytes=max(ranks[0]["unit_bytes"].values()),
         max_abs_diff_vs_single_process=max(float(np.abs(ranks[0]["weights"][name] - p.detach().numpy()).max())
                                            for name, p in params.items()),
+        max_weight_change=max(float((p.detach() - q.detach()).abs().max()) for p, q in zip(
+            params.values(), build_block(opts.d_model, opts.n_head, ctx.seed).parameters())),
         tolerance=TOLERANCE,
         port=launch.port,
         busy_ports=launch.busy_ports,
@@ -208,8 +213,8 @@ def report(n: Numbers, opts: Options) -> Report:
     same = equal_within(n.max_abs_diff_vs_single_process, n.tolerance)
     verdict = "equal within" if same else "NOT equal within"
     follows = follows_one_over_n(n.state_fraction, n.nproc, n.fraction_tolerance)
-    share = (f"which follows 1/N = {1 / n.nproc:.3f} within {n.fraction_tolerance:g}" if follows else
-             f"which does NOT follow 1/N = {1 / n.nproc:.3f} within {n.fraction_tolerance:g}")
+    share = (f"which follows 1/N = {n.one_over_n:.3f} within {n.fraction_tolerance:g}" if follows else
+             f"which does NOT follow 1/N = {n.one_over_n:.3f} within {n.fraction_tolerance:g}")
     rank0 = n.state_by_rank[0]
     ratio_words = "close to" if close_to(n.comm_vs_ddp, n.zero3_ratio, n.ratio_tolerance) else "NOT close to"
     uneven = [name for name, sizes in n.shard_numel.items() if len(set(sizes)) > 1]
@@ -239,7 +244,8 @@ def report(n: Numbers, opts: Options) -> Report:
         f"({n.largest_unit_param_bytes:,} bytes for the larger unit) sit on every rank, then are freed.",
         f"After {opts.steps} Adam steps the gathered weights and those of one process trained on the full "
         f"batch of {opts.batch} are {verdict} {n.tolerance:g} (largest difference "
-        f"{n.max_abs_diff_vs_single_process:.2g}): sharding changes where the state lives, not the maths.",
+        f"{n.max_abs_diff_vs_single_process:.2g}, while training moved them by up to {n.max_weight_change:.2g}): "
+        f"sharding changes where the state lives, not the maths.",
     ]
     if n.busy_ports:
         findings.append(port_note(n.busy_ports, n.port))
@@ -249,7 +255,7 @@ def report(n: Numbers, opts: Options) -> Report:
     shards = Table("Local numel of each parameter", ["parameter", *[f"rank {r}" for r in range(n.nproc)]],
                    [[name, *sizes] for name, sizes in n.shard_numel.items()])
     launch = Table("Launch", ["setting", "value"], [
-        ["ranks", n.nproc], ["backend", opts.backend], ["port", n.port],
+        ["ranks", n.nproc], ["backend", opts.backend], ["port", str(n.port)],
         ["busy ports skipped", ", ".join(map(str, n.busy_ports)) or "none"],
         ["collective timeout s", opts.timeout],
     ])

@@ -46,11 +46,16 @@ def check(opts: Options) -> None:
         value = getattr(opts, name)
         if not opts.nproc <= value <= 8192:
             raise ProbeError(f"--{name} must be between --nproc ({opts.nproc}) and 8192, got {value}")
-    if not 8 <= opts.d_model <= 4096:
-        raise ProbeError(f"--d-model must be between 8 and 4096, got {opts.d_model}")
+    if not 8 <= opts.d_model <= 8192:
+        raise ProbeError(f"--d-model must be between 8 and 8192, got {opts.d_model}")
+    if (4 * opts.d_model) % opts.nproc:
+        raise ProbeError(f"--d-model {opts.d_model}: the MLP's {4 * opts.d_model} hidden units do not split evenly "
+                         f"across --nproc {opts.nproc} (tensor parallelism needs equal shards); use a --d-model "
+                         f"divisible by {opts.nproc}")
     if not 1 <= opts.batch <= 256 or not 1 <= opts.seq_len <= 512:
         raise ProbeError(f"--batch must be 1-256 and --seq-len 1-512, got {opts.batch} and {opts.seq_len}")
-    check_state_fits(8 * opts.d_model * opts.d_model + 5 * opts.d_model, opts.nproc, sharded=True)
+    check_state_fits(8 * opts.d_model * opts.d_model + 5 * opts.d_model, opts.nproc, True, "--d-model",
+                     opts.d_model)
 
 
 # --- 2. Numbers ---------------------------------------------------------------------------------
@@ -291,7 +296,7 @@ def report(n: Numbers, opts: Options) -> Report:
         ["hidden activation", _shape(n.hidden_local_shape), f"{opts.batch} x {opts.seq_len} x {n.hidden_units}"],
     ])
     launch = Table("Launch", ["setting", "value"], [
-        ["ranks", n.nproc], ["backend", opts.backend], ["port", n.port],
+        ["ranks", n.nproc], ["backend", opts.backend], ["port", str(n.port)],
         ["busy ports skipped", ", ".join(map(str, n.busy_ports)) or "none"],
         ["collective timeout s", opts.timeout],
     ])

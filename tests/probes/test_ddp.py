@@ -1,0 +1,137 @@
+"""The ddp probe on 2 real gloo ranks: bytes against sum(grad numel) x 4, the ring formula, buckets,
+weights against a single-process reference, and no rank left after a run or a failing rank."""
+
+from __future__ import annotations
+
+import pytest
+from distributed_support import assert_no_ranks_left
+
+from n00bqa.errors import ProbeError
+from n00bqa.probes import find_probe
+from n00bqa.probes import distributed as dist_launcher
+from n00bqa.probes.base import run_probe, unexplained_numbers
+
+STEPS = 3
+
+
+@pytest.fixture(scope="module")
+def ddp_run():
+    """One run of the probe on 2 ranks (about 15-25 s here, mostly the ranks importing torch)."""
+    probe = find_probe(None, "ddp")
+    result = run_probe(None, probe, probe.make_options(steps=STEPS), seed=0, cache=False)
+    return result, dist_launcher.last_pids()
+
+
+def _table(result, title_start):
+    return next(t for t in result.tables if t.title.startswith(title_start))
+
+
+@pytest.mark.slow
+def test_allreduce_bytes_are_every_gradient_once(ddp_run):
+    import torch
+
+    from n00bqa.probes.distributed import block_param_count, build_block
+
+    result, _ = ddp_run
+    model = build_block(64, 4, seed=0)
+    model(torch.randn(1, 2, 64)).sum().backward()
+    grad_bytes = sum(p.grad.numel() * 4 for p in model.parameters())  # every parameter gets a gradient
+    assert result.metrics["allreduce_bytes_per_step"] == grad_bytes
+    assert result.metrics["param_bytes"] == grad_bytes == block_param_count(64) * 4
+    assert result.metrics["allreduce_bytes_every_step_equal"] is True
+
+
+@pytest.mark.slow
+def test_ring_bytes_follow_the_formula(ddp_run):
+    result, _ = ddp_run
+    n, b = 2, result.metrics["allreduce_bytes_per_step"]
+    assert result.metrics["ring_bytes_sent_per_rank"] == pytest.approx(2 * (n - 1) / n * b)
+
+
+@pytest.mark.slow
+def test_buckets_add_up_and_overlap_backward(ddp_run):
+    result, _ = ddp_run
+    rows = _table(result, "Buckets").rows
+    assert len(rows) == result.metrics["bucket_count"] > 1  # --bucket-cap-mb 0.05 splits 200 kB into several
+    assert sum(row[2] for row in rows) == result.metrics["allreduce_bytes_per_step"]
+    assert sum(row[1] for row in rows) == result.metrics["param_tensors"] == 11
+    pending = [row[3] for row in rows]
+    assert pending[0] > 0 and pending[-1] == 0  # the first bucket leaves mid-backward, the last at its end
+    assert pending == sorted(pending, reverse=True)
+    assert rows[0][4].startswith("mlp.")  # the last layer's gradients are ready first
+
+
+@pytest.mark.slow
+def test_weights_match_one_process_with_the_full_batch(ddp_run):
+    from n00bqa.probes.ddp import TOLERANCE
+
+    result, _ = ddp_run
+    m = result.metrics
+    assert m["max_abs_diff_vs_single_process"] <= TOLERANCE
+    assert m["max_abs_diff_between_ranks"] == 0.0  # every rank applies the same averaged gradient
+    assert m["max_loss_diff_vs_single_process"] <= 1e-5
+    assert m["max_weight_change"] > 100 * TOLERANCE  # the comparison is not trivial: the weights did move
+
+
+@pytest.mark.slow
+def test_every_number_in_a_finding_is_measured(ddp_run):
+    result, _ = ddp_run
+    assert unexplained_numbers(result) == []
+
+
+@pytest.mark.slow
+def test_no_rank_is_left_after_a_run(ddp_run):
+    _, pids = ddp_run
+    assert len(pids) == 2
+    assert_no_ranks_left(pids)
+
+
+@pytest.mark.slow
+def test_a_failing_rank_is_one_line_naming_it_and_leaves_no_rank(monkeypatch):
+    monkeypatch.setenv(dist_launcher.FAULT_ENV, "1:raise")
+    probe = find_probe(None, "ddp")
+    with pytest.raises(ProbeError) as caught:
+        run_probe(None, probe, probe.make_options(steps=1), cache=False)
+    message = str(caught.value)
+    assert message.startswith("rank 1 of 2 failed: RuntimeError: injected failure")
+    assert "\n" not in message
+    assert_no_ranks_left(dist_launcher.last_pids())
+
+
+@pytest.mark.slow
+def test_a_rank_that_dies_silently_is_named(monkeypatch):
+    monkeypatch.setenv(dist_launcher.FAULT_ENV, "0:exit")
+    probe = find_probe(None, "ddp")
+    with pytest.raises(ProbeError, match=r"^rank 0 of 2 exited with code 17 before reporting a result"):
+        run_probe(None, probe, probe.make_options(steps=1), cache=False)
+    assert_no_ranks_left(dist_launcher.last_pids())
+
+
+def test_verdict_equal_within_on_both_sides():
+    from n00bqa.probes.ddp import equal_within
+
+    assert equal_within(9e-6, 1e-5)
+    assert not equal_within(2e-5, 1e-5)
+
+
+def test_bad_options_are_one_line_before_any_rank_starts():
+    probe = find_probe(None, "ddp")
+    for bad, match in [(dict(nproc=1), "--nproc must be 2, 3 or 4, got 1"),
+                       (dict(nproc=5), "--nproc must be 2, 3 or 4, got 5"),
+                       (dict(batch=7), "--batch 7 does not split evenly across --nproc 2"),
+                       (dict(d_model=4096), "--d-model 4096 gives 201,367,552 parameters.*too large for --nproc 2"),
+                       (dict(port=80), "--port must be 0"),
+                       (dict(timeout=30, deadline=20), "--deadline must be more than --timeout"),
+                       (dict(backend="mpi"), "--backend must be gloo or nccl")]:
+        with pytest.raises(ProbeError, match=match) as caught:
+            probe.make_options(**bad)
+        assert "\n" not in str(caught.value)
+
+
+def test_nccl_without_gpus_is_one_line():
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA GPUs: --backend nccl is valid here")
+    with pytest.raises(ProbeError, match="--backend nccl needs CUDA GPUs"):
+        find_probe(None, "ddp").make_options(backend="nccl")

@@ -1,0 +1,145 @@
+"""The sharding probe on 2 real gloo ranks: the collective behind each DTensor placement change, the
+bytes each rank holds, a Megatron MLP against one done by hand, and the launcher's edges: a busy port,
+every port busy, the wall-clock deadline and Ctrl-C, none of which may leave a rank behind."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+
+import pytest
+from distributed_support import alive, assert_no_ranks_left, wait_for_ranks
+
+from n00bqa.errors import ProbeError
+from n00bqa.probes import distributed as dist_launcher
+from n00bqa.probes import find_probe
+from n00bqa.probes.base import run_probe, unexplained_numbers
+
+N, ROWS, COLS, D_MODEL, BATCH, SEQ = 2, 256, 64, 64, 4, 16
+
+
+@pytest.fixture(scope="module")
+def busy_port():
+    """A port something already listens on: the probe is asked for it and must move to another."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as squatter:
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen()
+        yield squatter.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def sharding_run(busy_port):
+    probe = find_probe(None, "sharding")
+    result = run_probe(None, probe, probe.make_options(port=busy_port), seed=0, cache=False)
+    return result, dist_launcher.last_pids()
+
+
+@pytest.mark.slow
+def test_each_placement_change_is_one_collective(sharding_run):
+    m = sharding_run[0].metrics
+    assert m["shard_to_replicate_allgathers"] == m["shard_to_replicate_collectives"] == 1
+    assert m["partial_to_replicate_allreduces"] == m["partial_to_replicate_collectives"] == 1
+    assert m["replicate_to_shard_collectives"] == 0
+    assert m["shard0_to_shard1_collectives"] == 1  # gloo: DTensor's all-gather + chunk fallback
+    assert m["shard_to_replicate_equal"] is True
+    assert m["partial_sum"] == m["partial_sum_expected"] == N * (N + 1) / 2
+
+
+@pytest.mark.slow
+def test_bytes_each_rank_holds_and_receives(sharding_run):
+    result, _ = sharding_run
+    m = result.metrics
+    full = ROWS * COLS * 4
+    assert m["matrix_bytes"] == full
+    held = next(t for t in result.tables if t.title.startswith("Bytes each rank holds"))
+    for rank, shard, after, received in held.rows:
+        assert shard == (ROWS // N) * COLS * 4
+        assert after == full and received == full - shard
+    assert m["allgather_ring_bytes_per_rank"] == pytest.approx((N - 1) / N * full)
+    assert m["allreduce_ring_bytes_per_rank"] == pytest.approx(2 * (N - 1) / N * full)
+
+
+@pytest.mark.slow
+def test_tp_mlp_is_one_allreduce_of_the_output(sharding_run):
+    result, _ = sharding_run
+    m = result.metrics
+    assert m["tp_mlp_allreduces"] == m["tp_mlp_forward_collectives"] == 1
+    assert m["tp_mlp_backward_allreduces"] == m["tp_mlp_backward_collectives"] == 1  # the input's gradient
+    assert m["tp_allreduce_bytes"] == BATCH * SEQ * D_MODEL * 4  # measured payload = (B, T, d) fp32
+    assert m["tp_allreduce_ring_bytes_per_rank"] == pytest.approx(2 * (N - 1) / N * m["tp_allreduce_bytes"])
+    shapes = {row[0]: row[1] for row in next(t for t in result.tables if t.title.startswith("Tensor-parallel")).rows}
+    assert shapes == {"c_fc.weight": f"{4 * D_MODEL // N} x {D_MODEL}", "c_proj.weight": f"{D_MODEL} x {4 * D_MODEL // N}",
+                      "hidden activation": f"{BATCH} x {SEQ} x {4 * D_MODEL // N}"}
+    from n00bqa.probes.sharding import TOLERANCE
+
+    assert m["tp_mlp_max_abs_diff"] <= TOLERANCE and m["tp_input_grad_max_abs_diff"] <= TOLERANCE
+
+
+def test_megatron_split_by_hand_equals_the_full_mlp():
+    """The maths the probe relies on, without ranks: split c_fc by output rows, c_proj by input columns;
+    the sum of the N partial outputs is the MLP's output."""
+    import torch
+
+    from n00bqa.probes.distributed import build_block
+
+    mlp = build_block(D_MODEL, 1, seed=0).mlp
+    x = torch.randn(BATCH, SEQ, D_MODEL)
+    partials = []
+    for w1, b1, w2 in zip(mlp.c_fc.weight.chunk(N, 0), mlp.c_fc.bias.chunk(N, 0), mlp.c_proj.weight.chunk(N, 1)):
+        hidden = torch.nn.functional.gelu(x @ w1.T + b1)  # (B, T, 4d/N): no communication needed
+        partials.append(hidden @ w2.T)  # (B, T, d): a partial sum of the output
+    y = sum(partials) + mlp.c_proj.bias  # the all-reduce, then the bias once
+    assert (y - mlp(x)).abs().max().item() <= 1e-5
+
+
+@pytest.mark.slow
+def test_every_number_in_a_finding_is_measured(sharding_run):
+    assert unexplained_numbers(sharding_run[0]) == []
+
+
+@pytest.mark.slow
+def test_a_busy_port_is_skipped_and_said(sharding_run, busy_port):
+    result, pids = sharding_run
+    assert result.metrics["port"] != busy_port
+    assert f"Port {busy_port} was busy, so the ranks met on port {result.metrics['port']} instead." in result.findings
+    assert_no_ranks_left(pids)
+
+
+def test_every_port_busy_is_one_line(monkeypatch, busy_port):
+    monkeypatch.setattr(dist_launcher, "free_port", lambda: busy_port)
+    probe = find_probe(None, "sharding")
+    with pytest.raises(ProbeError, match=rf"could not bind a port on 127\.0\.0\.1: tried 3 \({busy_port}, "):
+        run_probe(None, probe, probe.make_options(port=busy_port), cache=False)
+
+
+@pytest.mark.slow
+def test_the_deadline_ends_every_rank(monkeypatch):
+    monkeypatch.setenv(dist_launcher.FAULT_ENV, "all:hang")  # no rank ever reports
+    probe = find_probe(None, "sharding")
+    with pytest.raises(ProbeError, match=r"^no result from rank 0, 1 within --deadline 6 s; every rank was ended"):
+        run_probe(None, probe, probe.make_options(timeout=3, deadline=6), cache=False)
+    assert_no_ranks_left(dist_launcher.last_pids())
+
+
+@pytest.mark.slow
+def test_ctrl_c_ends_every_rank(study_root):
+    """Ctrl-C in a terminal signals the foreground process group: the probe's process, not its ranks
+    (they run in their own sessions). The probe must end them before it exits."""
+    code = ("from n00bqa.probes import find_probe; from n00bqa.probes.base import run_probe; "
+            "p = find_probe(None, 'sharding'); run_probe(None, p, p.make_options(), cache=False)")
+    env = {**os.environ, dist_launcher.FAULT_ENV: "all:hang"}
+    proc = subprocess.Popen([sys.executable, "-c", code], env=env, start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        ranks = wait_for_ranks(proc.pid, N)
+        os.killpg(proc.pid, signal.SIGINT)  # what the terminal does on Ctrl-C
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode != 0 and b"KeyboardInterrupt" in err
+    assert [pid for pid in ranks if alive(pid)] == []
