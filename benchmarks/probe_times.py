@@ -24,6 +24,9 @@ BUDGET = {
     "translation": 120.0,  # every other probe: 60 s (issues 3 and 4)
     "zero-memory": 60.0,  # arithmetic only, well under a second (issue 13)
     "activation-memory": 60.0,  # about 10 s here: the bf16 backward passes (issue 13)
+    "variants": 60.0,  # 37 s wall (18 s measured) with load 7.7 on 2 cores: eleven meta builds (issue 14)
+    "moe": 60.0,  # 37 s wall (18 s measured) under the same load: a backward per token and layer (issue 14)
+    "kv-cache": 60.0,  # 29 s wall (13 s measured) under the same load: five tiny generates (issue 14)
 }
 PROJECT = Path(__file__).resolve().parent.parent
 
