@@ -27,6 +27,9 @@ BUDGET = {
     "variants": 60.0,  # 37 s wall (18 s measured) with load 7.7 on 2 cores: eleven meta builds (issue 14)
     "moe": 60.0,  # 37 s wall (18 s measured) under the same load: a backward per token and layer (issue 14)
     "kv-cache": 60.0,  # 29 s wall (13 s measured) under the same load: five tiny generates (issue 14)
+    "nanogpt": 60.0,  # 25 s wall (19 s measured) with load 6 on 2 cores: 600 training steps, one thread (issue 14)
+    "attention": 60.0,  # 9 s wall (0.1 s measured): imports dominate (issue 14)
+    "flops": 60.0,  # 20 s wall (8 s measured) under load 6: counting, 8 matmuls, 10 timed steps (issue 14)
 }
 PROJECT = Path(__file__).resolve().parent.parent
 
