@@ -177,7 +177,7 @@ def question_vectors(study: Study, questions: list[Question], fields: Sequence[s
     encode = encode or (lambda texts: encoder.encode(study, texts))
     pairs = [(i, kind, text) for i, q in enumerate(questions) for kind, text in field_texts(q, fields)]
     rows = [(i, kind) for i, kind, _ in pairs]
-    folder = _cache_dir(study) if cache else None
+    folder = study.state_dir("routing") if cache else None
     key = _cache_key(questions, fields, _encoder_id(study)) if cache else ""
     if folder is not None:
         cached = _load_cached(folder, key, len(pairs))
@@ -218,16 +218,13 @@ def _load_cached(folder: Path, key: str, rows: int):
     return matrix
 
 
-def _cache_dir(study: Study) -> Path:
-    return study.state_dir("routing")
-
-
 def is_cached(study: Study, questions: list[Question] | None = None) -> bool:
     """True when the question vectors for the study root's question files are cached."""
     if questions is None:
         questions, _ = load_questions(study)
     rows = sum(len(field_texts(q)) for q in questions)  # the same rows question_vectors embeds
-    return _load_cached(_cache_dir(study), _cache_key(questions, FIELDS, _encoder_id(study)), rows) is not None
+    return _load_cached(study.state_path("routing"), _cache_key(questions, FIELDS, _encoder_id(study)),
+                        rows) is not None
 
 
 def rank(vectors: QuestionVectors, query_vector: Any, query: str = "", threshold: float = THRESHOLD,

@@ -29,7 +29,7 @@ def add(
     """
     from n00bqa.retrieval.corpus import add_items
 
-    for item in add_items(get_study(), sources, title=title):
+    for item in add_items(get_study(write=True), sources, title=title):
         console.print(f"Added {item.id} ({item.format}, {item.size()} bytes) as {item.source}; "
                       "run n00bqa index build to index it.", highlight=False)
 

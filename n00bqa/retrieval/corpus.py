@@ -255,6 +255,7 @@ def add_items(study: Study, sources: list[str], title: str | None = None) -> lis
     Every source is checked (and URLs fetched) before anything is written, so one bad source
     adds nothing and loses nothing.
     """
+    study.require_writable()
     if not sources:
         raise CorpusError("no PATH or URL given; run: n00bqa corpus add PATH|URL...")
     cdir = study.corpus_dir

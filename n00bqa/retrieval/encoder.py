@@ -74,8 +74,8 @@ def _weights_file(model_dir: Path) -> Path:
 
 
 def export_dir(study: Study) -> Path:
-    """Where this study root keeps its ONNX export: `<root>/.n00bqa/onnx/`."""
-    return study.state_dir("onnx")
+    """Where this study root keeps its ONNX export, `<root>/.n00bqa/onnx/` (not created here)."""
+    return study.state_path("onnx")
 
 
 def _source_fingerprint(model_dir: Path) -> dict[str, Any]:
@@ -119,7 +119,7 @@ def export(study: Study, reporter: Any = None, force: bool = False) -> Path:
         force: re-export even if a matching export is cached.
     """
     with _lock:
-        target = export_dir(study) / MODEL_FILE
+        target = study.state_dir("onnx") / MODEL_FILE
         if not force and is_exported(study):
             return target
         advance: Callable[[int], None] = (

@@ -43,8 +43,9 @@ LOCK_TIMEOUT = 600.0
 
 
 def index_dir(study: Study) -> Path:
-    """Where this study root keeps its index: `<root>/.n00bqa/index/`."""
-    return study.state_dir("index")
+    """Where this study root keeps its index, `<root>/.n00bqa/index/` (not created here: readers
+    of a root they may not write still find it)."""
+    return study.state_path("index")
 
 
 def _sha256_file(path: Path) -> str:
@@ -235,7 +236,7 @@ def build_index(study: Study, rebuild: bool = False, reporter=None, lock_timeout
     """
     started = time.perf_counter()
     reporter = reporter or NullReporter()
-    folder = index_dir(study)
+    folder = study.state_dir("index")
     lock = _lock(folder, lock_timeout, reporter)
     try:
         items = load_items(study)
