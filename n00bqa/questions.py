@@ -325,3 +325,31 @@ def replace_question_text(study: Study, qid: str, text: str) -> Question:
 
     atomic_write_text(path, text)
     return parsed
+
+
+def check_study(study: Study) -> list[str]:
+    """What is inconsistent in a study root, one line each: a question or probe file that fails to
+    load, a probe a question names that does not exist, a reading id not in the reading list.
+    Questions without probes and probes serving several questions are fine."""
+    import yaml
+
+    from n00bqa.probes import load_probes
+
+    found: list[str] = []
+    manifest_path = study.corpus_dir / "reading-list.yaml"
+    try:
+        manifest = yaml.safe_load(manifest_path.read_text(encoding="utf-8")) or {}
+        reading_ids = {str(item["id"]) for item in manifest.get("items") or []}
+    except (OSError, yaml.YAMLError, AttributeError, KeyError, TypeError) as exc:
+        found.append(f"{manifest_path}: cannot be read as a reading list ({type(exc).__name__})")
+        reading_ids = None
+    probes, broken = load_probes(study)
+    names = {p.name for p in probes}
+    questions, problems = load_questions(study)
+    found += [str(p) for p in (*broken, *problems)]
+    for q in questions:
+        found += [f"{q.path}: unknown probe {name!r} (see: n00bqa probes)" for name in q.probes if name not in names]
+        if reading_ids is not None:
+            found += [f"{q.path}: reading {r!r} is not in corpus/reading-list.yaml (see: n00bqa corpus list)"
+                      for r in q.reading if r not in reading_ids]
+    return found

@@ -11,7 +11,7 @@ import pytest
 
 from n00bqa.errors import QuestionError
 from n00bqa.questions import (
-    Question, add_note, add_question, get_question, load_questions, parse_question, save_question, set_status, slugify,
+    Question, check_study, add_note, add_question, get_question, load_questions, parse_question, save_question, set_status, slugify,
 )
 
 SEVEN = {  # the fixture root's questions and their probes
@@ -85,28 +85,8 @@ def test_answers_are_80_to_250_words_and_try_names_the_probe(study):
         assert question.status in {"open", "answered"}
 
 
-def inventory_problems(study) -> list[str]:
-    """What is inconsistent in a study root: a probe or a file that fails to load, a probe a question
-    names that does not exist, a reading id that is not in the reading list. Questions without
-    probes (`probes: []`) and probes serving several questions are fine."""
-    import yaml
-
-    from n00bqa.probes import load_probes
-
-    manifest = yaml.safe_load((study.corpus_dir / "reading-list.yaml").read_text())
-    ids = {item["id"] for item in manifest["items"]}
-    probes, broken = load_probes(study)
-    names = {p.name for p in probes}
-    questions, problems = load_questions(study)
-    found = [str(p) for p in (*broken, *problems)]
-    for q in questions:
-        found += [f"{q.id}: unknown probe {name!r}" for name in q.probes if name not in names]
-        found += [f"{q.id}: unknown reading {r!r}" for r in q.reading if r not in ids]
-    return found
-
-
 def test_the_inventory_is_consistent(study):
-    assert inventory_problems(study) == []
+    assert check_study(study) == []
 
 
 def test_the_inventory_stays_consistent_as_the_list_grows(study):
@@ -114,7 +94,7 @@ def test_the_inventory_stays_consistent_as_the_list_grows(study):
     add_question(study, "What is rotary position embedding?", qid="rope")
     add_question(study, "How many parameters does Llama have?", qid="llama-size", probes=["param-count"])
     add_question(study, "What does a tied head cost?", qid="tied-head", probes=["param-count", "embedding-grad"])
-    assert inventory_problems(study) == []
+    assert check_study(study) == []
     questions = {q.id: q for q in load_questions(study)[0]}
     assert questions["rope"].probes == []
     assert [q.id for q in questions.values() if "param-count" in q.probes] == ["llama-size", "model-size",
@@ -122,7 +102,8 @@ def test_the_inventory_stays_consistent_as_the_list_grows(study):
     # ... and an inconsistency is found, not ignored.
     (study.questions_dir / "rope.md").write_text((study.questions_dir / "rope.md").read_text()
                                                   .replace("probes: []", "probes: [no-such-probe]"))
-    assert inventory_problems(study) == ["rope: unknown probe 'no-such-probe'"]
+    assert check_study(study) == [f"{study.questions_dir / 'rope.md'}: unknown probe 'no-such-probe' "
+                                  "(see: n00bqa probes)"]
 
 
 def test_files_round_trip_exactly(study_root: Path):

