@@ -30,6 +30,9 @@ BUDGET = {
     "nanogpt": 60.0,  # 25 s wall (19 s measured) with load 6 on 2 cores: 600 training steps, one thread (issue 14)
     "attention": 60.0,  # 9 s wall (0.1 s measured): imports dominate (issue 14)
     "flops": 60.0,  # 20 s wall (8 s measured) under load 6: counting, 8 matmuls, 10 timed steps (issue 14)
+    "ddp": 60.0,  # 31 s wall (17 s measured) under load 10: 2 ranks starting torch, 5 steps (issue 13)
+    "fsdp": 60.0,  # 40 s wall (26 s measured) under load 10: 2 ranks, fully_shard, 5 steps (issue 13)
+    "sharding": 60.0,  # 29 s wall (16 s measured) under load 10: 2 ranks, five redistributions (issue 13)
 }
 PROJECT = Path(__file__).resolve().parent.parent
 
