@@ -244,7 +244,7 @@ def test_first_ask_builds_the_index_and_says_so(study_root, tmp_path_factory):
 # --- the fast path imports no torch ---------------------------------------------------------
 
 
-def test_ask_path_imports_no_torch(ready):
+def test_ask_path_imports_no_torch_and_no_probe_module(ready):
     code = (
         "import sys, json\n"
         "from n00bqa.cli import main\n"
@@ -252,6 +252,7 @@ def test_ask_path_imports_no_torch(ready):
         "try:\n    main()\nexcept SystemExit as e:\n    assert not e.code, e.code\n"
         "heavy = [m for m in ('torch', 'transformers', 'sentence_transformers', 'bm25s', 'scipy')\n"
         "         if m in sys.modules]\n"
+        "heavy += [m for m in sys.modules if m.startswith('n00bqa.probes.') and m != 'n00bqa.probes.base']\n"
         "print('HEAVY=' + json.dumps(heavy))\n"
     )
     env = {**os.environ, "N00BQA_ROOT": str(ready)}
