@@ -109,15 +109,17 @@ class FitTable:
         """One block per row: the row's first cell, then `column: value` for the others."""
         parts: list[Any] = [Text(self.title, style="bold")] if self.title else []
         for row in self.rows:
-            cells = [_cell_text(v) for v in row]
-            first = cells[0] if cells else Text("")
-            first.stylize("bold")
-            block = Text.assemble(Text(f"{self.columns[0]}: ", style="dim"), first) if self.columns else first
-            for column, cell in zip(self.columns[1:], cells[1:]):
-                block.append("\n  ")
-                block.append(f"{column}: ", style="dim")
-                block.append_text(cell)
-            parts.append(block)
+            lines = [Text.assemble((f"{column}: ", "dim"), _cell_text(value))
+                     for column, value in zip(self.columns, row)]
+            if not lines:
+                continue
+            lines[0].stylize("bold")
+            rest = RichTable.grid()
+            rest.add_column(width=2, no_wrap=True)  # the indent of the other values, wrapped lines too
+            rest.add_column()
+            for line in lines[1:]:
+                rest.add_row("", line)
+            parts.extend([lines[0], rest])
         if self.note:
             parts.append(Text(self.note, style="dim"))
         return Group(*parts)
