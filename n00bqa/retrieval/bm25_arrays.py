@@ -5,7 +5,7 @@ a cold `n00bqa ask`. The saved index is already what a query needs: a CSC matrix
 BM25 weights (column = vocabulary word, rows = passages) in three .npy files, plus the vocabulary.
 A query's score for each passage is the sum of its words' columns; the top k are chosen exactly
 as bm25s does (argpartition, then a descending argsort), so the rankings are identical
-(tests/test_ask_bm25.py checks them against bm25s itself).
+(tests/retrieval/test_bm25_arrays.py checks them against bm25s itself).
 
 Methods that add a per-word "non-occurrence" score (BM25L, BM25+) are not read here: `load`
 falls back to bm25s for them.

@@ -5,7 +5,7 @@ inner-product index is just the (N, d) matrix of unit vectors, and one query's s
 matrix-vector product, so numpy does it as fast. The file layout read here is FAISS's own
 serialisation of IndexFlatIP ("IxFI", d, ntotal, two unused int64s, is_trained, metric type,
 then the float codes as a length-prefixed vector); anything else (another index type, another
-layout) goes to `faiss.deserialize_index` instead. tests/test_ask_flat.py checks both against
+layout) goes to `faiss.deserialize_index` instead. tests/retrieval/test_flat_arrays.py checks both against
 FAISS itself.
 """
 
