@@ -35,3 +35,7 @@ class AskError(N00bqaError):
 
 class WriteError(N00bqaError):
     """A file or folder n00bqa must write cannot be written (a read-only study root, a full disk)."""
+
+
+class ReviewError(N00bqaError):
+    """A quiz or review that cannot go on as asked (a guess that is no number, a rating that is none)."""
