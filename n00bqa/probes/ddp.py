@@ -189,6 +189,10 @@ def equal_within(diff: float, tolerance: float) -> bool:
     return diff <= tolerance
 
 
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}" if count == 1 else f"{count} {word}s"
+
+
 def report(n: Numbers, opts: Options) -> Report:
     same_bytes = n.allreduce_bytes_per_step == n.param_bytes
     bytes_verdict = ("exactly the bytes of the parameters: one fp32 gradient per weight" if same_bytes else
@@ -202,21 +206,21 @@ def report(n: Numbers, opts: Options) -> Report:
                f"other gradients (bucket 0 with {n.bucket_pending_grads[0]} of the {n.param_tensors} gradient "
                f"tensors still to come): that is the overlap of communication with backward."
                if overlapped else
-               f"none of the {n.bucket_count} buckets went out before backward ended: no overlap at this "
-               f"bucket size (try a smaller --bucket-cap-mb).")
+               f"No bucket went out before the last gradient was computed ({_plural(n.bucket_count, 'bucket')} "
+               f"in all): no overlap at this bucket size; a smaller --bucket-cap-mb starts sending sooner.")
     findings = [
-        f"Each step the hook all-reduced {n.bucket_count} buckets totalling {n.allreduce_bytes_per_step:,} bytes, "
-        f"{steady}: {bytes_verdict} ({n.param_count:,} parameters x 4 bytes = {n.param_bytes:,}). DDP sends "
-        f"gradients, never weights or activations; the optimizer then runs on every rank alike.",
+        f"Each step the hook all-reduced {_plural(n.bucket_count, 'bucket')} totalling "
+        f"{n.allreduce_bytes_per_step:,} bytes, {steady}: {bytes_verdict} ({n.param_count:,} parameters x 4 "
+        f"bytes = {n.param_bytes:,}). A step sends gradients only (the weights are broadcast once, when DDP "
+        f"wraps the model); the optimizer then runs on every rank alike.",
         f"A ring all-reduce of {n.allreduce_bytes_per_step:,} bytes over {n.nproc} ranks has each rank send "
         f"2(N-1)/N of it, {n.ring_bytes_sent_per_rank:,.0f} bytes, and receive as many: a reduce-scatter of the "
         f"sums, then an all-gather of them. That stays under twice the gradient bytes however many ranks there "
         f"are (gloo picks its own algorithm; the ring is the bandwidth-optimal one).",
         f"With --bucket-cap-mb {opts.bucket_cap_mb:g} ({n.bucket_cap_bytes:,} bytes) DDP packed the "
-        f"{n.param_tensors} gradient tensors into {n.bucket_count} buckets of {sizes} bytes, sent last layer "
-        f"first, the order backward produces them (the first step, before DDP had seen that order, used "
-        f"{n.first_step_bucket_count} bucket{'s' if n.first_step_bucket_count != 1 else ''}; DDP rebuilds "
-        f"them after it).",
+        f"{n.param_tensors} gradient tensors into {_plural(n.bucket_count, 'bucket')} of {sizes} bytes, sent "
+        f"last layer first, the order backward produces them (the first step, before DDP had seen that order, used "
+        f"{_plural(n.first_step_bucket_count, 'bucket')}; DDP rebuilds them after it).",
         overlap,
         f"After {opts.steps} Adam steps the weights on rank 0 and those of one process trained on the full "
         f"batch of {opts.batch} are {verdict} {n.tolerance:g} (largest difference "
@@ -245,7 +249,7 @@ def report(n: Numbers, opts: Options) -> Report:
     ])
     return Report(
         summary=f"DDP on {n.nproc} ranks all-reduces {n.allreduce_bytes_per_step:,} bytes of gradients per step "
-                f"in {n.bucket_count} buckets and ends {verdict} {n.tolerance:g} of one full-batch process.",
+                f"in {_plural(n.bucket_count, 'bucket')} and ends {verdict} {n.tolerance:g} of one full-batch process.",
         findings=findings,
         tables=[traffic, buckets, launch],
         model=f"GPT block d_model={opts.d_model}, {n.param_count:,} parameters",

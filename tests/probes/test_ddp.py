@@ -135,3 +135,27 @@ def test_nccl_without_gpus_is_one_line():
         pytest.skip("this machine has CUDA GPUs: --backend nccl is valid here")
     with pytest.raises(ProbeError, match="--backend nccl needs CUDA GPUs"):
         find_probe(None, "ddp").make_options(backend="nccl")
+
+
+def _numbers(**changes):
+    from n00bqa.probes.ddp import Numbers
+
+    base = dict(nproc=2, param_count=10, param_tensors=3, param_bytes=40, allreduce_bytes_per_step=40,
+                allreduce_bytes_every_step_equal=True, bucket_count=2, bucket_cap_bytes=24, bucket_bytes=[24, 16],
+                bucket_tensors=[2, 1], bucket_pending_grads=[1, 0], bucket_first_tensor=["b", "a"],
+                first_step_bucket_count=1, ring_bytes_sent_per_rank=40.0, max_abs_diff_vs_single_process=0.0,
+                max_abs_diff_between_ranks=0.0, max_loss_diff_vs_single_process=0.0, max_weight_change=1.0,
+                tolerance=1e-5, port=1, busy_ports=[])
+    return Numbers(**{**base, **changes})
+
+
+def test_overlap_and_bytes_words_on_both_sides():
+    from n00bqa.probes.ddp import Options, report
+
+    overlapped = " ".join(report(_numbers(), Options()).findings)
+    assert "1 of the 2 buckets went out while autograd was still computing" in overlapped
+    assert "exactly the bytes of the parameters" in overlapped
+    serial = " ".join(report(_numbers(bucket_count=1, bucket_bytes=[40], bucket_tensors=[3], bucket_pending_grads=[0],
+                                      bucket_first_tensor=["a"], allreduce_bytes_per_step=44), Options()).findings)
+    assert "No bucket went out before the last gradient was computed (1 bucket in all)" in serial
+    assert "NOT the parameters' 40 bytes" in serial

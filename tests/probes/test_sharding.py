@@ -143,3 +143,20 @@ def test_ctrl_c_ends_every_rank(study_root):
             proc.wait()
     assert proc.returncode != 0 and b"KeyboardInterrupt" in err
     assert [pid for pid in ranks if alive(pid)] == []
+
+
+def test_count_and_equality_words_on_both_sides():
+    from n00bqa.probes.sharding import count_words, equal_within
+
+    assert count_words(0, "collective") == "no collective"
+    assert count_words(1, "all-reduce") == "exactly one all-reduce"
+    assert count_words(2, "all-reduce") == "2 all-reduces"
+    assert equal_within(1e-6, 1e-5) and not equal_within(1e-3, 1e-5)
+
+
+def test_uneven_tensor_parallel_split_is_one_line():
+    probe = find_probe(None, "sharding")
+    with pytest.raises(ProbeError, match=r"--d-model 64: the MLP's 256 hidden units do not split evenly across "
+                                         r"--nproc 3"):
+        probe.make_options(nproc=3)
+    probe.make_options(nproc=3, d_model=48)
