@@ -5,9 +5,11 @@ the forward lookup is an index select (`table[ids]`), so backward can only send 
 rows whose ids were selected, and a token used twice gets the sum of its positions' gradients.
 The same lookup written as one-hot × table gives the same output and the same gradient, at the cost
 of a (tokens × vocabulary) matrix. With `sparse=True` the gradient is a sparse COO tensor holding
-only the used rows; some optimizers accept it (SGD, SparseAdam, Adagrad) and others refuse it.
-Dense Adam keeps moving rows after their gradient is gone (momentum); SparseAdam does not.
-Finally the time of one backward + optimizer step on a large table, dense vs sparse.
+only the used rows (its bytes measured from its storage); each optimizer is tried on it.
+Then seven optimizers (SGD, SGD with momentum, Adagrad, RMSprop, Adam, AdamW, SparseAdam) take three
+steps on three sentences, and the probe counts the distinct rows each one moved in a step where their
+gradient was zero, and measures the bytes of each one's state. Finally the time of one backward +
+optimizer step on a large table, dense vs sparse.
 """
 
 from __future__ import annotations
@@ -18,11 +20,23 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from n00bqa.errors import ProbeError
-from n00bqa.probes.models import BUNDLED_NAME
 from n00bqa.probes.base import Context, Prediction, Probe, Report, Table
+from n00bqa.probes.models import BUNDLED_NAME
 
 # Two more sentences for the optimizer steps: they share no word with each other except "the".
 OTHER_SENTENCES = ("A dog barked at the mailman.", "Quantum physics puzzles students.")
+TOLERANCE = 1e-5  # float32 sums over a few positions agree to about this
+LR = 1e-3
+# Every optimizer the question names, as (metric key, label, constructor name, extra arguments, gradient kind).
+OPTIMIZERS = (
+    ("sgd", "SGD", "SGD", {}, "dense"),
+    ("sgd_momentum", "SGD+momentum", "SGD", {"momentum": 0.9}, "dense"),
+    ("adagrad", "Adagrad", "Adagrad", {}, "dense"),
+    ("rmsprop", "RMSprop", "RMSprop", {}, "dense"),
+    ("adam", "Adam", "Adam", {}, "dense"),
+    ("adamw", "AdamW", "AdamW", {}, "dense"),  # weight_decay 0.01 by default
+    ("sparseadam", "SparseAdam", "SparseAdam", {}, "sparse"),  # takes only sparse gradients
+)
 
 
 @dataclass
@@ -56,13 +70,35 @@ def check(opts: EmbeddingGradOptions) -> None:
         raise ProbeError(f"--reps {opts.reps} must be between 1 and 20")
 
 
+def storage_bytes(*tensors) -> int:
+    """Bytes actually allocated for these tensors, each storage counted once (a sparse tensor: its
+    indices' and values' storages). Read from the storages, not computed from shapes."""
+    seen: dict[int, int] = {}
+    for t in tensors:
+        parts = (t._indices(), t._values()) if t.is_sparse else (t,)
+        for part in parts:
+            storage = part.untyped_storage()
+            seen[storage.data_ptr()] = storage.nbytes()
+    return sum(seen.values())
+
+
 def tensor_bytes(t) -> int:
+    """Bytes a tensor's elements occupy (a sparse tensor: its indices and values), from its own size."""
+    if t.is_sparse:
+        return tensor_bytes(t._indices()) + tensor_bytes(t._values())
     return t.numel() * t.element_size()
 
 
-def sparse_bytes(g) -> int:
-    """Bytes a COO tensor stores: its indices (ndim × nnz int64) plus its values."""
-    return tensor_bytes(g._indices()) + tensor_bytes(g._values())
+def optimizer_state_bytes(optimizer) -> int:
+    """Bytes of every tensor an optimizer keeps between steps (moments, sums, momentum buffers, step)."""
+    import torch
+
+    return storage_bytes(*(v for state in optimizer.state.values() for v in state.values() if torch.is_tensor(v)))
+
+
+def moves_rows_without_grad(distinct_rows: int) -> bool:
+    """The verdict of the row-movement test: did the optimizer change any row whose gradient was zero?"""
+    return distinct_rows > 0
 
 
 @dataclass
@@ -83,28 +119,49 @@ class Numbers:
     onehot_output_max_abs_diff: float
     onehot_grad_max_abs_diff: float
     one_hot_bytes: int
-    # 5. sparse=True
+    # 5. sparse=True (bytes read from the tensors' storages)
     dense_grad_bytes: int
     sparse_grad_bytes: int
-    coalesced_grad_bytes: int
+    coalesced_grad_bytes: int  # what its indices and values hold (numel × element size)
+    coalesced_grad_storage_bytes: int  # what their storages allocate
     coalesced_nnz: int
     sparse_grad_equals_dense: bool
     sgd_accepts_sparse: bool
+    sgd_momentum_accepts_sparse: bool
     adagrad_accepts_sparse: bool
-    sparseadam_accepts_sparse: bool
+    rmsprop_accepts_sparse: bool
     adam_accepts_sparse: bool
     adamw_accepts_sparse: bool
-    rmsprop_accepts_sparse: bool
-    # 6. rows moved without a gradient, summed over the steps
+    sparseadam_accepts_sparse: bool
+    # 6. distinct rows each optimizer moved in a step where their gradient was zero (3 steps)
+    sgd_rows_moved_without_grad: int
+    sgd_momentum_rows_moved_without_grad: int
+    adagrad_rows_moved_without_grad: int
+    rmsprop_rows_moved_without_grad: int
     adam_rows_moved_without_grad: int
     adamw_rows_moved_without_grad: int
     sparseadam_rows_moved_without_grad: int
+    # ... and the bytes of each optimizer's state after those steps
+    sgd_state_bytes: int
+    sgd_momentum_state_bytes: int
+    adagrad_state_bytes: int
+    rmsprop_state_bytes: int
+    adam_state_bytes: int
+    adamw_state_bytes: int
+    sparseadam_state_bytes: int
+    table_bytes: int  # the fp32 table itself
+    sparseadam_nonzero_moment_rows: int  # rows of SparseAdam's exp_avg that are not all zero
+    rows_with_grad_any_step: int  # distinct rows with a gradient in at least one of the steps
+    optimizer_steps: int
     # 7. timing on a large table
     dense_adam_step_ms: float
     sparse_adam_step_ms: float
     sparse_speedup: float  # dense time / sparse time
     dense_timed_grad_bytes: int
     sparse_timed_grad_bytes: int
+    dense_timed_state_bytes: int
+    sparse_timed_state_bytes: int
+    tolerance: float
     # report-only (strings and lists are not metrics)
     token_strings: list[str] = field(default_factory=list)
     repeated_token: str = ""
@@ -112,11 +169,10 @@ class Numbers:
     repeated_position_norms: list[float] = field(default_factory=list)
     coo_indices: list[int] = field(default_factory=list)
     sparse_layout: str = ""
-    accepts: dict[str, bool] = field(default_factory=dict)  # optimizer name -> takes a sparse gradient
-    moved_per_step: dict[str, list[int]] = field(default_factory=dict)
+    accepts: list[list[Any]] = field(default_factory=list)  # [optimizer label, takes a sparse gradient]
+    moved_per_step: dict[str, list[int]] = field(default_factory=dict)  # label -> rows moved without grad, per step
     token_rows: list[list[Any]] = field(default_factory=list)
     optimizer_rows: list[list[Any]] = field(default_factory=list)
-    movement_rows: list[list[Any]] = field(default_factory=list)
 
 
 def measure(opts: EmbeddingGradOptions, ctx: Context) -> Numbers:
@@ -141,6 +197,11 @@ def measure(opts: EmbeddingGradOptions, ctx: Context) -> Numbers:
         hidden = encoder(inputs_embeds=token_vectors.unsqueeze(0)).last_hidden_state  # (1, T, d)
         return hidden.mean(dim=1).pow(2).sum()
 
+    def quietly(step):
+        with warnings.catch_warnings():  # torch's note on unchecked sparse invariants
+            warnings.simplefilter("ignore", UserWarning)
+            step()
+
     # 1. The tokens of --text (with [CLS] and [SEP], as the model sees them).
     ids = torch.tensor(tokenizer(opts.text)["input_ids"])  # (T,)
     tokens = tokenizer.convert_ids_to_tokens(ids.tolist())
@@ -158,19 +219,14 @@ def measure(opts: EmbeddingGradOptions, ctx: Context) -> Numbers:
     rows_are_ids = rows_with_grad == set(unique_ids.tolist())
 
     # 3. A token used twice: its row's gradient = the sum of its positions' gradients.
-    repeated = [(int(i), int(c)) for i, c in zip(unique_ids, counts) if c > 1]
+    repeated = [int(i) for i, c in zip(unique_ids, counts) if c > 1]
     repeat_diffs = []
-    for token_id, _ in repeated:
+    for token_id in repeated:
         positions = (ids == token_id).nonzero().flatten()
         summed = looked_up.grad[positions].sum(dim=0)  # (n, d) -> (d,)
         repeat_diffs.append(float((grad[token_id] - summed).abs().max()))
     repeat_max_diff = max(repeat_diffs) if repeat_diffs else 0.0
-    repeat_is_sum = bool(repeated) and all(torch.allclose(grad[t], looked_up.grad[(ids == t)].sum(0), rtol=1e-5,
-                                                          atol=1e-7) for t, _ in repeated)
-    if repeated:
-        first_id = repeated[0][0]
-        first_positions = (ids == first_id).nonzero().flatten().tolist()
-        per_position_norms = [float(looked_up.grad[p].norm()) for p in first_positions]
+    first_positions = (ids == repeated[0]).nonzero().flatten().tolist() if repeated else []
     advance(1)
 
     # 4. The same lookup as a matmul: one-hot (T, V) @ table (V, d) -> (T, d).
@@ -180,7 +236,6 @@ def measure(opts: EmbeddingGradOptions, ctx: Context) -> Numbers:
     output_diff = float((via_matmul - table[ids]).detach().abs().max())
     loss_of(via_matmul).backward()
     onehot_grad_diff = float((table.grad - grad).abs().max())
-    one_hot_bytes = tensor_bytes(one_hot)
     advance(1)
 
     # 5. sparse=True: nn.Embedding returns a sparse COO gradient holding only the used rows.
@@ -188,63 +243,65 @@ def measure(opts: EmbeddingGradOptions, ctx: Context) -> Numbers:
     loss_of(embedding(ids)).backward()
     sparse_grad = embedding.weight.grad
     coo_indices = sparse_grad._indices().flatten().tolist()  # one entry per position, duplicates kept
-    sparse_grad_bytes = sparse_bytes(sparse_grad)
     coalesced = sparse_grad.coalesce()  # duplicates summed: one entry per unique id
-    coalesced_bytes = sparse_bytes(coalesced)
-    dense_grad_bytes = tensor_bytes(grad)
-    sparse_equals_dense = bool(torch.allclose(coalesced.to_dense(), grad, rtol=1e-5, atol=1e-7))
+    sparse_equals_dense = bool(torch.allclose(coalesced.to_dense(), grad, rtol=TOLERANCE, atol=1e-7))
 
-    # Which optimizers take a sparse gradient? Try each one's step.
-    optimizer_rows = []
-    accepts: dict[str, bool] = {}
-    for name in ("SGD", "Adagrad", "SparseAdam", "Adam", "AdamW", "RMSprop"):
+    # Which optimizers take a sparse gradient, and a dense one? Try each one's step. Taking one is a
+    # property of the optimizer, not of the table's size: a small table of the same kind keeps it quick.
+    small = torch.nn.Embedding(64, 8, sparse=True)
+    small(torch.tensor([1, 5, 1])).pow(2).sum().backward()
+    small_sparse_grad = small.weight.grad  # a COO gradient, as above
+    small_dense_grad = small_sparse_grad.to_dense()
+    optimizer_rows, accepts = [], {}
+    for key, label, cls, extra, _ in OPTIMIZERS:
         verdicts = []
         for kind in ("sparse", "dense"):
-            weight = torch.nn.Parameter(table.detach().clone())
-            weight.grad = sparse_grad.clone() if kind == "sparse" else grad.clone()
-            optimizer = getattr(torch.optim, name)([weight], lr=1e-3)
+            weight = torch.nn.Parameter(small.weight.detach().clone())
+            weight.grad = small_sparse_grad.clone() if kind == "sparse" else small_dense_grad.clone()
+            optimizer = getattr(torch.optim, cls)([weight], lr=LR, **extra)
             try:
-                with warnings.catch_warnings():  # torch's note on unchecked sparse invariants
-                    warnings.simplefilter("ignore", UserWarning)
-                    optimizer.step()
+                quietly(optimizer.step)
                 verdicts.append("accepts")
-                if kind == "sparse":
-                    accepts[name] = True
             except (RuntimeError, ValueError) as exc:
-                verdicts.append("refuses: " + str(exc).strip().splitlines()[0][:90])
-                if kind == "sparse":
-                    accepts[name] = False
-        optimizer_rows.append([name, *verdicts])
+                verdicts.append("refuses: " + str(exc).strip().splitlines()[0][:60])
+        accepts[label] = verdicts[0] == "accepts"
+        optimizer_rows.append([label, *verdicts])
     advance(1)
 
-    # 6. Dense Adam vs SparseAdam over three steps on three different sentences.
+    # 6. Three steps on three sentences with every optimizer: which rows move without a gradient?
     step_ids = [ids] + [torch.tensor(tokenizer(s)["input_ids"]) for s in OTHER_SENTENCES]
-    movement_rows = []
-    moved_without_grad: dict[str, list[int]] = {}
-    for name, sparse in (("Adam", False), ("AdamW", False), ("SparseAdam", True)):
-        emb = torch.nn.Embedding.from_pretrained(table.detach().clone(), freeze=False, sparse=sparse)
-        optimizer = getattr(torch.optim, name)(emb.parameters(), lr=1e-3)
-        moved_without_grad[name] = []
-        for step, batch in enumerate(step_ids, 1):
+    moved_per_step: dict[str, list[int]] = {}
+    moved_without: dict[str, set[int]] = {}
+    state_bytes: dict[str, int] = {}
+    seen_with_grad: set[int] = set()
+    sparseadam_nonzero_rows = 0
+    for key, label, cls, extra, kind in OPTIMIZERS:
+        emb = torch.nn.Embedding.from_pretrained(table.detach().clone(), freeze=False, sparse=kind == "sparse")
+        optimizer = getattr(torch.optim, cls)(emb.parameters(), lr=LR, **extra)
+        moved_per_step[label], moved_without[label] = [], set()
+        for batch in step_ids:
             before = emb.weight.detach().clone()
             optimizer.zero_grad()
             loss_of(emb(batch)).backward()
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", UserWarning)
-                optimizer.step()
+            g = emb.weight.grad
+            has_grad = (g.coalesce().to_dense() if g.is_sparse else g).ne(0).any(dim=1)  # (V,), read from the grad
+            quietly(optimizer.step)
             moved = (emb.weight.detach() != before).any(dim=1)  # (V,)
-            has_grad = torch.zeros(vocab_size, dtype=torch.bool)
-            has_grad[batch.unique()] = True
-            without = int((moved & ~has_grad).sum())
-            moved_without_grad[name].append(without)
-            movement_rows.append([name, step, int(has_grad.sum()), int(moved.sum()), without])
+            without = torch.nonzero(moved & ~has_grad).flatten().tolist()
+            moved_per_step[label].append(len(without))
+            moved_without[label].update(without)
+            seen_with_grad.update(torch.nonzero(has_grad).flatten().tolist())
+        state_bytes[key] = optimizer_state_bytes(optimizer)
+        if cls == "SparseAdam":
+            exp_avg = optimizer.state[emb.weight]["exp_avg"]  # (V, d): full size, like the table
+            sparseadam_nonzero_rows = int(exp_avg.ne(0).any(dim=1).sum())
     advance(1)
 
     # 7. Time one backward + step on a large table: dense grad + Adam vs sparse grad + SparseAdam.
     generator = torch.Generator().manual_seed(ctx.seed)
     batch = torch.randint(0, opts.big_vocab, (opts.batch_tokens,), generator=generator)  # (N,)
-    timings = {}
-    for name, sparse in (("dense + Adam", False), ("sparse + SparseAdam", True)):
+    timings, timed_grad_bytes, timed_state_bytes = {}, {}, {}
+    for name, sparse in (("dense", False), ("sparse", True)):
         big = torch.nn.Embedding(opts.big_vocab, opts.big_dim, sparse=sparse)
         optimizer = torch.optim.SparseAdam(big.parameters()) if sparse else torch.optim.Adam(big.parameters())
         seconds = []
@@ -256,40 +313,55 @@ def measure(opts: EmbeddingGradOptions, ctx: Context) -> Numbers:
             if rep:
                 seconds.append(time.perf_counter() - start)
         timings[name] = statistics.median(seconds)
+        timed_grad_bytes[name] = storage_bytes(big.weight.grad)
+        timed_state_bytes[name] = optimizer_state_bytes(optimizer)
         del big, optimizer
     advance(1)
 
-    # The token table, and which optimizers took the sparse gradient, for the report.
     token_rows = [[p, tok, str(int(i)), round(float(looked_up.grad[p].norm()), 6), round(float(grad[i].norm()), 6)]
                   for p, (tok, i) in enumerate(zip(tokens, ids))]
+    moved = {key: len(moved_without[label]) for key, label, *_ in OPTIMIZERS}
     return Numbers(
         vocab_size=vocab_size, embedding_dim=dim, tokens=len(ids), unique_tokens=len(unique_ids),
         nonzero_grad_rows=nonzero_rows, grad_rows_are_token_ids=rows_are_ids,
-        repeat_grad_is_sum=repeat_is_sum, repeat_grad_max_abs_diff=repeat_max_diff,
+        repeat_grad_is_sum=bool(repeated) and repeat_max_diff <= TOLERANCE, repeat_grad_max_abs_diff=repeat_max_diff,
         onehot_output_max_abs_diff=output_diff, onehot_grad_max_abs_diff=onehot_grad_diff,
-        one_hot_bytes=one_hot_bytes,
-        dense_grad_bytes=dense_grad_bytes, sparse_grad_bytes=sparse_grad_bytes, coalesced_grad_bytes=coalesced_bytes,
-        coalesced_nnz=int(coalesced._nnz()), sparse_grad_equals_dense=sparse_equals_dense,
-        **{f"{n.lower()}_accepts_sparse": ok for n, ok in accepts.items()},
-        adam_rows_moved_without_grad=sum(moved_without_grad["Adam"]),
-        adamw_rows_moved_without_grad=sum(moved_without_grad["AdamW"]),
-        sparseadam_rows_moved_without_grad=sum(moved_without_grad["SparseAdam"]),
-        dense_adam_step_ms=round(timings["dense + Adam"] * 1000, 3),
-        sparse_adam_step_ms=round(timings["sparse + SparseAdam"] * 1000, 3),
-        sparse_speedup=timings["dense + Adam"] / timings["sparse + SparseAdam"],
-        dense_timed_grad_bytes=opts.big_vocab * opts.big_dim * 4,
-        sparse_timed_grad_bytes=opts.batch_tokens * (8 + opts.big_dim * 4),
-        token_strings=tokens,
-        repeated_token=tokenizer.convert_ids_to_tokens([repeated[0][0]])[0] if repeated else "",
-        repeated_positions=first_positions if repeated else [],
-        repeated_position_norms=per_position_norms if repeated else [],
-        coo_indices=coo_indices, sparse_layout=str(sparse_grad.layout), accepts=accepts,
-        moved_per_step=moved_without_grad, token_rows=token_rows, optimizer_rows=optimizer_rows,
-        movement_rows=movement_rows,
+        one_hot_bytes=storage_bytes(one_hot),
+        dense_grad_bytes=storage_bytes(grad), sparse_grad_bytes=storage_bytes(sparse_grad),
+        coalesced_grad_bytes=tensor_bytes(coalesced), coalesced_grad_storage_bytes=storage_bytes(coalesced),
+        coalesced_nnz=int(coalesced._nnz()),
+        sparse_grad_equals_dense=sparse_equals_dense,
+        **{f"{key}_accepts_sparse": accepts[label] for key, label, *_ in OPTIMIZERS},
+        **{f"{key}_rows_moved_without_grad": moved[key] for key, *_ in OPTIMIZERS},
+        **{f"{key}_state_bytes": state_bytes[key] for key, *_ in OPTIMIZERS},
+        table_bytes=storage_bytes(table), sparseadam_nonzero_moment_rows=sparseadam_nonzero_rows,
+        rows_with_grad_any_step=len(seen_with_grad), optimizer_steps=len(step_ids),
+        dense_adam_step_ms=round(timings["dense"] * 1000, 3), sparse_adam_step_ms=round(timings["sparse"] * 1000, 3),
+        sparse_speedup=timings["dense"] / timings["sparse"],
+        dense_timed_grad_bytes=timed_grad_bytes["dense"], sparse_timed_grad_bytes=timed_grad_bytes["sparse"],
+        dense_timed_state_bytes=timed_state_bytes["dense"], sparse_timed_state_bytes=timed_state_bytes["sparse"],
+        tolerance=TOLERANCE,
+        token_strings=tokens, repeated_token=tokenizer.convert_ids_to_tokens([repeated[0]])[0] if repeated else "",
+        repeated_positions=first_positions,
+        repeated_position_norms=[float(looked_up.grad[p].norm()) for p in first_positions],
+        coo_indices=coo_indices, sparse_layout=str(sparse_grad.layout), accepts=[[k, v] for k, v in accepts.items()],
+        moved_per_step=moved_per_step, token_rows=token_rows, optimizer_rows=optimizer_rows,
     )
 
 
+def _names(items: list[str]) -> str:
+    return ", ".join(items[:-1]) + (" and " if len(items) > 1 else "") + items[-1] if items else "none"
+
+
 def report(n: Numbers, opts: EmbeddingGradOptions) -> Report:
+    labels = {key: label for key, label, *_ in OPTIMIZERS}
+    moved = {key: getattr(n, f"{key}_rows_moved_without_grad") for key in labels}
+    untouched = [labels[k] for k in labels if not moves_rows_without_grad(moved[k])]
+    movers = [k for k in labels if moves_rows_without_grad(moved[k])]
+    takes_sparse = [label for label, ok in n.accepts if ok]
+    refuses_sparse = [label for label, ok in n.accepts if not ok]
+    within = "within" if n.onehot_grad_max_abs_diff <= n.tolerance and n.onehot_output_max_abs_diff <= n.tolerance \
+        else "NOT within"
     findings = [
         f"The text becomes {n.tokens} tokens ({' '.join(n.token_strings)}), {n.unique_tokens} of them distinct, "
         f"looked up in a {n.vocab_size:,} × {n.embedding_dim} table: the forward pass is table[ids], an index "
@@ -299,67 +371,93 @@ def report(n: Numbers, opts: EmbeddingGradOptions) -> Report:
         f"other {n.vocab_size - n.nonzero_grad_rows:,} rows get zeros.",
     ]
     if n.repeated_positions:
+        verdict = "is" if n.repeat_grad_is_sum else "is NOT"
         findings.append(
             f"'{n.repeated_token}' appears {len(n.repeated_positions)} times (positions {n.repeated_positions}, "
             "gradient norms " + ", ".join(f"{v:.4g}" for v in n.repeated_position_norms)
-            + f"); its row's gradient is the sum of those positions' gradients (max abs difference "
-            f"{n.repeat_grad_max_abs_diff:.2g}): backward of an index select adds into the row (index_add).")
+            + f"); its row's gradient {verdict} the sum of those positions' gradients within {n.tolerance:g} (max "
+            f"abs difference {n.repeat_grad_max_abs_diff:.2g}): backward of an index select adds into the row "
+            "(index_add).")
     else:
         findings.append("No token repeats in this text, so there is no sum to check; try --text with a word twice.")
     findings += [
-        f"one-hot ({n.tokens} × {n.vocab_size:,}, {n.one_hot_bytes:,} bytes) × table gives the same vectors (max "
-        f"abs difference {n.onehot_output_max_abs_diff:.2g}) and the same table gradient (max abs difference "
-        f"{n.onehot_grad_max_abs_diff:.2g}); the gradient of a matmul by a one-hot matrix is the lookup's gradient.",
+        f"one-hot ({n.tokens} × {n.vocab_size:,}, {n.one_hot_bytes:,} bytes) × table gives the same vectors and "
+        f"the same table gradient {within} {n.tolerance:g} (max abs differences {n.onehot_output_max_abs_diff:.2g} "
+        f"and {n.onehot_grad_max_abs_diff:.2g}): the gradient of a matmul by a one-hot matrix is the lookup's.",
         f"With sparse=True the gradient is a {n.sparse_layout} tensor with indices {n.coo_indices} "
-        f"(one per position, duplicates kept): {n.sparse_grad_bytes:,} bytes against {n.dense_grad_bytes:,} for "
-        f"the dense gradient; coalesced (duplicates summed) it holds {n.coalesced_nnz} rows in "
-        f"{n.coalesced_grad_bytes:,} bytes, and equals the dense gradient: "
-        f"{'yes' if n.sparse_grad_equals_dense else 'no'}.",
-        "Optimizers given the sparse gradient: "
-        + ", ".join(f"{name} {'accepts' if ok else 'refuses'}" for name, ok in n.accepts.items()) + ".",
-        f"Over 3 steps on different sentences, rows that moved although their gradient that step was zero: "
-        f"Adam {n.moved_per_step['Adam']}, AdamW {n.moved_per_step['AdamW']}, SparseAdam "
-        f"{n.moved_per_step['SparseAdam']} — Adam's momentum keeps moving rows seen before, AdamW's weight "
-        "decay moves every row, SparseAdam touches only the rows in the batch.",
+        f"(one per position, duplicates kept): its storages hold {n.sparse_grad_bytes:,} bytes against "
+        f"{n.dense_grad_bytes:,} for the dense gradient; coalesced (duplicates summed) it holds "
+        f"{n.coalesced_nnz} rows, {n.coalesced_grad_bytes:,} bytes of indices and values (in storages of "
+        f"{n.coalesced_grad_storage_bytes:,} bytes: coalesce narrows buffers sized for the entries before "
+        f"deduplication), and equals the dense gradient: {'yes' if n.sparse_grad_equals_dense else 'no'}.",
+        f"Given a sparse gradient, {_names(takes_sparse)} take it and {_names(refuses_sparse)} refuse it (each of "
+        f"the {len(n.accepts)} tried, on a small sparse table).",
+        f"Over {n.optimizer_steps} steps on different sentences (lr {LR:g}, a dense gradient except for SparseAdam), "
+        f"of the {len(labels)} optimizers measured {_names(untouched)} left every row whose gradient was zero "
+        "exactly as it was"
+        + "".join(f"; {labels[k]} moved {moved[k]:,} distinct such rows" for k in movers)
+        + (". A zero gradient is no update only when the update is a function of this step's gradient alone: "
+           "momentum (SGD+momentum, Adam) keeps pushing rows seen in earlier steps, and AdamW's decoupled weight "
+           "decay shrinks every row, used or not." if movers else "."),
+        f"Memory: SparseAdam saves the gradient (sparse, {n.sparse_grad_bytes:,} bytes here instead of "
+        f"{n.dense_grad_bytes:,}) and the work of updating unused rows, but not the state: its two moments are "
+        f"full-size tensors, {n.sparseadam_state_bytes:,} bytes against Adam's {n.adam_state_bytes:,} (the table "
+        f"itself is {n.table_bytes:,}), of which only {n.sparseadam_nonzero_moment_rows} rows are non-zero after "
+        f"{n.optimizer_steps} steps ({n.rows_with_grad_any_step} rows had a gradient in some step). SGD keeps "
+        f"{n.sgd_state_bytes:,} bytes, SGD+momentum {n.sgd_momentum_state_bytes:,}, Adagrad "
+        f"{n.adagrad_state_bytes:,}, RMSprop {n.rmsprop_state_bytes:,}.",
         f"On a {opts.big_vocab:,} × {opts.big_dim} table with {opts.batch_tokens:,} tokens per step, backward + "
         f"step takes {n.dense_adam_step_ms:.0f} ms dense with Adam and {n.sparse_adam_step_ms:.0f} ms sparse "
-        f"with SparseAdam (median of {opts.reps}): {n.sparse_speedup:.1f}× faster sparse.",
+        f"with SparseAdam (median of {opts.reps}): "
+        + (f"sparse is {n.sparse_speedup:.1f}× faster" if n.sparse_speedup > 1 else
+           f"sparse is not faster here (dense / sparse time = {n.sparse_speedup:.2f})")
+        + f". The sparse gradient's storages hold {n.sparse_timed_grad_bytes:,} bytes against "
+          f"{n.dense_timed_grad_bytes:,} dense; SparseAdam keeps {n.sparse_timed_state_bytes:,} bytes of state and "
+          f"Adam {n.dense_timed_state_bytes:,}.",
     ]
     tables = [
-        Table("Tokens and their gradient rows", ["position", "token", "id", "grad norm at position",
-                                                 "row grad norm"], n.token_rows,
-              note="A repeated token's row gradient is the sum of its positions' gradients, so its norm differs "
-                   "from each position's."),
+        Table("Tokens and their gradient rows", ["position", "token", "id", "grad at position", "row grad"],
+              n.token_rows,
+              note="Gradient norms. A repeated token's row gradient is the sum of its positions' gradients, so its "
+                   "norm differs from each position's."),
         Table("Optimizers given a sparse vs a dense gradient", ["optimizer", "sparse grad", "dense grad"],
-              n.optimizer_rows),
-        Table("Rows that move per step (real MiniLM table, lr 1e-3)",
-              ["optimizer", "step", "rows with grad", "rows moved", "moved with zero grad"], n.movement_rows),
+              n.optimizer_rows, note="Tried on a small nn.Embedding(64, 8, sparse=True): whether an optimizer "
+                                     "takes a gradient does not depend on the table's size."),
+        Table(f"Rows moved although their gradient was zero (real MiniLM table, lr {LR:g})",
+              ["optimizer", "step 1", "step 2", "step 3", "distinct", "state bytes"],
+              [[labels[k], *n.moved_per_step[labels[k]], moved[k], getattr(n, f"{k}_state_bytes")] for k in labels],
+              note="Per step: rows whose values changed while their gradient that step was zero; distinct: over all "
+                   "steps. Each optimizer starts from the same table. state bytes: read from its state tensors."),
         Table(f"backward + step on a {opts.big_vocab:,} × {opts.big_dim} table",
-              ["variant", "median ms", "gradient bytes"],
-              [["dense + Adam", round(n.dense_adam_step_ms, 1), n.dense_timed_grad_bytes],
-               ["sparse + SparseAdam", round(n.sparse_adam_step_ms, 1), n.sparse_timed_grad_bytes]],
-              note="Times on this machine's CPU; noisy when it is busy."),
+              ["variant", "median ms", "grad bytes", "state bytes"],
+              [["dense + Adam", round(n.dense_adam_step_ms, 1), n.dense_timed_grad_bytes, n.dense_timed_state_bytes],
+               ["sparse + SparseAdam", round(n.sparse_adam_step_ms, 1), n.sparse_timed_grad_bytes,
+                n.sparse_timed_state_bytes]],
+              note="Times on this machine's CPU; noisy when it is busy. Bytes read from the tensors' storages."),
     ]
     summary = (f"An embedding lookup is an index select, so its gradient lands only in the {n.unique_tokens} rows "
                f"of the {n.vocab_size:,}-row table that the text used, summed over repeats. A sparse gradient "
-               "stores just those rows; only some optimizers accept it, and only SparseAdam leaves unused rows "
-               "alone.")
+               f"stores just those rows; {_names(takes_sparse)} accept it. Of {len(labels)} optimizers, "
+               f"{_names(untouched)} leave rows without a gradient alone"
+               + (f", and {_names([labels[k] for k in movers])} move them." if movers else "."))
     return Report(summary=summary, findings=findings, tables=tables, model=BUNDLED_NAME)
 
 
 PROBE = Probe(
     name="embedding-grad",
     question="embedding-grad",
-    title="Gradient of an embedding lookup on MiniLM's real table: which rows, repeats, one-hot, sparse, optimizers",
+    title="Gradient of an embedding lookup on MiniLM's real table: which rows, repeats, one-hot, sparse, 7 optimizers",
     options=EmbeddingGradOptions,
     measure=measure,
     report=report,
     check=check,
-    threads=None,  # the timing step's large table gains from every thread
+    threads=1,  # a small encoder on a few tokens; on a busy 2-core machine two threads were slower
     predictions=(
         Prediction("'the cat sat on the mat' is 8 tokens with [CLS] and [SEP]: how many of MiniLM's 30,522 rows get "
                    "a non-zero gradient?", "nonzero_grad_rows", "rows"),
         Prediction("How many bytes does the dense gradient of MiniLM's 30,522 × 384 fp32 table take?",
                    "dense_grad_bytes", "bytes", scoring="log10"),
+        Prediction("Over 3 steps on 3 sentences, how many distinct rows of MiniLM's table does AdamW move although "
+                   "their gradient was zero?", "adamw_rows_moved_without_grad", "rows", scoring="log10"),
     ),
 )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from n00bqa.probes import find_probe
@@ -9,12 +11,30 @@ from n00bqa.probes.base import run_probe, unexplained_numbers
 from n00bqa.probes.embedding_grad import OTHER_SENTENCES
 
 SMALL_TIMING = dict(big_vocab=2000, big_dim=32, batch_tokens=128, reps=1)
+V, D = 30522, 384
 
 
 @pytest.fixture(scope="module")
-def result():
+def run():
+    """One run through the framework, keeping the probe's Numbers too (to word verdicts from edited copies)."""
     probe = find_probe(None, "embedding-grad")
-    return run_probe(None, probe, probe.make_options(text="the cat sat on the mat", **SMALL_TIMING), cache=False)
+    kept = {}
+
+    def measure(opts, ctx):
+        kept["numbers"] = probe.measure(opts, ctx)
+        return kept["numbers"]
+
+    opts = probe.make_options(text="the cat sat on the mat", **SMALL_TIMING)
+    return run_probe(None, dataclasses.replace(probe, measure=measure), opts, cache=False), kept["numbers"], opts
+
+
+@pytest.fixture(scope="module")
+def result(run):
+    return run[0]
+
+
+def _batches(tokenizer):
+    return [set(tokenizer(s)["input_ids"]) for s in ["the cat sat on the mat", *OTHER_SENTENCES]]
 
 
 def test_every_number_in_a_finding_is_measured(result):
@@ -43,27 +63,103 @@ def test_repeat_sum_and_one_hot(result):
 
 def test_sparse_gradient_sizes(result):
     m = result.metrics
-    d = 384
+    d = D
     assert m["dense_grad_bytes"] == 30522 * d * 4
     # COO: one int64 index and one row of d float32 values per position; coalesced: per unique id.
     assert m["sparse_grad_bytes"] == 8 * (8 + d * 4)
     assert m["coalesced_nnz"] == 7
     assert m["coalesced_grad_bytes"] == 7 * (8 + d * 4)
+    # ... but coalesce narrows buffers allocated for the 8 entries before deduplication
+    assert m["coalesced_grad_storage_bytes"] == 8 * (8 + d * 4)
     assert m["sparse_grad_equals_dense"] is True
+    assert m["one_hot_bytes"] == 8 * 30522 * 4
 
 
 def test_optimizers_and_row_movement(result, minilm):
     tokenizer, _ = minilm
     m = result.metrics
     assert m["sgd_accepts_sparse"] and m["adagrad_accepts_sparse"] and m["sparseadam_accepts_sparse"]
-    assert not m["adam_accepts_sparse"] and not m["adamw_accepts_sparse"]
+    assert m["sgd_momentum_accepts_sparse"]
+    assert not m["adam_accepts_sparse"] and not m["adamw_accepts_sparse"] and not m["rmsprop_accepts_sparse"]
     assert m["sparseadam_rows_moved_without_grad"] == 0
     assert m["adam_rows_moved_without_grad"] > 0  # momentum from earlier steps
     # AdamW's weight decay moves every row without a gradient in each of the three steps.
-    batches = ["the cat sat on the mat", *OTHER_SENTENCES]
-    without_grad = sum(30522 - len(set(tokenizer(s)["input_ids"])) for s in batches)
-    assert m["adamw_rows_moved_without_grad"] == without_grad
+    batches = _batches(tokenizer)
+    moved = next(t for t in result.tables if t.title.startswith("Rows moved"))
+    adamw = next(row for row in moved.rows if row[0] == "AdamW")
+    assert adamw[1:4] == [30522 - len(b) for b in batches]
+    assert sum(adamw[1:4]) == sum(30522 - len(b) for b in batches)
     assert m["dense_adam_step_ms"] > 0 and m["sparse_adam_step_ms"] > 0
+
+
+def test_distinct_rows_moved_without_grad_against_the_batches(result, minilm):
+    """Independent: which rows each rule must move, from the three batches' ids alone."""
+    tokenizer, model = minilm
+    m = result.metrics
+    batches = _batches(tokenizer)
+    # Momentum (SGD+momentum, Adam): a row seen in an earlier step keeps moving in a step without it.
+    momentum = set().union(*[set().union(*batches[:s]) - batches[s] for s in range(1, len(batches))])
+    assert m["sgd_momentum_rows_moved_without_grad"] == len(momentum)
+    assert m["adam_rows_moved_without_grad"] == len(momentum)
+    # Decoupled weight decay (AdamW): every non-zero row absent from some step.
+    table = model.embeddings.word_embeddings.weight.detach()
+    nonzero = set((table != 0).any(dim=1).nonzero().flatten().tolist())
+    assert m["adamw_rows_moved_without_grad"] == len(nonzero - set.intersection(*batches))
+    # An update of this step's gradient alone: nothing moves without a gradient.
+    for key in ("sgd", "adagrad", "rmsprop", "sparseadam"):
+        assert m[f"{key}_rows_moved_without_grad"] == 0, key
+    # Distinct counts never exceed the vocabulary (the old per-step sums did).
+    assert all(m[f"{k}_rows_moved_without_grad"] <= V for k in ("adamw", "adam", "sgd_momentum"))
+
+
+def test_optimizer_state_bytes(result, minilm):
+    tokenizer, _ = minilm
+    m = result.metrics
+    table = V * D * 4
+    assert m["table_bytes"] == table
+    assert m["sgd_state_bytes"] == 0  # plain SGD keeps nothing
+    assert m["sgd_momentum_state_bytes"] == table  # one momentum buffer
+    assert table <= m["adagrad_state_bytes"] < table + 64 and table <= m["rmsprop_state_bytes"] < table + 64
+    for key in ("adam", "adamw", "sparseadam"):  # two moments, full size (+ a step counter)
+        assert 2 * table <= m[f"{key}_state_bytes"] < 2 * table + 64, key
+    # SparseAdam's moments are full-size, but only the rows that ever had a gradient are non-zero.
+    seen = set().union(*_batches(tokenizer))
+    assert m["sparseadam_nonzero_moment_rows"] == m["rows_with_grad_any_step"] == len(seen)
+    # the timed table: a dense gradient of the whole table vs one COO entry per looked-up token
+    big = SMALL_TIMING["big_vocab"] * SMALL_TIMING["big_dim"] * 4
+    assert m["dense_timed_grad_bytes"] == big
+    assert m["sparse_timed_grad_bytes"] == SMALL_TIMING["batch_tokens"] * (8 + SMALL_TIMING["big_dim"] * 4)
+    assert 2 * big <= m["sparse_timed_state_bytes"] < 2 * big + 64 and 2 * big <= m["dense_timed_state_bytes"] < 2 * big + 64
+
+
+def test_no_only_claim_and_the_untouched_list_is_computed(result):
+    from n00bqa.probes.embedding_grad import moves_rows_without_grad
+
+    assert moves_rows_without_grad(11) and not moves_rows_without_grad(0)
+    text = " ".join([result.summary, *result.findings])
+    assert "only SparseAdam" not in text
+    assert "SGD, Adagrad, RMSprop and SparseAdam left every row whose gradient was zero" in text
+    assert "AdamW moved 30,520 distinct such rows" in text or "AdamW moved" in text
+    assert "RMSprop, Adam and AdamW refuse it" in text
+
+
+def test_verdicts_follow_the_numbers_on_both_sides(run):
+    from n00bqa.probes.embedding_grad import report
+
+    _, numbers, opts = run
+    faster = report(dataclasses.replace(numbers, sparse_speedup=3.0), opts).findings[-1]
+    slower = report(dataclasses.replace(numbers, sparse_speedup=0.5), opts).findings[-1]
+    assert "sparse is 3.0× faster" in faster and "sparse is not faster here" in slower
+    same = report(dataclasses.replace(numbers, onehot_grad_max_abs_diff=0.0), opts).findings[3]
+    apart = report(dataclasses.replace(numbers, onehot_grad_max_abs_diff=1e-3), opts).findings[3]
+    assert "gradient within 1e-05" in same and "NOT within 1e-05" in apart
+    summed = report(dataclasses.replace(numbers, repeat_grad_is_sum=True), opts).findings[2]
+    not_summed = report(dataclasses.replace(numbers, repeat_grad_is_sum=False), opts).findings[2]
+    assert "gradient is the sum" in summed and "is NOT the sum" in not_summed
+    nobody = dataclasses.replace(numbers, adam_rows_moved_without_grad=0, adamw_rows_moved_without_grad=0,
+                                 sgd_momentum_rows_moved_without_grad=0)
+    assert "SGD, SGD+momentum, Adagrad, RMSprop, Adam, AdamW and SparseAdam left every row" in " ".join(
+        report(nobody, opts).findings)
 
 
 def test_text_without_repeats():
