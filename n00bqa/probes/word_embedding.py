@@ -7,7 +7,7 @@ on the bundled all-MiniLM-L6-v2: the lookup = one-hot × table equality, how far
 table from its random initialisation, the nearest neighbours of a few words in the static table,
 and static vs contextual vectors — one row for "bank", but different vectors after the encoder reads
 "river bank" or "bank loan". Last, position: the sinusoidal encoding of "Attention Is All You Need"
-(computed) against BERT's learned position table.
+(computed) against MiniLM's learned position table (learned, as in BERT).
 """
 
 from __future__ import annotations
@@ -21,6 +21,17 @@ from n00bqa.probes.models import BUNDLED_NAME
 from n00bqa.probes.base import Context, Prediction, Probe, Report, Table
 
 DISTANCES = (1, 2, 4, 8, 16, 64, 256)
+TOLERANCE = 1e-6  # float32 lookups and one-hot products agree to about this
+SAME_SPREAD = 1e-5  # a cosine whose spread over positions is below this is "the same for every position"
+SAME_COSINE = 1e-4  # vectors whose cosine is within this of 1 are "the same" vector
+
+
+def same_for_every_position(spread: float, same_spread: float = SAME_SPREAD) -> bool:
+    return spread < same_spread
+
+
+def different_vectors(max_cosine: float, same_cosine: float = SAME_COSINE) -> bool:
+    return max_cosine < 1 - same_cosine
 
 
 @dataclass
@@ -90,6 +101,9 @@ class Numbers:
     learned_distance_64_cosine: float
     position_rows: int  # rows of the learned position table
     position_params: int
+    tolerance: float  # the verdicts' thresholds, shown beside them
+    same_spread: float
+    same_cosine: float
     # report-only (strings and lists are not metrics)
     word: str = ""
     sentences: list[str] = field(default_factory=list)
@@ -212,7 +226,7 @@ def measure(opts: WordEmbeddingOptions, ctx: Context) -> Numbers:
         sinusoidal_distance_64_cosine=sin64,
         learned_neighbour_cosine=learned1, learned_neighbour_cosine_spread=learned1_std,
         learned_distance_64_cosine=learned64, position_rows=n_positions,
-        position_params=learned.numel(),
+        position_params=learned.numel(), tolerance=TOLERANCE, same_spread=SAME_SPREAD, same_cosine=SAME_COSINE,
         word=word, sentences=sentences, static_cosines=static_cos,
         farthest_pair=[i_far + 1, j_far + 1], nearest_pair=[i_near + 1, j_near + 1],
         neighbour_rows=neighbour_rows, neighbour_text=neighbour_text, pair_rows=pair_rows,
@@ -223,25 +237,44 @@ def measure(opts: WordEmbeddingOptions, ctx: Context) -> Numbers:
 def report(n: Numbers, opts: WordEmbeddingOptions) -> Report:
     V, d = n.vocab_size, n.embedding_dim
     (i_far, j_far), (i_near, j_near) = n.farthest_pair, n.nearest_pair
+    lookup_verdict = "equals" if n.onehot_lookup_max_abs_diff <= n.tolerance else "does NOT equal"
+    context_verdict = (f"{len(n.sentences)} different vectors" if different_vectors(n.contextual_cosine_max, n.same_cosine)
+                       else f"the same vector in all {len(n.sentences)} sentences")
+    if len(n.pair_rows) == 1:
+        between = f"between the two sentences the last-layer cosine is {n.contextual_cosine_min:.3f}"
+    elif f"{n.contextual_cosine_min:.3f}" == f"{n.contextual_cosine_max:.3f}":
+        between = f"between sentences the last-layer cosine is {n.contextual_cosine_min:.3f} for every pair"
+    else:
+        between = (f"between sentences the last-layer cosine ranges from {n.contextual_cosine_min:.3f} "
+                   f"({i_far} vs {j_far}) to {n.contextual_cosine_max:.3f} ({i_near} vs {j_near})")
+
+    def spread_words(spread: float) -> str:
+        return "the same for every position" if same_for_every_position(spread, n.same_spread) else "varying with the position"
+
+    def trend(near: float, far: float) -> str:
+        return "falling" if far < near else "rising"
+
     findings = [
         f"'{n.word}' is token id {n.word_id}; its embedding is row {n.word_id} of the {V:,} × {d} table. "
         f"For the {n.sentence_1_tokens} tokens of sentence 1, one-hot ({n.sentence_1_tokens} × {V:,}) × table "
-        f"equals the lookup (max abs difference {n.onehot_lookup_max_abs_diff:.2g}).",
-        f"The rows are learned weights: BERT starts them as random numbers with std {n.init_std} (mean row length "
-        f"{n.init_row_norm_mean:.3f}); after training MiniLM's table has std {n.trained_std:.4f} and row lengths "
-        f"from {n.trained_row_norm_min:.3f} to {n.trained_row_norm_max:.3f} (mean {n.trained_row_norm_mean:.3f}).",
+        f"{lookup_verdict} the lookup within {n.tolerance:g} (max abs difference {n.onehot_lookup_max_abs_diff:.2g}).",
+        f"The rows are learned weights. A fresh table of MiniLM's config (BertModel's initialisation: normal, std "
+        f"= initializer_range {n.init_std}) has mean row length {n.init_row_norm_mean:.3f}; MiniLM's trained table "
+        f"has std {n.trained_std:.4f} and row lengths from {n.trained_row_norm_min:.3f} to "
+        f"{n.trained_row_norm_max:.3f} (mean {n.trained_row_norm_mean:.3f}).",
         "Nearest neighbours by cosine in the static table (no context): " + "; ".join(n.neighbour_text) + ".",
-        f"'{n.word}' has one static row, but {len(n.sentences)} different vectors after the encoder: cosine with "
-        f"the static row " + ", ".join(f"{c:.3f}" for c in n.static_cosines) + " (sentences 1.."
-        + str(len(n.sentences)) + "); between sentences the last-layer cosine ranges from "
-        f"{n.contextual_cosine_min:.3f} ({i_far} vs {j_far}) to {n.contextual_cosine_max:.3f} "
-        f"({i_near} vs {j_near}).",
+        f"'{n.word}' has one static row, but {context_verdict} after the encoder (same: cosine within "
+        f"{n.same_cosine:g} of 1): cosine with the static row " + ", ".join(f"{c:.3f}" for c in n.static_cosines)
+        + f" (sentences 1 to {len(n.sentences)}); {between}.",
         f"Position, sinusoidal (computed, no parameters): neighbouring positions have cosine "
-        f"{n.sinusoidal_neighbour_cosine:.4f}, the same for every position (spread "
-        f"{n.sinusoidal_neighbour_cosine_spread:.2g}), falling to {n.sinusoidal_distance_64_cosine:.4f} at distance "
-        f"64. BERT's learned position table ({n.position_rows} × {d}, {n.position_params:,} parameters): "
-        f"neighbours {n.learned_neighbour_cosine:.4f} (spread {n.learned_neighbour_cosine_spread:.3f}), "
-        f"{n.learned_distance_64_cosine:.4f} at distance 64.",
+        f"{n.sinusoidal_neighbour_cosine:.4f}, {spread_words(n.sinusoidal_neighbour_cosine_spread)} (spread "
+        f"{n.sinusoidal_neighbour_cosine_spread:.2g}; the same: under {n.same_spread:g}), "
+        f"{trend(n.sinusoidal_neighbour_cosine, n.sinusoidal_distance_64_cosine)} to "
+        f"{n.sinusoidal_distance_64_cosine:.4f} at distance 64. MiniLM's learned position table ({n.position_rows} "
+        f"× {d}, {n.position_params:,} parameters): neighbours {n.learned_neighbour_cosine:.4f}, "
+        f"{spread_words(n.learned_neighbour_cosine_spread)} (spread {n.learned_neighbour_cosine_spread:.3f}), "
+        f"{trend(n.learned_neighbour_cosine, n.learned_distance_64_cosine)} to {n.learned_distance_64_cosine:.4f} "
+        "at distance 64.",
     ]
     tables = [
         Table(f"Nearest neighbours in the static table (top {opts.top_k}, cosine)", ["word", "neighbours"],
@@ -252,13 +285,14 @@ def report(n: Numbers, opts: WordEmbeddingOptions) -> Report:
         Table("Position encodings: cos(PE[p], PE[p + distance]) over all p",
               ["distance", "sin. mean", "sin. spread", "learned mean", "learned spread"],
               n.position_table_rows,
-              note="Sinusoidal cosines depend only on the distance (spread ≈ 0); the learned table's vary with "
-                   "position."),
+              note=f"spread: the standard deviation over positions p. Largest sinusoidal spread "
+                   f"{max(row[2] for row in n.position_table_rows):.2g}, smallest learned spread "
+                   f"{min(row[4] for row in n.position_table_rows):.2g}."),
     ]
     summary = (f"A word embedding is the row of a learned {V:,} × {d} table selected by the word's token "
                "id (a one-hot × matrix product, done as a lookup). That row is static; the encoder's output for the "
-               "word changes with the sentence. Position is added from a second table (learned in BERT, computed "
-               "sinusoids in the original Transformer).")
+               "word changes with the sentence. Position is added from a second table (learned in MiniLM, as in BERT; "
+               "computed sinusoids in the original Transformer).")
     return Report(summary=summary, findings=findings, tables=tables, model=BUNDLED_NAME)
 
 

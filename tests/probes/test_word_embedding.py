@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import pytest
@@ -14,9 +15,22 @@ from n00bqa.probes.base import run_probe, unexplained_numbers
 
 
 @pytest.fixture(scope="module")
-def result():
+def run():
+    """One run through the framework, keeping the probe's Numbers too (to word verdicts from edited copies)."""
     probe = find_probe(None, "word-embedding")
-    return run_probe(None, probe, probe.make_options(), cache=False)
+    kept = {}
+
+    def measure(opts, ctx):
+        kept["numbers"] = probe.measure(opts, ctx)
+        return kept["numbers"]
+
+    opts = probe.make_options()
+    return run_probe(None, dataclasses.replace(probe, measure=measure), opts, cache=False), kept["numbers"], opts
+
+
+@pytest.fixture(scope="module")
+def result(run):
+    return run[0]
 
 
 def test_every_number_in_a_finding_is_measured(result):
@@ -86,3 +100,46 @@ def test_bad_words():
         run_probe(None, probe, probe.make_options(word="unbelievableness", text="a | b"), cache=False)
     with pytest.raises(ProbeError, match="does not contain"):
         run_probe(None, probe, probe.make_options(text="a river bank | a cat"), cache=False)
+
+
+def test_names_and_ranges_are_what_was_measured(result, minilm):
+    _, model = minilm
+    text = " ".join([result.summary, *result.findings])
+    assert "BERT's learned position table" not in text
+    assert "MiniLM's learned position table (512 × 384, 196,608 parameters)" in text
+    assert model.embeddings.position_embeddings.weight.shape == (512, 384)
+    m = result.metrics
+    assert m["position_params"] == 512 * 384
+    # three sentences: a real range, its ends the smallest and largest pair cosines
+    pairs = [m["contextual_cosine.1_2"], m["contextual_cosine.1_3"], m["contextual_cosine.2_3"]]
+    assert (m["contextual_cosine_min"], m["contextual_cosine_max"]) == (min(pairs), max(pairs))
+    assert f"ranges from {min(pairs):.3f} (1 vs 3) to {max(pairs):.3f} (2 vs 3)" in text
+    # the fresh table's mean row length: std 0.02 over 384 columns gives about 0.02 * sqrt(384)
+    assert m["init_row_norm_mean"] == pytest.approx(0.02 * math.sqrt(384), rel=0.01)
+
+
+def test_verdicts_follow_the_numbers_on_both_sides(run):
+    from n00bqa.probes.word_embedding import report
+
+    _, numbers, opts = run
+    # one pair of sentences: no "range from x to x"
+    one_pair = dataclasses.replace(numbers, pair_rows=numbers.pair_rows[:1], sentences=numbers.sentences[:2],
+                                   contextual_cosine_min=0.9, contextual_cosine_max=0.9)
+    words = report(one_pair, opts).findings[3]
+    assert "between the two sentences the last-layer cosine is 0.900" in words and "ranges" not in words
+    tied = dataclasses.replace(numbers, contextual_cosine_min=0.9001, contextual_cosine_max=0.9004)
+    assert "is 0.900 for every pair" in report(tied, opts).findings[3]
+    # different vs the same contextual vectors
+    assert "3 different vectors" in report(numbers, opts).findings[3]
+    same = dataclasses.replace(numbers, contextual_cosine_max=1.0, contextual_cosine_min=1.0)
+    assert "the same vector in all 3 sentences" in report(same, opts).findings[3]
+    # the same for every position vs varying, on the measured spreads
+    position = report(numbers, opts).findings[4]
+    assert "0.9727, the same for every position" in position or ", the same for every position" in position
+    assert "varying with the position (spread" in position
+    flat = dataclasses.replace(numbers, learned_neighbour_cosine_spread=1e-7)
+    assert report(flat, opts).findings[4].count("the same for every position") == 2
+    # the one-hot equality
+    assert "equals the lookup within" in report(numbers, opts).findings[0]
+    off = dataclasses.replace(numbers, onehot_lookup_max_abs_diff=1e-3)
+    assert "does NOT equal the lookup" in report(off, opts).findings[0]
