@@ -82,7 +82,7 @@ class N00bqaGroup(TyperGroup):
 COMMANDS = {
     "ask": "ask", "questions": "questions", "show": "questions", "probes": "probes", "probe": "probes",
     "search": "index", "index": "index", "corpus": "corpus", "browse": "browse", "init": "study",
-    "where": "study",
+    "where": "study", "quiz": "quiz", "review": "quiz", "progress": "progress",
 }
 
 

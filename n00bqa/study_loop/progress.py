@@ -17,8 +17,9 @@ from n00bqa.questions import Problem, Question, load_questions
 from n00bqa.study import Study
 from n00bqa.study_loop import log, schedule
 
-CHAPTERS = {1: "Kaggle / HF fine-tuning", 2: "Attention is all you need", 3: "nanoGPT", 4: "variants",
-            5: "training infra"}
+CHAPTERS = {1: "Kaggle / HF fine-tuning", 2: "Attention is all you need", 3: "nanoGPT", 4: "Transformer variants",
+            5: "Training infrastructure"}
+SHORT_TITLES = {1: "fine-tuning", 2: "attention", 3: "nanoGPT", 4: "variants", 5: "infra"}
 
 
 @dataclass
@@ -97,6 +98,10 @@ class ChapterProgress:
     predictions: int = 0
     mean_score: float | None = None  # over every prediction made
     mean_log10_error: float | None = None  # orders of magnitude off, over every numeric guess
+
+    @property
+    def short_title(self) -> str:
+        return SHORT_TITLES.get(self.chapter, "none") if self.chapter else "none"
 
     def to_dict(self) -> dict[str, Any]:
         return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in self.__dict__.items()}

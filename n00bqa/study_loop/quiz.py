@@ -203,7 +203,7 @@ def run_quiz(study: Study, question: Question, guesses: list[float | None], repo
                           "quiz it by recall: give --rating again|hard|good|easy")
     if len(guesses) > len(the_plan.asks):
         raise ReviewError(f"{len(guesses)} answers for {len(the_plan.asks)} predictions of {question.id!r}; "
-                          "give one --answer per prediction (see: n00bqa quiz " + question.id + " --list)")
+                          "give at most one answer per prediction")
     outcomes = reveal_all(study, the_plan.asks[: len(guesses)], guesses, reporter)
     return record_predictions(study, question, outcomes, rating=rating, now=now)
 

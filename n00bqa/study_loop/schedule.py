@@ -107,3 +107,18 @@ def due_order(states: Iterable[CardState], now: datetime) -> list[CardState]:
 
 def now_utc() -> datetime:
     return datetime.now(timezone.utc)
+
+
+def relative_time(moment: datetime, now: datetime) -> str:
+    """`in 10 minutes`, `in 3 days`, `2 hours ago`: how far `moment` is from `now`, in the largest unit."""
+    seconds = (moment - now).total_seconds()
+    size = abs(seconds)
+    for unit, length in (("year", 365 * 86400), ("month", 30 * 86400), ("day", 86400), ("hour", 3600),
+                         ("minute", 60)):
+        if size >= length:
+            count = round(size / length)
+            break
+    else:
+        return "now"
+    words = f"{count} {unit}{'s' if count != 1 else ''}"
+    return f"in {words}" if seconds > 0 else f"{words} ago"

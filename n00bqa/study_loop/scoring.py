@@ -138,3 +138,17 @@ def format_number(value: float | int | None) -> str:
     if magnitude >= 1e6 or (magnitude and magnitude < 1e-3):
         return f"{value:.4g}"
     return f"{value:,.4g}" if magnitude >= 1000 else f"{value:.4g}"
+
+
+def describe_error(predicted: float | None, measured: float, scoring_name: str) -> str:
+    """The error in words: `off by 0.35 %`, `off by 0.30 orders of magnitude (x2.0)`, `no guess`."""
+    if predicted is None:
+        return "no guess"
+    if scoring_name == "log10":
+        distance = log10_error(predicted, measured)
+        if math.isinf(distance):
+            return "off by more than any factor (a sign or a zero differs)"
+        return f"off by {distance:.2f} orders of magnitude (x{10 ** distance:.3g})"
+    if measured == 0:
+        return f"off by {format_number(abs(predicted))} (the measured value is 0)"
+    return f"off by {relative_error(predicted, measured) * 100:.3g} %"
