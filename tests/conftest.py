@@ -6,11 +6,8 @@ No test reads or writes the learner's question files, corpus or index: those gro
 
 from __future__ import annotations
 
-import os
 import shutil
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
@@ -43,18 +40,3 @@ def minilm():
     from n00bqa.probes.models import load_model, load_tokenizer
 
     return load_tokenizer(None), load_model(None)
-
-
-@contextmanager
-def root_env(root: Path) -> Iterator[Path]:
-    """Point N00BQA_ROOT at `root` for a block: session fixtures that build an index or an ONNX
-    export once cannot use monkeypatch, which is per test."""
-    saved = os.environ.get("N00BQA_ROOT")
-    os.environ["N00BQA_ROOT"] = str(root)
-    try:
-        yield root
-    finally:
-        if saved is None:
-            os.environ.pop("N00BQA_ROOT", None)
-        else:
-            os.environ["N00BQA_ROOT"] = saved

@@ -122,16 +122,21 @@ def _broken_command(name: str, message: str) -> click.Command:
     return typer.main.get_command(single)
 
 
+def _study_or_none():
+    """The study for finding probes; without a usable root, the built-in and installed probes only."""
+    try:
+        return get_study()
+    except N00bqaError:
+        return None
+
+
 class ProbeGroup(TyperGroup):
     """`n00bqa probe NAME`: names come from the registry, a command is built only when asked for."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         from n00bqa.probes import probe_names  # names only: no probe module is imported
 
-        try:
-            names = probe_names(get_study())
-        except N00bqaError:
-            names = probe_names(None)
+        names = probe_names(_study_or_none())
         return [*super().list_commands(ctx), *(n for n in names if n not in RESERVED)]
 
     def resolve_command(self, ctx: click.Context, args: list[str]):
@@ -140,11 +145,7 @@ class ProbeGroup(TyperGroup):
             from n00bqa.probes import find_spec
 
             try:
-                study = get_study()
-            except N00bqaError:
-                study = None
-            try:
-                find_spec(study, name)
+                find_spec(_study_or_none(), name)
             except ProbeError as exc:
                 raise click.exceptions.UsageError(str(exc), ctx=ctx) from None
         return super().resolve_command(ctx, args)
@@ -155,10 +156,7 @@ class ProbeGroup(TyperGroup):
             return command
         from n00bqa.probes import find_probe, find_spec
 
-        try:
-            study = get_study()
-        except N00bqaError:
-            study = None
+        study = _study_or_none()
         try:
             find_spec(study, name)
         except ProbeError:
