@@ -3,10 +3,16 @@
 Measured on the installed transformers, not on its docs: the auto-class factory behind
 `AutoModelForMultipleChoice` (a table from config class to model class, and the concrete class
 `from_config` returns for BERT and DeBERTa-v2); the returned class's ancestry (PreTrainedModel
-and its mixins), its module tree with parameter counts on a tiny config, and the plain string
-keys it takes in and gives back; the "repeat yourself" layout on disk (one modeling file per
-model, how big, how much is marked as copied, and the newer modular_*.py generator); and what
-AutoTokenizer returns for the bundled MiniLM.
+and its mixins), its module tree with parameter counts, and the plain string keys it takes in and
+gives back; the task heads of its modeling file, found as classes (subclasses of the model's own
+PreTrainedModel other than the bare model); the "repeat yourself" layout on disk (one modeling
+file per model, how big, how much is marked as copied, and the newer modular_*.py generator); and
+how AutoTokenizer picks its class, tried on copies of the bundled MiniLM's tokenizer files.
+
+DeBERTa-v2 (the default) is dissected at microsoft/deberta-v3-base's real settings (relative
+attention with 256 position buckets, no absolute position table, shared key projections), built
+on the `meta` device: the shapes and counts of the real model without its 740 MB. The config
+class's own defaults are an older, absolute-position layout. Other model types use a tiny config.
 """
 
 from __future__ import annotations
@@ -15,13 +21,22 @@ import inspect
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 from n00bqa.probes.base import Context, Prediction, Probe, Report, Table
 
 # A tiny size that every BERT-like config accepts, so building a model takes milliseconds.
 TINY = dict(vocab_size=1000, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
             intermediate_size=64, max_position_embeddings=128)
+# microsoft/deberta-v3-base's config.json (the model DeBERTa-v2's classes are mostly used with): a 128k
+# vocabulary, relative attention only (no absolute positions), c2p + p2c terms, log buckets, one key
+# projection shared by content and position. DebertaV2Config's defaults differ (relative_attention=False,
+# position_biased_input=True, 1536 hidden, 24 layers).
+DEBERTA_V3_ATTENTION = dict(relative_attention=True, position_biased_input=False, pos_att_type=["p2c", "c2p"],
+                            max_relative_positions=-1, position_buckets=256, norm_rel_ebd="layer_norm",
+                            share_att_key=True, type_vocab_size=0, layer_norm_eps=1e-7)
+DEBERTA_V3_BASE = dict(vocab_size=128100, hidden_size=768, num_hidden_layers=12, num_attention_heads=12,
+                       intermediate_size=3072, max_position_embeddings=512, **DEBERTA_V3_ATTENTION)
 # Model types shown in the factory table (the full mapping is counted, not listed).
 SHOWN_TYPES = ("bert", "deberta-v2", "albert", "distilbert", "electra", "modernbert", "mpnet", "roberta",
                "xlm-roberta", "longformer", "deberta", "gpt2", "llama")
@@ -66,6 +81,75 @@ def module_tree_rows(model, depth: int) -> list[list]:
     return rows
 
 
+def task_head_classes(module, model_class) -> list[str]:
+    """The task models a modeling file defines, in file order: the classes of `module` that subclass the
+    model's own PreTrainedModel (e.g. BertPreTrainedModel), other than it and the bare model AutoModel builds
+    (e.g. BertModel). Output dataclasses (BertForPreTrainingOutput) and layers (BertLMPredictionHead) are not
+    PreTrainedModels, so they never count, whatever their names."""
+    from transformers import PreTrainedModel
+    from transformers.models.auto.modeling_auto import MODEL_MAPPING_NAMES
+
+    own_base = next(k for k in model_class.__mro__ if PreTrainedModel in k.__bases__)  # e.g. BertPreTrainedModel
+    bare = set(MODEL_MAPPING_NAMES.values())  # BertModel, DebertaV2Model, ...
+    return [name for name, obj in vars(module).items()
+            if inspect.isclass(obj) and obj.__module__ == module.__name__ and issubclass(obj, own_base)
+            and obj is not own_base and name not in bare]
+
+
+def tokenizer_source_lines(source: str) -> dict[str, int]:
+    """Where tokenization_auto.py's AutoTokenizer.from_pretrained reads each source of the class name."""
+    lines = source.splitlines()
+    start = next(i for i, line in enumerate(lines) if "def from_pretrained" in line)
+
+    def first(needle: str) -> int:
+        return next(i + 1 for i, line in enumerate(lines) if i > start and needle in line)
+
+    return {"tokenizer_config": first('tokenizer_config_class = tokenizer_config.get("tokenizer_class"'),
+            "precedence": first('_hub_class = tokenizer_config_class or getattr(config, "tokenizer_class", None)'),
+            "model_type": first("TOKENIZER_MAPPING.get(type(config)")}
+
+
+# The experiment on AutoTokenizer: copies of the bundled tokenizer, with tokenizer_config.json's and
+# config.json's tokenizer_class set (or removed) and config.json's model_type set, one folder per row.
+TOKENIZER_CASES = (
+    ("as shipped", "BertTokenizer", None, "bert"),
+    ("both name a class", "DistilBertTokenizer", "FunnelTokenizer", "bert"),
+    ("only config.json names one", None, "FunnelTokenizer", "bert"),
+    ("neither: model_type decides", None, None, "mpnet"),
+)
+TOKENIZER_FILES = ("config.json", "tokenizer_config.json", "tokenizer.json", "vocab.txt", "special_tokens_map.json")
+
+
+def autotokenizer_cases(folder: Path) -> list[list[Any]]:
+    """Run AutoTokenizer on each TOKENIZER_CASES copy of `folder`: [case, tokenizer_config's class,
+    config.json's class, model_type, class returned]."""
+    import json
+    import shutil
+    import tempfile
+
+    from transformers import AutoTokenizer
+
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for label, tokenizer_class, config_class, model_type in TOKENIZER_CASES:
+            target = Path(tmp) / str(len(rows))
+            target.mkdir()
+            for name in TOKENIZER_FILES:
+                if (folder / name).is_file():
+                    shutil.copy(folder / name, target / name)
+            for name, key, value in (("tokenizer_config.json", "tokenizer_class", tokenizer_class),
+                                     ("config.json", "tokenizer_class", config_class),
+                                     ("config.json", "model_type", model_type)):
+                data = json.loads((target / name).read_text(encoding="utf-8"))
+                data.pop(key, None)
+                if value is not None:
+                    data[key] = value
+                (target / name).write_text(json.dumps(data), encoding="utf-8")
+            tokenizer = AutoTokenizer.from_pretrained(str(target), local_files_only=True)
+            rows.append([label, tokenizer_class or "—", config_class or "—", model_type, type(tokenizer).__name__])
+    return rows
+
+
 def scan_modeling_files(package_dir: Path) -> dict:
     """What the installed package holds on disk under models/: modeling and modular files and markers."""
     modeling = sorted(package_dir.glob("models/*/modeling_*.py"))
@@ -102,6 +186,7 @@ class Numbers:
     tiny_hidden: int
     tiny_layers: int
     # 3. the dissected class: MRO, module tree, keys
+    settings: str  # "deberta-v3-base's settings, on the meta device" or "a tiny config"
     model_class: str
     mro_names: list[str]
     mro_rows: list[list[Any]]
@@ -140,7 +225,9 @@ class Numbers:
     source_file_lines: int
     source_file_classes: int
     source_file_task_heads: int
-    task_head_names: list[str]
+    task_head_names: list[str]  # task models found as classes (see task_head_classes)
+    own_pretrained_class: str  # e.g. DebertaV2PreTrainedModel
+    bare_model_class: str  # e.g. DebertaV2Model
     source_file_copied_markers: int
     source_file_has_modular: bool
     modular_name: str
@@ -163,7 +250,22 @@ class Numbers:
     pair_tokens: int
     segment_b_tokens: int
     token_rows: list[list[Any]]
+    autotokenizer_rows: list[list[Any]]  # the TOKENIZER_CASES experiment
+    autotokenizer_source: str  # tokenization_auto.py, relative to site-packages
+    autotokenizer_lines: dict[str, int]  # where from_pretrained reads each source of the class name
+    incorrect_hub_class_types: int  # model types whose hub tokenizer_class transformers overrides
     tokenizer_model: str = ""
+    # DeBERTa-v2 only (None otherwise): the relative-attention layout, read off the built model
+    absolute_position_table: Optional[bool] = None  # embeddings.position_embeddings exists
+    rel_embeddings_rows: Optional[int] = None  # encoder.rel_embeddings: 2 x position_buckets rows
+    rel_embeddings_cols: Optional[int] = None
+    position_buckets: Optional[int] = None
+    pos_att_type: list[str] = field(default_factory=list)
+    shared_key_projection: Optional[bool] = None  # no separate pos_key_proj / pos_query_proj
+    word_embedding_rows: Optional[int] = None  # the vocabulary
+    word_embedding_params: Optional[int] = None
+    bare_model_params: Optional[int] = None  # DebertaV2Model, as the checkpoint's "backbone + embedding"
+    backbone_params: Optional[int] = None  # bare model minus the word embedding table
 
 
 def measure(opts: HfInternalsOptions, ctx: Context) -> Numbers:
@@ -174,7 +276,7 @@ def measure(opts: HfInternalsOptions, ctx: Context) -> Numbers:
     import transformers
     from transformers import AutoConfig, AutoModelForMultipleChoice, BertConfig, DebertaV2Config, PreTrainedModel
     from transformers.models.auto.configuration_auto import CONFIG_MAPPING_NAMES
-    from transformers.models.auto.modeling_auto import MODEL_FOR_MULTIPLE_CHOICE_MAPPING_NAMES
+    from transformers.models.auto.modeling_auto import MODEL_FOR_MULTIPLE_CHOICE_MAPPING_NAMES, MODEL_MAPPING_NAMES
     from transformers.utils import ModelOutput
 
     from n00bqa.errors import ProbeError
@@ -202,12 +304,15 @@ def measure(opts: HfInternalsOptions, ctx: Context) -> Numbers:
 
     # --- 2. from_config returns the concrete class ---------------------------------------------
     bert = AutoModelForMultipleChoice.from_config(BertConfig(**TINY))
-    deberta = AutoModelForMultipleChoice.from_config(DebertaV2Config(**TINY))
+    deberta = AutoModelForMultipleChoice.from_config(DebertaV2Config(**{**TINY, **DEBERTA_V3_ATTENTION}))
 
     # --- 3. The dissected class: MRO, module tree, input and output keys ------------------------
+    real_size = opts.model_type == "deberta-v2"
+    device = torch.device("meta" if real_size else "cpu")  # meta: real shapes, no memory, no values
     try:
-        config = AutoConfig.for_model(opts.model_type, **TINY)
-        model = AutoModelForMultipleChoice.from_config(config).eval()
+        config = AutoConfig.for_model(opts.model_type, **(DEBERTA_V3_BASE if real_size else TINY))
+        with device:
+            model = AutoModelForMultipleChoice.from_config(config).eval()
     except (ValueError, AssertionError, NotImplementedError, AttributeError, TypeError) as exc:
         raise ProbeError(f"--model-type {opts.model_type!r} cannot be built from the generic tiny config "
                          f"({type(exc).__name__}: {str(exc).splitlines()[0][:120]}); try deberta-v2, bert, "
@@ -229,6 +334,7 @@ def measure(opts: HfInternalsOptions, ctx: Context) -> Numbers:
         "token_type_ids": torch.zeros(batch, n_choices, seq, dtype=torch.long),  # (B, n_choices, T)
         "labels": torch.tensor([0, 3]),  # (B,) index of the correct choice
     }
+    inputs = {k: v.to(device) for k, v in inputs.items()}  # on meta the forward computes shapes only
     inputs = {k: v for k, v in inputs.items() if k in signature.parameters}  # e.g. DistilBERT has no token types
     try:
         with torch.no_grad():
@@ -239,6 +345,21 @@ def measure(opts: HfInternalsOptions, ctx: Context) -> Numbers:
                          "roberta, albert, electra or distilbert") from exc
     io_rows = [["input", k, "×".join(map(str, v.shape))] for k, v in inputs.items()]
     io_rows += [["output", k, "×".join(map(str, v.shape)) if v.dim() else "scalar"] for k, v in output.items()]
+    deberta_layout: dict[str, Any] = {}
+    if real_size:  # what deberta-v3-base's settings build: relative attention, no absolute position table
+        bare = model.deberta
+        attention = bare.encoder.layer[0].attention.self
+        rel = bare.encoder.rel_embeddings  # (2 * position_buckets, hidden), shared by every layer
+        deberta_layout = dict(
+            absolute_position_table=getattr(bare.embeddings, "position_embeddings", None) is not None,
+            rel_embeddings_rows=rel.weight.shape[0], rel_embeddings_cols=rel.weight.shape[1],
+            position_buckets=attention.position_buckets, pos_att_type=list(attention.pos_att_type),
+            shared_key_projection=not any(name.startswith("pos_") and name.endswith("_proj")
+                                          for name, _ in attention.named_children()),
+            word_embedding_rows=bare.embeddings.word_embeddings.num_embeddings,
+            word_embedding_params=count_params(bare.embeddings.word_embeddings),
+            bare_model_params=count_params(bare),
+            backbone_params=count_params(bare) - count_params(bare.embeddings.word_embeddings))
     advance(1)
 
     # --- 4. "Repeat yourself": where the code lives on disk --------------------------------------
@@ -252,7 +373,7 @@ def measure(opts: HfInternalsOptions, ctx: Context) -> Numbers:
     module = inspect.getmodule(cls)
     own_classes = [name for name, obj in vars(module).items()
                    if isinstance(obj, type) and obj.__module__ == module.__name__]
-    task_heads = [name for name in own_classes if "For" in name]
+    task_heads = task_head_classes(module, cls)
     own_modular = source_file.with_name(source_file.name.replace("modeling_", "modular_", 1))
     total_bytes = sum(s for s, _, _ in scan["sizes"])
     largest = sorted(scan["sizes"], key=lambda s: -s[0])[:5]
@@ -267,6 +388,12 @@ def measure(opts: HfInternalsOptions, ctx: Context) -> Numbers:
     tokens = tokenizer.convert_ids_to_tokens(encoding["input_ids"][0].tolist())
     token_rows = [[i, tok, int(encoding["input_ids"][0, i]), int(encoding["token_type_ids"][0, i]),
                    int(encoding["attention_mask"][0, i])] for i, tok in enumerate(tokens)]
+    # Which class does AutoTokenizer pick? Try it on copies whose two tokenizer_class fields differ.
+    from n00bqa.probes.models import resolve_model_dir
+    from transformers.models.auto import tokenization_auto
+
+    autotokenizer_rows = autotokenizer_cases(resolve_model_dir(None))
+    auto_source = Path(inspect.getsourcefile(tokenization_auto))
     advance(1)
 
     return Numbers(
@@ -289,11 +416,14 @@ def measure(opts: HfInternalsOptions, ctx: Context) -> Numbers:
         output_keys_list=list(output.keys()), output_fields=[f.name for f in dataclasses.fields(output)],
         output_keys=len(output.keys()), output_is_model_output=isinstance(output, ModelOutput),
         output_is_ordered_dict=isinstance(output, OrderedDict),
-        logits_shape_matches=tuple(output.logits.shape) == (batch, n_choices), io_rows=io_rows,
+        logits_shape_matches=tuple(output.logits.shape) == (batch, n_choices), io_rows=io_rows, **deberta_layout,
+        settings="deberta-v3-base's settings, on the meta device" if real_size else "a tiny config",
         io_batch=batch, io_choices=n_choices, io_seq=seq, logits_shape=str(tuple(output.logits.shape)),
         source_relative=str(source_file.relative_to(package_dir.parent)), source_line=class_line,
         decorator_lines=class_line - first_line, source_file_lines=own_text.count("\n"),
         source_file_classes=len(own_classes), source_file_task_heads=len(task_heads), task_head_names=task_heads,
+        own_pretrained_class=next(k for k in mro if PreTrainedModel in k.__bases__).__name__,
+        bare_model_class=MODEL_MAPPING_NAMES.get(opts.model_type, "?"),
         source_file_copied_markers=own_text.count(COPIED_MARKER), source_file_has_modular=own_modular.is_file(),
         modular_name=own_modular.name,
         modeling_files=len(scan["modeling"]), modeling_bytes=total_bytes, modeling_megabytes=total_bytes / 1e6,
@@ -304,6 +434,9 @@ def measure(opts: HfInternalsOptions, ctx: Context) -> Numbers:
         encoding_class=type(encoding).__name__,
         encoding_fields={k: str(tuple(v.shape)) for k, v in encoding.items()}, tokenizer_fields=len(encoding),
         pair_tokens=len(tokens), segment_b_tokens=int(encoding["token_type_ids"][0].sum()), token_rows=token_rows,
+        autotokenizer_rows=autotokenizer_rows, autotokenizer_source=str(auto_source.relative_to(package_dir.parent)),
+        autotokenizer_lines=tokenizer_source_lines(auto_source.read_text(encoding="utf-8")),
+        incorrect_hub_class_types=len(getattr(tokenization_auto, "MODELS_WITH_INCORRECT_HUB_TOKENIZER_CLASS", ())),
         tokenizer_model=BUNDLED_NAME,
     )
 
@@ -320,10 +453,20 @@ def report(n: Numbers, opts: HfInternalsOptions) -> Report:
         f"parameters at the tiny size hidden {n.tiny_hidden}, {n.tiny_layers} layers).",
         f"{cls} inherits, in order: {' → '.join(n.mro_names[1:])}. It is a "
         f"PreTrainedModel and a torch nn.Module; {n.mixins} mixins ({', '.join(n.mixin_names)}) add the rest.",
-        f"Its module tree (tiny config) has {n.top_level_children} top-level children whose "
+        f"Its module tree ({n.settings}) has {n.top_level_children} top-level children whose "
         f"{n.top_level_params_sum:,} parameters are the model's {n.total_params:,}; the multiple-choice head "
         f"'{n.head_name}' is a {n.head_class} with {n.head_params:,} parameters ({n.head_in} → {n.head_out}: "
         "one score per choice).",
+        *([f"DeBERTa-v3-base's relative attention, as built: no absolute position table "
+           f"(embeddings.position_embeddings {'present' if n.absolute_position_table else 'absent'}); one "
+           f"encoder.rel_embeddings table of {n.rel_embeddings_rows} × {n.rel_embeddings_cols} (2 × "
+           f"{n.position_buckets} position buckets) that every layer reads; attention terms "
+           f"{' + '.join(['c2c', *n.pos_att_type])}, with the content key and query projections "
+           f"{'reused for positions (no pos_key_proj)' if n.shared_key_projection else 'separate from the position ones'}"
+           f". The bare model holds {n.bare_model_params:,} parameters: {n.word_embedding_params:,} in the "
+           f"{n.word_embedding_rows:,}-token word table and {n.backbone_params:,} in the rest (the model card gives "
+           "98M embedding + 86M backbone parameters)."]
+          if n.absolute_position_table is not None else []),
         f"forward takes named inputs ({', '.join(n.input_keys)}, plus **kwargs) and returns a "
         f"{n.output_class}, an OrderedDict whose keys are the strings {n.output_keys_list} (fields "
         f"{n.output_fields}; None fields are dropped). input_ids ({n.io_batch}, {n.io_choices}, {n.io_seq}) gives "
@@ -332,8 +475,9 @@ def report(n: Numbers, opts: HfInternalsOptions) -> Report:
         + (f" (after {n.decorator_lines} decorator line{'s' if n.decorator_lines > 1 else ''})"
            if n.decorator_lines else "")
         + f", a {n.source_file_lines:,}-line file that defines {n.source_file_classes} classes: the whole model, "
-        f"from embeddings to {n.source_file_task_heads} task heads ({', '.join(n.task_head_names)}), with "
-        f"{n.source_file_copied_markers} '{COPIED_MARKER}' markers"
+        f"from embeddings to {n.source_file_task_heads} task models, found as the subclasses of "
+        f"{n.own_pretrained_class} other than the bare {n.bare_model_class} ({', '.join(n.task_head_names)}), "
+        f"with {n.source_file_copied_markers} '{COPIED_MARKER}' markers"
         + (f" and a {n.modular_name} next to it." if n.source_file_has_modular else " and no modular file."),
         f"Repeat yourself, measured: the installed package has {n.modeling_files:,} modeling_*.py files in "
         f"{n.model_folders} model folders, {n.modeling_megabytes:.1f} MB and {n.modeling_lines:,} lines; "
@@ -344,6 +488,16 @@ def report(n: Numbers, opts: HfInternalsOptions) -> Report:
         f"modeling files open with '{GENERATED_MARKER} …modular_….py': the modular file inherits from other "
         "models and a converter writes out the full, flat modeling file, so the code you read is still one "
         "file per model.",
+        "AutoTokenizer picks its class in this order (measured on copies of the bundled tokenizer, table "
+        f"below; the code is {n.autotokenizer_source}): tokenizer_config.json's tokenizer_class first (read at "
+        f"line {n.autotokenizer_lines['tokenizer_config']}; `tokenizer_config_class or config.tokenizer_class` at "
+        f"line {n.autotokenizer_lines['precedence']}), else config.json's tokenizer_class, else the class mapped "
+        f"to config.json's model_type (line {n.autotokenizer_lines['model_type']}). Exceptions: for the "
+        f"{n.incorrect_hub_class_types} model types in MODELS_WITH_INCORRECT_HUB_TOKENIZER_CLASS the mapping wins, "
+        "and a few named checkpoints and Llama/Mistral tokenizers are special-cased. With both set it returned "
+        f"{n.autotokenizer_rows[1][4]} (tokenizer_config.json's {n.autotokenizer_rows[1][1]}, not config.json's "
+        f"{n.autotokenizer_rows[1][2]}); with only config.json's it returned {n.autotokenizer_rows[2][4]}; with "
+        f"neither, for model_type {n.autotokenizer_rows[3][3]!r}, {n.autotokenizer_rows[3][4]}.",
         f"AutoTokenizer on the bundled {n.tokenizer_model} returns a {n.tokenizer_class} "
         f"({' → '.join(n.tokenizer_mro[1:])}); a sentence pair becomes a {n.encoding_class}, a dict with "
         + ", ".join(f"{k} {v}" for k, v in n.encoding_fields.items())
@@ -357,7 +511,7 @@ def report(n: Numbers, opts: HfInternalsOptions) -> Report:
               rows=n.mro_rows,
               note="After the model's own *PreTrainedModel come PreTrainedModel, torch's nn.Module and the mixins "
                    "that add embedding access, hub upload, PEFT adapters and the like."),
-        Table(title=f"{cls} module tree (tiny config), parameters per submodule",
+        Table(title=f"{cls} module tree ({n.settings}), parameters per submodule",
               columns=["submodule", "class", "parameters"], rows=n.tree_rows + [["total", "", n.total_params]],
               note="Indented rows are inside the row above them; the top-level rows add up to the total."),
         Table(title=f"{cls}.forward: string keys in, string keys out", columns=["direction", "key", "shape"],
@@ -366,6 +520,10 @@ def report(n: Numbers, opts: HfInternalsOptions) -> Report:
               columns=["file", "KB", "lines", "copied", "modular"], rows=n.largest_rows,
               note=f"copied = '{COPIED_MARKER}' markers; modular = generated from a modular_*.py. All "
                    f"{n.modeling_files} files: {n.modeling_megabytes:.1f} MB."),
+        Table(title="AutoTokenizer.from_pretrained on copies of the bundled tokenizer: which class it returns",
+              columns=["case", "tokenizer_config.json", "config.json", "model_type", "returned"],
+              rows=n.autotokenizer_rows,
+              note="tokenizer_class as written in each file (— = absent); model_type from config.json"),
         Table(title=f"{n.tokenizer_class}(question, answer): one row per token",
               columns=["#", "token", "input_ids", "token_type_ids", "attention_mask"], rows=n.token_rows,
               note="token_type_ids is 0 for [CLS] question [SEP] and 1 for answer [SEP]."),
@@ -375,7 +533,7 @@ def report(n: Numbers, opts: HfInternalsOptions) -> Report:
                f"PreTrainedModel + nn.Module speaking string keys, and {n.modeling_files} modeling files "
                f"carry {n.copied_markers:,} 'Copied from' markers.")
     return Report(summary=summary, findings=findings, tables=tables,
-                  model=f"transformers {n.version} (tiny {opts.model_type} config) + {n.tokenizer_model} tokenizer")
+                  model=f"transformers {n.version} ({opts.model_type}: {n.settings}) + {n.tokenizer_model} tokenizer")
 
 
 PROBE = Probe(

@@ -63,10 +63,10 @@ def test_mro_and_module_tree(result):
     # the top-level children's counts add up to the model's total
     assert sum(row[2] for row in top_level) == total_row[2] == result.metrics["total_params"]
     assert [row[0] for row in top_level] == ["deberta", "pooler", "classifier", "dropout"]
-    # the head is Linear(hidden -> 1): hidden + 1 parameters
-    assert result.metrics["head_params"] == 32 + 1
+    # the head is Linear(hidden -> 1): hidden + 1 parameters, at deberta-v3-base's hidden size 768
+    assert result.metrics["head_params"] == 768 + 1
     layers = [row for row in tree.rows if row[0].strip().startswith("deberta.encoder.layer.")]
-    assert len(layers) == 2 and layers[0][2] == layers[1][2]
+    assert len(layers) == 12 and len({row[2] for row in layers}) == 1
 
 
 def test_string_keys_in_and_out(result):
@@ -99,7 +99,89 @@ def test_repeat_yourself_counts_on_disk(result):
     source = package / "models" / "deberta_v2" / "modeling_deberta_v2.py"
     lines = source.read_text(encoding="utf-8").splitlines()
     assert lines[result.metrics["source_line"] - 1].startswith("class DebertaV2ForMultipleChoice(")
-    assert f"modeling_deberta_v2.py:{result.metrics['source_line']}" in result.findings[5]
+    assert any(f"modeling_deberta_v2.py:{result.metrics['source_line']}" in f for f in result.findings)
+
+
+def test_deberta_is_dissected_at_deberta_v3_base_settings(result):
+    """The counts against closed forms at deberta-v3-base's config.json (checked against published copies of
+    it), and the relative-attention layout those settings build; DebertaV2Config's defaults are another model."""
+    from transformers import DebertaV2Config
+
+    from n00bqa.probes.hf_internals import DEBERTA_V3_BASE
+
+    assert DEBERTA_V3_BASE == dict(
+        vocab_size=128100, hidden_size=768, num_hidden_layers=12, num_attention_heads=12, intermediate_size=3072,
+        max_position_embeddings=512, relative_attention=True, position_biased_input=False,
+        pos_att_type=["p2c", "c2p"], max_relative_positions=-1, position_buckets=256, norm_rel_ebd="layer_norm",
+        share_att_key=True, type_vocab_size=0, layer_norm_eps=1e-7)
+    defaults = DebertaV2Config()
+    assert (defaults.relative_attention, defaults.position_biased_input) == (False, True)  # not v3's layout
+    m = result.metrics
+    h, ff, layers, vocab, buckets = 768, 3072, 12, 128100, 256
+    per_layer = 4 * (h * h + h) + 2 * h + (h * ff + ff) + (ff * h + h) + 2 * h  # q,k,v,o + LN + FFN + LN
+    assert per_layer == 7_087_872
+    word = vocab * h
+    bare = word + 2 * h + layers * per_layer + 2 * buckets * h + 2 * h  # + embeddings LN, rel table, its LN
+    assert m["word_embedding_params"] == word == 98_380_800
+    assert m["bare_model_params"] == bare == 183_831_552
+    assert m["backbone_params"] == bare - word
+    assert m["total_params"] == bare + (h * h + h) + (h + 1)  # + pooler dense + classifier
+    assert m["absolute_position_table"] is False
+    assert (m["rel_embeddings_rows"], m["rel_embeddings_cols"]) == (2 * buckets, h)
+    assert m["position_buckets"] == buckets and m["shared_key_projection"] is True
+    assert "no absolute position table" in " ".join(result.findings)
+    assert "deberta-v3-base's settings" in result.tables[2].title
+
+
+def test_task_heads_are_found_as_model_classes(result):
+    """Against the installed library's own list: every task class its auto mappings name for the type."""
+    import transformers.models.auto.modeling_auto as auto
+    from transformers.models.bert import modeling_bert
+    from transformers.models.deberta_v2 import modeling_deberta_v2
+
+    from n00bqa.probes.hf_internals import task_head_classes
+
+    def from_auto_mappings(model_type: str) -> set[str]:
+        names = set()
+        for attr in dir(auto):
+            if attr.startswith("MODEL_") and attr.endswith("_MAPPING_NAMES") and attr != "MODEL_MAPPING_NAMES":
+                value = getattr(auto, attr).get(model_type)
+                names.update([value] if isinstance(value, str) else value or [])
+        return names - {auto.MODEL_MAPPING_NAMES[model_type]}
+
+    bert_heads = task_head_classes(modeling_bert, modeling_bert.BertForMultipleChoice)
+    assert set(bert_heads) == from_auto_mappings("bert")
+    assert "BertLMHeadModel" in bert_heads and "BertForPreTrainingOutput" not in bert_heads
+    assert hasattr(modeling_bert, "BertForPreTrainingOutput")  # it exists, as a dataclass, and is not a head
+    deberta_heads = task_head_classes(modeling_deberta_v2, modeling_deberta_v2.DebertaV2ForMultipleChoice)
+    assert set(deberta_heads) == from_auto_mappings("deberta-v2")
+    assert result.metrics["source_file_task_heads"] == len(deberta_heads) == 5
+
+
+def test_autotokenizer_order_is_measured_and_cited(result):
+    import inspect
+
+    from transformers.models.auto import tokenization_auto
+
+    table = next(t for t in result.tables if t.title.startswith("AutoTokenizer.from_pretrained on copies"))
+    for _, tokenizer_config_class, config_class, model_type, returned in table.rows:
+        expected = (tokenizer_config_class if tokenizer_config_class != "—" else
+                    config_class if config_class != "—" else tokenization_auto.TOKENIZER_MAPPING_NAMES[model_type])
+        assert returned == expected
+    assert [row[4] for row in table.rows] == ["BertTokenizer", "DistilBertTokenizer", "FunnelTokenizer",
+                                              "MPNetTokenizer"]
+    # the cited lines hold the code they are cited for, in that order
+    lines = inspect.getsource(tokenization_auto).splitlines()
+    m = result.metrics
+    assert 'tokenizer_config.get("tokenizer_class"' in lines[m["autotokenizer_lines.tokenizer_config"] - 1]
+    assert "tokenizer_config_class or getattr(config, \"tokenizer_class\"" in \
+        lines[m["autotokenizer_lines.precedence"] - 1]
+    assert "TOKENIZER_MAPPING.get(type(config)" in lines[m["autotokenizer_lines.model_type"] - 1]
+    assert m["autotokenizer_lines.tokenizer_config"] < m["autotokenizer_lines.precedence"] < \
+        m["autotokenizer_lines.model_type"]
+    assert m["incorrect_hub_class_types"] == len(tokenization_auto.MODELS_WITH_INCORRECT_HUB_TOKENIZER_CLASS)
+    assert any(f.startswith("AutoTokenizer picks its class in this order") and
+               "tokenizer_config.json's tokenizer_class first" in f for f in result.findings)
 
 
 def test_tokenizer_fields(result, minilm):
@@ -120,6 +202,10 @@ def test_other_model_type_and_bad_values():
     probe = find_probe(None, "hf-internals")
     bert = run_probe(None, probe, probe.make_options(model_type="bert", depth=1), cache=False)
     assert unexplained_numbers(bert) == []
+    assert bert.metrics["source_file_task_heads"] == 8
+    heads_finding = next(f for f in bert.findings if "task models, found as the subclasses of" in f)
+    assert "BertLMHeadModel" in heads_finding and "BertForPreTrainingOutput" not in heads_finding
+    assert "absolute_position_table" not in bert.metrics  # the DeBERTa layout is DeBERTa's only
     assert bert.tables[1].rows[0][1] == "BertForMultipleChoice"
     assert [row[0] for row in bert.tables[2].rows] == ["bert", "dropout", "classifier", "total"]
     with pytest.raises(ProbeError, match="'gpt2' has no multiple-choice class"):
