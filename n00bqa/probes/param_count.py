@@ -641,6 +641,12 @@ def measure(opts: ParamCountOptions, ctx: Context) -> Numbers:
 
 # --- The report ----------------------------------------------------------------------------------
 
+def _millions(flops: float) -> float | int:
+    """MFLOPs for a table cell: one decimal, or a whole number from 1,000 up (so no digit is lost)."""
+    value = flops / 1e6
+    return round(value, 1) if value < 1000 else int(round(value))
+
+
 def _names(items: list[str]) -> str:
     return ", ".join(items[:-1]) + (" and " if len(items) > 1 else "") + items[-1] if items else "none"
 
@@ -693,8 +699,8 @@ def report(numbers: Numbers, opts: ParamCountOptions) -> Report:
         parts.rows.append([name, *(round(v / 1e6, 3) for v in c.components)])
         memory.rows.append([name, round(4 * c.total / GB, 3), round(2 * c.total / GB, 3), round(c.total / GB, 3),
                             round(16 * c.total / GB, 3)])
-        flops.rows.append([name, c.flops_seq_len, round(c.forward_flops_per_token / 1e6, 1),
-                           round(c.forward_flops_formula / 1e6, 1), round(100 * c.forward_flops_gap_fraction, 3)])
+        flops.rows.append([name, c.flops_seq_len, _millions(c.forward_flops_per_token),
+                           _millions(c.forward_flops_formula), round(100 * c.forward_flops_gap_fraction, 3)])
         for label, value in c.gap_terms:
             gap_table.rows.append([name, label, round(value / 1e6, 3)])
         if c.forward_flops_unexplained != 0:
