@@ -15,7 +15,6 @@ import shlex
 from typing import Any, Iterable, Mapping, Sequence
 
 from rich.console import Console, ConsoleOptions, Group, RenderResult
-from rich.markdown import Markdown
 from rich.measure import Measurement
 from rich.panel import Panel
 from rich.table import Table as RichTable
@@ -64,6 +63,9 @@ class FitTable:
         self.columns = list(columns)
         self.rows = [list(row) for row in rows]
         self.note = note
+        # A note of several lines (a plot drawn in text) keeps its lines: it is shown below the
+        # table as written, never wrapped to the table's width.
+        self.preformatted = "\n" in note
         self.styles = dict(styles or {})  # column index -> style
         self.numeric = [bool(self.rows) and all(_is_number(row[i]) for row in self.rows if i < len(row))
                         for i in range(len(self.columns))]
@@ -72,7 +74,8 @@ class FitTable:
         from rich import box
 
         table = RichTable(title=Text(self.title) if self.title else None, title_justify="left", title_style="bold",
-                          caption=Text(self.note) if self.note else None, caption_justify="left",
+                          caption=Text(self.note) if self.note and not self.preformatted else None,
+                          caption_justify="left",
                           box=box.SIMPLE_HEAD)
         for i, column in enumerate(self.columns):
             table.add_column(Text(column), justify="right" if self.numeric[i] else "left",
@@ -121,12 +124,18 @@ class FitTable:
                 rest.add_row("", line)
             parts.extend([lines[0], rest])
         if self.note:
-            parts.append(Text(self.note, style="dim"))
+            parts.append(Text(self.note, no_wrap=True, overflow="ignore") if self.preformatted
+                         else Text(self.note, style="dim"))
         return Group(*parts)
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         widths = self.fitted_widths(console, options, options.max_width)
-        yield self.stacked() if widths is None else self._table(widths)
+        if widths is None:
+            yield self.stacked()
+            return
+        yield self._table(widths)
+        if self.preformatted:
+            yield Text(self.note, no_wrap=True, overflow="ignore")
 
 
 def table_view(table: Table) -> FitTable:
@@ -237,6 +246,8 @@ def question_view(question: Question, results: Mapping[str, ProbeResult | None],
     if question.reading:
         head.append(f"\nreading: {', '.join(question.reading)}", style="dim")
     parts: list[Any] = [Panel(head, title=question.id, border_style="cyan")]
+    from rich.markdown import Markdown  # here, not at the top: markdown_it costs `questions` more than it does
+
     parts.append(Panel(Markdown(question.answer or "_No answer written yet._"), title="Answer"))
     if question.try_:
         parts.append(Panel(Markdown(question.try_), title="Try"))
@@ -316,6 +327,8 @@ def answer_view(answer: Any, passages: bool = True) -> Group:
             head.append("\nrelated: ", style="dim")
             head.append(", ".join(f"{r.id} ({s:.2f})" for r, s in answer.related), style="dim")
         parts.append(head)
+        from rich.markdown import Markdown
+
         parts.append(Panel(Markdown(answer.answer), title="Answer", border_style="green"))
         parts.extend(probe_run_view(run.name, run.result) for run in answer.probes)
     if passages and answer.passages:

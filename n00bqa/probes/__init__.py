@@ -68,10 +68,41 @@ class ProbeSpec:
     path: Path | None  # its source file (for the cache's source hash); None if not found
 
     def source_sha256(self) -> str:
-        """The hash of the probe module's source: a cached run is reused only while it matches."""
+        """The hash of the probe's source and of the probe helpers it imports (e.g. `flops` imports
+        `nanogpt`'s GPT, `ddp` the launcher): a cached run is reused only while it matches."""
         if self.path is None or not self.path.is_file():
             return ""
-        return hashlib.sha256(self.path.read_bytes()).hexdigest()
+        digest = hashlib.sha256()
+        for path in _sources(self.path):
+            digest.update(path.name.encode() + b"\0" + path.read_bytes())
+        return digest.hexdigest()
+
+
+# The framework itself is not part of any measurement: editing it does not make runs stale.
+_FRAMEWORK = {"n00bqa.probes", "n00bqa.probes.base", "n00bqa.probes.scaffold", "n00bqa.probes.template"}
+
+
+def _sources(path: Path) -> list[Path]:
+    """`path` and every n00bqa.probes module it imports (anywhere in it, at any depth), found by
+    reading the code (ast), not by importing it."""
+    import ast
+
+    found, todo = [path], [path]
+    while todo:
+        try:
+            tree = ast.parse(todo.pop().read_text(encoding="utf-8"))
+        except (OSError, SyntaxError, UnicodeDecodeError):
+            continue
+        for node in ast.walk(tree):
+            names = [node.module] if isinstance(node, ast.ImportFrom) and node.module and not node.level else \
+                [alias.name for alias in node.names] if isinstance(node, ast.Import) else []
+            for name in names:
+                if name.startswith("n00bqa.probes.") and name not in _FRAMEWORK:
+                    helper = _module_path(name)
+                    if helper is not None and helper not in found:
+                        found.append(helper)
+                        todo.append(helper)
+    return found
 
 
 @dataclass(frozen=True)

@@ -297,3 +297,21 @@ def test_a_result_that_cannot_be_cached_is_still_shown(study, learner_probe, mon
     out = runner.invoke(app, ["probe", "my-linear", "--json"])
     assert out.exit_code == 0 and json.loads(out.stdout)["metrics"]["params"] == 2080
     assert "Read-only file system" in out.stderr and "was not cached" in out.stderr
+
+
+def test_the_source_hash_covers_the_probe_helpers_it_imports(study, learner_probe, tmp_path, monkeypatch):
+    import n00bqa.probes as registry
+
+    helper = tmp_path / "shared_helper.py"
+    helper.write_text("SIZE = 1\n")
+    real = registry._module_path
+    monkeypatch.setattr(registry, "_module_path",
+                        lambda name: helper if name == "n00bqa.probes.shared_helper" else real(name))
+    learner_probe.write_text(learner_probe.read_text() + "\ndef _uses():\n    from n00bqa.probes.shared_helper import SIZE\n")
+    spec = discover(study)[0]["my-linear"]
+    assert [p.name for p in registry._sources(spec.path)] == ["my_linear.py", "shared_helper.py"]
+    before = spec.source_sha256()
+    helper.write_text("SIZE = 2\n")
+    assert spec.source_sha256() != before
+    # The framework is not a measurement: base.py is never part of the hash.
+    assert all(p.name != "base.py" for p in registry._sources(discover(None)[0]["loss"].path))
