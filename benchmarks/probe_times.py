@@ -33,6 +33,9 @@ BUDGET = {
     "ddp": 60.0,  # 31 s wall (17 s measured) under load 10: 2 ranks starting torch, 5 steps (issue 13)
     "fsdp": 60.0,  # 40 s wall (26 s measured) under load 10: 2 ranks, fully_shard, 5 steps (issue 13)
     "sharding": 60.0,  # 29 s wall (16 s measured) under load 10: 2 ranks, five redistributions (issue 13)
+    "trainer": 60.0,  # 37 s wall (20 s measured) with load 12.7 on 2 cores: 14 Trainers, 9 train() calls (issue 15)
+    "datasets": 60.0,  # 32 s wall (20 s measured) at load 11: 200 MiB table, RSS read in a fresh process (issue 15)
+    "tokenizer": 60.0,  # 17 s wall (3 s measured) at load 12.7: imports dominate (issue 15)
 }
 PROJECT = Path(__file__).resolve().parent.parent
 
