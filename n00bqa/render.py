@@ -27,13 +27,18 @@ Cell = Any  # str | int | float | bool | rich Text
 
 
 def format_value(value: Any) -> str:
-    """A table cell as printed: ints with thousands separators, floats to 4 significant digits."""
+    """A table cell as printed: ints with thousands separators, floats to 4 significant digits
+    (whole from 1,000 up)."""
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, int):
         return f"{value:,}"
     if isinstance(value, float):
-        return f"{value:,.4g}" if abs(value) < 1e6 else f"{value:,.0f}"
+        # Whole numbers from 1,000 up (never 1.375e+04), 4 significant digits below, and an
+        # exponent only for the tiny (a difference of 3.3e-07).
+        if abs(value) >= 1000:
+            return f"{value:,.0f}"
+        return f"{value:.4g}" if value == 0 or abs(value) >= 1e-3 else f"{value:.3g}"
     return str(value)
 
 
