@@ -57,16 +57,24 @@ def status(as_json: bool = typer.Option(False, "--json", help="Print the status 
     if as_json:
         print_json(info)
         return
+    from rich.markup import escape
+
     if not info["exists"]:
-        console.print(f"No index yet at {info['index_dir']}; build it with: n00bqa index build")
-    else:
+        console.print(f"No index yet at {info['index_dir']}; build it with: n00bqa index build", soft_wrap=True)
+    elif "model" in info:
         console.print(f"Index {info['index_dir']}: {info['chunks_total']} passages, model {info['model']} "
                       f"(dim {info['dim']}), chunker v{info['chunker_version']}, built {info['built_at']}.",
                       highlight=False)
-        if not info.get("compatible"):
-            console.print(f"[red]{info['problem']}[/]")
+    # every damaged file on its own line, whole (paths and the command stay copyable)
+    for problem in info["problems"] or ([info["problem"]] if info.get("problem") else []):
+        console.print(f"[red]{escape(problem)}[/]", soft_wrap=True, highlight=False)
     console.print(index_items_table(info["items"]))
-    console.print("Up to date." if info["up_to_date"] else "Not up to date: run n00bqa index build")
+    if info["up_to_date"]:
+        console.print("Up to date.")
+    elif info["problems"] or info.get("problem"):
+        console.print("Not usable: rebuild with:\n  n00bqa index build --rebuild", highlight=False)
+    else:
+        console.print("Not up to date: run\n  n00bqa index build", highlight=False)
 
 
 def search_command(

@@ -10,7 +10,9 @@ The query side: the model exported once to ONNX.
 Loading torch + transformers + sentence-transformers costs ~5 s before one query can be embedded;
 onnxruntime + tokenizers load the same network in ~0.3 s. The export runs once (torch's own
 exporter), is cached in the study root's `.n00bqa/onnx/` beside a manifest naming the model file it came
-from, and is rebuilt when that model file, the opset or this module's export format changes.
+from and the sha256 of the .onnx bytes, and is rebuilt when that model file, the opset or this module's
+export format changes, or when the .onnx file no longer hashes to its recorded sha256 (checked once per
+change of the file: n00bqa.retrieval.integrity).
 
 The graph includes what sentence-transformers adds on top of BERT for this model (modules.json:
 Transformer -> Pooling(mean) -> Normalize): mean over the non-padding tokens, then L2
@@ -24,7 +26,6 @@ onnxruntime and tokenizers. `export` (first use) imports torch and transformers,
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import threading
@@ -33,7 +34,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 from n00bqa.atomic import atomic_write_bytes, atomic_write_text
-from n00bqa.errors import RetrievalIndexError
+from n00bqa.retrieval import integrity
+from n00bqa.errors import RetrievalIndexError, WriteError
 from n00bqa.progress import NullReporter
 from n00bqa.study import Study, bundled_model_path
 
@@ -94,20 +96,41 @@ def _source_fingerprint(model_dir: Path) -> dict[str, Any]:
 
 
 def read_manifest(study: Study) -> dict[str, Any] | None:
+    """The export's manifest, or None when it is missing, not JSON or not a mapping with a sha256."""
     path = export_dir(study) / MANIFEST_FILE
     try:
-        return json.loads(path.read_text())
+        manifest = json.loads(path.read_text())
     except (OSError, ValueError):
         return None
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("onnx_sha256"), str):
+        return None  # `[]` or a manifest from before checksums: export again
+    return manifest
+
+
+def export_problem(study: Study) -> str | None:
+    """Why the cached export cannot be used (None when it can); no torch import.
+
+    The export is trusted only if its manifest names the bundled model file as it is now and the
+    .onnx file's bytes hash to the sha256 recorded when it was written (hashed once per change of
+    the file, n00bqa.retrieval.integrity).
+    """
+    folder = export_dir(study)
+    if not (folder / MODEL_FILE).is_file():
+        return "missing"
+    manifest = read_manifest(study)
+    if manifest is None:
+        return f"its manifest {str(folder / MANIFEST_FILE)!r} is missing or damaged"
+    wanted = _source_fingerprint(_model_dir())
+    if any(manifest.get(key) != value for key, value in wanted.items()):
+        return "it was made from another model file or exporter version"
+    if not integrity.matches(folder, MODEL_FILE, manifest["onnx_sha256"]):
+        return f"{str(folder / MODEL_FILE)!r} differs from the checksum recorded when it was written"
+    return None
 
 
 def is_exported(study: Study) -> bool:
-    """True when a usable export for the bundled model is cached (no torch import)."""
-    manifest = read_manifest(study)
-    if manifest is None or not (export_dir(study) / MODEL_FILE).is_file():
-        return False
-    wanted = _source_fingerprint(_model_dir())
-    return all(manifest.get(key) == value for key, value in wanted.items())
+    """True when a usable, checksum-verified export for the bundled model is cached (no torch import)."""
+    return export_problem(study) is None
 
 
 def export(study: Study, reporter: Any = None, force: bool = False) -> Path:
@@ -193,8 +216,8 @@ def export(study: Study, reporter: Any = None, force: bool = False) -> Path:
         weights = _weights_file(model_dir)
         manifest = {
             **_source_fingerprint(model_dir),
-            "weights_sha256": _sha256(weights),
-            "onnx_sha256": hashlib.sha256(data).hexdigest(),
+            "weights_sha256": integrity.sha256_file(weights),
+            "onnx_sha256": integrity.sha256_bytes(data),
             "versions": {
                 "torch": torch.__version__,
                 "transformers": transformers.__version__,
@@ -203,22 +226,15 @@ def export(study: Study, reporter: Any = None, force: bool = False) -> Path:
             },
         }
         atomic_write_text(export_dir(study) / MANIFEST_FILE, json.dumps(manifest, indent=2))
+        integrity.record(export_dir(study), {MODEL_FILE: manifest["onnx_sha256"]})
         _session.cache_clear()
         _cached_query.cache_clear()
         advance(1)
         return target
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 @lru_cache(maxsize=2)
-def _session(onnx_path: str, mtime_ns: int):
+def _session(onnx_path: str, mtime_ns: int, inode: int = 0):
     import onnxruntime as ort
 
     options = ort.SessionOptions()
@@ -251,9 +267,19 @@ def _tokenizer(model_dir: str, max_length: int):
 
 def _ready_session(study: Study, reporter: Any = None):
     path = export_dir(study) / MODEL_FILE
-    if not is_exported(study):
-        path = export(study, reporter=reporter)
-    return _session(str(path), path.stat().st_mtime_ns)
+    problem = export_problem(study)
+    if problem is not None:
+        try:
+            path = export(study, reporter=reporter)
+        except WriteError as exc:
+            if problem == "missing":
+                raise
+            # never answer with an export we cannot trust, and never only "cannot write"
+            raise RetrievalIndexError(f"the ONNX export cannot be used: {problem}, and it cannot be rebuilt here "
+                                      f"({exc}); delete {str(path.parent)!r} from a writable account, or "
+                                      "make the study root writable and ask again") from None
+    st = path.stat()
+    return _session(str(path), st.st_mtime_ns, st.st_ino)
 
 
 def encode(study: Study, texts: list[str], batch_size: int = 32, reporter: Any = None):

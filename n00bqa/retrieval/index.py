@@ -16,7 +16,6 @@ Loading needs numpy, faiss, bm25s and json only: no torch.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -29,6 +28,7 @@ import numpy as np
 from n00bqa.atomic import atomic_write_bytes, atomic_write_text
 from n00bqa.errors import CorpusError, RetrievalIndexError
 from n00bqa.progress import NullReporter
+from n00bqa.retrieval import integrity
 from n00bqa.retrieval.chunking import CHUNKER_VERSION, Chunk, chunk_markdown, chunk_python, chunk_text
 from n00bqa.retrieval.corpus import Item, item_text, load_items
 from n00bqa.retrieval.encoder import DIM, MODEL_NAME
@@ -49,7 +49,7 @@ def index_dir(study: Study) -> Path:
 
 
 def _sha256_file(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+    return integrity.sha256_file(path)
 
 
 def _expected_model() -> dict:
@@ -87,10 +87,51 @@ def _read_manifest(folder: Path) -> dict:
         raise RetrievalIndexError(f"no retrieval index at {str(folder)!r}; build it with: n00bqa index build")
     try:
         manifest = json.loads(path.read_text(encoding="utf-8"))
-        manifest["generation"], manifest["items"], manifest["files"]  # noqa: B018 - shape check
-    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError) as exc:
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise RetrievalIndexError(f"index file {str(path)!r} is corrupt ({type(exc).__name__}); {REBUILD}") from exc
+    except OSError as exc:
+        raise RetrievalIndexError(f"index file {str(path)!r} cannot be read ({exc.strerror or exc}); "
+                                  "fix its permissions, or rebuild with: n00bqa index build --rebuild") from None
+    wrong = _manifest_shape_problem(manifest)
+    if wrong:
+        raise RetrievalIndexError(f"index file {str(path)!r} is corrupt ({wrong}); {REBUILD}")
     return manifest
+
+
+def _manifest_shape_problem(manifest: object) -> str:
+    """What is wrong with a parsed manifest's shape ("" when nothing): `[]` or a truncated edit
+    must say "corrupt", never crash later with an AttributeError."""
+    if not isinstance(manifest, dict):
+        return f"a JSON {type(manifest).__name__}, not an object"
+    generation = manifest.get("generation")
+    if not isinstance(generation, str) or not generation.startswith("gen-") or "/" in generation or "\\" in generation:
+        return f"generation {generation!r} is not a gen-<stamp> folder name"
+    files = manifest.get("files")
+    if not isinstance(files, dict) or not all(isinstance(k, str) and isinstance(v, str) and ".." not in k
+                                              for k, v in files.items()):
+        return "'files' is not a mapping of file names to sha256 digests"
+    items = manifest.get("items")
+    if not isinstance(items, dict) or not all(isinstance(v, dict) and isinstance(v.get("hash"), str)
+                                              and isinstance(v.get("chunks"), int) for v in items.values()):
+        return "'items' is not a mapping of ids to {hash, chunks}"
+    if not isinstance(manifest.get("chunks_total"), int):
+        return "'chunks_total' is not a number"
+    return ""
+
+
+def data_file_problems(folder: Path, manifest: dict) -> list[str]:
+    """Each data file of the manifest's generation that is missing or whose bytes differ from the
+    sha256 recorded at build time ([] when all are sound). Hashes a file only when it changed since
+    it was last verified (n00bqa.retrieval.integrity)."""
+    problems = []
+    gen = manifest["generation"]
+    for name, digest in manifest["files"].items():
+        path = folder / gen / name
+        if not path.is_file():
+            problems.append(f"index file {str(path)!r} is missing")
+        elif not integrity.matches(folder, f"{gen}/{name}", digest):
+            problems.append(f"index file {str(path)!r} is corrupt (checksum differs)")
+    return problems
 
 
 def _check_compatible(manifest: dict, path: Path) -> None:
@@ -126,16 +167,14 @@ def _load_folder(folder: Path) -> LoadedIndex:
 def _load(folder: Path) -> LoadedIndex:
     manifest = _read_manifest(folder)
     _check_compatible(manifest, folder / MANIFEST)
+    # verified before every use, the cached index too (a stat per file while nothing changed)
+    problems = data_file_problems(folder, manifest)
+    if problems:
+        raise RetrievalIndexError(f"{problems[0]}; {REBUILD}")
     key = f"{folder}:{manifest['generation']}:{manifest.get('built_at')}"
     if key in _cache:
         return _cache[key]
     gen = folder / manifest["generation"]
-    for name, digest in manifest["files"].items():
-        path = gen / name
-        if not path.is_file():
-            raise RetrievalIndexError(f"index file {str(path)!r} is missing; {REBUILD}")
-        if _sha256_file(path) != digest:
-            raise RetrievalIndexError(f"index file {str(path)!r} is corrupt (checksum differs); {REBUILD}")
     # numpy-only readers: importing bm25s (~1 s, scipy) and faiss (~0.2 s) is most of a cold ask
     from n00bqa.retrieval import bm25_arrays, flat_arrays
 
@@ -239,6 +278,7 @@ def build_index(study: Study, rebuild: bool = False, reporter=None, lock_timeout
     folder = study.state_dir("index")
     lock = _lock(folder, lock_timeout, reporter)
     try:
+        _clean_killed_builds(folder)  # even when nothing else changes
         items = load_items(study)
         hashes: dict[str, str] = {}
         skipped: dict[str, str] = {}
@@ -342,23 +382,46 @@ def _write_generation(folder: Path, chunks: list[Chunk], vectors: np.ndarray, it
     for old in folder.iterdir():
         if old.is_dir() and old.name != gen.name and (old.name.startswith("gen-") or old.name.startswith(".tmp-gen-")):
             shutil.rmtree(old, ignore_errors=True)
+    integrity.record(folder, {f"{gen.name}/{name}": digest for name, digest in manifest["files"].items()})
     return manifest
+
+
+def _clean_killed_builds(folder: Path) -> list[str]:
+    """Remove `.tmp-gen-*` folders of builds killed mid-write (call with the build lock held: no
+    live build owns one then). Returns the names removed."""
+    removed = []
+    for leftover in folder.glob(".tmp-gen-*"):
+        if leftover.is_dir():
+            shutil.rmtree(leftover, ignore_errors=True)
+            removed.append(leftover.name)
+    return removed
 
 
 def index_status(study: Study) -> dict:
     """What is indexed, and what in the corpus is new, changed or unreadable since the build."""
     folder = index_dir(study)
-    status: dict = {"index_dir": str(folder), "exists": (folder / MANIFEST).is_file()}
+    status: dict = {"index_dir": str(folder), "exists": (folder / MANIFEST).is_file(), "problems": []}
     items = load_items(study)
     manifest: dict = {}
     if status["exists"]:
-        manifest = _read_manifest(folder)
+        try:
+            manifest = _read_manifest(folder)
+        except RetrievalIndexError as exc:  # a corrupt manifest is reported, not raised
+            status["compatible"], status["problem"] = False, str(exc)
+            status["problems"].append(str(exc))
+    if manifest:
         status.update({k: manifest.get(k) for k in ("model", "dim", "chunker_version", "built_at", "chunks_total")})
         try:
             _check_compatible(manifest, folder / MANIFEST)
             status["compatible"] = True
         except RetrievalIndexError as exc:
             status["compatible"], status["problem"] = False, str(exc)
+        # the data files, checked as search checks them before trusting them
+        damaged = data_file_problems(folder, manifest)
+        if damaged:
+            status["problems"] += [f"{p}; {REBUILD}" for p in damaged]
+            if status.get("compatible"):
+                status["compatible"], status["problem"] = False, status["problems"][0]
     indexed = manifest.get("items", {})
     rows = []
     for item in items:
@@ -381,7 +444,7 @@ def index_status(study: Study) -> dict:
                      "size": item.size(), "chunks": entry["chunks"] if entry else 0, "state": state,
                      "version": item.version, "problem": item.problem})
     status["items"] = rows
-    status["up_to_date"] = bool(status["exists"] and status.get("compatible")
+    status["up_to_date"] = bool(status["exists"] and status.get("compatible") and not status["problems"]
                                 and all(r["state"] in ("indexed", "unreadable") for r in rows)
                                 and not (set(indexed) - {r["id"] for r in rows}))
     return status
