@@ -79,7 +79,7 @@ def _answer_panel(question) -> Any:
     return Panel(Markdown(question.answer or "(no answer written yet)"), title="our answer", title_align="left")
 
 
-def _show_result(out, result) -> None:
+def _show_result(out, result, root=None) -> None:
     from n00bqa.study_loop.schedule import now_utc, relative_time
     from n00bqa.study_loop.scoring import describe_error, format_number
 
@@ -97,7 +97,8 @@ def _show_result(out, result) -> None:
     when = relative_time(result.due, now_utc())
     out.print(f"\nRating: [bold]{result.rating}[/]{mean} · back {when}, {result.due.isoformat(timespec='minutes')}",
               highlight=False)
-    out.print(f"[dim]logged to {result.path} (line {result.review.line})[/]", highlight=False)
+    path = result.path.relative_to(root) if root is not None and result.path.is_relative_to(root) else result.path
+    out.print(f"[dim]logged to {path} (line {result.review.line})[/]", highlight=False)
 
 
 def quiz(
@@ -200,7 +201,7 @@ def quiz(
             console.print(header, highlight=False)
             if result.kind == "recall":
                 console.print(_answer_panel(question))
-        _show_result(console, result)
+        _show_result(console, result, study.root)
 
 
 def review(
