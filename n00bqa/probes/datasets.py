@@ -369,15 +369,16 @@ def report(n: Numbers, opts: Options) -> Report:
               [[label, round(t["unbatched"], 3), round(t["batched"], 3), round(t["unbatched"] / t["batched"], 2)]
                for label, t in n.map_seconds.items()]),
         Table("Memory-mapping, RSS in a fresh process (MiB)",
-              ["step", "RSS", "growth", "of the table", "anonymous", "file-backed"], [
-                  ["after import", round(n.rss_before / mib, 1), 0, 0, *parts("before")],
-                  ["from_file (memory-mapped)", round(n.rss_after_mmap / mib, 1),
+              ["step", "RSS", "growth", "of table", "anon", "file"], [
+                  ["imported", round(n.rss_before / mib, 1), 0, 0, *parts("before")],
+                  ["from_file", round(n.rss_after_mmap / mib, 1),
                    round((n.rss_after_mmap - n.rss_before) / mib, 1), f"{n.mmap_rss_fraction:.1%}", *parts("mmap")],
-                  ["from_file(in_memory=True)", round(n.rss_after_in_memory / mib, 1),
+                  ["in_memory=True", round(n.rss_after_in_memory / mib, 1),
                    round((n.rss_after_in_memory - n.rss_before) / mib, 1), f"{n.in_memory_rss_fraction:.1%}",
                    *parts("in_memory")]],
               note=f"table: {n.table_rows:,} rows of id + {VECTOR_WIDTH} float32, {n.table_bytes / mib:.1f} MiB; "
-                   "file-backed = memory-mapped pages the kernel may drop and re-read (-1: not reported)"),
+                   "from_file memory-maps it; anon = anonymous memory, file = file-backed (memory-mapped) pages "
+                   "the kernel may drop and re-read (-1: not reported)"),
     ]
     findings = [
         "load_dataset(\"json\", data_files=...) on the two files gives a DatasetDict with "

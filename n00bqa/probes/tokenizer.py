@@ -217,7 +217,7 @@ def split_verdict(pieces: int) -> str:
 
 def report(n: Numbers, opts: Options) -> Report:
     specials = {v: k for k, v in n.special_ids.items()}
-    token_rows = [[i, t, n.input_ids[i], n.token_type_ids[i], n.attention_mask[i], f"{s}-{e}", n.spans[i] or "-"]
+    token_rows = [[i, t, str(n.input_ids[i]), n.token_type_ids[i], n.attention_mask[i], f"{s}-{e}", n.spans[i] or "-"]
                   for i, (t, (s, e)) in enumerate(zip(n.tokens, n.offsets))]
     split_words = [t for t in n.tokens if t.startswith("##")]
     trunc_rows = [[s, v["length"], v["segment_a"], v["segment_b"]] for s, v in n.truncation.items()]

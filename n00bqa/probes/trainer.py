@@ -574,7 +574,7 @@ def report(n: Numbers, opts: Options) -> Report:
               [[k.removeprefix("default_"), getattr(n, k)] for k in fields_numeric]
               + [[k, v] for k, v in n.named_defaults.items()]),
         Table("Weight decay groups (get_decay_parameter_names)",
-              ["model", "tensors", "decayed", "decayed params", "not decayed", "biases", "norm weights"],
+              ["model", "tensors", "decayed", "their params", "not decayed", "biases", "norms"],
               [[m, v["decayed_tensors"] + v["not_decayed_tensors"], v["decayed_tensors"], v["decayed_params"],
                 v["not_decayed_tensors"], v["not_decayed_biases"], v["not_decayed_norm_weights"]]
                for m, v in n.decay.items()]),
