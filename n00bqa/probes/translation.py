@@ -18,6 +18,7 @@ T5, BART ...) using its own cross-attentions (`output_attentions=True`).
 
 from __future__ import annotations
 
+import math
 import random
 import time
 from dataclasses import dataclass, field
@@ -48,6 +49,7 @@ SRC_VOCAB = [PAD, *sorted(LEXICON)]
 TGT_VOCAB = [PAD, BOS, EOS, *sorted(LEXICON.values())]
 MAX_SRC = 11  # det adj adj noun verb det adj adj noun adverb = 10 words
 MAX_TGT = MAX_SRC + 2  # <s> ... </s>
+ALPHA = 0.01  # the alignment test's significance level
 SHADES = " ░▒▓█"
 
 
@@ -226,15 +228,20 @@ def greedy_translate(model, src):
     return prefix[:, 1:]
 
 
-def exact_match(model, sentences: list[Sentence]) -> float:
+def decoded_correctly(model, sentences: list[Sentence]) -> list[bool]:
+    """For each sentence: does greedy decoding reproduce its reference translation word for word?"""
     src, _, _ = encode_batch(sentences)
     out = greedy_translate(model, src)
-    right = 0
+    right = []
     for s, ids in zip(sentences, out.tolist()):
         words = [TGT_VOCAB[i] for i in ids]
         words = words[:words.index(EOS)] if EOS in words else words
-        right += words == s.target
-    return right / len(sentences)
+        right.append(words == s.target)
+    return right
+
+
+def exact_match(model, sentences: list[Sentence]) -> float:
+    return sum(decoded_correctly(model, sentences)) / len(sentences)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -284,14 +291,16 @@ class Trained:
     test: list[Sentence]
     accuracy: float
     train_seconds: float
-    curve: list[tuple[int, float, float]]  # (step, training loss, held-out exact match)
+    curve: list[tuple[int, float, float]]  # (step, mean training loss since the last check, held-out exact match)
     parameters: int
+    final_loss: float = float("nan")  # the training loss of the last step itself
+    loss_interval: int = 1  # steps averaged in each curve point
+    correct: list[bool] = field(default_factory=list)  # per held-out sentence: decoded exactly right
+    losses: list[float] = field(default_factory=list)  # every step's training loss
 
 
 def train(opts: TranslationOptions, ctx: Context) -> Trained:
     """Train the toy translator with teacher forcing: the decoder reads <s> y and must predict y </s>."""
-    import math
-
     import torch
     import torch.nn.functional as F
 
@@ -325,28 +334,73 @@ def train(opts: TranslationOptions, ctx: Context) -> Trained:
         advance(1)
     model.eval()
     train_seconds = time.perf_counter() - start
-    accuracy = exact_match(model, test)
-    return Trained(model, test, accuracy, train_seconds, curve, sum(p.numel() for p in model.parameters()))
+    correct = decoded_correctly(model, test)
+    return Trained(model, test, sum(correct) / len(test), train_seconds, curve, sum(p.numel() for p in model.parameters()),
+                   final_loss=losses[-1], loss_interval=check_every, correct=correct, losses=losses)
 
 
-def alignment_scores(model, test: list[Sentence]):
-    """Share of target words whose most-attended source word (decoder cross-attention, teacher forced)
-    is the word they translate. Returns a (layers, heads) tensor of shares in [0, 1]."""
+def alignment_hits(model, sentences: list[Sentence]):
+    """For every decoder head: how many target words have as most-attended source word (cross-attention,
+    teacher forced) the word they translate. Returns ((layers, heads) hit counts, target words).
+
+    Score only sentences the model decodes correctly: then the teacher-forced prefix is exactly the prefix
+    greedy decoding wrote, so these are the attention maps the translation was made with.
+    """
     import torch
 
-    src, tgt_in, _ = encode_batch(test)
+    src, tgt_in, _ = encode_batch(sentences)
     with torch.no_grad():
         _, _, cross = model(src, tgt_in, need_weights=True)  # per layer: (B, heads, T, S)
     cross = torch.stack(cross, dim=1)  # (B, layers, heads, T, S)
-    hits = torch.zeros(cross.shape[1], cross.shape[2])
+    hits = torch.zeros(cross.shape[1], cross.shape[2], dtype=torch.long)
     words = 0
-    for b, s in enumerate(test):
+    for b, s in enumerate(sentences):
         # query position t (decoder input <s> y_1..y_t) is where target word y_{t+1} = s.target[t] is predicted
         T = len(s.target)
         most_attended = cross[b, :, :, :T, :].argmax(-1)  # (layers, heads, T)
-        hits += (most_attended == torch.tensor(s.alignment)).float().sum(-1)  # (layers, heads)
+        hits += (most_attended == torch.tensor(s.alignment)).sum(-1)  # (layers, heads)
         words += T
-    return hits / words
+    return hits, words
+
+
+def alignment_scores(model, sentences: list[Sentence]):
+    """Share of target words whose most-attended source word is their translation: (layers, heads) in [0, 1]."""
+    hits, words = alignment_hits(model, sentences)
+    return hits.float() / words
+
+
+def chance_hit_probabilities(sentences: list[Sentence]) -> list[float]:
+    """The chance baseline, one probability per target word: a head whose largest weight falls on a source
+    word picked uniformly at random hits the aligned word with probability 1/S (S = source length)."""
+    return [1 / len(s.source) for s in sentences for _ in s.target]
+
+
+def log10_tail_at_least(hits: int, probabilities: list[float]) -> float:
+    """log10 P(X >= hits) for X a sum of independent Bernoulli(p_i) (Poisson-binomial), computed exactly.
+
+    Dynamic programming over the words in log space, so tails far below 1e-308 stay representable.
+    """
+    import numpy as np
+
+    log_dist = np.full(len(probabilities) + 1, -np.inf)  # log P(X = k) after the words seen so far
+    log_dist[0] = 0.0
+    for p in probabilities:
+        shifted = np.concatenate(([-np.inf], log_dist[:-1]))  # one more hit
+        log_dist = np.logaddexp(log_dist + np.log1p(-p), shifted + np.log(p))
+    tail = np.logaddexp.reduce(log_dist[hits:]) if hits <= len(probabilities) else -np.inf
+    return float(min(tail, 0.0) / np.log(10))
+
+
+def format_p(log10_p: float) -> str:
+    """A p-value for reading: 0.034, 2.1e-07, or 10^-812 once it is below what a float can hold."""
+    return f"{10 ** log10_p:.2g}" if log10_p > -300 else f"10^{log10_p:.0f}"
+
+
+def alignment_verdict(log10_p: float, alpha: float = ALPHA) -> str:
+    """The words for the test "does the head pick the aligned source word more often than chance?"."""
+    if log10_p < math.log10(alpha):
+        return f"follows the word alignment more often than chance (p = {format_p(log10_p)} < {alpha:g})"
+    return f"is not distinguishable from chance at the {alpha:g} level (p = {format_p(log10_p)})"
 
 
 def walk(model, sentence: Sentence) -> dict[str, Any]:
@@ -406,101 +460,138 @@ class Numbers:
     train_seconds: float
     test_sentences: int
     accuracy: float  # held-out exact match
-    final_train_loss: float
-    curve_rows: list[list[Any]]  # (step, mean training loss, exact match on the first held-out sentences)
+    correct_sentences: int  # held-out sentences decoded exactly right
+    final_train_loss: float  # the last training step's loss
+    final_interval_mean_loss: float  # mean training loss over the last `loss_interval` steps
+    loss_interval: int
+    curve_rows: list[list[Any]]  # (step, mean training loss over the interval, exact match on the first held-out)
     curve_sample: int
-    # cross-attention alignment, teacher forced over the held-out set: (layers, heads) shares
-    alignment_scores: list[list[float]]
-    alignment_best_head: float
-    alignment_mean: float
-    alignment_words: int
+    # Cross-attention alignment, teacher forced, on correctly decoded held-out sentences only: the best
+    # head is chosen on the selection split and scored on the scoring split (None when too few decode right).
+    selection_sentences: int
+    scoring_sentences: int
     decoder_heads: int
-    best_layer: int  # 1-based
-    best_head: int  # 1-based
+    best_layer: Optional[int] = None  # 1-based
+    best_head: Optional[int] = None  # 1-based
+    alignment_selection_best_head: Optional[float] = None  # the chosen head's share on the selection split
+    alignment_best_head: Optional[float] = None  # its share on the scoring split
+    alignment_mean: Optional[float] = None  # all heads' mean share on the scoring split
+    alignment_hits: Optional[int] = None  # the chosen head's hits on the scoring split
+    alignment_words: Optional[int] = None  # target words of the scoring split
+    alignment_chance: Optional[float] = None  # mean of 1/S over those words: a uniformly random head's share
+    alignment_chance_hits: Optional[float] = None  # sum of 1/S: the hits a random head is expected to score
+    alignment_log10_p_value: Optional[float] = None  # one-sided exact test of hits against chance
+    alignment_p_value: Optional[float] = None  # 10 ** log10 p; None below 1e-300, where only the log is exact
+    alignment_scores: list[list[float]] = field(default_factory=list)  # (layers, heads) shares, scoring split
     # the walk-through of one held-out sentence
-    source: list[str]
-    target: list[str]
-    alignment: list[int]
-    decoded: list[str]
-    tokens: list[str]  # the greedy output, </s> included
-    decoded_correct: bool
-    memory_shape: str
-    encoder_self_shape: str
-    decoder_self_shape: str
-    cross_shape: str
-    greedy_steps: int
-    step_rows: list[list[Any]]
-    cross_best: list[list[float]]  # (steps, S): the best head's cross-attention row at each step
-    last_prefix_words: int
-    last_self_top_words: list[str]  # the 3 prefix words the last step's self-attention weighs most
-    last_self_top_weights: dict[str, float]  # their weights, keyed "1", "2", "3" (last layer, heads averaged)
-    sentence_hits: int
-    verb_source_position: int  # 1-based
-    verb_weight: float  # the best head's weight on the verb when writing it; -1 if decoding stopped early
-    verb_most_seen: str
+    source: list[str] = field(default_factory=list)
+    target: list[str] = field(default_factory=list)
+    alignment: list[int] = field(default_factory=list)
+    decoded: list[str] = field(default_factory=list)
+    tokens: list[str] = field(default_factory=list)  # the greedy output, </s> included
+    decoded_correct: bool = False
+    memory_shape: str = ""
+    encoder_self_shape: str = ""
+    decoder_self_shape: str = ""
+    cross_shape: str = ""
+    greedy_steps: int = 0
+    step_rows: list[list[Any]] = field(default_factory=list)
+    heatmap_head: str = ""  # which cross-attention the heatmap shows
+    heatmap_rows: list[list[float]] = field(default_factory=list)  # (steps, S) weights
+    last_prefix_words: int = 0
+    last_self_top_words: list[str] = field(default_factory=list)  # the 3 prefix words weighed most, last step
+    last_self_top_weights: dict[str, float] = field(default_factory=dict)  # keyed "1", "2", "3"
+    sentence_hits: Optional[int] = None  # scored only when the walked sentence decoded correctly
+    verb_source_position: Optional[int] = None  # 1-based
+    verb_weight: Optional[float] = None  # the chosen head's weight on the verb when writing it
+    verb_most_seen: str = ""
 
 
 def analyse(trained: Trained, opts: TranslationOptions) -> Numbers:
-    """Walk a trained toy translator through the held-out set and one sentence: the numbers of the report."""
+    """Score cross-attention against the known alignment and walk one sentence: the numbers of the report."""
     model = trained.model
-    scores = alignment_scores(model, trained.test)  # (layers, heads)
-    best = int(scores.argmax())
-    best_layer, best_head = divmod(best, scores.shape[1])
-    # a sentence with adjectives to reorder, short enough for its heatmap to fit an 80-column terminal
-    fits = [s for s in trained.test if len(s.source) <= 8 and any(w in ADJECTIVES for w in s.source)]
-    sentence = max(fits[:40] or trained.test[:1], key=lambda s: len(s.source))
+    correct = trained.correct or decoded_correctly(model, trained.test)
+    matched = [s for s, ok in zip(trained.test, correct) if ok]
+    # two disjoint splits of the correctly decoded sentences: one picks the head, the other scores it
+    selection, scoring = matched[0::2], matched[1::2]
+    layers = len(model.decoder)
+    heads = model.decoder[0].cross_attn.num_heads
+    n = Numbers(
+        parameters=trained.parameters, train_seconds=round(trained.train_seconds, 2),
+        test_sentences=len(trained.test), accuracy=round(trained.accuracy, 4), correct_sentences=len(matched),
+        final_train_loss=round(trained.final_loss, 4), final_interval_mean_loss=round(trained.curve[-1][1], 4),
+        loss_interval=trained.loss_interval,
+        curve_rows=[[step, round(loss, 4), round(acc, 3)] for step, loss, acc in trained.curve],
+        curve_sample=min(100, len(trained.test)),
+        selection_sentences=len(selection), scoring_sentences=len(scoring), decoder_heads=layers * heads,
+    )
+    best = None
+    if selection and scoring:
+        selection_scores = alignment_scores(model, selection)  # (layers, heads)
+        best = int(selection_scores.argmax())  # flat index into (layers, heads)
+        best_layer, best_head = divmod(best, heads)
+        hits, words = alignment_hits(model, scoring)  # (layers, heads), int
+        chance = chance_hit_probabilities(scoring)
+        k = int(hits[best_layer, best_head])
+        log10_p = log10_tail_at_least(k, chance)
+        n.best_layer, n.best_head = best_layer + 1, best_head + 1
+        n.alignment_selection_best_head = round(float(selection_scores.flatten()[best]), 4)
+        n.alignment_scores = (hits.float() / words).tolist()
+        n.alignment_best_head = round(k / words, 4)
+        n.alignment_mean = round(float(hits.float().mean()) / words, 4)
+        n.alignment_hits, n.alignment_words = k, words
+        n.alignment_chance, n.alignment_chance_hits = sum(chance) / len(chance), sum(chance)
+        n.alignment_log10_p_value = log10_p
+        n.alignment_p_value = 10 ** log10_p if log10_p > -300 else None  # below that a float reads 0.0
+    # a correctly decoded sentence of the scoring split with adjectives to reorder, short enough for its
+    # heatmap to fit an 80-column terminal (else any held-out sentence)
+    fits = [s for s in scoring if len(s.source) <= 8 and any(w in ADJECTIVES for w in s.source)]
+    sentence = max(fits[:40] or scoring[:1] or trained.test[:1], key=lambda s: len(s.source))
     path = walk(model, sentence)
-    decoded = [t for t in path["tokens"] if t != EOS]
-    # cross-attention of the best head at every step: (target steps, S)
-    cross_best = [step["cross"][best_layer][best_head] for step in path["steps"]]
-    hits = sum(int(row.argmax()) == a for row, a in zip(cross_best, sentence.alignment))
-    verb_at = sentence.alignment[-1]  # the last target word is always the verb
-    # the best head's row at the step that writes the verb (if decoding got that far)
-    verb_row = cross_best[len(sentence.target) - 1] if len(cross_best) >= len(sentence.target) else None
+    n.source, n.target, n.alignment, n.tokens = sentence.source, sentence.target, sentence.alignment, path["tokens"]
+    n.decoded = [t for t in path["tokens"] if t != EOS]
+    n.decoded_correct = n.decoded == sentence.target
+    n.memory_shape, n.encoder_self_shape = str(path["memory_shape"]), str(path["encoder_self_shape"])
+    n.decoder_self_shape, n.cross_shape = str(path["decoder_self_shape"]), str(path["cross_shape"])
+    n.greedy_steps = len(path["steps"])
+    if best is not None:  # the chosen head's row at every step: (steps, S)
+        rows = [step["cross"][best_layer][best_head] for step in path["steps"]]
+        n.heatmap_head = f"decoder layer {n.best_layer} head {n.best_head} (chosen on the selection split)"
+    else:  # no head could be chosen: the last decoder layer, heads averaged
+        rows = [step["cross"][-1].mean(0) for step in path["steps"]]
+        n.heatmap_head = f"decoder layer {layers}, heads averaged"
+    n.heatmap_rows = [row.tolist() for row in rows]
     self_last = path["steps"][-1]["self"][-1].mean(0)  # last decoder layer, heads averaged: (t,)
     last_prefix = path["steps"][-1]["prefix"]
     top3 = self_last.argsort(descending=True)[:3].tolist()
-
+    n.last_prefix_words = len(last_prefix)
+    n.last_self_top_words = [last_prefix[j] for j in top3]
+    n.last_self_top_weights = {str(i + 1): float(self_last[j]) for i, j in enumerate(top3)}
+    if best is not None and n.decoded_correct:  # alignment is scored only on a correct decoding
+        n.sentence_hits = sum(int(row.argmax()) == a for row, a in zip(rows, sentence.alignment))
+        verb_at = sentence.alignment[-1]  # the last target word is always the verb
+        verb_row = rows[len(sentence.target) - 1]  # the step that writes the verb
+        n.verb_source_position, n.verb_weight = verb_at + 1, float(verb_row[verb_at])
+        n.verb_most_seen = sentence.source[int(verb_row.argmax())]
     step_rows = []
-    for i, step in enumerate(path["steps"]):
-        row = step["cross"][best_layer][best_head]  # (S,)
+    for i, (step, row) in enumerate(zip(path["steps"], rows)):
         self_row = step["self"][-1].mean(0)  # (t,) last layer, heads averaged
         looked = max(range(len(step["prefix"])), key=lambda j: float(self_row[j]))
         step_rows.append([i + 1, " ".join(step["prefix"]), f"{step['prefix'][looked]} {float(self_row[looked]):.2f}",
                           f"{sentence.source[int(row.argmax())]} {float(row.max()):.2f}", step["token"],
                           round(step["prob"], 3)])
-    return Numbers(
-        parameters=trained.parameters, train_seconds=round(trained.train_seconds, 2),
-        test_sentences=len(trained.test), accuracy=round(trained.accuracy, 4),
-        final_train_loss=round(trained.curve[-1][1], 4),
-        curve_rows=[[step, round(loss, 4), round(acc, 3)] for step, loss, acc in trained.curve],
-        curve_sample=min(100, len(trained.test)),
-        alignment_scores=scores.tolist(), alignment_best_head=round(float(scores.max()), 4),
-        alignment_mean=round(float(scores.mean()), 4), alignment_words=sum(len(s.target) for s in trained.test),
-        decoder_heads=scores.numel(), best_layer=best_layer + 1, best_head=best_head + 1,
-        source=sentence.source, target=sentence.target, alignment=sentence.alignment, decoded=decoded,
-        tokens=path["tokens"], decoded_correct=decoded == sentence.target,
-        memory_shape=str(path["memory_shape"]), encoder_self_shape=str(path["encoder_self_shape"]),
-        decoder_self_shape=str(path["decoder_self_shape"]), cross_shape=str(path["cross_shape"]),
-        greedy_steps=len(path["steps"]), step_rows=step_rows, cross_best=[row.tolist() for row in cross_best],
-        last_prefix_words=len(last_prefix),
-        last_self_top_words=[last_prefix[j] for j in top3],
-        last_self_top_weights={str(i + 1): float(self_last[j]) for i, j in enumerate(top3)},
-        sentence_hits=hits, verb_source_position=verb_at + 1,
-        verb_weight=float(verb_row[verb_at]) if verb_row is not None else -1.0,
-        verb_most_seen=sentence.source[int(verb_row.argmax())] if verb_row is not None else "",
-    )
+    n.step_rows = step_rows
+    return n
 
 
 def report_toy(n: Numbers, opts: TranslationOptions) -> Report:
     """The findings and tables of a toy-translator run, every number read from `n`."""
     S = len(n.source)
-    layers, heads = len(n.alignment_scores), len(n.alignment_scores[0])
-    layer_rows = [[f"layer {layer + 1}", *(round(v, 3) for v in n.alignment_scores[layer]),
-                   round(sum(n.alignment_scores[layer]) / heads, 3)] for layer in range(layers)]
+    scored = n.alignment_log10_p_value is not None
     tables = [
         Table("Training (teacher forcing, cross-entropy on the next target word)",
-              ["step", "mean training loss", f"exact match on {n.curve_sample} held-out"], n.curve_rows),
+              ["step", f"mean loss, last {n.loss_interval} steps", f"exact match, {n.curve_sample} held-out"],
+              n.curve_rows, note=f"the last step's own loss: {n.final_train_loss:.4f}"),
         Table("Tensor shapes in the walk-through", ["tensor", "shape", "meaning"], [
             ["source ids", f"(1, {S})", "one held-out sentence, S source words"],
             ["encoder memory", n.memory_shape, "one d_model vector per source word; computed once"],
@@ -513,24 +604,33 @@ def report_toy(n: Numbers, opts: TranslationOptions) -> Report:
         ]),
         Table(f"Greedy decoding of '{' '.join(n.source)}'",
               ["step", "decoder input (prefix)", "self-attn: most-seen prefix word",
-               f"cross-attn L{n.best_layer}H{n.best_head}: most-seen source word", "next word", "p"],
-              n.step_rows, note="self-attention: last decoder layer, heads averaged, row of the newest position"),
-        heatmap(f"Cross-attention heatmap, decoder layer {n.best_layer} head {n.best_head} (best-aligned head)",
+               "cross-attn: most-seen source word", "next word", "p"],
+              n.step_rows, note=f"self-attention: last decoder layer, heads averaged, row of the newest position; "
+                                f"cross-attention: {n.heatmap_head}"),
+        heatmap(f"Cross-attention heatmap, {n.heatmap_head}",
                 # the word produced, and (when it is the reference word) the source word it translates
                 [f"{t} ← {n.source[n.alignment[i]]}" if i < len(n.target) and t == n.target[i] else t
                  for i, t in enumerate(n.tokens)],
-                n.source, n.cross_best,
+                n.source, n.heatmap_rows,
                 note="row = target word being produced (← the source word it translates), columns = source "
                      "words; cell = attention weight in %, each row sums to 100"),
-        Table("Alignment: share of target words whose most-attended source word is their translation",
-              ["decoder layer", *(f"head {h + 1}" for h in range(heads)), "mean"], layer_rows,
-              note=f"over {n.alignment_words} target words of {n.test_sentences} held-out sentences"),
     ]
+    if scored:
+        heads = len(n.alignment_scores[0])
+        tables.append(Table(
+            "Alignment on the scoring split: share of target words whose most-attended source word is their "
+            "translation", ["decoder layer", *(f"head {h + 1}" for h in range(heads)), "mean"],
+            [[f"layer {layer + 1}", *(round(v, 3) for v in row), round(sum(row) / heads, 3)]
+             for layer, row in enumerate(n.alignment_scores)],
+            note=f"{n.alignment_words} target words of {n.scoring_sentences} correctly decoded held-out sentences; "
+                 f"the head was chosen on {n.selection_sentences} other ones; chance (1/S per word) "
+                 f"{n.alignment_chance:.3f}"))
     findings = [
         f"A {opts.layers}+{opts.layers}-layer encoder-decoder ({n.parameters:,} parameters, d_model {opts.d_model}, "
-        f"{opts.heads} heads) trained for {opts.steps} steps in {n.train_seconds:.1f} s translates "
-        f"{n.accuracy:.1%} of {n.test_sentences} held-out sentences exactly, although the target "
-        "language moves adjectives after the noun and the verb to the end.",
+        f"{opts.heads} heads) trained for {opts.steps} steps in {n.train_seconds:.1f} s (last step's training loss "
+        f"{n.final_train_loss:.4f}) translates {n.correct_sentences} of {n.test_sentences} held-out sentences exactly "
+        f"({n.accuracy:.1%}), although the target language moves adjectives after the noun and the verb to "
+        "the end.",
         f"The encoder runs once: '{' '.join(n.source)}' ({S} words) becomes memory of shape "
         f"{n.memory_shape}, and every decoding step reads that same memory.",
         f"Each of the {n.greedy_steps} greedy steps feeds the prefix so far into the decoder: masked "
@@ -542,18 +642,36 @@ def report_toy(n: Numbers, opts: TranslationOptions) -> Report:
         f"(last layer, heads averaged) over its {n.last_prefix_words}-word prefix puts most weight on "
         + ", ".join(f"'{word}' {n.last_self_top_weights[str(i + 1)]:.2f}"
                     for i, word in enumerate(n.last_self_top_words)) + ".",
-        f"Cross-attention {'follows' if n.alignment_best_head > 0.5 else 'does not (yet) follow'} the word "
-        f"alignment: in decoder layer {n.best_layer} head {n.best_head} the "
-        f"most-attended source word is the translated word for {n.alignment_best_head:.1%} of held-out target "
-        f"words (mean over all {n.decoder_heads} decoder heads: {n.alignment_mean:.1%}); in this sentence it is "
-        f"right for {n.sentence_hits} of {len(n.target)} words"
-        + (f"; for the verb, moved from source position {n.verb_source_position} to the end, it puts "
-           f"{n.verb_weight:.0%} of its weight on '{n.source[n.verb_source_position - 1]}' "
-           f"(most on '{n.verb_most_seen}')." if n.verb_weight >= 0 else "."),
     ]
+    if scored:
+        findings.append(
+            f"Cross-attention, scored only on sentences decoded correctly (the attention the translation was "
+            f"made with): decoder layer {n.best_layer} head {n.best_head}, chosen as the best of {n.decoder_heads} "
+            f"heads on {n.selection_sentences} of them ({n.alignment_selection_best_head:.1%} there), puts its "
+            f"largest weight on the source word a target word translates for {n.alignment_best_head:.1%} "
+            f"({n.alignment_hits} of {n.alignment_words}) of the target words of the other "
+            f"{n.scoring_sentences}; a head whose largest weight fell on a random source word would hit "
+            f"{n.alignment_chance:.1%} ({n.alignment_chance_hits:.1f} expected). By an exact one-sided test "
+            f"against that chance it {alignment_verdict(n.alignment_log10_p_value)}. Mean over all "
+            f"{n.decoder_heads} heads on the scoring split: {n.alignment_mean:.1%}.")
+        if n.sentence_hits is not None:
+            findings.append(
+                f"In the walked sentence (decoded correctly) the chosen head's most-attended source word is the "
+                f"aligned one for {n.sentence_hits} of {len(n.target)} target words; writing the verb, moved from "
+                f"source position {n.verb_source_position} to the end, it puts {n.verb_weight:.0%} of its weight "
+                f"on '{n.source[n.verb_source_position - 1]}' (most on '{n.verb_most_seen}').")
+        else:
+            findings.append("The walked sentence decoded wrongly, so its alignment is not scored.")
+    else:
+        findings.append(
+            f"Only {n.correct_sentences} of {n.test_sentences} held-out sentences decode correctly: too few to choose "
+            "a head on one split and score it on another, so cross-attention alignment is not scored (train "
+            "longer, e.g. the default --steps).")
     summary = (f"The decoder reads the encoder's memory through cross-attention at every step: a toy translator "
-               f"trained here reaches {n.accuracy:.1%} exact match, and its best cross-attention head "
-               f"points at the aligned source word {n.alignment_best_head:.1%} of the time.")
+               f"trained here reaches {n.accuracy:.1%} exact match"
+               + (f", and its chosen cross-attention head points at the aligned source word for "
+                  f"{n.alignment_best_head:.1%} of held-out target words (chance {n.alignment_chance:.1%})."
+                  if scored else "; too few sentences decode correctly to score its alignment."))
     return Report(summary, findings, tables, model="toy encoder-decoder (trained in this run)")
 
 
