@@ -20,6 +20,7 @@ The answer measured here: the body stays the same and a small task "head" is put
 from __future__ import annotations
 
 import json
+import math
 import random
 import time
 from dataclasses import dataclass, field
@@ -30,6 +31,7 @@ from n00bqa.errors import ProbeError
 from n00bqa.probes.base import Context, Prediction, Probe, Report, Table
 
 LETTERS = "ABCDE"
+ALPHA = 0.05  # significance level of the held-out tests
 QA_QUESTION = "Which organ pumps blood?"
 QA_CONTEXT = ("The heart pumps blood around the body, while the lungs exchange oxygen and carbon dioxide "
               "and the kidneys filter waste from the blood.")
@@ -97,15 +99,40 @@ def check(opts: TaskHeadsOptions) -> None:
             raise ProbeError(f"--{name.replace('_', '-')} {getattr(opts, name)!r} must be positive, e.g. 3e-4")
 
 
-def accuracy(model, tokenizer, questions: list[dict[str, str]]) -> tuple[float, float]:
-    """(accuracy, mean cross-entropy) of the multiple-choice model on `questions`."""
+def answers_right(model, tokenizer, questions: list[dict[str, str]]) -> tuple[list[bool], float]:
+    """(per question: is the top-scored choice the answer?, mean cross-entropy) of the multiple-choice model."""
     import torch
 
     model.eval()
     with torch.no_grad():
         batch = collate_multiple_choice(tokenizer, [features(tokenizer, q) for q in questions])
         out = model(**batch)  # logits (B, choices)
-    return float((out.logits.argmax(-1) == batch["labels"]).float().mean()), float(out.loss)
+    return (out.logits.argmax(-1) == batch["labels"]).tolist(), float(out.loss)
+
+
+def accuracy(model, tokenizer, questions: list[dict[str, str]]) -> tuple[float, float]:
+    """(accuracy, mean cross-entropy) of the multiple-choice model on `questions`."""
+    right, loss = answers_right(model, tokenizer, questions)
+    return sum(right) / len(right), loss
+
+
+def binomial_tail(k: int, n: int, p: float) -> float:
+    """P(X >= k) for X ~ Binomial(n, p), summed exactly term by term: the one-sided test's p-value."""
+    return min(1.0, sum(math.comb(n, i) * p ** i * (1 - p) ** (n - i) for i in range(k, n + 1)))
+
+
+def chance_verdict(p_value: float, alpha: float = ALPHA) -> str:
+    """Words for "is held-out accuracy above chance?", from the one-sided binomial test's p-value."""
+    if p_value < alpha:
+        return f"better than chance at p = {p_value:.2g} (< {alpha:g})"
+    return f"not distinguishable from chance (p = {p_value:.2g}, not below {alpha:g})"
+
+
+def change_verdict(p_value: float, alpha: float = ALPHA) -> str:
+    """Words for "did fine-tuning change which held-out questions are right?", from the sign test."""
+    if p_value < alpha:
+        return f"a gain distinguishable from no change (sign test p = {p_value:.2g} < {alpha:g})"
+    return f"not distinguishable from no change (sign test p = {p_value:.2g}, not below {alpha:g})"
 
 
 @dataclass
@@ -130,6 +157,9 @@ class Numbers:
     trace_rows: list[list[Any]]
     # 3. the collator
     collator_examples: int
+    collator_shortest_choice: int  # tokens of the shortest (question, choice) pair before padding
+    collator_longest_choice: int
+    collator_first_lengths: list[int]  # example 1's five lengths before padding
     collator_padded_length: int
     collator_pad_tokens: int
     collator_matches_hf: bool
@@ -156,6 +186,16 @@ class Numbers:
     accuracy_after: float
     accuracy_change: float
     one_question_share: float  # 1 / held-out questions: the smallest step accuracy can take
+    # the held-out tests: after fine-tuning against chance (one-sided exact binomial), and the change (sign test)
+    alpha: float  # significance level of both tests
+    heldout_correct: int
+    heldout_total: int
+    heldout_p_value: float  # P(X >= heldout_correct), X ~ Binomial(heldout_total, 1 / n_choices)
+    heldout_correct_before: int
+    heldout_p_value_before: float
+    newly_right: int  # held-out questions right after fine-tuning and wrong before
+    newly_wrong: int  # ... and the other way round
+    change_p_value: float  # P(X >= newly_right), X ~ Binomial(newly_right + newly_wrong, 1/2)
     train_accuracy_before: float
     train_accuracy_after: float
     loss_before: float
@@ -306,7 +346,8 @@ def _measure(opts: TaskHeadsOptions, ctx: Context) -> Numbers:
     advance(1)
 
     # -- 5. fine-tune the multiple-choice head (and the top layers) --------------------------------------------
-    before_test, before_loss = accuracy(mc, tokenizer, test_set)
+    right_before, before_loss = answers_right(mc, tokenizer, test_set)
+    before_test = sum(right_before) / len(test_set)
     before_train, _ = accuracy(mc, tokenizer, train_set)
     for p in mc.parameters():
         p.requires_grad = False
@@ -338,7 +379,10 @@ def _measure(opts: TaskHeadsOptions, ctx: Context) -> Numbers:
         test_acc, test_loss = accuracy(mc, tokenizer, test_set)
         epoch_rows.append([epoch, round(sum(losses) / len(losses), 4), round(test_loss, 4), round(test_acc, 3)])
     train_seconds = time.perf_counter() - start_time
-    after_test, _ = accuracy(mc, tokenizer, test_set)
+    right_after, _ = answers_right(mc, tokenizer, test_set)
+    after_test = sum(right_after) / len(test_set)
+    newly_right = sum(a and not b for a, b in zip(right_after, right_before))
+    newly_wrong = sum(b and not a for a, b in zip(right_after, right_before))
     after_train, _ = accuracy(mc, tokenizer, train_set)
 
     h_mc, h_qa, h_sc = heads["multiple choice"], heads["question answering"], heads["sequence classification (3 labels)"]
@@ -348,7 +392,9 @@ def _measure(opts: TaskHeadsOptions, ctx: Context) -> Numbers:
         mc_pretrained_params=h_mc["total"] - h_mc["new_count"],
         pooler_loaded=not any("pooler" in k for k in h_mc["new"]), mc_new_keys=h_mc["new"], head_rows=head_rows,
         mc_logits_max_diff=mc_diff, trace_question=q["prompt"], trace_shapes=trace_shapes, trace_rows=trace_rows,
-        collator_examples=len(examples), collator_padded_length=seq,
+        collator_examples=len(examples), collator_shortest_choice=min(r[1] for r in collator_rows),
+        collator_longest_choice=max(r[1] for r in collator_rows),
+        collator_first_lengths=[len(x) for x in examples[0]["input_ids"]], collator_padded_length=seq,
         collator_pad_tokens=int((batch["attention_mask"] == 0).sum()),
         collator_matches_hf=bool(torch.equal(reference["input_ids"].view(len(examples), C, -1), batch["input_ids"])),
         collator_batch_shape=str(tuple(batch["input_ids"].shape)), collator_rows=collator_rows,
@@ -361,6 +407,12 @@ def _measure(opts: TaskHeadsOptions, ctx: Context) -> Numbers:
         train_questions=len(train_set), held_out_questions=len(test_set),
         chance_accuracy=1 / C, accuracy_before=round(before_test, 4), accuracy_after=round(after_test, 4),
         accuracy_change=round(after_test - before_test, 4), one_question_share=1 / len(test_set),
+        alpha=ALPHA, heldout_correct=sum(right_after), heldout_total=len(test_set),
+        heldout_p_value=binomial_tail(sum(right_after), len(test_set), 1 / C),
+        heldout_correct_before=sum(right_before),
+        heldout_p_value_before=binomial_tail(sum(right_before), len(test_set), 1 / C),
+        newly_right=newly_right, newly_wrong=newly_wrong,
+        change_p_value=binomial_tail(newly_right, newly_right + newly_wrong, 0.5),
         train_accuracy_before=round(before_train, 4), train_accuracy_after=round(after_train, 4),
         loss_before=before_loss,
         train_loss_first_epoch=epoch_rows[0][1] if epoch_rows else 0.0,
@@ -380,24 +432,31 @@ def report(n: Numbers, opts: TaskHeadsOptions) -> Report:
         f"encoded and pooled to {n.trace_shapes['pooled']}, scored by Linear({n.hidden}, 1) to "
         f"{n.trace_shapes['scores']} and viewed as logits {n.trace_shapes['logits']}; the hand-traced logits match "
         f"the model's own forward (max difference {n.mc_logits_max_diff:.1e}).",
-        f"The collator turns a list of {n.collator_examples} examples (each with {n.n_choices} token lists of "
-        f"different lengths) into a dict of tensors {n.collator_batch_shape}, padding every choice to the longest "
-        f"of the batch ({n.collator_padded_length} tokens, {n.collator_pad_tokens} pad tokens added); it equals "
-        f"DataCollatorWithPadding on the flattened choices: {'yes' if n.collator_matches_hf else 'no'}.",
+        f"The collator turns a list of {n.collator_examples} examples, each with {n.n_choices} token lists "
+        f"(example 1: lengths {', '.join(map(str, n.collator_first_lengths))}; the batch's pairs run from "
+        f"{n.collator_shortest_choice} to {n.collator_longest_choice} tokens), into a dict of tensors "
+        f"{n.collator_batch_shape}: every choice is padded to {n.collator_padded_length} tokens"
+        + (" (the batch's longest)" if n.collator_padded_length == n.collator_longest_choice else "")
+        + f", {n.collator_pad_tokens} pad tokens added; it equals DataCollatorWithPadding on the flattened "
+        f"choices: {'yes' if n.collator_matches_hf else 'no'}.",
         f"Extractive QA: start and end logits of shape {n.qa_logits_shape} score every token; the "
         f"best span in the context is {n.qa_answer!r} — arbitrary, because the QA head is untrained.",
         f"Summarization is encoder-decoder generation: a tiny BART (random weights, built from a config) reads memory "
         f"{n.summary_memory_shape} and its LM head gives logits {n.summary_logits_shape} per step over the "
         f"{n.summary_vocab:,}-token vocabulary (its weight is tied to the embedding: "
         f"{'yes' if n.summary_lm_head_tied else 'no'}).",
-        f"Fine-tuning the head{f' and top {opts.train_layers} layers' if opts.train_layers else ''} "
-        f"({n.trainable_params:,} weights) for {opts.epochs} epochs on {n.train_questions} questions took "
-        f"{n.train_seconds:.1f} s: training accuracy {n.train_accuracy_before:.0%} -> {n.train_accuracy_after:.0%}, "
-        f"held-out accuracy on {n.held_out_questions} unseen questions {n.accuracy_before:.0%} -> "
-        f"{n.accuracy_after:.0%} (chance {n.chance_accuracy:.0%})"
-        + (f"; a change of {n.accuracy_change:+.0%} where one question is {n.one_question_share:.0%}, so mostly "
-           "noise: in a few seconds the model memorises its training questions far more than it learns science."
-           if n.accuracy_change < 0.25 else "."),
+        (f"Fine-tuning the head{f' and top {opts.train_layers} layers' if opts.train_layers else ''} "
+         f"({n.trainable_params:,} weights) for {opts.epochs} epochs on {n.train_questions} questions took "
+         f"{n.train_seconds:.1f} s: training accuracy {n.train_accuracy_before:.0%} -> "
+         f"{n.train_accuracy_after:.0%}, held-out accuracy {n.accuracy_before:.0%} -> {n.accuracy_after:.0%}. "
+         if opts.epochs else
+         f"No fine-tuning (--epochs 0): the head is as initialised, training accuracy {n.train_accuracy_after:.0%}. ")
+        + f"On the {n.heldout_total} held-out questions the model is right on {n.heldout_correct} "
+        f"({n.accuracy_after:.0%}); guessing among {n.n_choices} choices gets each right with probability "
+        f"{n.chance_accuracy:g}, and a one-sided exact binomial test of {n.heldout_correct} or more right finds it "
+        f"{chance_verdict(n.heldout_p_value, n.alpha)}."
+        + (f" Fine-tuning made {n.newly_right} held-out questions right and {n.newly_wrong} wrong: "
+           f"{change_verdict(n.change_p_value, n.alpha)}." if opts.epochs else ""),
     ]
     tables = [
         Table("One checkpoint, three heads: BertFor<task>", ["task", "new (random)", "new params", "pooler",
@@ -414,11 +473,14 @@ def report(n: Numbers, opts: TaskHeadsOptions) -> Report:
                                                      "held-out accuracy"],
               [[0, "-", round(n.loss_before, 4), round(n.accuracy_before, 3)], *n.epoch_rows],
               note=f"{n.train_questions} training / {n.held_out_questions} held-out questions, {n.n_choices} "
-                   f"choices each; chance = {n.chance_accuracy:g}"),
+                   f"choices each; chance = {n.chance_accuracy:g}; before fine-tuning {n.heldout_correct_before} of "
+                   f"{n.heldout_total} held-out right (binomial p = {n.heldout_p_value_before:.2g})"),
     ]
     summary = (f"One pretrained body, small new heads: {n.mc_new_params} new weights turn MiniLM into a "
-               f"multiple-choice model, {n.qa_new_params} into an extractive QA model; fine-tuning moved "
-               f"held-out accuracy {n.accuracy_before:.0%} -> {n.accuracy_after:.0%}.")
+               f"multiple-choice model, {n.qa_new_params} into an extractive QA model; "
+               + (f"after {opts.epochs} epochs of fine-tuning" if opts.epochs else "without fine-tuning")
+               + f" it answers {n.heldout_correct} of {n.heldout_total} held-out questions: "
+               f"{chance_verdict(n.heldout_p_value, n.alpha)}.")
     return Report(summary, findings, tables, model=n.model_name)
 
 

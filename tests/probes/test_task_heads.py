@@ -9,7 +9,17 @@ import pytest
 from n00bqa.errors import ProbeError
 from n00bqa.probes import find_probe
 from n00bqa.probes.base import run_probe, unexplained_numbers
-from n00bqa.probes.task_heads import LETTERS, collate_multiple_choice, features, load_questions, split_questions
+from n00bqa.probes.task_heads import (ALPHA, LETTERS, binomial_tail, chance_verdict, change_verdict,
+                                      collate_multiple_choice, features, load_questions, split_questions)
+
+
+def exact_tail(k: int, n: int, p) -> float:
+    """P(X >= k), X ~ Binomial(n, p), in exact rational arithmetic (an independent reference)."""
+    import math
+    from fractions import Fraction
+
+    p = Fraction(p)
+    return float(sum(math.comb(n, i) * p ** i * (1 - p) ** (n - i) for i in range(k, n + 1)))
 
 
 @pytest.fixture(scope="module")
@@ -126,6 +136,77 @@ def test_fine_tuning_lowers_the_training_loss(result):
     assert m["held_out_questions"] == 16
     finding = result["findings"][-1]
     assert f"{m['accuracy_before']:.0%} -> {m['accuracy_after']:.0%}" in finding
+
+
+@pytest.mark.slow
+def test_heldout_accuracy_is_tested_against_chance(result):
+    from fractions import Fraction
+
+    m = result["metrics"]
+    assert m["n_choices"] == 5 and m["heldout_total"] == 16
+    assert m["heldout_correct"] == round(m["accuracy_after"] * 16)
+    assert m["heldout_correct_before"] == round(m["accuracy_before"] * 16)
+    assert m["heldout_p_value"] == pytest.approx(exact_tail(m["heldout_correct"], 16, Fraction(1, 5)), rel=1e-12)
+    assert m["heldout_p_value_before"] == pytest.approx(exact_tail(m["heldout_correct_before"], 16, Fraction(1, 5)),
+                                                        rel=1e-12)
+    # the sign test on the questions that changed
+    changed = m["newly_right"] + m["newly_wrong"]
+    assert m["heldout_correct"] - m["heldout_correct_before"] == m["newly_right"] - m["newly_wrong"]
+    assert m["change_p_value"] == pytest.approx(exact_tail(m["newly_right"], changed, Fraction(1, 2)), rel=1e-12)
+    # the words are the verdicts of these numbers
+    finding = result["findings"][-1]
+    assert chance_verdict(m["heldout_p_value"]) in finding
+    assert change_verdict(m["change_p_value"]) in finding
+    assert "mostly noise" not in finding
+
+
+def test_binomial_tail_is_exact():
+    from fractions import Fraction
+
+    for n in (0, 1, 5, 16, 40):
+        for k in range(n + 1):
+            for p in (Fraction(1, 5), Fraction(1, 2), Fraction(1, 4)):
+                assert binomial_tail(k, n, float(p)) == pytest.approx(exact_tail(k, n, p), rel=1e-12, abs=1e-300)
+    assert binomial_tail(0, 16, 0.2) == 1.0
+    assert binomial_tail(16, 16, 0.2) == pytest.approx(0.2 ** 16)
+
+
+def test_verdicts_on_both_sides_of_the_threshold():
+    assert ALPHA == 0.05
+    assert chance_verdict(0.049).startswith("better than chance at p = 0.049")
+    assert chance_verdict(0.051).startswith("not distinguishable from chance (p = 0.051")
+    assert change_verdict(0.049).startswith("a gain distinguishable from no change")
+    assert change_verdict(0.051).startswith("not distinguishable from no change")
+
+
+@pytest.mark.slow
+def test_no_fine_tuning_is_reported_as_such():
+    from fractions import Fraction
+
+    probe = find_probe(None, "task-heads")
+    run0 = run_probe(None, probe, probe.make_options(epochs=0), seed=0, cache=False)
+    assert unexplained_numbers(run0) == []
+    m = run0.metrics
+    assert m["accuracy_after"] == m["accuracy_before"] and m["newly_right"] == m["newly_wrong"] == 0
+    assert m["heldout_p_value"] == pytest.approx(exact_tail(m["heldout_correct"], 16, Fraction(1, 5)), rel=1e-12)
+    finding = run0.findings[-1]
+    assert finding.startswith("No fine-tuning (--epochs 0)")
+    assert chance_verdict(m["heldout_p_value"]) in finding
+    assert "mostly noise" not in finding and "sign test" not in finding
+
+
+@pytest.mark.slow
+def test_collator_finding_reads_its_lengths_from_the_run(result, minilm):
+    tokenizer, _ = minilm
+    train, _ = split_questions(0, 16)
+    lengths = [[len(ids) for ids in features(tokenizer, q)["input_ids"]] for q in train[:2]]
+    m = result["metrics"]
+    assert m["collator_shortest_choice"] == min(min(x) for x in lengths)
+    assert m["collator_longest_choice"] == m["collator_padded_length"] == max(max(x) for x in lengths)
+    assert m["collator_pad_tokens"] == sum(m["collator_padded_length"] - n for x in lengths for n in x)
+    finding = result["findings"][2]
+    assert f"example 1: lengths {', '.join(map(str, lengths[0]))}" in finding
+    assert f"padded to {max(max(x) for x in lengths)} tokens" in finding
 
 
 def test_bad_options_are_probe_errors():
