@@ -174,7 +174,7 @@ def _measure(opts: Options, ctx: Context, tmp: Path) -> Numbers:
     column_slice = column[:3]  # a plain list
 
     # -- 3. IterableDataset: stream the same file, no len(), iter()/next() ---------------------------------
-    streamed = datasets.load_dataset("json", data_files=data_files, split="train", streaming=True)
+    streamed = datasets.load_dataset("json", data_files=data_files, cache_dir=cache_dir, split="train", streaming=True)
     first_streamed = next(iter(streamed))
     try:
         len(streamed)
