@@ -138,6 +138,9 @@ def ask(study: Study, text: str, k: int = 5, run: bool = False, reporter: Any = 
     if route.vectors_built:
         built.append("the question vectors")
     warnings = [f"skipped question file {problem}" for problem in route.problems]
+    if route.cache_problem:
+        warnings.append(f"the question vectors were embedded but not kept, so every ask embeds them again: "
+                        f"{route.cache_problem}")
     if route.question is None:
         # Off-topic: no passages either; what matches "banana bread" in a Transformers corpus is noise.
         guess = (route.ranked[0][0].id, route.ranked[0][1]) if route.ranked else None

@@ -12,8 +12,12 @@ The field kinds, the overlap weight and THRESHOLD were chosen on the *tune* half
 benchmarks/routing_eval.yaml only; the other half is only reported
 (`python benchmarks/routing_eval.py`, `--variants` for the comparison).
 
-The vectors are cached in `<root>/.n00bqa/routing/`, keyed by the hash of every question file
-and of the encoder export, so editing, adding or removing a question rebuilds them.
+The vectors are cached in `<root>/.n00bqa/routing/` (vectors.npy + manifest.json), keyed per
+question by the hash of the texts embedded for it and by the encoder export: editing one question
+re-embeds that question only, and a question with a huge answer is embedded once (at most
+MAX_ROWS_PER_QUESTION rows). The manifest records vectors.npy's sha256, checked (once per change of
+the file) before the vectors are used: damaged or same-shape replaced vectors are embedded again,
+never used. A root that cannot be written still routes; it just embeds in every process.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ from typing import Any, Callable, Sequence
 
 from n00bqa.atomic import atomic_write_bytes, atomic_write_text
 from n00bqa.questions import Problem, Question, load_questions
-from n00bqa.retrieval import encoder
+from n00bqa.retrieval import encoder, integrity
 from n00bqa.study import Study
 from n00bqa.text import content_words, idf
 
@@ -36,8 +40,13 @@ from n00bqa.text import content_words, idf
 FIELDS = ("question", "answer", "paragraphs")
 LEXICAL_WEIGHT = 0.2
 THRESHOLD = 0.216
-ROUTING_FORMAT = 2  # bump when field_texts changes what is embedded
+ROUTING_FORMAT = 3  # bump when field_texts or the cache layout changes
 N_RELATED = 3
+# A 5 MB answer has thousands of paragraphs; the first ones say what it is about. (The longest
+# question in the learner's list has 16 rows.)
+MAX_ROWS_PER_QUESTION = 64
+VECTORS_FILE = "vectors.npy"
+MANIFEST_FILE = "manifest.json"
 
 
 @dataclass
@@ -50,6 +59,7 @@ class Route:
     ranked: list[tuple[Question, float]] = field(default_factory=list)  # every question, best first
     problems: list[Problem] = field(default_factory=list)  # question files that failed to load
     vectors_built: bool = False  # the question vectors were embedded now (not from the cache)
+    cache_problem: str = ""  # why the embedded vectors could not be kept (a read-only root)
 
 
 def field_texts(question: Question, fields: Sequence[str] = FIELDS) -> list[tuple[str, str]]:
@@ -77,7 +87,7 @@ def field_texts(question: Question, fields: Sequence[str] = FIELDS) -> list[tupl
         else:
             raise ValueError(f"unknown routing field {kind!r}")
         rows.extend((kind, text.strip()) for text in texts if text.strip())
-    return rows
+    return rows[:MAX_ROWS_PER_QUESTION]
 
 
 def _plain(markdown: str) -> str:
@@ -113,16 +123,9 @@ def lexical_scores(query: str, documents: list[set[str]]) -> list[float]:
     return [sum(weight[t] for t in terms if t in d) / total for d in documents]
 
 
-def _cache_key(questions: list[Question], fields: Sequence[str], encoder_id: str) -> str:
-    digest = hashlib.sha256()
-    digest.update(f"{ROUTING_FORMAT}|{','.join(fields)}|{encoder_id}".encode())
-    for question in questions:
-        digest.update(question.id.encode())
-        if question.path is not None and question.path.is_file():
-            digest.update(hashlib.sha256(question.path.read_bytes()).digest())
-        else:  # an in-memory question (tests, evaluation): hash what is embedded
-            digest.update(json.dumps(field_texts(question, fields)).encode())
-    return digest.hexdigest()[:24]
+def _question_key(question: Question, fields: Sequence[str]) -> str:
+    """What one question's cached rows depend on: the texts embedded for it, in order."""
+    return hashlib.sha256(json.dumps([question.id, field_texts(question, fields)]).encode()).hexdigest()[:24]
 
 
 def _encoder_id(study: Study) -> str:
@@ -141,6 +144,7 @@ class QuestionVectors:
         self.lexical_weight = lexical_weight
         self.documents = [question_words(q) for q in questions]
         self.built = False  # True when embedded now rather than read from the cache
+        self.cache_problem = ""  # why the vectors could not be cached (a read-only root), else ""
 
     def semantic_scores(self, query_vector: Any) -> list[float]:
         """Per question: the mean over its field kinds of the best cosine within that kind."""
@@ -165,66 +169,107 @@ class QuestionVectors:
 def question_vectors(study: Study, questions: list[Question], fields: Sequence[str] = FIELDS,
                      encode: Callable[[list[str]], Any] | None = None, reporter: Any = None,
                      cache: bool = True, lexical_weight: float = LEXICAL_WEIGHT) -> QuestionVectors:
-    """Embed every question's fields, or load them from the cache if no question file changed.
+    """Embed every question's fields, reusing each question's cached rows while its texts are unchanged.
 
     Args:
         study: the study root: its ONNX export embeds, its `.n00bqa/routing/` caches.
         questions: the question list to route among.
         encode: texts -> unit vectors (default: the study root's ONNX encoder).
+        cache: read and write the cache (False: embed everything, write nothing; for evaluation).
     """
     import numpy as np
 
     encode = encode or (lambda texts: encoder.encode(study, texts))
-    pairs = [(i, kind, text) for i, q in enumerate(questions) for kind, text in field_texts(q, fields)]
-    rows = [(i, kind) for i, kind, _ in pairs]
-    folder = study.state_dir("routing") if cache else None
-    key = _cache_key(questions, fields, _encoder_id(study)) if cache else ""
-    if folder is not None:
-        cached = _load_cached(folder, key, len(pairs))
-        if cached is not None:
-            return QuestionVectors(questions, cached, rows, lexical_weight)
-    advance = reporter.task("embedding the question list", 1) if reporter is not None else None
-    if pairs:
-        matrix = encode([text for _, _, text in pairs])
-    else:
-        matrix = np.zeros((0, encoder.DIM), dtype=np.float32)
-    matrix = np.ascontiguousarray(matrix, dtype=np.float32)
-    if folder is not None:
-        import io
-
-        buffer = io.BytesIO()
-        np.save(buffer, matrix)
-        atomic_write_bytes(folder / "vectors.npy", buffer.getvalue())
-        atomic_write_text(folder / "manifest.json", json.dumps({"key": key, "rows": len(pairs)}))
-    if advance is not None:
-        advance(1)
+    per_question = [field_texts(q, fields) for q in questions]
+    rows = [(i, kind) for i, texts in enumerate(per_question) for kind, _ in texts]
+    keys = [_question_key(q, fields) for q in questions]
+    header = {"format": ROUTING_FORMAT, "fields": list(fields), "encoder": _encoder_id(study) if cache else "",
+              "dim": encoder.DIM}
+    cached = _load_cached(study.state_path("routing"), header) if cache else {}
+    blocks: list[Any] = [cached.get(key) for key in keys]
+    blocks = [b if b is not None and len(b) == len(texts) else None for b, texts in zip(blocks, per_question)]
+    todo = [i for i, b in enumerate(blocks) if b is None]
+    built = bool(todo) or (cache and len(cached) != len(set(keys)))
+    if todo:
+        advance = reporter.task("embedding the question list", 1) if reporter is not None else None
+        texts = [text for i in todo for _, text in per_question[i]]
+        fresh = np.ascontiguousarray(encode(texts), dtype=np.float32) if texts else np.zeros((0, encoder.DIM), np.float32)
+        offset = 0
+        for i in todo:
+            blocks[i] = fresh[offset:offset + len(per_question[i])]
+            offset += len(per_question[i])
+        if advance is not None:
+            advance(1)
+    matrix = np.ascontiguousarray(np.concatenate(blocks) if blocks else np.zeros((0, encoder.DIM), np.float32),
+                                  dtype=np.float32)
     vectors = QuestionVectors(questions, matrix, rows, lexical_weight)
-    vectors.built = True
+    if cache and built:
+        vectors.cache_problem = _save_cache(study, header, keys, blocks, matrix)
+    vectors.built = bool(todo)
     return vectors
 
 
-def _load_cached(folder: Path, key: str, rows: int):
+def _save_cache(study: Study, header: dict, keys: list[str], blocks: list[Any], matrix: Any) -> str:
+    """Write the vectors and their manifest; return "" or why they could not be kept (a read-only root)."""
+    import io
+
+    import numpy as np
+
+    from n00bqa.errors import WriteError
+
+    buffer = io.BytesIO()
+    np.save(buffer, matrix)
+    data = buffer.getvalue()
+    questions, start = [], 0
+    for key, block in zip(keys, blocks):
+        questions.append({"key": key, "start": start, "rows": len(block)})
+        start += len(block)
+    manifest = {**header, "rows": int(matrix.shape[0]), "sha256": integrity.sha256_bytes(data), "questions": questions}
+    try:
+        folder = study.state_dir("routing")
+        atomic_write_bytes(folder / VECTORS_FILE, data)
+        atomic_write_text(folder / MANIFEST_FILE, json.dumps(manifest))
+    except WriteError as exc:
+        return str(exc)
+    integrity.record(folder, {VECTORS_FILE: manifest["sha256"]})
+    return ""
+
+
+def _load_cached(folder: Path, header: dict) -> dict[str, Any]:
+    """question key -> its (rows, DIM) block, from a cache whose manifest, shape and sha256 hold ({} if not)."""
     import numpy as np
 
     try:
-        manifest = json.loads((folder / "manifest.json").read_text())
-        if manifest.get("key") != key or manifest.get("rows") != rows:
-            return None
-        matrix = np.load(folder / "vectors.npy", allow_pickle=False)
+        manifest = json.loads((folder / MANIFEST_FILE).read_text())
     except (OSError, ValueError):
-        return None  # missing or damaged cache: rebuild
-    if matrix.shape != (rows, encoder.DIM):
-        return None
-    return matrix
+        return {}  # missing or damaged: embed again
+    if not isinstance(manifest, dict) or any(manifest.get(k) != v for k, v in header.items()):
+        return {}  # `[]`, another encoder, other fields or an older layout
+    entries, total = manifest.get("questions"), manifest.get("rows")
+    if not isinstance(entries, list) or not isinstance(total, int) or not all(
+            isinstance(e, dict) and isinstance(e.get("key"), str) and isinstance(e.get("start"), int)
+            and isinstance(e.get("rows"), int) and 0 <= e["start"] and e["start"] + e["rows"] <= total
+            for e in entries):
+        return {}
+    if not integrity.matches(folder, VECTORS_FILE, manifest.get("sha256")):
+        return {}  # changed since written (same shape or not): never used
+    try:
+        matrix = np.load(folder / VECTORS_FILE, allow_pickle=False)
+    except (OSError, ValueError):
+        return {}
+    if matrix.shape != (total, encoder.DIM) or matrix.dtype != np.float32:
+        return {}
+    return {e["key"]: matrix[e["start"]:e["start"] + e["rows"]] for e in entries}
 
 
 def is_cached(study: Study, questions: list[Question] | None = None) -> bool:
-    """True when the question vectors for the study root's question files are cached."""
+    """True when every question's vectors are cached (routing would embed nothing)."""
     if questions is None:
         questions, _ = load_questions(study)
-    rows = sum(len(field_texts(q)) for q in questions)  # the same rows question_vectors embeds
-    return _load_cached(study.state_path("routing"), _cache_key(questions, FIELDS, _encoder_id(study)),
-                        rows) is not None
+    header = {"format": ROUTING_FORMAT, "fields": list(FIELDS), "encoder": _encoder_id(study), "dim": encoder.DIM}
+    cached = _load_cached(study.state_path("routing"), header)
+    return all(_question_key(q, FIELDS) in cached and len(cached[_question_key(q, FIELDS)]) == len(field_texts(q))
+               for q in questions)
 
 
 def rank(vectors: QuestionVectors, query_vector: Any, query: str = "", threshold: float = THRESHOLD,
@@ -255,4 +300,5 @@ def route(study: Study, text: str, query_vector: Any = None, reporter: Any = Non
     result = rank(vectors, query_vector, text, threshold=threshold)
     result.problems = problems
     result.vectors_built = vectors.built
+    result.cache_problem = vectors.cache_problem
     return result

@@ -1,0 +1,125 @@
+"""The question-vector cache (fault campaign, issue 12 items 1, 4 and 7): keyed per question, its
+vectors checked against the sha256 recorded when written, its manifest's shape validated, and a
+root that cannot keep it still routes."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from shared_study import link_state, shared_root
+
+from n00bqa.ask import routing
+from n00bqa.questions import load_questions
+from n00bqa.retrieval import encoder, integrity
+
+
+@pytest.fixture
+def ready(study_root, tmp_path_factory):
+    link_state(study_root, shared_root(tmp_path_factory))
+    integrity.forget()
+    return study_root
+OTHER = ("how many parameters does bert base have", "what is MAP@3")
+
+
+def route(study, text):
+    """Route with the query's vector embedded beforehand, so `embedded` sees question rows only."""
+    return routing.route(study, text, query_vector=_query_vectors.get(text))
+
+
+_query_vectors: dict = {}
+
+
+@pytest.fixture
+def embedded(monkeypatch, ready, study):
+    """Every question text the ONNX encoder is asked to embed, in order."""
+    for text in (QUERY, *OTHER):
+        _query_vectors[text] = encoder.encode_query(study, text)
+    seen: list[str] = []
+    real = encoder.encode
+
+    def spy(study, texts, *args, **kwargs):
+        seen.extend(texts)
+        return real(study, texts, *args, **kwargs)
+
+    monkeypatch.setattr(encoder, "encode", spy)
+    return seen
+
+
+QUERY = "why do unused embedding rows get zero gradient"
+
+
+def test_editing_one_question_re_embeds_only_that_question(ready, study, embedded):
+    assert not route(study, QUERY).vectors_built and embedded == []
+    path = ready / "questions" / "model-size.md"
+    path.write_text(path.read_text().replace("## Answer\n", "## Answer\n\nEdited by a test, one more paragraph.\n"))
+    edited = next(q for q in load_questions(study)[0] if q.id == "model-size")
+    result = route(study, QUERY)
+    assert result.vectors_built
+    assert embedded == [text for _, text in routing.field_texts(edited)]
+    embedded.clear()
+    assert not route(study, QUERY).vectors_built and embedded == []
+
+
+def test_a_notes_only_edit_embeds_nothing(ready, study, embedded):
+    path = ready / "questions" / "model-size.md"
+    path.write_text(path.read_text().rstrip("\n") + "\n\nA note of mine.\n")  # ## Notes is last: not embedded
+    assert not route(study, QUERY).vectors_built and embedded == []
+
+
+def test_a_five_megabyte_answer_is_embedded_once_and_capped(ready, study, embedded):
+    path = ready / "questions" / "model-size.md"
+    paragraphs = "\n\n".join(f"Paragraph {i} about parameter counts and memory in bytes." for i in range(90_000))
+    path.write_text(path.read_text().replace("## Answer\n", "## Answer\n\n" + paragraphs + "\n\n", 1))
+    assert path.stat().st_size > 5_000_000
+    result = route(study, "how many parameters does bert base have")
+    assert result.vectors_built and len(embedded) == routing.MAX_ROWS_PER_QUESTION
+    embedded.clear()
+    again = route(study, "what is MAP@3")
+    assert not again.vectors_built and embedded == []  # every later ask: nothing re-embedded
+
+
+def test_same_shape_replaced_vectors_are_never_used(ready, study, embedded):
+    good = route(study, QUERY)
+    assert good.question.id == "embedding-grad"
+    path = ready / ".n00bqa" / "routing" / routing.VECTORS_FILE
+    matrix = np.load(path)
+    rng = np.random.default_rng(0)
+    shuffled = matrix[rng.permutation(len(matrix))]  # same shape, same dtype, unit rows: loads fine
+    with open(path, "r+b") as f:  # overwritten in place, as the campaign did
+        f.seek(path.stat().st_size - shuffled.nbytes)
+        f.write(shuffled.tobytes())
+    assert np.load(path).shape == matrix.shape
+    assert not routing.is_cached(study)
+    result = route(study, QUERY)
+    assert result.vectors_built and len(embedded) == len(matrix)  # embedded again, not used
+    assert result.question.id == "embedding-grad" and result.score == pytest.approx(good.score, abs=1e-5)
+    assert routing.is_cached(study)
+
+
+@pytest.mark.parametrize("manifest", ["[]", "{}", "null", '{"format": 3, "questions": "x"}', "{broken"])
+def test_wrong_shape_routing_manifest_means_embed_again(ready, study, manifest):
+    (ready / ".n00bqa" / "routing" / routing.MANIFEST_FILE).write_text(manifest)
+    result = route(study, QUERY)
+    assert result.vectors_built and result.question.id == "embedding-grad"
+    stored = json.loads((ready / ".n00bqa" / "routing" / routing.MANIFEST_FILE).read_text())
+    assert stored["format"] == routing.ROUTING_FORMAT and len(stored["sha256"]) == 64
+
+
+def test_a_root_that_cannot_keep_the_vectors_still_routes_and_says_so(ready, study, monkeypatch):
+    import shutil
+
+    from n00bqa.errors import WriteError
+
+    shutil.rmtree(ready / ".n00bqa" / "routing")
+
+    def refuse(*parts):
+        raise WriteError(f"cannot create {str(ready / '.n00bqa' / 'routing')!r}: Permission denied; make the "
+                         "study root writable")
+
+    monkeypatch.setattr(type(study), "state_dir", lambda self, *parts: refuse(*parts))
+    result = route(study, QUERY)
+    assert result.question.id == "embedding-grad" and result.vectors_built
+    assert "Permission denied" in result.cache_problem
+    assert not (ready / ".n00bqa" / "routing").exists()
