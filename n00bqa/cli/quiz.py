@@ -43,7 +43,7 @@ def _ask_guesses(out, asks) -> list:
     for i, ask in enumerate(asks, 1):
         p = ask.prediction
         unit = f" [dim]({p.unit})[/]" if p.unit else ""
-        out.print(f"\n[bold]{i}. {_escape(p.prompt)}[/]{unit}")
+        out.print(f"\n[bold]{i}. {_escape(p.prompt)}[/]{unit}", highlight=False)
         while True:
             text = _read_line(out, "   your guess: ")
             try:
