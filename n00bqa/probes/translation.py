@@ -438,18 +438,19 @@ def shade(weight: float) -> str:
 
 
 def heatmap(title: str, rows: list[str], columns: list[str], weights, note: str) -> Table:
-    """A target x source table. Up to 8 source columns each cell is a shade and the weight in percent
-    ('█ 93'); beyond that only the shade, so the table still fits an 80-column terminal."""
+    """A target x source table. Source tokens head their columns as s1, s2, ... and are spelled out
+    whole in the note, so no word is cut to fit. Up to 8 source columns each cell is a shade and the
+    weight in percent ('█ 93'); beyond that only the shade, so the table still fits 80 columns."""
+    legend = "source: " + ", ".join(f"s{i} = {c}" for i, c in enumerate(columns, 1))
+    headers = [f"s{i}" for i in range(1, len(columns) + 1)]
     if len(columns) <= 8:
         cells = [[f"{shade(float(w))}{round(float(w) * 100):>3}" for w in ws] for ws in weights]
-        headers = [c[:5] for c in columns]
     else:
         cells = [[shade(float(w)) if float(w) >= 1 / len(SHADES) else "·" for w in ws] for ws in weights]
-        headers = [c[:4] for c in columns]
         note = (f"row = token produced, columns = the {len(columns)} source tokens (shades only, to fit): "
                 "· under 20%, ░ 20-40%, ▒ 40-60%, ▓ 60-80%, █ 80-100%; each row sums to 100%")
     return Table(title=title, columns=["target", *headers],
-                 rows=[[r, *row] for r, row in zip(rows, cells)], note=note)
+                 rows=[[r, *row] for r, row in zip(rows, cells)], note=f"{legend}. {note}")
 
 
 @dataclass
