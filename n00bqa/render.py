@@ -72,7 +72,9 @@ class FitTable:
         # table as written, never wrapped to the table's width.
         self.preformatted = "\n" in note
         self.styles = dict(styles or {})  # column index -> style
-        self.numeric = [bool(self.rows) and all(_is_number(row[i]) for row in self.rows if i < len(row))
+        # a column of numbers ("-" standing for a missing one) is right-aligned and never wraps
+        self.numeric = [bool(self.rows) and all(_is_number(row[i]) or row[i] == "-" for row in self.rows if i < len(row))
+                        and any(_is_number(row[i]) for row in self.rows if i < len(row))
                         for i in range(len(self.columns))]
 
     def _table(self, widths: list[int] | None = None) -> RichTable:
@@ -362,10 +364,10 @@ def coverage_table(items: Sequence[dict], show_source: bool) -> FitTable:
     rows = []
     for row in items:
         word, style = _COVERAGE[row["state"]]
-        size = "-" if row["size"] is None else f"{row['size'] / 1024:.1f} KiB"
+        size = "-" if row["size"] is None else round(row["size"] / 1024, 1)
         rows.append([row["id"], row["kind"], size, row["chunks"], Text(word, style=style),
                      *([row["source"]] if show_source else [])])
-    columns = ["id", "kind", "size", "passages", "indexed", *(["source"] if show_source else [])]
+    columns = ["id", "kind", "KiB", "passages", "indexed", *(["source"] if show_source else [])]
     return FitTable("Reading list coverage", columns, rows, styles={0: "bold cyan"})
 
 

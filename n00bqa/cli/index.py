@@ -6,7 +6,10 @@ import typer
 
 from n00bqa.cli.common import RichReporter, console, err_console, get_study, print_json
 
-index_app = typer.Typer(help="The retrieval index over the reading list.", no_args_is_help=True)
+index_app = typer.Typer(
+    help="The retrieval index over the reading list.\n\nExamples:\n\n  n00bqa index build\n\n  n00bqa index status",
+    no_args_is_help=True,
+)
 
 
 @index_app.command("build")
@@ -49,7 +52,15 @@ def build(
 
 @index_app.command("status")
 def status(as_json: bool = typer.Option(False, "--json", help="Print the status as JSON.")) -> None:
-    """Where the index is, what model built it, and which items are new or changed since."""
+    """Where the index is, what model built it, which items are new or changed since, and whether
+    its files are sound (each checked against the checksum recorded when it was built).
+
+    Examples:
+
+      n00bqa index status
+
+      n00bqa index status --json
+    """
     from n00bqa.render import index_items_table
     from n00bqa.retrieval import index_status
 

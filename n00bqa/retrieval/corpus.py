@@ -23,6 +23,7 @@ import re
 import urllib.error
 import urllib.parse
 import urllib.request
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -113,13 +114,26 @@ def _load_yaml(path: Path) -> dict:
     return data
 
 
+def _entries(path: Path, needs: tuple[str, ...] = ()) -> list[dict]:
+    """The `items:` of a reading-list file, each checked to be a mapping with an id (and `needs`)."""
+    if not path.is_file():
+        return []
+    entries = _load_yaml(path).get("items", []) or []
+    for n, entry in enumerate(entries, 1):
+        missing = [k for k in ("id", *needs) if not isinstance(entry, dict) or entry.get(k) in (None, "")]
+        if missing:
+            raise CorpusError(f"{str(path)!r}: item {n} has no {' or '.join(missing)!r} "
+                              f"(it reads {entry!r:.60}); give it one or remove it")
+    return entries
+
+
 def load_items(study: Study) -> list[Item]:
     """Every item: the reading list's notes and library sources, then the learner's added items."""
     root = study.root
     cdir = study.corpus_dir
     items: list[Item] = []
     manifest = cdir / READING_LIST
-    entries = _load_yaml(manifest).get("items", []) if manifest.is_file() else []
+    entries = _entries(manifest)
     for entry in entries:
         kind = entry.get("kind", "note")
         item_id = str(entry["id"])
@@ -145,7 +159,7 @@ def load_items(study: Study) -> list[Item]:
                               "markdown", url=str(entry.get("url", "")), topics=topics,
                               problem="" if path.is_file() else f"note corpus/{rel} is not written yet"))
     added = cdir / ADDED_LIST
-    for entry in (_load_yaml(added).get("items", []) if added.is_file() else []):
+    for entry in _entries(added, needs=("file",)):
         rel = str(entry["file"])
         path = cdir / rel
         items.append(Item(str(entry["id"]), "added", str(entry.get("title", entry["id"])),
@@ -165,29 +179,46 @@ def item_text(item: Item) -> str:
     data = item.read_bytes()
     if item.format == "pdf":
         return _pdf_text(data, item.id)
+    if item.kind == "added":
+        binary = binary_problem(data)
+        if binary:  # copied in by hand, or added before this check: skipped, never indexed as garbage
+            raise CorpusError(f"item {item.id!r} ({item.source}) {binary}; remove it with: n00bqa corpus remove {item.id}")
     text = data.decode("utf-8", errors="replace")
     if item.format == "html":
         return html_to_markdown(text)
     return text
 
 
+@contextmanager
+def _quiet_pypdf():
+    """pypdf's own complaints about a damaged file (logging, and a few `warnings`) would print
+    before our one line; the line we raise says what matters."""
+    import logging
+    import warnings
+
+    pypdf_log = logging.getLogger("pypdf")
+    level = pypdf_log.level
+    pypdf_log.setLevel(logging.CRITICAL)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        pypdf_log.setLevel(level)
+
+
 def _pdf_text(data: bytes, item_id: str) -> str:
     import io
-    import logging
 
     from pypdf import PdfReader
     from pypdf.errors import PdfReadError
 
-    pypdf_log = logging.getLogger("pypdf")
-    level = pypdf_log.level
-    pypdf_log.setLevel(logging.ERROR)  # its warnings about a damaged file would print beside ours
     try:
-        reader = PdfReader(io.BytesIO(data))
-        pages = [page.extract_text() or "" for page in reader.pages]
-    except (PdfReadError, ValueError, OSError) as exc:
-        raise CorpusError(f"cannot read the PDF of item {item_id!r}: {exc}; add a text copy instead") from exc
-    finally:
-        pypdf_log.setLevel(level)
+        with _quiet_pypdf():
+            reader = PdfReader(io.BytesIO(data))
+            pages = [page.extract_text() or "" for page in reader.pages]
+    except (PdfReadError, ValueError, OSError, KeyError, TypeError, AttributeError) as exc:
+        raise CorpusError(f"cannot read the PDF of item {item_id!r}: {exc}; add a text copy instead") from None
     # one Markdown section per page, so passages cite "page 3"
     return "\n\n".join(f"# page {i}\n\n{text.strip()}" for i, text in enumerate(pages, 1))
 
@@ -249,22 +280,103 @@ def fetch_url(url: str, timeout: float = 15.0) -> tuple[bytes, str]:
     raise CorpusError(f"{url!r} is {ctype!r}, not Markdown, text, HTML or PDF; save a copy in one of those formats")
 
 
-def add_items(study: Study, sources: list[str], title: str | None = None) -> list[Item]:
+# An added file past this size is accepted with a warning: a 20 MB text is ~16,000 passages, many
+# minutes of embedding on a laptop CPU (about 45 s per MB measured on 2 cores).
+WARN_BYTES = 2_000_000
+SECONDS_PER_MB = 45
+
+
+def binary_problem(data: bytes) -> str:
+    """Why bytes are no text to index ("" when they are text): a NUL byte, or not UTF-8."""
+    nul = data.find(b"\0")
+    if nul >= 0:
+        return f"holds binary data (a NUL byte at offset {nul:,}), not text"
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return (f"is not UTF-8 text (byte {data[exc.start]:#04x} at offset {exc.start:,}); if it is text in "
+                "another encoding, convert it first, e.g. iconv -f latin1 -t utf-8")
+    return ""
+
+
+def first_heading(data: bytes, fmt: str) -> str:
+    """The title an added file gives itself: its first Markdown heading, an HTML <title> or <h1>
+    (PDF: its metadata title); "" when it has none."""
+    if fmt == "pdf":
+        import io
+
+        from pypdf import PdfReader
+
+        try:
+            with _quiet_pypdf():
+                meta = PdfReader(io.BytesIO(data)).metadata
+            return str(meta.title).strip() if meta is not None and meta.title else ""
+        except Exception:  # noqa: BLE001 - a title is a nicety; the text was already read
+            return ""
+    text = data.decode("utf-8", errors="replace")
+    if fmt == "html":
+        match = re.search(r"<title[^>]*>(.*?)</title>|<h1[^>]*>(.*?)</h1>", text, re.I | re.S)
+        title = re.sub(r"<[^>]+>", "", (match.group(1) or match.group(2))) if match else ""
+        return re.sub(r"\s+", " ", title).strip()[:120]
+    match = re.search(r"^#{1,6}[ \t]+(.+?)[ \t#]*$", text, re.M) if fmt == "markdown" else None
+    return match.group(1).strip()[:120] if match else ""
+
+
+@dataclass
+class AddReport:
+    """What `corpus add` did: the items it added and what the learner should know about them."""
+
+    items: list[Item]
+    warnings: list[str] = field(default_factory=list)
+
+
+def _known_contents(study: Study, items: list[Item]) -> dict[str, str]:
+    """sha256 of the bytes -> item id, for every item on disk a new copy could duplicate."""
+    known = {}
+    for item in items:
+        if item.kind == "library" or item.path is None:
+            continue
+        try:
+            known.setdefault(hashlib.sha256(item.path.read_bytes()).hexdigest(), item.id)
+        except OSError:
+            continue
+    return known
+
+
+def _check_url(source: str) -> None:
+    try:
+        parts = urllib.parse.urlparse(source)
+        parts.port  # noqa: B018 - raises ValueError for a port that is no number
+    except ValueError as exc:
+        raise CorpusError(f"{source!r} is not a valid URL ({exc}); check it, e.g. https://example.org/page.html") from None
+    if not parts.netloc:
+        raise CorpusError(f"{source!r} names no host; give a whole URL, e.g. https://example.org/page.html")
+
+
+def add_items(study: Study, sources: list[str], title: str | None = None, force: bool = False) -> AddReport:
     """Copy files (or fetched URLs) into corpus/added/ and record them in corpus/added.yaml.
 
     Every source is checked (and URLs fetched) before anything is written, so one bad source
-    adds nothing and loses nothing.
+    adds nothing and loses nothing. Refused: a file that is empty or not text (NUL bytes, not
+    UTF-8), and content already in the corpus (same bytes) unless `force`. A large file is added
+    with a warning of how long indexing it takes. The title is `title`, else the file's first
+    heading, else its name.
     """
     study.require_writable()
     if not sources:
         raise CorpusError("no PATH or URL given; run: n00bqa corpus add PATH|URL...")
     cdir = study.corpus_dir
-    taken = {item.id for item in load_items(study)}
-    staged: list[tuple[str, bytes, str, str, str]] = []  # (id, data, format, title, origin)
+    existing = load_items(study)
+    taken = {item.id for item in existing}
+    known = _known_contents(study, existing)
+    warnings: list[str] = []
+    staged: list[tuple[str, bytes, str, str, str, str]] = []  # (id, data, format, title, origin, sha256)
     for source in sources:
-        if re.match(r"^https?://", source):
+        if re.match(r"^https?://", source, re.I):
+            _check_url(source)
             data, fmt = fetch_url(source)
-            base = _slug(Path(urllib.parse.urlparse(source).path).stem or urllib.parse.urlparse(source).netloc)
+            parts = urllib.parse.urlparse(source)
+            base = _slug(Path(parts.path).stem or parts.netloc)
             origin = source
         else:
             path = Path(source).expanduser()
@@ -276,27 +388,97 @@ def add_items(study: Study, sources: list[str], title: str | None = None) -> lis
                     f"{source!r} has type {path.suffix or '(none)'!r}; n00bqa reads "
                     f"{', '.join(sorted(FORMATS))}: convert it to one of those"
                 )
-            data, base, origin = path.read_bytes(), _slug(path.stem), str(path.resolve())
+            try:
+                data = path.read_bytes()
+            except OSError as exc:
+                raise CorpusError(f"cannot read {source!r} ({exc.strerror or exc}); check its permissions") from None
+            base, origin = _slug(path.stem), str(path.resolve())
+        if not data.strip():
+            raise CorpusError(f"{source!r} is empty; there is nothing to index in it")
         if fmt == "pdf":
             _pdf_text(data, base)  # unreadable PDFs fail now, before anything is written
+        else:
+            binary = binary_problem(data)
+            if binary:
+                raise CorpusError(f"{source!r} {binary}; n00bqa indexes Markdown, text, HTML or PDF")
+        digest = hashlib.sha256(data).hexdigest()
+        if digest in known and not force:
+            raise CorpusError(f"{source!r} has the same content as corpus item {known[digest]!r}; nothing added "
+                              f"(add it anyway with --force, or remove the old one: n00bqa corpus remove {known[digest]})")
+        if len(data) > WARN_BYTES:
+            megabytes = len(data) / 1e6
+            warnings.append(f"{source!r} is {megabytes:.0f} MB: indexing it takes about "
+                            f"{max(1, round(megabytes * SECONDS_PER_MB / 60))} min on 2 cores")
         item_id = _unique_id(base, taken)
         taken.add(item_id)
-        staged.append((item_id, data, fmt, title or base, origin))
+        known.setdefault(digest, item_id)
+        staged.append((item_id, data, fmt, title or first_heading(data, fmt) or base, origin, digest))
 
     listing = cdir / ADDED_LIST
-    entries = _load_yaml(listing).get("items", []) if listing.is_file() else []
+    entries = _entries(listing, needs=("file",))
     ext = {"markdown": ".md", "text": ".txt", "html": ".html", "pdf": ".pdf"}
-    for item_id, data, fmt, item_title, origin in staged:
+    for item_id, data, fmt, item_title, origin, digest in staged:
         rel = f"{ADDED_DIR}/{item_id}{ext[fmt]}"
         atomic_write_bytes(cdir / rel, data)
         entry = {"id": item_id, "kind": "added", "title": item_title, "file": rel, "format": fmt,
-                 "added": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+                 "sha256": digest, "added": datetime.now(timezone.utc).isoformat(timespec="seconds")}
         entry["url" if origin.startswith("http") else "origin"] = origin
         entries.append(entry)
+    _write_listing(listing, entries)
+    added_ids = {s[0] for s in staged}
+    return AddReport([item for item in load_items(study) if item.id in added_ids], warnings)
+
+
+def _write_listing(listing: Path, entries: list[dict]) -> None:
     atomic_write_text(listing, "# Items added with `n00bqa corpus add` (copies live in corpus/added/).\n"
                       + yaml.safe_dump({"items": entries}, sort_keys=False, allow_unicode=True))
-    added_ids = {s[0] for s in staged}
-    return [item for item in load_items(study) if item.id in added_ids]
 
 
-__all__ = ["Item", "load_items", "item_text", "add_items", "fetch_url", "html_to_markdown", "FORMATS"]
+def remove_item(study: Study, item_id: str) -> Item:
+    """Remove an added item: its entry in corpus/added.yaml and its copy in corpus/added/.
+
+    The next `n00bqa index build` drops its passages. Notes and library sources live in
+    corpus/reading-list.yaml, which is the learner's own file: they are named, not edited.
+    """
+    study.require_writable()
+    items = load_items(study)
+    by_id = {item.id: item for item in items}
+    item = by_id.get(item_id)
+    if item is None:
+        from difflib import get_close_matches
+
+        close = get_close_matches(item_id, list(by_id), n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else "; see: n00bqa corpus list"
+        raise CorpusError(f"no corpus item {item_id!r}{hint}")
+    if item.kind != "added":
+        raise CorpusError(f"{item_id!r} is a {item.kind} item of corpus/reading-list.yaml, not an added copy; "
+                          f"to drop it, delete its entry there (then run: n00bqa index build)")
+    listing = study.corpus_dir / ADDED_LIST
+    entries = _entries(listing, needs=("file",))
+    kept = [e for e in entries if str(e["id"]) != item_id]
+    removed = [e for e in entries if str(e["id"]) == item_id]
+    _write_listing(listing, kept)
+    added_dir = (study.corpus_dir / ADDED_DIR).resolve()
+    for entry in removed:
+        copy = (study.corpus_dir / str(entry["file"])).resolve()
+        if copy.is_relative_to(added_dir):  # never delete outside corpus/added/, whatever the YAML says
+            try:
+                copy.unlink(missing_ok=True)
+            except OSError as exc:
+                from n00bqa.errors import WriteError
+
+                raise WriteError(f"cannot remove {str(copy)!r}: {exc.strerror or exc}; its entry is gone "
+                                 "from corpus/added.yaml, delete the file by hand") from None
+    return item
+
+
+def item_ids(study: Study) -> list[str]:
+    """Every corpus item id (shell completion), [] when the reading list cannot be read."""
+    try:
+        return [item.id for item in load_items(study)]
+    except CorpusError:
+        return []
+
+
+__all__ = ["Item", "AddReport", "load_items", "item_text", "add_items", "remove_item", "item_ids", "fetch_url",
+           "html_to_markdown", "binary_problem", "first_heading", "FORMATS"]

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from n00bqa.atomic import atomic_write_bytes, atomic_write_text
-from n00bqa.errors import CorpusError, RetrievalIndexError
+from n00bqa.errors import CorpusError, RetrievalIndexError, WriteError
 from n00bqa.progress import NullReporter
 from n00bqa.retrieval import integrity
 from n00bqa.retrieval.chunking import CHUNKER_VERSION, Chunk, chunk_markdown, chunk_python, chunk_text
@@ -233,16 +233,20 @@ def _lock(folder: Path, timeout: float, reporter):
 
     lock = FileLock(str(folder / LOCK))
     try:
-        lock.acquire(timeout=0)
-    except Timeout:
-        reporter.task("Waiting for another index build to finish", 0)
         try:
-            lock.acquire(timeout=timeout)
+            lock.acquire(timeout=0)
         except Timeout:
-            raise RetrievalIndexError(
-                f"another `n00bqa index build` holds {str(folder / LOCK)!r} (waited {timeout:g} s); "
-                "wait for it to finish, then run the build again"
-            ) from None
+            reporter.task("Waiting for another index build to finish", 0)
+            try:
+                lock.acquire(timeout=timeout)
+            except Timeout:
+                raise RetrievalIndexError(
+                    f"another `n00bqa index build` holds {str(folder / LOCK)!r} (waited {timeout:g} s); "
+                    "wait for it to finish, then run the build again"
+                ) from None
+    except OSError as exc:  # a read-only index folder: the lock file cannot even be opened
+        raise WriteError(f"cannot write {str(folder / LOCK)!r}: {exc.strerror or exc}; make the study root "
+                         "writable to build its index") from None
     return lock
 
 
@@ -288,8 +292,10 @@ def build_index(study: Study, rebuild: bool = False, reporter=None, lock_timeout
             except CorpusError as exc:
                 skipped[item.id] = str(exc)
         old_manifest, old = (None, {}) if rebuild else _previous(folder)
-        old_hashes = {k: v["hash"] for k, v in (old_manifest or {}).get("items", {}).items()}
-        reuse = [i for i in hashes if old_hashes.get(i) == hashes[i] and i in old]
+        old_items = (old_manifest or {}).get("items", {})
+        old_hashes = {k: v["hash"] for k, v in old_items.items()}
+        # an unchanged item that gave no passages (an empty file) is reused as it is, not re-read every build
+        reuse = [i for i in hashes if old_hashes.get(i) == hashes[i] and (i in old or old_items[i]["chunks"] == 0)]
         todo = [i for i in hashes if i not in reuse]
         removed = sorted(set(old_hashes) - set(hashes))
         if old_manifest is not None and not todo and not removed:
@@ -306,6 +312,10 @@ def build_index(study: Study, rebuild: bool = False, reporter=None, lock_timeout
                 skipped[item_id] = str(exc)
                 hashes.pop(item_id)
             advance(1)
+        removed = sorted(set(old_hashes) - set(hashes))
+        if old_manifest is not None and not new_chunks and not removed:  # only unreadable items "changed"
+            return BuildReport(str(folder), len(items), [], reuse, [], skipped, int(old_manifest["chunks_total"]), 0,
+                               time.perf_counter() - started, False)
         from n00bqa.retrieval.encoder import encode_documents
 
         flat = [c for item_id in todo if item_id in new_chunks for c in new_chunks[item_id]]
@@ -318,7 +328,7 @@ def build_index(study: Study, rebuild: bool = False, reporter=None, lock_timeout
         offset = 0
         for item in items:
             if item.id in reuse:
-                c, v = old[item.id]
+                c, v = old.get(item.id, ([], np.zeros((0, DIM), np.float32)))
             elif item.id in new_chunks:
                 c = new_chunks[item.id]
                 v = new_vectors[offset:offset + len(c)]
@@ -344,7 +354,11 @@ def _write_generation(folder: Path, chunks: list[Chunk], vectors: np.ndarray, it
     stamp = time.strftime("%Y%m%dT%H%M%S") + f"-{os.getpid()}-{time.perf_counter_ns() % 10**6}"
     gen = folder / f"gen-{stamp}"
     tmp = folder / f".tmp-gen-{stamp}"
-    tmp.mkdir(parents=True)
+    try:
+        tmp.mkdir(parents=True)
+    except OSError as exc:
+        raise WriteError(f"cannot write {str(tmp)!r}: {exc.strerror or exc}; check the folder's permissions "
+                         "and free space") from None
     try:
         atomic_write_text(tmp / "chunks.json", json.dumps([c.to_record() for c in chunks], ensure_ascii=False))
         dense = faiss.IndexFlatIP(DIM)
@@ -358,8 +372,11 @@ def _write_generation(folder: Path, chunks: list[Chunk], vectors: np.ndarray, it
             retriever.save(str(tmp / "lexical"), show_progress=False)
             files += [f"lexical/{p.name}" for p in sorted((tmp / "lexical").iterdir())]
         os.replace(tmp, gen)
-    except BaseException:
+    except BaseException as exc:
         shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(exc, OSError):  # a full disk mid-write: one line, the previous index still stands
+            raise WriteError(f"cannot write {str(tmp)!r}: {exc.strerror or exc}; check the folder's "
+                             "permissions and free space (the previous index is unchanged)") from None
         raise
     counts: dict[str, int] = {}
     for c in chunks:

@@ -70,14 +70,18 @@ def test_add_markdown_html_and_text(study_root, study, tmp_path):
     assert "var x" not in item_text(page)
     sections = [c.section for c in chunk_item(page)]
     assert sections == ["Heads", "Width"]
-    # adding the same file again gets a fresh id, the first copy is kept
+    # adding the same content again is refused; --force adds a second copy under a fresh id
     again = runner.invoke(app, ["corpus", "add", str(md)])
+    assert again.exit_code == 1 and "same content as corpus item 'my-notes'" in again.output
+    again = runner.invoke(app, ["corpus", "add", str(md), "--force"])
     assert again.exit_code == 0 and [e["id"] for e in _listing(study_root)["items"]][-1] == "my-notes-2"
+    assert _listing(study_root)["items"][0]["title"] == "Mine"  # from the first heading
     rows = json.loads(runner.invoke(app, ["corpus", "list", "--json"]).output)
     assert {"my-notes", "page", "plain", "my-notes-2"} <= {r["id"] for r in rows if r["kind"] == "added"}
 
 
-@pytest.mark.parametrize("case", ["missing", "unknown type", "offline url", "bad pdf"])
+@pytest.mark.parametrize("case", ["missing", "unknown type", "offline url", "bad pdf", "binary txt", "latin-1 txt",
+                                  "empty", "bad ipv6 url", "no host url"])
 def test_bad_sources_are_one_line_errors_and_add_nothing(study_root, tmp_path, case):
     good = tmp_path / "good.md"
     good.write_text("# Good\n\ntext\n")
@@ -89,10 +93,26 @@ def test_bad_sources_are_one_line_errors_and_add_nothing(study_root, tmp_path, c
         bad, expected = str(bad), "'.docx'"
     elif case == "offline url":
         bad, expected = "https://example.invalid/paper.html", "may be offline"  # .invalid never resolves
-    else:
+    elif case == "bad pdf":
         bad = tmp_path / "broken.pdf"
         bad.write_bytes(b"%PDF-1.4 this is not really a pdf")
         bad, expected = str(bad), "cannot read the PDF"
+    elif case == "binary txt":
+        bad = tmp_path / "image.txt"
+        bad.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)) * 8)
+        bad, expected = str(bad), "a NUL byte at offset 8"
+    elif case == "latin-1 txt":
+        bad = tmp_path / "old.txt"
+        bad.write_bytes("caf\u00e9 na\u00efve".encode("latin-1"))
+        bad, expected = str(bad), "is not UTF-8 text (byte 0xe9 at offset 3)"
+    elif case == "empty":
+        bad = tmp_path / "empty.md"
+        bad.write_text("\n  \n")
+        bad, expected = str(bad), "is empty"
+    elif case == "bad ipv6 url":
+        bad, expected = "http://[::1", "is not a valid URL"
+    else:
+        bad, expected = "https://", "names no host"
     before = _listing(study_root)
     result = runner.invoke(app, ["corpus", "add", str(good), bad])
     assert result.exit_code == 1

@@ -417,3 +417,59 @@ def test_build_skips_a_missing_note_and_an_unreadable_file_and_indexes_the_rest(
     index = load_index(study)
     assert {c.item_id for c in index.chunks} == set(NOTES) | {"torch-embedding"}
     assert any("One more line" in c.text for c in index.chunks)
+
+
+def _add_by_hand(root: Path, files: dict[str, bytes]) -> None:
+    """Copies in corpus/added/ listed in added.yaml without `corpus add` (which refuses some of them)."""
+    added = root / "corpus" / "added"
+    added.mkdir(exist_ok=True)
+    entries = []
+    for name, data in files.items():
+        (added / name).write_bytes(data)
+        fmt = {"md": "markdown", "txt": "text"}[name.rsplit(".", 1)[1]]
+        entries.append({"id": name.rsplit(".", 1)[0], "kind": "added", "title": name, "file": f"added/{name}", "format": fmt})
+    (root / "corpus" / "added.yaml").write_text(yaml.safe_dump({"items": entries}))
+
+
+def test_an_empty_item_is_not_re_embedded_by_every_build(root, study):
+    from n00bqa.retrieval import build_index
+
+    _add_by_hand(root, {"empty.md": b""})
+    first = build_index(study)
+    assert first.changed and first.items_embedded == ["empty"] and first.chunks_embedded == 0
+    gen = _gen(root)
+    for _ in range(2):
+        again = build_index(study)
+        assert not again.changed and "empty" in again.items_reused and again.items_embedded == []
+        assert _gen(root) == gen  # nothing rewritten
+
+
+def test_a_binary_copy_is_skipped_never_indexed_as_garbage_and_never_rewrites_the_index(root, study):
+    from n00bqa.retrieval import build_index, index_status, load_index
+
+    _add_by_hand(root, {"blob.txt": b"\x7fELF\x02\x01\x01\x00" + bytes(range(256)) * 64})
+    report = build_index(study)
+    assert "NUL byte" in report.items_skipped["blob"] and "n00bqa corpus remove blob" in report.items_skipped["blob"]
+    assert not report.changed  # only an unreadable item was new: the index stands as it was
+    assert "blob" not in {c.item_id for c in load_index(study).chunks}
+    assert next(r for r in index_status(study)["items"] if r["id"] == "blob")["state"] in ("new", "unreadable")
+
+
+def test_killed_build_leftovers_are_cleaned_even_when_nothing_changed(root, study):
+    from n00bqa.retrieval import build_index
+
+    leftover = _index_dir(root) / ".tmp-gen-20250101T000000-1-2"
+    leftover.mkdir()
+    (leftover / "chunks.json").write_text("[half")
+    report = build_index(study)
+    assert not report.changed and not leftover.exists()
+
+
+def test_index_status_on_a_corrupt_manifest_reports_it(root, study):
+    from n00bqa.cli import app
+
+    (_index_dir(root) / "manifest.json").write_text('{"generation": 3}')
+    result = CliRunner().invoke(app, ["index", "status", "--json"])
+    assert result.exit_code == 0, result.output
+    info = json.loads(result.output)
+    assert not info["up_to_date"] and "is corrupt" in info["problems"][0]
