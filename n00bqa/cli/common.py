@@ -95,7 +95,8 @@ class RichReporter:
     def __exit__(self, *exc: Any) -> None:
         self._timer.cancel()
         self._timer.join()
-        self.progress.stop()
+        if self.progress.live.is_started:  # stopping a never-started Progress prints an empty line
+            self.progress.stop()
 
     def task(self, description: str, total: int) -> Callable[[int], None]:
         task_id = self.progress.add_task(description, total=total or None)  # 0: unknown length
