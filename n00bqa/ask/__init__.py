@@ -66,7 +66,8 @@ class Answer:
     best_sentences: list[str] = field(default_factory=list)  # one per passage, for highlighting
     warnings: list[str] = field(default_factory=list)  # broken question files, probes that failed, ...
     built: list[str] = field(default_factory=list)  # what this ask had to build first
-    best_guess: tuple[str, float] | None = None  # off-topic: the closest question, below threshold
+    best_guess: tuple[str, float] | None = None  # no match: the closest question, below threshold
+    domain: Any = None  # no match: the in-domain test (n00bqa.ask.domain.Domain) that decided the passages
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -77,6 +78,7 @@ class Answer:
             "answer": self.answer,
             "probes": [run.to_dict() for run in self.probes],
             "passages": [p.to_dict() for p in self.passages],
+            "domain": None if self.domain is None else self.domain.to_dict(),
         }
 
 
@@ -134,7 +136,8 @@ def ask(study: Study, text: str, k: int = 5, run: bool = False, reporter: Any = 
     from n00bqa.retrieval import encoder
 
     built = ensure_ready(study, reporter)
-    route = routing.route(study, query, query_vector=encoder.encode_query(study, query), reporter=reporter)
+    query_vector = encoder.encode_query(study, query)
+    route = routing.route(study, query, query_vector=query_vector, reporter=reporter)
     if route.vectors_built:
         built.append("the question vectors")
     warnings = [f"skipped question file {problem}" for problem in route.problems]
@@ -142,10 +145,19 @@ def ask(study: Study, text: str, k: int = 5, run: bool = False, reporter: Any = 
         warnings.append(f"the question vectors were embedded but not kept, so every ask embeds them again: "
                         f"{route.cache_problem}")
     if route.question is None:
-        # Off-topic: no passages either; what matches "banana bread" in a Transformers corpus is noise.
+        # No question matches. In the field ("speculative decoding"): the passages that bear on it and
+        # the offer to add it. Off-topic: no passages; what matches "banana bread" here is noise.
+        from n00bqa.ask.domain import domain_test
+        from n00bqa.retrieval import search
+        from n00bqa.retrieval.index import load_index
+
         guess = (route.ranked[0][0].id, route.ranked[0][1]) if route.ranked else None
-        return Answer(query, None, route.score, [], off_topic_message(query, guess), [], [],
-                      [], warnings, built, best_guess=guess)
+        index = load_index(study)
+        domain = domain_test(study, query_vector, index)
+        passages = search(study, query, k=k, index=index) if domain.in_domain else []
+        return Answer(query, None, route.score, [], unmatched_message(query, guess, domain), [], passages,
+                      [best_sentence(query, p.text) for p in passages], warnings, built, best_guess=guess,
+                      domain=domain)
     question = route.question
     passages = backing_passages(study, query, question, k)
     best = [best_sentence(query, p.text) for p in passages]
@@ -209,13 +221,20 @@ def backing_passages(study: Study, query: str, question: Question, k: int) -> li
     return sorted(candidates, key=lambda p: rank[id(p)])[:k]
 
 
-def off_topic_message(query: str, guess: tuple[str, float] | None) -> str:
+def unmatched_message(query: str, guess: tuple[str, float] | None, domain: Any = None) -> str:
+    """What `ask` says when no question matches: the closest one, the in-domain test, what to do."""
     from n00bqa.ask.routing import THRESHOLD
 
     closest = f" (closest: {guess[0]!r} at {guess[1]:.2f}, below {THRESHOLD:.2f})" if guess else ""
     short = query if len(query) <= 80 else query[:77] + "..."
-    return (f"No question in your list matches this{closest}. If it is a question you want to study, "
-            f"add it with: n00bqa questions add \"{short}\"")
+    add = f"n00bqa questions add \"{short}\""
+    if domain is None:
+        return f"No question in your list matches this{closest}. If it is a question you want to study, add it with: {add}"
+    if domain.in_domain:
+        return (f"No question in your list matches this{closest}, but it is {domain.words()}, so the passages "
+                f"below bear on it. Study it as a question of your own (it starts with these passages): {add}")
+    return (f"No question in your list matches this{closest}, and it is {domain.words()}, so no passage is shown. "
+            f"If it is a question you want to study, add it with: {add}")
 
 
 def best_sentence(query: str, text: str) -> str:

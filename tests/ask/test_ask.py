@@ -20,7 +20,7 @@ from n00bqa.cli import app
 from n00bqa.errors import AskError, RetrievalIndexError
 
 runner = CliRunner()
-TOP_KEYS = {"query", "question", "related", "answer", "probes", "passages"}
+TOP_KEYS = {"query", "question", "related", "answer", "probes", "passages", "domain"}
 PROBE_KEYS = {"name", "findings", "metrics", "options", "measured_at"}
 PASSAGE_KEYS = {"source", "title", "section", "lines", "text", "score"}
 
