@@ -12,7 +12,7 @@ from __future__ import annotations
 import io
 import re
 import shlex
-from typing import Any, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 
 from rich.console import Console, ConsoleOptions, Group, RenderResult
 from rich.measure import Measurement
@@ -20,8 +20,9 @@ from rich.panel import Panel
 from rich.table import Table as RichTable
 from rich.text import Text
 
-from n00bqa.probes.base import ProbeResult, Table
-from n00bqa.questions import Question
+if TYPE_CHECKING:  # names for annotations only: `n00bqa questions` must not import the probe framework
+    from n00bqa.probes.base import ProbeResult, Table
+    from n00bqa.questions import Question
 
 Cell = Any  # str | int | float | bool | rich Text
 

@@ -11,6 +11,7 @@ reads and copies the same at any width and in a pipe.
 
 from __future__ import annotations
 
+import copy
 import importlib
 import inspect
 import os
@@ -24,8 +25,12 @@ from typer.core import TyperGroup
 
 from n00bqa import __version__
 from n00bqa.cli.common import fail
+from n00bqa.cli import fastparams
 from n00bqa.errors import N00bqaError
 
+
+# No pydantic import for values typer need not convert (a str given a str, a default, a None).
+fastparams.install()
 
 # typer re-exports BadParameter but not its parent UsageError (it ships its own copy of click).
 _UsageError = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "UsageError")
@@ -38,11 +43,13 @@ class N00bqaGroup(TyperGroup):
     def list_commands(self, ctx) -> list[str]:
         return list(COMMANDS)
 
+    _rest: Optional[list] = None  # the arguments after the command's name, while it is resolved
+
     def get_command(self, ctx, name: str):
         module = COMMANDS.get(name)
         if module is None:
             return None
-        return typer.main.get_group(_registered(module)).commands.get(name)
+        return typer.main.get_group(_only(_registered(module), name, self._rest)).commands.get(name)
 
     def format_commands(self, ctx, formatter) -> None:
         rows = [(name, _short_help(name)) for name in COMMANDS]
@@ -57,7 +64,11 @@ class N00bqaGroup(TyperGroup):
             close = get_close_matches(name, COMMANDS, n=1)
             hint = f"; did you mean {close[0]!r}?" if close else f"; the commands are: {', '.join(COMMANDS)}"
             raise _UsageError(f"no command {name!r}{hint}", ctx=ctx)
-        return super().resolve_command(ctx, args)
+        self._rest = list(args[1:])
+        try:
+            return super().resolve_command(ctx, args)
+        finally:
+            self._rest = None
 
     def invoke(self, ctx):
         try:
@@ -92,6 +103,37 @@ def _registered(module: str) -> typer.Typer:
     sub = typer.Typer(rich_markup_mode=None, add_completion=False)
     importlib.import_module(f"n00bqa.cli.{module}").register(sub)
     return sub
+
+
+def _name(info) -> str:
+    return info.name or typer.main.get_command_name(info.callback.__name__)
+
+
+def _only(sub: typer.Typer, name: str, rest: Optional[list]) -> typer.Typer:
+    """A copy of a module's typer app holding only command `name`: typer builds every command of an
+    app it is given (parameters, annotations, help), ~1 ms each, and `show` needs one.
+
+    For a group (`questions`), `rest` (the arguments after its name) narrows it further: only the
+    subcommands named in `rest` are built, or none for `n00bqa questions` alone. Any other word
+    there (a mistyped subcommand, an option's value) or a help flag, and the whole group is built,
+    so what click says and does is exactly what it would say and do with every subcommand present.
+    """
+    one = copy.copy(sub)
+    one.registered_commands = [info for info in sub.registered_commands if _name(info) == name]
+    one.registered_groups = []
+    for info in sub.registered_groups:
+        if info.name != name:
+            continue
+        inner = info.typer_instance
+        names = {_name(c) for c in inner.registered_commands}
+        words = [a for a in rest if not a.startswith("-")] if rest is not None else None
+        if words is not None and not inner.registered_groups and set(words) <= names \
+                and not {"-h", "--help"} & set(rest):
+            info = copy.copy(info)
+            info.typer_instance = copy.copy(inner)
+            info.typer_instance.registered_commands = [c for c in inner.registered_commands if _name(c) in words]
+        one.registered_groups.append(info)
+    return one
 
 
 def _short_help(name: str) -> str:
