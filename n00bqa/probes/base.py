@@ -28,7 +28,6 @@ import re
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any, Callable
 
@@ -249,6 +248,9 @@ def unexplained_numbers(result: ProbeResult, small: int = 10) -> list[str]:
 
 
 def package_version(name: str) -> str:
+    # importlib.metadata here, not at the top: `n00bqa show` reads a cached run without it (~15 ms)
+    from importlib.metadata import PackageNotFoundError, version
+
     try:
         return version(name)
     except PackageNotFoundError:
