@@ -47,6 +47,13 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
+def _indent_and_first_word(text: str) -> int:
+    """Columns needed by a text's leading spaces plus its first word (the part that cannot wrap)."""
+    stripped = text.lstrip(" ")
+    words = stripped.split()
+    return (len(text) - len(stripped)) + (len(words[0]) if words else 0)
+
+
 def _cell_text(value: Cell) -> Text:
     # Text, not markup: a label's "[CLS]" or "table[ids]" must print as written.
     return value.copy() if isinstance(value, Text) else Text(format_value(value))
@@ -103,7 +110,10 @@ class FitTable:
             sizes = [Measurement.get(console, options, cell) for cell in cells]
             longest_line = max(size.maximum for size in sizes)
             # a number (and its column) stays whole; text may wrap down to its longest word
-            narrowest.append(longest_line if self.numeric[i] else max(size.minimum for size in sizes))
+            # an indented label (a module tree's "    deberta.embeddings") keeps its indent on the line
+            # with its first word, which Measurement's minimum (the longest word) leaves out
+            indented = max(_indent_and_first_word(cell.plain) for cell in cells)
+            narrowest.append(longest_line if self.numeric[i] else max(indented, *(size.minimum for size in sizes)))
             widest.append(longest_line)
         room = width - overhead
         if sum(narrowest) > room:
@@ -158,7 +168,7 @@ def findings_view(findings: Sequence[str]) -> RichTable:
     """Numbered findings with a hanging indent."""
     grid = RichTable.grid(padding=(0, 1))
     grid.add_column(justify="right", style="bold", no_wrap=True)
-    grid.add_column()
+    grid.add_column(overflow="fold")  # a word longer than the line is folded, never cut with '…'
     for i, finding in enumerate(findings, 1):
         grid.add_row(f"{i}.", Text(finding))  # Text: a finding's "[CLS]" is not markup
     return grid
@@ -270,15 +280,21 @@ def question_view(question: Question, results: Mapping[str, ProbeResult | None],
 
 
 def passage_heading(passage: Any, rank: int | None = None) -> Text:
-    """`[rank] Title › section  source:line  (score)`: how every passage is cited."""
+    """`[rank] relevance 0.048 · Title › section  source:line`: how every passage is cited.
+
+    "relevance" is the index's fused rank score (about 0.01-0.1), not to be read as the routing
+    "match" (0-1) of a question. It leads the heading, so no line wrap ever parts it from its
+    number, and a list of passages reads as ranked.
+    """
     text = Text()
     if rank is not None:
         text.append(f"[{rank}] ", style="bold")
+    text.append(f"relevance {passage.score:.3f}", style="dim")
+    text.append(" · ", style="dim")
     text.append(passage.title or passage.source, style="bold")
     if passage.section:
         text.append(f" › {passage.section}")
     text.append(f"  {passage.citation}", style="blue")
-    text.append(f"  (score {passage.score:.3f})", style="dim")
     return text
 
 
@@ -322,28 +338,56 @@ def passage_view(passage: Any, rank: int | None = None) -> Panel:
     return Panel(Group(head, Text(""), passage_text(passage)))
 
 
+class CommandLine(str):
+    """A command to print whole on its own line: `n00bqa.cli.common.print_paged` prints it with
+    soft_wrap (never wrapped or cropped, so it can be copied from a pipe); inside a Group it is plain text."""
+
+    def __rich__(self) -> Text:
+        return Text(str(self), no_wrap=True, overflow="ignore")
+
+
+def split_command(message: str) -> tuple[str, str]:
+    """A message ending in `...: n00bqa CMD` -> (the message up to the colon, the command)."""
+    match = re.search(r"^(.*?):\s+(n00bqa \S.*)$", message, re.S)
+    return (match.group(1) + ":", match.group(2)) if match and "\n" not in match.group(2) else (message, "")
+
+
 def answer_view(answer: Any, passages: bool = True) -> Group:
     """An `ask` Answer: the matched question and score, the written answer, each probe's shown
     run, and (if `passages`) the backing passages with their best sentences highlighted."""
+    return Group(*answer_parts(answer, passages))
+
+
+def answer_parts(answer: Any, passages: bool = True) -> list[Any]:
+    """`answer_view`'s parts in order; a command to run is a CommandLine of its own."""
     parts: list[Any] = []
     if answer.question is None:
-        parts.append(Panel(Text(answer.answer), title="No matching question", border_style="yellow"))
+        guess = getattr(answer, "best_guess", None)
+        if guess is not None:  # shown as what it is: the nearest question, not the answer
+            from n00bqa.ask.routing import THRESHOLD
+
+            parts.append(Text.assemble(("closest question, weak match: ", "yellow"), (guess[0], "bold"),
+                                       f"  match {guess[1]:.2f} (a match needs {THRESHOLD:.2f})"))
+        message, command = split_command(answer.answer)
+        parts.append(Panel(Text(message), title="No matching question", border_style="yellow"))
+        if command:
+            parts.append(CommandLine(command))
     else:
         q = answer.question
-        head = Text.assemble((q.id, "bold cyan"), f"  score {answer.score:.2f}\n", (q.question, "bold"))
+        head = Text.assemble((q.id, "bold cyan"), f"  match {answer.score:.2f}\n", (q.question, "bold"))
         if answer.related:
-            head.append("\nrelated: ", style="dim")
-            head.append(", ".join(f"{r.id} ({s:.2f})" for r, s in answer.related), style="dim")
+            head.append("\nalso close: ", style="dim")
+            head.append(", ".join(f"{r.id} (match {s:.2f})" for r, s in answer.related), style="dim")
         parts.append(head)
         from rich.markdown import Markdown
 
         parts.append(Panel(Markdown(answer.answer), title="Answer", border_style="green"))
         parts.extend(probe_run_view(run.name, run.result) for run in answer.probes)
     if passages and answer.passages:
-        parts.append(Text("Reading", style="bold"))
+        parts.append(Text.assemble(("Reading", "bold"), ("  (by relevance, the index's score)", "dim")))
         sentences = list(answer.best_sentences) + [""] * len(answer.passages)
         parts.extend(passage_snippet(p, s) for p, s in zip(answer.passages, sentences))
-    return Group(*parts)
+    return parts
 
 
 # --- the index and the reading list ----------------------------------------------------------
@@ -396,6 +440,9 @@ def cropped_words(result: ProbeResult, width: int) -> list[str]:
         cells = [table.title, *table.columns] + [format_value(v) for row in table.rows for v in row]
         for cell in cells:
             missing += [f"{word!r} of {table.title!r}" for word in str(cell).split() if word not in tokens]
-    if "…" in printed:
+    # An ellipsis the run did not write itself (a generated sample may hold one) means rich cut something.
+    written = " ".join([result.summary, *result.findings, *(t.note for t in result.tables)]
+                       + [format_value(v) for t in result.tables for row in t.rows for v in row])
+    if printed.count("…") > written.count("…"):
         missing.append("an ellipsis '…' (something was cut short)")
     return missing

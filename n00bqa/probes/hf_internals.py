@@ -485,7 +485,7 @@ def report(n: Numbers, opts: HfInternalsOptions) -> Report:
         "and functions duplicated from another model, which the transformers repository's tooling keeps "
         "identical to their source.",
         f"The newer mechanism: {n.modular_files} modular_*.py files ship too, and {n.generated_from_modular} "
-        f"modeling files open with '{GENERATED_MARKER} …modular_….py': the modular file inherits from other "
+        f"modeling files open with '{GENERATED_MARKER} ... modular_<model>.py': the modular file inherits from other "
         "models and a converter writes out the full, flat modeling file, so the code you read is still one "
         "file per model.",
         "AutoTokenizer picks its class in this order (measured on copies of the bundled tokenizer, table "
@@ -507,7 +507,7 @@ def report(n: Numbers, opts: HfInternalsOptions) -> Report:
         Table(title=f"AutoModelForMultipleChoice: config class → model class (a selection of {n.mc_architectures})",
               columns=["model_type", "config class", "model class"], rows=n.factory_rows,
               note="From MODEL_FOR_MULTIPLE_CHOICE_MAPPING_NAMES in transformers/models/auto/modeling_auto.py."),
-        Table(title=f"{cls}.__mro__ (method lookup order)", columns=["#", "class", "module (transformers.…)"],
+        Table(title=f"{cls}.__mro__ (method lookup order)", columns=["#", "class", "module under transformers"],
               rows=n.mro_rows,
               note="After the model's own *PreTrainedModel come PreTrainedModel, torch's nn.Module and the mixins "
                    "that add embedding access, hub upload, PEFT adapters and the like."),

@@ -15,7 +15,6 @@ Kaggle LLM Science Exam leaderboard did: MAP@3 (see n00bqa/probes/metrics.py), o
 from __future__ import annotations
 
 import math
-import textwrap
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -350,7 +349,7 @@ def measure(opts: LossOptions, ctx: Context) -> Numbers:
         top3 = top_k_labels(scores, LETTERS)
         mc_preds.append(top3)
         mc_rows.append([f"q{i + 1}", *[round(s, 1) for s in scores], answer, " ".join(top3),
-                        round(average_precision_at_3(top3, answer), 4), textwrap.shorten(question, 30, placeholder="…")])
+                        round(average_precision_at_3(top3, answer), 4), question])
 
     # --- 7. MAP@3 on a worked table --------------------------------------------------------------
     worked_rows, worked_preds = [], []
