@@ -22,6 +22,7 @@ import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -30,10 +31,12 @@ from n00bqa.errors import CorpusError, RetrievalIndexError, WriteError
 from n00bqa.progress import NullReporter
 from n00bqa.retrieval import integrity
 from n00bqa.retrieval.chunking import CHUNKER_VERSION, Chunk, chunk_markdown, chunk_python, chunk_text
-from n00bqa.retrieval.corpus import Item, item_text, load_items
 from n00bqa.retrieval.encoder import DIM, MODEL_NAME
 from n00bqa.study import Study
 from n00bqa.text import lexical_tokens
+
+if TYPE_CHECKING:  # the corpus module (YAML, urllib) is imported by the builders only: loading needs none of it
+    from n00bqa.retrieval.corpus import Item
 
 MANIFEST = "manifest.json"
 LOCK = "build.lock"
@@ -217,6 +220,8 @@ class BuildReport:
 
 def chunk_item(item: Item) -> list[Chunk]:
     """Read one item and cut it into chunks."""
+    from n00bqa.retrieval.corpus import item_text
+
     text = item_text(item)
     title = item.display_title
     if item.format == "python":
@@ -283,6 +288,8 @@ def build_index(study: Study, rebuild: bool = False, reporter=None, lock_timeout
     lock = _lock(folder, lock_timeout, reporter)
     try:
         _clean_killed_builds(folder)  # even when nothing else changes
+        from n00bqa.retrieval.corpus import load_items
+
         items = load_items(study)
         hashes: dict[str, str] = {}
         skipped: dict[str, str] = {}
@@ -418,6 +425,8 @@ def index_status(study: Study) -> dict:
     """What is indexed, and what in the corpus is new, changed or unreadable since the build."""
     folder = index_dir(study)
     status: dict = {"index_dir": str(folder), "exists": (folder / MANIFEST).is_file(), "problems": []}
+    from n00bqa.retrieval.corpus import load_items
+
     items = load_items(study)
     manifest: dict = {}
     if status["exists"]:

@@ -75,12 +75,14 @@ class Passage:
                 "text": self.text, "score": self.score}
 
 
-def dense_ranking(study: Study, index, query: str, depth: int) -> list[tuple[int, float]]:
-    from n00bqa.retrieval.encoder import encode_query
-
+def dense_ranking(study: Study, index, query: str, depth: int, query_vector=None) -> list[tuple[int, float]]:
     if index.dense.ntotal == 0:
         return []
-    vector = np.asarray(encode_query(study, query), dtype=np.float32).reshape(1, -1)  # (1, dim)
+    if query_vector is None:
+        from n00bqa.retrieval.encoder import encode_query
+
+        query_vector = encode_query(study, query)
+    vector = np.asarray(query_vector, dtype=np.float32).reshape(1, -1)  # (1, dim)
     scores, ids = index.dense.search(vector, min(depth, index.dense.ntotal))  # (1, depth) each
     return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
 
@@ -145,7 +147,7 @@ def hybrid_ranking(dense: list[tuple[int, float]], lexical: list[tuple[int, floa
 
 def search(study: Study, query: str, k: int = 5, mode: str = "hybrid", *, index=None, fusion: str | None = None,
            rrf_k: float | None = None, dense_weight: float | None = None, lexical_weight: float | None = None,
-           alpha: float | None = None) -> list["Passage"]:
+           alpha: float | None = None, query_vector=None) -> list["Passage"]:
     """The k best distinct passages for `query`.
 
     Args:
@@ -156,6 +158,7 @@ def search(study: Study, query: str, k: int = 5, mode: str = "hybrid", *, index=
         index: a LoadedIndex (default: the study root's, `load_index(study)`).
         fusion, rrf_k, dense_weight, lexical_weight, alpha: override the fusion settings (for tuning):
             fusion "rrf" uses rrf_k and the two weights, "max"/"minmax" use alpha.
+        query_vector: the query's unit vector when the caller has it (e.g. cached), else it is encoded.
     """
     query = check_query(query, command='n00bqa search "why is the embedding gradient sparse"')
     if mode not in MODES:
@@ -170,11 +173,12 @@ def search(study: Study, query: str, k: int = 5, mode: str = "hybrid", *, index=
         index = load_index(study)
     depth = max(50, 10 * k)
     if mode == "dense":
-        ranked = dense_ranking(study, index, query, depth)
+        ranked = dense_ranking(study, index, query, depth, query_vector)
     elif mode == "lexical":
         ranked = lexical_ranking(index, query, depth)
     else:
-        ranked = hybrid_ranking(dense_ranking(study, index, query, depth), lexical_ranking(index, query, depth),
+        ranked = hybrid_ranking(dense_ranking(study, index, query, depth, query_vector),
+                                lexical_ranking(index, query, depth),
                                 fusion, rrf_k, dense_weight, lexical_weight, alpha)
     return _distinct(index, ranked, k, MAX_PER_SOURCE[mode])
 
