@@ -63,7 +63,7 @@ def test_show_renders_question_and_answer():
 
 def test_add_set_status_note_round_trip(study_root: Path):
     result = run("questions", "add", "Why does attention scale by sqrt(d_k)?", "--id", "attention-scale",
-                 "--tag", "attention", "--probe", "loss")
+                 "--tag", "attention", "--probe", "loss", "--no-evidence")  # evidence: tests/study_loop
     assert result.exit_code == 0, result.output
     path = study_root / "questions" / "attention-scale.md"
     assert path.is_file()

@@ -63,7 +63,8 @@ def test_init_copies_the_journey_and_refuses_an_existing_root(nowhere):
     assert again.exit_code == 1 and "already a study root" in again.stderr
     with pytest.raises(RootError):
         init_root(root)
-    assert runner.invoke(app, ["--root", str(root), "questions", "add", "Why?", "--id", "why"]).exit_code == 0
+    assert runner.invoke(app, ["--root", str(root), "questions", "add", "Why?", "--id", "why",
+                                 "--no-evidence"]).exit_code == 0
 
 
 def test_init_empty_makes_a_root_with_nothing_in_it(nowhere):

@@ -17,7 +17,7 @@ import typer
 import typer._click as click  # typer vendors its own click; its classes are the live ones
 from typer.core import TyperGroup
 
-from n00bqa.cli.common import console, fail, get_study, print_json, warn
+from n00bqa.cli.common import console, fail, get_study, pager_option, print_json, print_paged, warn
 from n00bqa.errors import N00bqaError, ProbeError
 
 if typing.TYPE_CHECKING:
@@ -35,7 +35,7 @@ def _quiet_library_progress() -> None:
     hf_logging.disable_progress_bar()
 
 
-def show_last(probe: Probe, as_json: bool) -> None:
+def show_last(probe: Probe, as_json: bool, pager: bool = True) -> None:
     """`--last`: the probe's last cached run for its current code, shown without running anything."""
     from n00bqa.probes.base import last_result
 
@@ -47,10 +47,10 @@ def show_last(probe: Probe, as_json: bool) -> None:
         return
     from n00bqa.render import probe_result_view
 
-    console.print(probe_result_view(result, last_run=True))
+    print_paged(probe_result_view(result, last_run=True), pager=pager)
 
 
-def execute(probe: Probe, values: dict[str, Any], seed: int, as_json: bool) -> None:
+def execute(probe: Probe, values: dict[str, Any], seed: int, as_json: bool, pager: bool = True) -> None:
     """Run the probe, show its result, then cache it; a result that cannot be cached is still shown."""
     from n00bqa.cli.common import RichReporter
     from n00bqa.errors import WriteError
@@ -67,7 +67,7 @@ def execute(probe: Probe, values: dict[str, Any], seed: int, as_json: bool) -> N
             result = run_probe(study, probe, opts, seed=seed, reporter=reporter, cache=False)
         from n00bqa.render import probe_result_view
 
-        console.print(probe_result_view(result))
+        print_paged(probe_result_view(result), pager=pager)
     try:
         save_result(study, result)
     except WriteError as exc:
@@ -90,13 +90,15 @@ def _command_for(probe: Probe) -> Callable[..., None]:
     params.append(inspect.Parameter("last", inspect.Parameter.KEYWORD_ONLY, annotation=bool,
                                     default=typer.Option(False, "--last", help="Show the last run (of the probe's "
                                                          "current code) without running it.")))
+    params.append(inspect.Parameter("pager", inspect.Parameter.KEYWORD_ONLY, annotation=bool,
+                                    default=pager_option()))
 
     def command(**kwargs: Any) -> None:
-        seed, as_json, last = kwargs.pop("seed"), kwargs.pop("as_json"), kwargs.pop("last")
+        seed, as_json, last, pager = kwargs.pop("seed"), kwargs.pop("as_json"), kwargs.pop("last"), kwargs.pop("pager")
         if last:
-            show_last(probe, as_json)
+            show_last(probe, as_json, pager)
         else:
-            execute(probe, kwargs, seed, as_json)
+            execute(probe, kwargs, seed, as_json, pager)
 
     command.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
     answers = f"Answers question '{probe.question}' (see: n00bqa show {probe.question}).\n\n" if probe.question else ""

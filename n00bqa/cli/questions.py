@@ -77,15 +77,59 @@ def add(
     probes: List[str] = typer.Option([], "--probe", help="A probe that measures it (see: n00bqa probes); "
                                      "repeat for several."),
     tags: List[str] = typer.Option([], "--tag", help="A tag; repeat for several."),
+    chapter: Optional[int] = typer.Option(None, "--chapter", help="The chapter of your notes (1-5)."),
+    evidence: bool = typer.Option(True, "--evidence/--no-evidence", help="Find the closest questions, their "
+                                  "probes and the passages that bear on it, and write them into the file."),
 ) -> None:
-    """Add a new open question as questions/ID.md.
+    """Add a new open question as questions/ID.md, starting from evidence: the closest questions
+    in your list and their probes, and the reading-list passages that bear on it (cited path:line),
+    shown and written into the file's reading list, Try and Notes. The first use builds the index.
 
     Example:
 
       n00bqa questions add "Why does attention scale by sqrt(d_k)?" --tag attention
     """
-    question = add_question(get_study(write=True), text, qid=qid, probes=probes, tags=tags)
+    from n00bqa.errors import N00bqaError
+
+    study = get_study(write=True)
+    if chapter is not None and not 1 <= chapter <= 5:
+        raise fail(f"--chapter {chapter} must be a number from 1 to 5 (the chapters of the notes)", code=2)
+    question = add_question(study, text, qid=qid, probes=probes, tags=tags)
+    if chapter is not None:
+        from n00bqa.questions import update_question
+
+        question = update_question(study, question.id, chapter=chapter)
     console.print(f"Added [bold cyan]{question.id}[/] -> {question.path}")
+    if not evidence:
+        return
+    from n00bqa.cli.common import RichReporter
+    from n00bqa.study_loop.evidence import starting_points, write_starting_points
+
+    try:
+        with RichReporter() as reporter:
+            points = starting_points(study, question.question, exclude=question.id, reporter=reporter)
+    except N00bqaError as exc:  # the question is added; only its starting points are missing
+        warn(f"no starting points written ({exc}); the question file is plain")
+        return
+    write_starting_points(study, question, points)
+    from n00bqa.render import passage_heading
+
+    if points.related:
+        console.print("Closest questions: " + ", ".join(f"{q.id} ({s:.2f})" for q, s in points.related),
+                      highlight=False)
+    if points.probes:
+        console.print("Their probes: " + ", ".join(f"{p} (from {q})" for p, q in points.probes), highlight=False)
+    if points.passages:
+        console.print("Reading that bears on it:")
+        for passage in points.passages:
+            console.print(passage_heading(passage))
+    else:
+        console.print(f"No reading suggested: it is {points.domain.words()}", highlight=False)
+    if chapter is None and question.chapter is not None:
+        console.print(f"Chapter {question.chapter}, as {points.related[0][0].id}'s (change it with: n00bqa questions "
+                      f"set {question.id} --chapter N)", highlight=False)
+    console.print(f"[dim]Written into {question.path.name}: reading, Try and Notes (edit: n00bqa questions edit "
+                  f"{question.id})[/]", highlight=False)
 
 
 @questions_app.command("set-status")
