@@ -197,7 +197,8 @@ def backing_passages(study: Study, query: str, question: Question, k: int) -> li
 
     For a matched question, two searches are interleaved: the learner's own words, and the
     question with its written answer (what the passages must back); passages from the question's
-    own reading list come first. A question with no reading list gets the plain search results.
+    own reading list are chosen first. The k chosen are listed by their relevance score, highest
+    first. A question with no reading list gets the plain search results.
     """
     from n00bqa.retrieval import search
 
@@ -211,14 +212,16 @@ def backing_passages(study: Study, query: str, question: Question, k: int) -> li
             if (passage.source, passage.lines) not in seen:
                 seen.add((passage.source, passage.lines))
                 candidates.append(passage)
-    # Order: reading-list passages before others, and a source's first passage before its second.
+    # Chosen: reading-list passages before others, and a source's first passage before its second.
     reading = set(question.reading)
     nth_of_source: dict[str, int] = {}
     rank = {}
     for i, passage in enumerate(candidates):
         nth = nth_of_source[passage.source] = nth_of_source.get(passage.source, -1) + 1
         rank[id(passage)] = (passage.item_id not in reading, nth > 0, i)
-    return sorted(candidates, key=lambda p: rank[id(p)])[:k]
+    chosen = sorted(candidates, key=lambda p: rank[id(p)])[:k]
+    # Shown in the order of the relevance printed beside each (a learner reads a list as ranked).
+    return sorted(chosen, key=lambda p: -p.score)
 
 
 def unmatched_message(query: str, guess: tuple[str, float] | None, domain: Any = None) -> str:

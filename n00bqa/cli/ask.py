@@ -36,14 +36,17 @@ def ask_command(
     run: bool = typer.Option(False, "--run", help="Run the matched question's probes now (loads torch) "
                              "and show fresh findings."),
     as_json: bool = typer.Option(False, "--json", help="Print the answer as JSON."),
+    pager: bool = typer.Option(True, "--pager/--no-pager", help="Page long output through $PAGER (on a terminal only)."),
 ) -> None:
     """Answer a question from your list: its answer, its probes' measurements, and cited passages.
 
     The first ask in a study root builds what it needs (query encoder, index, question vectors).
 
-    Example:
+    Examples:
 
       n00bqa ask "How large is a transformer model?"
+
+      n00bqa ask "why is the embedding gradient sparse" -k 3 --no-pager
     """
     from n00bqa.ask import ask
     from n00bqa.cli.common import get_study, print_json, warn
@@ -61,10 +64,10 @@ def ask_command(
     if as_json:
         print_json(answer.to_dict())
         return
-    from n00bqa.cli.common import console
-    from n00bqa.render import answer_view
+    from n00bqa.cli.common import print_paged
+    from n00bqa.render import answer_parts
 
-    console.print(answer_view(answer))
+    print_paged(*answer_parts(answer), pager=pager)
 
 
 def register(app: typer.Typer) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import threading
 from typing import Any, Callable
 
@@ -101,3 +102,57 @@ class RichReporter:
     def task(self, description: str, total: int) -> Callable[[int], None]:
         task_id = self.progress.add_task(description, total=total or None)  # 0: unknown length
         return lambda n=1: self.progress.advance(task_id, n)
+
+
+def pager_option() -> Any:
+    """The `--pager/--no-pager` option of the commands whose output can be long (show, ask, probe)."""
+    return typer.Option(True, "--pager/--no-pager", help="Page long output through $PAGER (on a terminal only).")
+
+
+def print_paged(*renderables: Any, pager: bool = True) -> None:
+    """Print to stdout, through $PAGER (default `less -R`) when stdout is a terminal and the output is
+    taller than it; a pipe, a short output or `--no-pager` prints directly.
+
+    Args:
+        renderables: what `console.print` would take, printed one after another.
+        pager: False for `--no-pager`.
+    """
+    if not pager or not console.is_terminal or os.environ.get("PAGER") == "cat":
+        print_parts(console, renderables)
+        return
+    with console.capture() as capture:
+        print_parts(console, renderables)
+    text = capture.get()
+    if text.count("\n") < console.size.height - 1:
+        console.file.write(text)
+        console.file.flush()
+        return
+    _run_pager(text)
+
+
+def print_parts(out: Any, renderables: Any) -> None:
+    """Print each renderable on `out` (a rich Console); a command (n00bqa.render.CommandLine) goes
+    out whole on its own line, never wrapped or cropped, so it can be copied from a pipe."""
+    for renderable in renderables:
+        if type(renderable).__name__ == "CommandLine":
+            out.print(str(renderable), soft_wrap=True, highlight=False, markup=False)
+        else:
+            out.print(renderable)
+
+
+def _run_pager(text: str) -> None:
+    """Hand `text` (with its colours) to $PAGER; with no usable pager, print it."""
+    import shlex
+    import subprocess
+
+    command = shlex.split(os.environ.get("PAGER") or "less")
+    env = dict(os.environ)
+    if os.path.basename(command[0]) == "less":
+        env.setdefault("LESS", "-R -F -X")  # colours kept; quits by itself if it fits after all
+    try:
+        subprocess.run(command, input=text, text=True, env=env, check=False)
+    except (OSError, ValueError):  # no such pager: the output still goes out
+        console.file.write(text)
+        console.file.flush()
+    except KeyboardInterrupt:  # q / Ctrl-C in the pager is the learner's way out, not an error
+        pass

@@ -465,7 +465,7 @@ def test_passages_are_cited_and_open_in_full(indexed: Study) -> None:
             listed = flat(widget_text(app.detail.query_one("#passages")))
             first = expected[0]
             assert first.citation in listed
-            assert f"score {first.score:.3f}" in listed
+            assert f"relevance {first.score:.3f}" in listed
             await pilot.press("o")
             await pilot.pause()
             from n00bqa.tui.screens import PassageScreen
@@ -511,7 +511,7 @@ def test_ask_shows_the_ask_result(indexed: Study) -> None:
             answer = ask(indexed, query)  # the same library call, made directly
             shown = flat(widget_text(view))
             assert "Traceback" not in shown
-            assert answer.question is not None and f"{answer.question.id} score {answer.score:.2f}" in shown
+            assert answer.question is not None and f"{answer.question.id} match {answer.score:.2f}" in shown
             assert flat(answer.question.question) in shown
             assert app.detail.passages == answer.passages
             assert answer.passages, "the two-note index should back this query"
