@@ -165,6 +165,7 @@ def note(
 def show(
     qid: str = id_argument(),
     as_json: bool = typer.Option(False, "--json", help="Print the question and its probe's last findings as JSON."),
+    pager: bool = typer.Option(True, "--pager/--no-pager", help="Page long output through $PAGER (on a terminal only)."),
 ) -> None:
     """Show a question: its answer, how to explore it, notes, and the probe's last measured findings.
 
@@ -183,9 +184,10 @@ def show(
         print_json({**question.to_dict(),
                     "probe_results": {name: r.to_dict() if r else None for name, r in results.items()}})
         return
+    from n00bqa.cli.common import print_paged
     from n00bqa.render import question_view
 
-    console.print(question_view(question, results))
+    print_paged(question_view(question, results), pager=pager)
 
 
 @questions_app.command("set")

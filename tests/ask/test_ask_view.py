@@ -152,7 +152,8 @@ def test_a_missing_pager_still_prints(terminal, monkeypatch):
 
 
 @pytest.mark.parametrize("command", [["ask", "why do unused embedding rows get zero gradient", "--no-pager"],
-                                     ["probe", "param-count", "--last", "--no-pager"]])
+                                     ["probe", "param-count", "--last", "--no-pager"],
+                                     ["show", "model-size", "--no-pager"]])
 def test_commands_take_no_pager(ready, study, monkeypatch, command):
     from n00bqa.cli import common
     from n00bqa.cli import probes as probes_cli
