@@ -153,3 +153,26 @@ def test_pypdf_says_nothing_of_its_own(tmp_path, capsys, caplog):
     assert captured.err == "" and captured.out == ""
     # and the logger is left as it was
     assert logging.getLogger("pypdf").level == logging.NOTSET
+
+
+@pytest.mark.parametrize("width", [80, 60])
+def test_corpus_list_keeps_every_kind_and_size_whole(study, width):
+    from n00bqa.render import coverage_table, rendered_text
+    from n00bqa.retrieval import index_status
+
+    rows = index_status(study)["items"]
+    text = rendered_text(coverage_table(rows, show_source=False), width)
+    assert all(len(line) <= width for line in text.splitlines())
+    words = text.split()
+    for row in rows:
+        assert row["id"] in words
+        size = f"{row['size'] / 1024:.1f}".removesuffix(".0") if row["size"] is not None else "-"
+        assert size in words
+    assert words.count("note") + words.count("library") + words.count("added") >= len(rows)
+
+
+def test_index_status_prints_the_build_command_whole_on_its_own_line(study_root):
+    (study_root / "corpus" / "notes").mkdir(exist_ok=True)
+    result = runner.invoke(app, ["index", "status"], env={"COLUMNS": "80"})
+    assert result.exit_code == 0, result.output
+    assert "  n00bqa index build" in result.stdout.splitlines()
