@@ -68,6 +68,10 @@ def execute(probe: Probe, values: dict[str, Any], seed: int, as_json: bool, page
         from n00bqa.render import probe_result_view
 
         print_paged(probe_result_view(result), pager=pager)
+    from n00bqa.probes.base import unexplained_numbers
+
+    for missing in unexplained_numbers(result):  # the house rule, checked on every run of every probe
+        warn(f"probe {probe.name}: a number in a finding is no metric, table cell or option of this run: {missing}")
     try:
         save_result(study, result)
     except WriteError as exc:
@@ -195,8 +199,10 @@ def new(
     console.print(f"Wrote {path}")
     if linked is not None:
         console.print(f"Linked it to question {linked.id} ({linked.path})")
-    console.print("Run it:")
+    console.print(f"and its tests {path.with_name('test_' + path.name)}")
+    console.print("Run it, and its tests:")
     console.print(f"  n00bqa probe {name}", soft_wrap=True)
+    console.print(f"  python -m pytest {path.with_name('test_' + path.name)}", soft_wrap=True)
 
 
 def probes(as_json: bool = typer.Option(False, "--json", help="Print the probes as a JSON list.")) -> None:

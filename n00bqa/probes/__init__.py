@@ -149,9 +149,11 @@ def discover(study: Study | None) -> tuple[dict[str, ProbeSpec], list[ProbeProbl
     user = []
     if study is not None and study.probes_dir.is_dir():
         for path in sorted(study.probes_dir.glob("*.py")):
-            if not path.name.startswith("_"):
+            if not path.name.startswith(("_", "test_")):  # test_<name>.py: the learner's tests of a probe
                 name = probe_name_for(path.name)
-                user.append(ProbeSpec(name, USER_MODULE_PREFIX + path.stem, str(path), path))
+                # the module name carries the folder's hash: two roots' my_probe.py are two modules
+                folder = hashlib.sha256(str(path.parent).encode()).hexdigest()[:8]
+                user.append(ProbeSpec(name, f"{USER_MODULE_PREFIX}{path.stem}_{folder}", str(path), path))
     for spec in (*_installed_specs(), *user):
         if spec.name in specs:
             problems.append(ProbeProblem(spec.name, f"{spec.path or spec.origin}: probe name {spec.name!r} is taken "
@@ -162,12 +164,17 @@ def discover(study: Study | None) -> tuple[dict[str, ProbeSpec], list[ProbeProbl
 
 
 def _import(spec: ProbeSpec):
-    if spec.module in sys.modules:
-        return sys.modules[spec.module]
+    """The probe's module. A learner's file is loaded from its path, and loaded again when its
+    source changed since (a long-lived process, such as the browser, sees the edit)."""
     if not spec.module.startswith(USER_MODULE_PREFIX):
         return importlib.import_module(spec.module)
+    source = spec.source_sha256()
+    loaded = sys.modules.get(spec.module)
+    if loaded is not None and getattr(loaded, "__n00bqa_source__", None) == source:
+        return loaded
     module_spec = importlib.util.spec_from_file_location(spec.module, spec.path)
     module = importlib.util.module_from_spec(module_spec)
+    module.__n00bqa_source__ = source
     sys.modules[spec.module] = module
     try:
         module_spec.loader.exec_module(module)

@@ -16,6 +16,7 @@ from n00bqa.study import Study
 
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9]*(?:-[a-z0-9]+)*$")
 TEMPLATE = Path(__file__).with_name("template.py")
+TEMPLATE_TEST = Path(__file__).with_name("template_test.py")  # written beside it as test_<name>.py
 
 
 def check_probe_name(name: str) -> str:
@@ -30,6 +31,9 @@ def check_probe_name(name: str) -> str:
 
 def new_probe(study: Study, name: str, question_id: str | None = None):
     """Write `<root>/probes/<name>.py` from the template and link it to a question.
+
+    Also writes `<root>/probes/test_<name>.py`, the template's tests with the new name, for
+    `python -m pytest probes/`.
 
     Returns:
         (path, question) where question is the linked Question or None.
@@ -50,6 +54,9 @@ def new_probe(study: Study, name: str, question_id: str | None = None):
     source = source.replace('name="template",', f'name="{name}",', 1)
     source = source.replace('question="",', f'question="{question_id or ""}",', 1)
     atomic_write_text(path, source)
+    test = TEMPLATE_TEST.read_text(encoding="utf-8").replace('NAME = "template"', f'NAME = "{name}"', 1)
+    test = test.replace("the probe `template`", f"the probe `{name}`", 1)
+    atomic_write_text(study.probes_dir / f"test_{path.name}", test)
     if question is not None and name not in question.probes:
         question.probes.append(name)
         save_question(study, question)

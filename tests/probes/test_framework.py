@@ -315,3 +315,24 @@ def test_the_source_hash_covers_the_probe_helpers_it_imports(study, learner_prob
     assert spec.source_sha256() != before
     # The framework is not a measurement: base.py is never part of the hash.
     assert all(p.name != "base.py" for p in registry._sources(discover(None)[0]["loss"].path))
+
+
+def test_probe_new_writes_tests_that_pass_and_can_fail(study, learner_probe, monkeypatch):
+    """The new probe's own tests (test_my_linear.py) run green, and go red when a finding retypes a number."""
+    import subprocess
+    import sys
+
+    test_file = study.probes_dir / "test_my_linear.py"
+    assert 'NAME = "my-linear"' in test_file.read_text()
+    assert "my-linear" in probe_names(study) and "test-my-linear" not in probe_names(study)
+    env = {**__import__("os").environ, "N00BQA_ROOT": str(study.root)}
+    ok = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(test_file)],
+                        capture_output=True, text=True, timeout=300, cwd=study.root, env=env)
+    assert ok.returncode == 0, ok.stdout[-2000:]
+    learner_probe.write_text(learner_probe.read_text().replace(
+        'f"It holds {n.params:,} parameters;', 'f"It holds 9,999 parameters;'))
+    bad = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(test_file)],
+                         capture_output=True, text=True, timeout=300, cwd=study.root, env=env)
+    assert bad.returncode == 1 and "test_every_number_in_a_finding_is_measured" in bad.stdout
+    out = runner.invoke(app, ["probe", "my-linear"])
+    assert out.exit_code == 0 and "'9,999'" in out.stderr and "no metric, table cell or option" in out.stderr
