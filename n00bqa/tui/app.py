@@ -51,6 +51,8 @@ class BrowseApp(App):
         Binding("s", "toggle_status", "Status"),
         Binding("n", "add_note", "Note"),
         Binding("o", "open_passage", "Passage"),
+        Binding("p", "quiz", "Quiz"),
+        Binding("plus", "add_question", "Add", key_display="+"),
         Binding("i", "build_index", "Index"),
         Binding("slash", "search", "Search"),
         Binding("q", "quit", "Quit"),
@@ -71,6 +73,7 @@ class BrowseApp(App):
         self.probe_running: str | None = None  # the probe running now
         self.probes_queued: list[str] = []  # the probes `r` started that are still to run
         self.index_building = False
+        self.due_count = self.new_count = 0
         self.cancel = threading.Event()
         self._search_lock = threading.Lock()
         self._search_timer: Timer | None = None
@@ -114,6 +117,7 @@ class BrowseApp(App):
             self.detail.show_message(Text(str(exc), style="red"), title="cannot load the questions")
             return
         self.questions = {q.id: q for q in questions}
+        self.show_due_count()
         keep = keep or self.current
         self.question_list.set_questions(questions, problems, keep=keep)
         if not questions:
@@ -122,6 +126,15 @@ class BrowseApp(App):
         elif keep in self.questions:
             self.current = keep
             self.show_current()
+
+    def show_due_count(self) -> None:
+        """The header's subtitle: how many questions are due for review (and new)."""
+        try:
+            view = self.data.overview()
+        except N00bqaError:
+            return
+        self.due_count, self.new_count = len(view.due), len(view.new)
+        self.sub_title = f"{self.due_count} due · {self.new_count} new · p quiz"
 
     def on_question_highlighted(self, message: QuestionHighlighted) -> None:
         if message.question_id == self.current and self.mode == "question":
@@ -262,6 +275,69 @@ class BrowseApp(App):
     def on_passage_chosen(self, message: PassageChosen) -> None:
         if self.detail.passages:
             self.push_screen(PassageScreen(self.detail.passages, message.index))
+
+    # ----------------------------------------------------------------- the study loop
+
+    def action_quiz(self) -> None:
+        """Quiz the selected question (predict, reveal, rate); the review goes to its log."""
+        question = self._current_question()
+        if question is None:
+            return
+        from n00bqa.tui.quiz import QuizScreen
+
+        try:
+            screen = QuizScreen(self.data, question)
+        except N00bqaError as exc:
+            self.notify(str(exc), title="no quiz", severity="error", timeout=8)
+            return
+        self.push_screen(screen, self._quiz_done)
+
+    def _quiz_done(self, result: Any) -> None:
+        if result is None:
+            self.notify("Quiz left; nothing was logged.")
+            return
+        from n00bqa.study_loop.schedule import now_utc, relative_time
+
+        self.show_due_count()
+        self.notify(f"{result.question.id}: {result.rating}, back {relative_time(result.due, now_utc())} "
+                    f"(logged to reviews/{result.path.name})")
+
+    def action_add_question(self) -> None:
+        self.push_screen(PromptScreen("Add a question to your list", placeholder="e.g. How does grouped query "
+                                      "attention reduce the KV cache?",
+                                      hint="Enter adds it with its closest questions and passages · Esc cancels"),
+                         self._add_question)
+
+    def _add_question(self, text: str | None) -> None:
+        if not text:
+            return
+        self.activity.begin(f"adding: {text[:40]}")
+        self.run_worker(partial(self._add_worker, text), thread=True, group="add", exit_on_error=False)
+
+    def _add_worker(self, text: str) -> None:
+        reporter = ActivityReporter(self, self.activity, self.cancel, prefix="add: ")
+        try:
+            outcome, error = self.data.add_question(text, reporter), None
+        except Cancelled:
+            return
+        except Exception as exc:  # noqa: BLE001 - shown in the app, never a traceback
+            outcome, error = None, error_text(exc)
+        self._from_thread(self._question_added, outcome, error)
+
+    def _question_added(self, outcome: Any, error: str | None) -> None:
+        self.activity.finish()
+        if outcome is None:
+            self.notify(str(error), title="question not added", severity="error", timeout=10)
+            return
+        question, points, missing = outcome
+        self.passage_cache.pop(question.id, None)
+        self.reload(keep=question.id)
+        self.question_list.option_list.focus()
+        if points is None:
+            self.notify(f"Added {question.path.name}; no starting points: {missing}", severity="warning", timeout=10)
+        else:
+            self.notify(f"Added {question.path.name} with {len(points.related)} related questions and "
+                        f"{len(points.passages)} cited passages")
 
     # ----------------------------------------------------------------- probe runs
 

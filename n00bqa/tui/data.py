@@ -98,3 +98,48 @@ class StudyData:
         from n00bqa.ask import ask
 
         return ask(self.study, text, k=k, run=False, reporter=reporter)
+
+    # --- the study loop (n00bqa.study_loop)
+
+    def overview(self) -> Any:
+        """What is due (most overdue first) and what is new: a study_loop Overview."""
+        from n00bqa.study_loop.progress import overview
+
+        return overview(self.study)
+
+    def quiz_plan(self, question: Question) -> Any:
+        """The question's predictions (empty: a recall quiz)."""
+        from n00bqa.study_loop.quiz import plan
+
+        return plan(self.study, question)
+
+    def quiz_reveal(self, asks: list[Any], guesses: list[Any], reporter: Any = None) -> list[Any]:
+        """Measure (cached run, else run the probe) and score each guess."""
+        from n00bqa.study_loop.quiz import reveal_all
+
+        return reveal_all(self.study, asks, guesses, reporter)
+
+    def quiz_record_predictions(self, question: Question, outcomes: list[Any], rating: str) -> Any:
+        from n00bqa.study_loop.quiz import record_predictions
+
+        return record_predictions(self.study, question, outcomes, rating=rating)
+
+    def quiz_record_recall(self, question: Question, words: str, rating: str) -> Any:
+        from n00bqa.study_loop.quiz import record_recall
+
+        return record_recall(self.study, question, words, rating)
+
+    def add_question(self, text: str, reporter: Any = None) -> tuple[Question, Any, str | None]:
+        """Add an open question and write its starting points into it (n00bqa questions add).
+
+        Returns (question, starting points or None, why they are missing or None)."""
+        from n00bqa.errors import N00bqaError
+        from n00bqa.questions import add_question
+        from n00bqa.study_loop.evidence import starting_points, write_starting_points
+
+        question = add_question(self.study, text)
+        try:
+            points = starting_points(self.study, question.question, exclude=question.id, reporter=reporter)
+        except N00bqaError as exc:
+            return question, None, str(exc)
+        return write_starting_points(self.study, question, points), points, None

@@ -1,7 +1,7 @@
 """The browser's widgets. Each owns its CSS and posts messages; none calls the library. What
 they show is built by n00bqa.render, the same views the CLI prints.
 
-- QuestionList: the search box, the tag filter and the list of questions (left pane).
+- QuestionList: the search box, the tag and chapter filters and the list of questions (left pane).
 - DetailPane: the selected question (or an `ask` answer) and its backing passages (right pane).
 - Activity: one line with a progress bar while a probe, an ask or an index build runs.
 - ActivityReporter: the probes' Reporter protocol, feeding Activity from a worker thread.
@@ -30,7 +30,7 @@ def status_mark(status: str) -> Text:
 
 
 class QuestionList(Vertical):
-    """The question list with a search box (filters as you type) and a tag filter."""
+    """The question list with a search box (filters as you type), a tag and a chapter filter."""
 
     DEFAULT_CSS = """
     QuestionList {
@@ -39,7 +39,8 @@ class QuestionList(Vertical):
         border-right: vkey $foreground 30%;
     }
     QuestionList > #search { margin: 0 0 0 1; width: 1fr; }
-    QuestionList > #tag-filter { margin: 1 0 1 1; width: 1fr; }
+    QuestionList > #tag-filter { margin: 1 0 0 1; width: 1fr; }
+    QuestionList > #chapter-filter { margin: 0 0 1 1; width: 1fr; }
     QuestionList > #questions { height: 1fr; border: none; padding: 0; }
     QuestionList > #questions:focus { background-tint: $foreground 5%; }
     QuestionList > #no-match { color: $text-muted; height: auto; padding: 0 1; }
@@ -55,10 +56,12 @@ class QuestionList(Vertical):
         super().__init__(**kwargs)
         self._questions: list[Any] = []
         self._tags: list[str] = []
+        self._chapters: list[int] = []
 
     def compose(self) -> ComposeResult:
         yield Input(placeholder="Search (/)", id="search", compact=True)
         yield Select([], prompt="All tags", id="tag-filter", allow_blank=True, compact=True)
+        yield Select([], prompt="All chapters", id="chapter-filter", allow_blank=True, compact=True)
         yield OptionList(id="questions")
         yield Static("No question matches.", id="no-match")
         yield Static("", id="problems")
@@ -91,14 +94,26 @@ class QuestionList(Vertical):
             select.set_options([(tag, tag) for tag in tags])
             if current in tags:
                 select.value = current
+        chapters = sorted({q.chapter for q in questions if q.chapter is not None})
+        if chapters != self._chapters:
+            from n00bqa.study_loop.progress import SHORT_TITLES
+
+            self._chapters = chapters
+            select = self.query_one("#chapter-filter", Select)
+            current = select.value
+            select.set_options([(f"{n} {SHORT_TITLES.get(n, '')}".strip(), n) for n in chapters])
+            if current in chapters:
+                select.value = current
         problem_box = self.query_one("#problems", Static)
         # The file name is enough here: the pane is narrow and the folder is the study root's.
         problem_box.update(Text("\n".join(f"⚠ {p.path.name}: {p.message}" for p in problems)))
         problem_box.display = bool(problems)
         self._refilter(keep)
 
-    def _matches(self, question: Any, words: list[str], tag: Any) -> bool:
+    def _matches(self, question: Any, words: list[str], tag: Any, chapter: Any = None) -> bool:
         if isinstance(tag, str) and tag not in question.tags:
+            return False
+        if isinstance(chapter, int) and question.chapter != chapter:
             return False
         haystack = " ".join([question.id, question.question, *question.tags]).lower()
         return all(word in haystack for word in words)
@@ -107,7 +122,8 @@ class QuestionList(Vertical):
         keep = keep or self.highlighted_id
         words = self.query_one("#search", Input).value.lower().split()
         tag = self.query_one("#tag-filter", Select).value
-        shown = [q for q in self._questions if self._matches(q, words, tag)]
+        chapter = self.query_one("#chapter-filter", Select).value
+        shown = [q for q in self._questions if self._matches(q, words, tag, chapter)]
         option_list = self.option_list
         option_list.set_options(
             Option(Text.assemble(status_mark(q.status), " ", (q.id, "bold")), id=q.id) for q in shown)
