@@ -51,8 +51,8 @@ class BrowseApp(App):
         Binding("s", "toggle_status", "Status"),
         Binding("n", "add_note", "Note"),
         Binding("o", "open_passage", "Passage"),
-        Binding("p", "quiz", "Quiz"),
-        Binding("plus", "add_question", "Add", key_display="+"),
+        Binding("p", "quiz", "Quiz", show=False),  # p and + are shown in the header: the footer is full at 80
+        Binding("plus", "add_question", "Add", key_display="+", show=False),
         Binding("i", "build_index", "Index"),
         Binding("slash", "search", "Search"),
         Binding("q", "quit", "Quit"),
@@ -134,7 +134,7 @@ class BrowseApp(App):
         except N00bqaError:
             return
         self.due_count, self.new_count = len(view.due), len(view.new)
-        self.sub_title = f"{self.due_count} due · {self.new_count} new · p quiz"
+        self.sub_title = f"{self.due_count} due · {self.new_count} new · p quiz · + add"
 
     def on_question_highlighted(self, message: QuestionHighlighted) -> None:
         if message.question_id == self.current and self.mode == "question":
