@@ -156,6 +156,41 @@ class Probe:
         return opts
 
 
+# --- Checking options: the one-line errors a probe's `check` raises ---------------------------
+def flag(name: str) -> str:
+    """The command-line spelling of an options field: `n_embd` -> `--n-embd`."""
+    return "--" + name.replace("_", "-")
+
+
+def _plain(value: Any) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def check_ranges(opts: Any, limits: dict[str, tuple]) -> None:
+    """Refuse the first option outside its closed range, in one line quoting it.
+
+    Args:
+        opts: the options dataclass.
+        limits: field name -> (low, high), or (low, high, words) where `words` follow the range:
+            `{"context": (1, 10_000_000, "tokens")}` refuses 0 with
+            "--context must be between 1 and 10000000 tokens, got 0".
+    """
+    for name, (low, high, *words) in limits.items():
+        value = getattr(opts, name)
+        if not low <= value <= high:
+            after = "".join(f" {w}" for w in words)
+            raise ProbeError(f"{flag(name)} must be between {_plain(low)} and {_plain(high)}{after}, "
+                             f"got {_plain(value)}")
+
+
+def check_heads_divide(opts: Any, width: str, heads: str = "n_head") -> None:
+    """Refuse a width that the head count does not divide (every head gets width / heads columns)."""
+    w, h = getattr(opts, width), getattr(opts, heads)
+    if w % h:
+        raise ProbeError(f"{flag(width)} {w} is not divisible by {flag(heads)} {h}; "
+                         f"pick a {flag(width)} that is a multiple of {h}")
+
+
 def flat_metrics(numbers: Any, prefix: str = "") -> dict[str, float | int | bool]:
     """The numeric leaves of a measurement, flattened: `{"gpt2": {"total": 1}}` -> `{"gpt2.total": 1}`.
 
@@ -268,9 +303,9 @@ def _versions() -> dict[str, str]:
 
 def probe_sha256(study: Study | None, name: str) -> str:
     """The hash of probe `name`'s source file, found without importing it."""
-    from n00bqa.probes import discover
+    from n00bqa.probes import spec_of
 
-    spec = discover(study)[0].get(name)
+    spec = spec_of(study, name)
     return spec.source_sha256() if spec is not None else ""
 
 

@@ -12,21 +12,23 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from n00bqa.errors import ProbeError
-from n00bqa.probes.base import Context, Prediction, Probe, Report, Table
+from n00bqa.probes.base import Context, Prediction, Probe, Report, Table, check_ranges
 from n00bqa.probes.distributed import (
-    LaunchOptions,
+    BlockOptions,
     RankContext,
+    block_job,
     block_param_count,
     build_block,
-    check_launch,
-    check_state_fits,
+    check_block,
+    equal_within,
     make_batch,
-    port_note,
+    max_abs_diff,
+    max_weight_change,
     rank_slice,
     ring_bytes,
     run_ranks,
-    train_single_process,
+    train_reference,
+    with_launch,
 )
 
 # Averaging gradients across ranks adds them in another order than one process does; in float32
@@ -36,33 +38,14 @@ TOLERANCE = 1e-5
 
 # --- 1. Options ---------------------------------------------------------------------------------
 @dataclass
-class Options(LaunchOptions):
-    d_model: int = field(default=64, metadata={"help": "Width of the GPT block (must divide by --n-head)."})
-    n_head: int = field(default=4, metadata={"help": "Attention heads."})
-    seq_len: int = field(default=16, metadata={"help": "Tokens per sequence."})
-    batch: int = field(default=12, metadata={"help": "Global batch (sequences), split evenly across the ranks."})
-    steps: int = field(default=5, metadata={"help": "Adam steps to train."})
-    lr: float = field(default=1e-3, metadata={"help": "Adam learning rate."})
+class Options(BlockOptions):  # the launch, the block and its training (distributed.py), and DDP's buckets
     bucket_cap_mb: float = field(default=0.05, metadata={"help": "DDP's bucket_cap_mb (MiB of gradients per "
                                                                  "all-reduce); DDP's own default is 25."})
 
 
 def check(opts: Options) -> None:
-    check_launch(opts)
-    if opts.n_head < 1 or not 8 <= opts.d_model <= 8192 or opts.d_model % opts.n_head:
-        raise ProbeError(f"--d-model must be 8-8192 and divisible by --n-head {opts.n_head}, got {opts.d_model}")
-    if not 1 <= opts.seq_len <= 512:
-        raise ProbeError(f"--seq-len must be between 1 and 512, got {opts.seq_len}")
-    if opts.batch < opts.nproc or opts.batch % opts.nproc:
-        raise ProbeError(f"--batch {opts.batch} does not split evenly across --nproc {opts.nproc}; "
-                         f"use a multiple of {opts.nproc}")
-    if not 1 <= opts.steps <= 50:
-        raise ProbeError(f"--steps must be between 1 and 50, got {opts.steps}")
-    if not 0.0 < opts.lr <= 1.0:
-        raise ProbeError(f"--lr must be in (0, 1], got {opts.lr:g}")
-    if not 0.001 <= opts.bucket_cap_mb <= 1024:
-        raise ProbeError(f"--bucket-cap-mb must be between 0.001 and 1024, got {opts.bucket_cap_mb:g}")
-    check_state_fits(block_param_count(opts.d_model), opts.nproc, False, "--d-model", opts.d_model)
+    check_block(opts, sharded=False)  # every rank holds the whole model state
+    check_ranges(opts, {"bucket_cap_mb": (0.001, 1024)})
 
 
 # --- 2. Numbers ---------------------------------------------------------------------------------
@@ -140,19 +123,13 @@ def ddp_rank(rank: RankContext, job: dict) -> dict:
 def measure(opts: Options, ctx: Context) -> Numbers:
     import numpy as np
 
-    job = {"d_model": opts.d_model, "n_head": opts.n_head, "seq_len": opts.seq_len, "batch": opts.batch,
-           "steps": opts.steps, "lr": opts.lr, "bucket_cap_mb": opts.bucket_cap_mb, "seed": ctx.seed}
+    job = block_job(opts, ctx.seed, bucket_cap_mb=opts.bucket_cap_mb)
     launch = run_ranks(ddp_rank, opts, job, ctx.task(f"DDP on {opts.nproc} ranks", opts.nproc))
-    advance = ctx.task("the same block on one process, full batch", 1)
-    reference, _, reference_losses = train_single_process(opts.d_model, opts.n_head, opts.batch, opts.seq_len,
-                                                          opts.steps, opts.lr, ctx.seed)
-    advance()
+    reference, _, reference_losses = train_reference(opts, ctx)
     ranks = launch.results
     last = ranks[0]["steps"][-1]
     per_step = [sum(b["bytes"] for b in step) for step in ranks[0]["steps"]]
     params = dict(reference.named_parameters())
-    diff_vs_single = max(float(np.abs(ranks[0]["weights"][name] - p.detach().numpy()).max())
-                         for name, p in params.items())
     diff_between = max(float(np.abs(r["weights"][name] - ranks[0]["weights"][name]).max())
                        for r in ranks[1:] for name in params)
     mean_losses = np.mean([r["losses"] for r in ranks], axis=0)  # (steps,)
@@ -172,11 +149,10 @@ def measure(opts: Options, ctx: Context) -> Numbers:
         bucket_first_tensor=[b["first"] for b in last],
         first_step_bucket_count=len(ranks[0]["steps"][0]),
         ring_bytes_sent_per_rank=ring_bytes("all-reduce", allreduce, opts.nproc),
-        max_abs_diff_vs_single_process=diff_vs_single,
+        max_abs_diff_vs_single_process=max_abs_diff(ranks[0]["weights"], reference),
         max_abs_diff_between_ranks=diff_between,
         max_loss_diff_vs_single_process=float(np.abs(mean_losses - np.array(reference_losses)).max()),
-        max_weight_change=max(float((p.detach() - q.detach()).abs().max()) for p, q in zip(
-            params.values(), build_block(opts.d_model, opts.n_head, ctx.seed).parameters())),
+        max_weight_change=max_weight_change(reference, opts, ctx.seed),
         tolerance=TOLERANCE,
         port=launch.port,
         busy_ports=launch.busy_ports,
@@ -184,11 +160,6 @@ def measure(opts: Options, ctx: Context) -> Numbers:
 
 
 # --- 4. report ----------------------------------------------------------------------------------
-def equal_within(diff: float, tolerance: float) -> bool:
-    """The verdict behind "the same as one big batch": the largest weight difference is within tolerance."""
-    return diff <= tolerance
-
-
 def _plural(count: int, word: str) -> str:
     return f"{count} {word}" if count == 1 else f"{count} {word}s"
 
@@ -230,8 +201,6 @@ def report(n: Numbers, opts: Options) -> Report:
         f"{n.max_loss_diff_vs_single_process:.2g}. The mean of equal slices' mean gradients is the full "
         f"batch's mean gradient.",
     ]
-    if n.busy_ports:
-        findings.append(port_note(n.busy_ports, n.port))
     buckets = Table("Buckets in the last step, in the order sent",
                     ["bucket", "tensors", "bytes", "grads pending", "first tensor"],
                     [[i, t, b, p, f] for i, (t, b, p, f) in enumerate(zip(
@@ -242,18 +211,13 @@ def report(n: Numbers, opts: Options) -> Report:
         ["all-reduced (hook)", n.allreduce_bytes_per_step],
         ["ring: sent per rank", round(n.ring_bytes_sent_per_rank)],
     ])
-    launch = Table("Launch", ["setting", "value"], [
-        ["ranks", n.nproc], ["backend", opts.backend], ["port", str(n.port)],
-        ["busy ports skipped", ", ".join(map(str, n.busy_ports)) or "none"],
-        ["collective timeout s", opts.timeout],
-    ])
-    return Report(
+    return with_launch(Report(
         summary=f"DDP on {n.nproc} ranks all-reduces {n.allreduce_bytes_per_step:,} bytes of gradients per step "
                 f"in {_plural(n.bucket_count, 'bucket')} and ends {verdict} {n.tolerance:g} of one full-batch process.",
         findings=findings,
-        tables=[traffic, buckets, launch],
+        tables=[traffic, buckets],
         model=f"GPT block d_model={opts.d_model}, {n.param_count:,} parameters",
-    )
+    ), opts, n.port, n.busy_ports)
 
 
 # --- 5. The probe -------------------------------------------------------------------------------

@@ -53,6 +53,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from n00bqa.errors import ProbeError
+from n00bqa.probes.base import Context, Report, Table, check_ranges
 
 HOST = "127.0.0.1"  # loopback only: the ranks never listen on a network interface
 PORT_TRIES = 3
@@ -383,6 +384,40 @@ def _inject_fault(rank: int) -> None:
 
 
 # --- The model ddp and fsdp train ----------------------------------------------------------------
+@dataclass
+class BlockOptions(LaunchOptions):
+    """The launch options plus the GPT block ddp and fsdp train and how they train it."""
+
+    d_model: int = field(default=64, metadata={"help": "Width of the GPT block (must divide by --n-head)."})
+    n_head: int = field(default=4, metadata={"help": "Attention heads."})
+    seq_len: int = field(default=16, metadata={"help": "Tokens per sequence."})
+    batch: int = field(default=12, metadata={"help": "Global batch (sequences), split evenly across the ranks."})
+    steps: int = field(default=5, metadata={"help": "Adam steps to train."})
+    lr: float = field(default=1e-3, metadata={"help": "Adam learning rate."})
+
+
+def check_block(opts: BlockOptions, sharded: bool) -> None:
+    """The launch checks, then one line for each bad block or training option; `sharded`: the model
+    state is split across the ranks (fsdp) rather than held whole by each (ddp)."""
+    check_launch(opts)
+    if opts.n_head < 1 or not 8 <= opts.d_model <= 8192 or opts.d_model % opts.n_head:
+        raise ProbeError(f"--d-model must be 8-8192 and divisible by --n-head {opts.n_head}, got {opts.d_model}")
+    check_ranges(opts, {"seq_len": (1, 512)})
+    if opts.batch < opts.nproc or opts.batch % opts.nproc:
+        raise ProbeError(f"--batch {opts.batch} does not split evenly across --nproc {opts.nproc}; "
+                         f"use a multiple of {opts.nproc}")
+    check_ranges(opts, {"steps": (1, 50)})
+    if not 0.0 < opts.lr <= 1.0:
+        raise ProbeError(f"--lr must be in (0, 1], got {opts.lr:g}")
+    check_state_fits(block_param_count(opts.d_model), opts.nproc, sharded, "--d-model", opts.d_model)
+
+
+def block_job(opts: BlockOptions, seed: int, **extra: Any) -> dict:
+    """What every rank needs to build and train the block (plain data), plus a probe's `extra`."""
+    return {"d_model": opts.d_model, "n_head": opts.n_head, "seq_len": opts.seq_len, "batch": opts.batch,
+            "steps": opts.steps, "lr": opts.lr, "seed": seed, **extra}
+
+
 def block_param_count(d_model: int) -> int:
     """Parameters of `build_block(d_model, ...)`, by closed form: 12 d^2 + 10 d.
 
@@ -486,6 +521,47 @@ def train_single_process(d_model: int, n_head: int, global_batch: int, seq_len: 
         optimizer.step()
         losses.append(loss.item())
     return model, optimizer, losses
+
+
+def train_reference(opts: BlockOptions, ctx: Context):
+    """`train_single_process` for these options, as a progress step of its own."""
+    advance = ctx.task("the same block on one process, full batch", 1)
+    trained = train_single_process(opts.d_model, opts.n_head, opts.batch, opts.seq_len, opts.steps, opts.lr,
+                                   ctx.seed)
+    advance()
+    return trained
+
+
+def max_abs_diff(weights: dict[str, Any], model) -> float:
+    """The largest |rank's weight - model's weight| over every entry (`weights`: name -> numpy array)."""
+    import numpy as np
+
+    return max(float(np.abs(weights[name] - p.detach().cpu().numpy()).max()) for name, p in model.named_parameters())
+
+
+def max_weight_change(model, opts: BlockOptions, seed: int) -> float:
+    """How far training moved `model`'s weights from the block's initial ones: the scale a
+    difference between two trained copies is measured against."""
+    initial = build_block(opts.d_model, opts.n_head, seed)
+    return max(float((p.detach() - q.detach()).abs().max()) for p, q in zip(model.parameters(), initial.parameters()))
+
+
+def equal_within(diff: float, tolerance: float) -> bool:
+    """The verdict behind "the same as one process": the largest difference is within tolerance."""
+    return diff <= tolerance
+
+
+def with_launch(report: Report, opts: LaunchOptions, port: int, busy_ports: list[int]) -> Report:
+    """`report` with how the ranks were started added last: a finding for skipped ports (if any) and
+    the launch table, the same for every distributed probe."""
+    if busy_ports:
+        report.findings.append(port_note(busy_ports, port))
+    report.tables.append(Table("Launch", ["setting", "value"], [
+        ["ranks", opts.nproc], ["backend", opts.backend], ["port", str(port)],
+        ["busy ports skipped", ", ".join(map(str, busy_ports)) or "none"],
+        ["collective timeout s", opts.timeout],
+    ]))
+    return report
 
 
 def tensor_bytes(tensor) -> int:

@@ -11,25 +11,26 @@ gradients and optimizer state all sharded.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from n00bqa.errors import ProbeError
 from n00bqa.probes.base import Context, Prediction, Probe, Report, Table
 from n00bqa.probes.distributed import (
-    LaunchOptions,
+    BlockOptions,
     RankContext,
-    block_param_count,
+    block_job,
     build_block,
-    check_launch,
-    check_state_fits,
+    check_block,
     comm_bytes_mode,
+    equal_within,
     make_batch,
-    port_note,
+    max_abs_diff,
+    max_weight_change,
     model_state_bytes,
     rank_slice,
     ring_bytes,
     run_ranks,
-    train_single_process,
+    train_reference,
+    with_launch,
 )
 
 TOLERANCE = 1e-5  # as in the ddp probe: rounding of a different summation order, after a few Adam steps
@@ -42,29 +43,12 @@ RATIO_TOLERANCE = 0.05
 
 # --- 1. Options ---------------------------------------------------------------------------------
 @dataclass
-class Options(LaunchOptions):
-    d_model: int = field(default=64, metadata={"help": "Width of the GPT block (must divide by --n-head)."})
-    n_head: int = field(default=4, metadata={"help": "Attention heads."})
-    seq_len: int = field(default=16, metadata={"help": "Tokens per sequence."})
-    batch: int = field(default=12, metadata={"help": "Global batch (sequences), split evenly across the ranks."})
-    steps: int = field(default=5, metadata={"help": "Adam steps to train."})
-    lr: float = field(default=1e-3, metadata={"help": "Adam learning rate."})
+class Options(BlockOptions):  # the launch, the block and its training: the ddp probe's options (distributed.py)
+    pass
 
 
 def check(opts: Options) -> None:
-    check_launch(opts)
-    if opts.n_head < 1 or not 8 <= opts.d_model <= 8192 or opts.d_model % opts.n_head:
-        raise ProbeError(f"--d-model must be 8-8192 and divisible by --n-head {opts.n_head}, got {opts.d_model}")
-    if not 1 <= opts.seq_len <= 512:
-        raise ProbeError(f"--seq-len must be between 1 and 512, got {opts.seq_len}")
-    if opts.batch < opts.nproc or opts.batch % opts.nproc:
-        raise ProbeError(f"--batch {opts.batch} does not split evenly across --nproc {opts.nproc}; "
-                         f"use a multiple of {opts.nproc}")
-    if not 1 <= opts.steps <= 50:
-        raise ProbeError(f"--steps must be between 1 and 50, got {opts.steps}")
-    if not 0.0 < opts.lr <= 1.0:
-        raise ProbeError(f"--lr must be in (0, 1], got {opts.lr:g}")
-    check_state_fits(block_param_count(opts.d_model), opts.nproc, True, "--d-model", opts.d_model)
+    check_block(opts, sharded=True)  # each rank holds 1/N of the model state
 
 
 # --- 2. Numbers ---------------------------------------------------------------------------------
@@ -138,15 +122,9 @@ def fsdp_rank(rank: RankContext, job: dict) -> dict:
 
 
 def measure(opts: Options, ctx: Context) -> Numbers:
-    import numpy as np
-
-    job = {"d_model": opts.d_model, "n_head": opts.n_head, "seq_len": opts.seq_len, "batch": opts.batch,
-           "steps": opts.steps, "lr": opts.lr, "seed": ctx.seed}
-    launch = run_ranks(fsdp_rank, opts, job, ctx.task(f"FSDP2 on {opts.nproc} ranks", opts.nproc))
-    advance = ctx.task("the same block on one process, full batch", 1)
-    reference, optimizer, _ = train_single_process(opts.d_model, opts.n_head, opts.batch, opts.seq_len,
-                                                   opts.steps, opts.lr, ctx.seed)
-    advance()
+    advance = ctx.task(f"FSDP2 on {opts.nproc} ranks", opts.nproc)
+    launch = run_ranks(fsdp_rank, opts, block_job(opts, ctx.seed), advance)
+    reference, optimizer, _ = train_reference(opts, ctx)
     ranks = launch.results
     params = dict(reference.named_parameters())
     full = model_state_bytes(reference, optimizer)
@@ -185,10 +163,8 @@ def measure(opts: Options, ctx: Context) -> Numbers:
         zero3_ratio=ZERO3_RATIO,
         ratio_tolerance=RATIO_TOLERANCE,
         largest_unit_param_bytes=max(ranks[0]["unit_bytes"].values()),
-        max_abs_diff_vs_single_process=max(float(np.abs(ranks[0]["weights"][name] - p.detach().numpy()).max())
-                                           for name, p in params.items()),
-        max_weight_change=max(float((p.detach() - q.detach()).abs().max()) for p, q in zip(
-            params.values(), build_block(opts.d_model, opts.n_head, ctx.seed).parameters())),
+        max_abs_diff_vs_single_process=max_abs_diff(ranks[0]["weights"], reference),
+        max_weight_change=max_weight_change(reference, opts, ctx.seed),
         tolerance=TOLERANCE,
         port=launch.port,
         busy_ports=launch.busy_ports,
@@ -196,10 +172,6 @@ def measure(opts: Options, ctx: Context) -> Numbers:
 
 
 # --- 4. report ----------------------------------------------------------------------------------
-def equal_within(diff: float, tolerance: float) -> bool:
-    return diff <= tolerance
-
-
 def close_to(value: float, target: float, tolerance: float) -> bool:
     return abs(value - target) <= tolerance
 
@@ -247,26 +219,19 @@ def report(n: Numbers, opts: Options) -> Report:
         f"{n.max_abs_diff_vs_single_process:.2g}, while training moved them by up to {n.max_weight_change:.2g}): "
         f"sharding changes where the state lives, not the maths.",
     ]
-    if n.busy_ports:
-        findings.append(port_note(n.busy_ports, n.port))
     state = Table("Model state per rank (bytes, measured)", ["rank", "weights", "grads", "Adam", "total"],
                   [[r, s["params"], s["grads"], s["optimizer"], s["total"]] for r, s in enumerate(n.state_by_rank)]
                   + [["1 process", "", "", "", n.full_state_bytes]])
     shards = Table("Local numel of each parameter", ["parameter", *[f"rank {r}" for r in range(n.nproc)]],
                    [[name, *sizes] for name, sizes in n.shard_numel.items()])
-    launch = Table("Launch", ["setting", "value"], [
-        ["ranks", n.nproc], ["backend", opts.backend], ["port", str(n.port)],
-        ["busy ports skipped", ", ".join(map(str, n.busy_ports)) or "none"],
-        ["collective timeout s", opts.timeout],
-    ])
-    return Report(
+    return with_launch(Report(
         summary=f"FSDP2 on {n.nproc} ranks: each rank holds {n.per_rank_state_bytes:,} of the "
                 f"{n.full_state_bytes:,} bytes of model state and a step costs {n.allgather_count} all-gathers "
                 f"and {n.reduce_scatter_count} reduce-scatters.",
         findings=findings,
-        tables=[state, shards, launch],
+        tables=[state, shards],
         model=f"GPT block d_model={opts.d_model}, {n.full_param_numel:,} parameters",
-    )
+    ), opts, n.port, n.busy_ports)
 
 
 # --- 5. The probe -------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from n00bqa.errors import ProbeError
-from n00bqa.probes.base import Context, Prediction, Probe, Report, Table
+from n00bqa.probes.base import Context, Prediction, Probe, Report, Table, check_ranges
 from n00bqa.probes.distributed import (
     LaunchOptions,
     RankContext,
@@ -21,10 +21,11 @@ from n00bqa.probes.distributed import (
     check_launch,
     check_state_fits,
     comm_bytes_mode,
+    equal_within,
     make_batch,
-    port_note,
     ring_bytes,
     run_ranks,
+    with_launch,
 )
 
 TOLERANCE = 1e-5  # float32: the row-parallel sum adds N partial products in another order than one matmul
@@ -46,8 +47,7 @@ def check(opts: Options) -> None:
         value = getattr(opts, name)
         if not opts.nproc <= value <= 8192:
             raise ProbeError(f"--{name} must be between --nproc ({opts.nproc}) and 8192, got {value}")
-    if not 8 <= opts.d_model <= 8192:
-        raise ProbeError(f"--d-model must be between 8 and 8192, got {opts.d_model}")
+    check_ranges(opts, {"d_model": (8, 8192)})
     if (4 * opts.d_model) % opts.nproc:
         raise ProbeError(f"--d-model {opts.d_model}: the MLP's {4 * opts.d_model} hidden units do not split evenly "
                          f"across --nproc {opts.nproc} (tensor parallelism needs equal shards); use a --d-model "
@@ -221,10 +221,6 @@ def measure(opts: Options, ctx: Context) -> Numbers:
 
 
 # --- 4. report ----------------------------------------------------------------------------------
-def equal_within(diff: float, tolerance: float) -> bool:
-    return diff <= tolerance
-
-
 def count_words(count: int, kind: str) -> str:
     """"exactly one all-gather", "2 all-gathers", "no collective": the words say the measured count."""
     if count == 0:
@@ -274,8 +270,6 @@ def report(n: Numbers, opts: Options) -> Report:
         f"{count_words(n.tp_mlp_backward_allreduces, 'all-reduce')} ({n.tp_mlp_backward_collectives} collective "
         f"in all), for the input's gradient; each weight's gradient is computed where its shard lives.",
     ]
-    if n.busy_ports:
-        findings.append(port_note(n.busy_ports, n.port))
     moves = Table("Redistributions (counted on rank 0)", ["from -> to", "collectives", "kind", "bytes / rank"], [
         ["Shard(0) -> Replicate", n.shard_to_replicate_collectives, "all-gather",
          round(n.allgather_ring_bytes_per_rank)],
@@ -295,19 +289,14 @@ def report(n: Numbers, opts: Options) -> Report:
         ["c_proj.weight", _shape(n.proj_local_shape), f"{opts.d_model} x {n.hidden_units}"],
         ["hidden activation", _shape(n.hidden_local_shape), f"{opts.batch} x {opts.seq_len} x {n.hidden_units}"],
     ])
-    launch = Table("Launch", ["setting", "value"], [
-        ["ranks", n.nproc], ["backend", opts.backend], ["port", str(n.port)],
-        ["busy ports skipped", ", ".join(map(str, n.busy_ports)) or "none"],
-        ["collective timeout s", opts.timeout],
-    ])
-    return Report(
+    return with_launch(Report(
         summary=f"On {n.nproc} ranks Shard -> Replicate is {count_words(n.shard_to_replicate_allgathers, 'all-gather')}, "
                 f"Partial -> Replicate {count_words(n.partial_to_replicate_allreduces, 'all-reduce')}, and a "
                 f"column- then row-parallel MLP needs {count_words(n.tp_mlp_allreduces, 'all-reduce')} forward.",
         findings=findings,
-        tables=[moves, mlp_shapes, held, launch],
+        tables=[moves, mlp_shapes, held],
         model=f"{opts.rows} x {opts.cols} matrix; GPT MLP d_model={opts.d_model}",
-    )
+    ), opts, n.port, n.busy_ports)
 
 
 # --- 5. The probe -------------------------------------------------------------------------------
