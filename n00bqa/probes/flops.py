@@ -19,8 +19,8 @@ import statistics
 import time
 from dataclasses import dataclass, field
 
-from n00bqa.errors import ProbeError
-from n00bqa.probes.base import Context, Prediction, Probe, Report, Table
+from n00bqa.probes.base import Context, Prediction, Probe, Report, Table, check_heads_divide, check_ranges
+from n00bqa.probes.nanogpt import ShapeOptions
 
 # Hoffmann et al. 2022, "Training Compute-Optimal Large Language Models", Table 3 (Approach 1):
 # parameters, FLOPs, tokens, as printed.
@@ -46,10 +46,8 @@ GPT3 = dict(n_layer=96, n_embd=12288, seq_len=2048, vocab_size=50257)
 
 # --- 1. Options ---------------------------------------------------------------------------------
 @dataclass
-class Options:
-    n_layer: int = field(default=2, metadata={"help": "Blocks of the tiny GPT."})
-    n_head: int = field(default=4, metadata={"help": "Heads (must divide --n-embd)."})
-    n_embd: int = field(default=128, metadata={"help": "Width d."})
+class Options(ShapeOptions):  # the nanogpt probe's model: n_layer, n_head and n_embd, wider here
+    n_embd: int = field(default=128, metadata={"help": "Width d of the residual stream."})
     seq_len: int = field(default=128, metadata={"help": "Sequence length T."})
     batch_size: int = field(default=8, metadata={"help": "Sequences per step."})
     vocab_size: int = field(default=512, metadata={"help": "Vocabulary V (the output layer is a V x d matrix)."})
@@ -58,15 +56,10 @@ class Options:
 
 
 def check(opts: Options) -> None:
-    limits = {"n_layer": (1, 48), "n_head": (1, 64), "n_embd": (1, 4096), "seq_len": (2, 4096),
-              "batch_size": (1, 1024), "vocab_size": (2, 300000), "matmul_size": (16, 8192), "repeats": (1, 100)}
-    for name, (low, high) in limits.items():
-        value = getattr(opts, name)
-        if not low <= value <= high:
-            raise ProbeError(f"--{name.replace('_', '-')} must be between {low} and {high}, got {value}")
-    if opts.n_embd % opts.n_head:
-        raise ProbeError(f"--n-embd {opts.n_embd} is not divisible by --n-head {opts.n_head}; "
-                         "pick an n_embd that is a multiple of n_head")
+    check_ranges(opts, {"n_layer": (1, 48), "n_head": (1, 64), "n_embd": (1, 4096), "seq_len": (2, 4096),
+                        "batch_size": (1, 1024), "vocab_size": (2, 300000), "matmul_size": (16, 8192),
+                        "repeats": (1, 100)})
+    check_heads_divide(opts, "n_embd")
 
 
 # --- The formula ----------------------------------------------------------------------------------
@@ -138,12 +131,11 @@ def measure(opts: Options, ctx: Context) -> Numbers:
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
-    from n00bqa.probes.nanogpt import GPTConfig, build_gpt
+    from n00bqa.probes.nanogpt import GPTConfig, build_gpt, config_for
 
     advance = ctx.task("counting, timing, scaling", 4)
     B, T = opts.batch_size, opts.seq_len
-    config = GPTConfig(block_size=T, vocab_size=opts.vocab_size, n_layer=opts.n_layer, n_head=opts.n_head,
-                       n_embd=opts.n_embd, flash=False)  # the softmax written out: countable on a CPU
+    config = config_for(opts, T, opts.vocab_size, flash=False)  # the softmax written out: countable on a CPU
     model = build_gpt(config)
     x = torch.randint(opts.vocab_size, (B, T))  # (B, T) token ids
     y = torch.randint(opts.vocab_size, (B, T))  # (B, T) targets

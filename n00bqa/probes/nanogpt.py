@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from importlib.resources import files
 
 from n00bqa.errors import ProbeError
-from n00bqa.probes.base import Context, Prediction, Probe, Report, Table
+from n00bqa.probes.base import Context, Prediction, Probe, Report, Table, check_heads_divide, check_ranges
 
 TEXT_FILE = "data/nanogpt_text.txt"
 TRAIN_FRACTION = 0.9  # nanoGPT's data/shakespeare_char/prepare.py keeps the first 90 % for training
@@ -54,13 +54,19 @@ INIT_STD = 0.02  # GPT-2's (and nanoGPT's) init: every matrix and table ~ N(0, 0
 
 # --- 1. Options ---------------------------------------------------------------------------------
 @dataclass
-class Options:
-    steps: int = field(default=600, metadata={"help": "AdamW steps of training."})
-    batch_size: int = field(default=16, metadata={"help": "Sequences per step."})
-    block_size: int = field(default=64, metadata={"help": "Context length in characters."})
+class ShapeOptions:
+    """The GPT's shape (GPTConfig's n_layer, n_head, n_embd): the flops probe builds this model too."""
+
     n_layer: int = field(default=2, metadata={"help": "Transformer blocks."})
     n_head: int = field(default=4, metadata={"help": "Attention heads per block (must divide --n-embd)."})
     n_embd: int = field(default=64, metadata={"help": "Width of the residual stream."})
+
+
+@dataclass
+class Options(ShapeOptions):
+    steps: int = field(default=600, metadata={"help": "AdamW steps of training."})
+    batch_size: int = field(default=16, metadata={"help": "Sequences per step."})
+    block_size: int = field(default=64, metadata={"help": "Context length in characters."})
     learning_rate: float = field(default=5e-3, metadata={"help": "Peak AdamW learning rate (cosine decay to a tenth)."})
     eval_batches: int = field(default=8, metadata={"help": "Batches averaged for each train/val loss estimate."})
     evals: int = field(default=10, metadata={"help": "How many times to estimate the losses during training."})
@@ -69,16 +75,10 @@ class Options:
 
 
 def check(opts: Options) -> None:
-    limits = {"steps": (1, 20000), "batch_size": (1, 512), "block_size": (2, 1024), "n_layer": (1, 24),
-              "n_head": (1, 64), "n_embd": (1, 2048), "eval_batches": (1, 200), "evals": (1, 100),
-              "sample_chars": (0, 5000)}
-    for name, (low, high) in limits.items():
-        value = getattr(opts, name)
-        if not low <= value <= high:
-            raise ProbeError(f"--{name.replace('_', '-')} must be between {low} and {high}, got {value}")
-    if opts.n_embd % opts.n_head:
-        raise ProbeError(f"--n-embd {opts.n_embd} is not divisible by --n-head {opts.n_head}; "
-                         "pick an n_embd that is a multiple of n_head")
+    check_ranges(opts, {"steps": (1, 20000), "batch_size": (1, 512), "block_size": (2, 1024), "n_layer": (1, 24),
+                        "n_head": (1, 64), "n_embd": (1, 2048), "eval_batches": (1, 200), "evals": (1, 100),
+                        "sample_chars": (0, 5000)})
+    check_heads_divide(opts, "n_embd")
     if not 0 < opts.learning_rate <= 1:
         raise ProbeError(f"--learning-rate must be in (0, 1], got {opts.learning_rate}")
     if not 0 < opts.temperature <= 10:
@@ -98,6 +98,12 @@ class GPTConfig:
     # True: F.scaled_dot_product_attention (a fused kernel); False: the softmax written out, which is
     # what torch's FlopCounterMode can count on a CPU (it has no formula for the CPU fused kernel).
     flash: bool = True
+
+
+def config_for(shape: ShapeOptions, block_size: int, vocab_size: int, **more) -> GPTConfig:
+    """The GPTConfig of a probe's shape options, for this context and vocabulary."""
+    return GPTConfig(block_size=block_size, vocab_size=vocab_size, n_layer=shape.n_layer, n_head=shape.n_head,
+                     n_embd=shape.n_embd, **more)
 
 
 def build_gpt(config: GPTConfig):
@@ -318,8 +324,7 @@ def measure(opts: Options, ctx: Context) -> Numbers:
         y = torch.stack([source[s + 1:s + 1 + opts.block_size] for s in starts])  # (B, T): shifted by one
         return x, y
 
-    config = GPTConfig(block_size=opts.block_size, vocab_size=V, n_layer=opts.n_layer, n_head=opts.n_head,
-                       n_embd=opts.n_embd)
+    config = config_for(opts, opts.block_size, V)
     model = build_gpt(config)
 
     @torch.no_grad()
