@@ -25,7 +25,7 @@ import math
 from dataclasses import dataclass, field
 
 from n00bqa.errors import ProbeError
-from n00bqa.probes.base import Context, Prediction, Probe, Report, Table
+from n00bqa.probes.base import Context, Prediction, Probe, Report, Table, check_ranges
 
 MAX_SAVED_BYTES = 2 * 10**9  # the fp32 run of the largest case must stay well inside this machine's memory
 MB = 1e6
@@ -90,8 +90,7 @@ def parse_sizes(text: str, flag: str, most: int) -> list[int]:
 
 
 def check(opts: Options) -> None:
-    if not 8 <= opts.n_embd <= 2048:
-        raise ProbeError(f"--n-embd {opts.n_embd} must be between 8 and 2048")
+    check_ranges(opts, {"n_embd": (8, 2048)})
     if opts.n_head < 1 or opts.n_embd % opts.n_head:
         raise ProbeError(f"--n-head {opts.n_head} must divide --n-embd {opts.n_embd} (e.g. --n-head 4)")
     if not 0.0 <= opts.dropout < 1.0:

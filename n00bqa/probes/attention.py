@@ -20,8 +20,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from n00bqa.errors import ProbeError
-from n00bqa.probes.base import Context, Prediction, Probe, Report, Table
+from n00bqa.probes.base import Context, Prediction, Probe, Report, Table, check_heads_divide, check_ranges
 
 TOLERANCE = 1e-5  # float32 attention by two routes agrees to about 1e-7; 1e-5 leaves room, a bug misses by 1e-1
 SENTENCE = "the cat sat on the mat because it was warm"  # labels for the positions (the vectors are random)
@@ -42,16 +41,9 @@ class Options:
 
 def check(opts: Options) -> None:
     words = len(SENTENCE.split())
-    if not 2 <= opts.seq_len <= words:
-        raise ProbeError(f"--seq-len must be between 2 and {words}, got {opts.seq_len}")
-    for name, (low, high) in {"d_model": (1, 4096), "n_head": (1, 256), "keys": (2, 4096),
-                              "queries": (8, 8192)}.items():
-        value = getattr(opts, name)
-        if not low <= value <= high:
-            raise ProbeError(f"--{name.replace('_', '-')} must be between {low} and {high}, got {value}")
-    if opts.d_model % opts.n_head:
-        raise ProbeError(f"--d-model {opts.d_model} is not divisible by --n-head {opts.n_head}; "
-                         "pick a d_model that is a multiple of n_head")
+    check_ranges(opts, {"seq_len": (2, words), "d_model": (1, 4096), "n_head": (1, 256), "keys": (2, 4096),
+                        "queries": (8, 8192)})
+    check_heads_divide(opts, "d_model")
 
 
 # --- The head by hand -----------------------------------------------------------------------------

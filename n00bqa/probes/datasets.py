@@ -30,7 +30,7 @@ from importlib import resources
 from pathlib import Path
 
 from n00bqa.errors import ProbeError
-from n00bqa.probes.base import Context, Prediction, Probe, Report, Table
+from n00bqa.probes.base import Context, Prediction, Probe, Report, Table, check_ranges
 
 SLICES = ("train[:10]", "train[:10%]", "train[-5:]", "train[10%:20%]", "train[:50%]+test[:2]")
 TEST_ROWS = 16  # the last questions of science_mc.json form the test split
@@ -49,10 +49,7 @@ class Options:
 
 
 def check(opts: Options) -> None:
-    if not 1 <= opts.table_mb <= 8192:
-        raise ProbeError(f"--table-mb must be between 1 and 8192, got {opts.table_mb}")
-    if not 100 <= opts.map_rows <= 1_000_000:
-        raise ProbeError(f"--map-rows must be between 100 and 1000000, got {opts.map_rows}")
+    check_ranges(opts, {"table_mb": (1, 8192), "map_rows": (100, 1_000_000)})
     if opts.tmp_dir and not Path(opts.tmp_dir).expanduser().is_dir():
         raise ProbeError(f"--tmp-dir {opts.tmp_dir!r} is not a folder; pass an existing folder or leave it out")
 

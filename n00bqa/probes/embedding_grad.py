@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from n00bqa.errors import ProbeError
-from n00bqa.probes.base import Context, Prediction, Probe, Report, Table
+from n00bqa.probes.base import Context, Prediction, Probe, Report, Table, check_ranges
 from n00bqa.probes.models import BUNDLED_NAME
 
 # Two more sentences for the optimizer steps: they share no word with each other except "the".
@@ -57,17 +57,11 @@ def check(opts: EmbeddingGradOptions) -> None:
         raise ProbeError("--text is empty; give a sentence, e.g. --text 'the cat sat on the mat'")
     if len(opts.text) > 2000:
         raise ProbeError(f"--text is {len(opts.text)} characters; keep it under 2000")
-    if not 1 <= opts.big_vocab <= 2_000_000:
-        raise ProbeError(f"--big-vocab {opts.big_vocab} must be between 1 and 2000000 rows")
-    if not 1 <= opts.big_dim <= 8192:
-        raise ProbeError(f"--big-dim {opts.big_dim} must be between 1 and 8192")
+    check_ranges(opts, {"big_vocab": (1, 2_000_000, "rows"), "big_dim": (1, 8192), "batch_tokens": (1, 1_000_000),
+                        "reps": (1, 20)})
     if opts.big_vocab * opts.big_dim > 600_000_000:
         raise ProbeError(f"--big-vocab × --big-dim = {opts.big_vocab * opts.big_dim:,} numbers is too large for "
                          "this probe's memory budget (at most 600,000,000, i.e. 2.4 GB per fp32 copy)")
-    if not 1 <= opts.batch_tokens <= 1_000_000:
-        raise ProbeError(f"--batch-tokens {opts.batch_tokens} must be between 1 and 1000000")
-    if not 1 <= opts.reps <= 20:
-        raise ProbeError(f"--reps {opts.reps} must be between 1 and 20")
 
 
 def storage_bytes(*tensors) -> int:

@@ -23,8 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from n00bqa.errors import ProbeError
-from n00bqa.probes.base import Context, Prediction, Probe, Report, Table
+from n00bqa.probes.base import Context, Prediction, Probe, Report, Table, check_ranges
 
 BF16 = 2  # bytes per number
 PUBLISHED = ("llama-2-7b", "llama-2-70b", "llama-3-8b", "mistral-7b", "deepseek-v3")
@@ -41,14 +40,8 @@ class Options:
 
 
 def check(opts: Options) -> None:
-    if not 1 <= opts.context <= 10_000_000:
-        raise ProbeError(f"--context must be between 1 and 10000000 tokens, got {opts.context}")
-    if not 1 <= opts.batch <= 4096:
-        raise ProbeError(f"--batch must be between 1 and 4096, got {opts.batch}")
-    if not 1 <= opts.prompt <= 64:
-        raise ProbeError(f"--prompt must be between 1 and 64 tokens, got {opts.prompt}")
-    if not 1 <= opts.new_tokens <= 64:
-        raise ProbeError(f"--new-tokens must be between 1 and 64, got {opts.new_tokens}")
+    check_ranges(opts, {"context": (1, 10_000_000, "tokens"), "batch": (1, 4096), "prompt": (1, 64, "tokens"),
+                        "new_tokens": (1, 64)})
 
 
 # --- Numbers -------------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from n00bqa.errors import ProbeError
-from n00bqa.probes.base import Context, Prediction, Probe, Report, Table
+from n00bqa.probes.base import Context, Prediction, Probe, Report, Table, check_heads_divide, check_ranges
 
 IGNORE_INDEX = -100  # the label value PyTorch's cross_entropy (and transformers) skip
 INIT_RANGE = 0.02  # GPT-2's initializer_range: weights ~ N(0, 0.02^2)
@@ -84,13 +84,8 @@ def check(opts: LossOptions) -> None:
     for name in ("n_embd", "n_layer", "n_head"):
         if getattr(opts, name) < 1:
             raise ProbeError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(opts, name)}")
-    if opts.n_embd % opts.n_head:
-        raise ProbeError(f"--n-embd {opts.n_embd} is not divisible by --n-head {opts.n_head}; "
-                         "pick an n_embd that is a multiple of n_head")
-    if not 0 <= opts.train_steps <= 2000:
-        raise ProbeError(f"--train-steps must be between 0 and 2000, got {opts.train_steps}")
-    if not 2 <= opts.init_draws <= 100:
-        raise ProbeError(f"--init-draws must be between 2 and 100 (a standard error needs two), got {opts.init_draws}")
+    check_heads_divide(opts, "n_embd")
+    check_ranges(opts, {"train_steps": (0, 2000), "init_draws": (2, 100, "(a standard error needs two)")})
     if not 0.0 <= opts.label_smoothing < 1.0:
         raise ProbeError(f"--label-smoothing must be in [0, 1), got {opts.label_smoothing}")
     if not 0.0 < opts.wide_init <= 10.0:

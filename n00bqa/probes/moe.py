@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from n00bqa.errors import ProbeError
-from n00bqa.probes.base import Context, Prediction, Probe, Report, Table
+from n00bqa.probes.base import Context, Prediction, Probe, Report, Table, check_ranges
 
 TEXT = "The cat sat on the mat, and the dog slept by the warm fire."
 TOLERANCE = 1e-6  # float32: the aux loss by hand and transformers' agree to rounding
@@ -42,13 +42,10 @@ class Options:
 def check(opts: Options) -> None:
     if not 1 <= len(opts.text.encode()) <= 512:
         raise ProbeError(f"--text must be 1 to 512 bytes long, got {len(opts.text.encode())}")
-    if not 2 <= opts.experts <= 64:
-        raise ProbeError(f"--experts must be between 2 and 64, got {opts.experts}")
+    check_ranges(opts, {"experts": (2, 64)})
     if not 1 <= opts.top_k <= opts.experts:
         raise ProbeError(f"--top-k must be between 1 and --experts ({opts.experts}), got {opts.top_k}")
-    for name in ("layers", "hidden", "intermediate"):
-        if not 1 <= getattr(opts, name) <= 1024:
-            raise ProbeError(f"--{name} must be between 1 and 1024, got {getattr(opts, name)}")
+    check_ranges(opts, {"layers": (1, 1024), "hidden": (1, 1024), "intermediate": (1, 1024)})
     if opts.hidden % 4:
         raise ProbeError(f"--hidden must divide by the 4 attention heads, got {opts.hidden}")
 

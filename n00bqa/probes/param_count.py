@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from n00bqa.errors import ProbeError
-from n00bqa.probes.base import Context, Prediction, Probe, Report, Table
+from n00bqa.probes.base import Context, Prediction, Probe, Report, Table, check_ranges
 
 BUNDLED = "all-MiniLM-L6-v2"
 COMPONENTS = ("embeddings", "attention", "mlp", "norms", "heads", "other")
@@ -66,8 +66,7 @@ class ParamCountOptions:
 
 
 def check(opts: ParamCountOptions) -> None:
-    if not 1 <= opts.seq_len <= 1_048_576:
-        raise ProbeError(f"--seq-len {opts.seq_len} must be between 1 and 1048576 tokens")
+    check_ranges(opts, {"seq_len": (1, 1_048_576, "tokens")})
     if opts.model is not None:
         from n00bqa.probes.models import resolve_model_dir
 

@@ -20,8 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from n00bqa.errors import ProbeError
-from n00bqa.probes.base import Context, Prediction, Probe, Report, Table
+from n00bqa.probes.base import Context, Prediction, Probe, Report, Table, check_ranges
 
 TOLERANCE = 1e-6  # float32 sums of a few hundred products agree to about this
 
@@ -35,10 +34,9 @@ class Options:
 
 
 def check(opts: Options) -> None:
-    for name in ("in_features", "out_features", "batch"):
-        value = getattr(opts, name)
-        if not 1 <= value <= 8192:
-            raise ProbeError(f"--{name.replace('_', '-')} must be between 1 and 8192, got {value}")
+    # base.check_ranges raises the one-line error ("--batch must be between 1 and 8192, got 0");
+    # for any other bad value raise n00bqa.errors.ProbeError yourself, naming the value and the fix.
+    check_ranges(opts, {"in_features": (1, 8192), "out_features": (1, 8192), "batch": (1, 8192)})
 
 
 # --- 2. Numbers ---------------------------------------------------------------------------------

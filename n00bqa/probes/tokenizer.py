@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 
 from n00bqa.errors import ProbeError
-from n00bqa.probes.base import Context, Prediction, Probe, Report, Table
+from n00bqa.probes.base import Context, Prediction, Probe, Report, Table, check_ranges
 
 STRATEGIES = ("longest_first", "only_first", "only_second", "do_not_truncate")
 LETTERS = "ABCDE"
@@ -47,10 +47,7 @@ def check(opts: Options) -> None:
             raise ProbeError(f"--{name} is empty; give some text, e.g. --{name} \"the cell\"")
     if len(opts.word.split()) != 1:
         raise ProbeError(f"--word {opts.word!r} must be one word without spaces")
-    if not 4 <= opts.max_length <= 512:
-        raise ProbeError(f"--max-length must be between 4 and 512 (MiniLM's limit), got {opts.max_length}")
-    if not 1 <= opts.questions <= 16:
-        raise ProbeError(f"--questions must be between 1 and 16, got {opts.questions}")
+    check_ranges(opts, {"max_length": (4, 512, "(MiniLM's limit)"), "questions": (1, 16)})
 
 
 # --- 2. Numbers ---------------------------------------------------------------------------------

@@ -27,7 +27,7 @@ from importlib import resources
 from typing import Any
 
 from n00bqa.errors import ProbeError
-from n00bqa.probes.base import Context, Prediction, Probe, Report, Table
+from n00bqa.probes.base import Context, Prediction, Probe, Report, Table, check_ranges
 
 TOLERANCE = 1e-6  # float32 gradients summed in a different order agree to about 1e-7
 TINY_BERT = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64,
@@ -65,8 +65,7 @@ def parse_layouts(text: str) -> list[tuple[int, int]]:
 
 
 def check(opts: Options) -> None:
-    if not 2 <= opts.schedule_steps <= 100_000:
-        raise ProbeError(f"--schedule-steps must be between 2 and 100000, got {opts.schedule_steps}")
+    check_ranges(opts, {"schedule_steps": (2, 100_000)})
     if not 0 <= opts.warmup_steps < opts.schedule_steps:
         raise ProbeError(f"--warmup-steps must be between 0 and --schedule-steps - 1 ({opts.schedule_steps - 1}), "
                          f"got {opts.warmup_steps}")

@@ -18,7 +18,7 @@ from typing import Any
 
 from n00bqa.errors import ProbeError
 from n00bqa.probes.models import BUNDLED_NAME
-from n00bqa.probes.base import Context, Prediction, Probe, Report, Table
+from n00bqa.probes.base import Context, Prediction, Probe, Report, Table, check_ranges
 
 DISTANCES = (1, 2, 4, 8, 16, 64, 256)
 TOLERANCE = 1e-6  # float32 lookups and one-hot products agree to about this
@@ -58,8 +58,7 @@ def check(opts: WordEmbeddingOptions) -> None:
                          "e.g. --text 'a river bank | a bank loan'")
     if len(opts.text) > 4000:
         raise ProbeError(f"--text is {len(opts.text)} characters; keep it under 4000")
-    if not 1 <= opts.top_k <= 50:
-        raise ProbeError(f"--top-k {opts.top_k} must be between 1 and 50")
+    check_ranges(opts, {"top_k": (1, 50)})
     words = [w.strip() for w in opts.neighbours.split(",") if w.strip()]
     if len(words) > 20:
         raise ProbeError(f"--neighbours lists {len(words)} words; give at most 20")
