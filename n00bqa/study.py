@@ -81,6 +81,11 @@ class Study:
         return self.root / "corpus"
 
     @property
+    def reviews_dir(self) -> Path:
+        """The learner's review history, `reviews/<id>.jsonl`: versioned with the questions, not state."""
+        return self.root / "reviews"
+
+    @property
     def probes_dir(self) -> Path:
         """The learner's own probes, one `<name>.py` each (`n00bqa probe new NAME` writes one)."""
         return self.root / "probes"
@@ -97,6 +102,7 @@ class Study:
         """Every folder n00bqa reads or writes for this root, by name (for `n00bqa where`)."""
         return {
             "questions": self.questions_dir, "corpus": self.corpus_dir, "probes": self.probes_dir,
+            "reviews": self.reviews_dir,
             "state": self.state_path(), "index": self.state_path("index"), "encoder": self.state_path("onnx"),
             "question vectors": self.state_path("routing"), "probe cache": self.state_path("probe-cache"),
         }

@@ -27,7 +27,6 @@ from n00bqa.questions import check_id
 from n00bqa.study import Study
 from n00bqa.study_loop.scoring import RATINGS
 
-REVIEWS_DIRNAME = "reviews"
 KINDS = ("predict", "recall")
 GITATTRIBUTES = "# n00bqa: a review log only grows, so a merge keeps the lines of both sides\n*.jsonl merge=union\n"
 
@@ -94,12 +93,8 @@ class LogProblem:
         return self.message
 
 
-def reviews_dir(study: Study) -> Path:
-    return study.root / REVIEWS_DIRNAME
-
-
 def log_path(study: Study, qid: str) -> Path:
-    return reviews_dir(study) / f"{check_id(qid)}.jsonl"
+    return study.reviews_dir / f"{check_id(qid)}.jsonl"
 
 
 def _iso(moment: datetime) -> str:
@@ -195,7 +190,7 @@ def read_log_file(path: Path, qid: str | None = None) -> tuple[list[Review], lis
 
 def read_all(study: Study) -> tuple[dict[str, list[Review]], list[LogProblem]]:
     """Every question's reviews (by question id) and every skipped line, from `reviews/*.jsonl`."""
-    folder = reviews_dir(study)
+    folder = study.reviews_dir
     logs: dict[str, list[Review]] = {}
     problems: list[LogProblem] = []
     for path in sorted(folder.glob("*.jsonl")) if folder.is_dir() else []:
