@@ -28,8 +28,11 @@ from n00bqa.tui.widgets import Activity, ActivityReporter, Cancelled, DetailPane
 PASSAGES_K = 5
 
 
-def error_text(exc: BaseException) -> str:
-    """A library error is its message; anything else is a bug, named by its type."""
+def error_text(exc: BaseException, index_hint: bool = False) -> str:
+    """A library error is its message; anything else is a bug, named by its type. `index_hint`: a
+    missing or unusable index also says how to build it (for the views that read the index)."""
+    if index_hint and isinstance(exc, RetrievalIndexError):
+        return f"{exc}\nPress i to build the index here, or run `{INDEX_BUILD_COMMAND}`."
     if isinstance(exc, N00bqaError):
         return str(exc)
     return f"{type(exc).__name__}: {exc} (a bug in n00bqa; run with N00BQA_DEBUG=1 outside the browser to see more)"
@@ -192,10 +195,8 @@ class BrowseApp(App):
         with self._search_lock:  # one search at a time: the first one loads the embedding model
             try:
                 outcome: tuple[list[Any] | None, str | None] = (self.data.search(text, PASSAGES_K), None)
-            except RetrievalIndexError as exc:
-                outcome = (None, f"{exc}\nPress i to build the index here, or run `{INDEX_BUILD_COMMAND}`.")
             except Exception as exc:  # noqa: BLE001 - shown in the app, never a traceback
-                outcome = (None, error_text(exc))
+                outcome = (None, error_text(exc, index_hint=True))
         self._from_thread(self._passages_found, qid, outcome)
 
     def _passages_found(self, qid: str, outcome: tuple[list[Any] | None, str | None]) -> None:
@@ -210,6 +211,18 @@ class BrowseApp(App):
             self.detail.show_passages([], Text("The reading list has no passage for this question.", style="dim"))
         else:
             self.detail.show_passages(passages, "")
+
+    def _reported(self, prefix: str, call: Callable[[ActivityReporter], Any],
+                  index_hint: bool = False) -> tuple[Any, str | None] | None:
+        """Run `call(reporter)` on this worker thread, its progress shown in the activity bar: (its
+        result, None), (None, the error in one line), or None when the learner cancelled it."""
+        reporter = ActivityReporter(self, self.activity, self.cancel, prefix=prefix)
+        try:
+            return call(reporter), None
+        except Cancelled:
+            return None
+        except Exception as exc:  # noqa: BLE001 - shown in the app, never a traceback
+            return None, error_text(exc, index_hint)
 
     def _from_thread(self, callback: Callable[..., Any], *args: Any) -> None:
         """Hand a worker's result to the UI thread; if the app has already stopped, drop it."""
@@ -315,14 +328,9 @@ class BrowseApp(App):
         self.run_worker(partial(self._add_worker, text), thread=True, group="add", exit_on_error=False)
 
     def _add_worker(self, text: str) -> None:
-        reporter = ActivityReporter(self, self.activity, self.cancel, prefix="add: ")
-        try:
-            outcome, error = self.data.add_question(text, reporter), None
-        except Cancelled:
-            return
-        except Exception as exc:  # noqa: BLE001 - shown in the app, never a traceback
-            outcome, error = None, error_text(exc)
-        self._from_thread(self._question_added, outcome, error)
+        done = self._reported("add: ", partial(self.data.add_question, text))
+        if done is not None:
+            self._from_thread(self._question_added, *done)
 
     def _question_added(self, outcome: Any, error: str | None) -> None:
         self.activity.finish()
@@ -365,14 +373,10 @@ class BrowseApp(App):
     def _probe_worker(self, probe_names: list[str]) -> None:
         """Run the probes one after the other, handing each result to the UI as it comes."""
         for name in probe_names:
-            reporter = ActivityReporter(self, self.activity, self.cancel, prefix=f"{name}: ")
-            try:
-                result, error = self.data.run_probe(name, reporter), None
-            except Cancelled:
+            done = self._reported(f"{name}: ", partial(self.data.run_probe, name))
+            if done is None:
                 return
-            except Exception as exc:  # noqa: BLE001 - shown in the app, never a traceback
-                result, error = None, error_text(exc)
-            self._from_thread(self._probe_done, name, result, error)
+            self._from_thread(self._probe_done, name, *done)
 
     def _probe_done(self, probe_name: str, result: Any, error: str | None) -> None:
         if error is not None:
@@ -406,16 +410,10 @@ class BrowseApp(App):
                         exit_on_error=False)
 
     def _ask_worker(self, text: str) -> None:
-        reporter = ActivityReporter(self, self.activity, self.cancel, prefix="ask: ")
-        try:
-            answer, error = self.data.ask(text, k=PASSAGES_K, reporter=reporter), None
-        except Cancelled:
-            return
-        except RetrievalIndexError as exc:
-            answer, error = None, f"{exc}\nPress i to build the index here, or run `{INDEX_BUILD_COMMAND}`."
-        except Exception as exc:  # noqa: BLE001 - shown in the app, never a traceback
-            answer, error = None, error_text(exc)
-        self._from_thread(self._ask_done, text, answer, error)
+        done = self._reported("ask: ", lambda reporter: self.data.ask(text, k=PASSAGES_K, reporter=reporter),
+                              index_hint=True)
+        if done is not None:
+            self._from_thread(self._ask_done, text, *done)
 
     def _ask_done(self, text: str, answer: Any, error: str | None) -> None:
         self.activity.finish()
@@ -438,15 +436,9 @@ class BrowseApp(App):
         self.run_worker(self._index_worker, thread=True, group="index", exit_on_error=False)
 
     def _index_worker(self) -> None:
-        reporter = ActivityReporter(self, self.activity, self.cancel, prefix="index: ")
-        try:
-            self.data.build_index(reporter)
-            error = None
-        except Cancelled:
-            return
-        except Exception as exc:  # noqa: BLE001 - shown in the app, never a traceback
-            error = error_text(exc)
-        self._from_thread(self._index_done, error)
+        done = self._reported("index: ", self.data.build_index)
+        if done is not None:
+            self._from_thread(self._index_done, done[1])  # the error, or None when built
 
     def _index_done(self, error: str | None) -> None:
         self.index_building = False
