@@ -84,8 +84,22 @@ def test_where_names_every_folder(study_root):
 
 
 def test_the_wheel_carries_the_journey(tmp_path):
-    """A non-editable install has the questions, reading list and notes inside the package."""
-    out = subprocess.run([sys.executable, "-m", "pip", "wheel", str(PROJECT), "--no-deps", "--no-build-isolation",
+    """A non-editable install has the questions, reading list and notes inside the package.
+
+    Built from a copy of the tracked files, so the build leaves nothing in the checkout."""
+    import shutil
+
+    source = tmp_path / "source"
+    tracked = subprocess.run(["git", "ls-files", "-z"], cwd=PROJECT, capture_output=True, check=True).stdout
+    for name in tracked.decode().split("\0"):
+        if name:
+            target = source / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if (PROJECT / name).is_symlink():
+                target.symlink_to((PROJECT / name).readlink())
+            elif (PROJECT / name).is_file():
+                shutil.copy2(PROJECT / name, target)
+    out = subprocess.run([sys.executable, "-m", "pip", "wheel", str(source), "--no-deps", "--no-build-isolation",
                           "-q", "-w", str(tmp_path)], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     wheel = next(tmp_path.glob("n00bqa-*.whl"))

@@ -10,11 +10,11 @@ browser's quiz screen show what these return.
 - `evidence`: where a new question starts from (related questions, probes, cited passages).
 """
 
-from n00bqa.study_loop.log import Review, read_all, read_log, reviews_dir
+from n00bqa.study_loop.log import Review, read_all, read_log
 from n00bqa.study_loop.progress import Overview, Progress, overview, progress
 from n00bqa.study_loop.quiz import Plan, QuizResult, plan, record_predictions, record_recall, reveal_all, run_quiz
 from n00bqa.study_loop.scoring import RATINGS, parse_number, rating_for_score, score
 
-__all__ = ["Review", "read_all", "read_log", "reviews_dir", "Overview", "Progress", "overview", "progress", "Plan",
+__all__ = ["Review", "read_all", "read_log", "Overview", "Progress", "overview", "progress", "Plan",
            "QuizResult", "plan", "record_predictions", "record_recall", "reveal_all", "run_quiz", "RATINGS",
            "parse_number", "rating_for_score", "score"]
