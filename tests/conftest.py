@@ -12,15 +12,15 @@ from pathlib import Path
 import pytest
 
 PROJECT = Path(__file__).resolve().parent.parent
-FIXTURE_ROOT = Path(__file__).resolve().parent / "fixtures" / "study"
+FIXTURE_STUDY = Path(__file__).resolve().parent / "fixtures" / "study"
 
 
 @pytest.fixture(autouse=True)
 def study_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     root = tmp_path / "study"
     root.mkdir()
-    shutil.copytree(FIXTURE_ROOT / "questions", root / "questions")
-    shutil.copytree(FIXTURE_ROOT / "corpus", root / "corpus")
+    shutil.copytree(FIXTURE_STUDY / "questions", root / "questions")
+    shutil.copytree(FIXTURE_STUDY / "corpus", root / "corpus")
     monkeypatch.setenv("N00BQA_ROOT", str(root))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     return root

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import FIXTURE_ROOT
+from conftest import FIXTURE_STUDY
 
 _shared: dict[str, Path] = {}
 
@@ -37,8 +37,8 @@ def shared_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     if root.exists():
         shutil.rmtree(root)
     root.mkdir()
-    shutil.copytree(FIXTURE_ROOT / "questions", root / "questions")
-    shutil.copytree(FIXTURE_ROOT / "corpus", root / "corpus")
+    shutil.copytree(FIXTURE_STUDY / "questions", root / "questions")
+    shutil.copytree(FIXTURE_STUDY / "corpus", root / "corpus")
     notes_only_reading_list(root / "corpus")
     from n00bqa.ask import ensure_ready
     from n00bqa.ask.routing import route

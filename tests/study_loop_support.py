@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import FIXTURE_ROOT
+from conftest import FIXTURE_STUDY
 
 _shared: dict[str, Path] = {}
 
@@ -21,8 +21,8 @@ def param_count_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.getbasetemp() / "quiz-shared-root"
     if root.exists():
         shutil.rmtree(root)
-    shutil.copytree(FIXTURE_ROOT / "questions", root / "questions")
-    shutil.copytree(FIXTURE_ROOT / "corpus", root / "corpus")
+    shutil.copytree(FIXTURE_STUDY / "questions", root / "questions")
+    shutil.copytree(FIXTURE_STUDY / "corpus", root / "corpus")
     # The first quiz on a root with no cached run: `quiz` runs the probe itself (and caches it).
     from typer.testing import CliRunner
 

@@ -18,7 +18,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from conftest import FIXTURE_ROOT
+from conftest import FIXTURE_STUDY
 
 from n00bqa.study import Study
 
@@ -49,7 +49,7 @@ weights the values. Multi-head attention runs several of these side by side.
 
 
 def _make_root(root: Path) -> None:
-    shutil.copytree(FIXTURE_ROOT / "questions", root / "questions")
+    shutil.copytree(FIXTURE_STUDY / "questions", root / "questions")
     notes = root / "corpus" / "notes"
     notes.mkdir(parents=True)
     items = []

@@ -21,7 +21,7 @@ import pytest
 from textual.geometry import Region
 from typer.testing import CliRunner
 
-from conftest import FIXTURE_ROOT
+from conftest import FIXTURE_STUDY
 from n00bqa.cli import app as cli_app
 from n00bqa.questions import Question, get_question, load_questions, save_question
 from n00bqa.study import Study
@@ -406,11 +406,11 @@ def small_corpus(root: Path) -> None:
     import yaml
 
     (root / "corpus" / "notes").mkdir(parents=True, exist_ok=True)
-    items = yaml.safe_load((FIXTURE_ROOT / "corpus" / "reading-list.yaml").read_text())["items"]
+    items = yaml.safe_load((FIXTURE_STUDY / "corpus" / "reading-list.yaml").read_text())["items"]
     keep = [item for item in items if item["id"] in SMALL_CORPUS]
     assert len(keep) == len(SMALL_CORPUS)
     for item in keep:
-        shutil.copy(FIXTURE_ROOT / "corpus" / item["note"], root / "corpus" / item["note"])
+        shutil.copy(FIXTURE_STUDY / "corpus" / item["note"], root / "corpus" / item["note"])
     (root / "corpus" / "reading-list.yaml").write_text(yaml.safe_dump({"items": keep}))
 
 
@@ -419,7 +419,7 @@ def indexed_root(tmp_path_factory) -> Path:
     """A study root (questions + a two-note reading list) with its index built once per session."""
     root = tmp_path_factory.mktemp("tui-indexed") / "study"
     root.mkdir()
-    shutil.copytree(FIXTURE_ROOT / "questions", root / "questions")
+    shutil.copytree(FIXTURE_STUDY / "questions", root / "questions")
     small_corpus(root)
     from n00bqa.retrieval import build_index
 
