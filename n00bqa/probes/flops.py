@@ -20,7 +20,7 @@ import time
 from dataclasses import dataclass, field
 
 from n00bqa.probes.base import Context, Prediction, Probe, Report, Table, check_heads_divide, check_ranges
-from n00bqa.probes.nanogpt import ShapeOptions
+from n00bqa.probes.models import GPTShape
 
 # Hoffmann et al. 2022, "Training Compute-Optimal Large Language Models", Table 3 (Approach 1):
 # parameters, FLOPs, tokens, as printed.
@@ -46,7 +46,7 @@ GPT3 = dict(n_layer=96, n_embd=12288, seq_len=2048, vocab_size=50257)
 
 # --- 1. Options ---------------------------------------------------------------------------------
 @dataclass
-class Options(ShapeOptions):  # the nanogpt probe's model: n_layer, n_head and n_embd, wider here
+class Options(GPTShape):  # the nanogpt probe's model: n_layer, n_head and n_embd, wider here
     n_embd: int = field(default=128, metadata={"help": "Width d of the residual stream."})
     seq_len: int = field(default=128, metadata={"help": "Sequence length T."})
     batch_size: int = field(default=8, metadata={"help": "Sequences per step."})

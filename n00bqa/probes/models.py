@@ -6,6 +6,7 @@ it, probes use the bundled MiniLM (a 22.7M-parameter BERT: 6 layers, hidden 384,
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
@@ -66,3 +67,13 @@ def load_model(path: str | None = None):
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
+
+
+@dataclass
+class GPTShape:
+    """A GPT's shape as options (GPTConfig's n_layer, n_head, n_embd): the nanogpt probe trains this
+    model and the flops probe counts it, so both probes' options start from here."""
+
+    n_layer: int = field(default=2, metadata={"help": "Transformer blocks."})
+    n_head: int = field(default=4, metadata={"help": "Attention heads per block (must divide --n-embd)."})
+    n_embd: int = field(default=64, metadata={"help": "Width of the residual stream."})

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from importlib.resources import files
 
 from n00bqa.errors import ProbeError
+from n00bqa.probes.models import GPTShape
 from n00bqa.probes.base import Context, Prediction, Probe, Report, Table, check_heads_divide, check_ranges
 
 TEXT_FILE = "data/nanogpt_text.txt"
@@ -54,16 +55,7 @@ INIT_STD = 0.02  # GPT-2's (and nanoGPT's) init: every matrix and table ~ N(0, 0
 
 # --- 1. Options ---------------------------------------------------------------------------------
 @dataclass
-class ShapeOptions:
-    """The GPT's shape (GPTConfig's n_layer, n_head, n_embd): the flops probe builds this model too."""
-
-    n_layer: int = field(default=2, metadata={"help": "Transformer blocks."})
-    n_head: int = field(default=4, metadata={"help": "Attention heads per block (must divide --n-embd)."})
-    n_embd: int = field(default=64, metadata={"help": "Width of the residual stream."})
-
-
-@dataclass
-class Options(ShapeOptions):
+class Options(GPTShape):
     steps: int = field(default=600, metadata={"help": "AdamW steps of training."})
     batch_size: int = field(default=16, metadata={"help": "Sequences per step."})
     block_size: int = field(default=64, metadata={"help": "Context length in characters."})
@@ -100,7 +92,7 @@ class GPTConfig:
     flash: bool = True
 
 
-def config_for(shape: ShapeOptions, block_size: int, vocab_size: int, **more) -> GPTConfig:
+def config_for(shape: GPTShape, block_size: int, vocab_size: int, **more) -> GPTConfig:
     """The GPTConfig of a probe's shape options, for this context and vocabulary."""
     return GPTConfig(block_size=block_size, vocab_size=vocab_size, n_layer=shape.n_layer, n_head=shape.n_head,
                      n_embd=shape.n_embd, **more)

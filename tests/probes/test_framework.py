@@ -207,18 +207,20 @@ def test_light_commands_import_no_probe_module_and_no_torch(study_root, args):
     assert "HEAVY []" in out.stderr, out.stderr[-2000:]
 
 
-def test_run_probe_imports_only_the_probe_it_runs(study_root):
+def test_loading_a_probe_imports_no_other_probe(study_root):
+    """`n00bqa probe NAME` loads NAME's module and probe helpers (models, metrics, the launcher),
+    never another probe's module: checked for every built-in in one fresh interpreter each."""
     code = (
-        "import sys\nfrom n00bqa.study import Study\nfrom n00bqa.probes import find_probe\n"
-        "find_probe(Study.find(), 'loss')\n"
-        "print(sorted(m for m in sys.modules if m.startswith('n00bqa.probes.')))\n"
+        "import sys\nfrom n00bqa.probes import BUILTIN_PROBES, find_probe\n"
+        "find_probe(None, sys.argv[1])\n"
+        "print(sorted(set(BUILTIN_PROBES) & set(sys.modules)))\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
-                         env={**__import__("os").environ, "N00BQA_ROOT": str(study_root)})
-    probe_modules = set(eval(out.stdout.strip().splitlines()[-1])) - {"n00bqa.probes.base"}
-    assert "n00bqa.probes.loss" in probe_modules
-    others = {m for m in BUILTIN_PROBES if m != "n00bqa.probes.loss"}
-    assert not probe_modules & others, probe_modules & others
+    for module in BUILTIN_PROBES:
+        name = module.rsplit(".", 1)[1].replace("_", "-")
+        out = subprocess.run([sys.executable, "-c", code, name], capture_output=True, text=True, timeout=120,
+                             env={**__import__("os").environ, "N00BQA_ROOT": str(study_root)})
+        assert out.returncode == 0, out.stderr[-1500:]
+        assert eval(out.stdout.strip().splitlines()[-1]) == [module], (name, out.stdout)
 
 
 def test_flat_metrics_nest_with_dots_and_skip_text():
