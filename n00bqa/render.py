@@ -283,7 +283,7 @@ def passage_heading(passage: Any, rank: int | None = None) -> Text:
     """`[rank] relevance 0.048 · Title › section  source:line`: how every passage is cited.
 
     "relevance" is the index's fused rank score (about 0.01-0.1), not to be read as the routing
-    "match" (0-1) of a question. It leads the heading, so no line wrap ever parts it from its
+    "match" of a question (a cosine plus word overlap). It leads the heading, so no line wrap ever parts it from its
     number, and a list of passages reads as ranked.
     """
     text = Text()
