@@ -111,14 +111,14 @@ def _command_for(probe: Probe) -> Callable[..., None]:
 
 
 def _click_command(probe: Probe) -> click.Command:
-    single = typer.Typer()
+    single = typer.Typer(rich_markup_mode=None, add_completion=False)  # plain help, as every command
     single.command(probe.name)(_command_for(probe))
     return typer.main.get_command(single)
 
 
 def _broken_command(name: str, message: str) -> click.Command:
     """Stands in for a probe that fails to load: running it says why in one line (exit 1)."""
-    single = typer.Typer()
+    single = typer.Typer(rich_markup_mode=None, add_completion=False)  # plain help, as every command
 
     @single.command(name, help=f"(cannot run) {message}", add_help_option=False,
                     context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
