@@ -8,7 +8,7 @@ The public API (used by `ask`, the CLI and the browser); every call names its st
     index_status(study) -> dict
     load_index(study) -> LoadedIndex
 
-Building uses sentence-transformers, FAISS and bm25s. Loading and searching need numpy only: the
+Building uses the ONNX encoder (no torch), FAISS and bm25s. Loading and searching need numpy only: the
 saved FAISS and BM25 files are read by bm25_arrays.py and flat_arrays.py, so a cold `ask` pays
 for neither library; the query vector comes from the ONNX export (`encoder.encode_query`).
 Nothing heavy is imported by importing this package, and the index module (building, corpus

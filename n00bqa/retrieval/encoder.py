@@ -1,33 +1,37 @@
 """The encoder: the bundled all-MiniLM-L6-v2, every vector float32, unit length, DIM wide.
 
-Two doors to the same network. Queries (every `ask` and `search`) go through an ONNX export, so
-the fast path never imports torch; documents (the index build only) go through
-sentence-transformers, `encode_documents`. FAISS inner product over these unit vectors is cosine
-similarity.
-
-The query side: the model exported once to ONNX.
+One door to the network: an ONNX export, run by onnxruntime. Queries (every `ask` and `search`),
+the question vectors and the index's passages (`encode_documents`) all go through it, so neither
+asking nor building the index imports torch. FAISS inner product over these unit vectors is
+cosine similarity.
 
 Loading torch + transformers + sentence-transformers costs ~5 s before one query can be embedded;
-onnxruntime + tokenizers load the same network in ~0.3 s. The export runs once (torch's own
-exporter), is cached in the study root's `.n00bqa/onnx/` beside a manifest naming the model file it came
-from and the sha256 of the .onnx bytes, and is rebuilt when that model file, the opset or this module's
-export format changes, or when the .onnx file no longer hashes to its recorded sha256 (checked once per
-change of the file: n00bqa.retrieval.integrity).
+onnxruntime + tokenizers load the same network in ~0.3 s, and encode passages faster too
+(benchmarks/index_build.py). The export is made once per user and model: torch's own exporter runs
+in a child process (so no n00bqa process that asks or builds ever holds torch) and writes
+`$XDG_CACHE_HOME/n00bqa/onnx/<model>-<sha256 of the model file>-opset<N>-v<format>/`, a folder every
+study root of that user shares; a root's `.n00bqa/onnx/` holds a link to it and a manifest naming
+the model file it came from and the sha256 of the .onnx bytes. It is rebuilt when that model file,
+the opset or this module's export format changes, or when the .onnx file no longer hashes to its
+recorded sha256 (checked once per change of the file: n00bqa.retrieval.integrity).
 
 The graph includes what sentence-transformers adds on top of BERT for this model (modules.json:
 Transformer -> Pooling(mean) -> Normalize): mean over the non-padding tokens, then L2
 normalisation, so `encode` returns exactly the vectors `SentenceTransformer.encode(...,
 normalize_embeddings=...)` gives, to float rounding (tested: cosine >= 0.9999).
 
-Nothing here imports torch at module level; `encode`/`encode_query` import only numpy,
-onnxruntime and tokenizers. `export` (first use) imports torch and transformers, and
-`encode_documents` sentence-transformers.
+Nothing here imports torch at module level; `encode`, `encode_query` and `encode_documents` import
+only numpy, onnxruntime and tokenizers. `_export_onnx` (the child process of the first export)
+imports torch and transformers; `_sentence_transformer` (the reference the tests and benchmarks
+compare against) sentence-transformers.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 import threading
 from functools import lru_cache
 from pathlib import Path
@@ -37,11 +41,14 @@ from n00bqa.atomic import atomic_write_bytes, atomic_write_text
 from n00bqa.retrieval import integrity
 from n00bqa.errors import RetrievalIndexError, WriteError
 from n00bqa.progress import NullReporter
-from n00bqa.study import Study, bundled_model_path
+from n00bqa.study import Study, bundled_model_path, user_cache_dir
 
 MODEL_NAME = "all-MiniLM-L6-v2"
 DIM = 384  # MiniLM's hidden width: the length of every vector n00bqa stores or compares
 DOCUMENT_BATCH_SIZE = 32
+# Tokens (batch x longest) per document batch: measured on this corpus, 1,024 costs the least CPU per
+# passage and keeps a build's peak memory near 400 MB, where 32 x 256 grows onnxruntime's arena past 700 MB.
+DOCUMENT_BATCH_TOKENS = 1024
 OPSET = 17
 # Bump when the exported graph changes meaning (inputs, outputs, pooling), so old exports rebuild.
 EXPORT_FORMAT = 1
@@ -64,8 +71,13 @@ def max_seq_length(model_dir: Path | None = None) -> int:
         return 256
 
 
-def _model_dir() -> Path:
+@lru_cache(maxsize=1)
+def _bundled_model_dir() -> Path:
     return bundled_model_path()
+
+
+def _model_dir() -> Path:
+    return _bundled_model_dir()  # found once per process (importlib's finder walks sys.path)
 
 
 def _weights_file(model_dir: Path) -> Path:
@@ -134,103 +146,204 @@ def is_exported(study: Study) -> bool:
 
 
 def export(study: Study, reporter: Any = None, force: bool = False) -> Path:
-    """Export the bundled MiniLM (+ mean pooling + L2 norm) to ONNX, once; return the .onnx path.
+    """Give the study root the ONNX export of the bundled MiniLM (+ mean pooling + L2 norm); return
+    the path of its .onnx file.
+
+    The export itself is made once per user and model (`shared_export`) and linked into
+    `<root>/.n00bqa/onnx/`; where the user cache cannot be written, it is made in the root itself.
 
     Args:
-        study: the study root whose `.n00bqa/onnx/` holds the export.
+        study: the study root whose `.n00bqa/onnx/` holds the export (or its link).
         reporter: optional progress reporter (`task(description, total) -> advance`).
-        force: re-export even if a matching export is cached.
+        force: export again even if a matching export is cached.
     """
     with _lock:
         target = study.state_dir("onnx") / MODEL_FILE
         if not force and is_exported(study):
             return target
-        advance: Callable[[int], None] = (
-            reporter.task("exporting MiniLM to ONNX (once)", 3) if reporter is not None else (lambda n=1: None)
-        )
-        import io
-        import warnings
-
-        import torch
-        import transformers
-        from transformers import AutoModel
-
-        transformers.logging.set_verbosity_error()
-        transformers.logging.disable_progress_bar()
-
         model_dir = _model_dir()
-        # Our own copy (not the shared lru_cached one) with eager attention: it traces into plain
-        # MatMul/Softmax ops that onnxruntime fuses, and nothing is mutated that others share.
-        bert = AutoModel.from_pretrained(str(model_dir), local_files_only=True, attn_implementation="eager").eval()
-        advance(1)
-
-        class MeanPooledNormalized(torch.nn.Module):
-            """BERT -> mean of the token vectors where attention_mask is 1 -> unit length."""
-
-            def __init__(self, encoder: torch.nn.Module) -> None:
-                super().__init__()
-                self.encoder = encoder
-
-            def forward(self, input_ids, attention_mask, token_type_ids):
-                hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask,
-                                      token_type_ids=token_type_ids).last_hidden_state  # (B, T, DIM)
-                mask = attention_mask.unsqueeze(-1).to(hidden.dtype)  # (B, T) -> (B, T, 1)
-                summed = (hidden * mask).sum(dim=1)  # (B, T, DIM) -> (B, DIM)
-                counts = mask.sum(dim=1).clamp(min=1e-9)  # (B, 1)
-                pooled = summed / counts  # (B, DIM)
-                # sentence-transformers' Normalize is torch.nn.functional.normalize (eps 1e-12)
-                norms = pooled.norm(p=2, dim=1, keepdim=True).clamp(min=1e-12)  # (B, 1)
-                return pooled / norms
-
-        wrapper = MeanPooledNormalized(bert).eval()
-        example = (
-            torch.tensor([[101, 7592, 2088, 102], [101, 7592, 102, 0]], dtype=torch.long),
-            torch.tensor([[1, 1, 1, 1], [1, 1, 1, 0]], dtype=torch.long),
-            torch.zeros(2, 4, dtype=torch.long),
-        )
-        buffer = io.BytesIO()
-        # The tracer warns that mask shapes become constants; the dynamic axes keep batch and
-        # sequence free, and the equality test (many lengths, padded batches) holds us to it.
-        with torch.no_grad(), warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            torch.onnx.export(
-                wrapper, example, buffer,
-                input_names=["input_ids", "attention_mask", "token_type_ids"],
-                output_names=["sentence_embedding"],
-                dynamic_axes={
-                    "input_ids": {0: "batch", 1: "sequence"},
-                    "attention_mask": {0: "batch", 1: "sequence"},
-                    "token_type_ids": {0: "batch", 1: "sequence"},
-                    "sentence_embedding": {0: "batch"},
-                },
-                opset_version=OPSET,
-                do_constant_folding=True,
-                dynamo=False,  # the TorchScript exporter: no onnxscript needed
-            )
-        advance(1)
-        data = buffer.getvalue()
-        atomic_write_bytes(target, data)
-        import onnxruntime
-        import tokenizers
-
-        weights = _weights_file(model_dir)
-        manifest = {
-            **_source_fingerprint(model_dir),
-            "weights_sha256": integrity.sha256_file(weights),
-            "onnx_sha256": integrity.sha256_bytes(data),
-            "versions": {
-                "torch": torch.__version__,
-                "transformers": transformers.__version__,
-                "onnxruntime": onnxruntime.__version__,
-                "tokenizers": tokenizers.__version__,
-            },
-        }
-        atomic_write_text(export_dir(study) / MANIFEST_FILE, json.dumps(manifest, indent=2))
-        integrity.record(export_dir(study), {MODEL_FILE: manifest["onnx_sha256"]})
+        try:
+            shared, manifest = shared_export(model_dir, reporter=reporter, force=force)
+            _link(shared / MODEL_FILE, target)
+            manifest = {**manifest, **_source_fingerprint(model_dir), "shared_export": str(shared)}
+        except WriteError:  # no writable user cache: the export lives in the root alone
+            manifest = _make_export(target.parent, model_dir, reporter)
+        atomic_write_text(target.parent / MANIFEST_FILE, json.dumps(manifest, indent=2))
+        integrity.record(target.parent, {MODEL_FILE: manifest["onnx_sha256"]})
         _session.cache_clear()
         _cached_query.cache_clear()
-        advance(1)
         return target
+
+
+def shared_export_dir(weights_sha256: str) -> Path:
+    """The user's export of the model whose file hashes to `weights_sha256` (not created here)."""
+    return user_cache_dir() / "onnx" / f"{MODEL_NAME}-{weights_sha256[:16]}-opset{OPSET}-v{EXPORT_FORMAT}"
+
+
+def shared_export(model_dir: Path, reporter: Any = None, force: bool = False) -> tuple[Path, dict[str, Any]]:
+    """The user's export of this model, made now if it is missing or fails its checksum; returns its
+    folder and manifest. Locked, so two first asks at once export once.
+
+    Raises WriteError when the user cache cannot be written.
+    """
+    from filelock import FileLock
+
+    weights_sha = weights_sha256(_weights_file(model_dir))
+    folder = shared_export_dir(weights_sha)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        lock = FileLock(str(folder) + ".lock")
+        lock.acquire(timeout=LOCK_TIMEOUT)
+    except OSError as exc:
+        raise WriteError(f"cannot write {str(folder)!r}: {exc.strerror or exc}") from None
+    try:
+        manifest = _read_json(folder / MANIFEST_FILE)
+        if (not force and isinstance(manifest, dict) and manifest.get("weights_sha256") == weights_sha
+                and isinstance(manifest.get("onnx_sha256"), str)
+                and integrity.matches(folder, MODEL_FILE, manifest["onnx_sha256"])):
+            return folder, manifest
+        manifest = _make_export(folder, model_dir, reporter, weights_sha)
+        atomic_write_text(folder / MANIFEST_FILE, json.dumps(manifest, indent=2))
+        integrity.record(folder, {MODEL_FILE: manifest["onnx_sha256"]})
+        return folder, manifest
+    finally:
+        lock.release()
+
+
+LOCK_TIMEOUT = 900.0  # another process's export: wait for it rather than export twice
+
+
+def _make_export(folder: Path, model_dir: Path, reporter: Any = None, weights_sha: str | None = None) -> dict[str, Any]:
+    """Run the export in a child process into `folder/model.onnx`; return its manifest."""
+    advance: Callable[[int], None] = (
+        reporter.task("exporting MiniLM to ONNX (once per user and model)", 1) if reporter is not None
+        else (lambda n=1: None))
+    target = folder / MODEL_FILE
+    done = subprocess.run([sys.executable, "-m", "n00bqa.retrieval.encoder", "export", str(model_dir), str(target)],
+                          capture_output=True, text=True, env={**os.environ, "PYTHONWARNINGS": "ignore"})
+    if done.returncode != 0:
+        last = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        raise RetrievalIndexError(f"exporting MiniLM to ONNX failed ({last}); run `python -m n00bqa.retrieval.encoder "
+                                  f"export {model_dir} {target}` to see why")
+    versions = json.loads(done.stdout.strip().splitlines()[-1])
+    advance(1)
+    return {
+        **_source_fingerprint(model_dir),
+        "weights_sha256": weights_sha or weights_sha256(_weights_file(model_dir)),
+        "onnx_sha256": integrity.sha256_file(target),
+        "versions": versions,
+    }
+
+
+def _export_onnx(model_dir: Path, target: Path) -> dict[str, str]:
+    """The export itself (the child process): BERT + mean pooling + L2 norm, traced by torch into
+    `target` (written atomically); returns the versions it was made with."""
+    import io
+    import warnings
+
+    import torch
+    import transformers
+    from transformers import AutoModel
+
+    transformers.logging.set_verbosity_error()
+    transformers.logging.disable_progress_bar()
+    # Our own copy with eager attention: it traces into plain MatMul/Softmax ops that onnxruntime fuses.
+    bert = AutoModel.from_pretrained(str(model_dir), local_files_only=True, attn_implementation="eager").eval()
+
+    class MeanPooledNormalized(torch.nn.Module):
+        """BERT -> mean of the token vectors where attention_mask is 1 -> unit length."""
+
+        def __init__(self, encoder: torch.nn.Module) -> None:
+            super().__init__()
+            self.encoder = encoder
+
+        def forward(self, input_ids, attention_mask, token_type_ids):
+            hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask,
+                                  token_type_ids=token_type_ids).last_hidden_state  # (B, T, DIM)
+            mask = attention_mask.unsqueeze(-1).to(hidden.dtype)  # (B, T) -> (B, T, 1)
+            summed = (hidden * mask).sum(dim=1)  # (B, T, DIM) -> (B, DIM)
+            counts = mask.sum(dim=1).clamp(min=1e-9)  # (B, 1)
+            pooled = summed / counts  # (B, DIM)
+            # sentence-transformers' Normalize is torch.nn.functional.normalize (eps 1e-12)
+            norms = pooled.norm(p=2, dim=1, keepdim=True).clamp(min=1e-12)  # (B, 1)
+            return pooled / norms
+
+    wrapper = MeanPooledNormalized(bert).eval()
+    example = (
+        torch.tensor([[101, 7592, 2088, 102], [101, 7592, 102, 0]], dtype=torch.long),
+        torch.tensor([[1, 1, 1, 1], [1, 1, 1, 0]], dtype=torch.long),
+        torch.zeros(2, 4, dtype=torch.long),
+    )
+    buffer = io.BytesIO()
+    # The tracer warns that mask shapes become constants; the dynamic axes keep batch and
+    # sequence free, and the equality test (many lengths, padded batches) holds us to it.
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            wrapper, example, buffer,
+            input_names=["input_ids", "attention_mask", "token_type_ids"],
+            output_names=["sentence_embedding"],
+            dynamic_axes={
+                "input_ids": {0: "batch", 1: "sequence"},
+                "attention_mask": {0: "batch", 1: "sequence"},
+                "token_type_ids": {0: "batch", 1: "sequence"},
+                "sentence_embedding": {0: "batch"},
+            },
+            opset_version=OPSET,
+            do_constant_folding=True,
+            dynamo=False,  # the TorchScript exporter: no onnxscript needed
+        )
+    atomic_write_bytes(target, buffer.getvalue())
+    import onnxruntime
+    import tokenizers
+
+    return {"torch": torch.__version__, "transformers": transformers.__version__,
+            "onnxruntime": onnxruntime.__version__, "tokenizers": tokenizers.__version__}
+
+
+def _link(shared_file: Path, target: Path) -> None:
+    """`target` becomes a symlink to the shared export (a copy where links are refused), atomically."""
+    import shutil
+
+    temporary = target.with_name(f".{target.name}.{os.getpid()}.link")
+    temporary.unlink(missing_ok=True)
+    try:
+        try:
+            os.symlink(shared_file, temporary)
+        except OSError:
+            shutil.copyfile(shared_file, temporary)
+        os.replace(temporary, target)
+    except OSError as exc:
+        temporary.unlink(missing_ok=True)
+        raise WriteError(f"cannot write {str(target)!r}: {exc.strerror or exc}") from None
+
+
+def weights_sha256(weights: Path) -> str:
+    """The sha256 of the model file, hashed once per change of the file (inode, size, mtime, ctime):
+    the answers are kept in `$XDG_CACHE_HOME/n00bqa/onnx/weights.json` (best effort)."""
+    st = weights.stat()
+    stamp = [st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns]
+    memo_path = user_cache_dir() / "onnx" / "weights.json"
+    memo = _read_json(memo_path)
+    memo = memo if isinstance(memo, dict) else {}
+    entry = memo.get(str(weights))
+    if isinstance(entry, dict) and entry.get("stamp") == stamp and isinstance(entry.get("sha256"), str):
+        return entry["sha256"]
+    digest = integrity.sha256_file(weights)
+    memo[str(weights)] = {"stamp": stamp, "sha256": digest}
+    try:
+        memo_path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(memo_path, json.dumps(memo, indent=1))
+    except (OSError, WriteError):
+        pass
+    return digest
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
 
 
 @lru_cache(maxsize=2)
@@ -253,15 +366,17 @@ def _session(onnx_path: str, mtime_ns: int, inode: int = 0):
         ) from None
 
 
-@lru_cache(maxsize=2)
-def _tokenizer(model_dir: str, max_length: int):
+@lru_cache(maxsize=4)
+def _tokenizer(model_dir: str, max_length: int, pad: bool = True):
     from tokenizers import Tokenizer
 
     tokenizer = Tokenizer.from_file(str(Path(model_dir) / "tokenizer.json"))
     tokenizer.enable_truncation(max_length=max_length)
-    # tokenizer.json pads everything to 128; we pad a batch only to its longest text instead.
+    # tokenizer.json pads everything to 128; we pad a batch only to its longest text instead
+    # (or, pad=False, not at all: encode_documents pads each batch itself).
     tokenizer.no_padding()
-    tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
+    if pad:
+        tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
     return tokenizer
 
 
@@ -321,45 +436,75 @@ def _cached_query(study: Study, text: str):
     return vector
 
 
-# --- the document side (index builds only) ---------------------------------------------------
+# --- the document side: the index's passages ----------------------------------------------
+
+
+def encode_documents(study: Study, texts: list[str], reporter: Any = None, group_sizes: list[int] | None = None):
+    """Many passages -> an (N, DIM) float32 array of unit vectors, in the order given, through the
+    ONNX export (no torch: the index build never imports it).
+
+    Texts are batched by their token count, longest first, so a batch pads little, and a batch holds
+    at most DOCUMENT_BATCH_TOKENS tokens (at most DOCUMENT_BATCH_SIZE texts). Batches never
+    cross a group (`group_sizes`: consecutive runs of texts, e.g. one reading-list item's passages),
+    so a passage's vector depends only on its own group: an item embedded alone (a changed note,
+    the notes a first ask indexes before the library) gets exactly the vectors a full build gives
+    it, to the bit. Its vectors equal sentence-transformers' to cosine >= 0.9999
+    (tests/retrieval/test_encoder.py).
+
+    Args:
+        study: the study root (its ONNX export; made first if missing, in a child process).
+        texts: the passages (each already fits the model's 256-token window; longer ones are cut).
+        reporter: optional progress reporter (n00bqa.progress), advanced after each batch.
+        group_sizes: lengths of consecutive groups of `texts` (default: one group of all).
+    """
+    import numpy as np
+
+    out = np.zeros((len(texts), DIM), dtype=np.float32)
+    if not texts:
+        return out
+    session = _ready_session(study, reporter)
+    model_dir = _model_dir()
+    tokenizer = _tokenizer(str(model_dir), max_seq_length(model_dir), pad=False)
+    sizes = list(group_sizes) if group_sizes is not None else [len(texts)]
+    if sum(sizes) != len(texts) or any(size < 0 for size in sizes):
+        raise ValueError(f"group sizes {sizes[:5]}... do not add up to the {len(texts)} texts")
+    advance = (reporter or NullReporter()).task("Embedding passages", len(texts))
+    start = 0
+    for size in sizes:
+        encodings = tokenizer.encode_batch(texts[start:start + size])
+        order = sorted(range(size), key=lambda i: (-len(encodings[i].ids), i))
+        first = 0
+        while first < size:
+            width = len(encodings[order[first]].ids)  # the longest of the batch: T
+            batch = order[first:first + max(1, min(DOCUMENT_BATCH_SIZE, DOCUMENT_BATCH_TOKENS // max(width, 1)))]
+            first += len(batch)
+            ids = np.zeros((len(batch), width), dtype=np.int64)  # (B, T), [PAD] is id 0
+            mask = np.zeros((len(batch), width), dtype=np.int64)  # (B, T)
+            types = np.zeros((len(batch), width), dtype=np.int64)  # (B, T)
+            for row, i in enumerate(batch):
+                n = len(encodings[i].ids)
+                ids[row, :n], mask[row, :n], types[row, :n] = encodings[i].ids, encodings[i].attention_mask, \
+                    encodings[i].type_ids
+            (vectors,) = session.run(None, {"input_ids": ids, "attention_mask": mask, "token_type_ids": types})
+            out[[start + i for i in batch]] = vectors  # (B, DIM)
+            advance(len(batch))
+        start += size
+    return out
 
 
 @lru_cache(maxsize=1)
 def _sentence_transformer():
+    """sentence-transformers' own MiniLM: the reference the tests and benchmarks compare against."""
     import torch
     import transformers
     from sentence_transformers import SentenceTransformer
 
     torch.set_num_threads(max(1, torch.get_num_threads()))
-    transformers.utils.logging.disable_progress_bar()  # no "Loading weights" bar in the build's output
+    transformers.utils.logging.disable_progress_bar()
     return SentenceTransformer(str(_model_dir()), device="cpu")
 
 
-def encode_documents(texts: list[str], reporter: Any = None):
-    """Many passages -> an (N, DIM) float32 array of unit vectors, in the order given.
-
-    Through sentence-transformers (the index build loads torch anyway); its vectors equal the
-    ONNX export's to cosine >= 0.9999 (tests/retrieval/test_encoder.py). The texts are sorted by
-    length and encoded in blocks, so padding is small (the same trick sentence-transformers plays
-    inside one `encode` call) and the reporter can show progress.
-
-    Args:
-        texts: the passages (each already fits the model's 256-token window).
-        reporter: optional progress reporter (n00bqa.progress), advanced after each block.
-    """
-    import numpy as np
-
-    if not texts:
-        return np.zeros((0, DIM), dtype=np.float32)
-    model = _sentence_transformer()
-    order = sorted(range(len(texts)), key=lambda i: len(texts[i]), reverse=True)
-    out = np.zeros((len(texts), DIM), dtype=np.float32)
-    block = DOCUMENT_BATCH_SIZE * 8
-    advance = (reporter or NullReporter()).task("Embedding passages", len(texts))
-    for start in range(0, len(order), block):
-        ids = order[start:start + block]
-        vectors = model.encode([texts[i] for i in ids], batch_size=DOCUMENT_BATCH_SIZE, normalize_embeddings=True,
-                               convert_to_numpy=True, show_progress_bar=False)
-        out[ids] = vectors
-        advance(len(ids))
-    return out
+if __name__ == "__main__":  # the export's child process: python -m n00bqa.retrieval.encoder export MODEL_DIR TARGET
+    if len(sys.argv) != 4 or sys.argv[1] != "export":
+        sys.exit("usage: python -m n00bqa.retrieval.encoder export MODEL_DIR TARGET")
+    print(json.dumps(_export_onnx(Path(sys.argv[2]), Path(sys.argv[3]))))

@@ -326,7 +326,9 @@ def build_index(study: Study, rebuild: bool = False, reporter=None, lock_timeout
         from n00bqa.retrieval.encoder import encode_documents
 
         flat = [c for item_id in todo if item_id in new_chunks for c in new_chunks[item_id]]
-        new_vectors = encode_documents([c.embed_text for c in flat], reporter=reporter)
+        # one group per item: its vectors do not depend on what else this build embeds
+        sizes = [len(new_chunks[item_id]) for item_id in todo if item_id in new_chunks]
+        new_vectors = encode_documents(study, [c.embed_text for c in flat], reporter=reporter, group_sizes=sizes)
         if _fail_after_embed:  # tests: an interruption after the expensive part
             raise KeyboardInterrupt
         # assemble in reading-list order

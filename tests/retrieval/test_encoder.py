@@ -62,7 +62,7 @@ def test_vectors_equal_sentence_transformers(ready, study, sentence_transformer)
     # one query alone (no padding) equals the same text inside a padded batch
     np.testing.assert_allclose(encoder.encode_query(study, texts[2]), ours[2], atol=1e-5)
     # the document side (index builds) gives the same vectors
-    np.testing.assert_allclose(encoder.encode_documents(texts[:10]), ours[:10], atol=1e-4)
+    np.testing.assert_allclose(encoder.encode_documents(study, texts[:10]), ours[:10], atol=1e-4)
 
 
 def test_truncates_at_sentence_transformers_max_seq_length(ready, study, sentence_transformer):

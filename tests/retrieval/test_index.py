@@ -131,9 +131,9 @@ def test_changing_one_note_re_embeds_only_it(root, monkeypatch, study):
     seen: list[str] = []
     real = encoder.encode_documents
 
-    def spy(texts, reporter=None):
+    def spy(study_, texts, reporter=None, group_sizes=None):
         seen.extend(texts)
-        return real(texts, reporter)
+        return real(study_, texts, reporter, group_sizes)
 
     monkeypatch.setattr(encoder, "encode_documents", spy)
     note = root / "corpus" / "notes" / "attention.md"
