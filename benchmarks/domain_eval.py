@@ -5,8 +5,8 @@
     python benchmarks/domain_eval.py --json
 
 The labelled queries: benchmarks/domain_eval.yaml (in-domain queries the question list does not
-cover, and off-topic ones), the labelled queries of routing_eval.yaml (in-domain; its `none` ones
-off-topic) and of retrieval_eval.yaml (in-domain), each in its file's split (retrieval's `test` is
+cover, and off-topic ones), the labelled queries of routing_eval.yaml (in-domain, as are its `none`
+ones marked `uncovered`; its other `none` ones off-topic) and of retrieval_eval.yaml (in-domain), each in its file's split (retrieval's `test` is
 reported as `report`); a query in two files counts once. Scores use the study root's index
 (`--root`, else N00BQA_ROOT, the current folder or the project's own).
 
@@ -39,7 +39,8 @@ def load_items() -> list[dict[str, Any]]:
             raise ValueError(f"domain_eval.yaml item {item['query']!r}: label in-domain|off-topic, split tune|report")
         add(item["query"], item["label"], item["split"], "domain_eval")
     for item in yaml.safe_load((HERE / "routing_eval.yaml").read_text())["items"]:
-        add(item["query"], "off-topic" if item["expect"] == "none" else "in-domain", item["split"], "routing_eval")
+        off_topic = item["expect"] == "none" and not item.get("uncovered")  # uncovered: in the field, no question
+        add(item["query"], "off-topic" if off_topic else "in-domain", item["split"], "routing_eval")
     for item in yaml.safe_load((HERE / "retrieval_eval.yaml").read_text())["queries"]:
         add(item["query"], "in-domain", "tune" if item["split"] == "tune" else "report", "retrieval_eval")
     return list(items.values())

@@ -1,4 +1,4 @@
-"""Routing evaluation for `n00bqa ask`: top-1 accuracy and off-topic rejection, tune vs report split.
+"""Routing evaluation for `n00bqa ask`: top-1 accuracy and rejection of `none`, tune vs report split.
 
     python benchmarks/routing_eval.py                 # the shipped FIELDS/THRESHOLD, both splits
     python benchmarks/routing_eval.py --tune          # choose a threshold on the tune split only
@@ -8,21 +8,28 @@
 
 Top-1 accuracy: share of labelled queries routed (score >= threshold) to their labelled question.
 Top-3: share whose labelled question is among the three best-scored, whatever the score.
-Rejection rate: share of `none` queries whose best score stays below the threshold.
+Rejection rate: share of `none` queries whose best score stays below the threshold, for the two
+kinds of `none` apart: off-topic ("rejection") and in the field but covered by no question
+("uncovered_rejection", the items marked `uncovered: true`).
 The threshold is chosen on the tune split; the report split is only ever scored. The questions
 are the study root's (`--root`, else N00BQA_ROOT, the current folder or the project's own).
 
 The selection rule behind routing.FIELDS / LEXICAL_WEIGHT / THRESHOLD (`--select`), fixed before
 any report-split run of it:
   1. every config of GRID (each non-empty set of the field kinds in GRID_KINDS x each lexical
-     weight in GRID_WEIGHTS) gets its threshold from `tune_threshold` on the tune split alone:
-     the best balanced accuracy (mean of top-1 with the threshold and off-topic rejection), among
-     equals the middle of the widest run of equally good cuts;
+     weight in GRID_WEIGHTS x each absent-word factor in GRID_ABSENT) gets its threshold from
+     `tune_threshold` on the tune split alone: the best balanced accuracy (mean of top-1 with the
+     threshold and the rejection of `none`, itself the mean of the off-topic and the uncovered
+     rejection rates), among equals the middle of the widest run of equally good cuts;
   2. the configs within SELECT_TOLERANCE of the best tune balanced accuracy (about one tune query)
-     are candidates; the one with the fewest field kinds wins, then the widest tune gap between
-     the lowest correctly routed labelled score and the highest off-topic score, relative to the
-     spread (std) of the correctly routed scores;
+     are candidates; the one with the fewest field kinds wins, then the smallest absent-word
+     factor (1 is the plain IDF, no extension), then the widest tune gap between the lowest
+     correctly routed labelled score and the highest `none` score, relative to the spread (std)
+     of the correctly routed scores;
   3. only the winner (and the shipped settings) are then scored on the report split.
+The absent-word factor (routing.ABSENT_WEIGHT) multiplies the IDF weight of a query word that no
+question has: a word the list never uses says the query is about something else. It and the
+uncovered kind of `none` were added together (issue 16), before any run of this rule on them.
 The "asks" kind is left out of GRID_KINDS: the example queries in the Try sections repeat eval
 queries (one report query word for word), so its tune gain would not be a learner's.
 """
@@ -57,6 +64,7 @@ VARIANTS: list[tuple[tuple[str, ...], float]] = [
 
 GRID_KINDS = ("question", "answer", "paragraphs", "sentences", "tags")
 GRID_WEIGHTS = tuple(round(0.05 * i, 2) for i in range(21))  # 0.0 .. 1.0
+GRID_ABSENT = (1.0, 1.5, 2.0, 3.0, 4.0)
 SELECT_TOLERANCE = 0.005
 
 
@@ -68,14 +76,16 @@ def load_items(path: Path = EVAL_FILE) -> list[dict[str, str]]:
     return items
 
 
-def score_items(study, items: list[dict[str, str]], fields: Sequence[str], lexical_weight: float) -> list[dict[str, Any]]:
+def score_items(study, items: list[dict[str, str]], fields: Sequence[str], lexical_weight: float,
+                absent_weight: float = 1.0) -> list[dict[str, Any]]:
     """For each query: the best question id of the study root (ignoring the threshold) and its score."""
     from n00bqa.ask.routing import question_vectors, rank
     from n00bqa.questions import load_questions
     from n00bqa.retrieval import encoder
 
     questions, _ = load_questions(study)
-    vectors = question_vectors(study, questions, fields=fields, cache=False, lexical_weight=lexical_weight)
+    vectors = question_vectors(study, questions, fields=fields, cache=False, lexical_weight=lexical_weight,
+                               absent_weight=absent_weight)
     query_vectors = encoder.encode(study, [item["query"] for item in items])  # (n_items, dim)
     scored = []
     for item, vector in zip(items, query_vectors):
@@ -86,20 +96,24 @@ def score_items(study, items: list[dict[str, str]], fields: Sequence[str], lexic
 
 
 def marks(scored: list[dict[str, Any]], threshold: float) -> dict[str, Any]:
-    """Top-1 accuracy (with the threshold applied) and the rejection rate of off-topic queries."""
+    """Top-1 accuracy (with the threshold applied) and the rejection rates of off-topic queries and of
+    in-field queries no question covers."""
     on = [s for s in scored if s["expect"] != "none"]
-    off = [s for s in scored if s["expect"] == "none"]
+    off = [s for s in scored if s["expect"] == "none" and not s.get("uncovered")]
+    uncovered = [s for s in scored if s["expect"] == "none" and s.get("uncovered")]
     correct = [s for s in on if s["score"] >= threshold and s["best"] == s["expect"]]
     rejected = [s for s in off if s["score"] < threshold]
     return {
         "threshold": round(threshold, 4),
         "n_labelled": len(on),
         "n_off_topic": len(off),
+        "n_uncovered": len(uncovered),
         "top1": len(correct) / len(on) if on else 0.0,
         "top1_without_threshold": sum(s["best"] == s["expect"] for s in on) / len(on) if on else 0.0,
         # the labelled question among the three best (the answer and its related list), any score
         "top3": sum(s["expect"] in s.get("top3", [s["best"]]) for s in on) / len(on) if on else 0.0,
         "rejection": len(rejected) / len(off) if off else 1.0,
+        "uncovered_rejection": sum(s["score"] < threshold for s in uncovered) / len(uncovered) if uncovered else None,
         "misses": [
             {"query": s["query"], "expect": s["expect"],
              "got": s["best"] if s["score"] >= threshold else "none", "score": round(s["score"], 4)}
@@ -111,9 +125,11 @@ def marks(scored: list[dict[str, Any]], threshold: float) -> dict[str, Any]:
 
 
 def balanced(m: dict[str, Any]) -> float:
-    """Mean of top-1 (with the threshold) and off-topic rejection: each side counts the same,
-    however many queries it has."""
-    return (m["top1"] + m["rejection"]) / 2
+    """Mean of top-1 (with the threshold) and the rejection of `none`: each side counts the same,
+    however many queries it has. The `none` side is the mean of the off-topic and the uncovered
+    rejection rates (off-topic alone where there are no uncovered items)."""
+    rates = [m["rejection"]] + ([m["uncovered_rejection"]] if m.get("uncovered_rejection") is not None else [])
+    return (m["top1"] + sum(rates) / len(rates)) / 2
 
 
 def tune_threshold(scored: list[dict[str, Any]]) -> float:
@@ -145,15 +161,16 @@ def _previous(cuts: list[float], cut: float) -> float:
 
 def evaluate(study, fields: Sequence[str] | None = None, lexical_weight: float | None = None,
              threshold: float | None = None, tune: bool = False,
-             items: list[dict[str, str]] | None = None) -> dict[str, Any]:
+             items: list[dict[str, str]] | None = None, absent_weight: float | None = None) -> dict[str, Any]:
     """Score both splits on the study root's questions. `tune=True` chooses the threshold on the
     tune split first. `items` defaults to every item of routing_eval.yaml."""
     from n00bqa.ask import routing
 
     fields = tuple(fields or routing.FIELDS)
     lexical_weight = routing.LEXICAL_WEIGHT if lexical_weight is None else lexical_weight
+    absent_weight = routing.ABSENT_WEIGHT if absent_weight is None else absent_weight
     items = load_items() if items is None else items
-    scored = score_items(study, items, fields, lexical_weight)
+    scored = score_items(study, items, fields, lexical_weight, absent_weight)
     tune_scored = [s for s in scored if s["split"] == "tune"]
     report_scored = [s for s in scored if s["split"] == "report"]
     if tune:
@@ -163,6 +180,7 @@ def evaluate(study, fields: Sequence[str] | None = None, lexical_weight: float |
     return {
         "fields": list(fields),
         "lexical_weight": lexical_weight,
+        "absent_weight": absent_weight,
         "threshold": threshold,
         "tuned": tune,
         "tune": marks(tune_scored, threshold),
@@ -180,29 +198,31 @@ def select(study, items: list[dict[str, str]] | None = None) -> dict[str, Any]:
 
     import numpy as np
 
-    from n00bqa.ask.routing import QuestionVectors, field_texts, lexical_scores, question_words
+    from n00bqa.ask.routing import QuestionVectors, combine, field_texts, lexical_scores, question_words
     from n00bqa.questions import load_questions
     from n00bqa.retrieval import encoder
 
     items = [i for i in (load_items() if items is None else items) if i["split"] == "tune"]
     questions, _ = load_questions(study)
-    configs = [(kinds, w) for r in range(1, len(GRID_KINDS) + 1)
-               for kinds in itertools.combinations(GRID_KINDS, r) for w in GRID_WEIGHTS]
+    configs = [(kinds, w, a) for r in range(1, len(GRID_KINDS) + 1)
+               for kinds in itertools.combinations(GRID_KINDS, r) for w in GRID_WEIGHTS for a in GRID_ABSENT]
     per_config_rows = {kinds: [(i, kind, text) for i, q in enumerate(questions) for kind, text in field_texts(q, kinds)]
-                       for kinds in {k for k, _ in configs}}
+                       for kinds in {k for k, _, _ in configs}}
     texts = sorted({text for rows in per_config_rows.values() for _, _, text in rows})
     text_vectors = dict(zip(texts, encoder.encode(study, texts)))
     query_vectors = np.asarray(encoder.encode(study, [i["query"] for i in items]))  # (n_items, dim)
     documents = [question_words(q) for q in questions]
-    lexical = np.array([lexical_scores(i["query"], documents) for i in items])  # (n_items, n_questions)
+    lexical = {a: np.array([lexical_scores(i["query"], documents, a) for i in items])  # (n_items, n_questions)
+               for a in GRID_ABSENT}
     semantic: dict[tuple[str, ...], Any] = {}
     for kinds, rows in per_config_rows.items():
         vectors = QuestionVectors(questions, np.array([text_vectors[t] for _, _, t in rows]),
                                   [(i, k) for i, k, _ in rows], lexical_weight=0.0)
         semantic[kinds] = np.array([vectors.semantic_scores(v) for v in query_vectors])
     results = []
-    for kinds, weight in configs:
-        scores = semantic[kinds] + weight * lexical
+    clip = np.vectorize(combine)
+    for kinds, weight, absent in configs:
+        scores = clip(semantic[kinds], lexical[absent], weight)  # as QuestionVectors.scores combines them
         best = scores.argmax(1)
         scored = [{**item, "best": questions[b].id, "score": float(s[b])} for item, s, b in zip(items, scores, best)]
         threshold = tune_threshold(scored)
@@ -210,23 +230,27 @@ def select(study, items: list[dict[str, str]] | None = None) -> dict[str, Any]:
         correct = [s["score"] for s in scored if s["expect"] == s["best"]]
         off = [s["score"] for s in scored if s["expect"] == "none"]
         gap = (min(correct) - max(off)) / float(np.std(correct)) if correct and off else 0.0
-        results.append({"fields": list(kinds), "lexical_weight": weight, "threshold": threshold,
-                        "balanced": balanced(m), "top1": m["top1"], "rejection": m["rejection"], "gap": gap})
+        results.append({"fields": list(kinds), "lexical_weight": weight, "absent_weight": absent,
+                        "threshold": threshold, "balanced": balanced(m), "top1": m["top1"],
+                        "rejection": m["rejection"], "uncovered_rejection": m["uncovered_rejection"], "gap": gap})
     top = max(r["balanced"] for r in results)
     candidates = [r for r in results if r["balanced"] >= top - SELECT_TOLERANCE - 1e-12]
-    chosen = min(candidates, key=lambda r: (len(r["fields"]), -r["gap"]))
+    order = lambda r: (len(r["fields"]), r["absent_weight"], -r["gap"])  # noqa: E731
+    chosen = min(candidates, key=order)
     return {"n_configs": len(results), "best_balanced": top, "chosen": chosen,
-            "candidates": sorted(candidates, key=lambda r: (len(r["fields"]), -r["gap"]))}
+            "candidates": sorted(candidates, key=order)}
 
 
 def _print(result: dict[str, Any], quiet: bool = False) -> None:
-    print(f"fields={','.join(result['fields'])} lexical_weight={result['lexical_weight']} threshold={result['threshold']}"
+    print(f"fields={','.join(result['fields'])} lexical_weight={result['lexical_weight']} "
+          f"absent_weight={result['absent_weight']} threshold={result['threshold']}"
           f"{' (tuned on the tune split)' if result['tuned'] else ' (shipped routing.THRESHOLD)'}")
     for split in ("tune", "report"):
         m = result[split]
         print(f"  {split:6s}: top-1 {m['top1']:.1%} of {m['n_labelled']} "
               f"(without threshold {m['top1_without_threshold']:.1%}), top-3 {m['top3']:.1%}, "
-              f"off-topic rejected {m['rejection']:.1%} of {m['n_off_topic']}")
+              f"off-topic rejected {m['rejection']:.1%} of {m['n_off_topic']}"
+              + (f", uncovered rejected {m['uncovered_rejection']:.1%} of {m['n_uncovered']}" if m["n_uncovered"] else ""))
         for miss in [] if quiet else m["misses"]:
             print(f"           miss: {miss['query']!r} expected {miss['expect']}, got {miss['got']} ({miss['score']})")
 
@@ -247,7 +271,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.select:
         selection = select(study)
         chosen = selection["chosen"]
-        final = evaluate(study, chosen["fields"], chosen["lexical_weight"], tune=True)  # through the real rank
+        final = evaluate(study, chosen["fields"], chosen["lexical_weight"], tune=True,
+                         absent_weight=chosen["absent_weight"])  # through the real rank
         if abs(final["threshold"] - chosen["threshold"]) > 1e-3:
             raise SystemExit(f"selection threshold {chosen['threshold']} != rank's {final['threshold']}")
         if args.json:
@@ -256,8 +281,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{selection['n_configs']} configs, best tune balanced accuracy {selection['best_balanced']:.3f}; "
               f"candidates within {SELECT_TOLERANCE}:")
         for c in selection["candidates"]:
-            print(f"  {','.join(c['fields']):45s} w={c['lexical_weight']:.2f} thr={c['threshold']:.4f} "
-                  f"tune top-1 {c['top1']:.1%} rejected {c['rejection']:.1%} gap/std {c['gap']:.3f}")
+            print(f"  {','.join(c['fields']):45s} w={c['lexical_weight']:.2f} absent={c['absent_weight']:g} "
+                  f"thr={c['threshold']:.4f} tune top-1 {c['top1']:.1%} off-topic rejected {c['rejection']:.1%} "
+                  f"uncovered rejected {c['uncovered_rejection']:.1%} gap/std {c['gap']:.3f}")
         _print(final, quiet=args.quiet)
         return 0
     if args.variants:

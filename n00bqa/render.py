@@ -282,9 +282,9 @@ def question_view(question: Question, results: Mapping[str, ProbeResult | None],
 def passage_heading(passage: Any, rank: int | None = None) -> Text:
     """`[rank] relevance 0.048 · Title › section  source:line`: how every passage is cited.
 
-    "relevance" is the index's fused rank score (about 0.01-0.1), not to be read as the routing
-    "match" of a question (a cosine plus word overlap). It leads the heading, so no line wrap ever parts it from its
-    number, and a list of passages reads as ranked.
+    "relevance" is the index's fused rank score (about 0.01-0.1), not to be read as the "routing
+    match" of a question (0-1: cosines and word overlap, n00bqa.ask.routing). It leads the heading,
+    so no line wrap ever parts it from its number, and a list of passages reads as ranked.
     """
     text = Text()
     if rank is not None:
@@ -364,20 +364,21 @@ def answer_parts(answer: Any, passages: bool = True) -> list[Any]:
     if answer.question is None:
         guess = getattr(answer, "best_guess", None)
         if guess is not None:  # shown as what it is: the nearest question, not the answer
-            from n00bqa.ask.routing import THRESHOLD
+            from n00bqa.ask.routing import shown_apart
 
+            score, needed = shown_apart(guess[1])
             parts.append(Text.assemble(("closest question, weak match: ", "yellow"), (guess[0], "bold"),
-                                       f"  match {guess[1]:.2f} (a match needs {THRESHOLD:.2f})"))
+                                       f"\nrouting match {score} (a match needs {needed})"))
         message, command = split_command(answer.answer)
         parts.append(Panel(Text(message), title="No matching question", border_style="yellow"))
         if command:
             parts.append(CommandLine(command))
     else:
         q = answer.question
-        head = Text.assemble((q.id, "bold cyan"), f"  match {answer.score:.2f}\n", (q.question, "bold"))
+        head = Text.assemble((q.id, "bold cyan"), f"  routing match {answer.score:.2f}\n", (q.question, "bold"))
         if answer.related:
-            head.append("\nalso close: ", style="dim")
-            head.append(", ".join(f"{r.id} (match {s:.2f})" for r, s in answer.related), style="dim")
+            head.append("\nalso close (routing match): ", style="dim")
+            head.append(", ".join(f"{r.id} {s:.2f}" for r, s in answer.related), style="dim")
         parts.append(head)
         from rich.markdown import Markdown
 

@@ -226,9 +226,10 @@ def backing_passages(study: Study, query: str, question: Question, k: int) -> li
 
 def unmatched_message(query: str, guess: tuple[str, float] | None, domain: Any = None) -> str:
     """What `ask` says when no question matches: the closest one, the in-domain test, what to do."""
-    from n00bqa.ask.routing import THRESHOLD
+    from n00bqa.ask.routing import shown_apart
 
-    closest = f" (closest: {guess[0]!r} at {guess[1]:.2f}, below {THRESHOLD:.2f})" if guess else ""
+    closest = (" (closest: {!r}, routing match {}, below the {} a match needs)".format(guess[0], *shown_apart(guess[1]))
+               if guess else "")
     short = query if len(query) <= 80 else query[:77] + "..."
     add = f"n00bqa questions add \"{short}\""
     if domain is None:

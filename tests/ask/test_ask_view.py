@@ -14,6 +14,7 @@ from rich.console import Console
 from shared_study import link_state, shared_root
 from typer.testing import CliRunner
 
+from n00bqa.ask import routing
 from n00bqa.cli import app
 from n00bqa.render import answer_view, passage_view, rendered_text
 
@@ -31,14 +32,15 @@ def test_match_and_relevance_are_labelled_and_passages_follow_their_scores(ready
 
     answer = ask(study, "why do unused embedding rows get zero gradient", k=4)
     text = rendered_text(answer_view(answer), 80)
-    assert f"{answer.question.id}  match {answer.score:.2f}" in text
+    assert f"{answer.question.id}  routing match {answer.score:.2f}" in text and 0.0 <= answer.score <= 1.0
     assert "score" not in text.split("Reading")[0].split("\n")[0]
     shown = [float(s) for s in re.findall(r"relevance (\d\.\d{3}) ·", text)]
     assert len(shown) == len(answer.passages) == 4
     assert shown == sorted(shown, reverse=True)
     assert shown == [round(p.score, 3) for p in answer.passages]
+    assert "also close (routing match): " in " ".join(text.split())
     for related, score in answer.related:
-        assert f"{related.id} (match {score:.2f})" in " ".join(text.split())
+        assert f"{related.id} {score:.2f}" in " ".join(text.split())
 
 
 def test_a_weak_match_is_the_closest_question_not_the_answer(ready, study):
@@ -49,7 +51,9 @@ def test_a_weak_match_is_the_closest_question_not_the_answer(ready, study):
     assert answer.question is None and answer.best_guess is not None
     text = rendered_text(answer_view(answer), 80)
     guess, score = answer.best_guess
-    assert f"closest question, weak match: {guess}  match {score:.2f} (a match needs {THRESHOLD:.2f})" in text
+    shown, needed = routing.shown_apart(score)
+    assert f"closest question, weak match: {guess}\nrouting match {shown} (a match needs {needed})\n" in text
+    assert float(shown) < float(needed) and float(needed) == pytest.approx(THRESHOLD, abs=0.005)
     assert "Answer" not in text  # no written answer is shown as if it answered this
     if answer.passages:  # in the field: the passages, ranked, with their relevance
         shown = [float(s) for s in re.findall(r"relevance (\d\.\d{3}) ·", text)]
