@@ -15,15 +15,17 @@ index are read from `<root>/.n00bqa/`. The first ask on a fresh study root build
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from n00bqa.errors import AskError, CorpusError, N00bqaError
-from n00bqa.probes.base import ProbeResult
 from n00bqa.progress import NullReporter
 from n00bqa.questions import Question
 from n00bqa.retrieval.search import Passage
 from n00bqa.study import Study
 from n00bqa.text import MAX_QUERY_CHARS, check_query, content_words, idf, sentences
+
+if TYPE_CHECKING:  # a cold ask imports the probe framework only to read a cached run, if there is one
+    from n00bqa.probes.base import ProbeResult
 
 __all__ = ["Answer", "ProbeRun", "ask", "ensure_ready", "backing_passages", "best_sentence", "check_query",
            "sentences", "MAX_QUERY_CHARS"]
@@ -99,14 +101,14 @@ def ensure_ready(study: Study, reporter: Any = None) -> list[str]:
     Raises CorpusError when the reading list gives nothing to index.
     """
     from n00bqa.retrieval import encoder
-    from n00bqa.retrieval.index import MANIFEST, index_dir
 
     reporter = reporter or NullReporter()
     built: list[str] = []
     if not encoder.is_exported(study):
         encoder.export(study, reporter=reporter)
         built.append("the ONNX export of MiniLM (once)")
-    if not (index_dir(study) / MANIFEST).is_file():
+    # the index's manifest (n00bqa.retrieval.index.MANIFEST), looked for without importing the builder
+    if not study.state_path("index", "manifest.json").is_file():
         from n00bqa.retrieval import build_index
 
         report = build_index(study, reporter=_Prefixed(reporter, "index: "))
@@ -136,8 +138,14 @@ def ask(study: Study, text: str, k: int = 5, run: bool = False, reporter: Any = 
     from n00bqa.retrieval import encoder
 
     built = ensure_ready(study, reporter)
-    query_vector = encoder.encode_query(study, query)
-    route = routing.route(study, query, query_vector=query_vector, reporter=reporter)
+    # The ONNX session loads in the background (without the GIL) while this thread reads the index,
+    # the question list and its vectors; routing then embeds the query, waiting for the session.
+    encoder.prepare(study)
+    from n00bqa.retrieval.index import load_index
+
+    load_index(study)  # kept in this process for the searches below
+    route = routing.route(study, query, reporter=reporter)
+    query_vector = encoder.encode_query(study, query)  # the vector routing embedded, remembered
     if route.vectors_built:
         built.append("the question vectors")
     warnings = [f"skipped question file {problem}" for problem in route.problems]
@@ -200,12 +208,15 @@ def backing_passages(study: Study, query: str, question: Question, k: int) -> li
     own reading list are chosen first. The k chosen are listed by their relevance score, highest
     first. A question with no reading list gets the plain search results.
     """
+    from n00bqa.ask.remembered import query_vector
     from n00bqa.retrieval import search
 
     if not question.reading:
         return search(study, query, k=k)
     for_query = search(study, query, k=2 * k)
-    for_answer = search(study, f"{question.question}\n{question.answer}"[:MAX_QUERY_CHARS], k=2 * k)
+    # the same text on every ask until the question's file changes: its vector is kept (ask.remembered)
+    answer_text = check_query(f"{question.question}\n{question.answer}"[:MAX_QUERY_CHARS])
+    for_answer = search(study, answer_text, k=2 * k, query_vector=query_vector(study, answer_text))
     candidates, seen = [], set()
     for pair in zip(for_query, for_answer):
         for passage in pair:

@@ -178,6 +178,9 @@ def _root(
 
 
 def main() -> None:
+    from n00bqa.cli import common
+
+    common.FAST_EXIT = True  # the console script: a command may end without interpreter teardown
     app(prog_name="n00bqa")
 
 

@@ -48,8 +48,15 @@ def ask_command(
 
       n00bqa ask "why is the embedding gradient sparse" -k 3 --no-pager
     """
+    import os
+
+    if not run:
+        # One query vector times a few thousand passage vectors: OpenBLAS's worker threads cost more
+        # than the product (15-20 ms each on a busy 2-core machine), so a plain ask keeps BLAS on one
+        # thread. It must be set before numpy loads; a probe run (--run) keeps the default.
+        os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     from n00bqa.ask import ask
-    from n00bqa.cli.common import get_study, print_json, warn
+    from n00bqa.cli.common import exit_after_output, get_study, print_json, warn
 
     study = get_study()
     reporter = _BuildReporter()
@@ -63,11 +70,12 @@ def ask_command(
         typer.echo(f"Built {', '.join(answer.built)}; later asks start instantly.", err=True)
     if as_json:
         print_json(answer.to_dict())
-        return
-    from n00bqa.cli.common import print_paged
-    from n00bqa.render import answer_parts
+    else:
+        from n00bqa.cli.common import print_paged
+        from n00bqa.render import answer_parts
 
-    print_paged(*answer_parts(answer), pager=pager)
+        print_paged(*answer_parts(answer), pager=pager)
+    exit_after_output()
 
 
 def register(app: typer.Typer) -> None:

@@ -37,6 +37,26 @@ console: Any = _LazyConsole()
 err_console: Any = _LazyConsole(stderr=True)
 
 
+FAST_EXIT = False  # set by n00bqa.cli.main (the console script); tests run the app in-process
+
+
+def exit_after_output() -> None:
+    """End the console script now that everything is written: flush stdout and stderr, then
+    os._exit(0), skipping the interpreter's teardown (freeing onnxruntime's session, numpy and the
+    index: tens of milliseconds nobody waits for). Call it only when nothing is left to do: no
+    thread, lock, temporary file or pager still open. In-process (tests, the browser) it returns."""
+    if not FAST_EXIT:
+        return
+    import sys
+
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe (`| head`): nothing more can reach it anyway
+            pass
+    os._exit(0)
+
+
 def get_study(write: bool = False) -> Study:
     """The study root of this invocation, resolved once (from `--root`, N00BQA_ROOT, the cwd...)
     at the edge and kept on the root click context; every command passes it down.

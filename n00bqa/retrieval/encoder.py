@@ -380,6 +380,38 @@ def _tokenizer(model_dir: str, max_length: int, pad: bool = True):
     return tokenizer
 
 
+_session_lock = threading.Lock()  # one thread builds the session; the others wait for it
+
+
+def _session_and_tokenizer(study: Study, reporter: Any = None, pad: bool = True):
+    """The study root's ONNX session and the tokenizer (each made once per process)."""
+    with _session_lock:
+        session = _ready_session(study, reporter)
+        model_dir = _model_dir()
+        return session, _tokenizer(str(model_dir), max_seq_length(model_dir), pad)
+
+
+def prepare(study: Study) -> None:
+    """Start loading the ONNX session and the tokenizer in a background thread, so that the caller
+    can read its questions and the index meanwhile: onnxruntime builds a session (~0.15 s) without
+    holding the GIL. The first encode waits for it. A root without a usable export is left alone:
+    the caller's own encode exports, or reports what is wrong, as it always did."""
+    if export_problem(study) is not None:
+        return
+    # imported here, in the caller's thread: an import holds the GIL from start to end, so in the
+    # background it would only slow the caller down; building the session does not hold it
+    import onnxruntime  # noqa: F401
+    import tokenizers  # noqa: F401
+
+    def load() -> None:
+        try:
+            _session_and_tokenizer(study)
+        except Exception:  # noqa: BLE001 - the caller's encode meets the same problem and reports it
+            pass
+
+    threading.Thread(target=load, name="n00bqa-onnx-session", daemon=True).start()
+
+
 def _ready_session(study: Study, reporter: Any = None):
     path = export_dir(study) / MODEL_FILE
     problem = export_problem(study)
@@ -405,9 +437,7 @@ def encode(study: Study, texts: list[str], batch_size: int = 32, reporter: Any =
     """
     import numpy as np
 
-    session = _ready_session(study, reporter)
-    model_dir = _model_dir()
-    tokenizer = _tokenizer(str(model_dir), max_seq_length(model_dir))
+    session, tokenizer = _session_and_tokenizer(study, reporter)
     out = np.zeros((len(texts), DIM), dtype=np.float32)
     order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
     for start in range(0, len(order), batch_size):
@@ -462,9 +492,7 @@ def encode_documents(study: Study, texts: list[str], reporter: Any = None, group
     out = np.zeros((len(texts), DIM), dtype=np.float32)
     if not texts:
         return out
-    session = _ready_session(study, reporter)
-    model_dir = _model_dir()
-    tokenizer = _tokenizer(str(model_dir), max_seq_length(model_dir), pad=False)
+    session, tokenizer = _session_and_tokenizer(study, reporter, pad=False)
     sizes = list(group_sizes) if group_sizes is not None else [len(texts)]
     if sum(sizes) != len(texts) or any(size < 0 for size in sizes):
         raise ValueError(f"group sizes {sizes[:5]}... do not add up to the {len(texts)} texts")

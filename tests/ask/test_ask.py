@@ -252,9 +252,9 @@ def test_first_ask_builds_the_index_and_says_so(study_root, tmp_path_factory):
 def test_ask_path_imports_no_torch_and_no_probe_module(ready):
     code = (
         "import sys, json\n"
-        "from n00bqa.cli import main\n"
+        "from n00bqa.cli import app\n"  # not main(): the console script ends an ask without teardown
         "sys.argv = ['n00bqa', 'ask', 'How large is a transformer model?', '--json']\n"
-        "try:\n    main()\nexcept SystemExit as e:\n    assert not e.code, e.code\n"
+        "try:\n    app(prog_name='n00bqa')\nexcept SystemExit as e:\n    assert not e.code, e.code\n"
         "heavy = [m for m in ('torch', 'transformers', 'sentence_transformers', 'bm25s', 'scipy')\n"
         "         if m in sys.modules]\n"
         "heavy += [m for m in sys.modules if m.startswith('n00bqa.probes.') and m != 'n00bqa.probes.base']\n"
