@@ -395,7 +395,7 @@ def answer_parts(answer: Any, passages: bool = True) -> list[Any]:
 
 _STATE_STYLE = {"indexed": "green", "unreadable": "red"}
 _COVERAGE = {"indexed": ("yes", "green"), "new": ("new", "yellow"), "changed": ("changed", "yellow"),
-             "stale": ("stale", "yellow"), "unreadable": ("missing", "red")}
+             "stale": ("stale", "yellow"), "unreadable": ("missing", "red"), "pending": ("pending", "yellow")}
 
 
 def index_items_table(items: Sequence[dict]) -> FitTable:

@@ -39,7 +39,8 @@ def outcome(runtime, value, param, ctx):
         return "error", type(exc).__name__, str(exc)
 
 
-SAMPLES = [None, "", "x", "open", "5", "-3", "1.5", "abc", 0, 3, 5, 1000, -1, 2.5, True, False, (), ("a",), ["a", "b"]]
+SAMPLES = [None, "", "x", "open", "5", "-3", "1.5", "abc", 0, 3, 5, 1000, -1, 2.5, True, False, (), ("a",), ["a", "b"],
+           "0", "-0", "05", "+5", " 5", "5 ", "5.0", "5_0", "100", "101", "0", "1e3", "\u0665", "99999999999999999999"]
 
 
 def test_identity_first_coerces_exactly_as_typer_does():

@@ -27,7 +27,7 @@ from n00bqa.text import MAX_QUERY_CHARS, check_query, content_words, idf, senten
 if TYPE_CHECKING:  # a cold ask imports the probe framework only to read a cached run, if there is one
     from n00bqa.probes.base import ProbeResult
 
-__all__ = ["Answer", "ProbeRun", "ask", "ensure_ready", "backing_passages", "best_sentence", "check_query",
+__all__ = ["Answer", "ProbeRun", "ask", "ensure_ready", "complete_index", "backing_passages", "best_sentence", "check_query",
            "sentences", "MAX_QUERY_CHARS"]
 
 
@@ -70,6 +70,7 @@ class Answer:
     built: list[str] = field(default_factory=list)  # what this ask had to build first
     best_guess: tuple[str, float] | None = None  # no match: the closest question, below threshold
     domain: Any = None  # no match: the in-domain test (n00bqa.ask.domain.Domain) that decided the passages
+    pending: list[str] = field(default_factory=list)  # reading-list items not indexed yet (complete_index)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -94,11 +95,16 @@ class _Prefixed:
         return self.reporter.task(self.prefix + description, total)
 
 
-def ensure_ready(study: Study, reporter: Any = None) -> list[str]:
+def ensure_ready(study: Study, reporter: Any = None, staged: bool = False) -> list[str]:
     """Build what a fresh study root lacks (ONNX export, index); return what was built.
 
     The question vectors are built by routing itself (they also change when a question does).
     Raises CorpusError when the reading list gives nothing to index.
+
+    Args:
+        staged: index our notes (and the learner's own files) first and leave the library sources
+            (most of the passages) pending, so a first answer comes in seconds; `complete_index`
+            finishes, into exactly the index a full build makes.
     """
     from n00bqa.retrieval import encoder
 
@@ -111,17 +117,38 @@ def ensure_ready(study: Study, reporter: Any = None) -> list[str]:
     if not study.state_path("index", "manifest.json").is_file():
         from n00bqa.retrieval import build_index
 
-        report = build_index(study, reporter=_Prefixed(reporter, "index: "))
+        report = build_index(study, reporter=_Prefixed(reporter, "index: "), later=LATER if staged else ())
+        if report.chunks_total == 0 and report.items_pending:  # only library sources: nothing to answer from yet
+            report = build_index(study, reporter=_Prefixed(reporter, "index: "))
         if report.chunks_total == 0:
             raise CorpusError(
                 f"the reading list gave nothing to index ({report.items_total} items, "
                 f"{len(report.items_skipped)} unreadable); add items with: n00bqa corpus add PATH"
             )
-        built.append(f"the retrieval index ({report.chunks_total} passages)")
+        if report.items_pending:
+            built.append(f"the index of the notes ({report.chunks_total} passages; "
+                         f"{sources(len(report.items_pending))} next)")
+        else:
+            built.append(f"the retrieval index ({report.chunks_total} passages)")
     return built
 
 
-def ask(study: Study, text: str, k: int = 5, run: bool = False, reporter: Any = None) -> Answer:
+LATER = ("library",)  # what a staged first build leaves pending: installed packages' source files
+
+
+def sources(n: int) -> str:
+    return f"{n} library source{'' if n == 1 else 's'}"
+
+
+def complete_index(study: Study, reporter: Any = None):
+    """Index what a staged build left pending (the library sources): the index then equals a full
+    build's. Returns the BuildReport (`changed` False when nothing was pending)."""
+    from n00bqa.retrieval import build_index
+
+    return build_index(study, reporter=_Prefixed(reporter or NullReporter(), "index: "))
+
+
+def ask(study: Study, text: str, k: int = 5, run: bool = False, reporter: Any = None, staged: bool = False) -> Answer:
     """Answer a free-text question from the question list, the probes and the reading list.
 
     Args:
@@ -130,6 +157,8 @@ def ask(study: Study, text: str, k: int = 5, run: bool = False, reporter: Any = 
         k: how many backing passages.
         run: run the matched question's probes now (loads torch) instead of showing their last runs.
         reporter: progress for first-use builds and `run` (`task(description, total) -> advance`).
+        staged: on a fresh root, answer from the notes first (ensure_ready); `Answer.pending` then
+            names what is not indexed yet, for the caller to finish with `complete_index`.
     """
     query = check_query(text)
     if k < 1:
@@ -137,13 +166,13 @@ def ask(study: Study, text: str, k: int = 5, run: bool = False, reporter: Any = 
     from n00bqa.ask import routing
     from n00bqa.retrieval import encoder
 
-    built = ensure_ready(study, reporter)
+    built = ensure_ready(study, reporter, staged=staged)
     # The ONNX session loads in the background (without the GIL) while this thread reads the index,
     # the question list and its vectors; routing then embeds the query, waiting for the session.
     encoder.prepare(study)
     from n00bqa.retrieval.index import load_index
 
-    load_index(study)  # kept in this process for the searches below
+    pending = list(load_index(study).manifest.get("pending") or [])  # the index is kept for the searches below
     route = routing.route(study, query, reporter=reporter)
     query_vector = encoder.encode_query(study, query)  # the vector routing embedded, remembered
     if route.vectors_built:
@@ -152,6 +181,11 @@ def ask(study: Study, text: str, k: int = 5, run: bool = False, reporter: Any = 
     if route.cache_problem:
         warnings.append(f"the question vectors were embedded but not kept, so every ask embeds them again: "
                         f"{route.cache_problem}")
+    if pending:
+        shown = ", ".join(pending[:4]) + (f" and {len(pending) - 4} more" if len(pending) > 4 else "")
+        warnings.append(f"{sources(len(pending))} {'is' if len(pending) == 1 else 'are'} not indexed yet ({shown}): "
+                        "the passages come from the notes alone until `n00bqa index build` (or the next ask) "
+                        "indexes them")
     if route.question is None:
         # No question matches. In the field ("speculative decoding"): the passages that bear on it and
         # the offer to add it. Off-topic: no passages; what matches "banana bread" here is noise.
@@ -165,13 +199,13 @@ def ask(study: Study, text: str, k: int = 5, run: bool = False, reporter: Any = 
         passages = search(study, query, k=k, index=index) if domain.in_domain else []
         return Answer(query, None, route.score, [], unmatched_message(query, guess, domain), [], passages,
                       [best_sentence(query, p.text) for p in passages], warnings, built, best_guess=guess,
-                      domain=domain)
+                      domain=domain, pending=pending)
     question = route.question
     passages = backing_passages(study, query, question, k)
     best = [best_sentence(query, p.text) for p in passages]
     runs = probe_runs(study, question, run, reporter, warnings)
     return Answer(query, question, route.score, route.related, question.answer or "(no answer written yet)",
-                  runs, passages, best, warnings, built)
+                  runs, passages, best, warnings, built, pending=pending)
 
 
 def probe_runs(study: Study, question: Question, run: bool, reporter: Any, warnings: list[str]) -> list[ProbeRun]:

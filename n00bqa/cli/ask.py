@@ -55,13 +55,19 @@ def ask_command(
         # than the product (15-20 ms each on a busy 2-core machine), so a plain ask keeps BLAS on one
         # thread. It must be set before numpy loads; a probe run (--run) keeps the default.
         os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-    from n00bqa.ask import ask
     from n00bqa.cli.common import exit_after_output, get_study, print_json, warn
+    from n00bqa.retrieval import encoder
 
     study = get_study()
+    # Before the library is imported: the ONNX session then loads (without the GIL) while Python
+    # imports the rest and reads the questions and the index (a no-op if the export is not there yet).
+    encoder.prepare(study)
+    from n00bqa.ask import ask, complete_index, sources
+
     reporter = _BuildReporter()
     try:
-        answer = ask(study, query, k=k, run=run, reporter=reporter)
+        # staged: on a fresh root the first answer comes from the notes; the library follows below
+        answer = ask(study, query, k=k, run=run, reporter=reporter, staged=True)
     finally:
         reporter.close()
     for message in answer.warnings:
@@ -75,6 +81,19 @@ def ask_command(
         from n00bqa.render import answer_parts
 
         print_paged(*answer_parts(answer), pager=pager)
+    if answer.pending:
+        import sys
+
+        sys.stdout.flush()  # the answer is out before the wait starts
+        typer.echo(f"Indexing the {sources(len(answer.pending))} now; Ctrl-C stops safely (the notes "
+                   "stay indexed, and the next ask or `n00bqa index build` finishes).", err=True)
+        reporter = _BuildReporter()
+        try:
+            report = complete_index(study, reporter=reporter)
+        finally:
+            reporter.close()
+        typer.echo(f"The index is complete: {report.chunks_total} passages; later answers cite the library "
+                   "sources too.", err=True)
     exit_after_output()
 
 

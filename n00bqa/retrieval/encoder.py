@@ -396,8 +396,9 @@ def prepare(study: Study) -> None:
     can read its questions and the index meanwhile: onnxruntime builds a session (~0.15 s) without
     holding the GIL. The first encode waits for it. A root without a usable export is left alone:
     the caller's own encode exports, or reports what is wrong, as it always did."""
-    if export_problem(study) is not None:
+    if study in _prepared or export_problem(study) is not None:
         return
+    _prepared.add(study)
     # imported here, in the caller's thread: an import holds the GIL from start to end, so in the
     # background it would only slow the caller down; building the session does not hold it
     import onnxruntime  # noqa: F401
@@ -410,6 +411,9 @@ def prepare(study: Study) -> None:
             pass
 
     threading.Thread(target=load, name="n00bqa-onnx-session", daemon=True).start()
+
+
+_prepared: set = set()  # study roots whose session prepare() has started loading
 
 
 def _ready_session(study: Study, reporter: Any = None):

@@ -16,10 +16,12 @@ Loading needs numpy, faiss, bm25s and json only: no torch.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import shutil
 import time
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -61,6 +63,52 @@ def _expected_model() -> dict:
 
 # --- the loaded index ------------------------------------------------------------------------
 
+# Where each chunk's record starts and ends in chunks.json: (N, 2) int64 byte offsets.
+CHUNK_OFFSETS = "chunks.offsets.npy"
+
+
+def _chunk_records(chunks: Sequence[Chunk]) -> tuple[bytes, np.ndarray]:
+    """chunks.json's bytes (a JSON list, one record a line) and each record's (start, end) offsets."""
+    records = [json.dumps(c.to_record(), ensure_ascii=False).encode("utf-8") for c in chunks]
+    offsets = np.zeros((len(records), 2), dtype=np.int64)
+    position = 1  # after "["
+    for i, record in enumerate(records):
+        offsets[i] = (position, position + len(record))
+        position += len(record) + 2  # ",\n"
+    return b"[" + b",\n".join(records) + b"]", offsets
+
+
+class ChunkList(Sequence):
+    """An index's chunks, each record parsed from chunks.json when first used: a cold ask reads
+    the few dozen passages its rankings reach, not the thousands the file holds (~60 ms of JSON).
+    The file's bytes were checked against their sha256 before (data_file_problems)."""
+
+    def __init__(self, data: bytes, offsets: np.ndarray, folder: Path) -> None:
+        if offsets.ndim != 2 or offsets.shape[1:] != (2,) or (len(offsets) and int(offsets[-1, 1]) > len(data)):
+            raise ValueError("chunk offsets do not fit chunks.json")
+        self._data, self._offsets, self._folder = data, offsets, folder
+        self._parsed: dict[int, Chunk] = {}
+
+    def __len__(self) -> int:
+        return len(self._offsets)
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        i = range(len(self))[i]  # negative indexes; IndexError past the end
+        chunk = self._parsed.get(i)
+        if chunk is None:
+            start, end = self._offsets[i]
+            try:
+                chunk = Chunk.from_record(json.loads(self._data[start:end]))
+            except (ValueError, TypeError) as exc:
+                raise RetrievalIndexError(f"index folder {str(self._folder)!r} cannot be read (chunk {i}: "
+                                          f"{type(exc).__name__}); {REBUILD}") from None
+            self._parsed[i] = chunk
+        return chunk
+
+
+
 
 @dataclass
 class LoadedIndex:
@@ -68,7 +116,7 @@ class LoadedIndex:
 
     folder: Path
     manifest: dict
-    chunks: list[Chunk]
+    chunks: Sequence[Chunk]  # a ChunkList: parsed on first use
     dense: object  # faiss.IndexFlatIP
     lexical: object  # bm25s.BM25
     _vectors: np.ndarray | None = field(default=None, repr=False)
@@ -182,7 +230,11 @@ def _load(folder: Path) -> LoadedIndex:
     from n00bqa.retrieval import bm25_arrays, flat_arrays
 
     try:
-        chunks = [Chunk.from_record(r) for r in json.loads((gen / "chunks.json").read_text(encoding="utf-8"))]
+        if CHUNK_OFFSETS in manifest["files"]:
+            chunks: Sequence[Chunk] = ChunkList((gen / "chunks.json").read_bytes(),
+                                                np.load(gen / CHUNK_OFFSETS, allow_pickle=False), gen)
+        else:  # an index written before the offsets: every record parsed now
+            chunks = [Chunk.from_record(r) for r in json.loads((gen / "chunks.json").read_text(encoding="utf-8"))]
         dense = flat_arrays.load((gen / "dense.faiss").read_bytes())
         lexical = bm25_arrays.load(gen / "lexical") if chunks else None
     except Exception as exc:  # noqa: BLE001 - any parse failure of our own files is "corrupt"
@@ -213,6 +265,7 @@ class BuildReport:
     chunks_embedded: int
     seconds: float
     changed: bool
+    items_pending: list[str] = field(default_factory=list)  # left for a later build (build_index's `later`)
 
     def to_dict(self) -> dict:
         return dict(self.__dict__)
@@ -269,7 +322,7 @@ def _previous(folder: Path) -> tuple[dict | None, dict[str, tuple[list[Chunk], n
 
 
 def build_index(study: Study, rebuild: bool = False, reporter=None, lock_timeout: float = LOCK_TIMEOUT,
-                _fail_after_embed: bool = False) -> BuildReport:
+                later: Collection[str] = (), _fail_after_embed: bool = False) -> BuildReport:
     """Build or update the index of the study root's reading list.
 
     Only items whose content hash changed (or that are new) are chunked and embedded again;
@@ -281,6 +334,11 @@ def build_index(study: Study, rebuild: bool = False, reporter=None, lock_timeout
         rebuild: ignore the existing index.
         reporter: optional progress reporter (n00bqa.progress): chunking, embedding, writing.
         lock_timeout: seconds to wait for another build's lock before giving up.
+        later: item kinds (e.g. "library") not to embed in this build unless the index already
+            holds them unchanged: they are listed as pending in the manifest (and the report), and
+            the next build without `later` embeds them. The finished index equals a full build's:
+            the same passages in reading-list order, the same vectors to the bit (each item's are
+            embedded on their own, encoder.encode_documents), the same BM25.
     """
     started = time.perf_counter()
     reporter = reporter or NullReporter()
@@ -303,11 +361,15 @@ def build_index(study: Study, rebuild: bool = False, reporter=None, lock_timeout
         old_hashes = {k: v["hash"] for k, v in old_items.items()}
         # an unchanged item that gave no passages (an empty file) is reused as it is, not re-read every build
         reuse = [i for i in hashes if old_hashes.get(i) == hashes[i] and (i in old or old_items[i]["chunks"] == 0)]
+        kinds = {item.id: item.kind for item in items}
+        pending = [i for i in hashes if kinds[i] in later and i not in reuse]
+        for item_id in pending:
+            hashes.pop(item_id)
         todo = [i for i in hashes if i not in reuse]
         removed = sorted(set(old_hashes) - set(hashes))
-        if old_manifest is not None and not todo and not removed:
+        if old_manifest is not None and not todo and not removed and list(old_manifest.get("pending") or []) == pending:
             return BuildReport(str(folder), len(items), [], reuse, [], skipped, int(old_manifest["chunks_total"]), 0,
-                               time.perf_counter() - started, False)
+                               time.perf_counter() - started, False, pending)
 
         by_id = {item.id: item for item in items}
         new_chunks: dict[str, list[Chunk]] = {}
@@ -320,9 +382,10 @@ def build_index(study: Study, rebuild: bool = False, reporter=None, lock_timeout
                 hashes.pop(item_id)
             advance(1)
         removed = sorted(set(old_hashes) - set(hashes))
-        if old_manifest is not None and not new_chunks and not removed:  # only unreadable items "changed"
+        if (old_manifest is not None and not new_chunks and not removed  # only unreadable items "changed"
+                and list(old_manifest.get("pending") or []) == pending):
             return BuildReport(str(folder), len(items), [], reuse, [], skipped, int(old_manifest["chunks_total"]), 0,
-                               time.perf_counter() - started, False)
+                               time.perf_counter() - started, False, pending)
         from n00bqa.retrieval.encoder import encode_documents
 
         flat = [c for item_id in todo if item_id in new_chunks for c in new_chunks[item_id]]
@@ -348,15 +411,16 @@ def build_index(study: Study, rebuild: bool = False, reporter=None, lock_timeout
             parts.append(v)
         vectors = np.ascontiguousarray(np.concatenate(parts) if parts else np.zeros((0, DIM), np.float32), dtype=np.float32)
         advance = reporter.task("Writing the index", 1)
-        _write_generation(folder, chunks, vectors, items, hashes)
+        _write_generation(folder, chunks, vectors, items, hashes, pending)
         advance(1)
         return BuildReport(str(folder), len(items), [i for i in todo if i in new_chunks], reuse, removed, skipped,
-                           len(chunks), len(flat), time.perf_counter() - started, True)
+                           len(chunks), len(flat), time.perf_counter() - started, True, pending)
     finally:
         lock.release()
 
 
-def _write_generation(folder: Path, chunks: list[Chunk], vectors: np.ndarray, items: list[Item], hashes: dict) -> dict:
+def _write_generation(folder: Path, chunks: list[Chunk], vectors: np.ndarray, items: list[Item], hashes: dict,
+                      pending: Sequence[str] = ()) -> dict:
     import bm25s
     import faiss
 
@@ -369,12 +433,16 @@ def _write_generation(folder: Path, chunks: list[Chunk], vectors: np.ndarray, it
         raise WriteError(f"cannot write {str(tmp)!r}: {exc.strerror or exc}; check the folder's permissions "
                          "and free space") from None
     try:
-        atomic_write_text(tmp / "chunks.json", json.dumps([c.to_record() for c in chunks], ensure_ascii=False))
+        data, offsets = _chunk_records(chunks)
+        atomic_write_bytes(tmp / "chunks.json", data)
+        buffer = io.BytesIO()
+        np.save(buffer, offsets)
+        atomic_write_bytes(tmp / CHUNK_OFFSETS, buffer.getvalue())
         dense = faiss.IndexFlatIP(DIM)
         if len(vectors):
             dense.add(vectors)
         atomic_write_bytes(tmp / "dense.faiss", faiss.serialize_index(dense).tobytes())
-        files = ["chunks.json", "dense.faiss"]
+        files = ["chunks.json", CHUNK_OFFSETS, "dense.faiss"]
         if chunks:
             retriever = bm25s.BM25()
             retriever.index([lexical_tokens(c.embed_text) or ["_"] for c in chunks], show_progress=False)
@@ -396,6 +464,7 @@ def _write_generation(folder: Path, chunks: list[Chunk], vectors: np.ndarray, it
         "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "generation": gen.name,
         "chunks_total": len(chunks),
+        "pending": list(pending),  # items left for the next build (a first ask indexes the notes first)
         "items": {
             item_id: {"hash": digest, "chunks": counts.get(item_id, 0), "kind": by_id[item_id].kind,
                       "source": by_id[item_id].source, "version": by_id[item_id].version}
@@ -451,6 +520,8 @@ def index_status(study: Study) -> dict:
             if status.get("compatible"):
                 status["compatible"], status["problem"] = False, status["problems"][0]
     indexed = manifest.get("items", {})
+    pending = set(manifest.get("pending") or [])
+    status["pending"] = [item.id for item in items if item.id in pending and item.id not in indexed]
     rows = []
     for item in items:
         entry = indexed.get(item.id)
@@ -461,7 +532,7 @@ def index_status(study: Study) -> dict:
         if digest is None:
             state = "unreadable"
         elif entry is None:
-            state = "new"
+            state = "pending" if item.id in pending else "new"  # pending: left for the next build
         elif entry["hash"] != digest:
             state = "changed"
         elif not status.get("compatible"):
