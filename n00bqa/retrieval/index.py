@@ -445,7 +445,11 @@ def _write_generation(folder: Path, chunks: list[Chunk], vectors: np.ndarray, it
         files = ["chunks.json", CHUNK_OFFSETS, "dense.faiss"]
         if chunks:
             retriever = bm25s.BM25()
-            retriever.index([lexical_tokens(c.embed_text) or ["_"] for c in chunks], show_progress=False)
+            # word ids in order of first appearance: bm25s's own vocabulary comes from a set, whose order
+            # changes with each process's hash seed; the same passages must give the same files
+            vocab: dict[str, int] = {}
+            ids = [[vocab.setdefault(t, len(vocab)) for t in (lexical_tokens(c.embed_text) or ["_"])] for c in chunks]
+            retriever.index((ids, vocab), show_progress=False)
             retriever.save(str(tmp / "lexical"), show_progress=False)
             files += [f"lexical/{p.name}" for p in sorted((tmp / "lexical").iterdir())]
         os.replace(tmp, gen)

@@ -138,3 +138,21 @@ def test_a_full_ask_without_staging_builds_everything(study_root):
     study = make_root(study_root)
     answer = ask(study, "why does an embedding table get a sparse gradient")  # the library API: not staged
     assert answer.pending == [] and any("retrieval index" in b for b in answer.built)
+
+
+def test_the_same_passages_give_the_same_files_in_every_process(tmp_path, rebuilt):
+    """bm25s's vocabulary order follows the hash seed; ours follows the passages."""
+    import os
+    import subprocess
+    import sys
+
+    files = []
+    for seed in ("1", "2"):
+        root = tmp_path / f"seed-{seed}"
+        make_root(root)
+        code = f"from n00bqa.retrieval import build_index\nfrom n00bqa.study import Study\nbuild_index(Study.find({str(root)!r}))\n"
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600,
+                              env={**os.environ, "PYTHONHASHSEED": seed})
+        assert done.returncode == 0, done.stderr
+        files.append(index_files(root)[1])
+    assert files[0] == files[1] == index_files(rebuilt)[1]
