@@ -264,13 +264,13 @@ def question_view(question: Question, results: Mapping[str, ProbeResult | None],
     if question.reading:
         head.append(f"\nreading: {', '.join(question.reading)}", style="dim")
     parts: list[Any] = [Panel(head, title=question.id, border_style="cyan")]
-    from rich.markdown import Markdown  # here, not at the top: markdown_it costs `questions` more than it does
+    from n00bqa.markdown_lite import markdown  # rich's Markdown, without markdown_it for our own sections
 
-    parts.append(Panel(Markdown(question.answer or "_No answer written yet._"), title="Answer"))
+    parts.append(Panel(markdown(question.answer or "*No answer written yet.*"), title="Answer"))
     if question.try_:
-        parts.append(Panel(Markdown(question.try_), title="Try"))
+        parts.append(Panel(markdown(question.try_), title="Try"))
     if question.notes:
-        parts.append(Panel(Markdown(question.notes), title="Notes"))
+        parts.append(Panel(markdown(question.notes), title="Notes"))
     parts.extend(probe_run_view(name, results.get(name), tables=tables) for name in question.probes)
     parts.extend(notes)
     return Group(*parts)
@@ -380,9 +380,9 @@ def answer_parts(answer: Any, passages: bool = True) -> list[Any]:
             head.append("\nalso close (routing match): ", style="dim")
             head.append(", ".join(f"{r.id} {s:.2f}" for r, s in answer.related), style="dim")
         parts.append(head)
-        from rich.markdown import Markdown
+        from n00bqa.markdown_lite import markdown
 
-        parts.append(Panel(Markdown(answer.answer), title="Answer", border_style="green"))
+        parts.append(Panel(markdown(answer.answer), title="Answer", border_style="green"))
         parts.extend(probe_run_view(run.name, run.result) for run in answer.probes)
     if passages and answer.passages:
         parts.append(Text.assemble(("Reading", "bold"), ("  (by relevance, the index's score)", "dim")))
