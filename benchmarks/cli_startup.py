@@ -38,9 +38,11 @@ COMMANDS = {
     "n00bqa show model-size": ["show", "model-size"],
 }
 FLOOR = [sys.executable, "-c", "import typer, rich"]
-# Runs the CLI in-process so the script can look at sys.modules after it (no extra interpreter).
-CLI = ("import sys\nfrom n00bqa.cli import main\nsys.argv = ['n00bqa', *sys.argv[1:]]\n"
-       "try:\n    main()\nexcept SystemExit:\n    pass\n"
+# The console script's own entry (n00bqa.cli.main: a command may end without interpreter teardown).
+CLI = "import sys\nfrom n00bqa.cli import main\nsys.argv = ['n00bqa', *sys.argv[1:]]\nmain()\n"
+# The same command run through the app, so that sys.modules can be looked at after it.
+MODULES = ("import sys\nfrom n00bqa.cli import app\nsys.argv = ['n00bqa', *sys.argv[1:]]\n"
+       "try:\n    app(prog_name='n00bqa')\nexcept SystemExit:\n    pass\n"
        "import os\nif os.environ.get('N00BQA_BENCH_MODULES'):\n"
        "    heavy = sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'transformers', 'faiss', 'numpy',"
        " 'pydantic', 'markdown_it') or m.startswith('n00bqa.retrieval.')"
@@ -69,7 +71,7 @@ def timed(argv: list[str], env: dict[str, str]) -> tuple[float, float]:
 def heavy_modules(cli_args: list[str], env: dict[str, str]) -> list[str]:
     import subprocess
 
-    check = subprocess.run([sys.executable, "-c", CLI, *cli_args], capture_output=True, text=True,
+    check = subprocess.run([sys.executable, "-c", MODULES, *cli_args], capture_output=True, text=True,
                            env={**env, "N00BQA_BENCH_MODULES": "1"})
     line = next((line[6:] for line in check.stderr.splitlines() if line.startswith("HEAVY ")), None)
     return eval(line) if line else ["?"]  # noqa: S307 - our own child's repr of a list of names

@@ -66,8 +66,8 @@ def test_the_shortcut_is_installed_on_typer_parameters():
     assert isinstance(param.get_runtime_param(), fastparams._IdentityFirst)
 
 
-CHECK = ("import sys\nfrom n00bqa.cli import main\nsys.argv = ['n00bqa', *sys.argv[1:]]\n"
-         "try:\n    main()\nexcept SystemExit:\n    pass\n"
+CHECK = ("import sys\nfrom n00bqa.cli import app\nsys.argv = ['n00bqa', *sys.argv[1:]]\n"  # not main(): it exits early
+         "try:\n    app(prog_name='n00bqa')\nexcept SystemExit:\n    pass\n"
          "print('MODULES', sorted({m.split('.')[0] for m in sys.modules}), file=sys.stderr)\n")
 
 

@@ -195,8 +195,8 @@ def test_builtin_names_match_their_files():
 def test_light_commands_import_no_probe_module_and_no_torch(study_root, args):
     """Checked in a fresh interpreter through sys.modules (importlib imports escape -X importtime)."""
     code = (
-        "import sys\nfrom n00bqa.cli import main\nsys.argv = ['n00bqa', *sys.argv[1:]]\n"
-        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "import sys\nfrom n00bqa.cli import app\nsys.argv = ['n00bqa', *sys.argv[1:]]\n"  # main() ends without teardown
+        "try:\n    app(prog_name='n00bqa')\nexcept SystemExit:\n    pass\n"
         "heavy = sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'transformers', 'faiss')"
         " or (m.startswith('n00bqa.probes.') and m not in ('n00bqa.probes.base',))"
         " or m.startswith('n00bqa_user_probes'))\n"
