@@ -71,8 +71,9 @@ def main(argv: list[str] | None = None) -> int:
             budget = BUDGET.get(name, 60.0)
             worst = max(worst, wall / budget)
             print(f"{name:16} {wall:8.1f} {probe_s:8.1f} {budget:9.0f} {wall / budget:9.0%}")
-        print(f"slowest probe used {worst:.0%} of its budget")
-    return 0
+        print(f"slowest probe used {worst:.0%} of its budget -> "
+              f"{'every probe within its budget' if worst <= 1.0 else 'over budget'}")
+    return 0 if worst <= 1.0 else 1
 
 
 if __name__ == "__main__":

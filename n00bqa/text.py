@@ -109,3 +109,9 @@ def normalised(text: str) -> str:
 def sentences(text: str) -> list[str]:
     """A passage split into sentences (and list items / headings), kept verbatim."""
     return [s.strip() for s in _SENTENCE.split(text) if s and s.strip()]
+
+
+def listed(names: Sequence[str], limit: int = 4) -> str:
+    """'a, b, c, d and 3 more': the first `limit` names, and how many are left unnamed."""
+    shown = ", ".join(names[:limit])
+    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")

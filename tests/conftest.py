@@ -8,11 +8,23 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
 PROJECT = Path(__file__).resolve().parent.parent
 FIXTURE_STUDY = Path(__file__).resolve().parent / "fixtures" / "study"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def user_cache(tmp_path_factory) -> Iterator[Path]:
+    """The session's `$XDG_CACHE_HOME`, set before any fixture of a narrower scope builds anything:
+    what n00bqa keeps per user (the ONNX export every root shares, the built-in journey's state) is
+    made once per test session, never in the tester's own ~/.cache."""
+    cache = tmp_path_factory.mktemp("xdg-cache")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("XDG_CACHE_HOME", str(cache))
+        yield cache
 
 
 @pytest.fixture(autouse=True)

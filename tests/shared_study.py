@@ -63,3 +63,20 @@ def link_state(study_root: Path, shared: Path, copy_index: bool = False) -> None
         os.symlink(shared / ".n00bqa" / "index", state / "index")
     shutil.copytree(shared / ".n00bqa" / "routing", state / "routing")
     shutil.copy(shared / "corpus" / "reading-list.yaml", study_root / "corpus" / "reading-list.yaml")
+
+
+def tiny_root(root: Path, notes: dict[str, str], library_at: int | None = None) -> None:
+    """A study root of the fixture questions, `notes` ({id: Markdown}) as its own notes, and one
+    installed-library source (torch's nn/modules/sparse.py) at position `library_at` of the reading
+    list (default: last)."""
+    shutil.copytree(FIXTURE_STUDY / "questions", root / "questions")
+    folder = root / "corpus" / "notes"
+    folder.mkdir(parents=True)
+    items = []
+    for note_id, text in notes.items():
+        (folder / f"{note_id}.md").write_text(text)
+        items.append({"id": note_id, "kind": "note", "title": note_id.title(), "note": f"notes/{note_id}.md"})
+    items.insert(len(items) if library_at is None else library_at,
+                 {"id": "torch-embedding", "kind": "library", "package": "torch", "path": "nn/modules/sparse.py",
+                  "title": "torch nn/modules/sparse.py"})
+    (root / "corpus" / "reading-list.yaml").write_text(yaml.safe_dump({"items": items}, sort_keys=False))

@@ -22,7 +22,7 @@ from n00bqa.progress import NullReporter
 from n00bqa.questions import Question
 from n00bqa.retrieval.search import Passage
 from n00bqa.study import Study
-from n00bqa.text import MAX_QUERY_CHARS, check_query, content_words, idf, sentences
+from n00bqa.text import MAX_QUERY_CHARS, check_query, content_words, idf, listed, sentences
 
 if TYPE_CHECKING:  # a cold ask imports the probe framework only to read a cached run, if there is one
     from n00bqa.probes.base import ProbeResult
@@ -182,8 +182,8 @@ def ask(study: Study, text: str, k: int = 5, run: bool = False, reporter: Any = 
         warnings.append(f"the question vectors were embedded but not kept, so every ask embeds them again: "
                         f"{route.cache_problem}")
     if pending:
-        shown = ", ".join(pending[:4]) + (f" and {len(pending) - 4} more" if len(pending) > 4 else "")
-        warnings.append(f"{sources(len(pending))} {'is' if len(pending) == 1 else 'are'} not indexed yet ({shown}): "
+        warnings.append(f"{sources(len(pending))} {'is' if len(pending) == 1 else 'are'} not indexed yet "
+                        f"({listed(pending)}): "
                         "the passages come from the notes alone until `n00bqa index build` (or the next ask) "
                         "indexes them")
     if route.question is None:

@@ -64,6 +64,11 @@ def ask_command(
     encoder.prepare(study)
     from n00bqa.ask import ask, complete_index, sources
 
+    if not as_json:
+        # The view's imports (rich's console, tables, panels: ~30 ms) cost nothing here: the first
+        # query encode waits for the session anyway, and this thread would only sit in that wait.
+        import n00bqa.render  # noqa: F401
+
     reporter = _BuildReporter()
     try:
         # staged: on a fresh root the first answer comes from the notes; the library follows below

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from n00bqa.cli.common import RichReporter, console, err_console, get_study, print_json
+from n00bqa.cli.common import RichReporter, console, err_console, get_study, print_json, warn
 
 index_app = typer.Typer(
     help="The retrieval index over the reading list.\n\nExamples:\n\n  n00bqa index build\n\n  n00bqa index status",
@@ -103,10 +103,20 @@ def search_command(
       n00bqa search "MAP@3" --mode lexical -k 3 --json
     """
     from n00bqa.retrieval import search
+    from n00bqa.retrieval.index import load_index
 
-    passages = search(get_study(), text, k=k, mode=mode)
+    study = get_study()
+    index = load_index(study)
+    passages = search(study, text, k=k, mode=mode, index=index)
+    # an ask stopped while it indexed the library sources leaves them pending: say what is not searched
+    pending = list(index.manifest.get("pending") or [])
+    if pending:
+        from n00bqa.text import listed
+
+        warn(f"{len(pending)} library source{'' if len(pending) == 1 else 's'} not indexed yet ({listed(pending)}) "
+             "and not searched: run `n00bqa index build`")
     if as_json:
-        print_json({"query": text, "mode": mode, "passages": [p.to_dict() for p in passages]})
+        print_json({"query": text, "mode": mode, "passages": [p.to_dict() for p in passages], "pending": pending})
         return
     from n00bqa.render import passage_view
 

@@ -18,7 +18,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from conftest import FIXTURE_STUDY
+from shared_study import tiny_root
 
 from n00bqa.study import Study
 
@@ -49,16 +49,7 @@ weights the values. Multi-head attention runs several of these side by side.
 
 
 def _make_root(root: Path) -> None:
-    shutil.copytree(FIXTURE_STUDY / "questions", root / "questions")
-    notes = root / "corpus" / "notes"
-    notes.mkdir(parents=True)
-    items = []
-    for note_id, text in NOTES.items():
-        (notes / f"{note_id}.md").write_text(text)
-        items.append({"id": note_id, "kind": "note", "title": note_id.title(), "note": f"notes/{note_id}.md"})
-    items.append({"id": "torch-embedding", "kind": "library", "package": "torch", "path": "nn/modules/sparse.py",
-                  "title": "torch nn/modules/sparse.py"})
-    (root / "corpus" / "reading-list.yaml").write_text(yaml.safe_dump({"items": items}, sort_keys=False))
+    tiny_root(root, NOTES)
 
 
 @pytest.fixture(scope="session")

@@ -8,10 +8,9 @@ import shutil
 from pathlib import Path
 
 import pytest
-import yaml
 from typer.testing import CliRunner
 
-from conftest import FIXTURE_STUDY
+from shared_study import tiny_root
 
 from n00bqa.study import Study
 
@@ -25,16 +24,7 @@ NOTES = {
 
 
 def make_root(root: Path) -> Study:
-    shutil.copytree(FIXTURE_STUDY / "questions", root / "questions")
-    notes = root / "corpus" / "notes"
-    notes.mkdir(parents=True)
-    items = []
-    for note_id, text in NOTES.items():
-        (notes / f"{note_id}.md").write_text(text)
-        items.append({"id": note_id, "kind": "note", "title": note_id.title(), "note": f"notes/{note_id}.md"})
-    items.insert(1, {"id": "torch-embedding", "kind": "library", "package": "torch", "path": "nn/modules/sparse.py",
-                     "title": "torch nn/modules/sparse.py"})  # between the notes: order must survive staging
-    (root / "corpus" / "reading-list.yaml").write_text(yaml.safe_dump({"items": items}, sort_keys=False))
+    tiny_root(root, NOTES, library_at=1)  # between the notes: order must survive staging
     return Study(root)
 
 
@@ -156,3 +146,19 @@ def test_the_same_passages_give_the_same_files_in_every_process(tmp_path, rebuil
         assert done.returncode == 0, done.stderr
         files.append(index_files(root)[1])
     assert files[0] == files[1] == index_files(rebuilt)[1]
+
+
+def test_search_names_what_a_stopped_first_ask_left_unindexed(study_root, monkeypatch):
+    from n00bqa.cli import app
+    from n00bqa.retrieval import build_index
+
+    shutil.rmtree(study_root / "questions")
+    shutil.rmtree(study_root / "corpus")
+    build_index(make_root(study_root), later=("library",))  # what an ask stopped after its answer leaves
+    result = runner.invoke(app, ["search", "sparse gradient rows", "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["pending"] == ["torch-embedding"]
+    assert "1 library source not indexed yet (torch-embedding) and not searched" in result.stderr
+    build_index(Study(study_root))
+    done = runner.invoke(app, ["search", "sparse gradient rows", "--json"])
+    assert json.loads(done.stdout)["pending"] == [] and "not indexed yet" not in done.stderr
