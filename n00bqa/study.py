@@ -105,6 +105,7 @@ class Study:
             "reviews": self.reviews_dir,
             "state": self.state_path(), "index": self.state_path("index"), "encoder": self.state_path("onnx"),
             "question vectors": self.state_path("routing"), "probe cache": self.state_path("probe-cache"),
+            "user cache": user_cache_dir(),  # shared by all of the user's roots: the ONNX export itself
         }
 
     def state_dir(self, *parts: str) -> Path:

@@ -4,6 +4,7 @@ and the journey shipped inside the wheel."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import zipfile
@@ -79,6 +80,7 @@ def test_where_names_every_folder(study_root):
     data = json.loads(runner.invoke(app, ["where", "--json"]).stdout)
     assert data["root"] == str(study_root) and data["builtin"] is False
     assert data["index"] == str(study_root / ".n00bqa" / "index")
+    assert data["user cache"] == os.path.join(os.environ["XDG_CACHE_HOME"], "n00bqa")  # the shared export
     text = runner.invoke(app, ["where"]).stdout
     assert str(study_root / ".n00bqa" / "probe-cache") in text and "(your own)" in text
 
