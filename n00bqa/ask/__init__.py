@@ -111,8 +111,9 @@ def ensure_ready(study: Study, reporter: Any = None, staged: bool = False) -> li
     reporter = reporter or NullReporter()
     built: list[str] = []
     if not encoder.is_exported(study):
+        reused = encoder.has_shared_export()
         encoder.export(study, reporter=reporter)
-        built.append("the ONNX export of MiniLM (once)")
+        built.append("a link to your ONNX export of MiniLM" if reused else "the ONNX export of MiniLM (once per user)")
     # the index's manifest (n00bqa.retrieval.index.MANIFEST), looked for without importing the builder
     if not study.state_path("index", "manifest.json").is_file():
         from n00bqa.retrieval import build_index

@@ -197,10 +197,8 @@ def shared_export(model_dir: Path, reporter: Any = None, force: bool = False) ->
     except OSError as exc:
         raise WriteError(f"cannot write {str(folder)!r}: {exc.strerror or exc}") from None
     try:
-        manifest = _read_json(folder / MANIFEST_FILE)
-        if (not force and isinstance(manifest, dict) and manifest.get("weights_sha256") == weights_sha
-                and isinstance(manifest.get("onnx_sha256"), str)
-                and integrity.matches(folder, MODEL_FILE, manifest["onnx_sha256"])):
+        manifest = None if force else _shared_manifest(folder, weights_sha)
+        if manifest is not None:
             return folder, manifest
         manifest = _make_export(folder, model_dir, reporter, weights_sha)
         atomic_write_text(folder / MANIFEST_FILE, json.dumps(manifest, indent=2))
@@ -211,6 +209,23 @@ def shared_export(model_dir: Path, reporter: Any = None, force: bool = False) ->
 
 
 LOCK_TIMEOUT = 900.0  # another process's export: wait for it rather than export twice
+
+
+def _shared_manifest(folder: Path, weights_sha: str) -> dict[str, Any] | None:
+    """The manifest of the user's export in `folder` if it is there, of these weights, and whole."""
+    manifest = _read_json(folder / MANIFEST_FILE)
+    if (isinstance(manifest, dict) and manifest.get("weights_sha256") == weights_sha
+            and isinstance(manifest.get("onnx_sha256"), str)
+            and integrity.matches(folder, MODEL_FILE, manifest["onnx_sha256"])):
+        return manifest
+    return None
+
+
+def has_shared_export() -> bool:
+    """Whether the user already has a whole export of the bundled model (a new root then links it
+    instead of exporting)."""
+    weights_sha = weights_sha256(_weights_file(_model_dir()))
+    return _shared_manifest(shared_export_dir(weights_sha), weights_sha) is not None
 
 
 def _make_export(folder: Path, model_dir: Path, reporter: Any = None, weights_sha: str | None = None) -> dict[str, Any]:

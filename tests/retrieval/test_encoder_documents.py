@@ -169,3 +169,16 @@ def test_no_writable_user_cache_means_an_export_in_the_root(fake_exporter, tmp_p
     encoder.export(study)
     own = encoder.export_dir(study) / encoder.MODEL_FILE
     assert fake_exporter == [own.parent] and not own.is_symlink() and encoder.is_exported(study)
+
+
+def test_the_first_ask_says_whether_it_exported_or_linked(fake_exporter, tmp_path):
+    from n00bqa.ask import ensure_ready
+
+    said = []
+    for name in ("a", "b"):
+        study = make_root(tmp_path / name)
+        (study.state_dir("index") / "manifest.json").write_text("{}")  # an index is there: only the export runs
+        assert encoder.has_shared_export() == (name == "b")
+        said += ensure_ready(study)
+    assert said == ["the ONNX export of MiniLM (once per user)", "a link to your ONNX export of MiniLM"]
+    assert len(fake_exporter) == 1
