@@ -4,6 +4,7 @@ help, and Ctrl-C handled from the entry point's first instruction."""
 from __future__ import annotations
 
 import builtins
+import re
 
 import pytest
 from typer.testing import CliRunner
@@ -50,6 +51,29 @@ def test_every_command_help_has_an_example(args):
     result = runner.invoke(app, [*args, "--help"])
     assert result.exit_code == 0, result.output
     assert "Example" in result.stdout and "n00bqa " in result.stdout.split("Example", 1)[1]
+
+
+def _every_command(group, path=(), parent=None):
+    with group.context_class(group, info_name=path[-1] if path else "n00bqa", parent=parent) as ctx:
+        for name in group.list_commands(ctx):
+            command = group.get_command(ctx, name)
+            yield (*path, name)
+            if hasattr(command, "list_commands"):  # a group: the probes' too
+                yield from _every_command(command, (*path, name), ctx)
+
+
+def test_every_option_names_its_value_not_its_type():
+    """`--tag TAG`, `-k N`, `--lr X`, `--model PATH`: never `<list[str]>` or `<int>`, in every
+    command's help and every probe's (their options are made from the options dataclasses)."""
+    import typer.main
+
+    commands = list(_every_command(typer.main.get_command(app)))
+    assert ("probe", "param-count") in commands and ("questions", "add") in commands
+    for path in commands:
+        result = runner.invoke(app, [*path, "--help"], terminal_width=200)
+        assert result.exit_code == 0, (path, result.output)
+        options = result.stdout.split("Options:", 1)[-1]
+        assert re.findall(r"^ +-\S.*?<[^>]+>", options, flags=re.M) == [], path
 
 
 def test_ctrl_c_while_the_cli_is_still_importing_is_one_line(monkeypatch, capsys):

@@ -170,7 +170,7 @@ def _version(value: bool) -> None:
 @app.callback()
 def _root(
     root: Optional[Path] = typer.Option(
-        None, "--root", help="Study root (the folder holding questions/ and corpus/). Default: N00BQA_ROOT, "
+        None, "--root", metavar="PATH", help="Study root (the folder holding questions/ and corpus/). Default: N00BQA_ROOT, "
         "then the current folder and its parents, then the built-in questions (read-only).", show_default=False),
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Show the version."),
 ) -> None:

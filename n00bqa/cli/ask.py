@@ -32,7 +32,7 @@ class _BuildReporter:
 
 def ask_command(
     query: str = typer.Argument(..., help="Your question, in quotes.", show_default=False),
-    k: int = typer.Option(5, "-k", help="How many backing passages to show."),
+    k: int = typer.Option(5, "-k", metavar="N", help="How many backing passages to show."),
     run: bool = typer.Option(False, "--run", help="Run the matched question's probes now (loads torch) "
                              "and show fresh findings."),
     as_json: bool = typer.Option(False, "--json", help="Print the answer as JSON."),

@@ -28,7 +28,7 @@ def complete_item_id(incomplete: str) -> list[str]:
 @corpus_app.command("add")
 def add(
     sources: List[str] = typer.Argument(..., help="Files (.md, .txt, .html, .pdf) or http(s) URLs."),
-    title: Optional[str] = typer.Option(None, "--title", help="Title for the added item(s). Default: the first "
+    title: Optional[str] = typer.Option(None, "--title", metavar="TITLE", help="Title for the added item(s). Default: the first "
                                         "heading, else the file name."),
     force: bool = typer.Option(False, "--force", help="Add a copy even if the same content is already in the corpus."),
 ) -> None:

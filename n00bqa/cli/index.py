@@ -90,8 +90,8 @@ def status(as_json: bool = typer.Option(False, "--json", help="Print the status 
 
 def search_command(
     text: str = typer.Argument(..., help="What you want to read about, in your own words."),
-    k: int = typer.Option(5, "-k", "--k", min=1, max=100, help="How many passages."),
-    mode: str = typer.Option("hybrid", "--mode", help="hybrid (rank fusion, default), dense (embeddings) or lexical (BM25)."),
+    k: int = typer.Option(5, "-k", "--k", min=1, max=100, metavar="N", help="How many passages."),
+    mode: str = typer.Option("hybrid", "--mode", metavar="MODE", help="hybrid (rank fusion, default), dense (embeddings) or lexical (BM25)."),
     as_json: bool = typer.Option(False, "--json", help='Print {"query": ..., "passages": [...]} as JSON.'),
 ) -> None:
     """Search the reading list: ranked passages with their citations.

@@ -78,6 +78,24 @@ def execute(probe: Probe, values: dict[str, Any], seed: int, as_json: bool, page
         warn(f"{exc} (the result above was not cached)")
 
 
+def option_metavar(f: dataclasses.Field, annotation: Any) -> str | None:
+    """What `--help` shows after a probe option's flag: the field's own `metadata["metavar"]`, else
+    N for an int, X for a float, PATH for a folder or file, A,B,... for a comma-separated list, TEXT
+    (a flag takes none)."""
+    if "metavar" in f.metadata:
+        return f.metadata["metavar"]
+    kinds = {t for t in typing.get_args(annotation) or (annotation,) if t is not type(None)}
+    if kinds == {bool}:
+        return None
+    if kinds == {int}:
+        return "N"
+    if kinds == {float}:
+        return "X"
+    if f.name in ("model", "path", "data") or f.name.endswith(("_path", "_dir", "_file")):
+        return "PATH"
+    return "A,B,..." if "comma-separated" in f.metadata.get("help", "").lower() else "TEXT"
+
+
 def _command_for(probe: Probe) -> Callable[..., None]:
     """Build `n00bqa probe NAME`'s function, its signature made from the probe's options dataclass."""
     hints = typing.get_type_hints(probe.options)
@@ -86,9 +104,10 @@ def _command_for(probe: Probe) -> Callable[..., None]:
         default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
         params.append(inspect.Parameter(
             f.name, inspect.Parameter.KEYWORD_ONLY, annotation=hints[f.name],
-            default=typer.Option(default, help=f.metadata.get("help", ""))))
+            default=typer.Option(default, metavar=option_metavar(f, hints[f.name]), help=f.metadata.get("help", ""))))
     params.append(inspect.Parameter("seed", inspect.Parameter.KEYWORD_ONLY, annotation=int,
-                                    default=typer.Option(0, "--seed", help="Random seed: same seed, same numbers.")))
+                                    default=typer.Option(0, "--seed", metavar="N",
+                                                         help="Random seed: same seed, same numbers.")))
     params.append(inspect.Parameter("as_json", inspect.Parameter.KEYWORD_ONLY, annotation=bool,
                                     default=typer.Option(False, "--json", help="Print the result as JSON.")))
     params.append(inspect.Parameter("last", inspect.Parameter.KEYWORD_ONLY, annotation=bool,
@@ -185,7 +204,7 @@ probe_app = typer.Typer(
 def new(
     name: str = typer.Argument(..., help="The new probe's name: lowercase words joined by '-'."),
     question: typing.Optional[str] = typer.Option(
-        None, "--question", help="Link it to this question id (its front matter gains the probe)."),
+        None, "--question", metavar="ID", help="Link it to this question id (its front matter gains the probe)."),
 ) -> None:
     """Write <root>/probes/NAME.py from the house template: a small, real probe to edit.
 

@@ -33,9 +33,9 @@ questions_app = typer.Typer(
 @questions_app.callback()
 def list_questions(
     ctx: typer.Context,
-    status: Optional[str] = typer.Option(None, "--status", help=f"Only questions with this status ({'|'.join(STATUSES)})."),
-    tag: Optional[str] = typer.Option(None, "--tag", help="Only questions carrying this tag."),
-    chapter: Optional[int] = typer.Option(None, "--chapter", help="Only questions of this chapter of the notes (1-5)."),
+    status: Optional[str] = typer.Option(None, "--status", metavar="STATUS", help=f"Only questions with this status ({'|'.join(STATUSES)})."),
+    tag: Optional[str] = typer.Option(None, "--tag", metavar="TAG", help="Only questions carrying this tag."),
+    chapter: Optional[int] = typer.Option(None, "--chapter", metavar="N", help="Only questions of this chapter of the notes (1-5)."),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON list of question objects."),
 ) -> None:
     """List the questions: id, question, probes, status.
@@ -74,11 +74,11 @@ def list_questions(
 @questions_app.command("add")
 def add(
     text: str = typer.Argument(..., help="The question, in your own words."),
-    qid: Optional[str] = typer.Option(None, "--id", help="Id (lowercase-with-dashes). Default: derived from the text."),
-    probes: List[str] = typer.Option([], "--probe", help="A probe that measures it (see: n00bqa probes); "
+    qid: Optional[str] = typer.Option(None, "--id", metavar="ID", help="Id (lowercase-with-dashes). Default: derived from the text."),
+    probes: List[str] = typer.Option([], "--probe", metavar="NAME", help="A probe that measures it (see: n00bqa probes); "
                                      "repeat for several."),
-    tags: List[str] = typer.Option([], "--tag", help="A tag; repeat for several."),
-    chapter: Optional[int] = typer.Option(None, "--chapter", help="The chapter of your notes (1-5)."),
+    tags: List[str] = typer.Option([], "--tag", metavar="TAG", help="A tag; repeat for several."),
+    chapter: Optional[int] = typer.Option(None, "--chapter", metavar="N", help="The chapter of your notes (1-5)."),
     evidence: bool = typer.Option(True, "--evidence/--no-evidence", help="Find the closest questions, their "
                                   "probes and the passages that bear on it, and write them into the file."),
 ) -> None:
@@ -204,10 +204,10 @@ def last_results(study, names: list[str]) -> dict:
 @questions_app.command("set")
 def set_fields(
     qid: str = id_argument(),
-    probes: Optional[List[str]] = typer.Option(None, "--probe", help="A probe that measures it; repeat for "
+    probes: Optional[List[str]] = typer.Option(None, "--probe", metavar="NAME", help="A probe that measures it; repeat for "
                                                "several. Replaces the list (pass --probe none for no probe)."),
-    tags: Optional[List[str]] = typer.Option(None, "--tag", help="A tag; repeat for several. Replaces the tags."),
-    chapter: Optional[int] = typer.Option(None, "--chapter", help="The chapter of your notes (1-5)."),
+    tags: Optional[List[str]] = typer.Option(None, "--tag", metavar="TAG", help="A tag; repeat for several. Replaces the tags."),
+    chapter: Optional[int] = typer.Option(None, "--chapter", metavar="N", help="The chapter of your notes (1-5)."),
 ) -> None:
     """Replace a question's probes, tags or chapter.
 

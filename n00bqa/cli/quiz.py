@@ -104,10 +104,10 @@ def _show_result(out, result, root=None) -> None:
 def quiz(
     qid: Optional[str] = typer.Argument(None, metavar="[ID]", help="The question (default: the most overdue, "
                                         "else the first new one; see: n00bqa review)."),
-    answers: List[str] = typer.Option([], "--answer", help="Your guess for the next prediction (124000000, 124M, "
+    answers: List[str] = typer.Option([], "--answer", metavar="GUESS", help="Your guess for the next prediction (124000000, 124M, "
                                       "1.2e9, ? for no idea); repeat, in order. For a recall question: your own "
                                       "words. With --answer nothing is asked."),
-    rating: Optional[str] = typer.Option(None, "--rating", help="Recall questions: rate yourself "
+    rating: Optional[str] = typer.Option(None, "--rating", metavar="RATING", help="Recall questions: rate yourself "
                                          "again|hard|good|easy without being asked."),
     as_json: bool = typer.Option(False, "--json", help="Print {question, predictions, rating, due, ...} as JSON."),
 ) -> None:
