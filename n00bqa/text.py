@@ -115,3 +115,8 @@ def listed(names: Sequence[str], limit: int = 4) -> str:
     """'a, b, c, d and 3 more': the first `limit` names, and how many are left unnamed."""
     shown = ", ".join(names[:limit])
     return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
+
+
+def sources(n: int) -> str:
+    """'1 library source', '23 library sources'."""
+    return f"{n} library source{'' if n == 1 else 's'}"

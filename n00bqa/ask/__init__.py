@@ -22,7 +22,7 @@ from n00bqa.progress import NullReporter
 from n00bqa.questions import Question
 from n00bqa.retrieval.search import Passage
 from n00bqa.study import Study
-from n00bqa.text import MAX_QUERY_CHARS, check_query, content_words, idf, listed, sentences
+from n00bqa.text import MAX_QUERY_CHARS, check_query, content_words, idf, listed, sentences, sources
 
 if TYPE_CHECKING:  # a cold ask imports the probe framework only to read a cached run, if there is one
     from n00bqa.probes.base import ProbeResult
@@ -135,10 +135,6 @@ def ensure_ready(study: Study, reporter: Any = None, staged: bool = False) -> li
 
 
 LATER = ("library",)  # what a staged first build leaves pending: installed packages' source files
-
-
-def sources(n: int) -> str:
-    return f"{n} library source{'' if n == 1 else 's'}"
 
 
 def complete_index(study: Study, reporter: Any = None):

@@ -62,7 +62,8 @@ def ask_command(
     # Before the library is imported: the ONNX session then loads (without the GIL) while Python
     # imports the rest and reads the questions and the index (a no-op if the export is not there yet).
     encoder.prepare(study)
-    from n00bqa.ask import ask, complete_index, sources
+    from n00bqa.ask import ask, complete_index
+    from n00bqa.text import sources
 
     if not as_json:
         # The view's imports (rich's console, tables, panels: ~30 ms) cost nothing here: the first

@@ -111,9 +111,9 @@ def search_command(
     # an ask stopped while it indexed the library sources leaves them pending: say what is not searched
     pending = list(index.manifest.get("pending") or [])
     if pending:
-        from n00bqa.text import listed
+        from n00bqa.text import listed, sources
 
-        warn(f"{len(pending)} library source{'' if len(pending) == 1 else 's'} not indexed yet ({listed(pending)}) "
+        warn(f"{sources(len(pending))} not indexed yet ({listed(pending)}) "
              "and not searched: run `n00bqa index build`")
     if as_json:
         print_json({"query": text, "mode": mode, "passages": [p.to_dict() for p in passages], "pending": pending})
