@@ -375,6 +375,15 @@ def update_question(study: Study, qid: str, probes: list[str] | None = None, tag
     return question
 
 
+def link_probe(study: Study, qid: str, probe: str) -> Question:
+    """Add `probe` to a question's probes (once); the probe need not be loadable yet (`probe new`)."""
+    question = get_question(study, qid)
+    if probe not in question.probes:
+        question.probes.append(probe)
+        save_question(study, question)
+    return question
+
+
 def remove_question(study: Study, qid: str) -> Path:
     """Delete a question's file; returns the path it had."""
     from n00bqa.errors import WriteError

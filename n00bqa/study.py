@@ -3,7 +3,7 @@
 The *study root* is the folder holding `questions/` and `corpus/` (and, if the learner writes
 probes of their own, `probes/`). `Study.find()` looks, in order, at the `root` it is given (the
 CLI's `--root`), the N00BQA_ROOT variable, the current directory and its parents. With none of
-those it uses the built-in journey shipped inside the package (`n00bqa/journey/`: our questions,
+those it uses the built-in journey shipped inside the package (`n00bqa/builtin_study/`: our questions,
 reading list and notes), read-only: `n00bqa init PATH` copies it into a root of the learner's own.
 
 n00bqa's writable state (index, probe cache, exported models) goes in `<root>/.n00bqa/`, which
@@ -20,7 +20,7 @@ from pathlib import Path
 from n00bqa.errors import RootError
 
 STATE_DIRNAME = ".n00bqa"
-JOURNEY = Path(__file__).resolve().parent / "journey"  # the built-in questions/ and corpus/
+JOURNEY = Path(__file__).resolve().parent / "builtin_study"  # the built-in questions/ and corpus/
 
 
 def user_cache_dir() -> Path:

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
-from shared_study import link_state, shared_root
+from support.shared_study import link_state, shared_root
 from typer.testing import CliRunner
 
 from n00bqa.cli import app

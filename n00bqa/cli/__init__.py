@@ -93,7 +93,7 @@ class N00bqaGroup(TyperGroup):
 COMMANDS = {
     "ask": "ask", "questions": "questions", "show": "questions", "probes": "probes", "probe": "probes",
     "search": "index", "index": "index", "corpus": "corpus", "browse": "browse", "init": "study",
-    "where": "study", "quiz": "quiz", "review": "quiz", "progress": "progress",
+    "where": "study", "quiz": "quiz_review", "review": "quiz_review", "progress": "progress",
 }
 
 

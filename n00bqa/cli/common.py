@@ -99,7 +99,7 @@ def print_json(data: Any) -> None:
 
 
 class RichReporter:
-    """Progress bars on stderr (n00bqa.progress.Reporter), shown only once the work has lasted `delay` seconds."""
+    """Progress bars on stderr (n00bqa.reporter.Reporter), shown only once the work has lasted `delay` seconds."""
 
     def __init__(self, delay: float = 1.0) -> None:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn

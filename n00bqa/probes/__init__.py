@@ -79,7 +79,7 @@ class ProbeSpec:
 
 
 # The framework itself is not part of any measurement: editing it does not make runs stale.
-_FRAMEWORK = {"n00bqa.probes", "n00bqa.probes.base", "n00bqa.probes.scaffold", "n00bqa.probes.template"}
+_FRAMEWORK = {"n00bqa.probes", "n00bqa.probes.base", "n00bqa.probes.runs", "n00bqa.probes.scaffold", "n00bqa.probes.template"}
 
 
 def _sources(path: Path) -> list[Path]:

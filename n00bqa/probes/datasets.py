@@ -26,11 +26,11 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 
 from n00bqa.errors import ProbeError
 from n00bqa.probes.base import Context, Prediction, Probe, Report, Table, check_ranges
+from n00bqa.probes.lib.data import science_questions
 
 SLICES = ("train[:10]", "train[:10%]", "train[-5:]", "train[10%:20%]", "train[:50%]+test[:2]")
 TEST_ROWS = 16  # the last questions of science_mc.json form the test split
@@ -98,10 +98,6 @@ class Numbers:
 
 
 # --- 3. measure ---------------------------------------------------------------------------------
-def science_questions() -> list[dict[str, str]]:
-    """The science-exam questions n00bqa ships (n00bqa/probes/data/science_mc.json)."""
-    text = resources.files("n00bqa.probes").joinpath("data", "science_mc.json").read_text(encoding="utf-8")
-    return json.loads(text)["questions"]
 
 
 def write_jsonl(path: Path, rows: list[dict]) -> None:
@@ -143,7 +139,7 @@ def measure(opts: Options, ctx: Context) -> Numbers:
 def _measure(opts: Options, ctx: Context, tmp: Path) -> Numbers:
     import datasets
 
-    from n00bqa.probes.models import load_tokenizer
+    from n00bqa.probes.lib.models import load_tokenizer
 
     advance = ctx.task("loading, mapping and memory-mapping datasets", 5)
     questions = science_questions()

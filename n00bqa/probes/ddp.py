@@ -1,7 +1,7 @@
 """What does data-parallel training (DDP) send between workers each step, and is the result the same as one big batch?
 
 Real DistributedDataParallel on N ranks (separate processes, gloo over 127.0.0.1; see
-n00bqa/probes/distributed.py), each training one small GPT block on its slice of the batch. A
+n00bqa/probes/lib/distributed.py), each training one small GPT block on its slice of the batch. A
 communication hook stands in for DDP's own all-reduce (it does the same thing: divide by N, sum
 across ranks) and records every bucket it is handed: its bytes, its tensors, and how many gradients
 autograd was still computing when it went out (the overlap). Then the same block is trained on one
@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from n00bqa.probes.base import Context, Prediction, Probe, Report, Table, check_ranges
-from n00bqa.probes.distributed import (
+from n00bqa.probes.lib.distributed import (
     BlockOptions,
     RankContext,
     block_job,

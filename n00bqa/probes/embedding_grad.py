@@ -21,7 +21,7 @@ from typing import Any
 
 from n00bqa.errors import ProbeError
 from n00bqa.probes.base import Context, Prediction, Probe, Report, Table, check_ranges
-from n00bqa.probes.models import BUNDLED_NAME
+from n00bqa.probes.lib.models import BUNDLED_NAME
 
 # Two more sentences for the optimizer steps: they share no word with each other except "the".
 OTHER_SENTENCES = ("A dog barked at the mailman.", "Quantum physics puzzles students.")
@@ -176,7 +176,7 @@ def measure(opts: EmbeddingGradOptions, ctx: Context) -> Numbers:
     import torch
     import torch.nn.functional as F
 
-    from n00bqa.probes.models import load_model, load_tokenizer
+    from n00bqa.probes.lib.models import load_model, load_tokenizer
 
     advance = ctx.task("Embedding gradients on MiniLM", 6)
     tokenizer = load_tokenizer(None)

@@ -20,7 +20,7 @@ import time
 from dataclasses import dataclass, field
 
 from n00bqa.probes.base import Context, Prediction, Probe, Report, Table, check_heads_divide, check_ranges
-from n00bqa.probes.models import GPTShape
+from n00bqa.probes.lib.models import GPTShape
 
 # Hoffmann et al. 2022, "Training Compute-Optimal Large Language Models", Table 3 (Approach 1):
 # parameters, FLOPs, tokens, as printed.

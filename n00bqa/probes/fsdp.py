@@ -1,7 +1,7 @@
 """How much memory does each GPU need with ZeRO / FSDP, and what does the sharding cost in communication?
 
 PyTorch's FSDP2 (`torch.distributed.fsdp.fully_shard`) on N real ranks over a CPU device mesh,
-training the same GPT block as the ddp probe (n00bqa/probes/distributed.py). Every parameter
+training the same GPT block as the ddp probe (n00bqa/probes/lib/distributed.py). Every parameter
 becomes a DTensor sharded along dim 0; the probe reads each rank's local shards, gradients and Adam
 state to measure what that rank really holds, counts the all-gathers and reduce-scatters of a
 training step with CommDebugMode (and the bytes of each), and compares the trained weights with
@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from n00bqa.probes.base import Context, Prediction, Probe, Report, Table
-from n00bqa.probes.distributed import (
+from n00bqa.probes.lib.distributed import (
     BlockOptions,
     RankContext,
     block_job,

@@ -280,7 +280,7 @@ def measure(opts: HfInternalsOptions, ctx: Context) -> Numbers:
     from transformers.utils import ModelOutput
 
     from n00bqa.errors import ProbeError
-    from n00bqa.probes.models import BUNDLED_NAME, load_tokenizer
+    from n00bqa.probes.lib.models import BUNDLED_NAME, load_tokenizer
 
     version = transformers.__version__
     advance = ctx.task("reading the installed transformers", 5)
@@ -389,7 +389,7 @@ def measure(opts: HfInternalsOptions, ctx: Context) -> Numbers:
     token_rows = [[i, tok, int(encoding["input_ids"][0, i]), int(encoding["token_type_ids"][0, i]),
                    int(encoding["attention_mask"][0, i])] for i, tok in enumerate(tokens)]
     # Which class does AutoTokenizer pick? Try it on copies whose two tokenizer_class fields differ.
-    from n00bqa.probes.models import resolve_model_dir
+    from n00bqa.probes.lib.models import resolve_model_dir
     from transformers.models.auto import tokenization_auto
 
     autotokenizer_rows = autotokenizer_cases(resolve_model_dir(None))

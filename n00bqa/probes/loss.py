@@ -208,8 +208,8 @@ def measure(opts: LossOptions, ctx: Context) -> Numbers:
     import torch
     import torch.nn.functional as F
 
-    from n00bqa.probes.metrics import average_precision_at_3, map_at_3, top_k_labels
-    from n00bqa.probes.models import BUNDLED_NAME, load_model, load_tokenizer
+    from n00bqa.probes.lib.metrics import average_precision_at_3, map_at_3, top_k_labels
+    from n00bqa.probes.lib.models import BUNDLED_NAME, load_model, load_tokenizer
 
     # --- 1. A batch of real sentences, padded; padding gets label -100 -------------------------
     tokenizer = load_tokenizer(None)

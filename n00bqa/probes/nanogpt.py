@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from importlib.resources import files
 
 from n00bqa.errors import ProbeError
-from n00bqa.probes.models import GPTShape
+from n00bqa.probes.lib.models import GPTShape
 from n00bqa.probes.base import Context, Prediction, Probe, Report, Table, check_heads_divide, check_ranges
 
 TEXT_FILE = "data/nanogpt_text.txt"
@@ -284,7 +284,7 @@ class Numbers:
 
 # --- 3. measure ---------------------------------------------------------------------------------
 def load_text() -> str:
-    return files("n00bqa.probes").joinpath(TEXT_FILE).read_text(encoding="utf-8")
+    return files("n00bqa.probes.lib").joinpath(TEXT_FILE).read_text(encoding="utf-8")
 
 
 def unigram_entropy(ids, vocab_size: int) -> float:

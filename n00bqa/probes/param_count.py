@@ -68,7 +68,7 @@ class ParamCountOptions:
 def check(opts: ParamCountOptions) -> None:
     check_ranges(opts, {"seq_len": (1, 1_048_576, "tokens")})
     if opts.model is not None:
-        from n00bqa.probes.models import resolve_model_dir
+        from n00bqa.probes.lib.models import resolve_model_dir
 
         resolve_model_dir(opts.model)
 
@@ -604,7 +604,7 @@ def measure(opts: ParamCountOptions, ctx: Context) -> Numbers:
         # gradient pass runs on a private copy of the real model (the cached one stays untouched).
         import copy
 
-        from n00bqa.probes.models import load_model, resolve_model_dir
+        from n00bqa.probes.lib.models import load_model, resolve_model_dir
 
         minilm = load_model(None)
         counts = count_model(minilm)
@@ -617,7 +617,7 @@ def measure(opts: ParamCountOptions, ctx: Context) -> Numbers:
     # A learner's folder: its config on the meta device; its twin is the same model with one layer.
     from transformers import AutoConfig
 
-    from n00bqa.probes.models import resolve_model_dir
+    from n00bqa.probes.lib.models import resolve_model_dir
 
     advance = ctx.task("Counting the model, its gradient and FLOPs", 1)
     folder = resolve_model_dir(opts.model)

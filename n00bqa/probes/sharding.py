@@ -1,6 +1,6 @@
 """How does GSPMD (or tensor parallelism) split one matrix multiply across devices, and what must they exchange?
 
-DTensor on a CPU device mesh of N real ranks (n00bqa/probes/distributed.py) is PyTorch's face of
+DTensor on a CPU device mesh of N real ranks (n00bqa/probes/lib/distributed.py) is PyTorch's face of
 GSPMD's annotations: a tensor is Shard(dim), Replicate() or Partial() (a pending sum) over the
 mesh, and changing that annotation is a collective. The probe counts, with CommDebugMode, the
 collectives each redistribution issues and the bytes each rank holds before and after; then it
@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from n00bqa.errors import ProbeError
 from n00bqa.probes.base import Context, Prediction, Probe, Report, Table, check_ranges
-from n00bqa.probes.distributed import (
+from n00bqa.probes.lib.distributed import (
     LaunchOptions,
     RankContext,
     build_block,

@@ -19,16 +19,15 @@ The answer measured here: the body stays the same and a small task "head" is put
 
 from __future__ import annotations
 
-import json
 import math
 import random
 import time
 from dataclasses import dataclass, field
-from importlib import resources
 from typing import Any
 
 from n00bqa.errors import ProbeError
 from n00bqa.probes.base import Context, Prediction, Probe, Report, Table
+from n00bqa.probes.lib.data import science_questions as load_questions
 
 LETTERS = "ABCDE"
 ALPHA = 0.05  # significance level of the held-out tests
@@ -39,14 +38,6 @@ SUMMARY_SOURCE = ("Plants take in carbon dioxide and water and, using the energy
                   "sugar and oxygen. This process is called photosynthesis and happens in the leaves.")
 
 
-def load_questions() -> list[dict[str, str]]:
-    """The science-exam-style questions shipped in n00bqa/probes/data/science_mc.json (five choices A-E)."""
-    text = resources.files("n00bqa.probes").joinpath("data", "science_mc.json").read_text(encoding="utf-8")
-    questions = json.loads(text)["questions"]
-    for q in questions:
-        if q.get("answer") not in LETTERS or any(not q.get(c) for c in ("prompt", *LETTERS)):
-            raise ProbeError(f"science_mc.json: question {q.get('prompt')!r} needs prompt, A-E and answer in A-E")
-    return questions
 
 
 def split_questions(seed: int, held_out: int) -> tuple[list[dict[str, str]], list[dict[str, str]]]:
@@ -223,7 +214,7 @@ def _measure(opts: TaskHeadsOptions, ctx: Context) -> Numbers:
     from transformers import (BartConfig, BartForConditionalGeneration, BertForMultipleChoice,
                               BertForQuestionAnswering, BertForSequenceClassification, DataCollatorWithPadding)
 
-    from n00bqa.probes.models import BUNDLED_NAME, load_tokenizer, resolve_model_dir
+    from n00bqa.probes.lib.models import BUNDLED_NAME, load_tokenizer, resolve_model_dir
 
     torch.manual_seed(ctx.seed)
     tokenizer = load_tokenizer(None)

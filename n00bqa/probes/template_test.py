@@ -11,7 +11,8 @@ from __future__ import annotations
 import importlib
 
 from n00bqa.probes import find_probe
-from n00bqa.probes.base import run_probe, unexplained_numbers
+from n00bqa.probes.base import unexplained_numbers
+from n00bqa.probes.runs import run_probe
 from n00bqa.study import Study
 
 NAME = "template"

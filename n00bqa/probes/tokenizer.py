@@ -16,12 +16,11 @@ through transformers' AutoTokenizer:
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
-from importlib import resources
 
 from n00bqa.errors import ProbeError
 from n00bqa.probes.base import Context, Prediction, Probe, Report, Table, check_ranges
+from n00bqa.probes.lib.data import science_questions
 
 STRATEGIES = ("longest_first", "only_first", "only_second", "do_not_truncate")
 LETTERS = "ABCDE"
@@ -93,10 +92,6 @@ class Numbers:
 
 
 # --- 3. measure ---------------------------------------------------------------------------------
-def science_questions() -> list[dict[str, str]]:
-    """The science-exam questions n00bqa ships (n00bqa/probes/data/science_mc.json)."""
-    text = resources.files("n00bqa.probes").joinpath("data", "science_mc.json").read_text(encoding="utf-8")
-    return json.loads(text)["questions"]
 
 
 def span_matches(token: str, span: str) -> bool:
@@ -114,7 +109,7 @@ def segment_lengths(encoding) -> tuple[int, int]:
 
 
 def measure(opts: Options, ctx: Context) -> Numbers:
-    from n00bqa.probes.models import load_tokenizer
+    from n00bqa.probes.lib.models import load_tokenizer
 
     advance = ctx.task("tokenizing", 5)
     tokenizer = load_tokenizer(None)

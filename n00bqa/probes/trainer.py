@@ -20,14 +20,13 @@ from configs and the bundled MiniLM tokenizer; nothing is downloaded.
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
-from importlib import resources
 from typing import Any
 
 from n00bqa.errors import ProbeError
 from n00bqa.probes.base import Context, Prediction, Probe, Report, Table, check_ranges
+from n00bqa.probes.lib.data import science_questions as science_texts
 
 TOLERANCE = 1e-6  # float32 gradients summed in a different order agree to about 1e-7
 TINY_BERT = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64,
@@ -159,10 +158,6 @@ def numeric_defaults(args) -> dict[str, int | float]:
     return values
 
 
-def science_texts() -> list[dict[str, str]]:
-    """The science-exam questions n00bqa ships (n00bqa/probes/data/science_mc.json)."""
-    text = resources.files("n00bqa.probes").joinpath("data", "science_mc.json").read_text(encoding="utf-8")
-    return json.loads(text)["questions"]
 
 
 def quiet_trainer(trainer):
@@ -218,7 +213,7 @@ def _measure(opts: Options, ctx: Context, tmp: str) -> Numbers:
     from transformers import (BertConfig, BertForSequenceClassification, LlamaConfig,
                               LlamaForCausalLM, Trainer, TrainingArguments)
 
-    from n00bqa.probes.models import load_tokenizer
+    from n00bqa.probes.lib.models import load_tokenizer
 
     layouts = parse_layouts(opts.accumulation)
     advance = ctx.task("building Trainers on tiny models", 6 + 2 * len(layouts))

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from n00bqa.errors import ProbeError
-from n00bqa.probes.models import BUNDLED_NAME
+from n00bqa.probes.lib.models import BUNDLED_NAME
 from n00bqa.probes.base import Context, Prediction, Probe, Report, Table, check_ranges
 
 DISTANCES = (1, 2, 4, 8, 16, 64, 256)
@@ -120,7 +120,7 @@ def measure(opts: WordEmbeddingOptions, ctx: Context) -> Numbers:
     import torch
     import torch.nn.functional as F
 
-    from n00bqa.probes.models import load_model, load_tokenizer
+    from n00bqa.probes.lib.models import load_model, load_tokenizer
 
     advance = ctx.task("Word embeddings in MiniLM", 5)
     tokenizer, model = load_tokenizer(None), load_model(None)

@@ -40,7 +40,7 @@ from typing import Any, Callable
 from n00bqa.atomic import atomic_write_bytes, atomic_write_text
 from n00bqa.retrieval import integrity
 from n00bqa.errors import RetrievalIndexError, WriteError
-from n00bqa.progress import NullReporter
+from n00bqa.reporter import NullReporter
 from n00bqa.study import Study, bundled_model_path, user_cache_dir
 
 MODEL_NAME = "all-MiniLM-L6-v2"
@@ -503,7 +503,7 @@ def encode_documents(study: Study, texts: list[str], reporter: Any = None, group
     Args:
         study: the study root (its ONNX export; made first if missing, in a child process).
         texts: the passages (each already fits the model's 256-token window; longer ones are cut).
-        reporter: optional progress reporter (n00bqa.progress), advanced after each batch.
+        reporter: optional progress reporter (n00bqa.reporter), advanced after each batch.
         group_sizes: lengths of consecutive groups of `texts` (default: one group of all).
     """
     import numpy as np

@@ -30,7 +30,7 @@ import numpy as np
 
 from n00bqa.atomic import atomic_write_bytes, atomic_write_text
 from n00bqa.errors import CorpusError, RetrievalIndexError, WriteError
-from n00bqa.progress import NullReporter
+from n00bqa.reporter import NullReporter
 from n00bqa.retrieval import integrity
 from n00bqa.retrieval.chunking import CHUNKER_VERSION, Chunk, chunk_markdown, chunk_python, chunk_text
 from n00bqa.retrieval.encoder import DIM, MODEL_NAME
@@ -332,7 +332,7 @@ def build_index(study: Study, rebuild: bool = False, reporter=None, lock_timeout
     Args:
         study: the study root: its corpus is read, its `.n00bqa/index/` written.
         rebuild: ignore the existing index.
-        reporter: optional progress reporter (n00bqa.progress): chunking, embedding, writing.
+        reporter: optional progress reporter (n00bqa.reporter): chunking, embedding, writing.
         lock_timeout: seconds to wait for another build's lock before giving up.
         later: item kinds (e.g. "library") not to embed in this build unless the index already
             holds them unchanged: they are listed as pending in the manifest (and the report), and

@@ -11,7 +11,8 @@ from torch.utils.flop_counter import FlopCounterMode
 from n00bqa.errors import ProbeError
 from n00bqa.probes import find_probe
 from n00bqa.probes.activation_memory import SavedTensorLedger, build_layer, report, same_gradients
-from n00bqa.probes.base import run_probe, unexplained_numbers
+from n00bqa.probes.base import unexplained_numbers
+from n00bqa.probes.runs import run_probe
 
 H, A, SEQS, BATCHES, P = 64, 4, (32, 64), (1, 2), 0.1
 

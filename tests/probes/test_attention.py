@@ -14,7 +14,8 @@ import torch.nn.functional as F
 from n00bqa.errors import ProbeError
 from n00bqa.probes import find_probe
 from n00bqa.probes.attention import D_KS, Numbers, one_head, report, saturated, softmax_stats
-from n00bqa.probes.base import run_probe, unexplained_numbers
+from n00bqa.probes.base import unexplained_numbers
+from n00bqa.probes.runs import run_probe
 
 
 @pytest.fixture(scope="module")

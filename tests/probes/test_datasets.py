@@ -8,7 +8,8 @@ import dataclasses
 import pytest
 
 from n00bqa.errors import ProbeError
-from n00bqa.probes.base import run_probe, unexplained_numbers
+from n00bqa.probes.base import unexplained_numbers
+from n00bqa.probes.runs import run_probe
 from n00bqa.probes.datasets import (PROBE, SMALL_FRACTION, TEST_ROWS, VECTOR_WIDTH, fraction_verdict,
                                     science_questions, speed_verdict)
 

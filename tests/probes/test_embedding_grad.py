@@ -7,7 +7,8 @@ import dataclasses
 import pytest
 
 from n00bqa.probes import find_probe
-from n00bqa.probes.base import run_probe, unexplained_numbers
+from n00bqa.probes.base import unexplained_numbers
+from n00bqa.probes.runs import run_probe
 from n00bqa.probes.embedding_grad import OTHER_SENTENCES
 
 SMALL_TIMING = dict(big_vocab=2000, big_dim=32, batch_tokens=128, reps=1)

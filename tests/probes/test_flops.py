@@ -11,7 +11,8 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from n00bqa.errors import ProbeError
 from n00bqa.probes import find_probe
-from n00bqa.probes.base import run_probe, unexplained_numbers
+from n00bqa.probes.base import unexplained_numbers
+from n00bqa.probes.runs import run_probe
 from n00bqa.probes.flops import Numbers, report, within
 
 SMALL = dict(n_layer=1, n_head=2, n_embd=64, seq_len=32, batch_size=2, vocab_size=100, matmul_size=256, repeats=2)

@@ -12,7 +12,7 @@ from n00bqa.errors import ProbeError
 @pytest.fixture(scope="module")
 def result():
     from n00bqa.probes import find_probe
-    from n00bqa.probes.base import run_probe
+    from n00bqa.probes.runs import run_probe
 
     probe = find_probe(None, "hf-internals")
     return run_probe(None, probe, probe.make_options(), seed=0, cache=False)
@@ -197,7 +197,8 @@ def test_tokenizer_fields(result, minilm):
 
 def test_other_model_type_and_bad_values():
     from n00bqa.probes import find_probe
-    from n00bqa.probes.base import run_probe, unexplained_numbers
+    from n00bqa.probes.base import unexplained_numbers
+    from n00bqa.probes.runs import run_probe
 
     probe = find_probe(None, "hf-internals")
     bert = run_probe(None, probe, probe.make_options(model_type="bert", depth=1), cache=False)

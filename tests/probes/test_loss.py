@@ -7,7 +7,7 @@ import math
 import pytest
 
 from n00bqa.errors import ProbeError
-from n00bqa.probes.metrics import average_precision_at_3, map_at_3, top_k_labels
+from n00bqa.probes.lib.metrics import average_precision_at_3, map_at_3, top_k_labels
 
 
 def test_map_at_3_ranks_1_2_3_miss_by_hand():
@@ -73,7 +73,7 @@ def test_causal_lm_loss_by_hand_matches_a_loop():
 @pytest.fixture(scope="module")
 def loss_result():
     from n00bqa.probes import find_probe
-    from n00bqa.probes.base import run_probe
+    from n00bqa.probes.runs import run_probe
 
     probe = find_probe(None, "loss")
     return run_probe(None, probe, probe.make_options(train_steps=10), seed=0, cache=False)

@@ -9,7 +9,8 @@ import pytest
 
 from n00bqa.errors import ProbeError
 from n00bqa.probes import find_probe
-from n00bqa.probes.base import Context, ProbeResult, flat_metrics, seed_everything, unexplained_numbers
+from n00bqa.probes.base import Context, ProbeResult, flat_metrics, unexplained_numbers
+from n00bqa.probes.runs import seed_everything
 from n00bqa.probes.moe import record_routing, report, tiny_config
 
 

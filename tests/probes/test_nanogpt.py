@@ -12,7 +12,8 @@ import torch
 
 from n00bqa.errors import ProbeError
 from n00bqa.probes import find_probe
-from n00bqa.probes.base import run_probe, unexplained_numbers
+from n00bqa.probes.base import unexplained_numbers
+from n00bqa.probes.runs import run_probe
 from n00bqa.probes.nanogpt import (GPTConfig, build_gpt, load_text, near_ln_vocab, report, uses_context)
 
 SMALL = dict(steps=80, n_layer=1, n_head=2, n_embd=32, block_size=32, batch_size=16, eval_batches=3, evals=4,

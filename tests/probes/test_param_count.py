@@ -12,7 +12,8 @@ from typer.testing import CliRunner
 
 from n00bqa.cli import app
 from n00bqa.probes import find_probe
-from n00bqa.probes.base import run_probe, unexplained_numbers
+from n00bqa.probes.base import unexplained_numbers
+from n00bqa.probes.runs import run_probe
 from n00bqa.probes.param_count import build_on_meta, count_model, published_architectures
 from n00bqa.study import bundled_model_path
 

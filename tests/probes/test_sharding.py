@@ -11,12 +11,13 @@ import subprocess
 import sys
 
 import pytest
-from distributed_support import alive, assert_no_ranks_left, wait_for_ranks
+from support.distributed import alive, assert_no_ranks_left, wait_for_ranks
 
 from n00bqa.errors import ProbeError
 from n00bqa.probes import distributed as dist_launcher
 from n00bqa.probes import find_probe
-from n00bqa.probes.base import run_probe, unexplained_numbers
+from n00bqa.probes.base import unexplained_numbers
+from n00bqa.probes.runs import run_probe
 
 N, ROWS, COLS, D_MODEL, BATCH, SEQ = 2, 256, 64, 64, 4, 16
 
@@ -83,7 +84,7 @@ def test_megatron_split_by_hand_equals_the_full_mlp():
     the sum of the N partial outputs is the MLP's output."""
     import torch
 
-    from n00bqa.probes.distributed import build_block
+    from n00bqa.probes.lib.distributed import build_block
 
     mlp = build_block(D_MODEL, 1, seed=0).mlp
     x = torch.randn(BATCH, SEQ, D_MODEL)

@@ -8,7 +8,8 @@ import pytest
 
 from n00bqa.errors import ProbeError
 from n00bqa.probes import find_probe
-from n00bqa.probes.base import run_probe, unexplained_numbers
+from n00bqa.probes.base import unexplained_numbers
+from n00bqa.probes.runs import run_probe
 from n00bqa.probes.task_heads import (ALPHA, LETTERS, binomial_tail, chance_verdict, change_verdict,
                                       collate_multiple_choice, features, load_questions, split_questions)
 

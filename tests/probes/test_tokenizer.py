@@ -8,7 +8,8 @@ import dataclasses
 import pytest
 
 from n00bqa.errors import ProbeError
-from n00bqa.probes.base import run_probe, unexplained_numbers
+from n00bqa.probes.base import unexplained_numbers
+from n00bqa.probes.runs import run_probe
 from n00bqa.probes.tokenizer import LETTERS, PROBE, science_questions, span_matches, split_verdict
 
 

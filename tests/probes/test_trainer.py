@@ -9,7 +9,8 @@ import math
 import pytest
 
 from n00bqa.errors import ProbeError
-from n00bqa.probes.base import run_probe, unexplained_numbers
+from n00bqa.probes.base import unexplained_numbers
+from n00bqa.probes.runs import run_probe
 from n00bqa.probes.trainer import (PROBE, TINY_LLAMA, accumulated_gradient, causal_batch, clip_verdict,
                                    numeric_defaults, same_verdict, science_texts)
 
@@ -145,7 +146,7 @@ def test_naive_accumulation_is_the_mean_of_micro_batch_means(tmp_path):
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    from n00bqa.probes.models import load_tokenizer
+    from n00bqa.probes.lib.models import load_tokenizer
 
     tokenizer = load_tokenizer(None)
     config = LlamaConfig(vocab_size=tokenizer.vocab_size, pad_token_id=tokenizer.pad_token_id, **TINY_LLAMA)

@@ -8,7 +8,8 @@ import pytest
 
 from n00bqa.errors import ProbeError
 from n00bqa.probes import find_probe
-from n00bqa.probes.base import Context, ProbeResult, flat_metrics, run_probe, unexplained_numbers
+from n00bqa.probes.base import Context, ProbeResult, flat_metrics, unexplained_numbers
+from n00bqa.probes.runs import run_probe
 from n00bqa.probes.translation import (ADJECTIVES, ALPHA, EOS, LEXICON, TGT_VOCAB, Sentence, TranslationOptions,
                                        alignment_scores, alignment_verdict, analyse, chance_hit_probabilities,
                                        encode_batch, log10_tail_at_least, make_data, make_sentence, report, train,
@@ -264,7 +265,7 @@ def tiny_t5(tmp_path_factory):
     import torch
     from transformers import T5Config, T5ForConditionalGeneration
 
-    from n00bqa.probes.models import load_tokenizer
+    from n00bqa.probes.lib.models import load_tokenizer
 
     tokenizer = load_tokenizer(None)
     torch.manual_seed(0)

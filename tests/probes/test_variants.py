@@ -7,7 +7,8 @@ import pytest
 
 from n00bqa.errors import ProbeError
 from n00bqa.probes import find_probe
-from n00bqa.probes.base import run_probe, unexplained_numbers
+from n00bqa.probes.base import unexplained_numbers
+from n00bqa.probes.runs import run_probe
 from n00bqa.probes.variants import compare, parse_figure, read_design, round_to_figure
 
 

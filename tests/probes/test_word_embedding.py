@@ -11,7 +11,8 @@ import torch.nn.functional as F
 
 from n00bqa.errors import ProbeError
 from n00bqa.probes import find_probe
-from n00bqa.probes.base import run_probe, unexplained_numbers
+from n00bqa.probes.base import unexplained_numbers
+from n00bqa.probes.runs import run_probe
 
 
 @pytest.fixture(scope="module")

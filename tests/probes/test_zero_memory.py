@@ -10,7 +10,8 @@ import pytest
 
 from n00bqa.errors import ProbeError
 from n00bqa.probes import find_probe
-from n00bqa.probes.base import Context, run_probe, unexplained_numbers
+from n00bqa.probes.base import Context, unexplained_numbers
+from n00bqa.probes.runs import run_probe
 from n00bqa.probes.zero_memory import matches_figure_1, measure, parse_count, report, same_traffic
 
 

@@ -18,7 +18,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from shared_study import tiny_root
+from support.shared_study import tiny_root
 
 from n00bqa.study import Study
 

@@ -132,7 +132,7 @@ def test_a_corrupt_export_that_cannot_be_rebuilt_is_named_with_its_remedy(study,
 @pytest.fixture
 def indexed(study_root, study, tmp_path_factory):
     """This test's own copy of a small built index (the shared one must stay sound)."""
-    from shared_study import shared_root
+    from support.shared_study import shared_root
 
     shared = shared_root(tmp_path_factory)
     shutil.copytree(shared / ".n00bqa" / "index", study_root / ".n00bqa" / "index")

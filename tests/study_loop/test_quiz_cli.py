@@ -11,8 +11,8 @@ from typer.testing import CliRunner
 from n00bqa.cli import app
 from n00bqa.questions import add_question, get_question
 from n00bqa.study_loop import log
-from n00bqa.study_loop.quiz import record_recall
-from study_loop_support import copy_probe_cache, first_quiz, param_count_root
+from n00bqa.study_loop.quiz_steps import record_recall
+from support.study_loop import copy_probe_cache, first_quiz, param_count_root
 
 GPT2_SMALL = 124_439_808  # the published count, which the param-count probe's own test holds it to
 

@@ -234,7 +234,7 @@ def _launch_once(worker, opts: LaunchOptions, job: Any, port: int, advance) -> t
 
 # A fresh interpreter per rank (as torchrun's agent starts them), not multiprocessing's spawn: spawn
 # re-runs the parent's __main__ in every rank, which fails in any script without a __main__ guard.
-_RANK_ENTRY = "import sys; from n00bqa.probes.distributed import rank_entry; rank_entry(sys.argv[1], int(sys.argv[2]))"
+_RANK_ENTRY = "import sys; from n00bqa.probes.lib.distributed import rank_entry; rank_entry(sys.argv[1], int(sys.argv[2]))"
 
 
 def _collect(procs, folder: Path, opts: LaunchOptions, port: int, advance) -> list[Any]:

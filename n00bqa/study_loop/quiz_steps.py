@@ -113,7 +113,7 @@ def measurement(study: Study, probe_name: str, reporter: Any = None) -> tuple[Pr
     """The probe's run with its default options and seed 0: cached while it matches the probe's
     current source, else run now (and cached). Returns (result, run_now)."""
     from n00bqa.probes import find_probe
-    from n00bqa.probes.base import cached_result, run_probe
+    from n00bqa.probes.runs import cached_result, run_probe
 
     probe = find_probe(study, probe_name)
     opts = probe.make_options()

@@ -1,0 +1,10 @@
+"""What probes share, apart from the probes: public, documented, tested on their own.
+
+A probe module imports `n00bqa.probes.base` and modules of this package, never another probe
+(tests/probes/test_layout.py checks it). Each module here does one job once:
+
+- models.py: loading the real models (the bundled all-MiniLM-L6-v2, a local folder with --model);
+- data.py: the data files the probes ship (the science-exam questions, the nanoGPT text);
+- metrics.py: leaderboard metrics (MAP@3) in plain Python;
+- distributed.py: real torch.distributed processes on 127.0.0.1, with timeouts and no orphans.
+"""
