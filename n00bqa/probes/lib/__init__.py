@@ -5,6 +5,9 @@ A probe module imports `n00bqa.probes.base` and modules of this package, never a
 
 - models.py: loading the real models (the bundled all-MiniLM-L6-v2, a local folder with --model);
 - data.py: the data files the probes ship (the science-exam questions, the nanoGPT text);
+- configs.py: the published model configs (GPT-2 ... DeepSeek-V3), their tiny twins, building on `meta`;
+- counting.py: parameters (each tensor once, by component) and FLOPs (FlopCounterMode), once each;
+- safetensors.py: a checkpoint's tensors read from its safetensors headers;
 - metrics.py: leaderboard metrics (MAP@3) in plain Python;
 - distributed.py: real torch.distributed processes on 127.0.0.1, with timeouts and no orphans.
 """
