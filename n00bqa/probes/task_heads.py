@@ -230,21 +230,9 @@ class Numbers:
 
 # --- measure: the steps in the order of the explanation -----------------------------------------
 def measure(opts: TaskHeadsOptions, ctx: Context) -> Numbers:
-    from transformers.utils import logging as hf_logging
-
-    hf_logging.disable_progress_bar()  # its "Loading weights" bar would mix into the probe's own output
-    verbosity = hf_logging.get_verbosity()
-    hf_logging.set_verbosity_error()  # the load report below says the same thing, as data
-    try:
-        return _measure(opts, ctx)
-    finally:
-        hf_logging.set_verbosity(verbosity)
-
-
-def _measure(opts: TaskHeadsOptions, ctx: Context) -> Numbers:
     import torch
 
-    from n00bqa.probes.lib.models import BUNDLED_NAME, load_tokenizer, resolve_model_dir
+    from n00bqa.probes.lib.models import BUNDLED_NAME, load_tokenizer
 
     torch.manual_seed(ctx.seed)
     tokenizer = load_tokenizer(None)
@@ -252,7 +240,7 @@ def _measure(opts: TaskHeadsOptions, ctx: Context) -> Numbers:
     steps_per_epoch = -(-len(train_set) // opts.batch_size)
     advance = ctx.task("building heads and fine-tuning", 4 + opts.epochs * steps_per_epoch)
 
-    models, heads = build_heads(str(resolve_model_dir(None)), advance)
+    models, heads = build_heads(advance)
     mc, qa = models["MultipleChoice"], models["QuestionAnswering"]
     trace = trace_multiple_choice(mc, tokenizer, test_set[0])
     collator = collate_two_examples(tokenizer, train_set[:2])
@@ -266,20 +254,21 @@ def _measure(opts: TaskHeadsOptions, ctx: Context) -> Numbers:
                    **trace, **collator, **qa_span, **summary, **tuning, model_name=BUNDLED_NAME)
 
 
-def build_heads(folder: str, advance) -> tuple[dict[str, Any], dict[str, Head]]:
+def build_heads(advance) -> tuple[dict[str, Any], dict[str, Head]]:
     """1. One checkpoint, three heads: what each BertFor<task> loads and what it adds (random)."""
     from transformers import BertForMultipleChoice, BertForQuestionAnswering, BertForSequenceClassification
+
+    from n00bqa.probes.lib.models import load_task_model
 
     models, heads = {}, {}
     for cls, head_names, kwargs in ((BertForMultipleChoice, ["classifier"], {}),
                                     (BertForQuestionAnswering, ["qa_outputs"], {}),
                                     (BertForSequenceClassification, ["classifier"], {"num_labels": 3})):
-        model, info = cls.from_pretrained(folder, local_files_only=True, output_loading_info=True, **kwargs)
+        model, new = load_task_model(cls, None, **kwargs)  # new: classifier.weight, classifier.bias
         params = dict(model.named_parameters())
-        new = sorted(info["missing_keys"])  # classifier.weight, classifier.bias
         new_count = sum(params[k].numel() for k in new if k in params)
         task = cls.__name__.removeprefix("BertFor")
-        models[task] = model.eval()
+        models[task] = model
         heads[task] = Head(
             new_modules=", ".join(sorted({k.rsplit(".", 1)[0] for k in new})) or "none",  # -> classifier
             new_params=new_count,
