@@ -1,7 +1,7 @@
 """What does data-parallel training (DDP) send between workers each step, and is the result the same as one big batch?
 
 Real DistributedDataParallel on N ranks (separate processes, gloo over 127.0.0.1; see
-n00bqa/probes/lib/distributed.py), each training one small GPT block on its slice of the batch. A
+n00bqa/probes/lib/launcher.py), each training one small GPT block on its slice of the batch. A
 communication hook stands in for DDP's own all-reduce (it does the same thing: divide by N, sum
 across ranks) and records every bucket it is handed: its bytes, its tensors, and how many gradients
 autograd was still computing when it went out (the overlap). Then the same block is trained on one
@@ -13,9 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from n00bqa.probes.base import Context, Prediction, Probe, Report, Table, check_ranges
-from n00bqa.probes.lib.distributed import (
+from n00bqa.probes.lib.block import (
     BlockOptions,
-    RankContext,
     block_job,
     block_param_count,
     build_block,
@@ -25,11 +24,10 @@ from n00bqa.probes.lib.distributed import (
     max_abs_diff,
     max_weight_change,
     rank_slice,
-    ring_bytes,
-    run_ranks,
     train_reference,
-    with_launch,
 )
+from n00bqa.probes.lib.bytes import ring_bytes
+from n00bqa.probes.lib.launcher import RankContext, run_ranks, with_launch
 
 # Averaging gradients across ranks adds them in another order than one process does; in float32
 # that moves weights by ~1e-7 after a few Adam steps. 1e-5 is far below any real difference.
@@ -38,7 +36,7 @@ TOLERANCE = 1e-5
 
 # --- 1. Options ---------------------------------------------------------------------------------
 @dataclass
-class Options(BlockOptions):  # the launch, the block and its training (distributed.py), and DDP's buckets
+class Options(BlockOptions):  # the launch, the block and its training (lib/block.py), and DDP's buckets
     bucket_cap_mb: float = field(default=0.05, metadata={"help": "DDP's bucket_cap_mb (MiB of gradients per "
                                                                  "all-reduce); DDP's own default is 25."})
 

@@ -1,7 +1,7 @@
 """How much memory does each GPU need with ZeRO / FSDP, and what does the sharding cost in communication?
 
 PyTorch's FSDP2 (`torch.distributed.fsdp.fully_shard`) on N real ranks over a CPU device mesh,
-training the same GPT block as the ddp probe (n00bqa/probes/lib/distributed.py). Every parameter
+training the same GPT block as the ddp probe (n00bqa/probes/lib/launcher.py). Every parameter
 becomes a DTensor sharded along dim 0; the probe reads each rank's local shards, gradients and Adam
 state to measure what that rank really holds, counts the all-gathers and reduce-scatters of a
 training step with CommDebugMode (and the bytes of each), and compares the trained weights with
@@ -14,24 +14,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from n00bqa.probes.base import Context, Prediction, Probe, Report, Table
-from n00bqa.probes.lib.distributed import (
+from n00bqa.probes.lib.block import (
     BlockOptions,
-    RankContext,
     block_job,
     build_block,
     check_block,
-    comm_bytes_mode,
     equal_within,
     make_batch,
     max_abs_diff,
     max_weight_change,
-    model_state_bytes,
     rank_slice,
-    ring_bytes,
-    run_ranks,
     train_reference,
-    with_launch,
 )
+from n00bqa.probes.lib.bytes import comm_bytes_mode, model_state_bytes, ring_bytes
+from n00bqa.probes.lib.launcher import RankContext, run_ranks, with_launch
 
 TOLERANCE = 1e-5  # as in the ddp probe: rounding of a different summation order, after a few Adam steps
 # The sharded fraction of model state is 1/N plus what every rank keeps whole (Adam's 0-d step
@@ -43,7 +39,7 @@ RATIO_TOLERANCE = 0.05
 
 # --- 1. Options ---------------------------------------------------------------------------------
 @dataclass
-class Options(BlockOptions):  # the launch, the block and its training: the ddp probe's options (distributed.py)
+class Options(BlockOptions):  # the launch, the block and its training: the ddp probe's options (lib/block.py)
     pass
 
 

@@ -1,6 +1,6 @@
 """How does GSPMD (or tensor parallelism) split one matrix multiply across devices, and what must they exchange?
 
-DTensor on a CPU device mesh of N real ranks (n00bqa/probes/lib/distributed.py) is PyTorch's face of
+DTensor on a CPU device mesh of N real ranks (n00bqa/probes/lib/launcher.py) is PyTorch's face of
 GSPMD's annotations: a tensor is Shard(dim), Replicate() or Partial() (a pending sum) over the
 mesh, and changing that annotation is a collective. The probe counts, with CommDebugMode, the
 collectives each redistribution issues and the bytes each rank holds before and after; then it
@@ -14,16 +14,13 @@ from dataclasses import dataclass, field
 
 from n00bqa.errors import ProbeError
 from n00bqa.probes.base import Context, Prediction, Probe, Report, Table, check_ranges
-from n00bqa.probes.lib.distributed import (
+from n00bqa.probes.lib.block import build_block, equal_within, make_batch
+from n00bqa.probes.lib.bytes import comm_bytes_mode, ring_bytes
+from n00bqa.probes.lib.launcher import (
     LaunchOptions,
     RankContext,
-    build_block,
     check_launch,
     check_state_fits,
-    comm_bytes_mode,
-    equal_within,
-    make_batch,
-    ring_bytes,
     run_ranks,
     with_launch,
 )

@@ -8,7 +8,7 @@ from support.distributed import assert_no_ranks_left
 
 from n00bqa.errors import ProbeError
 from n00bqa.probes import find_probe
-from n00bqa.probes import distributed as dist_launcher
+from n00bqa.probes.lib import launcher as dist_launcher
 from n00bqa.probes.base import unexplained_numbers
 from n00bqa.probes.runs import run_probe
 
@@ -31,7 +31,7 @@ def _table(result, title_start):
 def test_allreduce_bytes_are_every_gradient_once(ddp_run):
     import torch
 
-    from n00bqa.probes.lib.distributed import block_param_count, build_block
+    from n00bqa.probes.lib.block import block_param_count, build_block
 
     result, _ = ddp_run
     model = build_block(64, 4, seed=0)

@@ -10,7 +10,7 @@ import pytest
 from support.distributed import assert_no_ranks_left
 
 from n00bqa.errors import ProbeError
-from n00bqa.probes import distributed as dist_launcher
+from n00bqa.probes.lib import launcher as dist_launcher
 from n00bqa.probes import find_probe
 from n00bqa.probes.base import unexplained_numbers
 from n00bqa.probes.runs import run_probe
@@ -28,7 +28,7 @@ def fsdp_run():
 
 @pytest.fixture(scope="module")
 def block():
-    from n00bqa.probes.lib.distributed import build_block
+    from n00bqa.probes.lib.block import build_block
 
     return build_block(D_MODEL, N_HEAD, seed=0)
 
@@ -58,7 +58,7 @@ def test_shards_are_the_ceil_split_of_each_dim0(fsdp_run, block):
 
 @pytest.mark.slow
 def test_state_bytes_are_16_per_local_parameter_plus_whole_step_counters(fsdp_run, block):
-    from n00bqa.probes.lib.distributed import block_param_count
+    from n00bqa.probes.lib.block import block_param_count
 
     result, _ = fsdp_run
     m = result.metrics

@@ -14,7 +14,7 @@ import pytest
 from support.distributed import alive, assert_no_ranks_left, wait_for_ranks
 
 from n00bqa.errors import ProbeError
-from n00bqa.probes import distributed as dist_launcher
+from n00bqa.probes.lib import launcher as dist_launcher
 from n00bqa.probes import find_probe
 from n00bqa.probes.base import unexplained_numbers
 from n00bqa.probes.runs import run_probe
@@ -84,7 +84,7 @@ def test_megatron_split_by_hand_equals_the_full_mlp():
     the sum of the N partial outputs is the MLP's output."""
     import torch
 
-    from n00bqa.probes.lib.distributed import build_block
+    from n00bqa.probes.lib.block import build_block
 
     mlp = build_block(D_MODEL, 1, seed=0).mlp
     x = torch.randn(BATCH, SEQ, D_MODEL)
@@ -129,7 +129,7 @@ def test_the_deadline_ends_every_rank(monkeypatch):
 def test_ctrl_c_ends_every_rank(study_root):
     """Ctrl-C in a terminal signals the foreground process group: the probe's process, not its ranks
     (they run in their own sessions). The probe must end them before it exits."""
-    code = ("from n00bqa.probes import find_probe; from n00bqa.probes.base import run_probe; "
+    code = ("from n00bqa.probes import find_probe; from n00bqa.probes.runs import run_probe; "
             "p = find_probe(None, 'sharding'); run_probe(None, p, p.make_options(), cache=False)")
     env = {**os.environ, dist_launcher.FAULT_ENV: "all:hang"}
     proc = subprocess.Popen([sys.executable, "-c", code], env=env, start_new_session=True,

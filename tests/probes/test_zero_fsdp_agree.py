@@ -17,7 +17,7 @@ import pytest
 
 from n00bqa.probes import find_probe
 from n00bqa.probes.runs import run_probe
-from n00bqa.probes.lib.distributed import build_block
+from n00bqa.probes.lib.block import build_block
 
 D_MODEL, N_HEAD, NPROC = 33, 3, 2
 STEP_COUNTER_BYTES = 4  # Adam's 0-d float32 step, one per parameter tensor

@@ -11,7 +11,7 @@ import os
 import time
 from pathlib import Path
 
-RANK_MARK = b"rank_entry"  # in every rank's command line (n00bqa/probes/lib/distributed.py _RANK_ENTRY)
+RANK_MARK = b"rank_entry"  # in every rank's command line (n00bqa/probes/lib/launcher.py _RANK_ENTRY)
 
 
 def _stat(pid: int) -> tuple[str, int] | None:
