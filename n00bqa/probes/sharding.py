@@ -57,14 +57,22 @@ def check(opts: Options) -> None:
 
 # --- 2. Numbers ---------------------------------------------------------------------------------
 @dataclass
+class Held:
+    """Bytes of the matrix one rank holds before and after the all-gather, measured on that rank."""
+
+    shard: int  # its Shard(0) piece
+    gathered: int  # the Replicate tensor it ends with
+    received: int  # gathered - shard
+
+
+@dataclass
 class Numbers:
     nproc: int
     matrix_bytes: int  # rows x cols x 4, the whole tensor
-    shard_bytes_by_rank: list[int]  # each rank's Shard(0) piece
+    held_by_rank: list[Held]
     shard_to_replicate_allgathers: int
     shard_to_replicate_collectives: int  # of any kind
     shard_to_replicate_equal: bool  # the gathered tensor is the original, exactly
-    allgather_received_by_rank: list[int]  # bytes after - bytes before, per rank
     allgather_ring_bytes_per_rank: float  # (N-1)/N x matrix_bytes
     partial_to_replicate_allreduces: int
     partial_to_replicate_collectives: int
@@ -181,11 +189,11 @@ def measure(opts: Options, ctx: Context) -> Numbers:
     return Numbers(
         nproc=n,
         matrix_bytes=matrix,
-        shard_bytes_by_rank=[r["gather"]["before"] for r in ranks],
+        held_by_rank=[Held(shard=r["gather"]["before"], gathered=r["gather"]["after"],
+                           received=r["gather"]["after"] - r["gather"]["before"]) for r in ranks],
         shard_to_replicate_allgathers=_counts(r0["gather"]["calls"], "all-gather"),
         shard_to_replicate_collectives=len(r0["gather"]["calls"]),
         shard_to_replicate_equal=all(r["gather"]["equal"] for r in ranks),
-        allgather_received_by_rank=[r["gather"]["after"] - r["gather"]["before"] for r in ranks],
         allgather_ring_bytes_per_rank=ring_bytes("all-gather", matrix, n),
         partial_to_replicate_allreduces=_counts(r0["reduce"]["calls"], "all-reduce"),
         partial_to_replicate_collectives=len(r0["reduce"]["calls"]),
@@ -234,7 +242,7 @@ def report(n: Numbers, opts: Options) -> Report:
     verdict = "equal within" if same else "NOT equal within"
     right_sum = "the sum" if n.partial_sum == n.partial_sum_expected else "NOT the sum"
     exact = "exactly the original" if n.shard_to_replicate_equal else "NOT the original"
-    received = ", ".join(f"{b:,}" for b in n.allgather_received_by_rank)
+    received = ", ".join(f"{h.received:,}" for h in n.held_by_rank)
     other = n.tp_mlp_forward_collectives - n.tp_mlp_allreduces
     findings = [
         f"Shard(0) -> Replicate over {n.nproc} ranks took {count_words(n.shard_to_replicate_allgathers, 'all-gather')} "
@@ -278,9 +286,8 @@ def report(n: Numbers, opts: Options) -> Report:
         ["TP MLP forward", n.tp_mlp_forward_collectives, "all-reduce", round(n.tp_allreduce_ring_bytes_per_rank)],
         ["TP MLP backward", n.tp_mlp_backward_collectives, "all-reduce", round(n.tp_backward_ring_bytes_per_rank)],
     ], note="bytes / rank: what one rank sends in a ring implementation")
-    held = Table("Bytes each rank holds of the matrix", ["rank", "Shard(0)", "after all-gather", "received"],
-                 [[r, b, n.matrix_bytes, g] for r, (b, g) in enumerate(zip(n.shard_bytes_by_rank,
-                                                                         n.allgather_received_by_rank))])
+    held = Table.of("Bytes each rank holds of the matrix", n.held_by_rank,
+                    {"rank": "key", "Shard(0)": "shard", "after all-gather": "gathered", "received": "received"})
     mlp_shapes = Table("Tensor-parallel MLP on rank 0", ["tensor", "local shape", "full shape"], [
         ["c_fc.weight", _shape(n.fc_local_shape), f"{n.hidden_units} x {opts.d_model}"],
         ["c_proj.weight", _shape(n.proj_local_shape), f"{opts.d_model} x {n.hidden_units}"],

@@ -12,11 +12,11 @@ import sys
 
 import pytest
 from support.distributed import alive, assert_no_ranks_left, wait_for_ranks
+from support.probes import assert_output_whole, finding_stating
 
 from n00bqa.errors import ProbeError
 from n00bqa.probes.lib import launcher as dist_launcher
 from n00bqa.probes import find_probe
-from n00bqa.probes.base import unexplained_numbers
 from n00bqa.probes.runs import run_probe
 
 N, ROWS, COLS, D_MODEL, BATCH, SEQ = 2, 256, 64, 64, 4, 16
@@ -55,10 +55,11 @@ def test_bytes_each_rank_holds_and_receives(sharding_run):
     m = result.metrics
     full = ROWS * COLS * 4
     assert m["matrix_bytes"] == full
-    held = next(t for t in result.tables if t.title.startswith("Bytes each rank holds"))
-    for rank, shard, after, received in held.rows:
-        assert shard == (ROWS // N) * COLS * 4
-        assert after == full and received == full - shard
+    held = result.numbers.held_by_rank
+    assert len(held) == N
+    for rank in held:
+        assert rank.shard == (ROWS // N) * COLS * 4
+        assert rank.gathered == full and rank.received == full - rank.shard
     assert m["allgather_ring_bytes_per_rank"] == pytest.approx((N - 1) / N * full)
     assert m["allreduce_ring_bytes_per_rank"] == pytest.approx(2 * (N - 1) / N * full)
 
@@ -71,9 +72,10 @@ def test_tp_mlp_is_one_allreduce_of_the_output(sharding_run):
     assert m["tp_mlp_backward_allreduces"] == m["tp_mlp_backward_collectives"] == 1  # the input's gradient
     assert m["tp_allreduce_bytes"] == BATCH * SEQ * D_MODEL * 4  # measured payload = (B, T, d) fp32
     assert m["tp_allreduce_ring_bytes_per_rank"] == pytest.approx(2 * (N - 1) / N * m["tp_allreduce_bytes"])
-    shapes = {row[0]: row[1] for row in next(t for t in result.tables if t.title.startswith("Tensor-parallel")).rows}
-    assert shapes == {"c_fc.weight": f"{4 * D_MODEL // N} x {D_MODEL}", "c_proj.weight": f"{D_MODEL} x {4 * D_MODEL // N}",
-                      "hidden activation": f"{BATCH} x {SEQ} x {4 * D_MODEL // N}"}
+    n = result.numbers
+    assert n.fc_local_shape == [4 * D_MODEL // N, D_MODEL]  # column-parallel: a share of the output rows
+    assert n.proj_local_shape == [D_MODEL, 4 * D_MODEL // N]  # row-parallel: the same share of its inputs
+    assert n.hidden_local_shape == [BATCH, SEQ, 4 * D_MODEL // N]
     from n00bqa.probes.sharding import TOLERANCE
 
     assert m["tp_mlp_max_abs_diff"] <= TOLERANCE and m["tp_input_grad_max_abs_diff"] <= TOLERANCE
@@ -97,8 +99,14 @@ def test_megatron_split_by_hand_equals_the_full_mlp():
 
 
 @pytest.mark.slow
-def test_every_number_in_a_finding_is_measured(sharding_run):
-    assert unexplained_numbers(sharding_run[0]) == []
+def test_output_is_whole_and_findings_state_their_numbers(sharding_run):
+    """The default run (only --port differs, to exercise the skip)."""
+    result, _ = sharding_run
+    assert_output_whole(result)
+    assert "exactly the original" in finding_stating(result, "allgather_ring_bytes_per_rank", "Shard(0) -> Replicate")
+    assert "the sum N(N+1)/2" in finding_stating(result, "partial_sum", "Partial -> Replicate")
+    assert "partial sums of the output" in finding_stating(result, "tp_allreduce_bytes", "forward pass")
+    assert "equal within" in finding_stating(result, "tp_mlp_max_abs_diff", "largest differences")
 
 
 @pytest.mark.slow
