@@ -34,7 +34,8 @@ anything behind:
 Workers must be top-level functions of an importable module: a rank imports them by name.
 
 Tests inject failures with the environment variable N00BQA_DIST_FAULT="RANK:KIND" (RANK a number
-or "all"; KIND "raise", "hang" or "exit"), read by each rank right after it joins the group.
+or "all"; KIND "raise", "hang" or "exit"), read by each rank right after it joins the group (a
+hanging rank first leaves a file `rankR.hanging` in the run's folder, so a test knows it got there).
 It exists only for the tests of process hygiene.
 """
 
@@ -466,7 +467,7 @@ def rank_entry(folder: str, rank: int, watch_fd: int) -> None:
         store = _loopback_store(rank, spec["port"], spec["world_size"], timeout)
         dist.init_process_group(spec["backend"], store=store, rank=rank, world_size=spec["world_size"],
                                 timeout=timeout)
-        _inject_fault(rank)
+        _inject_fault(rank, Path(folder))
         context = RankContext(rank, spec["world_size"], spec["backend"], device, spec["timeout"])
         record["result"] = worker(context, spec["job"])
     except BaseException as exc:  # everything a rank can raise becomes one line for the parent
@@ -525,7 +526,7 @@ def _guard(watch_fd: int, parent_pid: int, give_up_at: float) -> None:
             os._exit(70)
 
 
-def _inject_fault(rank: int) -> None:
+def _inject_fault(rank: int, folder: Path) -> None:
     spec = os.environ.get(FAULT_ENV, "")
     if not spec:
         return
@@ -535,6 +536,7 @@ def _inject_fault(rank: int) -> None:
     if kind == "raise":
         raise RuntimeError(f"injected failure ({FAULT_ENV}={spec})")
     if kind == "hang":
+        (folder / f"rank{rank}.hanging").touch()  # tests wait for these: every rank has joined the group
         while True:
             time.sleep(1)
     if kind == "exit":
