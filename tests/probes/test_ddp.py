@@ -3,6 +3,8 @@ weights against a single-process reference, and no rank left after a run or a fa
 
 from __future__ import annotations
 
+import os
+
 import pytest
 from support.distributed import assert_no_ranks_left
 from support.probes import assert_output_whole, finding_stating, finding_with
@@ -92,6 +94,7 @@ def test_no_rank_is_left_after_a_run(ddp_run):
     _, pids = ddp_run
     assert len(pids) == 2
     assert_no_ranks_left(pids)
+    assert dist_launcher.last_folder() and not os.path.exists(dist_launcher.last_folder())  # the ranks' folder
 
 
 @pytest.mark.slow
