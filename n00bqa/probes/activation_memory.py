@@ -106,9 +106,7 @@ def check(opts: Options) -> None:
 
 # --- 2. Numbers ---------------------------------------------------------------------------------
 @dataclass
-class Case:
-    """One (s, b) of the sweep, bf16, attention written out."""
-
+class Case:  # one (s, b) of the sweep, bf16, attention written out
     seq_len: int
     batch: int
     saved_bytes: int  # what autograd kept for backward
@@ -117,18 +115,14 @@ class Case:
 
 
 @dataclass
-class OpBytes:
-    """One op of the largest case: what it saved against what the paper counts for it."""
-
+class OpBytes:  # one op of the largest case: what it saved against what the paper counts for it
     label: str
     measured: int
     paper: int
 
 
 @dataclass
-class Gap:
-    """The largest case's measured bytes minus the formula's, by cause."""
-
+class Gap:  # the largest case's measured bytes minus the formula's, by cause
     total_bytes: int  # saved_bytes - formula_bytes
     dropout_mask_extra_bytes: int  # measured dropout masks minus the paper's 1 byte per element
     layernorm_stats_bytes: int  # layer norms' saved mean and rstd (the paper counts only their inputs)
@@ -139,9 +133,7 @@ class Gap:
 
 
 @dataclass
-class Fp32:
-    """The largest case in fp32."""
-
+class Fp32:  # the largest case in fp32
     saved_bytes: int
     formula_bytes: int  # sbh(66 + 9as/h): 4-byte activations, masks still counted at 1 byte
     ratio: float
@@ -149,9 +141,7 @@ class Fp32:
 
 
 @dataclass
-class FusedAttention:
-    """The largest case with F.scaled_dot_product_attention (no attention dropout: the fused kernel's case)."""
-
+class FusedAttention:  # the largest case with F.scaled_dot_product_attention, attention dropout 0
     saved_bytes: int
     ratio: float  # saved / formula
     logsumexp_bytes: int  # fp32 row statistics the fused kernel keeps instead of the s x s scores
@@ -163,9 +153,7 @@ class FusedAttention:
 
 
 @dataclass
-class Checkpoint:
-    """The largest case with torch.utils.checkpoint around the layer, or around the attention core only."""
-
+class Checkpoint:  # the largest case with torch.utils.checkpoint around the layer, or around the attention core only
     saved_bytes: int
     formula_bytes: int  # the layer: 2sbh (its input); the core (selective): 34sbh
     saved_fraction: float  # 1 - saved_bytes / no checkpoint's

@@ -111,18 +111,14 @@ def uses_context(val_loss: float, unigram_entropy: float) -> bool:
 
 # --- 2. Numbers ---------------------------------------------------------------------------------
 @dataclass
-class LossPoint:
-    """One estimate of the losses during training, each a mean over --eval-batches batches."""
-
+class LossPoint:  # one estimate of the losses during training, each a mean over --eval-batches batches
     step: int
     train: float
     val: float
 
 
 @dataclass
-class CharCount:
-    """How often one character occurs in the training text."""
-
+class CharCount:  # how often one character occurs in the training text
     char: str  # repr() of the character, so a space or a line break shows
     count: int
     share: float  # count / training characters

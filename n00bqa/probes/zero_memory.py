@@ -113,9 +113,7 @@ def check(opts: Options) -> None:
 
 # --- 2. Numbers ---------------------------------------------------------------------------------
 @dataclass
-class Stage:
-    """One ZeRO stage, per GPU: its model-state memory and its traffic per training step."""
-
+class Stage:  # one ZeRO stage, per GPU: its model-state memory and its traffic per training step
     bytes: float  # model states on the GPU, exact
     gb: float  # the same in decimal GB
     host_gb: float  # what --offload-* moved to host memory (0 without offload)
