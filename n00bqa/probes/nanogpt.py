@@ -76,7 +76,7 @@ def check(opts: Options) -> None:
         raise ProbeError(f"--temperature must be in (0, 10], got {opts.temperature}")
 
 
-# --- The model: lib/gpt.py, written in the order of nanoGPT's model.py -----------------------------
+# --- Counting the model (the model itself is lib/gpt.py, in the order of nanoGPT's model.py) -----
 def params_closed_form(config) -> int:
     """V·C + block·C (the two tables) + per block [12·C² weights + 2·C LayerNorm scales
     (+ 11·C biases)] + C for ln_f (+ C); the tied head adds nothing."""
