@@ -46,7 +46,7 @@ GPT3 = dict(n_layer=96, n_embd=12288, seq_len=2048, vocab_size=50257)
 
 # --- 1. Options ---------------------------------------------------------------------------------
 @dataclass
-class Options(GPTShape):  # the nanogpt probe's model: n_layer, n_head and n_embd, wider here
+class Options(GPTShape):  # lib/gpt.py's model (nanogpt trains it): n_layer, n_head, n_embd, wider here
     n_embd: int = field(default=128, metadata={"help": "Width d of the residual stream."})
     seq_len: int = field(default=128, metadata={"help": "Sequence length T."})
     batch_size: int = field(default=8, metadata={"help": "Sequences per step."})
