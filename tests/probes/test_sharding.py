@@ -41,10 +41,15 @@ def sharding_run(busy_port):
 @pytest.mark.slow
 def test_each_placement_change_is_one_collective(sharding_run):
     m = sharding_run[0].metrics
-    assert m["shard_to_replicate_allgathers"] == m["shard_to_replicate_collectives"] == 1
-    assert m["partial_to_replicate_allreduces"] == m["partial_to_replicate_collectives"] == 1
-    assert m["replicate_to_shard_collectives"] == 0
-    assert m["shard0_to_shard1_collectives"] == 1  # gloo: DTensor's all-gather + chunk fallback
+    assert m["moves.shard_to_replicate.of_kind"] == m["moves.shard_to_replicate.collectives"] == 1
+    assert m["moves.partial_to_replicate.of_kind"] == m["moves.partial_to_replicate.collectives"] == 1
+    assert m["moves.replicate_to_shard.collectives"] == 0
+    assert m["moves.shard0_to_shard1.collectives"] == 1  # gloo: DTensor's all-gather + chunk fallback
+    moves = sharding_run[0].numbers.moves
+    assert (moves["shard_to_replicate"].issued, moves["partial_to_replicate"].issued) == ("all-gather", "all-reduce")
+    # measured ring bytes agree with the formula over the whole matrix
+    assert m["moves.shard_to_replicate.ring_bytes_per_rank"] == m["allgather_ring_bytes_per_rank"]
+    assert m["moves.partial_to_replicate.ring_bytes_per_rank"] == m["allreduce_ring_bytes_per_rank"]
     assert m["shard_to_replicate_equal"] is True
     assert m["partial_sum"] == m["partial_sum_expected"] == N * (N + 1) / 2
 
@@ -152,6 +157,12 @@ def test_ctrl_c_ends_every_rank(study_root):
             proc.wait()
     assert proc.returncode != 0 and b"KeyboardInterrupt" in err
     assert [pid for pid in ranks if alive(pid)] == []
+
+
+def test_old_metric_names_still_resolve():
+    probe = find_probe(None, "sharding")
+    assert probe.metric_name("shard_to_replicate_allgathers") == "moves.shard_to_replicate.of_kind"
+    assert probe.metric_name("shard0_to_shard1_bytes_per_rank") == "moves.shard0_to_shard1.ring_bytes_per_rank"
 
 
 def test_count_and_equality_words_on_both_sides():
