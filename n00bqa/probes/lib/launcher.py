@@ -67,7 +67,9 @@ HOST = "127.0.0.1"  # loopback only: the ranks never listen on a network interfa
 PORT_TRIES = 3
 FAULT_ENV = "N00BQA_DIST_FAULT"
 FOLDER_PREFIX = "n00bqa-ranks-"
-STALE_UNLOCKED_S = 60.0  # a folder with no lock file yet is someone's starting run unless this old
+# A folder with no lock file is a run just starting, or one of a launcher from before the lock
+# (whose runs end within --deadline, at most 3600 s): stale only when older than any run can be.
+STALE_UNLOCKED_S = 3700.0
 STATE_LIMIT_BYTES = 1e9  # model state one rank may hold here (2 cores, shared): 1 GB
 REFERENCE_LIMIT_BYTES = 4e9  # the single-process reference in the parent holds all of it
 _POLL_S = 0.05
@@ -245,8 +247,8 @@ def _sigterm_as_interrupt():
     previous = signal.signal(signal.SIGTERM, on_term)
     try:
         yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    finally:  # None: a handler set outside Python, which cannot be put back; the default then
+        signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
 
 
 def remove_stale_folders(root: str | None = None) -> list[str]:
