@@ -53,8 +53,8 @@ ENTRY_POINT_GROUP = "n00bqa.probes"
 USER_MODULE_PREFIX = "n00bqa_user_probes."
 # Helpers that moved out of probes/ into probes/lib/ (issue 21): a learner's probe written before
 # that imports the old path, and its load error names the new one.
-MOVED_MODULES = {f"n00bqa.probes.{name}": f"n00bqa.probes.lib.{name}"
-                 for name in ("models", "metrics", "distributed", "data")}
+MOVED_MODULES = {**{f"n00bqa.probes.{name}": f"n00bqa.probes.lib.{name}" for name in ("models", "metrics", "data")},
+                 "n00bqa.probes.distributed": "n00bqa.probes.lib.launcher"}
 
 
 def probe_name_for(module_file: str) -> str:

@@ -52,7 +52,7 @@ def test_the_old_templates_tests_still_pass(study, old_probe):
 
 @pytest.mark.parametrize("line, moved", [("from n00bqa.probes.models import load_model", "n00bqa.probes.lib.models"),
                                          ("from n00bqa.probes import metrics", "n00bqa.probes.lib.metrics"),
-                                         ("import n00bqa.probes.distributed", "n00bqa.probes.lib.distributed")])
+                                         ("import n00bqa.probes.distributed", "n00bqa.probes.lib.launcher")])
 def test_an_import_of_a_moved_helper_names_the_new_path_in_one_line(study, old_probe, line, moved):
     source = old_probe.read_text()
     old_probe.write_text(source.replace("from n00bqa.probes.base import", f"{line}\nfrom n00bqa.probes.base import", 1))
@@ -64,3 +64,13 @@ def test_an_import_of_a_moved_helper_names_the_new_path_in_one_line(study, old_p
     assert f"my_linear.py:{where}:" in message and f"change the import to: from {moved} import" in message
     out = CliRunner().invoke(app, ["probe", "my-linear"])
     assert out.exit_code == 1 and moved in out.output and "Traceback" not in out.output
+
+
+def test_every_moved_helper_names_a_module_that_exists():
+    import importlib
+
+    from n00bqa.probes import MOVED_MODULES
+
+    for old, new in MOVED_MODULES.items():
+        assert importlib.util.find_spec(new) is not None, (old, new)
+        assert importlib.util.find_spec(old) is None, old  # really gone, so the message is the one shown
