@@ -17,7 +17,7 @@ import pytest
 
 from n00bqa.probes import find_probe
 from n00bqa.probes.runs import run_probe
-from n00bqa.probes.lib.distributed import build_block
+from n00bqa.probes.lib.block import build_block
 
 D_MODEL, N_HEAD, NPROC = 33, 3, 2
 STEP_COUNTER_BYTES = 4  # Adam's 0-d float32 step, one per parameter tensor
@@ -48,8 +48,8 @@ def chunk_numel(shape: tuple, n: int) -> int:
 
 def test_same_parameter_count(fsdp, shapes):
     assert fsdp["full_param_numel"] == sum(math.prod(s) for s in shapes.values())
-    assert fsdp["rank0_param_numel"] == sum(chunk_numel(s, NPROC) for s in shapes.values())
-    assert fsdp["rank0_param_numel"] + fsdp["rank1_param_numel"] == fsdp["full_param_numel"]
+    assert fsdp["param_numel_by_rank.rank0"] == sum(chunk_numel(s, NPROC) for s in shapes.values())
+    assert fsdp["param_numel_by_rank.rank0"] + fsdp["param_numel_by_rank.rank1"] == fsdp["full_param_numel"]
 
 
 def test_plain_data_parallel_is_stage_0(fsdp, shapes):
@@ -71,8 +71,8 @@ def test_each_rank_holds_stage_3_of_its_padded_share(fsdp, shapes):
     padded_psi = NPROC * sum(chunk_numel(s, NPROC) for s in shapes.values())
     assert padded_psi > psi  # d_model 33: the padding is real
     assert fsdp["per_rank_state_bytes"] - counters == zero_memory(padded_psi, NPROC)["stages.3.bytes"]
-    assert fsdp["rank0_weight_bytes"] == fsdp["rank0_grad_bytes"] == 4 * padded_psi // NPROC
-    assert fsdp["rank0_adam_bytes"] - counters == 8 * padded_psi // NPROC
+    assert fsdp["state_by_rank.rank0.params"] == fsdp["state_by_rank.rank0.grads"] == 4 * padded_psi // NPROC
+    assert fsdp["state_by_rank.rank0.optimizer"] - counters == 8 * padded_psi // NPROC
     # The even split is below the largest rank by exactly the padding.
     assert fsdp["per_rank_state_bytes"] - counters - calc["stages.3.bytes"] == 16 * (padded_psi - psi) / NPROC
 

@@ -7,5 +7,7 @@ A probe module imports `n00bqa.probes.base` and modules of this package, never a
 - data.py: the data files the probes ship (the science-exam questions, the nanoGPT text);
 - metrics.py: leaderboard metrics (MAP@3) in plain Python;
 - gpt.py: a GPT in the reading order of nanoGPT's model.py (the nanogpt probe trains it, flops counts it);
-- distributed.py: real torch.distributed processes on 127.0.0.1, with timeouts and no orphans.
+- launcher.py: real torch.distributed processes on 127.0.0.1 only, with timeouts and no orphans;
+- block.py: the GPT block the ddp and fsdp probes train, and its single-process reference;
+- bytes.py: byte accounting (model state a rank holds, bytes a collective sends).
 """
