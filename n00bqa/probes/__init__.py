@@ -31,6 +31,7 @@ BUILTIN_PROBES = (
     "n00bqa.probes.embedding_grad",
     "n00bqa.probes.word_embedding",
     "n00bqa.probes.translation",
+    "n00bqa.probes.seq2seq_walk",
     "n00bqa.probes.task_heads",
     "n00bqa.probes.loss",
     "n00bqa.probes.hf_internals",
