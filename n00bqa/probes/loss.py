@@ -198,9 +198,9 @@ class Numbers:
     mc_loss_by_hand: float
     mc_loss_by_hand_abs_diff: float
     mc_chance_loss: float
-    mc_map_at_3: float
-    random_map_at_3: float
-    worked_map_at_3: float  # MAP@3 of the worked example's fixed scores (not a model's score)
+    # MAP@3 of whose guesses: "mc" MiniLM's, "random" a random guesser's (expected), "worked" the worked
+    # example's fixed scores (not a model's score)
+    map3: dict[str, float]
     worked_questions: int
     repeat_guess_score: float
     # report-only records (lists: not metrics)
@@ -382,9 +382,10 @@ def measure(opts: Options, ctx: Context) -> Numbers:
         label_smoothing=smoothing,
         label_smoothing_increase_ratio=smoothing["trained"].increase / smoothing["init"].increase,
         mc_loss=mc_loss, mc_loss_by_hand=mc_by_hand, mc_loss_by_hand_abs_diff=abs(mc_loss - mc_by_hand),
-        mc_chance_loss=math.log(n_choices), mc_map_at_3=map_at_3([q["top3"] for q in mc], [q["answer"] for q in mc]),
-        random_map_at_3=(1 + 1 / 2 + 1 / 3) / n_choices,  # each rank equally likely for a random guesser
-        worked_map_at_3=map_at_3([w["top3"] for w in worked], [w["answer"] for w in worked]),
+        mc_chance_loss=math.log(n_choices), map3=dict(
+            mc=map_at_3([q["top3"] for q in mc], [q["answer"] for q in mc]),
+            random=(1 + 1 / 2 + 1 / 3) / n_choices,  # each rank equally likely for a random guesser
+            worked=map_at_3([w["top3"] for w in worked], [w["answer"] for w in worked])),
         worked_questions=len(WORKED),
         repeat_guess_score=average_precision_at_3(["A", "A", "A"], "A") + average_precision_at_3(["B", "B", "A"], "A"),
         shift_sentence=row + 1, shift=shift,
@@ -440,11 +441,11 @@ def report(n: Numbers, opts: Options) -> Report:
         f"index per question give loss {n.mc_loss:.4f} (by hand -log softmax[correct] = {n.mc_loss_by_hand:.4f}; "
         f"guessing uniformly would give ln {n_choices} = {n.mc_chance_loss:.4f}). Sorting each row's logits "
         f"gives the top-3 letters a Kaggle submission lists; MiniLM's similarity scores reach MAP@3 "
-        f"{n.mc_map_at_3:.4f} on these {n_q} questions, against {n.random_map_at_3:.4f} expected from random guesses.",
+        f"{n.map3['mc']:.4f} on these {n_q} questions, against {n.map3['random']:.4f} expected from random guesses.",
         f"MAP@3 (Kaggle LLM Science Exam): each question scores 1/rank of its one correct answer within "
         f"the top 3 guesses, else 0, and the scores are averaged. A worked example with scores we chose (no "
         f"model: ranks 1, 2, 3, outside, a tie broken by letter order, a tie pushing the answer out) gives "
-        f"({ap_text}) / {n.worked_questions} = {n.worked_map_at_3:.4f}. Repeating a guess never helps: [A, A, A] "
+        f"({ap_text}) / {n.worked_questions} = {n.map3['worked']:.4f}. Repeating a guess never helps: [A, A, A] "
         f"scores 1 and [B, B, A] scores 1/3 when A is right (sum {n.repeat_guess_score:.4f}).",
     ]
     tables = [
@@ -475,22 +476,26 @@ def report(n: Numbers, opts: Options) -> Report:
                      **{letter: (lambda _, w, i=i: w["scores"][i]) for i, letter in enumerate(LETTERS)},
                      "answer": lambda _, w: w["answer"], "top 3": lambda _, w: " ".join(w["top3"]),
                      "rank": lambda _, w: w["rank"], "AP@3": lambda _, w: round(w["ap"], 4)},
-                 note=f"MAP@3 of the worked example = ({ap_text}) / {n.worked_questions} = {n.worked_map_at_3:.4f}. "
+                 note=f"MAP@3 of the worked example = ({ap_text}) / {n.worked_questions} = {n.map3['worked']:.4f}. "
                    + "; ".join(f"{name}: {shows}" for name, _, _, shows in WORKED[3:]) + "."),
     ]
     summary = (f"Training minimises next-token cross-entropy: by hand {n.manual_loss:.4f} = a random tiny "
                f"GPT-2's own {n.model_loss:.4f} (diff {n.manual_vs_model_loss_abs_diff:.1e}); the first loss of "
                f"{n.init_draws} random inits averages {n.init_draws_mean_loss:.3f}, "
                f"{n.init_excess_standard_errors:+.1f} standard errors from ln V = {n.ln_vocab:.3f}; a leaderboard "
-               f"instead scores ranked guesses: MAP@3, {n.worked_map_at_3:.4f} on a worked example.")
+               f"instead scores ranked guesses: MAP@3, {n.map3['worked']:.4f} on a worked example.")
     return Report(summary=summary, findings=findings, tables=tables,
                   model=f"randomly initialised tiny GPT-2 (V={V}) + {n.model_name}")
 
 
 # --- 5. The probe -------------------------------------------------------------------------------
-# label smoothing's two stages became a dict keyed by stage (init, trained)
-RENAMED_METRICS = {f"label_smoothing_{stage}_{name}": f"label_smoothing.{stage}.{name}"
-                   for stage in ("init", "trained") for name in ("loss", "by_hand_abs_diff", "increase")}
+# Label smoothing's two stages became a dict keyed by stage (init, trained);
+# MAP@3 of the three guessers became a dict keyed by guesser (mc, random, worked).
+RENAMED_METRICS = {
+    **{f"label_smoothing_{stage}_{name}": f"label_smoothing.{stage}.{name}"
+       for stage in ("init", "trained") for name in ("loss", "by_hand_abs_diff", "increase")},
+    **{f"{who}_map_at_3": f"map3.{who}" for who in ("mc", "random", "worked")},
+}
 
 PROBE = Probe(
     name="loss",

@@ -115,11 +115,11 @@ def test_probe_loss_facts(loss_result, minilm):
         assert stage.increase == pytest.approx(stage.loss - stage.plain)
     finding_stating(loss_result, "label_smoothing.trained.increase", "Label smoothing")
     assert m["mc_loss_by_hand_abs_diff"] < 1e-5
-    assert m["random_map_at_3"] == pytest.approx((1 + 1 / 2 + 1 / 3) / 5)
+    assert m["map3.random"] == pytest.approx((1 + 1 / 2 + 1 / 3) / 5)
     # the worked example (chosen scores, no model): ranks 1, 2, 3, 4 (miss), 2 (tie), 4 (tie miss)
-    assert m["worked_map_at_3"] == pytest.approx((1 + 1 / 2 + 1 / 3 + 0 + 1 / 2 + 0) / 6)
+    assert m["map3.worked"] == pytest.approx((1 + 1 / 2 + 1 / 3 + 0 + 1 / 2 + 0) / 6)
     assert m["worked_questions"] == 6
-    assert "map_at_3" not in m  # a worked value is never named like a model's score
+    assert "map3.worked" in m and "map3.model" not in m  # a worked value is never named like a model's score
 
 
 def test_loss_at_init_is_tested_over_independent_inits(loss_result):
@@ -168,7 +168,7 @@ def test_the_random_tiny_model_is_named_for_what_it_is(loss_result):
     text = " ".join([loss_result.summary, *loss_result.findings])
     assert "GPT-2's loss" not in text and "GPT-2's loss" not in find_probe(None, "loss").title
     assert finding_stating(loss_result, "model_loss", "returned loss").startswith("A randomly initialised tiny GPT-2")
-    finding_stating(loss_result, "worked_map_at_3", "worked example", "MAP@3")
+    finding_stating(loss_result, "map3.worked", "worked example", "MAP@3")
     worked = next(t for t in loss_result.tables if t.title.startswith("MAP@3, worked"))
     assert "worked example" in worked.title
 
@@ -180,7 +180,7 @@ def test_probe_loss_tables_and_findings(loss_result):
     mc = next(t for t in loss_result.tables if t.title.startswith("Multiple choice"))
     assert len(mc.rows) == 6 and len(mc.rows[0]) == 1 + 5 + 4
     mc_aps = [row[mc.columns.index("AP@3")] for row in mc.rows]
-    assert sum(mc_aps) / len(mc_aps) == pytest.approx(loss_result.metrics["mc_map_at_3"], abs=1e-3)
+    assert sum(mc_aps) / len(mc_aps) == pytest.approx(loss_result.metrics["map3.mc"], abs=1e-3)
     assert len(loss_result.findings) == 7
     finding_stating(loss_result, "ln_vocab", "At initialisation")
     finding_with(loss_result, "Multiple choice is cross-entropy over the choices")
@@ -190,8 +190,9 @@ def test_old_metric_names_resolve(loss_result):
     from n00bqa.probes import find_probe
 
     probe = find_probe(None, "loss")
-    assert len(probe.renamed_metrics) == 6
+    assert len(probe.renamed_metrics) == 9
     assert probe.metric_name("label_smoothing_init_increase") == "label_smoothing.init.increase"
+    assert probe.metric_name("worked_map_at_3") == "map3.worked"
     assert all(new in loss_result.metrics for new in probe.renamed_metrics.values())
 
 
