@@ -32,6 +32,7 @@ BUILTIN_PROBES = (
     "n00bqa.probes.grad_rows",
     "n00bqa.probes.word_embedding",
     "n00bqa.probes.translation",
+    "n00bqa.probes.seq2seq_walk",
     "n00bqa.probes.task_heads",
     "n00bqa.probes.loss",
     "n00bqa.probes.hf_internals",
