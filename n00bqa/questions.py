@@ -327,10 +327,30 @@ def add_question(study: Study, text: str, qid: str | None = None, probes: list[s
             raise QuestionError(str(exc)) from None
     question = Question(id=qid, question=text, probes=list(probes or []), status="open",
                         tags=list(tags or []), path=path)
-    save_question(study, question)
+    from n00bqa.locks import create_new
+
+    # the check above names the common case early; this one is atomic: if another `questions add`
+    # made the file meanwhile, this one fails and the other's file stays as it wrote it
+    create_new(path, question.to_markdown(), f"a question with id {qid!r}")
     return question
 
 
+def _locked(change):
+    """Run a read-modify-write of a question file under the study root's write lock, so two
+    writers at once (ten `questions note` in parallel) each see the other's change."""
+    import functools
+
+    @functools.wraps(change)
+    def locked(study: Study, *args, **kwargs):
+        from n00bqa.locks import root_lock
+
+        study.require_writable()
+        with root_lock(study):
+            return change(study, *args, **kwargs)
+    return locked
+
+
+@_locked
 def set_status(study: Study, qid: str, status: str) -> Question:
     if status not in STATUSES:
         raise QuestionError(f"status {status!r} must be one of: {', '.join(STATUSES)}")
@@ -340,6 +360,7 @@ def set_status(study: Study, qid: str, status: str) -> Question:
     return question
 
 
+@_locked
 def add_note(study: Study, qid: str, note: str) -> Question:
     """Append a note (a paragraph) to the question's Notes section."""
     note = note.strip()
@@ -351,6 +372,7 @@ def add_note(study: Study, qid: str, note: str) -> Question:
     return question
 
 
+@_locked
 def update_question(study: Study, qid: str, probes: list[str] | None = None, tags: list[str] | None = None,
                     chapter: int | None = None) -> Question:
     """Replace a question's probes, tags or chapter (None leaves a field as it is)."""
@@ -375,6 +397,7 @@ def update_question(study: Study, qid: str, probes: list[str] | None = None, tag
     return question
 
 
+@_locked
 def link_probe(study: Study, qid: str, probe: str) -> Question:
     """Add `probe` to a question's probes (once); the probe need not be loadable yet (`probe new`)."""
     question = get_question(study, qid)
@@ -384,6 +407,7 @@ def link_probe(study: Study, qid: str, probe: str) -> Question:
     return question
 
 
+@_locked
 def remove_question(study: Study, qid: str) -> Path:
     """Delete a question's file; returns the path it had."""
     from n00bqa.errors import WriteError
@@ -398,6 +422,7 @@ def remove_question(study: Study, qid: str) -> Path:
     return path
 
 
+@_locked
 def replace_question_text(study: Study, qid: str, text: str) -> Question:
     """Validate a whole new text for a question's file, then write it (atomically); the id stays."""
     study.require_writable()

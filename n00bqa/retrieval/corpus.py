@@ -360,9 +360,17 @@ def add_items(study: Study, sources: list[str], title: str | None = None, force:
     adds nothing and loses nothing. Refused: a file that is empty or not text (NUL bytes, not
     UTF-8), and content already in the corpus (same bytes) unless `force`. A large file is added
     with a warning of how long indexing it takes. The title is `title`, else the file's first
-    heading, else its name.
+    heading, else its name. The whole add holds the root's write lock, so six `corpus add` at once
+    list six items in corpus/added.yaml, each with its own id and copy.
     """
+    from n00bqa.locks import root_lock
+
     study.require_writable()
+    with root_lock(study):
+        return _add_items(study, sources, title, force)
+
+
+def _add_items(study: Study, sources: list[str], title: str | None, force: bool) -> AddReport:
     if not sources:
         raise CorpusError("no PATH or URL given; run: n00bqa corpus add PATH|URL...")
     cdir = study.corpus_dir
@@ -440,7 +448,14 @@ def remove_item(study: Study, item_id: str) -> Item:
     The next `n00bqa index build` drops its passages. Notes and library sources live in
     corpus/reading-list.yaml, which is the learner's own file: they are named, not edited.
     """
+    from n00bqa.locks import root_lock
+
     study.require_writable()
+    with root_lock(study):
+        return _remove_item(study, item_id)
+
+
+def _remove_item(study: Study, item_id: str) -> Item:
     items = load_items(study)
     by_id = {item.id: item for item in items}
     item = by_id.get(item_id)
