@@ -189,11 +189,15 @@ def read_log(study: Study, qid: str) -> tuple[list[Review], list[LogProblem]]:
 
 
 def read_log_file(path: Path, qid: str | None = None) -> tuple[list[Review], list[LogProblem]]:
+    from n00bqa.guards import MAX_LOG_BYTES, Refused, read_regular
+
     qid = qid or path.stem
     try:
-        text = path.read_bytes().decode("utf-8", errors="replace")
+        text = read_regular(path, MAX_LOG_BYTES).decode("utf-8", errors="replace")
     except FileNotFoundError:
         return [], []
+    except Refused as exc:
+        return [], [LogProblem(path, 0, f"{path}: skipped, it {exc}; its reviews are left out")]
     except OSError as exc:
         return [], [LogProblem(path, 0, f"{path}: cannot be read ({type(exc).__name__}); its reviews are left out")]
     reviews, problems = [], []
