@@ -36,9 +36,13 @@ def nowhere(tmp_path, monkeypatch):
 
 
 def test_the_builtin_list_is_the_projects_tracked_files():
-    tracked = subprocess.run(["git", "ls-files", "questions", "corpus"], cwd=PROJECT, capture_output=True, text=True,
-                             check=True).stdout.split()
+    """Every tracked question, note and the reading list; not corpus/claims.yaml, the project's own
+    upkeep (tests/test_claims.py), which is no part of a learner's study."""
+    tracked = subprocess.run(["git", "ls-files", "questions/*.md", "corpus/reading-list.yaml", "corpus/notes/*.md"],
+                             cwd=PROJECT, capture_output=True, text=True, check=True).stdout.split()
     assert sorted(builtin_files()) == sorted(tracked)
+    for rel in builtin_files():
+        assert (JOURNEY / rel).is_file(), rel
 
 
 def test_init_over_a_learners_files_replaces_none_and_leaves_the_folder_as_found(nowhere):
