@@ -38,9 +38,11 @@ def nowhere(tmp_path, monkeypatch):
 def test_the_builtin_list_is_the_projects_tracked_files():
     """Every tracked question, note and the reading list; not corpus/claims.yaml, the project's own
     upkeep (tests/test_claims.py), which is no part of a learner's study."""
-    tracked = subprocess.run(["git", "ls-files", "questions/*.md", "corpus/reading-list.yaml", "corpus/notes/*.md"],
-                             cwd=PROJECT, capture_output=True, text=True, check=True).stdout.split()
-    assert sorted(builtin_files()) == sorted(tracked)
+    from n00bqa.builtin_study.__main__ import PATTERNS
+
+    tracked = subprocess.run(["git", "ls-files", *PATTERNS], cwd=PROJECT, capture_output=True, text=True,
+                             check=True).stdout.split()
+    assert sorted(builtin_files()) == sorted(tracked), "remake the list with: python -m n00bqa.builtin_study"
     for rel in builtin_files():
         assert (JOURNEY / rel).is_file(), rel
 
