@@ -411,7 +411,12 @@ def report(n: Numbers, opts: Options) -> Report:
         "count for nothing.",
         f"At initialisation that random model's loss is {n.init_loss:.4f} against ln(V) = ln({V}) = "
         f"{n.ln_vocab:.4f}: the logits have std {n.init_logit_std:.3f} (≈ {n.initializer_range}·√{opts.n_embd} = "
-        f"{n.init_logit_std_predicted:.3f}), so softmax is nearly uniform and every token gets p ≈ 1/V. The excess "
+        f"{n.init_logit_std_predicted:.3f}), "
+        + ("so softmax is nearly uniform and every token gets p ≈ 1/V (the test below finds no excess beyond "
+           "noise). " if abs(n.init_excess_standard_errors) <= NOISE_STANDARD_ERRORS else
+           f"which is NOT small enough to call the softmax uniform: the test below puts the loss "
+           f"{n.init_excess_standard_errors:+.2f} standard errors from ln V. ")
+        + "The excess "
         f"{n.init_loss_minus_ln_vocab:+.4f} of this one model depends on its random weights, so the test uses "
         f"{n.init_draws} independent random inits: their mean first loss is {n.init_draws_mean_loss:.4f} "
         f"(standard error {n.init_draws_standard_error:.4f}), an excess over ln V of {n.init_draws_excess:+.4f} = "

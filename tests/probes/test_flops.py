@@ -87,6 +87,19 @@ def test_peak_and_mfu_arithmetic(result):
     assert 0 < m["mfu"] < 2  # a noisy shared CPU can time one matmul slow; never orders of magnitude off
 
 
+def test_attention_crossover_is_computed(result):
+    """The attention term equals 6·N at T = N / (2·L·d): recomputed from the counted matrix weights, and the
+    sentence places T against it (no fixed "comparable")."""
+    m = result.metrics
+    opts = SMALL
+    cross = m["matrix_params"] / (2 * opts["n_layer"] * opts["n_embd"])
+    assert m["attention_crossover_len"] == pytest.approx(cross)
+    assert 12 * opts["n_layer"] * cross * opts["n_embd"] == pytest.approx(6 * m["matrix_params"])
+    assert m["seq_len_over_crossover"] == pytest.approx(opts["seq_len"] / cross)
+    finding = finding_stating(result, "attention_crossover_len", "would equal them")
+    assert "comparable" not in finding
+
+
 def test_gpt3_attention_share_closed_form(result):
     m = result.metrics
     L, d, T, V = 96, 12288, 2048, 50257
