@@ -41,6 +41,9 @@ class Options:
     inner: int = field(default=32, metadata={"help": "Columns of x = rows of w (the contracting dimension)."})
     cols: int = field(default=24, metadata={"help": "Columns of w."})
     d_model: int = field(default=32, metadata={"help": "Width of the MLP (its hidden layer is 4 x d_model)."})
+    propagation: str = field(default="gspmd", metadata={
+        "help": "Which sharding propagation XLA runs before partitioning: gspmd (the paper's) or shardy "
+                "(its successor, JAX's default since 0.7)."})
     timeout: float = field(default=120.0, metadata={"help": "Seconds the JAX child, and any one DTensor "
                                                             "collective, may take."})
 
@@ -48,6 +51,8 @@ class Options:
 def check(opts: Options) -> None:
     if opts.devices not in (2, 3, 4):
         raise ProbeError(f"--devices must be 2, 3 or 4, got {opts.devices}")
+    if opts.propagation not in ("gspmd", "shardy"):
+        raise ProbeError(f"--propagation must be gspmd or shardy, got {opts.propagation!r}")
     check_ranges(opts, {"rows": (1, 4096), "inner": (1, 4096), "cols": (1, 4096), "d_model": (1, 1024),
                         "timeout": (10, 600, "seconds")})
     for name in ("rows", "inner", "cols", "d_model"):
@@ -107,10 +112,12 @@ class Mlp:
 class Numbers:
     devices: int
     jax_version: str
+    shardy: bool  # jax_use_shardy_partitioner, as read back in the child
     layouts: dict[str, Layout]  # keyed as LAYOUTS
     constrained_output: str  # the row layout with with_sharding_constraint(y, rows split)
     constrained: Side
     constrained_max_abs_diff: float
+    constrained_dynamic_slices: int  # dynamic-slice instructions in that program: each device cutting its rows
     mlps: dict[str, Mlp]  # "megatron", "fsdp"
     fsdp_unconstrained: Side  # the FSDP layout without the gather constraint: the partitioner's own pick
     fsdp_unconstrained_output: str
@@ -144,6 +151,7 @@ def jax_worker(job: dict) -> dict:
     from jax.sharding import PartitionSpec as P
 
     n = job["devices"]
+    jax.config.update("jax_use_shardy_partitioner", job["propagation"] == "shardy")
     mesh = Mesh(np.array(jax.devices()[:n]), ("d",))
     one = jax.devices()[0]
 
@@ -159,10 +167,12 @@ def jax_worker(job: dict) -> dict:
         reference = np.asarray(jax.jit(plain or fn)(*[jax.device_put(a, one) for a in args]))  # one device
         calls = [(c.kind, c.shape, full_bytes(c, n)) for c in collectives_in_hlo(exe.as_text())]
         return {"calls": calls, "output": _placement(exe.output_shardings.spec),
+                "slices": exe.as_text().count(" dynamic-slice("),
                 "diff": float(np.abs(result - reference).max())}
 
     x, w, mx, w1, w2 = _data(job)
-    out: dict = {"version": jax.__version__, "layouts": {}}
+    out: dict = {"version": jax.__version__, "layouts": {},
+                 "shardy": bool(jax.config.jax_use_shardy_partitioner)}
     for name, (_, xs, ws) in LAYOUTS.items():
         out["layouts"][name] = {"free": compiled(lambda a, b: a @ b, (x, w), (xs, ws)),
                                 "replicated": compiled(lambda a, b: a @ b, (x, w), (xs, ws), out=(None, None))}
@@ -262,7 +272,8 @@ def _same(a: Side, b: Side) -> tuple[bool, bool]:
 
 def measure(opts: Options, ctx: Context) -> Numbers:
     job = {"devices": opts.devices, "rows": opts.rows, "inner": opts.inner, "cols": opts.cols,
-           "d_model": opts.d_model, "seed": ctx.seed}
+           "d_model": opts.d_model, "seed": ctx.seed,
+           "propagation": opts.propagation}
     advance = ctx.task(f"JAX on {opts.devices} host devices (a child process)", 1)
     jx = run_on_host_devices(f"{__name__}:jax_worker", job, opts.devices, opts.timeout)
     advance()
@@ -289,7 +300,8 @@ def measure(opts: Options, ctx: Context) -> Numbers:
                          dtensor_max_abs_diff=max(r[name]["diff"] for r in launch.results),
                          same_collectives=same_kinds, same_bytes=same_bytes)
     return Numbers(
-        devices=n, jax_version=jx["version"], layouts=layouts,
+        devices=n, jax_version=jx["version"], shardy=jx["shardy"], layouts=layouts,
+        constrained_dynamic_slices=jx["constrained"]["slices"],
         constrained_output=jx["constrained"]["output"], constrained=_jax_side(jx["constrained"]["calls"], n),
         constrained_max_abs_diff=jx["constrained"]["diff"], mlps=mlps,
         fsdp_unconstrained=_jax_side(jx["fsdp_unconstrained"]["calls"], n),
@@ -324,6 +336,10 @@ def _compact(kinds: str) -> str:
     return ", ".join(k if c == 1 else f"{k} x{c}" for k, c in runs)
 
 
+def _propagation(n: Numbers) -> str:
+    return "Shardy propagation" if n.shardy else "GSPMD propagation"
+
+
 def report(n: Numbers, opts: Options) -> Report:
     worst = max([lay.jax_max_abs_diff for lay in n.layouts.values()] + [n.constrained_max_abs_diff]
                 + [m.jax_max_abs_diff for m in n.mlps.values()])
@@ -349,7 +365,8 @@ def report(n: Numbers, opts: Options) -> Report:
         f"with_sharding_constraint asking for the row layout's output split by rows changed the propagated "
         f"output from {row.jax_output} to {n.constrained_output}; the collectives "
         + (f"stayed {n.constrained.kinds} on {n.constrained.shapes} ({n.constrained.bytes_per_device:,.0f} bytes "
-           "per device): this backend sums the whole output and each device keeps its rows."
+           f"per device), followed by {count_words(n.constrained_dynamic_slices, 'dynamic-slice')}: this backend "
+           "sums the whole output and each device cuts out its rows."
            if n.constrained.kinds == row.jax_free.kinds else
            f"went from {row.jax_free.kinds} to {n.constrained.kinds} on {n.constrained.shapes} "
            f"({n.constrained.bytes_per_device:,.0f} bytes per device)."),
@@ -393,12 +410,12 @@ def report(n: Numbers, opts: Options) -> Report:
         {"layout": "key", "JAX": lambda _, m: _compact(m.jax.kinds), "bytes": lambda _, m: round(m.jax.bytes_per_device),
          "DTensor": lambda _, m: _compact(m.dtensor.kinds), "bytes ": lambda _, m: round(m.dtensor.bytes_per_device)})
     return with_launch(Report(
-        summary=f"On {n.devices} host devices GSPMD turned a contracting-dim split into {row.jax_free.kinds}, "
+        summary=f"On {n.devices} host devices XLA ({_propagation(n)}) turned a contracting-dim split into {row.jax_free.kinds}, "
                 f"and a Megatron MLP into {count_words(_of_kind(meg.jax, 'all-reduce'), 'all-reduce')}; "
                 f"JAX and DTensor agreed on the collectives in {agree} of {len(n.layouts)} layouts.",
         findings=findings,
         tables=[both_sides, free, shapes, mlp_table],
-        model=f"jax {n.jax_version}: x {opts.rows}x{opts.inner} @ w {opts.inner}x{opts.cols}; "
+        model=f"jax {n.jax_version}, {_propagation(n)}: x {opts.rows}x{opts.inner} @ w {opts.inner}x{opts.cols}; "
               f"MLP d_model={opts.d_model}",
     ), _launch(opts), n.port, n.busy_ports)
 

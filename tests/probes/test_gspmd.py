@@ -43,7 +43,8 @@ def hlo_texts():
     saved = os.environ.get("PYTHONPATH")
     os.environ["PYTHONPATH"] = os.pathsep.join([str(TESTS), str(WT)])
     try:
-        return run_on_host_devices("support.jax_workers:matmul_hlo", {"rows": ROWS, "inner": INNER, "cols": COLS},
+        return run_on_host_devices("support.jax_workers:matmul_hlo", {"rows": ROWS, "inner": INNER, "cols": COLS,
+                                                                     "propagation": "gspmd"},
                                    N, 120)
     finally:
         if saved is None:
@@ -59,6 +60,7 @@ def _count(text: str, kind: str) -> int:
 
 @pytest.mark.slow
 def test_collective_counts_per_layout_match_the_hlo(gspmd_run, hlo_texts):
+    assert gspmd_run.numbers.shardy is False  # the default run is the paper's GSPMD propagation
     layouts = gspmd_run.numbers.layouts
     for name, layout in layouts.items():
         for side, out in ((layout.jax_free, "free"), (layout.jax, "replicated")):
@@ -99,6 +101,7 @@ def test_megatron_is_one_allreduce_and_fsdp_two_allgathers_each_equal_to_one_dev
 def test_constraint_changes_the_propagated_output_and_dtensor_is_measured_beside(gspmd_run):
     n = gspmd_run.numbers
     assert (n.layouts["row"].jax_output, n.constrained_output) == ("Replicate()", "Shard(0)")
+    assert n.constrained_dynamic_slices >= 1 or "reduce-scatter" in n.constrained.kinds
     assert n.layouts["row"].dtensor_output == "Partial()" and n.layouts["row"].dtensor_free.collectives == 0
     for layout in n.layouts.values():  # the verdicts are the comparison of the two measured sides
         assert layout.same_collectives == (sorted(layout.jax.kinds.split(", ")) ==
@@ -108,12 +111,12 @@ def test_constraint_changes_the_propagated_output_and_dtensor_is_measured_beside
 
 
 @pytest.mark.slow
-def test_four_devices_small_sizes():
+def test_four_devices_small_sizes_with_shardy():
     probe = find_probe(None, "gspmd")
-    result = run_probe(None, probe, probe.make_options(devices=4, rows=4, inner=4, cols=4, d_model=4),
-                       seed=1, cache=False)
+    result = run_probe(None, probe, probe.make_options(devices=4, rows=4, inner=4, cols=4, d_model=4,
+                                                       propagation="shardy"), seed=1, cache=False)
     n = result.numbers
-    assert n.devices == 4 and n.layouts["row"].jax_free.kinds == "all-reduce"
+    assert n.shardy is True and n.devices == 4 and n.layouts["row"].jax_free.kinds == "all-reduce"
     assert n.layouts["row"].jax_free.bytes_per_device == pytest.approx(2 * 3 / 4 * 4 * 4 * 4)
     assert n.mlps["megatron"].jax.collectives == 1
     assert_output_whole(result)
@@ -122,6 +125,7 @@ def test_four_devices_small_sizes():
 @pytest.mark.parametrize("values, message", [
     ({"devices": 5}, "--devices must be 2, 3 or 4, got 5"),
     ({"rows": 15}, "--rows 15 does not split evenly over --devices 2"),
+    ({"propagation": "auto"}, "--propagation must be gspmd or shardy, got 'auto'"),
     ({"timeout": 1}, "--timeout must be between 10 and 600 seconds, got 1"),
 ])
 def test_bad_options_are_one_line(values, message):

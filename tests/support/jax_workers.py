@@ -32,6 +32,7 @@ def matmul_hlo(job: dict) -> dict:
     from jax.sharding import Mesh, NamedSharding
     from jax.sharding import PartitionSpec as P
 
+    jax.config.update("jax_use_shardy_partitioner", job["propagation"] == "shardy")
     mesh = Mesh(np.array(jax.devices()), ("d",))
     x = np.ones((job["rows"], job["inner"]), np.float32)
     w = np.ones((job["inner"], job["cols"]), np.float32)
