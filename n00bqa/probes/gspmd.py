@@ -431,7 +431,7 @@ PROBE = Probe(
     check=check,
     threads=1,
     predictions=(
-        Prediction("jax.jit of a Megatron MLP (w1 split by columns, w2 by rows): how many all-reduces does "
+        Prediction("jax.jit of a Megatron MLP (w1 split by columns, w2 by rows): how many collectives does "
                    "the compiled forward pass hold?", "mlps.megatron.jax.collectives", "collectives"),
         Prediction("x (16 x 32) @ w (32 x 24) in fp32 with the inner dimension split over 2 devices: how many "
                    "bytes does each device send in the all-reduce (ring)?", "layouts.row.jax_free.bytes_per_device",
