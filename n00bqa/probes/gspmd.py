@@ -336,6 +336,11 @@ def _compact(kinds: str) -> str:
     return ", ".join(k if c == 1 else f"{k} x{c}" for k, c in runs)
 
 
+def _listed(words: list[str]) -> str:
+    """["a", "b", "c"] -> "a, b and c"."""
+    return " and ".join([", ".join(words[:-1]), words[-1]]) if len(words) > 1 else "".join(words)
+
+
 def _propagation(n: Numbers) -> str:
     return "Shardy propagation" if n.shardy else "GSPMD propagation"
 
@@ -349,19 +354,19 @@ def report(n: Numbers, opts: Options) -> Report:
     equal_dt = "equal within" if worst_dt <= n.tolerance else "NOT equal within"
     row, both = n.layouts["row"], n.layouts["both"]
     meg, fsdp = n.mlps["megatron"], n.mlps["fsdp"]
+    quiet = [key for key, lay in n.layouts.items() if lay.jax_free.collectives == 0]
     agree = sum(lay.same_collectives for lay in n.layouts.values())
     agree_bytes = sum(lay.same_bytes for lay in n.layouts.values())
     findings = [
         f"Splitting the inner (contracting) dimension of both operands makes each device's product a partial "
         f"sum: the partitioner inserted {row.jax_free.kinds} on {row.jax_free.shapes} "
         f"({row.jax_free.bytes_per_device:,.0f} bytes sent per device by the ring formula) and propagated an "
-        f"output of {row.jax_output}. DTensor's matmul instead returns a {row.dtensor_output} and issues "
+        f"output of {row.jax_output}. DTensor's matmul returns a {row.dtensor_output} and issues "
         f"{count_words(row.dtensor_free.collectives, 'collective')} until the full tensor is asked for.",
-        f"Batch, column and replicated layouts need no collective while the output may stay split (JAX "
-        f"propagated {n.layouts['batch'].jax_output}, {n.layouts['column'].jax_output} and "
-        f"{n.layouts['replicated'].jax_output}). With x's rows and w's columns both split, JAX issued "
-        f"{both.jax_free.kinds} on {both.jax_free.shapes} and kept {both.jax_output}; DTensor issued "
-        f"{both.dtensor_free.kinds} and returned {both.dtensor_output}.",
+        f"Left free, the {_listed(quiet) or 'no'} layouts issued no collective and kept outputs of "
+        f"{', '.join(n.layouts[k].jax_output for k in quiet) or 'none'}. With x's rows and w's columns both "
+        f"split, JAX issued {both.jax_free.kinds} on {both.jax_free.shapes} and kept {both.jax_output}; "
+        f"DTensor issued {both.dtensor_free.kinds} and returned {both.dtensor_output}.",
         f"with_sharding_constraint asking for the row layout's output split by rows changed the propagated "
         f"output from {row.jax_output} to {n.constrained_output}; the collectives "
         + (f"stayed {n.constrained.kinds} on {n.constrained.shapes} ({n.constrained.bytes_per_device:,.0f} bytes "

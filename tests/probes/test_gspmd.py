@@ -174,3 +174,23 @@ def test_importing_every_builtin_probe_imports_no_jax():
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
                           env={**os.environ, "PYTHONPATH": str(WT)})
     assert done.stdout.strip() == "False", done.stderr
+
+
+@pytest.mark.slow
+def test_verdict_words_follow_the_numbers_on_both_sides(gspmd_run):
+    import copy
+
+    from n00bqa.probes.gspmd import report
+
+    opts = find_probe(None, "gspmd").make_options()
+    n = copy.deepcopy(gspmd_run.numbers)
+    words = " ".join(report(n, opts).findings)
+    assert "Every sharded JAX result is equal within" in words
+    assert "the same collectives and the same bytes" in words
+    n.layouts["row"].jax_max_abs_diff = 2 * n.tolerance  # just over the threshold
+    n.mlps["megatron"].same_collectives, n.mlps["megatron"].same_bytes = False, False
+    words = " ".join(report(n, opts).findings)
+    assert "Every sharded JAX result is NOT equal within" in words
+    assert "DTensor issued all-reduce: different collectives and different bytes" in words
+    n.layouts["row"].jax_max_abs_diff = n.tolerance  # at the threshold: equal
+    assert "JAX result is equal within" in " ".join(report(n, opts).findings)
