@@ -24,7 +24,8 @@ from n00bqa.probes.base import Context, Prediction, Probe, Report, Table, check_
 IGNORE_INDEX = -100  # the label value PyTorch's cross_entropy (and transformers) skip
 INIT_RANGE = 0.02  # GPT-2's initializer_range: weights ~ N(0, 0.02^2)
 # A mean that differs from its expectation by more than this many standard errors is more than
-# sampling noise (two-sided, about 95% for a normal mean).
+# sampling noise. The words say "standard errors", never a confidence level: with the default 8 draws
+# the mean follows a t distribution with 7 degrees of freedom, whose two-sided 95 % point is 2.36, not 2.
 NOISE_STANDARD_ERRORS = 2.0
 
 # Real sentences of different lengths, so the batch needs padding (and -100 labels).
