@@ -123,6 +123,12 @@ def test_chinchilla_rows_as_published(result):
     assert m["chinchilla.67B.implied_tokens"] == pytest.approx(5.76e23 / (6 * 6.7e10))
     assert m["chinchilla.67B.gopher_units"] == 1.0  # the table's "FLOPs (in Gopher unit)" column prints 1
     assert m["chinchilla.10T.gopher_units"] == pytest.approx(22515.9, rel=5e-3)  # printed 22515.9 (from unrounded FLOPs)
+    # the paper's whole "FLOPs (in Gopher unit)" column (Hoffmann et al. 2022, Table 3), an outside figure per row:
+    # its entries come from unrounded FLOPs, so the rounded FLOPs column reproduces them to within 2 %
+    printed = {"400M": 1 / 29_968, "1B": 1 / 4_761, "10B": 1 / 46, "175B": 6.7, "280B": 17.2, "520B": 59.5,
+               "1T": 221.3}
+    for name, units in printed.items():
+        assert m[f"chinchilla.{name}.gopher_units"] == pytest.approx(units, rel=0.02), name
     assert m["chinchilla.400M.cpu_years"] == pytest.approx(1.92e19 / (m["achieved_gflops"] * 1e9) / (365.25 * 86400))
 
 
