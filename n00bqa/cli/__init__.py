@@ -87,6 +87,14 @@ class N00bqaGroup(TyperGroup):
             raise fail(str(exc)) from None
         except KeyboardInterrupt:
             raise fail("interrupted; nothing was left half-written", code=130) from None
+        except Exception as exc:
+            from n00bqa.__main__ import interrupted
+
+            # Ctrl-C inside a C extension's import or a class body arrives wrapped (ImportError,
+            # RuntimeError): the same interrupt, the same one line
+            if interrupted(exc) and not os.environ.get("N00BQA_DEBUG"):
+                raise fail("interrupted; nothing was left half-written", code=130) from None
+            raise
 
 
 # Each command's module (n00bqa/cli/<module>.py, whose register(app) adds it), in --help order.

@@ -32,7 +32,7 @@ class _BuildReporter:
 
 def ask_command(
     query: str = typer.Argument(..., help="Your question, in quotes.", show_default=False),
-    k: int = typer.Option(5, "-k", metavar="N", help="How many backing passages to show."),
+    k: int = typer.Option(5, "-k", min=1, max=100, metavar="N", help="How many backing passages to show."),
     run: bool = typer.Option(False, "--run", help="Run the matched question's probes now (loads torch) "
                              "and show fresh findings."),
     as_json: bool = typer.Option(False, "--json", help="Print the answer as JSON."),
@@ -58,6 +58,9 @@ def ask_command(
     from n00bqa.cli.common import exit_after_output, get_study, print_json, warn
     from n00bqa.retrieval import encoder
 
+    from n00bqa.text import check_query
+
+    check_query(query)  # a bad query stops here, before a session starts loading in the background
     study = get_study()
     # Before the library is imported: the ONNX session then loads (without the GIL) while Python
     # imports the rest and reads the questions and the index (a no-op if the export is not there yet).

@@ -83,9 +83,14 @@ def _root_context():
     return get_current_context().find_root()
 
 
+ERROR_SAID = False  # an `Error: ...` line is out (n00bqa.__main__ then adds none of its own)
+
+
 def fail(message: str, code: int = 1) -> typer.Exit:
     """Print one `Error: ...` line on stderr; return the Exit to raise."""
+    global ERROR_SAID
     typer.echo(f"Error: {message}", err=True)
+    ERROR_SAID = True
     return typer.Exit(code)
 
 
