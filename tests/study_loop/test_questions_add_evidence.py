@@ -73,3 +73,35 @@ def test_evidence_failure_keeps_the_added_question(study_root, study):
     assert result.exit_code == 0, result.output
     assert "Warning: no starting points written" in result.stderr
     assert get_question(study, "gqa").question == GQA
+
+
+def _view_lines(question, width: int) -> list[str]:
+    from rich.console import Console
+
+    from n00bqa.render import question_view
+
+    console = Console(width=width, record=True, color_system=None, file=open("/dev/null", "w"))
+    console.print(question_view(question, {}))
+    return [line.strip().strip("│").strip() for line in console.export_text().splitlines()]
+
+
+def test_the_try_commands_written_show_one_per_line(ready, study):
+    # issue 26 item 2: plain lines joined into one paragraph in `show` and `browse` (both render
+    # render.question_view); written inside a code fence, each command keeps its own line
+    result = runner.invoke(app, ["questions", "add", GQA, "--id", "gqa", "--probe", "param-count"])
+    assert result.exit_code == 0, result.output
+    question = get_question(study, "gqa")
+    assert question.try_.startswith("```\n") and question.try_.endswith("\n```")
+    commands = try_commands(question)
+    assert len(commands) >= 4
+    lines = _view_lines(question, 160)
+    for command in commands:
+        assert command in lines, (command, lines)
+
+
+def test_with_commands_adds_inside_an_existing_fence():
+    from n00bqa.study_loop.evidence import with_commands
+
+    assert with_commands("", "n00bqa a\nn00bqa b") == "```\nn00bqa a\nn00bqa b\n```"
+    assert with_commands("```\nn00bqa a\n```", "n00bqa b") == "```\nn00bqa a\nn00bqa b\n```"
+    assert with_commands("Run these:", "n00bqa b") == "Run these:\n\n```\nn00bqa b\n```"
