@@ -45,7 +45,21 @@ def main() -> None:
         sys.stderr.write(INTERRUPTED)
         code = 130
     _settle()
+    _flush_or_drop()
     sys.exit(code)
+
+
+def _flush_or_drop() -> None:
+    """Flush stdout now; if it cannot take the rest (a full disk: `> /dev/full`), drop it, so the
+    interpreter's own flush at exit adds no `Exception ignored` message after the one error line."""
+    try:
+        sys.stdout.flush()
+    except (OSError, ValueError):
+        try:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            sys.stdout.flush()
+        except (OSError, ValueError):
+            pass
 
 
 def _error_said() -> bool:

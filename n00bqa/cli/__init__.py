@@ -12,6 +12,7 @@ reads and copies the same at any width and in a pipe.
 from __future__ import annotations
 
 import copy
+import errno
 import importlib
 import inspect
 import os
@@ -87,6 +88,13 @@ class N00bqaGroup(TyperGroup):
             raise fail(str(exc)) from None
         except KeyboardInterrupt:
             raise fail("interrupted; nothing was left half-written", code=130) from None
+        except OSError as exc:
+            # what no command expects: a full disk (output to /dev/full), an I/O error; a closed pipe
+            # (`| head`) is typer's to end quietly
+            if exc.errno == errno.EPIPE or os.environ.get("N00BQA_DEBUG"):
+                raise
+            where = f" ({exc.filename})" if exc.filename else ""
+            raise fail(f"{exc.strerror or exc}{where}; stopped (N00BQA_DEBUG=1 shows where)") from None
         except Exception as exc:
             from n00bqa.__main__ import interrupted
 
@@ -189,6 +197,11 @@ def main() -> None:
     from n00bqa.cli import common
 
     common.FAST_EXIT = True  # the console script: a command may end without interpreter teardown
+    for stream in (sys.stdout, sys.stderr):
+        # a terminal or PYTHONIOENCODING that cannot write some character (`·`, `×`, a quote's
+        # letters) gets a `?` for it, not a UnicodeEncodeError halfway through the output
+        if getattr(stream, "errors", "strict") == "strict" and hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="replace")
     app(prog_name="n00bqa")
 
 

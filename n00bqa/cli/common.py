@@ -99,8 +99,20 @@ def warn(message: str) -> None:
 
 
 def print_json(data: Any) -> None:
-    """Plain JSON on stdout (never rich-wrapped), so other tools can parse it."""
-    typer.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+    """Plain JSON on stdout (never rich-wrapped), so other tools can parse it: strict JSON, a NaN or
+    an infinity (which JSON has no word for; Python would write `NaN`) is written as null."""
+    typer.echo(json.dumps(finite(data), indent=2, ensure_ascii=False, default=str, allow_nan=False))
+
+
+def finite(data: Any) -> Any:
+    """`data` with every float that is NaN or infinite replaced by None, in dicts, lists and tuples."""
+    if isinstance(data, float):
+        return data if data == data and data not in (float("inf"), float("-inf")) else None
+    if isinstance(data, dict):
+        return {key: finite(value) for key, value in data.items()}
+    if isinstance(data, (list, tuple)):
+        return [finite(value) for value in data]
+    return data
 
 
 class RichReporter:
@@ -170,13 +182,13 @@ def _run_pager(text: str) -> None:
     import shlex
     import subprocess
 
-    command = shlex.split(os.environ.get("PAGER") or "less")
     env = dict(os.environ)
-    if os.path.basename(command[0]) == "less":
-        env.setdefault("LESS", "-R -F -X")  # colours kept; quits by itself if it fits after all
     try:
+        command = shlex.split(os.environ.get("PAGER") or "less") or ["less"]  # PAGER='less "unclosed': ValueError
+        if os.path.basename(command[0]) == "less":
+            env.setdefault("LESS", "-R -F -X")  # colours kept; quits by itself if it fits after all
         subprocess.run(command, input=text, text=True, env=env, check=False)
-    except (OSError, ValueError):  # no such pager: the output still goes out
+    except (OSError, ValueError):  # no such pager, or one we cannot read: the output still goes out
         console.file.write(text)
         console.file.flush()
     except KeyboardInterrupt:  # q / Ctrl-C in the pager is the learner's way out, not an error

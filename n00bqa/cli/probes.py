@@ -8,10 +8,12 @@ only when that probe is asked for, so a broken probe file troubles only the comm
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import inspect
+import os
 import typing
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import typer
 import typer._click as click  # typer vendors its own click; its classes are the live ones
@@ -60,7 +62,8 @@ def execute(probe: Probe, values: dict[str, Any], seed: int, as_json: bool, page
     opts = probe.make_options(**values)
     _quiet_library_progress()
     if as_json:
-        result = run_probe(study, probe, opts, seed=seed, cache=False)
+        with _stdout_to_stderr():  # whatever the probe prints must not land inside the JSON
+            result = run_probe(study, probe, opts, seed=seed, cache=False)
         print_json(result.to_dict())
     else:
         with RichReporter() as reporter:
@@ -76,6 +79,30 @@ def execute(probe: Probe, values: dict[str, Any], seed: int, as_json: bool, page
         save_result(study, result)
     except WriteError as exc:
         warn(f"{exc} (the result above was not cached)")
+
+
+@contextlib.contextmanager
+def _stdout_to_stderr() -> Iterator[None]:
+    """Send stdout to stderr meanwhile: Python's `print` and, for the real stdout, file descriptor 1
+    too (a library's C code writes there)."""
+    import sys
+
+    sys.stdout.flush()
+    try:
+        real = sys.stdout.fileno() == 1 and sys.stderr.fileno() == 2
+    except (AttributeError, OSError, ValueError):  # a test's captured stdout has no descriptor
+        real = False
+    saved = os.dup(1) if real else None
+    if saved is not None:
+        os.dup2(2, 1)
+    try:
+        with contextlib.redirect_stdout(sys.stderr):
+            yield
+    finally:
+        sys.stderr.flush()
+        if saved is not None:
+            os.dup2(saved, 1)
+            os.close(saved)
 
 
 def option_metavar(f: dataclasses.Field, annotation: Any) -> str | None:

@@ -296,17 +296,31 @@ def _run_editor(text: str, error: str, name: str) -> str:
     from pathlib import Path
 
     editor = os.environ.get("VISUAL") or os.environ.get("EDITOR") or "vi"
+    try:
+        command = shlex.split(editor)
+    except ValueError as exc:  # EDITOR='vi "unclosed'
+        raise fail(f"cannot read the editor command {editor!r} ({exc}); set EDITOR, e.g. EDITOR=nano") from None
+    if not command:
+        raise fail("EDITOR is set but empty; set it, e.g. EDITOR=nano")
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / name
         path.write_text(text, encoding="utf-8")
         try:
-            code = subprocess.call([*shlex.split(editor), str(path)])
+            code = subprocess.call([*command, str(path)])
         except OSError as exc:
             raise fail(f"cannot start the editor {editor!r} ({exc.strerror or exc}); set EDITOR, "
                        "e.g. EDITOR=nano") from None
         if code != 0:
             raise fail(f"the editor {editor!r} exited with code {code}; nothing was saved")
-        return path.read_text(encoding="utf-8")
+        try:
+            return path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise fail(f"the editor {editor!r} removed the file it was editing; nothing was saved") from None
+        except UnicodeDecodeError as exc:
+            raise fail(f"the editor saved bytes that are not UTF-8 (at byte {exc.start}); nothing was saved: "
+                       "save the file as UTF-8") from None
+        except OSError as exc:
+            raise fail(f"cannot read what the editor saved ({exc.strerror or exc}); nothing was saved") from None
 
 
 @questions_app.command("check")
