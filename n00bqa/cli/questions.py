@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import List, Optional
+from typing import Any, List, Optional
 
 import typer
 
@@ -340,7 +340,7 @@ def check() -> None:
     for question in load_questions(study)[0]:
         for line in try_commands(question):
             commands += 1
-            error = parse_error(line)
+            error = parse_error(line, study)
             if error:
                 found.append(f"{question.path}: Try command {line!r}: {error}")
     for problem in found:
@@ -356,9 +356,15 @@ def try_commands(question) -> list[str]:
     return [line.strip() for line in question.try_.splitlines() if line.strip().startswith("n00bqa ")]
 
 
-def parse_error(line: str) -> str:
+def parse_error(line: str, study: Any = None) -> str:
     """Why `line` is not a valid n00bqa command ('' if it is): parsed by the CLI's own parser down
-    to its last subcommand, never run."""
+    to its last subcommand, never run.
+
+    Args:
+        line: the command line, `n00bqa ...`.
+        study: the study root it is read in (its own probes are commands too); default: the one
+            the command line itself would find (`--root`, N00BQA_ROOT, the current folder).
+    """
     import shlex
 
     import typer
@@ -369,7 +375,8 @@ def parse_error(line: str) -> str:
     try:
         args = shlex.split(line, comments=True)[1:]
         command = typer.main.get_command(app)
-        ctx = command.make_context("n00bqa", args)
+        # the study as the root context's obj: get_study() then uses it, as the live command does
+        ctx = command.make_context("n00bqa", args, obj=study)
         with ctx.scope():  # the probe group looks up the study root in the live context
             while isinstance(ctx.command, TyperGroup) and ctx._protected_args + ctx.args:
                 name, sub, rest = ctx.command.resolve_command(ctx, ctx._protected_args + ctx.args)
