@@ -146,3 +146,23 @@ def test_json_stays_strict_whatever_a_learner_probe_prints_or_measures(study_roo
     cells = json.dumps(data)
     assert not re.search(r"\bNaN\b|Infinity", cells)
     assert data["probe"] == "noisy"
+
+
+def test_probe_new_hints_commands_the_first_install_can_run(study_root):
+    # issue 26 item 13: the hint ran the tests with pytest, which only the test extra installs
+    result = runner.invoke(app, ["probe", "new", "my-count"], env={"COLUMNS": "60"})
+    assert result.exit_code == 0, result.output
+    lines = [line.strip() for line in result.stdout.splitlines()]
+    assert "n00bqa probe my-count" in lines and "n00bqa probe test my-count" in lines
+    assert "python -m pytest" not in result.stdout
+    tested = runner.invoke(app, ["probe", "test", "my-count"])
+    assert tested.exit_code == 0, tested.output
+    assert re.search(r"^3 passed, 0 failed, 0 skipped$", tested.stdout, flags=re.M), tested.stdout
+    # a failing test is named with its line, and the exit code says so
+    test_file = study_root / "probes" / "test_my_count.py"
+    test_file.write_text(test_file.read_text().replace("assert unexplained_numbers(result) == []",
+                                                       "assert unexplained_numbers(result) == ['x']"))
+    failed = runner.invoke(app, ["probe", "test", "my-count"])
+    assert failed.exit_code == 1 and "FAILED  test_every_number_in_a_finding_is_measured" in failed.stdout
+    missing = runner.invoke(app, ["probe", "test", "no-such"])
+    assert missing.exit_code == 1 and "probe new" in missing.stderr

@@ -25,7 +25,7 @@ from n00bqa.errors import N00bqaError, ProbeError
 if typing.TYPE_CHECKING:
     from n00bqa.probes.base import Probe
 
-RESERVED = ("new",)  # subcommands of `probe` that no probe may be named
+RESERVED = ("new", "test")  # subcommands of `probe` that no probe may be named
 
 
 def _quiet_library_progress() -> None:
@@ -242,13 +242,31 @@ def new(
     from n00bqa.probes.scaffold import new_probe
 
     path, linked = new_probe(get_study(write=True), name, question)
-    console.print(f"Wrote {path}")
+    console.print(f"Wrote {path}", soft_wrap=True, highlight=False)
     if linked is not None:
-        console.print(f"Linked it to question {linked.id} ({linked.path})")
-    console.print(f"and its tests {path.with_name('test_' + path.name)}")
-    console.print("Run it, and its tests:")
-    console.print(f"  n00bqa probe {name}", soft_wrap=True)
-    console.print(f"  python -m pytest {path.with_name('test_' + path.name)}", soft_wrap=True)
+        console.print(f"Linked it to question {linked.id} ({linked.path})", soft_wrap=True, highlight=False)
+    console.print(f"and its tests {path.with_name('test_' + path.name)}", soft_wrap=True, highlight=False)
+    console.print("Run it, and its tests (no pytest needed):")
+    console.print(f"  n00bqa probe {name}", soft_wrap=True, highlight=False)
+    console.print(f"  n00bqa probe test {name}", soft_wrap=True, highlight=False)
+
+
+@probe_app.command("test")
+def test(name: str = typer.Argument(..., metavar="NAME", help="A probe of your study root's probes/ folder.")) -> None:
+    """Run the tests `probe new` wrote beside your probe (probes/test_NAME.py), without pytest.
+
+    Example:
+
+      n00bqa probe test my-probe
+    """
+    from n00bqa.selftest import run
+
+    study = get_study()
+    path = study.probes_dir / f"test_{name.replace('-', '_')}.py"
+    if not path.is_file():
+        raise fail(f"no tests for a probe {name!r}: {path} is not there (n00bqa probe new NAME writes them)")
+    if run(path):
+        raise typer.Exit(1)
 
 
 def probes(as_json: bool = typer.Option(False, "--json", help="Print the probes as a JSON list.")) -> None:

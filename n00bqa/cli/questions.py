@@ -81,10 +81,12 @@ def add(
     chapter: Optional[int] = typer.Option(None, "--chapter", metavar="N", help="The chapter of your notes (1-5)."),
     evidence: bool = typer.Option(True, "--evidence/--no-evidence", help="Find the closest questions, their "
                                   "probes and the passages that bear on it, and write them into the file."),
+    as_json: bool = typer.Option(False, "--json", help="Print {question, starting_points, warnings} as JSON."),
 ) -> None:
     """Add a new open question as questions/ID.md, starting from evidence: the closest questions
     in your list and their probes, and the reading-list passages that bear on it (cited path:line),
     shown and written into the file's reading list, Try and Notes. The first use builds the index.
+    The id is short (its first three telling words); --id names another.
 
     Example:
 
@@ -100,19 +102,42 @@ def add(
         from n00bqa.questions import update_question
 
         question = update_question(study, question.id, chapter=chapter)
-    console.print(f"Added [bold cyan]{question.id}[/] -> {question.path}")
-    if not evidence:
-        return
-    from n00bqa.cli.common import RichReporter
-    from n00bqa.study_loop.evidence import starting_points, write_starting_points
+    say = (lambda *a, **k: None) if as_json else console.print
+    say(f"Added [bold cyan]{question.id}[/] -> {question.path}", soft_wrap=True)
+    points, warnings = None, []
+    if evidence:
+        from n00bqa.cli.common import RichReporter
+        from n00bqa.study_loop.evidence import starting_points, write_starting_points
 
-    try:
-        with RichReporter() as reporter:
-            points = starting_points(study, question.question, exclude=question.id, reporter=reporter)
-    except N00bqaError as exc:  # the question is added; only its starting points are missing
-        warn(f"no starting points written ({exc}); the question file is plain")
-        return
-    write_starting_points(study, question, points)
+        try:
+            with RichReporter() as reporter:
+                points = starting_points(study, question.question, exclude=question.id, reporter=reporter)
+        except N00bqaError as exc:  # the question is added; only its starting points are missing
+            warnings.append(f"no starting points written ({exc}); the question file is plain")
+        else:
+            question = write_starting_points(study, question, points)
+            warnings += _looks_like(question, points)
+    if as_json:
+        print_json({"question": question.to_dict(), "starting_points": None if points is None else points.to_dict(), "warnings": warnings})
+    else:
+        if points is not None:
+            _show_starting_points(question, points, chapter)
+    for message in warnings:
+        warn(message)
+
+
+def _looks_like(question, points) -> list[str]:
+    """A warning for each listed question the new one routes to (routing match at or above the
+    threshold `ask` answers with): it may be the same question in other words."""
+    from n00bqa.ask.routing import THRESHOLD
+
+    return [f"{question.id} looks like {other.id} (routing match {score:.2f} >= {THRESHOLD:.2f}, so "
+            f"`n00bqa ask` with this text would answer with {other.id}); if it is the same question, "
+            f"remove the new one with: n00bqa questions rm {question.id} --yes"
+            for other, score in points.related if score >= THRESHOLD]
+
+
+def _show_starting_points(question, points, chapter) -> None:
     from n00bqa.render import passage_heading
 
     if points.related:
@@ -127,10 +152,10 @@ def add(
     else:
         console.print(f"No reading suggested: it is {points.domain.words()}", highlight=False)
     if chapter is None and question.chapter is not None:
-        console.print(f"Chapter {question.chapter}, as {points.related[0][0].id}'s (change it with: n00bqa questions "
-                      f"set {question.id} --chapter N)", highlight=False)
-    console.print(f"[dim]Written into {question.path.name}: reading, Try and Notes (edit: n00bqa questions edit "
-                  f"{question.id})[/]", highlight=False)
+        console.print(f"Chapter {question.chapter}, as {points.related[0][0].id}'s; change it with:", highlight=False)
+        console.print(f"  n00bqa questions set {question.id} --chapter N", soft_wrap=True, highlight=False)
+    console.print(f"[dim]Written into {question.path.name}: reading, Try and Notes; edit it with:[/]", highlight=False)
+    console.print(f"  n00bqa questions edit {question.id}", soft_wrap=True, highlight=False)
 
 
 @questions_app.command("set-status")
@@ -324,7 +349,7 @@ def _run_editor(text: str, error: str, name: str) -> str:
 
 
 @questions_app.command("check")
-def check() -> None:
+def check(as_json: bool = typer.Option(False, "--json", help="Print {questions, try_commands, problems} as JSON.")) -> None:
     """Check the whole list: every file loads, every probe and reading id it names exists, and every
     command in a `## Try` section parses (it is not run).
 
@@ -343,12 +368,16 @@ def check() -> None:
             error = parse_error(line, study)
             if error:
                 found.append(f"{question.path}: Try command {line!r}: {error}")
-    for problem in found:
-        warn(problem)
+    count = len(load_questions(study)[0])
+    if as_json:
+        print_json({"questions": count, "try_commands": commands, "problems": [str(p) for p in found]})
+    else:
+        for problem in found:
+            warn(problem)
     if found:
         raise fail(f"{len(found)} problem(s) in {study.questions_dir}; fix them as shown above")
-    count = len(load_questions(study)[0])
-    console.print(f"{count} questions, {commands} Try commands: all consistent.")
+    if not as_json:
+        console.print(f"{count} questions, {commands} Try commands: all consistent.")
 
 
 def try_commands(question) -> list[str]:

@@ -5,6 +5,7 @@ traceback. Real console-script processes, real SIGINTs."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -94,3 +95,15 @@ def test_settle_waits_for_the_session_thread(ready):
     threads = list(encoder._loading)
     encoder.settle()
     assert not encoder._loading and all(not t.is_alive() for t in threads)
+
+
+def test_ask_dash_reads_the_question_from_stdin(ready):
+    # issue 26 item 13
+    out = subprocess.run([_exe(), "ask", "-", "--json", "-k", "1"], input="what is perplexity\n", env=_env(ready),
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["question"]["id"] == "loss-and-benchmark"
+    empty = subprocess.run([_exe(), "ask", "-"], input="", env=_env(ready), capture_output=True, text=True,
+                           timeout=120)
+    assert empty.returncode == 1 and empty.stderr.startswith("Error: the query is empty")
+    _clean(empty.stderr)
