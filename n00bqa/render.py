@@ -206,7 +206,8 @@ def probe_result_view(result: ProbeResult, tables: bool = True, last_run: bool =
     parts.append(Text(f"ran with: {option_flags(result)}", style="dim"))
     parts.append(Text(measured_line(result), style="dim"))
     if last_run:
-        parts.append(Text.assemble(("Re-run: ", "dim"), (f"n00bqa probe {result.probe}", "bold")))
+        # the options it shows, so the re-run measures the same thing
+        parts.append(Text.assemble(("Re-run: ", "dim"), (f"n00bqa probe {result.probe} {option_flags(result)}", "bold")))
     title = f"probe {result.probe} · " + ("last run" if last_run else "findings")
     return Panel(Group(*parts), title=title, border_style="green")
 

@@ -71,6 +71,17 @@ class N00bqaGroup(TyperGroup):
         finally:
             self._rest = None
 
+    def make_context(self, info_name, args, parent=None, **extra):
+        """The root's own options (`--root`, `--version`) are parsed here, before invoke: a mistake
+        in them is the same one line and exit 2 as any other usage error (not click's three lines)."""
+        try:
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except _UsageError as exc:
+            if type(exc).__name__ == "NoArgsIsHelpError":  # `n00bqa` alone: the help, exit 2 as click does
+                typer.echo(exc.ctx.get_help() if exc.ctx is not None else "")
+                raise typer.Exit(2) from None
+            raise fail(f"{exc.format_message()} (see: {info_name or 'n00bqa'} --help)", code=2) from None
+
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
@@ -167,8 +178,10 @@ def _short_help(name: str) -> str:
 app = typer.Typer(
     cls=N00bqaGroup,
     rich_markup_mode=None,
-    epilog="Exit codes: 0 done; 1 failed (the one 'Error:' line says why and what to do); 2 usage error "
-           "(a wrong command, option or value); 130 interrupted. Set N00BQA_DEBUG=1 for a traceback.",
+    epilog="Exit codes: 0 done; 2 usage error (a wrong command or option, a missing argument, a value of the "
+           "wrong type or out of its range: nothing ran); 1 failed (the command line was right, but what it "
+           "names or asks cannot be done: an unknown id or probe, an empty query...; the one 'Error:' line "
+           "says why and what to do); 130 interrupted. Set N00BQA_DEBUG=1 for a traceback.",
     help="n00bqa: learn how Transformers work by asking, measuring and reading.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,

@@ -59,7 +59,10 @@ def execute(probe: Probe, values: dict[str, Any], seed: int, as_json: bool, page
     from n00bqa.probes.runs import run_probe, save_result
 
     study = get_study()
-    opts = probe.make_options(**values)
+    try:
+        opts = probe.make_options(**values)
+    except ProbeError as exc:  # an option's value out of its range: a usage error, as click's own are
+        raise fail(f"{exc} (see: n00bqa probe {probe.name} --help)", code=2) from None
     _quiet_library_progress()
     if as_json:
         with _stdout_to_stderr():  # whatever the probe prints must not land inside the JSON
@@ -196,10 +199,8 @@ class ProbeGroup(TyperGroup):
         if not name.startswith("-") and self.get_command(ctx, name) is None:
             from n00bqa.probes import find_spec
 
-            try:
-                find_spec(_study_or_none(), name)
-            except ProbeError as exc:
-                raise click.exceptions.UsageError(str(exc), ctx=ctx) from None
+            # an unknown name is the same mistake as an unknown question id: ProbeError, exit 1
+            find_spec(_study_or_none(), name)
         return super().resolve_command(ctx, args)
 
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:

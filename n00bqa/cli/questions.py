@@ -169,6 +169,11 @@ def set_status_cmd(
 
       n00bqa questions set-status model-size answered
     """
+    from n00bqa.questions import STATUSES
+
+    if status not in STATUSES:  # a value outside its choices: a usage error (exit 2), as click's are
+        raise fail(f"status {status!r} must be one of: {', '.join(STATUSES)} (see: n00bqa questions set-status "
+                   "--help)", code=2)
     question = set_status(get_study(write=True), qid, status)
     console.print(f"[bold cyan]{question.id}[/] is now {question.status}")
 
@@ -244,6 +249,8 @@ def set_fields(
 
     if probes is None and tags is None and chapter is None:
         raise fail("nothing to set; pass --probe, --tag or --chapter (see: n00bqa questions set --help)", code=2)
+    if chapter is not None and not 1 <= chapter <= 5:
+        raise fail(f"--chapter {chapter} must be a number from 1 to 5 (the chapters of the notes)", code=2)
     names = None if probes is None else [p for p in probes if p != "none"]
     question = update_question(get_study(write=True), qid, probes=names, tags=tags, chapter=chapter)
     console.print(f"[bold cyan]{question.id}[/]: probes {', '.join(question.probes) or 'none'} · tags "
@@ -400,6 +407,7 @@ def parse_error(line: str, study: Any = None) -> str:
     from typer.core import TyperGroup
 
     from n00bqa.cli import _UsageError, app
+    from n00bqa.errors import N00bqaError
 
     try:
         args = shlex.split(line, comments=True)[1:]
@@ -417,6 +425,8 @@ def parse_error(line: str, study: Any = None) -> str:
             return "names a group, not a command"
         return exc.format_message()
     except ValueError as exc:  # shlex: an unclosed quote
+        return str(exc)
+    except N00bqaError as exc:  # an unknown probe name
         return str(exc)
     return ""
 

@@ -134,7 +134,7 @@ def test_model_folder_without_weights_and_bad_folder(tmp_path):
     assert result.metrics[f"{tmp_path.name}.total"] == 22_713_216
     runner = CliRunner()
     out = runner.invoke(app, ["probe", "param-count", "--model", str(tmp_path / "missing")])
-    assert out.exit_code == 1 and "does not exist" in out.output
+    assert out.exit_code == 2 and "does not exist" in out.output  # an option value refused: a usage error
 
 
 def test_flops_formula_convention(default_result):
