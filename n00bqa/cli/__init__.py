@@ -185,7 +185,7 @@ app = typer.Typer(
     help="n00bqa: learn how Transformers work by asking, measuring and reading.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    add_completion=False,
+    add_completion=True,  # --install-completion / --show-completion: commands, options, ids, probe names
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
