@@ -34,7 +34,7 @@ class QuestionList(Vertical):
 
     DEFAULT_CSS = """
     QuestionList {
-        width: 30;
+        width: 30;  /* the app fits it to the screen: n00bqa.tui.app.BrowseApp._fit_list */
         height: 1fr;
         border-right: vkey $foreground 30%;
     }
@@ -63,7 +63,7 @@ class QuestionList(Vertical):
         yield Select([], prompt="All tags", id="tag-filter", allow_blank=True, compact=True)
         yield Select([], prompt="All chapters", id="chapter-filter", allow_blank=True, compact=True)
         yield OptionList(id="questions")
-        yield Static("No question matches.", id="no-match")
+        yield Static("Nothing matches.", id="no-match")
         yield Static("", id="problems")
 
     def on_mount(self) -> None:
@@ -115,7 +115,9 @@ class QuestionList(Vertical):
             return False
         if isinstance(chapter, int) and question.chapter != chapter:
             return False
-        haystack = " ".join([question.id, question.question, *question.tags]).lower()
+        # full text: what the learner remembers may be in the answer ("SparseAdam"), the Try or the Notes
+        haystack = " ".join([question.id, question.question, *question.tags, question.answer, question.try_,
+                             question.notes]).lower()
         return all(word in haystack for word in words)
 
     def _refilter(self, keep: str | None = None) -> None:
@@ -131,6 +133,10 @@ class QuestionList(Vertical):
         if shown:
             ids = [q.id for q in shown]
             option_list.highlighted = ids.index(keep) if keep in ids else 0
+            if keep not in ids:  # the detail pane must not keep showing a question the filter hides
+                self.post_message(QuestionHighlighted(ids[option_list.highlighted]))
+        elif self._questions:
+            self.post_message(QuestionHighlighted(""))
 
     def on_input_changed(self, event: Input.Changed) -> None:
         event.stop()
@@ -156,6 +162,9 @@ class QuestionList(Vertical):
 
     def action_focus_list(self) -> None:
         self.option_list.focus()
+        leave = getattr(self.app, "leave_ask_view", None)  # Esc also leaves the ask view
+        if leave is not None:
+            leave()
 
     def focus_search(self) -> None:
         self.query_one("#search", Input).focus()
