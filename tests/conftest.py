@@ -54,3 +54,12 @@ def minilm():
     return load_tokenizer(None), load_model(None)
 
 
+
+
+@pytest.fixture(scope="session")
+def smollm2():
+    """The real SmolLM2-135M-Instruct (n00bqa.probes.lib.causal_lm), converted from the installed
+    GGUF once per test session into the session's user cache, then loaded once."""
+    from n00bqa.probes.lib.causal_lm import load_causal_lm
+
+    return load_causal_lm(None)
