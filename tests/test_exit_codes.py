@@ -84,4 +84,5 @@ def test_last_run_re_run_line_has_the_options_it_shows(study_root, tmp_path_fact
     assert result.exit_code == 0, result.output
     text = " ".join(line.strip("│ ") for line in result.stdout.splitlines())
     ran_with = re.search(r"ran with: (.*?--seed \d+)", text).group(1)
-    assert f"Re-run: n00bqa probe param-count {ran_with}" in text
+    assert f"Re-run it with: n00bqa probe param-count {ran_with}" in text
+    assert any(line.strip() == f"n00bqa probe param-count {ran_with}" for line in result.stdout.splitlines())

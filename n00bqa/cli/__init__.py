@@ -129,7 +129,39 @@ def _registered(module: str) -> typer.Typer:
     """A typer app holding just this module's commands (imports the module, builds nothing yet)."""
     sub = typer.Typer(rich_markup_mode=None, add_completion=False)
     importlib.import_module(f"n00bqa.cli.{module}").register(sub)
+    _keep_examples_whole(sub)
     return sub
+
+
+def keep_examples(text: str | None) -> str | None:
+    """Help text whose example commands click prints as written: a paragraph of `n00bqa ...` lines
+    gets click's `\b` mark, so it is not re-wrapped to the terminal's width (which broke a long
+    example across two lines, so it could not be copied)."""
+    if not text or "n00bqa " not in text:
+        return text
+    paragraphs = text.split("\n\n")
+    for i, paragraph in enumerate(paragraphs):
+        lines = [line for line in paragraph.splitlines() if line.strip()]
+        if lines and all(line.strip().startswith("n00bqa ") for line in lines) and lines[0].strip() != "\b":
+            indent = lines[0][: len(lines[0]) - len(lines[0].lstrip())]
+            paragraphs[i] = f"{indent}\b\n{paragraph}"
+    return "\n\n".join(paragraphs)
+
+
+def _keep_examples_whole(sub: typer.Typer) -> None:
+    for info in sub.registered_commands:
+        if info.help:
+            info.help = keep_examples(info.help)
+        elif info.callback is not None and info.callback.__doc__:
+            info.callback.__doc__ = keep_examples(inspect.cleandoc(info.callback.__doc__))
+    for group in sub.registered_groups:
+        inner = group.typer_instance
+        if group.help:
+            group.help = keep_examples(group.help)
+        if inner is not None:
+            if isinstance(inner.info.help, str):
+                inner.info.help = keep_examples(inner.info.help)
+            _keep_examples_whole(inner)
 
 
 def _name(info) -> str:

@@ -47,9 +47,11 @@ def show_last(probe: Probe, as_json: bool, pager: bool = True) -> None:
     if as_json:
         print_json(result.to_dict())
         return
-    from n00bqa.render import probe_result_view
+    from n00bqa.render import CommandLine, option_flags, probe_result_view
 
-    print_paged(probe_result_view(result, last_run=True), pager=pager)
+    # the re-run command outside the panel, whole on its own line at any width (copyable)
+    print_paged(probe_result_view(result), "Re-run it with:",
+                CommandLine(f"  n00bqa probe {probe.name} {option_flags(result)}"), pager=pager)
 
 
 def execute(probe: Probe, values: dict[str, Any], seed: int, as_json: bool, pager: bool = True) -> None:

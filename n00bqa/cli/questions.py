@@ -216,7 +216,8 @@ def show(
         from n00bqa.cli.common import print_paged
         from n00bqa.render import question_view
 
-        print_paged(question_view(question, results), pager=pager)
+        # its parts one by one: a Try command (render.CommandLine) is printed whole, never wrapped
+        print_paged(*question_view(question, results).renderables, pager=pager)
     exit_after_output()
 
 
