@@ -246,7 +246,8 @@ def probe_run_view(name: str, result: ProbeResult | None, tables: bool = False) 
     """One probe of a question: its shown run (findings, options, when) and how to re-run it, or
     how to measure it if it never ran (or its source changed since)."""
     if result is None:
-        return Panel(Text.assemble("No measured findings yet. Run it: ", (f"n00bqa probe {name}", "bold")),
+        # the command on a line of its own, so no width parts it from "Run it:"
+        return Panel(Group(Text("No measured findings yet. Run it:"), Text(f"n00bqa probe {name}", style="bold")),
                      title=f"probe {name}", border_style="magenta")
     return probe_result_view(result, tables=tables, last_run=True)
 

@@ -101,3 +101,11 @@ def test_ran_with_never_parts_an_option_from_its_value(width):
     out = console.export_text()
     for pair in pairs:
         assert whole(pair, out), (width, pair, out)
+
+
+@pytest.mark.parametrize("width", [60, 80])
+def test_run_it_hint_keeps_its_command_whole(study, width):
+    result = runner.invoke(app, ["show", "embedding-grad", "--no-pager"], env={"COLUMNS": str(width)})
+    assert result.exit_code == 0, result.output
+    assert "Run it:" in result.stdout and whole("n00bqa probe embedding-grad", result.stdout)
+    assert any(line == "n00bqa probe embedding-grad" for line in lines_of(result.stdout))
