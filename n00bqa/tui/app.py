@@ -110,7 +110,10 @@ class BrowseApp(App):
     def _fit_list(self, width: int) -> None:
         """The list takes about a quarter of the width (22 columns at 80, 34 at 120 and wider), so
         the detail pane keeps room for its tables side by side."""
-        self.question_list.styles.width = max(22, min(34, width * 28 // 100))
+        wanted = max(22, min(34, width * 28 // 100))
+        if self.question_list.styles.width is None or self.question_list.styles.width.value != wanted:
+            self.question_list.styles.width = wanted
+            self.question_list._refilter()  # the ids fold to the new width
 
     def on_unmount(self) -> None:
         self.cancel.set()  # running probes stop at their next progress step

@@ -25,6 +25,18 @@ from textual.widgets.option_list import Option
 from n00bqa.tui.messages import PassageChosen, QuestionHighlighted
 
 
+def fold_id(qid: str, width: int) -> str:
+    """An id folded to lines of at most `width` characters at its hyphens (each line but the last
+    ends in `-`), never inside a word; a word longer than a line gets a line of its own."""
+    pieces = [part + "-" for part in qid.split("-")[:-1]] + [qid.split("-")[-1]]
+    lines = [""]
+    for piece in pieces:
+        if lines[-1] and len(lines[-1]) + len(piece) > width:
+            lines.append("")
+        lines[-1] += piece
+    return "\n".join(lines)
+
+
 def status_mark(status: str) -> Text:
     return Text("✓", style="bold green") if status == "answered" else Text("○", style="yellow")
 
@@ -127,8 +139,11 @@ class QuestionList(Vertical):
         chapter = self.query_one("#chapter-filter", Select).value
         shown = [q for q in self._questions if self._matches(q, words, tag, chapter)]
         option_list = self.option_list
+        # an id longer than the pane is folded at its hyphens (never mid-word), its lines under the id
+        room = max(8, (self.styles.width.value if self.styles.width else 30) - 4)
         option_list.set_options(
-            Option(Text.assemble(status_mark(q.status), " ", (q.id, "bold")), id=q.id) for q in shown)
+            Option(Text.assemble(status_mark(q.status), " ", (fold_id(q.id, room).replace("\n", "\n  "), "bold")),
+                   id=q.id) for q in shown)
         self.query_one("#no-match").display = not shown
         if shown:
             ids = [q.id for q in shown]

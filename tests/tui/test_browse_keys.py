@@ -6,6 +6,7 @@ pane leaves the detail pane room at 80 columns."""
 from __future__ import annotations
 
 import asyncio
+import re
 
 from n00bqa.questions import get_question, load_questions
 from n00bqa.tui import make_app
@@ -151,3 +152,24 @@ def test_e_edits_the_question_in_the_editor(study, study_root, tmp_path, monkeyp
         assert (study_root / "questions" / "model-size.md").read_text() == before
 
     run(refused())
+
+
+def test_a_long_id_folds_at_its_hyphens_not_mid_word(study, study_root):
+    from n00bqa.questions import add_question
+    from n00bqa.tui.widgets import fold_id
+
+    assert fold_id("lora-why-need-so-few-trainable", 18) == "lora-why-need-so-\nfew-trainable"
+    assert fold_id("short", 18) == "short"
+    qid = "lora-why-need-so-few-trainable"
+    add_question(study, "Why does LoRA need so few trainable parameters?", qid=qid)
+
+    async def body() -> None:
+        app = make_app(study, question=qid)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.pause()
+            await pilot.pause()
+            listed = "\n".join(line.split("▕")[0] for line in screen_text(app).splitlines())
+            for word in qid.split("-"):
+                assert re.search(rf"(^|[\s-]){word}(-|\s|$)", listed, re.M), (word, listed)
+
+    run(body())
