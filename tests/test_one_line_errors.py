@@ -77,11 +77,11 @@ def test_an_unreadable_pager_still_prints(monkeypatch, capsys):
 
 @pytest.mark.parametrize("value", ["abc", "-1", "1.5", "100000"])
 def test_a_bad_onnx_threads_value_is_one_line(monkeypatch, value):
-    from n00bqa.errors import RetrievalIndexError
-    from n00bqa.retrieval.encoder import onnx_threads
+    from n00bqa.errors import N00bqaError
+    from n00bqa.settings import onnx_threads
 
     monkeypatch.setenv("N00BQA_ONNX_THREADS", value)
-    with pytest.raises(RetrievalIndexError, match="N00BQA_ONNX_THREADS"):
+    with pytest.raises(N00bqaError, match="N00BQA_ONNX_THREADS"):
         onnx_threads()
     monkeypatch.setenv("N00BQA_ONNX_THREADS", "3")
     assert onnx_threads() == 3

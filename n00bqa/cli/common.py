@@ -102,19 +102,18 @@ def warn(message: str) -> None:
 
 
 def print_json(data: Any) -> None:
-    """Plain JSON on stdout (never rich-wrapped), so other tools can parse it: strict JSON, a NaN or
-    an infinity (which JSON has no word for; Python would write `NaN`) is written as null."""
-    typer.echo(json.dumps(finite(data), indent=2, ensure_ascii=False, default=str, allow_nan=False))
+    """Plain JSON on stdout (never rich-wrapped), so other tools can parse it: strict JSON, a number
+    that is not finite (NaN, infinity) printed as null."""
+    typer.echo(json.dumps(_finite_only(data), indent=2, ensure_ascii=False, default=str, allow_nan=False))
 
 
-def finite(data: Any) -> Any:
-    """`data` with every float that is NaN or infinite replaced by None, in dicts, lists and tuples."""
+def _finite_only(data: Any) -> Any:
     if isinstance(data, float):
         return data if data == data and data not in (float("inf"), float("-inf")) else None
     if isinstance(data, dict):
-        return {key: finite(value) for key, value in data.items()}
+        return {key: _finite_only(value) for key, value in data.items()}
     if isinstance(data, (list, tuple)):
-        return [finite(value) for value in data]
+        return [_finite_only(value) for value in data]
     return data
 
 

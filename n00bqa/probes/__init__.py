@@ -29,8 +29,10 @@ from n00bqa.study import Study
 BUILTIN_PROBES = (
     "n00bqa.probes.param_count",
     "n00bqa.probes.embedding_grad",
+    "n00bqa.probes.grad_rows",
     "n00bqa.probes.word_embedding",
     "n00bqa.probes.translation",
+    "n00bqa.probes.seq2seq_walk",
     "n00bqa.probes.task_heads",
     "n00bqa.probes.loss",
     "n00bqa.probes.hf_internals",
@@ -39,6 +41,7 @@ BUILTIN_PROBES = (
     "n00bqa.probes.nanogpt",
     "n00bqa.probes.attention",
     "n00bqa.probes.flops",
+    "n00bqa.probes.forward_flops",
     "n00bqa.probes.trainer",
     "n00bqa.probes.datasets",
     "n00bqa.probes.tokenizer",

@@ -361,23 +361,17 @@ def _read_json(path: Path) -> Any:
         return None
 
 
-def onnx_threads() -> int:
-    """N00BQA_ONNX_THREADS (default 2): onnxruntime's threads for one operator; 0 lets it choose."""
-    value = os.environ.get("N00BQA_ONNX_THREADS", "2").strip()
-    if not value.isdigit() or int(value) > 256:
-        raise RetrievalIndexError(f"N00BQA_ONNX_THREADS={value!r} must be a whole number of threads from 0 to "
-                                  "256 (0: onnxruntime chooses); unset it for the default, 2")
-    return int(value)
-
-
 @lru_cache(maxsize=2)
 def _session(onnx_path: str, mtime_ns: int, inode: int = 0):
     import onnxruntime as ort
 
+    from n00bqa.settings import onnx_threads
+
+    ort.disable_telemetry_events()  # ORT_DISABLE_TELEMETRY (n00bqa/__init__.py) stops its files; this its events
     options = ort.SessionOptions()
     # One query is a few dozen tokens: two threads is the most this 2-core machine can use, and
     # spinning threads cost more than they give at this size.
-    options.intra_op_num_threads = onnx_threads()
+    options.intra_op_num_threads = onnx_threads()  # N00BQA_ONNX_THREADS, range-checked
     options.inter_op_num_threads = 1
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
