@@ -62,6 +62,9 @@ def _cell_text(value: Cell) -> Text:
 # --- tables ------------------------------------------------------------------------------------
 
 
+SHORT_CELL = 20  # a text cell this long or shorter never wraps (FitTable)
+
+
 class FitTable:
     """A table that fits any width without cropping a number, label or header.
 
@@ -113,7 +116,11 @@ class FitTable:
             # an indented label (a module tree's "    deberta.embeddings") keeps its indent on the line
             # with its first word, which Measurement's minimum (the longest word) leaves out
             indented = max(_indent_and_first_word(cell.plain) for cell in cells)
-            narrowest.append(longest_line if self.numeric[i] else max(indented, *(size.minimum for size in sizes)))
+            # a short value (a shape "(1, 32, 4096, 128)", "MHA / 12") reads as one thing: kept whole;
+            # if the table cannot keep it whole, it stacks
+            short = max((len(cell.plain) for cell in cells[1:] if len(cell.plain) <= SHORT_CELL), default=0)
+            narrowest.append(longest_line if self.numeric[i] else max(indented, short,
+                                                                        *(size.minimum for size in sizes)))
             widest.append(longest_line)
         room = width - overhead
         if sum(narrowest) > room:

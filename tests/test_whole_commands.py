@@ -109,3 +109,22 @@ def test_run_it_hint_keeps_its_command_whole(study, width):
     assert result.exit_code == 0, result.output
     assert "Run it:" in result.stdout and whole("n00bqa probe embedding-grad", result.stdout)
     assert any(line == "n00bqa probe embedding-grad" for line in lines_of(result.stdout))
+
+
+@pytest.mark.parametrize("width", [60, 80])
+def test_short_table_cells_are_never_split(width):
+    from rich.console import Console
+
+    from n00bqa.render import SHORT_CELL, FitTable
+
+    shapes = ["(1, 32, 4096, 128)", "(1, 8, 1024, 64)", "(2, 12, 512, 64)"]
+    assert all(len(s) <= SHORT_CELL for s in shapes)
+    rows = [[name, shape, "MHA / 12", f"{n:,}", "a longer note that may wrap at its spaces when the table is narrow"]
+            for name, shape, n in zip(["llama-2-7b", "tiny", "gpt2"], shapes, [524_288, 2_048, 36_864])]
+    table = FitTable("KV cache shapes", ["model", "K shape (B, H, T, d)", "attention", "bytes", "note"], rows)
+    console = Console(width=width, record=True, color_system=None, file=open("/dev/null", "w"))
+    console.print(table)
+    out = console.export_text()
+    for row in rows:
+        for cell in row[:4]:
+            assert whole(cell, out), (width, cell, out)
