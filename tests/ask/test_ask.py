@@ -190,7 +190,11 @@ def test_megabyte_query(ready):
 
 
 def test_bad_k(ready):
-    _one_line_error(runner.invoke(app, ["ask", "what is perplexity", "-k", "0"]), "-k 0")
+    # a value out of its range is a usage error (exit 2), like search's -k, caught before anything loads
+    for value in ("0", "101"):
+        result = runner.invoke(app, ["ask", "what is perplexity", "-k", value])
+        assert result.exit_code == 2 and result.stderr.count("Error: ") == 1, result.output
+        assert "'-k'" in result.stderr and "Traceback" not in result.output
 
 
 def test_index_built_with_another_model(ready_own_index):
