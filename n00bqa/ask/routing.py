@@ -541,7 +541,7 @@ def explain(vectors: QuestionVectors, j: int, query: str, query_vector: Any, vot
     nearest = ""
     if len(rows):
         cosines = vectors.matrix[rows] @ np.asarray(query_vector, dtype=np.float32)
-        text = vectors.texts[int(rows[int(np.argmax(cosines))])]
+        text = " ".join(vectors.texts[int(rows[int(np.argmax(cosines))])].split())
         nearest = text if len(text) <= 120 else text[:117].rstrip() + "..."
     n_votes = int(round(float(votes[j, 0]) * VOTE_DEPTH)) if votes is not None else 0
     return Candidate(vectors.questions[j], float(shares[j]), words, nearest, n_votes)

@@ -15,12 +15,13 @@ from shared_study import link_state, notes_only_reading_list, shared_root
 from typer.testing import CliRunner
 
 from n00bqa.ask import MAX_QUERY_CHARS, ask, best_sentence, sentences
-from n00bqa.ask.routing import THRESHOLD
+from n00bqa.ask.routing import SURE
 from n00bqa.cli import app
 from n00bqa.errors import AskError, RetrievalIndexError
 
 runner = CliRunner()
-TOP_KEYS = {"query", "question", "related", "answer", "probes", "passages", "domain"}
+TOP_KEYS = {"query", "outcome", "question", "candidates", "none_confidence", "chosen", "related", "answer", "probes",
+            "passages", "domain"}
 PROBE_KEYS = {"name", "findings", "metrics", "options", "measured_at"}
 PASSAGE_KEYS = {"source", "title", "section", "lines", "text", "score"}
 
@@ -44,10 +45,12 @@ def test_json_has_exactly_the_documented_shape(ready):
     data = json.loads(result.stdout)
     assert set(data) == TOP_KEYS
     assert data["query"] == "How large is a transformer model?"
-    assert set(data["question"]) == {"id", "question", "score"} and data["question"]["id"] == "model-size"
-    assert data["question"]["score"] >= THRESHOLD
-    assert all(set(r) == {"id", "score"} for r in data["related"]) and len(data["related"]) == 3
-    assert data["related"][0]["score"] <= data["question"]["score"]
+    assert data["outcome"] == "match" and data["candidates"] == [] and data["chosen"] is None
+    assert set(data["question"]) == {"id", "question", "confidence"} and data["question"]["id"] == "model-size"
+    assert data["question"]["confidence"] >= SURE
+    assert all(set(r) == {"id", "confidence"} for r in data["related"]) and len(data["related"]) == 3
+    # confidences are shares of one softmax (the questions and "none"): they sum to at most 1
+    assert data["question"]["confidence"] + sum(r["confidence"] for r in data["related"]) <= 1.0 + 1e-3
     assert [set(p) for p in data["probes"]] == [PROBE_KEYS]
     assert data["probes"][0]["name"] == "param-count"
     assert len(data["passages"]) == 3 and all(set(p) == PASSAGE_KEYS for p in data["passages"])
@@ -66,8 +69,12 @@ def test_answer_parts_agree_with_the_library(ready, study):
     pool = search(study, answer.query, k=8) + search(study, f"{question.question}\n{question.answer}", k=8)
     pool_keys = {(p.source, p.lines) for p in pool}
     assert len(answer.passages) == 4 and all((p.source, p.lines) in pool_keys for p in answer.passages)
-    # ... the question's own reading list chosen first (no other passage while one of it is left out) ...
-    in_reading = [p.item_id in question.reading for p in answer.passages]
+    # ... the query's strongest passage always (issue 22 item 6), then the question's own reading list
+    # first (no other passage while one of it is left out) ...
+    strongest = search(study, answer.query, k=1)[0]
+    assert (strongest.source, strongest.lines) in {(p.source, p.lines) for p in answer.passages}
+    others = [p for p in answer.passages if (p.source, p.lines) != (strongest.source, strongest.lines)]
+    in_reading = [p.item_id in question.reading for p in others]
     left_out = [p for p in pool if p.item_id in question.reading and (p.source, p.lines) not in
                 {(a.source, a.lines) for a in answer.passages}]
     assert any(in_reading) and (all(in_reading) or not left_out)

@@ -11,7 +11,7 @@ from shared_study import link_state, shared_root
 from typer.testing import CliRunner
 
 from n00bqa.ask import ask
-from n00bqa.ask.domain import K, THRESHOLD, Domain, domain_score
+from n00bqa.ask.domain import BAND, K, THRESHOLD, Domain, domain_score
 from n00bqa.cli import app
 
 runner = CliRunner()
@@ -36,21 +36,29 @@ def test_domain_score_is_the_mean_of_the_k_best_cosines():
     assert domain_score(np.zeros((0, 8), np.float32), query) == 0.0
 
 
-def test_the_verdict_on_each_side_of_the_threshold():
-    above, below = Domain(THRESHOLD, THRESHOLD, K), Domain(THRESHOLD - 1e-4, THRESHOLD, K)
-    assert above.in_domain and not below.in_domain
+def test_the_verdict_on_each_side_of_the_threshold_and_its_band():
+    above, below = Domain(THRESHOLD + BAND, THRESHOLD, K), Domain(THRESHOLD - BAND - 1e-4, THRESHOLD, K)
+    assert above.in_domain and not below.in_domain and not above.near_line and not below.near_line
     assert f">= {THRESHOLD:.3f}" in above.words() and f"< {THRESHOLD:.3f}" in below.words()
+    # "what is lora" scored 0.278 against 0.279: within the band, in the field, and said to be close
+    near = Domain(THRESHOLD - 0.001, THRESHOLD, K)
+    assert near.in_domain and near.near_line
+    assert f"within {BAND:.2f} of {THRESHOLD:.3f}" in near.words() and "0.278" in near.words()
+    # a query routing offered candidates for is in the field whatever its score
+    routed = Domain(0.0, THRESHOLD, K, routed=True)
+    assert routed.in_domain and not routed.near_line and "some of your questions come close" in routed.words()
 
 
 def test_in_domain_query_matching_no_question_gets_passages_and_the_offer(ready, study):
     answer = ask(study, IN_FIELD_UNLISTED, k=3)
-    assert answer.question is None and answer.domain.in_domain and answer.domain.score >= THRESHOLD
+    assert answer.question is None and answer.domain.in_domain and answer.domain.score >= THRESHOLD + BAND
     assert len(answer.passages) == 3
     result = runner.invoke(app, ["ask", IN_FIELD_UNLISTED, "--json", "-k", "3"])
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     assert data["question"] is None and len(data["passages"]) == 3
-    assert data["domain"] == {"in_domain": True, "score": round(answer.domain.score, 4), "threshold": THRESHOLD, "k": K}
+    assert data["domain"] == {"in_domain": True, "near_line": False, "score": round(answer.domain.score, 4),
+                              "threshold": THRESHOLD, "band": BAND, "k": K, "routed": False}
     assert f'n00bqa questions add "{IN_FIELD_UNLISTED}"' in data["answer"]
     assert f"mean cosine of {answer.domain.score:.3f} >= {THRESHOLD:.3f}" in data["answer"]
     plain = " ".join(runner.invoke(app, ["ask", IN_FIELD_UNLISTED, "-k", "3"]).stdout.split())
