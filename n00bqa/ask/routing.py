@@ -63,7 +63,7 @@ VOTE_DEPTH = 20  # the query's nearest passages that vote
 LEXICAL_WEIGHT = 0.6  # kept for `combine` (the routing match of issue 16, shown nowhere now)
 ABSENT_WEIGHT = 1.0  # factor on the IDF weight of a query word that no question has
 THRESHOLD = 0.3807  # the old routing match's threshold (combine/shown_apart); routing uses SURE/CANDIDATE
-ROUTING_FORMAT = 4  # bump when field_texts or the cache layout changes
+ROUTING_FORMAT = 5  # bump when field_texts or the cache layout changes
 N_RELATED = 3
 # A 5 MB answer has thousands of paragraphs; the first ones say what it is about. (The longest
 # question in the learner's list has 16 rows.)
@@ -345,7 +345,7 @@ def question_vectors(study: Study, questions: list[Question], fields: Sequence[s
                      cache: bool = True, lexical_weight: float = LEXICAL_WEIGHT,
                      absent_weight: float = ABSENT_WEIGHT,
                      choices: dict[str, list[str]] | None = None) -> QuestionVectors:
-    """Embed every question's fields, reusing each question's cached rows while its texts are unchanged.
+    """Embed every question's fields, reusing every cached row whose text is unchanged (an edit re-embeds its new rows only).
 
     Args:
         study: the study root: its ONNX export embeds, its `.n00bqa/routing/` caches.
@@ -363,19 +363,21 @@ def question_vectors(study: Study, questions: list[Question], fields: Sequence[s
     keys = [_question_key(q, fields, choices.get(q.id, ())) for q in questions]
     header = {"format": ROUTING_FORMAT, "fields": list(fields), "encoder": _encoder_id(study) if cache else "",
               "dim": encoder.DIM}
-    cached = _load_cached(study.state_path("routing"), header) if cache else {}
+    known_rows: dict[str, Any] = {}  # text hash -> vector, of every cached row (an edit re-embeds only new rows)
+    cached = _load_cached(study.state_path("routing"), header, known_rows) if cache else {}
     blocks: list[Any] = [cached.get(key) for key in keys]
     blocks = [b if b is not None and len(b) == len(texts) else None for b, texts in zip(blocks, per_question)]
     todo = [i for i, b in enumerate(blocks) if b is None]
     built = bool(todo) or (cache and len(cached) != len(set(keys)))
     if todo:
-        advance = reporter.task("embedding the question list", 1) if reporter is not None else None
-        texts = [text for i in todo for _, text in per_question[i]]
-        fresh = np.ascontiguousarray(encode(texts), dtype=np.float32) if texts else np.zeros((0, encoder.DIM), np.float32)
-        offset = 0
+        texts = sorted({text for i in todo for _, text in per_question[i] if _text_key(text) not in known_rows})
+        advance = reporter.task("embedding the question list", 1) if reporter is not None and texts else None
+        if texts:
+            fresh = np.ascontiguousarray(encode(texts), dtype=np.float32)  # (n_texts, DIM)
+            known_rows.update((_text_key(t), v) for t, v in zip(texts, fresh))
         for i in todo:
-            blocks[i] = fresh[offset:offset + len(per_question[i])]
-            offset += len(per_question[i])
+            blocks[i] = np.array([known_rows[_text_key(t)] for _, t in per_question[i]], dtype=np.float32).reshape(
+                len(per_question[i]), encoder.DIM)
         if advance is not None:
             advance(1)
     matrix = np.ascontiguousarray(np.concatenate(blocks) if blocks else np.zeros((0, encoder.DIM), np.float32),
@@ -383,12 +385,17 @@ def question_vectors(study: Study, questions: list[Question], fields: Sequence[s
     vectors = QuestionVectors(questions, matrix, rows, lexical_weight, absent_weight,
                               texts=[text for texts in per_question for _, text in texts])
     if cache and built:
-        vectors.cache_problem = _save_cache(study, header, keys, blocks, matrix)
+        vectors.cache_problem = _save_cache(study, header, keys, blocks, matrix, per_question)
     vectors.built = bool(todo)
     return vectors
 
 
-def _save_cache(study: Study, header: dict, keys: list[str], blocks: list[Any], matrix: Any) -> str:
+def _text_key(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:20]
+
+
+def _save_cache(study: Study, header: dict, keys: list[str], blocks: list[Any], matrix: Any,
+                per_question: list[list[tuple[str, str]]]) -> str:
     """Write the vectors and their manifest; return "" or why they could not be kept (a read-only root)."""
     import io
 
@@ -400,8 +407,8 @@ def _save_cache(study: Study, header: dict, keys: list[str], blocks: list[Any], 
     np.save(buffer, matrix)
     data = buffer.getvalue()
     questions, start = [], 0
-    for key, block in zip(keys, blocks):
-        questions.append({"key": key, "start": start, "rows": len(block)})
+    for key, block, texts in zip(keys, blocks, per_question):
+        questions.append({"key": key, "start": start, "rows": len(block), "texts": [_text_key(t) for _, t in texts]})
         start += len(block)
     manifest = {**header, "rows": int(matrix.shape[0]), "sha256": integrity.sha256_bytes(data), "questions": questions}
     try:
@@ -414,7 +421,7 @@ def _save_cache(study: Study, header: dict, keys: list[str], blocks: list[Any], 
     return ""
 
 
-def _load_cached(folder: Path, header: dict) -> dict[str, Any]:
+def _load_cached(folder: Path, header: dict, rows: dict[str, Any] | None = None) -> dict[str, Any]:
     """question key -> its (rows, DIM) block, from a cache whose manifest, shape and sha256 hold ({} if not)."""
     import numpy as np
 
@@ -438,6 +445,11 @@ def _load_cached(folder: Path, header: dict) -> dict[str, Any]:
         return {}
     if matrix.shape != (total, encoder.DIM) or matrix.dtype != np.float32:
         return {}
+    if rows is not None:  # text hash -> its row, for the rows of an edited question that did not change
+        for e in entries:
+            texts = e.get("texts")
+            if isinstance(texts, list) and len(texts) == e["rows"]:
+                rows.update((t, matrix[e["start"] + n]) for n, t in enumerate(texts) if isinstance(t, str))
     return {e["key"]: matrix[e["start"]:e["start"] + e["rows"]] for e in entries}
 
 
