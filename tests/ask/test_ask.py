@@ -291,3 +291,23 @@ def test_missing_index_error_from_search_names_the_fix(ready_own_index, study):
     shutil.rmtree(ready_own_index / ".n00bqa" / "index")
     with pytest.raises(RetrievalIndexError, match="n00bqa index build"):
         load_index(study)
+
+
+def test_the_strongest_passage_is_never_hidden(ready_own_index, study, tmp_path):
+    """Issue 22 item 6: a note the learner added, which `search` ranks first for their words, is
+    among `ask`'s passages even though the matched question's reading list does not hold it."""
+    from n00bqa.retrieval import search
+
+    note = tmp_path / "my-sparse-grad-notes.md"
+    note.write_text("# My notes on sparse embedding gradients\n\n"
+                    "Why do unused embedding rows get zero gradient? In my own words: the lookup copies rows, "
+                    "so backward only adds into the rows that were looked up, and every unused embedding row "
+                    "gets exactly zero gradient. SparseAdam then updates only those rows.\n")
+    assert runner.invoke(app, ["corpus", "add", str(note)]).exit_code == 0
+    assert runner.invoke(app, ["index", "build"]).exit_code == 0
+    query = "why do unused embedding rows get zero gradient"
+    first = search(study, query, k=1)[0]
+    assert first.source.endswith("my-sparse-grad-notes.md")
+    answer = ask(study, query, k=3)
+    assert answer.question.id == "embedding-grad" and first.item_id not in answer.question.reading
+    assert (first.source, first.lines) in {(p.source, p.lines) for p in answer.passages}

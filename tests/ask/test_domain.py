@@ -99,3 +99,28 @@ def test_benchmark_rule_and_its_marks_on_the_fixture_root(tmp_path_factory):
     kept, n_in = map(int, report["in_domain"].split("/"))
     rejected, n_off = map(int, report["off_topic"].split("/"))
     assert kept / n_in >= 0.85 and rejected / n_off >= 0.9, report
+
+
+def test_uncovered_queries_get_prose_before_code_that_merely_shares_a_word(monkeypatch):
+    """Issue 26 item 15: code that shares a word ("decode") comes after every prose passage, unless
+    it outranks the best prose passage (then it is what the query is about), and the view shows code
+    as code (with its own line numbers)."""
+    import n00bqa.retrieval
+    from n00bqa.ask import explaining_passages
+    from n00bqa.render import code_snippet, rendered_text
+    from n00bqa.retrieval.search import Passage
+
+    def passage(source, score):
+        return Passage(source, source, "", "10-12", "def decode(ids):\n    return text\n", score)
+
+    found = [passage("torch/a.py", 0.09), passage("corpus/notes/x.md", 0.08), passage("transformers/b.py", 0.07),
+             passage("corpus/notes/y.md", 0.05), passage("corpus/added/mine.md", 0.04)]
+    monkeypatch.setattr(n00bqa.retrieval, "search", lambda study, query, k, index=None: found[:3 * k])
+    shown = explaining_passages(None, "what is speculative decoding", 4)
+    assert [p.source for p in shown] == ["torch/a.py", "corpus/notes/x.md", "corpus/notes/y.md", "corpus/added/mine.md"]
+    found[0].score = 0.01  # now below the best prose: no code before the prose
+    found.sort(key=lambda p: -p.score)
+    shown = explaining_passages(None, "what is speculative decoding", 3)
+    assert [p.source for p in shown] == ["corpus/notes/x.md", "corpus/notes/y.md", "corpus/added/mine.md"]
+    text = rendered_text(code_snippet(found[1]), 80)
+    assert "10 def decode(ids):" in text and "11     return text" in text
