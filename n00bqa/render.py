@@ -20,6 +20,8 @@ from rich.panel import Panel
 from rich.table import Table as RichTable
 from rich.text import Text
 
+from n00bqa.text import percent
+
 if TYPE_CHECKING:  # names for annotations only: `n00bqa questions` must not import the probe framework
     from n00bqa.probes.base import ProbeResult, Table
     from n00bqa.questions import Question
@@ -376,7 +378,7 @@ def answer_parts(answer: Any, passages: bool = True) -> list[Any]:
             parts.append(Text.assemble(("none of your questions", "yellow"), f" (your choice, {chosen})"))
         elif guess is not None:  # shown as what it is: the nearest question, not the answer
             parts.append(Text.assemble(("closest question: ", "yellow"), (guess[0], "bold"),
-                                       f"  confidence {guess[1]:.0%}"))
+                                       f"  confidence {percent(guess[1])}"))
         message, command = split_command(answer.answer)
         parts.append(Panel(Text(message), title="No matching question", border_style="yellow"))
         if command:
@@ -385,17 +387,19 @@ def answer_parts(answer: Any, passages: bool = True) -> list[Any]:
         q = answer.question
         chosen = getattr(answer, "chosen", "")
         why = f"your choice, {chosen}" if chosen else "sure match"
-        head = Text.assemble((q.id, "bold cyan"), f"  confidence {answer.score:.0%} ({why})\n", (q.question, "bold"))
+        head = Text.assemble((q.id, "bold cyan"), f"  confidence {percent(answer.score)} ({why})\n", (q.question, "bold"))
         if answer.related:
             head.append("\nalso close (confidence): ", style="dim")
-            head.append(", ".join(f"{r.id} {s:.0%}" for r, s in answer.related), style="dim")
+            head.append(", ".join(f"{r.id} {percent(s)}" for r, s in answer.related), style="dim")
         parts.append(head)
         from n00bqa.markdown_lite import markdown
 
         parts.append(Panel(markdown(answer.answer), title="Answer", border_style="green"))
         parts.extend(probe_run_view(run.name, run.result) for run in answer.probes)
     if passages and answer.passages:
-        parts.append(Text.assemble(("Reading", "bold"), ("  (by relevance, the index's score)", "dim")))
+        order = ("  (by relevance, the index's score)" if outcome == "match" or not any(map(_is_code, answer.passages))
+                 else "  (prose before code, unless code ranks first; the index's score)")
+        parts.append(Text.assemble(("Reading", "bold"), (order, "dim")))
         sentences = list(answer.best_sentences) + [""] * len(answer.passages)
         for passage, sentence in zip(answer.passages, sentences):
             parts.append(code_snippet(passage) if _is_code(passage) and outcome != "match"
@@ -410,7 +414,7 @@ def candidates_view(candidates: Sequence[Any], message: str = "") -> Panel:
     for number, candidate in enumerate(candidates, 1):
         body.append(f"\n{number}. ", style="bold")
         body.append(candidate.question.id, style="bold cyan")
-        body.append(f"  confidence {candidate.confidence:.0%}\n")
+        body.append(f"  confidence {percent(candidate.confidence)}\n")
         body.append(f"   {candidate.question.question}\n", style="bold")
         why = []
         if candidate.words:

@@ -22,7 +22,7 @@ from n00bqa.progress import NullReporter
 from n00bqa.questions import Question
 from n00bqa.retrieval.search import Passage
 from n00bqa.study import Study
-from n00bqa.text import MAX_QUERY_CHARS, check_query, content_words, idf, listed, sentences, sources
+from n00bqa.text import MAX_QUERY_CHARS, check_query, content_words, idf, listed, percent, sentences, sources
 
 if TYPE_CHECKING:  # a cold ask imports the probe framework only to read a cached run, if there is one
     from n00bqa.probes.base import ProbeResult
@@ -316,7 +316,7 @@ def candidates_message(query: str, route: Any) -> str:
 
 def unmatched_message(query: str, guess: tuple[str, float] | None, domain: Any = None) -> str:
     """What `ask` says when no question matches: the closest one, the in-domain test, what to do."""
-    closest = (f" (closest: {guess[0]!r}, confidence {guess[1]:.0%})" if guess else "")
+    closest = (f" (closest: {guess[0]!r}, confidence {percent(guess[1])})" if guess else "")
     short = query if len(query) <= 80 else query[:77] + "..."
     add = f"n00bqa questions add \"{short}\""
     if domain is None:

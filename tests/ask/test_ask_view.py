@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 from n00bqa.ask import routing
 from n00bqa.cli import app
-from n00bqa.render import answer_view, passage_view, rendered_text
+from n00bqa.render import answer_view, passage_view, percent, rendered_text
 
 runner = CliRunner()
 
@@ -33,7 +33,7 @@ def test_match_and_relevance_are_labelled_and_passages_follow_their_scores(ready
     answer = ask(study, "why do unused embedding rows get zero gradient", k=4)
     text = rendered_text(answer_view(answer), 80)
     assert answer.outcome == "match" and 0.0 <= answer.score <= 1.0
-    assert f"{answer.question.id}  confidence {answer.score:.0%} (sure match)" in text
+    assert f"{answer.question.id}  confidence {percent(answer.score)} (sure match)" in text
     assert "score" not in text.split("Reading")[0].split("\n")[0]
     shown = [float(s) for s in re.findall(r"relevance (\d\.\d{3}) ·", text)]
     assert len(shown) == len(answer.passages) == 4
@@ -41,7 +41,7 @@ def test_match_and_relevance_are_labelled_and_passages_follow_their_scores(ready
     assert shown == [round(p.score, 3) for p in answer.passages]
     assert "also close (confidence): " in " ".join(text.split())
     for related, score in answer.related:
-        assert f"{related.id} {score:.0%}" in " ".join(text.split())
+        assert f"{related.id} {percent(score)}" in " ".join(text.split())
 
 
 def test_candidates_are_numbered_with_their_confidence_and_why(ready, study):
@@ -53,7 +53,7 @@ def test_candidates_are_numbered_with_their_confidence_and_why(ready, study):
     flat = " ".join(re.sub(r"[│╭╮╰╯─]", " ", rendered_text(answer_view(answer), 80)).split())
     assert "Which question is it?" in flat and "Answer" not in flat  # no written answer shown as the answer
     for number, candidate in enumerate(answer.candidates, 1):
-        assert f"{number}. {candidate.question.id} confidence {candidate.confidence:.0%}" in flat
+        assert f"{number}. {candidate.question.id} confidence {percent(candidate.confidence)}" in flat
     confidences = [c.confidence for c in answer.candidates]
     assert confidences == sorted(confidences, reverse=True) and confidences[0] < routing.SURE
     data = answer.to_dict()
@@ -68,7 +68,7 @@ def test_none_shows_the_closest_question_and_its_confidence(ready, study):
     assert answer.outcome == "none" and answer.best_guess is not None and answer.passages == []
     guess, confidence = answer.best_guess
     text = rendered_text(answer_view(answer), 80)
-    assert f"closest question: {guess}  confidence {confidence:.0%}" in text
+    assert f"closest question: {guess}  confidence {percent(confidence)}" in text
     assert "Answer" not in text and confidence < routing.SURE
 
 
