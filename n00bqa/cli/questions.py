@@ -116,7 +116,9 @@ def add(
     from n00bqa.render import passage_heading
 
     if points.related:
-        console.print("Closest questions (routing match): " + ", ".join(f"{q.id} {s:.2f}" for q, s in points.related),
+        from n00bqa.text import percent
+
+        console.print("Closest questions (confidence): " + ", ".join(f"{q.id} {percent(s)}" for q, s in points.related),
                       highlight=False)
     if points.probes:
         console.print("Their probes: " + ", ".join(f"{p} (from {q})" for p, q in points.probes), highlight=False)
