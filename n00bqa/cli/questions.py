@@ -198,7 +198,7 @@ def last_results(study, names: list[str]) -> dict:
     ~20 ms of a `show` that would only print "never measured"."""
     if not any(names) or not study.places()["probe cache"].is_dir():
         return {name: None for name in names}
-    from n00bqa.probes.base import last_result
+    from n00bqa.probes.runs import last_result
 
     return {name: last_result(study, name) for name in names}
 

@@ -16,7 +16,8 @@ tensors sharing one storage (views) are counted once; weights are not activation
 out. Each op is labelled, so the gap to the formula is read per op. Then the same layer runs with
 fused `scaled_dot_product_attention`, in fp32, and under `torch.utils.checkpoint`
 (use_reentrant=False) around the whole layer and around the attention core only (the paper's
-"selective" recomputation), with `FlopCounterMode` counting what the recomputation costs.
+"selective" recomputation), with `FlopCounterMode` (lib/counting.py) counting what the recomputation
+costs.
 """
 
 from __future__ import annotations
@@ -105,54 +106,85 @@ def check(opts: Options) -> None:
 
 # --- 2. Numbers ---------------------------------------------------------------------------------
 @dataclass
-class Numbers:
-    n_embd: int  # h
-    n_head: int  # a
-    seq_len: int  # s of the largest case, where the breakdown and checkpoint runs are measured
-    batch: int  # b of the largest case
-    cases: dict  # "s128_b1" -> saved_bytes, formula_bytes, ratio (bf16)
-    saved_bytes: int  # largest case, bf16, explicit attention
+class Case:  # one (s, b) of the sweep, bf16, attention written out
+    seq_len: int
+    batch: int
+    saved_bytes: int  # what autograd kept for backward
     formula_bytes: int  # sbh(34 + 5as/h)
-    activation_formula_ratio: float  # measured / formula, largest case
-    breakdown: list  # [label, measured bytes, paper bytes] rows (report only)
+    ratio: float  # saved / formula
+
+
+@dataclass
+class OpBytes:  # one op of the largest case: what it saved against what the paper counts for it
+    label: str
+    measured: int
+    paper: int
+
+
+@dataclass
+class Gap:  # the largest case's measured bytes minus the formula's, by cause
+    total_bytes: int  # saved_bytes - formula_bytes
     dropout_mask_extra_bytes: int  # measured dropout masks minus the paper's 1 byte per element
     layernorm_stats_bytes: int  # layer norms' saved mean and rstd (the paper counts only their inputs)
     causal_mask_bytes: int
-    gap_bytes: int  # saved_bytes - formula_bytes
     shared_scores_bytes: int  # scores·V's input that is softmax's saved output (no attention dropout)
-    unexplained_bytes: int  # measured - formula - the four above; 0 means explained to the byte
+    unexplained_bytes: int  # total - the four above; 0 means explained to the byte
     dropout_mask_dtype: str
-    fp32_saved_bytes: int
-    fp32_formula_bytes: int  # sbh(66 + 9as/h): 4-byte activations, masks still counted at 1 byte
-    fp32_ratio: float
-    fp32_dropout_mask_dtype: str
-    sdpa_saved_bytes: int  # fused scaled_dot_product_attention (no attention dropout: the fused kernel's case)
-    sdpa_ratio: float
-    sdpa_logsumexp_bytes: int  # fp32 row statistics the fused kernel keeps instead of the s x s scores
-    sdpa_attention_bytes: int  # what the attention itself saves with SDPA (Q, K, V, output, logsumexp)
-    explicit_attention_bytes: int  # ... and written out (Q, K, V, the s x s scores, masks)
-    sdpa_backward: str  # grad_fn of the fused call
-    sdpa_dropout_backward: str  # grad_fn with attention dropout > 0: the fused CPU kernel refuses it
-    sdpa_dropout_saved_bytes: int  # attention alone, for q = k = v of the largest case
-    sdpa_dropout_dtypes: str  # what that path saves its tensors in
-    checkpoint_saved_bytes: int  # layer in torch.utils.checkpoint: only its input is kept
-    checkpoint_formula_bytes: int  # 2sbh
-    checkpoint_saved_fraction: float  # 1 - checkpoint_saved_bytes / saved_bytes
-    selective_saved_bytes: int  # only the attention core (Q·Kᵀ ... scores·V) checkpointed
-    selective_formula_bytes: int  # 34sbh
-    selective_saved_fraction: float
+
+
+@dataclass
+class Fp32:  # the largest case in fp32
+    saved_bytes: int
+    formula_bytes: int  # sbh(66 + 9as/h): 4-byte activations, masks still counted at 1 byte
+    ratio: float
+    dropout_mask_dtype: str
+
+
+@dataclass
+class FusedAttention:  # the largest case with F.scaled_dot_product_attention, attention dropout 0
+    saved_bytes: int
+    ratio: float  # saved / formula
+    logsumexp_bytes: int  # fp32 row statistics the fused kernel keeps instead of the s x s scores
+    attention_bytes: int  # what the attention itself saves (Q, K, V, output, logsumexp)
+    backward: str  # grad_fn of the fused call
+    dropout_backward: str  # grad_fn with attention dropout > 0: the fused CPU kernel refuses it
+    dropout_saved_bytes: int  # attention alone, for q = k = v of the largest case
+    dropout_dtypes: str  # what that path saves its tensors in
+
+
+@dataclass
+class Checkpoint:  # the largest case with torch.utils.checkpoint around the layer, or around the attention core only
+    saved_bytes: int
+    formula_bytes: int  # the layer: 2sbh (its input); the core (selective): 34sbh
+    saved_fraction: float  # 1 - saved_bytes / no checkpoint's
+    recompute_flops: int  # extra FLOPs of a training step (forward + backward)
+    recompute_formula: int  # the layer: one forward, 24bsh^2 + 4bs^2h; the core: Q·Kᵀ and scores·V, 4bs^2h
+    recompute_flops_no_early_stop: int  # with set_checkpoint_early_stop(False)
+    early_stop_skipped_flops: int  # what early stop leaves out (ops after the last tensor backward needs)
+    recompute_fraction: float  # of the plain step's FLOPs
+    grad_max_abs_diff: float  # input and weight gradients, checkpointed vs not
+
+
+@dataclass
+class Numbers:
+    n_embd: int  # h
+    n_head: int  # a
+    seq_len: int  # s of the largest case, where the breakdown and the variants are measured
+    batch: int  # b of the largest case
+    cases: dict[str, Case]  # "s128_b1" -> the sweep
+    saved_bytes: int  # largest case, bf16, explicit attention
+    formula_bytes: int  # sbh(34 + 5as/h)
+    activation_formula_ratio: float  # measured / formula, largest case
+    explicit_attention_bytes: int  # what the attention saves written out (Q, K, V, the s x s scores, masks)
+    breakdown: list[OpBytes]  # per op (report only)
+    gap: Gap
+    fp32: Fp32
+    sdpa: FusedAttention
     forward_flops: int  # FlopCounterMode, one forward of the layer
     forward_flops_formula: int  # 24bsh^2 + 4bs^2h
     train_step_flops: int  # forward + backward, no checkpoint
-    checkpoint_recompute_flops: int  # extra FLOPs of forward + backward with the layer checkpointed
-    checkpoint_recompute_fraction: float  # of train_step_flops
-    checkpoint_recompute_flops_no_early_stop: int  # set_checkpoint_early_stop(False): the whole forward again
-    checkpoint_early_stop_skipped_flops: int  # what early stop leaves out (ops after the last saved tensor)
-    selective_recompute_flops: int
-    selective_recompute_formula: int  # 4bs^2h: Q·Kᵀ and scores·V again
-    selective_recompute_flops_no_early_stop: int  # with torch.utils.checkpoint.set_checkpoint_early_stop(False)
-    selective_recompute_fraction: float
-    checkpoint_grad_max_abs_diff: float  # input and weight gradients, checkpointed vs not
+    checkpoint: Checkpoint  # the whole layer
+    selective: Checkpoint  # only the attention core (Q·Kᵀ ... scores·V): the paper's selective recomputation
 
 
 # --- 3. measure ---------------------------------------------------------------------------------
@@ -295,19 +327,12 @@ def saved_by_forward(layer, x, run=None):
     return ledger
 
 
-def step_flops(fn) -> int:
-    """FLOPs FlopCounterMode counts for fn() (a forward, or a forward and its backward)."""
-    from torch.utils.flop_counter import FlopCounterMode
-
-    with FlopCounterMode(display=False) as counter:
-        fn()
-    return counter.get_total_flops()
-
-
 def measure(opts: Options, ctx: Context) -> Numbers:
     import torch
     import torch.nn.functional as F
     from torch.utils.checkpoint import checkpoint, set_checkpoint_early_stop
+
+    from n00bqa.probes.lib.counting import count_flops
 
     h, a, p = opts.n_embd, opts.n_head, opts.dropout
     seq_lens = parse_sizes(opts.seq_lens, "--seq-lens", 4096)
@@ -323,8 +348,7 @@ def measure(opts: Options, ctx: Context) -> Numbers:
             x = torch.randn(b, s, h, dtype=torch.bfloat16, requires_grad=True)
             ledger = saved_by_forward(layer, x)
             formula = korthikanti_bytes(s, b, h, a)
-            cases[f"s{s}_b{b}"] = {"seq_len": s, "batch": b, "saved_bytes": ledger.total(), "formula_bytes": formula,
-                                   "ratio": ledger.total() / formula}
+            cases[f"s{s}_b{b}"] = Case(s, b, ledger.total(), formula, ledger.total() / formula)
             advance()
 
     # 2. The largest case, op by op: where the measured bytes differ from the paper's.
@@ -332,7 +356,7 @@ def measure(opts: Options, ctx: Context) -> Numbers:
     x = torch.randn(b, s, h, dtype=torch.bfloat16, requires_grad=True)
     ledger = saved_by_forward(layer, x)
     measured, paper = ledger.by_label(), paper_terms(s, b, h, a)
-    breakdown = [[label, measured.get(label, 0), paper[label]] for label in LABELS]
+    breakdown = [OpBytes(label, measured.get(label, 0), paper[label]) for label in LABELS]
     dropout_extra = sum(measured.get(label, 0) - paper[label] for label in DROPOUT_LABELS)
     layernorm_stats = sum(measured.get(label, 0) - paper[label] for label in LAYERNORM_LABELS)
     causal_mask = measured.get("causal mask", 0)
@@ -390,53 +414,63 @@ def measure(opts: Options, ctx: Context) -> Numbers:
             run(x).float().sum().backward()
         return step
 
-    forward_flops = step_flops(lambda: layer(x))
-    plain_flops = step_flops(train_step(layer))
-    plain_grads = [x.grad.clone()] + [w.grad.clone() for w in layer.parameters()]
+    def gradients() -> list:
+        return [x.grad.clone()] + [w.grad.clone() for w in layer.parameters()]
+
+    def largest_difference(grads: list, reference: list) -> float:
+        return max((g1.float() - g2.float()).abs().max().item() for g1, g2 in zip(grads, reference))
+
+    forward_flops = count_flops(lambda: layer(x)).total
+    plain_flops = count_flops(train_step(layer)).total
+    plain_grads = gradients()
     advance()
-    ckpt_flops = step_flops(train_step(lambda x: checkpoint(layer, x, use_reentrant=False)))
-    ckpt_grads = [x.grad.clone()] + [w.grad.clone() for w in layer.parameters()]
+    ckpt_flops = count_flops(train_step(lambda x: checkpoint(layer, x, use_reentrant=False))).total
+    ckpt_grads = gradients()
     with set_checkpoint_early_stop(False):
-        ckpt_flops_no_early_stop = step_flops(train_step(lambda x: checkpoint(layer, x, use_reentrant=False)))
+        ckpt_flops_no_early_stop = count_flops(train_step(lambda x: checkpoint(layer, x, use_reentrant=False))).total
     advance()
     layer.checkpoint_core = True
-    selective_flops = step_flops(train_step(layer))
+    selective_flops = count_flops(train_step(layer)).total
+    selective_grads = gradients()
     advance()
     # Non-reentrant checkpoint stops recomputing once backward has every tensor it needs; without that:
     with set_checkpoint_early_stop(False):
-        selective_flops_no_early_stop = step_flops(train_step(layer))
+        selective_flops_no_early_stop = count_flops(train_step(layer)).total
     layer.checkpoint_core = False
-    grad_diff = max((g1.float() - g2.float()).abs().max().item() for g1, g2 in zip(plain_grads, ckpt_grads))
     advance()
 
     sbh = s * b * h
     return Numbers(
         n_embd=h, n_head=a, seq_len=s, batch=b, cases=cases,
         saved_bytes=saved, formula_bytes=formula, activation_formula_ratio=saved / formula,
-        breakdown=breakdown, dropout_mask_extra_bytes=dropout_extra, layernorm_stats_bytes=layernorm_stats,
-        causal_mask_bytes=causal_mask, gap_bytes=saved - formula, shared_scores_bytes=shared_scores,
-        unexplained_bytes=saved - formula - dropout_extra - layernorm_stats - causal_mask + shared_scores,
-        dropout_mask_dtype=",".join(sorted(mask_dtypes)) or "none",
-        fp32_saved_bytes=fp32_ledger.total(), fp32_formula_bytes=korthikanti_bytes(s, b, h, a, e=4),
-        fp32_ratio=fp32_ledger.total() / korthikanti_bytes(s, b, h, a, e=4),
-        sdpa_saved_bytes=sdpa_ledger.total(), sdpa_ratio=sdpa_ledger.total() / formula,
-        sdpa_logsumexp_bytes=logsumexp, sdpa_attention_bytes=sdpa_ledger.bytes_of(ATTENTION_LABELS),
-        explicit_attention_bytes=explicit_attention, sdpa_backward=sdpa_backward,
-        sdpa_dropout_backward=sdpa_dropout_backward, sdpa_dropout_saved_bytes=dropout_ledger.total(),
-        sdpa_dropout_dtypes=sdpa_dropout_dtypes, fp32_dropout_mask_dtype=",".join(sorted(fp32_mask_dtypes)) or "none",
-        checkpoint_saved_bytes=ckpt_ledger.total(), checkpoint_formula_bytes=2 * sbh,
-        checkpoint_saved_fraction=1 - ckpt_ledger.total() / saved,
-        selective_saved_bytes=selective_ledger.total(), selective_formula_bytes=34 * sbh,
-        selective_saved_fraction=1 - selective_ledger.total() / saved,
-        forward_flops=forward_flops, forward_flops_formula=layer_forward_flops(s, b, h),
-        train_step_flops=plain_flops, checkpoint_recompute_flops=ckpt_flops - plain_flops,
-        checkpoint_recompute_fraction=(ckpt_flops - plain_flops) / plain_flops,
-        checkpoint_recompute_flops_no_early_stop=ckpt_flops_no_early_stop - plain_flops,
-        checkpoint_early_stop_skipped_flops=ckpt_flops_no_early_stop - ckpt_flops,
-        selective_recompute_flops=selective_flops - plain_flops, selective_recompute_formula=4 * b * s * s * h,
-        selective_recompute_fraction=(selective_flops - plain_flops) / plain_flops,
-        selective_recompute_flops_no_early_stop=selective_flops_no_early_stop - plain_flops,
-        checkpoint_grad_max_abs_diff=grad_diff,
+        explicit_attention_bytes=explicit_attention, breakdown=breakdown,
+        gap=Gap(total_bytes=saved - formula, dropout_mask_extra_bytes=dropout_extra,
+                layernorm_stats_bytes=layernorm_stats, causal_mask_bytes=causal_mask, shared_scores_bytes=shared_scores,
+                unexplained_bytes=saved - formula - dropout_extra - layernorm_stats - causal_mask + shared_scores,
+                dropout_mask_dtype=",".join(sorted(mask_dtypes)) or "none"),
+        fp32=Fp32(saved_bytes=fp32_ledger.total(), formula_bytes=korthikanti_bytes(s, b, h, a, e=4),
+                  ratio=fp32_ledger.total() / korthikanti_bytes(s, b, h, a, e=4),
+                  dropout_mask_dtype=",".join(sorted(fp32_mask_dtypes)) or "none"),
+        sdpa=FusedAttention(saved_bytes=sdpa_ledger.total(), ratio=sdpa_ledger.total() / formula,
+                            logsumexp_bytes=logsumexp, attention_bytes=sdpa_ledger.bytes_of(ATTENTION_LABELS),
+                            backward=sdpa_backward, dropout_backward=sdpa_dropout_backward,
+                            dropout_saved_bytes=dropout_ledger.total(), dropout_dtypes=sdpa_dropout_dtypes),
+        forward_flops=forward_flops, forward_flops_formula=layer_forward_flops(s, b, h), train_step_flops=plain_flops,
+        checkpoint=Checkpoint(
+            saved_bytes=ckpt_ledger.total(), formula_bytes=2 * sbh, saved_fraction=1 - ckpt_ledger.total() / saved,
+            recompute_flops=ckpt_flops - plain_flops, recompute_formula=layer_forward_flops(s, b, h),
+            recompute_flops_no_early_stop=ckpt_flops_no_early_stop - plain_flops,
+            early_stop_skipped_flops=ckpt_flops_no_early_stop - ckpt_flops,
+            recompute_fraction=(ckpt_flops - plain_flops) / plain_flops,
+            grad_max_abs_diff=largest_difference(ckpt_grads, plain_grads)),
+        selective=Checkpoint(
+            saved_bytes=selective_ledger.total(), formula_bytes=34 * sbh,
+            saved_fraction=1 - selective_ledger.total() / saved,
+            recompute_flops=selective_flops - plain_flops, recompute_formula=4 * b * s * s * h,
+            recompute_flops_no_early_stop=selective_flops_no_early_stop - plain_flops,
+            early_stop_skipped_flops=selective_flops_no_early_stop - selective_flops,
+            recompute_fraction=(selective_flops - plain_flops) / plain_flops,
+            grad_max_abs_diff=largest_difference(selective_grads, plain_grads)),
     )
 
 
@@ -446,102 +480,120 @@ def same_gradients(max_abs_diff: float) -> bool:
     return max_abs_diff == 0.0
 
 
-def gap_reasons(n: Numbers) -> list[str]:
+def gap_reasons(g: Gap) -> list[str]:
     """Each measured difference from the paper's count, with its cause (only the ones that occur)."""
     reasons = []
-    if n.dropout_mask_dtype != "none":
-        reasons.append(f"CPU dropout saves its mask as a {n.dropout_mask_dtype} multiplier (0 or 1/(1-p), the "
-                       f"activations' dtype) where the paper counts 1 byte: {n.dropout_mask_extra_bytes:,} more")
-    elif n.dropout_mask_extra_bytes:
-        reasons.append(f"with dropout 0 there are no masks to keep: {-n.dropout_mask_extra_bytes:,} fewer")
-    if n.shared_scores_bytes:
+    if g.dropout_mask_dtype != "none":
+        reasons.append(f"CPU dropout saves its mask as a {g.dropout_mask_dtype} multiplier (0 or 1/(1-p), the "
+                       f"activations' dtype) where the paper counts 1 byte: {g.dropout_mask_extra_bytes:,} more")
+    elif g.dropout_mask_extra_bytes:
+        reasons.append(f"with dropout 0 there are no masks to keep: {-g.dropout_mask_extra_bytes:,} fewer")
+    if g.shared_scores_bytes:
         reasons.append(f"the scores·V matmul keeps the softmax output itself (no dropout in between), which "
-                       f"the paper counts twice: {n.shared_scores_bytes:,} fewer")
-    reasons.append(f"the layer norms keep their mean and rstd: {n.layernorm_stats_bytes:,} more")
-    reasons.append(f"the causal mask is a bool s x s tensor: {n.causal_mask_bytes:,} more")
+                       f"the paper counts twice: {g.shared_scores_bytes:,} fewer")
+    reasons.append(f"the layer norms keep their mean and rstd: {g.layernorm_stats_bytes:,} more")
+    reasons.append(f"the causal mask is a bool s x s tensor: {g.causal_mask_bytes:,} more")
     return reasons
 
 
 def report(n: Numbers, opts: Options) -> Report:
     s, b = n.seq_len, n.batch
-    ratios = [case["ratio"] for case in n.cases.values()]
-    seqs = ", ".join(str(v) for v in sorted({c["seq_len"] for c in n.cases.values()}))
-    sizes = ", ".join(str(v) for v in sorted({c["batch"] for c in n.cases.values()}))
-    explained = n.unexplained_bytes == 0
-    one_forward = n.checkpoint_recompute_flops_no_early_stop == n.forward_flops
+    gap, fp32, sdpa, ckpt, sel = n.gap, n.fp32, n.sdpa, n.checkpoint, n.selective
+    ratios = [case.ratio for case in n.cases.values()]
+    seqs = ", ".join(str(v) for v in sorted({c.seq_len for c in n.cases.values()}))
+    sizes = ", ".join(str(v) for v in sorted({c.batch for c in n.cases.values()}))
+    explained = gap.unexplained_bytes == 0
+    one_forward = ckpt.recompute_flops_no_early_stop == n.forward_flops
     flops_match = n.forward_flops == n.forward_flops_formula
     findings = [
         f"Across the {len(n.cases)} cases (s in {seqs}; b in {sizes}; h = {n.n_embd}, a = "
         f"{n.n_head}, bf16) the layer saves {min(ratios):.3f}x to {max(ratios):.3f}x what sbh(34 + 5as/h) "
         f"predicts; at s = {s}, b = {b} it is {n.saved_bytes / MB:.2f} MB against {n.formula_bytes / MB:.2f} MB "
         f"({n.activation_formula_ratio:.3f}x).",
-        f"The {abs(n.gap_bytes):,}-byte {'excess' if n.gap_bytes >= 0 else 'shortfall'} at s = {s}, b = {b} is "
-        + ("explained to the byte" if explained else f"NOT fully explained ({n.unexplained_bytes:,} bytes left)")
-        + " by the per-op breakdown: " + "; ".join(gap_reasons(n)) + ".",
+        f"The {abs(gap.total_bytes):,}-byte {'excess' if gap.total_bytes >= 0 else 'shortfall'} at s = {s}, b = {b} is "
+        + ("explained to the byte" if explained else f"NOT fully explained ({gap.unexplained_bytes:,} bytes left)")
+        + " by the per-op breakdown: " + "; ".join(gap_reasons(gap)) + ".",
         f"In fp32 the formula becomes sbh(66 + 9as/h): every activation term doubles, the 1-byte masks would "
-        f"not. The layer saves {n.fp32_saved_bytes / MB:.2f} MB, {n.fp32_ratio:.3f}x of that "
-        f"({n.fp32_formula_bytes / MB:.2f} MB)"
-        + (f", further above it than in bf16 because its dropout masks are {n.fp32_dropout_mask_dtype} now, 4 "
-           f"bytes each." if n.fp32_dropout_mask_dtype != "none" else "."),
-        f"Fused attention ({n.sdpa_backward}, attention dropout 0) saves {n.sdpa_attention_bytes / MB:.2f} MB for "
+        f"not. The layer saves {fp32.saved_bytes / MB:.2f} MB, {fp32.ratio:.3f}x of that "
+        f"({fp32.formula_bytes / MB:.2f} MB)"
+        + (f", further above it than in bf16 because its dropout masks are {fp32.dropout_mask_dtype} now, 4 "
+           f"bytes each." if fp32.dropout_mask_dtype != "none" else "."),
+        f"Fused attention ({sdpa.backward}, attention dropout 0) saves {sdpa.attention_bytes / MB:.2f} MB for "
         f"the attention, against {n.explicit_attention_bytes / MB:.2f} MB written out: no s x s tensor, only Q, K, "
-        f"V, its output and a {n.sdpa_logsumexp_bytes:,}-byte fp32 logsumexp per query row and head; backward "
+        f"V, its output and a {sdpa.logsumexp_bytes:,}-byte fp32 logsumexp per query row and head; backward "
         f"recomputes the scores. "
-        f"The layer then saves {n.sdpa_saved_bytes / MB:.2f} MB, {n.sdpa_ratio:.3f}x the formula. With "
-        f"attention dropout this CPU build has no fused kernel: autograd records {n.sdpa_dropout_backward} and "
-        f"the attention alone saves {n.sdpa_dropout_saved_bytes / MB:.2f} MB in {n.sdpa_dropout_dtypes}.",
+        f"The layer then saves {sdpa.saved_bytes / MB:.2f} MB, {sdpa.ratio:.3f}x the formula. With "
+        f"attention dropout this CPU build has no fused kernel: autograd records {sdpa.dropout_backward} and "
+        f"the attention alone saves {sdpa.dropout_saved_bytes / MB:.2f} MB in {sdpa.dropout_dtypes}.",
         f"torch.utils.checkpoint around the layer (use_reentrant=False) keeps only its input, "
-        f"{n.checkpoint_saved_bytes:,} bytes = 2sbh ({n.checkpoint_formula_bytes:,}), "
-        f"{n.checkpoint_saved_fraction:.1%} less. Backward reruns the forward: with early stop off FlopCounterMode "
-        f"counts {n.checkpoint_recompute_flops_no_early_stop:,} extra FLOPs, "
+        f"{ckpt.saved_bytes:,} bytes = 2sbh ({ckpt.formula_bytes:,}), "
+        f"{ckpt.saved_fraction:.1%} less. Backward reruns the forward: with early stop off FlopCounterMode "
+        f"counts {ckpt.recompute_flops_no_early_stop:,} extra FLOPs, "
         + ("exactly one forward" if one_forward else "NOT one forward")
         + f" ({n.forward_flops:,}; 24bsh^2 + 4bs^2h gives {n.forward_flops_formula:,}, "
         + ("equal" if flops_match else "NOT equal")
         + "). By default it counts "
-        + (f"{n.checkpoint_recompute_flops:,}, the same: the last tensor backward needs, the final dropout's "
+        + (f"{ckpt.recompute_flops:,}, the same: the last tensor backward needs, the final dropout's "
            f"mask, is made at the very end"
-           if not n.checkpoint_early_stop_skipped_flops else
-           f"{n.checkpoint_recompute_flops:,}, {n.checkpoint_early_stop_skipped_flops:,} fewer: recomputation stops "
+           if not ckpt.early_stop_skipped_flops else
+           f"{ckpt.recompute_flops:,}, {ckpt.early_stop_skipped_flops:,} fewer: recomputation stops "
            f"once backward has every tensor it needs, and the last matmul's output is not one of them")
-        + f"; that is {n.checkpoint_recompute_fraction:.1%} on top of the {n.train_step_flops:,} of a step. The "
-        f"gradients are " + ("bit-identical" if same_gradients(n.checkpoint_grad_max_abs_diff) else "NOT identical")
-        + f" (largest difference {n.checkpoint_grad_max_abs_diff:g}).",
+        + f"; that is {ckpt.recompute_fraction:.1%} on top of the {n.train_step_flops:,} of a step. The "
+        f"gradients are " + ("bit-identical" if same_gradients(ckpt.grad_max_abs_diff) else "NOT identical")
+        + f" (largest difference {ckpt.grad_max_abs_diff:g}).",
         f"Checkpointing only the attention core (the paper's selective recomputation) keeps "
-        f"{n.selective_saved_bytes / MB:.2f} MB, against the paper's 34sbh = {n.selective_formula_bytes / MB:.2f} MB "
-        f"({n.selective_saved_fraction:.1%} less than no checkpoint) for {n.selective_recompute_fraction:.1%} more "
-        f"FLOPs: {n.selective_recompute_flops:,}, only Q·Kᵀ, because non-reentrant checkpoint stops recomputing "
+        f"{sel.saved_bytes / MB:.2f} MB, against the paper's 34sbh = {sel.formula_bytes / MB:.2f} MB "
+        f"({sel.saved_fraction:.1%} less than no checkpoint) for {sel.recompute_fraction:.1%} more "
+        f"FLOPs: {sel.recompute_flops:,}, only Q·Kᵀ, because non-reentrant checkpoint stops recomputing "
         f"once backward has every tensor it needs; with early stop off it is "
-        f"{n.selective_recompute_flops_no_early_stop:,}, the paper's 4bs^2h = {n.selective_recompute_formula:,}.",
+        f"{sel.recompute_flops_no_early_stop:,}, the paper's 4bs^2h = {sel.recompute_formula:,}.",
     ]
-    sweep = [[c["seq_len"], c["batch"], round(c["saved_bytes"] / MB, 3), round(c["formula_bytes"] / MB, 3),
-              round(c["ratio"], 4)] for c in n.cases.values()]
-    per_op = [[label, measured, paper, measured - paper] for label, measured, paper in n.breakdown]
-    variants = [
-        ["written out, bf16", round(n.saved_bytes / MB, 3), round(n.activation_formula_ratio, 4), "sbh(34 + 5as/h)"],
-        ["written out, fp32", round(n.fp32_saved_bytes / MB, 3), round(n.fp32_ratio, 4), "sbh(66 + 9as/h)"],
-        ["fused SDPA, bf16", round(n.sdpa_saved_bytes / MB, 3), round(n.sdpa_ratio, 4), "sbh(34 + 5as/h)"],
-        ["checkpoint layer", round(n.checkpoint_saved_bytes / MB, 3),
-         round(n.checkpoint_saved_bytes / n.checkpoint_formula_bytes, 4), "2sbh"],
-        ["checkpoint core", round(n.selective_saved_bytes / MB, 3),
-         round(n.selective_saved_bytes / n.selective_formula_bytes, 4), "34sbh"],
-    ]
+    variants = {  # run -> (bytes saved, bytes the formula gives, the formula)
+        "written out, bf16": (n.saved_bytes, n.formula_bytes, "sbh(34 + 5as/h)"),
+        "written out, fp32": (fp32.saved_bytes, fp32.formula_bytes, "sbh(66 + 9as/h)"),
+        "fused SDPA, bf16": (sdpa.saved_bytes, n.formula_bytes, "sbh(34 + 5as/h)"),
+        "checkpoint layer": (ckpt.saved_bytes, ckpt.formula_bytes, "2sbh"),
+        "checkpoint core": (sel.saved_bytes, sel.formula_bytes, "34sbh"),
+    }
     return Report(
         summary=f"A GPT layer (h = {n.n_embd}, {n.n_head} heads) at s = {s}, b = {b} saves "
                 f"{n.saved_bytes / MB:.2f} MB for backward, {n.activation_formula_ratio:.3f}x Korthikanti et al.'s "
-                f"formula; checkpointing it keeps {n.checkpoint_saved_fraction:.1%} less for "
-                f"{n.checkpoint_recompute_fraction:.1%} more FLOPs.",
+                f"formula; checkpointing it keeps {ckpt.saved_fraction:.1%} less for "
+                f"{ckpt.recompute_fraction:.1%} more FLOPs.",
         findings=findings,
         tables=[
-            Table("Saved for backward, bf16 (MB = 1e6 bytes)", ["s", "b", "measured", "formula", "ratio"], sweep),
-            Table(f"Per op at s = {s}, b = {b} (bytes)", ["op", "measured", "paper", "gap"], per_op,
-                  note="q k v, scores: Q and K for Q·Kᵀ, V and the dropped-out scores for scores·V"),
-            Table(f"Variants at s = {s}, b = {b}", ["run", "MB", "/ formula", "formula"], variants),
+            Table.of("Saved for backward, bf16 (MB = 1e6 bytes)", n.cases, {
+                "s": "seq_len", "b": "batch",
+                "measured": lambda _, c: round(c.saved_bytes / MB, 3),
+                "formula": lambda _, c: round(c.formula_bytes / MB, 3),
+                "ratio": lambda _, c: round(c.ratio, 4),
+            }),
+            Table.of(f"Per op at s = {s}, b = {b} (bytes)", n.breakdown, {
+                "op": "label", "measured": "measured", "paper": "paper",
+                "gap": lambda _, op: op.measured - op.paper,
+            }, note="q k v, scores: Q and K for Q·Kᵀ, V and the dropped-out scores for scores·V"),
+            Table.of(f"Variants at s = {s}, b = {b}", variants, {
+                "run": "key",
+                "MB": lambda _, v: round(v[0] / MB, 3),
+                "/ formula": lambda _, v: round(v[0] / v[1], 4),
+                "formula": lambda _, v: v[2],
+            }),
         ],
         model=f"one GPT-2-style layer, h = {n.n_embd}, {n.n_head} heads",
     )
 
 
 # --- 5. The probe -------------------------------------------------------------------------------
+# Before issue 21 every record was unrolled into prefixed fields (fp32_ratio, checkpoint_saved_bytes).
+RENAMED = {
+    **{f"{old}{name}": f"{new}.{name}" for old, new, record in (
+        ("fp32_", "fp32", Fp32), ("sdpa_", "sdpa", FusedAttention), ("checkpoint_", "checkpoint", Checkpoint),
+        ("selective_", "selective", Checkpoint)) for name in record.__dataclass_fields__},
+    **{name: f"gap.{name}" for name in ("dropout_mask_extra_bytes", "layernorm_stats_bytes", "causal_mask_bytes",
+                                        "shared_scores_bytes", "unexplained_bytes")},
+    "gap_bytes": "gap.total_bytes",
+}
+
 PROBE = Probe(
     name="activation-memory",
     question="activation-memory",
@@ -556,6 +608,7 @@ PROBE = Probe(
         Prediction("A GPT layer with h = 256, 4 heads, s = 512, b = 4 in bf16: how many MB of activations does it "
                    "save for backward?", "saved_bytes", "bytes", scoring="log10"),
         Prediction("What fraction of those bytes does checkpointing the whole layer avoid keeping?",
-                   "checkpoint_saved_fraction", ""),
+                   "checkpoint.saved_fraction", ""),
     ),
+    renamed_metrics=RENAMED,
 )

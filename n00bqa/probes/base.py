@@ -19,32 +19,52 @@ finding is a metric, a table cell or an option of the same run (`unexplained_num
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 import math
-import platform
-import random
 import re
-import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any, Callable
 
-from n00bqa.atomic import atomic_write_text
 from n00bqa.errors import ProbeError
-from n00bqa.progress import NullReporter, Reporter
-from n00bqa.study import Study
+from n00bqa.reporter import NullReporter, Reporter
 
 
 @dataclass
 class Table:
-    """A small table of measured values: `rows` are lists of str/int/float/bool, one per row."""
+    """A small table of measured values: `rows` are lists of str/int/float/bool, one per row.
+
+    Build it from records by name with `Table.of`, not by column position.
+    """
 
     title: str
     columns: list[str]
     rows: list[list[Any]]
     note: str = ""
+
+    @classmethod
+    def of(cls, title: str, records: Any, columns: dict[str, Any], note: str = "") -> "Table":
+        """A table with one row per record, each column read from the record by name.
+
+        Args:
+            records: a list of records (dataclasses or dicts), or a dict of them; for a dict the
+                key is available to the columns as the name `key` (e.g. the swept d_k).
+            columns: header -> a field name of the record (or `"key"`), or a function of
+                (key, record) for a computed or formatted cell.
+        Example:
+            Table.of("√d_k sweep", n.sweep, {"d_k": "key", "entropy": "entropy_scaled"})
+        """
+        items = list(records.items()) if isinstance(records, dict) else list(enumerate(records))
+        rows = []
+        for key, record in items:
+            row = []
+            for spec in columns.values():
+                if callable(spec):
+                    row.append(spec(key, record))
+                elif spec == "key":
+                    row.append(key)
+                else:
+                    row.append(record[spec] if isinstance(record, dict) else getattr(record, spec))
+            rows.append(row)
+        return cls(title, list(columns), rows, note)
 
 
 @dataclass
@@ -86,9 +106,14 @@ class ProbeResult:
     metrics: dict[str, float | int | bool]
     environment: dict[str, Any]
     seconds: float
+    # What `measure` returned, kept for tests and the quiz (a run read back from the cache has
+    # None): read `result.numbers.sweep[512]` instead of measuring again. Not part of --json.
+    numbers: Any = field(default=None, repr=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        data = dataclasses.asdict(dataclasses.replace(self, numbers=None))  # numbers may hold tensors
+        del data["numbers"]
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "ProbeResult":
@@ -132,6 +157,8 @@ class Probe:
             their matrices are too small to gain from a second thread, and on a busy 2-core machine
             the threads' hand-offs made training steps up to 10x slower in our measurements.
         predictions: numbers the learner can guess before seeing them (`n00bqa quiz`).
+        renamed_metrics: old metric name -> its name now, for metrics a probe has renamed, so a
+            review log or a prediction written before the rename still finds its number.
     """
 
     name: str
@@ -143,6 +170,11 @@ class Probe:
     check: Callable[[Any], None] | None = None
     threads: int | None = None
     predictions: tuple[Prediction, ...] = ()
+    renamed_metrics: dict[str, str] = field(default_factory=dict)
+
+    def metric_name(self, name: str) -> str:
+        """The metric's current name (a name from before a rename maps to its new one)."""
+        return self.renamed_metrics.get(name, name)
 
     def make_options(self, **values: Any) -> Any:
         names = {f.name for f in dataclasses.fields(self.options)}
@@ -194,9 +226,10 @@ def check_heads_divide(opts: Any, width: str, heads: str = "n_head") -> None:
 def flat_metrics(numbers: Any, prefix: str = "") -> dict[str, float | int | bool]:
     """The numeric leaves of a measurement, flattened: `{"gpt2": {"total": 1}}` -> `{"gpt2.total": 1}`.
 
-    Dataclasses and dicts nest with `.`; numbers and booleans become metrics; strings, lists and
-    None are for the report only (labels, rows, curves). NaN and infinities are kept out: JSON has
-    no spelling for them.
+    Numbers may nest: a record per model, a dict keyed by the swept value (`{512: Sweep(...)}`
+    gives `sweep.512.entropy`). Dataclasses and dicts nest with `.`; numbers and booleans become
+    metrics; strings, lists and None are for the report only (labels, rows, curves). NaN and
+    infinities are kept out: JSON has no spelling for them.
     """
     if dataclasses.is_dataclass(numbers) and not isinstance(numbers, type):
         items = ((f.name, getattr(numbers, f.name)) for f in dataclasses.fields(numbers))
@@ -282,136 +315,18 @@ def unexplained_numbers(result: ProbeResult, small: int = 10) -> list[str]:
     return missing
 
 
-def package_version(name: str) -> str:
-    # importlib.metadata here, not at the top: `n00bqa show` reads a cached run without it (~15 ms)
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version(name)
-    except PackageNotFoundError:
-        return "not installed"
 
 
-def _versions() -> dict[str, str]:
-    return {
-        "n00bqa": package_version("n00bqa"),
-        "torch": package_version("torch"),
-        "transformers": package_version("transformers"),
-        "python": platform.python_version(),
-    }
+# --- Names that moved to runs.py (issue 21) ----------------------------------------------------
+# A learner's probe or test written from the old template imports `run_probe` from here; it keeps
+# working, read lazily from runs.py (which imports this module, so a plain import would be a cycle).
+_MOVED_TO_RUNS = ("run_probe", "save_result", "cached_result", "last_result", "cached_runs",
+                  "seed_everything", "cache_key", "probe_sha256", "package_version")
 
 
-def probe_sha256(study: Study | None, name: str) -> str:
-    """The hash of probe `name`'s source file, found without importing it."""
-    from n00bqa.probes import spec_of
+def __getattr__(name: str) -> Any:
+    if name in _MOVED_TO_RUNS:
+        from n00bqa.probes import runs
 
-    spec = spec_of(study, name)
-    return spec.source_sha256() if spec is not None else ""
-
-
-def cache_key(probe_name: str, options: dict[str, Any], seed: int, source_sha256: str) -> str:
-    payload = {"probe": probe_name, "options": options, "seed": seed, "probe_sha256": source_sha256,
-               **_versions()}
-    blob = json.dumps(payload, sort_keys=True, default=str)
-    return hashlib.sha256(blob.encode()).hexdigest()[:16]
-
-
-def seed_everything(seed: int) -> None:
-    import numpy as np
-    import torch
-
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-
-
-def run_probe(study: Study | None, probe: Probe, opts: Any, seed: int = 0, reporter: Reporter | None = None,
-              cache: bool = True) -> ProbeResult:
-    """Run `probe` with validated `opts`, measure it, and (if `cache` and a study) cache the result."""
-    import torch
-
-    ctx = Context(seed=seed, reporter=reporter or NullReporter())
-    seed_everything(seed)
-    default_threads = torch.get_num_threads()
-    threads = probe.threads or default_threads
-    torch.set_num_threads(threads)
-    start = time.perf_counter()
-    try:
-        numbers = probe.measure(opts, ctx)
-    finally:
-        torch.set_num_threads(default_threads)
-    seconds = round(time.perf_counter() - start, 3)
-    report = probe.report(numbers, opts)
-    environment = {
-        **_versions(),
-        "probe_sha256": probe_sha256(study, probe.name),
-        "model": report.model,
-        "seed": seed,
-        "options": dataclasses.asdict(opts),
-        "device": "cpu",
-        "threads": threads,
-        "measured_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-    }
-    result = ProbeResult(
-        probe=probe.name,
-        question=probe.question,
-        summary=report.summary,
-        findings=report.findings,
-        tables=report.tables,
-        metrics=flat_metrics(numbers),
-        environment=environment,
-        seconds=seconds,
-    )
-    if cache and study is not None:
-        save_result(study, result)
-    return result
-
-
-def _cache_dir(study: Study) -> Path:
-    return study.state_dir("probe-cache")
-
-
-def _key_of(result: ProbeResult) -> str:
-    env = result.environment
-    return cache_key(result.probe, env.get("options") or {}, env.get("seed", 0), env.get("probe_sha256", ""))
-
-
-def save_result(study: Study, result: ProbeResult) -> None:
-    text = json.dumps(result.to_dict(), indent=2, default=str)
-    folder = _cache_dir(study)
-    atomic_write_text(folder / f"{result.probe}-{_key_of(result)}.json", text)
-    atomic_write_text(folder / f"{result.probe}.latest.json", text)
-
-
-def cached_result(study: Study, probe: Probe, opts: Any, seed: int = 0) -> ProbeResult | None:
-    """The cached run for exactly these options, seed, versions and probe source, if any."""
-    key = cache_key(probe.name, dataclasses.asdict(opts), seed, probe_sha256(study, probe.name))
-    return _read(study.state_path("probe-cache", f"{probe.name}-{key}.json"))
-
-
-def last_result(study: Study, probe_name: str) -> ProbeResult | None:
-    """The last run of a probe, whatever its options (what `show` and `ask` display), or None if
-    there is none or the probe's source has changed since (a stale result is never shown)."""
-    result = _read(study.state_path("probe-cache", f"{probe_name}.latest.json"))
-    if result is None or result.environment.get("probe_sha256") != probe_sha256(study, probe_name):
-        return None
-    return result
-
-
-def cached_runs(study: Study, probe_name: str) -> list[ProbeResult]:
-    """Every cached run of a probe's current source (any options), oldest first."""
-    folder = study.state_path("probe-cache")
-    sha = probe_sha256(study, probe_name)
-    runs = [r for path in sorted(folder.glob(f"{probe_name}-*.json")) if (r := _read(path)) is not None
-            and r.probe == probe_name and r.environment.get("probe_sha256") == sha]
-    return sorted(runs, key=lambda r: r.measured_at)
-
-
-def _read(path: Path) -> ProbeResult | None:
-    if not path.is_file():
-        return None
-    try:
-        return ProbeResult.from_dict(json.loads(path.read_text()))
-    except (ValueError, KeyError, TypeError, OSError):
-        # A cache entry from an older n00bqa or a damaged file is just a cache miss.
-        return None
+        return getattr(runs, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,7 +1,7 @@
 """What does data-parallel training (DDP) send between workers each step, and is the result the same as one big batch?
 
 Real DistributedDataParallel on N ranks (separate processes, gloo over 127.0.0.1; see
-n00bqa/probes/distributed.py), each training one small GPT block on its slice of the batch. A
+n00bqa/probes/lib/launcher.py), each training one small GPT block on its slice of the batch. A
 communication hook stands in for DDP's own all-reduce (it does the same thing: divide by N, sum
 across ranks) and records every bucket it is handed: its bytes, its tensors, and how many gradients
 autograd was still computing when it went out (the overlap). Then the same block is trained on one
@@ -13,9 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from n00bqa.probes.base import Context, Prediction, Probe, Report, Table, check_ranges
-from n00bqa.probes.distributed import (
+from n00bqa.probes.lib.block import (
     BlockOptions,
-    RankContext,
     block_job,
     block_param_count,
     build_block,
@@ -25,11 +24,10 @@ from n00bqa.probes.distributed import (
     max_abs_diff,
     max_weight_change,
     rank_slice,
-    ring_bytes,
-    run_ranks,
     train_reference,
-    with_launch,
 )
+from n00bqa.probes.lib.bytes import ring_bytes
+from n00bqa.probes.lib.launcher import RankContext, run_ranks, with_launch
 
 # Averaging gradients across ranks adds them in another order than one process does; in float32
 # that moves weights by ~1e-7 after a few Adam steps. 1e-5 is far below any real difference.
@@ -38,7 +36,7 @@ TOLERANCE = 1e-5
 
 # --- 1. Options ---------------------------------------------------------------------------------
 @dataclass
-class Options(BlockOptions):  # the launch, the block and its training (distributed.py), and DDP's buckets
+class Options(BlockOptions):  # the launch, the block and its training (lib/block.py), and DDP's buckets
     bucket_cap_mb: float = field(default=0.05, metadata={"help": "DDP's bucket_cap_mb (MiB of gradients per "
                                                                  "all-reduce); DDP's own default is 25."})
 
@@ -50,6 +48,16 @@ def check(opts: Options) -> None:
 
 # --- 2. Numbers ---------------------------------------------------------------------------------
 @dataclass
+class Bucket:
+    """One all-reduce of the last step, as the hook saw it."""
+
+    tensors: int
+    bytes: int  # the flattened buffer: numel x 4
+    pending_grads: int  # gradient tensors autograd had not finished when it went out
+    first_tensor: str  # the name of its first parameter
+
+
+@dataclass
 class Numbers:
     nproc: int
     param_count: int  # counted in the parent's model
@@ -59,10 +67,7 @@ class Numbers:
     allreduce_bytes_every_step_equal: bool  # every step sent the same bytes
     bucket_count: int  # all-reduces per step (one per bucket)
     bucket_cap_bytes: int  # bucket_cap_mb x 2^20
-    bucket_bytes: list[int]  # last step, in the order they were sent
-    bucket_tensors: list[int]
-    bucket_pending_grads: list[int]  # gradient tensors not yet computed when the bucket was sent
-    bucket_first_tensor: list[str]
+    buckets: list[Bucket]  # last step, in the order they were sent
     first_step_bucket_count: int  # before DDP rebuilt its buckets in gradient-ready order
     ring_bytes_sent_per_rank: float  # 2(N-1)/N x allreduce_bytes_per_step
     max_abs_diff_vs_single_process: float  # weights after the steps, rank 0 vs one process with the full batch
@@ -99,7 +104,7 @@ def ddp_rank(rank: RankContext, job: dict) -> dict:
         buffer = bucket.buffer()  # (n,) the bucket's gradients, flattened into one tensor
         tensors = bucket.parameters()
         steps[-1].append({"bytes": buffer.numel() * buffer.element_size(), "tensors": len(tensors),
-                          "pending": n_tensors - ready["grads"], "first": names[id(tensors[0])]})
+                          "pending_grads": n_tensors - ready["grads"], "first_tensor": names[id(tensors[0])]})
         buffer.div_(rank.world_size)  # mean of the ranks' gradients, as DDP's default hook does
         return dist.all_reduce(buffer, async_op=True).get_future().then(lambda fut: fut.value()[0])
 
@@ -143,10 +148,7 @@ def measure(opts: Options, ctx: Context) -> Numbers:
         allreduce_bytes_every_step_equal=len(set(per_step)) == 1,
         bucket_count=len(last),
         bucket_cap_bytes=int(opts.bucket_cap_mb * 2**20),
-        bucket_bytes=[b["bytes"] for b in last],
-        bucket_tensors=[b["tensors"] for b in last],
-        bucket_pending_grads=[b["pending"] for b in last],
-        bucket_first_tensor=[b["first"] for b in last],
+        buckets=[Bucket(**b) for b in last],
         first_step_bucket_count=len(ranks[0]["steps"][0]),
         ring_bytes_sent_per_rank=ring_bytes("all-reduce", allreduce, opts.nproc),
         max_abs_diff_vs_single_process=max_abs_diff(ranks[0]["weights"], reference),
@@ -171,10 +173,10 @@ def report(n: Numbers, opts: Options) -> Report:
     steady = "the same in every step" if n.allreduce_bytes_every_step_equal else "NOT the same in every step"
     same = equal_within(n.max_abs_diff_vs_single_process, n.tolerance)
     verdict = "equal within" if same else "NOT equal within"
-    sizes = ", ".join(f"{b:,}" for b in n.bucket_bytes)
-    overlapped = sum(1 for p in n.bucket_pending_grads if p > 0)
+    sizes = ", ".join(f"{b.bytes:,}" for b in n.buckets)
+    overlapped = sum(1 for b in n.buckets if b.pending_grads > 0)
     overlap = (f"{overlapped} of the {n.bucket_count} buckets went out while autograd was still computing "
-               f"other gradients (bucket 0 with {n.bucket_pending_grads[0]} of the {n.param_tensors} gradient "
+               f"other gradients (bucket 0 with {n.buckets[0].pending_grads} of the {n.param_tensors} gradient "
                f"tensors still to come): that is the overlap of communication with backward."
                if overlapped else
                f"No bucket went out before the last gradient was computed ({_plural(n.bucket_count, 'bucket')} "
@@ -201,11 +203,10 @@ def report(n: Numbers, opts: Options) -> Report:
         f"{n.max_loss_diff_vs_single_process:.2g}. The mean of equal slices' mean gradients is the full "
         f"batch's mean gradient.",
     ]
-    buckets = Table("Buckets in the last step, in the order sent",
-                    ["bucket", "tensors", "bytes", "grads pending", "first tensor"],
-                    [[i, t, b, p, f] for i, (t, b, p, f) in enumerate(zip(
-                        n.bucket_tensors, n.bucket_bytes, n.bucket_pending_grads, n.bucket_first_tensor))],
-                    note="grads pending: gradient tensors autograd had not finished when the bucket went out")
+    buckets = Table.of("Buckets in the last step, in the order sent", n.buckets,
+                       {"bucket": "key", "tensors": "tensors", "bytes": "bytes", "grads pending": "pending_grads",
+                        "first tensor": "first_tensor"},
+                       note="grads pending: gradient tensors autograd had not finished when the bucket went out")
     traffic = Table("What crosses per step", ["quantity", "bytes"], [
         ["parameters (fp32)", n.param_bytes],
         ["all-reduced (hook)", n.allreduce_bytes_per_step],

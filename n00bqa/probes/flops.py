@@ -5,8 +5,8 @@ FLOPs per token going forward (a multiply and an add per weight), and backward d
 (the gradient for the input and the gradient for the weights). Attention adds its own two
 (T x T) products per layer, 12·L·T·d per token over forward and backward. This probe:
 
-1. counts the forward+backward FLOPs of a tiny GPT (the nanogpt probe's model) with torch's
-   FlopCounterMode and compares them with 6·N·T + 12·L·T·d·T, N = the matrix weights (every
+1. counts the forward+backward FLOPs of a tiny GPT (lib/gpt.py, the model the nanogpt probe trains)
+   with torch's FlopCounterMode and compares them with 6·N·T + 12·L·T·d·T, N = the matrix weights (every
    Linear, the tied output layer included; lookups and LayerNorm scales do no multiplies);
 2. measures this CPU's matrix-multiply peak and the training step's model FLOPs utilisation (MFU);
 3. scales up with C ≈ 6·N·D to the Chinchilla paper's compute-optimal table (Hoffmann et al. 2022,
@@ -20,7 +20,7 @@ import time
 from dataclasses import dataclass, field
 
 from n00bqa.probes.base import Context, Prediction, Probe, Report, Table, check_heads_divide, check_ranges
-from n00bqa.probes.models import GPTShape
+from n00bqa.probes.lib.models import GPTShape
 
 # Hoffmann et al. 2022, "Training Compute-Optimal Large Language Models", Table 3 (Approach 1):
 # parameters, FLOPs, tokens, as printed.
@@ -46,7 +46,7 @@ GPT3 = dict(n_layer=96, n_embd=12288, seq_len=2048, vocab_size=50257)
 
 # --- 1. Options ---------------------------------------------------------------------------------
 @dataclass
-class Options(GPTShape):  # the nanogpt probe's model: n_layer, n_head and n_embd, wider here
+class Options(GPTShape):  # lib/gpt.py's model (nanogpt trains it): n_layer, n_head, n_embd, wider here
     n_embd: int = field(default=128, metadata={"help": "Width d of the residual stream."})
     seq_len: int = field(default=128, metadata={"help": "Sequence length T."})
     batch_size: int = field(default=8, metadata={"help": "Sequences per step."})
@@ -99,7 +99,7 @@ class Numbers:
     counted_over_six_n_t: float
     attention_share: float  # attention term / formula
     gpt3: dict  # GPT-3 175B's shape and its attention share by the same formula
-    op_rows: list  # [op, FLOPs, share] (report only)
+    flops_by_op: dict[str, int]  # aten op ("mm", "bmm") -> FLOPs counted, largest first
     sdpa_counted_flops: int  # the same model with F.scaled_dot_product_attention, counted
     cpu_sdpa_has_formula: bool  # does FlopCounterMode know the CPU fused attention kernel?
     matmul_size: int
@@ -115,40 +115,38 @@ class Numbers:
 
 
 # --- 3. measure ---------------------------------------------------------------------------------
-def count_flops(model, x, y) -> tuple[int, dict[str, int]]:
-    """FLOPs of one forward + backward, and per op, as FlopCounterMode sees them."""
-    from torch.utils.flop_counter import FlopCounterMode
-
-    with FlopCounterMode(display=False) as counter:
-        _, loss = model(x, y)
-        loss.backward()
-    per_op = {str(op).replace("aten.", ""): int(n) for op, n in counter.get_flop_counts()["Global"].items()}
-    model.zero_grad(set_to_none=True)
-    return int(counter.get_total_flops()), per_op
+def forward_backward(model, x, y) -> None:
+    """One training step's arithmetic: the loss forward, then its gradients backward."""
+    _, loss = model(x, y)  # (B, T) ids and targets -> a scalar loss
+    loss.backward()
 
 
 def measure(opts: Options, ctx: Context) -> Numbers:
     import torch
-    from torch.utils.flop_counter import FlopCounterMode
+    import torch.nn.functional as F
 
-    from n00bqa.probes.nanogpt import GPTConfig, build_gpt, config_for
+    from n00bqa.probes.lib.counting import count_flops
+    from n00bqa.probes.lib.gpt import GPT, config_for
 
     advance = ctx.task("counting, timing, scaling", 4)
     B, T = opts.batch_size, opts.seq_len
     config = config_for(opts, T, opts.vocab_size, flash=False)  # the softmax written out: countable on a CPU
-    model = build_gpt(config)
+    model = GPT(config)
     x = torch.randint(opts.vocab_size, (B, T))  # (B, T) token ids
     y = torch.randint(opts.vocab_size, (B, T))  # (B, T) targets
 
     # --- count: FlopCounterMode against the formula -----------------------------------------------
-    counted, per_op = count_flops(model, x, y)
+    counted = count_flops(lambda: forward_backward(model, x, y))
+    model.zero_grad(set_to_none=True)
     n_matrix = matrix_params(opts.n_layer, opts.n_embd, opts.vocab_size)
     formula = training_flops(n_matrix, opts.n_layer, opts.n_embd, T, B * T)
-    fused = build_gpt(GPTConfig(**{**config.__dict__, "flash": True}))
+    # The same weights with F.scaled_dot_product_attention: on a CPU it runs one fused kernel.
+    fused = GPT(config_for(opts, T, opts.vocab_size, flash=True))
     fused.load_state_dict(model.state_dict())
-    sdpa_counted, _ = count_flops(fused, x, y)
-    cpu_kernel = torch.ops.aten._scaled_dot_product_flash_attention_for_cpu
-    has_formula = cpu_kernel in FlopCounterMode(display=False).flop_registry
+    sdpa_counted = count_flops(lambda: forward_backward(fused, x, y)).total
+    hs = opts.n_embd // opts.n_head
+    q = torch.randn(B, opts.n_head, T, hs)  # (B, nh, T, hs), and k = v = q: the fused call alone
+    has_formula = count_flops(lambda: F.scaled_dot_product_attention(q, q, q, is_causal=True)).total > 0
     advance(1)
 
     # --- this CPU's peak: the best of several n x n float32 matmuls -------------------------------
@@ -175,7 +173,7 @@ def measure(opts: Options, ctx: Context) -> Numbers:
         if i >= 2:  # the first two steps allocate AdamW's state
             times.append(time.perf_counter() - start)
     step_seconds = statistics.median(times)
-    achieved = counted / step_seconds / 1e9
+    achieved = counted.total / step_seconds / 1e9
     advance(1)
 
     # --- scale up: C ≈ 6·N·D against Chinchilla's Table 3 ---------------------------------------
@@ -193,14 +191,13 @@ def measure(opts: Options, ctx: Context) -> Numbers:
 
     gpt3 = training_flops(matrix_params(GPT3["n_layer"], GPT3["n_embd"], GPT3["vocab_size"]), GPT3["n_layer"],
                           GPT3["n_embd"], GPT3["seq_len"], tokens=1)
-    op_rows = [[op, flops, round(flops / counted, 4)] for op, flops in sorted(per_op.items(), key=lambda kv: -kv[1])]
     return Numbers(
         matrix_params=n_matrix, params=model.get_num_params(non_embedding=False), tokens_per_step=B * T,
-        counted_flops=counted, formula_flops=formula["total"], six_n_t_flops=formula["six_n_t"],
-        attention_flops=formula["attention"], counted_over_formula=counted / formula["total"],
-        counted_over_six_n_t=counted / formula["six_n_t"], attention_share=formula["attention"] / formula["total"],
+        counted_flops=counted.total, formula_flops=formula["total"], six_n_t_flops=formula["six_n_t"],
+        attention_flops=formula["attention"], counted_over_formula=counted.total / formula["total"],
+        counted_over_six_n_t=counted.total / formula["six_n_t"], attention_share=formula["attention"] / formula["total"],
         gpt3={**GPT3, "attention_share": gpt3["attention"] / gpt3["total"]},
-        op_rows=op_rows, sdpa_counted_flops=sdpa_counted, cpu_sdpa_has_formula=has_formula,
+        flops_by_op=dict(sorted(counted.by_op.items(), key=lambda kv: -kv[1])), sdpa_counted_flops=sdpa_counted, cpu_sdpa_has_formula=has_formula,
         matmul_size=n, matmul_peak_gflops=peak, matmul_median_gflops=statistics.median(rates),
         step_seconds=step_seconds, achieved_gflops=achieved, mfu=achieved / peak,
         chinchilla=chinchilla, chinchilla_rows=len(chinchilla),
@@ -253,9 +250,6 @@ def report(n: Numbers, opts: Options) -> Report:
         f"8.0B tokens, {first['published_flops']:.3g} FLOPs) would take this CPU "
         f"{first['cpu_years']:,.0f} years.",
     ]
-    chinchilla_rows = [[name, f"{row['tokens']:.3g}", f"{row['published_flops']:.3g}", f"{row['flops_6nd']:.3g}",
-                        round(row["ratio"], 3), round(row["tokens_per_param"], 1)]
-                       for name, row in n.chinchilla.items()]
     return Report(
         summary=(f"Training FLOPs = 6·N·tokens + 12·L·T·d·tokens: FlopCounterMode / formula = "
                  f"{n.counted_over_formula:.4f} on a tiny GPT; this CPU reaches {n.matmul_peak_gflops:.1f} GFLOP/s "
@@ -271,13 +265,19 @@ def report(n: Numbers, opts: Options) -> Report:
                       ["counted", "FlopCounterMode", n.counted_flops],
                   ], note=f"N = {n.matrix_params:,} matrix weights: 12·d² per block (q, k, v, output 4·d²; "
                           "MLP 8·d²) plus the V x d output layer."),
-            Table("FLOPs by operation, one forward + backward (FlopCounterMode)", ["op", "FLOPs", "share"],
-                  n.op_rows, note="mm: the Linear layers and the tied output layer; bmm: attention's Q·Kᵀ "
-                                  "and A·V, per head. Forward and backward both included."),
-            Table("Chinchilla, Table 3 (Approach 1), against C = 6·N·D",
-                  ["params", "tokens", "FLOPs printed", "6·N·D", "ratio", "D/N"], chinchilla_rows,
-                  note="Hoffmann et al. 2022, Training Compute-Optimal Large Language Models; 'ratio' = "
-                       "6·N·D / printed FLOPs."),
+            Table.of("FLOPs by operation, one forward + backward (FlopCounterMode)", n.flops_by_op, {
+                "op": "key", "FLOPs": lambda _, flops: flops, "share": lambda _, flops: round(flops / n.counted_flops, 4),
+            }, note="mm: the Linear layers and the tied output layer; bmm: attention's Q·Kᵀ "
+                    "and A·V, per head. Forward and backward both included."),
+            Table.of("Chinchilla, Table 3 (Approach 1), against C = 6·N·D", n.chinchilla, {
+                "params": "key",
+                "tokens": lambda _, row: f"{row['tokens']:.3g}",
+                "FLOPs printed": lambda _, row: f"{row['published_flops']:.3g}",
+                "6·N·D": lambda _, row: f"{row['flops_6nd']:.3g}",
+                "ratio": lambda _, row: round(row["ratio"], 3),
+                "D/N": lambda _, row: round(row["tokens_per_param"], 1),
+            }, note="Hoffmann et al. 2022, Training Compute-Optimal Large Language Models; 'ratio' = "
+                    "6·N·D / printed FLOPs."),
         ],
         model=f"tiny GPT ({opts.n_layer} layers, width {opts.n_embd}, T {opts.seq_len}), random weights",
     )

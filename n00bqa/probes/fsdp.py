@@ -1,7 +1,7 @@
 """How much memory does each GPU need with ZeRO / FSDP, and what does the sharding cost in communication?
 
 PyTorch's FSDP2 (`torch.distributed.fsdp.fully_shard`) on N real ranks over a CPU device mesh,
-training the same GPT block as the ddp probe (n00bqa/probes/distributed.py). Every parameter
+training the same GPT block as the ddp probe (n00bqa/probes/lib/launcher.py). Every parameter
 becomes a DTensor sharded along dim 0; the probe reads each rank's local shards, gradients and Adam
 state to measure what that rank really holds, counts the all-gathers and reduce-scatters of a
 training step with CommDebugMode (and the bytes of each), and compares the trained weights with
@@ -14,24 +14,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from n00bqa.probes.base import Context, Prediction, Probe, Report, Table
-from n00bqa.probes.distributed import (
+from n00bqa.probes.lib.block import (
     BlockOptions,
-    RankContext,
     block_job,
     build_block,
     check_block,
-    comm_bytes_mode,
     equal_within,
     make_batch,
     max_abs_diff,
     max_weight_change,
-    model_state_bytes,
     rank_slice,
-    ring_bytes,
-    run_ranks,
     train_reference,
-    with_launch,
 )
+from n00bqa.probes.lib.bytes import comm_bytes_mode, model_state_bytes, ring_bytes
+from n00bqa.probes.lib.launcher import RankContext, run_ranks, with_launch
 
 TOLERANCE = 1e-5  # as in the ddp probe: rounding of a different summation order, after a few Adam steps
 # The sharded fraction of model state is 1/N plus what every rank keeps whole (Adam's 0-d step
@@ -43,7 +39,7 @@ RATIO_TOLERANCE = 0.05
 
 # --- 1. Options ---------------------------------------------------------------------------------
 @dataclass
-class Options(BlockOptions):  # the launch, the block and its training: the ddp probe's options (distributed.py)
+class Options(BlockOptions):  # the launch, the block and its training: the ddp probe's options (lib/block.py)
     pass
 
 
@@ -53,19 +49,25 @@ def check(opts: Options) -> None:
 
 # --- 2. Numbers ---------------------------------------------------------------------------------
 @dataclass
+class RankState:
+    """Model state one rank holds, in bytes, measured from its local tensors (lib/bytes.py)."""
+
+    params: int
+    grads: int
+    optimizer: int  # Adam's two moments and its step counters
+    total: int
+    scalar_optimizer: int  # the part kept whole on every rank: Adam's 0-d step counters
+
+
+@dataclass
 class Numbers:
     nproc: int
     full_param_numel: int  # the unsharded model
-    rank0_param_numel: int  # parameters in rank 0's local shards
-    rank1_param_numel: int
-    param_numel_by_rank: dict[str, int]  # every rank ("rank0", ...)
+    param_numel_by_rank: dict[str, int]  # parameters in each rank's local shards ("rank0", ...)
     shard_numel: dict[str, list[int]]  # per parameter: its local numel on each rank (report only)
     full_state_bytes: int  # params + grads + Adam state of the single-process run
     per_rank_state_bytes: int  # the largest rank's params + grads + Adam state, from its local tensors
-    state_by_rank: list[dict[str, int]]  # params, grads, optimizer, total per rank
-    rank0_weight_bytes: int
-    rank0_grad_bytes: int
-    rank0_adam_bytes: int
+    state_by_rank: dict[str, RankState]  # "rank0", ...
     unsharded_state_bytes: int  # what every rank keeps whole: Adam's 0-d step counters
     state_fraction: float  # per_rank_state_bytes / full_state_bytes
     one_over_n: float  # what a perfect split would give
@@ -129,8 +131,8 @@ def measure(opts: Options, ctx: Context) -> Numbers:
     params = dict(reference.named_parameters())
     full = model_state_bytes(reference, optimizer)
     by_rank = {f"rank{r}": sum(res["shard_numel"].values()) for r, res in enumerate(ranks)}
-    states = [res["state"] for res in ranks]
-    per_rank = max(s["total"] for s in states)
+    states = {f"rank{r}": RankState(**res["state"]) for r, res in enumerate(ranks)}
+    per_rank = max(s.total for s in states.values())
     calls = ranks[0]["forward"] + ranks[0]["backward"]
     comm = sum(ring_bytes(kind, big, opts.nproc) for kind, _, big in calls)
     grad_bytes = sum(p.numel() * p.element_size() for p in params.values())
@@ -138,17 +140,12 @@ def measure(opts: Options, ctx: Context) -> Numbers:
     return Numbers(
         nproc=opts.nproc,
         full_param_numel=sum(p.numel() for p in params.values()),
-        rank0_param_numel=by_rank["rank0"],
-        rank1_param_numel=by_rank["rank1"],
         param_numel_by_rank=by_rank,
         shard_numel={name: [res["shard_numel"][name] for res in ranks] for name in params},
         full_state_bytes=full["total"],
         per_rank_state_bytes=per_rank,
         state_by_rank=states,
-        rank0_weight_bytes=states[0]["params"],
-        rank0_grad_bytes=states[0]["grads"],
-        rank0_adam_bytes=states[0]["optimizer"],
-        unsharded_state_bytes=states[0]["scalar_optimizer"],
+        unsharded_state_bytes=states["rank0"].scalar_optimizer,
         state_fraction=per_rank / full["total"],
         one_over_n=1 / opts.nproc,
         fraction_tolerance=FRACTION_TOLERANCE,
@@ -187,7 +184,7 @@ def report(n: Numbers, opts: Options) -> Report:
     follows = follows_one_over_n(n.state_fraction, n.nproc, n.fraction_tolerance)
     share = (f"which follows 1/N = {n.one_over_n:.3f} within {n.fraction_tolerance:g}" if follows else
              f"which does NOT follow 1/N = {n.one_over_n:.3f} within {n.fraction_tolerance:g}")
-    rank0 = n.state_by_rank[0]
+    rank0 = n.state_by_rank["rank0"]
     ratio_words = "close to" if close_to(n.comm_vs_ddp, n.zero3_ratio, n.ratio_tolerance) else "NOT close to"
     uneven = [name for name, sizes in n.shard_numel.items() if len(set(sizes)) > 1]
     shards = ", ".join(f"rank {r} holds {v:,}" for r, v in enumerate(n.param_numel_by_rank.values()))
@@ -197,8 +194,8 @@ def report(n: Numbers, opts: Options) -> Report:
         + (f"{len(uneven)} parameters have a dim 0 that {n.nproc} does not divide, so the last ranks get "
            f"shorter pieces (torch.chunk sizes)." if uneven else
            f"Every dim 0 divides by {n.nproc}, so the pieces are equal."),
-        f"Measured from its local tensors, rank 0 holds {rank0['total']:,} bytes of model state: "
-        f"{rank0['params']:,} of weights, {rank0['grads']:,} of gradients and {rank0['optimizer']:,} of Adam "
+        f"Measured from its local tensors, rank 0 holds {rank0.total:,} bytes of model state: "
+        f"{rank0.params:,} of weights, {rank0.grads:,} of gradients and {rank0.optimizer:,} of Adam "
         f"state. The most any rank holds is {n.per_rank_state_bytes:,} bytes against {n.full_state_bytes:,} on "
         f"one process: a fraction of {n.state_fraction:.3f}, {share}; the {n.unsharded_state_bytes:,} bytes "
         f"of Adam's step counters are kept whole on every rank.",
@@ -219,11 +216,12 @@ def report(n: Numbers, opts: Options) -> Report:
         f"{n.max_abs_diff_vs_single_process:.2g}, while training moved them by up to {n.max_weight_change:.2g}): "
         f"sharding changes where the state lives, not the maths.",
     ]
-    state = Table("Model state per rank (bytes, measured)", ["rank", "weights", "grads", "Adam", "total"],
-                  [[r, s["params"], s["grads"], s["optimizer"], s["total"]] for r, s in enumerate(n.state_by_rank)]
-                  + [["1 process", "", "", "", n.full_state_bytes]])
-    shards = Table("Local numel of each parameter", ["parameter", *[f"rank {r}" for r in range(n.nproc)]],
-                   [[name, *sizes] for name, sizes in n.shard_numel.items()])
+    state = Table.of("Model state per rank (bytes, measured)", n.state_by_rank,
+                     {"rank": lambda key, _: key.removeprefix("rank"), "weights": "params", "grads": "grads",
+                      "Adam": "optimizer", "total": "total"})
+    state.rows.append(["1 process", "", "", "", n.full_state_bytes])
+    shards = Table.of("Local numel of each parameter", n.shard_numel,
+                      {"parameter": "key", **{f"rank {r}": (lambda _, sizes, r=r: sizes[r]) for r in range(n.nproc)}})
     return with_launch(Report(
         summary=f"FSDP2 on {n.nproc} ranks: each rank holds {n.per_rank_state_bytes:,} of the "
                 f"{n.full_state_bytes:,} bytes of model state and a step costs {n.allgather_count} all-gathers "
@@ -244,9 +242,12 @@ PROBE = Probe(
     report=report,
     check=check,
     threads=1,
+    renamed_metrics={"rank0_param_numel": "param_numel_by_rank.rank0", "rank1_param_numel": "param_numel_by_rank.rank1",
+                     "rank0_weight_bytes": "state_by_rank.rank0.params", "rank0_grad_bytes": "state_by_rank.rank0.grads",
+                     "rank0_adam_bytes": "state_by_rank.rank0.optimizer"},
     predictions=(
         Prediction("With 2 ranks, how many parameters of the default block sit in rank 0's shards?",
-                   "rank0_param_numel", "parameters"),
+                   "param_numel_by_rank.rank0", "parameters"),
         Prediction("How many all-gathers does one FSDP2 training step issue for 3 units?", "allgather_count",
                    "all-gathers"),
     ),

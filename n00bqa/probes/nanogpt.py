@@ -1,8 +1,8 @@
 """How do I build and train a GPT from scratch, and what loss should I expect along the way?
 
-A GPT written here in the reading order of nanoGPT's `model.py` (token and position embeddings,
-causal self-attention, MLP, the pre-norm block, the final LayerNorm and the output layer tied to the
-token table), then trained character by character on text n00bqa ships: our own corpus notes
+A GPT written in the reading order of nanoGPT's `model.py` (`n00bqa/probes/lib/gpt.py`: token and
+position embeddings, causal self-attention, MLP, the pre-norm block, the final LayerNorm and the output
+layer tied to the token table; read it first), trained here character by character on text n00bqa ships: our own corpus notes
 (`data/nanogpt_text.txt`, the notes in `corpus/notes/` joined together when this probe was written),
 90 % for training and the last 10 % held out, as nanoGPT's shakespeare_char preparation splits.
 
@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from importlib.resources import files
 
 from n00bqa.errors import ProbeError
-from n00bqa.probes.models import GPTShape
+from n00bqa.probes.lib.models import GPTShape
 from n00bqa.probes.base import Context, Prediction, Probe, Report, Table, check_heads_divide, check_ranges
 
 TEXT_FILE = "data/nanogpt_text.txt"
@@ -50,7 +50,6 @@ SHAKESPEARE_CHAR_PUBLISHED_CPU_VAL_LOSS = 1.88
 GPT2 = dict(n_layer=12, n_head=12, n_embd=768, block_size=1024, vocab_size=50257, bias=True)
 GPT2_PADDED_VOCAB = 50304
 GPT2_PUBLISHED_PARAMS = 124_439_808  # GPT-2 small's exact count, tied matrix once (see corpus/notes/nanogpt.md)
-INIT_STD = 0.02  # GPT-2's (and nanoGPT's) init: every matrix and table ~ N(0, 0.02²)
 
 
 # --- 1. Options ---------------------------------------------------------------------------------
@@ -77,150 +76,8 @@ def check(opts: Options) -> None:
         raise ProbeError(f"--temperature must be in (0, 10], got {opts.temperature}")
 
 
-# --- The model, in the order of nanoGPT's model.py ----------------------------------------------
-@dataclass
-class GPTConfig:
-    block_size: int = 64
-    vocab_size: int = 101
-    n_layer: int = 2
-    n_head: int = 4
-    n_embd: int = 64
-    dropout: float = 0.0
-    bias: bool = False  # nanoGPT's train.py default: no biases in Linear and LayerNorm
-    # True: F.scaled_dot_product_attention (a fused kernel); False: the softmax written out, which is
-    # what torch's FlopCounterMode can count on a CPU (it has no formula for the CPU fused kernel).
-    flash: bool = True
-
-
-def config_for(shape: GPTShape, block_size: int, vocab_size: int, **more) -> GPTConfig:
-    """The GPTConfig of a probe's shape options, for this context and vocabulary."""
-    return GPTConfig(block_size=block_size, vocab_size=vocab_size, n_layer=shape.n_layer, n_head=shape.n_head,
-                     n_embd=shape.n_embd, **more)
-
-
-def build_gpt(config: GPTConfig):
-    """A GPT from `config`, written like nanoGPT's model.py; build it under `torch.device("meta")` to count.
-
-    Returns:
-        the model: `model(idx (B, T), targets (B, T) or None) -> (logits (B, T, V), loss or None)`,
-        `model.get_num_params(non_embedding=True)` and `model.generate(idx, n, temperature)`.
-    """
-    import torch
-    import torch.nn as nn
-    import torch.nn.functional as F
-
-    class CausalSelfAttention(nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            # one matrix makes the queries, keys and values of every head at once: C -> 3C
-            self.c_attn = nn.Linear(config.n_embd, 3 * config.n_embd, bias=config.bias)
-            self.c_proj = nn.Linear(config.n_embd, config.n_embd, bias=config.bias)  # heads back into the stream
-            self.attn_dropout = nn.Dropout(config.dropout)
-            self.resid_dropout = nn.Dropout(config.dropout)
-            if not config.flash:  # position t may look at 0..t only: the lower triangle
-                causal = torch.tril(torch.ones(config.block_size, config.block_size, dtype=torch.bool))
-                self.register_buffer("causal", causal, persistent=False)
-
-        def forward(self, x):
-            B, T, C = x.shape  # batch, time, channels (n_embd)
-            hs = C // config.n_head  # head size
-            q, k, v = self.c_attn(x).split(C, dim=2)  # (B, T, 3C) -> three (B, T, C)
-            q = q.view(B, T, config.n_head, hs).transpose(1, 2)  # (B, T, C) -> (B, nh, T, hs)
-            k = k.view(B, T, config.n_head, hs).transpose(1, 2)  # (B, nh, T, hs)
-            v = v.view(B, T, config.n_head, hs).transpose(1, 2)  # (B, nh, T, hs)
-            if config.flash:
-                y = F.scaled_dot_product_attention(q, k, v, is_causal=True,
-                                                   dropout_p=config.dropout if self.training else 0.0)
-            else:
-                att = (q @ k.transpose(-2, -1)) / math.sqrt(hs)  # (B, nh, T, hs) @ (B, nh, hs, T) -> (B, nh, T, T)
-                att = att.masked_fill(~self.causal[:T, :T], float("-inf"))  # the future gets weight exp(-inf) = 0
-                att = self.attn_dropout(F.softmax(att, dim=-1))  # each row sums to 1
-                y = att @ v  # (B, nh, T, T) @ (B, nh, T, hs) -> (B, nh, T, hs)
-            y = y.transpose(1, 2).contiguous().view(B, T, C)  # heads side by side again: (B, T, C)
-            return self.resid_dropout(self.c_proj(y))
-
-    class MLP(nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.c_fc = nn.Linear(config.n_embd, 4 * config.n_embd, bias=config.bias)  # C -> 4C
-            self.gelu = nn.GELU()
-            self.c_proj = nn.Linear(4 * config.n_embd, config.n_embd, bias=config.bias)  # 4C -> C
-            self.dropout = nn.Dropout(config.dropout)
-
-        def forward(self, x):
-            return self.dropout(self.c_proj(self.gelu(self.c_fc(x))))  # (B, T, C) -> (B, T, C)
-
-    class Block(nn.Module):
-        """Pre-norm: normalise, transform, add back to the residual stream; attention then MLP."""
-
-        def __init__(self) -> None:
-            super().__init__()
-            self.ln_1 = nn.LayerNorm(config.n_embd, bias=config.bias)
-            self.attn = CausalSelfAttention()
-            self.ln_2 = nn.LayerNorm(config.n_embd, bias=config.bias)
-            self.mlp = MLP()
-
-        def forward(self, x):
-            x = x + self.attn(self.ln_1(x))  # tokens exchange information
-            return x + self.mlp(self.ln_2(x))  # each position thinks on its own
-
-    class GPT(nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.config = config
-            self.transformer = nn.ModuleDict(dict(
-                wte=nn.Embedding(config.vocab_size, config.n_embd),  # token table (V, C)
-                wpe=nn.Embedding(config.block_size, config.n_embd),  # learned positions (block_size, C)
-                drop=nn.Dropout(config.dropout),
-                h=nn.ModuleList([Block() for _ in range(config.n_layer)]),
-                ln_f=nn.LayerNorm(config.n_embd, bias=config.bias),
-            ))
-            self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)  # C -> V scores
-            # Weight tying: the output layer IS the token table, one (V, C) tensor used twice.
-            self.transformer.wte.weight = self.lm_head.weight
-            self.apply(self._init_weights)
-            for name, p in self.named_parameters():  # GPT-2's scaled init of the residual projections
-                if name.endswith("c_proj.weight"):
-                    torch.nn.init.normal_(p, mean=0.0, std=INIT_STD / math.sqrt(2 * config.n_layer))
-
-        @staticmethod
-        def _init_weights(module) -> None:
-            if isinstance(module, (nn.Linear, nn.Embedding)):
-                torch.nn.init.normal_(module.weight, mean=0.0, std=INIT_STD)
-            if isinstance(module, nn.Linear) and module.bias is not None:
-                torch.nn.init.zeros_(module.bias)
-
-        def get_num_params(self, non_embedding: bool = True) -> int:
-            """Unique parameters (the tied table once); nanoGPT's default also leaves out the position
-            table `wpe`, but keeps `wte`, because as the output layer it does real matrix work."""
-            n = sum(p.numel() for p in self.parameters())  # parameters() yields a shared tensor once
-            return n - self.transformer.wpe.weight.numel() if non_embedding else n
-
-        def forward(self, idx, targets=None):
-            B, T = idx.shape
-            pos = torch.arange(T, device=idx.device)  # (T,)
-            x = self.transformer.drop(self.transformer.wte(idx) + self.transformer.wpe(pos))  # (B, T, C) + (T, C)
-            for block in self.transformer.h:
-                x = block(x)  # (B, T, C)
-            logits = self.lm_head(self.transformer.ln_f(x))  # (B, T, C) -> (B, T, V)
-            if targets is None:
-                return logits, None
-            loss = F.cross_entropy(logits.view(B * T, -1), targets.view(B * T))  # (B*T, V) vs (B*T,)
-            return logits, loss
-
-        @torch.no_grad()
-        def generate(self, idx, max_new_tokens: int, temperature: float = 1.0):
-            for _ in range(max_new_tokens):
-                context = idx[:, -config.block_size:]  # (B, <= block_size): the model sees no further back
-                logits, _ = self(context)
-                probs = F.softmax(logits[:, -1, :] / temperature, dim=-1)  # (B, V): the next character
-                idx = torch.cat([idx, torch.multinomial(probs, num_samples=1)], dim=1)  # (B, t+1)
-            return idx
-
-    return GPT()
-
-
-def params_closed_form(config: GPTConfig) -> int:
+# --- Counting the model (the model itself is lib/gpt.py, in the order of nanoGPT's model.py) -----
+def params_closed_form(config) -> int:
     """V·C + block·C (the two tables) + per block [12·C² weights + 2·C LayerNorm scales
     (+ 11·C biases)] + C for ln_f (+ C); the tied head adds nothing."""
     C, V, L = config.n_embd, config.vocab_size, config.n_layer
@@ -229,12 +86,14 @@ def params_closed_form(config: GPTConfig) -> int:
     return V * C + config.block_size * C + L * per_block + C + (C if config.bias else 0)
 
 
-def count_on_meta(config: GPTConfig) -> dict[str, int]:
-    """nanoGPT's two counts of a configuration, without allocating a single weight."""
+def count_on_meta(config) -> dict[str, int]:
+    """nanoGPT's two counts of a GPTConfig, without allocating a single weight."""
     import torch
 
+    from n00bqa.probes.lib.gpt import GPT
+
     with torch.device("meta"):
-        model = build_gpt(config)
+        model = GPT(config)
     return {"params": model.get_num_params(non_embedding=False),
             "non_embedding_params": model.get_num_params(),  # what nanoGPT prints at start-up
             "params_formula": params_closed_form(config)}
@@ -252,6 +111,20 @@ def uses_context(val_loss: float, unigram_entropy: float) -> bool:
 
 # --- 2. Numbers ---------------------------------------------------------------------------------
 @dataclass
+class LossPoint:  # one estimate of the losses during training, each a mean over --eval-batches batches
+    step: int
+    train: float
+    val: float
+
+
+@dataclass
+class CharCount:  # how often one character occurs in the training text
+    char: str  # repr() of the character, so a space or a line break shows
+    count: int
+    share: float  # count / training characters
+
+
+@dataclass
 class Numbers:
     text_chars: int
     train_chars: int
@@ -266,7 +139,7 @@ class Numbers:
     initial_loss_expected: float  # ln V + std²/2 for Gaussian logits of that spread
     init_tolerance: float
     unigram_entropy: float  # nats: entropy of the training characters' frequencies
-    char_counts: list  # [character, count, share] rows, most frequent first (report only)
+    char_counts: list[CharCount]  # most frequent first (report only)
     final_train_loss: float
     final_val_loss: float
     val_below_unigram: float  # unigram entropy - final val loss
@@ -276,7 +149,7 @@ class Numbers:
     train_seconds: float  # the optimisation steps only, evaluations excluded
     tokens_per_second: float
     tokens_per_step: int
-    curve: list  # [step, train loss, val loss] rows (report only)
+    curve: list[LossPoint]  # step 0, then every eval (report only)
     sample: str  # generated text (report only)
     shakespeare_char: dict  # counts on meta + the README's losses
     gpt2: dict  # counts on meta
@@ -284,7 +157,7 @@ class Numbers:
 
 # --- 3. measure ---------------------------------------------------------------------------------
 def load_text() -> str:
-    return files("n00bqa.probes").joinpath(TEXT_FILE).read_text(encoding="utf-8")
+    return files("n00bqa.probes.lib").joinpath(TEXT_FILE).read_text(encoding="utf-8")
 
 
 def unigram_entropy(ids, vocab_size: int) -> float:
@@ -298,6 +171,8 @@ def unigram_entropy(ids, vocab_size: int) -> float:
 
 def measure(opts: Options, ctx: Context) -> Numbers:
     import torch
+
+    from n00bqa.probes.lib.gpt import GPT, INIT_STD, GPTConfig, config_for
 
     # --- the data: characters -> ids, a held-out tail -------------------------------------------
     text = load_text()
@@ -317,7 +192,7 @@ def measure(opts: Options, ctx: Context) -> Numbers:
         return x, y
 
     config = config_for(opts, opts.block_size, V)
-    model = build_gpt(config)
+    model = GPT(config)
 
     @torch.no_grad()
     def estimate_loss() -> dict[str, float]:
@@ -333,7 +208,7 @@ def measure(opts: Options, ctx: Context) -> Numbers:
         init_logits, _ = model.eval()(x)  # (B, T, V)
         init_logit_std = float(init_logits.std())
     first = estimate_loss()
-    curve = [[0, round(first["train"], 4), round(first["val"], 4)]]
+    curve = [LossPoint(0, round(first["train"], 4), round(first["val"], 4))]
 
     # --- training: AdamW, warmup then cosine decay to a tenth, as nanoGPT's train.py ------------
     decay = [p for p in model.parameters() if p.dim() >= 2]  # matrices and tables decay; LayerNorm scales do not
@@ -365,10 +240,10 @@ def measure(opts: Options, ctx: Context) -> Numbers:
         train_seconds += time.perf_counter() - start
         if (step + 1) % eval_every == 0 or step + 1 == opts.steps:
             losses = estimate_loss()
-            if curve[-1][0] != step + 1:
-                curve.append([step + 1, round(losses["train"], 4), round(losses["val"], 4)])
+            if curve[-1].step != step + 1:
+                curve.append(LossPoint(step + 1, round(losses["train"], 4), round(losses["val"], 4)))
         advance(1)
-    final = {"train": curve[-1][1], "val": curve[-1][2]}
+    final = curve[-1]
 
     # --- a sample: feed each drawn character back in --------------------------------------------
     sample = ""
@@ -382,7 +257,7 @@ def measure(opts: Options, ctx: Context) -> Numbers:
     # --- which characters are common: the reason the unigram entropy sits below ln V ------------
     counts = torch.bincount(splits["train"], minlength=V).tolist()  # (V,)
     order = sorted(range(V), key=lambda i: -counts[i])
-    char_counts = [[repr(chars[i]), counts[i], round(counts[i] / n_train, 4)] for i in order]
+    char_counts = [CharCount(repr(chars[i]), counts[i], round(counts[i] / n_train, 4)) for i in order]
 
     # --- counting: ours, nanoGPT's shakespeare_char, GPT-2 --------------------------------------
     shakespeare = count_on_meta(GPTConfig(**SHAKESPEARE_CHAR))
@@ -403,8 +278,8 @@ def measure(opts: Options, ctx: Context) -> Numbers:
         initial_loss=first["train"], initial_minus_ln_vocab=first["train"] - ln_vocab,
         initial_loss_expected=ln_vocab + init_logit_std ** 2 / 2, init_tolerance=INIT_TOLERANCE,
         unigram_entropy=unigram, char_counts=char_counts,
-        final_train_loss=final["train"], final_val_loss=final["val"],
-        val_below_unigram=unigram - final["val"],
+        final_train_loss=final.train, final_val_loss=final.val,
+        val_below_unigram=unigram - final.val,
         params=model.get_num_params(non_embedding=False), params_formula=params_closed_form(config),
         non_embedding_params=model.get_num_params(),
         train_seconds=round(train_seconds, 2), tokens_per_second=round(tokens_per_step * opts.steps / train_seconds),
@@ -413,20 +288,20 @@ def measure(opts: Options, ctx: Context) -> Numbers:
 
 
 # --- 4. report ----------------------------------------------------------------------------------
-def loss_plot(curve: list) -> str:
+def loss_plot(curve: list[LossPoint]) -> str:
     """The loss curve as plain terminal text, 60 columns wide (plotext, no colour codes)."""
     import plotext as plt
 
     fig = plt.figure
     fig.clear()
-    steps = [row[0] for row in curve]
-    fig.draw(fig.signal(steps, [row[1] for row in curve], marker="•").label("train").lines())
-    fig.draw(fig.signal(steps, [row[2] for row in curve], marker="x").label("val").lines())
+    steps = [point.step for point in curve]
+    fig.draw(fig.signal(steps, [point.train for point in curve], marker="•").label("train").lines())
+    fig.draw(fig.signal(steps, [point.val for point in curve], marker="x").label("val").lines())
     fig.plot_size(60, 16)
     fig.theme("colorless")
     fig.label("step", "x")
     fig.label("loss (nats)", "y")
-    fig.legend(x=steps[-1], y=max(row[1] for row in curve), ha="right", va="top", relative=True)  # top right is empty
+    fig.legend(x=steps[-1], y=max(point.train for point in curve), ha="right", va="top", relative=True)  # top right is empty
     text = fig.build().string(colorless=True)
     fig.clear()
     return "\n".join(line.rstrip() for line in text.splitlines())
@@ -451,8 +326,8 @@ def report(n: Numbers, opts: Options) -> Report:
         f"predicting {n.initial_loss_expected:.4f}.",
         f"A model that ignores context and knows only how often each character occurs scores the unigram "
         f"entropy, {n.unigram_entropy:.4f} nats: below ln V because characters are not equally common "
-        f"(the most frequent, {top[0]}, is {top[2]:.1%} of the training text; the rarest, {rare[0]}, occurs "
-        f"{rare[1]} times).",
+        f"(the most frequent, {top.char}, is {top.share:.1%} of the training text; the rarest, {rare.char}, "
+        f"occurs {rare.count} times).",
         f"After {opts.steps} AdamW steps of {n.tokens_per_step:,} characters ({opts.batch_size} sequences of "
         f"{opts.block_size}) in {n.train_seconds:.1f} s ({n.tokens_per_second:,.0f} characters/s on this CPU), "
         f"the held-out loss is {n.final_val_loss:.4f} (train {n.final_train_loss:.4f}): "
@@ -479,24 +354,22 @@ def report(n: Numbers, opts: Options) -> Report:
         findings.append("A sample, one character at a time at temperature "
                         f"{opts.temperature} (the table below keeps its line breaks): "
                         + textwrap.shorten(" ".join(n.sample.split()), 160, placeholder=" …"))
-    config_rows = [
-        ["this run", opts.n_layer, opts.n_head, opts.n_embd, opts.block_size, n.vocab_size, n.params,
-         n.non_embedding_params],
-        ["shakespeare_char", SHAKESPEARE_CHAR["n_layer"], SHAKESPEARE_CHAR["n_head"], SHAKESPEARE_CHAR["n_embd"],
-         SHAKESPEARE_CHAR["block_size"], SHAKESPEARE_CHAR["vocab_size"], sc["params"], sc["non_embedding_params"]],
-        ["gpt2", GPT2["n_layer"], GPT2["n_head"], GPT2["n_embd"], GPT2["block_size"], GPT2["vocab_size"],
-         g2["params"], g2["non_embedding_params"]],
-    ]
+    configs = {  # each configuration's shape beside its counts
+        "this run": {**opts.__dict__, "vocab_size": n.vocab_size, "params": n.params,
+                     "non_embedding_params": n.non_embedding_params},
+        "shakespeare_char": {**SHAKESPEARE_CHAR, **sc},
+        "gpt2": {**GPT2, **g2},
+    }
     tables = [
-        Table("Loss during training (nats; each a mean over "
-              f"{opts.eval_batches} batches)", ["step", "train loss", "val loss"], n.curve,
-              note=loss_plot(n.curve)),
-        Table("Configurations counted (params = unique; non-emb = nanoGPT's print, wpe left out)",
-              ["model", "layers", "heads", "width", "context", "vocab", "params", "non-emb"], config_rows,
-              note="Closed form, C = width, V = vocab, L = layers: V·C + context·C + L·(12·C² + 2·C) + C "
-                   "without biases; biases add 11·C per block and C for ln_f. The tied head adds nothing."),
-        Table("Characters by frequency in the training text (most common and rarest)",
-              ["char", "count", "share"], n.char_counts[:5] + n.char_counts[-3:]),
+        Table.of(f"Loss during training (nats; each a mean over {opts.eval_batches} batches)", n.curve,
+                 {"step": "step", "train loss": "train", "val loss": "val"}, note=loss_plot(n.curve)),
+        Table.of("Configurations counted (params = unique; non-emb = nanoGPT's print, wpe left out)", configs, {
+            "model": "key", "layers": "n_layer", "heads": "n_head", "width": "n_embd", "context": "block_size",
+            "vocab": "vocab_size", "params": "params", "non-emb": "non_embedding_params",
+        }, note="Closed form, C = width, V = vocab, L = layers: V·C + context·C + L·(12·C² + 2·C) + C "
+                "without biases; biases add 11·C per block and C for ln_f. The tied head adds nothing."),
+        Table.of("Characters by frequency in the training text (most common and rarest)",
+                 n.char_counts[:5] + n.char_counts[-3:], {"char": "char", "count": "count", "share": "share"}),
     ]
     if n.sample:
         lines = [piece for line in n.sample.split("\n") for piece in (textwrap.wrap(line, 60) or [""])]

@@ -41,7 +41,7 @@ def new_probe(study: Study, name: str, question_id: str | None = None):
         ProbeError for a bad or taken name; QuestionError for an unknown question id.
     """
     from n00bqa.probes import probe_names
-    from n00bqa.questions import get_question, save_question
+    from n00bqa.questions import get_question, link_probe
 
     study.require_writable()
     check_probe_name(name)
@@ -57,7 +57,6 @@ def new_probe(study: Study, name: str, question_id: str | None = None):
     test = TEMPLATE_TEST.read_text(encoding="utf-8").replace('NAME = "template"', f'NAME = "{name}"', 1)
     test = test.replace("the probe `template`", f"the probe `{name}`", 1)
     atomic_write_text(study.probes_dir / f"test_{path.name}", test)
-    if question is not None and name not in question.probes:
-        question.probes.append(name)
-        save_question(study, question)
+    if question is not None:
+        question = link_probe(study, question.id, name)  # the question file is edited by questions.py
     return path, question

@@ -1,6 +1,6 @@
 """How does GSPMD (or tensor parallelism) split one matrix multiply across devices, and what must they exchange?
 
-DTensor on a CPU device mesh of N real ranks (n00bqa/probes/distributed.py) is PyTorch's face of
+DTensor on a CPU device mesh of N real ranks (n00bqa/probes/lib/launcher.py) is PyTorch's face of
 GSPMD's annotations: a tensor is Shard(dim), Replicate() or Partial() (a pending sum) over the
 mesh, and changing that annotation is a collective. The probe counts, with CommDebugMode, the
 collectives each redistribution issues and the bytes each rank holds before and after; then it
@@ -14,16 +14,13 @@ from dataclasses import dataclass, field
 
 from n00bqa.errors import ProbeError
 from n00bqa.probes.base import Context, Prediction, Probe, Report, Table, check_ranges
-from n00bqa.probes.distributed import (
+from n00bqa.probes.lib.block import build_block, equal_within, make_batch
+from n00bqa.probes.lib.bytes import comm_bytes_mode, ring_bytes
+from n00bqa.probes.lib.launcher import (
     LaunchOptions,
     RankContext,
-    build_block,
     check_launch,
     check_state_fits,
-    comm_bytes_mode,
-    equal_within,
-    make_batch,
-    ring_bytes,
     run_ranks,
     with_launch,
 )
@@ -60,25 +57,43 @@ def check(opts: Options) -> None:
 
 # --- 2. Numbers ---------------------------------------------------------------------------------
 @dataclass
+class Held:
+    """Bytes of the matrix one rank holds before and after the all-gather, measured on that rank."""
+
+    shard: int  # its Shard(0) piece
+    gathered: int  # the Replicate tensor it ends with
+    received: int  # gathered - shard
+
+
+@dataclass
+class Move:
+    """One placement change of the matrix, as rank 0 saw it (CommDebugMode)."""
+
+    kind: str  # the collective it calls for: all-gather, all-reduce, none, all-to-all
+    of_kind: int  # collectives of that kind it issued
+    collectives: int  # of any kind
+    issued: str  # what this backend used ("all-gather" for Shard(0) -> Shard(1) on gloo: DTensor's fallback)
+    ring_bytes_per_rank: float  # ring formula over the measured collective(s)
+
+
+# The placement changes, in the order measured, with the collective each calls for.
+MOVES = {"shard_to_replicate": ("Shard(0) -> Replicate", "all-gather"),
+         "partial_to_replicate": ("Partial -> Replicate", "all-reduce"),
+         "replicate_to_shard": ("Replicate -> Shard(0)", "none"),
+         "shard0_to_shard1": ("Shard(0) -> Shard(1)", "all-to-all")}
+
+
+@dataclass
 class Numbers:
     nproc: int
     matrix_bytes: int  # rows x cols x 4, the whole tensor
-    shard_bytes_by_rank: list[int]  # each rank's Shard(0) piece
-    shard_to_replicate_allgathers: int
-    shard_to_replicate_collectives: int  # of any kind
+    held_by_rank: list[Held]
+    moves: dict[str, Move]  # keyed as MOVES
     shard_to_replicate_equal: bool  # the gathered tensor is the original, exactly
-    allgather_received_by_rank: list[int]  # bytes after - bytes before, per rank
     allgather_ring_bytes_per_rank: float  # (N-1)/N x matrix_bytes
-    partial_to_replicate_allreduces: int
-    partial_to_replicate_collectives: int
     partial_sum: float  # each rank held rank+1 everywhere; the sum it reads after
     partial_sum_expected: float  # N(N+1)/2
     allreduce_ring_bytes_per_rank: float  # 2(N-1)/N x matrix_bytes
-    replicate_to_shard_collectives: int  # slicing a replicated tensor needs none
-    shard0_to_shard1_alltoalls: int
-    shard0_to_shard1_collectives: int
-    shard0_to_shard1_kind: str  # what this backend used ("all-gather" on gloo: DTensor's fallback)
-    shard0_to_shard1_bytes_per_rank: float  # ring formula over the measured collective(s)
     hidden_units: int  # 4 x d_model
     fc_local_shape: list[int]  # c_fc.weight on rank 0: (4d/N, d), column-parallel
     proj_local_shape: list[int]  # c_proj.weight on rank 0: (d, 4d/N), row-parallel
@@ -103,6 +118,12 @@ def _counts(calls: list[tuple[str, int, int]], kind: str) -> int:
     return sum(k == kind for k, _, _ in calls)
 
 
+def _move(calls: list[tuple[str, int, int]], kind: str, n: int) -> Move:
+    return Move(kind=kind, of_kind=_counts(calls, kind), collectives=len(calls),
+                issued=", ".join(k for k, _, _ in calls) or "none",
+                ring_bytes_per_rank=sum(ring_bytes(k, big, n) for k, _, big in calls))
+
+
 def sharding_rank(rank: RankContext, job: dict) -> dict:
     """One rank: redistribute DTensors between placements, then run a tensor-parallel MLP."""
     import torch
@@ -122,7 +143,7 @@ def sharding_rank(rank: RankContext, job: dict) -> dict:
     mode = comm_bytes_mode()
     with mode:
         gathered = sharded.redistribute(mesh, [Replicate()]).to_local()  # (rows, cols)
-    out["gather"] = {"calls": mode.calls, "before": piece.numel() * 4, "after": gathered.numel() * 4,
+    out["shard_to_replicate"] = {"calls": mode.calls, "before": piece.numel() * 4, "after": gathered.numel() * 4,
                      "equal": bool(torch.equal(gathered, full))}
 
     # Partial -> Replicate: each rank holds a term of a sum (rank + 1 everywhere).
@@ -131,20 +152,20 @@ def sharding_rank(rank: RankContext, job: dict) -> dict:
     mode = comm_bytes_mode()
     with mode:
         summed = pending.redistribute(mesh, [Replicate()]).to_local()  # (rows, cols)
-    out["reduce"] = {"calls": mode.calls, "value": float(summed[0, 0])}
+    out["partial_to_replicate"] = {"calls": mode.calls, "value": float(summed[0, 0])}
 
     # Replicate -> Shard(0): every rank already has its rows; it only slices.
     replicated = DTensor.from_local(full, mesh, [Replicate()])
     mode = comm_bytes_mode()
     with mode:
         replicated.redistribute(mesh, [Shard(0)]).to_local()
-    out["slice"] = {"calls": mode.calls}
+    out["replicate_to_shard"] = {"calls": mode.calls}
 
     # Shard(0) -> Shard(1): rows to columns, every rank trades a block with every other.
     mode = comm_bytes_mode()
     with mode:
         sharded.redistribute(mesh, [Shard(1)]).to_local()
-    out["transpose"] = {"calls": mode.calls}
+    out["shard0_to_shard1"] = {"calls": mode.calls}
 
     # The MLP, Megatron-style: c_fc split by output columns, c_proj by input rows.
     mlp = build_block(job["d_model"], 1, job["seed"]).mlp.to(rank.device)  # the GPT block's MLP
@@ -184,22 +205,15 @@ def measure(opts: Options, ctx: Context) -> Numbers:
     return Numbers(
         nproc=n,
         matrix_bytes=matrix,
-        shard_bytes_by_rank=[r["gather"]["before"] for r in ranks],
-        shard_to_replicate_allgathers=_counts(r0["gather"]["calls"], "all-gather"),
-        shard_to_replicate_collectives=len(r0["gather"]["calls"]),
-        shard_to_replicate_equal=all(r["gather"]["equal"] for r in ranks),
-        allgather_received_by_rank=[r["gather"]["after"] - r["gather"]["before"] for r in ranks],
+        held_by_rank=[Held(shard=r["shard_to_replicate"]["before"], gathered=r["shard_to_replicate"]["after"],
+                           received=r["shard_to_replicate"]["after"] - r["shard_to_replicate"]["before"])
+                      for r in ranks],
+        moves={key: _move(r0[key]["calls"], kind, n) for key, (_, kind) in MOVES.items()},
+        shard_to_replicate_equal=all(r["shard_to_replicate"]["equal"] for r in ranks),
         allgather_ring_bytes_per_rank=ring_bytes("all-gather", matrix, n),
-        partial_to_replicate_allreduces=_counts(r0["reduce"]["calls"], "all-reduce"),
-        partial_to_replicate_collectives=len(r0["reduce"]["calls"]),
-        partial_sum=r0["reduce"]["value"],
+        partial_sum=r0["partial_to_replicate"]["value"],
         partial_sum_expected=n * (n + 1) / 2,
         allreduce_ring_bytes_per_rank=ring_bytes("all-reduce", matrix, n),
-        replicate_to_shard_collectives=len(r0["slice"]["calls"]),
-        shard0_to_shard1_alltoalls=_counts(r0["transpose"]["calls"], "all-to-all"),
-        shard0_to_shard1_collectives=len(r0["transpose"]["calls"]),
-        shard0_to_shard1_kind=", ".join(k for k, _, _ in r0["transpose"]["calls"]) or "none",
-        shard0_to_shard1_bytes_per_rank=sum(ring_bytes(k, big, n) for k, _, big in r0["transpose"]["calls"]),
         hidden_units=4 * opts.d_model,
         fc_local_shape=r0["mlp"]["fc"],
         proj_local_shape=r0["mlp"]["proj"],
@@ -237,22 +251,23 @@ def report(n: Numbers, opts: Options) -> Report:
     verdict = "equal within" if same else "NOT equal within"
     right_sum = "the sum" if n.partial_sum == n.partial_sum_expected else "NOT the sum"
     exact = "exactly the original" if n.shard_to_replicate_equal else "NOT the original"
-    received = ", ".join(f"{b:,}" for b in n.allgather_received_by_rank)
+    received = ", ".join(f"{h.received:,}" for h in n.held_by_rank)
     other = n.tp_mlp_forward_collectives - n.tp_mlp_allreduces
+    gather, reduce, slice_, transpose = (n.moves[key] for key in MOVES)
     findings = [
-        f"Shard(0) -> Replicate over {n.nproc} ranks took {count_words(n.shard_to_replicate_allgathers, 'all-gather')} "
-        f"({n.shard_to_replicate_collectives} collective in all) and gave back {exact} "
+        f"Shard(0) -> Replicate over {n.nproc} ranks took {count_words(gather.of_kind, 'all-gather')} "
+        f"({gather.collectives} collective in all) and gave back {exact} "
         f"{opts.rows} x {opts.cols} tensor. Each rank received the rows it lacked: {received} bytes of the "
         f"{n.matrix_bytes:,} (ring: (N-1)/N x bytes = {n.allgather_ring_bytes_per_rank:,.0f} sent per rank).",
-        f"Partial -> Replicate took {count_words(n.partial_to_replicate_allreduces, 'all-reduce')} "
-        f"({n.partial_to_replicate_collectives} collective in all): each rank held rank + 1 and reads "
+        f"Partial -> Replicate took {count_words(reduce.of_kind, 'all-reduce')} "
+        f"({reduce.collectives} collective in all): each rank held rank + 1 and reads "
         f"{n.partial_sum:g}, {right_sum} N(N+1)/2 = {n.partial_sum_expected:g}. A ring all-reduce of the "
         f"{n.matrix_bytes:,} bytes costs each rank 2(N-1)/N of them, {n.allreduce_ring_bytes_per_rank:,.0f} bytes: "
         f"a Partial is the expensive placement to resolve.",
-        f"Replicate -> Shard(0) took {count_words(n.replicate_to_shard_collectives, 'collective')} (each rank "
-        f"slices what it has). Shard(0) -> Shard(1) took {n.shard0_to_shard1_collectives} collective "
-        f"({n.shard0_to_shard1_kind}, {n.shard0_to_shard1_bytes_per_rank:,.0f} bytes sent per rank): "
-        + ("an all-to-all, each rank trading (N-1)/N of its shard." if n.shard0_to_shard1_alltoalls else
+        f"Replicate -> Shard(0) took {count_words(slice_.collectives, 'collective')} (each rank "
+        f"slices what it has). Shard(0) -> Shard(1) took {transpose.collectives} collective "
+        f"({transpose.issued}, {transpose.ring_bytes_per_rank:,.0f} bytes sent per rank): "
+        + ("an all-to-all, each rank trading (N-1)/N of its shard." if transpose.of_kind else
            f"{opts.backend} has no all-to-all, so DTensor gathers the whole tensor and slices it; on nccl it is an "
            "all-to-all, each rank trading (N-1)/N of its shard.")
         + " These are the collectives GSPMD's partitioner inserts between annotations.",
@@ -270,28 +285,24 @@ def report(n: Numbers, opts: Options) -> Report:
         f"{count_words(n.tp_mlp_backward_allreduces, 'all-reduce')} ({n.tp_mlp_backward_collectives} collective "
         f"in all), for the input's gradient; each weight's gradient is computed where its shard lives.",
     ]
-    moves = Table("Redistributions (counted on rank 0)", ["from -> to", "collectives", "kind", "bytes / rank"], [
-        ["Shard(0) -> Replicate", n.shard_to_replicate_collectives, "all-gather",
-         round(n.allgather_ring_bytes_per_rank)],
-        ["Partial -> Replicate", n.partial_to_replicate_collectives, "all-reduce",
-         round(n.allreduce_ring_bytes_per_rank)],
-        ["Replicate -> Shard(0)", n.replicate_to_shard_collectives, "none", 0],
-        ["Shard(0) -> Shard(1)", n.shard0_to_shard1_collectives, n.shard0_to_shard1_kind,
-         round(n.shard0_to_shard1_bytes_per_rank)],
+    moves = Table.of("Redistributions (counted on rank 0)", n.moves,
+                     {"from -> to": lambda key, _: MOVES[key][0], "collectives": "collectives", "kind": "issued",
+                      "bytes / rank": lambda _, move: round(move.ring_bytes_per_rank)},
+                     note="bytes / rank: what one rank sends in a ring implementation")
+    moves.rows += [
         ["TP MLP forward", n.tp_mlp_forward_collectives, "all-reduce", round(n.tp_allreduce_ring_bytes_per_rank)],
         ["TP MLP backward", n.tp_mlp_backward_collectives, "all-reduce", round(n.tp_backward_ring_bytes_per_rank)],
-    ], note="bytes / rank: what one rank sends in a ring implementation")
-    held = Table("Bytes each rank holds of the matrix", ["rank", "Shard(0)", "after all-gather", "received"],
-                 [[r, b, n.matrix_bytes, g] for r, (b, g) in enumerate(zip(n.shard_bytes_by_rank,
-                                                                         n.allgather_received_by_rank))])
+    ]
+    held = Table.of("Bytes each rank holds of the matrix", n.held_by_rank,
+                    {"rank": "key", "Shard(0)": "shard", "after all-gather": "gathered", "received": "received"})
     mlp_shapes = Table("Tensor-parallel MLP on rank 0", ["tensor", "local shape", "full shape"], [
         ["c_fc.weight", _shape(n.fc_local_shape), f"{n.hidden_units} x {opts.d_model}"],
         ["c_proj.weight", _shape(n.proj_local_shape), f"{opts.d_model} x {n.hidden_units}"],
         ["hidden activation", _shape(n.hidden_local_shape), f"{opts.batch} x {opts.seq_len} x {n.hidden_units}"],
     ])
     return with_launch(Report(
-        summary=f"On {n.nproc} ranks Shard -> Replicate is {count_words(n.shard_to_replicate_allgathers, 'all-gather')}, "
-                f"Partial -> Replicate {count_words(n.partial_to_replicate_allreduces, 'all-reduce')}, and a "
+        summary=f"On {n.nproc} ranks Shard -> Replicate is {count_words(gather.of_kind, 'all-gather')}, "
+                f"Partial -> Replicate {count_words(reduce.of_kind, 'all-reduce')}, and a "
                 f"column- then row-parallel MLP needs {count_words(n.tp_mlp_allreduces, 'all-reduce')} forward.",
         findings=findings,
         tables=[moves, mlp_shapes, held],
@@ -309,6 +320,14 @@ PROBE = Probe(
     report=report,
     check=check,
     threads=1,
+    renamed_metrics={"shard_to_replicate_allgathers": "moves.shard_to_replicate.of_kind",
+                     "shard_to_replicate_collectives": "moves.shard_to_replicate.collectives",
+                     "partial_to_replicate_allreduces": "moves.partial_to_replicate.of_kind",
+                     "partial_to_replicate_collectives": "moves.partial_to_replicate.collectives",
+                     "replicate_to_shard_collectives": "moves.replicate_to_shard.collectives",
+                     "shard0_to_shard1_alltoalls": "moves.shard0_to_shard1.of_kind",
+                     "shard0_to_shard1_collectives": "moves.shard0_to_shard1.collectives",
+                     "shard0_to_shard1_bytes_per_rank": "moves.shard0_to_shard1.ring_bytes_per_rank"},
     predictions=(
         Prediction("How many all-reduces does a column-parallel then row-parallel MLP need in its forward pass?",
                    "tp_mlp_allreduces", "all-reduces"),

@@ -113,6 +113,17 @@ def check(opts: Options) -> None:
 
 # --- 2. Numbers ---------------------------------------------------------------------------------
 @dataclass
+class Stage:  # one ZeRO stage, per GPU: its model-state memory and its traffic per training step
+    bytes: float  # model states on the GPU, exact
+    gb: float  # the same in decimal GB
+    host_gb: float  # what --offload-* moved to host memory (0 without offload)
+    reduction: float  # plain DP's bytes / this stage's: how many times less memory
+    comm_elements: int  # the paper's volume, sent + received
+    comm_bytes: int  # the same volume in bytes
+    ring_bytes_sent: float  # what a ring collective really sends: comm_bytes x (N-1)/N
+
+
+@dataclass
 class Numbers:
     params: int  # Ψ
     gpus: int  # N_d
@@ -122,37 +133,11 @@ class Numbers:
     k: float  # optimizer-state bytes per parameter
     bytes_per_param: float  # weight + grad + K: the unsharded model state per parameter
     largest_layer_params: int
-    # Per-GPU model-state memory, exact bytes and decimal GB, for stages 0-3.
-    stage0_bytes: float
-    stage1_bytes: float
-    stage2_bytes: float
-    stage3_bytes: float
-    stage0_gb: float
-    stage1_gb: float
-    stage2_gb: float
-    stage3_gb: float
-    stage1_reduction: float  # stage0 / stageN: how many times less memory than plain DP
-    stage2_reduction: float
-    stage3_reduction: float
-    # What --offload-* moved to host memory, per GPU (0 without offload).
-    stage1_host_gb: float
-    stage2_host_gb: float
-    stage3_host_gb: float
-    # Communication per training step per GPU, the paper's volume (elements) and in bytes.
-    stage0_comm_elements: int
-    stage1_comm_elements: int
-    stage2_comm_elements: int
-    stage3_comm_elements: int
-    stage0_comm_bytes: int
-    stage1_comm_bytes: int
-    stage2_comm_bytes: int
-    stage3_comm_bytes: int
+    stages: dict[int, Stage]  # 0 (plain DP) .. 3 (ZeRO-3)
     stage3_comm_ratio: float  # stage 3 / plain DP volume
     ring_fraction: float  # (N_d - 1) / N_d: what a ring collective really sends of the paper's volume
-    stage0_ring_bytes_sent: float  # per GPU, ring all-reduce
-    stage3_ring_bytes_sent: float
     deepspeed: dict  # DeepSpeed's estimators: zero2/zero3 GPU and per-machine host GB
-    figure_1: bool  # the options are the paper's Figure 1 settings
+    paper_settings: bool  # the options are the paper's Figure 1 settings
     offload_optimizer: bool
     offload_param: bool
 
@@ -241,61 +226,55 @@ def measure(opts: Options, ctx: Context) -> Numbers:
     largest = parse_count(opts.largest_layer_params, "--largest-layer-params")
     weight, grad = PRECISION_BYTES[opts.precision]
     k = Fraction(opts.k).limit_denominator(1000)  # --k 12 is exactly 12; 0.1 stays 1/10
-    stages = model_state_bytes(params, opts.gpus, weight, grad, k, largest, opts.offload_optimizer, opts.offload_param)
-    gpu = {s: stages[s][0] for s in STAGES}
-    host = {s: stages[s][1] for s in STAGES}
+    on_gpu = model_state_bytes(params, opts.gpus, weight, grad, k, largest, opts.offload_optimizer,
+                               opts.offload_param)  # stage -> (GPU bytes, host bytes)
     elements = communication_elements(params)
     comm = communication_bytes(params, weight, grad)
     ring = Fraction(opts.gpus - 1, opts.gpus)
+    plain_dp = on_gpu[0][0]
+    stages = {s: Stage(bytes=float(gpu), gb=float(gpu / GB), host_gb=float(host / GB),
+                       reduction=float(plain_dp / gpu) if gpu else float("inf"),
+                       comm_elements=elements[s], comm_bytes=comm[s], ring_bytes_sent=float(comm[s] * ring))
+              for s, (gpu, host) in on_gpu.items()}
     ds = deepspeed_estimates(params, largest, opts.gpus, opts.gpus_per_node, opts.offload_optimizer,
                              opts.offload_param)
     advance()
-    figure_1 = (params, opts.gpus, k, opts.precision, opts.offload_optimizer, largest) == (
+    paper_settings = (params, opts.gpus, k, opts.precision, opts.offload_optimizer, largest) == (
         FIGURE_1["params"], FIGURE_1["gpus"], FIGURE_1["k"], "mixed", False, 0)
     return Numbers(
         params=params, gpus=opts.gpus, precision=opts.precision, weight_bytes=weight, grad_bytes=grad, k=float(k),
-        bytes_per_param=float(weight + grad + k), largest_layer_params=largest,
-        stage0_bytes=float(gpu[0]), stage1_bytes=float(gpu[1]), stage2_bytes=float(gpu[2]), stage3_bytes=float(gpu[3]),
-        stage0_gb=float(gpu[0] / GB), stage1_gb=float(gpu[1] / GB), stage2_gb=float(gpu[2] / GB),
-        stage3_gb=float(gpu[3] / GB),
-        stage1_reduction=float(gpu[0] / gpu[1]) if gpu[1] else float("inf"),
-        stage2_reduction=float(gpu[0] / gpu[2]) if gpu[2] else float("inf"),
-        stage3_reduction=float(gpu[0] / gpu[3]) if gpu[3] else float("inf"),
-        stage1_host_gb=float(host[1] / GB), stage2_host_gb=float(host[2] / GB), stage3_host_gb=float(host[3] / GB),
-        stage0_comm_elements=elements[0], stage1_comm_elements=elements[1], stage2_comm_elements=elements[2],
-        stage3_comm_elements=elements[3],
-        stage0_comm_bytes=comm[0], stage1_comm_bytes=comm[1], stage2_comm_bytes=comm[2], stage3_comm_bytes=comm[3],
+        bytes_per_param=float(weight + grad + k), largest_layer_params=largest, stages=stages,
         stage3_comm_ratio=elements[3] / elements[0], ring_fraction=float(ring),
-        stage0_ring_bytes_sent=float(comm[0] * ring), stage3_ring_bytes_sent=float(comm[3] * ring),
         deepspeed={**{f"{key}_gb": float(value / GB) for key, value in ds.items()},
                    "sharded_bytes_per_param": DEEPSPEED_SHARDED_BYTES, "host_buffer_factor": float(DEEPSPEED_BUFFER_FACTOR)},
-        figure_1=figure_1, offload_optimizer=opts.offload_optimizer, offload_param=opts.offload_param,
+        paper_settings=paper_settings, offload_optimizer=opts.offload_optimizer, offload_param=opts.offload_param,
     )
 
 
 # --- 4. report ----------------------------------------------------------------------------------
 def matches_figure_1(n: Numbers) -> list[bool]:
     """Each stage's GB rounded to the paper's one decimal equals Figure 1's printed value."""
-    return [round(getattr(n, f"stage{s}_gb"), 1) == FIGURE_1["gb"][s] for s in STAGES]
+    return [round(n.stages[s].gb, 1) == FIGURE_1["gb"][s] for s in STAGES]
 
 
 def same_traffic(n: Numbers) -> bool:
     """ZeRO-1 and ZeRO-2 move exactly what plain data parallelism moves."""
-    return n.stage0_comm_elements == n.stage1_comm_elements == n.stage2_comm_elements
+    return n.stages[0].comm_elements == n.stages[1].comm_elements == n.stages[2].comm_elements
 
 
 def report(n: Numbers, opts: Options) -> Report:
     w, g = n.weight_bytes, n.grad_bytes
+    plain, z1, z2, z3 = (n.stages[s] for s in STAGES)
     width = "16-bit (mixed precision)" if n.precision == "mixed" else "fp32"
     findings = [
         f"Model states cost {w} + {g} + {n.k:g} = {n.bytes_per_param:g} bytes per parameter ({width} "
         f"weights and gradients, K = {n.k:g} for the optimizer), so plain data parallelism needs "
-        f"{n.stage0_gb:,.4g} GB on every one of the {n.gpus} GPUs for {n.params:,} parameters.",
-        f"ZeRO-1 shards the optimizer state: {n.stage1_gb:,.4g} GB per GPU ({n.stage1_reduction:.3g}x less). "
-        f"ZeRO-2 also shards the gradients: {n.stage2_gb:,.4g} GB ({n.stage2_reduction:.3g}x). ZeRO-3 (FSDP's "
-        f"full sharding) also shards the weights: {n.stage3_gb:,.4g} GB ({n.stage3_reduction:.4g}x).",
+        f"{plain.gb:,.4g} GB on every one of the {n.gpus} GPUs for {n.params:,} parameters.",
+        f"ZeRO-1 shards the optimizer state: {z1.gb:,.4g} GB per GPU ({z1.reduction:.3g}x less). "
+        f"ZeRO-2 also shards the gradients: {z2.gb:,.4g} GB ({z2.reduction:.3g}x). ZeRO-3 (FSDP's "
+        f"full sharding) also shards the weights: {z3.gb:,.4g} GB ({z3.reduction:.4g}x).",
     ]
-    if n.figure_1:
+    if n.paper_settings:
         ok = matches_figure_1(n)
         verdict = "match" if all(ok) else "do NOT match"
         findings.append(
@@ -304,17 +283,17 @@ def report(n: Numbers, opts: Options) -> Report:
             f"{FIGURE_1['gb'][3]:g} GB ({sum(ok)} of 4 stages equal).")
     same = same_traffic(n)
     findings.append(
-        f"Communication per step per GPU: {n.stage0_comm_elements:,} elements for plain DP, "
-        f"{'the same' if same else 'NOT the same'} {n.stage2_comm_elements:,} for ZeRO-1 and ZeRO-2 (a "
-        f"reduce-scatter plus an all-gather is an all-reduce), and {n.stage3_comm_elements:,} for ZeRO-3, "
+        f"Communication per step per GPU: {plain.comm_elements:,} elements for plain DP, "
+        f"{'the same' if same else 'NOT the same'} {z2.comm_elements:,} for ZeRO-1 and ZeRO-2 (a "
+        f"reduce-scatter plus an all-gather is an all-reduce), and {z3.comm_elements:,} for ZeRO-3, "
         f"{n.stage3_comm_ratio:g}x, because the weights are gathered again for backward. In bytes that is "
-        f"{n.stage0_comm_bytes / GB:,.4g} GB and {n.stage3_comm_bytes / GB:,.4g} GB; a ring sends "
+        f"{plain.comm_bytes / GB:,.4g} GB and {z3.comm_bytes / GB:,.4g} GB; a ring sends "
         f"{n.ring_fraction:.4g} of it, (N-1)/N.")
     if n.offload_optimizer:
         findings.append(
-            f"With the optimizer offloaded, host memory takes {n.stage2_host_gb:,.4g} GB per GPU in ZeRO-2 and "
-            f"{n.stage3_host_gb:,.4g} GB in ZeRO-3, and the update runs on the CPU; the GPU keeps "
-            f"{n.stage2_gb:,.4g} and {n.stage3_gb:,.4g} GB.")
+            f"With the optimizer offloaded, host memory takes {z2.host_gb:,.4g} GB per GPU in ZeRO-2 and "
+            f"{z3.host_gb:,.4g} GB in ZeRO-3, and the update runs on the CPU; the GPU keeps "
+            f"{z2.gb:,.4g} and {z3.gb:,.4g} GB.")
     ds = n.deepspeed
     findings.append(
         f"DeepSpeed's estimators (mixed precision, whatever --precision says) give {ds['zero2_gpu_gb']:,.4g} GB per GPU for ZeRO-2 and "
@@ -322,34 +301,35 @@ def report(n: Numbers, opts: Options) -> Report:
         f"{ds['zero3_host_gb']:,.4g} GB of host memory per machine: they count {ds['sharded_bytes_per_param']} bytes "
         f"per parameter in the sharded part (an fp32 copy of the gradients as well) and host buffers at "
         f"{ds['host_buffer_factor']:g}x.")
-    rows = []
-    for s in STAGES:
-        paper = f"{FIGURE_1['gb'][s]:g}" if n.figure_1 else "-"
-        rows.append([STAGE_NAMES[s], round(getattr(n, f"stage{s}_gb"), 4), paper,
-                     round(getattr(n, f"stage{s}_host_gb"), 4) if s else 0.0,
-                     getattr(n, f"stage{s}_comm_elements"), round(getattr(n, f"stage{s}_comm_bytes") / GB, 4)])
-    formulas = [
-        ["plain DP", f"({w}+{g}+K)Ψ"],
-        ["ZeRO-1", f"({w}+{g})Ψ + KΨ/N"],
-        ["ZeRO-2", f"{w}Ψ + ({g}+K)Ψ/N"],
-        ["ZeRO-3", f"({w}+{g}+K)Ψ/N"],
-    ]
     return Report(
-        summary=f"{n.params:,} parameters on {n.gpus} GPUs: {n.stage0_gb:,.4g} GB per GPU with plain data "
-                f"parallelism, {n.stage3_gb:,.4g} GB with ZeRO-3, for {n.stage3_comm_ratio:g}x the communication.",
+        summary=f"{n.params:,} parameters on {n.gpus} GPUs: {plain.gb:,.4g} GB per GPU with plain data "
+                f"parallelism, {z3.gb:,.4g} GB with ZeRO-3, for {n.stage3_comm_ratio:g}x the communication.",
         findings=findings,
         tables=[
-            Table("Per-GPU model states (GB = 1e9 bytes) and traffic per step",
-                  ["stage", "GPU GB", "paper", "host GB", "comm elems", "comm GB"], rows,
-                  note="paper: the ZeRO paper's Figure 1, shown only for its settings"),
-            Table("The accounting (Ψ parameters, N GPUs, K optimizer bytes)", ["stage", "bytes per GPU"], formulas,
-                  note="offload moves the K (and, from ZeRO-2, the gradient) shard to host memory"),
+            Table.of("Per-GPU model states (GB = 1e9 bytes) and traffic per step", n.stages, {
+                "stage": lambda s, _: STAGE_NAMES[s],
+                "GPU GB": lambda _, st: round(st.gb, 4),
+                "paper": lambda s, _: f"{FIGURE_1['gb'][s]:g}" if n.paper_settings else "-",
+                "host GB": lambda _, st: round(st.host_gb, 4),
+                "comm elems": "comm_elements",
+                "comm GB": lambda _, st: round(st.comm_bytes / GB, 4),
+            }, note="paper: the ZeRO paper's Figure 1, shown only for its settings"),
+            Table("The accounting (Ψ parameters, N GPUs, K optimizer bytes)", ["stage", "bytes per GPU"], [
+                ["plain DP", f"({w}+{g}+K)Ψ"],
+                ["ZeRO-1", f"({w}+{g})Ψ + KΨ/N"],
+                ["ZeRO-2", f"{w}Ψ + ({g}+K)Ψ/N"],
+                ["ZeRO-3", f"({w}+{g}+K)Ψ/N"],
+            ], note="offload moves the K (and, from ZeRO-2, the gradient) shard to host memory"),
         ],
         model=f"{n.params:,} parameters (arithmetic)",
     )
 
 
 # --- 5. The probe -------------------------------------------------------------------------------
+# Before issue 21 each stage was unrolled into its own fields (stage2_gb); now they are a record per stage.
+RENAMED = {f"stage{s}_{name}": f"stages.{s}.{name}" for s in STAGES for name in (
+    "bytes", "gb", "host_gb", "reduction", "comm_elements", "comm_bytes", "ring_bytes_sent")} | {"figure_1": "paper_settings"}
+
 PROBE = Probe(
     name="zero-memory",
     question="zero-fsdp",
@@ -361,9 +341,10 @@ PROBE = Probe(
     threads=1,
     predictions=(
         Prediction("How many GB of model states does each GPU hold for a 7.5B model with plain data "
-                   "parallelism and mixed-precision Adam?", "stage0_gb", "GB"),
-        Prediction("And with ZeRO-3 over 64 GPUs?", "stage3_gb", "GB"),
+                   "parallelism and mixed-precision Adam?", "stages.0.gb", "GB"),
+        Prediction("And with ZeRO-3 over 64 GPUs?", "stages.3.gb", "GB"),
         Prediction("How many times the plain-DP communication does ZeRO-3 send per step?", "stage3_comm_ratio",
                    "x"),
     ),
+    renamed_metrics=RENAMED,
 )

@@ -40,7 +40,7 @@ from typing import Any, Callable
 from n00bqa.atomic import atomic_write_bytes, atomic_write_text
 from n00bqa.retrieval import integrity
 from n00bqa.errors import RetrievalIndexError, WriteError
-from n00bqa.progress import NullReporter
+from n00bqa.reporter import NullReporter
 from n00bqa.study import Study, bundled_model_path, user_cache_dir
 
 MODEL_NAME = "all-MiniLM-L6-v2"
@@ -365,10 +365,13 @@ def _read_json(path: Path) -> Any:
 def _session(onnx_path: str, mtime_ns: int, inode: int = 0):
     import onnxruntime as ort
 
+    from n00bqa.settings import onnx_threads
+
+    ort.disable_telemetry_events()  # ORT_DISABLE_TELEMETRY (n00bqa/__init__.py) stops its files; this its events
     options = ort.SessionOptions()
     # One query is a few dozen tokens: two threads is the most this 2-core machine can use, and
     # spinning threads cost more than they give at this size.
-    options.intra_op_num_threads = int(os.environ.get("N00BQA_ONNX_THREADS", "2"))
+    options.intra_op_num_threads = onnx_threads()  # N00BQA_ONNX_THREADS, range-checked
     options.inter_op_num_threads = 1
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
@@ -503,7 +506,7 @@ def encode_documents(study: Study, texts: list[str], reporter: Any = None, group
     Args:
         study: the study root (its ONNX export; made first if missing, in a child process).
         texts: the passages (each already fits the model's 256-token window; longer ones are cut).
-        reporter: optional progress reporter (n00bqa.progress), advanced after each batch.
+        reporter: optional progress reporter (n00bqa.reporter), advanced after each batch.
         group_sizes: lengths of consecutive groups of `texts` (default: one group of all).
     """
     import numpy as np

@@ -12,7 +12,7 @@ browser's quiz screen show what these return.
 
 from n00bqa.study_loop.log import Review, read_all, read_log
 from n00bqa.study_loop.progress import Overview, Progress, overview, progress
-from n00bqa.study_loop.quiz import Plan, QuizResult, plan, record_predictions, record_recall, reveal_all, run_quiz
+from n00bqa.study_loop.quiz_steps import Plan, QuizResult, plan, record_predictions, record_recall, reveal_all, run_quiz
 from n00bqa.study_loop.scoring import RATINGS, parse_number, rating_for_score, score
 
 __all__ = ["Review", "read_all", "read_log", "Overview", "Progress", "overview", "progress", "Plan",

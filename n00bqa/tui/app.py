@@ -19,23 +19,14 @@ from textual.containers import Horizontal
 from textual.timer import Timer
 from textual.widgets import Footer, Header
 
-from n00bqa.errors import N00bqaError, RetrievalIndexError
-from n00bqa.tui.data import INDEX_BUILD_COMMAND, StudyData
+from n00bqa.errors import N00bqaError
+from n00bqa.tui.data import StudyData
+from n00bqa.tui.errors import error_text
 from n00bqa.tui.messages import PassageChosen, QuestionHighlighted
 from n00bqa.tui.screens import PassageScreen, PromptScreen
 from n00bqa.tui.widgets import Activity, ActivityReporter, Cancelled, DetailPane, QuestionList
 
 PASSAGES_K = 5
-
-
-def error_text(exc: BaseException, index_hint: bool = False) -> str:
-    """A library error is its message; anything else is a bug, named by its type. `index_hint`: a
-    missing or unusable index also says how to build it (for the views that read the index)."""
-    if index_hint and isinstance(exc, RetrievalIndexError):
-        return f"{exc}\nPress i to build the index here, or run `{INDEX_BUILD_COMMAND}`."
-    if isinstance(exc, N00bqaError):
-        return str(exc)
-    return f"{type(exc).__name__}: {exc} (a bug in n00bqa; run with N00BQA_DEBUG=1 outside the browser to see more)"
 
 
 class BrowseApp(App):
@@ -296,7 +287,7 @@ class BrowseApp(App):
         question = self._current_question()
         if question is None:
             return
-        from n00bqa.tui.quiz import QuizScreen
+        from n00bqa.tui.quiz_screen import QuizScreen
 
         try:
             screen = QuizScreen(self.data, question)

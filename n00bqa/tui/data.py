@@ -68,13 +68,13 @@ class StudyData:
 
     def last_result(self, probe_name: str) -> ProbeResult | None:
         """The probe's last cached run (None if none, or if its source changed); never runs anything."""
-        from n00bqa.probes.base import last_result
+        from n00bqa.probes.runs import last_result
 
         return last_result(self.study, probe_name)
 
     def run_probe(self, probe_name: str, reporter: Any) -> ProbeResult:
         """Run the probe with its default options; the result is cached as its last run."""
-        from n00bqa.probes.base import run_probe
+        from n00bqa.probes.runs import run_probe
 
         probe = self.probe(probe_name)
         return run_probe(self.study, probe, probe.make_options(), seed=0, reporter=reporter, cache=True)
@@ -109,23 +109,23 @@ class StudyData:
 
     def quiz_plan(self, question: Question) -> Any:
         """The question's predictions (empty: a recall quiz)."""
-        from n00bqa.study_loop.quiz import plan
+        from n00bqa.study_loop.quiz_steps import plan
 
         return plan(self.study, question)
 
     def quiz_reveal(self, asks: list[Any], guesses: list[Any], reporter: Any = None) -> list[Any]:
         """Measure (cached run, else run the probe) and score each guess."""
-        from n00bqa.study_loop.quiz import reveal_all
+        from n00bqa.study_loop.quiz_steps import reveal_all
 
         return reveal_all(self.study, asks, guesses, reporter)
 
     def quiz_record_predictions(self, question: Question, outcomes: list[Any], rating: str) -> Any:
-        from n00bqa.study_loop.quiz import record_predictions
+        from n00bqa.study_loop.quiz_steps import record_predictions
 
         return record_predictions(self.study, question, outcomes, rating=rating)
 
     def quiz_record_recall(self, question: Question, words: str, rating: str) -> Any:
-        from n00bqa.study_loop.quiz import record_recall
+        from n00bqa.study_loop.quiz_steps import record_recall
 
         return record_recall(self.study, question, words, rating)
 

@@ -289,7 +289,7 @@ class Cancelled(Exception):
 
 
 class ActivityReporter:
-    """Progress from a worker thread to the Activity bar (n00bqa.progress.Reporter): each
+    """Progress from a worker thread to the Activity bar (n00bqa.reporter.Reporter): each
     `task(description, total)` restarts the bar and returns `advance(n)`.
 
     Updates reach the screen through `app.call_from_thread`, throttled to one per 50 ms (a probe

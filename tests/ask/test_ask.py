@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from shared_study import link_state, notes_only_reading_list, shared_root
+from support.shared_study import link_state, notes_only_reading_list, shared_root
 from typer.testing import CliRunner
 
 from n00bqa.ask import MAX_QUERY_CHARS, ask, best_sentence, sentences
@@ -89,7 +89,8 @@ def test_answer_parts_agree_with_the_library(ready, study):
 
 def _cached_run(study, probe: str, finding: str, options: dict):
     """A run of `probe` put in the study's probe cache as its last run (of its current source)."""
-    from n00bqa.probes.base import ProbeResult, probe_sha256, save_result
+    from n00bqa.probes.base import ProbeResult
+    from n00bqa.probes.runs import probe_sha256, save_result
 
     result = ProbeResult(probe, "model-size", "s", [finding], [], {"count": 22713216},
                          {"measured_at": "2024-01-02T03:04:05+00:00", "probe_sha256": probe_sha256(study, probe),
@@ -118,7 +119,7 @@ def test_every_probe_of_the_question_is_shown_from_the_cache_with_its_options(re
 
 
 def test_a_run_of_an_older_probe_source_is_not_shown(ready, study):
-    from n00bqa.probes.base import save_result
+    from n00bqa.probes.runs import save_result
 
     result = _cached_run(study, "param-count", "stale", {})
     result.environment["probe_sha256"] = "0" * 64  # measured by another version of the probe
@@ -127,7 +128,7 @@ def test_a_run_of_an_older_probe_source_is_not_shown(ready, study):
 
 
 def test_run_measures_now(ready, study):
-    from n00bqa.probes.base import last_result
+    from n00bqa.probes.runs import last_result
 
     answer = ask(study, "How large is a transformer model?", run=True)
     assert answer.question.id == "model-size"

@@ -11,7 +11,7 @@ import sys
 
 import pytest
 from rich.console import Console
-from shared_study import link_state, shared_root
+from support.shared_study import link_state, shared_root
 from typer.testing import CliRunner
 
 from n00bqa.ask import routing
@@ -173,7 +173,8 @@ def test_a_missing_pager_still_prints(terminal, monkeypatch):
 def test_commands_take_no_pager(ready, study, monkeypatch, command):
     from n00bqa.cli import common
     from n00bqa.cli import probes as probes_cli
-    from n00bqa.probes.base import ProbeResult, probe_sha256, save_result
+    from n00bqa.probes.base import ProbeResult
+    from n00bqa.probes.runs import probe_sha256, save_result
 
     save_result(study, ProbeResult("param-count", "model-size", "s", ["a finding"], [], {"count": 1},
                                    {"measured_at": "2024-01-02T03:04:05+00:00", "options": {}, "seed": 0,

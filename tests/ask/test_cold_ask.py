@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from shared_study import link_state, shared_root
+from support.shared_study import link_state, shared_root
 
 from n00bqa.ask import ask, remembered
 from n00bqa.retrieval import encoder

@@ -7,7 +7,7 @@ import json
 
 import numpy as np
 import pytest
-from shared_study import link_state, shared_root
+from support.shared_study import link_state, shared_root
 from typer.testing import CliRunner
 
 from n00bqa.ask import ask

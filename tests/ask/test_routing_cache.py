@@ -8,7 +8,7 @@ import json
 
 import numpy as np
 import pytest
-from shared_study import link_state, shared_root
+from support.shared_study import link_state, shared_root
 
 from n00bqa.ask import routing
 from n00bqa.questions import load_questions

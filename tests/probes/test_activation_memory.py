@@ -11,7 +11,8 @@ from torch.utils.flop_counter import FlopCounterMode
 from n00bqa.errors import ProbeError
 from n00bqa.probes import find_probe
 from n00bqa.probes.activation_memory import SavedTensorLedger, build_layer, report, same_gradients
-from n00bqa.probes.base import run_probe, unexplained_numbers
+from n00bqa.probes.runs import run_probe
+from support.probes import assert_output_whole, finding_with
 
 H, A, SEQS, BATCHES, P = 64, 4, (32, 64), (1, 2), 0.1
 
@@ -46,7 +47,7 @@ def expected_saved(s, b, h, a, e):
 
 
 def test_every_number_in_a_finding_is_measured(result):
-    assert unexplained_numbers(result) == []
+    assert_output_whole(result)
 
 
 def test_each_case_saves_what_the_ops_save(result):
@@ -59,17 +60,17 @@ def test_each_case_saves_what_the_ops_save(result):
             assert m[f"{key}.ratio"] == pytest.approx(expected_saved(s, b, H, A, 2) / korthikanti(s, b, H, A))
     s, b = SEQS[-1], BATCHES[-1]
     assert m["activation_formula_ratio"] == m[f"cases.s{s}_b{b}.ratio"] > 1
-    assert m["unexplained_bytes"] == 0
-    assert m["dropout_mask_extra_bytes"] == A * s * s * b + 2 * s * b * H  # 2-byte masks where the paper has 1
-    assert m["layernorm_stats_bytes"] == 2 * 2 * s * b * 2
-    assert m["causal_mask_bytes"] == s * s
+    assert m["gap.unexplained_bytes"] == 0
+    assert m["gap.dropout_mask_extra_bytes"] == A * s * s * b + 2 * s * b * H  # 2-byte masks where the paper has 1
+    assert m["gap.layernorm_stats_bytes"] == 2 * 2 * s * b * 2
+    assert m["gap.causal_mask_bytes"] == s * s
 
 
 def test_fp32_against_the_adjusted_formula(result):
     m, s, b = result.metrics, SEQS[-1], BATCHES[-1]
     sbh, as2b = s * b * H, A * s * s * b
-    assert m["fp32_formula_bytes"] == 4 * (16 * sbh + 2 * as2b) + 2 * sbh + as2b == sbh * (66 + 9 * A * s / H)
-    assert m["fp32_saved_bytes"] == expected_saved(s, b, H, A, e=4)
+    assert m["fp32.formula_bytes"] == 4 * (16 * sbh + 2 * as2b) + 2 * sbh + as2b == sbh * (66 + 9 * A * s / H)
+    assert m["fp32.saved_bytes"] == expected_saved(s, b, H, A, e=4)
 
 
 def test_ledger_counts_a_storage_once_and_skips_weights():
@@ -90,56 +91,62 @@ def test_fused_attention_saves_no_square_tensor(result):
     # Written out: Q, K, V, the scores after softmax and after dropout, the 2-byte dropout mask, the bool mask.
     assert m["explicit_attention_bytes"] == 2 * (3 * sbh + 3 * as2b) + s * s
     # Fused: Q, K, V (one storage), the output, one fp32 logsumexp per query row and head; nothing s x s.
-    assert m["sdpa_logsumexp_bytes"] == 4 * b * A * s
-    assert m["sdpa_attention_bytes"] == 2 * (3 * sbh + sbh) + 4 * b * A * s
-    assert m["sdpa_saved_bytes"] < m["saved_bytes"]
+    assert m["sdpa.logsumexp_bytes"] == 4 * b * A * s
+    assert m["sdpa.attention_bytes"] == 2 * (3 * sbh + sbh) + 4 * b * A * s
+    assert m["sdpa.saved_bytes"] < m["saved_bytes"]
 
 
 def test_checkpoint_keeps_only_the_layer_input(result):
     m, s, b = result.metrics, SEQS[-1], BATCHES[-1]
-    assert m["checkpoint_saved_bytes"] == m["checkpoint_formula_bytes"] == 2 * s * b * H
-    assert m["checkpoint_saved_fraction"] > 0
-    assert m["checkpoint_saved_fraction"] == pytest.approx(1 - 2 * s * b * H / m["saved_bytes"])
+    assert m["checkpoint.saved_bytes"] == m["checkpoint.formula_bytes"] == 2 * s * b * H
+    assert m["checkpoint.saved_fraction"] > 0
+    assert m["checkpoint.saved_fraction"] == pytest.approx(1 - 2 * s * b * H / m["saved_bytes"])
     # Selective: everything but the core, plus the core's inputs Q, K, V; no s x s term.
     as2b = A * s * s * b
     core = 2 * (2 * as2b) + 2 * as2b + s * s  # softmax and dropout outputs, the dropout mask, the causal mask
-    assert m["selective_saved_bytes"] == expected_saved(s, b, H, A, e=2) - core
-    assert m["selective_formula_bytes"] == 34 * s * b * H
+    assert m["selective.saved_bytes"] == expected_saved(s, b, H, A, e=2) - core
+    assert m["selective.formula_bytes"] == 34 * s * b * H
 
 
 def test_recompute_flops_against_flop_counter_mode(result):
     m, s, b = result.metrics, SEQS[-1], BATCHES[-1]
     layer = build_layer(H, A, P).train().to(torch.bfloat16)
     x = torch.randn(b, s, H, dtype=torch.bfloat16, requires_grad=True)
-    with FlopCounterMode(display=False) as counter:
+    with FlopCounterMode(display=False) as counter:  # torch's counter itself, not the probe's lib/counting
         layer(x)
     forward = counter.get_total_flops()
     assert forward == 24 * b * s * H * H + 4 * b * s * s * H == m["forward_flops"] == m["forward_flops_formula"]
-    assert m["checkpoint_recompute_flops"] == m["checkpoint_recompute_flops_no_early_stop"] == forward  # rerun once
-    assert m["checkpoint_early_stop_skipped_flops"] == 0  # the last dropout's mask is saved at the very end
+    assert m["checkpoint.recompute_flops"] == m["checkpoint.recompute_flops_no_early_stop"] == forward  # rerun once
+    assert m["checkpoint.early_stop_skipped_flops"] == 0  # the last dropout's mask is saved at the very end
     assert m["train_step_flops"] == 3 * forward  # backward costs two forwards
-    assert m["selective_recompute_flops"] == 2 * b * s * s * H  # Q·Kᵀ only: early stop skips scores·V
-    assert m["selective_recompute_flops_no_early_stop"] == m["selective_recompute_formula"] == 4 * b * s * s * H
-    assert m["checkpoint_grad_max_abs_diff"] == 0.0
+    assert m["selective.recompute_flops"] == 2 * b * s * s * H  # Q·Kᵀ only: early stop skips scores·V
+    assert m["selective.recompute_flops_no_early_stop"] == m["selective.recompute_formula"] == 4 * b * s * s * H
+    assert m["checkpoint.grad_max_abs_diff"] == 0.0
+    assert m["selective.grad_max_abs_diff"] == 0.0
+    finding_with(result, "exactly one forward", "equal", "bit-identical")
 
 
 def test_the_verdicts_on_each_side(result):
     assert same_gradients(0.0) and not same_gradients(1e-8)
-    from n00bqa.probes.activation_memory import Numbers
-
-    names = {f.name for f in dataclasses.fields(Numbers)}
-    values = {k: v for k, v in result.metrics.items() if k in names}
-    # Rebuild the Numbers from the run (the report-only fields with stand-ins) and flip each test.
-    n = Numbers(**{**{f.name: "" for f in dataclasses.fields(Numbers)}, **values,
-                   "cases": {"s1_b1": {"seq_len": 1, "batch": 1, "saved_bytes": 1, "formula_bytes": 1, "ratio": 1.0}},
-                   "breakdown": []})
+    n = result.numbers  # flip each test on the run's own numbers
     text = " ".join(report(n, None).findings)
     assert "explained to the byte" in text and "exactly one forward" in text and "bit-identical" in text
-    flipped = dataclasses.replace(n, unexplained_bytes=8, checkpoint_recompute_flops_no_early_stop=n.forward_flops + 1,
-                                  forward_flops_formula=n.forward_flops + 1, checkpoint_grad_max_abs_diff=0.5)
+    flipped = dataclasses.replace(
+        n, gap=dataclasses.replace(n.gap, unexplained_bytes=8), forward_flops_formula=n.forward_flops + 1,
+        checkpoint=dataclasses.replace(n.checkpoint, recompute_flops_no_early_stop=n.forward_flops + 1,
+                                       grad_max_abs_diff=0.5))
     text = " ".join(report(flipped, None).findings)
     assert "NOT fully explained (8 bytes left)" in text and "NOT one forward" in text
     assert "NOT equal" in text and "NOT identical" in text
+
+
+def test_old_metric_names_still_resolve(result):
+    probe = find_probe(None, "activation-memory")
+    for old, new in {"checkpoint_saved_fraction": "checkpoint.saved_fraction", "fp32_ratio": "fp32.ratio",
+                     "selective_recompute_formula": "selective.recompute_formula", "gap_bytes": "gap.total_bytes",
+                     "unexplained_bytes": "gap.unexplained_bytes", "sdpa_logsumexp_bytes": "sdpa.logsumexp_bytes",
+                     "saved_bytes": "saved_bytes"}.items():
+        assert probe.metric_name(old) == new and new in result.metrics
 
 
 @pytest.mark.parametrize("options, message", [
@@ -161,9 +168,9 @@ def test_without_dropout_the_gap_is_still_explained():
     m = run_probe(None, probe, probe.make_options(n_embd=H, n_head=A, seq_lens=str(s), batches=str(b), dropout=0.0),
                   cache=False).metrics
     sbh, as2b = s * b * H, A * s * s * b
-    assert m["unexplained_bytes"] == 0
-    assert m["dropout_mask_extra_bytes"] == -(as2b + 2 * sbh)  # no masks at all, where the paper counts 1 byte
-    assert m["shared_scores_bytes"] == 2 * as2b  # scores·V keeps softmax's own output
+    assert m["gap.unexplained_bytes"] == 0
+    assert m["gap.dropout_mask_extra_bytes"] == -(as2b + 2 * sbh)  # no masks at all, where the paper counts 1 byte
+    assert m["gap.shared_scores_bytes"] == 2 * as2b  # scores·V keeps softmax's own output
     # No mask after the last matmul: early stop skips it, 2 x (b s) x 4h x h FLOPs.
-    assert m["checkpoint_early_stop_skipped_flops"] == 8 * b * s * H * H
-    assert m["checkpoint_recompute_flops_no_early_stop"] == m["forward_flops"]
+    assert m["checkpoint.early_stop_skipped_flops"] == 8 * b * s * H * H
+    assert m["checkpoint.recompute_flops_no_early_stop"] == m["forward_flops"]

@@ -3,22 +3,22 @@ weights against a single-process reference, and no rank left after a run or a fa
 
 from __future__ import annotations
 
+import os
+
 import pytest
-from distributed_support import assert_no_ranks_left
+from support.distributed import assert_no_ranks_left
+from support.probes import assert_output_whole, finding_stating, finding_with
 
 from n00bqa.errors import ProbeError
 from n00bqa.probes import find_probe
-from n00bqa.probes import distributed as dist_launcher
-from n00bqa.probes.base import run_probe, unexplained_numbers
-
-STEPS = 3
-
+from n00bqa.probes.lib import launcher as dist_launcher
+from n00bqa.probes.runs import run_probe
 
 @pytest.fixture(scope="module")
 def ddp_run():
-    """One run of the probe on 2 ranks (about 15-25 s here, mostly the ranks importing torch)."""
+    """One run of the probe at its defaults on 2 ranks (about 15-25 s here, mostly the ranks importing torch)."""
     probe = find_probe(None, "ddp")
-    result = run_probe(None, probe, probe.make_options(steps=STEPS), seed=0, cache=False)
+    result = run_probe(None, probe, probe.make_options(), seed=0, cache=False)
     return result, dist_launcher.last_pids()
 
 
@@ -30,7 +30,7 @@ def _table(result, title_start):
 def test_allreduce_bytes_are_every_gradient_once(ddp_run):
     import torch
 
-    from n00bqa.probes.distributed import block_param_count, build_block
+    from n00bqa.probes.lib.block import block_param_count, build_block
 
     result, _ = ddp_run
     model = build_block(64, 4, seed=0)
@@ -51,14 +51,15 @@ def test_ring_bytes_follow_the_formula(ddp_run):
 @pytest.mark.slow
 def test_buckets_add_up_and_overlap_backward(ddp_run):
     result, _ = ddp_run
-    rows = _table(result, "Buckets").rows
-    assert len(rows) == result.metrics["bucket_count"] > 1  # --bucket-cap-mb 0.05 splits 200 kB into several
-    assert sum(row[2] for row in rows) == result.metrics["allreduce_bytes_per_step"]
-    assert sum(row[1] for row in rows) == result.metrics["param_tensors"] == 11
-    pending = [row[3] for row in rows]
+    buckets = result.numbers.buckets
+    assert len(buckets) == result.metrics["bucket_count"] > 1  # --bucket-cap-mb 0.05 splits 200 kB into several
+    assert len(_table(result, "Buckets").rows) == len(buckets)
+    assert sum(b.bytes for b in buckets) == result.metrics["allreduce_bytes_per_step"]
+    assert sum(b.tensors for b in buckets) == result.metrics["param_tensors"] == 11
+    pending = [b.pending_grads for b in buckets]
     assert pending[0] > 0 and pending[-1] == 0  # the first bucket leaves mid-backward, the last at its end
     assert pending == sorted(pending, reverse=True)
-    assert rows[0][4].startswith("mlp.")  # the last layer's gradients are ready first
+    assert buckets[0].first_tensor.startswith("mlp.")  # the last layer's gradients are ready first
 
 
 @pytest.mark.slow
@@ -74,9 +75,18 @@ def test_weights_match_one_process_with_the_full_batch(ddp_run):
 
 
 @pytest.mark.slow
-def test_every_number_in_a_finding_is_measured(ddp_run):
+def test_output_is_whole_and_every_number_in_a_finding_is_measured(ddp_run):
     result, _ = ddp_run
-    assert unexplained_numbers(result) == []
+    assert_output_whole(result)
+
+
+@pytest.mark.slow
+def test_findings_state_the_measured_bytes_and_the_verdict(ddp_run):
+    result, _ = ddp_run
+    assert "exactly the bytes of the parameters" in finding_stating(result, "allreduce_bytes_per_step", "totalling")
+    assert "reduce-scatter" in finding_stating(result, "ring_bytes_sent_per_rank", "2(N-1)/N")
+    assert "went out while autograd was still computing" in finding_with(result, "overlap")
+    assert "equal within" in finding_stating(result, "max_abs_diff_vs_single_process", "largest difference")
 
 
 @pytest.mark.slow
@@ -84,6 +94,7 @@ def test_no_rank_is_left_after_a_run(ddp_run):
     _, pids = ddp_run
     assert len(pids) == 2
     assert_no_ranks_left(pids)
+    assert dist_launcher.last_folder() and not os.path.exists(dist_launcher.last_folder())  # the ranks' folder
 
 
 @pytest.mark.slow
@@ -138,11 +149,12 @@ def test_nccl_without_gpus_is_one_line():
 
 
 def _numbers(**changes):
-    from n00bqa.probes.ddp import Numbers
+    from n00bqa.probes.ddp import Bucket, Numbers
 
     base = dict(nproc=2, param_count=10, param_tensors=3, param_bytes=40, allreduce_bytes_per_step=40,
-                allreduce_bytes_every_step_equal=True, bucket_count=2, bucket_cap_bytes=24, bucket_bytes=[24, 16],
-                bucket_tensors=[2, 1], bucket_pending_grads=[1, 0], bucket_first_tensor=["b", "a"],
+                allreduce_bytes_every_step_equal=True, bucket_count=2, bucket_cap_bytes=24,
+                buckets=[Bucket(tensors=2, bytes=24, pending_grads=1, first_tensor="b"),
+                         Bucket(tensors=1, bytes=16, pending_grads=0, first_tensor="a")],
                 first_step_bucket_count=1, ring_bytes_sent_per_rank=40.0, max_abs_diff_vs_single_process=0.0,
                 max_abs_diff_between_ranks=0.0, max_loss_diff_vs_single_process=0.0, max_weight_change=1.0,
                 tolerance=1e-5, port=1, busy_ports=[])
@@ -150,12 +162,13 @@ def _numbers(**changes):
 
 
 def test_overlap_and_bytes_words_on_both_sides():
-    from n00bqa.probes.ddp import Options, report
+    from n00bqa.probes.ddp import Bucket, Options, report
 
     overlapped = " ".join(report(_numbers(), Options()).findings)
     assert "1 of the 2 buckets went out while autograd was still computing" in overlapped
     assert "exactly the bytes of the parameters" in overlapped
-    serial = " ".join(report(_numbers(bucket_count=1, bucket_bytes=[40], bucket_tensors=[3], bucket_pending_grads=[0],
-                                      bucket_first_tensor=["a"], allreduce_bytes_per_step=44), Options()).findings)
+    serial = " ".join(report(_numbers(bucket_count=1, buckets=[Bucket(tensors=3, bytes=40, pending_grads=0,
+                                                                       first_tensor="a")],
+                                      allreduce_bytes_per_step=44), Options()).findings)
     assert "No bucket went out before the last gradient was computed (1 bucket in all)" in serial
     assert "NOT the parameters' 40 bytes" in serial

@@ -11,8 +11,9 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from n00bqa.errors import ProbeError
 from n00bqa.probes import find_probe
-from n00bqa.probes.base import run_probe, unexplained_numbers
-from n00bqa.probes.flops import Numbers, report, within
+from n00bqa.probes.runs import run_probe
+from n00bqa.probes.flops import report, within
+from support.probes import assert_output_whole, finding_stating
 
 SMALL = dict(n_layer=1, n_head=2, n_embd=64, seq_len=32, batch_size=2, vocab_size=100, matmul_size=256, repeats=2)
 
@@ -36,7 +37,7 @@ def formula(L, d, V, T, tokens):
 
 
 def test_every_number_in_a_finding_is_measured(result):
-    assert unexplained_numbers(result) == []
+    assert_output_whole(result)
 
 
 def test_counted_flops_equal_the_formula(result):
@@ -48,8 +49,11 @@ def test_counted_flops_equal_the_formula(result):
     assert m["counted_over_formula"] == 1.0
     assert m["six_n_t_flops"] == 6 * n_matrix * tokens
     assert m["attention_share"] == pytest.approx(m["attention_flops"] / total)
-    ops = {row[0]: row[1] for row in next(t for t in result.tables if t.title.startswith("FLOPs by op")).rows}
+    ops = result.numbers.flops_by_op
     assert sum(ops.values()) == m["counted_flops"] and ops["bmm"] == m["attention_flops"]
+    table = next(t for t in result.tables if t.title.startswith("FLOPs by op"))
+    assert {row[0]: row[1] for row in table.rows} == ops
+    finding_stating(result, "counted_flops", "(exactly equal)")
 
 
 def test_the_formula_also_counts_transformers_gpt2():
@@ -102,7 +106,7 @@ def test_chinchilla_rows_as_published(result):
     within_1pct = [n for n, (p, f, t) in TABLE_3.items() if abs(6 * p * t / f - 1) <= 0.01]
     assert m["chinchilla_rows_within"] == len(within_1pct) == 8
     assert set(TABLE_3) - set(within_1pct) == {"67B"}
-    assert "The 67B row is the exception" in result.findings[4]
+    finding_stating(result, "chinchilla_rows_within", "The 67B row is the exception")
     assert m["chinchilla.67B.implied_tokens"] == pytest.approx(5.76e23 / (6 * 6.7e10))
     assert m["chinchilla.67B.gopher_units"] == 1.0  # the table's "FLOPs (in Gopher unit)" column prints 1
     assert m["chinchilla.10T.gopher_units"] == pytest.approx(22515.9, rel=5e-3)  # printed 22515.9 (from unrounded FLOPs)
@@ -113,17 +117,11 @@ def test_verdicts_each_side_of_their_threshold(result):
     assert within(1.009) and not within(1.047) and within(0.991) and not within(0.98)
     probe = find_probe(None, "flops")
     opts = probe.make_options(**SMALL)
-    m = result.metrics
-    fields = {f.name for f in dataclasses.fields(Numbers)}
-    chinchilla = {}
-    for key, value in m.items():
-        if key.startswith("chinchilla."):
-            _, row, what = key.split(".")
-            chinchilla.setdefault(row, {})[what] = value
-    n = Numbers(**{k: m[k] for k in fields if k in m}, op_rows=[], chinchilla=chinchilla,
-                gpt3={k.split(".", 1)[1]: v for k, v in m.items() if k.startswith("gpt3.")})
-    assert "(exactly equal)" in report(n, opts).findings[0]
-    assert "(exactly equal)" not in report(dataclasses.replace(n, counted_flops=n.formula_flops + 1), opts).findings[0]
+    n = result.numbers
+    exactly = [f for f in report(n, opts).findings if "(exactly equal)" in f]
+    assert len(exactly) == 1 and "FlopCounterMode counts" in exactly[0]
+    off = report(dataclasses.replace(n, counted_flops=n.formula_flops + 1), opts).findings
+    assert not any("(exactly equal)" in f for f in off) and any("FlopCounterMode counts" in f for f in off)
 
 
 @pytest.mark.parametrize("values, message", [

@@ -18,10 +18,10 @@ from typer.testing import CliRunner
 from n00bqa.cli import app
 from n00bqa.errors import ProbeError
 from n00bqa.probes import BUILTIN_PROBES, discover, find_probe, load_probes, probe_names
-from n00bqa.probes.base import (
-    ProbeResult, Table, cached_result, flat_metrics, last_result, numbers_in, run_probe, unexplained_numbers,
-)
+from n00bqa.probes.base import ProbeResult, Table, flat_metrics, numbers_in, unexplained_numbers
+from n00bqa.probes.runs import cached_result, last_result, run_probe
 from n00bqa.probes.scaffold import new_probe
+from support.probes import finding_with
 
 runner = CliRunner()
 KEYS = {"probe", "question", "summary", "findings", "tables", "metrics", "environment", "seconds"}
@@ -78,10 +78,11 @@ def test_template_verdict_follows_the_numbers_on_both_sides():
     from n00bqa.probes import template
 
     opts = template.Options()
-    same = template.Numbers(8, 32, 2080, 2080, max_abs_diff=0.0, tolerance=1e-6)
-    apart = template.Numbers(8, 32, 2080, 2080, max_abs_diff=1e-3, tolerance=1e-6)
-    assert "are equal within 1e-06" in template.report(same, opts).findings[1]
-    assert "NOT equal within 1e-06" in template.report(apart, opts).findings[1]
+    tensors = {"weight": template.TensorSize("32 x 64", 2048), "bias": template.TensorSize("32", 32)}
+    same = template.Numbers(8, 32, 2080, 2080, max_abs_diff=0.0, tolerance=1e-6, tensors=tensors)
+    apart = template.Numbers(8, 32, 2080, 2080, max_abs_diff=1e-3, tolerance=1e-6, tensors=tensors)
+    assert finding_with(template.report(same, opts), "are equal within 1e-06")
+    assert finding_with(template.report(apart, opts), "NOT equal within 1e-06")
 
 
 def test_editing_a_probe_changes_its_hash_and_reruns_it(study, learner_probe: Path):
@@ -290,7 +291,7 @@ def test_last_shows_the_cached_run_without_running_and_probes_json_reports_it(st
 
 def test_a_result_that_cannot_be_cached_is_still_shown(study, learner_probe, monkeypatch):
     from n00bqa.errors import WriteError
-    import n00bqa.probes.base as base
+    import n00bqa.probes.runs as base
 
     def refuse(*args, **kwargs):
         raise WriteError("cannot write '/ro/.n00bqa/probe-cache/x.json': Read-only file system; check ...")
@@ -338,3 +339,30 @@ def test_probe_new_writes_tests_that_pass_and_can_fail(study, learner_probe, mon
     assert bad.returncode == 1 and "test_every_number_in_a_finding_is_measured" in bad.stdout
     out = runner.invoke(app, ["probe", "my-linear"])
     assert out.exit_code == 0 and "'9,999'" in out.stderr and "no metric, table cell or option" in out.stderr
+
+
+def test_numbers_nest_into_dotted_metrics_and_tables_are_built_by_name():
+    from dataclasses import dataclass
+
+    @dataclass
+    class Case:
+        entropy: float
+        saturated: bool
+
+    numbers = {"sweep": {8: Case(2.0, False), 512: Case(0.01, True)}, "label": "x", "curve": [1, 2]}
+    assert flat_metrics(numbers) == {"sweep.8.entropy": 2.0, "sweep.8.saturated": False,
+                                     "sweep.512.entropy": 0.01, "sweep.512.saturated": True}
+    table = Table.of("sweep", numbers["sweep"], {"d_k": "key", "H": "entropy",
+                                                 "verdict": lambda k, c: "saturated" if c.saturated else "spread"})
+    assert table.columns == ["d_k", "H", "verdict"]
+    assert table.rows == [[8, 2.0, "spread"], [512, 0.01, "saturated"]]
+    assert Table.of("rows", [{"a": 1}, {"a": 2}], {"a": "a"}).rows == [[1], [2]]
+
+
+def test_a_run_keeps_its_numbers_for_tests_but_not_in_json(study):
+    from n00bqa.probes import template
+
+    result = run_probe(study, template.PROBE, template.PROBE.make_options(), seed=0)
+    assert result.numbers.params == result.metrics["params"] == 64 * 32 + 32
+    assert "numbers" not in result.to_dict()
+    assert last_result(study, "template") is None or last_result(study, "template").numbers is None

@@ -7,12 +7,14 @@ from __future__ import annotations
 import math
 
 import pytest
-from distributed_support import assert_no_ranks_left
+from support.distributed import assert_no_ranks_left
+from support.probes import assert_output_whole, finding_stating
 
 from n00bqa.errors import ProbeError
-from n00bqa.probes import distributed as dist_launcher
+from n00bqa.probes.lib import launcher as dist_launcher
 from n00bqa.probes import find_probe
-from n00bqa.probes.base import run_probe, unexplained_numbers
+from n00bqa.probes.base import unexplained_numbers
+from n00bqa.probes.runs import run_probe
 
 # d_model 27 makes most dim 0s odd (27, 81), so the split across 2 ranks is uneven.
 D_MODEL, N_HEAD, N = 27, 3, 2
@@ -27,7 +29,7 @@ def fsdp_run():
 
 @pytest.fixture(scope="module")
 def block():
-    from n00bqa.probes.distributed import build_block
+    from n00bqa.probes.lib.block import build_block
 
     return build_block(D_MODEL, N_HEAD, seed=0)
 
@@ -45,28 +47,29 @@ def _shard_numel(param, rank: int, n: int) -> int:
 @pytest.mark.slow
 def test_shards_are_the_ceil_split_of_each_dim0(fsdp_run, block):
     result, _ = fsdp_run
+    m = result.metrics
     params = dict(block.named_parameters())
-    assert result.metrics["rank0_param_numel"] == sum(_shard_numel(p, 0, N) for p in params.values())
-    assert result.metrics["rank1_param_numel"] == sum(_shard_numel(p, 1, N) for p in params.values())
-    assert result.metrics["rank0_param_numel"] != result.metrics["rank1_param_numel"]  # uneven on purpose
-    table = next(t for t in result.tables if t.title.startswith("Local numel"))
-    for name, *sizes in table.rows:
+    assert m["param_numel_by_rank.rank0"] == sum(_shard_numel(p, 0, N) for p in params.values())
+    assert m["param_numel_by_rank.rank1"] == sum(_shard_numel(p, 1, N) for p in params.values())
+    assert m["param_numel_by_rank.rank0"] != m["param_numel_by_rank.rank1"]  # uneven on purpose
+    assert set(result.numbers.shard_numel) == set(params)
+    for name, sizes in result.numbers.shard_numel.items():
         assert sizes == [_shard_numel(params[name], r, N) for r in range(N)], name
-    assert sum(result.metrics[f"rank{r}_param_numel"] for r in range(N)) == result.metrics["full_param_numel"]
+    assert sum(result.metrics[f"param_numel_by_rank.rank{r}"] for r in range(N)) == result.metrics["full_param_numel"]
 
 
 @pytest.mark.slow
 def test_state_bytes_are_16_per_local_parameter_plus_whole_step_counters(fsdp_run, block):
-    from n00bqa.probes.distributed import block_param_count
+    from n00bqa.probes.lib.block import block_param_count
 
     result, _ = fsdp_run
     m = result.metrics
     tensors = len(list(block.parameters()))
     counters = 4 * tensors  # Adam keeps one fp32 0-d `step` per parameter tensor, unsharded
-    per_rank = [16 * m[f"rank{r}_param_numel"] + counters for r in range(N)]  # weight, grad, exp_avg, exp_avg_sq
+    per_rank = [16 * m[f"param_numel_by_rank.rank{r}"] + counters for r in range(N)]  # weight, grad, exp_avg, exp_avg_sq
     assert m["per_rank_state_bytes"] == max(per_rank)
-    assert m["rank0_weight_bytes"] == m["rank0_grad_bytes"] == 4 * m["rank0_param_numel"]
-    assert m["rank0_adam_bytes"] == 8 * m["rank0_param_numel"] + counters
+    assert m["state_by_rank.rank0.params"] == m["state_by_rank.rank0.grads"] == 4 * m["param_numel_by_rank.rank0"]
+    assert m["state_by_rank.rank0.optimizer"] == 8 * m["param_numel_by_rank.rank0"] + counters
     assert m["unsharded_state_bytes"] == counters
     assert m["full_state_bytes"] == 16 * block_param_count(D_MODEL) + counters
 
@@ -106,6 +109,25 @@ def test_weights_match_one_process_with_the_full_batch(fsdp_run):
 def test_every_number_in_a_finding_is_measured(fsdp_run):
     result, _ = fsdp_run
     assert unexplained_numbers(result) == []
+
+
+@pytest.mark.slow
+def test_the_default_run_is_whole_and_states_its_numbers():
+    probe = find_probe(None, "fsdp")
+    result = run_probe(None, probe, probe.make_options(), seed=0, cache=False)
+    assert_output_whole(result)
+    assert "rank 0 holds" in finding_stating(result, "param_numel_by_rank.rank0", "fully_shard")
+    assert "which follows 1/N" in finding_stating(result, "state_fraction", "Adam")
+    assert "close to the ZeRO paper" in finding_stating(result, "comm_vs_ddp", "ring formula")
+    assert "equal within" in finding_stating(result, "max_abs_diff_vs_single_process", "largest difference")
+    assert result.metrics["param_numel_by_rank.rank0"] == result.metrics["param_numel_by_rank.rank1"]  # 64 divides
+    assert_no_ranks_left(dist_launcher.last_pids())
+
+
+def test_old_metric_names_still_resolve():
+    probe = find_probe(None, "fsdp")
+    assert probe.metric_name("rank0_param_numel") == "param_numel_by_rank.rank0"
+    assert probe.metric_name("rank0_adam_bytes") == "state_by_rank.rank0.optimizer"
 
 
 @pytest.mark.slow

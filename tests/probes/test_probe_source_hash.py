@@ -8,7 +8,7 @@ import ast
 from pathlib import Path
 
 import n00bqa.probes as registry
-from n00bqa.probes.base import probe_sha256
+from n00bqa.probes.runs import probe_sha256
 
 
 def walk_imports(path: Path) -> list[str]:
@@ -30,10 +30,10 @@ def test_statements_find_the_imports_ast_walk_finds_in_its_order():
 
 def test_nested_imports_keep_their_order(tmp_path):
     source = tmp_path / "p.py"
-    source.write_text("def f():\n    import n00bqa.probes.nanogpt\nimport n00bqa.probes.models\n"
+    source.write_text("def f():\n    import n00bqa.probes.nanogpt\nimport n00bqa.probes.lib.models\n"
                       "try:\n    pass\nexcept ImportError:\n    from n00bqa.probes.variants import x\n"
-                      "match 1:\n    case 1:\n        import n00bqa.probes.metrics\n"
-                      "class C:\n    if True:\n        from n00bqa.probes.distributed import y\n")
+                      "match 1:\n    case 1:\n        import n00bqa.probes.lib.metrics\n"
+                      "class C:\n    if True:\n        from n00bqa.probes.lib.distributed import y\n")
     assert registry._imported_names(source, {"files": {}}) == walk_imports(source)
 
 
@@ -53,7 +53,7 @@ def test_imports_are_parsed_once_per_change_of_the_file(tmp_path, monkeypatch, s
     assert probe_sha256(study, "param-count") == before
     assert parsed == []  # every file of the probe was remembered with its stamp
     helper = tmp_path / "probe.py"
-    helper.write_text("import n00bqa.probes.models\n")
+    helper.write_text("import n00bqa.probes.lib.models\n")
     assert registry._sources(helper)[1].name == "models.py"
     helper.write_text("import n00bqa.probes.nanogpt\n")  # a change: parsed again
     assert registry._sources(helper)[1].name == "nanogpt.py"

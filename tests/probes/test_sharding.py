@@ -11,12 +11,13 @@ import subprocess
 import sys
 
 import pytest
-from distributed_support import alive, assert_no_ranks_left, wait_for_ranks
+from support.distributed import alive, assert_no_ranks_left, wait_for_ranks
+from support.probes import assert_output_whole, finding_stating
 
 from n00bqa.errors import ProbeError
-from n00bqa.probes import distributed as dist_launcher
+from n00bqa.probes.lib import launcher as dist_launcher
 from n00bqa.probes import find_probe
-from n00bqa.probes.base import run_probe, unexplained_numbers
+from n00bqa.probes.runs import run_probe
 
 N, ROWS, COLS, D_MODEL, BATCH, SEQ = 2, 256, 64, 64, 4, 16
 
@@ -40,10 +41,15 @@ def sharding_run(busy_port):
 @pytest.mark.slow
 def test_each_placement_change_is_one_collective(sharding_run):
     m = sharding_run[0].metrics
-    assert m["shard_to_replicate_allgathers"] == m["shard_to_replicate_collectives"] == 1
-    assert m["partial_to_replicate_allreduces"] == m["partial_to_replicate_collectives"] == 1
-    assert m["replicate_to_shard_collectives"] == 0
-    assert m["shard0_to_shard1_collectives"] == 1  # gloo: DTensor's all-gather + chunk fallback
+    assert m["moves.shard_to_replicate.of_kind"] == m["moves.shard_to_replicate.collectives"] == 1
+    assert m["moves.partial_to_replicate.of_kind"] == m["moves.partial_to_replicate.collectives"] == 1
+    assert m["moves.replicate_to_shard.collectives"] == 0
+    assert m["moves.shard0_to_shard1.collectives"] == 1  # gloo: DTensor's all-gather + chunk fallback
+    moves = sharding_run[0].numbers.moves
+    assert (moves["shard_to_replicate"].issued, moves["partial_to_replicate"].issued) == ("all-gather", "all-reduce")
+    # measured ring bytes agree with the formula over the whole matrix
+    assert m["moves.shard_to_replicate.ring_bytes_per_rank"] == m["allgather_ring_bytes_per_rank"]
+    assert m["moves.partial_to_replicate.ring_bytes_per_rank"] == m["allreduce_ring_bytes_per_rank"]
     assert m["shard_to_replicate_equal"] is True
     assert m["partial_sum"] == m["partial_sum_expected"] == N * (N + 1) / 2
 
@@ -54,10 +60,11 @@ def test_bytes_each_rank_holds_and_receives(sharding_run):
     m = result.metrics
     full = ROWS * COLS * 4
     assert m["matrix_bytes"] == full
-    held = next(t for t in result.tables if t.title.startswith("Bytes each rank holds"))
-    for rank, shard, after, received in held.rows:
-        assert shard == (ROWS // N) * COLS * 4
-        assert after == full and received == full - shard
+    held = result.numbers.held_by_rank
+    assert len(held) == N
+    for rank in held:
+        assert rank.shard == (ROWS // N) * COLS * 4
+        assert rank.gathered == full and rank.received == full - rank.shard
     assert m["allgather_ring_bytes_per_rank"] == pytest.approx((N - 1) / N * full)
     assert m["allreduce_ring_bytes_per_rank"] == pytest.approx(2 * (N - 1) / N * full)
 
@@ -70,9 +77,10 @@ def test_tp_mlp_is_one_allreduce_of_the_output(sharding_run):
     assert m["tp_mlp_backward_allreduces"] == m["tp_mlp_backward_collectives"] == 1  # the input's gradient
     assert m["tp_allreduce_bytes"] == BATCH * SEQ * D_MODEL * 4  # measured payload = (B, T, d) fp32
     assert m["tp_allreduce_ring_bytes_per_rank"] == pytest.approx(2 * (N - 1) / N * m["tp_allreduce_bytes"])
-    shapes = {row[0]: row[1] for row in next(t for t in result.tables if t.title.startswith("Tensor-parallel")).rows}
-    assert shapes == {"c_fc.weight": f"{4 * D_MODEL // N} x {D_MODEL}", "c_proj.weight": f"{D_MODEL} x {4 * D_MODEL // N}",
-                      "hidden activation": f"{BATCH} x {SEQ} x {4 * D_MODEL // N}"}
+    n = result.numbers
+    assert n.fc_local_shape == [4 * D_MODEL // N, D_MODEL]  # column-parallel: a share of the output rows
+    assert n.proj_local_shape == [D_MODEL, 4 * D_MODEL // N]  # row-parallel: the same share of its inputs
+    assert n.hidden_local_shape == [BATCH, SEQ, 4 * D_MODEL // N]
     from n00bqa.probes.sharding import TOLERANCE
 
     assert m["tp_mlp_max_abs_diff"] <= TOLERANCE and m["tp_input_grad_max_abs_diff"] <= TOLERANCE
@@ -83,7 +91,7 @@ def test_megatron_split_by_hand_equals_the_full_mlp():
     the sum of the N partial outputs is the MLP's output."""
     import torch
 
-    from n00bqa.probes.distributed import build_block
+    from n00bqa.probes.lib.block import build_block
 
     mlp = build_block(D_MODEL, 1, seed=0).mlp
     x = torch.randn(BATCH, SEQ, D_MODEL)
@@ -96,8 +104,14 @@ def test_megatron_split_by_hand_equals_the_full_mlp():
 
 
 @pytest.mark.slow
-def test_every_number_in_a_finding_is_measured(sharding_run):
-    assert unexplained_numbers(sharding_run[0]) == []
+def test_output_is_whole_and_findings_state_their_numbers(sharding_run):
+    """The default run (only --port differs, to exercise the skip)."""
+    result, _ = sharding_run
+    assert_output_whole(result)
+    assert "exactly the original" in finding_stating(result, "allgather_ring_bytes_per_rank", "Shard(0) -> Replicate")
+    assert "the sum N(N+1)/2" in finding_stating(result, "partial_sum", "Partial -> Replicate")
+    assert "partial sums of the output" in finding_stating(result, "tp_allreduce_bytes", "forward pass")
+    assert "equal within" in finding_stating(result, "tp_mlp_max_abs_diff", "largest differences")
 
 
 @pytest.mark.slow
@@ -128,7 +142,7 @@ def test_the_deadline_ends_every_rank(monkeypatch):
 def test_ctrl_c_ends_every_rank(study_root):
     """Ctrl-C in a terminal signals the foreground process group: the probe's process, not its ranks
     (they run in their own sessions). The probe must end them before it exits."""
-    code = ("from n00bqa.probes import find_probe; from n00bqa.probes.base import run_probe; "
+    code = ("from n00bqa.probes import find_probe; from n00bqa.probes.runs import run_probe; "
             "p = find_probe(None, 'sharding'); run_probe(None, p, p.make_options(), cache=False)")
     env = {**os.environ, dist_launcher.FAULT_ENV: "all:hang"}
     proc = subprocess.Popen([sys.executable, "-c", code], env=env, start_new_session=True,
@@ -143,6 +157,12 @@ def test_ctrl_c_ends_every_rank(study_root):
             proc.wait()
     assert proc.returncode != 0 and b"KeyboardInterrupt" in err
     assert [pid for pid in ranks if alive(pid)] == []
+
+
+def test_old_metric_names_still_resolve():
+    probe = find_probe(None, "sharding")
+    assert probe.metric_name("shard_to_replicate_allgathers") == "moves.shard_to_replicate.of_kind"
+    assert probe.metric_name("shard0_to_shard1_bytes_per_rank") == "moves.shard0_to_shard1.ring_bytes_per_rank"
 
 
 def test_count_and_equality_words_on_both_sides():

@@ -16,8 +16,8 @@ import math
 import pytest
 
 from n00bqa.probes import find_probe
-from n00bqa.probes.base import run_probe
-from n00bqa.probes.distributed import build_block
+from n00bqa.probes.runs import run_probe
+from n00bqa.probes.lib.block import build_block
 
 D_MODEL, N_HEAD, NPROC = 33, 3, 2
 STEP_COUNTER_BYTES = 4  # Adam's 0-d float32 step, one per parameter tensor
@@ -48,8 +48,8 @@ def chunk_numel(shape: tuple, n: int) -> int:
 
 def test_same_parameter_count(fsdp, shapes):
     assert fsdp["full_param_numel"] == sum(math.prod(s) for s in shapes.values())
-    assert fsdp["rank0_param_numel"] == sum(chunk_numel(s, NPROC) for s in shapes.values())
-    assert fsdp["rank0_param_numel"] + fsdp["rank1_param_numel"] == fsdp["full_param_numel"]
+    assert fsdp["param_numel_by_rank.rank0"] == sum(chunk_numel(s, NPROC) for s in shapes.values())
+    assert fsdp["param_numel_by_rank.rank0"] + fsdp["param_numel_by_rank.rank1"] == fsdp["full_param_numel"]
 
 
 def test_plain_data_parallel_is_stage_0(fsdp, shapes):
@@ -57,7 +57,7 @@ def test_plain_data_parallel_is_stage_0(fsdp, shapes):
     calc = zero_memory(psi, NPROC)
     assert calc["bytes_per_param"] == 16.0
     assert fsdp["unsharded_state_bytes"] == counters
-    assert fsdp["full_state_bytes"] - counters == calc["stage0_bytes"] == 16 * psi
+    assert fsdp["full_state_bytes"] - counters == calc["stages.0.bytes"] == 16 * psi
 
 
 def test_each_rank_holds_stage_3_of_its_padded_share(fsdp, shapes):
@@ -65,23 +65,23 @@ def test_each_rank_holds_stage_3_of_its_padded_share(fsdp, shapes):
     calc = zero_memory(psi, NPROC)
     # Summed over the ranks, the shards are exactly the unsharded states: N x Ψ/N x 16.
     total_sharded = sum(fsdp[f"param_numel_by_rank.rank{r}"] for r in range(NPROC)) * 16
-    assert total_sharded == calc["stage3_bytes"] * NPROC
+    assert total_sharded == calc["stages.3.bytes"] * NPROC
     # The largest rank (rank 0: torch.chunk puts the extra rows first) holds the padded share:
     # zero-memory with Ψ rounded up to N equal ceil-chunks is exact.
     padded_psi = NPROC * sum(chunk_numel(s, NPROC) for s in shapes.values())
     assert padded_psi > psi  # d_model 33: the padding is real
-    assert fsdp["per_rank_state_bytes"] - counters == zero_memory(padded_psi, NPROC)["stage3_bytes"]
-    assert fsdp["rank0_weight_bytes"] == fsdp["rank0_grad_bytes"] == 4 * padded_psi // NPROC
-    assert fsdp["rank0_adam_bytes"] - counters == 8 * padded_psi // NPROC
+    assert fsdp["per_rank_state_bytes"] - counters == zero_memory(padded_psi, NPROC)["stages.3.bytes"]
+    assert fsdp["state_by_rank.rank0.params"] == fsdp["state_by_rank.rank0.grads"] == 4 * padded_psi // NPROC
+    assert fsdp["state_by_rank.rank0.optimizer"] - counters == 8 * padded_psi // NPROC
     # The even split is below the largest rank by exactly the padding.
-    assert fsdp["per_rank_state_bytes"] - counters - calc["stage3_bytes"] == 16 * (padded_psi - psi) / NPROC
+    assert fsdp["per_rank_state_bytes"] - counters - calc["stages.3.bytes"] == 16 * (padded_psi - psi) / NPROC
 
 
 def test_communication_matches_stage_0_and_stage_3(fsdp, shapes):
     psi = fsdp["full_param_numel"]
     calc = zero_memory(psi, NPROC)
     # DDP's all-reduce of fp32 gradients, ring: 2Ψ x 4 B x (N-1)/N, the calculator's stage 0.
-    assert fsdp["ddp_bytes_sent_per_rank"] == calc["stage0_ring_bytes_sent"]
+    assert fsdp["ddp_bytes_sent_per_rank"] == calc["stages.0.ring_bytes_sent"]
     # Stage 3: 3Ψ per step. FSDP2 moves padded shards, and its root unit (the LayerNorms) keeps its
     # gathered weights from forward to backward, so those are gathered once, not twice.
     padded_psi = NPROC * sum(chunk_numel(s, NPROC) for s in shapes.values())
@@ -89,5 +89,5 @@ def test_communication_matches_stage_0_and_stage_3(fsdp, shapes):
                               if not name.startswith(("attn.", "mlp.")))
     padded = zero_memory(padded_psi, NPROC)
     not_regathered = 4 * root_padded * padded["ring_fraction"]
-    assert fsdp["comm_bytes_sent_per_rank"] == pytest.approx(padded["stage3_ring_bytes_sent"] - not_regathered)
+    assert fsdp["comm_bytes_sent_per_rank"] == pytest.approx(padded["stages.3.ring_bytes_sent"] - not_regathered)
     assert abs(fsdp["comm_vs_ddp"] - calc["stage3_comm_ratio"]) <= fsdp["ratio_tolerance"]

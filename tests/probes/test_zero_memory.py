@@ -10,8 +10,10 @@ import pytest
 
 from n00bqa.errors import ProbeError
 from n00bqa.probes import find_probe
-from n00bqa.probes.base import Context, run_probe, unexplained_numbers
-from n00bqa.probes.zero_memory import matches_figure_1, measure, parse_count, report, same_traffic
+from n00bqa.probes.base import unexplained_numbers
+from n00bqa.probes.runs import run_probe
+from n00bqa.probes.zero_memory import matches_figure_1, parse_count, report, same_traffic
+from support.probes import assert_output_whole, finding_with
 
 
 def run(**options):
@@ -28,22 +30,23 @@ def test_figure_1_is_reproduced_exactly(figure_1):
     m = figure_1.metrics
     psi, nd, k = 7.5e9, 64, 12  # the paper's Figure 1: Ψ = 7.5B, N_d = 64, K = 12, fp16 weights and gradients
     # The paper's formulas, written out here, and its printed per-GPU GB.
-    assert m["stage0_gb"] == (2 + 2 + k) * psi / 1e9 == 120.0
-    assert m["stage1_gb"] == ((2 + 2) * psi + k * psi / nd) / 1e9 == 31.40625
-    assert m["stage2_gb"] == (2 * psi + (2 + k) * psi / nd) / 1e9 == 16.640625
-    assert m["stage3_gb"] == (2 + 2 + k) * psi / nd / 1e9 == 1.875
+    assert m["stages.0.gb"] == (2 + 2 + k) * psi / 1e9 == 120.0
+    assert m["stages.1.gb"] == ((2 + 2) * psi + k * psi / nd) / 1e9 == 31.40625
+    assert m["stages.2.gb"] == (2 * psi + (2 + k) * psi / nd) / 1e9 == 16.640625
+    assert m["stages.3.gb"] == (2 + 2 + k) * psi / nd / 1e9 == 1.875
     printed = {0: 120, 1: 31.4, 2: 16.6, 3: 1.9}
-    assert {s: round(m[f"stage{s}_gb"], 1) for s in printed} == printed
-    assert m["figure_1"] is True
-    assert any("match the printed 120, 31.4, 16.6 and 1.9 GB" in f for f in figure_1.findings)
+    assert {s: round(m[f"stages.{s}.gb"], 1) for s in printed} == printed
+    assert m["paper_settings"] is True
+    finding_with(figure_1, "match the printed 120, 31.4, 16.6 and 1.9 GB", "4 of 4")
+    assert_output_whole(figure_1)
 
 
 def test_communication_volume_per_stage(figure_1):
     m, psi = figure_1.metrics, 7_500_000_000
-    assert [m[f"stage{s}_comm_elements"] for s in range(4)] == [2 * psi, 2 * psi, 2 * psi, 3 * psi]
-    assert [m[f"stage{s}_comm_bytes"] for s in range(4)] == [4 * psi, 4 * psi, 4 * psi, 6 * psi]  # 2-byte elements
+    assert [m[f"stages.{s}.comm_elements"] for s in range(4)] == [2 * psi, 2 * psi, 2 * psi, 3 * psi]
+    assert [m[f"stages.{s}.comm_bytes"] for s in range(4)] == [4 * psi, 4 * psi, 4 * psi, 6 * psi]  # 2-byte elements
     assert m["stage3_comm_ratio"] == 1.5
-    assert m["stage0_ring_bytes_sent"] == pytest.approx(4 * psi * 63 / 64)  # ring all-reduce: 2(N-1)/N × Ψ × 2 B
+    assert m["stages.0.ring_bytes_sent"] == pytest.approx(4 * psi * 63 / 64)  # ring all-reduce: 2(N-1)/N × Ψ × 2 B
 
 
 def test_every_number_in_a_finding_is_measured(figure_1):
@@ -53,15 +56,27 @@ def test_every_number_in_a_finding_is_measured(figure_1):
     assert not any("Figure 1" in f for f in offloaded.findings)
 
 
-def test_the_verdicts_on_each_side():
-    n = measure(find_probe(None, "zero-memory").make_options(), Context())
+def with_stage(n, stage: int, **changes):
+    """The numbers with one stage's record changed (the other side of a verdict)."""
+    return dataclasses.replace(n, stages={**n.stages, stage: dataclasses.replace(n.stages[stage], **changes)})
+
+
+def test_the_verdicts_on_each_side(figure_1):
+    n = figure_1.numbers
     assert matches_figure_1(n) == [True] * 4
-    off = dataclasses.replace(n, stage2_gb=16.7)
+    off = with_stage(n, 2, gb=16.7)
     assert matches_figure_1(off) == [True, True, False, True]
     assert any("do NOT match" in f and "3 of 4" in f for f in report(off, None).findings)
     assert same_traffic(n)
-    assert not same_traffic(dataclasses.replace(n, stage1_comm_elements=1))
-    assert any("NOT the same" in f for f in report(dataclasses.replace(n, stage1_comm_elements=1), None).findings)
+    assert not same_traffic(with_stage(n, 1, comm_elements=1))
+    assert any("NOT the same" in f for f in report(with_stage(n, 1, comm_elements=1), None).findings)
+
+
+def test_old_metric_names_still_resolve(figure_1):
+    probe = find_probe(None, "zero-memory")
+    for old, new in {"stage0_gb": "stages.0.gb", "stage3_gb": "stages.3.gb", "stage1_host_gb": "stages.1.host_gb",
+                     "stage0_ring_bytes_sent": "stages.0.ring_bytes_sent", "figure_1": "paper_settings"}.items():
+        assert probe.metric_name(old) == new and new in figure_1.metrics
 
 
 @pytest.mark.parametrize("text", ["7.5B", "7.5e9", "7.5E9", "7500000000", "7,500,000,000", "7_500_000_000", "7.5G",
@@ -80,11 +95,11 @@ def test_params_suffixes():
 def test_fp32_adam_is_16_bytes_per_parameter():
     m = run(params="1M", gpus=4, precision="fp32", k=8).metrics
     assert (m["weight_bytes"], m["grad_bytes"], m["bytes_per_param"]) == (4, 4, 16.0)
-    assert m["stage0_bytes"] == 16_000_000
-    assert m["stage1_bytes"] == 8 * 10**6 + 8 * 10**6 / 4
-    assert m["stage2_bytes"] == 4 * 10**6 + 12 * 10**6 / 4
-    assert m["stage3_bytes"] == 16 * 10**6 / 4
-    assert m["stage0_comm_bytes"] == 8 * 10**6  # fp32 gradients all-reduced: 2Ψ × 4 B
+    assert m["stages.0.bytes"] == 16_000_000
+    assert m["stages.1.bytes"] == 8 * 10**6 + 8 * 10**6 / 4
+    assert m["stages.2.bytes"] == 4 * 10**6 + 12 * 10**6 / 4
+    assert m["stages.3.bytes"] == 16 * 10**6 / 4
+    assert m["stages.0.comm_bytes"] == 8 * 10**6  # fp32 gradients all-reduced: 2Ψ × 4 B
 
 
 def test_offload_moves_the_optimizer_and_then_the_weights_to_the_host():
@@ -92,12 +107,12 @@ def test_offload_moves_the_optimizer_and_then_the_weights_to_the_host():
     plain = run(params="1B", gpus=n, largest_layer_params="10M").metrics
     opt = run(params="1B", gpus=n, largest_layer_params="10M", offload_optimizer=True).metrics
     both = run(params="1B", gpus=n, largest_layer_params="10M", offload_optimizer=True, offload_param=True).metrics
-    assert plain["stage3_bytes"] == 16 * psi / n + 4 * largest  # the gathered layer's fp16 weights and gradients
-    assert opt["stage1_bytes"] == 4 * psi and opt["stage1_host_gb"] == 12 * psi / n / 1e9
-    assert opt["stage2_bytes"] == 2 * psi and opt["stage2_host_gb"] == 14 * psi / n / 1e9
-    assert opt["stage3_bytes"] == 2 * psi / n + 4 * largest and opt["stage3_host_gb"] == 14 * psi / n / 1e9
-    assert both["stage3_bytes"] == 4 * largest and both["stage3_host_gb"] == 16 * psi / n / 1e9
-    assert opt["stage0_bytes"] == plain["stage0_bytes"]  # no ZeRO, no offload
+    assert plain["stages.3.bytes"] == 16 * psi / n + 4 * largest  # the gathered layer's fp16 weights and gradients
+    assert opt["stages.1.bytes"] == 4 * psi and opt["stages.1.host_gb"] == 12 * psi / n / 1e9
+    assert opt["stages.2.bytes"] == 2 * psi and opt["stages.2.host_gb"] == 14 * psi / n / 1e9
+    assert opt["stages.3.bytes"] == 2 * psi / n + 4 * largest and opt["stages.3.host_gb"] == 14 * psi / n / 1e9
+    assert both["stages.3.bytes"] == 4 * largest and both["stages.3.host_gb"] == 16 * psi / n / 1e9
+    assert opt["stages.0.bytes"] == plain["stages.0.bytes"]  # no ZeRO, no offload
 
 
 # DeepSpeed's estimate_zero3_model_states_mem_needs_all_live printed for t5-small on 1 GPU

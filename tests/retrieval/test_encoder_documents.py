@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from shared_study import link_state, shared_root
+from support.shared_study import link_state, shared_root
 
 from n00bqa.retrieval import encoder
 from n00bqa.study import Study

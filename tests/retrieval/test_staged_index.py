@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from shared_study import tiny_root
+from support.shared_study import tiny_root
 
 from n00bqa.study import Study
 

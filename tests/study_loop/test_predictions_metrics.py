@@ -16,14 +16,14 @@ import typing
 import pytest
 
 from n00bqa.probes import BUILTIN_PROBES, find_probe
-from n00bqa.probes.base import flat_metrics, run_probe
+from n00bqa.probes.base import flat_metrics
+from n00bqa.probes.runs import run_probe
 
 NUMERIC = (int, float, bool)
 # Probes whose Numbers is a dict named by the run (model names with hyphens): the keys the default
 # run uses and the type of each value.
 DICT_NUMBERS = {
     "n00bqa.probes.variants": lambda m: (m.MODELS, m.ModelCount),
-    "n00bqa.probes.kv_cache": lambda m: (m.PUBLISHED, m.PublishedKV),
 }
 
 
@@ -106,9 +106,9 @@ def test_resolver_agrees_with_real_runs(study, name):
 
 
 def test_param_count_predictions_are_metrics_of_its_run(tmp_path_factory):
-    from n00bqa.probes.base import last_result
+    from n00bqa.probes.runs import last_result
     from n00bqa.study import Study
-    from study_loop_support import param_count_root
+    from support.study_loop import param_count_root
 
     study = Study(param_count_root(tmp_path_factory))
     result = last_result(study, "param-count")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from shared_study import link_state, shared_root
+from support.shared_study import link_state, shared_root
 from typer.testing import CliRunner
 
 from n00bqa.cli import app

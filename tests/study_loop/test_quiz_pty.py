@@ -13,7 +13,7 @@ import pexpect
 import pytest
 
 from n00bqa.questions import add_question
-from study_loop_support import copy_probe_cache, param_count_root
+from support.study_loop import copy_probe_cache, param_count_root
 
 N00BQA = str(Path(sys.executable).with_name("n00bqa"))
 

@@ -11,7 +11,7 @@ import pytest
 from n00bqa.questions import get_question
 from n00bqa.study_loop import log, schedule
 from n00bqa.study_loop.progress import overview
-from n00bqa.study_loop.quiz import record_recall
+from n00bqa.study_loop.quiz_steps import record_recall
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)
 

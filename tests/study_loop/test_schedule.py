@@ -11,7 +11,7 @@ from n00bqa.probes.base import Prediction, ProbeResult
 from n00bqa.questions import get_question
 from n00bqa.study_loop import log, schedule
 from n00bqa.study_loop.progress import overview
-from n00bqa.study_loop.quiz import Ask, record_predictions, record_recall, reveal
+from n00bqa.study_loop.quiz_steps import Ask, record_predictions, record_recall, reveal
 
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=timezone.utc)
 SEQUENCE = [("good", 0), ("good", 0.01), ("hard", 3), ("again", 12), ("good", 12.01), ("easy", 30)]  # (rating, day)

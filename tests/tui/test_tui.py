@@ -300,7 +300,7 @@ def fake_probes(study):
 def test_run_probe_shows_live_progress_stays_responsive_and_replaces_findings(fake_probes, study) -> None:
     from textual.widgets import ProgressBar
 
-    from n00bqa.probes.base import last_result
+    from n00bqa.probes.runs import last_result
 
     gate, probes = fake_probes
 
@@ -361,7 +361,7 @@ def test_a_failing_probe_is_shown_in_the_app(fake_probes, study) -> None:
 def test_run_the_real_param_count_probe(minilm, study) -> None:
     """The real probe on the real question: the findings on screen are the run's, and its count for
     the bundled MiniLM equals the parameters of the model loaded independently here."""
-    from n00bqa.probes.base import last_result
+    from n00bqa.probes.runs import last_result
 
     _, model = minilm
     minilm_params = sum(p.numel() for p in model.parameters())
@@ -371,7 +371,7 @@ def test_run_the_real_param_count_probe(minilm, study) -> None:
         app = make_app(study, question="model-size")  # the study's own registry
         async with app.run_test(size=(160, 50)) as pilot:
             await pilot.pause()
-            assert get_question(study, "model-size").probes == ["param-count"]
+            assert get_question(study, "model-size").probes == ["param-count", "grad-rows", "forward-flops"]
             await pilot.press("r")
             await wait_for(pilot, lambda: app.probe_running is None, timeout=240, what="param-count")
             await pilot.pause()

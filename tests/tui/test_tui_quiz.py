@@ -8,11 +8,11 @@ import json
 import time
 from datetime import datetime, timedelta, timezone
 
-from shared_study import link_state, shared_root
-from study_loop_support import copy_probe_cache, param_count_root
+from support.shared_study import link_state, shared_root
+from support.study_loop import copy_probe_cache, param_count_root
 
 from n00bqa.questions import add_question, get_question, load_questions
-from n00bqa.study_loop.quiz import record_recall
+from n00bqa.study_loop.quiz_steps import record_recall
 from n00bqa.tui import make_app
 
 
@@ -45,7 +45,7 @@ def test_quiz_screen_predicts_reveals_rates_and_logs(study, study_root, tmp_path
     copy_probe_cache(param_count_root(tmp_path_factory), study_root)
 
     async def body() -> None:
-        from n00bqa.tui.quiz import QuizScreen
+        from n00bqa.tui.quiz_screen import QuizScreen
 
         app = make_app(study, question="model-size")
         async with app.run_test(size=(110, 40)) as pilot:
@@ -82,7 +82,7 @@ def test_recall_quiz_rates_with_a_key_and_escape_logs_nothing(study, study_root)
     add_question(study, "Why does attention divide by the square root of d_k?", qid="attention-scale")
 
     async def body() -> None:
-        from n00bqa.tui.quiz import QuizScreen
+        from n00bqa.tui.quiz_screen import QuizScreen
 
         app = make_app(study, question="attention-scale")
         async with app.run_test(size=(110, 40)) as pilot:

@@ -1,45 +1,53 @@
-"""Real torch.distributed ranks on this machine: the launcher behind the ddp, fsdp and sharding probes.
+"""Real torch.distributed ranks on this machine, on 127.0.0.1 only: the launcher behind the ddp,
+fsdp and sharding probes.
 
 `run_ranks(worker, opts, job)` starts `opts.nproc` rank processes (2-4), each a fresh Python
 interpreter as torchrun's agent starts them (not multiprocessing's "spawn", which re-runs the
 parent's `__main__` in every rank and so breaks any script without a `__main__` guard). Each rank
-joins a process group on 127.0.0.1 at a port chosen at run time (gloo on the CPU; nccl with one GPU
-per rank when `--backend nccl` and GPUs exist), runs `worker(rank_context, job)` and writes what it
-returns to a file in a temporary folder; the parent reads the files and returns them in rank order.
+joins a process group (gloo on the CPU; nccl with one GPU per rank when `--backend nccl` and GPUs
+exist), runs `worker(rank_context, job)` and writes what it returns to a file in a temporary
+folder; the parent reads the files and returns them in rank order.
 
-What the launcher promises, because a probe must never hang or leave processes behind:
+What the launcher promises, because a probe must never hang, listen on the network or leave
+anything behind:
 
-- every collective has a timeout (`--timeout`, handed to init_process_group as a timedelta), and the
-  parent has a wall-clock watchdog over the whole run (`--deadline`);
+- loopback only: rank 0 binds the rendezvous socket (the TCPStore's) to 127.0.0.1 itself and hands
+  it to the store, and gloo/nccl are told to use the loopback interface, so no rank listens on an
+  address another machine can reach;
+- every collective has a timeout (`--timeout`, handed to the store and to init_process_group), and
+  the parent has a wall-clock watchdog over the whole run (`--deadline`);
 - a rank that fails becomes one ProbeError line naming the rank and its error (the first rank to
   fail, by the clock: the others usually fail only because it left);
 - a port that cannot be bound is skipped for another one (PORT_TRIES in all), and the probe says
   which ports it skipped; if none can be bound, one line says so;
-- Ctrl-C reaches only the parent (each rank runs in its own session, SIGINT ignored), which then
-  ends every rank; after any exit path - result, error, timeout, Ctrl-C - every rank's process group
-  is terminated, waited for and if need be killed. A rank also exits by itself if its parent
-  disappears or its deadline passes;
+- Ctrl-C reaches only the parent (each rank runs in its own session, SIGINT ignored), and SIGTERM
+  to the parent is handled the same way (raised as `Terminated`, a KeyboardInterrupt); after any
+  exit path - result, error, timeout, Ctrl-C, SIGTERM - every rank is terminated, waited for and if
+  need be killed, and the temporary folder is removed;
+- a rank dies with its parent even when the parent cannot clean up (SIGKILL): on Linux the kernel
+  kills it (PR_SET_PDEATHSIG), and everywhere it watches a pipe from the parent and exits when the
+  pipe closes. A folder such a parent leaves behind is removed by the next run (a folder is stale
+  when no process holds the lock on its `lock` file);
 - each rank runs torch with one thread, and its stdout/stderr go to a log file, so the terminal
   shows the probe's result and nothing else.
 
 Workers must be top-level functions of an importable module: a rank imports them by name.
 
 Tests inject failures with the environment variable N00BQA_DIST_FAULT="RANK:KIND" (RANK a number
-or "all"; KIND "raise", "hang" or "exit"), read by each rank right after it joins the group.
+or "all"; KIND "raise", "hang" or "exit"), read by each rank right after it joins the group (a
+hanging rank first leaves a file `rankR.hanging` in the run's folder, so a test knows it got there).
 It exists only for the tests of process hygiene.
-
-The small transformer block that ddp and fsdp train (and its single-process reference) lives here
-too, so both probes train exactly the same model.
 """
 
 from __future__ import annotations
 
 import contextlib
-import functools
 import importlib
 import importlib.util
 import os
 import pickle
+import select
+import shutil
 import signal
 import socket
 import subprocess
@@ -53,15 +61,24 @@ from pathlib import Path
 from typing import Any, Callable
 
 from n00bqa.errors import ProbeError
-from n00bqa.probes.base import Context, Report, Table, check_ranges
+from n00bqa.probes.base import Report, Table
 
 HOST = "127.0.0.1"  # loopback only: the ranks never listen on a network interface
 PORT_TRIES = 3
 FAULT_ENV = "N00BQA_DIST_FAULT"
+FOLDER_PREFIX = "n00bqa-ranks-"
+# A folder with no lock file is a run just starting, or one of a launcher from before the lock
+# (whose runs end within --deadline, at most 3600 s): stale only when older than any run can be.
+STALE_UNLOCKED_S = 3700.0
 STATE_LIMIT_BYTES = 1e9  # model state one rank may hold here (2 cores, shared): 1 GB
 REFERENCE_LIMIT_BYTES = 4e9  # the single-process reference in the parent holds all of it
 _POLL_S = 0.05
 _LAST_PIDS: list[int] = []
+_LAST_FOLDER: list[str] = []
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM to the parent during a run: handled as Ctrl-C is (every rank ended, folder removed)."""
 
 
 # --- Options every distributed probe shares ------------------------------------------------------
@@ -156,6 +173,12 @@ def last_pids() -> list[int]:
     return list(_LAST_PIDS)
 
 
+
+def last_folder() -> str:
+    """The temporary folder of the last run started in this process (for tests: it must be gone)."""
+    return _LAST_FOLDER[0] if _LAST_FOLDER else ""
+
+
 # --- The parent ----------------------------------------------------------------------------------
 class _PortInUse(Exception):
     pass
@@ -191,26 +214,94 @@ def run_ranks(worker: Callable[[RankContext, Any], Any], opts: LaunchOptions, jo
     advance = advance or (lambda n=1: None)
     busy: list[int] = []
     start = time.monotonic()
-    while len(busy) < PORT_TRIES:
-        port = opts.port if (opts.port and not busy) else free_port()
-        if not port_is_free(port):
-            busy.append(port)
-            continue
-        try:
-            results, pids = _launch_once(worker, opts, job, port, advance)
-        except _PortInUse:  # another process took the port between our check and rank 0's bind
-            busy.append(port)
-            continue
-        return Launch(results=results, port=port, busy_ports=busy, pids=pids,
-                      seconds=round(time.monotonic() - start, 3))
+    remove_stale_folders()
+    with _sigterm_as_interrupt():
+        while len(busy) < PORT_TRIES:
+            port = opts.port if (opts.port and not busy) else free_port()
+            if not port_is_free(port):
+                busy.append(port)
+                continue
+            try:
+                results, pids = _launch_once(worker, opts, job, port, advance)
+            except _PortInUse:  # another process took the port between our check and rank 0's bind
+                busy.append(port)
+                continue
+            return Launch(results=results, port=port, busy_ports=busy, pids=pids,
+                          seconds=round(time.monotonic() - start, 3))
     tried = ", ".join(str(p) for p in busy)
     raise ProbeError(f"could not bind a port on {HOST}: tried {len(busy)} ({tried}) and every one was in use; "
                      "free a port or pass --port P")
 
 
+@contextlib.contextmanager
+def _sigterm_as_interrupt():
+    """While the ranks run, SIGTERM raises `Terminated` in the parent (only the main thread can set
+    a handler; elsewhere the ranks' parent-death watch still ends them)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def on_term(signum, frame):
+        raise Terminated(f"signal {signum}")
+
+    previous = signal.signal(signal.SIGTERM, on_term)
+    try:
+        yield
+    finally:  # None: a handler set outside Python, which cannot be put back; the default then
+        signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
+
+
+def remove_stale_folders(root: str | None = None) -> list[str]:
+    """Remove the rank folders of runs that are over (their parent was killed before it could clean
+    up): those whose `lock` file no process holds, or with no lock file and older than
+    STALE_UNLOCKED_S. Returns the folders removed."""
+    import fcntl
+
+    removed = []
+    for folder in Path(root or tempfile.gettempdir()).glob(FOLDER_PREFIX + "*"):
+        if not folder.is_dir() or folder.is_symlink():
+            continue
+        lock = folder / "lock"
+        try:
+            fd = os.open(lock, os.O_RDWR)
+        except FileNotFoundError:
+            with contextlib.suppress(OSError):
+                if time.time() - folder.stat().st_mtime > STALE_UNLOCKED_S:
+                    shutil.rmtree(folder, ignore_errors=True)
+                    removed.append(str(folder))
+            continue
+        except OSError:
+            continue  # another user's folder, or not ours to judge
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            continue  # a live run holds it
+        else:
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(str(folder))
+        finally:
+            os.close(fd)
+    return removed
+
+
+def _loopback_interface() -> str | None:
+    """The loopback interface's name ("lo" on Linux, "lo0" on macOS), for gloo and nccl."""
+    with contextlib.suppress(OSError):
+        names = [name for _, name in socket.if_nameindex()]
+        return next((n for n in ("lo", "lo0") if n in names), None)
+    return None
+
+
 def _launch_once(worker, opts: LaunchOptions, job: Any, port: int, advance) -> tuple[list[Any], list[int]]:
+    import fcntl
+
     procs: list[subprocess.Popen] = []
-    with tempfile.TemporaryDirectory(prefix="n00bqa-ranks-") as folder:
+    lock_fd = watch_r = watch_w = -1
+    folder = tempfile.mkdtemp(prefix=FOLDER_PREFIX)
+    _LAST_FOLDER[:] = [folder]
+    try:
+        lock_fd = os.open(os.path.join(folder, "lock"), os.O_RDWR | os.O_CREAT, 0o600)
+        fcntl.flock(lock_fd, fcntl.LOCK_EX)  # held until this run is over: the folder is not stale
         spec = {"worker": (worker.__module__, worker.__qualname__, getattr(sys.modules.get(worker.__module__),
                                                                            "__file__", None)),
                 "world_size": opts.nproc, "port": port, "backend": opts.backend, "timeout": opts.timeout,
@@ -219,22 +310,54 @@ def _launch_once(worker, opts: LaunchOptions, job: Any, port: int, advance) -> t
         # The ranks import what this process imports: its sys.path becomes theirs.
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p and os.path.isdir(p)),
                "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-        try:
-            for rank in range(opts.nproc):
-                with open(os.path.join(folder, f"rank{rank}.log"), "wb") as log:
-                    procs.append(subprocess.Popen(
-                        [sys.executable, "-c", _RANK_ENTRY, folder, str(rank)], env=env, stdin=subprocess.DEVNULL,
-                        stdout=log, stderr=subprocess.STDOUT,
-                        start_new_session=True))  # Ctrl-C in the terminal reaches only the parent
-                _LAST_PIDS[:] = [p.pid for p in procs]
-            return _collect(procs, Path(folder), opts, port, advance), [p.pid for p in procs]
-        finally:
-            _end_all(procs)
+        loopback = _loopback_interface()
+        if loopback:  # gloo's and nccl's own sockets on loopback, not the host name's address
+            env.update(GLOO_SOCKET_IFNAME=loopback, NCCL_SOCKET_IFNAME=loopback)
+        # Each rank holds the read end; when this process ends (however), the write end closes and
+        # the ranks see end-of-file.
+        watch_r, watch_w = os.pipe()
+        for rank in range(opts.nproc):
+            with open(os.path.join(folder, f"rank{rank}.log"), "wb") as log:
+                procs.append(subprocess.Popen(
+                    [sys.executable, "-c", _RANK_ENTRY, folder, str(rank), str(watch_r)], env=env,
+                    stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, pass_fds=(watch_r,),
+                    start_new_session=True))  # Ctrl-C in the terminal reaches only the parent
+            _LAST_PIDS[:] = [p.pid for p in procs]
+        return _collect(procs, Path(folder), opts, port, advance), [p.pid for p in procs]
+    finally:
+        with _signals_held():  # a second Ctrl-C or SIGTERM waits until the cleanup is done
+            _clean_up(procs, folder, lock_fd, watch_r, watch_w)
+
+
+@contextlib.contextmanager
+def _signals_held():
+    held = {signal.SIGINT, signal.SIGTERM}
+    main = threading.current_thread() is threading.main_thread() and hasattr(signal, "pthread_sigmask")
+    if main:
+        signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    try:
+        yield
+    finally:
+        if main:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, held)
+
+
+def _clean_up(procs: list[subprocess.Popen], folder: str, lock_fd: int, watch_r: int, watch_w: int) -> None:
+    """End every rank, remove the folder, then release its lock (in that order: a folder whose lock
+    is free is stale to any later run)."""
+    for fd in (watch_w, watch_r):  # closing the write end tells any rank we lost track of to exit
+        if fd >= 0:
+            os.close(fd)
+    _end_all(procs)
+    shutil.rmtree(folder, ignore_errors=True)
+    if lock_fd >= 0:
+        os.close(lock_fd)
 
 
 # A fresh interpreter per rank (as torchrun's agent starts them), not multiprocessing's spawn: spawn
 # re-runs the parent's __main__ in every rank, which fails in any script without a __main__ guard.
-_RANK_ENTRY = "import sys; from n00bqa.probes.distributed import rank_entry; rank_entry(sys.argv[1], int(sys.argv[2]))"
+_RANK_ENTRY = ("import sys; from n00bqa.probes.lib.launcher import rank_entry; "
+               "rank_entry(sys.argv[1], int(sys.argv[2]), int(sys.argv[3]))")
 
 
 def _collect(procs, folder: Path, opts: LaunchOptions, port: int, advance) -> list[Any]:
@@ -318,11 +441,13 @@ def _load_worker(module: str, qualname: str, path: str | None):
     return getattr(mod, qualname)
 
 
-def rank_entry(folder: str, rank: int) -> None:
-    """The body of every rank process: join the group, run the worker, write its result file."""
+def rank_entry(folder: str, rank: int, watch_fd: int) -> None:
+    """The body of every rank process: die with the parent, join the group on 127.0.0.1, run the
+    worker, write its result file."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     spec = pickle.loads((Path(folder) / "job.pkl").read_bytes())
-    threading.Thread(target=_guard, args=(spec["parent_pid"], time.monotonic() + spec["deadline"] + 10),
+    _die_with_parent(spec["parent_pid"])
+    threading.Thread(target=_guard, args=(watch_fd, spec["parent_pid"], time.monotonic() + spec["deadline"] + 10),
                      daemon=True).start()
     out = Path(folder) / f"rank{rank}.result"
     record: dict[str, Any] = {"rank": rank}
@@ -340,9 +465,11 @@ def rank_entry(folder: str, rank: int) -> None:
             torch.cuda.set_device(device)
         else:
             device = torch.device("cpu")
-        dist.init_process_group(spec["backend"], init_method=f"tcp://{HOST}:{spec['port']}", rank=rank,
-                                world_size=spec["world_size"], timeout=datetime.timedelta(seconds=spec["timeout"]))
-        _inject_fault(rank)
+        timeout = datetime.timedelta(seconds=spec["timeout"])
+        store = _loopback_store(rank, spec["port"], spec["world_size"], timeout)
+        dist.init_process_group(spec["backend"], store=store, rank=rank, world_size=spec["world_size"],
+                                timeout=timeout)
+        _inject_fault(rank, Path(folder))
         context = RankContext(rank, spec["world_size"], spec["backend"], device, spec["timeout"])
         record["result"] = worker(context, spec["job"])
     except BaseException as exc:  # everything a rank can raise becomes one line for the parent
@@ -359,15 +486,49 @@ def rank_entry(folder: str, rank: int) -> None:
     os.replace(partial, out)  # the parent never sees a half-written result
 
 
-def _guard(parent_pid: int, give_up_at: float) -> None:
-    """A rank's own safety net: exit if the parent is gone or the run's deadline has long passed."""
+def _loopback_store(rank: int, port: int, world_size: int, timeout):
+    """The rendezvous store, listening on 127.0.0.1 only. TCPStore's own server binds every
+    interface, so rank 0 binds the socket itself and hands it over (`master_listen_fd`)."""
+    import torch.distributed as dist
+
+    if rank != 0:
+        return dist.TCPStore(HOST, port, world_size, False, timeout)
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # a TIME_WAIT is not "busy"
+        listener.bind((HOST, port))  # EADDRINUSE here -> the parent tries another port
+        listener.listen(64)
+    except OSError:
+        listener.close()
+        raise
+    return dist.TCPStore(HOST, port, world_size, True, timeout, master_listen_fd=listener.detach())
+
+
+def _die_with_parent(parent_pid: int) -> None:
+    """On Linux, ask the kernel to SIGKILL this rank when its parent dies (PR_SET_PDEATHSIG); then
+    check the parent is still the one that started us (it may have died before the request)."""
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(Exception):
+            import ctypes
+
+            pr_set_pdeathsig = 1
+            ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent_pid:
+        os._exit(70)
+
+
+def _guard(watch_fd: int, parent_pid: int, give_up_at: float) -> None:
+    """A rank's own safety net: exit when the parent's pipe closes (the parent is gone, whatever
+    killed it), the parent changed, or the run's deadline has long passed."""
     while True:
+        readable, _, _ = select.select([watch_fd], [], [], 0.2)
+        if readable and not os.read(watch_fd, 1):  # end of file: no writer left
+            os._exit(70)
         if os.getppid() != parent_pid or time.monotonic() > give_up_at:
             os._exit(70)
-        time.sleep(0.5)
 
 
-def _inject_fault(rank: int) -> None:
+def _inject_fault(rank: int, folder: Path) -> None:
     spec = os.environ.get(FAULT_ENV, "")
     if not spec:
         return
@@ -377,180 +538,14 @@ def _inject_fault(rank: int) -> None:
     if kind == "raise":
         raise RuntimeError(f"injected failure ({FAULT_ENV}={spec})")
     if kind == "hang":
+        (folder / f"rank{rank}.hanging").touch()  # tests wait for these: every rank has joined the group
         while True:
             time.sleep(1)
     if kind == "exit":
         os._exit(17)
 
 
-# --- The model ddp and fsdp train ----------------------------------------------------------------
-@dataclass
-class BlockOptions(LaunchOptions):
-    """The launch options plus the GPT block ddp and fsdp train and how they train it."""
-
-    d_model: int = field(default=64, metadata={"help": "Width of the GPT block (must divide by --n-head)."})
-    n_head: int = field(default=4, metadata={"help": "Attention heads."})
-    seq_len: int = field(default=16, metadata={"help": "Tokens per sequence."})
-    batch: int = field(default=12, metadata={"help": "Global batch (sequences), split evenly across the ranks."})
-    steps: int = field(default=5, metadata={"help": "Adam steps to train."})
-    lr: float = field(default=1e-3, metadata={"help": "Adam learning rate."})
-
-
-def check_block(opts: BlockOptions, sharded: bool) -> None:
-    """The launch checks, then one line for each bad block or training option; `sharded`: the model
-    state is split across the ranks (fsdp) rather than held whole by each (ddp)."""
-    check_launch(opts)
-    if opts.n_head < 1 or not 8 <= opts.d_model <= 8192 or opts.d_model % opts.n_head:
-        raise ProbeError(f"--d-model must be 8-8192 and divisible by --n-head {opts.n_head}, got {opts.d_model}")
-    check_ranges(opts, {"seq_len": (1, 512)})
-    if opts.batch < opts.nproc or opts.batch % opts.nproc:
-        raise ProbeError(f"--batch {opts.batch} does not split evenly across --nproc {opts.nproc}; "
-                         f"use a multiple of {opts.nproc}")
-    check_ranges(opts, {"steps": (1, 50)})
-    if not 0.0 < opts.lr <= 1.0:
-        raise ProbeError(f"--lr must be in (0, 1], got {opts.lr:g}")
-    check_state_fits(block_param_count(opts.d_model), opts.nproc, sharded, "--d-model", opts.d_model)
-
-
-def block_job(opts: BlockOptions, seed: int, **extra: Any) -> dict:
-    """What every rank needs to build and train the block (plain data), plus a probe's `extra`."""
-    return {"d_model": opts.d_model, "n_head": opts.n_head, "seq_len": opts.seq_len, "batch": opts.batch,
-            "steps": opts.steps, "lr": opts.lr, "seed": seed, **extra}
-
-
-def block_param_count(d_model: int) -> int:
-    """Parameters of `build_block(d_model, ...)`, by closed form: 12 d^2 + 10 d.
-
-    ln_1, ln_2: 2d each; attn.c_attn: 3d^2 (no bias); attn.c_proj: d^2 + d; mlp.c_fc: 4d^2 + 4d;
-    mlp.c_proj: 4d^2 + d.
-    """
-    return 12 * d_model * d_model + 10 * d_model
-
-
-def build_block(d_model: int, n_head: int, seed: int):
-    """One pre-LayerNorm GPT block (nanoGPT's names), initialised from `seed` the same way everywhere."""
-    import torch
-
-    torch.manual_seed(seed)
-    return _block_class()(d_model, n_head)
-
-
-@functools.lru_cache(maxsize=1)
-def _block_class():
-    from torch import nn
-    from torch.nn import functional as F
-
-    class CausalSelfAttention(nn.Module):
-        def __init__(self, d_model: int, n_head: int):
-            super().__init__()
-            self.n_head = n_head
-            # q, k, v for every head at once. No bias: the key bias's true gradient is exactly zero
-            # (softmax ignores a constant added to every score), and Adam would turn the rounding
-            # noise of that zero into full-size steps that differ from run to run.
-            self.c_attn = nn.Linear(d_model, 3 * d_model, bias=False)
-            self.c_proj = nn.Linear(d_model, d_model)
-
-        def forward(self, x):
-            B, T, C = x.shape
-            q, k, v = self.c_attn(x).split(C, dim=2)  # (B, T, 3C) -> 3 x (B, T, C)
-            q = q.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)  # (B, nh, T, hs)
-            k = k.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)  # (B, nh, T, hs)
-            v = v.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)  # (B, nh, T, hs)
-            y = F.scaled_dot_product_attention(q, k, v, is_causal=True)  # (B, nh, T, hs)
-            y = y.transpose(1, 2).contiguous().view(B, T, C)  # (B, T, C)
-            return self.c_proj(y)
-
-    class MLP(nn.Module):
-        def __init__(self, d_model: int):
-            super().__init__()
-            self.c_fc = nn.Linear(d_model, 4 * d_model)
-            self.c_proj = nn.Linear(4 * d_model, d_model)
-
-        def forward(self, x):
-            return self.c_proj(F.gelu(self.c_fc(x)))  # (B, T, C) -> (B, T, 4C) -> (B, T, C)
-
-    class Block(nn.Module):
-        def __init__(self, d_model: int, n_head: int):
-            super().__init__()
-            self.ln_1 = nn.LayerNorm(d_model)
-            self.attn = CausalSelfAttention(d_model, n_head)
-            self.ln_2 = nn.LayerNorm(d_model)
-            self.mlp = MLP(d_model)
-
-        def forward(self, x):
-            x = x + self.attn(self.ln_1(x))  # (B, T, C)
-            return x + self.mlp(self.ln_2(x))  # (B, T, C)
-
-    return Block
-
-
-def make_batch(global_batch: int, seq_len: int, d_model: int, seed: int, device: Any = "cpu"):
-    """The full batch (inputs and regression targets), the same on every rank and in the parent."""
-    import torch
-
-    gen = torch.Generator().manual_seed(seed + 1)
-    x = torch.randn(global_batch, seq_len, d_model, generator=gen)  # (B, T, C)
-    y = torch.randn(global_batch, seq_len, d_model, generator=gen)  # (B, T, C)
-    return x.to(device), y.to(device)
-
-
-def rank_slice(tensor, rank: int, world_size: int):
-    """This rank's contiguous share of the batch dimension: rows [rank*b, (rank+1)*b)."""
-    per_rank = tensor.shape[0] // world_size
-    return tensor[rank * per_rank:(rank + 1) * per_rank]
-
-
-def train_single_process(d_model: int, n_head: int, global_batch: int, seq_len: int, steps: int, lr: float,
-                         seed: int):
-    """The reference: the same block trained with Adam on one process, full batch, no communication.
-
-    Returns:
-        (model, optimizer, losses): the trained model, its optimizer (with its state) and the loss
-        of every step.
-    """
-    import torch
-
-    model = build_block(d_model, n_head, seed)
-    x, y = make_batch(global_batch, seq_len, d_model, seed)  # (B, T, C) each
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
-    losses = []
-    for _ in range(steps):
-        optimizer.zero_grad(set_to_none=True)
-        loss = torch.nn.functional.mse_loss(model(x), y)
-        loss.backward()
-        optimizer.step()
-        losses.append(loss.item())
-    return model, optimizer, losses
-
-
-def train_reference(opts: BlockOptions, ctx: Context):
-    """`train_single_process` for these options, as a progress step of its own."""
-    advance = ctx.task("the same block on one process, full batch", 1)
-    trained = train_single_process(opts.d_model, opts.n_head, opts.batch, opts.seq_len, opts.steps, opts.lr,
-                                   ctx.seed)
-    advance()
-    return trained
-
-
-def max_abs_diff(weights: dict[str, Any], model) -> float:
-    """The largest |rank's weight - model's weight| over every entry (`weights`: name -> numpy array)."""
-    import numpy as np
-
-    return max(float(np.abs(weights[name] - p.detach().cpu().numpy()).max()) for name, p in model.named_parameters())
-
-
-def max_weight_change(model, opts: BlockOptions, seed: int) -> float:
-    """How far training moved `model`'s weights from the block's initial ones: the scale a
-    difference between two trained copies is measured against."""
-    initial = build_block(opts.d_model, opts.n_head, seed)
-    return max(float((p.detach() - q.detach()).abs().max()) for p, q in zip(model.parameters(), initial.parameters()))
-
-
-def equal_within(diff: float, tolerance: float) -> bool:
-    """The verdict behind "the same as one process": the largest difference is within tolerance."""
-    return diff <= tolerance
-
-
+# --- What every distributed probe's report ends with -----------------------------------------------
 def with_launch(report: Report, opts: LaunchOptions, port: int, busy_ports: list[int]) -> Report:
     """`report` with how the ranks were started added last: a finding for skipped ports (if any) and
     the launch table, the same for every distributed probe."""
@@ -563,70 +558,3 @@ def with_launch(report: Report, opts: LaunchOptions, port: int, busy_ports: list
     ]))
     return report
 
-
-def tensor_bytes(tensor) -> int:
-    """Bytes a tensor's own storage holds on this rank (a DTensor counts its local shard only)."""
-    local = tensor.to_local() if hasattr(tensor, "to_local") else tensor
-    return local.numel() * local.element_size()
-
-
-def model_state_bytes(model, optimizer) -> dict[str, int]:
-    """Parameters, gradients and optimizer state this process holds, measured from its tensors."""
-    import torch
-
-    params = sum(tensor_bytes(p) for p in model.parameters())
-    grads = sum(tensor_bytes(p.grad) for p in model.parameters() if p.grad is not None)
-    states = [v for state in optimizer.state.values() for v in state.values() if isinstance(v, torch.Tensor)]
-    optim = sum(tensor_bytes(v) for v in states)
-    # Under FSDP every optimizer tensor is a DTensor shard except Adam's 0-d step counters, kept whole.
-    whole = sum(tensor_bytes(v) for v in states if v.ndim == 0)
-    return {"params": params, "grads": grads, "optimizer": optim, "total": params + grads + optim,
-            "scalar_optimizer": whole}
-
-
-def comm_bytes_mode():
-    """A CommDebugMode that also records, for every collective, the bytes of its smallest and
-    largest tensor, inputs and outputs (the local shard and the full tensor for all-gather and
-    reduce-scatter; the same size twice for all-reduce and all-to-all)."""
-    import torch
-    from torch.distributed.tensor.debug import CommDebugMode
-    from torch.distributed.tensor.debug._comm_mode import c10d_collective_ops
-    from torch.utils._pytree import tree_leaves
-
-    class CommBytesMode(CommDebugMode):
-        def __init__(self):
-            super().__init__()
-            self.calls: list[tuple[str, int, int]] = []  # (op name, smallest tensor bytes, largest tensor bytes)
-
-        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-            out = super().__torch_dispatch__(func, types, args, kwargs)
-            packet = func._overloadpacket
-            if packet in self.comm_registry or packet in c10d_collective_ops:
-                # c10d ops take their output as an argument; functional ones return it.
-                sizes = [t.numel() * t.element_size() for t in tree_leaves((args, kwargs or {}, out))
-                         if isinstance(t, torch.Tensor)]
-                if sizes:
-                    self.calls.append((collective_kind(str(packet)), min(sizes), max(sizes)))
-            return out
-
-    return CommBytesMode()
-
-
-def collective_kind(op_name: str) -> str:
-    """`c10d._allgather_base_` / `_c10d_functional.all_gather_into_tensor` -> "all-gather", and so on."""
-    name = op_name.lower().replace("_", "")
-    for needle, kind in (("reducescatter", "reduce-scatter"), ("allgather", "all-gather"),
-                         ("allreduce", "all-reduce"), ("alltoall", "all-to-all"), ("broadcast", "broadcast")):
-        if needle in name:
-            return kind
-    return op_name
-
-
-def ring_bytes(kind: str, full_bytes: int, world_size: int) -> float:
-    """Bytes one rank sends in a ring implementation of a collective over `full_bytes`.
-
-    all-gather and reduce-scatter: (N-1)/N x bytes; all-reduce (a reduce-scatter then an
-    all-gather): 2(N-1)/N x bytes; all-to-all: (N-1)/N of the rank's own tensor.
-    """
-    fraction = (world_size - 1) / world_size
-    return (2 if kind == "all-reduce" else 1) * fraction * full_bytes

@@ -37,7 +37,7 @@ def _pick(study, qid: Optional[str]):
 def _ask_guesses(out, asks) -> list:
     """Ask each prediction until the answer is a number (or `?`)."""
     from n00bqa.errors import ReviewError
-    from n00bqa.study_loop.quiz import parse_guess
+    from n00bqa.study_loop.quiz_steps import parse_guess
 
     guesses = []
     for i, ask in enumerate(asks, 1):
@@ -129,7 +129,7 @@ def quiz(
       n00bqa quiz attention-scale --answer "it keeps the softmax from saturating" --rating good
     """
     from n00bqa.errors import ReviewError
-    from n00bqa.study_loop import quiz as lib
+    from n00bqa.study_loop import quiz_steps as lib
     from n00bqa.study_loop.scoring import parse_rating
 
     study = get_study(write=True)

@@ -1,6 +1,6 @@
 """The browser's quiz screen: predict each number, see what the probe measures, rate, schedule.
 
-The same steps as `n00bqa quiz` (n00bqa.study_loop.quiz does the work through StudyData):
+The same steps as `n00bqa quiz` (n00bqa.study_loop.quiz_steps does the work through StudyData):
 predict (one input per prediction; a non-number is asked again), measure (the cached run, or the
 probe runs in a worker thread with its progress shown), reveal (value, error, score, the finding
 that explains it) and rate (Enter takes the rating the score earned, 1-4 picks another). A question
@@ -25,7 +25,7 @@ RATING_KEYS = {"1": "again", "2": "hard", "3": "good", "4": "easy"}
 
 
 class _ScreenReporter:
-    """Probe progress from the worker thread to the screen's status line (n00bqa.progress.Reporter)."""
+    """Probe progress from the worker thread to the screen's status line (n00bqa.reporter.Reporter)."""
 
     def __init__(self, screen: "QuizScreen") -> None:
         self.screen = screen
@@ -132,7 +132,7 @@ class QuizScreen(ModalScreen[Any]):
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
         from n00bqa.errors import ReviewError
-        from n00bqa.study_loop.quiz import parse_guess
+        from n00bqa.study_loop.quiz_steps import parse_guess
 
         if self.phase == "predict":
             try:
@@ -168,7 +168,7 @@ class QuizScreen(ModalScreen[Any]):
         try:
             outcomes, error = self.data.quiz_reveal(self.plan.asks, self.guesses, _ScreenReporter(self)), None
         except Exception as exc:  # noqa: BLE001 - shown on the screen, never a traceback
-            from n00bqa.tui.app import error_text
+            from n00bqa.tui.errors import error_text
 
             outcomes, error = None, error_text(exc)
         self.from_thread(self._revealed, outcomes, error)

@@ -1,0 +1,154 @@
+"""Living numbers: each number our notes and answers quote about the installed libraries (or a
+probe's measurement) is tied to the computation that gives it, so it cannot drift unseen.
+
+`corpus/claims.yaml` lists claims: a file, a quote from it (whitespace-insensitive), and for each
+number in the quote, in order, the source that recomputes it:
+
+    - file: corpus/notes/hf-trainer.md
+      quote: "4,812 lines in the installed 5.25"
+      sources: ["lines transformers trainer.py", "version transformers"]
+
+`check_claims(root)` recomputes every source and returns one line per quote that no longer holds,
+naming the sentence to update and the value now. tests/test_claims.py runs it on the built-in
+study, so a library upgrade that moves a number fails the suite with that line. Published figures
+(papers, model cards) are cited in the notes and are not claims: they do not move with a version.
+"""
+
+from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass
+from importlib import import_module
+from pathlib import Path
+from typing import Any, Callable
+
+import yaml
+
+from n00bqa.errors import N00bqaError
+
+
+class ClaimError(N00bqaError):
+    """claims.yaml is malformed or names an unknown source."""
+
+
+@dataclass(frozen=True)
+class Claim:
+    file: str  # relative to the study root
+    quote: str  # text of the file (whitespace-insensitive) holding the numbers
+    sources: tuple[str, ...]  # one per number in the quote, in order
+
+
+def _package_dir(dist: str) -> Path:
+    module = import_module(dist.replace("-", "_"))
+    return Path(module.__file__).parent
+
+
+def _version(dist: str) -> str:
+    from importlib.metadata import version
+
+    major, minor, *_ = version(dist).split(".")
+    return f"{major}.{minor}"
+
+
+def _lines(dist: str, relpath: str) -> int:
+    return len((_package_dir(dist) / relpath).read_text(encoding="utf-8").splitlines())
+
+
+def _line_of(dist: str, relpath: str, prefix: str) -> int:
+    lines = (_package_dir(dist) / relpath).read_text(encoding="utf-8").splitlines()
+    return next(i for i, line in enumerate(lines, 1) if line.startswith(prefix))
+
+
+def _files(dist: str, pattern: str) -> int:
+    return len(list(_package_dir(dist).glob(pattern)))
+
+
+def _files_containing(dist: str, pattern: str, text: str, head: str = "3000") -> int:
+    return sum(text in p.read_text(encoding="utf-8")[:int(head)] for p in _package_dir(dist).glob(pattern))
+
+
+def _occurrences(dist: str, relpath: str, text: str) -> int:
+    return (_package_dir(dist) / relpath).read_text(encoding="utf-8").count(text)
+
+
+def _len(module: str, attr: str) -> int:
+    return len(getattr(import_module(module), attr))
+
+
+def _field_default(module: str, cls: str, name: str) -> Any:
+    import dataclasses
+
+    field = next(f for f in dataclasses.fields(getattr(import_module(module), cls)) if f.name == name)
+    return field.default
+
+
+SOURCES: dict[str, Callable[..., Any]] = {
+    "version": _version,  # version DIST -> "5.25"
+    "lines": _lines,  # lines DIST RELPATH -> line count of an installed file
+    "line_of": _line_of,  # line_of DIST RELPATH PREFIX -> first line starting with PREFIX
+    "files": _files,  # files DIST GLOB -> how many installed files match
+    "files_containing": _files_containing,  # files_containing DIST GLOB TEXT [HEAD] -> files with TEXT in their head
+    "occurrences": _occurrences,  # occurrences DIST RELPATH TEXT -> times TEXT occurs in a file
+    "len": _len,  # len MODULE ATTR -> len(module.attr)
+    "field_default": _field_default,  # field_default MODULE CLASS FIELD -> a dataclass field's default
+}
+
+
+def evaluate(source: str, metrics: Callable[[str, str], Any] | None = None) -> Any:
+    """The value a source gives now. `metric PROBE KEY` needs `metrics(probe, key)` (a probe run)."""
+    kind, *args = shlex.split(source)
+    if kind == "metric":
+        if metrics is None:
+            raise ClaimError(f"{source!r}: a probe metric needs a run of the probe")
+        return metrics(*args)
+    if kind not in SOURCES:
+        raise ClaimError(f"unknown claim source {kind!r} in {source!r}; known: {', '.join(sorted(SOURCES))}, metric")
+    return SOURCES[kind](*args)
+
+
+def load_claims(root: Path) -> list[Claim]:
+    path = root / "corpus" / "claims.yaml"
+    if not path.is_file():
+        return []
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    claims = []
+    for i, item in enumerate(data.get("claims") or [], 1):
+        try:
+            claims.append(Claim(str(item["file"]), str(item["quote"]), tuple(item["sources"])))
+        except (KeyError, TypeError):
+            raise ClaimError(f"{path}: claim {i} needs file, quote and sources") from None
+    return claims
+
+
+def _squash(text: str) -> str:
+    return " ".join(text.split())
+
+
+def check_claim(root: Path, claim: Claim, metrics: Callable[[str, str], Any] | None = None) -> list[str]:
+    """What no longer holds about one claim (empty when it holds)."""
+    from n00bqa.probes.base import _printed_matches, numbers_in
+
+    target = root / claim.file
+    try:
+        text = target.read_text(encoding="utf-8")
+    except OSError as exc:
+        return [f"{claim.file}: cannot read it ({exc.strerror})"]
+    if _squash(claim.quote) not in _squash(text):
+        return [f"{claim.file}: the quote {claim.quote!r} is no longer in the file; update corpus/claims.yaml"]
+    printed = numbers_in(claim.quote)
+    if len(printed) != len(claim.sources):
+        return [f"{claim.file}: {claim.quote!r} prints {len(printed)} numbers but names {len(claim.sources)} sources"]
+    problems = []
+    for shown, source in zip(printed, claim.sources):
+        value = evaluate(source, metrics)
+        holds = shown == value if isinstance(value, str) else _printed_matches(shown, float(value))
+        if not holds:
+            now = value if isinstance(value, str) else f"{value:,}" if isinstance(value, int) else f"{value:g}"
+            problems.append(f"{claim.file}: {claim.quote!r} says {shown} but `{source}` gives {now} now; "
+                            f"update that sentence and its quote in corpus/claims.yaml")
+    return problems
+
+
+def check_claims(root: Path, metrics: Callable[[str, str], Any] | None = None) -> list[str]:
+    """Every claim of the study root at `root` that no longer holds, one line each."""
+    return [line for claim in load_claims(root) for line in check_claim(root, claim, metrics)]
