@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pexpect
 import pytest
-from shared_study import link_state, shared_root
+from support.shared_study import link_state, shared_root
 from typer.testing import CliRunner
 
 from n00bqa.ask import ask
