@@ -192,9 +192,17 @@ def question_words(question: Question) -> set[str]:
     """Every word the question's file gives: text, answer, tags, Try, Notes, probe and reading ids."""
     ids = " ".join(x.replace("-", " ") for x in [*question.probes, *question.reading])
     raw = " ".join([question.question, question.answer, " ".join(question.tags), question.try_, question.notes, ids])
-    # identifiers count whole and in parts: `gradient_accumulation_steps`, `TrainingArguments`
-    split = re.sub(r"([a-z])([A-Z])", r"\1 \2", raw).replace("_", " ")
-    return content_words(raw) | content_words(split)
+    return content_words(raw) | content_words(_identifier_parts(raw))
+
+
+_IDENTIFIER = re.compile(r"\w*(?:[a-z][A-Z]|_)\w*")
+
+
+def _identifier_parts(text: str) -> str:
+    """The parts of the text's identifiers, so they count whole and in parts:
+    `gradient_accumulation_steps` -> "gradient accumulation steps", `TrainingArguments` -> "Training Arguments"."""
+    found = " ".join(_IDENTIFIER.findall(text))
+    return re.sub(r"([a-z])([A-Z])", r"\1 \2", found).replace("_", " ")
 
 
 # Learners' clipped words, read as the words a question file writes (our own short list).
@@ -208,7 +216,7 @@ ABBREVIATIONS = {"attn": "attention", "param": "parameter", "params": "parameter
 def query_words(query: str) -> set[str]:
     """The query's content words, identifiers split like question_words splits them, clipped words
     (`attn`, `param`) read as the words they clip."""
-    words = content_words(query) | content_words(re.sub(r"([a-z])([A-Z])", r"\1 \2", query).replace("_", " "))
+    words = content_words(query) | content_words(_identifier_parts(query))
     return {ABBREVIATIONS.get(w, w) for w in words}
 
 
@@ -261,7 +269,11 @@ def lexical_scores(query: str, documents: list[set[str]], absent_weight: float =
 
 def _question_key(question: Question, fields: Sequence[str], choices: Sequence[str] = ()) -> str:
     """What one question's cached rows depend on: the texts embedded for it, in order."""
-    return hashlib.sha256(json.dumps([question.id, field_texts(question, fields, choices)]).encode()).hexdigest()[:24]
+    return _key_of(question, field_texts(question, fields, choices))
+
+
+def _key_of(question: Question, texts: list[tuple[str, str]]) -> str:
+    return hashlib.sha256(json.dumps([question.id, texts]).encode()).hexdigest()[:24]
 
 
 def _encoder_id(study: Study) -> str:
@@ -380,7 +392,7 @@ def question_vectors(study: Study, questions: list[Question], fields: Sequence[s
     choices = choices or {}
     per_question = [field_texts(q, fields, choices.get(q.id, ())) for q in questions]
     rows = [(i, kind) for i, texts in enumerate(per_question) for kind, _ in texts]
-    keys = [_question_key(q, fields, choices.get(q.id, ())) for q in questions]
+    keys = [_key_of(q, texts) for q, texts in zip(questions, per_question)]
     header = {"format": ROUTING_FORMAT, "fields": list(fields), "encoder": _encoder_id(study) if cache else "",
               "dim": encoder.DIM}
     known_rows: dict[str, Any] = {}  # text hash -> vector, of every cached row (an edit re-embeds only new rows)
