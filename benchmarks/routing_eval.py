@@ -5,6 +5,7 @@
     python benchmarks/routing_eval.py --fit       # fit WEIGHTS / NONE_WEIGHTS and choose SURE /
                                                   # NONE_LEVEL on the tune split, then score both
     python benchmarks/routing_eval.py --json
+    python benchmarks/routing_eval.py --write-examples  # routing/examples.jsonl from the tune split
 
 Every figure is printed against its target (issue 22), per split:
   top-1        labelled queries whose best-ranked question is the labelled one (what a match shows,
@@ -28,6 +29,11 @@ report-split run of it:
      right; ties go to the fewest candidates, then the lowest SURE;
   3. only then is the report split scored, once.
 The split of each item is fixed in routing_eval.yaml (written before any run scored it).
+
+Example phrasings (routing/examples.jsonl, the "example" feature and the words it adds to the
+lexical one) are the tune split's in-list queries only (`--write-examples`); the run refuses an
+examples file holding a report query. A tune query is scored with its own example left out
+(QuestionVectors.features(leave_out=...)), so tune figures are not read off the query itself.
 """
 
 from __future__ import annotations
@@ -72,19 +78,26 @@ def compute_features(study, items: list[dict[str, Any]]) -> tuple[list, Any, Any
     computes them."""
     import numpy as np
 
-    from n00bqa.ask.routing import passage_votes, question_vectors
+    from n00bqa.ask.routing import load_examples, passage_votes, question_vectors
     from n00bqa.questions import load_questions
     from n00bqa.retrieval import encoder
     from n00bqa.retrieval.index import load_index
 
     questions, _ = load_questions(study)
-    vectors = question_vectors(study, questions, cache=False)
+    examples = load_examples(study, {q.id for q in questions})
+    said = {" ".join(x.split()).lower() for texts in examples.values() for x in texts}
+    leaked = [i["query"] for i in items if i["split"] == "report" and " ".join(i["query"].split()).lower() in said]
+    if leaked:
+        raise SystemExit(f"routing/examples.jsonl holds {len(leaked)} report queries ({leaked[0]!r}): "
+                         "write it with --write-examples")
+    vectors = question_vectors(study, questions, cache=False, examples=examples)
     index = load_index(study) if study.state_path("index", "manifest.json").is_file() else None
     query_vectors = encoder.encode(study, [item["query"] for item in items])  # (n_items, dim)
     features, nearness = [], []
     for item, v in zip(items, query_vectors):
         votes, near = passage_votes(index, v, questions, item["query"])
-        features.append(vectors.features(v, item["query"], votes))
+        leave_out = item["query"] if item["split"] == "tune" else ""
+        features.append(vectors.features(v, item["query"], votes, leave_out=leave_out))
         nearness.append(near)
     return questions, np.stack(features), np.array(nearness)
 
@@ -243,6 +256,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--legacy", action="store_true", help="score issue 16's routing match instead")
     parser.add_argument("--json", action="store_true", help="print JSON")
     parser.add_argument("--quiet", action="store_true", help="do not list the misses")
+    parser.add_argument("--write-examples", action="store_true",
+                        help="write routing/examples.jsonl from the tune split's in-list queries, then stop")
     parser.add_argument("--root", help="the study root whose questions are routed (default: as n00bqa finds it)")
     args = parser.parse_args(argv)
     from n00bqa.ask import routing
@@ -250,12 +265,22 @@ def main(argv: list[str] | None = None) -> int:
 
     study = Study.find(args.root)
     items = load_items()
+    if args.write_examples:
+        from n00bqa.ask.choices import FOLDER
+
+        lines = [json.dumps({"query": i["query"], "id": i["expect"]}) for i in items
+                 if i["split"] == "tune" and i["expect"] != "none"]
+        path = study.root / FOLDER / routing.EXAMPLES_FILE
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+        print(f"wrote {len(lines)} example phrasings (tune split only) to {path}")
+        return 0
     if args.legacy:
         result = {"settings": "legacy", **legacy(study, items)}
     else:
         questions, features, nearness = compute_features(study, items)
         tune = [n for n, i in enumerate(items) if i["split"] == "tune"]
-        weights, none_weights = routing.WEIGHTS, routing.NONE_WEIGHTS
+        weights, none_weights = routing.default_weights(bool(routing.load_examples(study)))
         sure, none_level = routing.SURE, routing.NONE_LEVEL
         if args.fit:
             tune_items = [items[n] for n in tune]

@@ -115,6 +115,9 @@ def copy_root(source: Path, target: Path) -> None:
     """The study root's questions and reading list, with its ONNX export and index linked."""
     shutil.copytree(source / "questions", target / "questions")
     shutil.copytree(source / "corpus", target / "corpus")
+    if (source / "routing" / "examples.jsonl").is_file():  # the example phrasings (the new questions have none)
+        (target / "routing").mkdir()
+        shutil.copy(source / "routing" / "examples.jsonl", target / "routing" / "examples.jsonl")
     state = target / ".n00bqa"
     state.mkdir()
     for name in ("onnx", "index"):
@@ -127,7 +130,8 @@ def top1_and_precision(study, items) -> dict:
     from n00bqa.ask import routing
 
     questions, features, nearness = routing_eval.compute_features(study, items)
-    results = routing_eval.outcomes(questions, features, nearness, routing.WEIGHTS, routing.NONE_WEIGHTS,
+    weights, none_weights = routing.default_weights(bool(routing.load_examples(study)))
+    results = routing_eval.outcomes(questions, features, nearness, weights, none_weights,
                                     routing.SURE, routing.NONE_LEVEL)
     return {split: routing_eval.marks([i for i in items if i["split"] == split],
                                       [r for i, r in zip(items, results) if i["split"] == split])

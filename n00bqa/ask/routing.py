@@ -67,13 +67,18 @@ from n00bqa.study import Study
 from n00bqa.text import content_words, idf
 
 FIELDS = ("question", "paragraphs", "try", "notes")  # the row kinds embedded per question
-FEATURES = ("kind_mean", "best_row", "question", "lexical", "votes", "word_votes")
+FEATURES = ("kind_mean", "best_row", "question", "lexical", "votes", "word_votes", "example")
 NONE_FEATURES = ("bias", "nearness")  # "none of them": a constant, and the mean cosine of the nearest passages
 NEAR_DEPTH = 5  # the passages whose mean cosine is `nearness` (as n00bqa.ask.domain measures it)
 # A conditional logit fitted on the tune split (benchmarks/routing_eval.py --fit): a question's
 # score is WEIGHTS . its features; "none of them" scores NONE_WEIGHTS; confidence = softmax share.
-WEIGHTS = (4.254, 5.369, 3.219, 7.224, -0.011, 2.116)
-NONE_WEIGHTS = (7.099, 3.0)
+WEIGHTS = (3.024, 4.789, 1.761, 6.81, -0.325, 2.283, 4.05)
+NONE_WEIGHTS = (7.105, 4.637)
+# A root that ships no example phrasings (routing/examples.jsonl) has no "example" evidence, and
+# the weights above would then lean to "none": it is routed by the logit fitted without examples
+# (the same rule on the same tune split, before examples existed; its "example" weight is 0).
+WEIGHTS_NO_EXAMPLES = (4.254, 5.369, 3.219, 7.224, -0.011, 2.116, 0.0)
+NONE_WEIGHTS_NO_EXAMPLES = (7.099, 3.0)
 SURE = 0.78  # a match: the best question's confidence reaches this
 NONE_LEVEL = 0.2  # none: "none of them" has at least this share
 SHOWN = 0.05  # a second or third candidate is shown from this confidence on
@@ -83,11 +88,14 @@ VOTE_DEPTH = 20  # the query's nearest passages that vote
 LEXICAL_WEIGHT = 0.6  # kept for `combine` (the routing match of issue 16, shown nowhere now)
 ABSENT_WEIGHT = 1.0  # factor on the IDF weight of a query word that no question has
 THRESHOLD = 0.3807  # the old routing match's threshold (combine/shown_apart); routing uses SURE/CANDIDATE
-ROUTING_FORMAT = 5  # bump when field_texts or the cache layout changes
+ROUTING_FORMAT = 6  # bump when field_texts or the cache layout changes
 N_RELATED = 3
 # A 5 MB answer has thousands of paragraphs; the first ones say what it is about. (The longest
 # question in the learner's list has 16 rows.)
 MAX_ROWS_PER_QUESTION = 64
+MAX_EXAMPLES = 16  # example phrasings kept per question (routing/examples.jsonl)
+EXAMPLES_FILE = "examples.jsonl"  # in <root>/routing/: {"query", "id"} lines, example phrasings per question
+SAID = ("choice", "example")  # row kinds that are queries said for the question, not its own text
 VECTORS_FILE = "vectors.npy"
 MANIFEST_FILE = "manifest.json"
 
@@ -126,14 +134,15 @@ class Route:
 
 
 def field_texts(question: Question, fields: Sequence[str] = FIELDS,
-                choices: Sequence[str] = ()) -> list[tuple[str, str]]:
+                choices: Sequence[str] = (), examples: Sequence[str] = ()) -> list[tuple[str, str]]:
     """The (field kind, text) rows embedded for one question; a kind may give several rows.
 
     Kinds: question, answer (the whole answer, truncated at 256 tokens by the encoder),
     paragraphs (each paragraph or bullet of the answer), sentences, tags, asks (the example
     `n00bqa ask "..."` queries in the Try section), try (each Try line's quoted query or comment),
     notes (each Notes paragraph). `choices`: queries the learner chose this question for (kind
-    "choice", always kept).
+    "choice", always kept). `examples`: example phrasings the root ships for it (kind "example",
+    routing/examples.jsonl; at most MAX_EXAMPLES kept).
     """
     rows: list[tuple[str, str]] = []
     answer = _plain(question.answer)
@@ -158,6 +167,7 @@ def field_texts(question: Question, fields: Sequence[str] = FIELDS,
             raise ValueError(f"unknown routing field {kind!r}")
         rows.extend((kind, text.strip()) for text in texts if text.strip())
     picked = [("choice", c.strip()) for c in choices if c.strip()][-(MAX_ROWS_PER_QUESTION // 2):]
+    picked += [("example", e.strip()) for e in examples if e.strip()][:MAX_EXAMPLES]
     return rows[:MAX_ROWS_PER_QUESTION - len(picked)] + picked
 
 
@@ -267,9 +277,10 @@ def lexical_scores(query: str, documents: list[set[str]], absent_weight: float =
     return [sum(weight[t] for t in terms if t in d) / total for d in documents]
 
 
-def _question_key(question: Question, fields: Sequence[str], choices: Sequence[str] = ()) -> str:
+def _question_key(question: Question, fields: Sequence[str], choices: Sequence[str] = (),
+                  examples: Sequence[str] = ()) -> str:
     """What one question's cached rows depend on: the texts embedded for it, in order."""
-    return _key_of(question, field_texts(question, fields, choices))
+    return _key_of(question, field_texts(question, fields, choices, examples))
 
 
 def _key_of(question: Question, texts: list[tuple[str, str]]) -> str:
@@ -295,11 +306,16 @@ class QuestionVectors:
         self.texts = texts or [""] * len(rows)  # row -> the text embedded
         self.lexical_weight = lexical_weight
         self.absent_weight = absent_weight
-        self.documents = [question_words(q) for q in questions]
+        self.own_words = [question_words(q) for q in questions]
+        # the words of the learner's choices and of the example phrasings count as the question's too
+        self.said = [[(t, query_words(t)) for t, (o, k) in zip(self.texts, rows) if o == j and k in SAID]
+                     for j in range(len(questions))]
+        self.documents = [w.union(*(x for _, x in said)) for w, said in zip(self.own_words, self.said)]
+        self.has_examples = any(k == "example" for _, k in rows)
         self.built = False  # True when embedded now rather than read from the cache
         self.cache_problem = ""  # why the vectors could not be cached (a read-only root), else ""
         self.owner = np.array([o for o, _ in rows], dtype=np.int64)  # (n_rows,)
-        kinds = sorted({k for _, k in rows if k != "choice"})
+        kinds = sorted({k for _, k in rows if k not in SAID})
         self.kind_ids = np.array([kinds.index(k) if k in kinds else -1 for _, k in rows], dtype=np.int64)
         self.n_kinds = len(kinds)
         self.kind_of = {"question": kinds.index("question")} if "question" in kinds else {}
@@ -308,13 +324,18 @@ class QuestionVectors:
         """Per question: the mean over its field kinds of the best cosine within that kind."""
         return [float(x) for x in self.features(query_vector, "", None)[:, 0]]
 
-    def features(self, query_vector: Any, query: str = "", votes: Any = None, exclude_row: int = -1) -> Any:
+    def features(self, query_vector: Any, query: str = "", votes: Any = None, exclude_row: int = -1,
+                 leave_out: str = "") -> Any:
         """(n_questions, len(FEATURES)) similarity features of one query against every question.
 
         kind_mean: mean over the question's row kinds of the best cosine within the kind (choices
         aside); best_row: the best cosine of any row (choices included); question: the cosine with
-        the question text; lexical: lexical_scores; votes: the passage vote (0 without an index).
-        `exclude_row` leaves one row out (a pseudo-query made from that row).
+        the question text; lexical: lexical_scores (the question's words with those of its choices
+        and examples); votes: the passage vote (0 without an index); example: the best cosine of
+        its choices and example phrasings (0 without any).
+        `exclude_row` leaves one row out (a pseudo-query made from that row); `leave_out` leaves
+        out the example phrasing (or choice) with this text, rows and words (evaluating on the
+        queries the examples were written from).
         """
         import numpy as np
 
@@ -325,19 +346,33 @@ class QuestionVectors:
         cosines = (self.matrix @ np.asarray(query_vector, dtype=np.float32)).astype(np.float64)  # (n_rows,)
         if exclude_row >= 0:
             cosines[exclude_row] = -1.0
+        said = np.array([k in SAID for _, k in self.rows], dtype=bool)  # (n_rows,)
+        documents = self.documents
+        if leave_out:
+            dropped = said & np.array([t == leave_out.strip() for t in self.texts], dtype=bool)
+            cosines[dropped] = -1.0
+            documents = [d if all(t != leave_out.strip() for t, _ in said_j) else
+                         own.union(*(x for t, x in said_j if t != leave_out.strip()))
+                         for d, own, said_j in zip(self.documents, self.own_words, self.said)]
         best_kind = np.full((n, max(self.n_kinds, 1)), -np.inf)  # (n_questions, n_kinds)
         plain = self.kind_ids >= 0
         np.maximum.at(best_kind, (self.owner[plain], self.kind_ids[plain]), cosines[plain])
         present = np.isfinite(best_kind) & (best_kind > -1.0)
         out[:, 0] = np.where(present, best_kind, 0.0).sum(1) / np.maximum(present.sum(1), 1)
         best_row = np.full(n, -1.0)
-        np.maximum.at(best_row, self.owner, cosines)
+        kept = self.kind_ids >= 0
+        kept |= np.array([k == "choice" for _, k in self.rows], dtype=bool)
+        np.maximum.at(best_row, self.owner[kept], cosines[kept])
         out[:, 1] = best_row
+        if said.any():
+            best_said = np.zeros(n)
+            np.maximum.at(best_said, self.owner[said], np.clip(cosines[said], 0.0, None))
+            out[:, 6] = best_said
         if "question" in self.kind_of:
             column = best_kind[:, self.kind_of["question"]]
             out[:, 2] = np.where(np.isfinite(column), column, 0.0)
         if query:
-            out[:, 3] = lexical_scores(query, self.documents, self.absent_weight)
+            out[:, 3] = lexical_scores(query, documents, self.absent_weight)
         if votes is not None:
             out[:, 4:6] = np.asarray(votes).reshape(n, -1)[:, :2]
         # the same, relative to the other questions of the list: (x - mean) / std over questions
@@ -376,7 +411,8 @@ def question_vectors(study: Study, questions: list[Question], fields: Sequence[s
                      encode: Callable[[list[str]], Any] | None = None, reporter: Any = None,
                      cache: bool = True, lexical_weight: float = LEXICAL_WEIGHT,
                      absent_weight: float = ABSENT_WEIGHT,
-                     choices: dict[str, list[str]] | None = None) -> QuestionVectors:
+                     choices: dict[str, list[str]] | None = None,
+                     examples: dict[str, list[str]] | None = None) -> QuestionVectors:
     """Embed every question's fields, reusing every cached row whose text is unchanged (an edit re-embeds its new rows only).
 
     Args:
@@ -385,12 +421,13 @@ def question_vectors(study: Study, questions: list[Question], fields: Sequence[s
         encode: texts -> unit vectors (default: the study root's ONNX encoder).
         cache: read and write the cache (False: embed everything, write nothing; for evaluation).
         choices: question id -> the queries the learner chose it for (embedded as its "choice" rows).
+        examples: question id -> its example phrasings (load_examples; its "example" rows).
     """
     import numpy as np
 
     encode = encode or (lambda texts: encoder.encode(study, texts))
-    choices = choices or {}
-    per_question = [field_texts(q, fields, choices.get(q.id, ())) for q in questions]
+    choices, examples = choices or {}, examples or {}
+    per_question = [field_texts(q, fields, choices.get(q.id, ()), examples.get(q.id, ())) for q in questions]
     rows = [(i, kind) for i, texts in enumerate(per_question) for kind, _ in texts]
     keys = [_key_of(q, texts) for q, texts in zip(questions, per_question)]
     header = {"format": ROUTING_FORMAT, "fields": list(fields), "encoder": _encoder_id(study) if cache else "",
@@ -492,13 +529,38 @@ def is_cached(study: Study, questions: list[Question] | None = None) -> bool:
     if questions is None:
         questions, _ = load_questions(study)
     chosen = _chosen_queries(load_choices(study, {q.id for q in questions})[0])
+    examples = load_examples(study, {q.id for q in questions})
     header = {"format": ROUTING_FORMAT, "fields": list(FIELDS), "encoder": _encoder_id(study), "dim": encoder.DIM}
     cached = _load_cached(study.state_path("routing"), header)
     for q in questions:
-        key = _question_key(q, FIELDS, chosen.get(q.id, ()))
-        if key not in cached or len(cached[key]) != len(field_texts(q, FIELDS, chosen.get(q.id, ()))):
+        key = _question_key(q, FIELDS, chosen.get(q.id, ()), examples.get(q.id, ()))
+        if key not in cached or len(cached[key]) != len(field_texts(q, FIELDS, chosen.get(q.id, ()),
+                                                                    examples.get(q.id, ()))):
             return False
     return True
+
+
+def load_examples(study: Study, known_ids: set[str] | None = None) -> dict[str, list[str]]:
+    """question id -> its example phrasings, from `<root>/routing/examples.jsonl` ({"query", "id"}
+    lines). A missing file gives {}; a line that is not such an object, or names a question the
+    list does not have, is skipped (examples are evidence, never required)."""
+    from n00bqa.ask.choices import FOLDER
+
+    try:
+        raw = (study.root / FOLDER / EXAMPLES_FILE).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return {}
+    out: dict[str, list[str]] = {}
+    for line in raw.splitlines():
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        if not isinstance(entry, dict) or not isinstance(entry.get("query"), str) or not isinstance(entry.get("id"), str):
+            continue
+        if known_ids is None or entry["id"] in known_ids:
+            out.setdefault(entry["id"], []).append(entry["query"])
+    return out
 
 
 def _chosen_queries(choices: list[Any]) -> dict[str, list[str]]:
@@ -548,6 +610,11 @@ def passage_votes(index: Any, query_vector: Any, questions: list[Question], quer
     return votes, nearness
 
 
+def default_weights(has_examples: bool) -> tuple[Sequence[float], Sequence[float]]:
+    """(WEIGHTS, NONE_WEIGHTS) for a list with example phrasings, else the logit fitted without them."""
+    return (WEIGHTS, NONE_WEIGHTS) if has_examples else (WEIGHTS_NO_EXAMPLES, NONE_WEIGHTS_NO_EXAMPLES)
+
+
 def confidences(features: Any, nearness: float, weights: Sequence[float] = WEIGHTS,
                 none_weights: Sequence[float] = NONE_WEIGHTS) -> tuple[Any, float]:
     """(per-question confidence, confidence of none): the softmax of each question's score
@@ -593,12 +660,14 @@ def explain(vectors: QuestionVectors, j: int, query: str, query_vector: Any, vot
 
 def rank(vectors: QuestionVectors, query_vector: Any, query: str = "", index: Any = None,
          chosen: dict[str, Any] | None = None, sure: float = SURE, none_level: float = NONE_LEVEL,
-         weights: Sequence[float] = WEIGHTS, none_weights: Sequence[float] = NONE_WEIGHTS) -> Route:
+         weights: Sequence[float] | None = None, none_weights: Sequence[float] | None = None) -> Route:
     """Route a query among `vectors.questions`: match, candidates or none, with confidences.
 
     Args:
         index: the study root's LoadedIndex (its nearest passages vote), or None.
         chosen: normalised query -> the learner's last Choice for it (routing/choices.jsonl).
+        weights, none_weights: default WEIGHTS / NONE_WEIGHTS when the list has example
+            phrasings, else WEIGHTS_NO_EXAMPLES / NONE_WEIGHTS_NO_EXAMPLES.
     """
     import numpy as np
 
@@ -606,6 +675,8 @@ def rank(vectors: QuestionVectors, query_vector: Any, query: str = "", index: An
     questions = vectors.questions
     if not questions:
         return Route(None, 0.0, outcome="none", none_confidence=1.0)
+    if weights is None or none_weights is None:
+        weights, none_weights = default_weights(vectors.has_examples)
     votes, nearness = passage_votes(index, query_vector, questions, query)
     features = vectors.features(query_vector, query, votes)
     shares, none_share = confidences(features, nearness, weights, none_weights)
@@ -669,7 +740,8 @@ def route(study: Study, text: str, query_vector: Any = None, reporter: Any = Non
 
     questions, problems = load_questions(study)
     choices, choice_problems = load_choices(study, {q.id for q in questions})
-    vectors = question_vectors(study, questions, reporter=reporter, choices=_chosen_queries(choices))
+    vectors = question_vectors(study, questions, reporter=reporter, choices=_chosen_queries(choices),
+                               examples=load_examples(study, {q.id for q in questions}))
     if query_vector is None:
         query_vector = encoder.encode_query(study, text)
     if index is None and study.state_path("index", "manifest.json").is_file():

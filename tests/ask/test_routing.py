@@ -40,7 +40,8 @@ def test_evaluation_marks_on_the_fixture_report_split(ready, study):
     items = _fixture_items(evaluation, study)
     assert sum(i["expect"] != "none" for i in items) >= 40 and sum(i["expect"] == "none" for i in items) >= 40
     questions, features, nearness = evaluation.compute_features(study, items)
-    results = evaluation.outcomes(questions, features, nearness, routing.WEIGHTS, routing.NONE_WEIGHTS,
+    weights, none_weights = routing.default_weights(bool(routing.load_examples(study)))
+    results = evaluation.outcomes(questions, features, nearness, weights, none_weights,
                                   routing.SURE, routing.NONE_LEVEL)
     report = evaluation.marks([i for i in items if i["split"] == "report"],
                               [r for i, r in zip(items, results) if i["split"] == "report"])
@@ -193,3 +194,30 @@ def test_a_broken_question_file_is_skipped_and_reported(ready, study):
     result = routing.route(study, "why do unused embedding rows get zero gradient")
     assert result.question.id == "embedding-grad"
     assert [p.path.name for p in result.problems] == ["broken.md"]
+
+
+def test_example_phrasings_are_evidence_and_can_be_left_out(tmp_path):
+    import types
+
+    import numpy as np
+
+    from n00bqa.questions import Question
+
+    folder = tmp_path / "routing"
+    folder.mkdir()
+    (folder / routing.EXAMPLES_FILE).write_text(
+        '{"query": "alpha words", "id": "a"}\nnot json\n{"query": 3, "id": "a"}\n{"query": "x", "id": "gone"}\n')
+    examples = routing.load_examples(types.SimpleNamespace(root=tmp_path), {"a", "b"})
+    assert examples == {"a": ["alpha words"]}
+    questions = [Question("a", "first", tags=[], answer=""), Question("b", "second", tags=[], answer="")]
+    rows = [(0, "question"), (1, "question"), (0, "example")]
+    matrix = np.eye(3, dtype=np.float32)  # each row its own direction
+    vectors = routing.QuestionVectors(questions, matrix, rows, texts=["first", "second", "alpha words"])
+    column = routing.FEATURES.index("example")
+    near_example = vectors.features(np.array([0, 0, 1], dtype=np.float32), "alpha words")
+    assert near_example[:, column].tolist() == [1.0, 0.0]
+    assert near_example[0, routing.FEATURES.index("lexical")] == 1.0  # its words count as question a's
+    left_out = vectors.features(np.array([0, 0, 1], dtype=np.float32), "alpha words", leave_out="alpha words")
+    assert left_out[:, column].tolist() == [0.0, 0.0] and left_out[0, routing.FEATURES.index("lexical")] == 0.0
+    assert vectors.has_examples and routing.default_weights(True) == (routing.WEIGHTS, routing.NONE_WEIGHTS)
+    assert routing.default_weights(False)[0][column] == 0.0
