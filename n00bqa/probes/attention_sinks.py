@@ -28,7 +28,7 @@ Z_THRESHOLD = 3.0  # paired test: the window's extra loss counts when mean / sta
 # --- 1. Options ---------------------------------------------------------------------------------
 @dataclass
 class Options:
-    tokens: int = field(default=384, metadata={"help": "Tokens of text read (from our notes)."})
+    tokens: int = field(default=256, metadata={"help": "Tokens of text read (from our notes)."})
     window: int = field(default=64, metadata={"help": "The cache budget in tokens: the sliding window's size."})
     sinks: int = field(default=4, metadata={"help": "First tokens StreamingLLM keeps inside the budget."})
     model: str = field(default="", metadata={"help": "A local Hugging Face folder or a .gguf file "
@@ -71,6 +71,7 @@ class Numbers:
     sink_layers_twin: int
     median_share_trained: float
     median_share_twin: float
+    median_over_uniform: float  # median_share_trained / uniform_share
     trained: CacheLoss
     twin: CacheLoss
     predicted: int  # positions whose loss is averaged (those past the first `window`)
@@ -153,10 +154,11 @@ def measure(opts: Options, ctx: Context) -> Numbers:
     advance()
 
     # 3. The control: a random-weight twin of the same config.
-    torch.manual_seed(ctx.seed)
-    twin = AutoModelForCausalLM.from_config(model.config, dtype=torch.float32).eval()
-    twin.set_attn_implementation("eager")
+    config = model.config
     del lm, model  # one model in memory at a time
+    torch.manual_seed(ctx.seed)
+    twin = AutoModelForCausalLM.from_config(config, dtype=torch.float32).eval()
+    twin.set_attn_implementation("eager")
     twin_share = first_token_share(twin, ids)
     advance()
     twin_loss = cache_losses(twin, ids, opts)
@@ -171,6 +173,7 @@ def measure(opts: Options, ctx: Context) -> Numbers:
         sink_layers_twin=sum(s >= SINK_SHARE for s in twin_share),
         median_share_trained=statistics.median(trained_share),
         median_share_twin=statistics.median(twin_share),
+        median_over_uniform=statistics.median(trained_share) / uniform,
         trained=trained,
         twin=twin_loss,
         predicted=n - 1 - opts.window,
@@ -195,9 +198,10 @@ def report(n: Numbers, opts: Options) -> Report:
                 f"nats (z = {c.window_extra_z:.1f}, threshold {n.z_threshold:g}): it {verdict}.")
 
     findings = [
-        f"On {n.text_tokens} tokens of our notes, {n.model} gives the first token at least "
-        f"{n.sink_share:.0%} of its attention in {n.sink_layers_trained} of its {layers} layers (median "
-        f"layer {n.median_share_trained:.0%}); uniform attention would give it {n.uniform_share:.1%}.",
+        f"On {n.text_tokens} tokens of our notes, the trained model ({n.model}) gives the first token at "
+        f"least {n.sink_share:.0%} of its attention in {n.sink_layers_trained} of its {layers} layers; the "
+        f"median layer gives it {n.median_share_trained:.0%}, {n.median_over_uniform:.0f} times the "
+        f"{n.uniform_share:.1%} uniform attention would.",
         f"The random-weight twin gives it at least {n.sink_share:.0%} in {n.sink_layers_twin} layers "
         f"(median {n.median_share_twin:.1%}): "
         + ("the sink comes from training." if n.sink_layers_twin < n.sink_layers_trained

@@ -196,10 +196,10 @@ def measure(opts: Options, ctx: Context) -> Numbers:
     random_removed = [a.removed for a in random_ablations]
 
     # 4. The control: a random-weight twin of the same config, on the same tokens.
+    del lm, model  # one model in memory at a time
     torch.manual_seed(ctx.seed)
     twin = AutoModelForCausalLM.from_config(config, dtype=torch.float32).eval()
     twin.set_attn_implementation("eager")
-    del lm, model  # keep one model in memory at a time
     t_first, t_second, t_attn = copy_losses(twin, tokens, opts.length, attentions=True)
     t_top = induction_scores(t_attn, opts.length).max().item()
     del t_attn, twin

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 from n00bqa.probes.base import Context, Prediction, Probe, Report, Table, check_ranges
 
+FLAT_SHARE = 0.99  # a distribution whose entropy is at least this share of ln(vocab) is flat
 TOLERANCE = 1e-4  # fp32 logits of size ~10-30 recomputed from the same tensors agree to about this
 PROMPTS = (  # our own: short prompts whose next token a small model knows
     "The capital of France is",
@@ -81,6 +82,9 @@ class Numbers:
     twin_halfway_kl: float
     last_layer_max_diff: float  # |lens at layer L - model logits|, largest over prompts and vocab
     twin_last_layer_max_diff: float
+    final_entropy: float  # mean over prompts of the final distribution's entropy, nats
+    twin_final_entropy: float
+    uniform_entropy: float  # ln(vocab)
     tolerance: float
     model: str = ""
 
@@ -114,7 +118,7 @@ def read_lens(model, ids):
 
 
 def ranks_and_kls(lens, logits):
-    """Rank of the final top-1 token and KL(final || lens), per layer."""
+    """Rank of the final top-1 token and KL(final || lens), per layer; and the final entropy."""
     import torch
 
     eventual = logits.argmax().item()
@@ -122,7 +126,8 @@ def ranks_and_kls(lens, logits):
     final = torch.log_softmax(logits, dim=-1)  # (V,)
     each = torch.log_softmax(lens, dim=-1)  # (L+1, V)
     kls = (final.exp() * (final - each)).sum(dim=-1)  # (L+1,)
-    return eventual, ranks.tolist(), kls.tolist()
+    entropy = -(final.exp() * final).sum().item()
+    return eventual, ranks.tolist(), kls.tolist(), entropy
 
 
 def first_top1(ranks: list[int]) -> int:
@@ -130,6 +135,8 @@ def first_top1(ranks: list[int]) -> int:
 
 
 def measure(opts: Options, ctx: Context) -> Numbers:
+    import math
+
     import torch
     from transformers import AutoModelForCausalLM
 
@@ -143,25 +150,28 @@ def measure(opts: Options, ctx: Context) -> Numbers:
     advance()
 
     # 1-4 on the trained model.
-    records, last_diff = [], 0.0
+    records, entropies, last_diff = [], [], 0.0
     for text in texts:
         ids = tokenizer(text, return_tensors="pt").input_ids  # (1, T)
         lens, logits = read_lens(model, ids)
         last_diff = max(last_diff, (lens[-1] - logits).abs().max().item())
-        eventual, ranks, kls = ranks_and_kls(lens, logits)
+        eventual, ranks, kls, entropy = ranks_and_kls(lens, logits)
+        entropies.append(entropy)
         records.append(PromptLens(text, tokenizer.decode([eventual]), first_top1(ranks), -1, ranks, kls))
         advance()
 
     # 5. The control: a random-weight twin of the same config, its own eventual tokens.
+    config = model.config
+    del lm, model  # one model in memory at a time
     torch.manual_seed(ctx.seed)
-    twin = AutoModelForCausalLM.from_config(model.config, dtype=torch.float32).eval()
-    del lm, model
-    twin_ranks, twin_kls, twin_diff = [], [], 0.0
+    twin = AutoModelForCausalLM.from_config(config, dtype=torch.float32).eval()
+    twin_ranks, twin_kls, twin_entropies, twin_diff = [], [], [], 0.0
     for record in records:
         ids = tokenizer(record.prompt, return_tensors="pt").input_ids
         lens, logits = read_lens(twin, ids)
         twin_diff = max(twin_diff, (lens[-1] - logits).abs().max().item())
-        _, ranks, kls = ranks_and_kls(lens, logits)
+        _, ranks, kls, entropy = ranks_and_kls(lens, logits)
+        twin_entropies.append(entropy)
         record.twin_first_top1 = first_top1(ranks)
         twin_ranks.append(ranks)
         twin_kls.append(kls)
@@ -187,6 +197,9 @@ def measure(opts: Options, ctx: Context) -> Numbers:
         twin_halfway_kl=by_layer[n_layers // 2].twin_mean_kl,
         last_layer_max_diff=last_diff,
         twin_last_layer_max_diff=twin_diff,
+        final_entropy=statistics.fmean(entropies),
+        twin_final_entropy=statistics.fmean(twin_entropies),
+        uniform_entropy=math.log(config.vocab_size),
         tolerance=TOLERANCE,
         model=description,
     )
@@ -197,21 +210,22 @@ def report(n: Numbers, opts: Options) -> Report:
     half = n.layers // 2
     equal = max(n.last_layer_max_diff, n.twin_last_layer_max_diff) <= n.tolerance
     count = len(n.prompts)
-    earlier = n.twin_median_first_top1 < n.median_first_top1
+    flat = n.twin_final_entropy >= FLAT_SHARE * n.uniform_entropy
     findings = [
         "Read through the final norm and the tied head, the residual stream after the last layer "
         + ("equals" if equal else "does NOT equal")
         + f" the model's own logits within {n.tolerance:g} (largest difference {n.last_layer_max_diff:.2g}; "
         f"twin {n.twin_last_layer_max_diff:.2g}): the lens is the model's own last step.",
-        f"On {count} prompts, {n.model} first ranks its eventual next token top-1 at layer "
+        f"On {count} prompts, the trained model ({n.model}) first ranks its eventual next token top-1 at layer "
         f"{n.median_first_top1:g} of {n.layers} (median; layer 0 is the embedding). Halfway, at layer {half}, "
         f"the lens is still {n.halfway_kl:.2f} nats (mean KL) from the final distribution, and the eventual "
         f"token's median rank is {n.by_layer[half].median_rank:g}.",
-        f"The random-weight twin's eventual token is top-1 from layer {n.twin_median_first_top1:g} (median), "
-        + ("earlier" if earlier else "no earlier")
-        + f" than the trained model's, with a mean KL of {n.twin_halfway_kl:.2f} nats at layer {half}: "
-        + ("random layers barely move the stream, so its output is mostly settled by the embedding."
-           if earlier else "its prediction also forms late."),
+        f"The random-weight twin's final distribution has an entropy of {n.twin_final_entropy:.2f} nats (a "
+        f"uniform one: {n.uniform_entropy:.2f}; the trained model's: {n.final_entropy:.2f}), "
+        + (f"at least {FLAT_SHARE:.0%} of uniform: flat, so its small KL at layer {half} "
+           f"({n.twin_halfway_kl:.2f} nats) says only that flat stays flat; "
+           if flat else f"below {FLAT_SHARE:.0%} of uniform: NOT flat; ")
+        + f"its arbitrary top token is top-1 from layer {n.twin_median_first_top1:g} (median).",
     ]
     shown = sorted({0, 1, *range(2, n.layers + 1, 2), n.layers})
     tables = [
@@ -226,7 +240,8 @@ def report(n: Numbers, opts: Options) -> Report:
     ]
     return Report(
         summary=f"The next token becomes top-1 at layer {n.median_first_top1:g} of {n.layers} (median over "
-                f"{count} prompts); the lens at the last layer is the model's own logits.",
+                f"{count} prompts); the lens at the last layer "
+                + ("is" if equal else "is NOT") + " the model's own logits.",
         findings=findings,
         tables=tables,
         model=n.model,
