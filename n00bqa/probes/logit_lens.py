@@ -100,6 +100,8 @@ def read_lens(model, ids):
     """
     import torch
 
+    # Hooks, not output_hidden_states: transformers' last hidden state has the final norm already
+    # applied, and the lens must apply it to every layer alike.
     streams = []  # the residual stream at the last position, (D,) each
     inner = model.model
     hooks = [inner.embed_tokens.register_forward_hook(lambda m, args, out: streams.append(out[0, -1]))]
