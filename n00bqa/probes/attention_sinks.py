@@ -66,6 +66,7 @@ class CacheLoss:
 @dataclass
 class Numbers:
     layers: dict[int, Layer]
+    layer_count: int
     uniform_share: float  # what uniform causal attention would give the first token, same positions
     sink_layers_trained: int  # layers with share >= SINK_SHARE
     sink_layers_twin: int
@@ -168,6 +169,7 @@ def measure(opts: Options, ctx: Context) -> Numbers:
     uniform = sum(1.0 / (q + 1) for q in range(1, n)) / (n - 1)  # query q sees q+1 tokens
     return Numbers(
         layers={i: Layer(a, b) for i, (a, b) in enumerate(zip(trained_share, twin_share))},
+        layer_count=len(trained_share),
         uniform_share=uniform,
         sink_layers_trained=sum(s >= SINK_SHARE for s in trained_share),
         sink_layers_twin=sum(s >= SINK_SHARE for s in twin_share),
@@ -186,7 +188,7 @@ def measure(opts: Options, ctx: Context) -> Numbers:
 
 # --- 4. report ----------------------------------------------------------------------------------
 def report(n: Numbers, opts: Options) -> Report:
-    layers = len(n.layers)
+    layers = n.layer_count
 
     def hurts(c: CacheLoss) -> bool:
         return c.window_extra_z >= n.z_threshold
