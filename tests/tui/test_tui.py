@@ -122,14 +122,14 @@ def test_open_at_an_id_and_filter_by_search_and_tag(study) -> None:
             word = "embedding"
             await pilot.press(*word)
             await pilot.pause()
-            expected = [q.id for q in questions
-                        if word in " ".join([q.id, q.question, *q.tags]).lower()]
+            expected = [q.id for q in questions  # full text: answers, Try and Notes too
+                        if word in " ".join([q.id, q.question, *q.tags, q.answer, q.try_, q.notes]).lower()]
             assert expected and len(expected) < len(questions)
             assert app.question_list.visible_ids == expected
             await pilot.press("ctrl+a", "ctrl+k", *"no-such-thing-zz")
             await pilot.pause()
             assert app.question_list.visible_ids == []
-            assert "No question matches." in screen_text(app)
+            assert "Nothing matches." in screen_text(app)
             await pilot.press("ctrl+a", "ctrl+k", "escape")
             # the tag filter
             from textual.widgets import Select
@@ -371,7 +371,7 @@ def test_run_the_real_param_count_probe(minilm, study) -> None:
         app = make_app(study, question="model-size")  # the study's own registry
         async with app.run_test(size=(160, 50)) as pilot:
             await pilot.pause()
-            assert get_question(study, "model-size").probes == ["param-count"]
+            assert get_question(study, "model-size").probes == ["param-count", "grad-rows", "forward-flops"]
             await pilot.press("r")
             await wait_for(pilot, lambda: app.probe_running is None, timeout=240, what="param-count")
             await pilot.pause()
