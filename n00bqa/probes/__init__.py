@@ -52,6 +52,7 @@ BUILTIN_PROBES = (
     "n00bqa.probes.sharding",
     "n00bqa.probes.generate",
     "n00bqa.probes.rope",
+    "n00bqa.probes.sampling",
 )
 ENTRY_POINT_GROUP = "n00bqa.probes"
 USER_MODULE_PREFIX = "n00bqa_user_probes."

@@ -305,6 +305,7 @@ PROBE = Probe(
     measure=measure,
     report=report,
     check=check,
+    threads=1,  # on a busy 2-core machine two threads contend; one is faster here (see Probe.threads)
     predictions=(
         Prediction("How many bytes does SmolLM2's fp32 KV cache take per token (all 30 layers)?",
                    "cache.bytes_per_token", "bytes", scoring="log10"),

@@ -206,6 +206,7 @@ PROBE = Probe(
     measure=measure,
     report=report,
     check=check,
+    threads=1,  # on a busy 2-core machine two threads contend; one is faster here (see Probe.threads)
     predictions=(
         Prediction("SmolLM2's slowest RoPE pair makes a full turn every how many tokens?",
                    "pairs.31.period", "tokens", scoring="log10"),
