@@ -34,7 +34,7 @@ PROMPT = "What is the capital of France?"
 class Options:
     model: str | None = field(default=None, metadata={
         "help": "A local Hugging Face causal-LM folder or a .gguf file instead of the bundled SmolLM2."})
-    new_tokens: int = field(default=12, metadata={"help": "Tokens generated greedily, with and without the cache."})
+    new_tokens: int = field(default=8, metadata={"help": "Tokens generated greedily, with and without the cache."})
     context: int = field(default=64, metadata={
         "help": "The longest context timed and counted; the probe also measures context/16 and context/4."})
     repeats: int = field(default=3, metadata={"help": "Timed passes per context length (the median is kept)."})
