@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from n00bqa.atomic import atomic_write_text
+from n00bqa.errors import N00bqaError, ProbeError
+from n00bqa.guards import is_probe_name
 from n00bqa.probes.base import Context, Probe, ProbeResult, flat_metrics
 from n00bqa.reporter import NullReporter, Reporter
 from n00bqa.study import Study
@@ -79,11 +81,11 @@ def run_probe(study: Study | None, probe: Probe, opts: Any, seed: int = 0, repor
     torch.set_num_threads(threads)
     start = time.perf_counter()
     try:
-        numbers = probe.measure(opts, ctx)
+        numbers = _step(study, probe, "measure", probe.measure, opts, ctx)
     finally:
         torch.set_num_threads(default_threads)
     seconds = round(time.perf_counter() - start, 3)
-    report = probe.report(numbers, opts)
+    report = _step(study, probe, "report", probe.report, numbers, opts)
     environment = {
         **_versions(),
         "probe_sha256": probe_sha256(study, probe.name),
@@ -110,6 +112,40 @@ def run_probe(study: Study | None, probe: Probe, opts: Any, seed: int = 0, repor
     return result
 
 
+def _step(study: Study | None, probe: Probe, step: str, function: Any, *args: Any) -> Any:
+    """`function(*args)`; a probe's own bug (any exception but a ProbeError it raises on purpose)
+    becomes one ProbeError naming the probe file's line that raised it, with the original as its
+    cause (N00BQA_DEBUG=1 prints both)."""
+    try:
+        return function(*args)
+    except N00bqaError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - the probe is the learner's code: anything can happen in it
+        raise ProbeError(f"probe {probe.name} failed in {step}: {_where(study, function, exc)}: "
+                         f"{type(exc).__name__}: {exc} (N00BQA_DEBUG=1 shows the traceback)") from exc
+
+
+def _where(study: Study | None, function: Any, exc: BaseException) -> str:
+    """`probes/x.py:LINE`: the last line of the probe's own file in the traceback (else the last line)."""
+    import inspect
+    import traceback
+
+    frames = traceback.extract_tb(exc.__traceback__)
+    try:
+        source = Path(inspect.getsourcefile(function) or "").resolve()
+    except TypeError:  # a builtin or a C function: no source file
+        source = None
+    own = [f for f in frames if source is not None and Path(f.filename).resolve() == source]
+    frame = (own or frames)[-1]
+    path = Path(frame.filename)
+    if study is not None:
+        try:
+            path = path.resolve().relative_to(Path(study.root).resolve())
+        except ValueError:
+            pass
+    return f"{path}:{frame.lineno}"
+
+
 def _cache_dir(study: Study) -> Path:
     return study.state_dir("probe-cache")
 
@@ -120,6 +156,8 @@ def _key_of(result: ProbeResult) -> str:
 
 
 def save_result(study: Study, result: ProbeResult) -> None:
+    if not is_probe_name(result.probe):
+        return
     text = json.dumps(result.to_dict(), indent=2, default=str)
     folder = _cache_dir(study)
     atomic_write_text(folder / f"{result.probe}-{_key_of(result)}.json", text)
@@ -128,13 +166,18 @@ def save_result(study: Study, result: ProbeResult) -> None:
 
 def cached_result(study: Study, probe: Probe, opts: Any, seed: int = 0) -> ProbeResult | None:
     """The cached run for exactly these options, seed, versions and probe source, if any."""
+    if not is_probe_name(probe.name):
+        return None
     key = cache_key(probe.name, dataclasses.asdict(opts), seed, probe_sha256(study, probe.name))
     return _read(study.state_path("probe-cache", f"{probe.name}-{key}.json"))
 
 
 def last_result(study: Study, probe_name: str) -> ProbeResult | None:
     """The last run of a probe, whatever its options (what `show` and `ask` display), or None if
-    there is none or the probe's source has changed since (a stale result is never shown)."""
+    there is none or the probe's source has changed since (a stale result is never shown). A name
+    that is no probe name (`../../x`, from a shared root's front matter) has none: no path is built."""
+    if not is_probe_name(probe_name):
+        return None
     result = _read(study.state_path("probe-cache", f"{probe_name}.latest.json"))
     if result is None or result.environment.get("probe_sha256") != probe_sha256(study, probe_name):
         return None
@@ -143,6 +186,8 @@ def last_result(study: Study, probe_name: str) -> ProbeResult | None:
 
 def cached_runs(study: Study, probe_name: str) -> list[ProbeResult]:
     """Every cached run of a probe's current source (any options), oldest first."""
+    if not is_probe_name(probe_name):
+        return []
     folder = study.state_path("probe-cache")
     sha = probe_sha256(study, probe_name)
     runs = [r for path in sorted(folder.glob(f"{probe_name}-*.json")) if (r := _read(path)) is not None

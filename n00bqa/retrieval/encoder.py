@@ -365,10 +365,13 @@ def _read_json(path: Path) -> Any:
 def _session(onnx_path: str, mtime_ns: int, inode: int = 0):
     import onnxruntime as ort
 
+    from n00bqa.settings import onnx_threads
+
+    ort.disable_telemetry_events()  # ORT_DISABLE_TELEMETRY (n00bqa/__init__.py) stops its files; this its events
     options = ort.SessionOptions()
     # One query is a few dozen tokens: two threads is the most this 2-core machine can use, and
     # spinning threads cost more than they give at this size.
-    options.intra_op_num_threads = int(os.environ.get("N00BQA_ONNX_THREADS", "2"))
+    options.intra_op_num_threads = onnx_threads()  # N00BQA_ONNX_THREADS, range-checked
     options.inter_op_num_threads = 1
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
@@ -425,10 +428,22 @@ def prepare(study: Study) -> None:
         except Exception:  # noqa: BLE001 - the caller's encode meets the same problem and reports it
             pass
 
-    threading.Thread(target=load, name="n00bqa-onnx-session", daemon=True).start()
+    thread = threading.Thread(target=load, name="n00bqa-onnx-session", daemon=True)
+    _loading.append(thread)
+    thread.start()
 
 
 _prepared: set = set()  # study roots whose session prepare() has started loading
+_loading: list[threading.Thread] = []  # the threads prepare() started
+
+
+def settle() -> None:
+    """Wait for the sessions prepare() is still building. A process must not end while one is
+    half-built: onnxruntime's native threads then meet the interpreter's teardown and the process
+    aborts (`terminate called without an active exception`, exit 134). Every exit of the console
+    script calls this first (n00bqa.__main__); building a session takes well under a second."""
+    while _loading:
+        _loading.pop().join()
 
 
 def _ready_session(study: Study, reporter: Any = None):

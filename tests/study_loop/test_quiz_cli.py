@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import json
 from datetime import datetime, timedelta, timezone
 
@@ -36,7 +38,7 @@ def test_quiz_model_size_answer_json_measures_scores_and_schedules(tmp_path_fact
     assert guess["metric"] == "gpt2.total" and guess["prompt"].startswith("How many parameters")
     assert guess["predicted"] == 124_000_000 and guess["measured"] == GPT2_SMALL
     assert guess["relative_error"] == pytest.approx(abs(124_000_000 - GPT2_SMALL) / GPT2_SMALL, abs=1e-6)
-    assert guess["score"] == pytest.approx(1 - guess["relative_error"], abs=1e-4)
+    assert guess["score"] == pytest.approx(1 - abs(math.log(124_000_000 / GPT2_SMALL)), abs=1e-4)
     assert guess["fresh"] is True  # no cached run: the quiz ran the probe
     assert "124,439,808" in guess["finding"]
     assert data["rating"] == "easy"
@@ -147,6 +149,23 @@ def test_progress_per_chapter_and_error_over_time(study, cached):
     assert human.exit_code == 0
     assert "prediction error per quiz" in human.stdout and "fine-tuning" in human.stdout
     assert all(len(line) <= 80 for line in human.stdout.splitlines())
+
+
+@pytest.mark.parametrize("width", [60, 80])
+def test_progress_crops_nothing_at_60_and_80_columns(study, cached, width):
+    # issue 26 item 3: at 60 columns rich cropped the headers and numbers (`questio…`, `0.…`)
+    for answer in ("1e9", "2e8"):
+        assert invoke("quiz", "model-size", "--answer", answer).exit_code == 0
+    data = json.loads(invoke("progress", "--json").stdout)
+    result = CliRunner().invoke(app, ["progress"], env={"COLUMNS": str(width)})
+    assert result.exit_code == 0, result.output
+    assert "…" not in result.stdout and all(len(line) <= width for line in result.stdout.splitlines())
+    words = result.stdout.split()
+    for column in ("questions", "answered", "score", "reviews", "guesses"):
+        assert column in words or f"{column}:" in words, column
+    for chapter in data["chapters"]:  # every number of the JSON is shown whole
+        if chapter["mean_score"] is not None:
+            assert f"{chapter['mean_score']:.2f}" in words
 
 
 def test_nothing_left_to_quiz(study_root):

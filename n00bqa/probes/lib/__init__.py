@@ -12,5 +12,9 @@ A probe module imports `n00bqa.probes.base` and modules of this package, never a
 - gpt.py: a GPT in the reading order of nanoGPT's model.py (the nanogpt probe trains it, flops counts it);
 - launcher.py: real torch.distributed processes on 127.0.0.1 only, with timeouts and no orphans;
 - block.py: the GPT block the ddp and fsdp probes train, and its single-process reference;
-- bytes.py: byte accounting (model state a rank holds, bytes a collective sends).
+- bytes.py: byte accounting (model state a rank holds, bytes a collective sends);
+- seq2seq.py: the toy language pair the translation probe trains on, a tiny random T5, the loader of
+  a local Hugging Face encoder-decoder, and the target x source heatmap table;
+- jax_devices.py: JAX on N host CPU devices in a child process (XLA_FLAGS set there only, a timeout,
+  no orphans), and the reader of the collectives in compiled HLO text.
 """
