@@ -40,9 +40,9 @@ BUDGET = {
     "datasets": 60.0,  # 32 s wall (20 s measured) at load 11: 200 MiB table, RSS read in a fresh process (issue 15)
     "tokenizer": 60.0,  # 17 s wall (3 s measured) at load 12.7: imports dominate (issue 15)
     # The real SmolLM2 (issue 23), after its one conversion per user (the first run adds 30-90 s):
-    "generate": 60.0,  # 79 s wall (56 s measured) at load ~19 with 12 new tokens (now 8): over budget only that loaded
-    "sampling": 60.0,  # 31 s wall (17 s measured) at load ~19: one prompt pass, 5 rules x 6 samples x 4 tokens
-    "rope": 60.0,  # 28 s wall (14 s measured) at load ~14: layer 0 only, float64 rotations
+    "generate": 60.0,  # 32 s wall (24 s measured) at load ~15 on 2 cores: 3 timed lengths, 2 x 8 greedy tokens
+    "sampling": 60.0,  # 22 s wall (13 s measured) at load ~15: one prompt pass, 5 rules x 6 samples x 4 tokens
+    "rope": 60.0,  # 23 s wall (11 s measured) at load ~15: layer 0 only, float64 rotations
     "param-count": 60.0,  # 36 s wall with SmolLM2's checkpoint header added (issue 23): meta builds, one real MiniLM
 }
 PROJECT = Path(__file__).resolve().parent.parent
