@@ -381,7 +381,5 @@ PROBE = Probe(
                    "pair_length", "tokens"),
         Prediction("Into how many WordPiece pieces does 'electroencephalography' split?", "word_piece_count",
                    "pieces"),
-        Prediction("And into how many pieces does SmolLM2's byte-level BPE split it?", "bpe.word_piece_count",
-                   "pieces"),
     ),
 )
