@@ -31,8 +31,8 @@ class Options:
     tokens: int = field(default=256, metadata={"help": "Tokens of text read (from our notes)."})
     window: int = field(default=64, metadata={"help": "The cache budget in tokens: the sliding window's size."})
     sinks: int = field(default=4, metadata={"help": "First tokens StreamingLLM keeps inside the budget."})
-    model: str = field(default="", metadata={"help": "A local Hugging Face folder or a .gguf file "
-                                                     "(default: the bundled SmolLM2-135M-Instruct)."})
+    model: str | None = field(default=None, metadata={"help": "A local Hugging Face folder or a .gguf file "
+                                                             "(default: the bundled SmolLM2-135M-Instruct)."})
 
 
 def check(opts: Options) -> None:

@@ -34,8 +34,8 @@ class Options:
     length: int = field(default=50, metadata={"help": "Random tokens per copy; each sequence is two copies."})
     ablate: int = field(default=8, metadata={"help": "How many heads to zero: the top ones, then random ones."})
     draws: int = field(default=4, metadata={"help": "How many random sets of heads to zero, as the control."})
-    model: str = field(default="", metadata={"help": "A local Hugging Face folder or a .gguf file "
-                                                     "(default: the bundled SmolLM2-135M-Instruct)."})
+    model: str | None = field(default=None, metadata={"help": "A local Hugging Face folder or a .gguf file "
+                                                             "(default: the bundled SmolLM2-135M-Instruct)."})
 
 
 def check(opts: Options) -> None:

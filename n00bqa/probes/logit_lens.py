@@ -39,8 +39,8 @@ PROMPTS = (  # our own: short prompts whose next token a small model knows
 class Options:
     prompts: int = field(default=8, metadata={"help": f"How many of the {len(PROMPTS)} built-in prompts to read."})
     prompt: str = field(default="", metadata={"help": "Your own prompt, read instead of the built-in ones."})
-    model: str = field(default="", metadata={"help": "A local Hugging Face folder or a .gguf file "
-                                                     "(default: the bundled SmolLM2-135M-Instruct)."})
+    model: str | None = field(default=None, metadata={"help": "A local Hugging Face folder or a .gguf file "
+                                                             "(default: the bundled SmolLM2-135M-Instruct)."})
 
 
 def check(opts: Options) -> None:
