@@ -155,8 +155,9 @@ class SharedVectors:
                 found[item.id] = entry
         if found and reporter is not None:
             passages = sum(len(chunks) for chunks, _ in found.values())
-            reporter.task(f"Reusing {passages:,} passages of {len(found)} library sources from your user cache",
-                          len(found))(len(found))
+            from n00bqa.text import sources
+
+            reporter.task(f"Reusing {passages:,} passages of {sources(len(found))} from your user cache", 1)(1)
         return found
 
     def write(self, item: Item, content_hash: str, chunks: list[Chunk], vectors: np.ndarray) -> bool:
