@@ -26,6 +26,9 @@ BUDGET = {
     "activation-memory": 60.0,  # about 10 s here: the bf16 backward passes (issue 13)
     "variants": 60.0,  # 37 s wall (18 s measured) with load 7.7 on 2 cores: eleven meta builds (issue 14)
     "moe": 60.0,  # 37 s wall (18 s measured) under the same load: a backward per token and layer (issue 14)
+    "param-count": 60.0,  # 21 s wall before the split into three (issue 21): meta builds, one real MiniLM
+    "grad-rows": 60.0,  # the backward passes on the tiny twins, split out of param-count (issue 21)
+    "forward-flops": 60.0,  # FlopCounterMode on six meta models, split out of param-count (issue 21)
     "kv-cache": 60.0,  # 29 s wall (13 s measured) under the same load: five tiny generates (issue 14)
     "nanogpt": 60.0,  # 25 s wall (19 s measured) with load 6 on 2 cores: 600 training steps, one thread (issue 14)
     "attention": 60.0,  # 9 s wall (0.1 s measured): imports dominate (issue 14)

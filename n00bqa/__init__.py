@@ -13,3 +13,6 @@ __version__ = "0.1.0"
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# onnxruntime's telemetry would write $XDG_CACHE_HOME/Microsoft/DeveloperTools/.onnxruntime/ (a device
+# id, queued events) as soon as it is imported, and look its upload host up: off before any import.
+os.environ["ORT_DISABLE_TELEMETRY"] = "1"

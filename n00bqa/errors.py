@@ -39,3 +39,7 @@ class WriteError(N00bqaError):
 
 class ReviewError(N00bqaError):
     """A quiz or review that cannot go on as asked (a guess that is no number, a rating that is none)."""
+
+
+class SettingError(N00bqaError):
+    """An environment setting (N00BQA_*) outside its range or not a number."""

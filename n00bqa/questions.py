@@ -131,10 +131,11 @@ def parse_question(path: Path, text: str) -> Question:
 def _yaml_front_matter(path: Path, lines: list[str]) -> Any:
     import yaml  # here, not at the top: listing commands and --help need no YAML parser
 
+    from n00bqa.guards import load_yaml
+
     try:
-        # libyaml's safe loader when installed: the same results as SafeLoader, several times faster.
-        loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-        meta = yaml.load("\n".join(lines), Loader=loader) or {}
+        # libyaml's safe loader when installed (several times faster), aliases' expansion bounded
+        meta = load_yaml("\n".join(lines)) or {}
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 2 if mark is not None else 1  # +1 for 1-based, +1 for the opening '---'
@@ -219,6 +220,12 @@ def _probe_names(path: Path, meta: dict[str, Any]) -> list[str]:
         value = [value]
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise QuestionError(f"{path}: probes must be a list of probe names, e.g. probes: [param-count]")
+    from n00bqa.guards import is_probe_name
+
+    for name in value:  # checked before any path is built from it (the probe cache's files)
+        if not is_probe_name(name):
+            raise QuestionError(f"{path}: probe {name!r} is not a probe name (letters, digits, '-' and '_' "
+                                "only); write the probe's name as `n00bqa probes` lists it")
     return [v for v in value if v != "none"]
 
 
@@ -235,8 +242,14 @@ def _sections(body: str) -> dict[str, str]:
 
 
 def load_question_file(path: Path) -> Question:
+    """One question file; only a regular file of at most MAX_QUESTION_BYTES is read (a link to
+    /dev/zero, a FIFO or a 50 MB file is named and skipped)."""
+    from n00bqa.guards import MAX_QUESTION_BYTES, Refused, read_regular
+
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_regular(path, MAX_QUESTION_BYTES).decode("utf-8")
+    except Refused as exc:
+        raise QuestionError(f"{path}: skipped, it {exc}") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise QuestionError(f"{path}: cannot be read ({exc.__class__.__name__}); check the file") from None
     return parse_question(path, text)
@@ -248,7 +261,12 @@ def load_questions(study: Study) -> tuple[list[Question], list[Problem]]:
     questions: list[Question] = []
     problems: list[Problem] = []
     seen: dict[str, Path] = {}
-    for path in sorted(folder.glob("*.md")):
+    paths = sorted(folder.glob("*.md"))
+    if study.builtin:  # what is built in, not what a tour of the README added to the checkout since
+        from n00bqa.builtin_study import builtin_questions
+
+        paths = [path for path in paths if path.name in builtin_questions()]
+    for path in paths:
         try:
             question = load_question_file(path)
         except QuestionError as exc:
@@ -267,7 +285,7 @@ def get_question(study: Study, qid: str) -> Question:
     """One question by id; a broken file for that id raises its own error, not 'unknown id'."""
     check_id(qid)
     path = study.questions_dir / f"{qid}.md"
-    if path.is_file():
+    if path.exists() and not study.builtin:
         return load_question_file(path)
     questions, _ = load_questions(study)
     for question in questions:
@@ -327,10 +345,30 @@ def add_question(study: Study, text: str, qid: str | None = None, probes: list[s
             raise QuestionError(str(exc)) from None
     question = Question(id=qid, question=text, probes=list(probes or []), status="open",
                         tags=list(tags or []), path=path)
-    save_question(study, question)
+    from n00bqa.locks import create_new
+
+    # the check above names the common case early; this one is atomic: if another `questions add`
+    # made the file meanwhile, this one fails and the other's file stays as it wrote it
+    create_new(path, question.to_markdown(), f"a question with id {qid!r}")
     return question
 
 
+def _locked(change):
+    """Run a read-modify-write of a question file under the study root's write lock, so two
+    writers at once (ten `questions note` in parallel) each see the other's change."""
+    import functools
+
+    @functools.wraps(change)
+    def locked(study: Study, *args, **kwargs):
+        from n00bqa.locks import root_lock
+
+        study.require_writable()
+        with root_lock(study):
+            return change(study, *args, **kwargs)
+    return locked
+
+
+@_locked
 def set_status(study: Study, qid: str, status: str) -> Question:
     if status not in STATUSES:
         raise QuestionError(f"status {status!r} must be one of: {', '.join(STATUSES)}")
@@ -340,6 +378,7 @@ def set_status(study: Study, qid: str, status: str) -> Question:
     return question
 
 
+@_locked
 def add_note(study: Study, qid: str, note: str) -> Question:
     """Append a note (a paragraph) to the question's Notes section."""
     note = note.strip()
@@ -351,6 +390,7 @@ def add_note(study: Study, qid: str, note: str) -> Question:
     return question
 
 
+@_locked
 def update_question(study: Study, qid: str, probes: list[str] | None = None, tags: list[str] | None = None,
                     chapter: int | None = None) -> Question:
     """Replace a question's probes, tags or chapter (None leaves a field as it is)."""
@@ -375,6 +415,7 @@ def update_question(study: Study, qid: str, probes: list[str] | None = None, tag
     return question
 
 
+@_locked
 def link_probe(study: Study, qid: str, probe: str) -> Question:
     """Add `probe` to a question's probes (once); the probe need not be loadable yet (`probe new`)."""
     question = get_question(study, qid)
@@ -384,6 +425,7 @@ def link_probe(study: Study, qid: str, probe: str) -> Question:
     return question
 
 
+@_locked
 def remove_question(study: Study, qid: str) -> Path:
     """Delete a question's file; returns the path it had."""
     from n00bqa.errors import WriteError
@@ -398,6 +440,7 @@ def remove_question(study: Study, qid: str) -> Path:
     return path
 
 
+@_locked
 def replace_question_text(study: Study, qid: str, text: str) -> Question:
     """Validate a whole new text for a question's file, then write it (atomically); the id stays."""
     study.require_writable()
@@ -416,16 +459,28 @@ def check_study(study: Study) -> list[str]:
     Questions without probes and probes serving several questions are fine."""
     import yaml
 
+    from n00bqa.errors import CorpusError
+    from n00bqa.guards import MAX_YAML_BYTES, Refused, load_yaml, read_regular
     from n00bqa.probes import load_probes
+    from n00bqa.retrieval.corpus import outside_paths
 
     found: list[str] = []
     manifest_path = study.corpus_dir / "reading-list.yaml"
     try:
-        manifest = yaml.safe_load(manifest_path.read_text(encoding="utf-8")) or {}
+        manifest = load_yaml(read_regular(manifest_path, MAX_YAML_BYTES).decode("utf-8")) or {}
         reading_ids = {str(item["id"]) for item in manifest.get("items") or []}
-    except (OSError, yaml.YAMLError, AttributeError, KeyError, TypeError) as exc:
-        found.append(f"{manifest_path}: cannot be read as a reading list ({type(exc).__name__})")
+    except Refused as exc:
+        found.append(f"{manifest_path}: skipped, it {exc}")
         reading_ids = None
+    except (OSError, UnicodeDecodeError, yaml.YAMLError, AttributeError, KeyError, TypeError) as exc:
+        why = getattr(exc, "problem", None) or type(exc).__name__
+        found.append(f"{manifest_path}: cannot be read as a reading list ({why})")
+        reading_ids = None
+    try:
+        found += outside_paths(study)  # a note, a library source or a copy that points out of its folder
+    except CorpusError as exc:
+        if reading_ids is not None:
+            found.append(str(exc))
     probes, broken = load_probes(study)
     names = {p.name for p in probes}
     questions, problems = load_questions(study)

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -126,34 +128,108 @@ class Study:
         return path
 
 
+EMPTY_READING_LIST = "# The reading list (see: n00bqa corpus add)\nitems: []\n"
+
+
 def init_root(path: str | Path, empty: bool = False) -> tuple[Study, dict[str, int]]:
-    """Make `path` a study root: a copy of the built-in journey (or, with `empty`, no questions and
-    an empty reading list). Refuses a folder that already holds questions/.
+    """Make `path` a study root: a copy of the built-in study (the files
+    `n00bqa/builtin_study/files.txt` lists), or, with `empty`, no questions and an empty reading list.
+
+    It never replaces a file, and it makes the root completely or not at all: the files are staged
+    in a temporary folder beside their place, then moved in one by one with a call that fails
+    rather than replace a name (a learner's own `corpus/notes/nanogpt.md` stops it before anything
+    moves); on any failure every file and folder it made is removed again, so the folder is left as
+    it was found and `init` can run again. Refuses a folder that already holds questions/.
 
     Returns:
         (the new Study, {"questions": n, "notes": n}) as copied.
     """
-    import shutil
-
     from n00bqa.errors import WriteError
 
     root = Path(path).expanduser().resolve()
     if _is_root(root):
         raise RootError(f"{str(root)!r} is already a study root (it has questions/); pick another folder")
+    if root.exists() and not root.is_dir():
+        raise RootError(f"{str(root)!r} is a file, not a folder; pick a folder (it is created if missing)")
+    made: list[Path] = []  # every file and folder made, in order, to remove on failure
     try:
-        root.mkdir(parents=True, exist_ok=True)
-        if empty:
-            (root / "questions").mkdir()
-            (root / "corpus" / "notes").mkdir(parents=True)
-            (root / "corpus" / "reading-list.yaml").write_text("# The reading list (see: n00bqa corpus add)\nitems: []\n")
-        else:
-            shutil.copytree(JOURNEY / "questions", root / "questions")
-            shutil.copytree(JOURNEY / "corpus", root / "corpus", dirs_exist_ok=True)
-    except OSError as exc:
-        raise WriteError(f"cannot make a study root at {str(root)!r}: {exc.strerror or exc}") from None
+        for folder in reversed([root, *root.parents]):
+            if not folder.exists():
+                folder.mkdir()
+                made.append(folder)
+        staging = Path(tempfile.mkdtemp(prefix=".n00bqa-init-", dir=root))
+        try:
+            files = _stage(staging, empty)
+            clashes = [rel for rel in files if not rel.endswith("/") and os.path.lexists(root / rel)]
+            if clashes:
+                raise RootError(f"{str(root / clashes[0])!r} is already there ({len(clashes)} of the files init "
+                                "would write are); init never replaces a file: move them away, or init another folder")
+            for rel in files:
+                target = root / rel
+                for folder in reversed([*([target] if rel.endswith("/") else []),
+                                        *(p for p in target.parents if p.is_relative_to(root) and p != root)]):
+                    if not folder.exists():
+                        folder.mkdir()
+                        made.append(folder)
+                if not rel.endswith("/"):
+                    _place(staging / rel, target)
+                    made.append(target)
+        finally:
+            _remove_tree(staging)
+    except BaseException as exc:
+        for thing in reversed(made):
+            try:
+                thing.rmdir() if thing.is_dir() and not thing.is_symlink() else thing.unlink()
+            except OSError:
+                pass
+        if isinstance(exc, OSError):
+            where = f" ({exc.filename})" if exc.filename else ""
+            raise WriteError(f"cannot make a study root at {str(root)!r}: {exc.strerror or exc}{where}; nothing was "
+                             "left behind, so fix that and run init again") from None
+        raise
     counts = {"questions": len(list((root / "questions").glob("*.md"))),
               "notes": len(list((root / "corpus" / "notes").glob("*.md")))}
     return Study(root), counts
+
+
+def _remove_tree(folder: Path) -> None:
+    """Remove the staging folder, bottom up, by path (what is left of it after the moves)."""
+    for top, folders, files in os.walk(folder, topdown=False):
+        for name in files:
+            Path(top, name).unlink(missing_ok=True)
+        for name in folders:
+            Path(top, name).rmdir()
+    folder.rmdir()
+
+
+def _place(source: Path, target: Path) -> None:
+    """Move a staged file to `target`, failing (FileExistsError) rather than replace a name there."""
+    import errno
+
+    try:
+        os.link(source, target)  # atomic, and never replaces
+    except OSError as exc:
+        if exc.errno not in (errno.EXDEV, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK):
+            raise
+        with open(source, "rb") as src, open(target, "xb") as dst:  # a file system without hard links
+            shutil.copyfileobj(src, dst)
+
+
+def _stage(staging: Path, empty: bool) -> list[str]:
+    """Write the new root's files under `staging`; returns their paths relative to it."""
+    if empty:
+        (staging / "questions").mkdir()
+        (staging / "corpus" / "notes").mkdir(parents=True)
+        (staging / "corpus" / "reading-list.yaml").write_text(EMPTY_READING_LIST)
+        return ["questions/", "corpus/notes/", "corpus/reading-list.yaml"]  # a trailing / : a folder
+    from n00bqa.builtin_study import builtin_files
+
+    files = list(builtin_files())
+    for rel in files:
+        target = staging / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(JOURNEY / rel, target)
+    return files
 
 
 def bundled_model_path() -> Path:

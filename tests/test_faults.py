@@ -50,7 +50,7 @@ def read_only(*roots: Path) -> Iterator[list[str]]:
         raise PermissionError(errno.EACCES, "Permission denied", os.fsdecode(path) if not isinstance(path, int) else None)
 
     real = {name: getattr(os, name) for name in ("open", "mkdir", "replace", "rename", "unlink", "remove", "rmdir",
-                                                   "chmod", "utime", "symlink")}
+                                                   "chmod", "utime", "symlink", "link")}
     real_open = builtins.open
 
     def guarded(name):
@@ -70,13 +70,18 @@ def read_only(*roots: Path) -> Iterator[list[str]]:
             deny(dst)
         return real["replace"](src, dst, *args, **kwargs)
 
+    def link(src, dst, *args, **kwargs):  # a hard link makes a name where dst is
+        if under(dst):
+            deny(dst)
+        return real["link"](src, dst, *args, **kwargs)
+
     def file_open(file, mode="r", *args, **kwargs):
         if any(c in mode for c in "wax+") and under(file):
             deny(file)
         return real_open(file, mode, *args, **kwargs)
 
-    patches = {**{name: guarded(name) for name in real if name not in ("open", "replace", "rename")},
-               "open": os_open, "replace": replace, "rename": replace}
+    patches = {**{name: guarded(name) for name in real if name not in ("open", "replace", "rename", "link")},
+               "open": os_open, "replace": replace, "rename": replace, "link": link}
     try:
         for name, fn in patches.items():
             setattr(os, name, fn)

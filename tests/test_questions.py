@@ -15,13 +15,13 @@ from n00bqa.questions import (
 )
 
 SEVEN = {  # the fixture root's questions and their probes
-    "encoder-decoder": "translation",
-    "task-heads": "task-heads",
-    "hf-internals": "hf-internals",
-    "model-size": "param-count",
-    "word-embedding": "word-embedding",
-    "loss-and-benchmark": "loss",
-    "embedding-grad": "embedding-grad",
+    "encoder-decoder": ["translation"],
+    "task-heads": ["task-heads"],
+    "hf-internals": ["hf-internals"],
+    "model-size": ["param-count", "grad-rows", "forward-flops"],
+    "word-embedding": ["word-embedding"],
+    "loss-and-benchmark": ["loss"],
+    "embedding-grad": ["embedding-grad"],
 }
 # From the end of shared/seeds/n00bGPT-learning-notes.md, trailing spaces dropped.
 VERBATIM = {
@@ -67,7 +67,7 @@ def write(root: Path, name: str, text: str) -> Path:
 def test_the_fixture_questions_load_with_their_probes(study):
     questions, problems = load_questions(study)
     assert problems == []
-    assert {q.id: q.probes for q in questions} == {qid: [probe] for qid, probe in SEVEN.items()}
+    assert {q.id: q.probes for q in questions} == SEVEN
 
 
 def test_questions_are_the_learners_words_verbatim(study):

@@ -49,7 +49,7 @@ def test_valid_lines_parse():
 def test_check_names_each_problem_and_exits_1(study_root):
     path = study_root / "questions" / "model-size.md"
     text = path.read_text()
-    text = text.replace('probes: ["param-count"]', 'probes: ["param-count", "nope"]')
+    text = text.replace('probes: ["param-count", ', 'probes: ["param-count", "nope", ')
     text = text.replace('reading: ["nanogpt"', 'reading: ["no-such-item", "nanogpt"')
     path.write_text(text.replace("## Try\n", "## Try\n\nn00bqa probe param-count --bogus 1\n"))
     result = runner.invoke(app, ["questions", "check"])

@@ -72,6 +72,9 @@ class N00bqaGroup(TyperGroup):
 
     def invoke(self, ctx):
         try:
+            from n00bqa.settings import check_all
+
+            check_all()  # a bad N00BQA_* setting is one line before any command starts
             return super().invoke(ctx)
         except _UsageError as exc:
             if type(exc).__name__ == "NoArgsIsHelpError":  # `n00bqa probe` alone: its help, exit 2 as click does

@@ -94,8 +94,19 @@ def warn(message: str) -> None:
 
 
 def print_json(data: Any) -> None:
-    """Plain JSON on stdout (never rich-wrapped), so other tools can parse it."""
-    typer.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+    """Plain JSON on stdout (never rich-wrapped), so other tools can parse it: strict JSON, a number
+    that is not finite (NaN, infinity) printed as null."""
+    typer.echo(json.dumps(_finite_only(data), indent=2, ensure_ascii=False, default=str, allow_nan=False))
+
+
+def _finite_only(data: Any) -> Any:
+    if isinstance(data, float):
+        return data if data == data and data not in (float("inf"), float("-inf")) else None
+    if isinstance(data, dict):
+        return {key: _finite_only(value) for key, value in data.items()}
+    if isinstance(data, (list, tuple)):
+        return [_finite_only(value) for value in data]
+    return data
 
 
 class RichReporter:

@@ -53,7 +53,8 @@ def build(
 @index_app.command("status")
 def status(as_json: bool = typer.Option(False, "--json", help="Print the status as JSON.")) -> None:
     """Where the index is, what model built it, which items are new or changed since, and whether
-    its files are sound (each checked against the checksum recorded when it was built).
+    its files, the ONNX export and the question vectors are sound (each checked against the
+    checksum recorded when it was written). Exits 1 when the index is not usable.
 
     Examples:
 
@@ -67,6 +68,8 @@ def status(as_json: bool = typer.Option(False, "--json", help="Print the status 
     info = index_status(get_study())
     if as_json:
         print_json(info)
+        if info["exists"] and not info["usable"]:
+            raise typer.Exit(1)
         return
     from rich.markup import escape
 
@@ -79,11 +82,14 @@ def status(as_json: bool = typer.Option(False, "--json", help="Print the status 
     # every damaged file on its own line, whole (paths and the command stay copyable)
     for problem in info["problems"] or ([info["problem"]] if info.get("problem") else []):
         console.print(f"[red]{escape(problem)}[/]", soft_wrap=True, highlight=False)
+    for note in info["notes"]:
+        console.print(f"[yellow]{escape(note)}[/]", soft_wrap=True, highlight=False)
     console.print(index_items_table(info["items"]))
     if info["up_to_date"]:
         console.print("Up to date.")
-    elif info["problems"] or info.get("problem"):
+    elif info["exists"] and not info["usable"]:
         console.print("Not usable: rebuild with:\n  n00bqa index build --rebuild", highlight=False)
+        raise typer.Exit(1)
     else:
         console.print("Not up to date: run\n  n00bqa index build", highlight=False)
 

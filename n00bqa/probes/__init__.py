@@ -29,8 +29,10 @@ from n00bqa.study import Study
 BUILTIN_PROBES = (
     "n00bqa.probes.param_count",
     "n00bqa.probes.embedding_grad",
+    "n00bqa.probes.grad_rows",
     "n00bqa.probes.word_embedding",
     "n00bqa.probes.translation",
+    "n00bqa.probes.seq2seq_walk",
     "n00bqa.probes.task_heads",
     "n00bqa.probes.loss",
     "n00bqa.probes.hf_internals",
@@ -39,6 +41,7 @@ BUILTIN_PROBES = (
     "n00bqa.probes.nanogpt",
     "n00bqa.probes.attention",
     "n00bqa.probes.flops",
+    "n00bqa.probes.forward_flops",
     "n00bqa.probes.trainer",
     "n00bqa.probes.datasets",
     "n00bqa.probes.tokenizer",
@@ -51,6 +54,10 @@ BUILTIN_PROBES = (
 )
 ENTRY_POINT_GROUP = "n00bqa.probes"
 USER_MODULE_PREFIX = "n00bqa_user_probes."
+# Helpers that moved out of probes/ into probes/lib/ (issue 21): a learner's probe written before
+# that imports the old path, and its load error names the new one.
+MOVED_MODULES = {**{f"n00bqa.probes.{name}": f"n00bqa.probes.lib.{name}" for name in ("models", "metrics", "data")},
+                 "n00bqa.probes.distributed": "n00bqa.probes.lib.launcher"}
 
 
 def probe_name_for(module_file: str) -> str:
@@ -270,6 +277,20 @@ def _where(spec: ProbeSpec, exc: BaseException) -> str:
     return f"{path}:{line}" if line else path
 
 
+def _moved_import(exc: BaseException) -> str | None:
+    """The old module path a failed import asked for, if it is one that moved to probes/lib/:
+    `import n00bqa.probes.models` names it in exc.name, `from n00bqa.probes import models` in the text."""
+    if not isinstance(exc, ImportError):
+        return None
+    name = exc.name or ""
+    if name == "n00bqa.probes":
+        import re
+
+        asked = re.search(r"cannot import name '(\w+)'", str(exc))
+        name = f"{name}.{asked.group(1)}" if asked else name
+    return name if name in MOVED_MODULES else None
+
+
 def _load(spec: ProbeSpec):
     """Import one probe module and return its PROBE, or raise ProbeError in one line."""
     from n00bqa.probes.base import Probe
@@ -277,6 +298,11 @@ def _load(spec: ProbeSpec):
     try:
         module = _import(spec)
     except Exception as exc:  # a learner's probe may raise anything at import time
+        old = _moved_import(exc)
+        if old:
+            raise ProbeError(f"{_where(spec, exc)}: probe {spec.name!r} imports {old}, which moved to "
+                             f"{MOVED_MODULES[old]}; change the import to: from {MOVED_MODULES[old]} "
+                             "import ...") from None
         first = (str(exc).strip().splitlines() or [""])[0]
         raise ProbeError(f"{_where(spec, exc)}: probe {spec.name!r} failed to load: "
                          f"{type(exc).__name__}: {first}".rstrip(": ")) from None

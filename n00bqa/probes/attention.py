@@ -71,13 +71,15 @@ def one_head(x, w_q, w_k, w_v, causal: bool = True, scale: bool = True):
     return weights @ v, weights  # (T, T) @ (T, d_v) -> (T, d_v): a weighted average of the values
 
 
-def softmax_stats(scores):
-    """Per-row entropy (nats), largest weight, and the Frobenius norm of the softmax Jacobian
-    diag(p) - p pᵀ (how much the weights still move when the scores do), averaged over rows; and
-    the fraction of rows whose Jacobian norm is below GRAD_FLOOR.
+def softmax_stats(scores) -> "Softmax":
+    """How peaked a softmax over the last axis is, and how much gradient it still passes.
 
     Args:
-        scores: (..., T). Returns four floats.
+        scores: (..., T) scores, one softmax per row.
+    Returns:
+        a Softmax record of means over the rows: the scores' variance, the entropy (nats), the
+        largest weight, the Frobenius norm of the softmax Jacobian diag(p) - p pᵀ (how much the
+        weights still move when the scores do), and the share of rows whose norm is below GRAD_FLOOR.
     """
     import torch
 
@@ -86,8 +88,9 @@ def softmax_stats(scores):
     entropy = -(p * log_p).sum(-1)  # (...,)
     s2, s3 = (p ** 2).sum(-1), (p ** 3).sum(-1)
     jacobian_norm = (s2 - 2 * s3 + s2 ** 2).clamp(min=0).sqrt()  # ||diag(p) - p pᵀ||_F, expanded
-    return (float(entropy.mean()), float(p.amax(-1).mean()), float(jacobian_norm.mean()),
-            float((jacobian_norm < GRAD_FLOOR).double().mean()))
+    return Softmax(score_var=float(scores.var()), entropy=float(entropy.mean()), max_weight=float(p.amax(-1).mean()),
+                   softmax_grad=float(jacobian_norm.mean()),
+                   no_grad_rows=float((jacobian_norm < GRAD_FLOOR).double().mean()))
 
 
 def saturated(entropy: float, ln_keys: float) -> bool:
@@ -96,6 +99,22 @@ def saturated(entropy: float, ln_keys: float) -> bool:
 
 # --- 2. Numbers ---------------------------------------------------------------------------------
 @dataclass
+class Softmax:
+    """The scores of one d_k and their softmax, means over the sampled queries (see softmax_stats)."""
+    score_var: float  # theory: d_k raw, 1 divided by √d_k
+    entropy: float  # nats; uniform over the keys is ln keys
+    max_weight: float
+    softmax_grad: float  # mean ||diag(p) - p pᵀ||_F
+    no_grad_rows: float  # share of rows with softmax_grad < GRAD_FLOOR
+
+
+@dataclass
+class Scaling:
+    unscaled: Softmax  # scores q·k as they are
+    scaled: Softmax  # scores q·k / √d_k
+
+
+@dataclass
 class Numbers:
     d_k: int  # the worked head's width, d_model / n_head
     by_hand_vs_sdpa_max_abs_diff: float
@@ -103,31 +122,13 @@ class Numbers:
     weights_vs_mha_max_abs_diff: float  # per-head weights by hand vs MHA's average_attn_weights=False
     future_weight_max: float  # largest weight above the diagonal: exactly 0
     row_sum_max_error: float  # largest |sum of a row of weights - 1|
-    tolerance: float
-    weights: list  # (T, T) rounded, for the table
+    weights: list  # (T, T), for the table
     ln_keys: float  # entropy of a uniform softmax over `keys` positions
-    saturation_fraction: float
-    saturation_threshold: float  # saturation_fraction * ln_keys
-    grad_floor: float
-    sweep: list  # [d_k, var unscaled, var scaled, H unscaled, H scaled, max w unscaled, max w scaled, J unscaled, J scaled]
-    score_var_unscaled_dk8: float
-    score_var_scaled_dk8: float
-    entropy_unscaled_dk8: float
-    entropy_scaled_dk8: float
-    score_var_unscaled_dk64: float
-    score_var_scaled_dk64: float
-    entropy_unscaled_dk64: float
-    entropy_scaled_dk64: float
-    score_var_unscaled_dk512: float
-    score_var_scaled_dk512: float
-    entropy_unscaled_dk512: float
-    entropy_scaled_dk512: float
-    max_weight_unscaled_dk512: float
-    max_weight_scaled_dk512: float
-    softmax_grad_unscaled_dk512: float  # mean ||diag(p) - p pᵀ||_F
-    softmax_grad_scaled_dk512: float
-    no_grad_rows_unscaled_dk512: float  # fraction of rows with Jacobian norm < grad_floor
-    no_grad_rows_scaled_dk512: float
+    sweep: dict[int, Scaling]  # d_k -> the scores raw and scaled
+    saturation_threshold: float  # SATURATED * ln_keys: below it a softmax is "saturated"
+    tolerance: float = TOLERANCE
+    saturation_fraction: float = SATURATED
+    grad_floor: float = GRAD_FLOOR
 
 
 # --- 3. measure ---------------------------------------------------------------------------------
@@ -164,21 +165,12 @@ def measure(opts: Options, ctx: Context) -> Numbers:
 
     # --- why √d_k: unit-variance q and k, wider and wider heads -----------------------------------
     groups = max(1, opts.queries // 64)  # key sets; 64 queries share each set
-    sweep, by_dk = [], {}
+    sweep = {}
     for dk in D_KS:
         q = torch.randn(groups, 64, dk)  # (G, 64, d_k): components mean 0, variance 1 (the paper's assumption)
         k = torch.randn(groups, opts.keys, dk)  # (G, T, d_k)
         raw = torch.einsum("gqd,gtd->gqt", q, k)  # (G, 64, T): q·k, a sum of d_k unit-variance products
-        scaled = raw / math.sqrt(dk)
-        stats_raw, stats_scaled = softmax_stats(raw), softmax_stats(scaled)
-        by_dk[dk] = dict(var_unscaled=float(raw.var()), var_scaled=float(scaled.var()),
-                         h_unscaled=stats_raw[0], h_scaled=stats_scaled[0], max_unscaled=stats_raw[1],
-                         max_scaled=stats_scaled[1], grad_unscaled=stats_raw[2], grad_scaled=stats_scaled[2],
-                         dead_unscaled=stats_raw[3], dead_scaled=stats_scaled[3])
-        r = by_dk[dk]
-        sweep.append([dk, round(r["var_unscaled"], 1), round(r["var_scaled"], 3), round(r["h_unscaled"], 3),
-                      round(r["h_scaled"], 3), round(r["max_unscaled"], 3), round(r["max_scaled"], 3),
-                      float(f"{r['grad_unscaled']:.3g}"), round(r["grad_scaled"], 3), round(r["dead_unscaled"], 3)])
+        sweep[dk] = Scaling(unscaled=softmax_stats(raw), scaled=softmax_stats(raw / math.sqrt(dk)))
         advance(1)
 
     return Numbers(
@@ -188,19 +180,10 @@ def measure(opts: Options, ctx: Context) -> Numbers:
         weights_vs_mha_max_abs_diff=float((torch.stack(head_weights) - mha_weights[0]).abs().max()),
         future_weight_max=float(weights[future].max()),
         row_sum_max_error=float((weights.sum(-1) - 1).abs().max()),
-        tolerance=TOLERANCE,
-        weights=[[round(float(w), 3) for w in row] for row in weights],
-        ln_keys=math.log(opts.keys), saturation_fraction=SATURATED,
-        saturation_threshold=SATURATED * math.log(opts.keys), grad_floor=GRAD_FLOOR, sweep=sweep,
-        score_var_unscaled_dk8=by_dk[8]["var_unscaled"], score_var_scaled_dk8=by_dk[8]["var_scaled"],
-        entropy_unscaled_dk8=by_dk[8]["h_unscaled"], entropy_scaled_dk8=by_dk[8]["h_scaled"],
-        score_var_unscaled_dk64=by_dk[64]["var_unscaled"], score_var_scaled_dk64=by_dk[64]["var_scaled"],
-        entropy_unscaled_dk64=by_dk[64]["h_unscaled"], entropy_scaled_dk64=by_dk[64]["h_scaled"],
-        score_var_unscaled_dk512=by_dk[512]["var_unscaled"], score_var_scaled_dk512=by_dk[512]["var_scaled"],
-        entropy_unscaled_dk512=by_dk[512]["h_unscaled"], entropy_scaled_dk512=by_dk[512]["h_scaled"],
-        max_weight_unscaled_dk512=by_dk[512]["max_unscaled"], max_weight_scaled_dk512=by_dk[512]["max_scaled"],
-        softmax_grad_unscaled_dk512=by_dk[512]["grad_unscaled"], softmax_grad_scaled_dk512=by_dk[512]["grad_scaled"],
-        no_grad_rows_unscaled_dk512=by_dk[512]["dead_unscaled"], no_grad_rows_scaled_dk512=by_dk[512]["dead_scaled"],
+        weights=weights.tolist(),
+        ln_keys=math.log(opts.keys),
+        saturation_threshold=SATURATED * math.log(opts.keys),
+        sweep=sweep,
     )
 
 
@@ -210,8 +193,9 @@ def report(n: Numbers, opts: Options) -> Report:
     T = opts.seq_len
     equal_sdpa = n.by_hand_vs_sdpa_max_abs_diff <= n.tolerance
     equal_mha = max(n.by_hand_vs_mha_max_abs_diff, n.weights_vs_mha_max_abs_diff) <= n.tolerance
-    sat_raw = saturated(n.entropy_unscaled_dk512, n.ln_keys)
-    sat_scaled = saturated(n.entropy_scaled_dk512, n.ln_keys)
+    narrow, paper, wide = n.sweep[8], n.sweep[64], n.sweep[512]
+    sat_raw = saturated(wide.unscaled.entropy, n.ln_keys)
+    sat_scaled = saturated(wide.scaled.entropy, n.ln_keys)
     findings = [
         f"One head by hand on {T} token vectors of width {opts.d_model}: Q, K, V = x·W_q, x·W_k, x·W_v "
         f"({T} x {n.d_k} each), scores Q·Kᵀ ({T} x {T}) divided by √{n.d_k}, the future set to -inf, a "
@@ -226,28 +210,28 @@ def report(n: Numbers, opts: Options) -> Report:
         f"{n.future_weight_max} (exp(-inf) is 0), and every row still sums to 1 (largest error "
         f"{n.row_sum_max_error:.1e}).",
         f"Why √d_k: with unit-variance query and key components, q·k is a sum of d_k products, so its "
-        f"variance grows with d_k: measured {n.score_var_unscaled_dk8:.1f} at d_k = 8, "
-        f"{n.score_var_unscaled_dk64:.1f} at 64 and {n.score_var_unscaled_dk512:.1f} at 512. Divided by "
-        f"√d_k it is {n.score_var_scaled_dk8:.3f}, {n.score_var_scaled_dk64:.3f} and "
-        f"{n.score_var_scaled_dk512:.3f}.",
+        f"variance grows with d_k: measured {narrow.unscaled.score_var:.1f} at d_k = 8, "
+        f"{paper.unscaled.score_var:.1f} at 64 and {wide.unscaled.score_var:.1f} at 512. Divided by "
+        f"√d_k it is {narrow.scaled.score_var:.3f}, {paper.scaled.score_var:.3f} and "
+        f"{wide.scaled.score_var:.3f}.",
         f"Unscaled at d_k = 512 the softmax over {opts.keys} keys is "
-        f"{'saturated' if sat_raw else 'NOT saturated'}: entropy {n.entropy_unscaled_dk512:.3f} nats against "
+        f"{'saturated' if sat_raw else 'NOT saturated'}: entropy {wide.unscaled.entropy:.3f} nats against "
         f"ln {opts.keys} = {n.ln_keys:.3f} for a uniform softmax (saturated means below "
         f"{n.saturation_fraction:.0%} of it, {n.saturation_threshold:.3f}); the top weight averages "
-        f"{n.max_weight_unscaled_dk512:.3f}. Scaled it is {'saturated' if sat_scaled else 'NOT saturated'}: "
-        f"entropy {n.entropy_scaled_dk512:.3f}, top weight {n.max_weight_scaled_dk512:.3f}, much as at "
-        f"d_k = 8 ({n.entropy_scaled_dk8:.3f}).",
+        f"{wide.unscaled.max_weight:.3f}. Scaled it is {'saturated' if sat_scaled else 'NOT saturated'}: "
+        f"entropy {wide.scaled.entropy:.3f}, top weight {wide.scaled.max_weight:.3f}, much as at "
+        f"d_k = 8 ({narrow.scaled.entropy:.3f}).",
         f"Saturation starves the gradient: the softmax's Jacobian diag(p) - p·pᵀ is what the scores' "
-        f"gradient passes through. Unscaled at d_k = 512 its norm averages {n.softmax_grad_unscaled_dk512:.3f} "
-        f"(scaled {n.softmax_grad_scaled_dk512:.3f}), and {n.no_grad_rows_unscaled_dk512:.0%} of the queries "
-        f"get a norm below {n.grad_floor} (scaled: {n.no_grad_rows_scaled_dk512:.0%}): those rows barely "
+        f"gradient passes through. Unscaled at d_k = 512 its norm averages {wide.unscaled.softmax_grad:.3f} "
+        f"(scaled {wide.scaled.softmax_grad:.3f}), and {wide.unscaled.no_grad_rows:.0%} of the queries "
+        f"get a norm below {n.grad_floor} (scaled: {wide.scaled.no_grad_rows:.0%}): those rows barely "
         f"learn which key to look at.",
     ]
     return Report(
         summary=(f"One causal head by hand equals F.scaled_dot_product_attention (diff "
                  f"{n.by_hand_vs_sdpa_max_abs_diff:.1e}) and nn.MultiheadAttention (diff "
                  f"{n.by_hand_vs_mha_max_abs_diff:.1e}); without ÷√d_k a 512-wide head's softmax entropy falls "
-                 f"to {n.entropy_unscaled_dk512:.3f} of a possible {n.ln_keys:.3f} nats."),
+                 f"to {wide.unscaled.entropy:.3f} of a possible {n.ln_keys:.3f} nats."),
         findings=findings,
         tables=[
             Table("The steps of one head, with shapes", ["step", "formula", "shape"], [
@@ -258,25 +242,41 @@ def report(n: Numbers, opts: Options) -> Report:
                 ["softmax", "A = softmax(S) per row", f"({T}, {T})"],
                 ["mix", "out = A·V", f"({T}, {n.d_k})"],
             ]),
-            Table("Attention weights of the head by hand (row = query, column = key)",
-                  ["query", *words], [[word, *row] for word, row in zip(words, n.weights)],
+            # a matrix, not records: its columns are the words, and words repeat ("the")
+            Table("Attention weights of the head by hand (row = query, column = key)", ["query", *words],
+                  [[word, *(round(w, 3) for w in row)] for word, row in zip(words, n.weights)],
                   note="Random vectors stand in for the words: the arithmetic, not the meaning. Everything "
                        "right of the diagonal is exactly 0; each row sums to 1."),
-            Table(f"√d_k: scores q·k over {opts.keys} keys, raw and ÷√d_k",
-                  ["d_k", "var raw", "var ÷√d_k", "H raw", "H ÷√d_k"], [row[:5] for row in n.sweep],
-                  note=f"var = variance of the scores (theory: d_k raw, 1 scaled); H = softmax entropy in "
-                       f"nats (uniform: ln {opts.keys} = {n.ln_keys:.3f}). Means over the sampled queries."),
-            Table("Saturation: the top weight and the gradient the scores receive",
-                  ["d_k", "max w raw", "max w ÷√d_k", "|J| raw", "|J| ÷√d_k", f"|J|<{GRAD_FLOOR} raw"],
-                  [row[:1] + row[5:] for row in n.sweep],
-                  note="max w = the largest weight of a row; |J| = Frobenius norm of the softmax Jacobian "
-                       f"diag(p) - p·pᵀ, averaged; the last column is the share of rows below {GRAD_FLOOR}."),
+            Table.of(f"√d_k: scores q·k over {opts.keys} keys, raw and ÷√d_k", n.sweep, {
+                "d_k": "key",
+                "var raw": lambda _, s: round(s.unscaled.score_var, 1),
+                "var ÷√d_k": lambda _, s: round(s.scaled.score_var, 3),
+                "H raw": lambda _, s: round(s.unscaled.entropy, 3),
+                "H ÷√d_k": lambda _, s: round(s.scaled.entropy, 3),
+            }, note=f"var = variance of the scores (theory: d_k raw, 1 scaled); H = softmax entropy in "
+                    f"nats (uniform: ln {opts.keys} = {n.ln_keys:.3f}). Means over the sampled queries."),
+            Table.of("Saturation: the top weight and the gradient the scores receive", n.sweep, {
+                "d_k": "key",
+                "max w raw": lambda _, s: round(s.unscaled.max_weight, 3),
+                "max w ÷√d_k": lambda _, s: round(s.scaled.max_weight, 3),
+                "|J| raw": lambda _, s: float(f"{s.unscaled.softmax_grad:.3g}"),
+                "|J| ÷√d_k": lambda _, s: round(s.scaled.softmax_grad, 3),
+                f"|J|<{n.grad_floor} raw": lambda _, s: round(s.unscaled.no_grad_rows, 3),
+            }, note="max w = the largest weight of a row; |J| = Frobenius norm of the softmax Jacobian "
+                    f"diag(p) - p·pᵀ, averaged; the last column is the share of rows below {n.grad_floor}."),
         ],
         model=f"one head of width {n.d_k}, and nn.MultiheadAttention({opts.d_model}, {opts.n_head}), random weights",
     )
 
 
 # --- 5. The probe -------------------------------------------------------------------------------
+# The metrics before the sweep nested (one field per d_k), so old review logs and predictions resolve.
+RENAMED_METRICS = {
+    f"{stat}_{case}_dk{dk}": f"sweep.{dk}.{case}.{stat}"
+    for stat, d_ks in (("score_var", (8, 64, 512)), ("entropy", (8, 64, 512)), ("max_weight", (512,)),
+                       ("softmax_grad", (512,)), ("no_grad_rows", (512,)))
+    for case in ("unscaled", "scaled") for dk in d_ks
+}
 PROBE = Probe(
     name="attention",
     question="attention-by-hand",
@@ -288,8 +288,9 @@ PROBE = Probe(
     threads=1,
     predictions=(
         Prediction("Without dividing by √d_k, what is the variance of q·k at d_k = 512 (unit-variance "
-                   "components)?", "score_var_unscaled_dk512", "", scoring="log10"),
+                   "components)?", "sweep.512.unscaled.score_var", "", scoring="log10"),
         Prediction(f"Softmax entropy over 64 keys at d_k = 512 without the scale (uniform would be "
-                   f"ln 64 = {math.log(64):.2f} nats)?", "entropy_unscaled_dk512", "nats"),
+                   f"ln 64 = {math.log(64):.2f} nats)?", "sweep.512.unscaled.entropy", "nats"),
     ),
+    renamed_metrics=RENAMED_METRICS,
 )

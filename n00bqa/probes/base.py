@@ -315,3 +315,18 @@ def unexplained_numbers(result: ProbeResult, small: int = 10) -> list[str]:
     return missing
 
 
+
+
+# --- Names that moved to runs.py (issue 21) ----------------------------------------------------
+# A learner's probe or test written from the old template imports `run_probe` from here; it keeps
+# working, read lazily from runs.py (which imports this module, so a plain import would be a cycle).
+_MOVED_TO_RUNS = ("run_probe", "save_result", "cached_result", "last_result", "cached_runs",
+                  "seed_everything", "cache_key", "probe_sha256", "package_version")
+
+
+def __getattr__(name: str) -> Any:
+    if name in _MOVED_TO_RUNS:
+        from n00bqa.probes import runs
+
+        return getattr(runs, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -56,26 +56,39 @@ def check(opts: Options) -> None:
 
 # --- 2. Numbers ---------------------------------------------------------------------------------
 @dataclass
+class MapTiming:
+    """Seconds of one function mapped over the rows: the faster of two runs each."""
+
+    unbatched: float  # one Python call per row
+    batched: float  # one call per 1,000 rows
+
+
+@dataclass
+class Rss:
+    """A fresh process's resident memory after one step, in bytes (-1024 where the OS does not say)."""
+
+    total: int
+    anon: int  # anonymous pages: the process's own copy
+    file: int  # file-backed pages: memory-mapped, the kernel may drop and re-read them
+
+
+@dataclass
 class Numbers:
     # 1. load_dataset and split slicing
     splits: dict[str, int]  # split -> rows
     slice_rows: dict[str, int]  # split expression -> rows
     slices_match_python: bool  # every slice holds the rows plain list slicing gives
     # 2. indexing
-    row_type: str
+    types: dict[str, str]  # expression -> the type it returns: ds[0], ds[:3], ds["prompt"], ...
     row_keys: list[str]
-    rows_slice_type: str  # ds[:3]
-    column_type: str  # ds["prompt"]
-    column_slice_type: str  # ds["prompt"][:3]
     features: dict[str, str]
     # 3. IterableDataset
-    iterable_type: str
     iterable_has_len: bool
     iterable_first_row_equal: bool  # next(iter(streamed)) == ds[0]
     iterable_take_rows: int
     # 4. map
     map_rows: int
-    map_seconds: dict[str, dict[str, float]]  # function -> {unbatched, batched}
+    map_seconds: dict[str, MapTiming]  # by function: "tokenize", "word count"
     batched_map_speedup: float  # tokenizer: unbatched seconds / batched seconds
     cheap_batched_map_speedup: float
     map_outputs_equal: bool  # batched and unbatched give the same input_ids
@@ -88,10 +101,7 @@ class Numbers:
     # 5. memory mapping, measured in a fresh process
     table_bytes: int
     table_rows: int
-    rss_before: int
-    rss_after_mmap: int
-    rss_after_in_memory: int
-    rss_parts: dict[str, dict[str, int]]  # step -> {anon, file} bytes (-1024 where the OS does not say)
+    rss: dict[str, Rss]  # by step: "before", "mmap", "in_memory"
     mmap_rss_fraction: float  # (RSS after mmap - before) / table bytes
     in_memory_rss_fraction: float
     small_fraction: float
@@ -213,7 +223,7 @@ def _measure(opts: Options, ctx: Context, tmp: Path) -> Numbers:
     for label, one, batched_fn in (("tokenize", tokenize_row, tokenize_batch), ("word count", words_row, words_batch)):
         (unbatched, _), (batched, results[label]) = timed_map(one, False, f"{label}-row"), timed_map(
             batched_fn, True, f"{label}-batch")
-        timings[label] = {"unbatched": unbatched, "batched": batched}
+        timings[label] = MapTiming(unbatched, batched)
     batched_first = results["tokenize"]
     same_ids = mapped["input_ids"][:] == batched_first["input_ids"][:]
     advance()
@@ -238,20 +248,18 @@ def _measure(opts: Options, ctx: Context, tmp: Path) -> Numbers:
         splits={name: len(ds) for name, ds in splits.items()},
         slice_rows=slice_rows,
         slices_match_python=bool(matches),
-        row_type=type(row).__name__,
+        types={"ds[0]": type(row).__name__, "ds[:3]": f"{type(rows).__name__} of {type(rows['prompt']).__name__}s",
+               'ds["prompt"]': type(column).__name__, 'ds["prompt"][:3]': type(column_slice).__name__,
+               "load_dataset(..., streaming=True)": type(streamed).__name__},
         row_keys=list(row),
-        rows_slice_type=f"{type(rows).__name__} of {type(rows['prompt']).__name__}s",
-        column_type=type(column).__name__,
-        column_slice_type=type(column_slice).__name__,
         features={k: str(v) for k, v in train.features.items()},
-        iterable_type=type(streamed).__name__,
         iterable_has_len=has_len,
         iterable_first_row_equal=first_streamed == row,
         iterable_take_rows=len(taken),
         map_rows=len(many),
         map_seconds=timings,
-        batched_map_speedup=timings["tokenize"]["unbatched"] / timings["tokenize"]["batched"],
-        cheap_batched_map_speedup=timings["word count"]["unbatched"] / timings["word count"]["batched"],
+        batched_map_speedup=timings["tokenize"].unbatched / timings["tokenize"].batched,
+        cheap_batched_map_speedup=timings["word count"].unbatched / timings["word count"].batched,
         map_outputs_equal=bool(same_ids),
         first_input_ids=list(batched_first[0]["input_ids"]),
         map_first_seconds=first_seconds,
@@ -261,10 +269,7 @@ def _measure(opts: Options, ctx: Context, tmp: Path) -> Numbers:
         cache_files_after=len(after),
         table_bytes=size,
         table_rows=table_rows,
-        rss_before=rss["before"]["total"],
-        rss_after_mmap=rss["mmap"]["total"],
-        rss_after_in_memory=rss["in_memory"]["total"],
-        rss_parts={step: {"anon": r["anon"], "file": r["file"]} for step, r in rss.items()},
+        rss={step: Rss(**r) for step, r in rss.items()},
         mmap_rss_fraction=(rss["mmap"]["total"] - rss["before"]["total"]) / size,
         in_memory_rss_fraction=(rss["in_memory"]["total"] - rss["before"]["total"]) / size,
         small_fraction=SMALL_FRACTION,
@@ -347,28 +352,23 @@ def speed_verdict(speedup: float) -> str:
 
 def report(n: Numbers, opts: Options) -> Report:
     mib = 1024 * 1024
-
-    def parts(step: str) -> list[float]:
-        return [round(n.rss_parts[step][k] / mib, 1) for k in ("anon", "file")]
-
+    COLUMN = 'ds["prompt"]'  # noqa: N806 (a key of n.types, named to keep the f-strings 3.11-valid)
+    before, mmap, in_memory = n.rss["before"], n.rss["mmap"], n.rss["in_memory"]
     tok, cheap = n.map_seconds["tokenize"], n.map_seconds["word count"]
+    step_label = {"before": "imported", "mmap": "from_file", "in_memory": "in_memory=True"}
+    share = {"before": 0, "mmap": f"{n.mmap_rss_fraction:.1%}", "in_memory": f"{n.in_memory_rss_fraction:.1%}"}
     tables = [
-        Table("Splits and slices (load_dataset(..., split=...))", ["split expression", "rows"],
-              [[name, rows] for name, rows in n.splits.items()] + [[e, r] for e, r in n.slice_rows.items()]),
-        Table("What indexing returns", ["expression", "type"], [
-            ["ds[0]", n.row_type], ["ds[:3]", n.rows_slice_type], ['ds["prompt"]', n.column_type],
-            ['ds["prompt"][:3]', n.column_slice_type], ["load_dataset(..., streaming=True)", n.iterable_type]]),
-        Table(f"Dataset.map over {n.map_rows:,} rows (seconds)", ["function", "unbatched", "batched", "speedup"],
-              [[label, round(t["unbatched"], 3), round(t["batched"], 3), round(t["unbatched"] / t["batched"], 2)]
-               for label, t in n.map_seconds.items()]),
-        Table("Memory-mapping, RSS in a fresh process (MiB)",
-              ["step", "RSS", "growth", "of table", "anon", "file"], [
-                  ["imported", round(n.rss_before / mib, 1), 0, 0, *parts("before")],
-                  ["from_file", round(n.rss_after_mmap / mib, 1),
-                   round((n.rss_after_mmap - n.rss_before) / mib, 1), f"{n.mmap_rss_fraction:.1%}", *parts("mmap")],
-                  ["in_memory=True", round(n.rss_after_in_memory / mib, 1),
-                   round((n.rss_after_in_memory - n.rss_before) / mib, 1), f"{n.in_memory_rss_fraction:.1%}",
-                   *parts("in_memory")]],
+        Table.of("Splits and slices (load_dataset(..., split=...))", {**n.splits, **n.slice_rows},
+                 {"split expression": "key", "rows": lambda _, rows: rows}),
+        Table.of("What indexing returns", n.types, {"expression": "key", "type": lambda _, name: name}),
+        Table.of(f"Dataset.map over {n.map_rows:,} rows (seconds)", n.map_seconds, {
+            "function": "key", "unbatched": lambda _, t: round(t.unbatched, 3),
+            "batched": lambda _, t: round(t.batched, 3), "speedup": lambda _, t: round(t.unbatched / t.batched, 2)}),
+        Table.of("Memory-mapping, RSS in a fresh process (MiB)", n.rss, {
+            "step": lambda step, _: step_label[step], "RSS": lambda _, r: round(r.total / mib, 1),
+            "growth": lambda step, r: round((r.total - before.total) / mib, 1) if step != "before" else 0,
+            "of table": lambda step, _: share[step], "anon": lambda _, r: round(r.anon / mib, 1),
+            "file": lambda _, r: round(r.file / mib, 1)},
               note=f"table: {n.table_rows:,} rows of id + {VECTOR_WIDTH} float32, {n.table_bytes / mib:.1f} MiB; "
                    "from_file memory-maps it; anon = anonymous memory, file = file-backed (memory-mapped) pages "
                    "the kernel may drop and re-read (-1: not reported)"),
@@ -380,32 +380,32 @@ def report(n: Numbers, opts: Options) -> Report:
         + ", ".join(f"{e} has {r}" for e, r in n.slice_rows.items())
         + (" rows, each the rows plain list slicing gives (percentages rounded to the closest row)."
            if n.slices_match_python else " rows, and NOT all of them match plain list slicing."),
-        f"Indexing: ds[0] is a {n.row_type} with keys {', '.join(n.row_keys)}; ds[:3] is a {n.rows_slice_type}, "
-        f"columns not rows, because the storage is columnar; ds[\"prompt\"] is a lazy {n.column_type} and "
-        f"ds[\"prompt\"][:3] a {n.column_slice_type}.",
-        f"streaming=True gives an {n.iterable_type}: "
+        f"Indexing: ds[0] is a {n.types['ds[0]']} with keys {', '.join(n.row_keys)}; ds[:3] is a "
+        f"{n.types['ds[:3]']}, columns not rows, because the storage is columnar; ds[\"prompt\"] is a lazy "
+        f"{n.types[COLUMN]} and ds[\"prompt\"][:3] a {n.types[COLUMN + '[:3]']}.",
+        f"streaming=True gives an {n.types['load_dataset(..., streaming=True)']}: "
         + ("it has no len()" if not n.iterable_has_len else "it has a len()")
         + ", next(iter(ds)) returns the first row"
         + (" (the same dict as ds[0])" if n.iterable_first_row_equal else " (NOT the same as ds[0])")
         + f", and take(3) yields {n.iterable_take_rows} rows; rows are read as you iterate.",
-        f"map with the MiniLM tokenizer over {n.map_rows:,} rows: {tok['unbatched']:.2f} s with one call per row, "
-        f"{tok['batched']:.2f} s batched (1,000 rows per call; the faster of two runs each, hashing excluded), "
+        f"map with the MiniLM tokenizer over {n.map_rows:,} rows: {tok.unbatched:.2f} s with one call per row, "
+        f"{tok.batched:.2f} s batched (1,000 rows per call; the faster of two runs each, hashing excluded), "
         f"{n.batched_map_speedup:.1f}x "
         f"{speed_verdict(n.batched_map_speedup)}; the outputs are "
         + ("identical." if n.map_outputs_equal else "NOT identical.")
-        + f" A cheap word count gains {n.cheap_batched_map_speedup:.1f}x ({cheap['unbatched']:.2f} s vs "
-          f"{cheap['batched']:.2f} s): per-row Python calls and row conversions are the overhead batching removes.",
+        + f" A cheap word count gains {n.cheap_batched_map_speedup:.1f}x ({cheap.unbatched:.2f} s vs "
+          f"{cheap.batched:.2f} s): per-row Python calls and row conversions are the overhead batching removes.",
         f"Running the identical map again took {n.map_cached_seconds:.2f} s instead of {n.map_first_seconds:.2f} s: "
         + ("the cache was reused" if n.map_cache_hit else "the cache was NOT reused")
         + f" (the same cache-*.arrow file, {n.cache_files_before} cache files before and {n.cache_files_after} "
           "after), because the fingerprint of the data plus the function is unchanged.",
         f"Memory-mapping the {n.table_bytes / mib:.1f} MiB table and reading three rows grew a fresh process's RSS by "
-        f"{(n.rss_after_mmap - n.rss_before) / mib:.1f} MiB, {n.mmap_rss_fraction:.1%} of its size, "
+        f"{(mmap.total - before.total) / mib:.1f} MiB, {n.mmap_rss_fraction:.1%} of its size, "
         f"{fraction_verdict(n.mmap_rss_fraction, n.small_fraction)} (under {n.small_fraction:.0%}); loading it "
-        f"with in_memory=True grew it by {(n.rss_after_in_memory - n.rss_before) / mib:.1f} MiB "
+        f"with in_memory=True grew it by {(in_memory.total - before.total) / mib:.1f} MiB "
         f"({n.in_memory_rss_fraction:.0%})"
-        + (f"; anonymous memory (a private copy) went from {n.rss_parts['before']['anon'] / mib:.1f} to "
-           f"{n.rss_parts['in_memory']['anon'] / mib:.1f} MiB" if n.rss_parts["before"]["anon"] >= 0 else "")
+        + (f"; anonymous memory (a private copy) went from {before.anon / mib:.1f} to "
+           f"{in_memory.anon / mib:.1f} MiB" if before.anon >= 0 else "")
         + ". A memory-mapped table is paged in from the file only where it is read.",
     ]
     return Report(
@@ -428,6 +428,12 @@ PROBE = Probe(
     report=report,
     check=check,
     threads=1,
+    renamed_metrics={  # before issue 21, one field per step of the memory measurement
+        "rss_before": "rss.before.total", "rss_after_mmap": "rss.mmap.total",
+        "rss_after_in_memory": "rss.in_memory.total",
+        **{f"rss_parts.{step}.{kind}": f"rss.{step}.{kind}"
+           for step in ("before", "mmap", "in_memory") for kind in ("anon", "file")},
+    },
     predictions=(
         Prediction("How many times faster is a batched map than a row-by-row map with a tokenizer?",
                    "batched_map_speedup", "x"),

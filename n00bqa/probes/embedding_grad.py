@@ -39,8 +39,9 @@ OPTIMIZERS = (
 )
 
 
+# --- 1. Options ---------------------------------------------------------------------------------
 @dataclass
-class EmbeddingGradOptions:
+class Options:
     text: str = field(default="the cat sat on the mat", metadata={
         "help": "Text to look up in MiniLM's table; use a repeated word to see gradients add up."})
     big_vocab: int = field(default=250_000, metadata={
@@ -52,7 +53,7 @@ class EmbeddingGradOptions:
     reps: int = field(default=3, metadata={"help": "Timed repetitions per variant (the median is reported)."})
 
 
-def check(opts: EmbeddingGradOptions) -> None:
+def check(opts: Options) -> None:
     if not opts.text.strip():
         raise ProbeError("--text is empty; give a sentence, e.g. --text 'the cat sat on the mat'")
     if len(opts.text) > 2000:
@@ -95,6 +96,29 @@ def moves_rows_without_grad(distinct_rows: int) -> bool:
     return distinct_rows > 0
 
 
+# --- 2. Numbers ---------------------------------------------------------------------------------
+@dataclass
+class OptimizerRun:
+    """One optimizer: given a sparse and a dense gradient, then three steps on the real table."""
+
+    label: str
+    accepts_sparse: bool
+    sparse_grad: str  # "accepts" or "refuses: <torch's reason>"
+    dense_grad: str
+    rows_moved_without_grad: int  # distinct rows that changed in a step where their gradient was zero
+    moved_per_step: list[int]  # the same, per step
+    state_bytes: int  # read from its state tensors after the steps
+
+
+@dataclass
+class TimedStep:
+    """backward + optimizer step on the large table, median over the repetitions."""
+
+    step_ms: float
+    grad_bytes: int
+    state_bytes: int
+
+
 @dataclass
 class Numbers:
     """What embedding-grad measures; every numeric field is a `--json` metric."""
@@ -120,41 +144,16 @@ class Numbers:
     coalesced_grad_storage_bytes: int  # what their storages allocate
     coalesced_nnz: int
     sparse_grad_equals_dense: bool
-    sgd_accepts_sparse: bool
-    sgd_momentum_accepts_sparse: bool
-    adagrad_accepts_sparse: bool
-    rmsprop_accepts_sparse: bool
-    adam_accepts_sparse: bool
-    adamw_accepts_sparse: bool
-    sparseadam_accepts_sparse: bool
-    # 6. distinct rows each optimizer moved in a step where their gradient was zero (3 steps)
-    sgd_rows_moved_without_grad: int
-    sgd_momentum_rows_moved_without_grad: int
-    adagrad_rows_moved_without_grad: int
-    rmsprop_rows_moved_without_grad: int
-    adam_rows_moved_without_grad: int
-    adamw_rows_moved_without_grad: int
-    sparseadam_rows_moved_without_grad: int
-    # ... and the bytes of each optimizer's state after those steps
-    sgd_state_bytes: int
-    sgd_momentum_state_bytes: int
-    adagrad_state_bytes: int
-    rmsprop_state_bytes: int
-    adam_state_bytes: int
-    adamw_state_bytes: int
-    sparseadam_state_bytes: int
+    # 6. every optimizer: does it take a sparse gradient, which rows did it move without a gradient
+    # (3 steps), what state does it keep
+    optimizers: dict[str, OptimizerRun]  # key of OPTIMIZERS -> its run
     table_bytes: int  # the fp32 table itself
     sparseadam_nonzero_moment_rows: int  # rows of SparseAdam's exp_avg that are not all zero
     rows_with_grad_any_step: int  # distinct rows with a gradient in at least one of the steps
     optimizer_steps: int
-    # 7. timing on a large table
-    dense_adam_step_ms: float
-    sparse_adam_step_ms: float
+    # 7. timing on a large table: "dense" (Adam) and "sparse" (SparseAdam)
+    timed: dict[str, TimedStep]
     sparse_speedup: float  # dense time / sparse time
-    dense_timed_grad_bytes: int
-    sparse_timed_grad_bytes: int
-    dense_timed_state_bytes: int
-    sparse_timed_state_bytes: int
     tolerance: float
     # report-only (strings and lists are not metrics)
     token_strings: list[str] = field(default_factory=list)
@@ -163,13 +162,11 @@ class Numbers:
     repeated_position_norms: list[float] = field(default_factory=list)
     coo_indices: list[int] = field(default_factory=list)
     sparse_layout: str = ""
-    accepts: list[list[Any]] = field(default_factory=list)  # [optimizer label, takes a sparse gradient]
-    moved_per_step: dict[str, list[int]] = field(default_factory=dict)  # label -> rows moved without grad, per step
-    token_rows: list[list[Any]] = field(default_factory=list)
-    optimizer_rows: list[list[Any]] = field(default_factory=list)
+    token_grads: list[dict[str, Any]] = field(default_factory=list)  # per position: token, id, grad norms
 
 
-def measure(opts: EmbeddingGradOptions, ctx: Context) -> Numbers:
+# --- 3. measure ---------------------------------------------------------------------------------
+def measure(opts: Options, ctx: Context) -> Numbers:
     import copy
     import warnings
 
@@ -246,7 +243,7 @@ def measure(opts: EmbeddingGradOptions, ctx: Context) -> Numbers:
     small(torch.tensor([1, 5, 1])).pow(2).sum().backward()
     small_sparse_grad = small.weight.grad  # a COO gradient, as above
     small_dense_grad = small_sparse_grad.to_dense()
-    optimizer_rows, accepts = [], {}
+    verdicts_of: dict[str, list[str]] = {}  # key -> [sparse verdict, dense verdict]
     for key, label, cls, extra, _ in OPTIMIZERS:
         verdicts = []
         for kind in ("sparse", "dense"):
@@ -258,21 +255,18 @@ def measure(opts: EmbeddingGradOptions, ctx: Context) -> Numbers:
                 verdicts.append("accepts")
             except (RuntimeError, ValueError) as exc:
                 verdicts.append("refuses: " + str(exc).strip().splitlines()[0][:60])
-        accepts[label] = verdicts[0] == "accepts"
-        optimizer_rows.append([label, *verdicts])
+        verdicts_of[key] = verdicts
     advance(1)
 
     # 6. Three steps on three sentences with every optimizer: which rows move without a gradient?
     step_ids = [ids] + [torch.tensor(tokenizer(s)["input_ids"]) for s in OTHER_SENTENCES]
-    moved_per_step: dict[str, list[int]] = {}
-    moved_without: dict[str, set[int]] = {}
-    state_bytes: dict[str, int] = {}
+    optimizers: dict[str, OptimizerRun] = {}
     seen_with_grad: set[int] = set()
     sparseadam_nonzero_rows = 0
     for key, label, cls, extra, kind in OPTIMIZERS:
         emb = torch.nn.Embedding.from_pretrained(table.detach().clone(), freeze=False, sparse=kind == "sparse")
         optimizer = getattr(torch.optim, cls)(emb.parameters(), lr=LR, **extra)
-        moved_per_step[label], moved_without[label] = [], set()
+        moved_per_step, moved_without = [], set()
         for batch in step_ids:
             before = emb.weight.detach().clone()
             optimizer.zero_grad()
@@ -282,10 +276,14 @@ def measure(opts: EmbeddingGradOptions, ctx: Context) -> Numbers:
             quietly(optimizer.step)
             moved = (emb.weight.detach() != before).any(dim=1)  # (V,)
             without = torch.nonzero(moved & ~has_grad).flatten().tolist()
-            moved_per_step[label].append(len(without))
-            moved_without[label].update(without)
+            moved_per_step.append(len(without))
+            moved_without.update(without)
             seen_with_grad.update(torch.nonzero(has_grad).flatten().tolist())
-        state_bytes[key] = optimizer_state_bytes(optimizer)
+        sparse_verdict, dense_verdict = verdicts_of[key]
+        optimizers[key] = OptimizerRun(label=label, accepts_sparse=sparse_verdict == "accepts",
+                                       sparse_grad=sparse_verdict, dense_grad=dense_verdict,
+                                       rows_moved_without_grad=len(moved_without), moved_per_step=moved_per_step,
+                                       state_bytes=optimizer_state_bytes(optimizer))
         if cls == "SparseAdam":
             exp_avg = optimizer.state[emb.weight]["exp_avg"]  # (V, d): full size, like the table
             sparseadam_nonzero_rows = int(exp_avg.ne(0).any(dim=1).sum())
@@ -294,7 +292,7 @@ def measure(opts: EmbeddingGradOptions, ctx: Context) -> Numbers:
     # 7. Time one backward + step on a large table: dense grad + Adam vs sparse grad + SparseAdam.
     generator = torch.Generator().manual_seed(ctx.seed)
     batch = torch.randint(0, opts.big_vocab, (opts.batch_tokens,), generator=generator)  # (N,)
-    timings, timed_grad_bytes, timed_state_bytes = {}, {}, {}
+    timed, median_seconds = {}, {}
     for name, sparse in (("dense", False), ("sparse", True)):
         big = torch.nn.Embedding(opts.big_vocab, opts.big_dim, sparse=sparse)
         optimizer = torch.optim.SparseAdam(big.parameters()) if sparse else torch.optim.Adam(big.parameters())
@@ -306,15 +304,13 @@ def measure(opts: EmbeddingGradOptions, ctx: Context) -> Numbers:
             optimizer.step()
             if rep:
                 seconds.append(time.perf_counter() - start)
-        timings[name] = statistics.median(seconds)
-        timed_grad_bytes[name] = storage_bytes(big.weight.grad)
-        timed_state_bytes[name] = optimizer_state_bytes(optimizer)
+        median_seconds[name] = statistics.median(seconds)
+        timed[name] = TimedStep(step_ms=round(median_seconds[name] * 1000, 3),
+                                grad_bytes=storage_bytes(big.weight.grad),
+                                state_bytes=optimizer_state_bytes(optimizer))
         del big, optimizer
     advance(1)
 
-    token_rows = [[p, tok, str(int(i)), round(float(looked_up.grad[p].norm()), 6), round(float(grad[i].norm()), 6)]
-                  for p, (tok, i) in enumerate(zip(tokens, ids))]
-    moved = {key: len(moved_without[label]) for key, label, *_ in OPTIMIZERS}
     return Numbers(
         vocab_size=vocab_size, embedding_dim=dim, tokens=len(ids), unique_tokens=len(unique_ids),
         nonzero_grad_rows=nonzero_rows, grad_rows_are_token_ids=rows_are_ids,
@@ -325,21 +321,17 @@ def measure(opts: EmbeddingGradOptions, ctx: Context) -> Numbers:
         coalesced_grad_bytes=tensor_bytes(coalesced), coalesced_grad_storage_bytes=storage_bytes(coalesced),
         coalesced_nnz=int(coalesced._nnz()),
         sparse_grad_equals_dense=sparse_equals_dense,
-        **{f"{key}_accepts_sparse": accepts[label] for key, label, *_ in OPTIMIZERS},
-        **{f"{key}_rows_moved_without_grad": moved[key] for key, *_ in OPTIMIZERS},
-        **{f"{key}_state_bytes": state_bytes[key] for key, *_ in OPTIMIZERS},
+        optimizers=optimizers,
         table_bytes=storage_bytes(table), sparseadam_nonzero_moment_rows=sparseadam_nonzero_rows,
         rows_with_grad_any_step=len(seen_with_grad), optimizer_steps=len(step_ids),
-        dense_adam_step_ms=round(timings["dense"] * 1000, 3), sparse_adam_step_ms=round(timings["sparse"] * 1000, 3),
-        sparse_speedup=timings["dense"] / timings["sparse"],
-        dense_timed_grad_bytes=timed_grad_bytes["dense"], sparse_timed_grad_bytes=timed_grad_bytes["sparse"],
-        dense_timed_state_bytes=timed_state_bytes["dense"], sparse_timed_state_bytes=timed_state_bytes["sparse"],
+        timed=timed, sparse_speedup=median_seconds["dense"] / median_seconds["sparse"],
         tolerance=TOLERANCE,
         token_strings=tokens, repeated_token=tokenizer.convert_ids_to_tokens([repeated[0]])[0] if repeated else "",
         repeated_positions=first_positions,
         repeated_position_norms=[float(looked_up.grad[p].norm()) for p in first_positions],
-        coo_indices=coo_indices, sparse_layout=str(sparse_grad.layout), accepts=[[k, v] for k, v in accepts.items()],
-        moved_per_step=moved_per_step, token_rows=token_rows, optimizer_rows=optimizer_rows,
+        coo_indices=coo_indices, sparse_layout=str(sparse_grad.layout),
+        token_grads=[dict(token=tok, id=str(int(i)), at_position=float(looked_up.grad[p].norm()),
+                          row=float(grad[i].norm())) for p, (tok, i) in enumerate(zip(tokens, ids))],
     )
 
 
@@ -347,13 +339,16 @@ def _names(items: list[str]) -> str:
     return ", ".join(items[:-1]) + (" and " if len(items) > 1 else "") + items[-1] if items else "none"
 
 
-def report(n: Numbers, opts: EmbeddingGradOptions) -> Report:
-    labels = {key: label for key, label, *_ in OPTIMIZERS}
-    moved = {key: getattr(n, f"{key}_rows_moved_without_grad") for key in labels}
+# --- 4. report ----------------------------------------------------------------------------------
+def report(n: Numbers, opts: Options) -> Report:
+    runs = n.optimizers
+    labels = {key: run.label for key, run in runs.items()}
+    moved = {key: run.rows_moved_without_grad for key, run in runs.items()}
     untouched = [labels[k] for k in labels if not moves_rows_without_grad(moved[k])]
     movers = [k for k in labels if moves_rows_without_grad(moved[k])]
-    takes_sparse = [label for label, ok in n.accepts if ok]
-    refuses_sparse = [label for label, ok in n.accepts if not ok]
+    takes_sparse = [run.label for run in runs.values() if run.accepts_sparse]
+    refuses_sparse = [run.label for run in runs.values() if not run.accepts_sparse]
+    dense, sparse = n.timed["dense"], n.timed["sparse"]
     within = "within" if n.onehot_grad_max_abs_diff <= n.tolerance and n.onehot_output_max_abs_diff <= n.tolerance \
         else "NOT within"
     findings = [
@@ -385,7 +380,7 @@ def report(n: Numbers, opts: EmbeddingGradOptions) -> Report:
         f"{n.coalesced_grad_storage_bytes:,} bytes: coalesce narrows buffers sized for the entries before "
         f"deduplication), and equals the dense gradient: {'yes' if n.sparse_grad_equals_dense else 'no'}.",
         f"Given a sparse gradient, {_names(takes_sparse)} take it and {_names(refuses_sparse)} refuse it (each of "
-        f"the {len(n.accepts)} tried, on a small sparse table).",
+        f"the {len(runs)} tried, on a small sparse table).",
         f"Over {n.optimizer_steps} steps on different sentences (lr {LR:g}, a dense gradient except for SparseAdam), "
         f"of the {len(labels)} optimizers measured {_names(untouched)} left every row whose gradient was zero "
         "exactly as it was"
@@ -395,39 +390,40 @@ def report(n: Numbers, opts: EmbeddingGradOptions) -> Report:
            "decay shrinks every row, used or not." if movers else "."),
         f"Memory: SparseAdam saves the gradient (sparse, {n.sparse_grad_bytes:,} bytes here instead of "
         f"{n.dense_grad_bytes:,}) and the work of updating unused rows, but not the state: its two moments are "
-        f"full-size tensors, {n.sparseadam_state_bytes:,} bytes against Adam's {n.adam_state_bytes:,} (the table "
+        f"full-size tensors, {runs['sparseadam'].state_bytes:,} bytes against Adam's {runs['adam'].state_bytes:,} (the table "
         f"itself is {n.table_bytes:,}), of which only {n.sparseadam_nonzero_moment_rows} rows are non-zero after "
         f"{n.optimizer_steps} steps ({n.rows_with_grad_any_step} rows had a gradient in some step). SGD keeps "
-        f"{n.sgd_state_bytes:,} bytes, SGD+momentum {n.sgd_momentum_state_bytes:,}, Adagrad "
-        f"{n.adagrad_state_bytes:,}, RMSprop {n.rmsprop_state_bytes:,}.",
+        f"{runs['sgd'].state_bytes:,} bytes, SGD+momentum {runs['sgd_momentum'].state_bytes:,}, Adagrad "
+        f"{runs['adagrad'].state_bytes:,}, RMSprop {runs['rmsprop'].state_bytes:,}.",
         f"On a {opts.big_vocab:,} × {opts.big_dim} table with {opts.batch_tokens:,} tokens per step, backward + "
-        f"step takes {n.dense_adam_step_ms:.0f} ms dense with Adam and {n.sparse_adam_step_ms:.0f} ms sparse "
+        f"step takes {dense.step_ms:.0f} ms dense with Adam and {sparse.step_ms:.0f} ms sparse "
         f"with SparseAdam (median of {opts.reps}): "
         + (f"sparse is {n.sparse_speedup:.1f}× faster" if n.sparse_speedup > 1 else
            f"sparse is not faster here (dense / sparse time = {n.sparse_speedup:.2f})")
-        + f". The sparse gradient's storages hold {n.sparse_timed_grad_bytes:,} bytes against "
-          f"{n.dense_timed_grad_bytes:,} dense; SparseAdam keeps {n.sparse_timed_state_bytes:,} bytes of state and "
-          f"Adam {n.dense_timed_state_bytes:,}.",
+        + f". The sparse gradient's storages hold {sparse.grad_bytes:,} bytes against "
+          f"{dense.grad_bytes:,} dense; SparseAdam keeps {sparse.state_bytes:,} bytes of state and "
+          f"Adam {dense.state_bytes:,}.",
     ]
     tables = [
-        Table("Tokens and their gradient rows", ["position", "token", "id", "grad at position", "row grad"],
-              n.token_rows,
-              note="Gradient norms. A repeated token's row gradient is the sum of its positions' gradients, so its "
+        Table.of("Tokens and their gradient rows", n.token_grads, {
+                     "position": "key", "token": "token", "id": "id",
+                     "grad at position": lambda _, t: round(t["at_position"], 6), "row grad": lambda _, t: round(t["row"], 6)},
+                 note="Gradient norms. A repeated token's row gradient is the sum of its positions' gradients, so its "
                    "norm differs from each position's."),
-        Table("Optimizers given a sparse vs a dense gradient", ["optimizer", "sparse grad", "dense grad"],
-              n.optimizer_rows, note="Tried on a small nn.Embedding(64, 8, sparse=True): whether an optimizer "
+        Table.of("Optimizers given a sparse vs a dense gradient", runs,
+                 {"optimizer": "label", "sparse grad": "sparse_grad", "dense grad": "dense_grad"}, note="Tried on a small nn.Embedding(64, 8, sparse=True): whether an optimizer "
                                      "takes a gradient does not depend on the table's size."),
-        Table(f"Rows moved although their gradient was zero (real MiniLM table, lr {LR:g})",
-              ["optimizer", "step 1", "step 2", "step 3", "distinct", "state bytes"],
-              [[labels[k], *n.moved_per_step[labels[k]], moved[k], getattr(n, f"{k}_state_bytes")] for k in labels],
-              note="Per step: rows whose values changed while their gradient that step was zero; distinct: over all "
+        Table.of(f"Rows moved although their gradient was zero (real MiniLM table, lr {LR:g})", runs, {
+                     "optimizer": "label",
+                     **{f"step {i + 1}": (lambda _, r, i=i: r.moved_per_step[i]) for i in range(n.optimizer_steps)},
+                     "distinct": "rows_moved_without_grad", "state bytes": "state_bytes"},
+                 note="Per step: rows whose values changed while their gradient that step was zero; distinct: over all "
                    "steps. Each optimizer starts from the same table. state bytes: read from its state tensors."),
-        Table(f"backward + step on a {opts.big_vocab:,} × {opts.big_dim} table",
-              ["variant", "median ms", "grad bytes", "state bytes"],
-              [["dense + Adam", round(n.dense_adam_step_ms, 1), n.dense_timed_grad_bytes, n.dense_timed_state_bytes],
-               ["sparse + SparseAdam", round(n.sparse_adam_step_ms, 1), n.sparse_timed_grad_bytes,
-                n.sparse_timed_state_bytes]],
-              note="Times on this machine's CPU; noisy when it is busy. Bytes read from the tensors' storages."),
+        Table.of(f"backward + step on a {opts.big_vocab:,} × {opts.big_dim} table", n.timed, {
+                     "variant": lambda key, _: {"dense": "dense + Adam", "sparse": "sparse + SparseAdam"}[key],
+                     "median ms": lambda _, t: round(t.step_ms, 1), "grad bytes": "grad_bytes",
+                     "state bytes": "state_bytes"},
+                 note="Times on this machine's CPU; noisy when it is busy. Bytes read from the tensors' storages."),
     ]
     summary = (f"An embedding lookup is an index select, so its gradient lands only in the {n.unique_tokens} rows "
                f"of the {n.vocab_size:,}-row table that the text used, summed over repeats. A sparse gradient "
@@ -437,11 +433,21 @@ def report(n: Numbers, opts: EmbeddingGradOptions) -> Report:
     return Report(summary=summary, findings=findings, tables=tables, model=BUNDLED_NAME)
 
 
+# --- 5. The probe -------------------------------------------------------------------------------
+# Metrics renamed when the optimizers and the timed variants became records keyed by name.
+RENAMED_METRICS = {
+    **{f"{key}_{name}": f"optimizers.{key}.{name}" for key, *_ in OPTIMIZERS
+       for name in ("accepts_sparse", "rows_moved_without_grad", "state_bytes")},
+    "dense_adam_step_ms": "timed.dense.step_ms", "sparse_adam_step_ms": "timed.sparse.step_ms",
+    **{f"{kind}_timed_{name}": f"timed.{kind}.{name}" for kind in ("dense", "sparse")
+       for name in ("grad_bytes", "state_bytes")},
+}
+
 PROBE = Probe(
     name="embedding-grad",
     question="embedding-grad",
     title="Gradient of an embedding lookup on MiniLM's real table: which rows, repeats, one-hot, sparse, 7 optimizers",
-    options=EmbeddingGradOptions,
+    options=Options,
     measure=measure,
     report=report,
     check=check,
@@ -452,6 +458,7 @@ PROBE = Probe(
         Prediction("How many bytes does the dense gradient of MiniLM's 30,522 × 384 fp32 table take?",
                    "dense_grad_bytes", "bytes", scoring="log10"),
         Prediction("Over 3 steps on 3 sentences, how many distinct rows of MiniLM's table does AdamW move although "
-                   "their gradient was zero?", "adamw_rows_moved_without_grad", "rows", scoring="log10"),
+                   "their gradient was zero?", "optimizers.adamw.rows_moved_without_grad", "rows", scoring="log10"),
     ),
+    renamed_metrics=RENAMED_METRICS,
 )

@@ -120,19 +120,28 @@ TOKENIZER_CASES = (
 TOKENIZER_FILES = ("config.json", "tokenizer_config.json", "tokenizer.json", "vocab.txt", "special_tokens_map.json")
 
 
-def autotokenizer_cases(folder: Path) -> list[list[Any]]:
-    """Run AutoTokenizer on each TOKENIZER_CASES copy of `folder`: [case, tokenizer_config's class,
-    config.json's class, model_type, class returned]."""
+@dataclass
+class TokenizerCase:
+    """One copy of the bundled tokenizer with its class names set (— = absent), and what AutoTokenizer returned."""
+
+    tokenizer_config: str  # tokenizer_config.json's tokenizer_class
+    config: str  # config.json's tokenizer_class
+    model_type: str  # config.json's model_type
+    returned: str  # the class AutoTokenizer.from_pretrained built
+
+
+def autotokenizer_cases(folder: Path) -> dict[str, TokenizerCase]:
+    """Run AutoTokenizer on each TOKENIZER_CASES copy of `folder`, keyed by the case's label."""
     import json
     import shutil
     import tempfile
 
     from transformers import AutoTokenizer
 
-    rows = []
+    cases = {}
     with tempfile.TemporaryDirectory() as tmp:
         for label, tokenizer_class, config_class, model_type in TOKENIZER_CASES:
-            target = Path(tmp) / str(len(rows))
+            target = Path(tmp) / str(len(cases))
             target.mkdir()
             for name in TOKENIZER_FILES:
                 if (folder / name).is_file():
@@ -146,8 +155,8 @@ def autotokenizer_cases(folder: Path) -> list[list[Any]]:
                     data[key] = value
                 (target / name).write_text(json.dumps(data), encoding="utf-8")
             tokenizer = AutoTokenizer.from_pretrained(str(target), local_files_only=True)
-            rows.append([label, tokenizer_class or "—", config_class or "—", model_type, type(tokenizer).__name__])
-    return rows
+            cases[label] = TokenizerCase(tokenizer_class or "—", config_class or "—", model_type, type(tokenizer).__name__)
+    return cases
 
 
 def scan_modeling_files(package_dir: Path) -> dict:
@@ -166,6 +175,22 @@ def scan_modeling_files(package_dir: Path) -> dict:
     return dict(modeling=modeling, modular=modular, sizes=sizes, copied_total=copied_total,
                 copied_files=copied_files, generated=generated,
                 model_folders=len({p.parent for p in modeling}))
+
+
+@dataclass
+class DebertaLayout:
+    """What deberta-v3-base's settings build: relative attention, no absolute position table."""
+
+    absolute_position_table: bool  # embeddings.position_embeddings exists
+    rel_embeddings_rows: int  # encoder.rel_embeddings: 2 x position_buckets rows
+    rel_embeddings_cols: int
+    position_buckets: int
+    pos_att_type: list[str]
+    shared_key_projection: bool  # no separate pos_key_proj / pos_query_proj
+    word_embedding_rows: int  # the vocabulary
+    word_embedding_params: int
+    bare_model_params: int  # DebertaV2Model, as the checkpoint's "backbone + embedding"
+    backbone_params: int  # bare model minus the word embedding table
 
 
 @dataclass
@@ -250,22 +275,15 @@ class Numbers:
     pair_tokens: int
     segment_b_tokens: int
     token_rows: list[list[Any]]
-    autotokenizer_rows: list[list[Any]]  # the TOKENIZER_CASES experiment
+    autotokenizer: dict[str, TokenizerCase]  # the TOKENIZER_CASES experiment, by case
     autotokenizer_source: str  # tokenization_auto.py, relative to site-packages
     autotokenizer_lines: dict[str, int]  # where from_pretrained reads each source of the class name
     incorrect_hub_class_types: int  # model types whose hub tokenizer_class transformers overrides
     tokenizer_model: str = ""
+    # deberta-v2 at deberta-v3-base's settings only (None for other model types)
+    deberta: Optional[DebertaLayout] = None
     # DeBERTa-v2 only (None otherwise): the relative-attention layout, read off the built model
-    absolute_position_table: Optional[bool] = None  # embeddings.position_embeddings exists
-    rel_embeddings_rows: Optional[int] = None  # encoder.rel_embeddings: 2 x position_buckets rows
-    rel_embeddings_cols: Optional[int] = None
-    position_buckets: Optional[int] = None
-    pos_att_type: list[str] = field(default_factory=list)
-    shared_key_projection: Optional[bool] = None  # no separate pos_key_proj / pos_query_proj
-    word_embedding_rows: Optional[int] = None  # the vocabulary
-    word_embedding_params: Optional[int] = None
-    bare_model_params: Optional[int] = None  # DebertaV2Model, as the checkpoint's "backbone + embedding"
-    backbone_params: Optional[int] = None  # bare model minus the word embedding table
+
 
 
 def measure(opts: HfInternalsOptions, ctx: Context) -> Numbers:
@@ -345,12 +363,12 @@ def measure(opts: HfInternalsOptions, ctx: Context) -> Numbers:
                          "roberta, albert, electra or distilbert") from exc
     io_rows = [["input", k, "×".join(map(str, v.shape))] for k, v in inputs.items()]
     io_rows += [["output", k, "×".join(map(str, v.shape)) if v.dim() else "scalar"] for k, v in output.items()]
-    deberta_layout: dict[str, Any] = {}
+    deberta_layout = None
     if real_size:  # what deberta-v3-base's settings build: relative attention, no absolute position table
         bare = model.deberta
         attention = bare.encoder.layer[0].attention.self
         rel = bare.encoder.rel_embeddings  # (2 * position_buckets, hidden), shared by every layer
-        deberta_layout = dict(
+        deberta_layout = DebertaLayout(
             absolute_position_table=getattr(bare.embeddings, "position_embeddings", None) is not None,
             rel_embeddings_rows=rel.weight.shape[0], rel_embeddings_cols=rel.weight.shape[1],
             position_buckets=attention.position_buckets, pos_att_type=list(attention.pos_att_type),
@@ -392,7 +410,7 @@ def measure(opts: HfInternalsOptions, ctx: Context) -> Numbers:
     from n00bqa.probes.lib.models import resolve_model_dir
     from transformers.models.auto import tokenization_auto
 
-    autotokenizer_rows = autotokenizer_cases(resolve_model_dir(None))
+    autotokenizer = autotokenizer_cases(resolve_model_dir(None))
     auto_source = Path(inspect.getsourcefile(tokenization_auto))
     advance(1)
 
@@ -416,7 +434,7 @@ def measure(opts: HfInternalsOptions, ctx: Context) -> Numbers:
         output_keys_list=list(output.keys()), output_fields=[f.name for f in dataclasses.fields(output)],
         output_keys=len(output.keys()), output_is_model_output=isinstance(output, ModelOutput),
         output_is_ordered_dict=isinstance(output, OrderedDict),
-        logits_shape_matches=tuple(output.logits.shape) == (batch, n_choices), io_rows=io_rows, **deberta_layout,
+        logits_shape_matches=tuple(output.logits.shape) == (batch, n_choices), io_rows=io_rows, deberta=deberta_layout,
         settings="deberta-v3-base's settings, on the meta device" if real_size else "a tiny config",
         io_batch=batch, io_choices=n_choices, io_seq=seq, logits_shape=str(tuple(output.logits.shape)),
         source_relative=str(source_file.relative_to(package_dir.parent)), source_line=class_line,
@@ -434,7 +452,7 @@ def measure(opts: HfInternalsOptions, ctx: Context) -> Numbers:
         encoding_class=type(encoding).__name__,
         encoding_fields={k: str(tuple(v.shape)) for k, v in encoding.items()}, tokenizer_fields=len(encoding),
         pair_tokens=len(tokens), segment_b_tokens=int(encoding["token_type_ids"][0].sum()), token_rows=token_rows,
-        autotokenizer_rows=autotokenizer_rows, autotokenizer_source=str(auto_source.relative_to(package_dir.parent)),
+        autotokenizer=autotokenizer, autotokenizer_source=str(auto_source.relative_to(package_dir.parent)),
         autotokenizer_lines=tokenizer_source_lines(auto_source.read_text(encoding="utf-8")),
         incorrect_hub_class_types=len(getattr(tokenization_auto, "MODELS_WITH_INCORRECT_HUB_TOKENIZER_CLASS", ())),
         tokenizer_model=BUNDLED_NAME,
@@ -443,6 +461,9 @@ def measure(opts: HfInternalsOptions, ctx: Context) -> Numbers:
 
 def report(n: Numbers, opts: HfInternalsOptions) -> Report:
     cls = n.model_class
+    d = n.deberta
+    both, config_only, neither = (n.autotokenizer[label] for label in (
+        "both name a class", "only config.json names one", "neither: model_type decides"))
     findings = [
         f"AutoModelForMultipleChoice is a lookup table: in transformers {n.version} it maps {n.mc_architectures} "
         f"config classes to a *ForMultipleChoice class (of {n.config_types} model types the library knows). "
@@ -458,15 +479,15 @@ def report(n: Numbers, opts: HfInternalsOptions) -> Report:
         f"'{n.head_name}' is a {n.head_class} with {n.head_params:,} parameters ({n.head_in} → {n.head_out}: "
         "one score per choice).",
         *([f"DeBERTa-v3-base's relative attention, as built: no absolute position table "
-           f"(embeddings.position_embeddings {'present' if n.absolute_position_table else 'absent'}); one "
-           f"encoder.rel_embeddings table of {n.rel_embeddings_rows} × {n.rel_embeddings_cols} (2 × "
-           f"{n.position_buckets} position buckets) that every layer reads; attention terms "
-           f"{' + '.join(['c2c', *n.pos_att_type])}, with the content key and query projections "
-           f"{'reused for positions (no pos_key_proj)' if n.shared_key_projection else 'separate from the position ones'}"
-           f". The bare model holds {n.bare_model_params:,} parameters: {n.word_embedding_params:,} in the "
-           f"{n.word_embedding_rows:,}-token word table and {n.backbone_params:,} in the rest (the model card gives "
+           f"(embeddings.position_embeddings {'present' if d.absolute_position_table else 'absent'}); one "
+           f"encoder.rel_embeddings table of {d.rel_embeddings_rows} × {d.rel_embeddings_cols} (2 × "
+           f"{d.position_buckets} position buckets) that every layer reads; attention terms "
+           f"{' + '.join(['c2c', *d.pos_att_type])}, with the content key and query projections "
+           f"{'reused for positions (no pos_key_proj)' if d.shared_key_projection else 'separate from the position ones'}"
+           f". The bare model holds {d.bare_model_params:,} parameters: {d.word_embedding_params:,} in the "
+           f"{d.word_embedding_rows:,}-token word table and {d.backbone_params:,} in the rest (the model card gives "
            "98M embedding + 86M backbone parameters)."]
-          if n.absolute_position_table is not None else []),
+          if d is not None else []),
         f"forward takes named inputs ({', '.join(n.input_keys)}, plus **kwargs) and returns a "
         f"{n.output_class}, an OrderedDict whose keys are the strings {n.output_keys_list} (fields "
         f"{n.output_fields}; None fields are dropped). input_ids ({n.io_batch}, {n.io_choices}, {n.io_seq}) gives "
@@ -495,9 +516,9 @@ def report(n: Numbers, opts: HfInternalsOptions) -> Report:
         f"to config.json's model_type (line {n.autotokenizer_lines['model_type']}). Exceptions: for the "
         f"{n.incorrect_hub_class_types} model types in MODELS_WITH_INCORRECT_HUB_TOKENIZER_CLASS the mapping wins, "
         "and a few named checkpoints and Llama/Mistral tokenizers are special-cased. With both set it returned "
-        f"{n.autotokenizer_rows[1][4]} (tokenizer_config.json's {n.autotokenizer_rows[1][1]}, not config.json's "
-        f"{n.autotokenizer_rows[1][2]}); with only config.json's it returned {n.autotokenizer_rows[2][4]}; with "
-        f"neither, for model_type {n.autotokenizer_rows[3][3]!r}, {n.autotokenizer_rows[3][4]}.",
+        f"{both.returned} (tokenizer_config.json's {both.tokenizer_config}, not config.json's "
+        f"{both.config}); with only config.json's it returned {config_only.returned}; with "
+        f"neither, for model_type {neither.model_type!r}, {neither.returned}.",
         f"AutoTokenizer on the bundled {n.tokenizer_model} returns a {n.tokenizer_class} "
         f"({' → '.join(n.tokenizer_mro[1:])}); a sentence pair becomes a {n.encoding_class}, a dict with "
         + ", ".join(f"{k} {v}" for k, v in n.encoding_fields.items())
@@ -520,10 +541,10 @@ def report(n: Numbers, opts: HfInternalsOptions) -> Report:
               columns=["file", "KB", "lines", "copied", "modular"], rows=n.largest_rows,
               note=f"copied = '{COPIED_MARKER}' markers; modular = generated from a modular_*.py. All "
                    f"{n.modeling_files} files: {n.modeling_megabytes:.1f} MB."),
-        Table(title="AutoTokenizer.from_pretrained on copies of the bundled tokenizer: which class it returns",
-              columns=["case", "tokenizer_config.json", "config.json", "model_type", "returned"],
-              rows=n.autotokenizer_rows,
-              note="tokenizer_class as written in each file (— = absent); model_type from config.json"),
+        Table.of("AutoTokenizer.from_pretrained on copies of the bundled tokenizer: which class it returns",
+                 n.autotokenizer, {"case": "key", "tokenizer_config.json": "tokenizer_config", "config.json": "config",
+                                   "model_type": "model_type", "returned": "returned"},
+                 note="tokenizer_class as written in each file (— = absent); model_type from config.json"),
         Table(title=f"{n.tokenizer_class}(question, answer): one row per token",
               columns=["#", "token", "input_ids", "token_type_ids", "attention_mask"], rows=n.token_rows,
               note="token_type_ids is 0 for [CLS] question [SEP] and 1 for answer [SEP]."),
@@ -544,6 +565,10 @@ PROBE = Probe(
     measure=measure,
     report=report,
     check=check,
+    renamed_metrics={old: f"deberta.{old}" for old in (  # one optional field each before issue 21
+        "absolute_position_table", "rel_embeddings_rows", "rel_embeddings_cols", "position_buckets",
+        "shared_key_projection", "word_embedding_rows", "word_embedding_params", "bare_model_params",
+        "backbone_params")},
     predictions=(
         Prediction("How many model types have a *ForMultipleChoice class in the installed transformers?",
                    "mc_architectures", "classes"),

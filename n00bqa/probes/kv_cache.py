@@ -14,7 +14,7 @@ This probe generates with tiny MHA, GQA and MQA models (LlamaConfig with num_key
 sliding-window one (MistralConfig) and an MLA one (DeepseekV3Config) in bf16, reads the bytes of the
 DynamicCache that transformers' `generate` returns, and checks them against the formula. Then it
 applies the formula to the published configs of Llama-2-7B/70B, Llama-3-8B, Mistral-7B and
-DeepSeek-V3 (`<model>.kv_bytes_per_token_bf16`) and sets the cache at `--context` tokens against the
+DeepSeek-V3 (`published.<model>.kv_bytes_per_token_bf16`) and sets the cache at `--context` tokens against the
 size of the weights.
 """
 
@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from n00bqa.probes.base import Context, Prediction, Probe, Report, Table, check_ranges
+from n00bqa.probes.lib.configs import tiny_kv_models
 
 BF16 = 2  # bytes per number
 PUBLISHED = ("llama-2-7b", "llama-2-70b", "llama-3-8b", "mistral-7b", "deepseek-v3")
@@ -87,32 +88,14 @@ class PublishedKV:
     attention: str  # report only: "GQA 32/8", ...
 
 
-class Numbers(dict):
-    """"measured_equals_formula" -> bool, "tiny" -> {kind: TinyCache}, model name -> PublishedKV.
-    A dict, not a dataclass: metric names are model names with hyphens (`llama-2-7b.kv_bytes_per_token_bf16`)."""
+@dataclass
+class Numbers:
+    tiny: dict[str, TinyCache]  # "mha", "gqa", "mqa", "sliding", "mla" (lib.configs.tiny_kv_models)
+    measured_equals_formula: bool  # every tiny model's cache equals the formula
+    published: dict[str, PublishedKV]  # model name -> the formula on its published config
 
 
 # --- measure: the tiny models' real caches ---------------------------------------------------------
-def tiny_models() -> dict[str, tuple[Any, str]]:
-    """name -> (config, model class): the same small decoder with 8 query heads, differing only in K/V."""
-    from transformers import DeepseekV3Config, LlamaConfig, MistralConfig
-
-    common = dict(vocab_size=128, hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=8,
-                  max_position_embeddings=256, eos_token_id=None)
-    return {
-        "mha": (LlamaConfig(num_key_value_heads=8, **common), "LlamaForCausalLM"),
-        "gqa": (LlamaConfig(num_key_value_heads=2, **common), "LlamaForCausalLM"),
-        "mqa": (LlamaConfig(num_key_value_heads=1, **common), "LlamaForCausalLM"),
-        # a window shorter than the generation, so the cache must drop old tokens
-        "sliding": (MistralConfig(num_key_value_heads=2, sliding_window=4, **common), "MistralForCausalLM"),
-        # MLA: K/V from a 16-wide latent; each head's key = 8 numbers from the latent + 4 rotated (shared)
-        "mla": (DeepseekV3Config(kv_lora_rank=16, q_lora_rank=32, qk_nope_head_dim=8, qk_rope_head_dim=4,
-                                 v_head_dim=8, num_key_value_heads=8, moe_intermediate_size=32, n_routed_experts=4,
-                                 n_shared_experts=1, num_experts_per_tok=2, n_group=1, topk_group=1,
-                                 first_k_dense_replace=1, **common), "DeepseekV3ForCausalLM"),
-    }
-
-
 def cache_numbers_per_token(config: Any) -> tuple[int, int, int]:
     """(K + V numbers per token per layer, kv_heads, head_dim) the formula says the cache keeps."""
     if getattr(config, "kv_lora_rank", None):  # MLA: the latent c_KV and the rotated key k_rope
@@ -128,7 +111,8 @@ def decompressed_numbers_per_token(config: Any) -> int:
     return config.num_attention_heads * (config.qk_nope_head_dim + config.qk_rope_head_dim + config.v_head_dim)
 
 
-def measure_tiny(name: str, config: Any, class_name: str, opts: Options) -> TinyCache:
+def measure_tiny(config: Any, class_name: str, opts: Options) -> TinyCache:
+    """Generate with one tiny model in bf16 and weigh the DynamicCache transformers returns."""
     import torch
     import transformers
 
@@ -161,11 +145,22 @@ def measure_tiny(name: str, config: Any, class_name: str, opts: Options) -> Tiny
 
 
 # --- measure: the published configs ------------------------------------------------------------------
-def published_kv(name: str, opts: Options) -> PublishedKV:
-    from n00bqa.probes.variants import _configs, count_one
+def attention_label(config: Any) -> str:
+    """"MHA 32", "GQA 64/8", "MQA 8/1" or "MLA 128": the query heads and the K/V heads they share."""
+    heads = config.num_attention_heads
+    kv_heads = config.num_key_value_heads or heads
+    if getattr(config, "kv_lora_rank", None):
+        return f"MLA {heads}"
+    if kv_heads == heads:
+        return f"MHA {heads}"
+    return f"MQA {heads}/1" if kv_heads == 1 else f"GQA {heads}/{kv_heads}"
 
-    config, _ = _configs()[name]
-    counted = count_one(name)  # built on meta: the weights' size
+
+def published_kv(config: Any, class_name: str, opts: Options) -> PublishedKV:
+    """The formula on a published config, beside the size of its weights (counted on the meta device)."""
+    from n00bqa.probes.lib.configs import build_model
+    from n00bqa.probes.lib.counting import count_parameters
+
     per_layer, kv_heads, _ = cache_numbers_per_token(config)
     layers, heads = config.num_hidden_layers, config.num_attention_heads
     per_token = layers * per_layer * BF16
@@ -176,40 +171,42 @@ def published_kv(name: str, opts: Options) -> PublishedKV:
     window = getattr(config, "sliding_window", None)
     tokens = min(opts.context, window) if window else opts.context
     at_context = per_token * tokens * opts.batch
-    weights = counted.total * BF16
+    weights = count_parameters(build_model(config, class_name)) * BF16
     reach = weights / (per_token * opts.batch)
     return PublishedKV(layers=layers, heads=heads, kv_heads=kv_heads, kv_numbers_per_token_per_layer=per_layer,
                        kv_bytes_per_token_bf16=per_token, kv_bytes_per_token_if_mha=if_mha,
                        mha_over_this=if_mha / per_token, cache_tokens=tokens, kv_bytes_at_context=at_context,
                        weights_bytes_bf16=weights, cache_over_weights=at_context / weights,
                        tokens_for_cache_to_equal_weights=None if window and reach > window else reach,
-                       window=window, attention=counted.design.attention)
+                       window=window, attention=attention_label(config))
 
 
 def measure(opts: Options, ctx: Context) -> Numbers:
     import torch
 
-    tiny = tiny_models()
+    from n00bqa.probes.lib.configs import published_configs
+
+    tiny_models = tiny_kv_models()
     advance = ctx.task("generate with tiny MHA/GQA/MQA/sliding/MLA, then the published configs",
-                       len(tiny) + len(PUBLISHED))
-    numbers = Numbers()
-    numbers["tiny"] = {}
-    for name, (config, class_name) in tiny.items():
+                       len(tiny_models) + len(PUBLISHED))
+    tiny = {}
+    for name, (config, class_name) in tiny_models.items():
         torch.manual_seed(ctx.seed)
-        numbers["tiny"][name] = measure_tiny(name, config, class_name, opts)
+        tiny[name] = measure_tiny(config, class_name, opts)
         advance()
-    numbers["measured_equals_formula"] = all(t.equal for t in numbers["tiny"].values())
+    configs = published_configs()
+    published = {}
     for name in PUBLISHED:
-        numbers[name] = published_kv(name, opts)
+        published[name] = published_kv(*configs[name], opts)
         advance()
-    return numbers
+    return Numbers(tiny=tiny, measured_equals_formula=all(t.equal for t in tiny.values()), published=published)
 
 
 # --- report --------------------------------------------------------------------------------------
 def report(n: Numbers, opts: Options) -> Report:
-    tiny: dict[str, TinyCache] = n["tiny"]
+    tiny, pub = n.tiny, n.published
     findings = []
-    verdict = "equal" if n["measured_equals_formula"] else "NOT all equal"
+    verdict = "equal" if n.measured_equals_formula else "NOT all equal"
     sizes = ", ".join(f"{name} {t.measured_bytes:,}" for name, t in tiny.items())
     findings.append(f"After generating {opts.new_tokens} tokens from a {opts.prompt}-token prompt (batch {opts.batch}), "
                     f"the DynamicCache that transformers returns holds, in bytes: {sizes}. Against layers x tokens x "
@@ -233,7 +230,6 @@ def report(n: Numbers, opts: Options) -> Report:
                     if m.keeps == "latent" else
                     f"MLA: the installed transformers keeps {m.measured_bytes:,} bytes ({m.keeps}); the latent "
                     f"formula gives {m.latent_bytes:,} and every head's rebuilt K and V {m.decompressed_bytes:,}.")
-    pub = {name: n[name] for name in PUBLISHED}
     for name, p in pub.items():
         if p.attention.startswith("MLA"):
             findings.append(f"{name} ({p.attention}) caches {p.kv_numbers_per_token_per_layer} numbers per token per "
@@ -259,19 +255,18 @@ def report(n: Numbers, opts: Options) -> Report:
                         + ("".join(f"; {k}'s {pub[k].window:,}-token window caps its cache before that" for k in capped))
                         + ".")
 
-    tiny_table = Table("Tiny models: the cache transformers keeps after generate, vs the formula",
-                       ["model", "K/V heads", "K shape", "V shape", "measured B", "formula B", "equal"],
-                       [[name, t.kv_heads, t.key_shape, t.value_shape, t.measured_bytes, t.formula_bytes, t.equal]
-                        for name, t in tiny.items()],
-                       note="Shapes: batch x K/V heads x cached tokens x dim. MLA keeps one latent (K slot: "
+    tiny_table = Table.of("Tiny models: the cache transformers keeps after generate, vs the formula", tiny,
+                          {"model": "key", "K/V heads": "kv_heads", "K shape": "key_shape", "V shape": "value_shape",
+                           "measured B": "measured_bytes", "formula B": "formula_bytes", "equal": "equal"},
+                          note="Shapes: batch x K/V heads x cached tokens x dim. MLA keeps one latent (K slot: "
                             "kv_lora_rank) and one rotated key (V slot: qk_rope_head_dim) for all heads.")
-    pub_table = Table(f"Published configs: KV cache in bf16 at {opts.context:,} tokens x batch {opts.batch} "
-                      "(cache and weights in GiB; ratio = cache / weights)",
-                      ["model", "attn", "B/token", "cache", "weights", "ratio"],
-                      [[name, p.attention, p.kv_bytes_per_token_bf16, round(p.kv_bytes_at_context / GIB, 2),
-                        round(p.weights_bytes_bf16 / GIB, 1), round(p.cache_over_weights, 4)]
-                       for name, p in pub.items()],
-                      note="B/token = layers x (2 x kv_heads x head_dim, or MLA's kv_lora_rank + qk_rope_head_dim) x 2 "
+    pub_table = Table.of(f"Published configs: KV cache in bf16 at {opts.context:,} tokens x batch {opts.batch} "
+                         "(cache and weights in GiB; ratio = cache / weights)", pub,
+                         {"model": "key", "attn": "attention", "B/token": "kv_bytes_per_token_bf16",
+                          "cache": lambda _, p: round(p.kv_bytes_at_context / GIB, 2),
+                          "weights": lambda _, p: round(p.weights_bytes_bf16 / GIB, 1),
+                          "ratio": lambda _, p: round(p.cache_over_weights, 4)},
+                         note="B/token = layers x (2 x kv_heads x head_dim, or MLA's kv_lora_rank + qk_rope_head_dim) x 2 "
                            "bytes. mistral-7b's 4,096-token sliding window caps its cache. Weights: parameters x 2.")
     return Report(
         summary=f"The cache transformers keeps equals layers x tokens x K/V numbers x bytes for MHA, GQA, MQA, a "
@@ -293,8 +288,13 @@ PROBE = Probe(
     threads=1,
     predictions=(
         Prediction("How many bytes of KV cache does Llama-2-7B keep per token in bf16?",
-                   "llama-2-7b.kv_bytes_per_token_bf16", "bytes", scoring="log10"),
-        Prediction("And DeepSeek-V3, with MLA (61 layers)?", "deepseek-v3.kv_bytes_per_token_bf16", "bytes",
-                   scoring="log10"),
+                   "published.llama-2-7b.kv_bytes_per_token_bf16", "bytes", scoring="log10"),
+        Prediction("And DeepSeek-V3, with MLA (61 layers)?", "published.deepseek-v3.kv_bytes_per_token_bf16",
+                   "bytes", scoring="log10"),
     ),
+    # The published models' numbers moved under `published.` (they were keys of a dict subclass).
+    renamed_metrics={f"{name}.{key}": f"published.{name}.{key}" for name in PUBLISHED for key in (
+        "layers", "heads", "kv_heads", "kv_numbers_per_token_per_layer", "kv_bytes_per_token_bf16",
+        "kv_bytes_per_token_if_mha", "mha_over_this", "cache_tokens", "kv_bytes_at_context", "weights_bytes_bf16",
+        "cache_over_weights", "tokens_for_cache_to_equal_weights", "window")},
 )

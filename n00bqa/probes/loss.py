@@ -66,8 +66,9 @@ WORKED = [
 ]
 
 
+# --- 1. Options ---------------------------------------------------------------------------------
 @dataclass
-class LossOptions:
+class Options:
     n_embd: int = field(default=64, metadata={"help": "Hidden size of the tiny GPT-2 (must divide by n_head)."})
     n_layer: int = field(default=2, metadata={"help": "Number of GPT-2 blocks."})
     n_head: int = field(default=4, metadata={"help": "Attention heads per block."})
@@ -80,7 +81,7 @@ class LossOptions:
                                                            "whose first logits are not near-uniform."})
 
 
-def check(opts: LossOptions) -> None:
+def check(opts: Options) -> None:
     for name in ("n_embd", "n_layer", "n_head"):
         if getattr(opts, name) < 1:
             raise ProbeError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(opts, name)}")
@@ -120,7 +121,7 @@ def noise_verdict(standard_errors: float, threshold: float = NOISE_STANDARD_ERRO
     return f"beyond {threshold:g} standard errors: more than sampling noise of the mean explains"
 
 
-def _tiny_gpt2(tokenizer, opts: LossOptions, initializer_range: float):
+def _tiny_gpt2(tokenizer, opts: Options, initializer_range: float):
     from transformers import GPT2Config, GPT2LMHeadModel
 
     config = GPT2Config(vocab_size=len(tokenizer), n_positions=64, n_embd=opts.n_embd, n_layer=opts.n_layer,
@@ -130,6 +131,19 @@ def _tiny_gpt2(tokenizer, opts: LossOptions, initializer_range: float):
     model = GPT2LMHeadModel(config)
     model.loss_type = "ForCausalLM"  # what transformers picks anyway; naming it avoids a warning
     return model.eval()
+
+
+# --- 2. Numbers ---------------------------------------------------------------------------------
+@dataclass
+class Smoothing:
+    """The same logits scored with label_smoothing 0 and eps."""
+
+    stage: str  # which logits: at init, or after training
+    plain: float  # cross_entropy, eps 0
+    loss: float  # cross_entropy, label_smoothing=eps
+    by_hand: float  # (1-eps)·NLL + eps·mean(-log p)
+    by_hand_abs_diff: float
+    increase: float  # loss - plain
 
 
 @dataclass
@@ -178,33 +192,28 @@ class Numbers:
     trained_loss: float
     perplexity: float
     # 5. label smoothing, 6. multiple choice, 7. the worked MAP@3 table
-    label_smoothing_init_loss: float
-    label_smoothing_init_by_hand_abs_diff: float
-    label_smoothing_init_increase: float
-    label_smoothing_trained_loss: float
-    label_smoothing_trained_by_hand_abs_diff: float
-    label_smoothing_trained_increase: float
+    label_smoothing: dict[str, Smoothing]  # "init", "trained" -> the same logits with eps 0 and eps
     label_smoothing_increase_ratio: float  # trained increase / init increase
     mc_loss: float
     mc_loss_by_hand: float
     mc_loss_by_hand_abs_diff: float
     mc_chance_loss: float
-    mc_map_at_3: float
-    random_map_at_3: float
-    worked_map_at_3: float  # MAP@3 of the worked example's fixed scores (not a model's score)
+    # MAP@3 of whose guesses: "mc" MiniLM's, "random" a random guesser's (expected), "worked" the worked
+    # example's fixed scores (not a model's score)
+    map3: dict[str, float]
     worked_questions: int
     repeat_guess_score: float
-    # report-only rows (lists: not metrics)
+    # report-only records (lists: not metrics)
     shift_sentence: int = 0
-    shift_rows: list[list[Any]] = field(default_factory=list)
-    draw_rows: list[list[Any]] = field(default_factory=list)  # (init, first loss, logit std) per random init
-    smoothing_rows: list[list[Any]] = field(default_factory=list)
-    mc_rows: list[list[Any]] = field(default_factory=list)
-    worked_rows: list[list[Any]] = field(default_factory=list)
+    shift: list[dict[str, Any]] = field(default_factory=list)  # position, input, label, -log p at init
+    draws: list[dict[str, float]] = field(default_factory=list)  # first loss and logit std per random init
+    mc: list[dict[str, Any]] = field(default_factory=list)  # per question: scores, answer, top 3, AP@3
+    worked: list[dict[str, Any]] = field(default_factory=list)  # per worked row: scores, answer, top 3, rank, AP@3
     model_name: str = ""
 
 
-def measure(opts: LossOptions, ctx: Context) -> Numbers:
+# --- 3. measure ---------------------------------------------------------------------------------
+def measure(opts: Options, ctx: Context) -> Numbers:
     import torch
     import torch.nn.functional as F
 
@@ -236,12 +245,12 @@ def measure(opts: LossOptions, ctx: Context) -> Numbers:
     # Show the shift on the shortest sentence, so its padded tail is visible.
     row = int(attention_mask.sum(dim=1).argmin())
     tokens = tokenizer.convert_ids_to_tokens(input_ids[row].tolist())
-    shift_rows = []
+    shift = []
     real_length = int(attention_mask[row].sum())
     for t in range(min(real_length + 1, T - 1)):  # the real tokens, then the first padded positions
         target = int(labels[row, t + 1])
-        shift_rows.append([t, tokens[t], tokenizer.convert_ids_to_tokens(target) if target != IGNORE_INDEX
-                           else "-100 (pad)", round(float(per_position[row, t]), 4)])
+        shift.append(dict(input=tokens[t], label=tokenizer.convert_ids_to_tokens(target)
+                          if target != IGNORE_INDEX else "-100 (pad)", nll=float(per_position[row, t])))
 
     # --- 3. Loss at initialisation vs ln(V) ------------------------------------------------------
     # GPT-2 ties the output layer to the token embedding wte ~ N(0, 0.02^2), and ln_f normalises the
@@ -301,7 +310,7 @@ def measure(opts: LossOptions, ctx: Context) -> Numbers:
     # With smoothing eps the target is (1-eps) on the label plus eps/V spread over every class, so
     # loss = (1-eps) * NLL + eps * mean over classes of -log p_k.
     eps = opts.label_smoothing
-    smoothing_rows, smoothing = [], {}
+    smoothing = {}
     for key, stage, stage_logits in (("init", "init", init_logits),
                                      ("trained", f"after {opts.train_steps} steps", logits)):
         flat_logits = stage_logits[:, :-1, :].reshape(-1, vocab_size)  # (B*(T-1), V)
@@ -314,11 +323,8 @@ def measure(opts: LossOptions, ctx: Context) -> Numbers:
         nll = -log_p.gather(-1, flat_labels[keep].unsqueeze(-1)).squeeze(-1)  # (N,)
         uniform_term = -log_p.mean(dim=-1)  # (N,): cross-entropy against the uniform distribution
         by_hand = float(((1 - eps) * nll + eps * uniform_term).mean())
-        smoothing_rows.append([stage, round(plain, 4), round(smoothed, 4), round(by_hand, 4),
-                               float(f"{abs(by_hand - smoothed):.2e}")])
-        smoothing[f"label_smoothing_{key}_loss"] = smoothed
-        smoothing[f"label_smoothing_{key}_by_hand_abs_diff"] = abs(by_hand - smoothed)
-        smoothing[f"label_smoothing_{key}_increase"] = smoothed - plain
+        smoothing[key] = Smoothing(stage=stage, plain=plain, loss=smoothed, by_hand=by_hand,
+                                   by_hand_abs_diff=abs(by_hand - smoothed), increase=smoothed - plain)
 
     # --- 6. Multiple choice: cross-entropy over choices, then the top-3 letters ------------------
     # A multiple-choice head gives one score per choice: logits (B, n_choices). No fine-tuned head
@@ -338,22 +344,19 @@ def measure(opts: LossOptions, ctx: Context) -> Numbers:
     mc_labels = torch.tensor([LETTERS.index(a) for _, _, a in MC_QUESTIONS])  # (n_q,)
     mc_loss = float(F.cross_entropy(mc_logits, mc_labels))
     mc_by_hand = float(-torch.log_softmax(mc_logits, dim=-1)[torch.arange(n_q), mc_labels].mean())
-    mc_rows, mc_preds = [], []
+    mc = []
     for i, (question, _, answer) in enumerate(MC_QUESTIONS):
-        scores = mc_logits[i].tolist()
-        top3 = top_k_labels(scores, LETTERS)
-        mc_preds.append(top3)
-        mc_rows.append([f"q{i + 1}", *[round(s, 1) for s in scores], answer, " ".join(top3),
-                        round(average_precision_at_3(top3, answer), 4), question])
+        top3 = top_k_labels(mc_logits[i].tolist(), LETTERS)
+        mc.append(dict(name=f"q{i + 1}", scores=mc_logits[i].tolist(), answer=answer, top3=top3,
+                       ap=average_precision_at_3(top3, answer), question=question))
 
     # --- 7. MAP@3 on a worked table --------------------------------------------------------------
-    worked_rows, worked_preds = [], []
+    worked = []
     for name, scores, answer, _ in WORKED:
         top3 = top_k_labels(scores, LETTERS)
         full_order = top_k_labels(scores, LETTERS, k=n_choices)
-        worked_preds.append(top3)
-        worked_rows.append([name, *scores, answer, " ".join(top3), full_order.index(answer) + 1,
-                            round(average_precision_at_3(top3, answer), 4)])
+        worked.append(dict(name=name, scores=scores, answer=answer, top3=top3, rank=full_order.index(answer) + 1,
+                           ap=average_precision_at_3(top3, answer)))
 
     return Numbers(
         batch_sentences=B, padded_length=T, vocab_size=vocab_size, shifted_positions=B * (T - 1),
@@ -376,27 +379,28 @@ def measure(opts: LossOptions, ctx: Context) -> Numbers:
         wide_init_excess_standard_errors=(wide_loss - ln_vocab) / wide_standard_error,
         wide_init_logit_std_ratio=wide_std / logit_std,
         train_steps=opts.train_steps, trained_loss=trained_loss, perplexity=math.exp(trained_loss),
-        **smoothing,
-        label_smoothing_increase_ratio=(smoothing["label_smoothing_trained_increase"]
-                                        / smoothing["label_smoothing_init_increase"]),
+        label_smoothing=smoothing,
+        label_smoothing_increase_ratio=smoothing["trained"].increase / smoothing["init"].increase,
         mc_loss=mc_loss, mc_loss_by_hand=mc_by_hand, mc_loss_by_hand_abs_diff=abs(mc_loss - mc_by_hand),
-        mc_chance_loss=math.log(n_choices), mc_map_at_3=map_at_3(mc_preds, [a for _, _, a in MC_QUESTIONS]),
-        random_map_at_3=(1 + 1 / 2 + 1 / 3) / n_choices,  # each rank equally likely for a random guesser
-        worked_map_at_3=map_at_3(worked_preds, [a for _, _, a, _ in WORKED]), worked_questions=len(WORKED),
+        mc_chance_loss=math.log(n_choices), map3=dict(
+            mc=map_at_3([q["top3"] for q in mc], [q["answer"] for q in mc]),
+            random=(1 + 1 / 2 + 1 / 3) / n_choices,  # each rank equally likely for a random guesser
+            worked=map_at_3([w["top3"] for w in worked], [w["answer"] for w in worked])),
+        worked_questions=len(WORKED),
         repeat_guess_score=average_precision_at_3(["A", "A", "A"], "A") + average_precision_at_3(["B", "B", "A"], "A"),
-        shift_sentence=row + 1, shift_rows=shift_rows,
-        draw_rows=[[i + 1, round(loss, 6), round(std, 4)] for i, (loss, std) in enumerate(zip(draw_losses, draw_stds))],
-        smoothing_rows=smoothing_rows, mc_rows=mc_rows,
-        worked_rows=worked_rows, model_name=BUNDLED_NAME,
+        shift_sentence=row + 1, shift=shift,
+        draws=[dict(loss=loss, logit_std=std) for loss, std in zip(draw_losses, draw_stds)],
+        mc=mc, worked=worked, model_name=BUNDLED_NAME,
     )
 
 
-def report(n: Numbers, opts: LossOptions) -> Report:
+# --- 4. report ----------------------------------------------------------------------------------
+def report(n: Numbers, opts: Options) -> Report:
     B, T, V = n.batch_sentences, n.padded_length, n.vocab_size
     eps = opts.label_smoothing
     n_q, n_choices = len(MC_QUESTIONS), len(LETTERS)
-    init_row, trained_row = n.smoothing_rows
-    ap_text = " + ".join(f"{row[-1]:.4g}" for row in n.worked_rows)
+    at_init, trained = n.label_smoothing["init"], n.label_smoothing["trained"]
+    ap_text = " + ".join(f"{round(w['ap'], 4):.4g}" for w in n.worked)
     findings = [
         f"A randomly initialised tiny GPT-2 (GPT2LMHeadModel, {opts.n_layer} layers, n_embd {opts.n_embd}, "
         f"{V:,}-token vocabulary), given labels=..., returned loss {n.model_loss:.6f}; the same loss by hand "
@@ -426,62 +430,78 @@ def report(n: Numbers, opts: LossOptions) -> Report:
         f"{n.init_perplexity_over_vocab:.3f} × V = {V:,} (picking uniformly among all tokens gives exactly V); "
         f"after {opts.train_steps} AdamW steps on these sentences the loss is {n.trained_loss:.3f} and the "
         f"perplexity {n.perplexity:,.2f}.",
-        f"Label smoothing {eps}: on the trained logits the loss goes from {trained_row[1]:.4f} to "
-        f"{trained_row[2]:.4f} ({n.label_smoothing_trained_increase:+.4f}); at init it moves "
-        f"{n.label_smoothing_init_increase:+.4f} ({init_row[1]:.4f} → {init_row[2]:.4f})"
-        + (f", {n.label_smoothing_increase_ratio:,.0f}× less," if n.label_smoothing_init_increase > 0 else "")
+        f"Label smoothing {eps}: on the trained logits the loss goes from {trained.plain:.4f} to "
+        f"{trained.loss:.4f} ({trained.increase:+.4f}); at init it moves "
+        f"{at_init.increase:+.4f} ({at_init.plain:.4f} → {at_init.loss:.4f})"
+        + (f", {n.label_smoothing_increase_ratio:,.0f}× less," if at_init.increase > 0 else "")
         + " because near-uniform logits already match the uniform part of the smoothed target. "
-        f"(1-eps)·NLL + eps·mean(-log p) by hand matches torch within {max(init_row[4], trained_row[4]):.1e}.",
+        f"(1-eps)·NLL + eps·mean(-log p) by hand matches torch within "
+        f"{max(at_init.by_hand_abs_diff, trained.by_hand_abs_diff):.1e}.",
         f"Multiple choice is cross-entropy over the choices: logits ({n_q}, {n_choices}) and the correct "
         f"index per question give loss {n.mc_loss:.4f} (by hand -log softmax[correct] = {n.mc_loss_by_hand:.4f}; "
         f"guessing uniformly would give ln {n_choices} = {n.mc_chance_loss:.4f}). Sorting each row's logits "
         f"gives the top-3 letters a Kaggle submission lists; MiniLM's similarity scores reach MAP@3 "
-        f"{n.mc_map_at_3:.4f} on these {n_q} questions, against {n.random_map_at_3:.4f} expected from random guesses.",
+        f"{n.map3['mc']:.4f} on these {n_q} questions, against {n.map3['random']:.4f} expected from random guesses.",
         f"MAP@3 (Kaggle LLM Science Exam): each question scores 1/rank of its one correct answer within "
         f"the top 3 guesses, else 0, and the scores are averaged. A worked example with scores we chose (no "
         f"model: ranks 1, 2, 3, outside, a tie broken by letter order, a tie pushing the answer out) gives "
-        f"({ap_text}) / {n.worked_questions} = {n.worked_map_at_3:.4f}. Repeating a guess never helps: [A, A, A] "
+        f"({ap_text}) / {n.worked_questions} = {n.map3['worked']:.4f}. Repeating a guess never helps: [A, A, A] "
         f"scores 1 and [B, B, A] scores 1/3 when A is right (sum {n.repeat_guess_score:.4f}).",
     ]
     tables = [
-        Table(title=f"Next-token targets for sentence {n.shift_sentence} (labels shifted left by one)",
-              columns=["position t", "input token", "label = token t+1", "-log p(label) at init"],
-              rows=n.shift_rows,
-              note=f"Positions {len(n.shift_rows) - 1}..{T - 2} are padding too (label -100, add 0); position "
+        Table.of(f"Next-token targets for sentence {n.shift_sentence} (labels shifted left by one)", n.shift, {
+                     "position t": "key", "input token": "input", "label = token t+1": "label",
+                     "-log p(label) at init": lambda _, s: round(s["nll"], 4)},
+                 note=f"Positions {len(n.shift) - 1}..{T - 2} are padding too (label -100, add 0); position "
                    f"{T - 1} has no next token at all."),
-        Table(title=f"First loss of {n.init_draws} independent random inits (initializer_range {n.initializer_range})",
-              columns=["init", "first loss", "logit std"], rows=n.draw_rows,
-              note=f"mean {n.init_draws_mean_loss:.4f}, standard error {n.init_draws_standard_error:.4f} "
+        Table.of(f"First loss of {n.init_draws} independent random inits (initializer_range {n.initializer_range})",
+                 n.draws, {"init": lambda i, _: i + 1, "first loss": lambda _, d: round(d["loss"], 6),
+                           "logit std": lambda _, d: round(d["logit_std"], 4)},
+                 note=f"mean {n.init_draws_mean_loss:.4f}, standard error {n.init_draws_standard_error:.4f} "
                    f"(sample std / √{n.init_draws}); ln V = {n.ln_vocab:.4f}"),
-        Table(title=f"Label smoothing: the same logits with label_smoothing 0 vs {eps}",
-              columns=["logits", "eps 0", f"eps {eps}", f"by hand, eps {eps}", "|by hand - torch|"],
-              rows=n.smoothing_rows,
-              note="by hand = (1-eps)·NLL + eps·mean over the vocabulary of -log p: the second term is the "
+        Table.of(f"Label smoothing: the same logits with label_smoothing 0 vs {eps}", n.label_smoothing, {
+                     "logits": "stage", "eps 0": lambda _, r: round(r.plain, 4), f"eps {eps}": lambda _, r: round(r.loss, 4),
+                     f"by hand, eps {eps}": lambda _, r: round(r.by_hand, 4),
+                     "|by hand - torch|": lambda _, r: float(f"{r.by_hand_abs_diff:.2e}")},
+                 note="by hand = (1-eps)·NLL + eps·mean over the vocabulary of -log p: the second term is the "
                    "cross-entropy against the uniform distribution, large once the model is confident."),
-        Table(title=f"Multiple choice scored by {n.model_name}: logits (B, {n_choices}) → top-3 letters → AP@3",
-              columns=["q", *LETTERS, "answer", "top 3", "AP@3", "question"],
-              rows=n.mc_rows,
-              note="logit = 20 × cosine(question, choice); top 3 = letters sorted by logit, ties by letter order."),
-        Table(title="MAP@3, worked example (chosen scores): top 3 → 1/rank of the answer if in the top 3, else 0",
-              columns=["q", *LETTERS, "answer", "top 3", "rank", "AP@3"],
-              rows=n.worked_rows,
-              note=f"MAP@3 of the worked example = ({ap_text}) / {n.worked_questions} = {n.worked_map_at_3:.4f}. "
+        Table.of(f"Multiple choice scored by {n.model_name}: logits (B, {n_choices}) → top-3 letters → AP@3", n.mc, {
+                     "q": lambda _, q: q["name"],
+                     **{letter: (lambda _, q, i=i: round(q["scores"][i], 1)) for i, letter in enumerate(LETTERS)},
+                     "answer": lambda _, q: q["answer"], "top 3": lambda _, q: " ".join(q["top3"]),
+                     "AP@3": lambda _, q: round(q["ap"], 4), "question": lambda _, q: q["question"]},
+                 note="logit = 20 × cosine(question, choice); top 3 = letters sorted by logit, ties by letter order."),
+        Table.of("MAP@3, worked example (chosen scores): top 3 → 1/rank of the answer if in the top 3, else 0", n.worked, {
+                     "q": lambda _, w: w["name"],
+                     **{letter: (lambda _, w, i=i: w["scores"][i]) for i, letter in enumerate(LETTERS)},
+                     "answer": lambda _, w: w["answer"], "top 3": lambda _, w: " ".join(w["top3"]),
+                     "rank": lambda _, w: w["rank"], "AP@3": lambda _, w: round(w["ap"], 4)},
+                 note=f"MAP@3 of the worked example = ({ap_text}) / {n.worked_questions} = {n.map3['worked']:.4f}. "
                    + "; ".join(f"{name}: {shows}" for name, _, _, shows in WORKED[3:]) + "."),
     ]
     summary = (f"Training minimises next-token cross-entropy: by hand {n.manual_loss:.4f} = a random tiny "
                f"GPT-2's own {n.model_loss:.4f} (diff {n.manual_vs_model_loss_abs_diff:.1e}); the first loss of "
                f"{n.init_draws} random inits averages {n.init_draws_mean_loss:.3f}, "
                f"{n.init_excess_standard_errors:+.1f} standard errors from ln V = {n.ln_vocab:.3f}; a leaderboard "
-               f"instead scores ranked guesses: MAP@3, {n.worked_map_at_3:.4f} on a worked example.")
+               f"instead scores ranked guesses: MAP@3, {n.map3['worked']:.4f} on a worked example.")
     return Report(summary=summary, findings=findings, tables=tables,
                   model=f"randomly initialised tiny GPT-2 (V={V}) + {n.model_name}")
 
+
+# --- 5. The probe -------------------------------------------------------------------------------
+# Label smoothing's two stages became a dict keyed by stage (init, trained);
+# MAP@3 of the three guessers became a dict keyed by guesser (mc, random, worked).
+RENAMED_METRICS = {
+    **{f"label_smoothing_{stage}_{name}": f"label_smoothing.{stage}.{name}"
+       for stage in ("init", "trained") for name in ("loss", "by_hand_abs_diff", "increase")},
+    **{f"{who}_map_at_3": f"map3.{who}" for who in ("mc", "random", "worked")},
+}
 
 PROBE = Probe(
     name="loss",
     question="loss-and-benchmark",
     title="Cross-entropy by hand vs a random tiny GPT-2's own loss, loss at init vs ln V, label smoothing, MAP@3",
-    options=LossOptions,
+    options=Options,
     measure=measure,
     report=report,
     check=check,
@@ -491,4 +511,5 @@ PROBE = Probe(
                    "init_loss", "nats"),
         Prediction("What perplexity does that first loss correspond to?", "init_perplexity", "", scoring="log10"),
     ),
+    renamed_metrics=RENAMED_METRICS,
 )

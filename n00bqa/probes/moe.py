@@ -182,11 +182,7 @@ def measure(opts: Options, ctx: Context) -> Numbers:
     common = touched_params[0] if len(set(touched_params)) == 1 else sum(touched_params) // T
     advance()
 
-    from n00bqa.probes.variants import count_one
-
-    big = count_one("mixtral-8x7b")  # built on meta from the published config
-    d = big.design
-    big_config_expert = big.routed_expert_params
+    big = mixtral_8x7b()
     return Numbers(
         tokens=T, router_topk=int(chosen.shape[-1]), distinct_experts_min=distinct,
         top_k_weight_sum_max_dev=float((weights.sum(-1) - 1).abs().max()),
@@ -201,15 +197,32 @@ def measure(opts: Options, ctx: Context) -> Numbers:
         load_min_over_uniform=float(counts.min()) / uniform,
         aux_loss_by_hand=aux, aux_loss_transformers=float(output.aux_loss), aux_loss_diff=abs(aux - float(output.aux_loss)),
         aux_loss_balanced=float(k), tolerance=TOLERANCE,
-        mixtral_8x7b={"total": big.total, "moe_layers": d.moe_layers, "experts": d.experts,
-                      "top_k": d.experts_per_token, "expert_params": big_config_expert,
-                      "expert_params_per_token": d.moe_layers * d.experts_per_token * big_config_expert,
-                      "active_formula": big.total - d.moe_layers * (d.experts - d.experts_per_token) * big_config_expert,
-                      "active_counted": big.active},
+        mixtral_8x7b=big,
         routing_rows=[[repr(chr(int(ids[0, t]))), *(" ".join(f"{int(e)}:{float(w):.2f}" for e, w in
                                                            zip(chosen[i, t], weights[i, t])) for i in range(opts.layers))]
                       for t in range(min(T, SHOWN_TOKENS))],
     )
+
+
+def mixtral_8x7b() -> dict[str, int]:
+    """The active-parameter formula at Mixtral-8x7B's published size, and the count of the model built
+    on the meta device from its config: every parameter but the experts a token's router leaves idle."""
+    from n00bqa.probes.lib.configs import build_model, published_configs
+    from n00bqa.probes.lib.counting import count_parameters
+
+    config, class_name = published_configs()["mixtral-8x7b"]
+    model = build_model(config, class_name)
+    total = count_parameters(model)
+    # transformers keeps a layer's experts fused: gate_up_proj (E, 2I, H) and down_proj (E, H, I)
+    fused = [m for m in model.modules() if hasattr(m, "gate_up_proj") and hasattr(m, "num_experts")]
+    expert = fused[0].gate_up_proj[0].numel() + fused[0].down_proj[0].numel()  # one expert: 3 x H x I
+    E, k = config.num_local_experts, config.num_experts_per_tok
+    return {"total": total, "moe_layers": len(fused), "experts": E, "top_k": k, "expert_params": expert,
+            "expert_params_per_token": len(fused) * k * expert,
+            "active_formula": total - config.num_hidden_layers * (E - k) * 3 * config.hidden_size
+            * config.intermediate_size,
+            "active_counted": total - sum((m.num_experts - k) * (m.gate_up_proj[0].numel() + m.down_proj[0].numel())
+                                          for m in fused)}
 
 
 # --- report --------------------------------------------------------------------------------------
@@ -249,16 +262,16 @@ def report(n: Numbers, opts: Options) -> Report:
     routing = Table(f"Routing of the first {len(n.routing_rows)} tokens: expert:weight per layer",
                     ["token", *layers], n.routing_rows,
                     note="Each cell: the k experts the router chose for that token in that layer, with its weights.")
-    load = Table("Load: token slots routed to each expert", ["expert", *layers],
-                 [[f"expert_{e}", *(n.load[layer][f"expert_{e}"] for layer in layers)] for e in range(opts.experts)],
-                 note=f"{n.tokens} tokens x top-{n.router_topk} = {n.tokens * n.router_topk} slots per layer.")
-    params = Table("Parameters: the tiny model", ["what", "params"], [
-        ["one expert (3 x hidden x intermediate)", per_expert],
-        ["all experts", n.expert_params_all],
-        ["touched by one token (measured)", n.expert_params_touched_per_token],
-        ["total", n.total_params],
-        ["active (measured)", n.active_params_measured],
-    ])
+    load = Table.of("Load: token slots routed to each expert", {f"expert_{e}": e for e in range(opts.experts)},
+                    {"expert": "key", **{layer: (lambda key, _, layer=layer: n.load[layer][key]) for layer in layers}},
+                    note=f"{n.tokens} tokens x top-{n.router_topk} = {n.tokens * n.router_topk} slots per layer.")
+    params = Table.of("Parameters: the tiny model", {
+        "one expert (3 x hidden x intermediate)": per_expert,
+        "all experts": n.expert_params_all,
+        "touched by one token (measured)": n.expert_params_touched_per_token,
+        "total": n.total_params,
+        "active (measured)": n.active_params_measured,
+    }, {"what": "key", "params": lambda _, count: count})
     return Report(
         summary=f"A tiny Mixtral ({opts.layers} layers, {opts.experts} experts, top-{opts.top_k}) routes each token to "
                 f"{n.router_topk} experts; the gradient of one token's output reaches {n.expert_params_touched_per_token:,} "

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from n00bqa.atomic import atomic_write_text
+from n00bqa.guards import is_probe_name
 from n00bqa.probes.base import Context, Probe, ProbeResult, flat_metrics
 from n00bqa.reporter import NullReporter, Reporter
 from n00bqa.study import Study
@@ -120,6 +121,8 @@ def _key_of(result: ProbeResult) -> str:
 
 
 def save_result(study: Study, result: ProbeResult) -> None:
+    if not is_probe_name(result.probe):
+        return
     text = json.dumps(result.to_dict(), indent=2, default=str)
     folder = _cache_dir(study)
     atomic_write_text(folder / f"{result.probe}-{_key_of(result)}.json", text)
@@ -128,13 +131,18 @@ def save_result(study: Study, result: ProbeResult) -> None:
 
 def cached_result(study: Study, probe: Probe, opts: Any, seed: int = 0) -> ProbeResult | None:
     """The cached run for exactly these options, seed, versions and probe source, if any."""
+    if not is_probe_name(probe.name):
+        return None
     key = cache_key(probe.name, dataclasses.asdict(opts), seed, probe_sha256(study, probe.name))
     return _read(study.state_path("probe-cache", f"{probe.name}-{key}.json"))
 
 
 def last_result(study: Study, probe_name: str) -> ProbeResult | None:
     """The last run of a probe, whatever its options (what `show` and `ask` display), or None if
-    there is none or the probe's source has changed since (a stale result is never shown)."""
+    there is none or the probe's source has changed since (a stale result is never shown). A name
+    that is no probe name (`../../x`, from a shared root's front matter) has none: no path is built."""
+    if not is_probe_name(probe_name):
+        return None
     result = _read(study.state_path("probe-cache", f"{probe_name}.latest.json"))
     if result is None or result.environment.get("probe_sha256") != probe_sha256(study, probe_name):
         return None
@@ -143,6 +151,8 @@ def last_result(study: Study, probe_name: str) -> ProbeResult | None:
 
 def cached_runs(study: Study, probe_name: str) -> list[ProbeResult]:
     """Every cached run of a probe's current source (any options), oldest first."""
+    if not is_probe_name(probe_name):
+        return []
     folder = study.state_path("probe-cache")
     sha = probe_sha256(study, probe_name)
     runs = [r for path in sorted(folder.glob(f"{probe_name}-*.json")) if (r := _read(path)) is not None

@@ -126,26 +126,58 @@ def change_verdict(p_value: float, alpha: float = ALPHA) -> str:
     return f"not distinguishable from no change (sign test p = {p_value:.2g}, not below {alpha:g})"
 
 
+# --- Numbers ------------------------------------------------------------------------------------
+@dataclass
+class Head:
+    """One BertFor<task> model built from the MiniLM checkpoint."""
+
+    new_modules: str  # the modules not in the checkpoint, e.g. "classifier"
+    new_params: int  # their weights: random at load
+    head_params: int  # the weights of the task head module(s)
+    pooler: bool  # does this model use the pooler (dense + tanh on [CLS])?
+    loaded: int  # the weights read from the checkpoint
+    new_keys: list[str]  # the new weights' names (report only)
+
+
+@dataclass
+class Step:
+    """One step of the multiple-choice forward, traced by hand."""
+
+    step: str
+    shape: str
+    meaning: str
+
+
+@dataclass
+class Pair:
+    """One (question, choice) pair of the collated batch."""
+
+    pair: str
+    tokens_before: int
+    tokens_after: int
+    pad_added: int
+
+
+@dataclass
+class Epoch:
+    epoch: int
+    train_loss: float  # mean over the epoch's steps
+    heldout_loss: float
+    heldout_accuracy: float
+
+
 @dataclass
 class Numbers:
     """What the task-heads probe measures; numeric fields are the `--json` metrics."""
 
-    # 1. one checkpoint, three heads
+    # 1. one checkpoint, three heads, keyed by task: MultipleChoice, QuestionAnswering, SequenceClassification
     hidden: int
-    mc_head_params: int
-    mc_new_params: int
-    qa_head_params: int
-    qa_new_params: int
-    seqcls_new_params: int
-    mc_pretrained_params: int  # the multiple-choice model's weights that come from the checkpoint
+    heads: dict[str, Head]
     pooler_loaded: bool
-    mc_new_keys: list[str]
-    head_rows: list[list[Any]]
     # 2. multiple choice traced by hand
     mc_logits_max_diff: float
     trace_question: str
-    trace_shapes: dict[str, str]  # report-only (strings): input_ids, flattened, pooled, scores, logits
-    trace_rows: list[list[Any]]
+    trace: list[Step]
     # 3. the collator
     collator_examples: int
     collator_shortest_choice: int  # tokens of the shortest (question, choice) pair before padding
@@ -155,17 +187,16 @@ class Numbers:
     collator_pad_tokens: int
     collator_matches_hf: bool
     collator_batch_shape: str
-    collator_rows: list[list[Any]]
-    layout_rows: list[list[Any]]
+    collator_pairs: list[Pair]
+    collator_keys_before: str
+    collator_shapes_after: dict[str, str]  # key -> tensor shape
     # 4. extractive QA and summarization
     qa_tokens: int  # [CLS] question [SEP] context [SEP]
     qa_logits_shape: str
     qa_answer: str
     summary_vocab: int
     summary_lm_head_tied: bool
-    summary_memory_shape: str
-    summary_logits_shape: str
-    summary_rows: list[list[Any]]
+    summary_steps: list[Step]
     # 5. fine-tuning
     n_choices: int
     train_layers: int
@@ -193,66 +224,71 @@ class Numbers:
     train_loss_first_epoch: float
     train_loss_last_epoch: float
     train_seconds: float
-    epoch_rows: list[list[Any]]
+    epochs: list[Epoch]
     model_name: str = ""
 
 
+# --- measure: the steps in the order of the explanation -----------------------------------------
 def measure(opts: TaskHeadsOptions, ctx: Context) -> Numbers:
-    from transformers.utils import logging as hf_logging
-
-    hf_logging.disable_progress_bar()  # its "Loading weights" bar would mix into the probe's own output
-    verbosity = hf_logging.get_verbosity()
-    hf_logging.set_verbosity_error()  # the load report below says the same thing, as data
-    try:
-        return _measure(opts, ctx)
-    finally:
-        hf_logging.set_verbosity(verbosity)
-
-
-def _measure(opts: TaskHeadsOptions, ctx: Context) -> Numbers:
     import torch
-    from transformers import (BartConfig, BartForConditionalGeneration, BertForMultipleChoice,
-                              BertForQuestionAnswering, BertForSequenceClassification, DataCollatorWithPadding)
 
-    from n00bqa.probes.lib.models import BUNDLED_NAME, load_tokenizer, resolve_model_dir
+    from n00bqa.probes.lib.models import BUNDLED_NAME, load_tokenizer
 
     torch.manual_seed(ctx.seed)
     tokenizer = load_tokenizer(None)
-    folder = str(resolve_model_dir(None))
     train_set, test_set = split_questions(ctx.seed, opts.held_out)
     steps_per_epoch = -(-len(train_set) // opts.batch_size)
     advance = ctx.task("building heads and fine-tuning", 4 + opts.epochs * steps_per_epoch)
 
-    # -- 1. one checkpoint, three heads: what is loaded, what is new --------------------------------------
-    heads: dict[str, Any] = {}
-    head_rows = []
-    for label, cls, head_names in (("multiple choice", BertForMultipleChoice, ["classifier"]),
-                                   ("question answering", BertForQuestionAnswering, ["qa_outputs"]),
-                                   ("sequence classification (3 labels)", BertForSequenceClassification,
-                                    ["classifier"])):
-        kwargs = {"num_labels": 3} if cls is BertForSequenceClassification else {}
-        model, info = cls.from_pretrained(folder, local_files_only=True, output_loading_info=True, **kwargs)
-        model.eval()
-        params = dict(model.named_parameters())
-        new = sorted(info["missing_keys"])
-        new_count = sum(params[k].numel() for k in new if k in params)
-        head_count = sum(p.numel() for n in head_names for p in getattr(model, n).parameters())
-        has_pooler = getattr(model.bert, "pooler", None) is not None
-        heads[label] = {"model": model, "new": new, "new_count": new_count, "head_count": head_count,
-                        "total": sum(p.numel() for p in model.parameters()), "pooler": has_pooler}
-        new_modules = sorted({k.rsplit(".", 1)[0] for k in new})  # classifier.weight, classifier.bias -> classifier
-        head_rows.append([cls.__name__.removeprefix("BertFor"), ", ".join(new_modules) or "none", new_count,
-                          "yes" if has_pooler else "no", heads[label]["total"] - new_count])
-        advance(1)
-    mc = heads["multiple choice"]["model"]
-    qa = heads["question answering"]["model"]
-    hidden = mc.config.hidden_size
+    models, heads = build_heads(advance)
+    mc, qa = models["MultipleChoice"], models["QuestionAnswering"]
+    trace = trace_multiple_choice(mc, tokenizer, test_set[0])
+    collator = collate_two_examples(tokenizer, train_set[:2])
+    advance(1)
+    qa_span = extractive_qa(qa, tokenizer)
+    summary = summarization(tokenizer)
+    advance(1)
+    tuning = fine_tune(mc, tokenizer, train_set, test_set, opts, ctx.seed, advance)
+    return Numbers(hidden=mc.config.hidden_size, heads=heads,
+                   pooler_loaded=not any("pooler" in k for k in heads["MultipleChoice"].new_keys),
+                   **trace, **collator, **qa_span, **summary, **tuning, model_name=BUNDLED_NAME)
 
-    # -- 2. multiple choice, traced by hand on one real question ------------------------------------------
-    q = test_set[0]
-    example = collate_multiple_choice(tokenizer, [features(tokenizer, q)])
+
+def build_heads(advance) -> tuple[dict[str, Any], dict[str, Head]]:
+    """1. One checkpoint, three heads: what each BertFor<task> loads and what it adds (random)."""
+    from transformers import BertForMultipleChoice, BertForQuestionAnswering, BertForSequenceClassification
+
+    from n00bqa.probes.lib.models import load_task_model
+
+    models, heads = {}, {}
+    for cls, head_names, kwargs in ((BertForMultipleChoice, ["classifier"], {}),
+                                    (BertForQuestionAnswering, ["qa_outputs"], {}),
+                                    (BertForSequenceClassification, ["classifier"], {"num_labels": 3})):
+        model, new = load_task_model(cls, None, **kwargs)  # new: classifier.weight, classifier.bias
+        params = dict(model.named_parameters())
+        new_count = sum(params[k].numel() for k in new if k in params)
+        task = cls.__name__.removeprefix("BertFor")
+        models[task] = model
+        heads[task] = Head(
+            new_modules=", ".join(sorted({k.rsplit(".", 1)[0] for k in new})) or "none",  # -> classifier
+            new_params=new_count,
+            head_params=sum(p.numel() for n in head_names for p in getattr(model, n).parameters()),
+            pooler=getattr(model.bert, "pooler", None) is not None,
+            loaded=sum(p.numel() for p in model.parameters()) - new_count,
+            new_keys=new,
+        )
+        advance(1)
+    return models, heads
+
+
+def trace_multiple_choice(mc, tokenizer, question: dict[str, str]) -> dict[str, Any]:
+    """2. The multiple-choice forward by hand on one real question, against the model's own forward."""
+    import torch
+
+    example = collate_multiple_choice(tokenizer, [features(tokenizer, question)])
     input_ids = example["input_ids"]  # (1, 5, T)
-    B, C, T = input_ids.shape
+    C = input_ids.shape[1]
+    hidden = mc.config.hidden_size
     with torch.no_grad():
         flat = {k: v.view(-1, v.shape[-1]) for k, v in example.items() if k != "labels"}  # (B*C, T)
         encoded = mc.bert(**flat)
@@ -263,42 +299,54 @@ def _measure(opts: TaskHeadsOptions, ctx: Context) -> Numbers:
         probs = logits.softmax(-1)  # (B, C), sums to 1 over the choices
         loss = torch.nn.functional.cross_entropy(logits, example["labels"])
         model_out = mc(**example)  # the library's own forward, for comparison
-    mc_diff = float((model_out.logits - logits).abs().max())
-    trace_shapes = {"input_ids": str(tuple(input_ids.shape)), "flattened": str(tuple(flat["input_ids"].shape)),
-                    "pooled": str(tuple(pooled.shape)), "scores": str(tuple(scores.shape)),
-                    "logits": str(tuple(logits.shape))}
-    trace_rows = [
-        ["input_ids", trace_shapes["input_ids"], "(batch, num_choices, seq): one question, 5 (question, choice) pairs"],
-        ["flattened", trace_shapes["flattened"], "(batch*num_choices, seq): the encoder sees 5 sequences"],
-        ["last_hidden_state", str(tuple(tokens.shape)), "(batch*num_choices, seq, hidden)"],
-        ["pooled [CLS]", trace_shapes["pooled"], "(batch*num_choices, hidden): dense + tanh on the first token"],
-        ["classifier", trace_shapes["scores"], f"Linear({hidden}, 1): one score per pair"],
-        ["logits", trace_shapes["logits"], "(batch, num_choices): view(-1, num_choices)"],
-        ["softmax", " ".join(f"{p:.3f}" for p in probs[0].tolist()), "probabilities over A-E (untrained head)"],
-        ["cross-entropy", f"{float(loss):.4f}", f"vs ln(5) = {torch.log(torch.tensor(5.0)):.4f} for a uniform guess"],
+    shape = lambda t: str(tuple(t.shape))  # noqa: E731
+    trace = [
+        Step("input_ids", shape(input_ids), "(batch, num_choices, seq): one question, 5 (question, choice) pairs"),
+        Step("flattened", shape(flat["input_ids"]), "(batch*num_choices, seq): the encoder sees 5 sequences"),
+        Step("last_hidden_state", shape(tokens), "(batch*num_choices, seq, hidden)"),
+        Step("pooled [CLS]", shape(pooled), "(batch*num_choices, hidden): dense + tanh on the first token"),
+        Step("classifier", shape(scores), f"Linear({hidden}, 1): one score per pair"),
+        Step("logits", shape(logits), "(batch, num_choices): view(-1, num_choices)"),
+        Step("softmax", " ".join(f"{p:.3f}" for p in probs[0].tolist()), "probabilities over A-E (untrained head)"),
+        Step("cross-entropy", f"{float(loss):.4f}", f"vs ln(5) = {math.log(5):.4f} for a uniform guess"),
     ]
+    return {"mc_logits_max_diff": float((model_out.logits - logits).abs().max()),
+            "trace_question": question["prompt"], "trace": trace}
 
-    # -- 3. the collator: list of examples -> dict of tensors ----------------------------------------------
-    examples = [features(tokenizer, x) for x in train_set[:2]]
-    batch = collate_multiple_choice(tokenizer, examples)
-    seq = batch["input_ids"].shape[-1]
-    collator_rows = []
-    for b, ex in enumerate(examples):
-        for i, ids in enumerate(ex["input_ids"]):
-            collator_rows.append([f"example {b + 1} {LETTERS[i]}: {train_set[b][LETTERS[i]]}", len(ids), seq,
-                                  int((batch["attention_mask"][b, i] == 0).sum())])
+
+def collate_two_examples(tokenizer, questions: list[dict[str, str]]) -> dict[str, Any]:
+    """3. The collator on two training questions: a list of examples -> a dict of padded tensors."""
+    import torch
+    from transformers import DataCollatorWithPadding
+
+    examples = [features(tokenizer, x) for x in questions]
+    batch = collate_multiple_choice(tokenizer, examples)  # (B, C, seq) each
+    B, C, seq = batch["input_ids"].shape
+    pairs = [Pair(f"example {b + 1} {LETTERS[i]}: {questions[b][LETTERS[i]]}", len(ids), seq,
+                  int((batch["attention_mask"][b, i] == 0).sum()))
+             for b, ex in enumerate(examples) for i, ids in enumerate(ex["input_ids"])]
     # transformers' own padding collator on the flattened batch gives the same tensors
     reference = DataCollatorWithPadding(tokenizer)(
         [{k: ex[k][i] for k in ex if k != "label"} for ex in examples for i in range(C)])
-    layout_rows = [
-        ["before", f"list of {len(examples)} dicts", ", ".join(k for k in examples[0]),
-         f"input_ids: {C} lists of lengths {[len(x) for x in examples[0]['input_ids']]} (example 1)"],
-        ["after", "dict of tensors", ", ".join(batch),
-         "; ".join(f"{k}: {tuple(v.shape)}" for k, v in batch.items())],
-    ]
-    advance(1)
+    return {
+        "collator_examples": B,
+        "collator_shortest_choice": min(p.tokens_before for p in pairs),
+        "collator_longest_choice": max(p.tokens_before for p in pairs),
+        "collator_first_lengths": [len(x) for x in examples[0]["input_ids"]],
+        "collator_padded_length": seq,
+        "collator_pad_tokens": int((batch["attention_mask"] == 0).sum()),
+        "collator_matches_hf": bool(torch.equal(reference["input_ids"].view(B, C, -1), batch["input_ids"])),
+        "collator_batch_shape": str(tuple(batch["input_ids"].shape)),
+        "collator_pairs": pairs,
+        "collator_keys_before": ", ".join(examples[0]),
+        "collator_shapes_after": {k: str(tuple(v.shape)) for k, v in batch.items()},
+    }
 
-    # -- 4. extractive QA and summarization -----------------------------------------------------------------
+
+def extractive_qa(qa, tokenizer) -> dict[str, Any]:
+    """4a. Extractive QA: a start and an end logit per token; the answer is the best span in the context."""
+    import torch
+
     qa_in = tokenizer(QA_QUESTION, QA_CONTEXT, return_tensors="pt")  # [CLS] question [SEP] context [SEP]
     with torch.no_grad():
         qa_out = qa(**qa_in)  # start_logits, end_logits: (1, T) each, from Linear(hidden, 2) split in two
@@ -310,40 +358,50 @@ def _measure(opts: TaskHeadsOptions, ctx: Context) -> Numbers:
                 score = float(qa_out.start_logits[0, s] + qa_out.end_logits[0, e])
                 if score > best:
                     best, span = score, (s, e)
-    qa_answer = tokenizer.decode(qa_in["input_ids"][0, span[0]:span[1] + 1])
+    return {"qa_tokens": int(qa_in["input_ids"].shape[1]), "qa_logits_shape": str(tuple(qa_out.start_logits.shape)),
+            "qa_answer": tokenizer.decode(qa_in["input_ids"][0, span[0]:span[1] + 1])}
 
-    bart_config = BartConfig(vocab_size=tokenizer.vocab_size, d_model=64, encoder_layers=2, decoder_layers=2,
-                             encoder_attention_heads=4, decoder_attention_heads=4, encoder_ffn_dim=128,
-                             decoder_ffn_dim=128, max_position_embeddings=128, pad_token_id=tokenizer.pad_token_id,
-                             bos_token_id=tokenizer.cls_token_id, eos_token_id=tokenizer.sep_token_id,
-                             decoder_start_token_id=tokenizer.sep_token_id, forced_eos_token_id=None)
-    bart = BartForConditionalGeneration(bart_config).eval()  # random weights: the mechanics, not a summary
+
+def summarization(tokenizer) -> dict[str, Any]:
+    """4b. Summarization: an encoder-decoder whose LM head generates new tokens (a tiny random BART)."""
+    import torch
+    from transformers import BartConfig, BartForConditionalGeneration
+
+    config = BartConfig(vocab_size=tokenizer.vocab_size, d_model=64, encoder_layers=2, decoder_layers=2,
+                        encoder_attention_heads=4, decoder_attention_heads=4, encoder_ffn_dim=128,
+                        decoder_ffn_dim=128, max_position_embeddings=128, pad_token_id=tokenizer.pad_token_id,
+                        bos_token_id=tokenizer.cls_token_id, eos_token_id=tokenizer.sep_token_id,
+                        decoder_start_token_id=tokenizer.sep_token_id, forced_eos_token_id=None)
+    bart = BartForConditionalGeneration(config).eval()  # random weights: the mechanics, not a summary
     src = tokenizer(SUMMARY_SOURCE, return_tensors="pt")
     src = {"input_ids": src["input_ids"], "attention_mask": src["attention_mask"]}
     with torch.no_grad():
         memory = bart.get_encoder()(**src).last_hidden_state  # (1, S, d_model)
-        start = torch.tensor([[bart_config.decoder_start_token_id]])
-        bart_logits = bart(**src, decoder_input_ids=start).logits  # (1, 1, vocab): lm_head(decoder state)
+        start = torch.tensor([[config.decoder_start_token_id]])
+        logits = bart(**src, decoder_input_ids=start).logits  # (1, 1, vocab): lm_head(decoder state)
         generated = bart.generate(**src, max_new_tokens=8, do_sample=False, num_beams=1)
     tied = bart.lm_head.weight.data_ptr() == bart.model.shared.weight.data_ptr()
-    summary_rows = [
-        ["source ids", str(tuple(src["input_ids"].shape)), "the text to summarise, tokenized"],
-        ["encoder memory", str(tuple(memory.shape)), "(1, S, d_model), read by every decoder step via cross-attention"],
-        ["lm_head logits (first step)", str(tuple(bart_logits.shape)), "(1, t, vocab): a distribution over the next token"],
-        ["lm_head weight", str(tuple(bart.lm_head.weight.shape)),
-         f"tied to the input embedding: {'yes' if tied else 'no'}"],
-        ["generated ids", str(tuple(generated.shape)), "greedy generate(), 8 new tokens at most"],
-    ]
-    advance(1)
+    shape = lambda t: str(tuple(t.shape))  # noqa: E731
+    return {"summary_vocab": tokenizer.vocab_size, "summary_lm_head_tied": tied, "summary_steps": [
+        Step("source ids", shape(src["input_ids"]), "the text to summarise, tokenized"),
+        Step("encoder memory", shape(memory), "(1, S, d_model), read by every decoder step via cross-attention"),
+        Step("lm_head logits (first step)", shape(logits), "(1, t, vocab): a distribution over the next token"),
+        Step("lm_head weight", shape(bart.lm_head.weight), f"tied to the input embedding: {'yes' if tied else 'no'}"),
+        Step("generated ids", shape(generated), "greedy generate(), 8 new tokens at most"),
+    ]}
 
-    # -- 5. fine-tune the multiple-choice head (and the top layers) --------------------------------------------
+
+def fine_tune(mc, tokenizer, train_set, test_set, opts: TaskHeadsOptions, seed: int, advance) -> dict[str, Any]:
+    """5. Fine-tune the multiple-choice head (and the top layers); held-out accuracy before and after."""
+    import torch
+
     right_before, before_loss = answers_right(mc, tokenizer, test_set)
-    before_test = sum(right_before) / len(test_set)
     before_train, _ = accuracy(mc, tokenizer, train_set)
     for p in mc.parameters():
         p.requires_grad = False
-    body = [p for layer in mc.bert.encoder.layer[len(mc.bert.encoder.layer) - opts.train_layers:]
-            for p in layer.parameters()] if opts.train_layers else []
+    layers = mc.bert.encoder.layer
+    body = [p for layer in layers[len(layers) - opts.train_layers:] for p in layer.parameters()] \
+        if opts.train_layers else []
     if opts.train_layers:
         body += list(mc.bert.pooler.parameters())
     head = list(mc.classifier.parameters())
@@ -351,8 +409,8 @@ def _measure(opts: TaskHeadsOptions, ctx: Context) -> Numbers:
         p.requires_grad = True
     groups = [{"params": head, "lr": opts.head_lr}] + ([{"params": body, "lr": opts.lr}] if body else [])
     optimizer = torch.optim.AdamW(groups, weight_decay=0.0)
-    rng = random.Random(ctx.seed)
-    epoch_rows = []
+    rng = random.Random(seed)
+    epochs = []
     start_time = time.perf_counter()
     for epoch in range(1, opts.epochs + 1):
         mc.train()
@@ -360,68 +418,54 @@ def _measure(opts: TaskHeadsOptions, ctx: Context) -> Numbers:
         rng.shuffle(order)
         losses = []
         for i in range(0, len(order), opts.batch_size):
-            batch_i = collate_multiple_choice(tokenizer, [features(tokenizer, x) for x in order[i:i + opts.batch_size]])
-            out = mc(**batch_i)  # logits (b, 5); loss = cross-entropy over the 5 choices
+            batch = collate_multiple_choice(tokenizer, [features(tokenizer, x) for x in order[i:i + opts.batch_size]])
+            out = mc(**batch)  # logits (b, 5); loss = cross-entropy over the 5 choices
             optimizer.zero_grad(set_to_none=True)
             out.loss.backward()
             optimizer.step()
             losses.append(out.loss.item())
             advance(1)
         test_acc, test_loss = accuracy(mc, tokenizer, test_set)
-        epoch_rows.append([epoch, round(sum(losses) / len(losses), 4), round(test_loss, 4), round(test_acc, 3)])
+        epochs.append(Epoch(epoch, round(sum(losses) / len(losses), 4), round(test_loss, 4), round(test_acc, 3)))
     train_seconds = time.perf_counter() - start_time
     right_after, _ = answers_right(mc, tokenizer, test_set)
-    after_test = sum(right_after) / len(test_set)
+    after_train, _ = accuracy(mc, tokenizer, train_set)
+    n, C = len(test_set), len(LETTERS)
+    before_test, after_test = sum(right_before) / n, sum(right_after) / n
     newly_right = sum(a and not b for a, b in zip(right_after, right_before))
     newly_wrong = sum(b and not a for a, b in zip(right_after, right_before))
-    after_train, _ = accuracy(mc, tokenizer, train_set)
-
-    h_mc, h_qa, h_sc = heads["multiple choice"], heads["question answering"], heads["sequence classification (3 labels)"]
-    return Numbers(
-        hidden=hidden, mc_head_params=h_mc["head_count"], mc_new_params=h_mc["new_count"],
-        qa_head_params=h_qa["head_count"], qa_new_params=h_qa["new_count"], seqcls_new_params=h_sc["new_count"],
-        mc_pretrained_params=h_mc["total"] - h_mc["new_count"],
-        pooler_loaded=not any("pooler" in k for k in h_mc["new"]), mc_new_keys=h_mc["new"], head_rows=head_rows,
-        mc_logits_max_diff=mc_diff, trace_question=q["prompt"], trace_shapes=trace_shapes, trace_rows=trace_rows,
-        collator_examples=len(examples), collator_shortest_choice=min(r[1] for r in collator_rows),
-        collator_longest_choice=max(r[1] for r in collator_rows),
-        collator_first_lengths=[len(x) for x in examples[0]["input_ids"]], collator_padded_length=seq,
-        collator_pad_tokens=int((batch["attention_mask"] == 0).sum()),
-        collator_matches_hf=bool(torch.equal(reference["input_ids"].view(len(examples), C, -1), batch["input_ids"])),
-        collator_batch_shape=str(tuple(batch["input_ids"].shape)), collator_rows=collator_rows,
-        layout_rows=layout_rows,
-        qa_tokens=int(qa_in["input_ids"].shape[1]), qa_logits_shape=str(tuple(qa_out.start_logits.shape)),
-        qa_answer=qa_answer,
-        summary_vocab=tokenizer.vocab_size, summary_lm_head_tied=tied, summary_memory_shape=str(tuple(memory.shape)),
-        summary_logits_shape=str(tuple(bart_logits.shape)), summary_rows=summary_rows,
-        n_choices=C, train_layers=opts.train_layers, trainable_params=sum(p.numel() for p in body + head),
-        train_questions=len(train_set), held_out_questions=len(test_set),
-        chance_accuracy=1 / C, accuracy_before=round(before_test, 4), accuracy_after=round(after_test, 4),
-        accuracy_change=round(after_test - before_test, 4), one_question_share=1 / len(test_set),
-        alpha=ALPHA, heldout_correct=sum(right_after), heldout_total=len(test_set),
-        heldout_p_value=binomial_tail(sum(right_after), len(test_set), 1 / C),
-        heldout_correct_before=sum(right_before),
-        heldout_p_value_before=binomial_tail(sum(right_before), len(test_set), 1 / C),
-        newly_right=newly_right, newly_wrong=newly_wrong,
-        change_p_value=binomial_tail(newly_right, newly_right + newly_wrong, 0.5),
-        train_accuracy_before=round(before_train, 4), train_accuracy_after=round(after_train, 4),
-        loss_before=before_loss,
-        train_loss_first_epoch=epoch_rows[0][1] if epoch_rows else 0.0,
-        train_loss_last_epoch=epoch_rows[-1][1] if epoch_rows else 0.0,
-        train_seconds=round(train_seconds, 2), epoch_rows=epoch_rows, model_name=BUNDLED_NAME,
-    )
+    return {
+        "n_choices": C, "train_layers": opts.train_layers, "trainable_params": sum(p.numel() for p in body + head),
+        "train_questions": len(train_set), "held_out_questions": n,
+        "chance_accuracy": 1 / C, "accuracy_before": round(before_test, 4), "accuracy_after": round(after_test, 4),
+        "accuracy_change": round(after_test - before_test, 4), "one_question_share": 1 / n,
+        "alpha": ALPHA, "heldout_correct": sum(right_after), "heldout_total": n,
+        "heldout_p_value": binomial_tail(sum(right_after), n, 1 / C),
+        "heldout_correct_before": sum(right_before),
+        "heldout_p_value_before": binomial_tail(sum(right_before), n, 1 / C),
+        "newly_right": newly_right, "newly_wrong": newly_wrong,
+        "change_p_value": binomial_tail(newly_right, newly_right + newly_wrong, 0.5),
+        "train_accuracy_before": round(before_train, 4), "train_accuracy_after": round(after_train, 4),
+        "loss_before": before_loss,
+        "train_loss_first_epoch": epochs[0].train_loss if epochs else 0.0,
+        "train_loss_last_epoch": epochs[-1].train_loss if epochs else 0.0,
+        "train_seconds": round(train_seconds, 2), "epochs": epochs,
+    }
 
 
+# --- report -------------------------------------------------------------------------------------
 def report(n: Numbers, opts: TaskHeadsOptions) -> Report:
+    mc, qa, sc = n.heads["MultipleChoice"], n.heads["QuestionAnswering"], n.heads["SequenceClassification"]
+    shapes = {s.step: s.shape for s in (*n.trace, *n.summary_steps)}
     findings = [
         f"From one MiniLM checkpoint, transformers builds three task models; only the head is new: multiple choice "
-        f"adds {n.mc_new_params} weights ({', '.join(n.mc_new_keys)}: {n.hidden}x1 + 1), QA adds {n.qa_new_params} "
-        f"({n.hidden}x2 + 2, start and end), 3-label classification adds {n.seqcls_new_params} ({n.hidden}x3 + 3); "
+        f"adds {mc.new_params} weights ({', '.join(mc.new_keys)}: {n.hidden}x1 + 1), QA adds {qa.new_params} "
+        f"({n.hidden}x2 + 2, start and end), 3-label classification adds {sc.new_params} ({n.hidden}x3 + 3); "
         f"the pooler is {'in the checkpoint and loaded' if n.pooler_loaded else 'new'}, "
-        f"so the other {n.mc_pretrained_params:,} weights are pretrained.",
-        f"Multiple choice: input_ids {n.trace_shapes['input_ids']} is viewed as {n.trace_shapes['flattened']}, "
-        f"encoded and pooled to {n.trace_shapes['pooled']}, scored by Linear({n.hidden}, 1) to "
-        f"{n.trace_shapes['scores']} and viewed as logits {n.trace_shapes['logits']}; the hand-traced logits match "
+        f"so the other {mc.loaded:,} weights are pretrained.",
+        f"Multiple choice: input_ids {shapes['input_ids']} is viewed as {shapes['flattened']}, "
+        f"encoded and pooled to {shapes['pooled [CLS]']}, scored by Linear({n.hidden}, 1) to "
+        f"{shapes['classifier']} and viewed as logits {shapes['logits']}; the hand-traced logits match "
         f"the model's own forward (max difference {n.mc_logits_max_diff:.1e}).",
         f"The collator turns a list of {n.collator_examples} examples, each with {n.n_choices} token lists "
         f"(example 1: lengths {', '.join(map(str, n.collator_first_lengths))}; the batch's pairs run from "
@@ -433,7 +477,7 @@ def report(n: Numbers, opts: TaskHeadsOptions) -> Report:
         f"Extractive QA: start and end logits of shape {n.qa_logits_shape} score every token; the "
         f"best span in the context is {n.qa_answer!r} — arbitrary, because the QA head is untrained.",
         f"Summarization is encoder-decoder generation: a tiny BART (random weights, built from a config) reads memory "
-        f"{n.summary_memory_shape} and its LM head gives logits {n.summary_logits_shape} per step over the "
+        f"{shapes['encoder memory']} and its LM head gives logits {shapes['lm_head logits (first step)']} per step over the "
         f"{n.summary_vocab:,}-token vocabulary (its weight is tied to the embedding: "
         f"{'yes' if n.summary_lm_head_tied else 'no'}).",
         (f"Fine-tuning the head{f' and top {opts.train_layers} layers' if opts.train_layers else ''} "
@@ -449,32 +493,44 @@ def report(n: Numbers, opts: TaskHeadsOptions) -> Report:
         + (f" Fine-tuning made {n.newly_right} held-out questions right and {n.newly_wrong} wrong: "
            f"{change_verdict(n.change_p_value, n.alpha)}." if opts.epochs else ""),
     ]
+    before = Epoch(0, "-", round(n.loss_before, 4), round(n.accuracy_before, 3))  # the untrained head
+    layout = {
+        "before": {"type": f"list of {n.collator_examples} dicts", "keys": n.collator_keys_before,
+                   "shapes": f"input_ids: {n.n_choices} lists of lengths {n.collator_first_lengths} (example 1)"},
+        "after": {"type": "dict of tensors", "keys": ", ".join(n.collator_shapes_after),
+                  "shapes": "; ".join(f"{k}: {v}" for k, v in n.collator_shapes_after.items())},
+    }
+    steps = {"step": "step", "shape / value": "shape", "meaning": "meaning"}
     tables = [
-        Table("One checkpoint, three heads: BertFor<task>", ["task", "new (random)", "new params", "pooler",
-                                                            "loaded"], n.head_rows,
-              note="sequence classification built with num_labels=3; the pooler, when used, is loaded from the "
-                   "checkpoint; QA scores every token, so it has no pooler"),
-        Table(f"Multiple choice, traced by hand: '{n.trace_question}'", ["step", "shape / value", "meaning"],
-              n.trace_rows),
-        Table("The collator: per-choice lengths before and after padding",
-              ["(question, choice) pair", "tokens before", "tokens after", "pad added"], n.collator_rows),
-        Table("The collator: layout change", ["", "type", "keys", "shapes"], n.layout_rows),
-        Table("Summarization head (tiny BART, random weights)", ["tensor", "shape", "meaning"], n.summary_rows),
-        Table("Fine-tuning the multiple-choice head", ["epoch", "mean train loss", "held-out loss",
-                                                     "held-out accuracy"],
-              [[0, "-", round(n.loss_before, 4), round(n.accuracy_before, 3)], *n.epoch_rows],
-              note=f"{n.train_questions} training / {n.held_out_questions} held-out questions, {n.n_choices} "
-                   f"choices each; chance = {n.chance_accuracy:g}; before fine-tuning {n.heldout_correct_before} of "
-                   f"{n.heldout_total} held-out right (binomial p = {n.heldout_p_value_before:.2g})"),
+        Table.of("One checkpoint, three heads: BertFor<task>", n.heads, {
+            "task": "key", "new (random)": "new_modules", "new params": "new_params",
+            "pooler": lambda _, h: "yes" if h.pooler else "no", "loaded": "loaded"},
+            note="sequence classification built with num_labels=3; the pooler, when used, is loaded from the "
+                 "checkpoint; QA scores every token, so it has no pooler"),
+        Table.of(f"Multiple choice, traced by hand: '{n.trace_question}'", n.trace, steps),
+        Table.of("The collator: per-choice lengths before and after padding", n.collator_pairs, {
+            "(question, choice) pair": "pair", "tokens before": "tokens_before", "tokens after": "tokens_after",
+            "pad added": "pad_added"}),
+        Table.of("The collator: layout change", layout, {"": "key", "type": "type", "keys": "keys",
+                                                          "shapes": "shapes"}),
+        Table.of("Summarization head (tiny BART, random weights)", n.summary_steps,
+                 {"tensor": "step", "shape": "shape", "meaning": "meaning"}),
+        Table.of("Fine-tuning the multiple-choice head", [before, *n.epochs], {
+            "epoch": "epoch", "mean train loss": "train_loss", "held-out loss": "heldout_loss",
+            "held-out accuracy": "heldout_accuracy"},
+            note=f"{n.train_questions} training / {n.held_out_questions} held-out questions, {n.n_choices} "
+                 f"choices each; chance = {n.chance_accuracy:g}; before fine-tuning {n.heldout_correct_before} of "
+                 f"{n.heldout_total} held-out right (binomial p = {n.heldout_p_value_before:.2g})"),
     ]
-    summary = (f"One pretrained body, small new heads: {n.mc_new_params} new weights turn MiniLM into a "
-               f"multiple-choice model, {n.qa_new_params} into an extractive QA model; "
+    summary = (f"One pretrained body, small new heads: {mc.new_params} new weights turn MiniLM into a "
+               f"multiple-choice model, {qa.new_params} into an extractive QA model; "
                + (f"after {opts.epochs} epochs of fine-tuning" if opts.epochs else "without fine-tuning")
                + f" it answers {n.heldout_correct} of {n.heldout_total} held-out questions: "
                f"{chance_verdict(n.heldout_p_value, n.alpha)}.")
     return Report(summary, findings, tables, model=n.model_name)
 
 
+# --- The probe ----------------------------------------------------------------------------------
 PROBE = Probe(
     name="task-heads",
     question="task-heads",
@@ -486,7 +542,14 @@ PROBE = Probe(
     threads=1,  # a tiny model: one thread is faster than two (see Probe.threads)
     predictions=(
         Prediction("How many new weights does a multiple-choice head add to MiniLM (hidden size 384)?",
-                   "mc_new_params", "parameters"),
-        Prediction("And an extractive-QA head (start and end logits)?", "qa_new_params", "parameters"),
+                   "heads.MultipleChoice.new_params", "parameters"),
+        Prediction("And an extractive-QA head (start and end logits)?", "heads.QuestionAnswering.new_params",
+                   "parameters"),
     ),
+    renamed_metrics={  # before issue 21 each head's numbers were a field of their own
+        "mc_new_params": "heads.MultipleChoice.new_params", "mc_head_params": "heads.MultipleChoice.head_params",
+        "mc_pretrained_params": "heads.MultipleChoice.loaded", "qa_new_params": "heads.QuestionAnswering.new_params",
+        "qa_head_params": "heads.QuestionAnswering.head_params",
+        "seqcls_new_params": "heads.SequenceClassification.new_params",
+    },
 )

@@ -6,12 +6,15 @@ run. It reads top to bottom in the order of the explanation:
 
 1. Options: a dataclass; each field becomes a `--flag` with its help text. `check` refuses bad
    values in one line, before torch is imported.
-2. Numbers: a dataclass of what was measured. The framework turns its numeric fields into the
-   `--json` metrics (nested dicts become `a.b` keys), so never write a metric by hand.
+2. Numbers: a dataclass of what was measured. It may nest: a record per case, in a dict keyed by
+   the case (here one record per parameter tensor), never one field per case. The framework
+   turns its numeric fields into the `--json` metrics (`tensors.weight.count`), so never write a
+   metric by hand; `result.numbers` keeps the dataclass itself for tests.
 3. measure(opts, ctx) -> Numbers: the experiment. Real tensors, real autograd; shapes in comments.
 4. report(numbers, opts) -> Report: the summary, findings and tables, every number read from
    `numbers`, every verdict ("equal", "close", "noise") computed from a test whose numbers are
-   shown. A test checks that each number in a finding is a metric, a table cell or an option.
+   shown; tables are built from the records by name with `Table.of`. A test checks that each
+   number in a finding is a metric, a table cell or an option.
 5. PROBE = Probe(...): the name (the file's name, `-` for `_`), the question it answers, the title
    for `n00bqa probes`, and predictions the learner can guess first (`n00bqa quiz`).
 """
@@ -41,6 +44,12 @@ def check(opts: Options) -> None:
 
 # --- 2. Numbers ---------------------------------------------------------------------------------
 @dataclass
+class TensorSize:
+    shape: str  # "out x in", as the module stores it
+    count: int  # numel()
+
+
+@dataclass
 class Numbers:
     output_rows: int  # y.shape[0]
     output_cols: int  # y.shape[1]
@@ -48,6 +57,7 @@ class Numbers:
     params_formula: int  # in * out + out, the closed form
     max_abs_diff: float  # |nn.Linear(x) - (x @ W.T + b)|, largest entry
     tolerance: float
+    tensors: dict[str, TensorSize]  # by parameter name: "weight", "bias"
 
 
 # --- 3. measure ---------------------------------------------------------------------------------
@@ -68,6 +78,7 @@ def measure(opts: Options, ctx: Context) -> Numbers:
         params_formula=opts.in_features * opts.out_features + opts.out_features,
         max_abs_diff=(y - by_hand).abs().max().item(),
         tolerance=TOLERANCE,
+        tensors={name: TensorSize(" x ".join(map(str, p.shape)), p.numel()) for name, p in layer.named_parameters()},
     )
 
 
@@ -85,10 +96,7 @@ def report(n: Numbers, opts: Options) -> Report:
             f"It holds {n.params:,} parameters; the closed form in x out + out gives "
             f"{n.params_formula:,}.",
         ],
-        tables=[Table("Parameters", ["tensor", "shape", "count"], [
-            ["weight", f"{opts.out_features} x {opts.in_features}", opts.out_features * opts.in_features],
-            ["bias", f"{opts.out_features}", opts.out_features],
-        ])],
+        tables=[Table.of("Parameters", n.tensors, {"tensor": "key", "shape": "shape", "count": "count"})],
     )
 
 

@@ -36,12 +36,14 @@ def test_the_facts_against_a_closed_form():
     metrics = run_probe(None, probe, opts, seed=0).metrics
     assert metrics["params"] == opts.in_features * opts.out_features + opts.out_features
     assert (metrics["output_rows"], metrics["output_cols"]) == (opts.batch, opts.out_features)
+    assert metrics["tensors.weight.count"] == opts.in_features * opts.out_features
 
 
 def test_the_verdict_follows_the_numbers_on_both_sides():
     probe, module = load()
     opts = probe.make_options()
-    close = module.Numbers(8, 32, 2080, 2080, max_abs_diff=0.0, tolerance=1e-6)
-    apart = module.Numbers(8, 32, 2080, 2080, max_abs_diff=1e-3, tolerance=1e-6)
-    assert "are equal within" in module.report(close, opts).findings[1]
-    assert "NOT equal within" in module.report(apart, opts).findings[1]
+    tensors = {"weight": module.TensorSize("32 x 64", 2048), "bias": module.TensorSize("32", 32)}
+    close = module.Numbers(8, 32, 2080, 2080, max_abs_diff=0.0, tolerance=1e-6, tensors=tensors)
+    apart = module.Numbers(8, 32, 2080, 2080, max_abs_diff=1e-3, tolerance=1e-6, tensors=tensors)
+    assert any("are equal within" in f for f in module.report(close, opts).findings)
+    assert any("NOT equal within" in f for f in module.report(apart, opts).findings)

@@ -51,6 +51,25 @@ def check(opts: Options) -> None:
 
 # --- 2. Numbers ---------------------------------------------------------------------------------
 @dataclass
+class Padded:
+    """One row of the padded batch: its lengths alone, padded to the longest, and to max_length."""
+
+    alone: int
+    longest: int  # padding=True
+    mask_zeros: int  # attention_mask zeros after padding=True
+    max_length: int  # padding="max_length", truncation=True
+
+
+@dataclass
+class Truncated:
+    """The pair cut by one truncation strategy."""
+
+    length: int
+    segment_a: int  # token_type_ids == 0: [CLS] A [SEP]
+    segment_b: int  # token_type_ids == 1: B [SEP]
+
+
+@dataclass
 class Numbers:
     vocab_size: int
     special_ids: dict[str, int]  # [CLS] -> 101, ...
@@ -76,11 +95,8 @@ class Numbers:
     segment_a_length: int  # token_type_ids == 0: [CLS] A [SEP]
     segment_b_length: int  # token_type_ids == 1: B [SEP]
     # 4. padding and truncation
-    unpadded_lengths: list[int]  # [text, pair text], each encoded alone
-    padded_longest: list[int]  # lengths after padding=True, [text, pair text]
-    padding_zeros: list[int]  # attention_mask zeros per row
-    padded_max_length: list[int]  # padding="max_length", truncation=True
-    truncation: dict[str, dict[str, int]]  # strategy -> {length, segment_a, segment_b}
+    padding: dict[str, Padded]  # by row: "text", "pair" (the pair's second text, alone)
+    truncation: dict[str, Truncated]  # by strategy
     truncation_errors: dict[str, str]  # strategy -> the error, when it refuses
     # 5. multiple choice
     mc_batch: int
@@ -148,7 +164,7 @@ def measure(opts: Options, ctx: Context) -> Numbers:
             errors[strategy] = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
             continue
         a, b = segment_lengths(cut)
-        truncation[strategy] = {"length": len(cut["input_ids"]), "segment_a": a, "segment_b": b}
+        truncation[strategy] = Truncated(len(cut["input_ids"]), a, b)
     advance()
 
     # -- 5. a multiple-choice batch: (question, choice) pairs -> [batch, num_choices, seq_len] ------------
@@ -187,10 +203,9 @@ def measure(opts: Options, ctx: Context) -> Numbers:
         pair_length=len(pair["input_ids"]),
         segment_a_length=seg_a,
         segment_b_length=seg_b,
-        unpadded_lengths=[len(tokenizer(t)["input_ids"]) for t in (opts.text, opts.pair)],
-        padded_longest=[len(ids) for ids in longest["input_ids"]],
-        padding_zeros=[m.count(0) for m in longest["attention_mask"]],
-        padded_max_length=[len(ids) for ids in fixed["input_ids"]],
+        padding={row: Padded(alone=len(tokenizer(text)["input_ids"]), longest=len(longest["input_ids"][i]),
+                             mask_zeros=longest["attention_mask"][i].count(0), max_length=len(fixed["input_ids"][i]))
+                 for i, (row, text) in enumerate((("text", opts.text), ("pair", opts.pair)))},
         truncation=truncation,
         truncation_errors=errors,
         mc_batch=int(batch["input_ids"].shape[0]),
@@ -209,25 +224,26 @@ def split_verdict(pieces: int) -> str:
 
 def report(n: Numbers, opts: Options) -> Report:
     specials = {v: k for k, v in n.special_ids.items()}
-    token_rows = [[i, t, str(n.input_ids[i]), n.token_type_ids[i], n.attention_mask[i], f"{s}-{e}", n.spans[i] or "-"]
-                  for i, (t, (s, e)) in enumerate(zip(n.tokens, n.offsets))]
     split_words = [t for t in n.tokens if t.startswith("##")]
-    trunc_rows = [[s, v["length"], v["segment_a"], v["segment_b"]] for s, v in n.truncation.items()]
-    trunc_rows += [[s, "error", "-", "-"] for s in n.truncation_errors]
+    refused = {s: Truncated("error", "-", "-") for s in n.truncation_errors}  # a row that says so
+    text, pair_text = n.padding["text"], n.padding["pair"]
+    mc_shapes = {"tokenizer(questions x 5, choices)": f"({n.mc_flat_rows}, {n.mc_seq_len})",
+                 ".view(batch, num_choices, -1)": f"({n.mc_batch}, {n.mc_num_choices}, {n.mc_seq_len})"}
     tables = [
-        Table(f"tokenizer({opts.text!r})", ["#", "token", "input_id", "type", "mask", "offsets", "text"], token_rows,
-              note="type = token_type_ids, mask = attention_mask; special tokens have offsets 0-0"),
-        Table("Special tokens", ["token", "id"], [[k, v] for k, v in n.special_ids.items()]),
-        Table("Padding a batch of the two texts", ["row", "alone", "padding=True", "mask zeros",
-                                                  f"max_length {opts.max_length}"],
-              [[name, n.unpadded_lengths[i], n.padded_longest[i], n.padding_zeros[i], n.padded_max_length[i]]
-               for i, name in enumerate(("text", "pair text"))]),
-        Table(f"Truncating the pair ({n.pair_length} tokens) to max_length {opts.max_length}",
-              ["truncation", "length", "segment A", "segment B"], trunc_rows,
-              note="segment A = [CLS] text [SEP] (token_type_ids 0); segment B = pair [SEP] (token_type_ids 1)"),
-        Table("Multiple-choice batch", ["step", "shape"], [
-            ["tokenizer(questions x 5, choices)", f"({n.mc_flat_rows}, {n.mc_seq_len})"],
-            [".view(batch, num_choices, -1)", f"({n.mc_batch}, {n.mc_num_choices}, {n.mc_seq_len})"]]),
+        Table.of(f"tokenizer({opts.text!r})", n.tokens, {
+            "#": "key", "token": lambda _, t: t, "input_id": lambda i, _: str(n.input_ids[i]),
+            "type": lambda i, _: n.token_type_ids[i], "mask": lambda i, _: n.attention_mask[i],
+            "offsets": lambda i, _: "-".join(map(str, n.offsets[i])), "text": lambda i, _: n.spans[i] or "-"},
+            note="type = token_type_ids, mask = attention_mask; special tokens have offsets 0-0"),
+        Table.of("Special tokens", n.special_ids, {"token": "key", "id": lambda _, i: i}),
+        Table.of("Padding a batch of the two texts", n.padding, {
+            "row": lambda row, _: "pair text" if row == "pair" else row, "alone": "alone", "padding=True": "longest", "mask zeros": "mask_zeros",
+            f"max_length {opts.max_length}": "max_length"}),
+        Table.of(f"Truncating the pair ({n.pair_length} tokens) to max_length {opts.max_length}",
+                 {**n.truncation, **refused},
+                 {"truncation": "key", "length": "length", "segment A": "segment_a", "segment B": "segment_b"},
+                 note="segment A = [CLS] text [SEP] (token_type_ids 0); segment B = pair [SEP] (token_type_ids 1)"),
+        Table.of("Multiple-choice batch", mc_shapes, {"step": "key", "shape": lambda _, shape: shape}),
     ]
     lf = n.truncation.get("longest_first")
     findings = [
@@ -243,14 +259,14 @@ def report(n: Numbers, opts: Options) -> Report:
         f"(## marks a piece that continues a word); decoding joins them back into '{n.word_decoded}'.",
         f"The pair is [CLS] A [SEP] B [SEP]: pair_length {n.pair_length} tokens, of which segment A (token_type_ids "
         f"0) has {n.segment_a_length} and segment B (token_type_ids 1) has {n.segment_b_length}.",
-        f"padding=True pads a batch to its longest row: {n.unpadded_lengths[0]} and {n.unpadded_lengths[1]} tokens "
-        f"become {n.padded_longest[0]} and {n.padded_longest[1]}, with {n.padding_zeros[0]} and "
-        f"{n.padding_zeros[1]} zeros in attention_mask (pad id "
+        f"padding=True pads a batch to its longest row: {text.alone} and {pair_text.alone} tokens "
+        f"become {text.longest} and {pair_text.longest}, with {text.mask_zeros} and "
+        f"{pair_text.mask_zeros} zeros in attention_mask (pad id "
         f"{n.special_ids.get('[PAD]', 0)}); padding=\"max_length\" with truncation makes every row "
-        f"{n.padded_max_length[0]} long.",
+        f"{text.max_length} long.",
         (f"Truncating the {n.pair_length}-token pair to {opts.max_length}: longest_first trims the longer segment "
-         f"first (A {lf['segment_a']}, B {lf['segment_b']})" if lf else "longest_first failed")
-        + "; " + "; ".join(f"{s} gives A {v['segment_a']}, B {v['segment_b']}, {v['length']} tokens"
+         f"first (A {lf.segment_a}, B {lf.segment_b})" if lf else "longest_first failed")
+        + "; " + "; ".join(f"{s} gives A {v.segment_a}, B {v.segment_b}, {v.length} tokens"
                            for s, v in n.truncation.items() if s != "longest_first")
         + "".join(f"; {s} refuses: \"{e}\"" for s, e in n.truncation_errors.items()) + ".",
         f"Multiple choice: {n.mc_batch} questions x {n.mc_num_choices} choices are tokenized as {n.mc_flat_rows} "

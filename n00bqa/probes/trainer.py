@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import Any
 
 from n00bqa.errors import ProbeError
@@ -81,8 +82,41 @@ def check(opts: Options) -> None:
 
 # --- 2. Numbers ---------------------------------------------------------------------------------
 @dataclass
+class DecayGroups:
+    """How get_decay_parameter_names splits one model's parameters."""
+
+    decayed_tensors: int
+    decayed_params: int
+    not_decayed_tensors: int
+    not_decayed_params: int
+    not_decayed_biases: int
+    not_decayed_norm_weights: int
+    not_decayed_names: list[str]
+
+
+@dataclass
+class Event:
+    """One thing that happened during trainer.train(), in order."""
+
+    event: str
+    seen_by: str  # the callback, hook or method that saw it
+    detail: str
+
+
+@dataclass
+class Accumulation:
+    """One micro-batch x steps layout of the same batch, against one backward over the whole batch."""
+
+    max_abs_diff: float  # with the Trainer's token normalisation (num_items_in_batch)
+    naive_max_abs_diff: float  # mean of per-micro-batch means
+    num_items_in_batch: int
+    micro_batch_tokens: list[int]  # predicted tokens per micro-batch
+
+
+@dataclass
 class Numbers:
-    # 1. the installed TrainingArguments(): named (string) settings; numeric ones are the default_* fields
+    # 1. the installed TrainingArguments(): every numeric default by field name, and the named ones
+    defaults: dict[str, int | float]
     named_defaults: dict[str, str]
     # 2. the collator
     collator_with_tokenizer: str
@@ -90,9 +124,8 @@ class Numbers:
     collated_lengths: list[int]  # token counts of the two rows collated
     padded_length: int  # DataCollatorWithPadding's sequence length for them
     plain_collator_error: str  # what default_data_collator says about the same rows
-    # 3. weight decay groups: model -> {decayed_tensors, decayed_params, not_decayed_tensors, not_decayed_params}
-    decay: dict[str, dict[str, int]]
-    not_decayed_names: dict[str, list[str]]
+    # 3. weight decay groups, by model: "bert", "llama"
+    decay: dict[str, DecayGroups]
     # 4. lr schedules: schedule -> {step: factor}
     lr_factor: dict[str, dict[str, float]]
     # 5. remove_unused_columns
@@ -101,7 +134,7 @@ class Numbers:
     collator_keys_kept: list[str]  # the same with remove_unused_columns=False
     removed_columns: int
     # 6. the traced step
-    trace: list[list[str]]  # [event, where, detail] in the order they happened
+    trace: list[Event]  # in the order they happened
     trace_loss: float
     grad_norm_before_clip: float
     grad_norm_after_clip: float
@@ -109,38 +142,22 @@ class Numbers:
     trace_lr: float  # the learning rate the optimizer step used
     lr_after_step: float
     trainer_step_max_abs_diff: float  # parameters after the Trainer's step vs the step done by hand
-    # 7. gradient accumulation
+    # 7. gradient accumulation, by layout: "2x4" (micro-batch size x accumulation steps)
     sequence_lengths: list[int]
     num_items_in_batch: int  # what the Trainer counted: label tokens that are predicted (shifted)
-    accumulation: dict[str, dict[str, float]]  # "2x4" -> {max_abs_diff, naive_max_abs_diff, num_items_in_batch}
-    micro_batch_tokens: dict[str, list[int]]  # predicted tokens per micro-batch, per layout
+    accumulation: dict[str, Accumulation]
     grad_accum_max_abs_diff: float
     naive_grad_accum_max_abs_diff: float
     largest_gradient: float  # the largest |entry| of the reference gradient, for scale
     tolerance: float
-    # the numeric defaults of the installed TrainingArguments() (None if this version lacks the field)
-    default_per_device_train_batch_size: int | None = None
-    default_per_device_eval_batch_size: int | None = None
-    default_gradient_accumulation_steps: int | None = None
-    default_learning_rate: float | None = None
-    default_weight_decay: float | None = None
-    default_adam_beta1: float | None = None
-    default_adam_beta2: float | None = None
-    default_adam_epsilon: float | None = None
-    default_max_grad_norm: float | None = None
-    default_num_train_epochs: float | None = None
-    default_max_steps: int | None = None
-    default_warmup_steps: float | None = None
-    default_label_smoothing_factor: float | None = None
-    default_logging_steps: float | None = None
-    default_save_steps: float | None = None
-    default_eval_delay: float | None = None
-    default_seed: int | None = None
-    default_dataloader_num_workers: int | None = None
-    default_ddp_timeout: int | None = None
-    default_local_rank: int | None = None
 
 
+# The numeric defaults were one `default_<field>` metric each before issue 21; now `defaults.<field>`.
+OLD_DEFAULT_FIELDS = (
+    "per_device_train_batch_size", "per_device_eval_batch_size", "gradient_accumulation_steps", "learning_rate",
+    "weight_decay", "adam_beta1", "adam_beta2", "adam_epsilon", "max_grad_norm", "num_train_epochs", "max_steps",
+    "warmup_steps", "label_smoothing_factor", "logging_steps", "save_steps", "eval_delay", "seed",
+    "dataloader_num_workers", "ddp_timeout", "local_rank")
 NAMED_DEFAULTS = ("optim", "lr_scheduler_type", "eval_strategy", "save_strategy", "logging_strategy",
                   "train_sampling_strategy", "report_to")
 
@@ -252,16 +269,16 @@ def _measure(opts: Options, ctx: Context, tmp: str) -> Numbers:
     llama_config = LlamaConfig(vocab_size=tokenizer.vocab_size, pad_token_id=tokenizer.pad_token_id, **TINY_LLAMA)
     torch.manual_seed(ctx.seed)
     llama = LlamaForCausalLM(llama_config)
-    decay, not_decayed_names = {}, {}
+    decay = {}
     for label, model in (("bert", bert), ("llama", llama)):
         decayed = set(with_tok.get_decay_parameter_names(model))
         params = dict(model.named_parameters())
         rest = [n for n in params if n not in decayed]
-        decay[label] = {"decayed_tensors": len(decayed), "decayed_params": sum(params[n].numel() for n in decayed),
-                        "not_decayed_tensors": len(rest), "not_decayed_params": sum(params[n].numel() for n in rest),
-                        "not_decayed_biases": sum(n.endswith("bias") for n in rest),
-                        "not_decayed_norm_weights": sum(not n.endswith("bias") for n in rest)}
-        not_decayed_names[label] = rest
+        decay[label] = DecayGroups(
+            decayed_tensors=len(decayed), decayed_params=sum(params[n].numel() for n in decayed),
+            not_decayed_tensors=len(rest), not_decayed_params=sum(params[n].numel() for n in rest),
+            not_decayed_biases=sum(n.endswith("bias") for n in rest),
+            not_decayed_norm_weights=sum(not n.endswith("bias") for n in rest), not_decayed_names=rest)
     advance()
 
     # -- 4. the learning-rate schedules: the factor LambdaLR multiplies the learning rate by ---------------
@@ -305,20 +322,19 @@ def _measure(opts: Options, ctx: Context, tmp: str) -> Numbers:
     llama_init = {k: v.clone() for k, v in llama.state_dict().items()}
     reference = reference_gradient(llama_config, llama_init, tokenizer, encoded)
     largest = max(float(g.abs().max()) for g in reference.values())
-    results, micro_tokens, counted = {}, {}, 0
+    results, counted = {}, 0
     for micro, accum in layouts:
-        label = f"{micro}x{accum}"
-        grads, items = accumulated_gradient(llama_config, llama_init, tokenizer, encoded, micro, accum, tmp, True)
+        grads, counted = accumulated_gradient(llama_config, llama_init, tokenizer, encoded, micro, accum, tmp, True)
         advance()
         naive, _ = accumulated_gradient(llama_config, llama_init, tokenizer, encoded, micro, accum, tmp, False)
         advance()
-        results[label] = {"max_abs_diff": max_diff(grads, reference), "naive_max_abs_diff": max_diff(naive, reference),
-                          "num_items_in_batch": items}
-        micro_tokens[label] = [sum(len(ids) - 1 for ids in encoded[i:i + micro])
-                               for i in range(0, batch_size, micro)]
-        counted = items
+        results[f"{micro}x{accum}"] = Accumulation(
+            max_abs_diff=max_diff(grads, reference), naive_max_abs_diff=max_diff(naive, reference),
+            num_items_in_batch=counted,
+            micro_batch_tokens=[sum(len(ids) - 1 for ids in encoded[i:i + micro]) for i in range(0, batch_size, micro)])
 
     return Numbers(
+        defaults=numeric,
         named_defaults=named,
         collator_with_tokenizer=type(with_tok.data_collator).__name__,
         collator_without_tokenizer=collator_name,
@@ -326,7 +342,6 @@ def _measure(opts: Options, ctx: Context, tmp: str) -> Numbers:
         padded_length=int(padded["input_ids"].shape[1]),
         plain_collator_error=default_error,
         decay=decay,
-        not_decayed_names=not_decayed_names,
         lr_factor=lr_factor,
         dataset_columns=list(table.column_names),
         collator_keys_removed=seen_keys[True],
@@ -337,12 +352,10 @@ def _measure(opts: Options, ctx: Context, tmp: str) -> Numbers:
         sequence_lengths=[len(ids) for ids in encoded],
         num_items_in_batch=counted,
         accumulation=results,
-        micro_batch_tokens=micro_tokens,
-        grad_accum_max_abs_diff=max(r["max_abs_diff"] for r in results.values()),
-        naive_grad_accum_max_abs_diff=max(r["naive_max_abs_diff"] for r in results.values()),
+        grad_accum_max_abs_diff=max(r.max_abs_diff for r in results.values()),
+        naive_grad_accum_max_abs_diff=max(r.naive_max_abs_diff for r in results.values()),
         largest_gradient=largest,
         tolerance=TOLERANCE,
-        **{f"default_{k}": v for k, v in numeric.items() if f"default_{k}" in Numbers.__dataclass_fields__},
     )
 
 
@@ -357,16 +370,16 @@ def no_decay_by_rule(model) -> set[str]:
     return names
 
 
-def trace_one_step(config, init: dict, tokenizer, table, tmp: str, opts: Options) -> tuple[list[list[str]], dict]:
+def trace_one_step(config, init: dict, tokenizer, table, tmp: str, opts: Options) -> tuple[list[Event], dict]:
     """Run `trainer.train()` for one step with every callback and hook recording, then redo the step by hand.
 
     Returns:
-        (events as [event, where, detail] rows in order, facts for Numbers)
+        (the events in order, facts for Numbers)
     """
     import torch
     from transformers import (BertForSequenceClassification, DataCollatorWithPadding, Trainer, TrainerCallback)
 
-    events: list[list[str]] = []
+    events: list[Event] = []
     facts: dict[str, float] = {}
 
     class Recorder(TrainerCallback):
@@ -374,7 +387,7 @@ def trace_one_step(config, init: dict, tokenizer, table, tmp: str, opts: Options
 
     def callback(name):
         def record(self, args, state, control, **kwargs):
-            events.append([name, "callback", f"global_step {state.global_step}"])
+            events.append(Event(name, "callback", f"global_step {state.global_step}"))
             if name == "on_pre_optimizer_step":  # after clipping: the gradient the optimizer will use
                 grads = [p.grad for p in kwargs["model"].parameters() if p.grad is not None]
                 facts["grad_norm_after_clip"] = float(torch.linalg.vector_norm(
@@ -388,19 +401,19 @@ def trace_one_step(config, init: dict, tokenizer, table, tmp: str, opts: Options
         """The Trainer with its step methods recording when they run (behaviour unchanged)."""
 
         def training_step(self, model, inputs, num_items_in_batch=None):
-            events.append(["training_step", "Trainer method", ", ".join(inputs)])
+            events.append(Event("training_step", "Trainer method", ", ".join(inputs)))
             return super().training_step(model, inputs, num_items_in_batch)
 
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
             result = super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
-            events.append(["compute_loss", "Trainer method", f"loss {float(result):.4f}"])
+            events.append(Event("compute_loss", "Trainer method", f"loss {float(result):.4f}"))
             return result
 
         def _clip_grad_norm(self, model):
             norm = super()._clip_grad_norm(model)  # the total norm before clipping
             facts["grad_norm_before_clip"] = float(norm)
-            events.append(["clip_grad_norm_", "Trainer method", f"norm {float(norm):.4g} -> at most "
-                                                                 f"{self.args.max_grad_norm:g}"])
+            events.append(Event("clip_grad_norm_", "Trainer method", f"norm {float(norm):.4g} -> at most "
+                                                                 f"{self.args.max_grad_norm:g}"))
             return norm
 
         def create_optimizer(self, model=None):
@@ -408,7 +421,7 @@ def trace_one_step(config, init: dict, tokenizer, table, tmp: str, opts: Options
 
             def before_step(opt, args, kwargs):
                 facts["trace_lr"] = opt.param_groups[0]["lr"]
-                events.append(["optimizer.step", "optimizer hook", f"{type(opt).__name__} lr {facts['trace_lr']:g}"])
+                events.append(Event("optimizer.step", "optimizer hook", f"{type(opt).__name__} lr {facts['trace_lr']:g}"))
 
             optimizer.register_step_pre_hook(before_step)
             return optimizer
@@ -420,7 +433,7 @@ def trace_one_step(config, init: dict, tokenizer, table, tmp: str, opts: Options
             def traced_step(*args, **kwargs):
                 step(*args, **kwargs)
                 facts["lr_after_step"] = scheduler.get_last_lr()[0]
-                events.append(["lr_scheduler.step", "scheduler", f"lr now {facts['lr_after_step']:g}"])
+                events.append(Event("lr_scheduler.step", "scheduler", f"lr now {facts['lr_after_step']:g}"))
 
             scheduler.step = traced_step  # this instance only
             return scheduler
@@ -429,21 +442,21 @@ def trace_one_step(config, init: dict, tokenizer, table, tmp: str, opts: Options
     model.load_state_dict(init)
 
     def forward_pre(module, args, kwargs):
-        events.append(["model.forward", "forward pre-hook", ", ".join(kwargs)])
+        events.append(Event("model.forward", "forward pre-hook", ", ".join(kwargs)))
 
     def forward_post(module, args, kwargs, output):
         facts["trace_loss"] = float(output.loss)
-        events.append(["loss", "forward hook", f"model output loss {float(output.loss):.4f}"])
-        output.loss.register_hook(lambda grad: events.append(["backward", "loss grad hook", "d loss / d loss = 1"]))
+        events.append(Event("loss", "forward hook", f"model output loss {float(output.loss):.4f}"))
+        output.loss.register_hook(lambda grad: events.append(Event("backward", "loss grad hook", "d loss / d loss = 1")))
 
     model.register_forward_pre_hook(forward_pre, with_kwargs=True)
     model.register_forward_hook(forward_post, with_kwargs=True)
     model.bert.embeddings.word_embeddings.weight.register_post_accumulate_grad_hook(
-        lambda p: events.append(["backward done", "grad hook", "gradient reached the word embeddings"]))
+        lambda p: events.append(Event("backward done", "grad hook", "gradient reached the word embeddings")))
     zero_grad = model.zero_grad
 
     def traced_zero_grad(*args, **kwargs):
-        events.append(["model.zero_grad", "method", "gradients cleared"])
+        events.append(Event("model.zero_grad", "method", "gradients cleared"))
         return zero_grad(*args, **kwargs)
 
     model.zero_grad = traced_zero_grad  # this instance only
@@ -547,62 +560,60 @@ def same_verdict(diff: float, tolerance: float) -> str:
 
 
 def report(n: Numbers, opts: Options) -> Report:
-    d = n  # the default_* fields
+    d = SimpleNamespace(**n.defaults)
     bert, llama = n.decay["bert"], n.decay["llama"]
     shown_steps = list(next(iter(n.lr_factor.values())))
     mid = str(round(0.5 * opts.schedule_steps))
     layouts = list(n.accumulation)
-    naive_worst = max(layouts, key=lambda k: n.accumulation[k]["naive_max_abs_diff"])
-    naive_best = min(layouts, key=lambda k: n.accumulation[k]["naive_max_abs_diff"])
-    fields_numeric = sorted(k for k in Numbers.__dataclass_fields__ if k.startswith("default_")
-                            and getattr(n, k) is not None)
-    order = [row[0] for row in n.trace]
+    naive_worst = max(layouts, key=lambda k: n.accumulation[k].naive_max_abs_diff)
+    naive_best = min(layouts, key=lambda k: n.accumulation[k].naive_max_abs_diff)
+    order = [e.event for e in n.trace]
     step_events = [e for e in order if e in ("model.forward", "loss", "backward", "clip_grad_norm_", "optimizer.step",
                                             "lr_scheduler.step", "model.zero_grad")]
     # the step's own order: from the first forward to the zero_grad after the optimizer step
     start = order.index("model.forward")
     in_step = [e for e in order[start:order.index("model.zero_grad", start) + 1] if e in step_events]
     clip = clip_verdict(n.grad_norm_before_clip, n.max_grad_norm)
+    factor = {label: lambda step, _, f=f: round(f[step], 4) for label, f in zip(
+        ("linear (default)", f"linear, warmup {opts.warmup_steps}", f"cosine, warmup {opts.warmup_steps}"),
+        n.lr_factor.values())}
     tables = [
-        Table("TrainingArguments() defaults (installed)", ["field", "default"],
-              [[k.removeprefix("default_"), getattr(n, k)] for k in fields_numeric]
-              + [[k, v] for k, v in n.named_defaults.items()]),
-        Table("Weight decay groups (get_decay_parameter_names)",
-              ["model", "tensors", "decayed", "their params", "not decayed", "biases", "norms"],
-              [[m, v["decayed_tensors"] + v["not_decayed_tensors"], v["decayed_tensors"], v["decayed_params"],
-                v["not_decayed_tensors"], v["not_decayed_biases"], v["not_decayed_norm_weights"]]
-               for m, v in n.decay.items()]),
-        Table(f"Learning-rate factor by step (of {opts.schedule_steps})",
-              ["step", "linear (default)", f"linear, warmup {opts.warmup_steps}", f"cosine, warmup {opts.warmup_steps}"],
-              [[int(s), *(round(f[s], 4) for f in n.lr_factor.values())] for s in shown_steps]),
-        Table("One trainer.train() step, in the order it happened", ["#", "event", "seen by", "detail"],
-              [[i + 1, *row] for i, row in enumerate(n.trace)]),
-        Table(f"Gradient accumulation: one update of {len(n.sequence_lengths)} sequences",
-              ["batch x steps", "tokens per micro-batch", "num_items_in_batch", "max |diff| (tokens)",
-               "max |diff| (naive)"],
-              [[k, " ".join(map(str, n.micro_batch_tokens[k])), int(v["num_items_in_batch"]),
-                f"{v['max_abs_diff']:.2e}", f"{v['naive_max_abs_diff']:.2e}"] for k, v in n.accumulation.items()],
-              note="diff = against one backward over the whole batch; naive = each micro-batch's mean loss / steps"),
+        Table.of("TrainingArguments() defaults (installed)", {**dict(sorted(n.defaults.items())), **n.named_defaults},
+                 {"field": "key", "default": lambda _, value: value}),
+        Table.of("Weight decay groups (get_decay_parameter_names)", n.decay, {
+            "model": "key", "tensors": lambda _, g: g.decayed_tensors + g.not_decayed_tensors,
+            "decayed": "decayed_tensors", "their params": "decayed_params", "not decayed": "not_decayed_tensors",
+            "biases": "not_decayed_biases", "norms": "not_decayed_norm_weights"}),
+        Table.of(f"Learning-rate factor by step (of {opts.schedule_steps})", dict.fromkeys(shown_steps),
+                 {"step": lambda step, _: int(step), **factor}),
+        Table.of("One trainer.train() step, in the order it happened", n.trace,
+                 {"#": lambda i, _: i + 1, "event": "event", "seen by": "seen_by", "detail": "detail"}),
+        Table.of(f"Gradient accumulation: one update of {len(n.sequence_lengths)} sequences", n.accumulation, {
+            "batch x steps": "key", "tokens per micro-batch": lambda _, a: " ".join(map(str, a.micro_batch_tokens)),
+            "num_items_in_batch": "num_items_in_batch",
+            "max |diff| (tokens)": lambda _, a: f"{a.max_abs_diff:.2e}",
+            "max |diff| (naive)": lambda _, a: f"{a.naive_max_abs_diff:.2e}"},
+            note="diff = against one backward over the whole batch; naive = each micro-batch's mean loss / steps"),
     ]
     findings = [
-        f"The installed TrainingArguments() decide: learning rate {d.default_learning_rate:g} on a "
-        f"{n.named_defaults['lr_scheduler_type']} schedule with {d.default_warmup_steps:g} warmup steps, "
-        f"{d.default_num_train_epochs:g} epochs of {d.default_per_device_train_batch_size} examples per device, "
-        f"optimizer {n.named_defaults['optim']} (betas {d.default_adam_beta1:g} and {d.default_adam_beta2:g}, "
-        f"eps {d.default_adam_epsilon:g}, weight decay {d.default_weight_decay:g}), gradients clipped to norm "
-        f"{d.default_max_grad_norm:g}, seed {d.default_seed}; {len(fields_numeric)} numeric defaults in all.",
+        f"The installed TrainingArguments() decide: learning rate {d.learning_rate:g} on a "
+        f"{n.named_defaults['lr_scheduler_type']} schedule with {d.warmup_steps:g} warmup steps, "
+        f"{d.num_train_epochs:g} epochs of {d.per_device_train_batch_size} examples per device, "
+        f"optimizer {n.named_defaults['optim']} (betas {d.adam_beta1:g} and {d.adam_beta2:g}, "
+        f"eps {d.adam_epsilon:g}, weight decay {d.weight_decay:g}), gradients clipped to norm "
+        f"{d.max_grad_norm:g}, seed {d.seed}; {len(n.defaults)} numeric defaults in all.",
         f"Given a tokenizer (processing_class) the Trainer collates with {n.collator_with_tokenizer}: two questions "
         f"of {n.collated_lengths[0]} and {n.collated_lengths[1]} tokens come out padded to {n.padded_length}. "
         f"Without one it uses {n.collator_without_tokenizer}, which only stacks rows"
         + (f" and fails on these: \"{n.plain_collator_error}\"." if n.plain_collator_error
            else " (these rows happened to stack)."),
-        f"Weight decay skips biases and norm weights: of the tiny BERT's {bert['decayed_tensors'] + bert['not_decayed_tensors']} "
-        f"parameter tensors, {bert['not_decayed_tensors']} ({bert['not_decayed_biases']} biases, "
-        f"{bert['not_decayed_norm_weights']} LayerNorm weights; {bert['not_decayed_params']:,} parameters) are not "
-        f"decayed and {bert['decayed_tensors']} ({bert['decayed_params']:,} parameters: the embeddings and weight "
-        f"matrices) are. The tiny Llama leaves out {llama['not_decayed_biases']} biases and "
-        f"{llama['not_decayed_norm_weights']} RMSNorm weights ("
-        + ", ".join(sorted({x.rsplit(".", 2)[-2] for x in n.not_decayed_names["llama"]})) + ").",
+        f"Weight decay skips biases and norm weights: of the tiny BERT's {bert.decayed_tensors + bert.not_decayed_tensors} "
+        f"parameter tensors, {bert.not_decayed_tensors} ({bert.not_decayed_biases} biases, "
+        f"{bert.not_decayed_norm_weights} LayerNorm weights; {bert.not_decayed_params:,} parameters) are not "
+        f"decayed and {bert.decayed_tensors} ({bert.decayed_params:,} parameters: the embeddings and weight "
+        f"matrices) are. The tiny Llama leaves out {llama.not_decayed_biases} biases and "
+        f"{llama.not_decayed_norm_weights} RMSNorm weights ("
+        + ", ".join(sorted({x.rsplit(".", 2)[-2] for x in llama.not_decayed_names})) + ").",
         f"The schedule multiplies the learning rate by a factor per step: the default linear one falls from "
         f"{n.lr_factor['linear']['0']:g} at step 0 to {n.lr_factor['linear'][mid]:g} at step {mid} and "
         f"{n.lr_factor['linear'][shown_steps[-1]]:g} at step {shown_steps[-1]}; with {opts.warmup_steps} warmup "
@@ -632,8 +643,8 @@ def report(n: Numbers, opts: Options) -> Report:
         f"The naive mean of per-micro-batch means is "
         f"{same_verdict(n.naive_grad_accum_max_abs_diff, n.tolerance)}: it is off by up to "
         f"{n.naive_grad_accum_max_abs_diff:.2g} ({naive_worst}), since it weights a short micro-batch's tokens more "
-        f"than a long one's; {naive_best} is {same_verdict(n.accumulation[naive_best]['naive_max_abs_diff'], n.tolerance)} "
-        f"({n.accumulation[naive_best]['naive_max_abs_diff']:.2g}), "
+        f"than a long one's; {naive_best} is {same_verdict(n.accumulation[naive_best].naive_max_abs_diff, n.tolerance)} "
+        f"({n.accumulation[naive_best].naive_max_abs_diff:.2g}), "
         + ("as a single micro-batch's mean is the whole batch's mean." if naive_best.endswith("x1")
            else "its closest layout.")
         + "",
@@ -658,8 +669,9 @@ PROBE = Probe(
     report=report,
     check=check,
     threads=1,
+    renamed_metrics={f"default_{name}": f"defaults.{name}" for name in OLD_DEFAULT_FIELDS},
     predictions=(
-        Prediction("What learning rate does TrainingArguments() use by default?", "default_learning_rate", "",
+        Prediction("What learning rate does TrainingArguments() use by default?", "defaults.learning_rate", "",
                    scoring="log10"),
         Prediction("Eight sequences of unequal length, accumulated as 1x8: how far (max |diff|) is the naive "
                    "mean-of-means gradient from the true one?", "naive_grad_accum_max_abs_diff", "", scoring="log10"),

@@ -12,123 +12,50 @@ and the verb moves to the end of the sentence). Then it walks one held-out sente
 3. the cross-attention weights are a target x source heatmap, and we measure how often the
    most-attended source word is the word the target word translates (the true alignment).
 
-With `--model PATH` the same walk runs on a local Hugging Face encoder-decoder folder (Marian,
-T5, BART ...) using its own cross-attentions (`output_attentions=True`).
+The same walk on a real Hugging Face encoder-decoder (T5, Marian, BART) is the probe `seq2seq-walk`.
 """
 
 from __future__ import annotations
 
 import math
-import random
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Optional
 
 from n00bqa.errors import ProbeError
 from n00bqa.probes.base import Context, Prediction, Probe, Report, Table
+from n00bqa.probes.lib.seq2seq import (ADJECTIVES, BOS, EOS, MAX_SRC, MAX_TGT, SRC_VOCAB, TGT_VOCAB, Sentence,
+                                       encode_batch, heatmap_table, make_data)
 
-# ---------------------------------------------------------------------------------------------
-# The toy language pair. Every source word has exactly one target word, so the alignment of a
-# sentence is a permutation we know: target word j translates source word alignment[j].
-# ---------------------------------------------------------------------------------------------
-
-DETERMINERS = {"the": "le", "a": "un"}
-ADJECTIVES = {"big": "gros", "small": "petit", "red": "rouge", "black": "noir", "old": "vieux",
-              "young": "jeune", "happy": "content", "quiet": "calme", "green": "vert", "tall": "haut"}
-NOUNS = {"cat": "chat", "dog": "chien", "bird": "oiseau", "fish": "poisson", "child": "enfant",
-         "teacher": "prof", "farmer": "fermier", "horse": "cheval", "mouse": "souris", "king": "roi",
-         "apple": "pomme", "book": "livre"}
-VERBS = {"sees": "voit", "eats": "mange", "likes": "aime", "follows": "suit", "finds": "trouve",
-         "helps": "aide", "draws": "dessine", "hears": "entend"}
-ADVERBS = {"today": "aujourdhui", "often": "souvent", "quickly": "vite"}
-LEXICON = {**DETERMINERS, **ADJECTIVES, **NOUNS, **VERBS, **ADVERBS}
-
-PAD, BOS, EOS = "<pad>", "<s>", "</s>"
-SRC_VOCAB = [PAD, *sorted(LEXICON)]
-TGT_VOCAB = [PAD, BOS, EOS, *sorted(LEXICON.values())]
-MAX_SRC = 11  # det adj adj noun verb det adj adj noun adverb = 10 words
-MAX_TGT = MAX_SRC + 2  # <s> ... </s>
 ALPHA = 0.01  # the alignment test's significance level
-SHADES = " ░▒▓█"
 
 
+# --- 1. Options ---------------------------------------------------------------------------------
 @dataclass
-class Sentence:
-    source: list[str]
-    target: list[str]
-    alignment: list[int]  # target word j translates source word alignment[j]
+class Options:
+    steps: int = field(default=300, metadata={"help": "Training steps (batches) for the toy translator."})
+    batch_size: int = field(default=64, metadata={"help": "Sentences per training batch."})
+    d_model: int = field(default=64, metadata={"help": "Width of the toy model (d_model)."})
+    heads: int = field(default=4, metadata={"help": "Attention heads per layer."})
+    layers: int = field(default=2, metadata={"help": "Encoder layers, and as many decoder layers."})
+    lr: float = field(default=3e-3, metadata={"help": "Peak learning rate (AdamW, warm-up then cosine decay)."})
+    test_sentences: int = field(default=300, metadata={"help": "Held-out sentences for accuracy and alignment."})
 
 
-def make_sentence(rng: random.Random) -> Sentence:
-    """One random source sentence (subject verb object [adverb]), its translation and alignment."""
-    source: list[str] = []
-    order: list[int] = []
-
-    def noun_phrase() -> None:
-        start = len(source)
-        adjectives = rng.sample(sorted(ADJECTIVES), rng.choice([0, 0, 1, 1, 2]))
-        source.extend([rng.choice(sorted(DETERMINERS)), *adjectives, rng.choice(sorted(NOUNS))])
-        # target order: determiner, noun, then the adjectives in reverse ("the big red cat" -> "le chat rouge gros")
-        order.extend([start, start + len(adjectives) + 1, *range(start + len(adjectives), start, -1)])
-
-    noun_phrase()
-    verb_at = len(source)
-    source.append(rng.choice(sorted(VERBS)))
-    noun_phrase()
-    if rng.random() < 0.4:
-        order.append(len(source))
-        source.append(rng.choice(sorted(ADVERBS)))
-    order.append(verb_at)  # the verb moves to the end
-    return Sentence(source, [LEXICON[source[i]] for i in order], order)
+def check(opts: Options) -> None:
+    for name, low in (("steps", 1), ("batch_size", 1), ("d_model", 8), ("heads", 1), ("layers", 1),
+                      ("test_sentences", 1)):
+        if getattr(opts, name) < low:
+            raise ProbeError(f"--{name.replace('_', '-')} {getattr(opts, name)!r} is too small; use at least {low}")
+    if opts.d_model % opts.heads:
+        raise ProbeError(f"--d-model {opts.d_model} is not divisible by --heads {opts.heads}; "
+                         "pick a width that is a multiple of the head count")
+    if not opts.lr > 0:
+        raise ProbeError(f"--lr {opts.lr!r} must be positive, e.g. 3e-3")
 
 
-def make_data(seed: int, n_test: int) -> tuple[Callable[[int], list[Sentence]], list[Sentence]]:
-    """A held-out set of `n_test` distinct sentences, and a sampler of training batches that never
-    contains a held-out sentence (so test accuracy is measured on sentences never seen in training)."""
-    rng = random.Random(seed)
-    test: dict[tuple[str, ...], Sentence] = {}
-    while len(test) < n_test:
-        s = make_sentence(rng)
-        test.setdefault(tuple(s.source), s)
-    held_out = set(test)
-    train_rng = random.Random(seed + 1)
-
-    def batch(size: int) -> list[Sentence]:
-        out = []
-        while len(out) < size:
-            s = make_sentence(train_rng)
-            if tuple(s.source) not in held_out:
-                out.append(s)
-        return out
-
-    return batch, list(test.values())
-
-
-def encode_batch(sentences: list[Sentence]):
-    """Token ids: src (B, S), decoder input tgt_in = <s> y (B, T), labels tgt_out = y </s> (B, T); 0 = pad."""
-    import torch
-
-    src_index = {w: i for i, w in enumerate(SRC_VOCAB)}
-    tgt_index = {w: i for i, w in enumerate(TGT_VOCAB)}
-    S = max(len(s.source) for s in sentences)
-    T = max(len(s.target) for s in sentences) + 1
-    src = torch.zeros(len(sentences), S, dtype=torch.long)
-    tgt_in = torch.zeros(len(sentences), T, dtype=torch.long)
-    tgt_out = torch.zeros(len(sentences), T, dtype=torch.long)
-    for b, s in enumerate(sentences):
-        src[b, :len(s.source)] = torch.tensor([src_index[w] for w in s.source])
-        y = [tgt_index[w] for w in s.target]
-        tgt_in[b, :len(y) + 1] = torch.tensor([tgt_index[BOS], *y])
-        tgt_out[b, :len(y) + 1] = torch.tensor([*y, tgt_index[EOS]])
-    return src, tgt_in, tgt_out
-
-
-# ---------------------------------------------------------------------------------------------
-# The model: the "Attention is all you need" encoder-decoder, small, pre-LayerNorm, built from
-# nn.MultiheadAttention so that the attention weights can be read out.
-# ---------------------------------------------------------------------------------------------
-
+# --- 2. The model: the "Attention is all you need" encoder-decoder, small, pre-LayerNorm, built from
+# nn.MultiheadAttention so that the attention weights can be read out ----------------------------
 def build_model(d_model: int, n_heads: int, n_layers: int):
     import torch
     from torch import nn
@@ -244,45 +171,8 @@ def exact_match(model, sentences: list[Sentence]) -> float:
     return sum(decoded_correctly(model, sentences)) / len(sentences)
 
 
-# ---------------------------------------------------------------------------------------------
-# Options and the run
-# ---------------------------------------------------------------------------------------------
 
-@dataclass
-class TranslationOptions:
-    steps: int = field(default=300, metadata={"help": "Training steps (batches) for the toy translator."})
-    batch_size: int = field(default=64, metadata={"help": "Sentences per training batch."})
-    d_model: int = field(default=64, metadata={"help": "Width of the toy model (d_model)."})
-    heads: int = field(default=4, metadata={"help": "Attention heads per layer."})
-    layers: int = field(default=2, metadata={"help": "Encoder layers, and as many decoder layers."})
-    lr: float = field(default=3e-3, metadata={"help": "Peak learning rate (AdamW, warm-up then cosine decay)."})
-    test_sentences: int = field(default=300, metadata={"help": "Held-out sentences for accuracy and alignment."})
-    model: Optional[str] = field(default=None, metadata={
-        "help": "A local Hugging Face encoder-decoder folder (Marian, T5, BART): walk it instead of training."})
-    text: str = field(default="The small dog sees the big red cat.", metadata={
-        "help": "With --model: the source sentence to translate."})
-    max_new_tokens: int = field(default=20, metadata={"help": "With --model: greedy decoding steps at most."})
-
-
-def check(opts: TranslationOptions) -> None:
-    for name, low in (("steps", 1), ("batch_size", 1), ("d_model", 8), ("heads", 1), ("layers", 1),
-                      ("test_sentences", 1), ("max_new_tokens", 1)):
-        if getattr(opts, name) < low:
-            raise ProbeError(f"--{name.replace('_', '-')} {getattr(opts, name)!r} is too small; use at least {low}")
-    if opts.d_model % opts.heads:
-        raise ProbeError(f"--d-model {opts.d_model} is not divisible by --heads {opts.heads}; "
-                         "pick a width that is a multiple of the head count")
-    if not opts.lr > 0:
-        raise ProbeError(f"--lr {opts.lr!r} must be positive, e.g. 3e-3")
-    if opts.model is not None:
-        folder = Path(opts.model).expanduser()
-        if not (folder / "config.json").is_file():
-            raise ProbeError(f"--model {opts.model!r} is not a Hugging Face model folder (no config.json); "
-                             "pass a local encoder-decoder folder such as a saved Marian or T5 model")
-        if not opts.text.strip():
-            raise ProbeError("--text '' is empty; give a source sentence to translate")
-
-
+# --- 3. Training, then the alignment test --------------------------------------------------------
 @dataclass
 class Trained:
     """What training leaves behind, for the walk-through (and for the tests)."""
@@ -299,7 +189,7 @@ class Trained:
     losses: list[float] = field(default_factory=list)  # every step's training loss
 
 
-def train(opts: TranslationOptions, ctx: Context) -> Trained:
+def train(opts: Options, ctx: Context) -> Trained:
     """Train the toy translator with teacher forcing: the decoder reads <s> y and must predict y </s>."""
     import torch
     import torch.nn.functional as F
@@ -433,30 +323,56 @@ def walk(model, sentence: Sentence) -> dict[str, Any]:
             "steps": steps, "tokens": [s["token"] for s in steps]}
 
 
-def shade(weight: float) -> str:
-    return SHADES[min(len(SHADES) - 1, int(weight * len(SHADES)))]
+
+# --- 4. Numbers ---------------------------------------------------------------------------------
+@dataclass
+class Alignment:
+    """Cross-attention against the known alignment, teacher forced, on correctly decoded held-out sentences:
+    the head is chosen on the selection split and scored on the scoring split."""
+
+    layer: int  # the chosen head, 1-based
+    head: int
+    selection_share: float  # its share of aligned target words on the selection split
+    share: float  # its share on the scoring split
+    mean_share: float  # every head's mean share on the scoring split
+    hits: int  # the chosen head's hits on the scoring split
+    words: int  # target words of the scoring split
+    chance: float  # mean of 1/S over those words: a uniformly random head's share
+    chance_hits: float  # sum of 1/S: the hits a random head is expected to score
+    log10_p_value: float  # one-sided exact test of hits against chance
+    p_value: Optional[float]  # 10 ** log10 p; None below 1e-300, where only the log is exact
+    scores: list[list[float]]  # (layers, heads) shares on the scoring split
 
 
-def heatmap(title: str, rows: list[str], columns: list[str], weights, note: str) -> Table:
-    """A target x source table. Source tokens head their columns as s1, s2, ... and are spelled out
-    whole in the note, so no word is cut to fit. Up to 8 source columns each cell is a shade and the
-    weight in percent ('█ 93'); beyond that only the shade, so the table still fits 80 columns."""
-    legend = "source: " + ", ".join(f"s{i} = {c}" for i, c in enumerate(columns, 1))
-    headers = [f"s{i}" for i in range(1, len(columns) + 1)]
-    if len(columns) <= 8:
-        cells = [[f"{shade(float(w))}{round(float(w) * 100):>3}" for w in ws] for ws in weights]
-    else:
-        cells = [[shade(float(w)) if float(w) >= 1 / len(SHADES) else "·" for w in ws] for ws in weights]
-        note = (f"row = token produced, columns = the {len(columns)} source tokens (shades only, to fit): "
-                "· under 20%, ░ 20-40%, ▒ 40-60%, ▓ 60-80%, █ 80-100%; each row sums to 100%")
-    return Table(title=title, columns=["target", *headers],
-                 rows=[[r, *row] for r, row in zip(rows, cells)], note=f"{legend}. {note}")
+@dataclass
+class Walk:
+    """Greedy decoding of one held-out sentence, step by step."""
+
+    source: list[str]
+    target: list[str]
+    alignment: list[int]  # target word j translates source word alignment[j]
+    tokens: list[str]  # the greedy output, </s> included
+    decoded: list[str]
+    decoded_correct: bool
+    memory_shape: str
+    encoder_self_shape: str
+    decoder_self_shape: str
+    cross_shape: str
+    greedy_steps: int
+    step_rows: list[list[Any]]
+    heatmap_head: str  # which cross-attention the heatmap shows
+    heatmap_rows: list[list[float]]  # (steps, S) weights
+    last_prefix_words: int
+    last_self_top_words: list[str]  # the 3 prefix words weighed most at the last step
+    last_self_top_weights: dict[str, float]  # keyed "1", "2", "3"
+    sentence_hits: Optional[int] = None  # scored only when the sentence decoded correctly and a head was chosen
+    verb_source_position: Optional[int] = None  # 1-based
+    verb_weight: Optional[float] = None  # the chosen head's weight on the verb when writing it
+    verb_most_seen: str = ""
 
 
 @dataclass
 class Numbers:
-    """What the toy-translator run measures; every numeric field is a `--json` metric."""
-
     parameters: int
     train_seconds: float
     test_sentences: int
@@ -467,200 +383,176 @@ class Numbers:
     loss_interval: int
     curve_rows: list[list[Any]]  # (step, mean training loss over the interval, exact match on the first held-out)
     curve_sample: int
-    # Cross-attention alignment, teacher forced, on correctly decoded held-out sentences only: the best
-    # head is chosen on the selection split and scored on the scoring split (None when too few decode right).
     selection_sentences: int
     scoring_sentences: int
     decoder_heads: int
-    best_layer: Optional[int] = None  # 1-based
-    best_head: Optional[int] = None  # 1-based
-    alignment_selection_best_head: Optional[float] = None  # the chosen head's share on the selection split
-    alignment_best_head: Optional[float] = None  # its share on the scoring split
-    alignment_mean: Optional[float] = None  # all heads' mean share on the scoring split
-    alignment_hits: Optional[int] = None  # the chosen head's hits on the scoring split
-    alignment_words: Optional[int] = None  # target words of the scoring split
-    alignment_chance: Optional[float] = None  # mean of 1/S over those words: a uniformly random head's share
-    alignment_chance_hits: Optional[float] = None  # sum of 1/S: the hits a random head is expected to score
-    alignment_log10_p_value: Optional[float] = None  # one-sided exact test of hits against chance
-    alignment_p_value: Optional[float] = None  # 10 ** log10 p; None below 1e-300, where only the log is exact
-    alignment_scores: list[list[float]] = field(default_factory=list)  # (layers, heads) shares, scoring split
-    # the walk-through of one held-out sentence
-    source: list[str] = field(default_factory=list)
-    target: list[str] = field(default_factory=list)
-    alignment: list[int] = field(default_factory=list)
-    decoded: list[str] = field(default_factory=list)
-    tokens: list[str] = field(default_factory=list)  # the greedy output, </s> included
-    decoded_correct: bool = False
-    memory_shape: str = ""
-    encoder_self_shape: str = ""
-    decoder_self_shape: str = ""
-    cross_shape: str = ""
-    greedy_steps: int = 0
-    step_rows: list[list[Any]] = field(default_factory=list)
-    heatmap_head: str = ""  # which cross-attention the heatmap shows
-    heatmap_rows: list[list[float]] = field(default_factory=list)  # (steps, S) weights
-    last_prefix_words: int = 0
-    last_self_top_words: list[str] = field(default_factory=list)  # the 3 prefix words weighed most, last step
-    last_self_top_weights: dict[str, float] = field(default_factory=dict)  # keyed "1", "2", "3"
-    sentence_hits: Optional[int] = None  # scored only when the walked sentence decoded correctly
-    verb_source_position: Optional[int] = None  # 1-based
-    verb_weight: Optional[float] = None  # the chosen head's weight on the verb when writing it
-    verb_most_seen: str = ""
+    alignment: Optional[Alignment]  # None when too few sentences decode right to split them
+    walk: Walk
 
 
-def analyse(trained: Trained, opts: TranslationOptions) -> Numbers:
+# --- 5. measure: train, score the alignment, walk one sentence ----------------------------------
+def score_alignment(model, selection: list[Sentence], scoring: list[Sentence]) -> Alignment:
+    """Choose the head that follows the alignment best on `selection`, then score it on `scoring`."""
+    heads = model.decoder[0].cross_attn.num_heads
+    selection_scores = alignment_scores(model, selection)  # (layers, heads)
+    best = int(selection_scores.argmax())  # flat index into (layers, heads)
+    layer, head = divmod(best, heads)
+    hits, words = alignment_hits(model, scoring)  # (layers, heads), int
+    chance = chance_hit_probabilities(scoring)
+    k = int(hits[layer, head])
+    log10_p = log10_tail_at_least(k, chance)
+    return Alignment(
+        layer=layer + 1, head=head + 1, selection_share=round(float(selection_scores.flatten()[best]), 4),
+        share=round(k / words, 4), mean_share=round(float(hits.float().mean()) / words, 4), hits=k, words=words,
+        chance=sum(chance) / len(chance), chance_hits=sum(chance), log10_p_value=log10_p,
+        p_value=10 ** log10_p if log10_p > -300 else None,  # below that a float reads 0.0
+        scores=(hits.float() / words).tolist())
+
+
+def walk_through(model, sentence: Sentence, chosen: Optional[Alignment]) -> Walk:
+    """Walk one sentence and read its attention: the chosen head's cross-attention (or the last layer's,
+    heads averaged, when no head was chosen), and the decoder's self-attention at the last step."""
+    path = walk(model, sentence)
+    steps = path["steps"]
+    if chosen is not None:  # the chosen head's row at every step: (steps, S)
+        rows = [step["cross"][chosen.layer - 1][chosen.head - 1] for step in steps]
+        heatmap_head = f"decoder layer {chosen.layer} head {chosen.head} (chosen on the selection split)"
+    else:
+        rows = [step["cross"][-1].mean(0) for step in steps]
+        heatmap_head = f"decoder layer {len(model.decoder)}, heads averaged"
+    self_last = steps[-1]["self"][-1].mean(0)  # last decoder layer, heads averaged: (t,)
+    last_prefix = steps[-1]["prefix"]
+    top3 = self_last.argsort(descending=True)[:3].tolist()
+    step_rows = []
+    for i, (step, row) in enumerate(zip(steps, rows)):
+        self_row = step["self"][-1].mean(0)  # (t,) last layer, heads averaged
+        looked = max(range(len(step["prefix"])), key=lambda j: float(self_row[j]))
+        step_rows.append([i + 1, " ".join(step["prefix"]), f"{step['prefix'][looked]} {float(self_row[looked]):.2f}",
+                          f"{sentence.source[int(row.argmax())]} {float(row.max()):.2f}", step["token"],
+                          round(step["prob"], 3)])
+    decoded = [t for t in path["tokens"] if t != EOS]
+    w = Walk(source=sentence.source, target=sentence.target, alignment=sentence.alignment, tokens=path["tokens"],
+             decoded=decoded, decoded_correct=decoded == sentence.target, memory_shape=str(path["memory_shape"]),
+             encoder_self_shape=str(path["encoder_self_shape"]), decoder_self_shape=str(path["decoder_self_shape"]),
+             cross_shape=str(path["cross_shape"]), greedy_steps=len(steps), step_rows=step_rows,
+             heatmap_head=heatmap_head, heatmap_rows=[row.tolist() for row in rows],
+             last_prefix_words=len(last_prefix), last_self_top_words=[last_prefix[j] for j in top3],
+             last_self_top_weights={str(i + 1): float(self_last[j]) for i, j in enumerate(top3)})
+    if chosen is not None and w.decoded_correct:  # alignment is scored only on a correct decoding
+        w.sentence_hits = sum(int(row.argmax()) == a for row, a in zip(rows, sentence.alignment))
+        verb_at = sentence.alignment[-1]  # the last target word is always the verb
+        verb_row = rows[len(sentence.target) - 1]  # the step that writes the verb
+        w.verb_source_position, w.verb_weight = verb_at + 1, float(verb_row[verb_at])
+        w.verb_most_seen = sentence.source[int(verb_row.argmax())]
+    return w
+
+
+def analyse(trained: Trained, opts: Options) -> Numbers:
     """Score cross-attention against the known alignment and walk one sentence: the numbers of the report."""
     model = trained.model
     correct = trained.correct or decoded_correctly(model, trained.test)
     matched = [s for s, ok in zip(trained.test, correct) if ok]
     # two disjoint splits of the correctly decoded sentences: one picks the head, the other scores it
     selection, scoring = matched[0::2], matched[1::2]
-    layers = len(model.decoder)
-    heads = model.decoder[0].cross_attn.num_heads
-    n = Numbers(
+    chosen = score_alignment(model, selection, scoring) if selection and scoring else None
+    # a correctly decoded sentence of the scoring split with adjectives to reorder, short enough for its
+    # heatmap to fit an 80-column terminal (else any held-out sentence)
+    fits = [s for s in scoring if len(s.source) <= 8 and any(w in ADJECTIVES for w in s.source)]
+    sentence = max(fits[:40] or scoring[:1] or trained.test[:1], key=lambda s: len(s.source))
+    return Numbers(
         parameters=trained.parameters, train_seconds=round(trained.train_seconds, 2),
         test_sentences=len(trained.test), accuracy=round(trained.accuracy, 4), correct_sentences=len(matched),
         final_train_loss=round(trained.final_loss, 4), final_interval_mean_loss=round(trained.curve[-1][1], 4),
         loss_interval=trained.loss_interval,
         curve_rows=[[step, round(loss, 4), round(acc, 3)] for step, loss, acc in trained.curve],
-        curve_sample=min(100, len(trained.test)),
-        selection_sentences=len(selection), scoring_sentences=len(scoring), decoder_heads=layers * heads,
+        curve_sample=min(100, len(trained.test)), selection_sentences=len(selection),
+        scoring_sentences=len(scoring), decoder_heads=len(model.decoder) * model.decoder[0].cross_attn.num_heads,
+        alignment=chosen, walk=walk_through(model, sentence, chosen),
     )
-    best = None
-    if selection and scoring:
-        selection_scores = alignment_scores(model, selection)  # (layers, heads)
-        best = int(selection_scores.argmax())  # flat index into (layers, heads)
-        best_layer, best_head = divmod(best, heads)
-        hits, words = alignment_hits(model, scoring)  # (layers, heads), int
-        chance = chance_hit_probabilities(scoring)
-        k = int(hits[best_layer, best_head])
-        log10_p = log10_tail_at_least(k, chance)
-        n.best_layer, n.best_head = best_layer + 1, best_head + 1
-        n.alignment_selection_best_head = round(float(selection_scores.flatten()[best]), 4)
-        n.alignment_scores = (hits.float() / words).tolist()
-        n.alignment_best_head = round(k / words, 4)
-        n.alignment_mean = round(float(hits.float().mean()) / words, 4)
-        n.alignment_hits, n.alignment_words = k, words
-        n.alignment_chance, n.alignment_chance_hits = sum(chance) / len(chance), sum(chance)
-        n.alignment_log10_p_value = log10_p
-        n.alignment_p_value = 10 ** log10_p if log10_p > -300 else None  # below that a float reads 0.0
-    # a correctly decoded sentence of the scoring split with adjectives to reorder, short enough for its
-    # heatmap to fit an 80-column terminal (else any held-out sentence)
-    fits = [s for s in scoring if len(s.source) <= 8 and any(w in ADJECTIVES for w in s.source)]
-    sentence = max(fits[:40] or scoring[:1] or trained.test[:1], key=lambda s: len(s.source))
-    path = walk(model, sentence)
-    n.source, n.target, n.alignment, n.tokens = sentence.source, sentence.target, sentence.alignment, path["tokens"]
-    n.decoded = [t for t in path["tokens"] if t != EOS]
-    n.decoded_correct = n.decoded == sentence.target
-    n.memory_shape, n.encoder_self_shape = str(path["memory_shape"]), str(path["encoder_self_shape"])
-    n.decoder_self_shape, n.cross_shape = str(path["decoder_self_shape"]), str(path["cross_shape"])
-    n.greedy_steps = len(path["steps"])
-    if best is not None:  # the chosen head's row at every step: (steps, S)
-        rows = [step["cross"][best_layer][best_head] for step in path["steps"]]
-        n.heatmap_head = f"decoder layer {n.best_layer} head {n.best_head} (chosen on the selection split)"
-    else:  # no head could be chosen: the last decoder layer, heads averaged
-        rows = [step["cross"][-1].mean(0) for step in path["steps"]]
-        n.heatmap_head = f"decoder layer {layers}, heads averaged"
-    n.heatmap_rows = [row.tolist() for row in rows]
-    self_last = path["steps"][-1]["self"][-1].mean(0)  # last decoder layer, heads averaged: (t,)
-    last_prefix = path["steps"][-1]["prefix"]
-    top3 = self_last.argsort(descending=True)[:3].tolist()
-    n.last_prefix_words = len(last_prefix)
-    n.last_self_top_words = [last_prefix[j] for j in top3]
-    n.last_self_top_weights = {str(i + 1): float(self_last[j]) for i, j in enumerate(top3)}
-    if best is not None and n.decoded_correct:  # alignment is scored only on a correct decoding
-        n.sentence_hits = sum(int(row.argmax()) == a for row, a in zip(rows, sentence.alignment))
-        verb_at = sentence.alignment[-1]  # the last target word is always the verb
-        verb_row = rows[len(sentence.target) - 1]  # the step that writes the verb
-        n.verb_source_position, n.verb_weight = verb_at + 1, float(verb_row[verb_at])
-        n.verb_most_seen = sentence.source[int(verb_row.argmax())]
-    step_rows = []
-    for i, (step, row) in enumerate(zip(path["steps"], rows)):
-        self_row = step["self"][-1].mean(0)  # (t,) last layer, heads averaged
-        looked = max(range(len(step["prefix"])), key=lambda j: float(self_row[j]))
-        step_rows.append([i + 1, " ".join(step["prefix"]), f"{step['prefix'][looked]} {float(self_row[looked]):.2f}",
-                          f"{sentence.source[int(row.argmax())]} {float(row.max()):.2f}", step["token"],
-                          round(step["prob"], 3)])
-    n.step_rows = step_rows
-    return n
 
 
-def report_toy(n: Numbers, opts: TranslationOptions) -> Report:
+def measure(opts: Options, ctx: Context) -> Numbers:
+    return analyse(train(opts, ctx), opts)
+
+
+# --- 6. report ----------------------------------------------------------------------------------
+def report(n: Numbers, opts: Options) -> Report:
     """The findings and tables of a toy-translator run, every number read from `n`."""
-    S = len(n.source)
-    scored = n.alignment_log10_p_value is not None
+    w, a = n.walk, n.alignment
+    S = len(w.source)
     tables = [
         Table("Training (teacher forcing, cross-entropy on the next target word)",
               ["step", f"mean loss, last {n.loss_interval} steps", f"exact match, {n.curve_sample} held-out"],
               n.curve_rows, note=f"the last step's own loss: {n.final_train_loss:.4f}"),
         Table("Tensor shapes in the walk-through", ["tensor", "shape", "meaning"], [
             ["source ids", f"(1, {S})", "one held-out sentence, S source words"],
-            ["encoder memory", n.memory_shape, "one d_model vector per source word; computed once"],
-            ["encoder self-attention", n.encoder_self_shape, "(batch, heads, S, S) per encoder layer"],
-            ["decoder self-attention (last step)", n.decoder_self_shape,
+            ["encoder memory", w.memory_shape, "one d_model vector per source word; computed once"],
+            ["encoder self-attention", w.encoder_self_shape, "(batch, heads, S, S) per encoder layer"],
+            ["decoder self-attention (last step)", w.decoder_self_shape,
              "(batch, heads, t, t), causal: each prefix position sees itself and the left"],
-            ["cross-attention (last step)", n.cross_shape,
+            ["cross-attention (last step)", w.cross_shape,
              "(batch, heads, t, S): queries from the decoder prefix, keys/values from the memory"],
             ["logits per step", f"(1, t, {len(TGT_VOCAB)})", "only the last position's row picks the next word"],
         ]),
-        Table(f"Greedy decoding of '{' '.join(n.source)}'",
+        Table(f"Greedy decoding of '{' '.join(w.source)}'",
               ["step", "decoder input (prefix)", "self-attn: most-seen prefix word",
                "cross-attn: most-seen source word", "next word", "p"],
-              n.step_rows, note=f"self-attention: last decoder layer, heads averaged, row of the newest position; "
-                                f"cross-attention: {n.heatmap_head}"),
-        heatmap(f"Cross-attention heatmap, {n.heatmap_head}",
-                # the word produced, and (when it is the reference word) the source word it translates
-                [f"{t} ← {n.source[n.alignment[i]]}" if i < len(n.target) and t == n.target[i] else t
-                 for i, t in enumerate(n.tokens)],
-                n.source, n.heatmap_rows,
-                note="row = target word being produced (← the source word it translates), columns = source "
-                     "words; cell = attention weight in %, each row sums to 100"),
+              w.step_rows, note=f"self-attention: last decoder layer, heads averaged, row of the newest position; "
+                                f"cross-attention: {w.heatmap_head}"),
+        heatmap_table(f"Cross-attention heatmap, {w.heatmap_head}",
+                      # the word produced, and (when it is the reference word) the source word it translates
+                      [f"{t} ← {w.source[w.alignment[i]]}" if i < len(w.target) and t == w.target[i] else t
+                       for i, t in enumerate(w.tokens)],
+                      w.source, w.heatmap_rows,
+                      note="row = target word being produced (← the source word it translates), columns = source "
+                           "words; cell = attention weight in %, each row sums to 100"),
     ]
-    if scored:
-        heads = len(n.alignment_scores[0])
-        tables.append(Table(
+    if a is not None:
+        heads = len(a.scores[0])
+        tables.append(Table.of(
             "Alignment on the scoring split: share of target words whose most-attended source word is their "
-            "translation", ["decoder layer", *(f"head {h + 1}" for h in range(heads)), "mean"],
-            [[f"layer {layer + 1}", *(round(v, 3) for v in row), round(sum(row) / heads, 3)]
-             for layer, row in enumerate(n.alignment_scores)],
-            note=f"{n.alignment_words} target words of {n.scoring_sentences} correctly decoded held-out sentences; "
+            "translation", a.scores,
+            {"decoder layer": lambda i, _: f"layer {i + 1}",
+             **{f"head {h + 1}": (lambda _, row, h=h: round(row[h], 3)) for h in range(heads)},
+             "mean": lambda _, row: round(sum(row) / heads, 3)},
+            note=f"{a.words} target words of {n.scoring_sentences} correctly decoded held-out sentences; "
                  f"the head was chosen on {n.selection_sentences} other ones; chance (1/S per word) "
-                 f"{n.alignment_chance:.3f}"))
+                 f"{a.chance:.3f}"))
     findings = [
         f"A {opts.layers}+{opts.layers}-layer encoder-decoder ({n.parameters:,} parameters, d_model {opts.d_model}, "
         f"{opts.heads} heads) trained for {opts.steps} steps in {n.train_seconds:.1f} s (last step's training loss "
         f"{n.final_train_loss:.4f}) translates {n.correct_sentences} of {n.test_sentences} held-out sentences exactly "
         f"({n.accuracy:.1%}), although the target language moves adjectives after the noun and the verb to "
         "the end.",
-        f"The encoder runs once: '{' '.join(n.source)}' ({S} words) becomes memory of shape "
-        f"{n.memory_shape}, and every decoding step reads that same memory.",
-        f"Each of the {n.greedy_steps} greedy steps feeds the prefix so far into the decoder: masked "
-        f"self-attention over the prefix (shape {n.decoder_self_shape} at the last step), then "
+        f"The encoder runs once: '{' '.join(w.source)}' ({S} words) becomes memory of shape "
+        f"{w.memory_shape}, and every decoding step reads that same memory.",
+        f"Each of the {w.greedy_steps} greedy steps feeds the prefix so far into the decoder: masked "
+        f"self-attention over the prefix (shape {w.decoder_self_shape} at the last step), then "
         f"cross-attention with queries from the decoder and keys/values from the memory "
-        f"(shape {n.cross_shape}), then the last position's logits pick the next word.",
-        f"Greedy output: '{' '.join(n.decoded)}' (reference '{' '.join(n.target)}', "
-        f"{'correct' if n.decoded_correct else 'wrong'}); at the last step the decoder's self-attention "
-        f"(last layer, heads averaged) over its {n.last_prefix_words}-word prefix puts most weight on "
-        + ", ".join(f"'{word}' {n.last_self_top_weights[str(i + 1)]:.2f}"
-                    for i, word in enumerate(n.last_self_top_words)) + ".",
+        f"(shape {w.cross_shape}), then the last position's logits pick the next word.",
+        f"Greedy output: '{' '.join(w.decoded)}' (reference '{' '.join(w.target)}', "
+        f"{'correct' if w.decoded_correct else 'wrong'}); at the last step the decoder's self-attention "
+        f"(last layer, heads averaged) over its {w.last_prefix_words}-word prefix puts most weight on "
+        + ", ".join(f"'{word}' {w.last_self_top_weights[str(i + 1)]:.2f}"
+                    for i, word in enumerate(w.last_self_top_words)) + ".",
     ]
-    if scored:
+    if a is not None:
         findings.append(
             f"Cross-attention, scored only on sentences decoded correctly (the attention the translation was "
-            f"made with): decoder layer {n.best_layer} head {n.best_head}, chosen as the best of {n.decoder_heads} "
-            f"heads on {n.selection_sentences} of them ({n.alignment_selection_best_head:.1%} there), puts its "
-            f"largest weight on the source word a target word translates for {n.alignment_best_head:.1%} "
-            f"({n.alignment_hits} of {n.alignment_words}) of the target words of the other "
+            f"made with): decoder layer {a.layer} head {a.head}, chosen as the best of {n.decoder_heads} "
+            f"heads on {n.selection_sentences} of them ({a.selection_share:.1%} there), puts its "
+            f"largest weight on the source word a target word translates for {a.share:.1%} "
+            f"({a.hits} of {a.words}) of the target words of the other "
             f"{n.scoring_sentences}; a head whose largest weight fell on a random source word would hit "
-            f"{n.alignment_chance:.1%} ({n.alignment_chance_hits:.1f} expected). By an exact one-sided test "
-            f"against that chance it {alignment_verdict(n.alignment_log10_p_value)}. Mean over all "
-            f"{n.decoder_heads} heads on the scoring split: {n.alignment_mean:.1%}.")
-        if n.sentence_hits is not None:
+            f"{a.chance:.1%} ({a.chance_hits:.1f} expected). By an exact one-sided test "
+            f"against that chance it {alignment_verdict(a.log10_p_value)}. Mean over all "
+            f"{n.decoder_heads} heads on the scoring split: {a.mean_share:.1%}.")
+        if w.sentence_hits is not None:
             findings.append(
                 f"In the walked sentence (decoded correctly) the chosen head's most-attended source word is the "
-                f"aligned one for {n.sentence_hits} of {len(n.target)} target words; writing the verb, moved from "
-                f"source position {n.verb_source_position} to the end, it puts {n.verb_weight:.0%} of its weight "
-                f"on '{n.source[n.verb_source_position - 1]}' (most on '{n.verb_most_seen}').")
+                f"aligned one for {w.sentence_hits} of {len(w.target)} target words; writing the verb, moved from "
+                f"source position {w.verb_source_position} to the end, it puts {w.verb_weight:.0%} of its weight "
+                f"on '{w.source[w.verb_source_position - 1]}' (most on '{w.verb_most_seen}').")
         else:
             findings.append("The walked sentence decoded wrongly, so its alignment is not scored.")
     else:
@@ -671,161 +563,29 @@ def report_toy(n: Numbers, opts: TranslationOptions) -> Report:
     summary = (f"The decoder reads the encoder's memory through cross-attention at every step: a toy translator "
                f"trained here reaches {n.accuracy:.1%} exact match"
                + (f", and its chosen cross-attention head points at the aligned source word for "
-                  f"{n.alignment_best_head:.1%} of held-out target words (chance {n.alignment_chance:.1%})."
-                  if scored else "; too few sentences decode correctly to score its alignment."))
+                  f"{a.share:.1%} of held-out target words (chance {a.chance:.1%})."
+                  if a is not None else "; too few sentences decode correctly to score its alignment."))
     return Report(summary, findings, tables, model="toy encoder-decoder (trained in this run)")
 
 
-# ---------------------------------------------------------------------------------------------
-# --model PATH: the same walk on a real Hugging Face encoder-decoder
-# ---------------------------------------------------------------------------------------------
-
-def walk_hf(opts: TranslationOptions, ctx: Context) -> HfNumbers:
-    """Greedy decoding on a local Hugging Face encoder-decoder, step by step, keeping its attention maps."""
-    import torch
-    from transformers import AutoConfig, AutoModelForSeq2SeqLM, AutoTokenizer
-
-    folder = str(Path(opts.model).expanduser().resolve())
-    try:
-        config = AutoConfig.from_pretrained(folder, local_files_only=True)
-    except (OSError, ValueError) as exc:
-        raise ProbeError(f"cannot read the config in {folder!r}: {str(exc).splitlines()[0]}") from exc
-    if not getattr(config, "is_encoder_decoder", False):
-        raise ProbeError(f"--model {folder!r} is a {config.model_type!r} model, not an encoder-decoder; "
-                         "pass a Marian, T5, BART or other seq2seq folder")
-    tokenizer_files = ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "vocab.json", "spiece.model",
-                       "source.spm")
-    if not any((Path(folder) / name).is_file() for name in tokenizer_files):
-        raise ProbeError(f"--model {folder!r} has no tokenizer files ({', '.join(tokenizer_files)}); "
-                         "save the model's tokenizer into the same folder (tokenizer.save_pretrained)")
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
-    except (OSError, ValueError, TypeError) as exc:
-        raise ProbeError(f"no usable tokenizer in {folder!r} ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__}); "
-                         "save the model's tokenizer into the same folder (tokenizer.save_pretrained)") from exc
-    try:
-        model = AutoModelForSeq2SeqLM.from_pretrained(folder, local_files_only=True, attn_implementation="eager")
-    except (OSError, ValueError) as exc:
-        raise ProbeError(f"cannot load a seq2seq model from {folder!r}: {str(exc).splitlines()[0]}") from exc
-    model.eval()
-    advance = ctx.task("greedy decoding", opts.max_new_tokens)
-    encoded = tokenizer(opts.text, return_tensors="pt")
-    # only what an encoder-decoder takes (a BERT-style tokenizer would add token_type_ids)
-    enc = {"input_ids": encoded["input_ids"], "attention_mask": encoded["attention_mask"]}
-    source = tokenizer.convert_ids_to_tokens(enc["input_ids"][0].tolist())
-    start_id = model.config.decoder_start_token_id
-    if start_id is None:
-        start_id = model.config.pad_token_id
-    eos_id = model.config.eos_token_id
-    steps = []
-    with torch.no_grad():
-        encoder_out = model.get_encoder()(**enc)  # last_hidden_state (1, S, d_model)
-        memory = encoder_out.last_hidden_state
-        prefix = [int(start_id)]
-        for _ in range(opts.max_new_tokens):
-            out = model(encoder_outputs=encoder_out, attention_mask=enc["attention_mask"],
-                        decoder_input_ids=torch.tensor([prefix]), output_attentions=True)
-            # out.cross_attentions: per decoder layer (1, heads, t, S); out.decoder_attentions: (1, heads, t, t)
-            probs = out.logits[0, -1].softmax(-1)  # (vocab,)
-            next_id = int(probs.argmax())
-            steps.append({"prefix": list(prefix), "token": next_id, "prob": float(probs[next_id]),
-                          "cross": torch.stack(out.cross_attentions)[:, 0, :, -1, :],  # (layers, heads, S)
-                          "self": torch.stack(out.decoder_attentions)[:, 0, :, -1, :]})  # (layers, heads, t)
-            prefix.append(next_id)
-            advance(1)
-            if eos_id is not None and next_id == eos_id:
-                break
-        generated = model.generate(**enc, max_new_tokens=opts.max_new_tokens, do_sample=False, num_beams=1)
-    ours = prefix[1:]
-    theirs = generated[0, 1:].tolist()[:len(ours)]
-    target = tokenizer.convert_ids_to_tokens(ours)
-    step_rows = []
-    for i, s in enumerate(steps):
-        row = s["cross"][-1].mean(0)  # last layer, heads averaged: (S,)
-        step_rows.append([i + 1, " ".join(tokenizer.convert_ids_to_tokens(s["prefix"])),
-                          f"{source[int(row.argmax())]} {float(row.max()):.2f}", target[i], round(s["prob"], 3)])
-    return HfNumbers(
-        steps=len(steps), source_tokens=len(source), decoder_layers=len(out.cross_attentions),
-        heads=out.cross_attentions[0].shape[1], d_model=int(memory.shape[-1]), matches_generate=ours == theirs,
-        model_type=config.model_type, folder=folder, source=source, target=target,
-        text=tokenizer.decode(ours, skip_special_tokens=True),
-        source_shape=str(tuple(enc["input_ids"].shape)), memory_shape=str(tuple(memory.shape)),
-        self_shape=str(tuple(out.decoder_attentions[0].shape)), cross_shape=str(tuple(out.cross_attentions[0].shape)),
-        logits_shape=str(tuple(out.logits.shape)), step_rows=step_rows,
-        last_layer_cross=[s["cross"][-1].mean(0).tolist() for s in steps],
-    )
-
-
-@dataclass
-class HfNumbers:
-    """What the walk of a local Hugging Face encoder-decoder measures (`--model PATH`)."""
-
-    steps: int
-    source_tokens: int
-    decoder_layers: int
-    heads: int
-    d_model: int
-    matches_generate: bool  # our step-by-step greedy tokens == model.generate(num_beams=1)
-    model_type: str
-    folder: str
-    source: list[str]
-    target: list[str]
-    text: str
-    source_shape: str
-    memory_shape: str
-    self_shape: str
-    cross_shape: str
-    logits_shape: str
-    step_rows: list[list[Any]]
-    last_layer_cross: list[list[float]]  # (steps, S), last decoder layer, heads averaged
-
-
-def report_hf(n: HfNumbers, opts: TranslationOptions) -> Report:
-    tables = [
-        Table("Tensor shapes", ["tensor", "shape"], [
-            ["source ids", n.source_shape],
-            ["encoder memory (last_hidden_state)", n.memory_shape],
-            ["decoder self-attention, per layer (last step)", n.self_shape],
-            ["cross-attention, per layer (last step)", n.cross_shape],
-            ["logits (last step)", n.logits_shape],
-        ]),
-        Table("Greedy decoding, step by step", ["step", "decoder input (prefix)",
-                                                "cross-attn (last layer, heads avg): most-seen source token",
-                                                "next token", "p"], n.step_rows),
-        heatmap("Cross-attention heatmap, last decoder layer, heads averaged", n.target, n.source,
-                n.last_layer_cross,
-                note="row = token produced, columns = source tokens; cell = weight in %, each row sums to 100"),
-    ]
-    findings = [
-        f"The encoder turns {n.source_tokens} source tokens into memory of shape {n.memory_shape}, computed once.",
-        f"Each of {n.steps} greedy steps runs the decoder on the prefix: self-attention (shape {n.self_shape} at "
-        f"the last step) and cross-attention into the memory (shape {n.cross_shape}) in each of {n.decoder_layers} "
-        f"layers with {n.heads} heads.",
-        f"Greedy output: {n.text!r}; it {'equals' if n.matches_generate else 'differs from'} "
-        "model.generate(num_beams=1) token for token.",
-        "No reference alignment is known for this sentence, so alignment is not scored; read it off the heatmap.",
-    ]
-    return Report(f"{n.model_type} decoder reading its encoder memory through cross-attention, "
-                  f"{n.steps} greedy steps.", findings, tables, model=n.folder)
-
-
-def measure(opts: TranslationOptions, ctx: Context) -> Numbers | HfNumbers:
-    if opts.model is not None:
-        return walk_hf(opts, ctx)
-    return analyse(train(opts, ctx), opts)
-
-
-def report(numbers: Numbers | HfNumbers, opts: TranslationOptions) -> Report:
-    if isinstance(numbers, HfNumbers):
-        return report_hf(numbers, opts)
-    return report_toy(numbers, opts)
-
+# --- 7. The probe -------------------------------------------------------------------------------
+# Metrics renamed when the alignment and the walk-through became records of their own.
+RENAMED_METRICS = {
+    "best_layer": "alignment.layer", "best_head": "alignment.head",
+    "alignment_selection_best_head": "alignment.selection_share", "alignment_best_head": "alignment.share",
+    "alignment_mean": "alignment.mean_share", "alignment_hits": "alignment.hits", "alignment_words": "alignment.words",
+    "alignment_chance": "alignment.chance", "alignment_chance_hits": "alignment.chance_hits",
+    "alignment_log10_p_value": "alignment.log10_p_value", "alignment_p_value": "alignment.p_value",
+    **{name: f"walk.{name}" for name in ("decoded_correct", "greedy_steps", "last_prefix_words", "sentence_hits",
+                                         "verb_source_position", "verb_weight")},
+    **{f"last_self_top_weights.{i}": f"walk.last_self_top_weights.{i}" for i in (1, 2, 3)},
+}
 
 PROBE = Probe(
     name="translation",
     question="encoder-decoder",
     title="Train a toy translator live; watch the decoder's cross-attention read the encoder memory",
-    options=TranslationOptions,
+    options=Options,
     measure=measure,
     report=report,
     check=check,
@@ -834,4 +594,5 @@ PROBE = Probe(
         Prediction("A 2+2-layer toy translator trains for 300 steps: what share of held-out sentences does it "
                    "translate exactly?", "accuracy", "(share)"),
     ),
+    renamed_metrics=RENAMED_METRICS,
 )

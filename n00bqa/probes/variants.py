@@ -27,78 +27,14 @@ from typing import Any, Callable
 
 from n00bqa.errors import ProbeError
 from n00bqa.probes.base import Context, Prediction, Probe, Report, Table
+from n00bqa.probes.lib.counting import count_parameters, stored_buffers, tied_groups
 
 FP8_BLOCK = 128  # DeepSeek-V3's FP8 checkpoint: one float32 scale per 128 x 128 block of a matrix
 
 
 # --- The published configurations ----------------------------------------------------------------
-# Each entry: the values of the model's config.json that fix a parameter's shape (the rest, like
-# dropout or rope_theta, changes no count). Checked against each checkpoint's config.json.
-def _configs() -> dict[str, tuple[Any, str]]:
-    import transformers as tf
-
-    return {
-        # openai-community/gpt2: learned positions, pre-LayerNorm, GELU, head tied to wte.
-        "gpt2": (tf.GPT2Config(vocab_size=50257, n_positions=1024, n_embd=768, n_layer=12, n_head=12),
-                 "GPT2LMHeadModel"),
-        # google-bert/bert-base-uncased: an encoder; the published count includes the pooler.
-        "bert-base-uncased": (tf.BertConfig(vocab_size=30522, hidden_size=768, num_hidden_layers=12,
-                                            num_attention_heads=12, intermediate_size=3072,
-                                            max_position_embeddings=512, type_vocab_size=2), "BertModel"),
-        # google-t5/t5-small: encoder-decoder, relative position buckets, one shared token table.
-        "t5-small": (tf.T5Config(vocab_size=32128, d_model=512, d_kv=64, d_ff=2048, num_layers=6,
-                                 num_decoder_layers=6, num_heads=8, relative_attention_num_buckets=32,
-                                 feed_forward_proj="relu", tie_word_embeddings=True),
-                     "T5ForConditionalGeneration"),
-        # meta-llama/Llama-2-7b-hf
-        "llama-2-7b": (tf.LlamaConfig(vocab_size=32000, hidden_size=4096, intermediate_size=11008,
-                                      num_hidden_layers=32, num_attention_heads=32, num_key_value_heads=32,
-                                      max_position_embeddings=4096, tie_word_embeddings=False),
-                       "LlamaForCausalLM"),
-        # meta-llama/Llama-2-70b-hf: grouped-query attention, 64 query heads sharing 8 K/V heads.
-        "llama-2-70b": (tf.LlamaConfig(vocab_size=32000, hidden_size=8192, intermediate_size=28672,
-                                       num_hidden_layers=80, num_attention_heads=64, num_key_value_heads=8,
-                                       max_position_embeddings=4096, tie_word_embeddings=False),
-                        "LlamaForCausalLM"),
-        # meta-llama/Meta-Llama-3-8B: a 128,256-token vocabulary, GQA 32/8.
-        "llama-3-8b": (tf.LlamaConfig(vocab_size=128256, hidden_size=4096, intermediate_size=14336,
-                                      num_hidden_layers=32, num_attention_heads=32, num_key_value_heads=8,
-                                      max_position_embeddings=8192, rope_theta=500000.0,
-                                      tie_word_embeddings=False), "LlamaForCausalLM"),
-        # mistralai/Mistral-7B-v0.1: GQA 32/8 and a 4,096-token sliding window.
-        "mistral-7b": (tf.MistralConfig(vocab_size=32000, hidden_size=4096, intermediate_size=14336,
-                                        num_hidden_layers=32, num_attention_heads=32, num_key_value_heads=8,
-                                        sliding_window=4096, max_position_embeddings=32768,
-                                        tie_word_embeddings=False), "MistralForCausalLM"),
-        # Qwen/Qwen2-7B: GQA 28/4, biases on q/k/v only, a 152,064-row table.
-        "qwen2-7b": (tf.Qwen2Config(vocab_size=152064, hidden_size=3584, intermediate_size=18944,
-                                    num_hidden_layers=28, num_attention_heads=28, num_key_value_heads=4,
-                                    max_position_embeddings=131072, tie_word_embeddings=False),
-                     "Qwen2ForCausalLM"),
-        # google/gemma-7b: head_dim 256 (16 heads x 256 = 4096 > hidden 3072), GeGLU, tied head.
-        "gemma-7b": (tf.GemmaConfig(vocab_size=256000, hidden_size=3072, intermediate_size=24576,
-                                    num_hidden_layers=28, num_attention_heads=16, num_key_value_heads=16,
-                                    head_dim=256, max_position_embeddings=8192,
-                                    hidden_activation="gelu_pytorch_tanh"), "GemmaForCausalLM"),
-        # mistralai/Mixtral-8x7B-v0.1: 8 SwiGLU experts per layer, 2 chosen per token.
-        "mixtral-8x7b": (tf.MixtralConfig(vocab_size=32000, hidden_size=4096, intermediate_size=14336,
-                                          num_hidden_layers=32, num_attention_heads=32, num_key_value_heads=8,
-                                          num_local_experts=8, num_experts_per_tok=2,
-                                          max_position_embeddings=32768, tie_word_embeddings=False),
-                         "MixtralForCausalLM"),
-        # deepseek-ai/DeepSeek-V3: MLA (a 512-wide latent for K/V, 1536 for Q), 3 dense layers, then 58
-        # MoE layers of 256 routed experts (8 chosen) + 1 shared expert.
-        "deepseek-v3": (tf.DeepseekV3Config(vocab_size=129280, hidden_size=7168, intermediate_size=18432,
-                                            moe_intermediate_size=2048, num_hidden_layers=61,
-                                            first_k_dense_replace=3, n_routed_experts=256, n_shared_experts=1,
-                                            num_experts_per_tok=8, n_group=8, topk_group=4,
-                                            num_attention_heads=128, num_key_value_heads=128, q_lora_rank=1536,
-                                            kv_lora_rank=512, qk_nope_head_dim=128, qk_rope_head_dim=64,
-                                            v_head_dim=128, max_position_embeddings=163840,
-                                            tie_word_embeddings=False), "DeepseekV3ForCausalLM"),
-    }
-
-
+# The values of each model's config.json that fix a parameter's shape are in lib/configs.py
+# (`published_configs`), shared with param-count, kv-cache and moe.
 MODELS = ("gpt2", "bert-base-uncased", "t5-small", "llama-2-7b", "llama-2-70b", "llama-3-8b", "mistral-7b",
           "qwen2-7b", "gemma-7b", "mixtral-8x7b", "deepseek-v3")
 
@@ -210,40 +146,10 @@ class ModelCount:
     design: Design
 
 
-class Numbers(dict):
-    """model name -> ModelCount. A dict, not a dataclass: the metric names are model names with
-    hyphens (`llama-2-7b.total`), which a dataclass field cannot be."""
+Numbers = dict[str, ModelCount]  # model name -> its count; a dict, since a name holds hyphens ("llama-2-7b")
 
 
-# --- Counting ------------------------------------------------------------------------------------
-def build_on_meta(config: Any, class_name: str):
-    """Instantiate a model on the meta device: real shapes, no memory, no weights."""
-    import torch
-    import transformers
-
-    with torch.device("meta"):
-        return getattr(transformers, class_name)(config)
-
-
-def unique_parameters(module: Any) -> int:
-    """Each tensor once: a tied weight is one tensor reachable under several names."""
-    unique = {id(p): p for _, p in module.named_parameters(remove_duplicate=False)}
-    return sum(p.numel() for p in unique.values())
-
-
-def tied_names(model: Any) -> list[list[str]]:
-    names_of: dict[int, list[str]] = {}
-    for name, param in model.named_parameters(remove_duplicate=False):
-        names_of.setdefault(id(param), []).append(name)
-    return [names for names in names_of.values() if len(names) > 1]
-
-
-def stored_buffers(model: Any) -> int:
-    """Buffers that `state_dict()` saves (persistent ones) — stored in a checkpoint, not parameters."""
-    saved = set(model.state_dict())
-    return sum(b.numel() for name, b in model.named_buffers() if name in saved)
-
-
+# --- Counting (each tensor once: lib/counting.py) ----------------------------------------------------
 def routed_experts(model: Any) -> list[Any]:
     """The fused expert modules (transformers 5 keeps a layer's experts as 3-D tensors)."""
     return [m for m in model.modules() if hasattr(m, "gate_up_proj") and hasattr(m, "num_experts")]
@@ -258,10 +164,10 @@ def active_parameters(model: Any, config: Any) -> tuple[int, int]:
     """
     layers = routed_experts(model)
     if not layers:
-        return unique_parameters(model), 0
+        return count_parameters(model), 0
     per_expert = (layers[0].gate_up_proj[0].numel() + layers[0].down_proj[0].numel())  # (2I, H) + (H, I)
     idle = (layers[0].num_experts - config.num_experts_per_tok) * per_expert * len(layers)
-    return unique_parameters(model) - idle, per_expert
+    return count_parameters(model) - idle, per_expert
 
 
 def read_design(name: str, model: Any, config: Any, tied: list[list[str]]) -> Design:
@@ -377,7 +283,7 @@ def deepseek_checkpoint_terms(model: Any, config: Any, total: int) -> tuple[dict
     h = config.hidden_size
     with torch.device("meta"):
         mtp_layer = DeepseekV3DecoderLayer(config, layer_idx=config.num_hidden_layers)
-    mtp_unique = unique_parameters(mtp_layer) + 2 * h * h + 3 * h  # + eh_proj + enorm, hnorm, shared_head.norm
+    mtp_unique = count_parameters(mtp_layer) + 2 * h * h + 3 * h  # + eh_proj + enorm, hnorm, shared_head.norm
     shared_copies = model.model.embed_tokens.weight.numel() + model.lm_head.weight.numel()
     buffers = stored_buffers(model) + stored_buffers(mtp_layer)
     layers = [*model.model.layers, mtp_layer]
@@ -385,17 +291,19 @@ def deepseek_checkpoint_terms(model: Any, config: Any, total: int) -> tuple[dict
     fp8 = sum(fp8_matrices(layer) for layer in layers)
     terms = {"mtp_module": mtp_unique, "mtp_shared_copies": shared_copies, "router_bias_buffers": buffers,
              "fp8_block_scales": scales}
-    facts = {"mtp_layer": unique_parameters(mtp_layer), "mtp_eh_proj": 2 * h * h, "fp8_block": FP8_BLOCK,
+    facts = {"mtp_layer": count_parameters(mtp_layer), "mtp_eh_proj": 2 * h * h, "fp8_block": FP8_BLOCK,
              "counted_fp8": fp8, "counted_bf16": total + mtp_unique + shared_copies - fp8,
              "counted_f32": scales + buffers, **{f"hf_{k.lower()}": v for k, v in HF_SAFETENSORS_DTYPES.items()}}
     return terms, facts
 
 
-def count_one(name: str) -> ModelCount:
-    config, class_name = _configs()[name]
-    model = build_on_meta(config, class_name)
-    total = unique_parameters(model)
-    tied = tied_names(model)
+def count_one(name: str, config: Any, class_name: str) -> ModelCount:
+    """Count one published model on the meta device and set it against its authors' figures."""
+    from n00bqa.probes.lib.configs import build_model
+
+    model = build_model(config, class_name)
+    total = count_parameters(model)
+    tied = tied_groups(model)
     embedding = model.get_input_embeddings().weight.numel()
     head = model.get_submodule("lm_head") if hasattr(model, "lm_head") else None
     untied_head = head.weight.numel() if head is not None and not any("lm_head.weight" in t for t in tied) else 0
@@ -432,11 +340,14 @@ def count_one(name: str) -> ModelCount:
 
 # --- measure -------------------------------------------------------------------------------------
 def measure(opts: Options, ctx: Context) -> Numbers:
+    from n00bqa.probes.lib.configs import published_configs
+
     names = chosen_models(opts)
+    configs = published_configs()
     advance = ctx.task("Building published configs on the meta device", len(names))
-    numbers = Numbers()
+    numbers: Numbers = {}
     for name in names:
-        numbers[name] = count_one(name)
+        numbers[name] = count_one(name, *configs[name])
         advance()
     return numbers
 
@@ -520,13 +431,11 @@ def report(n: Numbers, opts: Options) -> Report:
                                 + ("each equal." if (f['counted_fp8'], f['counted_bf16'], f['counted_f32']) ==
                                    (f['hf_f8_e4m3'], f['hf_bf16'], f['hf_f32']) else "NOT all equal."))
 
-    design = Table("Design choices, read off the built modules and config",
-                   ["model", "attn", "pos.", "norm", "MLP", "tied", "experts"], [],
-                   note="attn: heads / K-V heads (MHA: one K/V per head; GQA: groups share one; MQA: all share "
-                        "one; MLA: K/V rebuilt from one latent). norm: pre = x + f(norm(x)); post = norm(x + f(x)).")
-    for name, m in n.items():
-        d = m.design
-        design.rows.append([name, d.attention, d.positions, d.norm, d.mlp, d.tied, d.experts_label])
+    design = Table.of("Design choices, read off the built modules and config", {k: m.design for k, m in n.items()},
+                      {"model": "key", "attn": "attention", "pos.": "positions", "norm": "norm", "MLP": "mlp",
+                       "tied": "tied", "experts": "experts_label"},
+                      note="attn: heads / K-V heads (MHA: one K/V per head; GQA: groups share one; MQA: all share "
+                           "one; MLA: K/V rebuilt from one latent). norm: pre = x + f(norm(x)); post = norm(x + f(x)).")
 
     kinds = {kind: [name for name, m in n.items() if m.design.kind == kind] for kind in ("encoder", "enc-dec", "decoder")}
     findings.append("Kinds: " + "; ".join(f"{label}: {', '.join(names)}" for label, names in

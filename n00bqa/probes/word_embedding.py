@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
 
 from n00bqa.errors import ProbeError
 from n00bqa.probes.lib.models import BUNDLED_NAME
@@ -34,8 +33,9 @@ def different_vectors(max_cosine: float, same_cosine: float = SAME_COSINE) -> bo
     return max_cosine < 1 - same_cosine
 
 
+# --- 1. Options ---------------------------------------------------------------------------------
 @dataclass
-class WordEmbeddingOptions:
+class Options:
     word: str = field(default="bank", metadata={
         "help": "A word that is one token in MiniLM's vocabulary; compared static vs in each --text sentence."})
     text: str = field(
@@ -46,11 +46,11 @@ class WordEmbeddingOptions:
     top_k: int = field(default=5, metadata={"help": "How many nearest neighbours per word."})
 
 
-def sentences_of(opts: WordEmbeddingOptions) -> list[str]:
+def sentences_of(opts: Options) -> list[str]:
     return [s.strip() for s in opts.text.split("|") if s.strip()]
 
 
-def check(opts: WordEmbeddingOptions) -> None:
+def check(opts: Options) -> None:
     if not opts.word.strip() or " " in opts.word.strip():
         raise ProbeError(f"--word {opts.word!r} must be one word, e.g. --word bank")
     if len(sentences_of(opts)) < 2:
@@ -70,6 +70,15 @@ def single_token_id(tokenizer, word: str, option: str) -> int:
         raise ProbeError(f"{option} {word!r} is {len(pieces)} word pieces in MiniLM's vocabulary ({' '.join(pieces)}); "
                          "choose a word that is a single token")
     return tokenizer.convert_tokens_to_ids(pieces[0])
+
+
+# --- 2. Numbers ---------------------------------------------------------------------------------
+@dataclass
+class ByDistance:
+    """cos(PE[p], PE[p + distance]) over every position p."""
+
+    mean: float
+    spread: float  # its standard deviation over p
 
 
 @dataclass
@@ -92,12 +101,7 @@ class Numbers:
     contextual_cosine_min: float
     contextual_cosine_max: float
     contextual_cosine: dict[str, float]  # "i_j" -> last-layer cosine between sentences i and j
-    sinusoidal_neighbour_cosine: float
-    sinusoidal_neighbour_cosine_spread: float
-    sinusoidal_distance_64_cosine: float
-    learned_neighbour_cosine: float
-    learned_neighbour_cosine_spread: float
-    learned_distance_64_cosine: float
+    positions: dict[str, dict[int, ByDistance]]  # "sinusoidal", "learned" -> distance (DISTANCES) -> cosines
     position_rows: int  # rows of the learned position table
     position_params: int
     tolerance: float  # the verdicts' thresholds, shown beside them
@@ -109,14 +113,13 @@ class Numbers:
     static_cosines: list[float] = field(default_factory=list)  # static row vs each sentence's last layer
     farthest_pair: list[int] = field(default_factory=list)  # 1-based sentence numbers
     nearest_pair: list[int] = field(default_factory=list)
-    neighbour_rows: list[list[Any]] = field(default_factory=list)
-    neighbour_text: list[str] = field(default_factory=list)
-    pair_rows: list[list[Any]] = field(default_factory=list)
+    neighbours: dict[str, list[tuple[str, float]]] = field(default_factory=dict)  # word -> (token, cosine), top k
+    pair_cosines: dict[str, list[float]] = field(default_factory=dict)  # "1 vs 2" -> cosine by layer, 0 = embeddings
     n_hidden_states: int = 0
-    position_table_rows: list[list[Any]] = field(default_factory=list)
 
 
-def measure(opts: WordEmbeddingOptions, ctx: Context) -> Numbers:
+# --- 3. measure ---------------------------------------------------------------------------------
+def measure(opts: Options, ctx: Context) -> Numbers:
     import torch
     import torch.nn.functional as F
 
@@ -149,16 +152,14 @@ def measure(opts: WordEmbeddingOptions, ctx: Context) -> Numbers:
     unit = F.normalize(table, dim=1)  # (V, d), each row length 1
     wanted = [w.strip().lower() for w in opts.neighbours.split(",") if w.strip()]
     wanted = list(dict.fromkeys(wanted + [word]))
-    neighbour_rows = []
-    neighbour_text = []
+    neighbours = {}
     for w in wanted:
         wid = single_token_id(tokenizer, w, "--neighbours word")
         cosines = unit @ unit[wid]  # (V, d) @ (d,) -> (V,)
         cosines[wid] = -2.0  # not its own neighbour
         top = torch.topk(cosines, opts.top_k)
         names = tokenizer.convert_ids_to_tokens(top.indices.tolist())
-        neighbour_rows.append([w, ", ".join(f"{n} {c:.2f}" for n, c in zip(names, top.values.tolist()))])
-        neighbour_text.append(f"{w} → {', '.join(names[:3])}")
+        neighbours[w] = list(zip(names, top.values.tolist()))
     advance(1)
 
     # 4. Static vs contextual: one row for the word, but one encoder output per sentence.
@@ -174,14 +175,13 @@ def measure(opts: WordEmbeddingOptions, ctx: Context) -> Numbers:
         contextual.append(torch.stack([h[0, positions[0]] for h in hidden]))  # (layers+1, d)
     static = table[word_id]  # (d,)
     last = [c[-1] for c in contextual]  # each (d,)
-    pair_rows = []
-    pair_cos = {}
+    pair_cosines, pair_cos = {}, {}
     for i in range(len(sentences)):
         for j in range(i + 1, len(sentences)):
             by_layer = [float(F.cosine_similarity(contextual[i][k], contextual[j][k], dim=0))
                         for k in range(contextual[i].shape[0])]
             pair_cos[(i, j)] = by_layer[-1]
-            pair_rows.append([f"{i + 1} vs {j + 1}", *(round(c, 3) for c in by_layer)])
+            pair_cosines[f"{i + 1} vs {j + 1}"] = by_layer
     static_cos = [float(F.cosine_similarity(static, v, dim=0)) for v in last]
     advance(1)
 
@@ -194,20 +194,13 @@ def measure(opts: WordEmbeddingOptions, ctx: Context) -> Numbers:
     sinusoidal[:, 0::2] = torch.sin(position * frequency)  # (P, 1) * (d/2,) -> (P, d/2)
     sinusoidal[:, 1::2] = torch.cos(position * frequency)
 
-    def by_distance(pe, k):
+    def by_distance(pe, k) -> ByDistance:
         """Mean and spread of cos(PE[p], PE[p+k]) over all positions p."""
         cos = F.cosine_similarity(pe[:-k], pe[k:], dim=1)  # (P-k,)
-        return float(cos.mean()), float(cos.std())
+        return ByDistance(mean=float(cos.mean()), spread=float(cos.std()))
 
-    position_rows = []
-    for k in DISTANCES:
-        s_mean, s_std = by_distance(sinusoidal, k)
-        l_mean, l_std = by_distance(learned, k)
-        position_rows.append([k, round(s_mean, 4), round(s_std, 6), round(l_mean, 4), round(l_std, 4)])
-    sin1, sin1_std = by_distance(sinusoidal, 1)
-    learned1, learned1_std = by_distance(learned, 1)
-    sin64 = by_distance(sinusoidal, 64)[0]
-    learned64 = by_distance(learned, 64)[0]
+    positions = {name: {k: by_distance(pe, k) for k in DISTANCES}
+                 for name, pe in (("sinusoidal", sinusoidal), ("learned", learned))}
     advance(1)
 
     i_far, j_far = min(pair_cos, key=pair_cos.get)
@@ -221,25 +214,23 @@ def measure(opts: WordEmbeddingOptions, ctx: Context) -> Numbers:
         static_contextual_cosine={str(i + 1): c for i, c in enumerate(static_cos)},
         contextual_cosine_min=pair_cos[(i_far, j_far)], contextual_cosine_max=pair_cos[(i_near, j_near)],
         contextual_cosine={f"{i + 1}_{j + 1}": c for (i, j), c in pair_cos.items()},
-        sinusoidal_neighbour_cosine=sin1, sinusoidal_neighbour_cosine_spread=sin1_std,
-        sinusoidal_distance_64_cosine=sin64,
-        learned_neighbour_cosine=learned1, learned_neighbour_cosine_spread=learned1_std,
-        learned_distance_64_cosine=learned64, position_rows=n_positions,
+        positions=positions, position_rows=n_positions,
         position_params=learned.numel(), tolerance=TOLERANCE, same_spread=SAME_SPREAD, same_cosine=SAME_COSINE,
         word=word, sentences=sentences, static_cosines=static_cos,
         farthest_pair=[i_far + 1, j_far + 1], nearest_pair=[i_near + 1, j_near + 1],
-        neighbour_rows=neighbour_rows, neighbour_text=neighbour_text, pair_rows=pair_rows,
-        n_hidden_states=contextual[0].shape[0], position_table_rows=position_rows,
+        neighbours=neighbours, pair_cosines=pair_cosines, n_hidden_states=contextual[0].shape[0],
     )
 
 
-def report(n: Numbers, opts: WordEmbeddingOptions) -> Report:
+# --- 4. report ----------------------------------------------------------------------------------
+def report(n: Numbers, opts: Options) -> Report:
     V, d = n.vocab_size, n.embedding_dim
+    sin, learned = n.positions["sinusoidal"], n.positions["learned"]
     (i_far, j_far), (i_near, j_near) = n.farthest_pair, n.nearest_pair
     lookup_verdict = "equals" if n.onehot_lookup_max_abs_diff <= n.tolerance else "does NOT equal"
     context_verdict = (f"{len(n.sentences)} different vectors" if different_vectors(n.contextual_cosine_max, n.same_cosine)
                        else f"the same vector in all {len(n.sentences)} sentences")
-    if len(n.pair_rows) == 1:
+    if len(n.pair_cosines) == 1:
         between = f"between the two sentences the last-layer cosine is {n.contextual_cosine_min:.3f}"
     elif f"{n.contextual_cosine_min:.3f}" == f"{n.contextual_cosine_max:.3f}":
         between = f"between sentences the last-layer cosine is {n.contextual_cosine_min:.3f} for every pair"
@@ -261,32 +252,36 @@ def report(n: Numbers, opts: WordEmbeddingOptions) -> Report:
         f"= initializer_range {n.init_std}) has mean row length {n.init_row_norm_mean:.3f}; MiniLM's trained table "
         f"has std {n.trained_std:.4f} and row lengths from {n.trained_row_norm_min:.3f} to "
         f"{n.trained_row_norm_max:.3f} (mean {n.trained_row_norm_mean:.3f}).",
-        "Nearest neighbours by cosine in the static table (no context): " + "; ".join(n.neighbour_text) + ".",
+        "Nearest neighbours by cosine in the static table (no context): "
+        + "; ".join(f"{w} → {', '.join(name for name, _ in near[:3])}" for w, near in n.neighbours.items()) + ".",
         f"'{n.word}' has one static row, but {context_verdict} after the encoder (same: cosine within "
         f"{n.same_cosine:g} of 1): cosine with the static row " + ", ".join(f"{c:.3f}" for c in n.static_cosines)
         + f" (sentences 1 to {len(n.sentences)}); {between}.",
         f"Position, sinusoidal (computed, no parameters): neighbouring positions have cosine "
-        f"{n.sinusoidal_neighbour_cosine:.4f}, {spread_words(n.sinusoidal_neighbour_cosine_spread)} (spread "
-        f"{n.sinusoidal_neighbour_cosine_spread:.2g}; the same: under {n.same_spread:g}), "
-        f"{trend(n.sinusoidal_neighbour_cosine, n.sinusoidal_distance_64_cosine)} to "
-        f"{n.sinusoidal_distance_64_cosine:.4f} at distance 64. MiniLM's learned position table ({n.position_rows} "
-        f"× {d}, {n.position_params:,} parameters): neighbours {n.learned_neighbour_cosine:.4f}, "
-        f"{spread_words(n.learned_neighbour_cosine_spread)} (spread {n.learned_neighbour_cosine_spread:.3f}), "
-        f"{trend(n.learned_neighbour_cosine, n.learned_distance_64_cosine)} to {n.learned_distance_64_cosine:.4f} "
+        f"{sin[1].mean:.4f}, {spread_words(sin[1].spread)} (spread "
+        f"{sin[1].spread:.2g}; the same: under {n.same_spread:g}), "
+        f"{trend(sin[1].mean, sin[64].mean)} to "
+        f"{sin[64].mean:.4f} at distance 64. MiniLM's learned position table ({n.position_rows} "
+        f"× {d}, {n.position_params:,} parameters): neighbours {learned[1].mean:.4f}, "
+        f"{spread_words(learned[1].spread)} (spread {learned[1].spread:.3f}), "
+        f"{trend(learned[1].mean, learned[64].mean)} to {learned[64].mean:.4f} "
         "at distance 64.",
     ]
     tables = [
-        Table(f"Nearest neighbours in the static table (top {opts.top_k}, cosine)", ["word", "neighbours"],
-              n.neighbour_rows),
-        Table(f"'{n.word}' in context: cosine between sentences, by layer (0 = embedding output)",
-              ["sentences", *(str(k) for k in range(n.n_hidden_states))], n.pair_rows,
-              note=" · ".join(f"{i + 1}: {s}" for i, s in enumerate(n.sentences))),
-        Table("Position encodings: cos(PE[p], PE[p + distance]) over all p",
-              ["distance", "sin. mean", "sin. spread", "learned mean", "learned spread"],
-              n.position_table_rows,
-              note=f"spread: the standard deviation over positions p. Largest sinusoidal spread "
-                   f"{max(row[2] for row in n.position_table_rows):.2g}, smallest learned spread "
-                   f"{min(row[4] for row in n.position_table_rows):.2g}."),
+        Table.of(f"Nearest neighbours in the static table (top {opts.top_k}, cosine)", n.neighbours, {
+                     "word": "key", "neighbours": lambda _, near: ", ".join(f"{name} {c:.2f}" for name, c in near)}),
+        Table.of(f"'{n.word}' in context: cosine between sentences, by layer (0 = embedding output)", n.pair_cosines,
+                 {"sentences": "key",
+                  **{str(k): (lambda _, by_layer, k=k: round(by_layer[k], 3)) for k in range(n.n_hidden_states)}},
+                 note=" · ".join(f"{i + 1}: {s}" for i, s in enumerate(n.sentences))),
+        Table.of("Position encodings: cos(PE[p], PE[p + distance]) over all p", sin, {
+                     "distance": "key", "sin. mean": lambda _, c: round(c.mean, 4),
+                     "sin. spread": lambda _, c: round(c.spread, 6),
+                     "learned mean": lambda k, _: round(learned[k].mean, 4),
+                     "learned spread": lambda k, _: round(learned[k].spread, 4)},
+                 note=f"spread: the standard deviation over positions p. Largest sinusoidal spread "
+                      f"{max(round(c.spread, 6) for c in sin.values()):.2g}, smallest learned spread "
+                      f"{min(round(c.spread, 4) for c in learned.values()):.2g}."),
     ]
     summary = (f"A word embedding is the row of a learned {V:,} × {d} table selected by the word's token "
                "id (a one-hot × matrix product, done as a lookup). That row is static; the encoder's output for the "
@@ -295,11 +290,19 @@ def report(n: Numbers, opts: WordEmbeddingOptions) -> Report:
     return Report(summary=summary, findings=findings, tables=tables, model=BUNDLED_NAME)
 
 
+# --- 5. The probe -------------------------------------------------------------------------------
+# Metrics renamed when the two position encodings became dicts keyed by distance.
+RENAMED_METRICS = {
+    **{f"{name}_neighbour_cosine": f"positions.{name}.1.mean" for name in ("sinusoidal", "learned")},
+    **{f"{name}_neighbour_cosine_spread": f"positions.{name}.1.spread" for name in ("sinusoidal", "learned")},
+    **{f"{name}_distance_64_cosine": f"positions.{name}.64.mean" for name in ("sinusoidal", "learned")},
+}
+
 PROBE = Probe(
     name="word-embedding",
     question="word-embedding",
     title="Word embeddings in MiniLM: lookup = one-hot × table, neighbours, static vs contextual, positions",
-    options=WordEmbeddingOptions,
+    options=Options,
     measure=measure,
     report=report,
     check=check,
@@ -308,6 +311,7 @@ PROBE = Probe(
         Prediction("What is the cosine between 'bank' in a river sentence and in a loan sentence, after MiniLM's "
                    "encoder?", "contextual_cosine.1_2", ""),
         Prediction("What is the cosine between neighbouring positions of the sinusoidal encoding at width 384?",
-                   "sinusoidal_neighbour_cosine", ""),
+                   "positions.sinusoidal.1.mean", ""),
     ),
+    renamed_metrics=RENAMED_METRICS,
 )

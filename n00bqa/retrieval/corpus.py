@@ -32,6 +32,7 @@ import yaml
 
 from n00bqa.atomic import atomic_write_bytes, atomic_write_text
 from n00bqa.errors import CorpusError
+from n00bqa.guards import inside
 from n00bqa.study import Study
 
 READING_LIST = "reading-list.yaml"
@@ -62,16 +63,21 @@ class Item:
     version: str = ""  # installed version, for library items
     topics: list[str] = field(default_factory=list)
     problem: str = ""  # why the item cannot be read, when path is None
+    outside: bool = False  # its YAML names a file outside the folder it must be in (never read)
 
     @property
     def display_title(self) -> str:
         return f"{self.title} [{self.package} {self.version}]" if self.version else self.title
 
     def read_bytes(self) -> bytes:
+        from n00bqa.guards import MAX_ITEM_BYTES, Refused, read_regular
+
         if self.path is None or not self.path.is_file():
             raise CorpusError(f"reading-list item {self.id!r}: {self.problem or 'file is missing'}")
         try:
-            return self.path.read_bytes()
+            return read_regular(self.path, MAX_ITEM_BYTES)
+        except Refused as exc:
+            raise CorpusError(f"reading-list item {self.id!r}: {self.path} {exc}") from None
         except OSError as exc:  # no permission, a disk error: this item is skipped, not the build
             raise CorpusError(f"reading-list item {self.id!r}: cannot read {str(self.path)!r} "
                               f"({exc.strerror or type(exc).__name__}); fix its permissions or remove it") from exc
@@ -105,10 +111,16 @@ def _package_version(package: str) -> str:
 
 
 def _load_yaml(path: Path) -> dict:
+    from n00bqa.guards import MAX_YAML_BYTES, Refused, load_yaml, read_regular
+
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        data = load_yaml(read_regular(path, MAX_YAML_BYTES).decode("utf-8", errors="replace")) or {}
+    except Refused as exc:
+        raise CorpusError(f"{str(path)!r} {exc}") from None
+    except OSError as exc:
+        raise CorpusError(f"cannot read {str(path)!r} ({exc.strerror or type(exc).__name__}); check it") from None
     except yaml.YAMLError as exc:
-        raise CorpusError(f"{str(path)!r} is not valid YAML ({str(exc).splitlines()[0]}); fix or restore it") from exc
+        raise CorpusError(f"{str(path)!r} is not valid YAML ({str(exc).splitlines()[0]}); fix or restore it") from None
     if not isinstance(data, dict) or not isinstance(data.get("items", []), list):
         raise CorpusError(f"{str(path)!r} must hold a mapping with an 'items:' list; fix or restore it")
     return data
@@ -143,25 +155,43 @@ def load_items(study: Study) -> list[Item]:
             package, rel = str(entry["package"]), str(entry["path"])
             pdir = _package_dir(package)
             path = pdir / rel if pdir is not None else None
-            problem = ""
+            problem, outside = "", False
             if pdir is None:
                 problem = f"package {package!r} is not installed; install it or remove the item"
+            elif not inside(path, pdir):
+                problem, outside, path = (f"path {rel!r} is outside the installed package {package!r}; a library "
+                                          "item names a file of its package, e.g. nn/modules/sparse.py"), True, None
             elif not path.is_file():
                 problem = f"{package}/{rel} does not exist in the installed {package}"
                 path = None
             items.append(Item(item_id, "library", title, f"{package}/{rel}", path,
                               "python" if rel.endswith(".py") else "text", url=str(entry.get("url", "")),
-                              package=package, version=_package_version(package), topics=topics, problem=problem))
+                              package=package, version=_package_version(package), topics=topics, problem=problem,
+                              outside=outside))
         else:
             rel = str(entry.get("note", f"notes/{item_id}.md"))
             path = cdir / rel
+            if not inside(path, cdir):
+                items.append(Item(item_id, "note", title, f"corpus/{rel}", None, "markdown", topics=topics,
+                                  problem=f"note {rel!r} is outside corpus/; a study root reads only its own "
+                                          "files: move the note into corpus/notes/ and name it notes/NAME.md",
+                                  outside=True))
+                continue
             items.append(Item(item_id, "note", title, f"corpus/{rel}", path if path.is_file() else None,
                               "markdown", url=str(entry.get("url", "")), topics=topics,
                               problem="" if path.is_file() else f"note corpus/{rel} is not written yet"))
     added = cdir / ADDED_LIST
-    for entry in _entries(added, needs=("file",)):
+    # the built-in study has no added copies: one in a checkout's corpus/ is the learner's, not ours
+    for entry in [] if study.builtin else _entries(added, needs=("file",)):
         rel = str(entry["file"])
         path = cdir / rel
+        if not inside(path, cdir / ADDED_DIR):
+            items.append(Item(str(entry["id"]), "added", str(entry.get("title", entry["id"])), rel, None,
+                              str(entry.get("format", "text")),
+                              problem=f"file {rel!r} is outside corpus/{ADDED_DIR}/, where `n00bqa corpus add` "
+                                      "keeps its copies; add the file again with: n00bqa corpus add PATH",
+                              outside=True))
+            continue
         items.append(Item(str(entry["id"]), "added", str(entry.get("title", entry["id"])),
                           str(path.relative_to(root)) if path.is_relative_to(root) else str(path),
                           path if path.is_file() else None, str(entry.get("format", "text")),
@@ -172,6 +202,14 @@ def load_items(study: Study) -> list[Item]:
             raise CorpusError(f"reading-list id {item.id!r} appears twice; give each item its own id")
         seen.add(item.id)
     return items
+
+
+def outside_paths(study: Study) -> list[str]:
+    """One line per reading-list item whose YAML names a file outside its folder (such items are
+    never read): what `questions check` reports."""
+    listing = {"added": ADDED_LIST}
+    return [f"{study.corpus_dir / listing.get(item.kind, READING_LIST)}: item {item.id!r}: {item.problem}"
+            for item in load_items(study) if item.outside]
 
 
 def item_text(item: Item) -> str:
@@ -360,9 +398,17 @@ def add_items(study: Study, sources: list[str], title: str | None = None, force:
     adds nothing and loses nothing. Refused: a file that is empty or not text (NUL bytes, not
     UTF-8), and content already in the corpus (same bytes) unless `force`. A large file is added
     with a warning of how long indexing it takes. The title is `title`, else the file's first
-    heading, else its name.
+    heading, else its name. The whole add holds the root's write lock, so six `corpus add` at once
+    list six items in corpus/added.yaml, each with its own id and copy.
     """
+    from n00bqa.locks import root_lock
+
     study.require_writable()
+    with root_lock(study):
+        return _add_items(study, sources, title, force)
+
+
+def _add_items(study: Study, sources: list[str], title: str | None, force: bool) -> AddReport:
     if not sources:
         raise CorpusError("no PATH or URL given; run: n00bqa corpus add PATH|URL...")
     cdir = study.corpus_dir
@@ -440,7 +486,14 @@ def remove_item(study: Study, item_id: str) -> Item:
     The next `n00bqa index build` drops its passages. Notes and library sources live in
     corpus/reading-list.yaml, which is the learner's own file: they are named, not edited.
     """
+    from n00bqa.locks import root_lock
+
     study.require_writable()
+    with root_lock(study):
+        return _remove_item(study, item_id)
+
+
+def _remove_item(study: Study, item_id: str) -> Item:
     items = load_items(study)
     by_id = {item.id: item for item in items}
     item = by_id.get(item_id)

@@ -365,10 +365,13 @@ def _read_json(path: Path) -> Any:
 def _session(onnx_path: str, mtime_ns: int, inode: int = 0):
     import onnxruntime as ort
 
+    from n00bqa.settings import onnx_threads
+
+    ort.disable_telemetry_events()  # ORT_DISABLE_TELEMETRY (n00bqa/__init__.py) stops its files; this its events
     options = ort.SessionOptions()
     # One query is a few dozen tokens: two threads is the most this 2-core machine can use, and
     # spinning threads cost more than they give at this size.
-    options.intra_op_num_threads = int(os.environ.get("N00BQA_ONNX_THREADS", "2"))
+    options.intra_op_num_threads = onnx_threads()  # N00BQA_ONNX_THREADS, range-checked
     options.inter_op_num_threads = 1
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")

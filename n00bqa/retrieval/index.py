@@ -593,7 +593,37 @@ def index_status(study: Study) -> dict:
                      "size": item.size(), "chunks": entry["chunks"] if entry else 0, "state": state,
                      "version": item.version, "problem": item.problem})
     status["items"] = rows
-    status["up_to_date"] = bool(status["exists"] and status.get("compatible") and not status["problems"]
-                                and all(r["state"] in ("indexed", "unreadable") for r in rows)
+    # the other state files the README promises are checked: the ONNX export every query goes through
+    # (a damaged one makes the index unusable until it is made again), and the question vectors
+    from n00bqa.retrieval.encoder import export_dir, export_problem
+
+    try:
+        export = export_problem(study)
+    except Exception as exc:  # noqa: BLE001 - e.g. the bundled model package missing: named, not raised
+        export = str(exc)
+    status["export"] = export or "ok"
+    if export not in (None, "missing"):
+        status["problems"].append(f"the ONNX export in {str(export_dir(study))!r} cannot be used: {export}; the next "
+                                  "ask or search makes it again (or run: n00bqa index build --rebuild)")
+    status["notes"] = _vector_problems(study)
+    status["usable"] = bool(status["exists"] and status.get("compatible") and not status["problems"])
+    status["up_to_date"] = bool(status["usable"] and all(r["state"] in ("indexed", "unreadable") for r in rows)
                                 and not (set(indexed) - {r["id"] for r in rows}))
     return status
+
+
+def _vector_problems(study: Study) -> list[str]:
+    """Question-vector caches whose file differs from the checksum recorded with it (the next ask
+    embeds them again; they are never used as they are)."""
+    found = []
+    for name in ("routing", "remembered"):
+        folder = study.state_path(name)
+        try:
+            manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue  # none yet, or unreadable: made again by the next ask either way
+        if (isinstance(manifest, dict) and (folder / "vectors.npy").is_file()
+                and not integrity.matches(folder, "vectors.npy", manifest.get("sha256"))):
+            found.append(f"{str(folder / 'vectors.npy')!r} differs from the checksum recorded when it was written; "
+                         "it is not used, and the next ask embeds those questions again")
+    return found

@@ -107,7 +107,17 @@ def try_text(question: Question, points: StartingPoints) -> str:
 
 def write_starting_points(study: Study, question: Question, points: StartingPoints) -> Question:
     """Write the starting points into the question's file (reading ids, Try, Notes, and the closest
-    question's chapter if it has none); returns it."""
+    question's chapter if it has none); returns it. The file is read again under the root's write
+    lock, so a note added while the evidence was gathered is kept."""
+    from n00bqa.locks import root_lock
+    from n00bqa.questions import get_question
+
+    study.require_writable()
+    with root_lock(study):
+        return _write_starting_points(study, get_question(study, question.id), points)
+
+
+def _write_starting_points(study: Study, question: Question, points: StartingPoints) -> Question:
     if question.chapter is None and points.related and points.related[0][0].chapter is not None:
         question.chapter = points.related[0][0].chapter
     reading = [p.item_id for p in points.passages if p.item_id]

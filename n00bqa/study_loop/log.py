@@ -11,18 +11,20 @@ The log is the only truth: a question's FSRS card is rebuilt by replaying its ra
 order (n00bqa.study_loop.schedule), so two clones' logs merge by keeping both sides' lines (the
 folder's `.gitattributes` asks git for exactly that, `merge=union`) and the schedule follows.
 A line that is not a valid review (a bad merge, a hand edit) is named by file:line and skipped,
-never fatal, and never lost: appending rewrites the file with every line it had, good or bad.
+never fatal, and never lost: a review is appended (one O_APPEND write under the root's lock), so
+every line already there stays as it was, good or bad.
 """
 
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from n00bqa.atomic import atomic_write_bytes, atomic_write_text
+from n00bqa.atomic import atomic_write_text
 from n00bqa.questions import check_id
 from n00bqa.study import Study
 from n00bqa.study_loop.scoring import RATINGS
@@ -124,13 +126,26 @@ def _number(value: Any, what: str, optional: bool = False) -> float | None:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ValueError(f"{what} must be a number, got {value!r}")
+    if not math.isfinite(value):
+        raise ValueError(f"{what} must be a finite number, got {value!r}")
     return value
+
+
+def _no_constant(name: str) -> Any:
+    """JSON's NaN and Infinity are no numbers a review can hold (and no strict JSON to print)."""
+    raise ValueError(f"{name} is not a number a review can hold")
+
+
+# Clocks differ a little between a learner's machines; a review dated further ahead than this was
+# never made, and one later than the scheduler's calendar can hold breaks every date sum after it.
+FUTURE_SLACK = timedelta(days=1)
+LONGEST_INTERVAL = timedelta(days=36_500)
 
 
 def parse_review(qid: str, text: str, line: int = 0) -> Review:
     """One log line -> Review, or ValueError saying what is wrong with it."""
     try:
-        data = json.loads(text)
+        data = json.loads(text, parse_constant=_no_constant)
     except json.JSONDecodeError as exc:
         raise ValueError(f"not JSON ({exc.msg} at column {exc.colno})") from None
     if not isinstance(data, dict):
@@ -155,11 +170,16 @@ def parse_review(qid: str, text: str, line: int = 0) -> Review:
             relative_error=_number(p.get("relative_error"), "relative_error", optional=True),
             error=_number(p.get("error"), "error", optional=True),
             score=_number(p.get("score"), f"prediction {i + 1}'s score")))
+    at = _parse_time(data.get("at"), "at")
+    if at > datetime.now(timezone.utc) + FUTURE_SLACK:
+        raise ValueError(f"at {data.get('at')!r} is in the future; a review is dated when it was made")
     due = _parse_time(data["due"], "due") if data.get("due") else None
+    if due is not None and not at - LONGEST_INTERVAL <= due <= at + LONGEST_INTERVAL:
+        raise ValueError(f"due {data.get('due')!r} is more than 100 years from the review's date")
     answer = data.get("answer") or ""
     if not isinstance(answer, str):
         raise ValueError("answer must be a string")
-    return Review(qid, _parse_time(data.get("at"), "at"), kind, rating, predictions, answer, due, line)
+    return Review(qid, at, kind, rating, predictions, answer, due, line)
 
 
 def read_log(study: Study, qid: str) -> tuple[list[Review], list[LogProblem]]:
@@ -169,11 +189,15 @@ def read_log(study: Study, qid: str) -> tuple[list[Review], list[LogProblem]]:
 
 
 def read_log_file(path: Path, qid: str | None = None) -> tuple[list[Review], list[LogProblem]]:
+    from n00bqa.guards import MAX_LOG_BYTES, Refused, read_regular
+
     qid = qid or path.stem
     try:
-        text = path.read_bytes().decode("utf-8", errors="replace")
+        text = read_regular(path, MAX_LOG_BYTES).decode("utf-8", errors="replace")
     except FileNotFoundError:
         return [], []
+    except Refused as exc:
+        return [], [LogProblem(path, 0, f"{path}: skipped, it {exc}; its reviews are left out")]
     except OSError as exc:
         return [], [LogProblem(path, 0, f"{path}: cannot be read ({type(exc).__name__}); its reviews are left out")]
     reviews, problems = [], []
@@ -206,24 +230,17 @@ def read_all(study: Study) -> tuple[dict[str, list[Review]], list[LogProblem]]:
 
 
 def append_review(study: Study, review: Review) -> Path:
-    """Add one review line to its question's log, atomically; every line already there is kept
-    byte for byte (bad ones too). Returns the log's path."""
+    """Add one review line to its question's log: a single O_APPEND write under the root's lock,
+    so twenty quizzes at once keep twenty lines; every line already there stays byte for byte
+    (bad ones too). Returns the log's path."""
+    from n00bqa.locks import append_line, root_lock
+
     study.require_writable()
     path = log_path(study, review.question)
-    try:
-        old = path.read_bytes()  # bytes: a line that is not even UTF-8 is kept too
-    except FileNotFoundError:
-        old = b""
-    except OSError as exc:
-        from n00bqa.errors import WriteError
-
-        raise WriteError(f"cannot read {str(path)!r} to add to it: {exc.strerror or exc}") from None
-    if old and not old.endswith(b"\n"):
-        old += b"\n"  # a hand edit that lost the last newline: keep its line whole
     line = json.dumps(review.to_dict(), ensure_ascii=False)
-    atomic_write_bytes(path, old + line.encode("utf-8") + b"\n")
-    attributes = path.parent / ".gitattributes"
-    if not attributes.exists():
-        atomic_write_text(attributes, GITATTRIBUTES)
-    review.line = old.count(b"\n") + 1
+    with root_lock(study):
+        review.line = append_line(path, line.encode("utf-8"))
+        attributes = path.parent / ".gitattributes"
+        if not attributes.exists():
+            atomic_write_text(attributes, GITATTRIBUTES)
     return path

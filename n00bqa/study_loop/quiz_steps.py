@@ -28,6 +28,16 @@ class Ask:
 
     probe: str
     prediction: Prediction
+    # the probe's renamed_metrics (old name -> new): a prediction or a cached run from before a
+    # rename still finds its number
+    renamed: dict[str, str] = field(default_factory=dict)
+
+    def metric_in(self, metrics: dict[str, Any]) -> str | None:
+        """The name `metrics` holds this prediction's number under: its current name (through the
+        probe's renames), else an old name that was renamed to it; None if neither is there."""
+        current = self.renamed.get(self.prediction.metric, self.prediction.metric)
+        names = [current, *(old for old, new in self.renamed.items() if new == current)]
+        return next((name for name in names if name in metrics), None)
 
     def to_dict(self) -> dict[str, Any]:
         p = self.prediction
@@ -105,7 +115,7 @@ def plan(study: Study, question: Question) -> Plan:
         except ProbeError as exc:
             warnings.append(f"probe {name!r} is left out of the quiz: {exc}")
             continue
-        asks += [Ask(probe.name, p) for p in probe.predictions]
+        asks += [Ask(probe.name, p, dict(probe.renamed_metrics)) for p in probe.predictions]
     return Plan(question, asks, warnings)
 
 
@@ -138,11 +148,13 @@ def explaining_finding(result: ProbeResult, value: float) -> str:
 def reveal(ask: Ask, predicted: float | None, result: ProbeResult, fresh: bool = False) -> Outcome:
     """Score one guess against the run's metric."""
     p = ask.prediction
-    if p.metric not in result.metrics:
+    found = ask.metric_in(result.metrics)
+    if found is None:
         raise ProbeError(f"probe {ask.probe!r} measured no metric {p.metric!r} for its prediction "
                          f"{p.prompt!r}; its metrics are: {', '.join(sorted(result.metrics)[:12])}, ... "
                          "(fix the probe's predictions)")
-    measured = result.metrics[p.metric]
+    measured = result.metrics[found]
+    metric = ask.renamed.get(p.metric, p.metric)  # logged under its current name
     measured = float(measured) if isinstance(measured, bool) else measured
     if predicted is None:
         rel = err = None
@@ -150,7 +162,7 @@ def reveal(ask: Ask, predicted: float | None, result: ProbeResult, fresh: bool =
         rel = scoring.relative_error(predicted, measured)
         err = scoring.error(predicted, measured, p.scoring)
     score = scoring.score(predicted, measured, p.scoring)
-    record = log.PredictionRecord(ask.probe, p.metric, p.prompt, p.unit, p.scoring, predicted, measured,
+    record = log.PredictionRecord(ask.probe, metric, p.prompt, p.unit, p.scoring, predicted, measured,
                                   rel, err, score)
     return Outcome(record, explaining_finding(result, measured), result.measured_at, fresh)
 

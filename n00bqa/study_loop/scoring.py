@@ -2,14 +2,19 @@
 
 A probe's Prediction says how to score it:
 
-- "relative": the relative error |guess - measured| / |measured| (a quantity the learner can know to
-  a few percent: a parameter count, a loss at init);
+- "relative": the log ratio |ln(guess / measured)| (a quantity the learner can know to a few percent:
+  a parameter count, a loss at init). It is symmetric: a guess k times too big and one k times too
+  small are the same distance (half the value and double the value both score 0.31), which the plain
+  relative error |guess - measured| / |measured| is not (it scores half 0.5 and double 0); for small
+  errors the two agree (10 % over is 0.095, 10 % under 0.105). The plain relative error is still
+  reported beside the score, as the learner reads it;
 - "log10": the distance in orders of magnitude |log10(guess) - log10(measured)| (a quantity only its
   size can be guessed: FLOPs, bytes, a speed-up).
 
-Either error becomes a score from 0 to 1 (1 - error, floored at 0): 10 % off or a factor of 1.26 scores
-0.9, 100 % off or a factor of 10 scores 0. The mean score of one quiz maps to an FSRS rating by
-RATING_FLOORS, so a far-off guess brings the question back sooner than a close one.
+Either error becomes a score from 0 to 1 (1 - error, floored at 0): a factor of 1.105 (about 10 %)
+either way, or of 1.26 in log10 scoring, scores 0.9; a factor of e (2.72) either way, or of 10 in log10
+scoring, scores 0. The mean score of one quiz maps to an FSRS rating by RATING_FLOORS, so a far-off
+guess brings the question back sooner than a close one.
 
 Numbers are read as people write them: `124e6`, `124,000,000`, `124M`, `1.2B`, `38.6k`, `2^20`, `12%`.
 """
@@ -23,8 +28,8 @@ from n00bqa.errors import ReviewError
 
 RATINGS = ("again", "hard", "good", "easy")  # FSRS's four ratings, worst first (fsrs.Rating 1..4)
 SCORINGS = ("relative", "log10")
-# The lowest mean score that earns each rating, best first: within 10 % (or a factor 1.26) is easy,
-# within 30 % (a factor 2) good, within 60 % (a factor 4) hard; further off is again.
+# The lowest mean score that earns each rating, best first: within a factor 1.105 either way (or 1.26 in
+# log10 scoring) is easy, 1.35 (or 2) good, 1.82 (or 4) hard; further off is again.
 RATING_FLOORS = (("easy", 0.9), ("good", 0.7), ("hard", 0.4), ("again", 0.0))
 DONT_KNOW = "?"  # typed instead of a number: no guess, scored 0
 
@@ -82,6 +87,19 @@ def relative_error(predicted: float, measured: float) -> float:
     return abs(predicted - measured) / abs(measured)
 
 
+def log_ratio_error(predicted: float, measured: float) -> float:
+    """|ln(predicted / measured)|: how many times too big or too small, on a log scale, the same for
+    both. Against a measured 0 the absolute error (0 when equal); opposite signs, or a 0 guess of a
+    nonzero value, are infinitely far apart."""
+    if measured == 0:
+        return abs(predicted)
+    if predicted == measured:
+        return 0.0
+    if predicted == 0 or (predicted < 0) != (measured < 0):
+        return math.inf
+    return abs(math.log(predicted / measured))
+
+
 def log10_error(predicted: float, measured: float) -> float:
     """Orders of magnitude apart: |log10|predicted| - log10|measured||. Opposite signs, or one of the
     two 0, are infinitely far apart (both 0: no distance)."""
@@ -95,15 +113,15 @@ def log10_error(predicted: float, measured: float) -> float:
 def error(predicted: float, measured: float, scoring: str) -> float:
     """The error the prediction is scored by: relative or log10 (see the module docstring)."""
     if scoring == "relative":
-        return relative_error(predicted, measured)
+        return log_ratio_error(predicted, measured)
     if scoring == "log10":
         return log10_error(predicted, measured)
     raise ReviewError(f"scoring {scoring!r} is not one of: {', '.join(SCORINGS)}; fix the probe's Prediction")
 
 
 def score(predicted: float | None, measured: float, scoring: str) -> float:
-    """1 for a perfect guess down to 0 for one 100 % (relative) or a factor of 10 (log10) off, or no
-    guess at all (None)."""
+    """1 for a perfect guess down to 0 for one a factor of e (relative) or of 10 (log10) off either
+    way, or no guess at all (None)."""
     if predicted is None:
         return 0.0
     return max(0.0, 1.0 - error(predicted, measured, scoring))

@@ -13,9 +13,9 @@ import torch.nn.functional as F
 
 from n00bqa.errors import ProbeError
 from n00bqa.probes import find_probe
-from n00bqa.probes.attention import D_KS, Numbers, one_head, report, saturated, softmax_stats
-from n00bqa.probes.base import unexplained_numbers
+from n00bqa.probes.attention import D_KS, one_head, report, saturated, softmax_stats
 from n00bqa.probes.runs import run_probe
+from tests.support.probes import assert_output_whole, finding_stating, finding_with
 
 
 @pytest.fixture(scope="module")
@@ -24,8 +24,8 @@ def result():
     return run_probe(None, probe, probe.make_options(), seed=0, cache=False)
 
 
-def test_every_number_in_a_finding_is_measured(result):
-    assert unexplained_numbers(result) == []
+def test_output_is_whole_and_every_number_is_measured(result):
+    assert_output_whole(result)
 
 
 def test_head_by_hand_equals_sdpa_and_mha(result):
@@ -34,6 +34,7 @@ def test_head_by_hand_equals_sdpa_and_mha(result):
     assert m["by_hand_vs_mha_max_abs_diff"] <= m["tolerance"]
     assert m["weights_vs_mha_max_abs_diff"] <= m["tolerance"]
     assert m["d_k"] == 64 // 4
+    assert "It is equal to" in finding_stating(result, "by_hand_vs_sdpa_max_abs_diff", "scaled_dot_product_attention")
 
 
 def test_one_head_matches_sdpa_in_float64_and_without_mask():
@@ -75,13 +76,15 @@ def test_future_weights_are_exactly_zero(result):
         assert all(w == 0.0 for w in row[1 + i + 1:])
         assert sum(row[1:]) == pytest.approx(1.0, abs=0.01)  # rounded to 3 decimals
     assert result.metrics["row_sum_max_error"] < 1e-6
+    finding_with(result, "mask works by value", "exactly 0.0")
 
 
 def test_score_variance_is_d_k_raw_and_one_scaled(result):
     m = result.metrics
-    for dk in (8, 64, 512):
-        assert m[f"score_var_unscaled_dk{dk}"] == pytest.approx(dk, rel=0.1)
-        assert m[f"score_var_scaled_dk{dk}"] == pytest.approx(1.0, rel=0.1)
+    for dk in D_KS:
+        assert m[f"sweep.{dk}.unscaled.score_var"] == pytest.approx(dk, rel=0.1)
+        assert m[f"sweep.{dk}.scaled.score_var"] == pytest.approx(1.0, rel=0.1)
+    finding_stating(result, "sweep.512.unscaled.score_var", "variance grows with d_k")
 
 
 def numpy_entropy(std, keys=64, rows=4000, seed=0):
@@ -96,21 +99,33 @@ def test_entropies_recomputed_separately(result):
     m = result.metrics
     assert m["ln_keys"] == pytest.approx(math.log(64))
     # scaled scores have std 1 whatever d_k; raw ones std √d_k (q·k of unit components is ~Gaussian here)
-    assert m["entropy_scaled_dk512"] == pytest.approx(numpy_entropy(1.0), abs=0.05)
-    assert m["entropy_scaled_dk8"] == pytest.approx(numpy_entropy(1.0), abs=0.05)
-    assert m["entropy_unscaled_dk512"] == pytest.approx(numpy_entropy(math.sqrt(512)), rel=0.3)
-    assert m["entropy_unscaled_dk64"] == pytest.approx(numpy_entropy(8.0), rel=0.3)
-    assert m["entropy_unscaled_dk512"] < m["entropy_unscaled_dk64"] < m["entropy_unscaled_dk8"]
-    assert saturated(m["entropy_unscaled_dk512"], m["ln_keys"])
-    assert not saturated(m["entropy_scaled_dk512"], m["ln_keys"])
-    sweep = next(t for t in result.tables if t.title.startswith("√d_k"))
-    assert [row[0] for row in sweep.rows] == list(D_KS)
+    sweep = result.numbers.sweep
+    assert sweep[512].scaled.entropy == pytest.approx(numpy_entropy(1.0), abs=0.05)
+    assert sweep[8].scaled.entropy == pytest.approx(numpy_entropy(1.0), abs=0.05)
+    assert sweep[512].unscaled.entropy == pytest.approx(numpy_entropy(math.sqrt(512)), rel=0.3)
+    assert sweep[64].unscaled.entropy == pytest.approx(numpy_entropy(8.0), rel=0.3)
+    assert sweep[512].unscaled.entropy < sweep[64].unscaled.entropy < sweep[8].unscaled.entropy
+    assert saturated(m["sweep.512.unscaled.entropy"], m["ln_keys"])
+    assert not saturated(m["sweep.512.scaled.entropy"], m["ln_keys"])
+    finding_stating(result, "sweep.512.unscaled.entropy", "is saturated", "Scaled it is NOT saturated")
+    table = next(t for t in result.tables if t.title.startswith("√d_k"))
+    assert [row[0] for row in table.rows] == list(D_KS)
+
+
+def test_old_metric_names_resolve_to_the_same_values(result):
+    probe = find_probe(None, "attention")
+    assert len(probe.renamed_metrics) == 18
+    assert probe.metric_name("entropy_unscaled_dk512") == "sweep.512.unscaled.entropy"
+    assert probe.metric_name("no_grad_rows_scaled_dk512") == "sweep.512.scaled.no_grad_rows"
+    assert all(new in result.metrics for new in probe.renamed_metrics.values())
+    assert all(p.metric in result.metrics for p in probe.predictions)
 
 
 def test_softmax_stats_against_autograd_jacobian():
     torch.manual_seed(3)
     scores = torch.randn(5, 9, dtype=torch.float64) * 3
-    entropy, top, jac, dead = softmax_stats(scores)
+    stats = softmax_stats(scores)
+    entropy, top, jac, dead = stats.entropy, stats.max_weight, stats.softmax_grad, stats.no_grad_rows
     norms, entropies = [], []
     for row in scores:
         J = torch.autograd.functional.jacobian(lambda s: torch.softmax(s, -1), row)  # (9, 9)
@@ -121,26 +136,29 @@ def test_softmax_stats_against_autograd_jacobian():
     assert entropy == pytest.approx(sum(entropies) / 5, rel=1e-9)
     assert top == pytest.approx(float(torch.softmax(scores, -1).amax(-1).mean()))
     assert dead == pytest.approx(sum(n < 0.01 for n in norms) / 5)
+    assert stats.score_var == pytest.approx(float(scores.var()))
 
 
 def test_saturation_starves_gradient(result):
-    m = result.metrics
-    assert m["softmax_grad_unscaled_dk512"] < m["softmax_grad_scaled_dk512"]
-    assert m["no_grad_rows_unscaled_dk512"] > m["no_grad_rows_scaled_dk512"]
-    assert m["max_weight_unscaled_dk512"] > 0.8 > m["max_weight_scaled_dk512"]
+    wide = result.numbers.sweep[512]
+    assert wide.unscaled.softmax_grad < wide.scaled.softmax_grad
+    assert wide.unscaled.no_grad_rows > wide.scaled.no_grad_rows
+    assert wide.unscaled.max_weight > 0.8 > wide.scaled.max_weight
+    finding_stating(result, "sweep.512.unscaled.softmax_grad", "starves the gradient")
 
 
 def test_verdicts_each_side_of_their_threshold(result):
     assert saturated(0.3, math.log(64)) and not saturated(0.5, math.log(64))  # threshold 0.416
     probe = find_probe(None, "attention")
     opts = probe.make_options()
-    m = result.metrics
-    fields = {f.name for f in dataclasses.fields(Numbers)}
-    n = Numbers(**{k: m[k] for k in fields if k in m}, weights=[[1.0] + [0.0] * 5] * 6, sweep=[])
-    assert "It is equal to" in report(n, opts).findings[0]
-    broken = dataclasses.replace(n, by_hand_vs_sdpa_max_abs_diff=0.1, entropy_unscaled_dk512=3.0)
+    n = result.numbers
+    assert any("It is equal to" in f for f in report(n, opts).findings)
+    wide = n.sweep[512]
+    broken_sweep = {**n.sweep, 512: dataclasses.replace(wide, unscaled=dataclasses.replace(wide.unscaled, entropy=3.0))}
+    broken = dataclasses.replace(n, by_hand_vs_sdpa_max_abs_diff=0.1, sweep=broken_sweep)
     words = report(broken, opts).findings
-    assert "NOT equal" in words[0] and "NOT saturated" in words[4].split("Scaled")[0]
+    assert any("It is NOT equal to" in f for f in words)
+    assert any("Unscaled at d_k = 512 the softmax over 64 keys is NOT saturated" in f for f in words)
 
 
 @pytest.mark.parametrize("values, message", [

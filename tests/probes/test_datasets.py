@@ -3,15 +3,13 @@ the `tokenizers` library and the sizes of the files it wrote."""
 
 from __future__ import annotations
 
-import dataclasses
-
 import pytest
 
 from n00bqa.errors import ProbeError
-from n00bqa.probes.base import unexplained_numbers
 from n00bqa.probes.runs import run_probe
 from n00bqa.probes.datasets import (PROBE, SMALL_FRACTION, TEST_ROWS, VECTOR_WIDTH, fraction_verdict,
                                     science_questions, speed_verdict)
+from support.probes import assert_output_whole
 
 TABLE_MB = 32  # small enough to write in a moment, large enough that the mapped fraction is clearly small
 
@@ -24,9 +22,8 @@ def run(tmp_path_factory):
     """
     folder = tmp_path_factory.mktemp("datasets-probe")
     opts = PROBE.make_options(table_mb=TABLE_MB, map_rows=1000, tmp_dir=str(folder))
-    captured = {}
-    probe = dataclasses.replace(PROBE, measure=lambda o, c: captured.setdefault("numbers", PROBE.measure(o, c)))
-    return run_probe(None, probe, opts, seed=0, cache=False), captured["numbers"], folder
+    result = run_probe(None, PROBE, opts, seed=0, cache=False)
+    return result, result.numbers, folder
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +32,16 @@ def result(run):
 
 
 def test_every_number_in_the_findings_is_a_metric_or_cell(result):
-    assert unexplained_numbers(result) == []
+    assert_output_whole(result)
+
+
+def test_old_metric_names_resolve_to_the_nested_ones(result):
+    """Review logs and predictions from before issue 21 name `rss_after_mmap` and `rss_parts.mmap.file`."""
+    assert PROBE.metric_name("rss_after_mmap") == "rss.mmap.total"
+    for old, new in PROBE.renamed_metrics.items():
+        assert new in result.metrics, old
+    m = result.metrics
+    assert m["mmap_rss_fraction"] == pytest.approx((m["rss.mmap.total"] - m["rss.before.total"]) / m["table_bytes"])
 
 
 def test_the_probe_removes_what_it_wrote(run):
@@ -56,7 +62,8 @@ def test_splits_and_slices_match_plain_list_slicing(result):
 
 
 def test_rows_are_dicts_and_column_slices_are_lists(result):
-    types = {row[0]: row[1] for row in result.tables[1].rows}
+    types = {row[0]: row[1] for row in next(t for t in result.tables if t.title == "What indexing returns").rows}
+    assert types == result.numbers.types
     assert types["ds[0]"] == "dict"
     assert types["ds[:3]"] == "dict of lists"
     assert types['ds["prompt"][:3]'] == "list"

@@ -7,9 +7,9 @@ import dataclasses
 import pytest
 
 from n00bqa.probes import find_probe
-from n00bqa.probes.base import unexplained_numbers
 from n00bqa.probes.runs import run_probe
 from n00bqa.probes.embedding_grad import OTHER_SENTENCES
+from tests.support.probes import assert_output_whole, finding_stating, finding_with
 
 SMALL_TIMING = dict(big_vocab=2000, big_dim=32, batch_tokens=128, reps=1)
 V, D = 30522, 384
@@ -17,16 +17,11 @@ V, D = 30522, 384
 
 @pytest.fixture(scope="module")
 def run():
-    """One run through the framework, keeping the probe's Numbers too (to word verdicts from edited copies)."""
+    """One run through the framework, with its Numbers (to word verdicts from edited copies)."""
     probe = find_probe(None, "embedding-grad")
-    kept = {}
-
-    def measure(opts, ctx):
-        kept["numbers"] = probe.measure(opts, ctx)
-        return kept["numbers"]
-
     opts = probe.make_options(text="the cat sat on the mat", **SMALL_TIMING)
-    return run_probe(None, dataclasses.replace(probe, measure=measure), opts, cache=False), kept["numbers"], opts
+    result = run_probe(None, probe, opts, cache=False)
+    return result, result.numbers, opts
 
 
 @pytest.fixture(scope="module")
@@ -38,8 +33,8 @@ def _batches(tokenizer):
     return [set(tokenizer(s)["input_ids"]) for s in ["the cat sat on the mat", *OTHER_SENTENCES]]
 
 
-def test_every_number_in_a_finding_is_measured(result):
-    assert unexplained_numbers(result) == []
+def test_output_is_whole_and_every_number_is_measured(result):
+    assert_output_whole(result)
 
 
 def test_rows_with_gradient_are_the_token_ids(result, minilm):
@@ -59,7 +54,7 @@ def test_repeat_sum_and_one_hot(result):
     assert m["repeat_grad_max_abs_diff"] < 1e-5
     assert m["onehot_output_max_abs_diff"] == 0.0
     assert m["onehot_grad_max_abs_diff"] < 1e-5
-    assert "'the' appears 2 times" in result.findings[2]
+    assert "'the' appears 2 times" in finding_stating(result, "repeat_grad_max_abs_diff", "sum of those positions")
 
 
 def test_sparse_gradient_sizes(result):
@@ -79,18 +74,19 @@ def test_sparse_gradient_sizes(result):
 def test_optimizers_and_row_movement(result, minilm):
     tokenizer, _ = minilm
     m = result.metrics
-    assert m["sgd_accepts_sparse"] and m["adagrad_accepts_sparse"] and m["sparseadam_accepts_sparse"]
-    assert m["sgd_momentum_accepts_sparse"]
-    assert not m["adam_accepts_sparse"] and not m["adamw_accepts_sparse"] and not m["rmsprop_accepts_sparse"]
-    assert m["sparseadam_rows_moved_without_grad"] == 0
-    assert m["adam_rows_moved_without_grad"] > 0  # momentum from earlier steps
+    assert m["optimizers.sgd.accepts_sparse"] and m["optimizers.adagrad.accepts_sparse"] and m["optimizers.sparseadam.accepts_sparse"]
+    assert m["optimizers.sgd_momentum.accepts_sparse"]
+    assert not m["optimizers.adam.accepts_sparse"] and not m["optimizers.adamw.accepts_sparse"] and not m["optimizers.rmsprop.accepts_sparse"]
+    assert m["optimizers.sparseadam.rows_moved_without_grad"] == 0
+    assert m["optimizers.adam.rows_moved_without_grad"] > 0  # momentum from earlier steps
     # AdamW's weight decay moves every row without a gradient in each of the three steps.
     batches = _batches(tokenizer)
     moved = next(t for t in result.tables if t.title.startswith("Rows moved"))
     adamw = next(row for row in moved.rows if row[0] == "AdamW")
     assert adamw[1:4] == [30522 - len(b) for b in batches]
     assert sum(adamw[1:4]) == sum(30522 - len(b) for b in batches)
-    assert m["dense_adam_step_ms"] > 0 and m["sparse_adam_step_ms"] > 0
+    assert m["timed.dense.step_ms"] > 0 and m["timed.sparse.step_ms"] > 0
+    assert result.numbers.optimizers["adamw"].moved_per_step == [30522 - len(b) for b in batches]
 
 
 def test_distinct_rows_moved_without_grad_against_the_batches(result, minilm):
@@ -100,17 +96,17 @@ def test_distinct_rows_moved_without_grad_against_the_batches(result, minilm):
     batches = _batches(tokenizer)
     # Momentum (SGD+momentum, Adam): a row seen in an earlier step keeps moving in a step without it.
     momentum = set().union(*[set().union(*batches[:s]) - batches[s] for s in range(1, len(batches))])
-    assert m["sgd_momentum_rows_moved_without_grad"] == len(momentum)
-    assert m["adam_rows_moved_without_grad"] == len(momentum)
+    assert m["optimizers.sgd_momentum.rows_moved_without_grad"] == len(momentum)
+    assert m["optimizers.adam.rows_moved_without_grad"] == len(momentum)
     # Decoupled weight decay (AdamW): every non-zero row absent from some step.
     table = model.embeddings.word_embeddings.weight.detach()
     nonzero = set((table != 0).any(dim=1).nonzero().flatten().tolist())
-    assert m["adamw_rows_moved_without_grad"] == len(nonzero - set.intersection(*batches))
+    assert m["optimizers.adamw.rows_moved_without_grad"] == len(nonzero - set.intersection(*batches))
     # An update of this step's gradient alone: nothing moves without a gradient.
     for key in ("sgd", "adagrad", "rmsprop", "sparseadam"):
-        assert m[f"{key}_rows_moved_without_grad"] == 0, key
+        assert m[f"optimizers.{key}.rows_moved_without_grad"] == 0, key
     # Distinct counts never exceed the vocabulary (the old per-step sums did).
-    assert all(m[f"{k}_rows_moved_without_grad"] <= V for k in ("adamw", "adam", "sgd_momentum"))
+    assert all(m[f"optimizers.{k}.rows_moved_without_grad"] <= V for k in ("adamw", "adam", "sgd_momentum"))
 
 
 def test_optimizer_state_bytes(result, minilm):
@@ -118,19 +114,19 @@ def test_optimizer_state_bytes(result, minilm):
     m = result.metrics
     table = V * D * 4
     assert m["table_bytes"] == table
-    assert m["sgd_state_bytes"] == 0  # plain SGD keeps nothing
-    assert m["sgd_momentum_state_bytes"] == table  # one momentum buffer
-    assert table <= m["adagrad_state_bytes"] < table + 64 and table <= m["rmsprop_state_bytes"] < table + 64
+    assert m["optimizers.sgd.state_bytes"] == 0  # plain SGD keeps nothing
+    assert m["optimizers.sgd_momentum.state_bytes"] == table  # one momentum buffer
+    assert table <= m["optimizers.adagrad.state_bytes"] < table + 64 and table <= m["optimizers.rmsprop.state_bytes"] < table + 64
     for key in ("adam", "adamw", "sparseadam"):  # two moments, full size (+ a step counter)
-        assert 2 * table <= m[f"{key}_state_bytes"] < 2 * table + 64, key
+        assert 2 * table <= m[f"optimizers.{key}.state_bytes"] < 2 * table + 64, key
     # SparseAdam's moments are full-size, but only the rows that ever had a gradient are non-zero.
     seen = set().union(*_batches(tokenizer))
     assert m["sparseadam_nonzero_moment_rows"] == m["rows_with_grad_any_step"] == len(seen)
     # the timed table: a dense gradient of the whole table vs one COO entry per looked-up token
     big = SMALL_TIMING["big_vocab"] * SMALL_TIMING["big_dim"] * 4
-    assert m["dense_timed_grad_bytes"] == big
-    assert m["sparse_timed_grad_bytes"] == SMALL_TIMING["batch_tokens"] * (8 + SMALL_TIMING["big_dim"] * 4)
-    assert 2 * big <= m["sparse_timed_state_bytes"] < 2 * big + 64 and 2 * big <= m["dense_timed_state_bytes"] < 2 * big + 64
+    assert m["timed.dense.grad_bytes"] == big
+    assert m["timed.sparse.grad_bytes"] == SMALL_TIMING["batch_tokens"] * (8 + SMALL_TIMING["big_dim"] * 4)
+    assert 2 * big <= m["timed.sparse.state_bytes"] < 2 * big + 64 and 2 * big <= m["timed.dense.state_bytes"] < 2 * big + 64
 
 
 def test_no_only_claim_and_the_untouched_list_is_computed(result):
@@ -148,17 +144,17 @@ def test_verdicts_follow_the_numbers_on_both_sides(run):
     from n00bqa.probes.embedding_grad import report
 
     _, numbers, opts = run
-    faster = report(dataclasses.replace(numbers, sparse_speedup=3.0), opts).findings[-1]
-    slower = report(dataclasses.replace(numbers, sparse_speedup=0.5), opts).findings[-1]
-    assert "sparse is 3.0× faster" in faster and "sparse is not faster here" in slower
-    same = report(dataclasses.replace(numbers, onehot_grad_max_abs_diff=0.0), opts).findings[3]
-    apart = report(dataclasses.replace(numbers, onehot_grad_max_abs_diff=1e-3), opts).findings[3]
-    assert "gradient within 1e-05" in same and "NOT within 1e-05" in apart
-    summed = report(dataclasses.replace(numbers, repeat_grad_is_sum=True), opts).findings[2]
-    not_summed = report(dataclasses.replace(numbers, repeat_grad_is_sum=False), opts).findings[2]
-    assert "gradient is the sum" in summed and "is NOT the sum" in not_summed
-    nobody = dataclasses.replace(numbers, adam_rows_moved_without_grad=0, adamw_rows_moved_without_grad=0,
-                                 sgd_momentum_rows_moved_without_grad=0)
+    def words(**changes):
+        return " ".join(report(dataclasses.replace(numbers, **changes), opts).findings)
+
+    assert "sparse is 3.0× faster" in words(sparse_speedup=3.0)
+    assert "sparse is not faster here" in words(sparse_speedup=0.5)
+    assert "the same table gradient within 1e-05" in words(onehot_grad_max_abs_diff=0.0)
+    assert "the same table gradient NOT within 1e-05" in words(onehot_grad_max_abs_diff=1e-3)
+    assert "its row's gradient is the sum" in words(repeat_grad_is_sum=True)
+    assert "its row's gradient is NOT the sum" in words(repeat_grad_is_sum=False)
+    still = {k: dataclasses.replace(r, rows_moved_without_grad=0) for k, r in numbers.optimizers.items()}
+    nobody = dataclasses.replace(numbers, optimizers=still)
     assert "SGD, SGD+momentum, Adagrad, RMSprop, Adam, AdamW and SparseAdam left every row" in " ".join(
         report(nobody, opts).findings)
 
@@ -166,7 +162,15 @@ def test_verdicts_follow_the_numbers_on_both_sides(run):
 def test_text_without_repeats():
     probe = find_probe(None, "embedding-grad")
     res = run_probe(None, probe, probe.make_options(text="one two three", **SMALL_TIMING), cache=False)
-    assert unexplained_numbers(res) == []
+    assert_output_whole(res)
     assert res.metrics["repeat_grad_is_sum"] is False
     assert res.metrics["nonzero_grad_rows"] == res.metrics["unique_tokens"] == res.metrics["tokens"] == 5
-    assert any("No token repeats" in f for f in res.findings)
+    finding_with(res, "No token repeats")
+
+
+def test_old_metric_names_resolve(result):
+    probe = find_probe(None, "embedding-grad")
+    assert probe.metric_name("adamw_rows_moved_without_grad") == "optimizers.adamw.rows_moved_without_grad"
+    assert probe.metric_name("dense_timed_state_bytes") == "timed.dense.state_bytes"
+    assert all(new in result.metrics for new in probe.renamed_metrics.values())
+    assert len(probe.renamed_metrics) == 7 * 3 + 2 + 4

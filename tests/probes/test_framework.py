@@ -21,6 +21,7 @@ from n00bqa.probes import BUILTIN_PROBES, discover, find_probe, load_probes, pro
 from n00bqa.probes.base import ProbeResult, Table, flat_metrics, numbers_in, unexplained_numbers
 from n00bqa.probes.runs import cached_result, last_result, run_probe
 from n00bqa.probes.scaffold import new_probe
+from support.probes import finding_with
 
 runner = CliRunner()
 KEYS = {"probe", "question", "summary", "findings", "tables", "metrics", "environment", "seconds"}
@@ -77,10 +78,11 @@ def test_template_verdict_follows_the_numbers_on_both_sides():
     from n00bqa.probes import template
 
     opts = template.Options()
-    same = template.Numbers(8, 32, 2080, 2080, max_abs_diff=0.0, tolerance=1e-6)
-    apart = template.Numbers(8, 32, 2080, 2080, max_abs_diff=1e-3, tolerance=1e-6)
-    assert "are equal within 1e-06" in template.report(same, opts).findings[1]
-    assert "NOT equal within 1e-06" in template.report(apart, opts).findings[1]
+    tensors = {"weight": template.TensorSize("32 x 64", 2048), "bias": template.TensorSize("32", 32)}
+    same = template.Numbers(8, 32, 2080, 2080, max_abs_diff=0.0, tolerance=1e-6, tensors=tensors)
+    apart = template.Numbers(8, 32, 2080, 2080, max_abs_diff=1e-3, tolerance=1e-6, tensors=tensors)
+    assert finding_with(template.report(same, opts), "are equal within 1e-06")
+    assert finding_with(template.report(apart, opts), "NOT equal within 1e-06")
 
 
 def test_editing_a_probe_changes_its_hash_and_reruns_it(study, learner_probe: Path):

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from n00bqa.errors import ProbeError
+from support.probes import assert_output_whole, finding_stating
 
 
 @pytest.fixture(scope="module")
@@ -18,17 +19,30 @@ def result():
     return run_probe(None, probe, probe.make_options(), seed=0, cache=False)
 
 
-def test_every_number_in_a_finding_is_measured(result):
-    from n00bqa.probes.base import unexplained_numbers
+def table(result, title: str):
+    """The one table whose title starts with `title`."""
+    [hit] = [t for t in result.tables if t.title.startswith(title)]
+    return hit
 
-    assert unexplained_numbers(result) == []
+
+def test_every_number_in_a_finding_is_measured(result):
+    assert_output_whole(result)
+
+
+def test_old_metric_names_resolve_to_the_nested_ones(result):
+    from n00bqa.probes import find_probe
+
+    probe = find_probe(None, "hf-internals")
+    assert probe.metric_name("backbone_params") == "deberta.backbone_params"
+    for old, new in probe.renamed_metrics.items():
+        assert new in result.metrics, old
 
 
 def test_factory_counts_match_the_mapping(result):
     from transformers.models.auto.modeling_auto import MODEL_FOR_MULTIPLE_CHOICE_MAPPING_NAMES
 
     assert result.metrics["mc_architectures"] == len(MODEL_FOR_MULTIPLE_CHOICE_MAPPING_NAMES)
-    factory = result.tables[0]
+    factory = table(result, "AutoModelForMultipleChoice: config class")
     rows = {row[0]: row for row in factory.rows}
     assert rows["bert"][1:] == ["BertConfig", "BertForMultipleChoice"]
     assert rows["deberta-v2"][1:] == ["DebertaV2Config", "DebertaV2ForMultipleChoice"]
@@ -43,8 +57,7 @@ def test_from_config_returns_concrete_classes(result):
     model = AutoModelForMultipleChoice.from_config(BertConfig(**TINY))
     assert type(model) is BertForMultipleChoice
     assert result.metrics["bert_mc_params"] == sum(p.numel() for p in model.parameters())
-    assert "returns a BertForMultipleChoice" in result.findings[1]
-    assert "a DebertaV2ForMultipleChoice" in result.findings[1]
+    finding_stating(result, "bert_mc_params", "returns a BertForMultipleChoice", "a DebertaV2ForMultipleChoice")
 
 
 def test_mro_and_module_tree(result):
@@ -54,9 +67,9 @@ def test_mro_and_module_tree(result):
     assert issubclass(DebertaV2ForMultipleChoice, PreTrainedModel)
     assert issubclass(DebertaV2ForMultipleChoice, torch.nn.Module)
     assert result.metrics["is_pretrained_model"] is True
-    mro_table = result.tables[1]
+    mro_table = table(result, "DebertaV2ForMultipleChoice.__mro__")
     assert [row[1] for row in mro_table.rows] == [k.__name__ for k in DebertaV2ForMultipleChoice.__mro__]
-    tree = result.tables[2]
+    tree = table(result, "DebertaV2ForMultipleChoice module tree")
     top_level = [row for row in tree.rows if not row[0].startswith(" ") and row[0] != "total"]
     total_row = tree.rows[-1]
     assert total_row[0] == "total"
@@ -77,7 +90,7 @@ def test_string_keys_in_and_out(result):
     params = inspect.signature(DebertaV2ForMultipleChoice.forward).parameters
     for key in ("input_ids", "attention_mask", "token_type_ids", "labels"):
         assert key in params
-    io = result.tables[3]
+    io = table(result, "DebertaV2ForMultipleChoice.forward")
     outputs = {row[1]: row[2] for row in io.rows if row[0] == "output"}
     assert outputs == {"loss": "scalar", "logits": "2×4"}
     assert result.metrics["output_is_model_output"] and result.metrics["output_is_ordered_dict"]
@@ -122,15 +135,15 @@ def test_deberta_is_dissected_at_deberta_v3_base_settings(result):
     assert per_layer == 7_087_872
     word = vocab * h
     bare = word + 2 * h + layers * per_layer + 2 * buckets * h + 2 * h  # + embeddings LN, rel table, its LN
-    assert m["word_embedding_params"] == word == 98_380_800
-    assert m["bare_model_params"] == bare == 183_831_552
-    assert m["backbone_params"] == bare - word
+    assert m["deberta.word_embedding_params"] == word == 98_380_800
+    assert m["deberta.bare_model_params"] == bare == 183_831_552
+    assert m["deberta.backbone_params"] == bare - word
     assert m["total_params"] == bare + (h * h + h) + (h + 1)  # + pooler dense + classifier
-    assert m["absolute_position_table"] is False
-    assert (m["rel_embeddings_rows"], m["rel_embeddings_cols"]) == (2 * buckets, h)
-    assert m["position_buckets"] == buckets and m["shared_key_projection"] is True
+    assert m["deberta.absolute_position_table"] is False
+    assert (m["deberta.rel_embeddings_rows"], m["deberta.rel_embeddings_cols"]) == (2 * buckets, h)
+    assert m["deberta.position_buckets"] == buckets and m["deberta.shared_key_projection"] is True
     assert "no absolute position table" in " ".join(result.findings)
-    assert "deberta-v3-base's settings" in result.tables[2].title
+    assert "deberta-v3-base's settings" in table(result, "DebertaV2ForMultipleChoice module tree").title
 
 
 def test_task_heads_are_found_as_model_classes(result):
@@ -163,12 +176,13 @@ def test_autotokenizer_order_is_measured_and_cited(result):
 
     from transformers.models.auto import tokenization_auto
 
-    table = next(t for t in result.tables if t.title.startswith("AutoTokenizer.from_pretrained on copies"))
-    for _, tokenizer_config_class, config_class, model_type, returned in table.rows:
+    cases = table(result, "AutoTokenizer.from_pretrained on copies")
+    for _, tokenizer_config_class, config_class, model_type, returned in cases.rows:
         expected = (tokenizer_config_class if tokenizer_config_class != "—" else
                     config_class if config_class != "—" else tokenization_auto.TOKENIZER_MAPPING_NAMES[model_type])
         assert returned == expected
-    assert [row[4] for row in table.rows] == ["BertTokenizer", "DistilBertTokenizer", "FunnelTokenizer",
+    assert [row[4] for row in cases.rows] == [c.returned for c in result.numbers.autotokenizer.values()] == [
+        "BertTokenizer", "DistilBertTokenizer", "FunnelTokenizer",
                                               "MPNetTokenizer"]
     # the cited lines hold the code they are cited for, in that order
     lines = inspect.getsource(tokenization_auto).splitlines()
@@ -188,10 +202,9 @@ def test_tokenizer_fields(result, minilm):
     tokenizer, _ = minilm
     encoding = tokenizer("What is the powerhouse of the cell?", "The mitochondria.")
     assert set(encoding) == {"input_ids", "token_type_ids", "attention_mask"}
-    table = result.tables[-1]
-    assert table.title.startswith(type(tokenizer).__name__)
-    assert [row[2] for row in table.rows] == encoding["input_ids"]
-    assert [row[3] for row in table.rows] == encoding["token_type_ids"]
+    tokens = table(result, f"{type(tokenizer).__name__}(question, answer)")
+    assert [row[2] for row in tokens.rows] == encoding["input_ids"]
+    assert [row[3] for row in tokens.rows] == encoding["token_type_ids"]
     assert result.metrics["segment_b_tokens"] == sum(encoding["token_type_ids"])
 
 
@@ -206,9 +219,10 @@ def test_other_model_type_and_bad_values():
     assert bert.metrics["source_file_task_heads"] == 8
     heads_finding = next(f for f in bert.findings if "task models, found as the subclasses of" in f)
     assert "BertLMHeadModel" in heads_finding and "BertForPreTrainingOutput" not in heads_finding
-    assert "absolute_position_table" not in bert.metrics  # the DeBERTa layout is DeBERTa's only
-    assert bert.tables[1].rows[0][1] == "BertForMultipleChoice"
-    assert [row[0] for row in bert.tables[2].rows] == ["bert", "dropout", "classifier", "total"]
+    assert not any(k.startswith("deberta.") for k in bert.metrics) and bert.numbers.deberta is None  # the DeBERTa layout is DeBERTa's only
+    assert table(bert, "BertForMultipleChoice.__mro__").rows[0][1] == "BertForMultipleChoice"
+    assert [row[0] for row in table(bert, "BertForMultipleChoice module tree").rows] == [
+        "bert", "dropout", "classifier", "total"]
     with pytest.raises(ProbeError, match="'gpt2' has no multiple-choice class"):
         run_probe(None, probe, probe.make_options(model_type="gpt2"), cache=False)
     with pytest.raises(ProbeError, match="'funnel' cannot be built from the generic tiny config"):

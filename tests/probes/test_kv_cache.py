@@ -9,9 +9,10 @@ import pytest
 
 from n00bqa.errors import ProbeError
 from n00bqa.probes import find_probe
-from n00bqa.probes.base import unexplained_numbers
+from n00bqa.probes.kv_cache import report
+from n00bqa.probes.lib.configs import tiny_kv_models
 from n00bqa.probes.runs import run_probe
-from n00bqa.probes.kv_cache import Numbers, report, tiny_models
+from tests.support.probes import assert_output_whole, finding_stating, finding_with
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +36,9 @@ def test_tiny_caches_equal_the_formula(result):
     assert m["tiny.mla.measured_bytes"] == m["tiny.mla.latent_bytes"] == layers * tokens * (16 + 4) * 2
     # ... not 8 heads x (nope 8 + rope 4 + v 8) rebuilt
     assert m["tiny.mla.decompressed_bytes"] == layers * tokens * 8 * (8 + 4 + 8) * 2
-    assert result.tables[0].rows[-1][:4] == ["mla", 1, "1 x 1 x 10 x 16", "1 x 1 x 10 x 4"]
+    mla = result.numbers.tiny["mla"]
+    assert (mla.kv_heads, mla.key_shape, mla.value_shape) == (1, "1 x 1 x 10 x 16", "1 x 1 x 10 x 4")
+    assert ["mla", 1, "1 x 1 x 10 x 16", "1 x 1 x 10 x 4"] in [row[:4] for row in result.tables[0].rows]
 
 
 def test_a_forward_with_use_cache_keeps_the_same_bytes():
@@ -43,7 +46,7 @@ def test_a_forward_with_use_cache_keeps_the_same_bytes():
     import torch
     import transformers
 
-    for name, (config, class_name) in tiny_models().items():
+    for name, (config, class_name) in tiny_kv_models().items():
         torch.manual_seed(0)
         model = getattr(transformers, class_name)(config).eval().to(torch.bfloat16)
         with torch.no_grad():
@@ -56,49 +59,51 @@ def test_a_forward_with_use_cache_keeps_the_same_bytes():
 def test_published_bytes_per_token(result):
     m = result.metrics
     # layers x 2 (K, V) x kv_heads x head_dim 128 x 2 bytes
-    assert m["llama-2-7b.kv_bytes_per_token_bf16"] == 32 * 2 * 32 * 128 * 2 == 524_288  # 0.5 MiB
-    assert m["llama-2-70b.kv_bytes_per_token_bf16"] == 80 * 2 * 8 * 128 * 2 == 327_680
-    assert m["llama-3-8b.kv_bytes_per_token_bf16"] == 32 * 2 * 8 * 128 * 2 == 131_072
-    assert m["mistral-7b.kv_bytes_per_token_bf16"] == 131_072
-    assert m["deepseek-v3.kv_bytes_per_token_bf16"] == (512 + 64) * 61 * 2 == 70_272
-    assert m["deepseek-v3.kv_bytes_per_token_if_mha"] == 61 * 128 * (128 + 64 + 128) * 2
-    assert m["llama-2-70b.mha_over_this"] == 8 and m["llama-3-8b.mha_over_this"] == 4
+    assert m["published.llama-2-7b.kv_bytes_per_token_bf16"] == 32 * 2 * 32 * 128 * 2 == 524_288  # 0.5 MiB
+    assert m["published.llama-2-70b.kv_bytes_per_token_bf16"] == 80 * 2 * 8 * 128 * 2 == 327_680
+    assert m["published.llama-3-8b.kv_bytes_per_token_bf16"] == 32 * 2 * 8 * 128 * 2 == 131_072
+    assert m["published.mistral-7b.kv_bytes_per_token_bf16"] == 131_072
+    assert m["published.deepseek-v3.kv_bytes_per_token_bf16"] == (512 + 64) * 61 * 2 == 70_272
+    assert m["published.deepseek-v3.kv_bytes_per_token_if_mha"] == 61 * 128 * (128 + 64 + 128) * 2
+    assert m["published.llama-2-70b.mha_over_this"] == 8 and m["published.llama-3-8b.mha_over_this"] == 4
 
 
 def test_cache_at_context_against_weights(result):
     m = result.metrics
-    assert m["llama-2-7b.kv_bytes_at_context"] == 524_288 * 4096 == 2 * 1024**3
-    assert m["llama-2-7b.weights_bytes_bf16"] == 6_738_415_616 * 2
-    assert m["llama-2-7b.cache_over_weights"] == pytest.approx(2 * 1024**3 / (6_738_415_616 * 2))
-    assert m["llama-2-7b.tokens_for_cache_to_equal_weights"] == pytest.approx(6_738_415_616 * 2 / 524_288)
-    assert m["deepseek-v3.weights_bytes_bf16"] == 671_026_404_352 * 2
+    assert m["published.llama-2-7b.kv_bytes_at_context"] == 524_288 * 4096 == 2 * 1024**3
+    assert m["published.llama-2-7b.weights_bytes_bf16"] == 6_738_415_616 * 2
+    assert m["published.llama-2-7b.cache_over_weights"] == pytest.approx(2 * 1024**3 / (6_738_415_616 * 2))
+    assert m["published.llama-2-7b.tokens_for_cache_to_equal_weights"] == pytest.approx(6_738_415_616 * 2 / 524_288)
+    assert m["published.deepseek-v3.weights_bytes_bf16"] == 671_026_404_352 * 2
     probe = find_probe(None, "kv-cache")
     long = run_probe(None, probe, probe.make_options(context=32768, batch=2), cache=False).metrics
-    assert long["llama-3-8b.kv_bytes_at_context"] == 131_072 * 32768 * 2
-    assert long["mistral-7b.cache_tokens"] == 4096  # the sliding window caps it
-    assert long["mistral-7b.kv_bytes_at_context"] == 131_072 * 4096 * 2
-    assert "mistral-7b.tokens_for_cache_to_equal_weights" not in long
+    assert long["published.llama-3-8b.kv_bytes_at_context"] == 131_072 * 32768 * 2
+    assert long["published.mistral-7b.cache_tokens"] == 4096  # the sliding window caps it
+    assert long["published.mistral-7b.kv_bytes_at_context"] == 131_072 * 4096 * 2
+    assert "published.mistral-7b.tokens_for_cache_to_equal_weights" not in long
 
 
 def test_verdicts_on_both_sides(result):
+    opts = find_probe(None, "kv-cache").make_options()
+    numbers = result.numbers
+    finding_with(result, "they are equal")
+    finding_stating(result, "tiny.mla.measured_bytes", "so it keeps: latent")
+    broken = report(dataclasses.replace(numbers, measured_equals_formula=False), opts)
+    assert sum("NOT all equal" in f for f in broken.findings) == 1
+    other = dataclasses.replace(numbers, tiny={**numbers.tiny, "mla": dataclasses.replace(
+        numbers.tiny["mla"], keeps="decompressed K/V")})
+    assert sum("(decompressed K/V)" in f for f in report(other, opts).findings) == 1
+
+
+def test_old_metric_names_still_resolve(result):
     probe = find_probe(None, "kv-cache")
-    opts = probe.make_options()
-    from n00bqa.probes.kv_cache import measure
-    from n00bqa.probes.base import Context
-
-    numbers = measure(opts, Context())
-    assert "they are equal" in report(numbers, opts).findings[0]
-    broken = Numbers(numbers)
-    broken["measured_equals_formula"] = False
-    assert "NOT all equal" in report(broken, opts).findings[0]
-    assert "so it keeps: latent" in report(numbers, opts).findings[3]
-    other = Numbers(numbers)
-    other["tiny"] = {**numbers["tiny"], "mla": dataclasses.replace(numbers["tiny"]["mla"], keeps="decompressed K/V")}
-    assert "(decompressed K/V)" in report(other, opts).findings[3]
+    for old in ("llama-2-7b.kv_bytes_per_token_bf16", "deepseek-v3.kv_bytes_per_token_bf16"):
+        assert probe.metric_name(old) in result.metrics
+    assert all(p.metric in result.metrics for p in probe.predictions)
 
 
-def test_every_number_in_a_finding_is_measured(result):
-    assert unexplained_numbers(result) == []
+def test_default_output_is_whole(result):
+    assert_output_whole(result)
 
 
 @pytest.mark.parametrize("options, message", [({"context": 0}, "--context"), ({"batch": 0}, "--batch"),

@@ -8,6 +8,7 @@ import pytest
 
 from n00bqa.errors import ProbeError
 from n00bqa.probes.lib.metrics import average_precision_at_3, map_at_3, top_k_labels
+from tests.support.probes import assert_output_whole, finding_stating, finding_with
 
 
 def test_map_at_3_ranks_1_2_3_miss_by_hand():
@@ -79,10 +80,8 @@ def loss_result():
     return run_probe(None, probe, probe.make_options(train_steps=10), seed=0, cache=False)
 
 
-def test_every_number_in_a_finding_is_measured(loss_result):
-    from n00bqa.probes.base import unexplained_numbers
-
-    assert unexplained_numbers(loss_result) == []
+def test_output_is_whole_and_every_number_is_measured(loss_result):
+    assert_output_whole(loss_result)
 
 
 def test_probe_loss_facts(loss_result, minilm):
@@ -106,17 +105,21 @@ def test_probe_loss_facts(loss_result, minilm):
     assert m["init_perplexity_over_vocab"] == pytest.approx(math.exp(m["init_loss"]) / 30522)
     assert m["trained_loss"] < m["init_loss"] - 1  # 10 steps already move it
     # label smoothing: the formula by hand matches torch, and it raises a confident model's loss
-    assert m["label_smoothing_trained_by_hand_abs_diff"] < 1e-4
-    assert m["label_smoothing_init_by_hand_abs_diff"] < 1e-4
-    assert m["label_smoothing_trained_increase"] > m["label_smoothing_init_increase"] > 0
+    smoothing = loss_result.numbers.label_smoothing
+    assert smoothing["trained"].by_hand_abs_diff < 1e-4
+    assert smoothing["init"].by_hand_abs_diff < 1e-4
+    assert m["label_smoothing.trained.increase"] > m["label_smoothing.init.increase"] > 0
     assert m["label_smoothing_increase_ratio"] == pytest.approx(
-        m["label_smoothing_trained_increase"] / m["label_smoothing_init_increase"])
+        smoothing["trained"].increase / smoothing["init"].increase)
+    for stage in smoothing.values():
+        assert stage.increase == pytest.approx(stage.loss - stage.plain)
+    finding_stating(loss_result, "label_smoothing.trained.increase", "Label smoothing")
     assert m["mc_loss_by_hand_abs_diff"] < 1e-5
-    assert m["random_map_at_3"] == pytest.approx((1 + 1 / 2 + 1 / 3) / 5)
+    assert m["map3.random"] == pytest.approx((1 + 1 / 2 + 1 / 3) / 5)
     # the worked example (chosen scores, no model): ranks 1, 2, 3, 4 (miss), 2 (tie), 4 (tie miss)
-    assert m["worked_map_at_3"] == pytest.approx((1 + 1 / 2 + 1 / 3 + 0 + 1 / 2 + 0) / 6)
+    assert m["map3.worked"] == pytest.approx((1 + 1 / 2 + 1 / 3 + 0 + 1 / 2 + 0) / 6)
     assert m["worked_questions"] == 6
-    assert "map_at_3" not in m  # a worked value is never named like a model's score
+    assert "map3.worked" in m and "map3.model" not in m  # a worked value is never named like a model's score
 
 
 def test_loss_at_init_is_tested_over_independent_inits(loss_result):
@@ -125,7 +128,8 @@ def test_loss_at_init_is_tested_over_independent_inits(loss_result):
 
     m = loss_result.metrics
     draws = next(t for t in loss_result.tables if t.title.startswith("First loss of"))
-    losses = [row[1] for row in draws.rows]
+    losses = [d["loss"] for d in loss_result.numbers.draws]
+    assert [row[1] for row in draws.rows] == [round(x, 6) for x in losses]
     assert len(losses) == m["init_draws"] == 8
     assert len(set(losses)) == len(losses)  # independent inits, not one model repeated
     assert statistics.mean(losses) == pytest.approx(m["init_draws_mean_loss"], abs=1e-6)
@@ -133,7 +137,7 @@ def test_loss_at_init_is_tested_over_independent_inits(loss_result):
     assert standard_error == pytest.approx(m["init_draws_standard_error"], rel=1e-4)
     assert m["init_excess_standard_errors"] == pytest.approx((statistics.mean(losses) - math.log(30522))
                                                              / standard_error, rel=1e-3)
-    stds = [row[2] for row in draws.rows]
+    stds = [d["logit_std"] for d in loss_result.numbers.draws]
     predicted = math.log(30522) + statistics.mean(stds) ** 2 / 2
     assert m["init_draws_predicted_loss"] == pytest.approx(predicted, abs=1e-5)
     # the expected excess is s^2/2 ~ 0.013 for s ~ 0.16: the draws agree with it within 3 standard errors
@@ -150,11 +154,12 @@ def test_noise_verdict_on_both_sides_of_its_threshold(loss_result):
         assert noise_verdict(z).startswith("beyond 2 standard errors")
     # the probe's words are the verdict of its own numbers
     m = loss_result.metrics
-    finding = loss_result.findings[1]
+    finding = finding_stating(loss_result, "init_draws_mean_loss", "independent random inits")
     assert f"{m['init_excess_standard_errors']:+.2f} standard errors: {noise_verdict(m['init_excess_standard_errors'])}" \
         in finding
     assert "within the noise" not in " ".join(loss_result.findings)
-    assert noise_verdict(m["wide_init_excess_standard_errors"]) in loss_result.findings[2]
+    assert noise_verdict(m["wide_init_excess_standard_errors"]) in finding_stating(
+        loss_result, "wide_init_loss", "initializer_range")
 
 
 def test_the_random_tiny_model_is_named_for_what_it_is(loss_result):
@@ -162,21 +167,33 @@ def test_the_random_tiny_model_is_named_for_what_it_is(loss_result):
 
     text = " ".join([loss_result.summary, *loss_result.findings])
     assert "GPT-2's loss" not in text and "GPT-2's loss" not in find_probe(None, "loss").title
-    assert loss_result.findings[0].startswith("A randomly initialised tiny GPT-2")
-    assert "worked example" in loss_result.findings[-1]
+    assert finding_stating(loss_result, "model_loss", "returned loss").startswith("A randomly initialised tiny GPT-2")
+    finding_stating(loss_result, "map3.worked", "worked example", "MAP@3")
     worked = next(t for t in loss_result.tables if t.title.startswith("MAP@3, worked"))
     assert "worked example" in worked.title
 
 
 def test_probe_loss_tables_and_findings(loss_result):
     worked = next(t for t in loss_result.tables if t.title.startswith("MAP@3, worked"))
-    assert [row[-2] for row in worked.rows] == [1, 2, 3, 4, 2, 4]  # rank of the answer
+    assert [w["rank"] for w in loss_result.numbers.worked] == [1, 2, 3, 4, 2, 4]  # rank of the answer
+    assert [row[worked.columns.index("rank")] for row in worked.rows] == [1, 2, 3, 4, 2, 4]
     mc = next(t for t in loss_result.tables if t.title.startswith("Multiple choice"))
     assert len(mc.rows) == 6 and len(mc.rows[0]) == 1 + 5 + 4
-    mc_aps = [row[8] for row in mc.rows]
-    assert sum(mc_aps) / len(mc_aps) == pytest.approx(loss_result.metrics["mc_map_at_3"], abs=1e-3)
+    mc_aps = [row[mc.columns.index("AP@3")] for row in mc.rows]
+    assert sum(mc_aps) / len(mc_aps) == pytest.approx(loss_result.metrics["map3.mc"], abs=1e-3)
     assert len(loss_result.findings) == 7
-    assert f"{loss_result.metrics['ln_vocab']:.4f}" in loss_result.findings[1]
+    finding_stating(loss_result, "ln_vocab", "At initialisation")
+    finding_with(loss_result, "Multiple choice is cross-entropy over the choices")
+
+
+def test_old_metric_names_resolve(loss_result):
+    from n00bqa.probes import find_probe
+
+    probe = find_probe(None, "loss")
+    assert len(probe.renamed_metrics) == 9
+    assert probe.metric_name("label_smoothing_init_increase") == "label_smoothing.init.increase"
+    assert probe.metric_name("worked_map_at_3") == "map3.worked"
+    assert all(new in loss_result.metrics for new in probe.renamed_metrics.values())
 
 
 def test_cli_probe_loss_rejects_bad_option():

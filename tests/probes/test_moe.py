@@ -9,22 +9,18 @@ import pytest
 
 from n00bqa.errors import ProbeError
 from n00bqa.probes import find_probe
-from n00bqa.probes.base import Context, ProbeResult, flat_metrics, unexplained_numbers
-from n00bqa.probes.runs import seed_everything
+from n00bqa.probes.base import unexplained_numbers
 from n00bqa.probes.moe import record_routing, report, tiny_config
+from n00bqa.probes.runs import run_probe
+from tests.support.probes import assert_output_whole, finding_stating
 
 
 def run(**options):
-    """(numbers, result) of one run: `measure` once, then `report`, as run_probe does."""
+    """(numbers, result, options) of one run, as `n00bqa probe moe` makes it."""
     probe = find_probe(None, "moe")
     opts = probe.make_options(**options)
-    seed_everything(0)
-    numbers = probe.measure(opts, Context(seed=0))
-    rep = report(numbers, opts)
-    result = ProbeResult(probe="moe", question=probe.question, summary=rep.summary, findings=rep.findings,
-                         tables=rep.tables, metrics=flat_metrics(numbers),
-                         environment={"options": dataclasses.asdict(opts), "seed": 0}, seconds=0.0)
-    return numbers, result, opts
+    result = run_probe(None, probe, opts, seed=0, cache=False)
+    return result.numbers, result, opts
 
 
 @pytest.fixture(scope="module")
@@ -98,13 +94,13 @@ def test_mixtral_8x7b_at_published_size(default):
 
 
 def test_verdicts_on_both_sides(default):
-    n, _, opts = default
-    assert "98,304: equal." in report(n, opts).findings[1]
-    worse = dataclasses.replace(n, touched_equals_formula=False)
-    assert "NOT equal" in report(worse, opts).findings[1]
-    assert ": equal within" in report(n, opts).findings[4]
-    off = dataclasses.replace(n, aux_loss_diff=2 * n.tolerance)
-    assert "NOT equal within" in report(off, opts).findings[4]
+    n, result, opts = default
+    assert "98,304: equal." in finding_stating(result, "expert_params_formula", "Backpropagating one token")
+    worse = report(dataclasses.replace(n, touched_equals_formula=False), opts)
+    assert sum("98,304: NOT equal." in f for f in worse.findings) == 1
+    assert ": equal within" in finding_stating(result, "aux_loss_by_hand", "That loss")
+    off = report(dataclasses.replace(n, aux_loss_diff=2 * n.tolerance), opts)
+    assert sum("NOT equal within" in f for f in off.findings) == 1
 
 
 def test_other_sizes_follow_the_formula():
@@ -114,8 +110,8 @@ def test_other_sizes_follow_the_formula():
     assert unexplained_numbers(result) == []
 
 
-def test_every_number_in_a_finding_is_measured(default):
-    assert unexplained_numbers(default[1]) == []
+def test_default_output_is_whole(default):
+    assert_output_whole(default[1])
 
 
 @pytest.mark.parametrize("options, message", [({"top_k": 9}, "--top-k"), ({"experts": 1}, "--experts"),

@@ -10,6 +10,7 @@ from n00bqa.errors import ProbeError
 from n00bqa.probes import find_probe
 from n00bqa.probes.base import unexplained_numbers
 from n00bqa.probes.runs import run_probe
+from support.probes import assert_output_whole, finding_stating, finding_with
 from n00bqa.probes.task_heads import (ALPHA, LETTERS, binomial_tail, chance_verdict, change_verdict,
                                       collate_multiple_choice, features, load_questions, split_questions)
 
@@ -37,8 +38,22 @@ def result(run):
 
 
 @pytest.mark.slow
-def test_every_number_in_a_finding_is_measured(run):
-    assert unexplained_numbers(run) == []
+def test_every_number_in_a_finding_is_measured_and_the_output_is_whole(run):
+    assert_output_whole(run)
+    assert run.numbers.heads["MultipleChoice"].new_keys == ["classifier.bias", "classifier.weight"]
+    assert [e.epoch for e in run.numbers.epochs] == [1, 2, 3, 4]
+
+
+def table(result: dict, title: str) -> dict:
+    """The one table of the --json result whose title contains `title`."""
+    [hit] = [t for t in result["tables"] if title in t["title"]]
+    return hit
+
+
+def test_old_metric_names_resolve_to_the_nested_ones():
+    probe = find_probe(None, "task-heads")
+    assert probe.metric_name("mc_new_params") == "heads.MultipleChoice.new_params"
+    assert {p.metric for p in probe.predictions} <= set(probe.renamed_metrics.values())
 
 
 def test_question_set_is_shipped_and_well_formed():
@@ -91,26 +106,29 @@ def test_pooler_is_in_the_checkpoint():
 
 
 @pytest.mark.slow
-def test_head_parameter_counts(result):
+def test_head_parameter_counts(run, result):
     m = result["metrics"]
     hidden = 384
-    assert m["mc_head_params"] == m["mc_new_params"] == hidden + 1 == 385
-    assert m["qa_head_params"] == m["qa_new_params"] == 2 * hidden + 2 == 770
-    assert m["seqcls_new_params"] == 3 * (hidden + 1)  # num_labels=3; the pooler is loaded, not new
+    assert m["heads.MultipleChoice.head_params"] == m["heads.MultipleChoice.new_params"] == hidden + 1 == 385
+    assert m["heads.QuestionAnswering.head_params"] == m["heads.QuestionAnswering.new_params"] == 2 * hidden + 2
+    # num_labels=3; the pooler is loaded, not new
+    assert m["heads.SequenceClassification.new_params"] == 3 * (hidden + 1)
     assert m["pooler_loaded"] is True
-    heads = result["tables"][0]
+    assert finding_stating(run, "heads.MultipleChoice.new_params", "multiple choice adds")
+    heads = table(result, "One checkpoint, three heads")
     assert [row[0] for row in heads["rows"]] == ["MultipleChoice", "QuestionAnswering",
                                                    "SequenceClassification"]
     # QA has no pooler: the loaded part is MiniLM minus the pooler's 384*384+384 weights
     loaded = {row[0]: row[-1] for row in heads["rows"]}
     assert loaded["MultipleChoice"] - loaded["QuestionAnswering"] == hidden * hidden + hidden
+    assert loaded["MultipleChoice"] == m["heads.MultipleChoice.loaded"]
 
 
 @pytest.mark.slow
 def test_hand_traced_multiple_choice_matches_the_model(result):
     m = result["metrics"]
     assert m["mc_logits_max_diff"] < 1e-5
-    trace = {row[0]: row[1] for row in result["tables"][1]["rows"]}
+    trace = {row[0]: row[1] for row in table(result, "traced by hand")["rows"]}
     batch, choices, seq = ast.literal_eval(trace["input_ids"])  # a shape tuple such as (1, 5, 16)
     assert (batch, choices) == (1, 5)
     assert trace["flattened"] == str((5, seq))
@@ -125,22 +143,21 @@ def test_hand_traced_multiple_choice_matches_the_model(result):
 def test_collator_in_the_run_matches_transformers(result):
     m = result["metrics"]
     assert m["collator_matches_hf"] is True
-    assert m["collator_pad_tokens"] == sum(row[3] for row in result["tables"][2]["rows"])
+    assert m["collator_pad_tokens"] == sum(row[3] for row in table(result, "before and after padding")["rows"])
 
 
 @pytest.mark.slow
-def test_fine_tuning_lowers_the_training_loss(result):
+def test_fine_tuning_lowers_the_training_loss(run, result):
     m = result["metrics"]
     assert m["train_loss_last_epoch"] < m["train_loss_first_epoch"]
     assert m["train_accuracy_after"] > m["train_accuracy_before"]
     assert 0 <= m["accuracy_before"] <= 1 and 0 <= m["accuracy_after"] <= 1
     assert m["held_out_questions"] == 16
-    finding = result["findings"][-1]
-    assert f"{m['accuracy_before']:.0%} -> {m['accuracy_after']:.0%}" in finding
+    finding_with(run, f"{m['accuracy_before']:.0%} -> {m['accuracy_after']:.0%}", "Fine-tuning the head")
 
 
 @pytest.mark.slow
-def test_heldout_accuracy_is_tested_against_chance(result):
+def test_heldout_accuracy_is_tested_against_chance(run, result):
     from fractions import Fraction
 
     m = result["metrics"]
@@ -155,7 +172,7 @@ def test_heldout_accuracy_is_tested_against_chance(result):
     assert m["heldout_correct"] - m["heldout_correct_before"] == m["newly_right"] - m["newly_wrong"]
     assert m["change_p_value"] == pytest.approx(exact_tail(m["newly_right"], changed, Fraction(1, 2)), rel=1e-12)
     # the words are the verdicts of these numbers
-    finding = result["findings"][-1]
+    finding = finding_with(run, "one-sided exact binomial test")
     assert chance_verdict(m["heldout_p_value"]) in finding
     assert change_verdict(m["change_p_value"]) in finding
     assert "mostly noise" not in finding
@@ -190,14 +207,14 @@ def test_no_fine_tuning_is_reported_as_such():
     m = run0.metrics
     assert m["accuracy_after"] == m["accuracy_before"] and m["newly_right"] == m["newly_wrong"] == 0
     assert m["heldout_p_value"] == pytest.approx(exact_tail(m["heldout_correct"], 16, Fraction(1, 5)), rel=1e-12)
-    finding = run0.findings[-1]
+    finding = finding_with(run0, "No fine-tuning (--epochs 0)")
     assert finding.startswith("No fine-tuning (--epochs 0)")
     assert chance_verdict(m["heldout_p_value"]) in finding
     assert "mostly noise" not in finding and "sign test" not in finding
 
 
 @pytest.mark.slow
-def test_collator_finding_reads_its_lengths_from_the_run(result, minilm):
+def test_collator_finding_reads_its_lengths_from_the_run(run, result, minilm):
     tokenizer, _ = minilm
     train, _ = split_questions(0, 16)
     lengths = [[len(ids) for ids in features(tokenizer, q)["input_ids"]] for q in train[:2]]
@@ -205,7 +222,7 @@ def test_collator_finding_reads_its_lengths_from_the_run(result, minilm):
     assert m["collator_shortest_choice"] == min(min(x) for x in lengths)
     assert m["collator_longest_choice"] == m["collator_padded_length"] == max(max(x) for x in lengths)
     assert m["collator_pad_tokens"] == sum(m["collator_padded_length"] - n for x in lengths for n in x)
-    finding = result["findings"][2]
+    finding = finding_stating(run, "collator_pad_tokens", "The collator turns")
     assert f"example 1: lengths {', '.join(map(str, lengths[0]))}" in finding
     assert f"padded to {max(max(x) for x in lengths)} tokens" in finding
 

@@ -3,22 +3,19 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 import pytest
 
 from n00bqa.errors import ProbeError
-from n00bqa.probes.base import unexplained_numbers
 from n00bqa.probes.runs import run_probe
 from n00bqa.probes.tokenizer import LETTERS, PROBE, science_questions, span_matches, split_verdict
+from support.probes import assert_output_whole
 
 
 @pytest.fixture(scope="module")
 def run():
     """(result, Numbers) of one default run."""
-    captured = {}
-    probe = dataclasses.replace(PROBE, measure=lambda o, c: captured.setdefault("numbers", PROBE.measure(o, c)))
-    return run_probe(None, probe, PROBE.make_options(), seed=0, cache=False), captured["numbers"]
+    result = run_probe(None, PROBE, PROBE.make_options(), seed=0, cache=False)
+    return result, result.numbers
 
 
 @pytest.fixture()
@@ -40,7 +37,7 @@ def opts():
 
 
 def test_every_number_in_the_findings_is_a_metric_or_cell(run):
-    assert unexplained_numbers(run[0]) == []
+    assert_output_whole(run[0])
 
 
 def test_one_text_matches_the_rust_tokenizer(run, rust, opts):
@@ -96,11 +93,11 @@ def test_padding_matches_the_rust_tokenizer(run, rust, opts):
     _, n = run
     rust.enable_padding()  # to the longest of the batch
     batch = rust.encode_batch([opts.text, opts.pair])
-    assert n.padded_longest == [len(e.ids) for e in batch]
-    assert n.padding_zeros == [e.attention_mask.count(0) for e in batch]
+    assert [r.longest for r in n.padding.values()] == [len(e.ids) for e in batch]
+    assert [r.mask_zeros for r in n.padding.values()] == [e.attention_mask.count(0) for e in batch]
     rust.enable_padding(length=opts.max_length)
     rust.enable_truncation(opts.max_length)
-    assert n.padded_max_length == [len(e.ids) for e in rust.encode_batch([opts.text, opts.pair])]
+    assert [r.max_length for r in n.padding.values()] == [len(e.ids) for e in rust.encode_batch([opts.text, opts.pair])]
 
 
 def test_multiple_choice_batch_reshapes_to_batch_choices_seq(run, rust, opts):

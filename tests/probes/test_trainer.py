@@ -9,8 +9,8 @@ import math
 import pytest
 
 from n00bqa.errors import ProbeError
-from n00bqa.probes.base import unexplained_numbers
 from n00bqa.probes.runs import run_probe
+from support.probes import assert_output_whole, finding_stating
 from n00bqa.probes.trainer import (PROBE, TINY_LLAMA, accumulated_gradient, causal_batch, clip_verdict,
                                    numeric_defaults, same_verdict, science_texts)
 
@@ -19,6 +19,12 @@ from n00bqa.probes.trainer import (PROBE, TINY_LLAMA, accumulated_gradient, caus
 def result():
     """One default run, shared by the module (about 10-25 s on 2 busy cores)."""
     return run_probe(None, PROBE, PROBE.make_options(), seed=0, cache=False)
+
+
+def table(result, title: str):
+    """The one table whose title contains `title`."""
+    [hit] = [t for t in result.tables if title in t.title]
+    return hit
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +41,16 @@ def bundled_tokenizers():
 
 
 def test_every_number_in_the_findings_is_a_metric_or_cell(result):
-    assert unexplained_numbers(result) == []
+    assert_output_whole(result)
+    assert [g.not_decayed_biases for g in result.numbers.decay.values()] == [
+        result.metrics["decay.bert.not_decayed_biases"], result.metrics["decay.llama.not_decayed_biases"]]
+
+
+def test_old_metric_names_resolve_to_the_nested_ones(result):
+    """Review logs and predictions from before issue 21 name `default_learning_rate`."""
+    assert PROBE.metric_name("default_learning_rate") == "defaults.learning_rate"
+    for old, new in PROBE.renamed_metrics.items():
+        assert new in result.metrics, old
 
 
 def test_defaults_are_the_installed_training_arguments(result, tmp_path):
@@ -47,12 +62,12 @@ def test_defaults_are_the_installed_training_arguments(result, tmp_path):
                and not isinstance(getattr(installed, f.name), bool)}
     assert numeric == numeric_defaults(installed)
     for name, value in numeric.items():  # every numeric default is a metric, and none is missed
-        assert result.metrics[f"default_{name}"] == value, name
-    assert {k for k in result.metrics if k.startswith("default_")} == {f"default_{k}" for k in numeric}
+        assert result.metrics[f"defaults.{name}"] == value, name
+    assert {k for k in result.metrics if k.startswith("defaults.")} == {f"defaults.{k}" for k in numeric}
     for name in ("learning_rate", "weight_decay", "max_grad_norm", "num_train_epochs",
                  "per_device_train_batch_size", "adam_beta2"):
-        assert f"default_{name}" in result.metrics
-    rows = {row[0]: row[1] for row in result.tables[0].rows}
+        assert f"defaults.{name}" in result.metrics
+    rows = {row[0]: row[1] for row in table(result, "TrainingArguments() defaults").rows}
     assert rows["optim"] == installed.optim.value
     assert rows["lr_scheduler_type"] == installed.lr_scheduler_type.value
 
@@ -61,7 +76,7 @@ def test_collator_pads_with_a_tokenizer_and_cannot_stack_without(result, bundled
     lengths = [len(bundled_tokenizers.encode(q["prompt"]).ids) for q in science_texts()[:2]]
     assert lengths[0] != lengths[1]  # the point of the example: rows of unequal length
     assert result.metrics["padded_length"] == max(lengths)
-    finding = result.findings[1]
+    finding = finding_stating(result, "padded_length", "processing_class")
     assert "DataCollatorWithPadding" in finding and "default_data_collator" in finding and "fails" in finding
 
 
@@ -109,11 +124,12 @@ def test_remove_unused_columns_keeps_only_forward_arguments(result):
     columns = ["prompt", "A", "B", "C", "D", "E", "answer", "input_ids", "token_type_ids", "attention_mask", "label"]
     dropped = [c for c in columns if c not in forward_args]
     assert result.metrics["removed_columns"] == len(dropped)
-    assert all(c in result.findings[4] for c in dropped)
+    finding = finding_stating(result, "removed_columns", "remove_unused_columns=True")
+    assert all(c in finding for c in dropped)
 
 
 def test_one_step_happens_in_the_documented_order(result):
-    order = [row[1] for row in result.tables[3].rows]
+    order = [row[1] for row in table(result, "One trainer.train() step").rows]
     start = order.index("model.forward")
     expected = ["model.forward", "loss", "backward", "clip_grad_norm_", "on_pre_optimizer_step", "optimizer.step",
                 "on_optimizer_step", "lr_scheduler.step", "model.zero_grad", "on_step_end"]
@@ -122,7 +138,7 @@ def test_one_step_happens_in_the_documented_order(result):
     assert order.index("on_step_begin") < start
     m = result.metrics
     assert m["trainer_step_max_abs_diff"] <= 1e-6  # the Trainer's update == the step by hand
-    assert m["trace_lr"] == m["default_learning_rate"]  # linear, no warmup: factor 1 at step 0
+    assert m["trace_lr"] == m["defaults.learning_rate"]  # linear, no warmup: factor 1 at step 0
     assert m["lr_after_step"] == 0.0  # (1 - 1) / 1 after the only step
     assert m["grad_norm_after_clip"] == pytest.approx(min(m["grad_norm_before_clip"], m["max_grad_norm"]), rel=1e-5)
 

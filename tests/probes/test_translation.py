@@ -1,19 +1,16 @@
-"""The translation probe: a toy encoder-decoder trained live, its cross-attention, and --model on a HF seq2seq."""
+"""The translation probe: a toy encoder-decoder trained live and its cross-attention against the known alignment."""
 
 from __future__ import annotations
-
-import json
 
 import pytest
 
 from n00bqa.errors import ProbeError
 from n00bqa.probes import find_probe
-from n00bqa.probes.base import Context, ProbeResult, flat_metrics, unexplained_numbers
-from n00bqa.probes.runs import run_probe
-from n00bqa.probes.translation import (ADJECTIVES, ALPHA, EOS, LEXICON, TGT_VOCAB, Sentence, TranslationOptions,
-                                       alignment_scores, alignment_verdict, analyse, chance_hit_probabilities,
-                                       encode_batch, log10_tail_at_least, make_data, make_sentence, report, train,
-                                       walk)
+from n00bqa.probes.base import Context, ProbeResult, flat_metrics
+from n00bqa.probes.lib.seq2seq import ADJECTIVES, EOS, TGT_VOCAB, Sentence, encode_batch
+from n00bqa.probes.translation import (ALPHA, Options, alignment_scores, alignment_verdict, analyse,
+                                       chance_hit_probabilities, log10_tail_at_least, report, train, walk)
+from tests.support.probes import assert_output_whole, finding_stating, finding_with
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -31,10 +28,10 @@ def one_thread():
 @pytest.fixture(scope="module")
 def trained(one_thread):
     """One training run with the default options, shared by the module (about 20-40 s on 2 busy cores)."""
-    return train(TranslationOptions(), Context(seed=0))
+    return train(Options(), Context(seed=0))
 
 
-def result_of(trained, opts: TranslationOptions) -> ProbeResult:
+def result_of(trained, opts: Options) -> ProbeResult:
     """The probe's result for a training run, as run_probe builds it (without training again)."""
     import dataclasses
 
@@ -42,43 +39,24 @@ def result_of(trained, opts: TranslationOptions) -> ProbeResult:
     rep = report(numbers, opts)
     return ProbeResult(probe="translation", question="encoder-decoder", summary=rep.summary, findings=rep.findings,
                        tables=rep.tables, metrics=flat_metrics(numbers),
-                       environment={"options": dataclasses.asdict(opts), "seed": 0}, seconds=0.0)
+                       environment={"options": dataclasses.asdict(opts), "seed": 0}, seconds=0.0, numbers=numbers)
 
 
 @pytest.fixture(scope="module")
 def measured(trained):
-    return result_of(trained, TranslationOptions())
+    return result_of(trained, Options())
 
 
 @pytest.mark.slow
-def test_every_number_in_a_finding_is_measured(measured):
-    assert unexplained_numbers(measured) == []
-
-
-def test_toy_language_alignment_is_a_reordering_permutation():
-    import random
-
-    rng = random.Random(3)
-    reordered = 0
-    for _ in range(200):
-        s = make_sentence(rng)
-        assert sorted(s.alignment) == list(range(len(s.source)))
-        assert s.target == [LEXICON[s.source[i]] for i in s.alignment]
-        reordered += s.alignment != sorted(s.alignment)
-    assert reordered == 200  # the verb always moves to the end
-
-
-def test_held_out_sentences_never_appear_in_training():
-    batch, test = make_data(0, 50)
-    held_out = {tuple(s.source) for s in test}
-    assert len(held_out) == 50
-    assert not any(tuple(s.source) in held_out for s in batch(2000))
+def test_output_is_whole_and_every_number_is_measured(measured):
+    assert_output_whole(measured)
 
 
 @pytest.mark.slow
 def test_default_options_reach_95_percent_exact_match(trained, measured):
     assert trained.accuracy >= 0.95
     assert measured.metrics["accuracy"] == round(trained.accuracy, 4)
+    finding_stating(measured, "correct_sentences", "held-out sentences exactly")
     # the probe's own exact-match count, recomputed independently with the walk's step-by-step decoder
     right = sum([t for t in walk(trained.model, s)["tokens"] if t != EOS] == s.target for s in trained.test[:60])
     assert right / 60 >= 0.95
@@ -88,7 +66,7 @@ def test_default_options_reach_95_percent_exact_match(trained, measured):
 @pytest.mark.slow
 def test_final_train_loss_is_the_last_steps_own(trained, measured):
     m = measured.metrics
-    assert len(trained.losses) == TranslationOptions().steps
+    assert len(trained.losses) == Options().steps
     assert m["final_train_loss"] == round(trained.losses[-1], 4)
     # the curve's points are means over the last loss_interval steps, and are named so
     interval = m["loss_interval"]
@@ -100,7 +78,7 @@ def test_final_train_loss_is_the_last_steps_own(trained, measured):
 
 @pytest.mark.slow
 def test_walk_shapes_and_attention_rows_sum_to_one(trained):
-    opts = TranslationOptions()
+    opts = Options()
     sentence = next(s for s in trained.test if any(w in ADJECTIVES for w in s.source))
     path = walk(trained.model, sentence)
     S, t = len(sentence.source), len(path["steps"])
@@ -164,26 +142,36 @@ def test_alignment_is_scored_on_correct_decodings_with_the_head_chosen_elsewhere
     selection_scores = alignment_scores(trained.model, selection)
     assert tuple(selection_scores.shape) == (2, 4)
     best_layer, best_head = divmod(int(selection_scores.argmax()), 4)
-    assert (m["best_layer"], m["best_head"]) == (best_layer + 1, best_head + 1)
+    assert (m["alignment.layer"], m["alignment.head"]) == (best_layer + 1, best_head + 1)
     # ... and its reported share is counted on the scoring split, one sentence at a time
     hits, words = hits_one_by_one(trained.model, scoring, best_layer, best_head)
-    assert (m["alignment_hits"], m["alignment_words"]) == (hits, words)
-    assert m["alignment_best_head"] == round(hits / words, 4)
-    assert 0 <= m["alignment_mean"] <= 1
+    assert (m["alignment.hits"], m["alignment.words"]) == (hits, words)
+    assert m["alignment.share"] == round(hits / words, 4)
+    assert 0 <= m["alignment.mean_share"] <= 1
     # chance: a uniformly random most-attended word hits 1/S; S target words per sentence, so 1 hit each
-    assert m["alignment_chance_hits"] == pytest.approx(len(scoring))
-    assert m["alignment_chance"] == pytest.approx(sum(len(s.target) / len(s.source) for s in scoring) / words)
-    assert m["alignment_log10_p_value"] == pytest.approx(
+    assert m["alignment.chance_hits"] == pytest.approx(len(scoring))
+    assert m["alignment.chance"] == pytest.approx(sum(len(s.target) / len(s.source) for s in scoring) / words)
+    assert m["alignment.log10_p_value"] == pytest.approx(
         log10_tail_at_least(hits, [1 / len(s.source) for s in scoring for _ in s.target]))
     # a trained translator's chosen head follows the alignment far above chance
-    assert m["alignment_best_head"] > 3 * m["alignment_chance"]
-    finding = next(f for f in measured.findings if f.startswith("Cross-attention, scored only"))
-    assert alignment_verdict(m["alignment_log10_p_value"]) in finding
+    assert m["alignment.share"] > 3 * m["alignment.chance"]
+    finding = finding_stating(measured, "alignment.hits", "Cross-attention, scored only")
+    assert alignment_verdict(m["alignment.log10_p_value"]) in finding
     assert "follows the word alignment more often than chance" in finding
     # the heatmap table rows: one per decoding step, one cell per source word
     heat = next(t for t in measured.tables if t.title.startswith("Cross-attention heatmap"))
     assert all(len(row) == len(heat.columns) for row in heat.rows)
-    assert set(m) >= {"accuracy", "alignment_best_head", "alignment_mean", "train_seconds"}
+    assert set(m) >= {"accuracy", "alignment.share", "alignment.mean_share", "train_seconds"}
+    table = next(t for t in measured.tables if t.title.startswith("Alignment"))
+    cells = [v for row in table.rows for v in row[1:-1]]
+    assert cells == pytest.approx([v for row in measured.numbers.alignment.scores for v in row], abs=5e-4)
+
+
+def test_old_metric_names_resolve():
+    probe = find_probe(None, "translation")
+    assert probe.metric_name("alignment_best_head") == "alignment.share"
+    assert probe.metric_name("verb_weight") == "walk.verb_weight"
+    assert probe.metric_name("accuracy") == "accuracy"
 
 
 def test_exact_tail_against_enumeration_and_the_binomial():
@@ -230,20 +218,21 @@ def test_chance_is_one_over_the_source_length_per_target_word():
 
 @pytest.mark.slow
 def test_too_few_correct_decodings_leave_alignment_unscored():
-    opts = TranslationOptions(steps=1, test_sentences=20)
+    opts = Options(steps=1, test_sentences=20)
     trained = train(opts, Context(seed=0))
     result = result_of(trained, opts)
     m = result.metrics
     assert m["correct_sentences"] == sum(trained.correct) < 2
-    assert "alignment_best_head" not in m and "alignment_log10_p_value" not in m
-    assert any("alignment is not scored" in f for f in result.findings)
+    assert result.numbers.alignment is None
+    assert "alignment.share" not in m and "alignment.log10_p_value" not in m
+    finding_with(result, "alignment is not scored")
     assert not any("follows" in f for f in result.findings)
-    assert unexplained_numbers(result) == []
+    assert_output_whole(result)
 
 
 @pytest.mark.slow
 def test_same_seed_same_numbers():
-    opts = TranslationOptions(steps=20, test_sentences=20)
+    opts = Options(steps=20, test_sentences=20)
     a, b = train(opts, Context(seed=5)), train(opts, Context(seed=5))
     assert a.curve == b.curve
     assert a.accuracy == b.accuracy
@@ -255,88 +244,3 @@ def test_bad_options_are_probe_errors(tmp_path):
         probe.make_options(d_model=30, heads=4)
     with pytest.raises(ProbeError, match="--steps 0"):
         probe.make_options(steps=0)
-    with pytest.raises(ProbeError, match="no config.json"):
-        probe.make_options(model=str(tmp_path))
-
-
-@pytest.fixture(scope="module")
-def tiny_t5(tmp_path_factory):
-    """A randomly initialised tiny T5, saved with the bundled MiniLM tokenizer (weights random: mechanics only)."""
-    import torch
-    from transformers import T5Config, T5ForConditionalGeneration
-
-    from n00bqa.probes.lib.models import load_tokenizer
-
-    tokenizer = load_tokenizer(None)
-    torch.manual_seed(0)
-    config = T5Config(vocab_size=tokenizer.vocab_size, d_model=32, d_kv=8, d_ff=64, num_layers=2,
-                      num_decoder_layers=2, num_heads=4, pad_token_id=tokenizer.pad_token_id,
-                      eos_token_id=tokenizer.sep_token_id, decoder_start_token_id=tokenizer.pad_token_id)
-    folder = tmp_path_factory.mktemp("tiny-t5")
-    T5ForConditionalGeneration(config).save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return folder
-
-
-def test_model_path_walks_a_hf_encoder_decoder(tiny_t5):
-    probe = find_probe(None, "translation")
-    opts = probe.make_options(model=str(tiny_t5), text="the cat sees the dog", max_new_tokens=6)
-    result = run_probe(None, probe, opts, cache=False)
-    assert unexplained_numbers(result) == []
-    m = result.metrics
-    assert m["decoder_layers"] == 2 and m["heads"] == 4 and m["d_model"] == 32
-    assert m["source_tokens"] == 7  # [CLS] the cat sees the dog [SEP]
-    assert 1 <= m["steps"] <= 6
-    assert m["matches_generate"] is True
-    shapes = dict((row[0], row[1]) for row in result.tables[0].rows)
-    assert shapes["encoder memory (last_hidden_state)"] == "(1, 7, 32)"
-    assert shapes["cross-attention, per layer (last step)"] == f"(1, 4, {m['steps']}, 7)"
-    heat = result.tables[2]
-    assert len(heat.rows) == m["steps"]
-    for row in heat.rows:  # each row is a distribution over the source tokens, in percent
-        assert abs(sum(int(cell[1:]) for cell in row[1:]) - 100) <= len(row)
-
-
-def test_model_path_without_tokenizer_is_a_clear_error(tiny_t5, tmp_path):
-    import shutil
-
-    folder = tmp_path / "no-tokenizer"
-    folder.mkdir()
-    for name in ("config.json", "model.safetensors", "generation_config.json"):
-        if (tiny_t5 / name).exists():
-            shutil.copy(tiny_t5 / name, folder / name)
-    probe = find_probe(None, "translation")
-    with pytest.raises(ProbeError, match="tokenizer"):
-        probe.measure(probe.make_options(model=str(folder)), Context())
-
-
-def test_cli_json_with_model(tiny_t5):
-    from typer.testing import CliRunner
-
-    from n00bqa.cli import app
-
-    result = CliRunner().invoke(app, ["probe", "translation", "--model", str(tiny_t5), "--max-new-tokens", "3",
-                                      "--json"])
-    assert result.exit_code == 0, result.output
-    data = json.loads(result.output)
-    assert data["probe"] == "translation" and data["question"] == "encoder-decoder"
-    assert data["metrics"]["steps"] <= 3
-
-
-def test_cli_rejects_a_folder_without_config(tmp_path):
-    from typer.testing import CliRunner
-
-    from n00bqa.cli import app
-
-    result = CliRunner().invoke(app, ["probe", "translation", "--model", str(tmp_path)])
-    assert result.exit_code == 1
-    assert "no config.json" in result.output
-    assert "Traceback" not in result.output
-
-
-def test_model_path_rejects_an_encoder_only_model():
-    from n00bqa.study import bundled_model_path
-
-    probe = find_probe(None, "translation")
-    with pytest.raises(ProbeError, match="'bert' model, not an encoder-decoder"):
-        probe.measure(probe.make_options(model=str(bundled_model_path())), Context())

@@ -10,6 +10,7 @@ from n00bqa.probes import find_probe
 from n00bqa.probes.base import unexplained_numbers
 from n00bqa.probes.runs import run_probe
 from n00bqa.probes.variants import compare, parse_figure, read_design, round_to_figure
+from tests.support.probes import assert_output_whole, finding_with
 
 
 @pytest.fixture(scope="module")
@@ -130,7 +131,8 @@ def test_deepseek_checkpoint_equals_hugging_face_safetensors_metadata(result):
 
 
 def test_design_table(result):
-    rows = {row[0]: row[1:] for row in result.tables[1].rows}
+    design = next(t for t in result.tables if t.title.startswith("Design choices"))
+    rows = {row[0]: row[1:] for row in design.rows}
     assert rows["gpt2"] == ["MHA 12", "learned", "pre-LN", "GELU", "yes", "-"]
     assert rows["bert-base-uncased"] == ["MHA 12", "learned", "post-LN", "GELU", "-", "-"]
     assert rows["t5-small"] == ["MHA 8", "relative", "pre-RMS", "RELU", "yes", "-"]
@@ -138,7 +140,8 @@ def test_design_table(result):
     assert rows["gemma-7b"] == ["MHA 16", "RoPE", "pre-RMS", "GeGLU", "yes", "-"]
     assert rows["mixtral-8x7b"][-1] == "8 top-2"
     assert rows["deepseek-v3"][0] == "MLA 128" and rows["deepseek-v3"][-1] == "256+1 top-8"
-    kinds = next(f for f in result.findings if f.startswith("Kinds: "))
+    kinds = finding_with(result, "Kinds: ")
+    assert result.numbers["deepseek-v3"].design.attention == "MLA 128"
     assert "encoder-only (no LM head, every token sees every other): bert-base-uncased;" in kinds
     assert "encoder-decoder (the decoder cross-attends to the encoder): t5-small;" in kinds
 
@@ -170,8 +173,8 @@ def test_rounding_verdict_on_both_sides():
     assert round_to_figure(68_976_648_192, 1) == 70e9
 
 
-def test_every_number_in_a_finding_is_measured(result):
-    assert unexplained_numbers(result) == []
+def test_default_output_is_whole(result):
+    assert_output_whole(result)
 
 
 def test_subset_and_bad_model():

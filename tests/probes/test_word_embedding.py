@@ -11,22 +11,17 @@ import torch.nn.functional as F
 
 from n00bqa.errors import ProbeError
 from n00bqa.probes import find_probe
-from n00bqa.probes.base import unexplained_numbers
 from n00bqa.probes.runs import run_probe
+from tests.support.probes import assert_output_whole, finding_stating, finding_with
 
 
 @pytest.fixture(scope="module")
 def run():
-    """One run through the framework, keeping the probe's Numbers too (to word verdicts from edited copies)."""
+    """One run through the framework, with its Numbers (to word verdicts from edited copies)."""
     probe = find_probe(None, "word-embedding")
-    kept = {}
-
-    def measure(opts, ctx):
-        kept["numbers"] = probe.measure(opts, ctx)
-        return kept["numbers"]
-
     opts = probe.make_options()
-    return run_probe(None, dataclasses.replace(probe, measure=measure), opts, cache=False), kept["numbers"], opts
+    result = run_probe(None, probe, opts, cache=False)
+    return result, result.numbers, opts
 
 
 @pytest.fixture(scope="module")
@@ -34,8 +29,8 @@ def result(run):
     return run[0]
 
 
-def test_every_number_in_a_finding_is_measured(result):
-    assert unexplained_numbers(result) == []
+def test_output_is_whole_and_every_number_is_measured(result):
+    assert_output_whole(result)
 
 
 def test_lookup_and_learned_table(result, minilm):
@@ -60,6 +55,8 @@ def test_neighbours_are_cosine_top_k(result, minilm):
     neighbours = next(t for t in result.tables if t.title.startswith("Nearest"))
     row = next(r for r in neighbours.rows if r[0] == "king")
     assert [part.rsplit(" ", 1)[0] for part in row[1].split(", ")] == top
+    assert [name for name, _ in result.numbers.neighbours["king"]] == top
+    assert "king → " + ", ".join(top[:3]) in finding_with(result, "Nearest neighbours by cosine")
 
 
 def test_static_vs_contextual(result, minilm):
@@ -87,12 +84,22 @@ def test_positions(result, minilm):
     dot = sum(a * b for a, b in zip(*pe))
     norms = math.sqrt(sum(a * a for a in pe[0])) * math.sqrt(sum(b * b for b in pe[1]))
     m = result.metrics
-    assert m["sinusoidal_neighbour_cosine"] == pytest.approx(dot / norms, abs=1e-5)
-    assert m["sinusoidal_neighbour_cosine_spread"] < 1e-5
+    assert m["positions.sinusoidal.1.mean"] == pytest.approx(dot / norms, abs=1e-5)
+    assert m["positions.sinusoidal.1.spread"] < 1e-5
     learned = model.embeddings.position_embeddings.weight.detach()
-    assert m["learned_neighbour_cosine"] == pytest.approx(
-        float(F.cosine_similarity(learned[:-1], learned[1:], dim=1).mean()), abs=1e-6)
-    assert m["learned_neighbour_cosine_spread"] > 10 * m["sinusoidal_neighbour_cosine_spread"]
+    for k in (1, 64):
+        assert m[f"positions.learned.{k}.mean"] == pytest.approx(
+            float(F.cosine_similarity(learned[:-k], learned[k:], dim=1).mean()), abs=1e-6)
+    assert m["positions.learned.1.spread"] > 10 * m["positions.sinusoidal.1.spread"]
+    finding_stating(result, "positions.sinusoidal.1.mean", "Position, sinusoidal")
+
+
+def test_old_metric_names_resolve(result):
+    probe = find_probe(None, "word-embedding")
+    assert probe.metric_name("sinusoidal_distance_64_cosine") == "positions.sinusoidal.64.mean"
+    assert probe.metric_name("learned_neighbour_cosine_spread") == "positions.learned.1.spread"
+    assert all(new in result.metrics for new in probe.renamed_metrics.values())
+    assert len(probe.renamed_metrics) == 6
 
 
 def test_bad_words():
@@ -124,23 +131,31 @@ def test_verdicts_follow_the_numbers_on_both_sides(run):
 
     _, numbers, opts = run
     # one pair of sentences: no "range from x to x"
-    one_pair = dataclasses.replace(numbers, pair_rows=numbers.pair_rows[:1], sentences=numbers.sentences[:2],
+    def in_context(n):
+        return next(f for f in report(n, opts).findings if "has one static row" in f)
+
+    def position_finding(n):
+        return next(f for f in report(n, opts).findings if f.startswith("Position, sinusoidal"))
+
+    first_pair = dict(list(numbers.pair_cosines.items())[:1])
+    one_pair = dataclasses.replace(numbers, pair_cosines=first_pair, sentences=numbers.sentences[:2],
                                    contextual_cosine_min=0.9, contextual_cosine_max=0.9)
-    words = report(one_pair, opts).findings[3]
+    words = in_context(one_pair)
     assert "between the two sentences the last-layer cosine is 0.900" in words and "ranges" not in words
     tied = dataclasses.replace(numbers, contextual_cosine_min=0.9001, contextual_cosine_max=0.9004)
-    assert "is 0.900 for every pair" in report(tied, opts).findings[3]
+    assert "is 0.900 for every pair" in in_context(tied)
     # different vs the same contextual vectors
-    assert "3 different vectors" in report(numbers, opts).findings[3]
+    assert "3 different vectors" in in_context(numbers)
     same = dataclasses.replace(numbers, contextual_cosine_max=1.0, contextual_cosine_min=1.0)
-    assert "the same vector in all 3 sentences" in report(same, opts).findings[3]
+    assert "the same vector in all 3 sentences" in in_context(same)
     # the same for every position vs varying, on the measured spreads
-    position = report(numbers, opts).findings[4]
+    position = position_finding(numbers)
     assert "0.9727, the same for every position" in position or ", the same for every position" in position
     assert "varying with the position (spread" in position
-    flat = dataclasses.replace(numbers, learned_neighbour_cosine_spread=1e-7)
-    assert report(flat, opts).findings[4].count("the same for every position") == 2
+    learned = {**numbers.positions["learned"], 1: dataclasses.replace(numbers.positions["learned"][1], spread=1e-7)}
+    flat = dataclasses.replace(numbers, positions={**numbers.positions, "learned": learned})
+    assert position_finding(flat).count("the same for every position") == 2
     # the one-hot equality
-    assert "equals the lookup within" in report(numbers, opts).findings[0]
+    assert "equals the lookup within" in " ".join(report(numbers, opts).findings)
     off = dataclasses.replace(numbers, onehot_lookup_max_abs_diff=1e-3)
-    assert "does NOT equal the lookup" in report(off, opts).findings[0]
+    assert "does NOT equal the lookup" in " ".join(report(off, opts).findings)

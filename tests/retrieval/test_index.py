@@ -387,14 +387,22 @@ def test_build_skips_a_missing_note_and_an_unreadable_file_and_indexes_the_rest(
         {"id": "locked", "kind": "added", "title": "Locked", "file": "added/locked.md", "format": "markdown"},
     ]}))
     # no permission to read it (chmod 000 does not stop root, so the refusal is made here)
-    locked, real_read = root / "corpus" / "added" / "locked.md", Path.read_bytes
+    from n00bqa import guards
+
+    locked, real_read, real_regular = root / "corpus" / "added" / "locked.md", Path.read_bytes, guards.read_regular
 
     def read_bytes(path: Path) -> bytes:
         if path == locked:
             raise PermissionError(13, "Permission denied", str(path))
         return real_read(path)
 
+    def read_regular(path: Path, limit: int) -> bytes:  # how an item's bytes are read
+        if path == locked:
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_regular(path, limit)
+
     monkeypatch.setattr(Path, "read_bytes", read_bytes)
+    monkeypatch.setattr(guards, "read_regular", read_regular)
     note = root / "corpus" / "notes" / "attention.md"
     note.write_text(note.read_text() + "\nOne more line, so something is embedded.\n")
     result = CliRunner().invoke(app, ["index", "build"])
@@ -461,6 +469,6 @@ def test_index_status_on_a_corrupt_manifest_reports_it(root, study):
 
     (_index_dir(root) / "manifest.json").write_text('{"generation": 3}')
     result = CliRunner().invoke(app, ["index", "status", "--json"])
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 1, result.output  # not usable
     info = json.loads(result.output)
     assert not info["up_to_date"] and "is corrupt" in info["problems"][0]

@@ -180,7 +180,7 @@ def test_index_status_cli_names_the_damage_and_the_remedy(indexed):
 
     (_generation(indexed) / "chunks.json").write_text("[]")
     result = CliRunner().invoke(app, ["index", "status"])
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 1, result.output  # not usable: a non-zero exit
     assert "Up to date." not in result.output
     assert "chunks.json" in result.output and "corrupt" in result.output
     assert "n00bqa index build --rebuild" in result.output
@@ -212,3 +212,41 @@ def test_a_verified_index_is_not_hashed_again(indexed, study, monkeypatch):
     monkeypatch.setattr(integrity, "sha256_file", lambda p: calls.append(p) or "x")
     load_index(study)
     assert calls == []
+
+
+def test_index_status_checks_the_onnx_export_and_exits_1_when_it_is_damaged(indexed, study):
+    """Issue 25 item 10: a damaged model.onnx makes the index unusable (every query goes through it)."""
+    from typer.testing import CliRunner
+
+    from n00bqa.cli import app
+    from n00bqa.retrieval import index_status
+
+    _fake_export(study)
+    assert index_status(study)["up_to_date"] and index_status(study)["export"] == "ok"
+    sound = CliRunner().invoke(app, ["index", "status"])
+    assert sound.exit_code == 0 and "Up to date." in sound.stdout
+    _same_size_overwrite(encoder.export_dir(study) / encoder.MODEL_FILE)
+    integrity.forget()  # a new process
+    status = index_status(study)
+    assert not status["usable"] and not status["up_to_date"] and "differs from the checksum" in status["export"]
+    result = CliRunner().invoke(app, ["index", "status"])
+    assert result.exit_code == 1, result.output
+    assert "Up to date." not in result.output and "Not usable" in result.output
+    assert "ONNX export" in result.output and "differs from the checksum" in result.output
+    as_json = CliRunner().invoke(app, ["index", "status", "--json"])
+    assert as_json.exit_code == 1 and json.loads(as_json.stdout)["usable"] is False
+
+
+def test_index_status_names_damaged_question_vectors(indexed, study):
+    from n00bqa.retrieval import index_status
+
+    folder = study.state_dir("routing")
+    data = b"vectors " * 100
+    (folder / "vectors.npy").write_bytes(data)
+    (folder / "manifest.json").write_text(json.dumps({"sha256": integrity.sha256_bytes(data)}))
+    integrity.record(folder, {"vectors.npy": integrity.sha256_bytes(data)})
+    assert index_status(study)["notes"] == []
+    _same_size_overwrite(folder / "vectors.npy")
+    integrity.forget()
+    [note] = index_status(study)["notes"]
+    assert "vectors.npy" in note and "next ask embeds" in note

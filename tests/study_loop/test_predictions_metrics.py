@@ -24,7 +24,6 @@ NUMERIC = (int, float, bool)
 # run uses and the type of each value.
 DICT_NUMBERS = {
     "n00bqa.probes.variants": lambda m: (m.MODELS, m.ModelCount),
-    "n00bqa.probes.kv_cache": lambda m: (m.PUBLISHED, m.PublishedKV),
 }
 
 

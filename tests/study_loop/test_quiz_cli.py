@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import json
 from datetime import datetime, timedelta, timezone
 
@@ -36,7 +38,7 @@ def test_quiz_model_size_answer_json_measures_scores_and_schedules(tmp_path_fact
     assert guess["metric"] == "gpt2.total" and guess["prompt"].startswith("How many parameters")
     assert guess["predicted"] == 124_000_000 and guess["measured"] == GPT2_SMALL
     assert guess["relative_error"] == pytest.approx(abs(124_000_000 - GPT2_SMALL) / GPT2_SMALL, abs=1e-6)
-    assert guess["score"] == pytest.approx(1 - guess["relative_error"], abs=1e-4)
+    assert guess["score"] == pytest.approx(1 - abs(math.log(124_000_000 / GPT2_SMALL)), abs=1e-4)
     assert guess["fresh"] is True  # no cached run: the quiz ran the probe
     assert "124,439,808" in guess["finding"]
     assert data["rating"] == "easy"

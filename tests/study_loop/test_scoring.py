@@ -30,8 +30,11 @@ def test_relative_error_and_its_score():
     assert relative_error(110, 100) == pytest.approx(0.1)
     assert relative_error(90, 100) == pytest.approx(0.1)
     assert relative_error(0, 0) == 0 and relative_error(0.25, 0) == 0.25  # against 0: the absolute error
-    assert score(110, 100, "relative") == pytest.approx(0.9)
+    assert score(110, 100, "relative") == pytest.approx(1 - math.log(1.1))
     assert score(300, 100, "relative") == 0.0  # floored at 0
+    # symmetric: half the value and double the value are the same distance (issue 24)
+    assert score(50, 100, "relative") == pytest.approx(score(200, 100, "relative")) == pytest.approx(1 - math.log(2))
+    assert score(-100, 100, "relative") == 0.0 and score(0, 100, "relative") == 0.0
     assert score(None, 100, "relative") == 0.0  # "?" scores nothing
 
 
@@ -56,9 +59,11 @@ def test_each_rating_floor_on_both_sides():
         assert rating_for_score(floor) == rating
         assert rating_for_score(floor - 1e-9) == worse
     assert rating_for_score(1.0) == "easy" and rating_for_score(0.0) == "again"
-    # in the learner's terms: 5 % off is easy, 20 % good, 50 % hard, 80 % again
-    assert [rating_for_score(score(p, 100, "relative")) for p in (105, 120, 150, 180)] == ["easy", "good", "hard",
+    # in the learner's terms: 5 % off is easy, 20 % good, 50 % hard, double again; a factor either way alike
+    assert [rating_for_score(score(p, 100, "relative")) for p in (105, 120, 150, 200)] == ["easy", "good", "hard",
                                                                                            "again"]
+    assert [rating_for_score(score(100 * 100 / p, 100, "relative")) for p in (105, 120, 150, 200)] == [
+        "easy", "good", "hard", "again"]
 
 
 def test_ratings_typed_as_words_prefixes_or_digits():

@@ -1,5 +1,6 @@
-"""Shared by the study-loop tests (holds no tests): one real param-count run per session, whose
-cached result each test's study root gets a copy of, so `quiz model-size` reveals without rerunning."""
+"""Shared by the study-loop tests (holds no tests): one real run per session of each of model-size's
+probes (param-count, grad-rows, forward-flops), whose cached results each test's study root gets a
+copy of, so `quiz model-size` reveals without rerunning."""
 
 from __future__ import annotations
 
@@ -30,6 +31,11 @@ def param_count_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     result = CliRunner().invoke(app, ["--root", str(root), "quiz", "model-size", "--answer", "124000000", "--json"])
     assert result.exit_code == 0, result.output
+    # model-size's other two probes (split out of param-count, issue 21) are cached too, so a quiz
+    # that answers their predictions reveals without running them.
+    for probe in ("grad-rows", "forward-flops"):
+        run = CliRunner().invoke(app, ["--root", str(root), "probe", probe, "--json"])
+        assert run.exit_code == 0, run.output
     _shared["first_quiz"] = result.stdout
     _shared["root"] = root
     return root

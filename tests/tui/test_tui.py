@@ -371,7 +371,7 @@ def test_run_the_real_param_count_probe(minilm, study) -> None:
         app = make_app(study, question="model-size")  # the study's own registry
         async with app.run_test(size=(160, 50)) as pilot:
             await pilot.pause()
-            assert get_question(study, "model-size").probes == ["param-count"]
+            assert get_question(study, "model-size").probes == ["param-count", "grad-rows", "forward-flops"]
             await pilot.press("r")
             await wait_for(pilot, lambda: app.probe_running is None, timeout=240, what="param-count")
             await pilot.pause()

@@ -34,6 +34,7 @@ def resolve_model_dir(path: str | Path | None) -> Path:
 
 
 def model_label(path: str | Path | None) -> str:
+    """The name a report gives the model: the bundled model's name, or the folder's full path."""
     return BUNDLED_NAME if path is None else str(Path(path).expanduser().resolve())
 
 
@@ -62,6 +63,35 @@ def load_model(path: str | None = None):
     except (OSError, ValueError) as exc:
         raise ProbeError(f"cannot load a model from {str(folder)!r}: {_first_line(exc)}") from exc
     return model.eval()
+
+
+def load_task_model(model_class, path: str | None = None, **config):
+    """A task model (e.g. BertForMultipleChoice) built on a local folder's checkpoint (or the bundled
+    MiniLM), in eval mode, and the names of its weights the checkpoint lacks (the new, random head).
+
+    transformers' "weights newly initialized" warning and its loading bar are silenced: the second
+    return value says the same thing as data. Not cached: each call is a fresh head.
+
+    Args:
+        model_class: a transformers model class with `from_pretrained`.
+        config: config overrides such as num_labels=3.
+    Returns:
+        (model, sorted names of the weights that were not in the checkpoint)
+    """
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    folder = resolve_model_dir(path)
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
+    try:
+        model, info = model_class.from_pretrained(str(folder), local_files_only=True, output_loading_info=True,
+                                                  **config)
+    except (OSError, ValueError) as exc:
+        raise ProbeError(f"cannot load {model_class.__name__} from {str(folder)!r}: {_first_line(exc)}") from exc
+    finally:
+        hf_logging.set_verbosity(verbosity)
+    return model.eval(), sorted(info["missing_keys"])
 
 
 def _first_line(exc: BaseException) -> str:

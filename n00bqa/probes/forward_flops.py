@@ -1,0 +1,299 @@
+"""How many FLOPs does one token's forward pass cost in a real model, and where does the usual
+"2 FLOPs per parameter" formula miss?
+
+Each well-known architecture is built from its published configuration on PyTorch's `meta` device
+and one forward pass is counted by `torch.utils.flop_counter.FlopCounterMode` (through
+`lib.counting.count_flops`), at T = min(--seq-len, the model's positions). Beside it stands the usual
+formula, 2 FLOPs per matrix parameter + 4 × blocks × T × d_attn, and the gap between the two is
+explained term by term (biases and norms are not matmuls; a pooler reads one token; DeBERTa's
+disentangled attention). A FLOP is one multiply or one add: a multiply-accumulate (MAC) is 2 FLOPs.
+
+(`flops` times matmuls and sets counted FLOPs against the clock; this probe compares whole models
+with the formula.)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from n00bqa.errors import ProbeError
+from n00bqa.probes.base import Context, Prediction, Probe, Report, Table, check_ranges
+
+BUNDLED = "all-MiniLM-L6-v2"
+FLOPS_GAP_NOTABLE = 0.02  # a formula within 2 % of the count is "close"; beyond, its gap is explained in full
+
+
+# --- 1. Options ---------------------------------------------------------------------------------
+@dataclass
+class Options:
+    model: str | None = field(default=None, metadata={
+        "help": "A local Hugging Face model folder (config.json) to count instead of the built-in architectures."})
+    seq_len: int = field(default=1024, metadata={
+        "help": "Sequence length for the forward FLOPs per token (each model is counted at the smaller of this "
+                "and its own number of positions)."})
+
+
+def check(opts: Options) -> None:
+    check_ranges(opts, {"seq_len": (1, 1_048_576, "tokens")})
+    if opts.model is not None:
+        from n00bqa.probes.lib.models import resolve_model_dir
+
+        resolve_model_dir(opts.model)
+
+
+# --- 2. Numbers ---------------------------------------------------------------------------------
+@dataclass
+class ModelFlops:
+    """One model; its numbers become `<model>.<field>` metrics (`gpt2.forward_flops_per_token`)."""
+
+    positions: int | None
+    flops_seq_len: int  # T = min(--seq-len, positions)
+    forward_flops_per_token: float  # counted by FlopCounterMode, / T
+    forward_macs_per_token: float
+    forward_flops_formula: int
+    forward_flops_gap: float  # counted - formula
+    forward_flops_gap_fraction: float  # gap / counted
+    forward_flops_unexplained: float  # gap - the sum of the explained terms
+    encoder_flops_per_token: float | None = None  # encoder-decoders: per source token
+    decoder_flops_per_token: float | None = None  # ... per target token, LM head included
+    # report only
+    causal: str = ""  # "yes" for a causal LM
+    gap_terms: list[list[Any]] = field(default_factory=list)  # [label, FLOPs per token]
+
+
+Numbers = dict[str, ModelFlops]  # model name -> its FLOPs; a dict, since a name holds hyphens ("llama-2-7b")
+
+
+# --- 3. measure ---------------------------------------------------------------------------------
+def attention_shape(config: Any) -> tuple[int, int]:
+    """(attention blocks a token passes through, d_attn = heads × head size) from a config."""
+    heads = config.num_attention_heads
+    head_dim = getattr(config, "head_dim", None) or getattr(config, "d_kv", None) or config.hidden_size // heads
+    if getattr(config, "is_encoder_decoder", False):
+        decoder_layers = getattr(config, "num_decoder_layers", None) or config.num_hidden_layers
+        # encoder self-attention + decoder self-attention + decoder cross-attention
+        return config.num_hidden_layers + 2 * decoder_layers, heads * head_dim
+    return config.num_hidden_layers, heads * head_dim
+
+
+def formula_flops_per_token(counts: Any, config: Any, seq_len: int) -> int:
+    """The usual estimate of one token's forward FLOPs; one multiply-accumulate = 2 FLOPs.
+
+    matmuls: 2 × every non-table parameter, + 2 × a tied output table (the LM head multiplies all of it).
+    attention: per block, scores q·k over seq_len keys and the weighted sum of seq_len values, each
+    seq_len × d_attn multiply-accumulates -> 4 × blocks × seq_len × d_attn.
+    """
+    blocks, d_attn = attention_shape(config)
+    return 2 * (counts.dense + counts.tied_output) + 4 * blocks * seq_len * d_attn
+
+
+def count_forward_flops(model: Any, seq_len: int) -> dict[str, float]:
+    """FLOPs of one forward pass over a batch of 1 × seq_len, counted by FlopCounterMode on the meta device.
+
+    An encoder-decoder reads seq_len source tokens and seq_len target tokens. Returns the total and,
+    for an encoder-decoder, the encoder's and the decoder's (with its LM head) parts.
+
+    Why meta: there, sdpa attention runs its plain-matmul path, which FlopCounterMode counts. On the CPU
+    it runs a fused kernel that FlopCounterMode's registry lacks (torch 2.13), and the count would lose
+    every attention FLOP (tests/probes/test_forward_flops.py shows both).
+    """
+    import torch
+
+    from n00bqa.probes.lib.counting import count_flops
+
+    ids = torch.zeros(1, seq_len, dtype=torch.long, device="meta")  # (1, T): values do not exist on meta
+    inputs = {"input_ids": ids}
+    if model.config.is_encoder_decoder:
+        inputs["decoder_input_ids"] = ids
+    # Without a mask DeBERTa looks into the ids for padding, with one GPT-2 and T5 check it is all ones:
+    # either reads a value (.item()), which the meta device does not have. Try one, then the other.
+    for attempt in (inputs, {**inputs, "attention_mask": torch.ones_like(ids)}):
+        try:
+            with torch.no_grad():
+                counted = count_flops(lambda: model(**attempt))
+            break
+        except RuntimeError as exc:
+            if "meta" not in str(exc):
+                raise
+    else:
+        raise ProbeError(f"cannot run {type(model).__name__} on the meta device to count its FLOPs")
+    cls = type(model).__name__
+    return {"total": counted.total, "encoder": counted.module(f"{cls}.encoder"),
+            "decoder": counted.module(f"{cls}.decoder") + counted.module(f"{cls}.lm_head")}
+
+
+def formula_gap_terms(counts: Any, config: Any, seq_len: int) -> list[tuple[str, float]]:
+    """What the formula gets wrong, term by term, in FLOPs per token (counted = formula + these terms).
+
+    - 1-D weights (biases, norm scales) are charged 2 FLOPs each by the formula, but they are adds and
+      scales, not matrix multiplies (FlopCounterMode counts matmuls, attention and convolutions);
+    - a pooler (BERT) multiplies only the first token, not every token;
+    - DeBERTa's rel_embeddings is charged as a matrix every token multiplies; instead each layer projects
+      the whole table (2 × position_buckets rows) through the key and/or query projections, once per
+      sequence, and scores every token against every relative distance (c2p: query · position keys,
+      p2c: key · position queries).
+    """
+    T = seq_len
+    terms = [("1-D weights: not matmuls", -2.0 * counts.one_d),
+             ("pooler: token 0 only", -2.0 * counts.pooler_matrix * (1 - 1 / T))]
+    read_whole = sum(t.params for t in counts.tables if not t.lookup)
+    if getattr(config, "relative_attention", False) and read_whole:
+        buckets = getattr(config, "position_buckets", -1)
+        max_relative = getattr(config, "max_relative_positions", -1)
+        span = buckets if buckets > 0 else (max_relative if max_relative > 0 else config.max_position_embeddings)
+        rows = 2 * span  # the rel_embeddings rows attention uses
+        kinds = len({"c2p", "p2c"} & set(getattr(config, "pos_att_type", []) or []))
+        _, d_attn = attention_shape(config)
+        layers = config.num_hidden_layers
+        terms += [("rel table: not per token", -2.0 * read_whole),
+                  ("rel table through Q/K", layers * kinds * 2.0 * rows * config.hidden_size * d_attn / T),
+                  ("c2p/p2c scores", layers * kinds * 2.0 * rows * d_attn)]
+    return [(label, value) for label, value in terms if value != 0]
+
+
+def measure_model(model: Any, config: Any, seq_len: int) -> ModelFlops:
+    """Count one model's forward FLOPs (on meta) at a length it can read, and set the formula beside."""
+    from n00bqa.probes.lib.configs import model_positions
+    from n00bqa.probes.lib.counting import count_by_component
+
+    counts = count_by_component(model)
+    positions = model_positions(config)
+    T = min(seq_len, positions) if positions else seq_len
+    counted = count_forward_flops(model, T)
+    formula = formula_flops_per_token(counts, config, T)
+    per_token = counted["total"] / T
+    terms = formula_gap_terms(counts, config, T)
+    gap = per_token - formula
+    name = type(model).__name__
+    return ModelFlops(
+        positions=positions, flops_seq_len=T, forward_flops_per_token=per_token, forward_macs_per_token=per_token / 2,
+        forward_flops_formula=formula, forward_flops_gap=gap, forward_flops_gap_fraction=gap / per_token,
+        forward_flops_unexplained=gap - sum(v for _, v in terms),
+        encoder_flops_per_token=counted["encoder"] / T if config.is_encoder_decoder else None,
+        decoder_flops_per_token=counted["decoder"] / T if config.is_encoder_decoder else None,
+        causal="yes" if "CausalLM" in name or "LMHead" in name else "",
+        gap_terms=[[label, value] for label, value in terms])
+
+
+def measure(opts: Options, ctx: Context) -> Numbers:
+    from n00bqa.probes.lib.configs import build_model, folder_config, published_architectures
+    from n00bqa.probes.lib.models import resolve_model_dir
+
+    if opts.model is None:
+        _, minilm_config, _ = folder_config(None)
+        models = [*published_architectures(), (BUNDLED, minilm_config, "BertModel")]
+    else:
+        folder, config, class_name = folder_config(opts.model)
+        models = [(BUNDLED if folder == resolve_model_dir(None) else folder.name, config, class_name)]
+    advance = ctx.task("Counting forward FLOPs", len(models))
+    numbers: Numbers = {}
+    for name, config, class_name in models:
+        numbers[name] = measure_model(build_model(config, class_name), config, opts.seq_len)
+        advance()
+    return numbers
+
+
+# --- 4. report ----------------------------------------------------------------------------------
+def _millions(flops: float) -> float | int:
+    """MFLOPs for a table cell: one decimal, or a whole number from 1,000 up (so no digit is lost)."""
+    value = flops / 1e6
+    return round(value, 1) if value < 1000 else int(round(value))
+
+
+def _names(items: list[str]) -> str:
+    return ", ".join(items[:-1]) + (" and " if len(items) > 1 else "") + items[-1] if items else "none"
+
+
+def report(numbers: Numbers, opts: Options) -> Report:
+    findings = []
+    capped = [n for n, c in numbers.items() if c.flops_seq_len < opts.seq_len]
+    lengths = ", ".join(f"{n} {c.flops_seq_len}" for n, c in numbers.items())
+    sentence = (f"FLOPs are counted by torch's FlopCounterMode over one forward pass on the meta device (where "
+                "attention runs as plain matmuls, which it counts; on the CPU, torch's fused attention kernel is "
+                "missing from its registry and the attention FLOPs would be lost), at T = the smaller of "
+                f"--seq-len {opts.seq_len} and the model's positions: {lengths}.")
+    if capped:
+        limits = sorted({numbers[n].positions for n in capped})
+        sentence += (f" {_names(capped)} cannot read {opts.seq_len} tokens (their configs give "
+                     + _names([f"{v}" for v in limits]) + " positions), so each is counted at its own limit.")
+    findings.append(sentence)
+    first_name, first = next(iter(numbers.items()))
+    findings.append(f"A FLOP is one multiply or one add, so a multiply-accumulate (MAC) is 2 FLOPs, as FlopCounterMode "
+                    f"and the formula both count: {first_name} costs {first.forward_flops_per_token / 1e6:,.1f} MFLOPs "
+                    f"= {first.forward_macs_per_token / 1e6:,.1f} M MACs per token at T={first.flops_seq_len}.")
+    close = [n for n, c in numbers.items() if abs(c.forward_flops_gap_fraction) < FLOPS_GAP_NOTABLE]
+    far = [n for n in numbers if n not in close]
+    if close:
+        worst = max(abs(numbers[n].forward_flops_gap_fraction) for n in close)
+        poolers = [n for n in close if any(label.startswith("pooler") for label, _ in numbers[n].gap_terms)]
+        findings.append(
+            f"The formula 2 × (non-table parameters + a tied output table) + 4 × blocks × T × d_attn is within "
+            f"{100 * worst:.2f}% of the count (under {100 * FLOPS_GAP_NOTABLE:.0f}%) for {_names(close)}: it "
+            "charges 2 FLOPs to every bias and norm weight, which are additions and scalings, not matrix multiplies"
+            + (f", and it charges {_names(poolers)}'s pooler for every token, though the pooler reads only the "
+               "first" if poolers else "") + ".")
+    for n in far:
+        c = numbers[n]
+        terms = "; ".join(f"{label} {value / 1e6:+,.1f}M" for label, value in c.gap_terms)
+        findings.append(
+            f"{n}: counted {c.forward_flops_per_token / 1e6:,.1f} MFLOPs per token at T={c.flops_seq_len}, the "
+            f"formula {c.forward_flops_formula / 1e6:,.1f} (gap {100 * c.forward_flops_gap_fraction:+.1f}% of the "
+            f"count, {100 * FLOPS_GAP_NOTABLE:.0f}% or more). Term by term: {terms}."
+            + (" The formula does not see DeBERTa's disentangled attention: every layer projects the whole "
+               "relative-position table through the query and key projections (a cost per sequence, so per token "
+               "it shrinks as T grows) and scores each token against every relative distance (c2p, p2c)."
+               if any(label.startswith("c2p") for label, _ in c.gap_terms) else ""))
+    unexplained = [n for n, c in numbers.items() if c.forward_flops_unexplained != 0]
+    findings.append("For every model the terms add up to the gap exactly (nothing unexplained)." if not unexplained
+                    else "Left unexplained: " + ", ".join(f"{n} {numbers[n].forward_flops_unexplained:,.0f} FLOPs"
+                                                          for n in unexplained) + " per token.")
+    for n, c in numbers.items():
+        if c.encoder_flops_per_token is not None:
+            findings.append(
+                f"{n} is an encoder-decoder, so 'per token' here means one source token through the encoder "
+                f"({c.encoder_flops_per_token / 1e6:,.1f} MFLOPs) plus one target token through the decoder and "
+                f"its LM head ({c.decoder_flops_per_token / 1e6:,.1f} MFLOPs), with source and target both "
+                f"{c.flops_seq_len} tokens long: {c.forward_flops_per_token / 1e6:,.1f} MFLOPs per pair. Counted "
+                "per token read or written, it is half that.")
+    causal = [n for n, c in numbers.items() if c.causal]
+    if causal:
+        findings.append(f"For the causal {_names(causal)} the count includes all T × T attention scores: transformers "
+                        "computes them and then masks the future; a kernel that skips the masked half saves about "
+                        "half of the attention FLOPs.")
+
+    terms = [[name, label, round(value / 1e6, 3)] for name, c in numbers.items() for label, value in c.gap_terms]
+    terms += [[name, "unexplained", round(c.forward_flops_unexplained / 1e6, 3)]
+              for name, c in numbers.items() if c.forward_flops_unexplained != 0]
+    tables = [
+        Table.of("Forward MFLOPs per token: counted (FlopCounterMode) vs formula", numbers,
+                 {"model": "key", "T": "flops_seq_len", "counted": lambda _, c: _millions(c.forward_flops_per_token),
+                  "formula": lambda _, c: _millions(c.forward_flops_formula),
+                  "gap %": lambda _, c: round(100 * c.forward_flops_gap_fraction, 3)},
+                 note="1 FLOP = one multiply or one add; a multiply-accumulate = 2 FLOPs. T = min(--seq-len, the "
+                      "model's positions). formula: 2 × (non-table parameters + a tied output table) + 4 × blocks "
+                      "× T × d_attn. An encoder-decoder reads T source and T target tokens."),
+        Table("The formula's gap, term by term (MFLOPs per token)", ["model", "term", "MFLOPs"], terms,
+              note="counted = formula + these terms; 'unexplained' is listed only when it is not 0."),
+    ]
+    summary = ("Forward FLOPs per token, counted by FlopCounterMode on the meta device, set beside the "
+               "2-per-parameter formula, with the gap explained term by term.")
+    return Report(summary=summary, findings=findings, tables=tables,
+                  model=opts.model or f"published configs + {BUNDLED}")
+
+
+# --- 5. The probe -------------------------------------------------------------------------------
+PROBE = Probe(
+    name="forward-flops",
+    question="model-size",
+    title="Forward FLOPs per token of GPT-2, BERT, T5, Llama-2-7B, DeBERTa-v3, MiniLM: counted vs the formula",
+    options=Options,
+    measure=measure,
+    report=report,
+    check=check,
+    threads=1,  # meta-device models only (see Probe.threads)
+    predictions=(
+        Prediction("How many FLOPs does one token's forward pass through gpt2 cost at T=1024?",
+                   "gpt2.forward_flops_per_token", "FLOPs", scoring="log10"),
+    ),
+)
