@@ -20,6 +20,8 @@ from rich.panel import Panel
 from rich.table import Table as RichTable
 from rich.text import Text
 
+from n00bqa.text import percent
+
 if TYPE_CHECKING:  # names for annotations only: `n00bqa questions` must not import the probe framework
     from n00bqa.probes.base import ProbeResult, Table
     from n00bqa.questions import Question
@@ -60,6 +62,9 @@ def _cell_text(value: Cell) -> Text:
 
 
 # --- tables ------------------------------------------------------------------------------------
+
+
+SHORT_CELL = 20  # a text cell this long or shorter never wraps (FitTable)
 
 
 class FitTable:
@@ -113,7 +118,11 @@ class FitTable:
             # an indented label (a module tree's "    deberta.embeddings") keeps its indent on the line
             # with its first word, which Measurement's minimum (the longest word) leaves out
             indented = max(_indent_and_first_word(cell.plain) for cell in cells)
-            narrowest.append(longest_line if self.numeric[i] else max(indented, *(size.minimum for size in sizes)))
+            # a short value (a shape "(1, 32, 4096, 128)", "MHA / 12") reads as one thing: kept whole;
+            # if the table cannot keep it whole, it stacks
+            short = max((len(cell.plain) for cell in cells[1:] if len(cell.plain) <= SHORT_CELL), default=0)
+            narrowest.append(longest_line if self.numeric[i] else max(indented, short,
+                                                                        *(size.minimum for size in sizes)))
             widest.append(longest_line)
         room = width - overhead
         if sum(narrowest) > room:
@@ -174,6 +183,36 @@ def findings_view(findings: Sequence[str]) -> RichTable:
     return grid
 
 
+class Unbroken:
+    """A line of pieces that wraps only between pieces, never inside one: `ran with: --seq-len 128
+    --seed 0` keeps each option beside its value; a continuation line is indented by two."""
+
+    def __init__(self, head: str, pieces: Sequence[str], style: str = "") -> None:
+        self.head, self.pieces, self.style = head, list(pieces), style
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        from rich.cells import cell_len
+
+        width = options.max_width
+        line = self.head.rstrip()
+        for piece in self.pieces:
+            candidate = f"{line} {piece}" if line else piece
+            if cell_len(candidate) > width and line.strip():
+                yield Text(line, style=self.style, overflow="fold")
+                candidate = "  " + piece
+            line = candidate
+        yield Text(line, style=self.style, overflow="fold")
+
+    def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
+        longest = max([len(self.head), *(len(p) + 2 for p in self.pieces)])
+        return Measurement(min(longest, options.max_width), len(self.head) + sum(len(p) + 1 for p in self.pieces))
+
+
+def option_pairs(result: ProbeResult) -> list[str]:
+    """`option_flags` as pieces that belong together: ["--seq-len 128", "--no-tied", "--seed 0"]."""
+    return re.findall(r"--\S+(?: (?!--)(?:'[^']*'|\S+))?", option_flags(result))
+
+
 def option_flags(result: ProbeResult) -> str:
     """The options of a run as they would be typed: `--seq-len 128 --no-tied --seed 0`."""
     flags: list[str] = []
@@ -203,10 +242,11 @@ def probe_result_view(result: ProbeResult, tables: bool = True, last_run: bool =
     parts: list[Any] = [Text(result.summary), Text(""), findings_view(result.findings)]
     if tables:
         parts.extend(table_view(t) for t in result.tables)
-    parts.append(Text(f"ran with: {option_flags(result)}", style="dim"))
+    parts.append(Unbroken("ran with:", option_pairs(result), style="dim"))  # no option parted from its value
     parts.append(Text(measured_line(result), style="dim"))
     if last_run:
-        parts.append(Text.assemble(("Re-run: ", "dim"), (f"n00bqa probe {result.probe}", "bold")))
+        # the options it shows, so the re-run measures the same thing
+        parts.append(Text.assemble(("Re-run: ", "dim"), (f"n00bqa probe {result.probe} {option_flags(result)}", "bold")))
     title = f"probe {result.probe} · " + ("last run" if last_run else "findings")
     return Panel(Group(*parts), title=title, border_style="green")
 
@@ -215,7 +255,8 @@ def probe_run_view(name: str, result: ProbeResult | None, tables: bool = False) 
     """One probe of a question: its shown run (findings, options, when) and how to re-run it, or
     how to measure it if it never ran (or its source changed since)."""
     if result is None:
-        return Panel(Text.assemble("No measured findings yet. Run it: ", (f"n00bqa probe {name}", "bold")),
+        # the command on a line of its own, so no width parts it from "Run it:"
+        return Panel(Group(Text("No measured findings yet. Run it:"), Text(f"n00bqa probe {name}", style="bold")),
                      title=f"probe {name}", border_style="magenta")
     return probe_result_view(result, tables=tables, last_run=True)
 
@@ -268,7 +309,17 @@ def question_view(question: Question, results: Mapping[str, ProbeResult | None],
 
     parts.append(Panel(markdown(question.answer or "*No answer written yet.*"), title="Answer"))
     if question.try_:
-        parts.append(Panel(markdown(question.try_), title="Try"))
+        commands = try_lines(question.try_)
+        if commands is None:  # prose, or more than one fenced block: the section as written
+            parts.append(Panel(markdown(question.try_), title="Try"))
+        else:
+            # one command per line, each a CommandLine outside any panel: `show` prints it whole
+            # (never wrapped, so it can be copied at any width); its comment goes on the line above
+            parts.append(Text("Try", style="bold"))
+            for command, comment in commands:
+                if comment:
+                    parts.append(Text(f"  # {comment}", style="dim"))
+                parts.append(CommandLine(f"  {command}"))
     if question.notes:
         parts.append(Panel(markdown(question.notes), title="Notes"))
     parts.extend(probe_run_view(name, results.get(name), tables=tables) for name in question.probes)
@@ -338,6 +389,23 @@ def passage_view(passage: Any, rank: int | None = None) -> Panel:
     return Panel(Group(head, Text(""), passage_text(passage)))
 
 
+def try_lines(section: str) -> list[tuple[str, str]] | None:
+    """A Try section that is one fenced block of commands -> [(command, its `# comment` or "")];
+    anything else (prose around it, several blocks, a line that is no command) -> None."""
+    text = section.strip()
+    if not (text.startswith("```\n") and text.endswith("\n```") and text.count("```") == 2):
+        return None
+    out = []
+    for line in text[4:-4].splitlines():
+        if not line.strip():
+            continue
+        command, _, comment = line.partition("  #")
+        if not command.strip().startswith("n00bqa "):
+            return None
+        out.append((command.strip(), comment.strip().lstrip("#").strip()))
+    return out
+
+
 class CommandLine(str):
     """A command to print whole on its own line: `n00bqa.cli.common.print_paged` prints it with
     soft_wrap (never wrapped or cropped, so it can be copied from a pipe); inside a Group it is plain text."""
@@ -359,36 +427,85 @@ def answer_view(answer: Any, passages: bool = True) -> Group:
 
 
 def answer_parts(answer: Any, passages: bool = True) -> list[Any]:
-    """`answer_view`'s parts in order; a command to run is a CommandLine of its own."""
-    parts: list[Any] = []
-    if answer.question is None:
-        guess = getattr(answer, "best_guess", None)
-        if guess is not None:  # shown as what it is: the nearest question, not the answer
-            from n00bqa.ask.routing import shown_apart
+    """`answer_view`'s parts in order; a command to run is a CommandLine of its own.
 
-            score, needed = shown_apart(guess[1])
-            parts.append(Text.assemble(("closest question, weak match: ", "yellow"), (guess[0], "bold"),
-                                       f"\nrouting match {score} (a match needs {needed})"))
+    Three outcomes (n00bqa.ask.routing): a match shows the question and its answer; candidates show
+    a numbered list (the CLI then asks which); none shows the closest question and what to do. Each
+    confidence is routing's: the share a question gets of the softmax over the list and "none".
+    """
+    parts: list[Any] = []
+    outcome = getattr(answer, "outcome", "match" if answer.question is not None else "none")
+    if outcome == "candidates":
+        parts.append(candidates_view(answer.candidates, answer.answer))
+    elif answer.question is None:
+        guess = getattr(answer, "best_guess", None)
+        chosen = getattr(answer, "chosen", "")
+        if chosen:
+            parts.append(Text.assemble(("none of your questions", "yellow"), f" (your choice, {chosen})"))
+        elif guess is not None:  # shown as what it is: the nearest question, not the answer
+            parts.append(Text.assemble(("closest question: ", "yellow"), (guess[0], "bold"),
+                                       f"  confidence {percent(guess[1])}"))
         message, command = split_command(answer.answer)
         parts.append(Panel(Text(message), title="No matching question", border_style="yellow"))
         if command:
             parts.append(CommandLine(command))
     else:
         q = answer.question
-        head = Text.assemble((q.id, "bold cyan"), f"  routing match {answer.score:.2f}\n", (q.question, "bold"))
+        chosen = getattr(answer, "chosen", "")
+        why = f"your choice, {chosen}" if chosen else "sure match"
+        head = Text.assemble((q.id, "bold cyan"), f"  confidence {percent(answer.score)} ({why})\n", (q.question, "bold"))
         if answer.related:
-            head.append("\nalso close (routing match): ", style="dim")
-            head.append(", ".join(f"{r.id} {s:.2f}" for r, s in answer.related), style="dim")
+            head.append("\nalso close (confidence): ", style="dim")
+            head.append(", ".join(f"{r.id} {percent(s)}" for r, s in answer.related), style="dim")
         parts.append(head)
         from n00bqa.markdown_lite import markdown
 
         parts.append(Panel(markdown(answer.answer), title="Answer", border_style="green"))
         parts.extend(probe_run_view(run.name, run.result) for run in answer.probes)
     if passages and answer.passages:
-        parts.append(Text.assemble(("Reading", "bold"), ("  (by relevance, the index's score)", "dim")))
+        order = ("  (by relevance, the index's score)" if outcome == "match" or not any(map(_is_code, answer.passages))
+                 else "  (prose before code, unless code ranks first; the index's score)")
+        parts.append(Text.assemble(("Reading", "bold"), (order, "dim")))
         sentences = list(answer.best_sentences) + [""] * len(answer.passages)
-        parts.extend(passage_snippet(p, s) for p, s in zip(answer.passages, sentences))
+        for passage, sentence in zip(answer.passages, sentences):
+            parts.append(code_snippet(passage) if _is_code(passage) and outcome != "match"
+                         else passage_snippet(passage, sentence))
     return parts
+
+
+def candidates_view(candidates: Sequence[Any], message: str = "") -> Panel:
+    """The numbered candidates of an unsure ask: each with its confidence and why (the query words
+    its file has, its nearest line, how many of the query's nearest passages its reading list holds)."""
+    body = Text(message + "\n" if message else "")
+    for number, candidate in enumerate(candidates, 1):
+        body.append(f"\n{number}. ", style="bold")
+        body.append(candidate.question.id, style="bold cyan")
+        body.append(f"  confidence {percent(candidate.confidence)}\n")
+        body.append(f"   {candidate.question.question}\n", style="bold")
+        why = []
+        if candidate.words:
+            why.append("words: " + ", ".join(candidate.words[:6]))
+        if candidate.votes:
+            verb = "is" if candidate.votes == 1 else "are"
+            why.append(f"{candidate.votes} of the query's 20 nearest passages {verb} in its reading list")
+        if why:
+            body.append("   " + "; ".join(why) + "\n", style="dim")
+        if candidate.row:
+            body.append(f"   nearest: {candidate.row}\n", style="dim")
+    return Panel(body, title="Which question is it?", border_style="yellow")
+
+
+def _is_code(passage: Any) -> bool:
+    return passage.source.endswith((".py", ".pyi", ".c", ".cpp", ".cu", ".h", ".js", ".rs"))
+
+
+def code_snippet(passage: Any, lines: int = 8) -> Group:
+    """A code passage shown as code: its heading, then its first lines with their own line numbers."""
+    from rich.syntax import Syntax
+
+    head = passage_heading(passage)
+    text = "\n".join(passage.text.splitlines()[:lines])
+    return Group(head, Syntax(text, "python", line_numbers=True, start_line=passage.start_line, word_wrap=True))
 
 
 # --- the index and the reading list ----------------------------------------------------------
