@@ -280,8 +280,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         questions, features, nearness = compute_features(study, items)
         tune = [n for n, i in enumerate(items) if i["split"] == "tune"]
-        weights, none_weights = routing.default_weights(bool(routing.load_examples(study)))
-        sure, none_level = routing.SURE, routing.NONE_LEVEL
+        weights, none_weights, sure, none_level = routing.default_weights(bool(routing.load_examples(study)))
         if args.fit:
             tune_items = [items[n] for n in tune]
             weights, none_weights = fit_logit(questions, features[tune], nearness[tune], tune_items)

@@ -130,9 +130,8 @@ def top1_and_precision(study, items) -> dict:
     from n00bqa.ask import routing
 
     questions, features, nearness = routing_eval.compute_features(study, items)
-    weights, none_weights = routing.default_weights(bool(routing.load_examples(study)))
-    results = routing_eval.outcomes(questions, features, nearness, weights, none_weights,
-                                    routing.SURE, routing.NONE_LEVEL)
+    weights, none_weights, sure, none_level = routing.default_weights(bool(routing.load_examples(study)))
+    results = routing_eval.outcomes(questions, features, nearness, weights, none_weights, sure, none_level)
     return {split: routing_eval.marks([i for i in items if i["split"] == split],
                                       [r for i, r in zip(items, results) if i["split"] == split])
             for split in ("tune", "report")}

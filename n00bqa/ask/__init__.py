@@ -307,11 +307,10 @@ def explaining_passages(study: Study, query: str, k: int, index: Any = None) -> 
 
 def candidates_message(query: str, route: Any) -> str:
     """What `ask` says when it is not sure: the candidates are listed by the view."""
-    from n00bqa.ask.routing import SURE
-
     n = len(route.candidates)
+    sure = route.sure
     return (f"Not sure which of your questions this is: {n} {'candidate' if n == 1 else 'candidates'}, "
-            f"none at the {SURE:.0%} confidence a sure match needs.")
+            f"none at the {sure:.0%} confidence a sure match needs.")
 
 
 def unmatched_message(query: str, guess: tuple[str, float] | None, domain: Any = None) -> str:

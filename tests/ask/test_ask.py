@@ -15,7 +15,7 @@ from support.shared_study import link_state, notes_only_reading_list, shared_roo
 from typer.testing import CliRunner
 
 from n00bqa.ask import MAX_QUERY_CHARS, ask, best_sentence, sentences
-from n00bqa.ask.routing import SURE
+from n00bqa.ask.routing import SURE_NO_EXAMPLES as SURE  # the fixture root ships no example phrasings
 from n00bqa.cli import app
 from n00bqa.errors import AskError, RetrievalIndexError
 

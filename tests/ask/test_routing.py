@@ -40,9 +40,8 @@ def test_evaluation_marks_on_the_fixture_report_split(ready, study):
     items = _fixture_items(evaluation, study)
     assert sum(i["expect"] != "none" for i in items) >= 40 and sum(i["expect"] == "none" for i in items) >= 40
     questions, features, nearness = evaluation.compute_features(study, items)
-    weights, none_weights = routing.default_weights(bool(routing.load_examples(study)))
-    results = evaluation.outcomes(questions, features, nearness, weights, none_weights,
-                                  routing.SURE, routing.NONE_LEVEL)
+    weights, none_weights, sure, none_level = routing.default_weights(bool(routing.load_examples(study)))
+    results = evaluation.outcomes(questions, features, nearness, weights, none_weights, sure, none_level)
     report = evaluation.marks([i for i in items if i["split"] == "report"],
                               [r for i, r in zip(items, results) if i["split"] == "report"])
     assert report["n_labelled"] >= 40 and report["n_off_topic"] >= 20 and report["n_uncovered"] >= 20
@@ -142,13 +141,13 @@ def test_a_word_no_question_has_weighs_absent_weight_times_its_idf():
 
 def test_routes_and_rejects(ready, study):
     hit = routing.route(study, "how many parameters does bert base have and how much memory do they take")
-    assert hit.outcome == "match" and hit.question.id == "model-size" and hit.score >= routing.SURE
+    assert hit.outcome == "match" and hit.question.id == "model-size" and hit.score >= hit.sure == routing.SURE_NO_EXAMPLES
     assert len(hit.related) == routing.N_RELATED
     assert [s for _, s in hit.ranked] == sorted((s for _, s in hit.ranked), reverse=True)
     assert hit.related[0][1] == hit.ranked[1][1]
     miss = routing.route(study, "what is a good recipe for lasagne")
     assert miss.outcome == "none" and miss.question is None and miss.related == []
-    assert miss.none_confidence >= routing.NONE_LEVEL
+    assert miss.none_confidence >= routing.NONE_LEVEL_NO_EXAMPLES
 
 
 def test_scores_are_cosines_plus_word_overlap(ready, study):
@@ -219,5 +218,5 @@ def test_example_phrasings_are_evidence_and_can_be_left_out(tmp_path):
     assert near_example[0, routing.FEATURES.index("lexical")] == 1.0  # its words count as question a's
     left_out = vectors.features(np.array([0, 0, 1], dtype=np.float32), "alpha words", leave_out="alpha words")
     assert left_out[:, column].tolist() == [0.0, 0.0] and left_out[0, routing.FEATURES.index("lexical")] == 0.0
-    assert vectors.has_examples and routing.default_weights(True) == (routing.WEIGHTS, routing.NONE_WEIGHTS)
+    assert vectors.has_examples and routing.default_weights(True)[:2] == (routing.WEIGHTS, routing.NONE_WEIGHTS)
     assert routing.default_weights(False)[0][column] == 0.0
