@@ -243,6 +243,7 @@ PROBE = Probe(
     measure=measure,
     report=report,
     check=check,
+    threads=1,  # one thread: on a busy 2-core machine the second one made these forwards slower, not faster
     predictions=(
         Prediction("In how many of SmolLM2's 30 layers does the first token draw at least half the attention?",
                    "sink_layers_trained", "layers"),
