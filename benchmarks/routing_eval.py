@@ -296,6 +296,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(result, indent=2))
         return 0
     print(f"settings: {result['settings']}")
+    print("(settings chosen on the tune split only; the report split is not used to choose anything)")
     for split in ("tune", "report"):
         print_marks(split, result[split], args.quiet)
     return 0

@@ -129,13 +129,13 @@ def add(
 def _looks_like(question, points) -> list[str]:
     """A warning for each listed question the new one routes to as a sure match (confidence at or
     above the level `ask` answers with): it may be the same question in other words."""
-    from n00bqa.ask.routing import SURE
     from n00bqa.text import percent
 
-    return [f"{question.id} looks like {other.id} (confidence {percent(score)} >= {percent(SURE)}, so "
+    sure = points.sure
+    return [f"{question.id} looks like {other.id} (confidence {percent(score)} >= {percent(sure)}, so "
             f"`n00bqa ask` with this text would answer with {other.id}); if it is the same question, "
             f"remove the new one with: n00bqa questions rm {question.id} --yes"
-            for other, score in points.related if score >= SURE]
+            for other, score in points.related if score >= sure]
 
 
 def _show_starting_points(question, points, chapter) -> None:

@@ -29,6 +29,7 @@ class StartingPoints:
     sentences: list[str] = field(default_factory=list)  # each passage's best-matching sentence
     domain: Any = None  # n00bqa.ask.domain.Domain
     built: list[str] = field(default_factory=list)  # what had to be built first (index, export)
+    sure: float = 1.0  # the confidence a sure match needed in this list (routing.Route.sure)
 
     def to_dict(self) -> dict[str, Any]:
         return {"related": [{"id": q.id, "score": round(s, 4)} for q, s in self.related],
@@ -67,7 +68,7 @@ def starting_points(study: Study, text: str, exclude: str | None = None, k: int 
     domain = domain_test(study, vector, index)
     passages = search(study, query, k=k, index=index) if domain.in_domain else []
     sentences = [_one_line(best_sentence(query, p.text)) for p in passages]
-    return StartingPoints(related, probes, passages, sentences, domain, built)
+    return StartingPoints(related, probes, passages, sentences, domain, built, route.sure)
 
 
 def _one_line(sentence: str) -> str:

@@ -112,7 +112,7 @@ def test_with_commands_adds_inside_an_existing_fence():
 def test_add_warns_when_the_new_question_routes_to_a_listed_one(ready, study):
     # issue 26 item 8: a question already in the list, in other words; the warning's number is the
     # confidence the --json reports, compared with the level at which ask answers with a sure match
-    from n00bqa.ask.routing import SURE as THRESHOLD
+    from n00bqa.ask.routing import SURE_NO_EXAMPLES as THRESHOLD  # the fixture root has no example phrasings
 
     result = runner.invoke(app, ["questions", "add", "How many parameters does a transformer model have?",
                                  "--json"])
