@@ -13,12 +13,13 @@ from n00bqa.errors import ProbeError
 from n00bqa.probes import find_probe
 from n00bqa.probes.lib import launcher as dist_launcher
 from n00bqa.probes.runs import run_probe
+from tests.support.runs import default_run
 
 @pytest.fixture(scope="module")
 def ddp_run():
     """One run of the probe at its defaults on 2 ranks (about 15-25 s here, mostly the ranks importing torch)."""
     probe = find_probe(None, "ddp")
-    result = run_probe(None, probe, probe.make_options(), seed=0, cache=False)
+    result = default_run(probe.name)
     return result, dist_launcher.last_pids()
 
 

@@ -15,6 +15,7 @@ from n00bqa.probes.lib import launcher as dist_launcher
 from n00bqa.probes import find_probe
 from n00bqa.probes.base import unexplained_numbers
 from n00bqa.probes.runs import run_probe
+from tests.support.runs import default_run
 
 # d_model 27 makes most dim 0s odd (27, 81), so the split across 2 ranks is uneven.
 D_MODEL, N_HEAD, N = 27, 3, 2
@@ -114,7 +115,7 @@ def test_every_number_in_a_finding_is_measured(fsdp_run):
 @pytest.mark.slow
 def test_the_default_run_is_whole_and_states_its_numbers():
     probe = find_probe(None, "fsdp")
-    result = run_probe(None, probe, probe.make_options(), seed=0, cache=False)
+    result = default_run(probe.name)
     assert_output_whole(result)
     assert "rank 0 holds" in finding_stating(result, "param_numel_by_rank.rank0", "fully_shard")
     assert "which follows 1/N" in finding_stating(result, "state_fraction", "Adam")
