@@ -21,7 +21,8 @@ NAMES = [probe_name_for(m.rsplit(".", 1)[1] + ".py") for m in BUILTIN_PROBES]
 CASES = [case for name in NAMES for case in cases(find_probe(None, name))]
 
 
-@pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
+@pytest.mark.parametrize("case", [pytest.param(c, marks=pytest.mark.xfail(reason=c.known)) if c.known else c
+                                  for c in CASES], ids=lambda c: c.id)
 def test_no_run_contradicts_its_own_numbers(case: Case):
     if case.skip:
         pytest.skip(case.skip)

@@ -68,12 +68,17 @@ SKIP: dict[tuple[str, str], str] = {
 # Cases that run only with N00BQA_VERDICTS_ALL=1 (the suite stays well under 15 minutes), with why:
 # the seconds one run took here on 2 cores at load 12-13 (a case over about 8 s waits for that flag).
 SLOW: dict[tuple[str, str], str] = {
-    **{("embedding-grad", label): seconds for label, seconds in (
-        ("try: --text the bank by the river bank", "59 s"), ("try: --big-dim 1024", "over 60 s"),
-        ("low --big-vocab", "32 s"), ("high --big-vocab", "over 60 s"), ("low --big-dim", "16 s"),
-        ("high --big-dim", "27 s"), ("low --batch-tokens", "28 s"), ("high --batch-tokens", "36 s"),
-        ("low --reps", "30 s"), ("high --reps", "30 s"))},
     ("word-embedding", "try: --word bank"): "22 s",
+    ("embedding-grad", "try: --text the bank by the river bank"): "59 s",
+    ("embedding-grad", "try: --big-dim 1024"): "over 60 s",
+    ("embedding-grad", "low --big-vocab"): "32 s",
+    ("embedding-grad", "high --big-vocab"): "over 60 s",
+    ("embedding-grad", "low --big-dim"): "16 s",
+    ("embedding-grad", "high --big-dim"): "27 s",
+    ("embedding-grad", "low --batch-tokens"): "28 s",
+    ("embedding-grad", "high --batch-tokens"): "36 s",
+    ("embedding-grad", "low --reps"): "30 s",
+    ("embedding-grad", "high --reps"): "30 s",
     ("activation-memory", "try: --seq-lens 256,512,1024 --batches 1"): "14 s",
     ("activation-memory", "try: --dropout 0"): "14 s",
     ("activation-memory", "try: --n-embd 512 --n-head 8 --seq-lens 128,256"): "12 s",
@@ -83,7 +88,35 @@ SLOW: dict[tuple[str, str], str] = {
     ("loss", "high --train-steps"): "over 60 s",
     ("loss", "high --init-draws"): "18 s",
     ("flops", "high --n-embd"): "over 60 s",
+    ("flops", "high --seq-len"): "over 60 s",
+    ("flops", "high --matmul-size"): "over 60 s",
+    ("kv-cache", "high --batch"): "9 s",
+    ("kv-cache", "high --new-tokens"): "13 s",
+    ("moe", "high --layers"): "over 60 s",
+    ("seq2seq-walk", "high --max-new-tokens"): "over 60 s",
+    ("forward-flops", "try: --seq-len 4096"): "12 s",
+    ("forward-flops", "low --seq-len"): "11 s",
+    ("nanogpt", "try: --steps 1500 --n-layer 4 --n-embd 128"): "52 s",
+    ("nanogpt", "try: --steps 50 --sample-chars 400 --temperature 1.0"): "over 60 s",
+    ("nanogpt", "high --steps"): "over 60 s",
+    ("nanogpt", "high --block-size"): "12 s",
+    ("nanogpt", "high --n-embd"): "over 60 s",
+    ("trainer", "try: --warmup-steps 20 --schedule-steps 200"): "11 s",
+    ("datasets", "try: --table-mb 512 --map-rows 5000"): "30 s",
+    ("datasets", "low --map-rows"): "9 s",
+    ("datasets", "high --map-rows"): "over 60 s",
+    ("task-heads", "try: --epochs 8 --train-layers 3"): "over 60 s",
+    ("task-heads", "try: --epochs 0"): "over 60 s",
+    ("translation", "try: --steps 60"): "over 60 s",
 }
+
+# (probe, case label) -> a defect this harness found that is not fixed yet: the case runs as an
+# expected failure (pytest -rx lists it), and passes loudly (XPASS) once the probe is fixed.
+KNOWN: dict[tuple[str, str], str] = {
+    ("moe", "low --intermediate"): "moe at --intermediate 1 (the low end of its declared range) raises "
+                                   "RuntimeError 'strides should be multiple of 16 bytes' in its grouped matmul",
+}
+
 # Probes whose every case but the defaults is slow: each run starts worker processes.
 SLOW_PROBES = {name: "each run starts 2-4 worker processes that import torch (15-25 s a run on 2 cores)"
                for name in ("ddp", "fsdp", "sharding")}
@@ -100,6 +133,7 @@ class Case:
     label: str
     options: dict[str, Any]
     skip: str = ""  # the reason, when the case is not run
+    known: str = ""  # a defect found and not yet fixed: the case is an expected failure
 
     @property
     def id(self) -> str:
@@ -153,7 +187,8 @@ def cases(probe: Probe) -> list[Case]:
         for end, value in (("low", low), ("high", high)):
             label = f"{end} {flag(name)}"
             options = {**small, name: value, **WITH.get((probe.name, label), {})}
-            found.append(Case(probe.name, label, options, _reason(probe.name, label)))
+            found.append(Case(probe.name, label, options, _reason(probe.name, label),
+                              KNOWN.get((probe.name, label), "")))
     for f in dataclasses.fields(probe.options):
         numeric = f.type in ("int", "float", int, float)
         if numeric and f.name not in ranges:
