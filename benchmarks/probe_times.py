@@ -35,6 +35,7 @@ BUDGET = {
     "flops": 60.0,  # 20 s wall (8 s measured) under load 6: counting, 8 matmuls, 10 timed steps (issue 14)
     "ddp": 60.0,  # 31 s wall (17 s measured) under load 10: 2 ranks starting torch, 5 steps (issue 13)
     "fsdp": 60.0,  # 40 s wall (26 s measured) under load 10: 2 ranks, fully_shard, 5 steps (issue 13)
+    "gspmd": 60.0,  # 32 s wall (21 s measured) at load 19: a JAX child (about 20 compiles), then 2 gloo ranks (issue 27)
     "sharding": 60.0,  # 29 s wall (16 s measured) under load 10: 2 ranks, five redistributions (issue 13)
     "trainer": 60.0,  # 37 s wall (20 s measured) with load 12.7 on 2 cores: 14 Trainers, 9 train() calls (issue 15)
     "datasets": 60.0,  # 32 s wall (20 s measured) at load 11: 200 MiB table, RSS read in a fresh process (issue 15)

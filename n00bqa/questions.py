@@ -309,11 +309,22 @@ def save_question(study: Study, question: Question) -> Path:
     return path
 
 
-def slugify(text: str, max_words: int = 6) -> str:
+def slugify(text: str, max_words: int = 3, max_chars: int = 24) -> str:
+    """A short id from a question's text: its first `max_words` words that carry meaning (question
+    words and small words dropped), cut to whole words within `max_chars`. `--id` names any other."""
     words = re.findall(r"[a-z0-9]+", text.lower())
-    stop = {"a", "an", "the", "is", "are", "how", "what", "does", "do", "of", "to", "in", "be", "it", "i", "and"}
+    stop = {"a", "an", "the", "is", "are", "how", "what", "does", "do", "of", "to", "in", "be", "it", "i", "and",
+            "why", "when", "where", "which", "who", "can", "could", "should", "would", "will", "we", "you", "my",
+            "our", "for", "by", "on", "with", "so", "at", "from", "than", "that", "this", "there", "was", "were",
+            "did", "much", "many", "need", "few"}
     kept = [w for w in words if w not in stop] or words
-    return "-".join(kept[:max_words])
+    slug = ""
+    for word in kept[:max_words]:
+        longer = f"{slug}-{word}" if slug else word
+        if slug and len(longer) > max_chars:
+            break
+        slug = longer
+    return slug[:max_chars].strip("-")
 
 
 def check_id(qid: str) -> str:

@@ -62,6 +62,9 @@ def _cell_text(value: Cell) -> Text:
 # --- tables ------------------------------------------------------------------------------------
 
 
+SHORT_CELL = 20  # a text cell this long or shorter never wraps (FitTable)
+
+
 class FitTable:
     """A table that fits any width without cropping a number, label or header.
 
@@ -113,7 +116,11 @@ class FitTable:
             # an indented label (a module tree's "    deberta.embeddings") keeps its indent on the line
             # with its first word, which Measurement's minimum (the longest word) leaves out
             indented = max(_indent_and_first_word(cell.plain) for cell in cells)
-            narrowest.append(longest_line if self.numeric[i] else max(indented, *(size.minimum for size in sizes)))
+            # a short value (a shape "(1, 32, 4096, 128)", "MHA / 12") reads as one thing: kept whole;
+            # if the table cannot keep it whole, it stacks
+            short = max((len(cell.plain) for cell in cells[1:] if len(cell.plain) <= SHORT_CELL), default=0)
+            narrowest.append(longest_line if self.numeric[i] else max(indented, short,
+                                                                        *(size.minimum for size in sizes)))
             widest.append(longest_line)
         room = width - overhead
         if sum(narrowest) > room:
@@ -174,6 +181,36 @@ def findings_view(findings: Sequence[str]) -> RichTable:
     return grid
 
 
+class Unbroken:
+    """A line of pieces that wraps only between pieces, never inside one: `ran with: --seq-len 128
+    --seed 0` keeps each option beside its value; a continuation line is indented by two."""
+
+    def __init__(self, head: str, pieces: Sequence[str], style: str = "") -> None:
+        self.head, self.pieces, self.style = head, list(pieces), style
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        from rich.cells import cell_len
+
+        width = options.max_width
+        line = self.head.rstrip()
+        for piece in self.pieces:
+            candidate = f"{line} {piece}" if line else piece
+            if cell_len(candidate) > width and line.strip():
+                yield Text(line, style=self.style, overflow="fold")
+                candidate = "  " + piece
+            line = candidate
+        yield Text(line, style=self.style, overflow="fold")
+
+    def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
+        longest = max([len(self.head), *(len(p) + 2 for p in self.pieces)])
+        return Measurement(min(longest, options.max_width), len(self.head) + sum(len(p) + 1 for p in self.pieces))
+
+
+def option_pairs(result: ProbeResult) -> list[str]:
+    """`option_flags` as pieces that belong together: ["--seq-len 128", "--no-tied", "--seed 0"]."""
+    return re.findall(r"--\S+(?: (?!--)(?:'[^']*'|\S+))?", option_flags(result))
+
+
 def option_flags(result: ProbeResult) -> str:
     """The options of a run as they would be typed: `--seq-len 128 --no-tied --seed 0`."""
     flags: list[str] = []
@@ -203,10 +240,11 @@ def probe_result_view(result: ProbeResult, tables: bool = True, last_run: bool =
     parts: list[Any] = [Text(result.summary), Text(""), findings_view(result.findings)]
     if tables:
         parts.extend(table_view(t) for t in result.tables)
-    parts.append(Text(f"ran with: {option_flags(result)}", style="dim"))
+    parts.append(Unbroken("ran with:", option_pairs(result), style="dim"))  # no option parted from its value
     parts.append(Text(measured_line(result), style="dim"))
     if last_run:
-        parts.append(Text.assemble(("Re-run: ", "dim"), (f"n00bqa probe {result.probe}", "bold")))
+        # the options it shows, so the re-run measures the same thing
+        parts.append(Text.assemble(("Re-run: ", "dim"), (f"n00bqa probe {result.probe} {option_flags(result)}", "bold")))
     title = f"probe {result.probe} · " + ("last run" if last_run else "findings")
     return Panel(Group(*parts), title=title, border_style="green")
 
@@ -215,7 +253,8 @@ def probe_run_view(name: str, result: ProbeResult | None, tables: bool = False) 
     """One probe of a question: its shown run (findings, options, when) and how to re-run it, or
     how to measure it if it never ran (or its source changed since)."""
     if result is None:
-        return Panel(Text.assemble("No measured findings yet. Run it: ", (f"n00bqa probe {name}", "bold")),
+        # the command on a line of its own, so no width parts it from "Run it:"
+        return Panel(Group(Text("No measured findings yet. Run it:"), Text(f"n00bqa probe {name}", style="bold")),
                      title=f"probe {name}", border_style="magenta")
     return probe_result_view(result, tables=tables, last_run=True)
 
@@ -268,7 +307,17 @@ def question_view(question: Question, results: Mapping[str, ProbeResult | None],
 
     parts.append(Panel(markdown(question.answer or "*No answer written yet.*"), title="Answer"))
     if question.try_:
-        parts.append(Panel(markdown(question.try_), title="Try"))
+        commands = try_lines(question.try_)
+        if commands is None:  # prose, or more than one fenced block: the section as written
+            parts.append(Panel(markdown(question.try_), title="Try"))
+        else:
+            # one command per line, each a CommandLine outside any panel: `show` prints it whole
+            # (never wrapped, so it can be copied at any width); its comment goes on the line above
+            parts.append(Text("Try", style="bold"))
+            for command, comment in commands:
+                if comment:
+                    parts.append(Text(f"  # {comment}", style="dim"))
+                parts.append(CommandLine(f"  {command}"))
     if question.notes:
         parts.append(Panel(markdown(question.notes), title="Notes"))
     parts.extend(probe_run_view(name, results.get(name), tables=tables) for name in question.probes)
@@ -336,6 +385,23 @@ def passage_view(passage: Any, rank: int | None = None) -> Panel:
     head = passage_heading(passage, rank)
     head.append(f"  lines {passage.lines}", style="dim")
     return Panel(Group(head, Text(""), passage_text(passage)))
+
+
+def try_lines(section: str) -> list[tuple[str, str]] | None:
+    """A Try section that is one fenced block of commands -> [(command, its `# comment` or "")];
+    anything else (prose around it, several blocks, a line that is no command) -> None."""
+    text = section.strip()
+    if not (text.startswith("```\n") and text.endswith("\n```") and text.count("```") == 2):
+        return None
+    out = []
+    for line in text[4:-4].splitlines():
+        if not line.strip():
+            continue
+        command, _, comment = line.partition("  #")
+        if not command.strip().startswith("n00bqa "):
+            return None
+        out.append((command.strip(), comment.strip().lstrip("#").strip()))
+    return out
 
 
 class CommandLine(str):

@@ -23,7 +23,7 @@ def one_line(result) -> str:
 
 @pytest.mark.parametrize("args, code, fragment", [
     (["qestions"], 2, "did you mean 'questions'?"),
-    (["probe", "param-cont"], 2, "did you mean 'param-count'?"),
+    (["probe", "param-cont"], 1, "did you mean 'param-count'?"),
     (["questions", "--bogus"], 2, "No such option: --bogus"),
     (["show", "nope"], 1, "unknown question id 'nope'"),
     (["show", "../outside/model-size"], 1, "lowercase words joined by '-'"),

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -86,7 +87,7 @@ def test_notes_and_library_paths_outside_their_folder_are_named_and_never_read(s
 
 def test_a_probe_name_that_is_a_path_is_named_and_no_file_is_opened(study_root, outside, monkeypatch):
     path = study_root / "questions" / "model-size.md"
-    path.write_text(path.read_text().replace('probes: ["param-count"]', 'probes: ["../../../../outside/evil"]', 1))
+    path.write_text(re.sub(r'^probes: .*$', 'probes: ["../../../../outside/evil"]', path.read_text(), count=1, flags=re.M))
     assert '"../../../../outside/evil"' in path.read_text()
     opened: list[str] = []
     real_open = Path.read_text

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import re
+
 import pytest
 
 from n00bqa.errors import QuestionError
@@ -15,13 +17,13 @@ from n00bqa.questions import (
 )
 
 SEVEN = {  # the fixture root's questions and their probes
-    "encoder-decoder": "translation",
-    "task-heads": "task-heads",
-    "hf-internals": "hf-internals",
-    "model-size": "param-count",
-    "word-embedding": "word-embedding",
-    "loss-and-benchmark": "loss",
-    "embedding-grad": "embedding-grad",
+    "encoder-decoder": ["translation"],
+    "task-heads": ["task-heads"],
+    "hf-internals": ["hf-internals"],
+    "model-size": ["param-count", "grad-rows", "forward-flops"],
+    "word-embedding": ["word-embedding"],
+    "loss-and-benchmark": ["loss"],
+    "embedding-grad": ["embedding-grad"],
 }
 # From the end of shared/seeds/n00bGPT-learning-notes.md, trailing spaces dropped.
 VERBATIM = {
@@ -67,7 +69,7 @@ def write(root: Path, name: str, text: str) -> Path:
 def test_the_fixture_questions_load_with_their_probes(study):
     questions, problems = load_questions(study)
     assert problems == []
-    assert {q.id: q.probes for q in questions} == {qid: [probe] for qid, probe in SEVEN.items()}
+    assert {q.id: q.probes for q in questions} == SEVEN
 
 
 def test_questions_are_the_learners_words_verbatim(study):
@@ -167,7 +169,7 @@ def test_ids_from_users_never_name_a_path_outside_questions(study, qid):
 
 def test_add_question_derives_id_and_refuses_duplicates(study, study_root: Path):
     q = add_question(study, "Why does attention scale by sqrt(d_k)?", tags=["attention"])
-    assert q.id == slugify("Why does attention scale by sqrt(d_k)?") == "why-attention-scale-by-sqrt-d"
+    assert q.id == slugify("Why does attention scale by sqrt(d_k)?") == "attention-scale-sqrt"
     assert get_question(study, q.id).tags == ["attention"]
     with pytest.raises(QuestionError, match="already exists"):
         add_question(study, "Why does attention scale by sqrt(d_k)?")
@@ -213,3 +215,14 @@ def test_to_dict_is_the_documented_json_shape():
     q = Question(id="x", question="Q?", probes=["loss"])
     assert list(q.to_dict()) == ["id", "question", "probes", "status", "chapter", "tags", "reading", "answer",
                                  "try", "notes", "path"]
+
+
+@pytest.mark.parametrize("text", ["How does grouped query attention reduce the KV cache?",
+                                  "Why does LoRA need so few trainable parameters compared with full fine-tuning?",
+                                  "Supercalifragilisticexpialidociousness of transformers",
+                                  "what?"])
+def test_derived_ids_are_short_valid_ids(text):
+    # issue 26 item 8: the whole question made 30-character ids
+    qid = slugify(text)
+    assert 1 <= len(qid) <= 24 and qid.count("-") <= 2
+    assert re.fullmatch(r"[a-z0-9]+(?:-[a-z0-9]+)*", qid), qid

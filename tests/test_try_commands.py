@@ -57,3 +57,27 @@ def test_check_names_each_problem_and_exits_1(study_root):
     assert "unknown probe 'nope'" in result.stderr
     assert "reading 'no-such-item' is not in" in result.stderr
     assert "No such option: --bogus" in result.stderr
+
+
+def test_check_with_root_from_outside_reads_that_roots_probes(study_root, tmp_path, monkeypatch):
+    # issue 26 item 6: `n00bqa --root R questions check` from outside R said "no study root here" and
+    # parsed R's Try commands against the built-in probes only
+    assert runner.invoke(app, ["probe", "new", "my-count"]).exit_code == 0
+    path = study_root / "questions" / "model-size.md"
+    path.write_text(path.read_text().replace("## Try\n\n```\n", "## Try\n\n```\nn00bqa probe my-count\n", 1))
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    monkeypatch.delenv("N00BQA_ROOT")
+    result = runner.invoke(app, ["--root", str(study_root), "questions", "check"])
+    assert result.exit_code == 0, result.output
+    assert "no study root here" not in result.stderr and "all consistent" in result.stdout
+
+
+def test_probe_new_refuses_a_name_discovery_would_skip_as_a_test(study_root):
+    for name in ("test-x", "test"):
+        result = runner.invoke(app, ["probe", "new", name])
+        assert result.exit_code == 1 and "x-test" in result.stderr or "my-test" in result.stderr, result.output
+        assert not (study_root / "probes" / f"{name.replace('-', '_')}.py").exists()
+    assert runner.invoke(app, ["probe", "new", "x-test"]).exit_code == 0
+    assert runner.invoke(app, ["probe", "x-test", "--help"]).exit_code == 0  # discovered

@@ -12,6 +12,7 @@ reads and copies the same at any width and in a pipe.
 from __future__ import annotations
 
 import copy
+import errno
 import importlib
 import inspect
 import os
@@ -70,6 +71,17 @@ class N00bqaGroup(TyperGroup):
         finally:
             self._rest = None
 
+    def make_context(self, info_name, args, parent=None, **extra):
+        """The root's own options (`--root`, `--version`) are parsed here, before invoke: a mistake
+        in them is the same one line and exit 2 as any other usage error (not click's three lines)."""
+        try:
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except _UsageError as exc:
+            if type(exc).__name__ == "NoArgsIsHelpError":  # `n00bqa` alone: the help, exit 2 as click does
+                typer.echo(exc.ctx.get_help() if exc.ctx is not None else "")
+                raise typer.Exit(2) from None
+            raise fail(f"{exc.format_message()} (see: {info_name or 'n00bqa'} --help)", code=2) from None
+
     def invoke(self, ctx):
         try:
             from n00bqa.settings import check_all
@@ -90,6 +102,21 @@ class N00bqaGroup(TyperGroup):
             raise fail(str(exc)) from None
         except KeyboardInterrupt:
             raise fail("interrupted; nothing was left half-written", code=130) from None
+        except OSError as exc:
+            # what no command expects: a full disk (output to /dev/full), an I/O error; a closed pipe
+            # (`| head`) is typer's to end quietly
+            if exc.errno == errno.EPIPE or os.environ.get("N00BQA_DEBUG"):
+                raise
+            where = f" ({exc.filename})" if exc.filename else ""
+            raise fail(f"{exc.strerror or exc}{where}; stopped (N00BQA_DEBUG=1 shows where)") from None
+        except Exception as exc:
+            from n00bqa.__main__ import interrupted
+
+            # Ctrl-C inside a C extension's import or a class body arrives wrapped (ImportError,
+            # RuntimeError): the same interrupt, the same one line
+            if interrupted(exc) and not os.environ.get("N00BQA_DEBUG"):
+                raise fail("interrupted; nothing was left half-written", code=130) from None
+            raise
 
 
 # Each command's module (n00bqa/cli/<module>.py, whose register(app) adds it), in --help order.
@@ -105,7 +132,39 @@ def _registered(module: str) -> typer.Typer:
     """A typer app holding just this module's commands (imports the module, builds nothing yet)."""
     sub = typer.Typer(rich_markup_mode=None, add_completion=False)
     importlib.import_module(f"n00bqa.cli.{module}").register(sub)
+    _keep_examples_whole(sub)
     return sub
+
+
+def keep_examples(text: str | None) -> str | None:
+    """Help text whose example commands click prints as written: a paragraph of `n00bqa ...` lines
+    gets click's `\b` mark, so it is not re-wrapped to the terminal's width (which broke a long
+    example across two lines, so it could not be copied)."""
+    if not text or "n00bqa " not in text:
+        return text
+    paragraphs = text.split("\n\n")
+    for i, paragraph in enumerate(paragraphs):
+        lines = [line for line in paragraph.splitlines() if line.strip()]
+        if lines and all(line.strip().startswith("n00bqa ") for line in lines) and lines[0].strip() != "\b":
+            indent = lines[0][: len(lines[0]) - len(lines[0].lstrip())]
+            paragraphs[i] = f"{indent}\b\n{paragraph}"
+    return "\n\n".join(paragraphs)
+
+
+def _keep_examples_whole(sub: typer.Typer) -> None:
+    for info in sub.registered_commands:
+        if info.help:
+            info.help = keep_examples(info.help)
+        elif info.callback is not None and info.callback.__doc__:
+            info.callback.__doc__ = keep_examples(inspect.cleandoc(info.callback.__doc__))
+    for group in sub.registered_groups:
+        inner = group.typer_instance
+        if group.help:
+            group.help = keep_examples(group.help)
+        if inner is not None:
+            if isinstance(inner.info.help, str):
+                inner.info.help = keep_examples(inner.info.help)
+            _keep_examples_whole(inner)
 
 
 def _name(info) -> str:
@@ -154,12 +213,14 @@ def _short_help(name: str) -> str:
 app = typer.Typer(
     cls=N00bqaGroup,
     rich_markup_mode=None,
-    epilog="Exit codes: 0 done; 1 failed (the one 'Error:' line says why and what to do); 2 usage error "
-           "(a wrong command, option or value); 130 interrupted. Set N00BQA_DEBUG=1 for a traceback.",
+    epilog="Exit codes: 0 done; 2 usage error (a wrong command or option, a missing argument, a value of the "
+           "wrong type or out of its range: nothing ran); 1 failed (the command line was right, but what it "
+           "names or asks cannot be done: an unknown id or probe, an empty query...; the one 'Error:' line "
+           "says why and what to do); 130 interrupted. Set N00BQA_DEBUG=1 for a traceback.",
     help="n00bqa: learn how Transformers work by asking, measuring and reading.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    add_completion=False,
+    add_completion=True,  # --install-completion / --show-completion: commands, options, ids, probe names
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
@@ -184,6 +245,11 @@ def main() -> None:
     from n00bqa.cli import common
 
     common.FAST_EXIT = True  # the console script: a command may end without interpreter teardown
+    for stream in (sys.stdout, sys.stderr):
+        # a terminal or PYTHONIOENCODING that cannot write some character (`·`, `×`, a quote's
+        # letters) gets a `?` for it, not a UnicodeEncodeError halfway through the output
+        if getattr(stream, "errors", "strict") == "strict" and hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="replace")
     app(prog_name="n00bqa")
 
 

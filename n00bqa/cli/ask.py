@@ -31,8 +31,8 @@ class _BuildReporter:
 
 
 def ask_command(
-    query: str = typer.Argument(..., help="Your question, in quotes.", show_default=False),
-    k: int = typer.Option(5, "-k", metavar="N", help="How many backing passages to show."),
+    query: str = typer.Argument(..., help="Your question, in quotes; - reads it from stdin.", show_default=False),
+    k: int = typer.Option(5, "-k", min=1, max=100, metavar="N", help="How many backing passages to show."),
     run: bool = typer.Option(False, "--run", help="Run the matched question's probes now (loads torch) "
                              "and show fresh findings."),
     as_json: bool = typer.Option(False, "--json", help="Print the answer as JSON."),
@@ -47,6 +47,8 @@ def ask_command(
       n00bqa ask "How large is a transformer model?"
 
       n00bqa ask "why is the embedding gradient sparse" -k 3 --no-pager
+
+      echo "what is a token" | n00bqa ask -
     """
     import os
 
@@ -58,6 +60,18 @@ def ask_command(
     from n00bqa.cli.common import exit_after_output, get_study, print_json, warn
     from n00bqa.retrieval import encoder
 
+    from n00bqa.text import check_query
+
+    if query == "-":  # `echo "what is a token" | n00bqa ask -`
+        import sys
+
+        from n00bqa.cli.common import fail
+
+        try:
+            query = sys.stdin.read()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise fail(f"cannot read the question from stdin ({exc}); pass it in quotes instead") from None
+    check_query(query)  # a bad query stops here, before a session starts loading in the background
     study = get_study()
     # Before the library is imported: the ONNX session then loads (without the GIL) while Python
     # imports the rest and reads the questions and the index (a no-op if the export is not there yet).

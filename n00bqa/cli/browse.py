@@ -10,8 +10,15 @@ import typer
 from n00bqa.cli.common import fail, get_study
 
 
+def _complete_id(incomplete: str) -> list[str]:
+    from n00bqa.cli.questions import complete_id
+
+    return complete_id(incomplete)
+
+
 def browse(
-    qid: Optional[str] = typer.Argument(None, metavar="ID", help="Open at this question (default: the first)."),
+    qid: Optional[str] = typer.Argument(None, metavar="ID", help="Open at this question (default: the first).",
+                                        autocompletion=_complete_id),
 ) -> None:
     """Browse the questions, their answers, the probes' findings and the backing passages.
 

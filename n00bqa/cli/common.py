@@ -66,11 +66,13 @@ def get_study(write: bool = False) -> Study:
             stops at once with the one line that names `n00bqa init`.
     """
     root_ctx = _root_context()
+    if root_ctx is None:  # shell completion runs outside any context: the root the cwd finds, quietly
+        return Study.find(None)
     if not isinstance(root_ctx.obj, Study):
         root_ctx.obj = Study.find(root_ctx.params.get("root"))
         if write:
             root_ctx.obj.require_writable()
-        if root_ctx.obj.builtin:
+        if root_ctx.obj.builtin and not os.environ.get("_N00BQA_COMPLETE"):  # a shell completing: no note
             typer.echo("Note: no study root here, so this reads n00bqa's built-in questions (read-only); "
                        "make your own with: n00bqa init PATH", err=True)
     return root_ctx.obj
@@ -80,12 +82,18 @@ def _root_context():
     # typer vendors its own click (typer._click); its context stack is the one that is live.
     from typer._click.globals import get_current_context
 
-    return get_current_context().find_root()
+    context = get_current_context(silent=True)
+    return None if context is None else context.find_root()
+
+
+ERROR_SAID = False  # an `Error: ...` line is out (n00bqa.__main__ then adds none of its own)
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:
     """Print one `Error: ...` line on stderr; return the Exit to raise."""
+    global ERROR_SAID
     typer.echo(f"Error: {message}", err=True)
+    ERROR_SAID = True
     return typer.Exit(code)
 
 
@@ -176,13 +184,13 @@ def _run_pager(text: str) -> None:
     import shlex
     import subprocess
 
-    command = shlex.split(os.environ.get("PAGER") or "less")
     env = dict(os.environ)
-    if os.path.basename(command[0]) == "less":
-        env.setdefault("LESS", "-R -F -X")  # colours kept; quits by itself if it fits after all
     try:
+        command = shlex.split(os.environ.get("PAGER") or "less") or ["less"]  # PAGER='less "unclosed': ValueError
+        if os.path.basename(command[0]) == "less":
+            env.setdefault("LESS", "-R -F -X")  # colours kept; quits by itself if it fits after all
         subprocess.run(command, input=text, text=True, env=env, check=False)
-    except (OSError, ValueError):  # no such pager: the output still goes out
+    except (OSError, ValueError):  # no such pager, or one we cannot read: the output still goes out
         console.file.write(text)
         console.file.flush()
     except KeyboardInterrupt:  # q / Ctrl-C in the pager is the learner's way out, not an error

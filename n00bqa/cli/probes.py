@@ -8,10 +8,12 @@ only when that probe is asked for, so a broken probe file troubles only the comm
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import inspect
+import os
 import typing
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import typer
 import typer._click as click  # typer vendors its own click; its classes are the live ones
@@ -23,7 +25,7 @@ from n00bqa.errors import N00bqaError, ProbeError
 if typing.TYPE_CHECKING:
     from n00bqa.probes.base import Probe
 
-RESERVED = ("new",)  # subcommands of `probe` that no probe may be named
+RESERVED = ("new", "test")  # subcommands of `probe` that no probe may be named
 
 
 def _quiet_library_progress() -> None:
@@ -45,9 +47,11 @@ def show_last(probe: Probe, as_json: bool, pager: bool = True) -> None:
     if as_json:
         print_json(result.to_dict())
         return
-    from n00bqa.render import probe_result_view
+    from n00bqa.render import CommandLine, option_flags, probe_result_view
 
-    print_paged(probe_result_view(result, last_run=True), pager=pager)
+    # the re-run command outside the panel, whole on its own line at any width (copyable)
+    print_paged(probe_result_view(result), "Re-run it with:",
+                CommandLine(f"  n00bqa probe {probe.name} {option_flags(result)}"), pager=pager)
 
 
 def execute(probe: Probe, values: dict[str, Any], seed: int, as_json: bool, pager: bool = True) -> None:
@@ -57,10 +61,14 @@ def execute(probe: Probe, values: dict[str, Any], seed: int, as_json: bool, page
     from n00bqa.probes.runs import run_probe, save_result
 
     study = get_study()
-    opts = probe.make_options(**values)
+    try:
+        opts = probe.make_options(**values)
+    except ProbeError as exc:  # an option's value out of its range: a usage error, as click's own are
+        raise fail(f"{exc} (see: n00bqa probe {probe.name} --help)", code=2) from None
     _quiet_library_progress()
     if as_json:
-        result = run_probe(study, probe, opts, seed=seed, cache=False)
+        with _stdout_to_stderr():  # whatever the probe prints must not land inside the JSON
+            result = run_probe(study, probe, opts, seed=seed, cache=False)
         print_json(result.to_dict())
     else:
         with RichReporter() as reporter:
@@ -76,6 +84,30 @@ def execute(probe: Probe, values: dict[str, Any], seed: int, as_json: bool, page
         save_result(study, result)
     except WriteError as exc:
         warn(f"{exc} (the result above was not cached)")
+
+
+@contextlib.contextmanager
+def _stdout_to_stderr() -> Iterator[None]:
+    """Send stdout to stderr meanwhile: Python's `print` and, for the real stdout, file descriptor 1
+    too (a library's C code writes there)."""
+    import sys
+
+    sys.stdout.flush()
+    try:
+        real = sys.stdout.fileno() == 1 and sys.stderr.fileno() == 2
+    except (AttributeError, OSError, ValueError):  # a test's captured stdout has no descriptor
+        real = False
+    saved = os.dup(1) if real else None
+    if saved is not None:
+        os.dup2(2, 1)
+    try:
+        with contextlib.redirect_stdout(sys.stderr):
+            yield
+    finally:
+        sys.stderr.flush()
+        if saved is not None:
+            os.dup2(saved, 1)
+            os.close(saved)
 
 
 def option_metavar(f: dataclasses.Field, annotation: Any) -> str | None:
@@ -169,10 +201,8 @@ class ProbeGroup(TyperGroup):
         if not name.startswith("-") and self.get_command(ctx, name) is None:
             from n00bqa.probes import find_spec
 
-            try:
-                find_spec(_study_or_none(), name)
-            except ProbeError as exc:
-                raise click.exceptions.UsageError(str(exc), ctx=ctx) from None
+            # an unknown name is the same mistake as an unknown question id: ProbeError, exit 1
+            find_spec(_study_or_none(), name)
         return super().resolve_command(ctx, args)
 
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
@@ -215,13 +245,31 @@ def new(
     from n00bqa.probes.scaffold import new_probe
 
     path, linked = new_probe(get_study(write=True), name, question)
-    console.print(f"Wrote {path}")
+    console.print(f"Wrote {path}", soft_wrap=True, highlight=False)
     if linked is not None:
-        console.print(f"Linked it to question {linked.id} ({linked.path})")
-    console.print(f"and its tests {path.with_name('test_' + path.name)}")
-    console.print("Run it, and its tests:")
-    console.print(f"  n00bqa probe {name}", soft_wrap=True)
-    console.print(f"  python -m pytest {path.with_name('test_' + path.name)}", soft_wrap=True)
+        console.print(f"Linked it to question {linked.id} ({linked.path})", soft_wrap=True, highlight=False)
+    console.print(f"and its tests {path.with_name('test_' + path.name)}", soft_wrap=True, highlight=False)
+    console.print("Run it, and its tests (no pytest needed):")
+    console.print(f"  n00bqa probe {name}", soft_wrap=True, highlight=False)
+    console.print(f"  n00bqa probe test {name}", soft_wrap=True, highlight=False)
+
+
+@probe_app.command("test")
+def test(name: str = typer.Argument(..., metavar="NAME", help="A probe of your study root's probes/ folder.")) -> None:
+    """Run the tests `probe new` wrote beside your probe (probes/test_NAME.py), without pytest.
+
+    Example:
+
+      n00bqa probe test my-probe
+    """
+    from n00bqa.selftest import run
+
+    study = get_study()
+    path = study.probes_dir / f"test_{name.replace('-', '_')}.py"
+    if not path.is_file():
+        raise fail(f"no tests for a probe {name!r}: {path} is not there (n00bqa probe new NAME writes them)")
+    if run(path):
+        raise typer.Exit(1)
 
 
 def probes(as_json: bool = typer.Option(False, "--json", help="Print the probes as a JSON list.")) -> None:

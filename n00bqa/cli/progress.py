@@ -9,7 +9,7 @@ from n00bqa.cli.common import console, get_study, print_json, warn
 PLOT_WIDTH, PLOT_HEIGHT = 64, 14
 
 
-def error_plot(points) -> str:
+def error_plot(points, width: int = PLOT_WIDTH) -> str:
     """The mean error of each prediction quiz, in orders of magnitude, as plain terminal text."""
     import plotext as plt
 
@@ -22,7 +22,7 @@ def error_plot(points) -> str:
     ys = [p.mean_log10_error for _, p in shown]
     signal = fig.signal(xs, ys, marker="•")
     fig.draw(signal.lines() if len(xs) > 1 else signal)
-    fig.plot_size(PLOT_WIDTH, PLOT_HEIGHT)
+    fig.plot_size(width, PLOT_HEIGHT)
     fig.theme("colorless")
     fig.title("prediction error per quiz (lower is better)")
     fig.label("quiz, oldest first", "x")
@@ -55,21 +55,19 @@ def progress(
     if as_json:
         print_json(report.to_dict())
     else:
-        from rich.table import Table
+        from n00bqa.render import FitTable
 
-        table = Table(title="Progress by chapter of the notes", title_justify="left", box=None, pad_edge=False,
-                      collapse_padding=True)
-        for column in ("ch", "topic", "questions", "answered", "open", "due", "new", "reviews", "guesses",
-                       "score", "off by"):
-            table.add_column(column, justify="left" if column in ("ch", "topic") else "right", no_wrap=True)
-        for row in report.chapters:
-            table.add_row(str(row.chapter or "-"), row.short_title, str(row.questions), str(row.answered), str(row.open),
-                          str(row.due), str(row.new), str(row.reviews), str(row.predictions),
-                          "-" if row.mean_score is None else f"{row.mean_score:.2f}",
-                          "-" if row.mean_log10_error is None else f"{row.mean_log10_error:.2f}")
-        console.print(table)
+        # a FitTable: at a narrow terminal it wraps the topic, then stacks (one block per chapter),
+        # never crops a header or a number
+        columns = ["ch", "topic", "questions", "answered", "open", "due", "new", "reviews", "guesses", "score",
+                   "off by"]
+        rows = [[str(row.chapter or "-"), row.short_title, str(row.questions), str(row.answered), str(row.open),
+                 str(row.due), str(row.new), str(row.reviews), str(row.predictions),
+                 "-" if row.mean_score is None else f"{row.mean_score:.2f}",
+                 "-" if row.mean_log10_error is None else f"{row.mean_log10_error:.2f}"] for row in report.chapters]
+        console.print(FitTable("Progress by chapter of the notes", columns, rows))
         console.print("[dim]score: 1 exact .. 0 far off; off by: orders of magnitude (means of the guesses)[/]")
-        plot = error_plot(report.error_over_time)
+        plot = error_plot(report.error_over_time, min(PLOT_WIDTH, console.width))
         if plot:
             console.print(plot, markup=False, highlight=False)
         else:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import List, Optional
+from typing import Any, List, Optional
 
 import typer
 
@@ -81,10 +81,12 @@ def add(
     chapter: Optional[int] = typer.Option(None, "--chapter", metavar="N", help="The chapter of your notes (1-5)."),
     evidence: bool = typer.Option(True, "--evidence/--no-evidence", help="Find the closest questions, their "
                                   "probes and the passages that bear on it, and write them into the file."),
+    as_json: bool = typer.Option(False, "--json", help="Print {question, starting_points, warnings} as JSON."),
 ) -> None:
     """Add a new open question as questions/ID.md, starting from evidence: the closest questions
     in your list and their probes, and the reading-list passages that bear on it (cited path:line),
     shown and written into the file's reading list, Try and Notes. The first use builds the index.
+    The id is short (its first three telling words); --id names another.
 
     Example:
 
@@ -100,19 +102,42 @@ def add(
         from n00bqa.questions import update_question
 
         question = update_question(study, question.id, chapter=chapter)
-    console.print(f"Added [bold cyan]{question.id}[/] -> {question.path}")
-    if not evidence:
-        return
-    from n00bqa.cli.common import RichReporter
-    from n00bqa.study_loop.evidence import starting_points, write_starting_points
+    say = (lambda *a, **k: None) if as_json else console.print
+    say(f"Added [bold cyan]{question.id}[/] -> {question.path}", soft_wrap=True)
+    points, warnings = None, []
+    if evidence:
+        from n00bqa.cli.common import RichReporter
+        from n00bqa.study_loop.evidence import starting_points, write_starting_points
 
-    try:
-        with RichReporter() as reporter:
-            points = starting_points(study, question.question, exclude=question.id, reporter=reporter)
-    except N00bqaError as exc:  # the question is added; only its starting points are missing
-        warn(f"no starting points written ({exc}); the question file is plain")
-        return
-    write_starting_points(study, question, points)
+        try:
+            with RichReporter() as reporter:
+                points = starting_points(study, question.question, exclude=question.id, reporter=reporter)
+        except N00bqaError as exc:  # the question is added; only its starting points are missing
+            warnings.append(f"no starting points written ({exc}); the question file is plain")
+        else:
+            question = write_starting_points(study, question, points)
+            warnings += _looks_like(question, points)
+    if as_json:
+        print_json({"question": question.to_dict(), "starting_points": None if points is None else points.to_dict(), "warnings": warnings})
+    else:
+        if points is not None:
+            _show_starting_points(question, points, chapter)
+    for message in warnings:
+        warn(message)
+
+
+def _looks_like(question, points) -> list[str]:
+    """A warning for each listed question the new one routes to (routing match at or above the
+    threshold `ask` answers with): it may be the same question in other words."""
+    from n00bqa.ask.routing import THRESHOLD
+
+    return [f"{question.id} looks like {other.id} (routing match {score:.2f} >= {THRESHOLD:.2f}, so "
+            f"`n00bqa ask` with this text would answer with {other.id}); if it is the same question, "
+            f"remove the new one with: n00bqa questions rm {question.id} --yes"
+            for other, score in points.related if score >= THRESHOLD]
+
+
+def _show_starting_points(question, points, chapter) -> None:
     from n00bqa.render import passage_heading
 
     if points.related:
@@ -127,10 +152,10 @@ def add(
     else:
         console.print(f"No reading suggested: it is {points.domain.words()}", highlight=False)
     if chapter is None and question.chapter is not None:
-        console.print(f"Chapter {question.chapter}, as {points.related[0][0].id}'s (change it with: n00bqa questions "
-                      f"set {question.id} --chapter N)", highlight=False)
-    console.print(f"[dim]Written into {question.path.name}: reading, Try and Notes (edit: n00bqa questions edit "
-                  f"{question.id})[/]", highlight=False)
+        console.print(f"Chapter {question.chapter}, as {points.related[0][0].id}'s; change it with:", highlight=False)
+        console.print(f"  n00bqa questions set {question.id} --chapter N", soft_wrap=True, highlight=False)
+    console.print(f"[dim]Written into {question.path.name}: reading, Try and Notes; edit it with:[/]", highlight=False)
+    console.print(f"  n00bqa questions edit {question.id}", soft_wrap=True, highlight=False)
 
 
 @questions_app.command("set-status")
@@ -144,6 +169,11 @@ def set_status_cmd(
 
       n00bqa questions set-status model-size answered
     """
+    from n00bqa.questions import STATUSES
+
+    if status not in STATUSES:  # a value outside its choices: a usage error (exit 2), as click's are
+        raise fail(f"status {status!r} must be one of: {', '.join(STATUSES)} (see: n00bqa questions set-status "
+                   "--help)", code=2)
     question = set_status(get_study(write=True), qid, status)
     console.print(f"[bold cyan]{question.id}[/] is now {question.status}")
 
@@ -186,7 +216,8 @@ def show(
         from n00bqa.cli.common import print_paged
         from n00bqa.render import question_view
 
-        print_paged(question_view(question, results), pager=pager)
+        # its parts one by one: a Try command (render.CommandLine) is printed whole, never wrapped
+        print_paged(*question_view(question, results).renderables, pager=pager)
     exit_after_output()
 
 
@@ -219,6 +250,8 @@ def set_fields(
 
     if probes is None and tags is None and chapter is None:
         raise fail("nothing to set; pass --probe, --tag or --chapter (see: n00bqa questions set --help)", code=2)
+    if chapter is not None and not 1 <= chapter <= 5:
+        raise fail(f"--chapter {chapter} must be a number from 1 to 5 (the chapters of the notes)", code=2)
     names = None if probes is None else [p for p in probes if p != "none"]
     question = update_question(get_study(write=True), qid, probes=names, tags=tags, chapter=chapter)
     console.print(f"[bold cyan]{question.id}[/]: probes {', '.join(question.probes) or 'none'} · tags "
@@ -296,21 +329,35 @@ def _run_editor(text: str, error: str, name: str) -> str:
     from pathlib import Path
 
     editor = os.environ.get("VISUAL") or os.environ.get("EDITOR") or "vi"
+    try:
+        command = shlex.split(editor)
+    except ValueError as exc:  # EDITOR='vi "unclosed'
+        raise fail(f"cannot read the editor command {editor!r} ({exc}); set EDITOR, e.g. EDITOR=nano") from None
+    if not command:
+        raise fail("EDITOR is set but empty; set it, e.g. EDITOR=nano")
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / name
         path.write_text(text, encoding="utf-8")
         try:
-            code = subprocess.call([*shlex.split(editor), str(path)])
+            code = subprocess.call([*command, str(path)])
         except OSError as exc:
             raise fail(f"cannot start the editor {editor!r} ({exc.strerror or exc}); set EDITOR, "
                        "e.g. EDITOR=nano") from None
         if code != 0:
             raise fail(f"the editor {editor!r} exited with code {code}; nothing was saved")
-        return path.read_text(encoding="utf-8")
+        try:
+            return path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise fail(f"the editor {editor!r} removed the file it was editing; nothing was saved") from None
+        except UnicodeDecodeError as exc:
+            raise fail(f"the editor saved bytes that are not UTF-8 (at byte {exc.start}); nothing was saved: "
+                       "save the file as UTF-8") from None
+        except OSError as exc:
+            raise fail(f"cannot read what the editor saved ({exc.strerror or exc}); nothing was saved") from None
 
 
 @questions_app.command("check")
-def check() -> None:
+def check(as_json: bool = typer.Option(False, "--json", help="Print {questions, try_commands, problems} as JSON.")) -> None:
     """Check the whole list: every file loads, every probe and reading id it names exists, and every
     command in a `## Try` section parses (it is not run).
 
@@ -326,15 +373,19 @@ def check() -> None:
     for question in load_questions(study)[0]:
         for line in try_commands(question):
             commands += 1
-            error = parse_error(line)
+            error = parse_error(line, study)
             if error:
                 found.append(f"{question.path}: Try command {line!r}: {error}")
-    for problem in found:
-        warn(problem)
+    count = len(load_questions(study)[0])
+    if as_json:
+        print_json({"questions": count, "try_commands": commands, "problems": [str(p) for p in found]})
+    else:
+        for problem in found:
+            warn(problem)
     if found:
         raise fail(f"{len(found)} problem(s) in {study.questions_dir}; fix them as shown above")
-    count = len(load_questions(study)[0])
-    console.print(f"{count} questions, {commands} Try commands: all consistent.")
+    if not as_json:
+        console.print(f"{count} questions, {commands} Try commands: all consistent.")
 
 
 def try_commands(question) -> list[str]:
@@ -342,20 +393,28 @@ def try_commands(question) -> list[str]:
     return [line.strip() for line in question.try_.splitlines() if line.strip().startswith("n00bqa ")]
 
 
-def parse_error(line: str) -> str:
+def parse_error(line: str, study: Any = None) -> str:
     """Why `line` is not a valid n00bqa command ('' if it is): parsed by the CLI's own parser down
-    to its last subcommand, never run."""
+    to its last subcommand, never run.
+
+    Args:
+        line: the command line, `n00bqa ...`.
+        study: the study root it is read in (its own probes are commands too); default: the one
+            the command line itself would find (`--root`, N00BQA_ROOT, the current folder).
+    """
     import shlex
 
     import typer
     from typer.core import TyperGroup
 
     from n00bqa.cli import _UsageError, app
+    from n00bqa.errors import N00bqaError
 
     try:
         args = shlex.split(line, comments=True)[1:]
         command = typer.main.get_command(app)
-        ctx = command.make_context("n00bqa", args)
+        # the study as the root context's obj: get_study() then uses it, as the live command does
+        ctx = command.make_context("n00bqa", args, obj=study)
         with ctx.scope():  # the probe group looks up the study root in the live context
             while isinstance(ctx.command, TyperGroup) and ctx._protected_args + ctx.args:
                 name, sub, rest = ctx.command.resolve_command(ctx, ctx._protected_args + ctx.args)
@@ -367,6 +426,8 @@ def parse_error(line: str) -> str:
             return "names a group, not a command"
         return exc.format_message()
     except ValueError as exc:  # shlex: an unclosed quote
+        return str(exc)
+    except N00bqaError as exc:  # an unknown probe name
         return str(exc)
     return ""
 

@@ -101,9 +101,15 @@ def _show_result(out, result, root=None) -> None:
     out.print(f"[dim]logged to {path} (line {result.review.line})[/]", highlight=False)
 
 
+def _complete_id(incomplete: str) -> list[str]:
+    from n00bqa.cli.questions import complete_id
+
+    return complete_id(incomplete)
+
+
 def quiz(
     qid: Optional[str] = typer.Argument(None, metavar="[ID]", help="The question (default: the most overdue, "
-                                        "else the first new one; see: n00bqa review)."),
+                                        "else the first new one; see: n00bqa review).", autocompletion=_complete_id),
     answers: List[str] = typer.Option([], "--answer", metavar="GUESS", help="Your guess for the next prediction (124000000, 124M, "
                                       "1.2e9, ? for no idea); repeat, in order. For a recall question: your own "
                                       "words. With --answer nothing is asked."),

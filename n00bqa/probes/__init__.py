@@ -51,6 +51,7 @@ BUILTIN_PROBES = (
     "n00bqa.probes.ddp",
     "n00bqa.probes.fsdp",
     "n00bqa.probes.sharding",
+    "n00bqa.probes.gspmd",
 )
 ENTRY_POINT_GROUP = "n00bqa.probes"
 USER_MODULE_PREFIX = "n00bqa_user_probes."

@@ -506,8 +506,10 @@ def report(n: Numbers, opts: Options) -> Report:
     one_forward = ckpt.recompute_flops_no_early_stop == n.forward_flops
     flops_match = n.forward_flops == n.forward_flops_formula
     findings = [
-        f"Across the {len(n.cases)} cases (s in {seqs}; b in {sizes}; h = {n.n_embd}, a = "
-        f"{n.n_head}, bf16) the layer saves {min(ratios):.3f}x to {max(ratios):.3f}x what sbh(34 + 5as/h) "
+        f"Across the {len(n.cases)} case{'s' if len(n.cases) > 1 else ''} (s in {seqs}; b in {sizes}; h = {n.n_embd}, a = "
+        f"{n.n_head}, bf16) the layer saves "
+        + (f"{min(ratios):.3f}x to {max(ratios):.3f}x" if len(ratios) > 1 and min(ratios) != max(ratios)
+           else f"{ratios[0]:.3f}x") + " what sbh(34 + 5as/h) "
         f"predicts; at s = {s}, b = {b} it is {n.saved_bytes / MB:.2f} MB against {n.formula_bytes / MB:.2f} MB "
         f"({n.activation_formula_ratio:.3f}x).",
         f"The {abs(gap.total_bytes):,}-byte {'excess' if gap.total_bytes >= 0 else 'shortfall'} at s = {s}, b = {b} is "

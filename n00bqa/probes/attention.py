@@ -97,6 +97,12 @@ def saturated(entropy: float, ln_keys: float) -> bool:
     return entropy < SATURATED * ln_keys
 
 
+def starves(raw_norm: float, scaled_norm: float, raw_dead: float, scaled_dead: float) -> bool:
+    """Saturation starves the gradient when, without ÷√d_k, the softmax Jacobian's mean norm is below the
+    scaled one's AND a larger share of queries falls under GRAD_FLOOR: both measures must agree."""
+    return raw_norm < scaled_norm and raw_dead > scaled_dead
+
+
 # --- 2. Numbers ---------------------------------------------------------------------------------
 @dataclass
 class Softmax:
@@ -126,6 +132,7 @@ class Numbers:
     ln_keys: float  # entropy of a uniform softmax over `keys` positions
     sweep: dict[int, Scaling]  # d_k -> the scores raw and scaled
     saturation_threshold: float  # SATURATED * ln_keys: below it a softmax is "saturated"
+    uniform_softmax_grad: float  # ||diag(p) - p pᵀ||_F for p uniform over the keys: √(keys-1)/keys
     tolerance: float = TOLERANCE
     saturation_fraction: float = SATURATED
     grad_floor: float = GRAD_FLOOR
@@ -183,11 +190,27 @@ def measure(opts: Options, ctx: Context) -> Numbers:
         weights=weights.tolist(),
         ln_keys=math.log(opts.keys),
         saturation_threshold=SATURATED * math.log(opts.keys),
+        uniform_softmax_grad=math.sqrt(opts.keys - 1) / opts.keys,
         sweep=sweep,
     )
 
 
 # --- 4. report ----------------------------------------------------------------------------------
+def _gradient_sentence(wide: Scaling, floor: float, keys: int, uniform: float) -> str:
+    """Whether saturation starves the gradient at d_k = 512, from the two Jacobian measures."""
+    raw, scaled = wide.unscaled, wide.scaled
+    side = "below" if raw.softmax_grad < scaled.softmax_grad else "above"
+    sentence = (f"The softmax's Jacobian diag(p) - p·pᵀ is what the scores' gradient passes through. Unscaled at "
+                f"d_k = 512 its norm averages {raw.softmax_grad:.3f} ({side} the scaled {scaled.softmax_grad:.3f}), and {raw.no_grad_rows:.0%} of the queries get a norm below "
+                f"{floor} (scaled: {scaled.no_grad_rows:.0%}). ")
+    if starves(raw.softmax_grad, scaled.softmax_grad, raw.no_grad_rows, scaled.no_grad_rows):
+        return sentence + ("Both say saturation starves the gradient: those rows barely learn which key to look at.")
+    return sentence + (f"They do NOT both say saturation starves the gradient here: the scaled softmax over {keys} "
+                       f"keys passes little too (scaled entropy {scaled.entropy:.3f} nats; a uniform softmax's "
+                       f"Jacobian norm is √(T-1)/T = {uniform:.3f}): too flat and too sharp both pass little "
+                       "gradient.")
+
+
 def report(n: Numbers, opts: Options) -> Report:
     words = SENTENCE.split()[:opts.seq_len]
     T = opts.seq_len
@@ -221,11 +244,7 @@ def report(n: Numbers, opts: Options) -> Report:
         f"{wide.unscaled.max_weight:.3f}. Scaled it is {'saturated' if sat_scaled else 'NOT saturated'}: "
         f"entropy {wide.scaled.entropy:.3f}, top weight {wide.scaled.max_weight:.3f}, much as at "
         f"d_k = 8 ({narrow.scaled.entropy:.3f}).",
-        f"Saturation starves the gradient: the softmax's Jacobian diag(p) - p·pᵀ is what the scores' "
-        f"gradient passes through. Unscaled at d_k = 512 its norm averages {wide.unscaled.softmax_grad:.3f} "
-        f"(scaled {wide.scaled.softmax_grad:.3f}), and {wide.unscaled.no_grad_rows:.0%} of the queries "
-        f"get a norm below {n.grad_floor} (scaled: {wide.scaled.no_grad_rows:.0%}): those rows barely "
-        f"learn which key to look at.",
+        _gradient_sentence(wide, n.grad_floor, opts.keys, n.uniform_softmax_grad),
     ]
     return Report(
         summary=(f"One causal head by hand equals F.scaled_dot_product_attention (diff "

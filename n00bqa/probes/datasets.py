@@ -32,7 +32,8 @@ from n00bqa.errors import ProbeError
 from n00bqa.probes.base import Context, Prediction, Probe, Report, Table, check_ranges
 from n00bqa.probes.lib.data import science_questions
 
-SLICES = ("train[:10]", "train[:10%]", "train[-5:]", "train[10%:20%]", "train[:50%]+test[:2]")
+# test[:35%] of the 16 test rows asks for 5.6 rows: it exercises the rounding (closest: 6; floor: 5).
+SLICES = ("train[:10]", "train[:10%]", "train[-5:]", "train[10%:20%]", "train[:50%]+test[:2]", "test[:35%]")
 TEST_ROWS = 16  # the last questions of science_mc.json form the test split
 VECTOR_WIDTH = 256  # float32 entries per row of the big table: 1 KiB a row
 SMALL_FRACTION = 0.1  # "a small fraction of its size": under a tenth
@@ -78,6 +79,7 @@ class Numbers:
     splits: dict[str, int]  # split -> rows
     slice_rows: dict[str, int]  # split expression -> rows
     slices_match_python: bool  # every slice holds the rows plain list slicing gives
+    fractional_slices: dict[str, float]  # expression -> rows asked for, when not a whole number
     # 2. indexing
     types: dict[str, str]  # expression -> the type it returns: ds[0], ds[:3], ds["prompt"], ...
     row_keys: list[str]
@@ -162,11 +164,16 @@ def _measure(opts: Options, ctx: Context, tmp: Path) -> Numbers:
     # -- 1. load_dataset: splits, and slices of them at load time ------------------------------------------
     splits = datasets.load_dataset("json", data_files=data_files, cache_dir=cache_dir)  # DatasetDict
     train = splits["train"]
-    slice_rows, matches = {}, True
+    slice_rows, matches, fractional = {}, True, {}
     by_split = {"train": questions[:-TEST_ROWS], "test": questions[-TEST_ROWS:]}
     for expression in SLICES:
         part = datasets.load_dataset("json", data_files=data_files, cache_dir=cache_dir, split=expression)
         slice_rows[expression] = len(part)
+        if "+" not in expression:  # a percent bound that falls between rows (one piece: its rows are the bound)
+            name, spec = expression.rstrip("]").split("[")
+            for bound in spec.split(":")[1:] if spec.startswith(":") else []:
+                if bound.endswith("%") and float(bound[:-1]) * len(by_split[name]) % 100:
+                    fractional[expression] = float(bound[:-1]) * len(by_split[name]) / 100
         matches &= list(part["prompt"]) == [q["prompt"] for q in python_slice(by_split, expression)]
     advance()
 
@@ -248,6 +255,7 @@ def _measure(opts: Options, ctx: Context, tmp: Path) -> Numbers:
         splits={name: len(ds) for name, ds in splits.items()},
         slice_rows=slice_rows,
         slices_match_python=bool(matches),
+        fractional_slices=fractional,
         types={"ds[0]": type(row).__name__, "ds[:3]": f"{type(rows).__name__} of {type(rows['prompt']).__name__}s",
                'ds["prompt"]': type(column).__name__, 'ds["prompt"][:3]': type(column_slice).__name__,
                "load_dataset(..., streaming=True)": type(streamed).__name__},
@@ -378,8 +386,11 @@ def report(n: Numbers, opts: Options) -> Report:
         + ", ".join(f"{name} ({rows} rows)" for name, rows in n.splits.items())
         + ". Split strings slice at load time: "
         + ", ".join(f"{e} has {r}" for e, r in n.slice_rows.items())
-        + (" rows, each the rows plain list slicing gives (percentages rounded to the closest row)."
-           if n.slices_match_python else " rows, and NOT all of them match plain list slicing."),
+        + (" rows, each the rows plain list slicing gives" if n.slices_match_python
+           else " rows, and NOT all of them match plain list slicing")
+        + (" with percentages rounded to the closest row: " + ", ".join(
+            f"{e} asks for {v:g} rows and holds {n.slice_rows[e]}" for e, v in n.fractional_slices.items()) + "."
+           if n.fractional_slices and n.slices_match_python else "."),
         f"Indexing: ds[0] is a {n.types['ds[0]']} with keys {', '.join(n.row_keys)}; ds[:3] is a "
         f"{n.types['ds[:3]']}, columns not rows, because the storage is columnar; ds[\"prompt\"] is a lazy "
         f"{n.types[COLUMN]} and ds[\"prompt\"][:3] a {n.types[COLUMN + '[:3]']}.",

@@ -45,7 +45,7 @@ class Options:
     text: str = field(default="the cat sat on the mat", metadata={
         "help": "Text to look up in MiniLM's table; use a repeated word to see gradients add up."})
     big_vocab: int = field(default=250_000, metadata={
-        "help": "Rows of the large table used to time a dense vs a sparse backward + step."})
+        "help": "Rows of the large table used to time a dense vs a sparse training step (zero_grad, forward, backward, step)."})
     # 250k × 256 keeps the default run well under a minute on 2 busy cores; --big-dim 1024 is a
     # typical LLM width (a dense Adam step then moves 4 GB of fp32 state and takes seconds).
     big_dim: int = field(default=256, metadata={"help": "Columns of the large timing table."})
@@ -289,7 +289,7 @@ def measure(opts: Options, ctx: Context) -> Numbers:
             sparseadam_nonzero_rows = int(exp_avg.ne(0).any(dim=1).sum())
     advance(1)
 
-    # 7. Time one backward + step on a large table: dense grad + Adam vs sparse grad + SparseAdam.
+    # 7. Time one training step (zero_grad + forward + backward + step) on a large table: dense grad + Adam vs sparse grad + SparseAdam.
     generator = torch.Generator().manual_seed(ctx.seed)
     batch = torch.randint(0, opts.big_vocab, (opts.batch_tokens,), generator=generator)  # (N,)
     timed, median_seconds = {}, {}
@@ -395,9 +395,9 @@ def report(n: Numbers, opts: Options) -> Report:
         f"{n.optimizer_steps} steps ({n.rows_with_grad_any_step} rows had a gradient in some step). SGD keeps "
         f"{runs['sgd'].state_bytes:,} bytes, SGD+momentum {runs['sgd_momentum'].state_bytes:,}, Adagrad "
         f"{runs['adagrad'].state_bytes:,}, RMSprop {runs['rmsprop'].state_bytes:,}.",
-        f"On a {opts.big_vocab:,} × {opts.big_dim} table with {opts.batch_tokens:,} tokens per step, backward + "
-        f"step takes {dense.step_ms:.0f} ms dense with Adam and {sparse.step_ms:.0f} ms sparse "
-        f"with SparseAdam (median of {opts.reps}): "
+        f"On a {opts.big_vocab:,} × {opts.big_dim} table with {opts.batch_tokens:,} tokens per step, one training "
+        f"step (zero_grad, forward, backward, optimizer step) takes {dense.step_ms:.0f} ms dense with Adam and "
+        f"{sparse.step_ms:.0f} ms sparse with SparseAdam (median of {opts.reps}): "
         + (f"sparse is {n.sparse_speedup:.1f}× faster" if n.sparse_speedup > 1 else
            f"sparse is not faster here (dense / sparse time = {n.sparse_speedup:.2f})")
         + f". The sparse gradient's storages hold {sparse.grad_bytes:,} bytes against "
@@ -419,7 +419,7 @@ def report(n: Numbers, opts: Options) -> Report:
                      "distinct": "rows_moved_without_grad", "state bytes": "state_bytes"},
                  note="Per step: rows whose values changed while their gradient that step was zero; distinct: over all "
                    "steps. Each optimizer starts from the same table. state bytes: read from its state tensors."),
-        Table.of(f"backward + step on a {opts.big_vocab:,} × {opts.big_dim} table", n.timed, {
+        Table.of(f"zero_grad + forward + backward + step on a {opts.big_vocab:,} × {opts.big_dim} table", n.timed, {
                      "variant": lambda key, _: {"dense": "dense + Adam", "sparse": "sparse + SparseAdam"}[key],
                      "median ms": lambda _, t: round(t.step_ms, 1), "grad bytes": "grad_bytes",
                      "state bytes": "state_bytes"},

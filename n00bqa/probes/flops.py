@@ -98,6 +98,8 @@ class Numbers:
     counted_over_formula: float
     counted_over_six_n_t: float
     attention_share: float  # attention term / formula
+    attention_crossover_len: float  # T at which 12·L·T·d equals 6·N: N / (2·L·d)
+    seq_len_over_crossover: float  # T / that length
     gpt3: dict  # GPT-3 175B's shape and its attention share by the same formula
     flops_by_op: dict[str, int]  # aten op ("mm", "bmm") -> FLOPs counted, largest first
     sdpa_counted_flops: int  # the same model with F.scaled_dot_product_attention, counted
@@ -191,12 +193,17 @@ def measure(opts: Options, ctx: Context) -> Numbers:
 
     gpt3 = training_flops(matrix_params(GPT3["n_layer"], GPT3["n_embd"], GPT3["vocab_size"]), GPT3["n_layer"],
                           GPT3["n_embd"], GPT3["seq_len"], tokens=1)
+    gpt3_crossover = matrix_params(GPT3["n_layer"], GPT3["n_embd"], GPT3["vocab_size"]) / (
+        2 * GPT3["n_layer"] * GPT3["n_embd"])  # T at which GPT-3's attention term equals its 6·N
     return Numbers(
         matrix_params=n_matrix, params=model.get_num_params(non_embedding=False), tokens_per_step=B * T,
         counted_flops=counted.total, formula_flops=formula["total"], six_n_t_flops=formula["six_n_t"],
         attention_flops=formula["attention"], counted_over_formula=counted.total / formula["total"],
         counted_over_six_n_t=counted.total / formula["six_n_t"], attention_share=formula["attention"] / formula["total"],
-        gpt3={**GPT3, "attention_share": gpt3["attention"] / gpt3["total"]},
+        attention_crossover_len=n_matrix / (2 * opts.n_layer * opts.n_embd),
+        seq_len_over_crossover=T / (n_matrix / (2 * opts.n_layer * opts.n_embd)),
+        gpt3={**GPT3, "attention_share": gpt3["attention"] / gpt3["total"],
+              "attention_crossover_len": gpt3_crossover, "seq_len_over_crossover": GPT3["seq_len"] / gpt3_crossover},
         flops_by_op=dict(sorted(counted.by_op.items(), key=lambda kv: -kv[1])), sdpa_counted_flops=sdpa_counted, cpu_sdpa_has_formula=has_formula,
         matmul_size=n, matmul_peak_gflops=peak, matmul_median_gflops=statistics.median(rates),
         step_seconds=step_seconds, achieved_gflops=achieved, mfu=achieved / peak,
@@ -218,12 +225,15 @@ def report(n: Numbers, opts: Options) -> Report:
         f"FlopCounterMode counts {n.counted_flops:,} FLOPs; 6·N·tokens plus the attention term "
         f"12·L·T·d·tokens gives {n.formula_flops:,}: ratio {n.counted_over_formula:.6f}"
         + (" (exactly equal)." if exact else "."),
-        f"The attention term is {n.attention_share:.1%} of it here, because T = {opts.seq_len} is "
-        f"comparable to d = {opts.n_embd}; 6·N·tokens alone ({n.six_n_t_flops:,}) undercounts by that much "
-        f"(counted / 6NT = {n.counted_over_six_n_t:.4f}). At GPT-3 175B's shape ({n.gpt3['n_layer']} layers, width "
-        f"{n.gpt3['n_embd']:,}, context {n.gpt3['seq_len']:,}) the same formula gives attention "
-        f"{n.gpt3['attention_share']:.1%}: wide models make T "
-        "small next to 6·d, which is why C ≈ 6·N·D is the rule of thumb.",
+        f"The attention term is {n.attention_share:.1%} of it here. Per token it is 12·L·T·d against 6·N for the "
+        f"weights, so it would equal them at T = N / (2·L·d) = {n.attention_crossover_len:,.0f}; T = "
+        f"{opts.seq_len} is {n.seq_len_over_crossover:.2f} of that. 6·N·tokens alone "
+        f"({n.six_n_t_flops:,}) undercounts by that much (counted / 6NT = {n.counted_over_six_n_t:.4f}). At "
+        f"GPT-3 175B's shape ({n.gpt3['n_layer']} layers, width {n.gpt3['n_embd']:,}, context "
+        f"{n.gpt3['seq_len']:,}) the same formula gives attention {n.gpt3['attention_share']:.1%}: its "
+        f"crossover is T = {n.gpt3['attention_crossover_len']:,.0f}, so its context is "
+        f"{n.gpt3['seq_len_over_crossover']:.2f} of it. Width pushes the crossover out (N "
+        "grows as d², the attention term as d), which is why C ≈ 6·N·D is the rule of thumb.",
         f"With F.scaled_dot_product_attention instead, FlopCounterMode counts only {n.sdpa_counted_flops:,}: "
         f"the {missing:,} attention FLOPs vanish because it has "
         f"{'a' if n.cpu_sdpa_has_formula else 'no'} formula for the CPU's fused kernel "

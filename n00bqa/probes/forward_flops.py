@@ -3,7 +3,9 @@
 
 Each well-known architecture is built from its published configuration on PyTorch's `meta` device
 and one forward pass is counted by `torch.utils.flop_counter.FlopCounterMode` (through
-`lib.counting.count_flops`), at T = min(--seq-len, the model's positions). Beside it stands the usual
+`lib.counting.count_flops`), at T = --seq-len where the model can read it, else at its position
+table's rows; what it can read is measured, by running a tiny twin of it (same class and position
+scheme) on the CPU at that length, not read from its config. Beside it stands the usual
 formula, 2 FLOPs per matrix parameter + 4 × blocks × T × d_attn, and the gap between the two is
 explained term by term (biases and norms are not matmuls; a pooler reads one token; DeBERTa's
 disentangled attention). A FLOP is one multiply or one add: a multiply-accumulate (MAC) is 2 FLOPs.
@@ -22,6 +24,9 @@ from n00bqa.probes.base import Context, Prediction, Probe, Report, Table, check_
 
 BUNDLED = "all-MiniLM-L6-v2"
 FLOPS_GAP_NOTABLE = 0.02  # a formula within 2 % of the count is "close"; beyond, its gap is explained in full
+# The longest a twin is run to see whether a model reads --seq-len (its attention is T × T; at 2048 a
+# twin's forward takes seconds). Beyond it, a model that read READ_CHECK_MAX is counted at --seq-len, said so.
+READ_CHECK_MAX = 2048
 
 
 # --- 1. Options ---------------------------------------------------------------------------------
@@ -30,8 +35,8 @@ class Options:
     model: str | None = field(default=None, metadata={
         "help": "A local Hugging Face model folder (config.json) to count instead of the built-in architectures."})
     seq_len: int = field(default=1024, metadata={
-        "help": "Sequence length for the forward FLOPs per token (each model is counted at the smaller of this "
-                "and its own number of positions)."})
+        "help": "Sequence length for the forward FLOPs per token (a model that cannot read this many tokens, "
+                "tried on a tiny twin, is counted at its position table's rows)."})
 
 
 def check(opts: Options) -> None:
@@ -47,8 +52,10 @@ def check(opts: Options) -> None:
 class ModelFlops:
     """One model; its numbers become `<model>.<field>` metrics (`gpt2.forward_flops_per_token`)."""
 
-    positions: int | None
-    flops_seq_len: int  # T = min(--seq-len, positions)
+    positions: int | None  # as its config states (a table's rows, or the length it was trained at)
+    flops_seq_len: int  # T = --seq-len if the twin read it, else the position table's rows
+    read_check_len: int  # the twin ran at min(--seq-len, READ_CHECK_MAX) tokens ...
+    reads_seq_len: bool  # ... with finite outputs (True) or an error (False)
     forward_flops_per_token: float  # counted by FlopCounterMode, / T
     forward_macs_per_token: float
     forward_flops_formula: int
@@ -58,6 +65,7 @@ class ModelFlops:
     encoder_flops_per_token: float | None = None  # encoder-decoders: per source token
     decoder_flops_per_token: float | None = None  # ... per target token, LM head included
     # report only
+    read_error: str = ""  # the twin's error at read_check_len tokens
     causal: str = ""  # "yes" for a causal LM
     gap_terms: list[list[Any]] = field(default_factory=list)  # [label, FLOPs per token]
 
@@ -152,14 +160,32 @@ def formula_gap_terms(counts: Any, config: Any, seq_len: int) -> list[tuple[str,
     return [(label, value) for label, value in terms if value != 0]
 
 
-def measure_model(model: Any, config: Any, seq_len: int) -> ModelFlops:
-    """Count one model's forward FLOPs (on meta) at a length it can read, and set the formula beside."""
+def readable_length(name: str, config: Any, class_name: str | None, seq_len: int) -> tuple[int, int, str]:
+    """(T to count at, the length the twin was run at, its error or ""): --seq-len if a tiny twin reads
+    min(--seq-len, READ_CHECK_MAX) tokens; else the rows of its position table, which the twin must read."""
+    from n00bqa.probes.lib.configs import model_positions, reads_length
+
+    check_len = min(seq_len, READ_CHECK_MAX)
+    error = reads_length(name, config, class_name, check_len)
+    if error is None:
+        return seq_len, check_len, ""
+    rows = model_positions(config)
+    if rows is None or rows >= check_len or reads_length(name, config, class_name, rows) is not None:
+        raise ProbeError(f"{name} cannot read {check_len} tokens ({error}) and no shorter length is known; "
+                         "try a smaller --seq-len")
+    return rows, check_len, error
+
+
+def measure_model(model: Any, config: Any, T: int, read: tuple[int, str] = (0, "")) -> ModelFlops:
+    """Count one model's forward FLOPs (on meta) at T tokens, and set the formula beside.
+
+    `read`: (the length a twin was run at, its error or "") from `readable_length`.
+    """
     from n00bqa.probes.lib.configs import model_positions
     from n00bqa.probes.lib.counting import count_by_component
 
     counts = count_by_component(model)
     positions = model_positions(config)
-    T = min(seq_len, positions) if positions else seq_len
     counted = count_forward_flops(model, T)
     formula = formula_flops_per_token(counts, config, T)
     per_token = counted["total"] / T
@@ -167,7 +193,8 @@ def measure_model(model: Any, config: Any, seq_len: int) -> ModelFlops:
     gap = per_token - formula
     name = type(model).__name__
     return ModelFlops(
-        positions=positions, flops_seq_len=T, forward_flops_per_token=per_token, forward_macs_per_token=per_token / 2,
+        positions=positions, flops_seq_len=T, read_check_len=read[0] or T, reads_seq_len=not read[1],
+        read_error=read[1], forward_flops_per_token=per_token, forward_macs_per_token=per_token / 2,
         forward_flops_formula=formula, forward_flops_gap=gap, forward_flops_gap_fraction=gap / per_token,
         forward_flops_unexplained=gap - sum(v for _, v in terms),
         encoder_flops_per_token=counted["encoder"] / T if config.is_encoder_decoder else None,
@@ -186,10 +213,11 @@ def measure(opts: Options, ctx: Context) -> Numbers:
     else:
         folder, config, class_name = folder_config(opts.model)
         models = [(BUNDLED if folder == resolve_model_dir(None) else folder.name, config, class_name)]
-    advance = ctx.task("Counting forward FLOPs", len(models))
+    advance = ctx.task("Running a twin at --seq-len, counting forward FLOPs", len(models))
     numbers: Numbers = {}
     for name, config, class_name in models:
-        numbers[name] = measure_model(build_model(config, class_name), config, opts.seq_len)
+        T, check_len, error = readable_length(name, config, class_name, opts.seq_len)
+        numbers[name] = measure_model(build_model(config, class_name), config, T, (check_len, error))
         advance()
     return numbers
 
@@ -205,19 +233,41 @@ def _names(items: list[str]) -> str:
     return ", ".join(items[:-1]) + (" and " if len(items) > 1 else "") + items[-1] if items else "none"
 
 
+def _reading_sentence(numbers: Numbers, seq_len: int) -> str:
+    """What each model read, as its twin's forward showed (the verdict is the twin's error or its absence)."""
+    check_len = min(seq_len, READ_CHECK_MAX)
+    read = [n for n, c in numbers.items() if c.reads_seq_len]
+    failed = [n for n, c in numbers.items() if not c.reads_seq_len]
+    sentence = (f"What each model can read was measured, not taken from its config: a tiny twin (same class and "
+                f"position scheme, small widths, random weights) ran a {check_len}-token forward on the CPU.")
+    if read:
+        sentence += f" {_names(read)} gave finite outputs"
+        trained = [f"{n} {numbers[n].positions}" for n in read
+                   if numbers[n].positions is not None and numbers[n].positions < check_len]
+        if trained:
+            sentence += (" although their configs state fewer positions (" + ", ".join(trained) + "): those are "
+                         "lengths they were trained at, not a table's rows")
+        sentence += "."
+    by_error: dict[tuple[str, int], list[str]] = {}
+    for n in failed:  # models that failed the same way, at the same table size, in one clause
+        by_error.setdefault((numbers[n].read_error.split(". ")[0], numbers[n].flops_seq_len), []).append(n)
+    for (why, rows), names in by_error.items():
+        sentence += (f" {_names(names)} failed ({why}), so {'each is' if len(names) > 1 else 'it is'} counted at "
+                     f"its {rows}-row position table, where its twin runs.")
+    if seq_len > READ_CHECK_MAX and read:
+        sentence += (f" Twins run at most {READ_CHECK_MAX} tokens here: that those that read {READ_CHECK_MAX} also "
+                     f"read {seq_len} is assumed, not run.")
+    return sentence
+
+
 def report(numbers: Numbers, opts: Options) -> Report:
     findings = []
-    capped = [n for n, c in numbers.items() if c.flops_seq_len < opts.seq_len]
     lengths = ", ".join(f"{n} {c.flops_seq_len}" for n, c in numbers.items())
-    sentence = (f"FLOPs are counted by torch's FlopCounterMode over one forward pass on the meta device (where "
-                "attention runs as plain matmuls, which it counts; on the CPU, torch's fused attention kernel is "
-                "missing from its registry and the attention FLOPs would be lost), at T = the smaller of "
-                f"--seq-len {opts.seq_len} and the model's positions: {lengths}.")
-    if capped:
-        limits = sorted({numbers[n].positions for n in capped})
-        sentence += (f" {_names(capped)} cannot read {opts.seq_len} tokens (their configs give "
-                     + _names([f"{v}" for v in limits]) + " positions), so each is counted at its own limit.")
-    findings.append(sentence)
+    findings.append(f"FLOPs are counted by torch's FlopCounterMode over one forward pass on the meta device (where "
+                    "attention runs as plain matmuls, which it counts; on the CPU, torch's fused attention kernel is "
+                    "missing from its registry and the attention FLOPs would be lost), at T = --seq-len "
+                    f"{opts.seq_len} where the model reads it, else its position table's rows: {lengths}.")
+    findings.append(_reading_sentence(numbers, opts.seq_len))
     first_name, first = next(iter(numbers.items()))
     findings.append(f"A FLOP is one multiply or one add, so a multiply-accumulate (MAC) is 2 FLOPs, as FlopCounterMode "
                     f"and the formula both count: {first_name} costs {first.forward_flops_per_token / 1e6:,.1f} MFLOPs "
@@ -270,8 +320,8 @@ def report(numbers: Numbers, opts: Options) -> Report:
                  {"model": "key", "T": "flops_seq_len", "counted": lambda _, c: _millions(c.forward_flops_per_token),
                   "formula": lambda _, c: _millions(c.forward_flops_formula),
                   "gap %": lambda _, c: round(100 * c.forward_flops_gap_fraction, 3)},
-                 note="1 FLOP = one multiply or one add; a multiply-accumulate = 2 FLOPs. T = min(--seq-len, the "
-                      "model's positions). formula: 2 × (non-table parameters + a tied output table) + 4 × blocks "
+                 note="1 FLOP = one multiply or one add; a multiply-accumulate = 2 FLOPs. T = --seq-len if a "
+                      "tiny twin of the model reads it, else its position table's rows. formula: 2 × (non-table parameters + a tied output table) + 4 × blocks "
                       "× T × d_attn. An encoder-decoder reads T source and T target tokens."),
         Table("The formula's gap, term by term (MFLOPs per token)", ["model", "term", "MFLOPs"], terms,
               note="counted = formula + these terms; 'unexplained' is listed only when it is not 0."),

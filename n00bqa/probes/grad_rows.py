@@ -23,6 +23,9 @@ from n00bqa.errors import ProbeError
 from n00bqa.probes.base import Context, Prediction, Probe, Report, Table
 
 BUNDLED = "all-MiniLM-L6-v2"
+# BERT as it was pretrained: BertForMaskedLM, whose MLM decoder is tied to the word table. The bare
+# BertModel row ("bert-base-uncased") is BERT under a task head that does not read that table.
+BERT_MLM = "bert-base-mlm"  # bert-base-uncased under BertForMaskedLM (a short name: tables fit 80 columns)
 GRAD_BATCH, GRAD_SEQ_LEN = 2, 8  # the short batch of the gradient pass: 16 tokens
 MAX_GRAD_PASS_PARAMS = 2_000_000_000  # a --model twin larger than this is not run (memory on a laptop)
 
@@ -181,6 +184,9 @@ def measure(opts: Options, ctx: Context) -> Numbers:
             twin = build_model(twin_config(name, config), class_name, "cpu")
             numbers[name] = measure_model(name, build_model(config, class_name), twin, ctx.seed)
             advance()
+            if name == "bert-base-uncased":  # the same config under its pretraining head
+                twin = build_model(twin_config(name, config), "BertForMaskedLM", "cpu")
+                numbers[BERT_MLM] = measure_model(BERT_MLM, build_model(config, "BertForMaskedLM"), twin, ctx.seed)
         # The bundled MiniLM: its pass runs on a private copy of the real model (the cached one stays untouched).
         import copy
 
@@ -207,6 +213,22 @@ def measure(opts: Options, ctx: Context) -> Numbers:
 # --- 4. report ----------------------------------------------------------------------------------
 def _names(items: list[str]) -> str:
     return ", ".join(items[:-1]) + (" and " if len(items) > 1 else "") + items[-1] if items else "none"
+
+
+def _bert_heads_sentence(bare: ModelRows, mlm: ModelRows) -> str:
+    """Under which head BERT's word table is row-sparse: each clause is the measured class."""
+    def word(m: ModelRows) -> TableRows:
+        return next(t for t in m.tables if t.role == "token id")
+
+    def verdict(t: TableRows) -> str:
+        return "row-sparse" if t.sparse_grad else "dense"
+
+    b, p = word(bare), word(mlm)
+    return (f"Whether BERT's word table is row-sparse depends on the head: as pretrained ({BERT_MLM}, "
+            f"BertForMaskedLM, whose decoder is tied to it) {p.grad_rows} of {p.twin_rows} rows got gradient, "
+            f"so it is {verdict(p)} ({100 * mlm.sparse_grad_fraction:.1f}% of the parameters row-sparse); as a "
+            f"bare BertModel, as under a classification head that never reads the table, {b.grad_rows} of "
+            f"{b.twin_rows} rows, so it is {verdict(b)} ({100 * bare.sparse_grad_fraction:.1f}%).")
 
 
 def report(models: Numbers, opts: Options) -> Report:
@@ -247,6 +269,8 @@ def report(models: Numbers, opts: Options) -> Report:
                             f"{t.shape[0]} rows (forward-flops counts it); yet its gradient is "
                             f"{'row-sparse' if t.sparse_grad else 'dense'}: {t.grad_rows} of {t.twin_rows} rows at "
                             f"T={GRAD_SEQ_LEN}, because attention then gathers only the relative distances present.")
+    if "bert-base-uncased" in models and BERT_MLM in models:
+        findings.append(_bert_heads_sentence(models["bert-base-uncased"], models[BERT_MLM]))
     segment = [(name, t) for name, t in rows if t.role == "token type"]
     if segment:
         findings.append("Token-type tables: " + "; ".join(f"{name}'s {t.grad_rows} of {t.twin_rows} rows"

@@ -24,7 +24,8 @@ from n00bqa.probes.base import Context, Prediction, Probe, Report, Table, check_
 IGNORE_INDEX = -100  # the label value PyTorch's cross_entropy (and transformers) skip
 INIT_RANGE = 0.02  # GPT-2's initializer_range: weights ~ N(0, 0.02^2)
 # A mean that differs from its expectation by more than this many standard errors is more than
-# sampling noise (two-sided, about 95% for a normal mean).
+# sampling noise. The words say "standard errors", never a confidence level: with the default 8 draws
+# the mean follows a t distribution with 7 degrees of freedom, whose two-sided 95 % point is 2.36, not 2.
 NOISE_STANDARD_ERRORS = 2.0
 
 # Real sentences of different lengths, so the batch needs padding (and -100 labels).
@@ -411,7 +412,12 @@ def report(n: Numbers, opts: Options) -> Report:
         "count for nothing.",
         f"At initialisation that random model's loss is {n.init_loss:.4f} against ln(V) = ln({V}) = "
         f"{n.ln_vocab:.4f}: the logits have std {n.init_logit_std:.3f} (≈ {n.initializer_range}·√{opts.n_embd} = "
-        f"{n.init_logit_std_predicted:.3f}), so softmax is nearly uniform and every token gets p ≈ 1/V. The excess "
+        f"{n.init_logit_std_predicted:.3f}), "
+        + ("so softmax is nearly uniform and every token gets p ≈ 1/V (the test below finds no excess beyond "
+           "noise). " if abs(n.init_excess_standard_errors) <= NOISE_STANDARD_ERRORS else
+           f"which is NOT small enough to call the softmax uniform: the test below puts the loss "
+           f"{n.init_excess_standard_errors:+.2f} standard errors from ln V. ")
+        + "The excess "
         f"{n.init_loss_minus_ln_vocab:+.4f} of this one model depends on its random weights, so the test uses "
         f"{n.init_draws} independent random inits: their mean first loss is {n.init_draws_mean_loss:.4f} "
         f"(standard error {n.init_draws_standard_error:.4f}), an excess over ln V of {n.init_draws_excess:+.4f} = "

@@ -238,7 +238,7 @@ def report(n: Numbers, opts: Options) -> Report:
         f"probabilities, so a token's weights sum to 1 (largest deviation {n.top_k_weight_sum_max_dev:.2g}).",
         f"Backpropagating one token's output through a layer's experts gives a non-zero gradient in "
         f"{n.experts_touched_per_token_per_layer} expert{'s' if n.experts_touched_per_token_per_layer > 1 else ''}' "
-        "weights, and in no others. Summed over the {opts.layers} "
+        f"weights, and in no others. Summed over the {opts.layers} "
         f"layers, a token touches {n.expert_params_touched_per_token:,} expert parameters "
         f"({'every token the same' if same else f'from {n.expert_params_touched_min:,} to {n.expert_params_touched_max:,}'}); "
         f"the formula layers x k x 3 x hidden x intermediate gives {n.expert_params_formula:,}: "

@@ -13,7 +13,8 @@ What it measures, in the order a learner meets it:
    through small weights gives near-equal logits);
 3. the unigram entropy: the loss of a model that knows only how often each character occurs;
 4. training: the loss curve (drawn in the terminal by plotext), the final held-out loss against
-   that entropy, the time it took, and a sample of generated text;
+   the best any context-free model can score on the same held-out characters (their own unigram
+   entropy), the time it took, and a sample of generated text;
 5. the parameter count against its closed form, and nanoGPT's own shakespeare_char and GPT-2
    configurations counted on the `meta` device the way nanoGPT prints them, with the validation
    loss its README reports for shakespeare_char.
@@ -104,9 +105,15 @@ def near_ln_vocab(initial_loss: float, ln_vocab: float, tolerance: float = INIT_
     return abs(initial_loss - ln_vocab) <= tolerance
 
 
-def uses_context(val_loss: float, unigram_entropy: float) -> bool:
-    """Held-out loss below the unigram entropy: the model knows more than character frequencies."""
-    return val_loss < unigram_entropy
+CONTEXT_SE = 2.0  # "uses context": the held-out loss is this many standard errors below the context-free floor
+
+
+def uses_context(val_loss: float, floor: float, standard_error: float | None) -> bool:
+    """The held-out loss sits more than CONTEXT_SE standard errors below `floor`, the unigram entropy of the
+    held-out characters it was scored on: no model that ignores context can score below that floor on
+    them (cross-entropy = entropy + KL >= entropy), so a loss clearly under it uses context. Without a
+    standard error (one eval batch) nothing is claimed."""
+    return standard_error is not None and val_loss + CONTEXT_SE * standard_error < floor
 
 
 # --- 2. Numbers ---------------------------------------------------------------------------------
@@ -139,10 +146,13 @@ class Numbers:
     initial_loss_expected: float  # ln V + std²/2 for Gaussian logits of that spread
     init_tolerance: float
     unigram_entropy: float  # nats: entropy of the training characters' frequencies
+    unigram_train_on_val: float  # nats: those training frequencies (add-one) scored on the held-out text
+    val_floor: float  # nats: unigram entropy of the held-out characters the final val loss scored
+    val_loss_se: float | None  # standard error of the final val loss over its eval batches (None: one batch)
     char_counts: list[CharCount]  # most frequent first (report only)
     final_train_loss: float
     final_val_loss: float
-    val_below_unigram: float  # unigram entropy - final val loss
+    val_below_floor: float  # val_floor - final val loss
     params: int  # unique parameters of our model
     params_formula: int
     non_embedding_params: int  # what nanoGPT would print (wpe left out)
@@ -194,11 +204,21 @@ def measure(opts: Options, ctx: Context) -> Numbers:
     config = config_for(opts, opts.block_size, V)
     model = GPT(config)
 
+    last_val: dict = {}  # the latest val estimate's batch losses and the characters it scored
+
     @torch.no_grad()
     def estimate_loss() -> dict[str, float]:
         model.eval()
-        out = {split: sum(float(model(*get_batch(split))[1]) for _ in range(opts.eval_batches)) / opts.eval_batches
-               for split in splits}
+        out = {}
+        for split in splits:
+            losses, targets = [], []
+            for _ in range(opts.eval_batches):
+                x, y = get_batch(split)  # (B, T), (B, T)
+                losses.append(float(model(x, y)[1]))
+                targets.append(y.flatten())  # (B*T,)
+            out[split] = sum(losses) / opts.eval_batches
+            if split == "val":
+                last_val.update(losses=losses, targets=torch.cat(targets))
         model.train()
         return out
 
@@ -271,15 +291,23 @@ def measure(opts: Options, ctx: Context) -> Numbers:
 
     ln_vocab = math.log(V)
     unigram = unigram_entropy(splits["train"], V)
+    # The context-free baselines on held-out text: the training frequencies (add-one, so a character
+    # unseen in training costs a finite amount) scored on the whole held-out tail, and the floor for ANY
+    # context-free model on the very characters the final val loss scored: their own unigram entropy.
+    q = (torch.bincount(splits["train"], minlength=V).double() + 1) / (n_train + V)  # (V,)
+    train_on_val = float(-q.log()[splits["val"]].mean())
+    floor = unigram_entropy(last_val["targets"], V)
+    val_losses = torch.tensor(last_val["losses"], dtype=torch.float64)  # (eval_batches,)
+    val_se = float(val_losses.std() / math.sqrt(len(val_losses))) if len(val_losses) > 1 else None
     tokens_per_step = opts.batch_size * opts.block_size
     return Numbers(
         text_chars=len(data), train_chars=n_train, val_chars=len(data) - n_train, vocab_size=V, ln_vocab=ln_vocab,
         init_std=INIT_STD, init_logit_std=init_logit_std, init_logit_std_predicted=INIT_STD * math.sqrt(opts.n_embd),
         initial_loss=first["train"], initial_minus_ln_vocab=first["train"] - ln_vocab,
         initial_loss_expected=ln_vocab + init_logit_std ** 2 / 2, init_tolerance=INIT_TOLERANCE,
-        unigram_entropy=unigram, char_counts=char_counts,
-        final_train_loss=final.train, final_val_loss=final.val,
-        val_below_unigram=unigram - final.val,
+        unigram_entropy=unigram, unigram_train_on_val=train_on_val, val_floor=floor, val_loss_se=val_se,
+        char_counts=char_counts, final_train_loss=final.train, final_val_loss=final.val,
+        val_below_floor=floor - final.val,
         params=model.get_num_params(non_embedding=False), params_formula=params_closed_form(config),
         non_embedding_params=model.get_num_params(),
         train_seconds=round(train_seconds, 2), tokens_per_second=round(tokens_per_step * opts.steps / train_seconds),
@@ -307,9 +335,24 @@ def loss_plot(curve: list[LossPoint]) -> str:
     return "\n".join(line.rstrip() for line in text.splitlines())
 
 
+def _context_sentence(n: Numbers, learned: bool) -> str:
+    """The verdict on context, with the two context-free baselines scored on held-out text."""
+    se = ("one eval batch gives no standard error, so no claim is made; raise --eval-batches" if n.val_loss_se is None
+          else f"standard error {n.val_loss_se:.4f} over the eval batches")
+    baselines = (f"A model that ignores context scores, on the same held-out characters, at best their own unigram "
+                 f"entropy {n.val_floor:.4f} (the training frequencies alone score {n.unigram_train_on_val:.4f} on the "
+                 f"held-out text); the loss is {abs(n.val_below_floor):.4f} nats "
+                 f"{'below' if n.val_below_floor > 0 else 'above'} that floor ({se}). ")
+    if learned:
+        return baselines + (f"More than {CONTEXT_SE:g} standard errors below it, so the model uses the characters "
+                            "before each one.")
+    return baselines + (f"That is NOT {CONTEXT_SE:g} standard errors below it: no context-free model is ruled out, "
+                        "so the run does not show the model using context; train longer (--steps).")
+
+
 def report(n: Numbers, opts: Options) -> Report:
     near = near_ln_vocab(n.initial_loss, n.ln_vocab, n.init_tolerance)
-    learned = uses_context(n.final_val_loss, n.unigram_entropy)
+    learned = uses_context(n.final_val_loss, n.val_floor, n.val_loss_se)
     sc, g2 = n.shakespeare_char, n.gpt2
     top, rare = n.char_counts[0], n.char_counts[-1]
     findings = [
@@ -324,17 +367,14 @@ def report(n: Numbers, opts: Options) -> Report:
         f"{n.init_logit_std:.3f}); the "
         f"softmax is almost flat and every character gets p ≈ 1/V. Logits that spread adds only std²/2, "
         f"predicting {n.initial_loss_expected:.4f}.",
-        f"A model that ignores context and knows only how often each character occurs scores the unigram "
-        f"entropy, {n.unigram_entropy:.4f} nats: below ln V because characters are not equally common "
+        f"A model that ignores context and knows only how often each character occurs scores, on the training "
+        f"text, its unigram entropy, {n.unigram_entropy:.4f} nats: below ln V because characters are not equally common "
         f"(the most frequent, {top.char}, is {top.share:.1%} of the training text; the rarest, {rare.char}, "
         f"occurs {rare.count} times).",
         f"After {opts.steps} AdamW steps of {n.tokens_per_step:,} characters ({opts.batch_size} sequences of "
         f"{opts.block_size}) in {n.train_seconds:.1f} s ({n.tokens_per_second:,.0f} characters/s on this CPU), "
-        f"the held-out loss is {n.final_val_loss:.4f} (train {n.final_train_loss:.4f}): "
-        + (f"{n.val_below_unigram:.4f} nats below the unigram entropy, so the model uses "
-           f"the characters before each one." if learned else
-           f"NOT below the unigram entropy {n.unigram_entropy:.4f}: it has not learned to use context yet; "
-           "train longer (--steps)."),
+        f"the held-out loss is {n.final_val_loss:.4f} (train {n.final_train_loss:.4f}). "
+        + _context_sentence(n, learned),
         f"Our GPT has {n.params:,} parameters; the closed form under the configurations table gives "
         f"{n.params_formula:,} ({'equal' if n.params == n.params_formula else 'NOT equal'}), the tied "
         f"table counted once. nanoGPT would print get_num_params() = {n.non_embedding_params:,}: it leaves "
@@ -378,7 +418,8 @@ def report(n: Numbers, opts: Options) -> Report:
     return Report(
         summary=(f"A {n.params:,}-parameter GPT written like nanoGPT starts at loss {n.initial_loss:.3f} ≈ ln "
                  f"{n.vocab_size} = {n.ln_vocab:.3f} and reaches {n.final_val_loss:.3f} held out in "
-                 f"{n.train_seconds:.1f} s, against {n.unigram_entropy:.3f} for character frequencies alone."),
+                 f"{n.train_seconds:.1f} s, against {n.val_floor:.3f} for character frequencies alone on the same "
+                 "held-out characters."),
         findings=findings,
         tables=tables,
         model=f"our GPT ({opts.n_layer} layers, {opts.n_head} heads, width {opts.n_embd}), trained here",

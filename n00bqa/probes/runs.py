@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from n00bqa.atomic import atomic_write_text
+from n00bqa.errors import N00bqaError, ProbeError
 from n00bqa.guards import is_probe_name
 from n00bqa.probes.base import Context, Probe, ProbeResult, flat_metrics, report_with_verdicts
 from n00bqa.reporter import NullReporter, Reporter
@@ -80,11 +81,12 @@ def run_probe(study: Study | None, probe: Probe, opts: Any, seed: int = 0, repor
     torch.set_num_threads(threads)
     start = time.perf_counter()
     try:
-        numbers = probe.measure(opts, ctx)
+        numbers = _step(study, probe, "measure", probe.measure, opts, ctx)
     finally:
         torch.set_num_threads(default_threads)
     seconds = round(time.perf_counter() - start, 3)
-    report, verdicts = report_with_verdicts(probe.report, numbers, opts)
+    report, verdicts = report_with_verdicts(
+        lambda n, o: _step(study, probe, "report", probe.report, n, o), numbers, opts)
     environment = {
         **_versions(),
         "probe_sha256": probe_sha256(study, probe.name),
@@ -110,6 +112,40 @@ def run_probe(study: Study | None, probe: Probe, opts: Any, seed: int = 0, repor
     if cache and study is not None:
         save_result(study, result)
     return result
+
+
+def _step(study: Study | None, probe: Probe, step: str, function: Any, *args: Any) -> Any:
+    """`function(*args)`; a probe's own bug (any exception but a ProbeError it raises on purpose)
+    becomes one ProbeError naming the probe file's line that raised it, with the original as its
+    cause (N00BQA_DEBUG=1 prints both)."""
+    try:
+        return function(*args)
+    except N00bqaError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - the probe is the learner's code: anything can happen in it
+        raise ProbeError(f"probe {probe.name} failed in {step}: {_where(study, function, exc)}: "
+                         f"{type(exc).__name__}: {exc} (N00BQA_DEBUG=1 shows the traceback)") from exc
+
+
+def _where(study: Study | None, function: Any, exc: BaseException) -> str:
+    """`probes/x.py:LINE`: the last line of the probe's own file in the traceback (else the last line)."""
+    import inspect
+    import traceback
+
+    frames = traceback.extract_tb(exc.__traceback__)
+    try:
+        source = Path(inspect.getsourcefile(function) or "").resolve()
+    except TypeError:  # a builtin or a C function: no source file
+        source = None
+    own = [f for f in frames if source is not None and Path(f.filename).resolve() == source]
+    frame = (own or frames)[-1]
+    path = Path(frame.filename)
+    if study is not None:
+        try:
+            path = path.resolve().relative_to(Path(study.root).resolve())
+        except ValueError:
+            pass
+    return f"{path}:{frame.lineno}"
 
 
 def _cache_dir(study: Study) -> Path:

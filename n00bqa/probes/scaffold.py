@@ -26,6 +26,10 @@ def check_probe_name(name: str) -> str:
                          "letter, e.g. my-probe")
     if name in ("new", "template"):
         raise ProbeError(f"probe name {name!r} is reserved; pick another, e.g. my-{name}")
+    if name == "test" or name.startswith("test-"):  # probes/test_*.py are the probes' tests, never probes
+        rest = name[5:] or "my"
+        raise ProbeError(f"probe name {name!r} would be written as probes/{name.replace('-', '_')}.py, the name of "
+                         f"a probe's tests; pick a name not starting with 'test-', e.g. {rest}-test")
     return name
 
 

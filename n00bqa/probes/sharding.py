@@ -6,6 +6,8 @@ mesh, and changing that annotation is a collective. The probe counts, with CommD
 collectives each redistribution issues and the bytes each rank holds before and after; then it
 splits the GPT block's MLP Megatron-style (c_fc column-parallel, c_proj row-parallel, with
 `parallelize_module`) and compares its output and input gradient with the same MLP on one process.
+Beside DTensor's choice of collective stands the backend's own: all-to-all called directly on the
+same ranks, to tell what the backend can do from what DTensor chooses to issue.
 """
 
 from __future__ import annotations
@@ -72,7 +74,7 @@ class Move:
     kind: str  # the collective it calls for: all-gather, all-reduce, none, all-to-all
     of_kind: int  # collectives of that kind it issued
     collectives: int  # of any kind
-    issued: str  # what this backend used ("all-gather" for Shard(0) -> Shard(1) on gloo: DTensor's fallback)
+    issued: str  # what DTensor used ("all-gather" for Shard(0) -> Shard(1) on a CPU mesh: its own fallback)
     ring_bytes_per_rank: float  # ring formula over the measured collective(s)
 
 
@@ -111,6 +113,10 @@ class Numbers:
     tolerance: float
     port: int
     busy_ports: list[int]
+    mesh_device: str = "cpu"  # the device mesh's device type, which DTensor's choice depends on
+    # the backend's own all-to-all, called directly on every rank: name -> ran and delivered every block
+    raw_all_to_all: dict[str, bool] = field(default_factory=dict)
+    raw_all_to_all_errors: dict[str, str] = field(default_factory=dict)  # report only: name -> its error
 
 
 # --- 3. measure ---------------------------------------------------------------------------------
@@ -166,6 +172,26 @@ def sharding_rank(rank: RankContext, job: dict) -> dict:
     with mode:
         sharded.redistribute(mesh, [Shard(1)]).to_local()
     out["shard0_to_shard1"] = {"calls": mode.calls}
+
+    # The backend's own all-to-all, called directly: rank r sends block j (value r*N + j) to rank j,
+    # so rank r must receive block j = j*N + r from each rank j.
+    import torch.distributed as dist
+
+    send = torch.arange(n, dtype=torch.float32, device=rank.device) + me * n  # (N,): block j goes to rank j
+    expect = torch.arange(n, dtype=torch.float32, device=rank.device) * n + me  # (N,)
+    raw = {}
+    for name in ("all_to_all_single", "all_to_all"):
+        recv = torch.full_like(send, -1.0)  # (N,)
+        try:
+            if name == "all_to_all_single":
+                dist.all_to_all_single(recv, send)
+            else:
+                dist.all_to_all(list(recv.chunk(n)), list(send.chunk(n)))  # N views of recv, one per sender
+            raw[name] = "" if torch.equal(recv, expect) else f"wrong blocks {recv.tolist()}"
+        except (RuntimeError, NotImplementedError, ValueError) as exc:
+            raw[name] = str(exc).splitlines()[0] or type(exc).__name__
+    out["raw_all_to_all"] = raw
+    out["mesh_device"] = mesh.device_type
 
     # The MLP, Megatron-style: c_fc split by output columns, c_proj by input rows.
     mlp = build_block(job["d_model"], 1, job["seed"]).mlp.to(rank.device)  # the GPT block's MLP
@@ -231,6 +257,10 @@ def measure(opts: Options, ctx: Context) -> Numbers:
         tolerance=TOLERANCE,
         port=launch.port,
         busy_ports=launch.busy_ports,
+        mesh_device=r0["mesh_device"],
+        raw_all_to_all={name: all(not r["raw_all_to_all"][name] for r in ranks) for name in r0["raw_all_to_all"]},
+        raw_all_to_all_errors={name: next((r["raw_all_to_all"][name] for r in ranks if r["raw_all_to_all"][name]), "")
+                               for name in r0["raw_all_to_all"]},
     )
 
 
@@ -244,6 +274,22 @@ def count_words(count: int, kind: str) -> str:
 
 def _shape(shape: list[int]) -> str:
     return " x ".join(str(s) for s in shape)
+
+
+def _transpose_sentence(transpose: Move, n: Numbers, backend: str) -> str:
+    """What DTensor issued for Shard(0) -> Shard(1), set against what the backend itself ran."""
+    ok = [f"dist.{name}" for name, good in n.raw_all_to_all.items() if good]
+    bad = [f"dist.{name} failed ({n.raw_all_to_all_errors[name]})" for name, good in n.raw_all_to_all.items()
+           if not good]
+    raw = f"Called directly on the same {backend} ranks, " + "; ".join(
+        ([" and ".join(ok) + " ran and delivered every rank's blocks"] if ok else []) + bad) + "."
+    if transpose.of_kind:
+        return f"an all-to-all, each rank trading (N-1)/N of its shard. {raw}"
+    return (f"DTensor gathered the whole tensor and kept its slice. {raw} "
+            + ("So the all-gather is DTensor's choice, not a gap in the backend: " if ok and not bad else
+               "DTensor does not try it in any case: ")
+            + f"it falls back to all-gather + chunk whenever the mesh's device is '{n.mesh_device}' (its code "
+            "comment says the CPU group lacks all-to-all), and by the same code calls all-to-all on a GPU mesh.")
 
 
 def report(n: Numbers, opts: Options) -> Report:
@@ -267,9 +313,7 @@ def report(n: Numbers, opts: Options) -> Report:
         f"Replicate -> Shard(0) took {count_words(slice_.collectives, 'collective')} (each rank "
         f"slices what it has). Shard(0) -> Shard(1) took {transpose.collectives} collective "
         f"({transpose.issued}, {transpose.ring_bytes_per_rank:,.0f} bytes sent per rank): "
-        + ("an all-to-all, each rank trading (N-1)/N of its shard." if transpose.of_kind else
-           f"{opts.backend} has no all-to-all, so DTensor gathers the whole tensor and slices it; on nccl it is an "
-           "all-to-all, each rank trading (N-1)/N of its shard.")
+        + _transpose_sentence(transpose, n, opts.backend)
         + " These are the collectives GSPMD's partitioner inserts between annotations.",
         f"In the tensor-parallel MLP rank 0 holds c_fc.weight {_shape(n.fc_local_shape)} (column-parallel: its "
         f"share of the {n.hidden_units} hidden units) and c_proj.weight {_shape(n.proj_local_shape)} "

@@ -9,8 +9,8 @@ set against the figure its authors published, and every gap is explained by a co
 
 - a figure is a rounded number: the count is rounded to the digits the figure shows;
 - a padded vocabulary (Gemma's paper counts 256,128 embedding rows; the tokenizer has 256,000);
-- a figure that leaves out a tensor (Qwen2's blog total has no output head; DeepSeek's active count
-  has no input table);
+- a figure one vocabulary x width table short (Qwen2's blog total; DeepSeek's active count): the
+  input table and the untied output head are the same size, so the count cannot tell which is left out;
 - a checkpoint that stores more than the model (DeepSeek-V3's multi-token-prediction module, the
   router-bias buffers and the FP8 block scales make Hugging Face's 685B out of the 671B model).
 
@@ -363,9 +363,14 @@ TERM_TEXT: dict[str, Callable[[int, Comparison], str]] = {
                                   f"past the {c.facts['config_vocab']:,} of config.json: {v:,} more parameters (its "
                                   f"non-embedding {c.facts['paper_non_embedding']:,} equals ours, "
                                   f"{c.facts['counted_non_embedding']:,})"),
-    "no_output_head": lambda v, c: f"the figure leaves out the untied output head, {abs(v):,} parameters",
-    "no_input_table": lambda v, c: (f"DeepSeek leaves the input embedding table ({abs(v):,}) out of its active count, "
-                                    "as a token reads one row of it"),
+    # The input table and the untied output head are both vocabulary x width: a count cannot tell which
+    # of the two a figure leaves out, so the phrase names the size, not the tensor.
+    "no_output_head": lambda v, c: (f"the figure is one vocabulary x width table short, {abs(v):,} parameters (the "
+                                    "untied output head or the input table: the same size, so the count cannot "
+                                    "say which)"),
+    "no_input_table": lambda v, c: (f"the active count is one vocabulary x width table short, {abs(v):,} (the input "
+                                    "table, of which a token reads one row, or the output head: the same size, "
+                                    "so the count cannot say which)"),
     "mtp_module": lambda v, c: (f"the multi-token-prediction module adds {v:,} (one more MoE layer of "
                                 f"{c.facts['mtp_layer']:,}, a 2h -> h projection of {c.facts['mtp_eh_proj']:,} and three "
                                 "norms)"),

@@ -58,11 +58,34 @@ class SavedBM25:
         return np.array(all_ids), np.array(all_scores)
 
 
+def import_bm25s():
+    """`import bm25s`, with its numpy top-k whether or not JAX is installed.
+
+    bm25s imports `jax.lax` when it can (and runs a JAX op at import) to pick its top-k backend. JAX
+    is only n00bqa's optional extra for the GSPMD probe, which runs it in a child process: building
+    an index must not import it (seconds and hundreds of MB), and JAX's top-k orders tied scores
+    differently from numpy's, so the same index would rank ties differently with the extra installed.
+    While bm25s is first imported, `jax` is hidden from it (a None entry in sys.modules makes the
+    import fail as if JAX were absent); anything that imports JAX later still gets it.
+    """
+    import sys
+
+    if "bm25s" in sys.modules or "jax" in sys.modules:
+        import bm25s
+
+        return bm25s
+    sys.modules["jax"] = None  # type: ignore[assignment]
+    try:
+        import bm25s
+    finally:
+        if sys.modules.get("jax", 0) is None:
+            del sys.modules["jax"]
+    return bm25s
+
+
 def load(folder: Path):
     """A SavedBM25 for an eager-scored index, else `bm25s.BM25.load` (which imports bm25s)."""
     params = json.loads((Path(folder) / "params.index.json").read_text())
     if params.get("method", "lucene") in EAGER_METHODS:
         return SavedBM25(folder)
-    import bm25s
-
-    return bm25s.BM25.load(str(folder), show_progress=False)
+    return import_bm25s().BM25.load(str(folder), show_progress=False)

@@ -20,6 +20,7 @@ import hashlib
 import importlib.metadata
 import importlib.util
 import re
+import http.client
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -300,7 +301,7 @@ def fetch_url(url: str, timeout: float = 15.0) -> tuple[bytes, str]:
         with urllib.request.urlopen(request, timeout=timeout) as response:
             data = response.read()
             ctype = response.headers.get_content_type()
-    except (urllib.error.URLError, OSError, ValueError) as exc:
+    except (urllib.error.URLError, OSError, ValueError, http.client.HTTPException) as exc:
         reason = getattr(exc, "reason", exc)
         raise CorpusError(
             f"cannot fetch {url!r} ({reason}); the machine may be offline: save the page yourself "
@@ -382,6 +383,10 @@ def _known_contents(study: Study, items: list[Item]) -> dict[str, str]:
 
 
 def _check_url(source: str) -> None:
+    bad = next((c for c in source if c.isspace() or ord(c) < 32 or ord(c) == 127), None)
+    if bad is not None:  # http.client would refuse it with its own exception, mid-request
+        raise CorpusError(f"{source!r} is not a valid URL: it contains {bad!r}; write a space as %20, "
+                          "e.g. https://example.org/my%20page.html")
     try:
         parts = urllib.parse.urlparse(source)
         parts.port  # noqa: B018 - raises ValueError for a port that is no number

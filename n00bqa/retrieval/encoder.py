@@ -428,10 +428,22 @@ def prepare(study: Study) -> None:
         except Exception:  # noqa: BLE001 - the caller's encode meets the same problem and reports it
             pass
 
-    threading.Thread(target=load, name="n00bqa-onnx-session", daemon=True).start()
+    thread = threading.Thread(target=load, name="n00bqa-onnx-session", daemon=True)
+    _loading.append(thread)
+    thread.start()
 
 
 _prepared: set = set()  # study roots whose session prepare() has started loading
+_loading: list[threading.Thread] = []  # the threads prepare() started
+
+
+def settle() -> None:
+    """Wait for the sessions prepare() is still building. A process must not end while one is
+    half-built: onnxruntime's native threads then meet the interpreter's teardown and the process
+    aborts (`terminate called without an active exception`, exit 134). Every exit of the console
+    script calls this first (n00bqa.__main__); building a session takes well under a second."""
+    while _loading:
+        _loading.pop().join()
 
 
 def _ready_session(study: Study, reporter: Any = None):

@@ -421,9 +421,11 @@ def build_index(study: Study, rebuild: bool = False, reporter=None, lock_timeout
 
 def _write_generation(folder: Path, chunks: list[Chunk], vectors: np.ndarray, items: list[Item], hashes: dict,
                       pending: Sequence[str] = ()) -> dict:
-    import bm25s
     import faiss
 
+    from n00bqa.retrieval.bm25_arrays import import_bm25s
+
+    bm25s = import_bm25s()  # never JAX's top-k (see import_bm25s)
     stamp = time.strftime("%Y%m%dT%H%M%S") + f"-{os.getpid()}-{time.perf_counter_ns() % 10**6}"
     gen = folder / f"gen-{stamp}"
     tmp = folder / f".tmp-gen-{stamp}"

@@ -105,6 +105,19 @@ def try_text(question: Question, points: StartingPoints) -> str:
     return "\n".join(dict.fromkeys(commands))
 
 
+def with_commands(section: str, commands: str) -> str:
+    """A Try section with `commands` (one per line) added inside its code fence, so `show` and
+    `browse` keep one command per line (plain lines would join into one paragraph); a section with
+    no fence gets one."""
+    section = section.strip()
+    if not commands.strip():
+        return section
+    fence = section.rfind("```")
+    if fence > 0 and section.count("```") % 2 == 0:  # before the last closing fence
+        return (section[:fence].rstrip("\n") + "\n" + commands.strip() + "\n" + section[fence:]).strip()
+    return (section + "\n\n```\n" + commands.strip() + "\n```").strip()
+
+
 def write_starting_points(study: Study, question: Question, points: StartingPoints) -> Question:
     """Write the starting points into the question's file (reading ids, Try, Notes, and the closest
     question's chapter if it has none); returns it. The file is read again under the root's write
@@ -122,7 +135,7 @@ def _write_starting_points(study: Study, question: Question, points: StartingPoi
         question.chapter = points.related[0][0].chapter
     reading = [p.item_id for p in points.passages if p.item_id]
     question.reading = list(dict.fromkeys([*question.reading, *reading]))
-    question.try_ = (question.try_.strip() + "\n" + try_text(question, points)).strip()
+    question.try_ = with_commands(question.try_, try_text(question, points))
     question.notes = (notes_text(points) + "\n\n" + question.notes.strip()).strip()
     save_question(study, question)
     return question

@@ -133,16 +133,52 @@ def measurement(study: Study, probe_name: str, reporter: Any = None) -> tuple[Pr
     return run_probe(study, probe, opts, seed=0, reporter=reporter, cache=not study.builtin), True
 
 
-def explaining_finding(result: ProbeResult, value: float) -> str:
-    """The first finding that prints the measured value (at any scale it is shown), else the summary."""
-    for finding in result.findings:
-        for printed in numbers_in(finding):
-            plain = printed.replace(",", "")
-            if plain.replace(".", "").isdigit() and float(plain) <= 10 and abs(value) > 10:
-                continue  # a small count ("2 tables") is no sign of a large value
-            if _printed_matches(printed, float(value)):
-                return finding
+def explaining_finding(result: ProbeResult, value: float, metric: str = "") -> str:
+    """What states the revealed number: the finding that prints `value` and names what the metric
+    measures (its record, e.g. `llama-2-7b` of `llama-2-7b.kv_bytes_per_token_bf16`); else a table row
+    that holds both, read out cell by cell; else any finding that prints the value; else a table row
+    that holds it; else the summary.
+
+    A finding about another record may print a number that matches at some scale (`0.5 MiB` for
+    524,288 bytes), so a finding that does not name the metric's record comes after a row that does."""
+    label = _words(metric.rsplit(".", 1)[0]) if "." in metric else ""
+    printing = [f for f in result.findings if _prints(f, value)]
+    rows = [(table, row) for table in result.tables for row in table.rows
+            if any(_prints(str(cell), value) for cell in row if not isinstance(cell, bool))]
+    if label:
+        named = [f for f in printing if label in _words(f)]
+        if named:
+            return named[0]
+        named_rows = [(t, r) for t, r in rows if any(label == _words(str(c)) for c in r)]
+        if named_rows:
+            return _row_sentence(*named_rows[0])
+    if printing:
+        return printing[0]
+    if rows:
+        return _row_sentence(*rows[0])
     return result.summary
+
+
+def _prints(text: str, value: float) -> bool:
+    """Does `text` print `value` (at any scale it is shown)?"""
+    for printed in numbers_in(text):
+        plain = printed.replace(",", "")
+        if plain.replace(".", "").isdigit() and float(plain) <= 10 and abs(value) > 10:
+            continue  # a small count ("2 tables") is no sign of a large value
+        if _printed_matches(printed, float(value)):
+            return True
+    return False
+
+
+def _words(text: str) -> str:
+    """Letters and digits only, lower case: `Llama-2-7B` and `llama-2-7b` read the same."""
+    return "".join(c for c in text.lower() if c.isalnum())
+
+
+def _row_sentence(table: Any, row: list[Any]) -> str:
+    """A table row read out: `Title: column value, column value, ...` (the run's own cells)."""
+    cells = ", ".join(f"{column} {cell}" for column, cell in zip(table.columns, row))
+    return f"{table.title}: {cells}."
 
 
 def reveal(ask: Ask, predicted: float | None, result: ProbeResult, fresh: bool = False) -> Outcome:
@@ -164,7 +200,7 @@ def reveal(ask: Ask, predicted: float | None, result: ProbeResult, fresh: bool =
     score = scoring.score(predicted, measured, p.scoring)
     record = log.PredictionRecord(ask.probe, metric, p.prompt, p.unit, p.scoring, predicted, measured,
                                   rel, err, score)
-    return Outcome(record, explaining_finding(result, measured), result.measured_at, fresh)
+    return Outcome(record, explaining_finding(result, measured, p.metric), result.measured_at, fresh)
 
 
 def parse_guess(text: str) -> float | None:

@@ -50,6 +50,11 @@ class BrowseApp(App):
         Binding("i", "build_index", "Index"),
         Binding("slash", "search", "Search"),
         Binding("q", "quit", "Quit"),
+        Binding("question_mark,f1", "help", "Help", key_display="?"),
+        Binding("ctrl+c", "quit", "Quit", show=False, priority=True),
+        Binding("escape", "leave_ask", "Back", show=False),
+        Binding("m", "maximise", "Maximise", show=False),
+        Binding("e", "edit", "Edit", show=False),
         Binding("space", "scroll_detail(1)", "Page down", show=False),
         Binding("b", "scroll_detail(-1)", "Page up", show=False),
     ]
@@ -97,6 +102,18 @@ class BrowseApp(App):
     def on_mount(self) -> None:
         self.reload(keep=self.initial_question)
         self.question_list.option_list.focus()
+        self._fit_list(self.size.width)
+
+    def on_resize(self, event: Any) -> None:
+        self._fit_list(event.size.width)
+
+    def _fit_list(self, width: int) -> None:
+        """The list takes about a quarter of the width (22 columns at 80, 34 at 120 and wider), so
+        the detail pane keeps room for its tables side by side."""
+        wanted = max(22, min(34, width * 28 // 100))
+        if self.question_list.styles.width is None or self.question_list.styles.width.value != wanted:
+            self.question_list.styles.width = wanted
+            self.question_list._refilter()  # the ids fold to the new width
 
     def on_unmount(self) -> None:
         self.cancel.set()  # running probes stop at their next progress step
@@ -131,6 +148,12 @@ class BrowseApp(App):
         self.sub_title = f"{self.due_count} due · {self.new_count} new · p quiz · + add"
 
     def on_question_highlighted(self, message: QuestionHighlighted) -> None:
+        if not message.question_id:  # the search hides every question: so does the detail pane
+            self.current = None
+            self.mode = "question"
+            self.detail.show_message(Text("No question matches the search; Esc goes back to the list.",
+                                          style="yellow"), title="search")
+            return
         if message.question_id == self.current and self.mode == "question":
             return
         self.current = message.question_id
@@ -238,6 +261,56 @@ class BrowseApp(App):
 
     def action_search(self) -> None:
         self.question_list.focus_search()
+
+    def action_help(self) -> None:
+        from n00bqa.tui.screens import HelpScreen
+
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen())
+
+    def action_leave_ask(self) -> None:
+        """Esc in the ask view: back to the question the list has highlighted."""
+        self.leave_ask_view()
+        self.question_list.option_list.focus()
+
+    def leave_ask_view(self) -> None:
+        if self.mode != "ask":
+            return
+        self.mode = "question"
+        self.current = self.question_list.highlighted_id or self.current
+        self.show_current()
+        self.detail.scroll_home(animate=False)
+
+    def action_maximise(self) -> None:
+        """Hide the question list, so the detail pane (its tables) takes the whole width; again to undo."""
+        self.question_list.display = not self.question_list.display
+        if not self.question_list.display:
+            self.detail.focus()
+        else:
+            self.question_list.option_list.focus()
+
+    def action_edit(self) -> None:
+        """Edit the question's file in $VISUAL/$EDITOR (the terminal is handed over meanwhile); the
+        text is checked as `questions edit` checks it, and an error leaves the file as it was."""
+        question = self._current_question()
+        if question is None:
+            return
+        from n00bqa.tui.data import edit_in_editor
+
+        try:
+            with self.suspend():
+                message = edit_in_editor(self.data.study, question)
+        except Exception as exc:  # noqa: BLE001 - SuspendNotSupported (no terminal to hand over): edit anyway
+            if type(exc).__name__ != "SuspendNotSupported":
+                raise
+            message = edit_in_editor(self.data.study, question)
+        self.refresh()
+        if message.startswith("Saved"):
+            self.passage_cache.pop(question.id, None)
+            self.reload(keep=question.id)
+            self.notify(message)
+        else:
+            self.notify(message, title="not saved", severity="warning", timeout=10)
 
     def _save(self, change: Callable[[], Any], not_saved: str, saved_message: Callable[[Any], str]) -> None:
         """Make one change to a question file; show the saved question, or the error in one line."""

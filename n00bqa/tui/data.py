@@ -143,3 +143,40 @@ class StudyData:
         except N00bqaError as exc:
             return question, None, str(exc)
         return write_starting_points(self.study, question, points), points, None
+
+
+def edit_in_editor(study: Study, question: Question) -> str:
+    """Edit the question's file in $VISUAL/$EDITOR on a temporary copy; save it if it is still a valid
+    question file. Returns one line for the browser to show: what was saved, or why not."""
+    import os
+    import shlex
+    import subprocess
+    import tempfile
+    from pathlib import Path
+
+    from n00bqa.errors import N00bqaError
+    from n00bqa.questions import replace_question_text
+
+    editor = os.environ.get("VISUAL") or os.environ.get("EDITOR") or "vi"
+    try:
+        command = shlex.split(editor)
+        original = question.path.read_text(encoding="utf-8")
+    except (ValueError, OSError) as exc:
+        return f"cannot edit {question.id}: {exc}; set EDITOR, e.g. EDITOR=nano"
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / question.path.name
+        path.write_text(original, encoding="utf-8")
+        try:
+            code = subprocess.call([*command, str(path)])
+            edited = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError, IndexError) as exc:
+            return f"{question.id} not saved: the editor {editor!r} failed ({exc})"
+    if code != 0:
+        return f"{question.id} not saved: the editor {editor!r} exited with code {code}"
+    if edited == original:
+        return f"No change to {question.path.name}"
+    try:
+        replace_question_text(study, question.id, edited)
+    except N00bqaError as exc:
+        return f"{question.id} not saved, the file keeps its last good text: {exc}"
+    return f"Saved {question.path.name}"

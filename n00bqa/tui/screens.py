@@ -108,3 +108,51 @@ class PassageScreen(ModalScreen[None]):
 
     def action_close(self) -> None:
         self.dismiss(None)
+
+
+# Every key of the browser, in the order a newcomer meets them (the footer has room for some only).
+KEYS = (
+    ("↑ ↓ / Enter", "move through the questions"),
+    ("/", "search the questions: ids, text, answers, Try and Notes"),
+    ("Esc", "back to the list (from the search, an answer or a passage)"),
+    ("space / b", "page the detail pane down / up"),
+    ("m", "maximise the detail pane (the list hides; m again brings it back)"),
+    ("r", "run the question's probes here"),
+    ("p", "quiz yourself on the question (predict, reveal, rate)"),
+    ("a", "ask a question of your own"),
+    ("o", "open the highlighted passage in full"),
+    ("+", "add a question (with its closest questions and passages)"),
+    ("n", "add a note to the question"),
+    ("e", "edit the question's file in $EDITOR"),
+    ("s", "mark the question open / answered"),
+    ("i", "build the passage index"),
+    ("? / F1", "this help"),
+    ("q / Ctrl+C", "quit"),
+)
+
+
+class HelpScreen(ModalScreen[None]):
+    """Every key of the browser and what it does; Esc, q, ? or F1 closes it."""
+
+    DEFAULT_CSS = """
+    HelpScreen { align: center middle; }
+    HelpScreen > #help {
+        width: 90%; max-width: 90; height: auto; max-height: 90%;
+        border: thick $primary; background: $surface; padding: 0 1;
+    }
+    """
+
+    BINDINGS = [Binding("escape,q,question_mark,f1", "close", "Close")]
+
+    def compose(self) -> ComposeResult:
+        text = Text()
+        text.append("n00bqa browse: the keys\n\n", style="bold")
+        for key, what in KEYS:
+            text.append(f"{key:>12}  ", style="bold cyan")
+            text.append(f"{what}\n")
+        text.append("\nEsc, q, ? or F1 closes this help.", style="dim")
+        with VerticalScroll(id="help"):
+            yield Static(text, id="help-text")
+
+    def action_close(self) -> None:
+        self.dismiss(None)

@@ -25,6 +25,18 @@ from textual.widgets.option_list import Option
 from n00bqa.tui.messages import PassageChosen, QuestionHighlighted
 
 
+def fold_id(qid: str, width: int) -> str:
+    """An id folded to lines of at most `width` characters at its hyphens (each line but the last
+    ends in `-`), never inside a word; a word longer than a line gets a line of its own."""
+    pieces = [part + "-" for part in qid.split("-")[:-1]] + [qid.split("-")[-1]]
+    lines = [""]
+    for piece in pieces:
+        if lines[-1] and len(lines[-1]) + len(piece) > width:
+            lines.append("")
+        lines[-1] += piece
+    return "\n".join(lines)
+
+
 def status_mark(status: str) -> Text:
     return Text("✓", style="bold green") if status == "answered" else Text("○", style="yellow")
 
@@ -34,7 +46,7 @@ class QuestionList(Vertical):
 
     DEFAULT_CSS = """
     QuestionList {
-        width: 30;
+        width: 30;  /* the app fits it to the screen: n00bqa.tui.app.BrowseApp._fit_list */
         height: 1fr;
         border-right: vkey $foreground 30%;
     }
@@ -63,7 +75,7 @@ class QuestionList(Vertical):
         yield Select([], prompt="All tags", id="tag-filter", allow_blank=True, compact=True)
         yield Select([], prompt="All chapters", id="chapter-filter", allow_blank=True, compact=True)
         yield OptionList(id="questions")
-        yield Static("No question matches.", id="no-match")
+        yield Static("Nothing matches.", id="no-match")
         yield Static("", id="problems")
 
     def on_mount(self) -> None:
@@ -115,7 +127,9 @@ class QuestionList(Vertical):
             return False
         if isinstance(chapter, int) and question.chapter != chapter:
             return False
-        haystack = " ".join([question.id, question.question, *question.tags]).lower()
+        # full text: what the learner remembers may be in the answer ("SparseAdam"), the Try or the Notes
+        haystack = " ".join([question.id, question.question, *question.tags, question.answer, question.try_,
+                             question.notes]).lower()
         return all(word in haystack for word in words)
 
     def _refilter(self, keep: str | None = None) -> None:
@@ -125,12 +139,19 @@ class QuestionList(Vertical):
         chapter = self.query_one("#chapter-filter", Select).value
         shown = [q for q in self._questions if self._matches(q, words, tag, chapter)]
         option_list = self.option_list
+        # an id longer than the pane is folded at its hyphens (never mid-word), its lines under the id
+        room = max(8, (self.styles.width.value if self.styles.width else 30) - 4)
         option_list.set_options(
-            Option(Text.assemble(status_mark(q.status), " ", (q.id, "bold")), id=q.id) for q in shown)
+            Option(Text.assemble(status_mark(q.status), " ", (fold_id(q.id, room).replace("\n", "\n  "), "bold")),
+                   id=q.id) for q in shown)
         self.query_one("#no-match").display = not shown
         if shown:
             ids = [q.id for q in shown]
             option_list.highlighted = ids.index(keep) if keep in ids else 0
+            if keep not in ids:  # the detail pane must not keep showing a question the filter hides
+                self.post_message(QuestionHighlighted(ids[option_list.highlighted]))
+        elif self._questions:
+            self.post_message(QuestionHighlighted(""))
 
     def on_input_changed(self, event: Input.Changed) -> None:
         event.stop()
@@ -156,6 +177,9 @@ class QuestionList(Vertical):
 
     def action_focus_list(self) -> None:
         self.option_list.focus()
+        leave = getattr(self.app, "leave_ask_view", None)  # Esc also leaves the ask view
+        if leave is not None:
+            leave()
 
     def focus_search(self) -> None:
         self.query_one("#search", Input).focus()

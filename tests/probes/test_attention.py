@@ -144,7 +144,25 @@ def test_saturation_starves_gradient(result):
     assert wide.unscaled.softmax_grad < wide.scaled.softmax_grad
     assert wide.unscaled.no_grad_rows > wide.scaled.no_grad_rows
     assert wide.unscaled.max_weight > 0.8 > wide.scaled.max_weight
-    finding_stating(result, "sweep.512.unscaled.softmax_grad", "starves the gradient")
+    finding_stating(result, "sweep.512.unscaled.softmax_grad", "Both say saturation starves the gradient")
+
+
+def test_starves_verdict_on_both_sides(result):
+    """--keys 1024: the unscaled norm (0.133) is above the scaled one (0.051), so the probe must not say
+    "starves"; the uniform softmax's norm is recomputed from its Jacobian."""
+    import torch
+
+    from n00bqa.probes.attention import starves
+
+    assert starves(0.095, 0.183, 0.52, 0.0) and not starves(0.133, 0.051, 0.42, 0.0)
+    assert not starves(0.05, 0.1, 0.0, 0.0)  # lower norm but no more dead rows: the measures disagree
+    probe = find_probe(None, "attention")
+    wide = run_probe(None, probe, probe.make_options(keys=1024, queries=64), seed=0, cache=False)
+    m = wide.metrics
+    p = torch.full((1024,), 1 / 1024, dtype=torch.float64)
+    assert m["uniform_softmax_grad"] == pytest.approx(float(torch.linalg.norm(torch.diag(p) - torch.outer(p, p))))
+    sentence = finding_stating(wide, "uniform_softmax_grad", "do NOT both say saturation starves")
+    assert (m["sweep.512.unscaled.softmax_grad"] > m["sweep.512.scaled.softmax_grad"]) and "above the scaled" in sentence
 
 
 def test_verdicts_each_side_of_their_threshold(result):

@@ -9,7 +9,7 @@ from n00bqa.errors import ProbeError
 from n00bqa.probes.runs import run_probe
 from n00bqa.probes.datasets import (PROBE, SMALL_FRACTION, TEST_ROWS, VECTOR_WIDTH, fraction_verdict,
                                     science_questions, speed_verdict)
-from support.probes import assert_output_whole
+from support.probes import assert_output_whole, finding_stating
 
 TABLE_MB = 32  # small enough to write in a moment, large enough that the mapped fraction is clearly small
 
@@ -58,6 +58,9 @@ def test_splits_and_slices_match_plain_list_slicing(result):
     assert m["slice_rows.train[-5:]"] == 5
     assert m["slice_rows.train[10%:20%]"] == round(train * 0.20) - round(train * 0.10)
     assert m["slice_rows.train[:50%]+test[:2]"] == round(train * 0.5) + 2
+    # 35 % of the 16 test rows is 5.6: the closest row is 6 (a floor would give 5)
+    assert m["fractional_slices.test[:35%]"] == pytest.approx(5.6) and m["slice_rows.test[:35%]"] == 6
+    finding_stating(result, "fractional_slices.test[:35%]", "rounded to the closest row")
     assert m["slices_match_python"] is True
 
 

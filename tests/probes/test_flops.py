@@ -87,6 +87,19 @@ def test_peak_and_mfu_arithmetic(result):
     assert 0 < m["mfu"] < 2  # a noisy shared CPU can time one matmul slow; never orders of magnitude off
 
 
+def test_attention_crossover_is_computed(result):
+    """The attention term equals 6·N at T = N / (2·L·d): recomputed from the counted matrix weights, and the
+    sentence places T against it (no fixed "comparable")."""
+    m = result.metrics
+    opts = SMALL
+    cross = m["matrix_params"] / (2 * opts["n_layer"] * opts["n_embd"])
+    assert m["attention_crossover_len"] == pytest.approx(cross)
+    assert 12 * opts["n_layer"] * cross * opts["n_embd"] == pytest.approx(6 * m["matrix_params"])
+    assert m["seq_len_over_crossover"] == pytest.approx(opts["seq_len"] / cross)
+    finding = finding_stating(result, "attention_crossover_len", "would equal them")
+    assert "comparable" not in finding
+
+
 def test_gpt3_attention_share_closed_form(result):
     m = result.metrics
     L, d, T, V = 96, 12288, 2048, 50257
@@ -110,6 +123,12 @@ def test_chinchilla_rows_as_published(result):
     assert m["chinchilla.67B.implied_tokens"] == pytest.approx(5.76e23 / (6 * 6.7e10))
     assert m["chinchilla.67B.gopher_units"] == 1.0  # the table's "FLOPs (in Gopher unit)" column prints 1
     assert m["chinchilla.10T.gopher_units"] == pytest.approx(22515.9, rel=5e-3)  # printed 22515.9 (from unrounded FLOPs)
+    # the paper's whole "FLOPs (in Gopher unit)" column (Hoffmann et al. 2022, Table 3), an outside figure per row:
+    # its entries come from unrounded FLOPs, so the rounded FLOPs column reproduces them to within 2 %
+    printed = {"400M": 1 / 29_968, "1B": 1 / 4_761, "10B": 1 / 46, "175B": 6.7, "280B": 17.2, "520B": 59.5,
+               "1T": 221.3}
+    for name, units in printed.items():
+        assert m[f"chinchilla.{name}.gopher_units"] == pytest.approx(units, rel=0.02), name
     assert m["chinchilla.400M.cpu_years"] == pytest.approx(1.92e19 / (m["achieved_gflops"] * 1e9) / (365.25 * 86400))
 
 

@@ -73,21 +73,49 @@ def test_counted_flops_match_closed_forms(default_result, minilm):
 def test_t5_per_token_is_an_encoder_token_plus_a_decoder_token(default_result):
     m = default_result.metrics
     config = published_configs()["t5-small"][0]
-    T, d, da, ff = 512, config.d_model, config.num_heads * config.d_kv, config.d_ff
+    T, d, da, ff = m["t5-small.flops_seq_len"], config.d_model, config.num_heads * config.d_kv, config.d_ff
     assert m["t5-small.encoder_flops_per_token"] == config.num_layers * (8 * d * da + 4 * d * ff + 4 * T * da)
     assert m["t5-small.encoder_flops_per_token"] + m["t5-small.decoder_flops_per_token"] == pytest.approx(
         m["t5-small.forward_flops_per_token"])
 
 
-def test_flops_seq_len_is_capped_at_the_model_positions(default_result):
-    from n00bqa.probes.forward_flops import measure_model
-
+def test_each_model_is_counted_at_the_length_its_twin_reads(default_result):
+    """T5 (relative buckets) and DeBERTa-v3 (position_biased_input=False) read 1024 tokens although their
+    configs say 512; BERT and MiniLM, with a 512-row position table, fail and are counted at 512."""
     m = default_result.metrics
-    assert (m["gpt2.flops_seq_len"], m["llama-2-7b.flops_seq_len"]) == (1024, 1024)
-    for name in ("bert-base-uncased", "t5-small", "deberta-v3-base", "all-MiniLM-L6-v2"):
-        assert m[f"{name}.flops_seq_len"] == 512
-    config, cls = published_configs()["llama-2-7b"]
-    assert measure_model(build_model(config, cls), config, 8192).flops_seq_len == 4096
+    for name in ("gpt2", "t5-small", "llama-2-7b", "deberta-v3-base"):
+        assert (m[f"{name}.flops_seq_len"], m[f"{name}.reads_seq_len"]) == (1024, True), name
+    for name in ("bert-base-uncased", "all-MiniLM-L6-v2"):
+        assert (m[f"{name}.flops_seq_len"], m[f"{name}.reads_seq_len"]) == (512, False), name
+    assert (m["t5-small.positions"], m["deberta-v3-base.positions"]) == (512, 512)  # the config field is not it
+    sentence = finding_with(default_result, "a tiny twin", "1024-token forward")
+    assert "bert-base-uncased and all-MiniLM-L6-v2 failed" in sentence and "512-row position table" in sentence
+
+
+def test_reads_length_on_both_sides_of_a_position_table():
+    """Independent of the probe: a BERT forward at one token past its 512 rows fails, at 512 it runs."""
+    import torch
+    from transformers import BertConfig, BertModel
+
+    config = BertConfig(vocab_size=50, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                        intermediate_size=32, max_position_embeddings=512)
+    bert = BertModel(config).eval()
+    with torch.no_grad():
+        assert torch.isfinite(bert(input_ids=torch.zeros(1, 512, dtype=torch.long))[0]).all()
+        with pytest.raises(RuntimeError):
+            bert(input_ids=torch.zeros(1, 513, dtype=torch.long))
+
+
+def test_readable_length_falls_back_to_the_table_and_caps_the_twin():
+    from n00bqa.probes.forward_flops import READ_CHECK_MAX, readable_length
+
+    configs = published_configs()
+    config, cls = configs["gpt2"]
+    T, checked, error = readable_length("gpt2", config, cls, 1025)  # one past its 1024-row table
+    assert (T, checked) == (1024, 1025) and "index out of range" in error
+    assert readable_length("gpt2", config, cls, 1024) == (1024, 1024, "")
+    config, cls = configs["llama-2-7b"]  # RoPE: the twin reads READ_CHECK_MAX, so it is counted at --seq-len
+    assert readable_length("llama-2-7b", config, cls, 8192) == (8192, READ_CHECK_MAX, "")
 
 
 def test_meta_count_equals_flop_counter_on_a_real_model():
@@ -119,7 +147,7 @@ def test_flops_gap_verdict_on_both_sides(default_result):
     from n00bqa.probes.forward_flops import FLOPS_GAP_NOTABLE
 
     m = default_result.metrics
-    assert abs(m["deberta-v3-base.forward_flops_gap_fraction"]) >= FLOPS_GAP_NOTABLE  # 19.6 %: explained in full
+    assert abs(m["deberta-v3-base.forward_flops_gap_fraction"]) >= FLOPS_GAP_NOTABLE  # 13.3 % at T = 1024: explained in full
     assert abs(m["gpt2.forward_flops_gap_fraction"]) < FLOPS_GAP_NOTABLE
     within = finding_with(default_result, "The formula 2 ×", "is within")
     assert "gpt2" in within and "deberta-v3-base" not in within

@@ -177,9 +177,9 @@ def test_probes_from_an_installed_package_entry_point(study, tmp_path, monkeypat
         registry._installed_specs.cache_clear()
 
 
-def test_unknown_probe_is_a_usage_error_with_a_suggestion():
+def test_unknown_probe_exits_1_like_an_unknown_id_with_a_suggestion():
     out = runner.invoke(app, ["probe", "param-cont"])
-    assert out.exit_code == 2
+    assert out.exit_code == 1  # the README's rule: an unknown name exits 1
     assert "did you mean 'param-count'" in out.stderr and "Traceback" not in out.output
     with pytest.raises(ProbeError, match="unknown probe"):
         find_probe(None, "nope")

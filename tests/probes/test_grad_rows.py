@@ -110,12 +110,34 @@ def test_row_sparse_verdict_on_both_sides(default_result):
 
     assert row_sparse(7, 1024) and not row_sparse(512, 512)
     tied = finding_with(default_result, "Tables tied to the output layer get gradient in every row")
-    assert "gpt2's 38,597,376-parameter wte and t5-small's 16,449,536-parameter shared count as dense" in tied
+    assert ("gpt2's 38,597,376-parameter wte, bert-base-mlm's 23,440,896-parameter word and t5-small's "
+            "16,449,536-parameter shared count as dense") in tied
     untied = finding_with(default_result, "Untied token tables")
     assert "llama-2-7b's embed_tokens" in untied.split(".")[0]
     finding_with(default_result, "Each of them gains rows at full length")
     sizes = next(t for t in default_result.tables if t.title.startswith("Parameters with a row-sparse"))
     assert sizes.columns == ["model", "sparse grad", "dense grad", "sparse %"]
+
+
+def test_bert_word_table_under_each_head(default_result):
+    """BERT as pretrained (BertForMaskedLM): the MLM decoder IS the word table, so every row gets gradient;
+    the bare BertModel's word table gets only the batch's rows. Independent: the tie and the rows by hand."""
+    import torch
+    from transformers import BertConfig, BertForMaskedLM
+
+    m = default_result.metrics
+    assert m["bert-base-mlm.sparse_grad_params"] == (512 + 2) * 768  # position + token_type only
+    assert m["bert-base-uncased.sparse_grad_params"] == (30522 + 512 + 2) * 768
+    config = BertConfig(vocab_size=64, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                        intermediate_size=32, max_position_embeddings=32)
+    mlm = BertForMaskedLM(config)
+    table = mlm.bert.embeddings.word_embeddings.weight
+    assert mlm.cls.predictions.decoder.weight is table  # tied: one tensor
+    ids = torch.tensor([[5, 6, 7, 8]])
+    mlm(input_ids=ids, labels=ids).loss.backward()
+    assert int((table.grad != 0).any(dim=1).sum()) == 64  # every row, from 4 ids
+    sentence = finding_with(default_result, "depends on the head")
+    assert "512 of 512 rows got gradient, so it is dense" in sentence and "so it is row-sparse" in sentence
 
 
 def test_model_folder_runs_a_one_layer_twin_and_a_bad_folder_is_one_line(tmp_path):

@@ -17,6 +17,7 @@ def test_ring_bytes_are_the_textbook_fractions(n):
     # an all-reduce is a reduce-scatter then an all-gather
     assert ring_bytes("all-reduce", full, n) == pytest.approx(
         ring_bytes("reduce-scatter", full, n) + ring_bytes("all-gather", full, n))
+    assert ring_bytes("collective-permute", full, n) == full  # one send of the whole buffer
 
 
 def test_collective_names_from_c10d_and_functional_ops():

@@ -162,6 +162,23 @@ def test_noise_verdict_on_both_sides_of_its_threshold(loss_result):
         loss_result, "wide_init_loss", "initializer_range")
 
 
+def test_nearly_uniform_only_when_the_test_says_so(loss_result):
+    """--n-embd 1024 put the loss 5 standard errors above ln V while the finding still said "nearly uniform":
+    the words now follow the test, on each side of NOISE_STANDARD_ERRORS."""
+    import dataclasses
+
+    from n00bqa.probes import find_probe
+    from n00bqa.probes.loss import report
+
+    opts = find_probe(None, "loss").make_options()
+    n = loss_result.numbers
+    for z, words in ((1.9, "so softmax is nearly uniform"), (5.0, "NOT small enough to call the softmax uniform")):
+        findings = report(dataclasses.replace(n, init_excess_standard_errors=z), opts).findings
+        assert any(words in f for f in findings), z
+    said = "nearly uniform" in " ".join(loss_result.findings)
+    assert said == (abs(loss_result.metrics["init_excess_standard_errors"]) <= 2.0)
+
+
 def test_the_random_tiny_model_is_named_for_what_it_is(loss_result):
     from n00bqa.probes import find_probe
 

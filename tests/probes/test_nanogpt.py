@@ -15,7 +15,7 @@ from n00bqa.probes import find_probe
 from n00bqa.probes.lib.gpt import GPT, GPTConfig
 from n00bqa.probes.nanogpt import load_text, near_ln_vocab, report, uses_context
 from n00bqa.probes.runs import run_probe
-from support.probes import assert_output_whole, finding_stating, finding_with
+from support.probes import assert_output_whole, finding_stating
 
 SMALL = dict(steps=80, n_layer=1, n_head=2, n_embd=32, block_size=32, batch_size=16, eval_batches=3, evals=4,
              sample_chars=120)
@@ -79,7 +79,7 @@ def test_training_moves_the_loss_and_the_curve_table_matches(result):
     curve = next(t for t in result.tables if t.title.startswith("Loss during training"))
     assert curve.rows == [[p.step, p.train, p.val] for p in points]
     assert m["final_val_loss"] < m["initial_loss"] - 1
-    assert m["val_below_unigram"] == pytest.approx(m["unigram_entropy"] - m["final_val_loss"])
+    assert m["val_below_floor"] == pytest.approx(m["val_floor"] - m["final_val_loss"])
     assert m["tokens_per_step"] == SMALL["batch_size"] * SMALL["block_size"]
     assert m["train_seconds"] > 0
     lines = curve.note.splitlines()
@@ -132,15 +132,37 @@ def test_gpt2_count_matches_transformers_on_meta(result):
 
 def test_verdicts_each_side_of_their_threshold(result):
     assert near_ln_vocab(4.65, 4.615) and not near_ln_vocab(6.0, 4.615)
-    assert uses_context(2.1, 3.3) and not uses_context(3.4, 3.3)
+    assert uses_context(2.1, 3.3, 0.01) and not uses_context(3.4, 3.3, 0.01)
+    assert not uses_context(3.29, 3.3, 0.01) and not uses_context(2.1, 3.3, None)  # within 2 SE; no SE
     opts = find_probe(None, "nanogpt").make_options(**SMALL)
     m, base = result.metrics, result.numbers
     assert "NOT within" not in finding_stating(result, "initial_loss", "within the tolerance")
     bad_init = dataclasses.replace(base, initial_loss=m["ln_vocab"] + 1, initial_minus_ln_vocab=1.0)
     assert any("NOT within the tolerance" in f for f in report(bad_init, opts).findings)
-    finding_with(result, "nats below the unigram entropy, so the model uses")
-    stuck = dataclasses.replace(base, final_val_loss=m["unigram_entropy"] + 0.1)
-    assert any("NOT below the unigram entropy" in f for f in report(stuck, opts).findings)
+    # this small run (80 steps, width 32) sits above the floor: the verdict must say so
+    assert not uses_context(m["final_val_loss"], m["val_floor"], m["val_loss_se"])
+    finding_stating(result, "val_floor", "NOT 2 standard errors below it")
+    learned = dataclasses.replace(base, final_val_loss=m["val_floor"] - 0.1, val_below_floor=0.1, val_loss_se=0.01)
+    assert any("below it, so the model uses the characters" in f for f in report(learned, opts).findings)
+    # the --steps 50 case: a loss 0.0116 below the floor with standard error 0.0066 is no evidence
+    stuck = dataclasses.replace(base, final_val_loss=m["val_floor"] - 0.0116, val_below_floor=0.0116,
+                                val_loss_se=0.0066)
+    assert any("NOT 2 standard errors below it" in f for f in report(stuck, opts).findings)
+    one_batch = dataclasses.replace(base, val_loss_se=None)
+    assert any("no claim is made" in f for f in report(one_batch, opts).findings)
+
+
+def test_context_free_baselines_on_the_held_out_text(result):
+    """Recomputed independently: the training frequencies (add-one) on the whole held-out tail, and the
+    floor lies below it (any context-free model scores at least the entropy of what it is scored on)."""
+    text = load_text()
+    n_train = int(0.9 * len(text))
+    train, val = Counter(text[:n_train]), text[n_train:]
+    V = len(set(text))
+    cross = -sum(math.log((train[c] + 1) / (n_train + V)) for c in val) / len(val)
+    m = result.metrics
+    assert m["unigram_train_on_val"] == pytest.approx(cross, rel=1e-9)
+    assert m["val_floor"] < m["unigram_train_on_val"] < m["unigram_entropy"]
 
 
 @pytest.mark.parametrize("values, message", [

@@ -106,4 +106,4 @@ def test_model_folder_without_weights_and_bad_folder(tmp_path):
     assert f"{tmp_path.name}.checkpoint.matches" not in result.metrics
     runner = CliRunner()
     out = runner.invoke(app, ["probe", "param-count", "--model", str(tmp_path / "missing")])
-    assert out.exit_code == 1 and "does not exist" in out.output
+    assert out.exit_code == 2 and "does not exist" in out.output

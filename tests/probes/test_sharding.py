@@ -55,6 +55,31 @@ def test_each_placement_change_is_one_collective(sharding_run):
 
 
 @pytest.mark.slow
+def test_gloo_runs_all_to_all_and_dtensor_still_gathers(sharding_run):
+    """torch 2.13: gloo runs both all-to-alls (each rank gets block r from every rank, checked on the ranks);
+    DTensor's Shard(0) -> Shard(1) on a CPU mesh issues an all-gather all the same."""
+    result, _ = sharding_run
+    m = result.metrics
+    assert (m["raw_all_to_all.all_to_all_single"], m["raw_all_to_all.all_to_all"]) == (True, True)
+    assert result.numbers.moves["shard0_to_shard1"].issued == "all-gather" and result.numbers.mesh_device == "cpu"
+    sentence = finding_stating(result, "moves.shard0_to_shard1.ring_bytes_per_rank", "DTensor's choice")
+    assert "dist.all_to_all_single and dist.all_to_all ran" in sentence and "no all-to-all" not in sentence
+
+
+def test_transpose_sentence_when_the_backend_fails():
+    """The other side: a backend whose all-to-all raises is named as failing, with its error."""
+    from n00bqa.probes.sharding import Move, _transpose_sentence
+
+    gather = Move(kind="all-to-all", of_kind=0, collectives=1, issued="all-gather", ring_bytes_per_rank=1.0)
+    numbers = type("N", (), {"raw_all_to_all": {"all_to_all_single": False, "all_to_all": True},
+                             "raw_all_to_all_errors": {"all_to_all_single": "not supported", "all_to_all": ""},
+                             "mesh_device": "cpu"})()
+    sentence = _transpose_sentence(gather, numbers, "gloo")
+    assert "dist.all_to_all_single failed (not supported)" in sentence and "DTensor's choice" not in sentence
+    assert "dist.all_to_all ran" in sentence
+
+
+@pytest.mark.slow
 def test_bytes_each_rank_holds_and_receives(sharding_run):
     result, _ = sharding_run
     m = result.metrics

@@ -24,7 +24,7 @@ PASSAGES = [
 
 @pytest.fixture(scope="module")
 def saved(tmp_path_factory):
-    import bm25s
+    bm25s = bm25_arrays.import_bm25s()  # as the index build imports it: numpy's top-k, never JAX's
 
     folder = tmp_path_factory.mktemp("bm25") / "lexical"
     retriever = bm25s.BM25()
@@ -61,3 +61,10 @@ def test_reading_does_not_import_bm25s_or_scipy(saved):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
+
+
+def test_bm25s_is_imported_without_jax_even_when_jax_is_installed():
+    code = ("import sys\nfrom n00bqa.retrieval.bm25_arrays import import_bm25s\nimport_bm25s()\n"
+            "from bm25s import selection\nprint(selection.JAX_IS_AVAILABLE, 'jax' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "False"]

@@ -3,6 +3,7 @@ passages that bear on it (path:line), shown and written into the new file."""
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -27,7 +28,7 @@ def ready(study_root, tmp_path_factory):
 def test_add_writes_citations_related_questions_and_probes(ready, study):
     result = runner.invoke(app, ["questions", "add", GQA, "--chapter", "4"])
     assert result.exit_code == 0, result.output
-    question = get_question(study, "grouped-query-attention-reduce-kv-cache")
+    question = get_question(study, "grouped-query-attention")
     text = question.path.read_text()
     citations = CITATION.findall(question.notes)
     assert len(citations) >= 3 and len(set(citations)) == len(citations)
@@ -73,3 +74,66 @@ def test_evidence_failure_keeps_the_added_question(study_root, study):
     assert result.exit_code == 0, result.output
     assert "Warning: no starting points written" in result.stderr
     assert get_question(study, "gqa").question == GQA
+
+
+def _view_lines(question, width: int) -> list[str]:
+    from rich.console import Console
+
+    from n00bqa.render import question_view
+
+    console = Console(width=width, record=True, color_system=None, file=open("/dev/null", "w"))
+    console.print(question_view(question, {}))
+    return [line.strip().strip("│").strip() for line in console.export_text().splitlines()]
+
+
+def test_the_try_commands_written_show_one_per_line(ready, study):
+    # issue 26 item 2: plain lines joined into one paragraph in `show` and `browse` (both render
+    # render.question_view); written inside a code fence, each command keeps its own line
+    result = runner.invoke(app, ["questions", "add", GQA, "--id", "gqa", "--probe", "param-count"])
+    assert result.exit_code == 0, result.output
+    question = get_question(study, "gqa")
+    assert question.try_.startswith("```\n") and question.try_.endswith("\n```")
+    commands = try_commands(question)
+    assert len(commands) >= 4
+    lines = _view_lines(question, 160)
+    for command in commands:
+        assert command in lines, (command, lines)
+
+
+def test_with_commands_adds_inside_an_existing_fence():
+    from n00bqa.study_loop.evidence import with_commands
+
+    assert with_commands("", "n00bqa a\nn00bqa b") == "```\nn00bqa a\nn00bqa b\n```"
+    assert with_commands("```\nn00bqa a\n```", "n00bqa b") == "```\nn00bqa a\nn00bqa b\n```"
+    assert with_commands("Run these:", "n00bqa b") == "Run these:\n\n```\nn00bqa b\n```"
+
+
+def test_add_warns_when_the_new_question_routes_to_a_listed_one(ready, study):
+    # issue 26 item 8: a question already in the list, in other words; the warning's number is the
+    # routing match the --json reports, compared with routing's own threshold
+    from n00bqa.ask.routing import THRESHOLD
+
+    result = runner.invoke(app, ["questions", "add", "How many parameters does a transformer model have?",
+                                 "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    related = data["starting_points"]["related"]
+    over = [r for r in related if r["score"] >= THRESHOLD]
+    assert over and over[0]["id"] == "model-size"
+    assert data["warnings"] == [w for w in data["warnings"] if "looks like" in w]
+    assert len(data["warnings"]) == len(over)
+    assert f"looks like model-size (routing match {over[0]['score']:.2f} >= {THRESHOLD:.2f}" in data["warnings"][0]
+    assert data["question"]["id"] == "parameters-transformer" and data["question"]["try"].startswith("```")
+    assert "Warning: parameters-transformer looks like model-size" in result.stderr
+
+
+def test_add_json_without_evidence_and_check_json(ready, study):
+    result = runner.invoke(app, ["questions", "add", "What is a rotary embedding?", "--no-evidence", "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["question"]["id"] == "rotary-embedding" and data["starting_points"] is None
+    assert data["warnings"] == []
+    checked = runner.invoke(app, ["questions", "check", "--json"])
+    report = json.loads(checked.stdout)
+    assert report["questions"] == len(list((ready / "questions").glob("*.md")))
+    assert report["try_commands"] > 0 and checked.exit_code == (1 if report["problems"] else 0)

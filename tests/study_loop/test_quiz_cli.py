@@ -151,6 +151,23 @@ def test_progress_per_chapter_and_error_over_time(study, cached):
     assert all(len(line) <= 80 for line in human.stdout.splitlines())
 
 
+@pytest.mark.parametrize("width", [60, 80])
+def test_progress_crops_nothing_at_60_and_80_columns(study, cached, width):
+    # issue 26 item 3: at 60 columns rich cropped the headers and numbers (`questio…`, `0.…`)
+    for answer in ("1e9", "2e8"):
+        assert invoke("quiz", "model-size", "--answer", answer).exit_code == 0
+    data = json.loads(invoke("progress", "--json").stdout)
+    result = CliRunner().invoke(app, ["progress"], env={"COLUMNS": str(width)})
+    assert result.exit_code == 0, result.output
+    assert "…" not in result.stdout and all(len(line) <= width for line in result.stdout.splitlines())
+    words = result.stdout.split()
+    for column in ("questions", "answered", "score", "reviews", "guesses"):
+        assert column in words or f"{column}:" in words, column
+    for chapter in data["chapters"]:  # every number of the JSON is shown whole
+        if chapter["mean_score"] is not None:
+            assert f"{chapter['mean_score']:.2f}" in words
+
+
 def test_nothing_left_to_quiz(study_root):
     for path in (study_root / "questions").glob("*.md"):
         path.unlink()

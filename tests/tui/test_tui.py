@@ -122,14 +122,14 @@ def test_open_at_an_id_and_filter_by_search_and_tag(study) -> None:
             word = "embedding"
             await pilot.press(*word)
             await pilot.pause()
-            expected = [q.id for q in questions
-                        if word in " ".join([q.id, q.question, *q.tags]).lower()]
+            expected = [q.id for q in questions  # full text: answers, Try and Notes too
+                        if word in " ".join([q.id, q.question, *q.tags, q.answer, q.try_, q.notes]).lower()]
             assert expected and len(expected) < len(questions)
             assert app.question_list.visible_ids == expected
             await pilot.press("ctrl+a", "ctrl+k", *"no-such-thing-zz")
             await pilot.pause()
             assert app.question_list.visible_ids == []
-            assert "No question matches." in screen_text(app)
+            assert "Nothing matches." in screen_text(app)
             await pilot.press("ctrl+a", "ctrl+k", "escape")
             # the tag filter
             from textual.widgets import Select

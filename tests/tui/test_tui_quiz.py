@@ -139,7 +139,7 @@ def test_add_a_question_from_the_browser(study, study_root, tmp_path_factory):
             await pilot.press("+")
             await pilot.pause()
             await type_line(pilot, "How does grouped query attention reduce the KV cache?")
-            qid = "grouped-query-attention-reduce-kv-cache"
+            qid = "grouped-query-attention"
             await wait_for(pilot, lambda: qid in app.questions, timeout=120, what="the new question")
             assert app.current == qid
         notes = get_question(study, qid).notes

@@ -14,5 +14,7 @@ A probe module imports `n00bqa.probes.base` and modules of this package, never a
 - block.py: the GPT block the ddp and fsdp probes train, and its single-process reference;
 - bytes.py: byte accounting (model state a rank holds, bytes a collective sends);
 - seq2seq.py: the toy language pair the translation probe trains on, a tiny random T5, the loader of
-  a local Hugging Face encoder-decoder, and the target x source heatmap table.
+  a local Hugging Face encoder-decoder, and the target x source heatmap table;
+- jax_devices.py: JAX on N host CPU devices in a child process (XLA_FLAGS set there only, a timeout,
+  no orphans), and the reader of the collectives in compiled HLO text.
 """

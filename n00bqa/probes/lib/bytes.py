@@ -70,7 +70,10 @@ def ring_bytes(kind: str, full_bytes: int, world_size: int) -> float:
     """Bytes one rank sends in a ring implementation of a collective over `full_bytes`.
 
     all-gather and reduce-scatter: (N-1)/N x bytes; all-reduce (a reduce-scatter then an
-    all-gather): 2(N-1)/N x bytes; all-to-all: (N-1)/N of the rank's own tensor.
+    all-gather): 2(N-1)/N x bytes; all-to-all: (N-1)/N of the rank's own tensor; collective-permute
+    (XLA's point-to-point shift): the whole buffer, once, to one peer.
     """
+    if kind == "collective-permute":
+        return float(full_bytes)
     fraction = (world_size - 1) / world_size
     return (2 if kind == "all-reduce" else 1) * fraction * full_bytes

@@ -8,7 +8,9 @@ rest, like dropout or rope_theta, changes no count), with the model class its ch
   download) or, for a small config, on the CPU with random weights;
 - `twin_config(name, config)`: a tiny twin of a published model (small widths, same class, tying
   and position settings), for a backward pass a laptop can run;
-- `model_positions(config)`: how many positions a model can read;
+- `model_positions(config)`: the positions its config states (a table's rows, or the length it was
+  trained at);
+- `reads_length(name, config, class_name, T)`: whether a tiny twin runs a T-token forward (measured);
 - `folder_config(path)`: the config and class of a local Hugging Face folder (`--model PATH`);
 - `tiny_kv_models()`: small decoders that differ only in how they keep K and V (MHA, GQA, MQA, a
   sliding window, MLA), for generating with a real cache.
@@ -151,12 +153,34 @@ def twin_config(name: str, config: Any) -> Any:
 
 
 def model_positions(config: Any) -> int | None:
-    """How many positions the model can read (its position table, or its config's stated limit)."""
+    """The positions its config states: a position table's rows, or (relative positions, RoPE) only the
+    length it was trained at. What it can read is measured by `reads_length`."""
     for key in ("n_positions", "max_position_embeddings"):
         value = getattr(config, key, None)
         if isinstance(value, int) and value > 0:
             return value
     return None
+
+
+def reads_length(name: str, config: Any, class_name: str | None, T: int) -> str | None:
+    """Run a tiny twin of `config` (same class and position scheme, see `twin_config`) forward on T tokens.
+
+    Returns None when it runs and every output is finite, else why not: the first line of the error
+    (a 512-row position table indexed at 512, ...) or "non-finite outputs".
+    """
+    import torch
+
+    twin = build_model(twin_config(name, config), class_name, device="cpu")
+    ids = torch.randint(0, twin.config.vocab_size, (1, T), generator=torch.Generator().manual_seed(0))  # (1, T)
+    inputs = {"input_ids": ids}
+    if getattr(twin.config, "is_encoder_decoder", False):
+        inputs["decoder_input_ids"] = ids  # T target tokens too
+    try:
+        with torch.no_grad():
+            out = twin(**inputs)[0]  # logits or hidden states: (1, T, ...)
+    except (IndexError, RuntimeError, ValueError) as exc:
+        return str(exc).splitlines()[0] or type(exc).__name__
+    return None if bool(torch.isfinite(out).all()) else "non-finite outputs"
 
 
 def folder_config(model: str | None) -> tuple[Path, Any, str | None]:
