@@ -13,6 +13,7 @@ import torch.nn.functional as F
 
 from n00bqa.errors import ProbeError
 from n00bqa.probes import find_probe
+from n00bqa.probes.runs import run_probe
 from n00bqa.probes.attention import D_KS, one_head, report, saturated, softmax_stats
 from tests.support.probes import assert_output_whole, finding_stating, finding_with
 from tests.support.runs import default_run
