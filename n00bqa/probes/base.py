@@ -279,9 +279,11 @@ def declared_ranges(probe: "Probe") -> dict[str, tuple[float, float]]:
     try:
         if probe.check is not None:
             probe.check(probe.options())
-        return {name: (spec[0], spec[1]) for name, spec in _declared.items()}
+    except ProbeError:
+        pass  # refused after its ranges (a missing optional package): the ranges seen so far stand
     finally:
-        _declared = None
+        found, _declared = _declared, None
+    return {name: (spec[0], spec[1]) for name, spec in found.items()}
 
 
 def check_heads_divide(opts: Any, width: str, heads: str = "n_head") -> None:

@@ -24,6 +24,7 @@ import shlex
 from dataclasses import dataclass
 from typing import Any
 
+from n00bqa.errors import ProbeError
 from n00bqa.probes.base import Probe, ProbeResult, declared_ranges, flag, unexplained_numbers
 
 # Per probe: the other options' values when a range end is run (a large end at small sizes).
@@ -61,6 +62,9 @@ SKIP: dict[tuple[str, str], str] = {
     ("datasets", "high --table-mb"): "writes an 8 GiB table: beyond a test machine's disk and memory budget",
     ("moe", "low --hidden"): "moe's own check refuses --hidden 1 (it must divide by the 4 heads): the declared "
                              "range starts below the values the probe accepts",
+    **{("gspmd", f"low {flag(name)}"): f"gspmd's own check refuses {flag(name)} 1 at every --devices it accepts "
+                                        f"(2, 3 or 4 must divide it): the declared range starts below the values "
+                                        f"the probe accepts" for name in ("rows", "inner", "cols", "d_model")},
     ("sharding", "high --d-model"): "sharding's own check refuses --d-model 8192 at 2 ranks (4.3 GB of model "
                                     "state per rank): the declared range ends above what the probe accepts",
 }
@@ -120,6 +124,7 @@ KNOWN: dict[tuple[str, str], str] = {
 # Probes whose every case but the defaults is slow: each run starts worker processes.
 SLOW_PROBES = {name: "each run starts 2-4 worker processes that import torch (15-25 s a run on 2 cores)"
                for name in ("ddp", "fsdp", "sharding")}
+SLOW_PROBES["gspmd"] = "each run starts JAX with 2-4 CPU devices in a child process (16-23 s a run on 2 cores)"
 
 # Placeholders left unfilled: "{opts.layers}", "{n.loss:.3f}", "{name}" (a missing f before a string).
 _PLACEHOLDER = re.compile(r"\{[A-Za-z_][\w.\[\]'\"]*(?:![rsa])?(?::[^{}]*)?\}")
@@ -172,6 +177,10 @@ def try_options(probe: Probe, line: str) -> dict[str, Any]:
 def cases(probe: Probe) -> list[Case]:
     """Every case the harness runs (or skips, with the reason) for `probe`."""
     found: list[Case] = []
+    try:
+        probe.make_options()
+    except ProbeError as exc:  # e.g. the probe needs an optional package this install lacks
+        return [Case(probe.name, "defaults", {}, f"{probe.name} refuses its own defaults here: {exc}")]
     for line in try_lines(probe.name):
         args = " ".join(shlex.split(line, comments=True)[3:])
         label = f"try: {args}" if args else "defaults"
