@@ -66,3 +66,14 @@ def test_verdict_words_each_side_of_its_threshold_and_a_contradicting_word_is_ca
     assert any("does not follow" in p for p in problems(_result(["Saturation starves the gradient."], [wrong])))
     silent = Verdict("gradient ratio", 0.5, 0.1, "starves", "does not starve", "starves")
     assert any("never printed" in p for p in problems(_result(["Nothing."], [silent])))
+
+
+def test_the_template_records_its_verdict_and_the_word_follows_from_it():
+    from n00bqa.probes import template
+
+    result = run_probe(None, template.PROBE, template.PROBE.make_options(), seed=0, cache=False)
+    [recorded] = result.verdicts
+    assert (recorded.name, recorded.word) == ("tolerance", "equal within")
+    assert recorded.value == result.metrics["max_abs_diff"] and recorded.threshold == result.metrics["tolerance"]
+    assert problems(result) == []
+    assert "verdicts" not in result.to_dict()  # --json keeps its shape
