@@ -2,7 +2,12 @@
 
     python benchmarks/domain_eval.py            # the shipped n00bqa.ask.domain.THRESHOLD, both splits
     python benchmarks/domain_eval.py --tune     # choose a threshold on the tune split only
+    python benchmarks/domain_eval.py --perturb  # how much rewording moves a score (sets BAND)
     python benchmarks/domain_eval.py --json
+
+A score within n00bqa.ask.domain.BAND below the threshold counts as in the field ("near the
+line", passages shown): below, "kept" and "rejected" apply the band; "near the line" counts the
+queries whose verdict the band decided.
 
 The labelled queries: benchmarks/domain_eval.yaml (in-domain queries the question list does not
 cover, and off-topic ones), the labelled queries of routing_eval.yaml (in-domain, as are its `none`
@@ -56,12 +61,14 @@ def score_items(study, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [{**item, "score": domain_score(index.vectors, v)} for item, v in zip(items, vectors)]
 
 
-def accuracy(scored: list[dict[str, Any]], threshold: float) -> dict[str, Any]:
+def accuracy(scored: list[dict[str, Any]], threshold: float, band: float = 0.0) -> dict[str, Any]:
     ins = [s for s in scored if s["label"] == "in-domain"]
     offs = [s for s in scored if s["label"] == "off-topic"]
+    threshold = threshold - band
     in_ok = sum(s["score"] >= threshold for s in ins)
     off_ok = sum(s["score"] < threshold for s in offs)
     return {"in_domain": f"{in_ok}/{len(ins)}", "off_topic": f"{off_ok}/{len(offs)}",
+            "near_line": sum(abs(s["score"] - threshold - band) < band for s in scored),
             "balanced_accuracy": round((in_ok / max(1, len(ins)) + off_ok / max(1, len(offs))) / 2, 4),
             "missed": sorted((s["query"], round(s["score"], 3)) for s in ins if s["score"] < threshold),
             "let_through": sorted((s["query"], round(s["score"], 3)) for s in offs if s["score"] >= threshold)}
@@ -75,21 +82,40 @@ def tune(scored: list[dict[str, Any]]) -> float:
     return round(best[0], 3)
 
 
+def perturb(study) -> int:
+    """How far rewording a tune query (lower case, a "?", "what is" added or dropped) moves its score."""
+    import numpy as np
+
+    items = [i for i in load_items() if i["split"] == "tune"]
+    base = np.array([s["score"] for s in score_items(study, items)])
+    rewordings = (lambda q: q.lower(), lambda q: q + "?",
+                  lambda q: q.split(" ", 2)[-1] if q.lower().startswith(("what ", "how ", "why ")) else "what is " + q)
+    diffs = np.concatenate([np.array([s["score"] for s in score_items(study, [{**i, "query": f(i["query"])}
+                                                                               for i in items])]) - base
+                            for f in rewordings])
+    print(f"{len(items)} tune queries x {len(rewordings)} rewordings: the score moves by std {diffs.std():.4f}, "
+          f"median |change| {np.median(abs(diffs)):.4f}, 90th percentile {np.percentile(abs(diffs), 90):.4f}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--root", help="the study root whose index scores the queries")
     parser.add_argument("--tune", action="store_true", help="choose the threshold on the tune split")
+    parser.add_argument("--perturb", action="store_true", help="measure how rewording moves the scores (tune)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     sys.path.insert(0, str(HERE.parent))
-    from n00bqa.ask.domain import THRESHOLD
+    from n00bqa.ask.domain import BAND, THRESHOLD
     from n00bqa.study import Study
 
     study = Study.find(args.root)
+    if args.perturb:
+        return perturb(study)
     scored = score_items(study, load_items())
     threshold = tune(scored) if args.tune else THRESHOLD
-    report = {"threshold": threshold, "tuned": args.tune, "n": len(scored),
-              "splits": {split: accuracy([s for s in scored if s["split"] == split], threshold)
+    report = {"threshold": threshold, "band": BAND, "tuned": args.tune, "n": len(scored),
+              "splits": {split: accuracy([s for s in scored if s["split"] == split], threshold, BAND)
                          for split in ("tune", "report")}}
     if args.json:
         print(json.dumps(report, indent=2))
@@ -98,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
           f"{len(scored)} queries")
     for split, r in report["splits"].items():
         print(f"{split:>6}: in-domain kept {r['in_domain']}, off-topic rejected {r['off_topic']}, "
-              f"balanced accuracy {r['balanced_accuracy']:.3f}")
+              f"balanced accuracy {r['balanced_accuracy']:.3f}, near the line (within {BAND}) {r['near_line']}")
         for query, score in r["missed"]:
             print(f"        missed (in-domain below): {score:.3f} {query}")
         for query, score in r["let_through"]:

@@ -1,37 +1,33 @@
-"""Routing evaluation for `n00bqa ask`: top-1 accuracy and rejection of `none`, tune vs report split.
+"""Routing evaluation for `n00bqa ask`: match / candidates / none on the tune and report splits.
 
-    python benchmarks/routing_eval.py                 # the shipped FIELDS/THRESHOLD, both splits
-    python benchmarks/routing_eval.py --tune          # choose a threshold on the tune split only
-    python benchmarks/routing_eval.py --variants      # compare field sets (each tuned on tune split)
-    python benchmarks/routing_eval.py --select        # the selection rule below, on the tune split only
+    python benchmarks/routing_eval.py             # the shipped routing settings, both splits
+    python benchmarks/routing_eval.py --legacy    # the routing match of issue 16 (one threshold)
+    python benchmarks/routing_eval.py --fit       # fit WEIGHTS / NONE_WEIGHTS and choose SURE /
+                                                  # NONE_LEVEL on the tune split, then score both
     python benchmarks/routing_eval.py --json
 
-Top-1 accuracy: share of labelled queries routed (score >= threshold) to their labelled question.
-Top-3: share whose labelled question is among the three best-scored, whatever the score.
-Rejection rate: share of `none` queries whose best score stays below the threshold, for the two
-kinds of `none` apart: off-topic ("rejection") and in the field but covered by no question
-("uncovered_rejection", the items marked `uncovered: true`).
-The threshold is chosen on the tune split; the report split is only ever scored. The questions
-are the study root's (`--root`, else N00BQA_ROOT, the current folder or the project's own).
+Every figure is printed against its target (issue 22), per split:
+  top-1        labelled queries whose best-ranked question is the labelled one (what a match shows,
+               or the first candidate, which Enter takes)                          target >= 95 %
+  top-3        the labelled question among the three best-ranked                    target >= 99 %
+  off-topic    off-topic queries shown as none                                      target 100 %
+  uncovered    in-field queries no question covers shown as none or candidates,
+               never as a sure match                                                target >= 95 %
+  precision    of every query shown as a match, the share matched to its label       target >= 98 %
+  candidates   labelled queries shown as candidates                                 target <= 15 %
+and the calibration of the confidence: per level of the best question's confidence, the share of
+queries (labelled and none) whose best question was right.
 
-The selection rule behind routing.FIELDS / LEXICAL_WEIGHT / THRESHOLD (`--select`), fixed before
-any report-split run of it:
-  1. every config of GRID (each non-empty set of the field kinds in GRID_KINDS x each lexical
-     weight in GRID_WEIGHTS x each absent-word factor in GRID_ABSENT) gets its threshold from
-     `tune_threshold` on the tune split alone: the best balanced accuracy (mean of top-1 with the
-     threshold and the rejection of `none`, itself the mean of the off-topic and the uncovered
-     rejection rates), among equals the middle of the widest run of equally good cuts;
-  2. the configs within SELECT_TOLERANCE of the best tune balanced accuracy (about one tune query)
-     are candidates; the one with the fewest field kinds wins, then the smallest absent-word
-     factor (1 is the plain IDF, no extension), then the widest tune gap between the lowest
-     correctly routed labelled score and the highest `none` score, relative to the spread (std)
-     of the correctly routed scores;
-  3. only the winner (and the shipped settings) are then scored on the report split.
-The absent-word factor (routing.ABSENT_WEIGHT) multiplies the IDF weight of a query word that no
-question has: a word the list never uses says the query is about something else. It and the
-uncovered kind of `none` were added together (issue 16), before any run of this rule on them.
-The "asks" kind is left out of GRID_KINDS: the example queries in the Try sections repeat eval
-queries (one report query word for word), so its tune gain would not be a learner's.
+The rule behind routing.WEIGHTS / NONE_WEIGHTS / SURE / NONE_LEVEL (`--fit`), fixed before any
+report-split run of it:
+  1. WEIGHTS and NONE_WEIGHTS: the conditional logit (softmax over the questions and "none") of
+     maximum likelihood on the tune items, labelled and none, with an L2 penalty of L2 per weight;
+  2. SURE on GRID_SURE and NONE_LEVEL on GRID_NONE_LEVEL: among the pairs that meet, on tune, the
+     most of the targets that guard against a wrong answer (off-topic 100 %, uncovered >= 95 %,
+     precision >= 98 %, in that order of priority), the one with the most labelled queries matched
+     right; ties go to the fewest candidates, then the lowest SURE;
+  3. only then is the report split scored, once.
+The split of each item is fixed in routing_eval.yaml (written before any run scored it).
 """
 
 from __future__ import annotations
@@ -40,35 +36,24 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import yaml
 
 HERE = Path(__file__).resolve().parent
 EVAL_FILE = HERE / "routing_eval.yaml"
-# (field kinds, lexical weight) pairs compared by --variants (each threshold tuned on tune); the
-# shipped routing.FIELDS / LEXICAL_WEIGHT come from --select (the rule below), the last row here.
-VARIANTS: list[tuple[tuple[str, ...], float]] = [
-    (("question",), 0.0),
-    (("question", "answer", "tags"), 0.0),
-    (("question", "answer", "paragraphs"), 0.0),
-    (("question", "answer", "tags", "paragraphs", "sentences"), 0.0),
-    (("question", "answer", "tags", "asks"), 0.0),
-    (("question", "answer", "paragraphs"), 0.1),
-    (("question", "answer", "paragraphs"), 0.2),
-    (("question", "answer", "paragraphs"), 0.3),
-    (("question", "answer", "tags", "paragraphs", "sentences"), 0.2),
-    (("question", "paragraphs"), 0.6),
-]
+L2 = 0.0005
+GRID_SURE = tuple(round(0.3 + 0.02 * i, 2) for i in range(35))  # 0.30 .. 0.98
+GRID_NONE_LEVEL = tuple(round(0.05 * i, 2) for i in range(1, 15))  # 0.05 .. 0.70
+TARGETS = {"top1": (">=", 0.95), "top3": (">=", 0.99), "off_topic_none": (">=", 1.0),
+           "uncovered_not_sure": (">=", 0.95), "precision": (">=", 0.98), "candidates": ("<=", 0.15)}
+LABELS = {"top1": "top-1", "top3": "top-3", "off_topic_none": "off-topic shown as none",
+          "uncovered_not_sure": "uncovered: none or candidates", "precision": "precision of a sure match",
+          "candidates": "labelled shown as candidates"}
+CALIBRATION_BINS = (0.0, 0.2, 0.4, 0.6, 0.8, 0.9, 1.0001)
 
 
-GRID_KINDS = ("question", "answer", "paragraphs", "sentences", "tags")
-GRID_WEIGHTS = tuple(round(0.05 * i, 2) for i in range(21))  # 0.0 .. 1.0
-GRID_ABSENT = (1.0, 1.5, 2.0, 3.0, 4.0)
-SELECT_TOLERANCE = 0.005
-
-
-def load_items(path: Path = EVAL_FILE) -> list[dict[str, str]]:
+def load_items(path: Path = EVAL_FILE) -> list[dict[str, Any]]:
     items = yaml.safe_load(path.read_text())["items"]
     for item in items:
         if item["split"] not in ("tune", "report"):
@@ -76,225 +61,219 @@ def load_items(path: Path = EVAL_FILE) -> list[dict[str, str]]:
     return items
 
 
-def score_items(study, items: list[dict[str, str]], fields: Sequence[str], lexical_weight: float,
-                absent_weight: float = 1.0) -> list[dict[str, Any]]:
-    """For each query: the best question id of the study root (ignoring the threshold) and its score."""
-    from n00bqa.ask.routing import question_vectors, rank
-    from n00bqa.questions import load_questions
-    from n00bqa.retrieval import encoder
-
-    questions, _ = load_questions(study)
-    vectors = question_vectors(study, questions, fields=fields, cache=False, lexical_weight=lexical_weight,
-                               absent_weight=absent_weight)
-    query_vectors = encoder.encode(study, [item["query"] for item in items])  # (n_items, dim)
-    scored = []
-    for item, vector in zip(items, query_vectors):
-        ranked = rank(vectors, vector, item["query"], threshold=-1.0).ranked
-        scored.append({**item, "best": ranked[0][0].id, "score": ranked[0][1], "top3": [q.id for q, _ in ranked[:3]],
-                       "margin": ranked[0][1] - ranked[1][1] if len(ranked) > 1 else 1.0})
-    return scored
+def kind(item: dict[str, Any]) -> str:
+    if item["expect"] != "none":
+        return "labelled"
+    return "uncovered" if item.get("uncovered") else "off_topic"
 
 
-def marks(scored: list[dict[str, Any]], threshold: float) -> dict[str, Any]:
-    """Top-1 accuracy (with the threshold applied) and the rejection rates of off-topic queries and of
-    in-field queries no question covers."""
-    on = [s for s in scored if s["expect"] != "none"]
-    off = [s for s in scored if s["expect"] == "none" and not s.get("uncovered")]
-    uncovered = [s for s in scored if s["expect"] == "none" and s.get("uncovered")]
-    correct = [s for s in on if s["score"] >= threshold and s["best"] == s["expect"]]
-    rejected = [s for s in off if s["score"] < threshold]
-    return {
-        "threshold": round(threshold, 4),
-        "n_labelled": len(on),
-        "n_off_topic": len(off),
-        "n_uncovered": len(uncovered),
-        "top1": len(correct) / len(on) if on else 0.0,
-        "top1_without_threshold": sum(s["best"] == s["expect"] for s in on) / len(on) if on else 0.0,
-        # the labelled question among the three best (the answer and its related list), any score
-        "top3": sum(s["expect"] in s.get("top3", [s["best"]]) for s in on) / len(on) if on else 0.0,
-        "rejection": len(rejected) / len(off) if off else 1.0,
-        "uncovered_rejection": sum(s["score"] < threshold for s in uncovered) / len(uncovered) if uncovered else None,
-        "misses": [
-            {"query": s["query"], "expect": s["expect"],
-             "got": s["best"] if s["score"] >= threshold else "none", "score": round(s["score"], 4)}
-            for s in scored
-            if (s["expect"] == "none") != (s["score"] < threshold)
-            or (s["expect"] != "none" and s["best"] != s["expect"])
-        ],
-    }
-
-
-def balanced(m: dict[str, Any]) -> float:
-    """Mean of top-1 (with the threshold) and the rejection of `none`: each side counts the same,
-    however many queries it has. The `none` side is the mean of the off-topic and the uncovered
-    rejection rates (off-topic alone where there are no uncovered items)."""
-    rates = [m["rejection"]] + ([m["uncovered_rejection"]] if m.get("uncovered_rejection") is not None else [])
-    return (m["top1"] + sum(rates) / len(rates)) / 2
-
-
-def tune_threshold(scored: list[dict[str, Any]]) -> float:
-    """The threshold with the best balanced accuracy on the given items; ties go to the middle of the gap.
-
-    Only scores of tune items are candidates, so nothing about the report split leaks in.
-    """
-    candidates = sorted({round(s["score"], 6) for s in scored})
-    best_right, best_range = -1, (0.0, 0.0)
-    # A threshold just above each score, or at the lowest score (accept everything).
-    cuts = [candidates[0]] + [c + 1e-6 for c in candidates]
-    for cut in cuts:
-        right = balanced(marks(scored, cut))
-        if right > best_right + 1e-9:
-            best_right, best_range = right, (cut, cut)
-        elif abs(right - best_right) < 1e-9 and best_range[1] == _previous(cuts, cut):
-            best_range = (best_range[0], cut)  # extend a run of equally good cuts
-    low, high = best_range
-    # The middle of the gap between the last score below and the first score at or above.
-    below = max((c for c in candidates if c < low), default=low)
-    above = min((c for c in candidates if c >= high), default=high)
-    return round((below + above) / 2, 4)
-
-
-def _previous(cuts: list[float], cut: float) -> float:
-    index = cuts.index(cut)
-    return cuts[index - 1] if index else cut
-
-
-def evaluate(study, fields: Sequence[str] | None = None, lexical_weight: float | None = None,
-             threshold: float | None = None, tune: bool = False,
-             items: list[dict[str, str]] | None = None, absent_weight: float | None = None) -> dict[str, Any]:
-    """Score both splits on the study root's questions. `tune=True` chooses the threshold on the
-    tune split first. `items` defaults to every item of routing_eval.yaml."""
-    from n00bqa.ask import routing
-
-    fields = tuple(fields or routing.FIELDS)
-    lexical_weight = routing.LEXICAL_WEIGHT if lexical_weight is None else lexical_weight
-    absent_weight = routing.ABSENT_WEIGHT if absent_weight is None else absent_weight
-    items = load_items() if items is None else items
-    scored = score_items(study, items, fields, lexical_weight, absent_weight)
-    tune_scored = [s for s in scored if s["split"] == "tune"]
-    report_scored = [s for s in scored if s["split"] == "report"]
-    if tune:
-        threshold = tune_threshold(tune_scored)
-    elif threshold is None:
-        threshold = routing.THRESHOLD
-    return {
-        "fields": list(fields),
-        "lexical_weight": lexical_weight,
-        "absent_weight": absent_weight,
-        "threshold": threshold,
-        "tuned": tune,
-        "tune": marks(tune_scored, threshold),
-        "report": marks(report_scored, threshold),
-    }
-
-
-def select(study, items: list[dict[str, str]] | None = None) -> dict[str, Any]:
-    """The selection rule of the module docstring, on the tune items only.
-
-    Every distinct field text is embedded once; each config's scores are computed from those vectors
-    as `QuestionVectors.scores` computes them (the winner is re-scored through the real `rank`).
-    """
-    import itertools
-
+def compute_features(study, items: list[dict[str, Any]]) -> tuple[list, Any, Any]:
+    """(questions, features (n_items, n_questions, n_features), nearness (n_items,)), as routing.rank
+    computes them."""
     import numpy as np
 
-    from n00bqa.ask.routing import QuestionVectors, combine, field_texts, lexical_scores, question_words
+    from n00bqa.ask.routing import passage_votes, question_vectors
+    from n00bqa.questions import load_questions
+    from n00bqa.retrieval import encoder
+    from n00bqa.retrieval.index import load_index
+
+    questions, _ = load_questions(study)
+    vectors = question_vectors(study, questions, cache=False)
+    index = load_index(study) if study.state_path("index", "manifest.json").is_file() else None
+    query_vectors = encoder.encode(study, [item["query"] for item in items])  # (n_items, dim)
+    features, nearness = [], []
+    for item, v in zip(items, query_vectors):
+        votes, near = passage_votes(index, v, questions, item["query"])
+        features.append(vectors.features(v, item["query"], votes))
+        nearness.append(near)
+    return questions, np.stack(features), np.array(nearness)
+
+
+def outcomes(questions, features, nearness, weights, none_weights, sure, none_level) -> list[dict[str, Any]]:
+    from n00bqa.ask.routing import confidences, decide
+
+    out = []
+    for f, near in zip(features, nearness):
+        shares, none_share = confidences(f, near, weights, none_weights)
+        outcome, shown = decide(questions, shares, none_share, sure, none_level)
+        order = shares.argsort()[::-1]
+        out.append({"outcome": outcome, "shown": [questions[i].id for i in shown],
+                    "ranked": [questions[i].id for i in order[:3]], "confidence": float(shares[order[0]])})
+    return out
+
+
+def marks(items: list[dict[str, Any]], results: list[dict[str, Any]]) -> dict[str, Any]:
+    pairs = list(zip(items, results))
+    lab = [(i, r) for i, r in pairs if kind(i) == "labelled"]
+    off = [(i, r) for i, r in pairs if kind(i) == "off_topic"]
+    unc = [(i, r) for i, r in pairs if kind(i) == "uncovered"]
+    sure = [(i, r) for i, r in pairs if r["outcome"] == "match"]
+    share = lambda xs, ok: sum(ok(i, r) for i, r in xs) / len(xs) if xs else 1.0  # noqa: E731
+    calibration = []
+    for low, high in zip(CALIBRATION_BINS, CALIBRATION_BINS[1:]):
+        inside = [(i, r) for i, r in pairs if low <= r["confidence"] < high]
+        if inside:
+            calibration.append({"from": low, "to": min(high, 1.0), "n": len(inside),
+                                "mean_confidence": sum(r["confidence"] for _, r in inside) / len(inside),
+                                "right": share(inside, lambda i, r: r["ranked"][0] == i["expect"])})
+    return {
+        "n_labelled": len(lab), "n_off_topic": len(off), "n_uncovered": len(unc), "n_sure": len(sure),
+        "top1": share(lab, lambda i, r: r["ranked"][0] == i["expect"]),
+        "top3": share(lab, lambda i, r: i["expect"] in r["ranked"][:3]),
+        "off_topic_none": share(off, lambda i, r: r["outcome"] == "none"),
+        "uncovered_not_sure": share(unc, lambda i, r: r["outcome"] != "match"),
+        "precision": share(sure, lambda i, r: r["shown"][0] == i["expect"]),
+        "candidates": share(lab, lambda i, r: r["outcome"] == "candidates"),
+        "matched_right": share(lab, lambda i, r: r["outcome"] == "match" and r["shown"][0] == i["expect"]),
+        "calibration": calibration,
+        "misses": [{"query": i["query"], "expect": i["expect"], "outcome": r["outcome"], "shown": r["shown"],
+                    "ranked": r["ranked"], "confidence": round(r["confidence"], 3)}
+                   for i, r in pairs
+                   if (kind(i) == "labelled" and (r["ranked"][0] != i["expect"] or r["outcome"] != "match"))
+                   or (kind(i) != "labelled" and r["outcome"] == "match")
+                   or (kind(i) == "off_topic" and r["outcome"] != "none")],
+    }
+
+
+def meets(m: dict[str, Any], names=("off_topic_none", "uncovered_not_sure", "precision")) -> bool:
+    return all((m[n] >= t - 1e-12) if op == ">=" else (m[n] <= t + 1e-12) for n, (op, t) in TARGETS.items() if n in names)
+
+
+def fit_logit(questions, features, nearness, items) -> tuple[tuple[float, ...], tuple[float, float]]:
+    """Step 1: the conditional logit of maximum likelihood (L2 on the weights) on the given items."""
+    import numpy as np
+    from scipy.optimize import minimize
+
+    ids = [q.id for q in questions]
+    labels = np.array([ids.index(i["expect"]) if i["expect"] != "none" else len(ids) for i in items])
+    X = np.asarray(features)  # (n_items, n_questions, n_features)
+
+    near = np.asarray(nearness)  # (n_items,)
+
+    def loss(theta):
+        w, b, c = theta[:-2], theta[-2], theta[-1]
+        none = (b + c * near)[:, None]  # (n_items, 1)
+        scores = np.concatenate([X @ w, none], axis=1)  # (n_items, n_questions + 1)
+        scores -= scores.max(1, keepdims=True)
+        logp = scores - np.log(np.exp(scores).sum(1, keepdims=True))
+        p = np.exp(logp)
+        value = -logp[np.arange(len(X)), labels].mean() + L2 * (w @ w)
+        onehot = np.zeros_like(p)
+        onehot[np.arange(len(X)), labels] = 1.0
+        diff = (p - onehot) / len(X)  # (n_items, n_questions + 1)
+        grad_w = np.einsum("nq,nqf->f", diff[:, :-1], X) + 2 * L2 * w
+        return value, np.concatenate([grad_w, [diff[:, -1].sum(), diff[:, -1] @ near]])
+
+    result = minimize(loss, np.zeros(X.shape[2] + 2), jac=True, method="L-BFGS-B")
+    rounded = [round(float(x), 3) for x in result.x]
+    return tuple(rounded[:-2]), (rounded[-2], rounded[-1])
+
+
+def choose_levels(questions, features, nearness, items, weights, none_weights) -> tuple[float, float]:
+    """Step 2: SURE and NONE_LEVEL on the given (tune) items."""
+    best, best_key = None, None
+    for sure in GRID_SURE:
+        for none_level in GRID_NONE_LEVEL:
+            m = marks(items, outcomes(questions, features, nearness, weights, none_weights, sure, none_level))
+            met = tuple(meets(m, (name,)) for name in ("off_topic_none", "uncovered_not_sure", "precision"))
+            key = (sum(met), met, m["matched_right"], -m["candidates"], -sure)
+            if best_key is None or key > best_key:
+                best, best_key = (sure, none_level), key
+    return best
+
+
+def print_marks(name: str, m: dict[str, Any], quiet: bool) -> None:
+    print(f"  {name} ({m['n_labelled']} labelled, {m['n_uncovered']} uncovered, {m['n_off_topic']} off-topic):")
+    for key, (op, target) in TARGETS.items():
+        ok = (m[key] >= target - 1e-12) if op == ">=" else (m[key] <= target + 1e-12)
+        print(f"    {LABELS[key]:32s} {m[key]:6.1%}  target {op} {target:.0%}  {'met' if ok else 'NOT met'}")
+    print("    confidence of the best question -> share of queries whose best question was right:")
+    for c in m["calibration"]:
+        print(f"      {c['from']:.1f}-{c['to']:.1f}: {c['n']:3d} queries, mean confidence {c['mean_confidence']:.2f}, "
+              f"right {c['right']:.0%}")
+    if not quiet:
+        for miss in m["misses"]:
+            print(f"      miss: {miss['query']!r} expected {miss['expect']}, {miss['outcome']} "
+                  f"{','.join(miss['shown']) or '-'} (ranked {','.join(miss['ranked'])}, {miss['confidence']})")
+
+
+def legacy(study, items) -> dict[str, Any]:
+    """The routing match of issue 16 (question + paragraphs, lexical 0.6, THRESHOLD 0.3807): a match or
+    none, no candidates; its 'confidence' is the routing match itself."""
+    from n00bqa.ask import routing
     from n00bqa.questions import load_questions
     from n00bqa.retrieval import encoder
 
-    items = [i for i in (load_items() if items is None else items) if i["split"] == "tune"]
     questions, _ = load_questions(study)
-    configs = [(kinds, w, a) for r in range(1, len(GRID_KINDS) + 1)
-               for kinds in itertools.combinations(GRID_KINDS, r) for w in GRID_WEIGHTS for a in GRID_ABSENT]
-    per_config_rows = {kinds: [(i, kind, text) for i, q in enumerate(questions) for kind, text in field_texts(q, kinds)]
-                       for kinds in {k for k, _, _ in configs}}
-    texts = sorted({text for rows in per_config_rows.values() for _, _, text in rows})
-    text_vectors = dict(zip(texts, encoder.encode(study, texts)))
-    query_vectors = np.asarray(encoder.encode(study, [i["query"] for i in items]))  # (n_items, dim)
-    documents = [question_words(q) for q in questions]
-    lexical = {a: np.array([lexical_scores(i["query"], documents, a) for i in items])  # (n_items, n_questions)
-               for a in GRID_ABSENT}
-    semantic: dict[tuple[str, ...], Any] = {}
-    for kinds, rows in per_config_rows.items():
-        vectors = QuestionVectors(questions, np.array([text_vectors[t] for _, _, t in rows]),
-                                  [(i, k) for i, k, _ in rows], lexical_weight=0.0)
-        semantic[kinds] = np.array([vectors.semantic_scores(v) for v in query_vectors])
+    vectors = routing.question_vectors(study, questions, fields=("question", "paragraphs"), cache=False)
+    query_vectors = encoder.encode(study, [item["query"] for item in items])
     results = []
-    clip = np.vectorize(combine)
-    for kinds, weight, absent in configs:
-        scores = clip(semantic[kinds], lexical[absent], weight)  # as QuestionVectors.scores combines them
-        best = scores.argmax(1)
-        scored = [{**item, "best": questions[b].id, "score": float(s[b])} for item, s, b in zip(items, scores, best)]
-        threshold = tune_threshold(scored)
-        m = marks(scored, threshold)
-        correct = [s["score"] for s in scored if s["expect"] == s["best"]]
-        off = [s["score"] for s in scored if s["expect"] == "none"]
-        gap = (min(correct) - max(off)) / float(np.std(correct)) if correct and off else 0.0
-        results.append({"fields": list(kinds), "lexical_weight": weight, "absent_weight": absent,
-                        "threshold": threshold, "balanced": balanced(m), "top1": m["top1"],
-                        "rejection": m["rejection"], "uncovered_rejection": m["uncovered_rejection"], "gap": gap})
-    top = max(r["balanced"] for r in results)
-    candidates = [r for r in results if r["balanced"] >= top - SELECT_TOLERANCE - 1e-12]
-    order = lambda r: (len(r["fields"]), r["absent_weight"], -r["gap"])  # noqa: E731
-    chosen = min(candidates, key=order)
-    return {"n_configs": len(results), "best_balanced": top, "chosen": chosen,
-            "candidates": sorted(candidates, key=order)}
+    for item, v in zip(items, query_vectors):
+        semantic = vectors.features(v)[:, 0]
+        lexical = _legacy_lexical(item["query"], questions)
+        scores = [routing.combine(s, w) for s, w in zip(semantic, lexical)]
+        order = sorted(range(len(scores)), key=lambda i: -scores[i])
+        top = order[0]
+        matched = scores[top] >= routing.THRESHOLD
+        results.append({"outcome": "match" if matched else "none", "shown": [questions[top].id] if matched else [],
+                        "ranked": [questions[i].id for i in order[:3]], "confidence": min(scores[top], 1.0)})
+    return {split: marks([i for i in items if i["split"] == split],
+                         [r for i, r in zip(items, results) if i["split"] == split]) for split in ("tune", "report")}
 
 
-def _print(result: dict[str, Any], quiet: bool = False) -> None:
-    print(f"fields={','.join(result['fields'])} lexical_weight={result['lexical_weight']} "
-          f"absent_weight={result['absent_weight']} threshold={result['threshold']}"
-          f"{' (tuned on the tune split)' if result['tuned'] else ' (shipped routing.THRESHOLD)'}")
-    for split in ("tune", "report"):
-        m = result[split]
-        print(f"  {split:6s}: top-1 {m['top1']:.1%} of {m['n_labelled']} "
-              f"(without threshold {m['top1_without_threshold']:.1%}), top-3 {m['top3']:.1%}, "
-              f"off-topic rejected {m['rejection']:.1%} of {m['n_off_topic']}"
-              + (f", uncovered rejected {m['uncovered_rejection']:.1%} of {m['n_uncovered']}" if m["n_uncovered"] else ""))
-        for miss in [] if quiet else m["misses"]:
-            print(f"           miss: {miss['query']!r} expected {miss['expect']}, got {miss['got']} ({miss['score']})")
+def _legacy_lexical(query: str, questions) -> list[float]:
+    """issue 16's word overlap: question, answer, tags and Try asks; words as content_words gives them."""
+    import re
+
+    from n00bqa.text import content_words, idf
+
+    documents = [content_words(" ".join([q.question, q.answer, " ".join(q.tags),
+                                         " ".join(re.findall(r'n00bqa ask "([^"]+)"', q.try_))])) for q in questions]
+    terms = content_words(query)
+    if not terms:
+        return [0.0] * len(documents)
+    weight = idf(terms, documents)
+    total = sum(weight.values())
+    return [sum(weight[t] for t in terms if t in d) / total for d in documents]
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--tune", action="store_true", help="choose the threshold on the tune split")
-    parser.add_argument("--variants", action="store_true", help="compare field sets, each tuned on the tune split")
-    parser.add_argument("--select", action="store_true",
-                        help="run the selection rule on the tune split, then score its winner on both splits")
+    parser.add_argument("--fit", action="store_true", help="fit the weights and choose the levels on the tune split")
+    parser.add_argument("--legacy", action="store_true", help="score issue 16's routing match instead")
     parser.add_argument("--json", action="store_true", help="print JSON")
     parser.add_argument("--quiet", action="store_true", help="do not list the misses")
     parser.add_argument("--root", help="the study root whose questions are routed (default: as n00bqa finds it)")
     args = parser.parse_args(argv)
+    from n00bqa.ask import routing
     from n00bqa.study import Study
 
     study = Study.find(args.root)
-    if args.select:
-        selection = select(study)
-        chosen = selection["chosen"]
-        final = evaluate(study, chosen["fields"], chosen["lexical_weight"], tune=True,
-                         absent_weight=chosen["absent_weight"])  # through the real rank
-        if abs(final["threshold"] - chosen["threshold"]) > 1e-3:
-            raise SystemExit(f"selection threshold {chosen['threshold']} != rank's {final['threshold']}")
-        if args.json:
-            print(json.dumps({"selection": selection, "chosen": final}, indent=2))
-            return 0
-        print(f"{selection['n_configs']} configs, best tune balanced accuracy {selection['best_balanced']:.3f}; "
-              f"candidates within {SELECT_TOLERANCE}:")
-        for c in selection["candidates"]:
-            print(f"  {','.join(c['fields']):45s} w={c['lexical_weight']:.2f} absent={c['absent_weight']:g} "
-                  f"thr={c['threshold']:.4f} tune top-1 {c['top1']:.1%} off-topic rejected {c['rejection']:.1%} "
-                  f"uncovered rejected {c['uncovered_rejection']:.1%} gap/std {c['gap']:.3f}")
-        _print(final, quiet=args.quiet)
-        return 0
-    if args.variants:
-        results = [evaluate(study, fields, weight, tune=True) for fields, weight in VARIANTS]
+    items = load_items()
+    if args.legacy:
+        result = {"settings": "legacy", **legacy(study, items)}
     else:
-        results = [evaluate(study, tune=args.tune)]
+        questions, features, nearness = compute_features(study, items)
+        tune = [n for n, i in enumerate(items) if i["split"] == "tune"]
+        weights, none_weights = routing.WEIGHTS, routing.NONE_WEIGHTS
+        sure, none_level = routing.SURE, routing.NONE_LEVEL
+        if args.fit:
+            tune_items = [items[n] for n in tune]
+            weights, none_weights = fit_logit(questions, features[tune], nearness[tune], tune_items)
+            sure, none_level = choose_levels(questions, features[tune], nearness[tune], tune_items, weights, none_weights)
+        results = outcomes(questions, features, nearness, weights, none_weights, sure, none_level)
+        result = {"settings": {"weights": list(weights), "none_weights": list(none_weights), "sure": sure,
+                               "none_level": none_level,
+                               "features": list(routing.FEATURES), "fitted_now": args.fit}}
+        for split in ("tune", "report"):
+            result[split] = marks([i for i in items if i["split"] == split],
+                                  [r for i, r in zip(items, results) if i["split"] == split])
     if args.json:
-        print(json.dumps(results if args.variants else results[0], indent=2))
-    else:
-        for result in results:
-            _print(result, quiet=args.quiet)
+        print(json.dumps(result, indent=2))
+        return 0
+    print(f"settings: {result['settings']}")
+    for split in ("tune", "report"):
+        print_marks(split, result[split], args.quiet)
     return 0
 
 

@@ -448,6 +448,9 @@ def remove_question(study: Study, qid: str) -> Path:
         path.unlink()
     except OSError as exc:
         raise WriteError(f"cannot remove {str(path)!r}: {exc.strerror or exc}; check the folder's permissions") from None
+    from n00bqa.ask.choices import forget
+
+    forget(study, question.id)  # routing/choices.jsonl names only questions that exist
     return path
 
 

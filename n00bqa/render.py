@@ -20,6 +20,8 @@ from rich.panel import Panel
 from rich.table import Table as RichTable
 from rich.text import Text
 
+from n00bqa.text import percent
+
 if TYPE_CHECKING:  # names for annotations only: `n00bqa questions` must not import the probe framework
     from n00bqa.probes.base import ProbeResult, Table
     from n00bqa.questions import Question
@@ -425,36 +427,85 @@ def answer_view(answer: Any, passages: bool = True) -> Group:
 
 
 def answer_parts(answer: Any, passages: bool = True) -> list[Any]:
-    """`answer_view`'s parts in order; a command to run is a CommandLine of its own."""
-    parts: list[Any] = []
-    if answer.question is None:
-        guess = getattr(answer, "best_guess", None)
-        if guess is not None:  # shown as what it is: the nearest question, not the answer
-            from n00bqa.ask.routing import shown_apart
+    """`answer_view`'s parts in order; a command to run is a CommandLine of its own.
 
-            score, needed = shown_apart(guess[1])
-            parts.append(Text.assemble(("closest question, weak match: ", "yellow"), (guess[0], "bold"),
-                                       f"\nrouting match {score} (a match needs {needed})"))
+    Three outcomes (n00bqa.ask.routing): a match shows the question and its answer; candidates show
+    a numbered list (the CLI then asks which); none shows the closest question and what to do. Each
+    confidence is routing's: the share a question gets of the softmax over the list and "none".
+    """
+    parts: list[Any] = []
+    outcome = getattr(answer, "outcome", "match" if answer.question is not None else "none")
+    if outcome == "candidates":
+        parts.append(candidates_view(answer.candidates, answer.answer))
+    elif answer.question is None:
+        guess = getattr(answer, "best_guess", None)
+        chosen = getattr(answer, "chosen", "")
+        if chosen:
+            parts.append(Text.assemble(("none of your questions", "yellow"), f" (your choice, {chosen})"))
+        elif guess is not None:  # shown as what it is: the nearest question, not the answer
+            parts.append(Text.assemble(("closest question: ", "yellow"), (guess[0], "bold"),
+                                       f"  confidence {percent(guess[1])}"))
         message, command = split_command(answer.answer)
         parts.append(Panel(Text(message), title="No matching question", border_style="yellow"))
         if command:
             parts.append(CommandLine(command))
     else:
         q = answer.question
-        head = Text.assemble((q.id, "bold cyan"), f"  routing match {answer.score:.2f}\n", (q.question, "bold"))
+        chosen = getattr(answer, "chosen", "")
+        why = f"your choice, {chosen}" if chosen else "sure match"
+        head = Text.assemble((q.id, "bold cyan"), f"  confidence {percent(answer.score)} ({why})\n", (q.question, "bold"))
         if answer.related:
-            head.append("\nalso close (routing match): ", style="dim")
-            head.append(", ".join(f"{r.id} {s:.2f}" for r, s in answer.related), style="dim")
+            head.append("\nalso close (confidence): ", style="dim")
+            head.append(", ".join(f"{r.id} {percent(s)}" for r, s in answer.related), style="dim")
         parts.append(head)
         from n00bqa.markdown_lite import markdown
 
         parts.append(Panel(markdown(answer.answer), title="Answer", border_style="green"))
         parts.extend(probe_run_view(run.name, run.result) for run in answer.probes)
     if passages and answer.passages:
-        parts.append(Text.assemble(("Reading", "bold"), ("  (by relevance, the index's score)", "dim")))
+        order = ("  (by relevance, the index's score)" if outcome == "match" or not any(map(_is_code, answer.passages))
+                 else "  (prose before code, unless code ranks first; the index's score)")
+        parts.append(Text.assemble(("Reading", "bold"), (order, "dim")))
         sentences = list(answer.best_sentences) + [""] * len(answer.passages)
-        parts.extend(passage_snippet(p, s) for p, s in zip(answer.passages, sentences))
+        for passage, sentence in zip(answer.passages, sentences):
+            parts.append(code_snippet(passage) if _is_code(passage) and outcome != "match"
+                         else passage_snippet(passage, sentence))
     return parts
+
+
+def candidates_view(candidates: Sequence[Any], message: str = "") -> Panel:
+    """The numbered candidates of an unsure ask: each with its confidence and why (the query words
+    its file has, its nearest line, how many of the query's nearest passages its reading list holds)."""
+    body = Text(message + "\n" if message else "")
+    for number, candidate in enumerate(candidates, 1):
+        body.append(f"\n{number}. ", style="bold")
+        body.append(candidate.question.id, style="bold cyan")
+        body.append(f"  confidence {percent(candidate.confidence)}\n")
+        body.append(f"   {candidate.question.question}\n", style="bold")
+        why = []
+        if candidate.words:
+            why.append("words: " + ", ".join(candidate.words[:6]))
+        if candidate.votes:
+            verb = "is" if candidate.votes == 1 else "are"
+            why.append(f"{candidate.votes} of the query's 20 nearest passages {verb} in its reading list")
+        if why:
+            body.append("   " + "; ".join(why) + "\n", style="dim")
+        if candidate.row:
+            body.append(f"   nearest: {candidate.row}\n", style="dim")
+    return Panel(body, title="Which question is it?", border_style="yellow")
+
+
+def _is_code(passage: Any) -> bool:
+    return passage.source.endswith((".py", ".pyi", ".c", ".cpp", ".cu", ".h", ".js", ".rs"))
+
+
+def code_snippet(passage: Any, lines: int = 8) -> Group:
+    """A code passage shown as code: its heading, then its first lines with their own line numbers."""
+    from rich.syntax import Syntax
+
+    head = passage_heading(passage)
+    text = "\n".join(passage.text.splitlines()[:lines])
+    return Group(head, Syntax(text, "python", line_numbers=True, start_line=passage.start_line, word_wrap=True))
 
 
 # --- the index and the reading list ----------------------------------------------------------

@@ -120,3 +120,12 @@ def listed(names: Sequence[str], limit: int = 4) -> str:
 def sources(n: int) -> str:
     """'1 library source', '23 library sources'."""
     return f"{n} library source{'' if n == 1 else 's'}"
+
+
+def percent(confidence: float) -> str:
+    """A confidence (0..1) as the learner reads it: "97%", never a rounded "0%" or "100%" that is not."""
+    if 0.0 < confidence < 0.005:
+        return "<1%"
+    if 0.995 <= confidence < 1.0:
+        return ">99%"
+    return f"{confidence:.0%}"

@@ -22,7 +22,7 @@ from n00bqa.reporter import NullReporter
 from n00bqa.questions import Question
 from n00bqa.retrieval.search import Passage
 from n00bqa.study import Study
-from n00bqa.text import MAX_QUERY_CHARS, check_query, content_words, idf, listed, sentences, sources
+from n00bqa.text import MAX_QUERY_CHARS, check_query, content_words, idf, listed, percent, sentences, sources
 
 if TYPE_CHECKING:  # a cold ask imports the probe framework only to read a cached run, if there is one
     from n00bqa.probes.base import ProbeResult
@@ -68,16 +68,28 @@ class Answer:
     best_sentences: list[str] = field(default_factory=list)  # one per passage, for highlighting
     warnings: list[str] = field(default_factory=list)  # broken question files, probes that failed, ...
     built: list[str] = field(default_factory=list)  # what this ask had to build first
-    best_guess: tuple[str, float] | None = None  # no match: the closest question, below threshold
+    best_guess: tuple[str, float] | None = None  # none: the closest question and its confidence
     domain: Any = None  # no match: the in-domain test (n00bqa.ask.domain.Domain) that decided the passages
     pending: list[str] = field(default_factory=list)  # reading-list items not indexed yet (complete_index)
+    outcome: str = "match"  # match | candidates | none (n00bqa.ask.routing)
+    candidates: list[Any] = field(default_factory=list)  # routing.Candidate, best first
+    none_confidence: float = 0.0  # the share of "none of them"
+    chosen: str = ""  # where the learner's earlier choice decided it (routing/choices.jsonl:LINE), or ""
+
+    @property
+    def confidence(self) -> float:
+        return self.score
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "query": self.query,
+            "outcome": self.outcome,
             "question": None if self.question is None else {
-                "id": self.question.id, "question": self.question.question, "score": round(self.score, 4)},
-            "related": [{"id": q.id, "score": round(s, 4)} for q, s in self.related],
+                "id": self.question.id, "question": self.question.question, "confidence": round(self.score, 4)},
+            "candidates": [c.to_dict() for c in self.candidates] if self.outcome == "candidates" else [],
+            "none_confidence": round(self.none_confidence, 4),
+            "chosen": self.chosen or None,
+            "related": [{"id": q.id, "confidence": round(s, 4)} for q, s in self.related],
             "answer": self.answer,
             "probes": [run.to_dict() for run in self.probes],
             "passages": [p.to_dict() for p in self.passages],
@@ -169,12 +181,14 @@ def ask(study: Study, text: str, k: int = 5, run: bool = False, reporter: Any = 
     encoder.prepare(study)
     from n00bqa.retrieval.index import load_index
 
-    pending = list(load_index(study).manifest.get("pending") or [])  # the index is kept for the searches below
-    route = routing.route(study, query, reporter=reporter)
+    index = load_index(study)
+    pending = list(index.manifest.get("pending") or [])
+    route = routing.route(study, query, reporter=reporter, index=index)
     query_vector = encoder.encode_query(study, query)  # the vector routing embedded, remembered
     if route.vectors_built:
         built.append("the question vectors")
     warnings = [f"skipped question file {problem}" for problem in route.problems]
+    warnings += [f"{problem} (fix or delete the line)" for problem in route.choice_problems]
     if route.cache_problem:
         warnings.append(f"the question vectors were embedded but not kept, so every ask embeds them again: "
                         f"{route.cache_problem}")
@@ -184,25 +198,27 @@ def ask(study: Study, text: str, k: int = 5, run: bool = False, reporter: Any = 
                         "the passages come from the notes alone until `n00bqa index build` (or the next ask) "
                         "indexes them")
     if route.question is None:
-        # No question matches. In the field ("speculative decoding"): the passages that bear on it and
-        # the offer to add it. Off-topic: no passages; what matches "banana bread" here is noise.
+        # Not sure, or none. Candidates: the best two or three, the learner picks (the CLI asks).
+        # None in the field ("speculative decoding"): the passages that bear on it and the offer to add
+        # it. Off-topic: no passages; what matches "banana bread" here is noise.
         from n00bqa.ask.domain import domain_test
-        from n00bqa.retrieval import search
-        from n00bqa.retrieval.index import load_index
 
         guess = (route.ranked[0][0].id, route.ranked[0][1]) if route.ranked else None
-        index = load_index(study)
-        domain = domain_test(study, query_vector, index)
-        passages = search(study, query, k=k, index=index) if domain.in_domain else []
-        return Answer(query, None, route.score, [], unmatched_message(query, guess, domain), [], passages,
+        domain = domain_test(study, query_vector, index, routed=route.outcome == "candidates")
+        passages = explaining_passages(study, query, k, index) if domain.in_domain else []
+        message = (candidates_message(query, route) if route.outcome == "candidates"
+                   else unmatched_message(query, guess, domain))
+        return Answer(query, None, route.score, [], message, [], passages,
                       [best_sentence(query, p.text) for p in passages], warnings, built, best_guess=guess,
-                      domain=domain, pending=pending)
+                      domain=domain, pending=pending, outcome=route.outcome, candidates=route.candidates,
+                      none_confidence=route.none_confidence, chosen=route.chosen)
     question = route.question
     passages = backing_passages(study, query, question, k)
     best = [best_sentence(query, p.text) for p in passages]
     runs = probe_runs(study, question, run, reporter, warnings)
     return Answer(query, question, route.score, route.related, question.answer or "(no answer written yet)",
-                  runs, passages, best, warnings, built, pending=pending)
+                  runs, passages, best, warnings, built, pending=pending, outcome="match",
+                  candidates=route.candidates, none_confidence=route.none_confidence, chosen=route.chosen)
 
 
 def probe_runs(study: Study, question: Question, run: bool, reporter: Any, warnings: list[str]) -> list[ProbeRun]:
@@ -254,24 +270,53 @@ def backing_passages(study: Study, query: str, question: Question, k: int) -> li
             if (passage.source, passage.lines) not in seen:
                 seen.add((passage.source, passage.lines))
                 candidates.append(passage)
-    # Chosen: reading-list passages before others, and a source's first passage before its second.
+    # Chosen: the learner's words' strongest passage always (a note of their own that ranks first
+    # must not be hidden behind the reading list), then reading-list passages before others, and a
+    # source's first passage before its second.
     reading = set(question.reading)
+    strongest = id(for_query[0]) if for_query else None
     nth_of_source: dict[str, int] = {}
     rank = {}
     for i, passage in enumerate(candidates):
         nth = nth_of_source[passage.source] = nth_of_source.get(passage.source, -1) + 1
-        rank[id(passage)] = (passage.item_id not in reading, nth > 0, i)
+        rank[id(passage)] = (id(passage) != strongest, passage.item_id not in reading, nth > 0, i)
     chosen = sorted(candidates, key=lambda p: rank[id(p)])[:k]
     # Shown in the order of the relevance printed beside each (a learner reads a list as ranked).
     return sorted(chosen, key=lambda p: -p.score)
 
 
+def is_code(passage: Passage) -> bool:
+    """A passage of source code (a library file), not prose."""
+    return passage.source.endswith((".py", ".pyi", ".c", ".cpp", ".cu", ".h", ".js", ".rs"))
+
+
+def explaining_passages(study: Study, query: str, k: int, index: Any = None) -> list[Passage]:
+    """For a query no question answers: passages that explain, prose (our notes, the learner's own
+    files) before code. Code that merely shares a word with the query ("decode" for speculative
+    decoding) explains nothing; code is shown only after every prose passage among the 3k best,
+    or where it outranks the best prose passage (then it is what the query is about)."""
+    from n00bqa.retrieval import search
+
+    found = search(study, query, k=3 * k, index=index)
+    prose = [p for p in found if not is_code(p)]
+    code = [p for p in found if is_code(p)]
+    top_prose = prose[0].score if prose else 0.0
+    leading = [p for p in code if p.score > top_prose]
+    return (leading[:1] + prose + [p for p in code if p not in leading[:1]])[:k]
+
+
+def candidates_message(query: str, route: Any) -> str:
+    """What `ask` says when it is not sure: the candidates are listed by the view."""
+    from n00bqa.ask.routing import SURE
+
+    n = len(route.candidates)
+    return (f"Not sure which of your questions this is: {n} {'candidate' if n == 1 else 'candidates'}, "
+            f"none at the {SURE:.0%} confidence a sure match needs.")
+
+
 def unmatched_message(query: str, guess: tuple[str, float] | None, domain: Any = None) -> str:
     """What `ask` says when no question matches: the closest one, the in-domain test, what to do."""
-    from n00bqa.ask.routing import shown_apart
-
-    closest = (" (closest: {!r}, routing match {}, below the {} a match needs)".format(guess[0], *shown_apart(guess[1]))
-               if guess else "")
+    closest = (f" (closest: {guess[0]!r}, confidence {percent(guess[1])})" if guess else "")
     short = query if len(query) <= 80 else query[:77] + "..."
     add = f"n00bqa questions add \"{short}\""
     if domain is None:

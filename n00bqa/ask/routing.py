@@ -1,63 +1,52 @@
-"""Which question in the list is the learner asking? Routing with an honest "none".
+"""Which question in the list is the learner asking? Match, candidates, or honestly none.
 
-Each question is embedded with the same MiniLM encoder as the index, once per field row: its
-question text and each paragraph of its written answer. A query's semantic score for a question
-is the mean, over those field kinds, of the best cosine within each kind (a learner may echo the
-question or one paragraph's detail). Its lexical score is a word-overlap share (IDF-weighted share
-of the query's words found in the question's file), which catches the exact terms MiniLM blurs
-(`perplexity`, `ignore_index`, `from_pretrained`) and, since a word no question has weighs most,
-pulls down queries about something else ("train for a marathon", "speculative decoding"). The
-routing match is their weighted mean, (semantic + LEXICAL_WEIGHT x lexical) / (1 + LEXICAL_WEIGHT),
-a number in 0..1 (0 where a semantic score below 0 would make it negative), shown as "routing
-match" wherever a question's score is shown. Below `THRESHOLD` nothing matches and `route` says so
-rather than forcing a match; `ask` then decides in-domain or off-topic (n00bqa.ask.domain).
+Each question is embedded with the same MiniLM encoder as the index, once per row of what the root
+knows about it: its question text, each paragraph of its answer, its `## Try` lines (the queries and
+comments), its `## Notes` paragraphs, and the queries the learner chose it for before
+(n00bqa.ask.choices). A query is compared with every question through a few similarity features
+(FEATURES): the mean over row kinds of the best cosine in each kind, the best cosine of any row,
+the cosine with the question text, an IDF-weighted word overlap with everything the question file
+says (its probes and reading ids included), and the vote of the query's nearest passages in the
+index: the share of the top VOTE_DEPTH passages' score (by cosine, and by BM25) that falls on items
+the question's reading list holds. A linear score of those features per question, and a score for
+"none of them" (NONE_WEIGHTS: a constant plus a weight on the mean cosine of the query's 5 nearest
+passages), go through one softmax: a question's *confidence* is its share. WEIGHTS and
+NONE_WEIGHTS are a conditional logit fitted on the tune split of benchmarks/routing_eval.yaml
+(`python benchmarks/routing_eval.py --fit`); the benchmark prints, on the report split, the share
+of top-1 answers that were right at each level of confidence, which is what the number means.
 
-FIELDS, LEXICAL_WEIGHT, ABSENT_WEIGHT and THRESHOLD were chosen on the *tune* split of
-benchmarks/routing_eval.yaml only, by the rule fixed beforehand in benchmarks/routing_eval.py
-(`--select`): 3,255 configs (each set of the kinds question/answer/paragraphs/sentences/tags x
-lexical weight 0..1 by 0.05 x absent-word factor 1, 1.5, 2, 3, 4), each with the threshold of best
-tune balanced accuracy (mean of top-1 and the rejection of `none`, the latter the mean of the
-off-topic and the uncovered rejection rates); among those within 0.005 of the best, the fewest
-kinds, then the smallest absent-word factor, then the widest tune gap between correct and `none`
-scores. The report split was scored once, after. On the project's own root (19 questions; per
-split 133 labelled queries, 23 off-topic and 19 in the field that no question covers, `uncovered`;
-top-3 = labelled question among the 3 best, any score; scores on the 0..1 scale):
+The outcome (`Route.outcome`):
+  none        "none of them" has at least NONE_LEVEL of the confidence: off-topic, or in the field
+              with no question of its own;
+  match       else, the best question's confidence reaches SURE: shown as the answer;
+  candidates  else, the best question and up to two more that reach SHOWN: a numbered choice.
+A query the learner already answered at the prompt (the same words, or a near copy: cosine >=
+CHOICE_COSINE with a chosen query) takes their choice, a match (or none) at confidence 1; the
+queries they chose a question for also join its rows.
 
-    settings                                split   top-1   top-3  off-topic  uncovered
-                                                                   rejected   rejected
-    before: question,paragraphs, lexical    tune    93.2%  100.0%  100.0%     42.1% (8/19)
-            0.6, THRESHOLD 0.2799 (0.4479   report  85.0%   95.5%  100.0%     42.1% (8/19)
-            before the rescale)
-    after:  question,paragraphs, lexical    tune    88.0%  100.0%  100.0%     89.5% (17/19)
-            0.6, absent factor 1,           report  75.2%   95.5%  100.0%    100.0% (19/19)
-            THRESHOLD 0.3807
+SURE and NONE_LEVEL were chosen on the tune split only, by the rule in benchmarks/routing_eval.py
+(`--fit`). On the project's own root (19 questions; 530 queries: per split 211/207 labelled, 26/27
+in the field but uncovered, 32/27 off-topic; "before" is issue 16's routing match, `--legacy`):
 
-The rule kept the fields and weights and raised the threshold: the 38 uncovered queries (added for
-issue 16; before, `none` held off-topic queries only, and 22 of the 38 were routed to some
-question) now count as much as the off-topic ones. The cost is top-1: 13 report queries (7 tune)
-whose best question is the labelled one now score below the threshold, so `ask` shows them as
-"closest question, weak match" (the right one) with the passages, rather than as the answer.
-The absent-word factor (a query word no question has weighs factor x its IDF) tied at 1.5-4 and was
-not taken (the tie goes to 1, plain IDF). The two tune misses left: "what is the GELU activation"
-(GELU is named in five answers, so its overlap is full) and "pipeline parallelism" (each of its
-words but `pipeline`, which no question has, is in tensor-parallel's file). "what is speculative
-decoding" (report) scores 0.377 against encoder-decoder ("decoding"), just under 0.3807: rejected,
-by a narrow margin.
+    split   router  top-1   top-3  off-topic  uncovered  sure-match  labelled as
+                                   as none    not sure   precision   candidates
+    tune    before  90.0%   97.6%  100.0%      80.8%      91.1%        0.0%
+            after   91.9%   98.6%  100.0%     100.0%      98.1%       16.6%
+    report  before  83.6%   95.7%   96.3%     100.0%      86.3%        0.0%
+            after   87.4%   98.1%   96.3%     100.0%      95.1%       19.8%
 
-Before the re-tune of d84f86d (which chose the "before" settings above, `none` then off-topic only,
-on the sum scale), question,answer,paragraphs with lexical 0.2 and THRESHOLD 0.216 gave top-1 /
-top-3 / off-topic rejected: tune 90.2% / 97.7% / 95.7%, report 80.5% / 97.7% / 91.3%.
-Tried on tune then and not taken (no gain beyond one query, or worse): a per-question normaliser
-(subtracting each question's mean score over the other questions' paragraphs), deciding "none" by
-the top-two margin or by the top score minus the mean score, and the `asks` kind (the Try
-section's example queries repeat eval queries, one report query word for word). Remaining
-confusions are between questions that share a subject: model-size vs zero-fsdp (Adam's 16 bytes
-per parameter), zero-fsdp vs data-parallel, gradient accumulation vs data-parallel.
+(top-1 = the best-ranked question is the labelled one, whatever the outcome.) Tried on tune (2-fold
+cross-validation inside it) and not taken, no gain: the same features relative to the other
+questions (z-scores), a per-root softmax classifier fitted on each question's own rows as
+pseudo-queries (its probability as a feature), and the query joined with its 5 nearest passages.
+The dense passage vote got weight ~0; the BM25 one carries the reading list's evidence. Honest
+note: two early exploratory runs (the z-scores, the per-root classifier) printed report figures
+too; neither was taken, and the shipped settings come from `--fit` on tune alone.
 
 The vectors are cached in `<root>/.n00bqa/routing/` (vectors.npy + manifest.json), keyed per
 question by the hash of the texts embedded for it and by the encoder export: editing one question
-re-embeds that question only, and a question with a huge answer is embedded once (at most
-MAX_ROWS_PER_QUESTION rows). The manifest records vectors.npy's sha256, checked (once per change of
+re-embeds that question's changed rows only (each row is also keyed by its text), and a question
+with a huge answer is embedded once (at most MAX_ROWS_PER_QUESTION rows). The manifest records vectors.npy's sha256, checked (once per change of
 the file) before the vectors are used: damaged or same-shape replaced vectors are embedded again,
 never used. A root that cannot be written still routes; it just embeds in every process.
 """
@@ -77,14 +66,24 @@ from n00bqa.retrieval import encoder, integrity
 from n00bqa.study import Study
 from n00bqa.text import content_words, idf
 
-# Chosen on the tune split of benchmarks/routing_eval.yaml (see the module docstring): the field
-# kinds, the weight of the word-overlap score, the factor on a word no question has, and the
-# threshold on the routing match (0..1).
-FIELDS = ("question", "paragraphs")
-LEXICAL_WEIGHT = 0.6
+FIELDS = ("question", "paragraphs", "try", "notes")  # the row kinds embedded per question
+FEATURES = ("kind_mean", "best_row", "question", "lexical", "votes", "word_votes")
+NONE_FEATURES = ("bias", "nearness")  # "none of them": a constant, and the mean cosine of the nearest passages
+NEAR_DEPTH = 5  # the passages whose mean cosine is `nearness` (as n00bqa.ask.domain measures it)
+# A conditional logit fitted on the tune split (benchmarks/routing_eval.py --fit): a question's
+# score is WEIGHTS . its features; "none of them" scores NONE_WEIGHTS; confidence = softmax share.
+WEIGHTS = (4.254, 5.369, 3.219, 7.224, -0.011, 2.116)
+NONE_WEIGHTS = (7.099, 3.0)
+SURE = 0.78  # a match: the best question's confidence reaches this
+NONE_LEVEL = 0.2  # none: "none of them" has at least this share
+SHOWN = 0.05  # a second or third candidate is shown from this confidence on
+MAX_CANDIDATES = 3
+CHOICE_COSINE = 0.92  # a query this close to one the learner chose for takes their choice
+VOTE_DEPTH = 20  # the query's nearest passages that vote
+LEXICAL_WEIGHT = 0.6  # kept for `combine` (the routing match of issue 16, shown nowhere now)
 ABSENT_WEIGHT = 1.0  # factor on the IDF weight of a query word that no question has
-THRESHOLD = 0.3807
-ROUTING_FORMAT = 3  # bump when field_texts or the cache layout changes
+THRESHOLD = 0.3807  # the old routing match's threshold (combine/shown_apart); routing uses SURE/CANDIDATE
+ROUTING_FORMAT = 5  # bump when field_texts or the cache layout changes
 N_RELATED = 3
 # A 5 MB answer has thousands of paragraphs; the first ones say what it is about. (The longest
 # question in the learner's list has 16 rows.)
@@ -94,24 +93,47 @@ MANIFEST_FILE = "manifest.json"
 
 
 @dataclass
-class Route:
-    """The routing of one query: the best question (or None below THRESHOLD) and the next few."""
+class Candidate:
+    """One question offered for a query, with its confidence and why."""
 
-    question: Question | None
-    score: float
+    question: Question
+    confidence: float
+    words: list[str] = field(default_factory=list)  # query words the question's file has
+    row: str = ""  # the row of the question that is nearest the query
+    votes: int = 0  # how many of the query's nearest passages are in the question's reading list
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.question.id, "confidence": round(self.confidence, 4), "words": self.words,
+                "nearest": self.row, "passage_votes": self.votes}
+
+
+@dataclass
+class Route:
+    """The routing of one query: match (question set), candidates, or none."""
+
+    question: Question | None  # the match, None for candidates and none
+    score: float  # the best question's confidence (0..1)
     related: list[tuple[Question, float]] = field(default_factory=list)
     ranked: list[tuple[Question, float]] = field(default_factory=list)  # every question, best first
     problems: list[Problem] = field(default_factory=list)  # question files that failed to load
     vectors_built: bool = False  # the question vectors were embedded now (not from the cache)
     cache_problem: str = ""  # why the embedded vectors could not be kept (a read-only root)
+    outcome: str = "none"  # match | candidates | none
+    candidates: list[Candidate] = field(default_factory=list)  # best first (match: the match first)
+    none_confidence: float = 0.0  # the share of "none of them"
+    chosen: str = ""  # "" or where the learner's earlier choice decided it (routing/choices.jsonl:LINE)
+    choice_problems: list[str] = field(default_factory=list)
 
 
-def field_texts(question: Question, fields: Sequence[str] = FIELDS) -> list[tuple[str, str]]:
+def field_texts(question: Question, fields: Sequence[str] = FIELDS,
+                choices: Sequence[str] = ()) -> list[tuple[str, str]]:
     """The (field kind, text) rows embedded for one question; a kind may give several rows.
 
     Kinds: question, answer (the whole answer, truncated at 256 tokens by the encoder),
     paragraphs (each paragraph or bullet of the answer), sentences, tags, asks (the example
-    `n00bqa ask "..."` queries in the Try section).
+    `n00bqa ask "..."` queries in the Try section), try (each Try line's quoted query or comment),
+    notes (each Notes paragraph). `choices`: queries the learner chose this question for (kind
+    "choice", always kept).
     """
     rows: list[tuple[str, str]] = []
     answer = _plain(question.answer)
@@ -128,10 +150,28 @@ def field_texts(question: Question, fields: Sequence[str] = FIELDS) -> list[tupl
             texts = [", ".join(t.replace("-", " ") for t in question.tags)]
         elif kind == "asks":
             texts = re.findall(r'n00bqa ask "([^"]+)"', question.try_)
+        elif kind == "try":
+            texts = _try_texts(question.try_)
+        elif kind == "notes":
+            texts = _paragraphs(_plain(question.notes))
         else:
             raise ValueError(f"unknown routing field {kind!r}")
         rows.extend((kind, text.strip()) for text in texts if text.strip())
-    return rows[:MAX_ROWS_PER_QUESTION]
+    picked = [("choice", c.strip()) for c in choices if c.strip()][-(MAX_ROWS_PER_QUESTION // 2):]
+    return rows[:MAX_ROWS_PER_QUESTION - len(picked)] + picked
+
+
+def _try_texts(try_: str) -> list[str]:
+    """What a Try line says in words: its quoted query (`ask "..."`, `search "..."`) and its comment."""
+    texts = []
+    for line in try_.splitlines():
+        texts += re.findall(r'"([^"]{4,})"', line)
+        comment = re.search(r"#\s*(.{8,})$", line)
+        if comment:
+            texts.append(comment.group(1))
+        elif not line.strip().startswith(("n00bqa", "`", "python", "$")) and len(line.strip()) > 20:
+            texts.append(_plain(line))  # prose in the Try section
+    return texts
 
 
 def _plain(markdown: str) -> str:
@@ -149,8 +189,65 @@ def _paragraphs(text: str) -> list[str]:
 
 
 def question_words(question: Question) -> set[str]:
-    asks = " ".join(re.findall(r'n00bqa ask "([^"]+)"', question.try_))
-    return content_words(" ".join([question.question, question.answer, " ".join(question.tags), asks]))
+    """Every word the question's file gives: text, answer, tags, Try, Notes, probe and reading ids."""
+    ids = " ".join(x.replace("-", " ") for x in [*question.probes, *question.reading])
+    raw = " ".join([question.question, question.answer, " ".join(question.tags), question.try_, question.notes, ids])
+    return content_words(raw) | content_words(_identifier_parts(raw))
+
+
+_IDENTIFIER = re.compile(r"\w*(?:[a-z][A-Z]|_)\w*")
+
+
+def _identifier_parts(text: str) -> str:
+    """The parts of the text's identifiers, so they count whole and in parts:
+    `gradient_accumulation_steps` -> "gradient accumulation steps", `TrainingArguments` -> "Training Arguments"."""
+    found = " ".join(_IDENTIFIER.findall(text))
+    return re.sub(r"([a-z])([A-Z])", r"\1 \2", found).replace("_", " ")
+
+
+# Learners' clipped words, read as the words a question file writes (our own short list).
+ABBREVIATIONS = {"attn": "attention", "param": "parameter", "params": "parameter", "mem": "memory",
+                 "seq": "sequence", "grad": "gradient", "grads": "gradient", "ckpt": "checkpoint",
+                 "tok": "token", "emb": "embedding", "embed": "embedding", "lr": "learning",
+                 "bs": "batch", "dp": "data", "tp": "tensor", "gpus": "gpu", "xattn": "cross",
+                 "enc": "encoder", "dec": "decoder", "seq2seq": "encoder", "mha": "multi", "lm": "language"}
+
+
+def query_words(query: str) -> set[str]:
+    """The query's content words, identifiers split like question_words splits them, clipped words
+    (`attn`, `param`) read as the words they clip."""
+    words = content_words(query) | content_words(_identifier_parts(query))
+    return {ABBREVIATIONS.get(w, w) for w in words}
+
+
+def resolve_words(terms: set[str], documents: list[set[str]]) -> set[str]:
+    """Each query word no question has, read as the list's word it most likely means: a misspelling
+    one edit away (`embeding`, `paramters`, `scrach`) or a clipped word (`param`, `attn` aside) that
+    starts a longer one. Words of 4 letters or fewer are left alone (too many neighbours)."""
+    vocabulary = set().union(*documents) if documents else set()
+    out = set()
+    for term in terms:
+        if term in vocabulary or len(term) < 5 and not (len(term) >= 4 and term.isalpha()):
+            out.add(term)
+            continue
+        near = sorted(w for w in vocabulary if _one_edit(term, w))
+        if not near and len(term) >= 4:
+            near = sorted((w for w in vocabulary if w.startswith(term) and len(w) <= len(term) + 6), key=len)[:1]
+        out.add(near[0] if near else term)
+    return out
+
+
+def _one_edit(a: str, b: str) -> bool:
+    """True when b is a one-letter insertion, deletion, substitution or swap away from a (len >= 5)."""
+    if len(a) < 5 or abs(len(a) - len(b)) > 1 or a == b:
+        return False
+    if len(a) == len(b):
+        diff = [i for i, (x, y) in enumerate(zip(a, b)) if x != y]
+        return len(diff) == 1 or (len(diff) == 2 and diff[1] == diff[0] + 1
+                                  and a[diff[0]] == b[diff[1]] and a[diff[1]] == b[diff[0]])
+    short, long = (a, b) if len(a) < len(b) else (b, a)
+    i = next((i for i, (x, y) in enumerate(zip(short, long)) if x != y), len(short))
+    return short[i:] == long[i + 1:]
 
 
 def lexical_scores(query: str, documents: list[set[str]], absent_weight: float = ABSENT_WEIGHT) -> list[float]:
@@ -160,7 +257,7 @@ def lexical_scores(query: str, documents: list[set[str]], absent_weight: float =
     `speculative`) weighs most too, times `absent_weight`, and lowers every question's share --
     which helps reject queries about something the list does not cover.
     """
-    terms = content_words(query)
+    terms = resolve_words(query_words(query), documents)
     if not terms or not documents:
         return [0.0] * len(documents)
     weight = idf(terms, documents)
@@ -170,9 +267,13 @@ def lexical_scores(query: str, documents: list[set[str]], absent_weight: float =
     return [sum(weight[t] for t in terms if t in d) / total for d in documents]
 
 
-def _question_key(question: Question, fields: Sequence[str]) -> str:
+def _question_key(question: Question, fields: Sequence[str], choices: Sequence[str] = ()) -> str:
     """What one question's cached rows depend on: the texts embedded for it, in order."""
-    return hashlib.sha256(json.dumps([question.id, field_texts(question, fields)]).encode()).hexdigest()[:24]
+    return _key_of(question, field_texts(question, fields, choices))
+
+
+def _key_of(question: Question, texts: list[tuple[str, str]]) -> str:
+    return hashlib.sha256(json.dumps([question.id, texts]).encode()).hexdigest()[:24]
 
 
 def _encoder_id(study: Study) -> str:
@@ -184,30 +285,67 @@ class QuestionVectors:
     """The field vectors of a question list: `matrix` (n_rows, DIM), each row's question and kind."""
 
     def __init__(self, questions: list[Question], matrix: Any, rows: list[tuple[int, str]],
-                 lexical_weight: float = LEXICAL_WEIGHT, absent_weight: float = ABSENT_WEIGHT) -> None:
+                 lexical_weight: float = LEXICAL_WEIGHT, absent_weight: float = ABSENT_WEIGHT,
+                 texts: list[str] | None = None) -> None:
+        import numpy as np
+
         self.questions = questions
         self.matrix = matrix  # (n_rows, DIM), unit rows
         self.rows = rows  # row -> (index into questions, field kind)
+        self.texts = texts or [""] * len(rows)  # row -> the text embedded
         self.lexical_weight = lexical_weight
         self.absent_weight = absent_weight
         self.documents = [question_words(q) for q in questions]
         self.built = False  # True when embedded now rather than read from the cache
         self.cache_problem = ""  # why the vectors could not be cached (a read-only root), else ""
+        self.owner = np.array([o for o, _ in rows], dtype=np.int64)  # (n_rows,)
+        kinds = sorted({k for _, k in rows if k != "choice"})
+        self.kind_ids = np.array([kinds.index(k) if k in kinds else -1 for _, k in rows], dtype=np.int64)
+        self.n_kinds = len(kinds)
+        self.kind_of = {"question": kinds.index("question")} if "question" in kinds else {}
 
     def semantic_scores(self, query_vector: Any) -> list[float]:
         """Per question: the mean over its field kinds of the best cosine within that kind."""
-        cosines = self.matrix @ query_vector  # (n_rows, DIM) @ (DIM,) -> (n_rows,)
-        best: dict[tuple[int, str], float] = {}
-        for (owner, kind), cosine in zip(self.rows, cosines.tolist()):
-            best[(owner, kind)] = max(cosine, best.get((owner, kind), -1.0))
-        per_question: list[list[float]] = [[] for _ in self.questions]
-        for (owner, _), cosine in best.items():
-            per_question[owner].append(cosine)
-        return [sum(c) / len(c) if c else 0.0 for c in per_question]
+        return [float(x) for x in self.features(query_vector, "", None)[:, 0]]
+
+    def features(self, query_vector: Any, query: str = "", votes: Any = None, exclude_row: int = -1) -> Any:
+        """(n_questions, len(FEATURES)) similarity features of one query against every question.
+
+        kind_mean: mean over the question's row kinds of the best cosine within the kind (choices
+        aside); best_row: the best cosine of any row (choices included); question: the cosine with
+        the question text; lexical: lexical_scores; votes: the passage vote (0 without an index).
+        `exclude_row` leaves one row out (a pseudo-query made from that row).
+        """
+        import numpy as np
+
+        n = len(self.questions)
+        out = np.zeros((n, len(FEATURES)), dtype=np.float64)
+        if n == 0:
+            return out
+        cosines = (self.matrix @ np.asarray(query_vector, dtype=np.float32)).astype(np.float64)  # (n_rows,)
+        if exclude_row >= 0:
+            cosines[exclude_row] = -1.0
+        best_kind = np.full((n, max(self.n_kinds, 1)), -np.inf)  # (n_questions, n_kinds)
+        plain = self.kind_ids >= 0
+        np.maximum.at(best_kind, (self.owner[plain], self.kind_ids[plain]), cosines[plain])
+        present = np.isfinite(best_kind) & (best_kind > -1.0)
+        out[:, 0] = np.where(present, best_kind, 0.0).sum(1) / np.maximum(present.sum(1), 1)
+        best_row = np.full(n, -1.0)
+        np.maximum.at(best_row, self.owner, cosines)
+        out[:, 1] = best_row
+        if "question" in self.kind_of:
+            column = best_kind[:, self.kind_of["question"]]
+            out[:, 2] = np.where(np.isfinite(column), column, 0.0)
+        if query:
+            out[:, 3] = lexical_scores(query, self.documents, self.absent_weight)
+        if votes is not None:
+            out[:, 4:6] = np.asarray(votes).reshape(n, -1)[:, :2]
+        # the same, relative to the other questions of the list: (x - mean) / std over questions
+        return out
 
     def scores(self, query_vector: Any, query: str = "") -> list[float]:
-        """The routing match of each question, 0..1: (semantic + lexical_weight x word overlap)
-        / (1 + lexical_weight), and 0 where that is negative (a semantic score below 0)."""
+        """The old routing match of each question (issue 16), 0..1: (semantic + lexical_weight x
+        word overlap) / (1 + lexical_weight). Kept for comparison (benchmarks, `--legacy`)."""
         semantic = self.semantic_scores(query_vector)
         lexical = (lexical_scores(query, self.documents, self.absent_weight) if query and self.lexical_weight
                    else [0.0] * len(semantic))
@@ -237,48 +375,59 @@ def shown_apart(score: float, threshold: float = THRESHOLD) -> tuple[str, str]:
 def question_vectors(study: Study, questions: list[Question], fields: Sequence[str] = FIELDS,
                      encode: Callable[[list[str]], Any] | None = None, reporter: Any = None,
                      cache: bool = True, lexical_weight: float = LEXICAL_WEIGHT,
-                     absent_weight: float = ABSENT_WEIGHT) -> QuestionVectors:
-    """Embed every question's fields, reusing each question's cached rows while its texts are unchanged.
+                     absent_weight: float = ABSENT_WEIGHT,
+                     choices: dict[str, list[str]] | None = None) -> QuestionVectors:
+    """Embed every question's fields, reusing every cached row whose text is unchanged (an edit re-embeds its new rows only).
 
     Args:
         study: the study root: its ONNX export embeds, its `.n00bqa/routing/` caches.
         questions: the question list to route among.
         encode: texts -> unit vectors (default: the study root's ONNX encoder).
         cache: read and write the cache (False: embed everything, write nothing; for evaluation).
+        choices: question id -> the queries the learner chose it for (embedded as its "choice" rows).
     """
     import numpy as np
 
     encode = encode or (lambda texts: encoder.encode(study, texts))
-    per_question = [field_texts(q, fields) for q in questions]
+    choices = choices or {}
+    per_question = [field_texts(q, fields, choices.get(q.id, ())) for q in questions]
     rows = [(i, kind) for i, texts in enumerate(per_question) for kind, _ in texts]
-    keys = [_question_key(q, fields) for q in questions]
+    keys = [_key_of(q, texts) for q, texts in zip(questions, per_question)]
     header = {"format": ROUTING_FORMAT, "fields": list(fields), "encoder": _encoder_id(study) if cache else "",
               "dim": encoder.DIM}
-    cached = _load_cached(study.state_path("routing"), header) if cache else {}
+    known_rows: dict[str, Any] = {}  # text hash -> vector, of every cached row (an edit re-embeds only new rows)
+    cached = _load_cached(study.state_path("routing"), header, known_rows) if cache else {}
     blocks: list[Any] = [cached.get(key) for key in keys]
     blocks = [b if b is not None and len(b) == len(texts) else None for b, texts in zip(blocks, per_question)]
     todo = [i for i, b in enumerate(blocks) if b is None]
     built = bool(todo) or (cache and len(cached) != len(set(keys)))
     if todo:
-        advance = reporter.task("embedding the question list", 1) if reporter is not None else None
-        texts = [text for i in todo for _, text in per_question[i]]
-        fresh = np.ascontiguousarray(encode(texts), dtype=np.float32) if texts else np.zeros((0, encoder.DIM), np.float32)
-        offset = 0
+        texts = sorted({text for i in todo for _, text in per_question[i] if _text_key(text) not in known_rows})
+        advance = reporter.task("embedding the question list", 1) if reporter is not None and texts else None
+        if texts:
+            fresh = np.ascontiguousarray(encode(texts), dtype=np.float32)  # (n_texts, DIM)
+            known_rows.update((_text_key(t), v) for t, v in zip(texts, fresh))
         for i in todo:
-            blocks[i] = fresh[offset:offset + len(per_question[i])]
-            offset += len(per_question[i])
+            blocks[i] = np.array([known_rows[_text_key(t)] for _, t in per_question[i]], dtype=np.float32).reshape(
+                len(per_question[i]), encoder.DIM)
         if advance is not None:
             advance(1)
     matrix = np.ascontiguousarray(np.concatenate(blocks) if blocks else np.zeros((0, encoder.DIM), np.float32),
                                   dtype=np.float32)
-    vectors = QuestionVectors(questions, matrix, rows, lexical_weight, absent_weight)
+    vectors = QuestionVectors(questions, matrix, rows, lexical_weight, absent_weight,
+                              texts=[text for texts in per_question for _, text in texts])
     if cache and built:
-        vectors.cache_problem = _save_cache(study, header, keys, blocks, matrix)
+        vectors.cache_problem = _save_cache(study, header, keys, blocks, matrix, per_question)
     vectors.built = bool(todo)
     return vectors
 
 
-def _save_cache(study: Study, header: dict, keys: list[str], blocks: list[Any], matrix: Any) -> str:
+def _text_key(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:20]
+
+
+def _save_cache(study: Study, header: dict, keys: list[str], blocks: list[Any], matrix: Any,
+                per_question: list[list[tuple[str, str]]]) -> str:
     """Write the vectors and their manifest; return "" or why they could not be kept (a read-only root)."""
     import io
 
@@ -290,8 +439,8 @@ def _save_cache(study: Study, header: dict, keys: list[str], blocks: list[Any], 
     np.save(buffer, matrix)
     data = buffer.getvalue()
     questions, start = [], 0
-    for key, block in zip(keys, blocks):
-        questions.append({"key": key, "start": start, "rows": len(block)})
+    for key, block, texts in zip(keys, blocks, per_question):
+        questions.append({"key": key, "start": start, "rows": len(block), "texts": [_text_key(t) for _, t in texts]})
         start += len(block)
     manifest = {**header, "rows": int(matrix.shape[0]), "sha256": integrity.sha256_bytes(data), "questions": questions}
     try:
@@ -304,7 +453,7 @@ def _save_cache(study: Study, header: dict, keys: list[str], blocks: list[Any], 
     return ""
 
 
-def _load_cached(folder: Path, header: dict) -> dict[str, Any]:
+def _load_cached(folder: Path, header: dict, rows: dict[str, Any] | None = None) -> dict[str, Any]:
     """question key -> its (rows, DIM) block, from a cache whose manifest, shape and sha256 hold ({} if not)."""
     import numpy as np
 
@@ -328,46 +477,208 @@ def _load_cached(folder: Path, header: dict) -> dict[str, Any]:
         return {}
     if matrix.shape != (total, encoder.DIM) or matrix.dtype != np.float32:
         return {}
+    if rows is not None:  # text hash -> its row, for the rows of an edited question that did not change
+        for e in entries:
+            texts = e.get("texts")
+            if isinstance(texts, list) and len(texts) == e["rows"]:
+                rows.update((t, matrix[e["start"] + n]) for n, t in enumerate(texts) if isinstance(t, str))
     return {e["key"]: matrix[e["start"]:e["start"] + e["rows"]] for e in entries}
 
 
 def is_cached(study: Study, questions: list[Question] | None = None) -> bool:
     """True when every question's vectors are cached (routing would embed nothing)."""
+    from n00bqa.ask.choices import load_choices
+
     if questions is None:
         questions, _ = load_questions(study)
+    chosen = _chosen_queries(load_choices(study, {q.id for q in questions})[0])
     header = {"format": ROUTING_FORMAT, "fields": list(FIELDS), "encoder": _encoder_id(study), "dim": encoder.DIM}
     cached = _load_cached(study.state_path("routing"), header)
-    return all(_question_key(q, FIELDS) in cached and len(cached[_question_key(q, FIELDS)]) == len(field_texts(q))
-               for q in questions)
+    for q in questions:
+        key = _question_key(q, FIELDS, chosen.get(q.id, ()))
+        if key not in cached or len(cached[key]) != len(field_texts(q, FIELDS, chosen.get(q.id, ()))):
+            return False
+    return True
 
 
-def rank(vectors: QuestionVectors, query_vector: Any, query: str = "", threshold: float = THRESHOLD,
-         n_related: int = N_RELATED) -> Route:
-    """Route a query: the best question if its score reaches `threshold`, plus the next few."""
-    scored = sorted(zip(vectors.questions, vectors.scores(query_vector, query)), key=lambda qs: -qs[1])
-    if not scored:
-        return Route(None, 0.0)
-    best, best_score = scored[0]
-    if best_score < threshold:
-        return Route(None, best_score, related=[], ranked=scored)
-    return Route(best, best_score, related=scored[1:1 + n_related], ranked=scored)
+def _chosen_queries(choices: list[Any]) -> dict[str, list[str]]:
+    """question id -> the distinct queries the learner last chose it for, in file order."""
+    from n00bqa.ask.choices import latest_by_query
+
+    out: dict[str, list[str]] = {}
+    for choice in latest_by_query(choices).values():
+        if choice.question is not None:
+            out.setdefault(choice.question, []).append(choice.query)
+    return out
 
 
-def route(study: Study, text: str, query_vector: Any = None, reporter: Any = None,
-          threshold: float = THRESHOLD) -> Route:
-    """Load the study root's question list, embed (or load) its vectors, and route `text`.
+def passage_votes(index: Any, query_vector: Any, questions: list[Question], query: str = "",
+                  depth: int = VOTE_DEPTH) -> tuple[Any, float]:
+    """What the index says: (votes, nearness).
+
+    votes (n_questions, 2): per question, the share of the score of the query's `depth` nearest
+    passages (by cosine, then by BM25 on `query`) that falls on items in its reading list.
+    nearness: the mean cosine of the query's NEAR_DEPTH nearest passages (n00bqa.ask.domain's
+    score): low for a query about something the reading list never mentions.
+    Without an index: zeros and 0.
+    """
+    import numpy as np
+
+    votes = np.zeros((len(questions), 2))
+    if index is None or len(index.chunks) == 0:
+        return votes, 0.0
+    cosines = index.vectors @ np.asarray(query_vector, dtype=np.float32)  # (n_passages,)
+    depth = min(max(depth, NEAR_DEPTH), len(cosines))
+    top = np.argpartition(-cosines, depth - 1)[:depth]
+    top = top[np.argsort(-cosines[top])]
+    nearness = float(cosines[top[:NEAR_DEPTH]].mean())
+    rankings = [list(zip(top.tolist(), np.clip(cosines[top], 0.0, None).tolist()))]
+    if query:
+        from n00bqa.retrieval.search import lexical_ranking
+
+        rankings.append(lexical_ranking(index, query, depth))
+    reading = [set(q.reading) for q in questions]
+    for column, ranking in enumerate(rankings):
+        total = sum(w for _, w in ranking) or 1.0
+        for chunk_id, weight in ranking:
+            item = index.chunks[chunk_id].item_id
+            for j, items in enumerate(reading):
+                if item in items:
+                    votes[j, column] += weight / total
+    return votes, nearness
+
+
+def confidences(features: Any, nearness: float, weights: Sequence[float] = WEIGHTS,
+                none_weights: Sequence[float] = NONE_WEIGHTS) -> tuple[Any, float]:
+    """(per-question confidence, confidence of none): the softmax of each question's score
+    (weights . features) and none's (none_weights . (1, nearness))."""
+    import numpy as np
+
+    none_score = none_weights[0] + none_weights[1] * nearness
+    scores = np.append(features @ np.asarray(weights, dtype=np.float64), none_score)  # (n_questions + 1,)
+    scores = np.exp(scores - scores.max())
+    shares = scores / scores.sum()
+    return shares[:-1], float(shares[-1])
+
+
+def decide(questions: list[Question], shares: Any, none_share: float, sure: float = SURE,
+           none_level: float = NONE_LEVEL) -> tuple[str, list[int]]:
+    """The outcome and the question indices shown, best first: none when "none of them" has at
+    least `none_level` of the confidence; else a match when the best question has `sure`; else
+    candidates: the best question and the next ones that reach SHOWN, three at most."""
+    import numpy as np
+
+    order = [int(i) for i in np.argsort(-shares, kind="stable")]
+    if not order or none_share >= none_level:
+        return "none", []
+    if shares[order[0]] >= sure:
+        return "match", order[:1]
+    return "candidates", order[:1] + [i for i in order[1:MAX_CANDIDATES] if shares[i] >= SHOWN]
+
+
+def explain(vectors: QuestionVectors, j: int, query: str, query_vector: Any, votes: Any, shares: Any) -> Candidate:
+    """Question j as a candidate: its confidence, the query words its file has, its nearest row."""
+    import numpy as np
+
+    words = sorted(query_words(query) & vectors.documents[j])
+    rows = np.flatnonzero(vectors.owner == j)
+    nearest = ""
+    if len(rows):
+        cosines = vectors.matrix[rows] @ np.asarray(query_vector, dtype=np.float32)
+        text = " ".join(vectors.texts[int(rows[int(np.argmax(cosines))])].split())
+        nearest = text if len(text) <= 120 else text[:117].rstrip() + "..."
+    n_votes = int(round(float(votes[j, 0]) * VOTE_DEPTH)) if votes is not None else 0
+    return Candidate(vectors.questions[j], float(shares[j]), words, nearest, n_votes)
+
+
+def rank(vectors: QuestionVectors, query_vector: Any, query: str = "", index: Any = None,
+         chosen: dict[str, Any] | None = None, sure: float = SURE, none_level: float = NONE_LEVEL,
+         weights: Sequence[float] = WEIGHTS, none_weights: Sequence[float] = NONE_WEIGHTS) -> Route:
+    """Route a query among `vectors.questions`: match, candidates or none, with confidences.
+
+    Args:
+        index: the study root's LoadedIndex (its nearest passages vote), or None.
+        chosen: normalised query -> the learner's last Choice for it (routing/choices.jsonl).
+    """
+    import numpy as np
+
+
+    questions = vectors.questions
+    if not questions:
+        return Route(None, 0.0, outcome="none", none_confidence=1.0)
+    votes, nearness = passage_votes(index, query_vector, questions, query)
+    features = vectors.features(query_vector, query, votes)
+    shares, none_share = confidences(features, nearness, weights, none_weights)
+    order = [int(i) for i in np.argsort(-shares, kind="stable")]
+    ranked = [(questions[i], float(shares[i])) for i in order]
+    choice = _earlier_choice(vectors, query, query_vector, chosen or {})
+    if choice is not None:
+        qid, where = choice
+        if qid is None:
+            return Route(None, 0.0, ranked=ranked, outcome="none", none_confidence=1.0, chosen=where)
+        j = next(i for i, q in enumerate(questions) if q.id == qid)
+        picked = explain(vectors, j, query, query_vector, votes, shares)
+        picked.confidence = 1.0
+        return Route(questions[j], 1.0, related=[r for r in ranked if r[0].id != qid][:N_RELATED], ranked=ranked,
+                     outcome="match", candidates=[picked], chosen=where)
+    outcome, shown = decide(questions, shares, none_share, sure, none_level)
+    candidates = [explain(vectors, i, query, query_vector, votes, shares) for i in shown]
+    if outcome == "match":
+        return Route(questions[shown[0]], float(shares[shown[0]]), related=ranked[1:1 + N_RELATED], ranked=ranked,
+                     outcome=outcome, candidates=candidates, none_confidence=none_share)
+    return Route(None, float(shares[order[0]]), ranked=ranked, outcome=outcome, candidates=candidates,
+                 none_confidence=none_share)
+
+
+def _earlier_choice(vectors: QuestionVectors, query: str, query_vector: Any,
+                    chosen: dict[str, Any]) -> tuple[str | None, str] | None:
+    """(question id or None, "routing/choices.jsonl:LINE") when the learner chose for this query before."""
+    import numpy as np
+
+    from n00bqa.ask.choices import FILE, FOLDER
+    from n00bqa.text import normalised
+
+    ids = {q.id for q in vectors.questions}
+    same = chosen.get(normalised(query))
+    if same is not None and (same.question is None or same.question in ids):
+        return same.question, f"{FOLDER}/{FILE}:{same.line}"
+    rows = [i for i, (_, kind) in enumerate(vectors.rows) if kind == "choice"]
+    if not rows:
+        return None
+    cosines = vectors.matrix[rows] @ np.asarray(query_vector, dtype=np.float32)
+    best = int(np.argmax(cosines))
+    if float(cosines[best]) < CHOICE_COSINE:
+        return None
+    row = rows[best]
+    qid = vectors.questions[vectors.rows[row][0]].id
+    line = next((c.line for c in chosen.values() if c.question == qid and c.query.strip() == vectors.texts[row]), 0)
+    return qid, f"{FOLDER}/{FILE}:{line}"
+
+
+def route(study: Study, text: str, query_vector: Any = None, reporter: Any = None, index: Any = None,
+          record_problems: bool = True) -> Route:
+    """Load the study root's question list and choices, embed (or load) its vectors, and route `text`.
 
     Args:
         study: the study root whose questions are routed among.
         text: the learner's query.
         query_vector: the query's vector if already computed (saves one encode).
+        index: the study root's LoadedIndex if already loaded (else it is loaded when built).
     """
+    from n00bqa.ask.choices import latest_by_query, load_choices
+
     questions, problems = load_questions(study)
-    vectors = question_vectors(study, questions, reporter=reporter)
+    choices, choice_problems = load_choices(study, {q.id for q in questions})
+    vectors = question_vectors(study, questions, reporter=reporter, choices=_chosen_queries(choices))
     if query_vector is None:
         query_vector = encoder.encode_query(study, text)
-    result = rank(vectors, query_vector, text, threshold=threshold)
+    if index is None and study.state_path("index", "manifest.json").is_file():
+        from n00bqa.retrieval.index import load_index
+
+        index = load_index(study)
+    result = rank(vectors, query_vector, text, index=index, chosen=latest_by_query(choices))
     result.problems = problems
+    result.choice_problems = choice_problems
     result.vectors_built = vectors.built
     result.cache_problem = vectors.cache_problem
     return result

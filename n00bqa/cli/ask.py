@@ -37,16 +37,23 @@ def ask_command(
                              "and show fresh findings."),
     as_json: bool = typer.Option(False, "--json", help="Print the answer as JSON."),
     pager: bool = typer.Option(True, "--pager/--no-pager", help="Page long output through $PAGER (on a terminal only)."),
+    is_: str = typer.Option(None, "--is", metavar="ID", show_default=False,
+                            help="Say which question this query is (an id, or none); kept in routing/choices.jsonl "
+                                 "and used from the next ask on."),
 ) -> None:
     """Answer a question from your list: its answer, its probes' measurements, and cited passages.
 
     The first ask in a study root builds what it needs (query encoder, index, question vectors).
+    When unsure it lists the candidates; on a terminal it asks which one you meant (Enter takes the
+    first, a digit another, n none of them) and remembers your choice.
 
     Examples:
 
       n00bqa ask "How large is a transformer model?"
 
       n00bqa ask "why is the embedding gradient sparse" -k 3 --no-pager
+
+      n00bqa ask "kaggle mcq with deberta" --is task-heads
 
       echo "what is a token" | n00bqa ask -
     """
@@ -84,6 +91,8 @@ def ask_command(
         # query encode waits for the session anyway, and this thread would only sit in that wait.
         import n00bqa.render  # noqa: F401
 
+    if is_ is not None:
+        _record(study, query, is_)
     reporter = _BuildReporter()
     try:
         # staged: on a fresh root the first answer comes from the notes; the library follows below
@@ -100,7 +109,17 @@ def ask_command(
         from n00bqa.cli.common import print_paged
         from n00bqa.render import answer_parts
 
-        print_paged(*answer_parts(answer), pager=pager)
+        asking = answer.outcome == "candidates" and _interactive()
+        print_paged(*answer_parts(answer), pager=pager and not asking)
+        if asking:
+            picked = _prompt(answer.candidates)
+            if picked is not _NO_ANSWER:
+                from n00bqa.ask.choices import choices_path
+
+                _record(study, query, picked or "none")
+                typer.echo(f"Kept your choice in {choices_path(study)}; later asks of this query use it.", err=True)
+                answer = ask(study, query, k=k, run=run, reporter=_BuildReporter(), staged=True)
+                print_paged(*answer_parts(answer), pager=pager)
     if answer.pending:
         import sys
 
@@ -115,6 +134,48 @@ def ask_command(
         typer.echo(f"The index is complete: {report.chunks_total} passages; later answers cite the library "
                    "sources too.", err=True)
     exit_after_output()
+
+
+_NO_ANSWER = object()  # the prompt ended without a choice (end of input)
+
+
+def _interactive() -> bool:
+    """A learner at a terminal: stdin and stdout both ttys (a pipe or a script is never asked)."""
+    import sys
+
+    return sys.stdin.isatty() and sys.stdout.isatty()
+
+
+def _prompt(candidates: list) -> Any:
+    """Ask which candidate: Enter the first, a digit another, n none. Returns the question id,
+    None for none, or _NO_ANSWER when input ends."""
+    numbers = f"1-{len(candidates)}" if len(candidates) > 1 else "1"
+    while True:
+        try:
+            reply = input(f"Which is it? Enter = 1, {numbers}, n = none of them: ").strip().lower()
+        except EOFError:
+            typer.echo("", err=True)
+            return _NO_ANSWER
+        if reply == "":
+            return candidates[0].question.id
+        if reply in ("n", "none"):
+            return None
+        if reply.isdigit() and 1 <= int(reply) <= len(candidates):
+            return candidates[int(reply) - 1].question.id
+        typer.echo(f"Type a number {numbers}, press Enter for 1, or n for none of them.", err=True)
+
+
+def _record(study: Any, query: str, qid: str) -> None:
+    """Keep the learner's choice (an id of their list, or none) in routing/choices.jsonl."""
+    from n00bqa.ask.choices import record_choice
+    from n00bqa.questions import get_question
+    from n00bqa.text import check_query
+
+    query = check_query(query)
+    if qid.strip().lower() == "none":
+        record_choice(study, query, None)
+        return
+    record_choice(study, query, get_question(study, qid).id)
 
 
 def register(app: typer.Typer) -> None:

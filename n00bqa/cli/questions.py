@@ -141,7 +141,9 @@ def _show_starting_points(question, points, chapter) -> None:
     from n00bqa.render import passage_heading
 
     if points.related:
-        console.print("Closest questions (routing match): " + ", ".join(f"{q.id} {s:.2f}" for q, s in points.related),
+        from n00bqa.text import percent
+
+        console.print("Closest questions (confidence): " + ", ".join(f"{q.id} {percent(s)}" for q, s in points.related),
                       highlight=False)
     if points.probes:
         console.print("Their probes: " + ", ".join(f"{p} (from {q})" for p, q in points.probes), highlight=False)

@@ -59,7 +59,6 @@ def check(opts: Options) -> None:
         if getattr(opts, name) % opts.devices:
             raise ProbeError(f"--{name.replace('_', '-')} {getattr(opts, name)} does not split evenly over "
                              f"--devices {opts.devices}; use a multiple of {opts.devices}")
-    require_jax("the gspmd probe")
 
 
 def _launch(opts: Options) -> LaunchOptions:
@@ -271,6 +270,7 @@ def _same(a: Side, b: Side) -> tuple[bool, bool]:
 
 
 def measure(opts: Options, ctx: Context) -> Numbers:
+    require_jax("the gspmd probe")  # a missing extra is no usage error (exit 1, not 2): checked here, not in check
     job = {"devices": opts.devices, "rows": opts.rows, "inner": opts.inner, "cols": opts.cols,
            "d_model": opts.d_model, "seed": ctx.seed,
            "propagation": opts.propagation}

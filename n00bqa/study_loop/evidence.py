@@ -76,7 +76,9 @@ def notes_text(points: StartingPoints) -> str:
     lines = ["Where to start (found by n00bqa when this question was added; keep or replace):", ""]
     if points.related:
         lines.append("Closest questions in the list:")
-        lines += [f"- {q.id} (routing match {s:.2f}): {q.question}" for q, s in points.related]
+        from n00bqa.text import percent
+
+        lines += [f"- {q.id} (confidence {percent(s)}): {q.question}" for q, s in points.related]
         lines.append("")
     if points.probes:
         lines.append("Probes that measure them: " + ", ".join(f"{p} (from {q})" for p, q in points.probes))

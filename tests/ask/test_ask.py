@@ -15,12 +15,13 @@ from support.shared_study import link_state, notes_only_reading_list, shared_roo
 from typer.testing import CliRunner
 
 from n00bqa.ask import MAX_QUERY_CHARS, ask, best_sentence, sentences
-from n00bqa.ask.routing import THRESHOLD
+from n00bqa.ask.routing import SURE
 from n00bqa.cli import app
 from n00bqa.errors import AskError, RetrievalIndexError
 
 runner = CliRunner()
-TOP_KEYS = {"query", "question", "related", "answer", "probes", "passages", "domain"}
+TOP_KEYS = {"query", "outcome", "question", "candidates", "none_confidence", "chosen", "related", "answer", "probes",
+            "passages", "domain"}
 PROBE_KEYS = {"name", "findings", "metrics", "options", "measured_at"}
 PASSAGE_KEYS = {"source", "title", "section", "lines", "text", "score"}
 
@@ -44,11 +45,13 @@ def test_json_has_exactly_the_documented_shape(ready):
     data = json.loads(result.stdout)
     assert set(data) == TOP_KEYS
     assert data["query"] == "How large is a transformer model?"
-    assert set(data["question"]) == {"id", "question", "score"} and data["question"]["id"] == "model-size"
-    assert data["question"]["score"] >= THRESHOLD
-    assert all(set(r) == {"id", "score"} for r in data["related"]) and len(data["related"]) == 3
-    assert data["related"][0]["score"] <= data["question"]["score"]
-    assert [set(p) for p in data["probes"]] == [PROBE_KEYS]
+    assert data["outcome"] == "match" and data["candidates"] == [] and data["chosen"] is None
+    assert set(data["question"]) == {"id", "question", "confidence"} and data["question"]["id"] == "model-size"
+    assert data["question"]["confidence"] >= SURE
+    assert all(set(r) == {"id", "confidence"} for r in data["related"]) and len(data["related"]) == 3
+    # confidences are shares of one softmax (the questions and "none"): they sum to at most 1
+    assert data["question"]["confidence"] + sum(r["confidence"] for r in data["related"]) <= 1.0 + 1e-3
+    assert data["probes"] and all(set(p) == PROBE_KEYS for p in data["probes"])  # one per probe the question names
     assert data["probes"][0]["name"] == "param-count"
     assert len(data["passages"]) == 3 and all(set(p) == PASSAGE_KEYS for p in data["passages"])
     assert "22,713,216" in data["answer"]  # the question file's written answer
@@ -66,8 +69,12 @@ def test_answer_parts_agree_with_the_library(ready, study):
     pool = search(study, answer.query, k=8) + search(study, f"{question.question}\n{question.answer}", k=8)
     pool_keys = {(p.source, p.lines) for p in pool}
     assert len(answer.passages) == 4 and all((p.source, p.lines) in pool_keys for p in answer.passages)
-    # ... the question's own reading list chosen first (no other passage while one of it is left out) ...
-    in_reading = [p.item_id in question.reading for p in answer.passages]
+    # ... the query's strongest passage always (issue 22 item 6), then the question's own reading list
+    # first (no other passage while one of it is left out) ...
+    strongest = search(study, answer.query, k=1)[0]
+    assert (strongest.source, strongest.lines) in {(p.source, p.lines) for p in answer.passages}
+    others = [p for p in answer.passages if (p.source, p.lines) != (strongest.source, strongest.lines)]
+    in_reading = [p.item_id in question.reading for p in others]
     left_out = [p for p in pool if p.item_id in question.reading and (p.source, p.lines) not in
                 {(a.source, a.lines) for a in answer.passages}]
     assert any(in_reading) and (all(in_reading) or not left_out)
@@ -289,3 +296,23 @@ def test_missing_index_error_from_search_names_the_fix(ready_own_index, study):
     shutil.rmtree(ready_own_index / ".n00bqa" / "index")
     with pytest.raises(RetrievalIndexError, match="n00bqa index build"):
         load_index(study)
+
+
+def test_the_strongest_passage_is_never_hidden(ready_own_index, study, tmp_path):
+    """Issue 22 item 6: a note the learner added, which `search` ranks first for their words, is
+    among `ask`'s passages even though the matched question's reading list does not hold it."""
+    from n00bqa.retrieval import search
+
+    note = tmp_path / "my-sparse-grad-notes.md"
+    note.write_text("# My notes on sparse embedding gradients\n\n"
+                    "Why do unused embedding rows get zero gradient? In my own words: the lookup copies rows, "
+                    "so backward only adds into the rows that were looked up, and every unused embedding row "
+                    "gets exactly zero gradient. SparseAdam then updates only those rows.\n")
+    assert runner.invoke(app, ["corpus", "add", str(note)]).exit_code == 0
+    assert runner.invoke(app, ["index", "build"]).exit_code == 0
+    query = "why do unused embedding rows get zero gradient"
+    first = search(study, query, k=1)[0]
+    assert first.source.endswith("my-sparse-grad-notes.md")
+    answer = ask(study, query, k=3)
+    assert answer.question.id == "embedding-grad" and first.item_id not in answer.question.reading
+    assert (first.source, first.lines) in {(p.source, p.lines) for p in answer.passages}

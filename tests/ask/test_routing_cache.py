@@ -50,31 +50,37 @@ def embedded(monkeypatch, ready, study):
 QUERY = "why do unused embedding rows get zero gradient"
 
 
-def test_editing_one_question_re_embeds_only_that_question(ready, study, embedded):
+def test_editing_one_question_re_embeds_only_its_new_rows(ready, study, embedded):
     assert not route(study, QUERY).vectors_built and embedded == []
     path = ready / "questions" / "model-size.md"
     path.write_text(path.read_text().replace("## Answer\n", "## Answer\n\nEdited by a test, one more paragraph.\n"))
     edited = next(q for q in load_questions(study)[0] if q.id == "model-size")
     result = route(study, QUERY)
     assert result.vectors_built
-    assert embedded == [text for _, text in routing.field_texts(edited)]
+    assert embedded == ["Edited by a test, one more paragraph."]  # the question's other rows are reused
+    assert "Edited by a test, one more paragraph." in [text for _, text in routing.field_texts(edited)]
+    # the reused rows are the vectors a fresh embedding gives
+    fresh = routing.question_vectors(study, load_questions(study)[0], cache=False)
+    np.testing.assert_allclose(routing.question_vectors(study, load_questions(study)[0]).matrix, fresh.matrix, atol=1e-5)
     embedded.clear()
     assert not route(study, QUERY).vectors_built and embedded == []
 
 
 def test_a_notes_only_edit_embeds_nothing(ready, study, embedded):
     path = ready / "questions" / "model-size.md"
-    path.write_text(path.read_text().rstrip("\n") + "\n\nA note of mine.\n")  # ## Notes is last: not embedded
+    path.write_text(path.read_text().rstrip("\n") + "\n\nA note of mine.\n")  # under 20 characters: no row
     assert not route(study, QUERY).vectors_built and embedded == []
 
 
-def test_a_five_megabyte_answer_is_embedded_once_and_capped(ready, study, embedded):
-    path = ready / "questions" / "model-size.md"
-    paragraphs = "\n\n".join(f"Paragraph {i} about parameter counts and memory in bytes." for i in range(90_000))
+def test_a_huge_answer_is_embedded_once_and_capped(ready, study, embedded):
+    path = ready / "questions" / "model-size.md"  # under the 1 MB a question file may have (n00bqa.guards)
+    paragraphs = "\n\n".join(f"Paragraph {i} about parameter counts and memory in bytes." for i in range(14_000))
     path.write_text(path.read_text().replace("## Answer\n", "## Answer\n\n" + paragraphs + "\n\n", 1))
-    assert path.stat().st_size > 5_000_000
+    assert 500_000 < path.stat().st_size < 1_000_000
     result = route(study, "how many parameters does bert base have")
-    assert result.vectors_built and len(embedded) == routing.MAX_ROWS_PER_QUESTION
+    rows = [text for _, text in routing.field_texts(next(q for q in load_questions(study)[0] if q.id == "model-size"))]
+    assert len(rows) == routing.MAX_ROWS_PER_QUESTION
+    assert result.vectors_built and 0 < len(embedded) <= routing.MAX_ROWS_PER_QUESTION and set(embedded) <= set(rows)
     embedded.clear()
     again = route(study, "what is MAP@3")
     assert not again.vectors_built and embedded == []  # every later ask: nothing re-embedded
@@ -93,7 +99,8 @@ def test_same_shape_replaced_vectors_are_never_used(ready, study, embedded):
     assert np.load(path).shape == matrix.shape
     assert not routing.is_cached(study)
     result = route(study, QUERY)
-    assert result.vectors_built and len(embedded) == len(matrix)  # embedded again, not used
+    all_rows = {text for q in load_questions(study)[0] for _, text in routing.field_texts(q)}
+    assert result.vectors_built and sorted(embedded) == sorted(all_rows)  # embedded again, not used
     assert result.question.id == "embedding-grad" and result.score == pytest.approx(good.score, abs=1e-5)
     assert routing.is_cached(study)
 

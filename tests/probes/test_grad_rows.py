@@ -146,4 +146,4 @@ def test_model_folder_runs_a_one_layer_twin_and_a_bad_folder_is_one_line(tmp_pat
     assert_output_whole(result)
     assert result.metrics["all-MiniLM-L6-v2.sparse_grad_params"] == (30522 + 512 + 2) * 384
     out = CliRunner().invoke(app, ["probe", "grad-rows", "--model", str(tmp_path / "missing")])
-    assert out.exit_code == 1 and "does not exist" in out.output
+    assert out.exit_code == 2 and "does not exist" in out.output  # a refused option value: usage error

@@ -219,5 +219,5 @@ def test_cli_probe_loss_rejects_bad_option():
     from n00bqa.cli import app
 
     result = CliRunner().invoke(app, ["probe", "loss", "--n-embd", "30"])
-    assert result.exit_code == 1
+    assert result.exit_code == 2  # a refused option value is a usage error (README: exit codes)
     assert "not divisible" in result.output

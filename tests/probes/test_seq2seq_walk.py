@@ -98,7 +98,7 @@ def test_cli_rejects_a_folder_without_config(tmp_path):
     from n00bqa.cli import app
 
     result = CliRunner().invoke(app, ["probe", "seq2seq-walk", "--model", str(tmp_path)])
-    assert result.exit_code == 1
+    assert result.exit_code == 2  # a refused option value is a usage error (README: exit codes)
     assert "no config.json" in result.output
     assert "Traceback" not in result.output
 

@@ -35,14 +35,15 @@ def test_add_writes_citations_related_questions_and_probes(ready, study):
     for citation in citations:  # each cites a real line of a reading-list file
         path, line = citation.rsplit(":", 1)
         assert (ready / path).is_file() and 1 <= int(line) <= len((ready / path).read_text().splitlines())
-    related = re.findall(r"^- ([a-z0-9-]+) \(routing match (\d\.\d\d)\): ", question.notes, flags=re.M)
+    related = re.findall(r"^- ([a-z0-9-]+) \(confidence ([<>]?\d+)%\): ", question.notes, flags=re.M)
     assert len(related) == 3 and all((ready / "questions" / f"{qid}.md").is_file() for qid, _ in related)
-    assert [float(s) for _, s in related] == sorted((float(s) for _, s in related), reverse=True)
+    shown = [float(s.lstrip("<>")) for _, s in related]
+    assert shown == sorted(shown, reverse=True)
     assert "Probes that measure them:" in question.notes
     assert question.reading and question.chapter == 4 and question.probes == []
     assert f"n00bqa show {related[0][0]}" in question.try_ and f"n00bqa quiz {question.id}" in question.try_
     out = " ".join(result.stdout.split())
-    assert "Closest questions (routing match): " + related[0][0] in out and citations[0] in out
+    assert "Closest questions (confidence): " + related[0][0] in out and citations[0] in out
     # its reading ids exist and every Try command written parses (the fixture's other questions cite
     # library sources that the notes-only reading list of the shared index leaves out)
     assert [p for p in check_study(study) if question.path.name in p] == []

@@ -511,7 +511,9 @@ def test_ask_shows_the_ask_result(indexed: Study) -> None:
             answer = ask(indexed, query)  # the same library call, made directly
             shown = flat(widget_text(view))
             assert "Traceback" not in shown
-            assert answer.question is not None and f"{answer.question.id} routing match {answer.score:.2f}" in shown
+            from n00bqa.text import percent
+
+            assert answer.question is not None and f"{answer.question.id} confidence {percent(answer.score)}" in shown
             assert flat(answer.question.question) in shown
             assert app.detail.passages == answer.passages
             assert answer.passages, "the two-note index should back this query"
