@@ -149,12 +149,13 @@ def test_a_collective_timeout_is_one_line_and_leaves_no_rank(monkeypatch):
 
 
 def test_verdicts_on_both_sides():
-    from n00bqa.probes.fsdp import close_to, equal_within, follows_one_over_n
+    from n00bqa.probes.fsdp import close_to, follows_one_over_n, verdict
 
     assert follows_one_over_n(0.52, 2, 0.05) and not follows_one_over_n(0.56, 2, 0.05)
     assert follows_one_over_n(0.26, 4, 0.05) and not follows_one_over_n(0.5, 4, 0.05)
     assert close_to(1.497, 1.5, 0.05) and not close_to(1.0, 1.5, 0.05)
-    assert equal_within(1e-6, 1e-5) and not equal_within(1e-4, 1e-5)
+    words = ("NOT equal within", "equal within", "tolerance")  # the words fsdp's report computes
+    assert verdict(1e-6, 1e-5, *words) == "equal within" and verdict(1e-4, 1e-5, *words) == "NOT equal within"
 
 
 def test_a_model_too_large_for_the_shard_count_is_one_line():
