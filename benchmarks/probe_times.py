@@ -26,7 +26,6 @@ BUDGET = {
     "activation-memory": 60.0,  # about 10 s here: the bf16 backward passes (issue 13)
     "variants": 60.0,  # 37 s wall (18 s measured) with load 7.7 on 2 cores: eleven meta builds (issue 14)
     "moe": 60.0,  # 37 s wall (18 s measured) under the same load: a backward per token and layer (issue 14)
-    "param-count": 60.0,  # 21 s wall before the split into three (issue 21): meta builds, one real MiniLM
     "grad-rows": 60.0,  # the backward passes on the tiny twins, split out of param-count (issue 21)
     "forward-flops": 60.0,  # FlopCounterMode on six meta models, split out of param-count (issue 21)
     "kv-cache": 60.0,  # 29 s wall (13 s measured) under the same load: five tiny generates (issue 14)
@@ -40,6 +39,11 @@ BUDGET = {
     "trainer": 60.0,  # 37 s wall (20 s measured) with load 12.7 on 2 cores: 14 Trainers, 9 train() calls (issue 15)
     "datasets": 60.0,  # 32 s wall (20 s measured) at load 11: 200 MiB table, RSS read in a fresh process (issue 15)
     "tokenizer": 60.0,  # 17 s wall (3 s measured) at load 12.7: imports dominate (issue 15)
+    # The real SmolLM2 (issue 23), after its one conversion per user (the first run adds 30-90 s):
+    "generate": 60.0,  # 32 s wall (24 s measured) at load ~15 on 2 cores: 3 timed lengths, 2 x 8 greedy tokens
+    "sampling": 60.0,  # 22 s wall (13 s measured) at load ~15: one prompt pass, 5 rules x 6 samples x 4 tokens
+    "rope": 60.0,  # 23 s wall (11 s measured) at load ~15: layer 0 only, float64 rotations
+    "param-count": 60.0,  # 36 s wall with SmolLM2's checkpoint header added (issue 23): meta builds, one real MiniLM
 }
 PROJECT = Path(__file__).resolve().parent.parent
 

@@ -52,6 +52,9 @@ BUILTIN_PROBES = (
     "n00bqa.probes.fsdp",
     "n00bqa.probes.sharding",
     "n00bqa.probes.gspmd",
+    "n00bqa.probes.generate",
+    "n00bqa.probes.rope",
+    "n00bqa.probes.sampling",
 )
 ENTRY_POINT_GROUP = "n00bqa.probes"
 USER_MODULE_PREFIX = "n00bqa_user_probes."

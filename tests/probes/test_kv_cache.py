@@ -17,7 +17,7 @@ from tests.support.runs import default_run
 
 
 @pytest.fixture(scope="module")
-def result():
+def result(smollm2):  # smollm2: the session's one conversion, whose config the run reads
     probe = find_probe(None, "kv-cache")
     return default_run(probe.name)
 
@@ -112,3 +112,11 @@ def test_default_output_is_whole(result):
 def test_bad_options(options, message):
     with pytest.raises(ProbeError, match=message):
         find_probe(None, "kv-cache").make_options(**options)
+
+
+def test_the_installed_smollm2_beside_the_published_configs(result):
+    m = result.metrics  # SmolLM2-135M: 30 layers, 3 K/V heads of 64 (GQA 9/3), 134,515,008 parameters
+    assert m["published.smollm2-135m.kv_bytes_per_token_bf16"] == 30 * 2 * 3 * 64 * 2 == 23_040
+    assert m["published.smollm2-135m.mha_over_this"] == 3
+    assert m["published.smollm2-135m.weights_bytes_bf16"] == 134_515_008 * 2
+    finding_stating(result, "published.smollm2-135m.kv_bytes_per_token_bf16", "GQA 9/3")

@@ -21,7 +21,7 @@ MODELS = ("gpt2", "bert-base-uncased", "t5-small", "llama-2-7b", "deberta-v3-bas
 
 
 @pytest.fixture(scope="module")
-def default_result():
+def default_result(smollm2):  # smollm2: the session's one conversion of the GGUF, which the default run counts
     probe = find_probe(None, "param-count")
     return default_run(probe.name)
 
@@ -83,7 +83,7 @@ def test_bundled_model_cross_checks_safetensors(default_result):
     # Independent: every number stored in the checkpoint, minus the saved position_ids buffer (1 × 512).
     assert _header_numels(bundled_model_path()) - 512 == m["all-MiniLM-L6-v2.total"] == 22_713_216
     assert m["all-MiniLM-L6-v2.checkpoint.matches"] is True
-    assert "embeddings.position_ids" in finding_with(default_result, "checkpoint header")
+    assert "embeddings.position_ids" in finding_with(default_result, "checkpoint header", "all-MiniLM")
     probe = find_probe(None, "param-count")
     assert probe.metric_name("all-MiniLM-L6-v2.checkpoint_matches") == "all-MiniLM-L6-v2.checkpoint.matches"
 
@@ -107,3 +107,18 @@ def test_model_folder_without_weights_and_bad_folder(tmp_path):
     runner = CliRunner()
     out = runner.invoke(app, ["probe", "param-count", "--model", str(tmp_path / "missing")])
     assert out.exit_code == 2 and "does not exist" in out.output
+
+
+def test_smollm2_counted_from_its_checkpoint_and_from_its_config(default_result, smollm2):
+    from n00bqa.probes.lib.causal_lm import PUBLISHED_PARAMETERS
+    from n00bqa.probes.lib.counting import count_parameters
+
+    m = default_result.metrics
+    assert m["SmolLM2-135M-Instruct.total"] == count_parameters(smollm2.model) == PUBLISHED_PARAMETERS == 134_515_008
+    assert m["SmolLM2-135M-Instruct.checkpoint.params"] == 134_515_008
+    # By hand: V h once (tied) + 30 x (q 576x576 + k, v 576x192 + o 576x576 + 3 x 576x1536 + 2 x 576) + 576
+    per_layer = 576 * 576 + 2 * 576 * 3 * 64 + 576 * 576 + 3 * 576 * 1536 + 2 * 576
+    assert m["SmolLM2-135M-Instruct.llama_formula.total"] == 49_152 * 576 + 30 * per_layer + 576 == 134_515_008
+    assert m["SmolLM2-135M-Instruct.llama_formula.kv_projections"] == 30 * 2 * 576 * 3 * 64
+    assert m["SmolLM2-135M-Instruct.llama_formula.kv_projections_if_mha"] == 30 * 2 * 576 * 9 * 64
+    finding_with(default_result, "SmolLM2-135M-Instruct from its config alone", "the count above")

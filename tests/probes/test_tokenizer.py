@@ -12,8 +12,8 @@ from support.probes import assert_output_whole
 
 
 @pytest.fixture(scope="module")
-def run():
-    """(result, Numbers) of one default run."""
+def run(smollm2):
+    """(result, Numbers) of one default run (smollm2: the session's one conversion, whose tokenizer it reads)."""
     result = default_run(PROBE.name)
     return result, result.numbers
 
@@ -134,3 +134,21 @@ def test_a_short_pair_is_a_one_line_error():
 def test_bad_options_are_one_line_errors(values, message):
     with pytest.raises(ProbeError, match=message):
         PROBE.make_options(**values)
+
+
+def test_byte_level_bpe_beside_wordpiece(run, rust, opts, smollm2):
+    """SmolLM2's own tokenizer (the session's) and the Rust WordPiece, without the probe in between."""
+    from n00bqa.probes.lib.data import nanogpt_text
+
+    b = run[1].bpe
+    notes = nanogpt_text()[:opts.notes_chars]
+    bpe = smollm2.tokenizer
+    assert b.notes_words == len(notes.split())
+    assert b.notes_tokens["bpe"] == len(bpe(notes, add_special_tokens=False)["input_ids"])
+    assert b.notes_tokens["wordpiece"] == len(rust.encode(notes, add_special_tokens=False).ids)
+    assert b.word_pieces == bpe.tokenize(opts.word) and len(b.word_pieces) > 1
+    wordpiece = rust.encode(opts.symbols, add_special_tokens=False).tokens
+    assert b.wordpiece_unknown == wordpiece.count("[UNK]") > 0
+    ids = bpe(opts.symbols, add_special_tokens=False)["input_ids"]
+    assert b.bpe_unknown == 0 and bpe.decode(ids) == opts.symbols and b.bpe_round_trip
+    assert b.symbol_tokens["bpe"] == len(ids) > len(opts.symbols.split())

@@ -15,7 +15,7 @@ from tests.support.runs import default_run
 
 
 @pytest.fixture(scope="module")
-def result():
+def result(smollm2):  # smollm2: the session's one conversion, whose config the default run counts
     probe = find_probe(None, "variants")
     return default_run(probe.name)
 
@@ -93,7 +93,8 @@ def test_published_figures_are_the_papers(result):
 def test_every_gap_is_explained_by_its_computed_terms(result):
     m = result.metrics
     explained = {k: v for k, v in m.items() if k.endswith(".explained")}
-    assert len(explained) == 14 and all(explained.values()), explained
+    assert len(explained) == 15 and all(explained.values()), explained  # 14 published + the installed SmolLM2
+    assert m["smollm2-135m.total"] == m["smollm2-135m.published"] == 134_515_008
     # gemma: 128 padded vocabulary rows x hidden 3072; the paper's non-embedding count is ours exactly.
     g = "gemma-7b.comparisons.total."
     assert m[g + "terms.padded_vocab"] == (256_128 - 256_000) * 3072

@@ -1,0 +1,74 @@
+"""generate: on the real SmolLM2 (the session's `smollm2`), cached and uncached greedy tokens agree,
+the cache's bytes equal the GQA formula computed here by hand, the FLOP counts grow linearly with
+the cache and quadratically without, and each verdict is worded from its test on both sides."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from n00bqa.errors import ProbeError
+from n00bqa.probes import find_probe
+from n00bqa.probes.generate import report
+from n00bqa.probes.runs import run_probe
+from tests.support.probes import assert_output_whole, finding_stating, finding_with
+
+
+@pytest.fixture(scope="module")
+def result(smollm2):
+    probe = find_probe(None, "generate")
+    with pytest.MonkeyPatch.context() as patch:  # the session's model, never a second load
+        patch.setattr("n00bqa.probes.lib.causal_lm.load_causal_lm", lambda *args, **kwargs: smollm2)
+        return run_probe(None, probe, probe.make_options(new_tokens=4, context=16, repeats=1), cache=False)
+
+
+def test_cached_and_uncached_greedy_tokens_are_the_same(result):
+    g = result.numbers.greedy
+    assert len(g.cached_ids) == 4 and g.cached_ids == g.uncached_ids and g.same_tokens
+    assert "the same tokens" in finding_with(result, "Greedy generation")
+
+
+def test_the_cache_generate_kept_weighs_the_gqa_formula(result):
+    c = result.numbers.cache
+    tokens = result.numbers.greedy.prompt_tokens + 4 - 1  # the last new token is never fed back
+    assert c.cached_tokens == tokens and c.key_shape == f"1 x 3 x {tokens} x 64"
+    assert c.measured_bytes == 2 * 30 * 3 * 64 * tokens * 4  # layers, K/V heads (not 9), head_dim, fp32
+    assert result.metrics["cache.bytes_per_token"] == 46_080 and result.metrics["cache.bytes_per_token_if_mha"] == 138_240
+    finding_stating(result, "cache.measured_bytes", "equal to")
+
+
+def test_flops_linear_with_the_cache_quadratic_without(result):
+    n = result.numbers
+    assert list(n.lengths) == [1, 4, 16]
+    per_pair = 4 * 30 * 9 * 64  # QK^T and AV: 2 x head_dim each, per head and layer
+    for a, b in ((1, 4), (4, 16)):
+        assert n.lengths[b].cached_flops - n.lengths[a].cached_flops == per_pair * (b - a)
+    # Uncached: the attention part is per_pair x (L+1)^2, the rest is linear in L+1: the second difference
+    # over L = 1, 4, 16 isolates it.
+    u = {L: n.lengths[L].uncached_flops for L in n.lengths}
+    second = ((u[16] - u[4]) / 12 - (u[4] - u[1]) / 3) / 15
+    assert second == per_pair and n.uncached_quadratic and n.cached_linear
+    finding_stating(result, "uncached_curvature", "quadratically")
+    assert_output_whole(result)
+
+
+def test_each_verdict_on_both_sides(result):
+    n, opts = result.numbers, find_probe(None, "generate").make_options(new_tokens=4, context=16, repeats=1)
+    flipped = dataclasses.replace(
+        n, greedy=dataclasses.replace(n.greedy, same_tokens=False, first_difference=2),
+        cache=dataclasses.replace(n.cache, equal=False), cached_linear=False, uncached_quadratic=False)
+    text = " ".join(report(flipped, opts).findings)
+    assert "DIFFERENT tokens" in text and "NOT equal to" in text
+    assert "NOT linear" in text and "NOT quadratically" in text
+    slower = dict(n.lengths)
+    slower[16] = dataclasses.replace(n.lengths[16], time_ratio=n.lengths[1].time_ratio / 2)
+    assert "does NOT grow" in " ".join(report(dataclasses.replace(n, lengths=slower), opts).findings)
+
+
+def test_bad_options_are_one_line_errors():
+    probe = find_probe(None, "generate")
+    with pytest.raises(ProbeError, match="--context must be between 16 and 1024"):
+        probe.make_options(context=8)
+    with pytest.raises(ProbeError, match="does not exist"):
+        probe.make_options(model="/nonexistent/model.gguf")
