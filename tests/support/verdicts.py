@@ -110,6 +110,14 @@ SLOW: dict[tuple[str, str], str] = {
     ("datasets", "low --map-rows"): "9 s",
     ("datasets", "high --map-rows"): "over 60 s",
     ("task-heads", "try: --epochs 8 --train-layers 3"): "over 60 s",
+    ("generate", "high --new-tokens"): "44 s",
+    ("generate", "high --context"): "33 s",
+    ("generate", "high --repeats"): "14 s",
+    ("generate", "low --context"): "11 s",
+    ("generate", "low --new-tokens"): "9 s",
+    ("generate", "try: --context 256 --repeats 1"): "9 s",
+    ("generate", "low --repeats"): "8 s",
+    ("sampling", "high --new-tokens"): "18 s",
     ("task-heads", "try: --epochs 0"): "over 60 s",
     ("translation", "try: --steps 60"): "over 60 s",
 }
@@ -117,6 +125,9 @@ SLOW: dict[tuple[str, str], str] = {
 # (probe, case label) -> a defect this harness found that is not fixed yet: the case runs as an
 # expected failure (pytest -rx lists it), and passes loudly (XPASS) once the probe is fixed.
 KNOWN: dict[tuple[str, str], str] = {
+    **{("sampling", f"{end} --top-p"): "sampling prints '90% of the mass' from a fixed 0.9 that is no number of "
+                                       "the run (explained at the defaults only because --top-p is 0.9 there)"
+       for end in ("low", "high")},
     ("moe", "low --intermediate"): "moe at --intermediate 1 (the low end of its declared range) raises "
                                    "RuntimeError 'strides should be multiple of 16 bytes' in its grouped matmul",
 }
