@@ -10,9 +10,10 @@ Two fresh copies of the study root's questions/ and corpus/ in a temporary folde
              and that total is printed too.
   rebuild    `n00bqa index build --rebuild` on the second copy, the time until it exits.
 
-Both use the user's ONNX export (made once per user and model, $XDG_CACHE_HOME/n00bqa/onnx); with
---cold-cache both get a new, empty user cache, so the first ask also makes the export (the rebuild
-then finds it). Then the first copy's finished index is compared with the rebuilt one, file by file
+Both use the user's ONNX export (made once per user and model, $XDG_CACHE_HOME/n00bqa/onnx), in a
+new user cache holding only a link to it (no library vectors shared by another root: the first ask
+embeds the library itself, as on a user's first root); with --cold-cache both get a new, empty user
+cache, so the first ask also makes the export (the rebuild then finds it). Then the first copy's finished index is compared with the rebuilt one, file by file
 (passages, vectors, BM25): they must be identical. Target (issue 17): first answer <= 0.3x the rebuild.
 """
 
@@ -88,8 +89,14 @@ def main(argv: list[str] | None = None) -> int:
             env["XDG_CACHE_HOME"] = str(tmp / "cache")
         else:  # the user's export: made now if this user has none yet (not timed)
             from n00bqa.retrieval import encoder
+            from n00bqa.study import user_cache_dir
 
             encoder.shared_export(encoder._model_dir())
+            # a new user cache holding only a link to that export: no library vectors another root
+            # embedded (n00bqa.retrieval.shared_vectors), so the first ask embeds the library itself
+            (tmp / "cache" / "n00bqa").mkdir(parents=True)
+            os.symlink(user_cache_dir() / "onnx", tmp / "cache" / "n00bqa" / "onnx")
+            env["XDG_CACHE_HOME"] = str(tmp / "cache")
         asked = copy_root(args.root, tmp / "asked")
         rebuilt = copy_root(args.root, tmp / "rebuilt")
         load_before = os.getloadavg()[0]

@@ -44,6 +44,9 @@ BUDGET = {
     "sampling": 60.0,  # 22 s wall (13 s measured) at load ~15: one prompt pass, 5 rules x 6 samples x 4 tokens
     "rope": 60.0,  # 23 s wall (11 s measured) at load ~15: layer 0 only, float64 rotations
     "param-count": 60.0,  # 36 s wall with SmolLM2's checkpoint header added (issue 23): meta builds, one real MiniLM
+    "induction": 60.0,  # 73 s wall (64 s measured) at load 7.7: SmolLM2 + its random twin, 7 forwards (issue 23)
+    "attention-sinks": 60.0,  # 187 s wall (177 s) at load 7.7 before the sdpa loss passes; over budget (issue 23)
+    "logit-lens": 60.0,  # 74 s wall (67 s measured) at load 7.7: SmolLM2 + its twin, 16 short forwards (issue 23)
 }
 PROJECT = Path(__file__).resolve().parent.parent
 

@@ -28,6 +28,18 @@ def user_cache(tmp_path_factory) -> Iterator[Path]:
 
 
 @pytest.fixture(autouse=True)
+def shared_library_vectors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Each test's own per-user cache of library vectors (n00bqa.retrieval.shared_vectors): what one
+    test embeds must not make another test's build read instead of embed. The ONNX export stays
+    shared by the session (`user_cache`)."""
+    from n00bqa.retrieval import shared_vectors
+
+    folder = tmp_path / "shared-library-vectors"
+    monkeypatch.setattr(shared_vectors, "cache_root", lambda: folder)
+    return folder
+
+
+@pytest.fixture(autouse=True)
 def study_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     root = tmp_path / "study"
     root.mkdir()

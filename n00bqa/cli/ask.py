@@ -22,7 +22,7 @@ class _BuildReporter:
         if self._reporter is None:
             from n00bqa.cli.common import RichReporter
 
-            self._reporter = RichReporter().__enter__()
+            self._reporter = RichReporter(lines=True).__enter__()  # one line per step when stderr is not a terminal
         return self._reporter.task(description, total)
 
     def close(self) -> None:

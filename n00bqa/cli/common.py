@@ -118,9 +118,17 @@ def _finite_only(data: Any) -> Any:
 
 
 class RichReporter:
-    """Progress bars on stderr (n00bqa.reporter.Reporter), shown only once the work has lasted `delay` seconds."""
+    """Progress bars on stderr (n00bqa.reporter.Reporter), shown only once the work has lasted `delay` seconds.
 
-    def __init__(self, delay: float = 1.0) -> None:
+    With `lines=True` and stderr not a terminal (a log file, a pipe, a CI job), each task is one
+    plain line when it starts instead ("index: Embedding passages (3,412)"): a bar there prints
+    nothing (or a line per refresh), so a minutes-long build would look like a hang.
+    """
+
+    def __init__(self, delay: float = 1.0, lines: bool = False) -> None:
+        self.lines = lines and not err_console.is_terminal
+        if self.lines:
+            return
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
         self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
@@ -129,16 +137,22 @@ class RichReporter:
         self._timer.daemon = True
 
     def __enter__(self) -> "RichReporter":
-        self._timer.start()
+        if not self.lines:
+            self._timer.start()
         return self
 
     def __exit__(self, *exc: Any) -> None:
+        if self.lines:
+            return
         self._timer.cancel()
         self._timer.join()
         if self.progress.live.is_started:  # stopping a never-started Progress prints an empty line
             self.progress.stop()
 
     def task(self, description: str, total: int) -> Callable[[int], None]:
+        if self.lines:
+            typer.echo(f"{description} ({total:,})" if total > 1 else description, err=True)
+            return lambda n=1: None
         task_id = self.progress.add_task(description, total=total or None)  # 0: unknown length
         return lambda n=1: self.progress.advance(task_id, n)
 

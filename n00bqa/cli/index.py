@@ -33,7 +33,7 @@ def build(
     from n00bqa.retrieval import build_index
 
     study = get_study()
-    with RichReporter(delay=0.5) as reporter:
+    with RichReporter(delay=0.5, lines=True) as reporter:
         report = build_index(study, rebuild=rebuild, reporter=reporter)
     for item_id, why in report.items_skipped.items():
         err_console.print(f"[yellow]skipped[/] {escape(item_id)}: {escape(why)}", highlight=False, soft_wrap=True)

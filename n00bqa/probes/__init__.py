@@ -55,6 +55,9 @@ BUILTIN_PROBES = (
     "n00bqa.probes.generate",
     "n00bqa.probes.rope",
     "n00bqa.probes.sampling",
+    "n00bqa.probes.induction",
+    "n00bqa.probes.attention_sinks",
+    "n00bqa.probes.logit_lens",
 )
 ENTRY_POINT_GROUP = "n00bqa.probes"
 USER_MODULE_PREFIX = "n00bqa_user_probes."

@@ -9,6 +9,9 @@ Layout, under `<study root>/.n00bqa/index/`:
                        vectors), lexical/ (bm25s)
     build.lock         held by the one build allowed at a time
 
+The library sources' passages and vectors are also kept per user, for every root to reuse
+(n00bqa.retrieval.shared_vectors, `$XDG_CACHE_HOME/n00bqa/index/`).
+
 A build writes a whole new generation folder and only then replaces manifest.json, so a build
 killed half-way leaves the previous manifest pointing at the previous, complete generation.
 Loading needs numpy, faiss, bm25s and json only: no torch.
@@ -266,6 +269,9 @@ class BuildReport:
     seconds: float
     changed: bool
     items_pending: list[str] = field(default_factory=list)  # left for a later build (build_index's `later`)
+    # read from the user's shared library vectors (n00bqa.retrieval.shared_vectors), not embedded; also
+    # counted in items_reused
+    items_shared: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return dict(self.__dict__)
@@ -327,11 +333,15 @@ def build_index(study: Study, rebuild: bool = False, reporter=None, lock_timeout
 
     Only items whose content hash changed (or that are new) are chunked and embedded again;
     `rebuild=True` re-embeds everything. Items whose file is missing (a note not written yet, a
-    package not installed) are skipped and listed in the report.
+    package not installed) are skipped and listed in the report. Library sources that another
+    study root of this user has embedded with the same model (the same files, the same installed
+    versions) are read from the user cache instead (n00bqa.retrieval.shared_vectors), and never left
+    pending: a second root's first build embeds its notes only, into the index a full build makes.
 
     Args:
         study: the study root: its corpus is read, its `.n00bqa/index/` written.
-        rebuild: ignore the existing index.
+        rebuild: ignore the existing index and the user's shared library vectors (re-embed
+            everything; what is embedded is shared again).
         reporter: optional progress reporter (n00bqa.reporter): chunking, embedding, writing.
         lock_timeout: seconds to wait for another build's lock before giving up.
         later: item kinds (e.g. "library") not to embed in this build unless the index already
@@ -344,6 +354,7 @@ def build_index(study: Study, rebuild: bool = False, reporter=None, lock_timeout
     reporter = reporter or NullReporter()
     folder = study.state_dir("index")
     lock = _lock(folder, lock_timeout, reporter)
+    shared_lock = None  # the user cache's, held while library sources are embedded (shared_vectors)
     try:
         _clean_killed_builds(folder)  # even when nothing else changes
         from n00bqa.retrieval.corpus import load_items
@@ -362,18 +373,31 @@ def build_index(study: Study, rebuild: bool = False, reporter=None, lock_timeout
         # an unchanged item that gave no passages (an empty file) is reused as it is, not re-read every build
         reuse = [i for i in hashes if old_hashes.get(i) == hashes[i] and (i in old or old_items[i]["chunks"] == 0)]
         kinds = {item.id: item.kind for item in items}
-        pending = [i for i in hashes if kinds[i] in later and i not in reuse]
+        by_id = {item.id: item for item in items}
+        # library sources another root of this user has embedded already: read, not embedded (never
+        # when rebuilding, which re-embeds everything and refreshes what it shares)
+        wanted = [by_id[i] for i in hashes if kinds[i] in SHARED_KINDS and i not in reuse]
+        shared = _open_shared(study, reporter) if wanted else None
+        from_shared = shared.read_many(wanted, hashes, reporter) if shared is not None and not rebuild else {}
+        pending = [i for i in hashes if kinds[i] in later and i not in reuse and i not in from_shared]
         for item_id in pending:
             hashes.pop(item_id)
-        todo = [i for i in hashes if i not in reuse]
+        todo = [i for i in hashes if i not in reuse and i not in from_shared]
         removed = sorted(set(old_hashes) - set(hashes))
-        if old_manifest is not None and not todo and not removed and list(old_manifest.get("pending") or []) == pending:
+        if (old_manifest is not None and not todo and not from_shared and not removed
+                and list(old_manifest.get("pending") or []) == pending):
             return BuildReport(str(folder), len(items), [], reuse, [], skipped, int(old_manifest["chunks_total"]), 0,
                                time.perf_counter() - started, False, pending)
-
-        by_id = {item.id: item for item in items}
+        if shared is not None and any(kinds[i] in SHARED_KINDS for i in todo):
+            # about to embed library sources: one root at a time, and what another root wrote while
+            # this one waited is read, not embedded again
+            shared_lock = shared.lock(reporter)
+            if shared_lock is not None and not rebuild:
+                late = shared.read_many([by_id[i] for i in todo if kinds[i] in SHARED_KINDS], hashes, reporter)
+                from_shared.update(late)
+                todo = [i for i in todo if i not in late]
         new_chunks: dict[str, list[Chunk]] = {}
-        advance = reporter.task("Chunking new and changed items", len(todo))
+        advance = reporter.task("Chunking new and changed items", len(todo)) if todo else (lambda n=1: None)
         for item_id in todo:
             try:
                 new_chunks[item_id] = chunk_item(by_id[item_id])
@@ -382,7 +406,7 @@ def build_index(study: Study, rebuild: bool = False, reporter=None, lock_timeout
                 hashes.pop(item_id)
             advance(1)
         removed = sorted(set(old_hashes) - set(hashes))
-        if (old_manifest is not None and not new_chunks and not removed  # only unreadable items "changed"
+        if (old_manifest is not None and not new_chunks and not from_shared and not removed  # only unreadable items "changed"
                 and list(old_manifest.get("pending") or []) == pending):
             return BuildReport(str(folder), len(items), [], reuse, [], skipped, int(old_manifest["chunks_total"]), 0,
                                time.perf_counter() - started, False, pending)
@@ -392,19 +416,28 @@ def build_index(study: Study, rebuild: bool = False, reporter=None, lock_timeout
         # one group per item: its vectors do not depend on what else this build embeds
         sizes = [len(new_chunks[item_id]) for item_id in todo if item_id in new_chunks]
         new_vectors = encode_documents(study, [c.embed_text for c in flat], reporter=reporter, group_sizes=sizes)
+        embedded: dict[str, np.ndarray] = {}
+        offset = 0
+        for item_id in todo:
+            if item_id in new_chunks:
+                embedded[item_id] = new_vectors[offset:offset + len(new_chunks[item_id])]
+                offset += len(new_chunks[item_id])
+        if shared is not None:  # kept for the user's other roots (best effort: a full cache only costs time)
+            for item_id in embedded:
+                if kinds[item_id] in SHARED_KINDS:
+                    shared.write(by_id[item_id], hashes[item_id], new_chunks[item_id], embedded[item_id])
         if _fail_after_embed:  # tests: an interruption after the expensive part
             raise KeyboardInterrupt
         # assemble in reading-list order
         chunks: list[Chunk] = []
         parts: list[np.ndarray] = []
-        offset = 0
         for item in items:
             if item.id in reuse:
                 c, v = old.get(item.id, ([], np.zeros((0, DIM), np.float32)))
             elif item.id in new_chunks:
-                c = new_chunks[item.id]
-                v = new_vectors[offset:offset + len(c)]
-                offset += len(c)
+                c, v = new_chunks[item.id], embedded[item.id]
+            elif item.id in from_shared:
+                c, v = from_shared[item.id]
             else:
                 continue
             chunks.extend(c)
@@ -413,10 +446,23 @@ def build_index(study: Study, rebuild: bool = False, reporter=None, lock_timeout
         advance = reporter.task("Writing the index", 1)
         _write_generation(folder, chunks, vectors, items, hashes, pending)
         advance(1)
-        return BuildReport(str(folder), len(items), [i for i in todo if i in new_chunks], reuse, removed, skipped,
-                           len(chunks), len(flat), time.perf_counter() - started, True, pending)
+        return BuildReport(str(folder), len(items), [i for i in todo if i in new_chunks],
+                           reuse + [i for i in hashes if i in from_shared], removed, skipped, len(chunks), len(flat),
+                           time.perf_counter() - started, True, pending, [i for i in hashes if i in from_shared])
     finally:
+        if shared_lock is not None:
+            shared_lock.release()
         lock.release()
+
+
+SHARED_KINDS = ("library",)  # items shared per user (shared_vectors): the same files in every root
+
+
+def _open_shared(study: Study, reporter):
+    """The user's shared library vectors for the model this root embeds with."""
+    from n00bqa.retrieval.shared_vectors import SharedVectors
+
+    return SharedVectors.open(study, reporter)
 
 
 def _write_generation(folder: Path, chunks: list[Chunk], vectors: np.ndarray, items: list[Item], hashes: dict,

@@ -111,10 +111,19 @@ def _convert(gguf: Path, digest: str, folder: Path, progress: Callable[[str], No
 
     from n00bqa.retrieval import integrity
 
+    import transformers.modeling_gguf_pytorch_utils as gguf_utils
+
     progress(f"Converting {gguf.name} to fp32 safetensors once per user (15-60 s; later loads take ~1 s)")
     hf_logging.disable_progress_bar()  # a probe reports progress its own way, never tqdm on stderr
-    model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32)
-    tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+    # The GGUF reader draws its own tqdm bar (tqdm.auto, not transformers' switchable one): silence it.
+    bar = getattr(gguf_utils, "tqdm", None)
+    gguf_utils.tqdm = lambda iterable=None, *args, **kwargs: iterable
+    try:
+        model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32)
+        tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+    finally:
+        if bar is not None:
+            gguf_utils.tqdm = bar
     # A GGUF-loaded model carries the GGUF quantizer, and save_pretrained refuses a quantized model;
     # the weights are already plain fp32 tensors here, so the quantizer is only a label: drop it.
     model.hf_quantizer = None
