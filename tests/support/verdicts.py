@@ -135,6 +135,9 @@ KNOWN: dict[tuple[str, str], str] = {
 # Probes whose every case but the defaults is slow: each run starts worker processes.
 SLOW_PROBES = {name: "each run starts 2-4 worker processes that import torch (15-25 s a run on 2 cores)"
                for name in ("ddp", "fsdp", "sharding")}
+SLOW_PROBES.update({name: "each run reads SmolLM2-135M's forward passes: the first 9 of these probes' cases "
+                         "took over 400 s together here at load 13"
+                    for name in ("induction", "attention-sinks", "logit-lens")})
 SLOW_PROBES["gspmd"] = "each run starts JAX with 2-4 CPU devices in a child process (16-23 s a run on 2 cores)"
 
 # Placeholders left unfilled: "{opts.layers}", "{n.loss:.3f}", "{name}" (a missing f before a string).
