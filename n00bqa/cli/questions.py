@@ -127,14 +127,15 @@ def add(
 
 
 def _looks_like(question, points) -> list[str]:
-    """A warning for each listed question the new one routes to (routing match at or above the
-    threshold `ask` answers with): it may be the same question in other words."""
-    from n00bqa.ask.routing import THRESHOLD
+    """A warning for each listed question the new one routes to as a sure match (confidence at or
+    above the level `ask` answers with): it may be the same question in other words."""
+    from n00bqa.ask.routing import SURE
+    from n00bqa.text import percent
 
-    return [f"{question.id} looks like {other.id} (routing match {score:.2f} >= {THRESHOLD:.2f}, so "
+    return [f"{question.id} looks like {other.id} (confidence {percent(score)} >= {percent(SURE)}, so "
             f"`n00bqa ask` with this text would answer with {other.id}); if it is the same question, "
             f"remove the new one with: n00bqa questions rm {question.id} --yes"
-            for other, score in points.related if score >= THRESHOLD]
+            for other, score in points.related if score >= SURE]
 
 
 def _show_starting_points(question, points, chapter) -> None:

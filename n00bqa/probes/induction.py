@@ -283,6 +283,7 @@ PROBE = Probe(
     measure=measure,
     report=report,
     check=check,
+    threads=1,  # one thread: on a busy 2-core machine the second one made these forwards slower, not faster
     predictions=(
         Prediction("Random tokens shown twice: how many nats lower is SmolLM2's loss on the second copy?",
                    "trained.drop", "nats"),

@@ -261,6 +261,7 @@ PROBE = Probe(
     measure=measure,
     report=report,
     check=check,
+    threads=1,  # one thread: on a busy 2-core machine the second one made these forwards slower, not faster
     predictions=(
         Prediction("At which of SmolLM2's 30 layers does its next token first become top-1 (median)?",
                    "median_first_top1", "layer"),

@@ -54,7 +54,12 @@ def starting_points(study: Study, text: str, exclude: str | None = None, k: int 
     built = ensure_ready(study, reporter)
     vector = encoder.encode_query(study, query)
     route = routing.route(study, query, query_vector=vector, reporter=reporter)
-    related = [(q, s) for q, s in route.ranked if q.id != exclude][:N_RELATED]
+    # The new question is in the list already and, asked in its own words, takes most of the share.
+    # Confidences are softmax shares, so leaving it out is a renormalisation of the others: the
+    # confidences `ask` would give the same text with the list as it was before the add.
+    left_out = sum(s for q, s in route.ranked if q.id == exclude)
+    scale = 1.0 / (1.0 - left_out) if left_out < 1.0 else 1.0
+    related = [(q, s * scale) for q, s in route.ranked if q.id != exclude][:N_RELATED]
     probes: list[tuple[str, str]] = []
     for question, _ in related:
         probes += [(name, question.id) for name in question.probes if name not in {p for p, _ in probes}]

@@ -132,8 +132,9 @@ def test_run_measures_now(ready, study):
 
     answer = ask(study, "How large is a transformer model?", run=True)
     assert answer.question.id == "model-size"
-    [run] = answer.probes
-    assert run.fresh and run.name == "param-count"
+    assert [p.name for p in answer.probes] == ["param-count", "grad-rows", "forward-flops"]
+    run = answer.probes[0]
+    assert all(p.fresh for p in answer.probes) and run.name == "param-count"
     cached = last_result(study, "param-count")  # the run was cached like any `n00bqa probe` run
     assert cached is not None and cached.findings == run.result.findings
     assert answer.to_dict()["probes"][0]["measured_at"] == cached.measured_at

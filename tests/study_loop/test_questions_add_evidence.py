@@ -111,8 +111,8 @@ def test_with_commands_adds_inside_an_existing_fence():
 
 def test_add_warns_when_the_new_question_routes_to_a_listed_one(ready, study):
     # issue 26 item 8: a question already in the list, in other words; the warning's number is the
-    # routing match the --json reports, compared with routing's own threshold
-    from n00bqa.ask.routing import THRESHOLD
+    # confidence the --json reports, compared with the level at which ask answers with a sure match
+    from n00bqa.ask.routing import SURE as THRESHOLD
 
     result = runner.invoke(app, ["questions", "add", "How many parameters does a transformer model have?",
                                  "--json"])
@@ -120,10 +120,10 @@ def test_add_warns_when_the_new_question_routes_to_a_listed_one(ready, study):
     data = json.loads(result.stdout)
     related = data["starting_points"]["related"]
     over = [r for r in related if r["score"] >= THRESHOLD]
-    assert over and over[0]["id"] == "model-size"
+    assert over and over[0]["id"] == "model-size", related
     assert data["warnings"] == [w for w in data["warnings"] if "looks like" in w]
     assert len(data["warnings"]) == len(over)
-    assert f"looks like model-size (routing match {over[0]['score']:.2f} >= {THRESHOLD:.2f}" in data["warnings"][0]
+    assert f"looks like model-size (confidence {over[0]['score']:.0%} >= {THRESHOLD:.0%}" in data["warnings"][0]
     assert data["question"]["id"] == "parameters-transformer" and data["question"]["try"].startswith("```")
     assert "Warning: parameters-transformer looks like model-size" in result.stderr
 
