@@ -8,6 +8,11 @@ number in the quote, in order, the source that recomputes it:
       quote: "4,812 lines in the installed 5.25"
       sources: ["lines transformers trainer.py", "version transformers"]
 
+A source is a small function over the installed packages (`lines`, `field_default`, ... below),
+`metric PROBE KEY` (the probe's metric at its default options: the caller passes `metrics`, and the
+test reads one session run of each probe), or `label` (a number that belongs to the words, such as
+the 1 of "stage 1": not checked).
+
 `check_claims(root)` recomputes every source and returns one line per quote that no longer holds,
 naming the sentence to update and the value now. tests/test_claims.py runs it on the built-in
 study, so a library upgrade that moves a number fails the suite with that line. Published figures
@@ -82,6 +87,19 @@ def _field_default(module: str, cls: str, name: str) -> Any:
     return field.default
 
 
+def _attr(module: str, name: str) -> Any:
+    return getattr(import_module(module), name)
+
+
+def _param_default(module: str, qualname: str, param: str) -> Any:
+    import inspect
+
+    target: Any = import_module(module)
+    for part in qualname.split("."):
+        target = getattr(target, part)
+    return inspect.signature(target).parameters[param].default
+
+
 SOURCES: dict[str, Callable[..., Any]] = {
     "version": _version,  # version DIST -> "5.25"
     "lines": _lines,  # lines DIST RELPATH -> line count of an installed file
@@ -91,18 +109,26 @@ SOURCES: dict[str, Callable[..., Any]] = {
     "occurrences": _occurrences,  # occurrences DIST RELPATH TEXT -> times TEXT occurs in a file
     "len": _len,  # len MODULE ATTR -> len(module.attr)
     "field_default": _field_default,  # field_default MODULE CLASS FIELD -> a dataclass field's default
+    "attr": _attr,  # attr MODULE NAME -> a module constant, e.g. torch's _DEFAULT_BUCKET_CAP_MB
+    "param_default": _param_default,  # param_default MODULE QUALNAME PARAM -> a function parameter's default
 }
+# Two kinds more, handled by `evaluate`: `metric PROBE KEY` (a metric of the probe's run at its
+# defaults, which the caller supplies), and `label` (a number that is part of the words, such as
+# "stage 1" or "d_k = 8", not a measurement: never checked).
 
 
 def evaluate(source: str, metrics: Callable[[str, str], Any] | None = None) -> Any:
     """The value a source gives now. `metric PROBE KEY` needs `metrics(probe, key)` (a probe run)."""
     kind, *args = shlex.split(source)
+    if kind == "label":
+        return None
     if kind == "metric":
         if metrics is None:
             raise ClaimError(f"{source!r}: a probe metric needs a run of the probe")
         return metrics(*args)
     if kind not in SOURCES:
-        raise ClaimError(f"unknown claim source {kind!r} in {source!r}; known: {', '.join(sorted(SOURCES))}, metric")
+        raise ClaimError(f"unknown claim source {kind!r} in {source!r}; known: {', '.join(sorted(SOURCES))}, "
+                         f"metric, label")
     return SOURCES[kind](*args)
 
 
@@ -141,6 +167,8 @@ def check_claim(root: Path, claim: Claim, metrics: Callable[[str, str], Any] | N
     problems = []
     for shown, source in zip(printed, claim.sources):
         value = evaluate(source, metrics)
+        if value is None:  # a label: part of the words
+            continue
         holds = shown == value if isinstance(value, str) else _printed_matches(shown, float(value))
         if not holds:
             now = value if isinstance(value, str) else f"{value:,}" if isinstance(value, int) else f"{value:g}"

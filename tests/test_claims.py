@@ -1,5 +1,7 @@
 """Living numbers (issue 24): the numbers the built-in notes and answers quote about the installed
-libraries hold for the installed versions, and the check fails when one is changed."""
+libraries, and the probe measurements they quote, hold for the installed versions and the probes'
+code now, and the check fails when one is changed. A `metric PROBE KEY` claim reads the session's
+one default run of the probe (tests/support/runs.py), shared with the probe's own tests."""
 
 from __future__ import annotations
 
@@ -8,12 +10,14 @@ from pathlib import Path
 
 from n00bqa.claims import check_claims, evaluate, load_claims
 from n00bqa.study import JOURNEY
+from tests.support.runs import default_metric
 
 
 def test_every_claim_of_the_builtin_notes_holds_for_the_installed_libraries():
     claims = load_claims(JOURNEY)
-    assert len(claims) >= 10
-    assert check_claims(JOURNEY) == []
+    assert len(claims) >= 30
+    assert sum(any(s.startswith("metric ") for s in c.sources) for c in claims) >= 15
+    assert check_claims(JOURNEY, default_metric) == []
 
 
 def test_a_changed_number_in_a_note_fails_with_the_sentence_to_update(tmp_path: Path):
@@ -25,7 +29,7 @@ def test_a_changed_number_in_a_note_fails_with_the_sentence_to_update(tmp_path: 
     note.write_text(note.read_text().replace(f"{lines:,} lines", f"{lines + 7:,} lines"))
     claims = root / "corpus" / "claims.yaml"
     claims.write_text(claims.read_text().replace(f"({lines:,} lines", f"({lines + 7:,} lines"))
-    problems = check_claims(root)
+    problems = check_claims(root, default_metric)
     assert len(problems) == 1
     assert f"says {lines + 7:,} but `lines transformers trainer.py` gives {lines:,} now" in problems[0]
     assert problems[0].startswith("corpus/notes/hf-trainer.md:")
@@ -37,4 +41,27 @@ def test_a_quote_edited_away_from_the_file_is_named(tmp_path: Path):
     shutil.copytree(JOURNEY / "questions", root / "questions")
     note = root / "corpus" / "notes" / "hf-transformers.md"
     note.write_text(note.read_text().replace("The installed version here is", "We installed"))
-    assert any("is no longer in the file" in p for p in check_claims(root))
+    assert any("is no longer in the file" in p for p in check_claims(root, default_metric))
+
+
+def test_a_changed_probe_measurement_in_an_answer_fails_with_the_sentence_to_update(tmp_path: Path):
+    root = tmp_path / "root"
+    shutil.copytree(JOURNEY / "corpus", root / "corpus")
+    shutil.copytree(JOURNEY / "questions", root / "questions")
+    for rel in ("questions/zero-fsdp.md", "corpus/claims.yaml"):
+        path = root / rel
+        path.write_text(path.read_text().replace("31.4 GB at stage 1", "31.9 GB at stage 1"))
+    problems = check_claims(root, default_metric)
+    assert len(problems) == 1
+    assert "says 31.9 but `metric zero-memory stages.1.gb` gives 31.4062 now" in problems[0]
+    assert problems[0].startswith("questions/zero-fsdp.md:")
+
+
+def test_a_label_is_never_checked_and_a_metric_needs_a_run():
+    import pytest
+
+    from n00bqa.claims import ClaimError
+
+    assert evaluate("label") is None
+    with pytest.raises(ClaimError, match="needs a run of the probe"):
+        evaluate("metric zero-memory gpus")

@@ -78,6 +78,50 @@ class Report:
 
 
 @dataclass(frozen=True)
+class Verdict:
+    """A verdict word and the test it came from: `word` is `above` when value > threshold, else `below`."""
+
+    name: str  # what the threshold is, e.g. "tolerance" or "2 standard errors"
+    value: float
+    threshold: float
+    above: str
+    below: str
+    word: str
+
+    def holds(self) -> bool:
+        return self.word == (self.above if self.value > self.threshold else self.below)
+
+
+_verdicts: list[Verdict] | None = None  # set by run_probe while a probe's `report` runs
+
+
+def verdict(value: float, threshold: float, above: str, below: str, name: str = "threshold") -> str:
+    """The word for a computed test: `above` if value > threshold, else `below`.
+
+    Use it for every verdict a finding prints ("equal within" / "NOT equal within", "starves" /
+    "does not starve"): the run records (word, value, threshold), and the verdict harness
+    (tests/probes/test_verdicts.py) recomputes each word at every option it tries.
+    Example:
+        word = verdict(n.max_abs_diff, n.tolerance, "NOT equal within", "equal within", "tolerance")
+    """
+    word = above if value > threshold else below
+    if _verdicts is not None:
+        _verdicts.append(Verdict(name, float(value), float(threshold), above, below, word))
+    return word
+
+
+def report_with_verdicts(report: Callable[[Any, Any], "Report"], numbers: Any,
+                         opts: Any) -> tuple["Report", list[Verdict]]:
+    """Call a probe's `report` and return it with the verdicts it computed through `verdict`."""
+    global _verdicts
+    _verdicts = []
+    try:
+        return report(numbers, opts), _verdicts
+    finally:
+        _verdicts = None
+
+
+@dataclass(frozen=True)
 class Prediction:
     """A number the learner guesses before the probe reveals it (`n00bqa quiz`).
 
@@ -109,10 +153,13 @@ class ProbeResult:
     # What `measure` returned, kept for tests and the quiz (a run read back from the cache has
     # None): read `result.numbers.sweep[512]` instead of measuring again. Not part of --json.
     numbers: Any = field(default=None, repr=False, compare=False)
+    # The verdicts `report` computed through `verdict` (word, value, threshold), for the verdict
+    # harness; like `numbers`, not part of --json and empty for a cached run.
+    verdicts: list[Verdict] = field(default_factory=list, repr=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
-        data = dataclasses.asdict(dataclasses.replace(self, numbers=None))  # numbers may hold tensors
-        del data["numbers"]
+        data = dataclasses.asdict(dataclasses.replace(self, numbers=None, verdicts=[]))  # numbers may hold tensors
+        del data["numbers"], data["verdicts"]
         return data
 
     @classmethod
@@ -207,12 +254,36 @@ def check_ranges(opts: Any, limits: dict[str, tuple]) -> None:
             `{"context": (1, 10_000_000, "tokens")}` refuses 0 with
             "--context must be between 1 and 10000000 tokens, got 0".
     """
+    if _declared is not None:
+        _declared.update(limits)
     for name, (low, high, *words) in limits.items():
         value = getattr(opts, name)
         if not low <= value <= high:
             after = "".join(f" {w}" for w in words)
             raise ProbeError(f"{flag(name)} must be between {_plain(low)} and {_plain(high)}{after}, "
                              f"got {_plain(value)}")
+
+
+_declared: dict[str, tuple] | None = None  # set while `declared_ranges` reads a probe's check
+
+
+def declared_ranges(probe: "Probe") -> dict[str, tuple[float, float]]:
+    """The option ranges a probe's `check` declares through `check_ranges`: field -> (low, high).
+
+    Read by calling `check` on the default options (a range declared only on a branch the defaults
+    do not take is not seen). The verdict harness (tests/probes/test_verdicts.py) runs each probe at
+    both ends of each range it finds here, so a probe exposes its ranges just by using check_ranges.
+    """
+    global _declared
+    _declared = {}
+    try:
+        if probe.check is not None:
+            probe.check(probe.options())
+    except ProbeError:
+        pass  # refused after its ranges (a missing optional package): the ranges seen so far stand
+    finally:
+        found, _declared = _declared, None
+    return {name: (spec[0], spec[1]) for name, spec in found.items()}
 
 
 def check_heads_divide(opts: Any, width: str, heads: str = "n_head") -> None:

@@ -12,14 +12,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from n00bqa.probes.base import Context, Prediction, Probe, Report, Table, check_ranges
+from n00bqa.probes.base import Context, Prediction, Probe, Report, Table, check_ranges, verdict
 from n00bqa.probes.lib.block import (
     BlockOptions,
     block_job,
     block_param_count,
     build_block,
     check_block,
-    equal_within,
     make_batch,
     max_abs_diff,
     max_weight_change,
@@ -171,8 +170,7 @@ def report(n: Numbers, opts: Options) -> Report:
     bytes_verdict = ("exactly the bytes of the parameters: one fp32 gradient per weight" if same_bytes else
                      f"NOT the parameters' {n.param_bytes:,} bytes")
     steady = "the same in every step" if n.allreduce_bytes_every_step_equal else "NOT the same in every step"
-    same = equal_within(n.max_abs_diff_vs_single_process, n.tolerance)
-    verdict = "equal within" if same else "NOT equal within"
+    equal = verdict(n.max_abs_diff_vs_single_process, n.tolerance, "NOT equal within", "equal within", "tolerance")
     sizes = ", ".join(f"{b.bytes:,}" for b in n.buckets)
     overlapped = sum(1 for b in n.buckets if b.pending_grads > 0)
     overlap = (f"{overlapped} of the {n.bucket_count} buckets went out while autograd was still computing "
@@ -196,7 +194,7 @@ def report(n: Numbers, opts: Options) -> Report:
         f"{_plural(n.first_step_bucket_count, 'bucket')}; DDP rebuilds them after it).",
         overlap,
         f"After {opts.steps} Adam steps the weights on rank 0 and those of one process trained on the full "
-        f"batch of {opts.batch} are {verdict} {n.tolerance:g} (largest difference "
+        f"batch of {opts.batch} are {equal} {n.tolerance:g} (largest difference "
         f"{n.max_abs_diff_vs_single_process:.2g}, while training moved them by up to "
         f"{n.max_weight_change:.2g}); the ranks differ from each other by at most "
         f"{n.max_abs_diff_between_ranks:.2g} and the mean of their losses from the full-batch loss by "
@@ -214,7 +212,7 @@ def report(n: Numbers, opts: Options) -> Report:
     ])
     return with_launch(Report(
         summary=f"DDP on {n.nproc} ranks all-reduces {n.allreduce_bytes_per_step:,} bytes of gradients per step "
-                f"in {_plural(n.bucket_count, 'bucket')} and ends {verdict} {n.tolerance:g} of one full-batch process.",
+                f"in {_plural(n.bucket_count, 'bucket')} and ends {equal} {n.tolerance:g} of one full-batch process.",
         findings=findings,
         tables=[traffic, buckets],
         model=f"GPT block d_model={opts.d_model}, {n.param_count:,} parameters",

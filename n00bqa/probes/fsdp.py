@@ -13,13 +13,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from n00bqa.probes.base import Context, Prediction, Probe, Report, Table
+from n00bqa.probes.base import Context, Prediction, Probe, Report, Table, verdict
 from n00bqa.probes.lib.block import (
     BlockOptions,
     block_job,
     build_block,
     check_block,
-    equal_within,
     make_batch,
     max_abs_diff,
     max_weight_change,
@@ -179,8 +178,7 @@ def follows_one_over_n(fraction: float, nproc: int, tolerance: float) -> bool:
 
 
 def report(n: Numbers, opts: Options) -> Report:
-    same = equal_within(n.max_abs_diff_vs_single_process, n.tolerance)
-    verdict = "equal within" if same else "NOT equal within"
+    equal = verdict(n.max_abs_diff_vs_single_process, n.tolerance, "NOT equal within", "equal within", "tolerance")
     follows = follows_one_over_n(n.state_fraction, n.nproc, n.fraction_tolerance)
     share = (f"which follows 1/N = {n.one_over_n:.3f} within {n.fraction_tolerance:g}" if follows else
              f"which does NOT follow 1/N = {n.one_over_n:.3f} within {n.fraction_tolerance:g}")
@@ -212,7 +210,7 @@ def report(n: Numbers, opts: Options) -> Report:
         f"The price in memory is a moment of the full weights: while a unit runs, its unsharded parameters "
         f"({n.largest_unit_param_bytes:,} bytes for the larger unit) sit on every rank, then are freed.",
         f"After {opts.steps} Adam steps the gathered weights and those of one process trained on the full "
-        f"batch of {opts.batch} are {verdict} {n.tolerance:g} (largest difference "
+        f"batch of {opts.batch} are {equal} {n.tolerance:g} (largest difference "
         f"{n.max_abs_diff_vs_single_process:.2g}, while training moved them by up to {n.max_weight_change:.2g}): "
         f"sharding changes where the state lives, not the maths.",
     ]

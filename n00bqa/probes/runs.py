@@ -21,7 +21,7 @@ from typing import Any
 from n00bqa.atomic import atomic_write_text
 from n00bqa.errors import N00bqaError, ProbeError
 from n00bqa.guards import is_probe_name
-from n00bqa.probes.base import Context, Probe, ProbeResult, flat_metrics
+from n00bqa.probes.base import Context, Probe, ProbeResult, flat_metrics, report_with_verdicts
 from n00bqa.reporter import NullReporter, Reporter
 from n00bqa.study import Study
 
@@ -85,7 +85,8 @@ def run_probe(study: Study | None, probe: Probe, opts: Any, seed: int = 0, repor
     finally:
         torch.set_num_threads(default_threads)
     seconds = round(time.perf_counter() - start, 3)
-    report = _step(study, probe, "report", probe.report, numbers, opts)
+    report, verdicts = report_with_verdicts(
+        lambda n, o: _step(study, probe, "report", probe.report, n, o), numbers, opts)
     environment = {
         **_versions(),
         "probe_sha256": probe_sha256(study, probe.name),
@@ -106,6 +107,7 @@ def run_probe(study: Study | None, probe: Probe, opts: Any, seed: int = 0, repor
         environment=environment,
         seconds=seconds,
         numbers=numbers,
+        verdicts=verdicts,
     )
     if cache and study is not None:
         save_result(study, result)

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from n00bqa.probes.base import Context, Prediction, Probe, Report, Table, check_ranges
+from n00bqa.probes.base import Context, Prediction, Probe, Report, Table, check_ranges, verdict
 
 TOLERANCE = 1e-6  # float32 sums of a few hundred products agree to about this
 
@@ -84,14 +84,14 @@ def measure(opts: Options, ctx: Context) -> Numbers:
 
 # --- 4. report ----------------------------------------------------------------------------------
 def report(n: Numbers, opts: Options) -> Report:
-    equal = n.max_abs_diff <= n.tolerance  # the verdict is this test, and its numbers are printed
-    verdict = "equal within" if equal else "NOT equal within"
+    # The verdict is this test, and its numbers are printed; `verdict` records it for the harness.
+    word = verdict(n.max_abs_diff, n.tolerance, "NOT equal within", "equal within", "tolerance")
     return Report(
         summary=f"nn.Linear({opts.in_features}, {opts.out_features}) computes x @ W.T + b.",
         findings=[
             f"A batch of {opts.batch} rows comes out as {n.output_rows} x {n.output_cols}: one output "
             f"row per input row, out_features columns.",
-            f"The layer and x @ W.T + b are {verdict} {n.tolerance:g} (largest difference "
+            f"The layer and x @ W.T + b are {word} {n.tolerance:g} (largest difference "
             f"{n.max_abs_diff:.3g}).",
             f"It holds {n.params:,} parameters; the closed form in x out + out gives "
             f"{n.params_formula:,}.",

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from n00bqa.errors import ProbeError
 from n00bqa.probes.lib.models import BUNDLED_NAME
-from n00bqa.probes.base import Context, Prediction, Probe, Report, Table, check_ranges
+from n00bqa.probes.base import Context, Prediction, Probe, Report, Table, check_ranges, verdict
 
 DISTANCES = (1, 2, 4, 8, 16, 64, 256)
 TOLERANCE = 1e-6  # float32 lookups and one-hot products agree to about this
@@ -227,7 +227,7 @@ def report(n: Numbers, opts: Options) -> Report:
     V, d = n.vocab_size, n.embedding_dim
     sin, learned = n.positions["sinusoidal"], n.positions["learned"]
     (i_far, j_far), (i_near, j_near) = n.farthest_pair, n.nearest_pair
-    lookup_verdict = "equals" if n.onehot_lookup_max_abs_diff <= n.tolerance else "does NOT equal"
+    lookup_verdict = verdict(n.onehot_lookup_max_abs_diff, n.tolerance, "does NOT equal", "equals", "tolerance")
     context_verdict = (f"{len(n.sentences)} different vectors" if different_vectors(n.contextual_cosine_max, n.same_cosine)
                        else f"the same vector in all {len(n.sentences)} sentences")
     if len(n.pair_cosines) == 1:

@@ -13,15 +13,16 @@ import torch.nn.functional as F
 
 from n00bqa.errors import ProbeError
 from n00bqa.probes import find_probe
-from n00bqa.probes.attention import D_KS, one_head, report, saturated, softmax_stats
 from n00bqa.probes.runs import run_probe
+from n00bqa.probes.attention import D_KS, one_head, report, saturated, softmax_stats
 from tests.support.probes import assert_output_whole, finding_stating, finding_with
+from tests.support.runs import default_run
 
 
 @pytest.fixture(scope="module")
 def result():
     probe = find_probe(None, "attention")
-    return run_probe(None, probe, probe.make_options(), seed=0, cache=False)
+    return default_run(probe.name)
 
 
 def test_output_is_whole_and_every_number_is_measured(result):

@@ -13,12 +13,13 @@ from n00bqa.errors import ProbeError
 from n00bqa.probes import find_probe
 from n00bqa.probes.lib import launcher as dist_launcher
 from n00bqa.probes.runs import run_probe
+from tests.support.runs import default_run
 
 @pytest.fixture(scope="module")
 def ddp_run():
     """One run of the probe at its defaults on 2 ranks (about 15-25 s here, mostly the ranks importing torch)."""
     probe = find_probe(None, "ddp")
-    result = run_probe(None, probe, probe.make_options(), seed=0, cache=False)
+    result = default_run(probe.name)
     return result, dist_launcher.last_pids()
 
 
@@ -119,10 +120,13 @@ def test_a_rank_that_dies_silently_is_named(monkeypatch):
 
 
 def test_verdict_equal_within_on_both_sides():
-    from n00bqa.probes.ddp import equal_within
+    from n00bqa.probes import ddp
 
-    assert equal_within(9e-6, 1e-5)
-    assert not equal_within(2e-5, 1e-5)
+    result = ddp.report(default_run("ddp").numbers, ddp.PROBE.make_options())
+    assert "equal within" in " ".join(result.findings)
+    words = ("NOT equal within", "equal within", "tolerance")
+    assert ddp.verdict(9e-6, 1e-5, *words) == "equal within"  # the word ddp's report computes
+    assert ddp.verdict(2e-5, 1e-5, *words) == "NOT equal within"
 
 
 def test_bad_options_are_one_line_before_any_rank_starts():

@@ -7,8 +7,8 @@ import pytest
 
 from n00bqa.probes import find_probe
 from n00bqa.probes.lib.configs import build_model, published_configs
-from n00bqa.probes.runs import run_probe
 from tests.support.probes import assert_output_whole, finding_with
+from tests.support.runs import default_run
 
 MODELS = ("gpt2", "bert-base-uncased", "t5-small", "llama-2-7b", "deberta-v3-base", "all-MiniLM-L6-v2")
 
@@ -16,7 +16,7 @@ MODELS = ("gpt2", "bert-base-uncased", "t5-small", "llama-2-7b", "deberta-v3-bas
 @pytest.fixture(scope="module")
 def default_result():
     probe = find_probe(None, "forward-flops")
-    return run_probe(None, probe, probe.make_options(), cache=False)
+    return default_run(probe.name)
 
 
 def test_default_output_is_whole(default_result):

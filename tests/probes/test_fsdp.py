@@ -15,6 +15,7 @@ from n00bqa.probes.lib import launcher as dist_launcher
 from n00bqa.probes import find_probe
 from n00bqa.probes.base import unexplained_numbers
 from n00bqa.probes.runs import run_probe
+from tests.support.runs import default_run
 
 # d_model 27 makes most dim 0s odd (27, 81), so the split across 2 ranks is uneven.
 D_MODEL, N_HEAD, N = 27, 3, 2
@@ -114,7 +115,7 @@ def test_every_number_in_a_finding_is_measured(fsdp_run):
 @pytest.mark.slow
 def test_the_default_run_is_whole_and_states_its_numbers():
     probe = find_probe(None, "fsdp")
-    result = run_probe(None, probe, probe.make_options(), seed=0, cache=False)
+    result = default_run(probe.name)
     assert_output_whole(result)
     assert "rank 0 holds" in finding_stating(result, "param_numel_by_rank.rank0", "fully_shard")
     assert "which follows 1/N" in finding_stating(result, "state_fraction", "Adam")
@@ -148,12 +149,13 @@ def test_a_collective_timeout_is_one_line_and_leaves_no_rank(monkeypatch):
 
 
 def test_verdicts_on_both_sides():
-    from n00bqa.probes.fsdp import close_to, equal_within, follows_one_over_n
+    from n00bqa.probes.fsdp import close_to, follows_one_over_n, verdict
 
     assert follows_one_over_n(0.52, 2, 0.05) and not follows_one_over_n(0.56, 2, 0.05)
     assert follows_one_over_n(0.26, 4, 0.05) and not follows_one_over_n(0.5, 4, 0.05)
     assert close_to(1.497, 1.5, 0.05) and not close_to(1.0, 1.5, 0.05)
-    assert equal_within(1e-6, 1e-5) and not equal_within(1e-4, 1e-5)
+    words = ("NOT equal within", "equal within", "tolerance")  # the words fsdp's report computes
+    assert verdict(1e-6, 1e-5, *words) == "equal within" and verdict(1e-4, 1e-5, *words) == "NOT equal within"
 
 
 def test_a_model_too_large_for_the_shard_count_is_one_line():

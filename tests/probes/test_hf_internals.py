@@ -7,16 +7,16 @@ from pathlib import Path
 import pytest
 
 from n00bqa.errors import ProbeError
+from tests.support.runs import default_run
 from support.probes import assert_output_whole, finding_stating
 
 
 @pytest.fixture(scope="module")
 def result():
     from n00bqa.probes import find_probe
-    from n00bqa.probes.runs import run_probe
 
     probe = find_probe(None, "hf-internals")
-    return run_probe(None, probe, probe.make_options(), seed=0, cache=False)
+    return default_run(probe.name)
 
 
 def table(result, title: str):

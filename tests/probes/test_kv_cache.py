@@ -13,12 +13,13 @@ from n00bqa.probes.kv_cache import report
 from n00bqa.probes.lib.configs import tiny_kv_models
 from n00bqa.probes.runs import run_probe
 from tests.support.probes import assert_output_whole, finding_stating, finding_with
+from tests.support.runs import default_run
 
 
 @pytest.fixture(scope="module")
 def result(smollm2):  # smollm2: the session's one conversion, whose config the run reads
     probe = find_probe(None, "kv-cache")
-    return run_probe(None, probe, probe.make_options(), seed=0, cache=False)
+    return default_run(probe.name)
 
 
 def test_tiny_caches_equal_the_formula(result):

@@ -15,6 +15,7 @@ from n00bqa.probes import find_probe
 from n00bqa.probes.runs import run_probe
 from n00bqa.study import bundled_model_path
 from tests.support.probes import assert_output_whole, finding_stating, finding_with
+from tests.support.runs import default_run
 
 MODELS = ("gpt2", "bert-base-uncased", "t5-small", "llama-2-7b", "deberta-v3-base", "all-MiniLM-L6-v2")
 
@@ -22,7 +23,7 @@ MODELS = ("gpt2", "bert-base-uncased", "t5-small", "llama-2-7b", "deberta-v3-bas
 @pytest.fixture(scope="module")
 def default_result(smollm2):  # smollm2: the session's one conversion of the GGUF, which the default run counts
     probe = find_probe(None, "param-count")
-    return run_probe(None, probe, probe.make_options(), cache=False)
+    return default_run(probe.name)
 
 
 def test_default_output_is_whole(default_result):

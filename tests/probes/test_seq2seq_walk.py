@@ -12,12 +12,13 @@ from n00bqa.probes import find_probe
 from n00bqa.probes.base import Context
 from n00bqa.probes.runs import run_probe
 from tests.support.probes import assert_output_whole, finding_stating, finding_with
+from tests.support.runs import default_run
 
 
 @pytest.fixture(scope="module")
 def result():
     probe = find_probe(None, "seq2seq-walk")
-    return run_probe(None, probe, probe.make_options(), seed=0, cache=False)
+    return default_run(probe.name)
 
 
 @pytest.fixture(scope="module")

@@ -13,6 +13,7 @@ from n00bqa.probes.runs import run_probe
 from support.probes import assert_output_whole, finding_stating, finding_with
 from n00bqa.probes.task_heads import (ALPHA, LETTERS, binomial_tail, chance_verdict, change_verdict,
                                       collate_multiple_choice, features, load_questions, split_questions)
+from tests.support.runs import default_run
 
 
 def exact_tail(k: int, n: int, p) -> float:
@@ -28,7 +29,7 @@ def exact_tail(k: int, n: int, p) -> float:
 def run():
     """One default run (about 15-25 s on 2 busy cores), shared by the module."""
     probe = find_probe(None, "task-heads")
-    return run_probe(None, probe, probe.make_options(), seed=0, cache=False)
+    return default_run(probe.name)
 
 
 @pytest.fixture(scope="module")

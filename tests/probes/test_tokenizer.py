@@ -6,15 +6,15 @@ from __future__ import annotations
 import pytest
 
 from n00bqa.errors import ProbeError
-from n00bqa.probes.runs import run_probe
 from n00bqa.probes.tokenizer import LETTERS, PROBE, science_questions, span_matches, split_verdict
+from tests.support.runs import default_run
 from support.probes import assert_output_whole
 
 
 @pytest.fixture(scope="module")
 def run(smollm2):
     """(result, Numbers) of one default run (smollm2: the session's one conversion, whose tokenizer it reads)."""
-    result = run_probe(None, PROBE, PROBE.make_options(), seed=0, cache=False)
+    result = default_run(PROBE.name)
     return result, result.numbers
 
 

@@ -9,16 +9,16 @@ import math
 import pytest
 
 from n00bqa.errors import ProbeError
-from n00bqa.probes.runs import run_probe
 from support.probes import assert_output_whole, finding_stating
 from n00bqa.probes.trainer import (PROBE, TINY_LLAMA, accumulated_gradient, causal_batch, clip_verdict,
                                    numeric_defaults, same_verdict, science_texts)
+from tests.support.runs import default_run
 
 
 @pytest.fixture(scope="module")
 def result():
     """One default run, shared by the module (about 10-25 s on 2 busy cores)."""
-    return run_probe(None, PROBE, PROBE.make_options(), seed=0, cache=False)
+    return default_run(PROBE.name)
 
 
 def table(result, title: str):

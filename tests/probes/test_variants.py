@@ -11,12 +11,13 @@ from n00bqa.probes.base import unexplained_numbers
 from n00bqa.probes.runs import run_probe
 from n00bqa.probes.variants import compare, parse_figure, read_design, round_to_figure
 from tests.support.probes import assert_output_whole, finding_with
+from tests.support.runs import default_run
 
 
 @pytest.fixture(scope="module")
 def result(smollm2):  # smollm2: the session's one conversion, whose config the default run counts
     probe = find_probe(None, "variants")
-    return run_probe(None, probe, probe.make_options(), seed=0, cache=False)
+    return default_run(probe.name)
 
 
 def decoder_closed_form(V, d, L, heads, kv, hd, ff, tied=False, qkv_bias=False, experts=1):

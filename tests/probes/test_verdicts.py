@@ -1,0 +1,79 @@
+"""Verdicts at every option (issue 24): each built-in probe runs at the options of every Try command
+of the built-in questions and at both ends of every range its `check` declares, and no run may leave
+a `{...}` placeholder unfilled, print NaN, print a number the run does not explain, or word a verdict
+its own numbers contradict (tests/support/verdicts.py says what is run and what is skipped, and why).
+
+A new probe is covered by registering it: its cases are read from its Try commands and its ranges.
+`pytest -rs` lists the skipped cases with their reasons; N00BQA_VERDICTS_ALL=1 runs the slow ones too.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from n00bqa.probes import BUILTIN_PROBES, find_probe, probe_name_for
+from n00bqa.probes.base import ProbeResult, Report, Verdict, verdict
+from n00bqa.probes.runs import run_probe
+from tests.support.runs import default_run
+from tests.support.verdicts import Case, cases, problems
+
+NAMES = [probe_name_for(m.rsplit(".", 1)[1] + ".py") for m in BUILTIN_PROBES]
+CASES = [case for name in NAMES for case in cases(find_probe(None, name))]
+
+
+@pytest.mark.parametrize("case", [pytest.param(c, marks=pytest.mark.xfail(reason=c.known)) if c.known else c
+                                  for c in CASES], ids=lambda c: c.id)
+def test_no_run_contradicts_its_own_numbers(case: Case):
+    if case.skip:
+        pytest.skip(case.skip)
+    if case.label == "defaults":
+        result = default_run(case.probe)
+    else:
+        probe = find_probe(None, case.probe)
+        result = run_probe(None, probe, probe.make_options(**case.options), seed=0, cache=False)
+    assert problems(result) == []
+
+
+def test_every_builtin_probe_runs_at_its_defaults_here():
+    assert {c.probe for c in CASES if c.label == "defaults" and not c.skip} == set(NAMES)
+
+
+def _result(findings: list[str], verdicts: list[Verdict] = ()) -> ProbeResult:
+    return ProbeResult("x", "", "summary", findings, [], {"loss": 2.5}, {"options": {}}, 0.0,
+                       verdicts=list(verdicts))
+
+
+def test_the_checks_catch_a_placeholder_a_nan_and_an_unexplained_number():
+    found = problems(_result(["Across {opts.layers} layers the loss is nan.", "The loss is 2.5, not 7.25."]))
+    assert any("'{opts.layers}'" in p for p in found)
+    assert any("'nan'" in p for p in found)
+    assert any("'7.25'" in p for p in found)
+    assert problems(_result(["The loss is 2.5."])) == []
+
+
+def test_verdict_words_each_side_of_its_threshold_and_a_contradicting_word_is_caught():
+    from n00bqa.probes.base import report_with_verdicts
+
+    def report(n, opts):
+        word = verdict(n, 0.1, "starves", "does not starve", "gradient ratio")
+        return Report("s", [f"Saturation {word} the gradient."])
+
+    for value, word in ((0.5, "starves"), (0.1, "does not starve"), (0.01, "does not starve")):
+        made, recorded = report_with_verdicts(report, value, None)
+        assert recorded == [Verdict("gradient ratio", value, 0.1, "starves", "does not starve", word)]
+        assert problems(_result(made.findings, recorded)) == []
+    wrong = Verdict("gradient ratio", 0.01, 0.1, "starves", "does not starve", "starves")
+    assert any("does not follow" in p for p in problems(_result(["Saturation starves the gradient."], [wrong])))
+    silent = Verdict("gradient ratio", 0.5, 0.1, "starves", "does not starve", "starves")
+    assert any("never printed" in p for p in problems(_result(["Nothing."], [silent])))
+
+
+def test_the_template_records_its_verdict_and_the_word_follows_from_it():
+    from n00bqa.probes import template
+
+    result = run_probe(None, template.PROBE, template.PROBE.make_options(), seed=0, cache=False)
+    [recorded] = result.verdicts
+    assert (recorded.name, recorded.word) == ("tolerance", "equal within")
+    assert recorded.value == result.metrics["max_abs_diff"] and recorded.threshold == result.metrics["tolerance"]
+    assert problems(result) == []
+    assert "verdicts" not in result.to_dict()  # --json keeps its shape

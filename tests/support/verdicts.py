@@ -1,0 +1,265 @@
+"""The verdict harness's cases and checks (issue 24): which options each probe runs at, and what a
+run must never show.
+
+Cases for probe P:
+- every `n00bqa probe P ...` command of a `## Try` section of the built-in questions, at the options
+  it names (parsed by the probe's own CLI command, never run through a shell);
+- both ends of every range P's `check` declares through `check_ranges` (`base.declared_ranges`), the
+  other options set to P's `SMALL` overrides so a large end stays cheap.
+A new probe is covered without an edit here: its Try commands and its ranges are read the same way.
+A case is skipped only with a reason written in `SKIP` (shown by pytest -rs).
+
+Checks on each run (`problems`): every `{...}` placeholder filled, no NaN or inf printed, every
+number in a finding explained by the run (`unexplained_numbers`), and every verdict the probe worded
+through `base.verdict` recomputed from its recorded value and threshold and printed in the output.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import re
+import shlex
+from dataclasses import dataclass
+from typing import Any
+
+from n00bqa.errors import ProbeError
+from n00bqa.probes.base import Probe, ProbeResult, declared_ranges, flag, unexplained_numbers
+
+# Per probe: the other options' values when a range end is run (a large end at small sizes).
+SMALL: dict[str, dict[str, Any]] = {
+    "nanogpt": {"steps": 20, "batch_size": 4, "block_size": 16, "n_layer": 1, "n_head": 2, "n_embd": 16,
+                "eval_batches": 2, "evals": 2, "sample_chars": 20},
+    "flops": {"n_layer": 1, "n_embd": 32, "seq_len": 16, "batch_size": 2, "vocab_size": 64, "matmul_size": 64,
+              "repeats": 1},
+    "loss": {"n_embd": 16, "n_layer": 1, "train_steps": 5, "init_draws": 4},
+    "embedding-grad": {"big_vocab": 1000, "big_dim": 16, "batch_tokens": 64, "reps": 1},
+    "activation-memory": {"seq_lens": "16,32", "batches": "1"},
+    "datasets": {"table_mb": 8, "map_rows": 200},
+    "moe": {"text": "the cat sat", "layers": 1, "hidden": 16, "intermediate": 16},
+    "kv-cache": {"context": 64, "prompt": 2, "new_tokens": 2},
+    "ddp": {"steps": 1, "seq_len": 4},
+    "fsdp": {"steps": 1, "seq_len": 4},
+}
+
+# (probe, case label) -> the options a range end needs beside it (the probe's other checks refuse
+# it otherwise: a width the head count must divide).
+WITH: dict[tuple[str, str], dict[str, Any]] = {
+    ("nanogpt", "low --n-embd"): {"n_head": 1},
+    ("nanogpt", "high --n-head"): {"n_embd": 64},
+    ("attention", "low --d-model"): {"n_head": 1},
+    ("attention", "high --n-head"): {"d_model": 256},
+    ("flops", "low --n-embd"): {"n_head": 1},
+    ("flops", "high --n-head"): {"n_embd": 64},
+    ("trainer", "low --schedule-steps"): {"warmup_steps": 1},
+    # --max-length 512 shows truncation only for a pair longer than 512 tokens (the probe refuses otherwise)
+    ("tokenizer", "high --max-length"): {"pair": "energy " * 600},
+}
+
+# (probe, case label) -> why the case is not run. Labels: "try: <args>", "low --x", "high --x".
+SKIP: dict[tuple[str, str], str] = {
+    ("datasets", "high --table-mb"): "writes an 8 GiB table: beyond a test machine's disk and memory budget",
+    ("moe", "low --hidden"): "moe's own check refuses --hidden 1 (it must divide by the 4 heads): the declared "
+                             "range starts below the values the probe accepts",
+    **{("gspmd", f"low {flag(name)}"): f"gspmd's own check refuses {flag(name)} 1 at every --devices it accepts "
+                                        f"(2, 3 or 4 must divide it): the declared range starts below the values "
+                                        f"the probe accepts" for name in ("rows", "inner", "cols", "d_model")},
+    ("sharding", "high --d-model"): "sharding's own check refuses --d-model 8192 at 2 ranks (4.3 GB of model "
+                                    "state per rank): the declared range ends above what the probe accepts",
+}
+
+# Cases that run only with N00BQA_VERDICTS_ALL=1 (the suite stays well under 15 minutes), with why:
+# the seconds one run took here on 2 cores at load 12-13 (a case over about 8 s waits for that flag).
+SLOW: dict[tuple[str, str], str] = {
+    ("word-embedding", "try: --word bank"): "22 s",
+    ("embedding-grad", "try: --text the bank by the river bank"): "59 s",
+    ("embedding-grad", "try: --big-dim 1024"): "over 60 s",
+    ("embedding-grad", "low --big-vocab"): "32 s",
+    ("embedding-grad", "high --big-vocab"): "over 60 s",
+    ("embedding-grad", "low --big-dim"): "16 s",
+    ("embedding-grad", "high --big-dim"): "27 s",
+    ("embedding-grad", "low --batch-tokens"): "28 s",
+    ("embedding-grad", "high --batch-tokens"): "36 s",
+    ("embedding-grad", "low --reps"): "30 s",
+    ("embedding-grad", "high --reps"): "30 s",
+    ("activation-memory", "try: --seq-lens 256,512,1024 --batches 1"): "14 s",
+    ("activation-memory", "try: --dropout 0"): "14 s",
+    ("activation-memory", "try: --n-embd 512 --n-head 8 --seq-lens 128,256"): "12 s",
+    ("activation-memory", "high --n-embd"): "27 s",
+    ("loss", "try: --label-smoothing 0.3 --wide-init 1.0"): "16 s",
+    ("loss", "try: --init-draws 32"): "18 s",
+    ("loss", "high --train-steps"): "over 60 s",
+    ("loss", "high --init-draws"): "18 s",
+    ("flops", "high --n-embd"): "over 60 s",
+    ("flops", "high --seq-len"): "over 60 s",
+    ("flops", "high --matmul-size"): "over 60 s",
+    ("kv-cache", "high --batch"): "9 s",
+    ("kv-cache", "high --new-tokens"): "13 s",
+    ("moe", "high --layers"): "over 60 s",
+    ("seq2seq-walk", "high --max-new-tokens"): "over 60 s",
+    ("forward-flops", "try: --seq-len 4096"): "12 s",
+    ("forward-flops", "low --seq-len"): "11 s",
+    ("nanogpt", "try: --steps 1500 --n-layer 4 --n-embd 128"): "52 s",
+    ("nanogpt", "try: --steps 50 --sample-chars 400 --temperature 1.0"): "over 60 s",
+    ("nanogpt", "high --steps"): "over 60 s",
+    ("nanogpt", "high --block-size"): "12 s",
+    ("nanogpt", "high --n-embd"): "over 60 s",
+    ("trainer", "try: --warmup-steps 20 --schedule-steps 200"): "11 s",
+    ("datasets", "try: --table-mb 512 --map-rows 5000"): "30 s",
+    ("datasets", "low --map-rows"): "9 s",
+    ("datasets", "high --map-rows"): "over 60 s",
+    ("task-heads", "try: --epochs 8 --train-layers 3"): "over 60 s",
+    ("generate", "high --new-tokens"): "44 s",
+    ("generate", "high --context"): "33 s",
+    ("generate", "high --repeats"): "14 s",
+    ("generate", "low --context"): "11 s",
+    ("generate", "low --new-tokens"): "9 s",
+    ("generate", "try: --context 256 --repeats 1"): "9 s",
+    ("generate", "low --repeats"): "8 s",
+    ("sampling", "high --new-tokens"): "18 s",
+    ("task-heads", "try: --epochs 0"): "over 60 s",
+    ("translation", "try: --steps 60"): "over 60 s",
+}
+
+# (probe, case label) -> a defect this harness found that is not fixed yet: the case runs as an
+# expected failure (pytest -rx lists it), and passes loudly (XPASS) once the probe is fixed.
+KNOWN: dict[tuple[str, str], str] = {
+    **{("sampling", f"{end} --top-p"): "sampling prints '90% of the mass' from a fixed 0.9 that is no number of "
+                                       "the run (explained at the defaults only because --top-p is 0.9 there)"
+       for end in ("low", "high")},
+    ("moe", "low --intermediate"): "moe at --intermediate 1 (the low end of its declared range) raises "
+                                   "RuntimeError 'strides should be multiple of 16 bytes' in its grouped matmul",
+}
+
+# Probes whose every case but the defaults is slow: each run starts worker processes.
+SLOW_PROBES = {name: "each run starts 2-4 worker processes that import torch (15-25 s a run on 2 cores)"
+               for name in ("ddp", "fsdp", "sharding")}
+SLOW_PROBES.update({name: "each run reads SmolLM2-135M's forward passes: the first 9 of these probes' cases "
+                         "took over 400 s together here at load 13"
+                    for name in ("induction", "attention-sinks", "logit-lens")})
+SLOW_PROBES["gspmd"] = "each run starts JAX with 2-4 CPU devices in a child process (16-23 s a run on 2 cores)"
+
+# Placeholders left unfilled: "{opts.layers}", "{n.loss:.3f}", "{name}" (a missing f before a string).
+_PLACEHOLDER = re.compile(r"\{[A-Za-z_][\w.\[\]'\"]*(?:![rsa])?(?::[^{}]*)?\}")
+# NaN, or an infinity printed as a value ("-inf" is the causal mask's own word, and stays allowed).
+_NOT_A_NUMBER = re.compile(r"(?<![\w\-])(nan|inf|infinity)(?![\w])", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Case:
+    probe: str
+    label: str
+    options: dict[str, Any]
+    skip: str = ""  # the reason, when the case is not run
+    known: str = ""  # a defect found and not yet fixed: the case is an expected failure
+
+    @property
+    def id(self) -> str:
+        return f"{self.probe}[{self.label}]"
+
+
+def try_lines(probe_name: str) -> list[str]:
+    """The `n00bqa probe NAME ...` lines of the built-in questions' Try sections (read, never run)."""
+    from n00bqa.cli.questions import try_commands
+    from n00bqa.questions import load_questions
+    from n00bqa.study import JOURNEY, Study
+
+    lines = []
+    for question in load_questions(Study(JOURNEY, builtin=True))[0]:
+        for line in try_commands(question):
+            words = shlex.split(line, comments=True)
+            if words[:3] == ["n00bqa", "probe", probe_name] and line not in lines:
+                lines.append(line)
+    return lines
+
+
+def try_options(probe: Probe, line: str) -> dict[str, Any]:
+    """The options a Try line names, typed by the probe's own CLI command."""
+    from click.core import ParameterSource
+
+    from n00bqa.cli.probes import _click_command
+
+    args = shlex.split(line, comments=True)[3:]
+    command = _click_command(probe)
+    ctx = command.make_context(probe.name, args)
+    fields = set(probe.options.__dataclass_fields__)
+    return {name: value for name, value in ctx.params.items()
+            if name in fields and ctx.get_parameter_source(name) == ParameterSource.COMMANDLINE}
+
+
+def cases(probe: Probe) -> list[Case]:
+    """Every case the harness runs (or skips, with the reason) for `probe`."""
+    found: list[Case] = []
+    try:
+        probe.make_options()
+    except ProbeError as exc:  # e.g. the probe needs an optional package this install lacks
+        return [Case(probe.name, "defaults", {}, f"{probe.name} refuses its own defaults here: {exc}")]
+    for line in try_lines(probe.name):
+        args = " ".join(shlex.split(line, comments=True)[3:])
+        label = f"try: {args}" if args else "defaults"
+        reason = _reason(probe.name, label)
+        if "$(" in line and not reason:
+            reason = "the command substitutes a shell command's output: it runs in a shell, not here"
+        found.append(Case(probe.name, label, {} if reason else try_options(probe, line), reason))
+    if not any(c.label == "defaults" for c in found):
+        found.insert(0, Case(probe.name, "defaults", {}, _reason(probe.name, "defaults")))
+    small = SMALL.get(probe.name, {})
+    ranges = declared_ranges(probe)
+    for name, (low, high) in ranges.items():
+        for end, value in (("low", low), ("high", high)):
+            label = f"{end} {flag(name)}"
+            options = {**small, name: value, **WITH.get((probe.name, label), {})}
+            found.append(Case(probe.name, label, options, _reason(probe.name, label),
+                              KNOWN.get((probe.name, label), "")))
+    for f in dataclasses.fields(probe.options):
+        numeric = f.type in ("int", "float", int, float)
+        if numeric and f.name not in ranges:
+            found.append(Case(probe.name, f"range of {flag(f.name)}", {},
+                              f"{probe.name}'s check declares no range for {flag(f.name)} through check_ranges, "
+                              f"so the harness cannot find its ends"))
+    return found
+
+
+def _reason(probe: str, label: str) -> str:
+    """Why a case is not run in this session ('' when it runs)."""
+    if (probe, label) in SKIP:
+        return SKIP[(probe, label)]
+    if os.environ.get("N00BQA_VERDICTS_ALL") == "1" or label == "defaults":
+        return ""
+    if (probe, label) in SLOW:
+        return f"slow: {SLOW[(probe, label)]} a run on 2 busy cores; N00BQA_VERDICTS_ALL=1 runs it"
+    if probe in SLOW_PROBES:
+        return f"slow: {SLOW_PROBES[probe]}; N00BQA_VERDICTS_ALL=1 runs it"
+    return ""
+
+
+def _texts(result: ProbeResult) -> list[str]:
+    texts = [result.summary, *result.findings]
+    for table in result.tables:
+        texts += [table.title, table.note, *table.columns]
+        texts += [cell for row in table.rows for cell in row if isinstance(cell, str)]
+    return texts
+
+
+def problems(result: ProbeResult) -> list[str]:
+    """What is wrong with one run's words: unfilled placeholders, NaN, unexplained numbers, and
+    verdicts that do not follow from their own numbers."""
+    found = []
+    texts = _texts(result)
+    for text in texts:
+        found += [f"unfilled placeholder {m.group(0)!r} in: {text}" for m in _PLACEHOLDER.finditer(text)]
+        found += [f"{m.group(0)!r} printed in: {text}" for m in _NOT_A_NUMBER.finditer(text)]
+    for table in result.tables:
+        for row in table.rows:
+            found += [f"a NaN or inf cell in table {table.title!r}: {row}" for cell in row
+                      if isinstance(cell, float) and not math.isfinite(cell)]
+    found += [f"unexplained number {line}" for line in unexplained_numbers(result)]
+    words = " ".join(texts)
+    for v in result.verdicts:
+        if not v.holds():
+            found.append(f"verdict {v.word!r} does not follow from {v.name}: {v.value:g} vs {v.threshold:g} "
+                         f"gives {v.above if v.value > v.threshold else v.below!r}")
+        if v.word not in words:
+            found.append(f"verdict {v.word!r} ({v.name}) is computed but never printed")
+    return found
