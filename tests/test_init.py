@@ -68,7 +68,7 @@ def test_init_beside_a_learners_other_files_keeps_them(nowhere):
     result = runner.invoke(app, ["init", str(mine)])
     assert result.exit_code == 0, result.output
     assert (mine / "corpus" / "notes" / "my-own.md").read_text() == "# Mine\n"
-    assert sorted(tree(mine)) == sorted({*builtin_files(), "questions", "corpus", "corpus/notes",
+    assert sorted(tree(mine)) == sorted({*builtin_files(), "questions", "corpus", "corpus/notes", "routing",
                                          "corpus/notes/my-own.md"})
 
 
@@ -112,6 +112,7 @@ def test_questions_added_to_the_checkout_do_not_leak_into_init_or_the_builtin_li
     checkout = tmp_path / "checkout"
     shutil.copytree(JOURNEY / "questions", checkout / "questions")
     shutil.copytree(JOURNEY / "corpus", checkout / "corpus")
+    shutil.copytree(JOURNEY / "routing", checkout / "routing")
     text = (checkout / "questions" / "model-size.md").read_text().replace("id: model-size", "id: tour-added")
     (checkout / "questions" / "tour-added.md").write_text(text)
     (checkout / "corpus" / "added").mkdir()

@@ -8,7 +8,7 @@ import sys
 
 from n00bqa.builtin_study import FOLDER
 
-PATTERNS = ["questions/*.md", "corpus/reading-list.yaml", "corpus/notes/*.md"]
+PATTERNS = ["questions/*.md", "corpus/reading-list.yaml", "corpus/notes/*.md", "routing/examples.jsonl"]
 
 
 def main() -> int:
