@@ -45,9 +45,11 @@ def check(opts: Options) -> None:
     check_ranges(opts, {"experts": (2, 64)})
     if not 1 <= opts.top_k <= opts.experts:
         raise ProbeError(f"--top-k must be between 1 and --experts ({opts.experts}), got {opts.top_k}")
-    check_ranges(opts, {"layers": (1, 1024), "hidden": (1, 1024), "intermediate": (1, 1024)})
+    check_ranges(opts, {"layers": (1, 1024), "hidden": (4, 1024), "intermediate": (4, 1024)})
     if opts.hidden % 4:
         raise ProbeError(f"--hidden must divide by the 4 attention heads, got {opts.hidden}")
+    if opts.intermediate % 4:  # the experts' grouped matmul needs rows of whole 16-byte (4 x fp32) blocks
+        raise ProbeError(f"--intermediate must be a multiple of 4, got {opts.intermediate}")
 
 
 # --- Numbers -------------------------------------------------------------------------------------

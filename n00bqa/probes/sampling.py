@@ -26,6 +26,8 @@ TEMPERATURES = (0.25, 0.5, 1.0, 2.0, 4.0)
 
 
 # --- 1. Options ---------------------------------------------------------------------------------
+MASS_SHARE = 0.9  # "how many tokens hold 90% of the mass": a fixed yardstick, reported as a metric
+
 @dataclass
 class Options:
     model: str | None = field(default=None, metadata={
@@ -78,6 +80,7 @@ class Numbers:
     top_k_mass: float  # mass of the k most likely tokens at T = 1
     top_p_tokens: int  # tokens top-p keeps at T = 1
     top_p_mass: float  # their mass (>= p)
+    mass_share: float  # MASS_SHARE: the share of the mass "tokens for 90%" counts tokens up to
     rules: dict[str, Rule]  # "greedy", "T=0.5", "T=1", "top-k", "top-p" -> distinct continuations
     model: str  # report only
 
@@ -103,7 +106,7 @@ def at_temperature(logits: Any, temperature: float, reference: tuple[float, floa
     entropy = -(p * log_p).sum().item()
     top1 = p.max().item()
     mass = p.sort(descending=True).values.cumsum(0)  # (vocab,)
-    for_90 = int((mass < 0.9).sum().item()) + 1
+    for_90 = int((mass < MASS_SHARE).sum().item()) + 1
     if reference is None:
         word = "as trained"
     else:
@@ -189,8 +192,8 @@ def measure(opts: Options, ctx: Context) -> Numbers:
     advance()
     return Numbers(prompt_tokens=ids.shape[1], vocab=logits.shape[0], max_entropy=math.log(logits.shape[0]),
                    temperatures=temperatures, top=top, top_k_mass=sorted_p[:opts.top_k].sum().item(),
-                   top_p_tokens=top_p_tokens, top_p_mass=cumulative[top_p_tokens - 1].item(), rules=rules,
-                   model=lm.description)
+                   top_p_tokens=top_p_tokens, top_p_mass=cumulative[top_p_tokens - 1].item(),
+                   mass_share=MASS_SHARE, rules=rules, model=lm.description)
 
 
 # --- 4. report ----------------------------------------------------------------------------------
@@ -204,10 +207,11 @@ def report(n: Numbers, opts: Options) -> Report:
         f"goes through the tied LM head to {n.vocab:,} logits; softmax gives the next token.",
         f"At T = 1 (the distribution as trained) the top token {best.token} has probability "
         f"{one.top1_probability:.3f}, the entropy is {one.entropy:.2f} nats (a uniform guess over the vocabulary: "
-        f"{n.max_entropy:.2f}), and {one.tokens_for_90_percent:,} tokens hold 90% of the mass.",
+        f"{n.max_entropy:.2f}), and {one.tokens_for_90_percent:,} tokens hold {n.mass_share:.0%} of the mass.",
         f"At T = {min(TEMPERATURES):g} the distribution is {cold.word} than at T = 1: entropy {cold.entropy:.2f} "
         f"nats, top-1 {cold.top1_probability:.3f}. At T = {max(TEMPERATURES):g} it is {hot.word}: entropy "
-        f"{hot.entropy:.2f} nats, top-1 {hot.top1_probability:.3f}, {hot.tokens_for_90_percent:,} tokens for 90%.",
+        f"{hot.entropy:.2f} nats, top-1 {hot.top1_probability:.3f}, {hot.tokens_for_90_percent:,} tokens for "
+        f"{n.mass_share:.0%}.",
         f"Top-k with k = {opts.top_k:,} keeps {100 * n.top_k_mass:.1f}% of the mass at T = 1; top-p with "
         f"p = {opts.top_p:g} keeps {n.top_p_tokens:,} tokens ({100 * n.top_p_mass:.1f}% of the mass): the "
         f"nucleus is as wide as the model is unsure.",

@@ -60,8 +60,6 @@ WITH: dict[tuple[str, str], dict[str, Any]] = {
 # (probe, case label) -> why the case is not run. Labels: "try: <args>", "low --x", "high --x".
 SKIP: dict[tuple[str, str], str] = {
     ("datasets", "high --table-mb"): "writes an 8 GiB table: beyond a test machine's disk and memory budget",
-    ("moe", "low --hidden"): "moe's own check refuses --hidden 1 (it must divide by the 4 heads): the declared "
-                             "range starts below the values the probe accepts",
     **{("gspmd", f"low {flag(name)}"): f"gspmd's own check refuses {flag(name)} 1 at every --devices it accepts "
                                         f"(2, 3 or 4 must divide it): the declared range starts below the values "
                                         f"the probe accepts" for name in ("rows", "inner", "cols", "d_model")},
@@ -125,11 +123,6 @@ SLOW: dict[tuple[str, str], str] = {
 # (probe, case label) -> a defect this harness found that is not fixed yet: the case runs as an
 # expected failure (pytest -rx lists it), and passes loudly (XPASS) once the probe is fixed.
 KNOWN: dict[tuple[str, str], str] = {
-    **{("sampling", f"{end} --top-p"): "sampling prints '90% of the mass' from a fixed 0.9 that is no number of "
-                                       "the run (explained at the defaults only because --top-p is 0.9 there)"
-       for end in ("low", "high")},
-    ("moe", "low --intermediate"): "moe at --intermediate 1 (the low end of its declared range) raises "
-                                   "RuntimeError 'strides should be multiple of 16 bytes' in its grouped matmul",
 }
 
 # Probes whose every case but the defaults is slow: each run starts worker processes.
