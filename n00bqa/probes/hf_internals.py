@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from n00bqa.probes.base import Context, Prediction, Probe, Report, Table
+from n00bqa.probes.lib.counting import count_parameters
 
 # A tiny size that every BERT-like config accepts, so building a model takes milliseconds.
 TINY = dict(vocab_size=1000, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
@@ -62,10 +63,6 @@ def check(opts: HfInternalsOptions) -> None:
                          "use a lower-case name such as deberta-v2, bert or roberta")
 
 
-def count_params(module) -> int:
-    return sum(p.numel() for p in module.parameters())
-
-
 def module_tree_rows(model, depth: int) -> list[list]:
     """(path, class, parameters) for every submodule down to `depth`, in registration order."""
     rows = []
@@ -73,7 +70,7 @@ def module_tree_rows(model, depth: int) -> list[list]:
     def walk(module, prefix: str, level: int) -> None:
         for name, child in module.named_children():
             path = f"{prefix}.{name}" if prefix else name
-            rows.append([("  " * (level - 1)) + path, type(child).__name__, count_params(child)])
+            rows.append([("  " * (level - 1)) + path, type(child).__name__, count_parameters(child)])
             if level < depth:
                 walk(child, path, level + 1)
 
@@ -375,9 +372,9 @@ def measure(opts: HfInternalsOptions, ctx: Context) -> Numbers:
             shared_key_projection=not any(name.startswith("pos_") and name.endswith("_proj")
                                           for name, _ in attention.named_children()),
             word_embedding_rows=bare.embeddings.word_embeddings.num_embeddings,
-            word_embedding_params=count_params(bare.embeddings.word_embeddings),
-            bare_model_params=count_params(bare),
-            backbone_params=count_params(bare) - count_params(bare.embeddings.word_embeddings))
+            word_embedding_params=count_parameters(bare.embeddings.word_embeddings),
+            bare_model_params=count_parameters(bare),
+            backbone_params=count_parameters(bare) - count_parameters(bare.embeddings.word_embeddings))
     advance(1)
 
     # --- 4. "Repeat yourself": where the code lives on disk --------------------------------------
@@ -419,17 +416,17 @@ def measure(opts: HfInternalsOptions, ctx: Context) -> Numbers:
         no_mc_types=[t for t in SHOWN_TYPES if t not in MODEL_FOR_MULTIPLE_CHOICE_MAPPING_NAMES],
         factory_rows=factory_rows,
         bert_mc_class=type(bert).__name__, deberta_mc_class=type(deberta).__name__,
-        bert_mc_params=count_params(bert), deberta_v2_mc_params=count_params(deberta),
+        bert_mc_params=count_parameters(bert), deberta_v2_mc_params=count_parameters(deberta),
         tiny_hidden=TINY["hidden_size"], tiny_layers=TINY["num_hidden_layers"],
         model_class=cls.__name__, mro_names=[k.__name__ for k in mro],
         mro_rows=[[i, k.__name__, k.__module__.removeprefix("transformers.")] for i, k in enumerate(mro)],
         mro_length=len(mro), mixin_names=mixins, mixins=len(mixins),
         is_pretrained_model=issubclass(cls, PreTrainedModel), is_nn_module=issubclass(cls, torch.nn.Module),
         tree_rows=module_tree_rows(model, opts.depth), top_level_children=len(list(model.named_children())),
-        total_params=count_params(model),
-        top_level_params_sum=sum(count_params(child) for _, child in model.named_children()),
+        total_params=count_parameters(model),
+        top_level_params_sum=sum(count_parameters(child) for _, child in model.named_children()),
         head_name=head_name, head_class=type(head).__name__, head_in=head.in_features, head_out=head.out_features,
-        head_params=count_params(head),
+        head_params=count_parameters(head),
         input_keys=input_keys, forward_parameters=len(input_keys), output_class=type(output).__name__,
         output_keys_list=list(output.keys()), output_fields=[f.name for f in dataclasses.fields(output)],
         output_keys=len(output.keys()), output_is_model_output=isinstance(output, ModelOutput),

@@ -143,6 +143,8 @@ def measure(opts: Options, ctx: Context) -> Numbers:
     import torch.nn.functional as F
     from transformers import MixtralForCausalLM
 
+    from n00bqa.probes.lib.counting import count_parameters
+
     advance = ctx.task("tiny Mixtral: route, then backprop each token", 3)
     config = tiny_config(opts)
     model = MixtralForCausalLM(config).eval()
@@ -178,7 +180,7 @@ def measure(opts: Options, ctx: Context) -> Numbers:
     picks = torch.topk(probs, k, dim=-1).indices  # (L*T, k)
     fraction = torch.bincount(picks.flatten(), minlength=E).float() / logits.shape[0]  # (E,), sums to k
     aux = float(E * (fraction * probs.mean(0)).sum())
-    total = sum(p.numel() for p in model.parameters())
+    total = count_parameters(model)  # each tensor once
     all_experts = opts.layers * E * per_expert
     formula = opts.layers * k * per_expert
     common = touched_params[0] if len(set(touched_params)) == 1 else sum(touched_params) // T
