@@ -231,18 +231,14 @@ def review(
     if as_json:
         print_json(view.to_dict())
     else:
-        from rich.table import Table
+        from n00bqa.render import FitTable
 
         due = view.due
         if due:
-            table = Table(title=f"Due now: {len(due)}", title_justify="left", box=None, pad_edge=False)
-            for column in ("id", "ch.", "due", "reviews", "question"):
-                table.add_column(column, overflow="fold")
-            for item in due:
-                table.add_row(item.question.id, str(item.question.chapter or "-"),
-                              relative_time(item.state.due, view.now), str(item.state.reviews),
-                              item.question.question)
-            console.print(table)
+            # a FitTable: an id is never broken mid-word (it wraps the question text, then stacks)
+            rows = [[item.question.id, item.question.chapter or "-", relative_time(item.state.due, view.now),
+                     item.state.reviews, item.question.question] for item in due]
+            console.print(FitTable(f"Due now: {len(due)}", ["id", "ch.", "due", "reviews", "question"], rows))
         else:
             nxt = view.next_due
             later = (f" Next: {nxt.question.id} {relative_time(nxt.state.due, view.now)} "

@@ -173,3 +173,20 @@ def test_nothing_left_to_quiz(study_root):
         path.unlink()
     result = invoke("quiz")
     assert result.exit_code == 0 and "Nothing to quiz" in result.stdout
+
+
+def test_review_never_breaks_an_id_at_60_or_80_columns(study, monkeypatch):
+    # issue 26 item 7: a long id in the due list was folded mid-word ("lora-why-need-so-few-trainab" / "le")
+    from n00bqa.questions import add_question
+
+    long_id = "lora-why-need-so-few-trainable-parameters"
+    add_question(study, "Why does LoRA need so few trainable parameters?", qid=long_id)
+    record_recall(study, get_question(study, long_id), "", "good",
+                  now=datetime.now(timezone.utc) - timedelta(days=40))
+    for width in (60, 80):
+        monkeypatch.setenv("COLUMNS", str(width))
+        result = invoke("review")
+        assert result.exit_code == 0, result.output
+        lines = result.stdout.splitlines()
+        assert any(long_id in line for line in lines), result.stdout
+        assert max(len(line) for line in lines) <= width
