@@ -244,21 +244,21 @@ def probe_result_view(result: ProbeResult, tables: bool = True, last_run: bool =
         parts.extend(table_view(t) for t in result.tables)
     parts.append(Unbroken("ran with:", option_pairs(result), style="dim"))  # no option parted from its value
     parts.append(Text(measured_line(result), style="dim"))
-    if last_run:
-        # the options it shows, so the re-run measures the same thing
-        parts.append(Text.assemble(("Re-run: ", "dim"), (f"n00bqa probe {result.probe} {option_flags(result)}", "bold")))
     title = f"probe {result.probe} · " + ("last run" if last_run else "findings")
     return Panel(Group(*parts), title=title, border_style="green")
 
 
-def probe_run_view(name: str, result: ProbeResult | None, tables: bool = False) -> Panel:
-    """One probe of a question: its shown run (findings, options, when) and how to re-run it, or
-    how to measure it if it never ran (or its source changed since)."""
+def probe_run_view(name: str, result: ProbeResult | None, tables: bool = False) -> list[Any]:
+    """One probe of a question: its shown run (findings, options, when) and, after the panel, how
+    to re-run it; or how to measure it if it never ran (or its source changed since)."""
     if result is None:
         # the command on a line of its own, so no width parts it from "Run it:"
-        return Panel(Group(Text("No measured findings yet. Run it:"), Text(f"n00bqa probe {name}", style="bold")),
-                     title=f"probe {name}", border_style="magenta")
-    return probe_result_view(result, tables=tables, last_run=True)
+        return [Panel(Group(Text("No measured findings yet. Run it:"), Text(f"n00bqa probe {name}", style="bold")),
+                      title=f"probe {name}", border_style="magenta")]
+    # The re-run command with the options the run shows (so it measures the same thing), outside the
+    # panel on a line of its own: a command of many options never wraps inside a border at 60 columns.
+    return [probe_result_view(result, tables=tables, last_run=True),
+            CommandLine(f"Re-run: n00bqa probe {result.probe} {option_flags(result)}")]
 
 
 # --- questions ---------------------------------------------------------------------------------
@@ -322,7 +322,8 @@ def question_view(question: Question, results: Mapping[str, ProbeResult | None],
                 parts.append(CommandLine(f"  {command}"))
     if question.notes:
         parts.append(Panel(markdown(question.notes), title="Notes"))
-    parts.extend(probe_run_view(name, results.get(name), tables=tables) for name in question.probes)
+    for name in question.probes:
+        parts.extend(probe_run_view(name, results.get(name), tables=tables))
     parts.extend(notes)
     return Group(*parts)
 
@@ -461,7 +462,8 @@ def answer_parts(answer: Any, passages: bool = True) -> list[Any]:
         from n00bqa.markdown_lite import markdown
 
         parts.append(Panel(markdown(answer.answer), title="Answer", border_style="green"))
-        parts.extend(probe_run_view(run.name, run.result) for run in answer.probes)
+        for run in answer.probes:
+            parts.extend(probe_run_view(run.name, run.result))
     if passages and answer.passages:
         order = ("  (by relevance, the index's score)" if outcome == "match" or not any(map(_is_code, answer.passages))
                  else "  (prose before code, unless code ranks first; the index's score)")

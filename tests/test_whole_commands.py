@@ -84,6 +84,29 @@ def test_last_run_options_and_re_run_stay_whole(study_root, tmp_path_factory, wi
 
 
 @pytest.mark.parametrize("width", [60, 80])
+def test_show_keeps_the_re_run_command_of_a_cached_run_whole(study_root, tmp_path_factory, width):
+    # issue 26 item 7: the Re-run line sat inside the probe's panel and wrapped at 60 columns
+    from support.study_loop import copy_probe_cache, param_count_root
+
+    from n00bqa.probes.runs import last_result
+    from n00bqa.render import option_flags
+    from n00bqa.study import Study
+
+    from n00bqa.probes.runs import save_result
+
+    copy_probe_cache(param_count_root(tmp_path_factory), study_root)
+    study = Study(study_root)
+    run = last_result(study, "param-count")
+    run.environment["options"] = {"model": str(study_root / "models" / "my-fine-tuned-deberta-v3-base")}
+    save_result(study, run)  # the last run, as if it had counted a local folder
+    command = f"n00bqa probe param-count {option_flags(run)}"
+    assert len(command) > 60  # long enough to have wrapped inside a panel
+    result = runner.invoke(app, ["show", "model-size", "--no-pager"], env={"COLUMNS": str(width)})
+    assert result.exit_code == 0, result.output
+    assert whole(f"Re-run: {command}", result.stdout), (width, result.stdout)
+
+
+@pytest.mark.parametrize("width", [60, 80])
 def test_ran_with_never_parts_an_option_from_its_value(width):
     from rich.console import Console
 
