@@ -24,7 +24,7 @@ from n00bqa.tui.data import StudyData
 from n00bqa.tui.errors import error_text
 from n00bqa.tui.messages import PassageChosen, QuestionHighlighted
 from n00bqa.tui.screens import PassageScreen, PromptScreen
-from n00bqa.tui.widgets import Activity, ActivityReporter, Cancelled, DetailPane, QuestionList
+from n00bqa.tui.widgets import Activity, ActivityReporter, Cancelled, DetailPane, QuestionList, toast_id
 
 PASSAGES_K = 5
 
@@ -376,8 +376,8 @@ class BrowseApp(App):
         from n00bqa.study_loop.schedule import now_utc, relative_time
 
         self.show_due_count()
-        self.notify(f"{result.question.id}: {result.rating}, back {relative_time(result.due, now_utc())} "
-                    f"(logged to reviews/{result.path.name})")
+        self.notify(f"{toast_id(result.question.id)}: {result.rating}, back {relative_time(result.due, now_utc())} "
+                    f"(logged to {toast_id('reviews/' + result.path.name)})")
 
     def action_add_question(self) -> None:
         self.push_screen(PromptScreen("Add a question to your list", placeholder="e.g. How does grouped query "
@@ -406,9 +406,10 @@ class BrowseApp(App):
         self.reload(keep=question.id)
         self.question_list.option_list.focus()
         if points is None:
-            self.notify(f"Added {question.path.name}; no starting points: {missing}", severity="warning", timeout=10)
+            self.notify(f"Added {toast_id(question.path.name)}; no starting points: {missing}", severity="warning",
+                        timeout=10)
         else:
-            self.notify(f"Added {question.path.name} with {len(points.related)} related questions and "
+            self.notify(f"Added {toast_id(question.path.name)} with {len(points.related)} related questions and "
                         f"{len(points.passages)} cited passages")
 
     # ----------------------------------------------------------------- probe runs
@@ -418,7 +419,7 @@ class BrowseApp(App):
         if question is None:
             return
         if not question.probes:
-            self.notify(f"{question.id} has no probe to run.", severity="warning")
+            self.notify(f"{toast_id(question.id)} has no probe to run.", severity="warning")
             return
         if self.probe_running is not None:
             self.notify(f"Probe {self.probe_running} is still running; wait for it to finish.",

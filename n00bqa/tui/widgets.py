@@ -37,6 +37,17 @@ def fold_id(qid: str, width: int) -> str:
     return "\n".join(lines)
 
 
+# A toast is 60 columns wide but at most half the screen (Textual's Toast CSS), less its border and
+# padding: at 80 columns about 36 characters of text a line.
+TOAST_LINE = 34
+
+
+def toast_id(qid: str) -> str:
+    """An id as a toast shows it: folded at its hyphens when it is longer than a toast's line, so the
+    toast never breaks it inside a word (`lora-why-need-so-few-trainab` / `le`)."""
+    return qid if len(qid) <= TOAST_LINE else fold_id(qid, TOAST_LINE)
+
+
 def status_mark(status: str) -> Text:
     return Text("✓", style="bold green") if status == "answered" else Text("○", style="yellow")
 

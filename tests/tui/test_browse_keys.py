@@ -173,3 +173,16 @@ def test_a_long_id_folds_at_its_hyphens_not_mid_word(study, study_root):
                 assert re.search(rf"(^|[\s-]){word}(-|\s|$)", listed, re.M), (word, listed)
 
     run(body())
+
+
+def test_a_long_id_in_a_toast_folds_at_its_hyphens_never_inside_a_word():
+    # issue 26 item 7: "lora-why-need-so-few-trainab" / "le" in a toast
+    from n00bqa.tui.widgets import TOAST_LINE, toast_id
+
+    long_id = "lora-why-need-so-few-trainable-parameters-in-fine-tuning"
+    folded = toast_id(long_id)
+    lines = folded.split("\n")
+    assert len(lines) > 1 and all(len(line) <= TOAST_LINE for line in lines)
+    assert "".join(lines) == long_id  # folded only at hyphens: joined back, it is the id
+    assert all(line.endswith("-") for line in lines[:-1])
+    assert toast_id("model-size") == "model-size"
