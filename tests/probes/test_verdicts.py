@@ -34,6 +34,14 @@ def test_every_builtin_probe_runs_at_its_defaults_here():
     assert {c.probe for c in CASES if c.label == "defaults" and not c.skip} == set(NAMES)
 
 
+def test_a_try_line_s_options_are_the_ones_it_names():
+    from tests.support.verdicts import try_options
+
+    probe = find_probe(None, "generate")
+    assert try_options(probe, "n00bqa probe generate --context 256 --repeats 1") == {"context": 256, "repeats": 1}
+    assert try_options(probe, "n00bqa probe generate") == {}
+
+
 def _result(findings: list[str], verdicts: list[Verdict] = ()) -> ProbeResult:
     return ProbeResult("x", "", "summary", findings, [], {"loss": 2.5}, {"options": {}}, 0.0,
                        verdicts=list(verdicts))

@@ -169,16 +169,16 @@ def try_lines(probe_name: str) -> list[str]:
 
 def try_options(probe: Probe, line: str) -> dict[str, Any]:
     """The options a Try line names, typed by the probe's own CLI command."""
-    from click.core import ParameterSource
-
     from n00bqa.cli.probes import _click_command
 
     args = shlex.split(line, comments=True)[3:]
     command = _click_command(probe)
     ctx = command.make_context(probe.name, args)
     fields = set(probe.options.__dataclass_fields__)
+    # By the source's name: typer ships its own copy of click, whose ParameterSource is not click's
+    # (compared with click.core's, no option ever counted as given and every Try case ran the defaults).
     return {name: value for name, value in ctx.params.items()
-            if name in fields and ctx.get_parameter_source(name) == ParameterSource.COMMANDLINE}
+            if name in fields and ctx.get_parameter_source(name).name == "COMMANDLINE"}
 
 
 def cases(probe: Probe) -> list[Case]:
