@@ -78,12 +78,13 @@ SKIP: dict[tuple[str, str], str] = {
 # seconds one run took here on 2 shared cores and the load average then. Measured on 7 Dec 2026 with
 # `N00BQA_VERDICTS_ALL=1 python -m pytest tests/probes/test_verdicts.py -k PROBE --durations=0`, after
 # load_causal_lm began keeping its model and the LM probes' range ends took SMALL sizes; "before" marks
-# a figure from an earlier round (load 12-13) not measured again.
+# a range end's figure from an earlier round (load 12-13) not measured again, and "not timed" a Try
+# case never timed at its own options (until 7 Dec every Try case ran the defaults, see try_options).
 _EG = ("16 s a run at load 6 whatever the options (the fixed part on MiniLM's real 30,522 x 384 table, "
        "7 optimizers x 3 steps, is the cost)")
 SLOW: dict[tuple[str, str], str] = {
     ("embedding-grad", "try: --text the bank by the river bank"): _EG,
-    ("embedding-grad", "try: --big-dim 1024"): "over 60 s (before): a dense Adam step on 250,000 x 1024",
+    ("embedding-grad", "try: --big-dim 1024"): "not timed: a dense Adam step on 250,000 x 1024 moves 4 GB of state",
     **{("embedding-grad", f"{end} {flag(name)}"): _EG
        for name in ("big_vocab", "big_dim", "batch_tokens", "reps") for end in ("low", "high")},
     ("loss", "high --train-steps"): "over 60 s (before): 2,000 AdamW steps",
@@ -93,12 +94,15 @@ SLOW: dict[tuple[str, str], str] = {
     ("moe", "high --layers"): "over 60 s (before): 1,024 decoder layers",
     ("seq2seq-walk", "high --max-new-tokens"): "over 60 s (before): 512 generated tokens",
     ("forward-flops", "try: --seq-len 4096"): "10 s at load 5.5",
-    ("nanogpt", "try: --steps 1500 --n-layer 4 --n-embd 128"): "52 s (before): 1,500 steps of a 4-layer model",
+    ("nanogpt", "try: --steps 1500 --n-layer 4 --n-embd 128"): "not timed: 1,500 steps of a 4-layer, 128-wide "
+                                                                "model (the default, 600 steps of 2 x 64, took 31 s "
+                                                                "at load 5)",
     ("nanogpt", "high --steps"): "over 60 s (before): 20,000 steps",
     ("nanogpt", "high --n-embd"): "over 60 s (before): a 2,048-wide model",
     ("datasets", "try: --table-mb 512 --map-rows 5000"): "15 s at load 3",
     ("datasets", "high --map-rows"): "over 60 s (before): a million rows through map",
-    ("task-heads", "try: --epochs 8 --train-layers 3"): "over 60 s (before): 8 epochs of 3 layers",
+    ("task-heads", "try: --epochs 8 --train-layers 3"): "not timed: twice the default's epochs on 3 layers "
+                                                         "(the default, 4 epochs on 2, took 39 s at load 5)",
     ("generate", "try: --context 256 --repeats 1"): "18 s at load 5.5",
     ("generate", "low --new-tokens"): "11 s at load 5.5",
     ("generate", "high --new-tokens"): "56 s at load 5.5",
