@@ -56,9 +56,10 @@ import yaml
 
 HERE = Path(__file__).resolve().parent
 EVAL_FILE = HERE / "routing_eval.yaml"
-FRESH_FILE = HERE / "routing_fresh.yaml"
-SEEN = ("tune", "report")  # fitted on, and the source of the shipped example phrasings
-SPLITS = (*SEEN, "fresh")
+FRESH_FILES = {"fresh": HERE / "routing_fresh.yaml", "fresh2": HERE / "routing_fresh2.yaml"}
+SEEN = ("tune", "report", "fresh")  # fitted on, and the source of the shipped example phrasings
+HELD_OUT = "fresh2"  # never fitted on, never an example: the figures that stand for a learner's phrasings
+SPLITS = (*SEEN, HELD_OUT)
 L2 = 0.0005
 GRID_SURE = tuple(round(0.3 + 0.02 * i, 2) for i in range(35))  # 0.30 .. 0.98
 GRID_NONE_LEVEL = tuple(round(0.05 * i, 2) for i in range(1, 15))  # 0.05 .. 0.70
@@ -70,17 +71,19 @@ LABELS = {"top1": "top-1", "top3": "top-3", "off_topic_none": "off-topic shown a
 CALIBRATION_BINS = (0.0, 0.2, 0.4, 0.6, 0.8, 0.9, 1.0001)
 
 
-def load_items(path: Path = EVAL_FILE, fresh: Path | None = FRESH_FILE) -> list[dict[str, Any]]:
-    """The labelled items: `path`'s (split tune or report), then `fresh`'s (split "fresh")."""
+def load_items(path: Path = EVAL_FILE, fresh: dict[str, Path] | None = None) -> list[dict[str, Any]]:
+    """The labelled items: `path`'s (split tune or report), then each of `fresh`'s files (default
+    FRESH_FILES) as the split it is named by."""
     items = yaml.safe_load(path.read_text())["items"]
     for item in items:
-        if item["split"] not in SEEN:
+        if item["split"] not in ("tune", "report"):
             raise ValueError(f"item {item['query']!r}: split must be tune or report")
-    if fresh is not None and fresh.is_file():
-        # a fresh query that a seen split also holds is not held out: it counts once, as seen
-        seen = {_said(item["query"]) for item in items}
-        items += [{**item, "split": "fresh"} for item in yaml.safe_load(fresh.read_text())["items"]
-                  if _said(item["query"]) not in seen]
+    for split, file in (FRESH_FILES if fresh is None else fresh).items():
+        if file.is_file():
+            # a query that an earlier split also holds counts once, in the earlier split
+            said = {_said(item["query"]) for item in items}
+            items += [{**item, "split": split} for item in yaml.safe_load(file.read_text())["items"]
+                      if _said(item["query"]) not in said]
     return items
 
 
@@ -112,9 +115,9 @@ def compute_features(study, items: list[dict[str, Any]]) -> tuple[list, Any, Any
     questions, _ = load_questions(study)
     examples = load_examples(study, {q.id for q in questions})
     said = {_said(x) for texts in examples.values() for x in texts}
-    leaked = [i["query"] for i in items if i["split"] == "fresh" and _said(i["query"]) in said]
+    leaked = [i["query"] for i in items if i["split"] == HELD_OUT and _said(i["query"]) in said]
     if leaked:
-        raise SystemExit(f"routing/examples.jsonl holds {len(leaked)} fresh queries ({leaked[0]!r}): "
+        raise SystemExit(f"routing/examples.jsonl holds {len(leaked)} {HELD_OUT} queries ({leaked[0]!r}): "
                          "write it with --write-examples")
     vectors = question_vectors(study, questions, cache=False, examples=examples)
     index = load_index(study) if study.state_path("index", "manifest.json").is_file() else None
@@ -299,7 +302,7 @@ def main(argv: list[str] | None = None) -> int:
         path = study.root / FOLDER / routing.EXAMPLES_FILE
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
-        print(f"wrote {len(lines)} example phrasings (tune and report splits; never fresh) to {path}")
+        print(f"wrote {len(lines)} example phrasings ({', '.join(SEEN)} splits; never {HELD_OUT}) to {path}")
         return 0
     if args.legacy:
         result = {"settings": "legacy", **legacy(study, items)}
@@ -322,8 +325,8 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(result, indent=2))
         return 0
     print(f"settings: {result['settings']}")
-    print("(settings chosen on the seen splits, tune and report; the fresh split is not used to choose anything)")
-    for split in SPLITS if "fresh" in result else SEEN:
+    print(f"(settings chosen on the seen splits, {', '.join(SEEN)}; the {HELD_OUT} split is not used to choose anything)")
+    for split in SPLITS if HELD_OUT in result else SEEN:
         print_marks(split, result[split], args.quiet)
     return 0
 

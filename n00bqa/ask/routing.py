@@ -91,8 +91,8 @@ NONE_FEATURES = ("bias", "nearness")  # "none of them": a constant, and the mean
 NEAR_DEPTH = 5  # the passages whose mean cosine is `nearness` (as n00bqa.ask.domain measures it)
 # A conditional logit fitted on the tune split (benchmarks/routing_eval.py --fit): a question's
 # score is WEIGHTS . its features; "none of them" scores NONE_WEIGHTS; confidence = softmax share.
-WEIGHTS = (2.903, 3.652, 2.357, 6.744, 0.075, 2.049, 5.133)
-NONE_WEIGHTS = (8.039, 2.721)
+WEIGHTS = (2.557, 3.222, 1.789, 6.993, 0.201, 1.357, 6.265)
+NONE_WEIGHTS = (7.686, 4.255)
 # A root that ships no example phrasings (routing/examples.jsonl) has no "example" evidence, and
 # the weights above would then lean to "none": it is routed by the logit fitted without examples
 # (the same rule on the same tune split, before examples existed; its "example" weight is 0).
@@ -100,8 +100,8 @@ WEIGHTS_NO_EXAMPLES = (4.254, 5.369, 3.219, 7.224, -0.011, 2.116, 0.0)
 NONE_WEIGHTS_NO_EXAMPLES = (7.099, 3.0)
 SURE_NO_EXAMPLES = 0.78  # its levels, chosen with it
 NONE_LEVEL_NO_EXAMPLES = 0.2
-SURE = 0.82  # a match: the best question's confidence reaches this
-NONE_LEVEL = 0.1  # none: "none of them" has at least this share
+SURE = 0.78  # a match: the best question's confidence reaches this
+NONE_LEVEL = 0.15  # none: "none of them" has at least this share
 SHOWN = 0.05  # a second or third candidate is shown from this confidence on
 MAX_CANDIDATES = 3
 CHOICE_COSINE = 0.92  # a query this close to one the learner chose for takes their choice
@@ -114,7 +114,7 @@ N_RELATED = 3
 # A 5 MB answer has thousands of paragraphs; the first ones say what it is about. (The longest
 # question in the learner's list has 16 rows.)
 MAX_ROWS_PER_QUESTION = 64
-MAX_EXAMPLES = 24  # example phrasings kept per question (routing/examples.jsonl)
+MAX_EXAMPLES = 40  # example phrasings kept per question (routing/examples.jsonl)
 MAX_CHOICES = 32  # the learner's latest chosen queries kept per question
 EXAMPLES_FILE = "examples.jsonl"  # in <root>/routing/: {"query", "id"} lines, example phrasings per question
 SAID = ("choice", "example")  # row kinds that are queries said for the question, not its own text
