@@ -65,3 +65,39 @@ def test_a_label_is_never_checked_and_a_metric_needs_a_run():
     assert evaluate("label") is None
     with pytest.raises(ClaimError, match="needs a run of the probe"):
         evaluate("metric zero-memory gpus")
+
+
+def test_gguf_sources_count_a_written_file(tmp_path: Path):
+    import numpy as np
+    from gguf import GGUFWriter
+
+    path = tmp_path / "tiny.gguf"
+    writer = GGUFWriter(str(path), "llama")
+    writer.add_uint32("llama.vocab_size", 11)
+    writer.add_tensor("token_embd.weight", np.zeros((3, 4), dtype=np.float32))
+    writer.add_tensor("output_norm.weight", np.zeros((5,), dtype=np.float32))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    assert evaluate(f"gguf_params {path}") == 3 * 4 + 5
+    assert evaluate(f"gguf_field llama.vocab_size {path}") == 11
+
+
+def test_mc_head_params_is_the_pooler_and_classifier_by_hand():
+    for hidden in (32, 768):
+        # DeBERTa-v2 keeps its pooler in the task class: Linear(h, h) + Linear(h, 1); BERT's pooler is in
+        # BertModel, so BertForMultipleChoice adds only Linear(h, 1).
+        assert evaluate(f"mc_head_params deberta-v2 {hidden}") == hidden * hidden + hidden + hidden + 1
+        assert evaluate(f"mc_head_params bert {hidden}") == hidden + 1
+
+
+def test_tokenizer_sources_match_the_bundled_files():
+    import json
+
+    from n00bqa.probes.lib.models import resolve_model_dir
+
+    limit = json.loads((resolve_model_dir(None) / "tokenizer_config.json").read_text())["model_max_length"]
+    assert evaluate("tokenizer_attr model_max_length") == limit
+    assert evaluate("truncated_ids 20") == 20 + 2  # each "word" is one id, plus [CLS] and [SEP]
+    assert evaluate(f"truncated_ids {limit + 88}") == limit
