@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import shlex
 from dataclasses import dataclass
+from functools import cache
 from importlib import import_module
 from pathlib import Path
 from typing import Any, Callable
@@ -100,7 +101,9 @@ def _param_default(module: str, qualname: str, param: str) -> Any:
     return inspect.signature(target).parameters[param].default
 
 
+@cache
 def _gguf_reader(path: str):
+    """One parse per file and process (the header of the bundled GGUF takes seconds to read)."""
     from gguf import GGUFReader
 
     if not path:
