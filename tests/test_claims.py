@@ -15,8 +15,9 @@ from tests.support.runs import default_metric
 
 def test_every_claim_of_the_builtin_notes_holds_for_the_installed_libraries():
     claims = load_claims(JOURNEY)
-    assert len(claims) >= 30
-    assert sum(any(s.startswith("metric ") for s in c.sources) for c in claims) >= 15
+    assert len(claims) >= 140
+    assert sum(any(s.startswith("metric ") for s in c.sources) for c in claims) >= 70
+    assert len({c.file for c in claims}) >= 40  # most answers and notes quote something that can drift
     assert check_claims(JOURNEY, default_metric) == []
 
 
