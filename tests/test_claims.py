@@ -102,3 +102,15 @@ def test_tokenizer_sources_match_the_bundled_files():
     assert evaluate("tokenizer_attr model_max_length") == limit
     assert evaluate("truncated_ids 20") == 20 + 2  # each "word" is one id, plus [CLS] and [SEP]
     assert evaluate(f"truncated_ids {limit + 88}") == limit
+
+
+def test_a_source_that_cannot_be_computed_here_is_one_line_naming_it(tmp_path: Path):
+    (tmp_path / "corpus" / "notes").mkdir(parents=True)
+    (tmp_path / "corpus" / "notes" / "n.md").write_text("The model has 42 parameters.\n")
+    (tmp_path / "corpus" / "claims.yaml").write_text(
+        'claims:\n  - file: corpus/notes/n.md\n    quote: "has 42 parameters"\n'
+        f'    sources: ["gguf_params {tmp_path / "missing.gguf"}"]\n')
+    problems = check_claims(tmp_path)
+    assert len(problems) == 1
+    assert problems[0].startswith("corpus/notes/n.md: 'has 42 parameters': `gguf_params ")
+    assert "cannot be computed here" in problems[0]
