@@ -91,8 +91,8 @@ NONE_FEATURES = ("bias", "nearness")  # "none of them": a constant, and the mean
 NEAR_DEPTH = 5  # the passages whose mean cosine is `nearness` (as n00bqa.ask.domain measures it)
 # A conditional logit fitted on the tune split (benchmarks/routing_eval.py --fit): a question's
 # score is WEIGHTS . its features; "none of them" scores NONE_WEIGHTS; confidence = softmax share.
-WEIGHTS = (3.361, 4.524, 2.134, 6.955, -0.385, 2.438, 3.634)
-NONE_WEIGHTS = (7.277, 4.153)
+WEIGHTS = (2.557, 3.222, 1.789, 6.993, 0.201, 1.357, 6.265)
+NONE_WEIGHTS = (7.686, 4.255)
 # A root that ships no example phrasings (routing/examples.jsonl) has no "example" evidence, and
 # the weights above would then lean to "none": it is routed by the logit fitted without examples
 # (the same rule on the same tune split, before examples existed; its "example" weight is 0).
@@ -100,8 +100,8 @@ WEIGHTS_NO_EXAMPLES = (4.254, 5.369, 3.219, 7.224, -0.011, 2.116, 0.0)
 NONE_WEIGHTS_NO_EXAMPLES = (7.099, 3.0)
 SURE_NO_EXAMPLES = 0.78  # its levels, chosen with it
 NONE_LEVEL_NO_EXAMPLES = 0.2
-SURE = 0.88  # a match: the best question's confidence reaches this
-NONE_LEVEL = 0.1  # none: "none of them" has at least this share
+SURE = 0.78  # a match: the best question's confidence reaches this
+NONE_LEVEL = 0.15  # none: "none of them" has at least this share
 SHOWN = 0.05  # a second or third candidate is shown from this confidence on
 MAX_CANDIDATES = 3
 CHOICE_COSINE = 0.92  # a query this close to one the learner chose for takes their choice
@@ -109,12 +109,13 @@ VOTE_DEPTH = 20  # the query's nearest passages that vote
 LEXICAL_WEIGHT = 0.6  # kept for `combine` (the routing match of issue 16, shown nowhere now)
 ABSENT_WEIGHT = 1.0  # factor on the IDF weight of a query word that no question has
 THRESHOLD = 0.3807  # the old routing match's threshold (combine/shown_apart); routing uses SURE/CANDIDATE
-ROUTING_FORMAT = 6  # bump when field_texts or the cache layout changes
+ROUTING_FORMAT = 7  # bump when field_texts or the cache layout changes
 N_RELATED = 3
 # A 5 MB answer has thousands of paragraphs; the first ones say what it is about. (The longest
 # question in the learner's list has 16 rows.)
 MAX_ROWS_PER_QUESTION = 64
-MAX_EXAMPLES = 16  # example phrasings kept per question (routing/examples.jsonl)
+MAX_EXAMPLES = 40  # example phrasings kept per question (routing/examples.jsonl)
+MAX_CHOICES = 32  # the learner's latest chosen queries kept per question
 EXAMPLES_FILE = "examples.jsonl"  # in <root>/routing/: {"query", "id"} lines, example phrasings per question
 SAID = ("choice", "example")  # row kinds that are queries said for the question, not its own text
 VECTORS_FILE = "vectors.npy"
@@ -188,9 +189,9 @@ def field_texts(question: Question, fields: Sequence[str] = FIELDS,
         else:
             raise ValueError(f"unknown routing field {kind!r}")
         rows.extend((kind, text.strip()) for text in texts if text.strip())
-    picked = [("choice", c.strip()) for c in choices if c.strip()][-(MAX_ROWS_PER_QUESTION // 2):]
+    picked = [("choice", c.strip()) for c in choices if c.strip()][-MAX_CHOICES:]
     picked += [("example", e.strip()) for e in examples if e.strip()][:MAX_EXAMPLES]
-    return rows[:MAX_ROWS_PER_QUESTION - len(picked)] + picked
+    return rows[:MAX_ROWS_PER_QUESTION] + picked
 
 
 def _try_texts(try_: str) -> list[str]:
