@@ -155,6 +155,17 @@ def _truncated_ids(words: str) -> int:
     return len(load_tokenizer(None)(" ".join(["word"] * int(words)), truncation=True)["input_ids"])
 
 
+def _published_config(name: str, field: str) -> Any:
+    """A field of the published config the probes build `name` from (n00bqa.probes.lib.configs), read
+    through the installed transformers' config class; `a.b` reads key b of dict field a."""
+    from n00bqa.probes.lib.configs import published_configs
+
+    value: Any = published_configs()[name][0]
+    for part in field.split("."):
+        value = value[part] if isinstance(value, dict) else getattr(value, part)
+    return value
+
+
 SOURCES: dict[str, Callable[..., Any]] = {
     "version": _version,  # version DIST -> "5.25"
     "lines": _lines,  # lines DIST RELPATH -> line count of an installed file
@@ -170,6 +181,7 @@ SOURCES: dict[str, Callable[..., Any]] = {
     "gguf_field": _gguf_field,  # gguf_field KEY [PATH] -> a GGUF header value, e.g. llama.vocab_size
     "mc_head_params": _mc_head_params,  # mc_head_params MODEL_TYPE HIDDEN -> weights the multiple-choice class adds
     "tokenizer_attr": _tokenizer_attr,  # tokenizer_attr NAME -> an attribute of the bundled MiniLM tokenizer
+    "published_config": _published_config,  # published_config NAME FIELD -> the probes' copy of a model's config
     "truncated_ids": _truncated_ids,  # truncated_ids WORDS -> ids MiniLM's tokenizer keeps of WORDS words
 }
 # Two kinds more, handled by `evaluate`: `metric PROBE KEY` (a metric of the probe's run at its

@@ -114,3 +114,15 @@ def test_a_source_that_cannot_be_computed_here_is_one_line_naming_it(tmp_path: P
     assert len(problems) == 1
     assert problems[0].startswith("corpus/notes/n.md: 'has 42 parameters': `gguf_params ")
     assert "cannot be computed here" in problems[0]
+
+
+def test_published_config_matches_the_library_defaults_that_describe_the_same_models():
+    from transformers import GPT2Config, LlamaConfig
+
+    # transformers' GPT2Config() is GPT-2 small and LlamaConfig() Llama-2-7B: an outside copy of each.
+    gpt2, llama = GPT2Config(), LlamaConfig()
+    for field in ("n_layer", "n_head", "n_embd", "n_positions", "vocab_size"):
+        assert evaluate(f"published_config gpt2 {field}") == getattr(gpt2, field)
+    for field in ("num_hidden_layers", "num_attention_heads", "hidden_size", "intermediate_size", "vocab_size"):
+        assert evaluate(f"published_config llama-2-7b {field}") == getattr(llama, field)
+    assert evaluate("published_config llama-2-7b rope_parameters.rope_theta") == 10000.0
