@@ -325,7 +325,7 @@ def report(n: Numbers, opts: Options) -> Report:
         f"slices what it has). Shard(0) -> Shard(1) took {transpose.collectives} collective "
         f"({transpose.issued}, {transpose.ring_bytes_per_rank:,.0f} bytes sent per rank): "
         + _transpose_sentence(transpose, n, opts.backend)
-        + " These are the collectives GSPMD's partitioner inserts between annotations.",
+        + " GSPMD's partitioner inserts collectives of these kinds between annotations.",
         f"In the tensor-parallel MLP rank 0 holds c_fc.weight {_shape(n.fc_local_shape)} (column-parallel: its "
         f"share of the {n.hidden_units} hidden units) and c_proj.weight {_shape(n.proj_local_shape)} "
         f"(row-parallel: the same hidden units as inputs), so the hidden activation stays split, "
