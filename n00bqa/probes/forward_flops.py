@@ -264,8 +264,8 @@ def report(numbers: Numbers, opts: Options) -> Report:
     findings = []
     lengths = ", ".join(f"{n} {c.flops_seq_len}" for n, c in numbers.items())
     findings.append(f"FLOPs are counted by torch's FlopCounterMode over one forward pass on the meta device (where "
-                    "attention runs as plain matmuls, which it counts; on the CPU, torch's fused attention kernel is "
-                    "missing from its registry and the attention FLOPs would be lost), at T = --seq-len "
+                    "attention runs as plain matmuls, which it counts; on the CPU the flops probe finds torch's fused "
+                    "attention kernel missing from its registry, and the attention FLOPs lost), at T = --seq-len "
                     f"{opts.seq_len} where the model reads it, else its position table's rows: {lengths}.")
     findings.append(_reading_sentence(numbers, opts.seq_len))
     first_name, first = next(iter(numbers.items()))

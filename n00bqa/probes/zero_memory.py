@@ -265,9 +265,13 @@ def traffic_difference(n: Numbers) -> int:
     return max(abs(n.stages[s].comm_elements - n.stages[0].comm_elements) for s in (1, 2))
 
 
-def less(stage: Stage, digits: int) -> str:
-    """"4x less" memory than plain DP, or, when offload leaves nothing on the GPU, says so."""
-    return f"{stage.reduction:.{digits}g}x" if stage.bytes else "nothing left on the GPU"
+def less(stage: Stage, digits: int, name: str) -> str:
+    """"3.82x less" memory than plain DP ("1x, no less" on one GPU), or, when offload leaves nothing on the
+    GPU, says so."""
+    if not stage.bytes:
+        return "nothing left on the GPU"
+    return f"{stage.reduction:.{digits}g}x" + verdict(stage.reduction, 1, " less", ", no less",
+                                                     f"plain DP / {name} bytes")
 
 
 def report(n: Numbers, opts: Options) -> Report:
@@ -278,9 +282,9 @@ def report(n: Numbers, opts: Options) -> Report:
         f"Model states cost {w} + {g} + {n.k:g} = {n.bytes_per_param:g} bytes per parameter ({width} "
         f"weights and gradients, K = {n.k:g} for the optimizer), so plain data parallelism needs "
         f"{plain.gb:,.4g} GB on every one of the {n.gpus} GPUs for {n.params:,} parameters.",
-        f"ZeRO-1 shards the optimizer state: {z1.gb:,.4g} GB per GPU ({less(z1, 3)} less). "
-        f"ZeRO-2 also shards the gradients: {z2.gb:,.4g} GB ({less(z2, 3)}). ZeRO-3 (FSDP's "
-        f"full sharding) also shards the weights: {z3.gb:,.4g} GB ({less(z3, 4)}).",
+        f"ZeRO-1 shards the optimizer state: {z1.gb:,.4g} GB per GPU ({less(z1, 3, 'ZeRO-1')}). "
+        f"ZeRO-2 also shards the gradients: {z2.gb:,.4g} GB ({less(z2, 3, 'ZeRO-2')}). ZeRO-3 (FSDP's "
+        f"full sharding) also shards the weights: {z3.gb:,.4g} GB ({less(z3, 4, 'ZeRO-3')}).",
     ]
     if n.paper_settings:
         ok = matches_figure_1(n)

@@ -85,6 +85,13 @@ def test_recorded_verdicts_follow_from_the_run(figure_1):
     offloaded = run(offload_optimizer=True, offload_param=True)
     assert "0 GB (nothing left on the GPU)" in finding_with(offloaded, "ZeRO-3 (FSDP's full sharding)")
     assert problems(offloaded) == []
+    assert [v.value for v in figure_1.verdicts if v.name.startswith("plain DP / ")] == [
+        m["stages.0.bytes"] / m[f"stages.{s}.bytes"] for s in (1, 2, 3)]
+    assert "(3.82x less)" in finding_with(figure_1, "ZeRO-1 shards")
+    one_gpu = run(gpus=1)  # nothing to shard over: every stage keeps what plain DP keeps
+    assert "(1x, no less)" in finding_with(one_gpu, "ZeRO-1 shards")
+    assert [v.word for v in one_gpu.verdicts if v.name.startswith("plain DP / ")] == [", no less"] * 3
+    assert problems(one_gpu) == []
 
 
 def test_old_metric_names_still_resolve(figure_1):
