@@ -426,13 +426,15 @@ def explained_word(c: Comparison) -> str:
 def explain(name: str, what: str, c: Comparison, word: str) -> str:
     """One comparison in words: the count, the figure, the computed terms, and the verdict `word`
     (explained_word's) with the numbers it compared."""
-    side = "above" if c.gap > 0 else "below"
+    def side() -> str:  # worded only where the gap is printed (a recorded verdict must be shown)
+        return verdict(c.counted, c.published, "above", "below", "published figure")
+
     lead = LEADS[what].format(name=name, counted=c.counted, label=c.label, source=c.source)
     if not c.terms and c.rounding == "exact":
-        return lead + (f": {word} it." if word == "equal to" else f": {word} it, {abs(c.gap):,} {side} it.")
+        return lead + (f": {word} it." if word == "equal to" else f": {word} it, {abs(c.gap):,} {side()} it.")
     sentence = lead + "."
     if c.terms:
-        sentence += (f" The count is {abs(c.gap):,} {side} it: " + "; ".join(TERM_TEXT[k](v, c) for k, v in c.terms.items())
+        sentence += (f" The count is {abs(c.gap):,} {side()} it: " + "; ".join(TERM_TEXT[k](v, c) for k, v in c.terms.items())
                      + f". With {'it' if len(c.terms) == 1 else 'them'} the count is {c.adjusted:,}")
     else:
         sentence += f" The count is {c.gap_percent:+.3g}% off"

@@ -192,7 +192,9 @@ def test_every_verdict_is_recorded_with_its_numbers_printed(result):
     from tests.support.recorded_verdicts import verdict_words
 
     words = verdict_words(result)
-    assert len(words) == 15 + 2  # one per comparison, the dtypes, the summary
+    assert len(words) == 15 + 4 + 2  # one per comparison, a side for each of the 4 with terms, the dtypes, the summary
+    # qwen2's total and deepseek's active count above their figures; gemma's and deepseek's checkpoint below
+    assert words.count(("published figure", "above")) == 2 == words.count(("published figure", "below"))
     assert ("relative gap at the figure's digits", "is the count rounded up") in words  # mistral's 7.3B
     assert words.count(("exact", "equal to")) == 3  # gemma's paper table, DeepSeek's checkpoint, SmolLM2's card
     assert ("dtypes that differ", "each equal.") in words

@@ -3,7 +3,12 @@ follows from its value and threshold, and both numbers are printed somewhere in 
 
 from __future__ import annotations
 
+import re
+
 from n00bqa.probes.base import ProbeResult, _printed_matches, numbers_in
+
+_SHORT = re.compile(r"(\d+(?:\.\d+)?)([KMB])\b")  # a figure as printed in short: "37B", "7.07B", "124M"
+_UNIT = {"K": 1e3, "M": 1e6, "B": 1e9}
 
 
 def _printed(result: ProbeResult, value: float) -> bool:
@@ -15,7 +20,8 @@ def _printed(result: ProbeResult, value: float) -> bool:
                    for c in row):
                 return True
             texts += [c for c in row if isinstance(c, str)]
-    return any(_printed_matches(n, value) for t in texts for n in numbers_in(t))
+    short = any(_printed_matches(m.group(1), value / _UNIT[m.group(2)]) for t in texts for m in _SHORT.finditer(t))
+    return short or any(_printed_matches(n, value) for t in texts for n in numbers_in(t))
 
 
 def verdict_words(result: ProbeResult) -> list[tuple[str, str]]:
