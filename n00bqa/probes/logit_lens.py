@@ -226,7 +226,7 @@ def report(n: Numbers, opts: Options) -> Report:
         f"twin {n.twin_last_layer_max_diff:.2g})"
         + (": the lens is the model's own last step." if equal == "equals" else
            ": so the lens is NOT exactly the model's own last step."),
-        f"On {count} prompts, the trained model ({n.model}) first ranks its eventual next token top-1 at layer "
+        f"On {count} prompt{'s' if count > 1 else ''}, the trained model ({n.model}) first ranks its eventual next token top-1 at layer "
         f"{n.median_first_top1:g} of {n.layers} (median; layer 0 is the embedding). Halfway, at layer {half}, "
         f"the lens is still {n.halfway_kl:.2f} nats (mean KL) from the final distribution, and the eventual "
         f"token's median rank is {n.by_layer[half].median_rank:g}.",
@@ -237,7 +237,7 @@ def report(n: Numbers, opts: Options) -> Report:
            if flat.startswith("at least") else f"{flat}: NOT flat; ")
         + f"its arbitrary top token is top-1 from layer {n.twin_median_first_top1:g} (median).",
     ]
-    shown = sorted({0, 1, *range(2, n.layers + 1, 2), n.layers})
+    shown = sorted({0, 1, half, *range(2, n.layers + 1, 2), n.layers})  # half: the finding's halfway layer
     tables = [
         Table.of("Per prompt", n.prompts,
                  {"prompt": "prompt", "next token": lambda _, r: repr(r.eventual),
