@@ -134,7 +134,7 @@ def top1_and_precision(study, items) -> dict:
     results = routing_eval.outcomes(questions, features, nearness, weights, none_weights, sure, none_level)
     return {split: routing_eval.marks([i for i in items if i["split"] == split],
                                       [r for i, r in zip(items, results) if i["split"] == split])
-            for split in ("tune", "report")}
+            for split in routing_eval.SPLITS if any(i["split"] == split for i in items)}
 
 
 def refit_seconds(study, runs: int = 5) -> tuple[float, float]:
@@ -188,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
         edited, cached = refit_seconds(study)
     print(f"{len(original_ids)} questions -> {grown} ({len(NEW_QUESTIONS)} added); "
           f"{len(items)} labelled queries of the original questions")
-    for split in ("tune", "report"):
+    for split in before:
         b, a = before[split], after[split]
         drop = b["top1"] - a["top1"]
         print(f"  {split:6s} top-1 {b['top1']:6.1%} -> {a['top1']:6.1%}: drop {100 * drop:+.1f} points, "

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import shlex
 from dataclasses import dataclass
+from functools import cache
 from importlib import import_module
 from pathlib import Path
 from typing import Any, Callable
@@ -100,6 +101,71 @@ def _param_default(module: str, qualname: str, param: str) -> Any:
     return inspect.signature(target).parameters[param].default
 
 
+@cache
+def _gguf_reader(path: str):
+    """One parse per file and process (the header of the bundled GGUF takes seconds to read)."""
+    from gguf import GGUFReader
+
+    if not path:
+        from n00bqa.probes.lib.causal_lm import bundled_gguf
+
+        return GGUFReader(bundled_gguf())
+    return GGUFReader(path)
+
+
+def _gguf_params(path: str = "") -> int:
+    """Numbers stored in a GGUF file's tensors (the bundled SmolLM2-135M's when no path is given)."""
+    import math
+
+    return sum(math.prod(int(d) for d in tensor.shape) for tensor in _gguf_reader(path).tensors)
+
+
+def _gguf_field(key: str, path: str = "") -> Any:
+    """One value of a GGUF file's header, e.g. `llama.vocab_size` (the bundled SmolLM2's by default)."""
+    field = _gguf_reader(path).fields[key]
+    return field.parts[field.data[0]].tolist()[0]
+
+
+def _mc_head_params(model_type: str, hidden: str) -> int:
+    """Parameters the installed transformers' multiple-choice class adds on top of its bare model,
+    for a model type at width `hidden` (built on the meta device: shapes only, no memory)."""
+    import torch
+    from transformers import AutoConfig, AutoModelForMultipleChoice
+
+    config = AutoConfig.for_model(model_type, hidden_size=int(hidden), num_hidden_layers=1, num_attention_heads=1,
+                                  intermediate_size=4, vocab_size=8)
+    with torch.device("meta"):
+        model = AutoModelForMultipleChoice.from_config(config)
+    return (sum(p.numel() for p in model.parameters())
+            - sum(p.numel() for p in model.base_model.parameters()))
+
+
+def _tokenizer_attr(name: str) -> Any:
+    """An attribute of the bundled MiniLM's tokenizer as AutoTokenizer loads it (`model_max_length`)."""
+    from n00bqa.probes.lib.models import load_tokenizer
+
+    return getattr(load_tokenizer(None), name)
+
+
+def _truncated_ids(words: str) -> int:
+    """How many ids the bundled MiniLM's tokenizer returns for `words` copies of "word" with
+    `truncation=True` and no length given (so its own limit applies)."""
+    from n00bqa.probes.lib.models import load_tokenizer
+
+    return len(load_tokenizer(None)(" ".join(["word"] * int(words)), truncation=True)["input_ids"])
+
+
+def _published_config(name: str, field: str) -> Any:
+    """A field of the published config the probes build `name` from (n00bqa.probes.lib.configs), read
+    through the installed transformers' config class; `a.b` reads key b of dict field a."""
+    from n00bqa.probes.lib.configs import published_configs
+
+    value: Any = published_configs()[name][0]
+    for part in field.split("."):
+        value = value[part] if isinstance(value, dict) else getattr(value, part)
+    return value
+
+
 SOURCES: dict[str, Callable[..., Any]] = {
     "version": _version,  # version DIST -> "5.25"
     "lines": _lines,  # lines DIST RELPATH -> line count of an installed file
@@ -111,6 +177,12 @@ SOURCES: dict[str, Callable[..., Any]] = {
     "field_default": _field_default,  # field_default MODULE CLASS FIELD -> a dataclass field's default
     "attr": _attr,  # attr MODULE NAME -> a module constant, e.g. torch's _DEFAULT_BUCKET_CAP_MB
     "param_default": _param_default,  # param_default MODULE QUALNAME PARAM -> a function parameter's default
+    "gguf_params": _gguf_params,  # gguf_params [PATH] -> numbers in a GGUF's tensors (default: the bundled SmolLM2)
+    "gguf_field": _gguf_field,  # gguf_field KEY [PATH] -> a GGUF header value, e.g. llama.vocab_size
+    "mc_head_params": _mc_head_params,  # mc_head_params MODEL_TYPE HIDDEN -> weights the multiple-choice class adds
+    "tokenizer_attr": _tokenizer_attr,  # tokenizer_attr NAME -> an attribute of the bundled MiniLM tokenizer
+    "published_config": _published_config,  # published_config NAME FIELD -> the probes' copy of a model's config
+    "truncated_ids": _truncated_ids,  # truncated_ids WORDS -> ids MiniLM's tokenizer keeps of WORDS words
 }
 # Two kinds more, handled by `evaluate`: `metric PROBE KEY` (a metric of the probe's run at its
 # defaults, which the caller supplies), and `label` (a number that is part of the words, such as
@@ -166,7 +238,13 @@ def check_claim(root: Path, claim: Claim, metrics: Callable[[str, str], Any] | N
         return [f"{claim.file}: {claim.quote!r} prints {len(printed)} numbers but names {len(claim.sources)} sources"]
     problems = []
     for shown, source in zip(printed, claim.sources):
-        value = evaluate(source, metrics)
+        try:
+            value = evaluate(source, metrics)
+        except ClaimError:
+            raise
+        except (N00bqaError, OSError) as exc:  # e.g. the bundled model's package is not installed here
+            problems.append(f"{claim.file}: {claim.quote!r}: `{source}` cannot be computed here ({exc})")
+            continue
         if value is None:  # a label: part of the words
             continue
         holds = shown == value if isinstance(value, str) else _printed_matches(shown, float(value))

@@ -15,8 +15,9 @@ from tests.support.runs import default_metric
 
 def test_every_claim_of_the_builtin_notes_holds_for_the_installed_libraries():
     claims = load_claims(JOURNEY)
-    assert len(claims) >= 30
-    assert sum(any(s.startswith("metric ") for s in c.sources) for c in claims) >= 15
+    assert len(claims) >= 140
+    assert sum(any(s.startswith("metric ") for s in c.sources) for c in claims) >= 70
+    assert len({c.file for c in claims}) >= 40  # most answers and notes quote something that can drift
     assert check_claims(JOURNEY, default_metric) == []
 
 
@@ -65,3 +66,63 @@ def test_a_label_is_never_checked_and_a_metric_needs_a_run():
     assert evaluate("label") is None
     with pytest.raises(ClaimError, match="needs a run of the probe"):
         evaluate("metric zero-memory gpus")
+
+
+def test_gguf_sources_count_a_written_file(tmp_path: Path):
+    import numpy as np
+    from gguf import GGUFWriter
+
+    path = tmp_path / "tiny.gguf"
+    writer = GGUFWriter(str(path), "llama")
+    writer.add_uint32("llama.vocab_size", 11)
+    writer.add_tensor("token_embd.weight", np.zeros((3, 4), dtype=np.float32))
+    writer.add_tensor("output_norm.weight", np.zeros((5,), dtype=np.float32))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    assert evaluate(f"gguf_params {path}") == 3 * 4 + 5
+    assert evaluate(f"gguf_field llama.vocab_size {path}") == 11
+
+
+def test_mc_head_params_is_the_pooler_and_classifier_by_hand():
+    for hidden in (32, 768):
+        # DeBERTa-v2 keeps its pooler in the task class: Linear(h, h) + Linear(h, 1); BERT's pooler is in
+        # BertModel, so BertForMultipleChoice adds only Linear(h, 1).
+        assert evaluate(f"mc_head_params deberta-v2 {hidden}") == hidden * hidden + hidden + hidden + 1
+        assert evaluate(f"mc_head_params bert {hidden}") == hidden + 1
+
+
+def test_tokenizer_sources_match_the_bundled_files():
+    import json
+
+    from n00bqa.probes.lib.models import resolve_model_dir
+
+    limit = json.loads((resolve_model_dir(None) / "tokenizer_config.json").read_text())["model_max_length"]
+    assert evaluate("tokenizer_attr model_max_length") == limit
+    assert evaluate("truncated_ids 20") == 20 + 2  # each "word" is one id, plus [CLS] and [SEP]
+    assert evaluate(f"truncated_ids {limit + 88}") == limit
+
+
+def test_a_source_that_cannot_be_computed_here_is_one_line_naming_it(tmp_path: Path):
+    (tmp_path / "corpus" / "notes").mkdir(parents=True)
+    (tmp_path / "corpus" / "notes" / "n.md").write_text("The model has 42 parameters.\n")
+    (tmp_path / "corpus" / "claims.yaml").write_text(
+        'claims:\n  - file: corpus/notes/n.md\n    quote: "has 42 parameters"\n'
+        f'    sources: ["gguf_params {tmp_path / "missing.gguf"}"]\n')
+    problems = check_claims(tmp_path)
+    assert len(problems) == 1
+    assert problems[0].startswith("corpus/notes/n.md: 'has 42 parameters': `gguf_params ")
+    assert "cannot be computed here" in problems[0]
+
+
+def test_published_config_matches_the_library_defaults_that_describe_the_same_models():
+    from transformers import GPT2Config, LlamaConfig
+
+    # transformers' GPT2Config() is GPT-2 small and LlamaConfig() Llama-2-7B: an outside copy of each.
+    gpt2, llama = GPT2Config(), LlamaConfig()
+    for field in ("n_layer", "n_head", "n_embd", "n_positions", "vocab_size"):
+        assert evaluate(f"published_config gpt2 {field}") == getattr(gpt2, field)
+    for field in ("num_hidden_layers", "num_attention_heads", "hidden_size", "intermediate_size", "vocab_size"):
+        assert evaluate(f"published_config llama-2-7b {field}") == getattr(llama, field)
+    assert evaluate("published_config llama-2-7b rope_parameters.rope_theta") == 10000.0

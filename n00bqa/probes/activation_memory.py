@@ -26,7 +26,7 @@ import math
 from dataclasses import dataclass, field
 
 from n00bqa.errors import ProbeError
-from n00bqa.probes.base import Context, Prediction, Probe, Report, Table, check_ranges
+from n00bqa.probes.base import Context, Prediction, Probe, Report, Table, check_ranges, verdict
 
 MAX_SAVED_BYTES = 2 * 10**9  # the fp32 run of the largest case must stay well inside this machine's memory
 MB = 1e6
@@ -475,11 +475,6 @@ def measure(opts: Options, ctx: Context) -> Numbers:
 
 
 # --- 4. report ----------------------------------------------------------------------------------
-def same_gradients(max_abs_diff: float) -> bool:
-    """Checkpointing recomputes the same ops on the same inputs with the same RNG: bit-identical or not."""
-    return max_abs_diff == 0.0
-
-
 def gap_reasons(g: Gap) -> list[str]:
     """Each measured difference from the paper's count, with its cause (only the ones that occur)."""
     reasons = []
@@ -502,9 +497,20 @@ def report(n: Numbers, opts: Options) -> Report:
     ratios = [case.ratio for case in n.cases.values()]
     seqs = ", ".join(str(v) for v in sorted({c.seq_len for c in n.cases.values()}))
     sizes = ", ".join(str(v) for v in sorted({c.batch for c in n.cases.values()}))
-    explained = gap.unexplained_bytes == 0
-    one_forward = ckpt.recompute_flops_no_early_stop == n.forward_flops
-    flops_match = n.forward_flops == n.forward_flops_formula
+    explained = verdict(abs(gap.unexplained_bytes), 0, "NOT fully explained", "explained to the byte",
+                        "bytes unexplained")
+    excess = verdict(gap.total_bytes, 0, "excess", "shortfall", "bytes over the formula")
+    one_forward = verdict(abs(ckpt.recompute_flops_no_early_stop - n.forward_flops), 0, "NOT one forward",
+                          "exactly one forward", "FLOPs apart")
+    flops_match = verdict(abs(n.forward_flops - n.forward_flops_formula), 0, "NOT equal", "equal", "FLOPs apart")
+    fused_vs_written = verdict(sdpa.attention_bytes, n.explicit_attention_bytes, "more than", "less than",
+                               "the bytes written out")
+    same_grads = verdict(ckpt.grad_max_abs_diff, 0, "NOT identical", "bit-identical", "exact")
+    # the paper's selective recomputation: Q·Kᵀ (2bs^2h) and scores·V (2bs^2h) make 4bs^2h
+    beyond_qk = verdict(abs(sel.recompute_flops - sel.recompute_formula / 2), 0, "more than Q·Kᵀ", "only Q·Kᵀ",
+                        "FLOPs beyond Q·Kᵀ")
+    paper_4bs2h = verdict(abs(sel.recompute_flops_no_early_stop - sel.recompute_formula), 0, "NOT equal to",
+                          "equal to", "FLOPs apart")
     findings = [
         f"Across the {len(n.cases)} case{'s' if len(n.cases) > 1 else ''} (s in {seqs}; b in {sizes}; h = {n.n_embd}, a = "
         f"{n.n_head}, bf16) the layer saves "
@@ -512,16 +518,17 @@ def report(n: Numbers, opts: Options) -> Report:
            else f"{ratios[0]:.3f}x") + " what sbh(34 + 5as/h) "
         f"predicts; at s = {s}, b = {b} it is {n.saved_bytes / MB:.2f} MB against {n.formula_bytes / MB:.2f} MB "
         f"({n.activation_formula_ratio:.3f}x).",
-        f"The {abs(gap.total_bytes):,}-byte {'excess' if gap.total_bytes >= 0 else 'shortfall'} at s = {s}, b = {b} is "
-        + ("explained to the byte" if explained else f"NOT fully explained ({gap.unexplained_bytes:,} bytes left)")
-        + " by the per-op breakdown: " + "; ".join(gap_reasons(gap)) + ".",
+        f"The {abs(gap.total_bytes):,}-byte {excess} at s = {s}, b = {b} is {explained} "
+        f"({gap.unexplained_bytes:,} bytes left) by the per-op breakdown: " + "; ".join(gap_reasons(gap)) + ".",
         f"In fp32 the formula becomes sbh(66 + 9as/h): every activation term doubles, the 1-byte masks would "
         f"not. The layer saves {fp32.saved_bytes / MB:.2f} MB, {fp32.ratio:.3f}x of that "
         f"({fp32.formula_bytes / MB:.2f} MB)"
-        + (f", further above it than in bf16 because its dropout masks are {fp32.dropout_mask_dtype} now, 4 "
-           f"bytes each." if fp32.dropout_mask_dtype != "none" else "."),
+        + (f", {verdict(fp32.ratio, n.activation_formula_ratio, 'further above it', 'NOT further above it', 'the bf16 ratio')}"
+           f" than in bf16 ({n.activation_formula_ratio:.3f}x); its dropout masks are {fp32.dropout_mask_dtype} "
+           f"now, 4 bytes each where the formula counts 1." if fp32.dropout_mask_dtype != "none" else "."),
         f"Fused attention ({sdpa.backward}, attention dropout 0) saves {sdpa.attention_bytes / MB:.2f} MB for "
-        f"the attention, against {n.explicit_attention_bytes / MB:.2f} MB written out: no s x s tensor, only Q, K, "
+        f"the attention, {fused_vs_written} the {n.explicit_attention_bytes / MB:.2f} MB written out: no s x s "
+        f"tensor, only Q, K, "
         f"V, its output and a {sdpa.logsumexp_bytes:,}-byte fp32 logsumexp per query row and head; backward "
         f"recomputes the scores. "
         f"The layer then saves {sdpa.saved_bytes / MB:.2f} MB, {sdpa.ratio:.3f}x the formula. With "
@@ -531,24 +538,23 @@ def report(n: Numbers, opts: Options) -> Report:
         f"{ckpt.saved_bytes:,} bytes = 2sbh ({ckpt.formula_bytes:,}), "
         f"{ckpt.saved_fraction:.1%} less. Backward reruns the forward: with early stop off FlopCounterMode "
         f"counts {ckpt.recompute_flops_no_early_stop:,} extra FLOPs, "
-        + ("exactly one forward" if one_forward else "NOT one forward")
+        + one_forward
         + f" ({n.forward_flops:,}; 24bsh^2 + 4bs^2h gives {n.forward_flops_formula:,}, "
-        + ("equal" if flops_match else "NOT equal")
+        + flops_match
         + "). By default it counts "
-        + (f"{ckpt.recompute_flops:,}, the same: the last tensor backward needs, the final dropout's "
+        + (f"{ckpt.recompute_flops:,}, the same (0 fewer): the last tensor backward needs, the final dropout's "
            f"mask, is made at the very end"
-           if not ckpt.early_stop_skipped_flops else
+           if verdict(ckpt.early_stop_skipped_flops, 0, "fewer", "the same", "FLOPs skipped") == "the same" else
            f"{ckpt.recompute_flops:,}, {ckpt.early_stop_skipped_flops:,} fewer: recomputation stops "
            f"once backward has every tensor it needs, and the last matmul's output is not one of them")
         + f"; that is {ckpt.recompute_fraction:.1%} on top of the {n.train_step_flops:,} of a step. The "
-        f"gradients are " + ("bit-identical" if same_gradients(ckpt.grad_max_abs_diff) else "NOT identical")
-        + f" (largest difference {ckpt.grad_max_abs_diff:g}).",
+        f"gradients are {same_grads} (largest difference {ckpt.grad_max_abs_diff:g}).",
         f"Checkpointing only the attention core (the paper's selective recomputation) keeps "
         f"{sel.saved_bytes / MB:.2f} MB, against the paper's 34sbh = {sel.formula_bytes / MB:.2f} MB "
         f"({sel.saved_fraction:.1%} less than no checkpoint) for {sel.recompute_fraction:.1%} more "
-        f"FLOPs: {sel.recompute_flops:,}, only Q·Kᵀ, because non-reentrant checkpoint stops recomputing "
-        f"once backward has every tensor it needs; with early stop off it is "
-        f"{sel.recompute_flops_no_early_stop:,}, the paper's 4bs^2h = {sel.recompute_formula:,}.",
+        f"FLOPs: {sel.recompute_flops:,}, {beyond_qk} (2bs^2h), because non-reentrant checkpoint stops "
+        f"recomputing once backward has every tensor it needs; with early stop off it is "
+        f"{sel.recompute_flops_no_early_stop:,}, {paper_4bs2h} the paper's 4bs^2h = {sel.recompute_formula:,}.",
     ]
     variants = {  # run -> (bytes saved, bytes the formula gives, the formula)
         "written out, bf16": (n.saved_bytes, n.formula_bytes, "sbh(34 + 5as/h)"),

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from n00bqa.errors import ProbeError
-from n00bqa.probes.base import Context, Prediction, Probe, Report, Table, check_ranges
+from n00bqa.probes.base import Context, Prediction, Probe, Report, Table, check_ranges, verdict
 from n00bqa.probes.lib.models import BUNDLED_NAME
 
 # Two more sentences for the optimizer steps: they share no word with each other except "the".
@@ -91,11 +91,6 @@ def optimizer_state_bytes(optimizer) -> int:
     return storage_bytes(*(v for state in optimizer.state.values() for v in state.values() if torch.is_tensor(v)))
 
 
-def moves_rows_without_grad(distinct_rows: int) -> bool:
-    """The verdict of the row-movement test: did the optimizer change any row whose gradient was zero?"""
-    return distinct_rows > 0
-
-
 # --- 2. Numbers ---------------------------------------------------------------------------------
 @dataclass
 class OptimizerRun:
@@ -130,6 +125,7 @@ class Numbers:
     unique_tokens: int
     nonzero_grad_rows: int
     grad_rows_are_token_ids: bool
+    grad_rows_off_token_ids: int  # rows with a gradient that are no token id, plus token ids without one
     # 3. a repeated token
     repeat_grad_is_sum: bool
     repeat_grad_max_abs_diff: float
@@ -144,6 +140,7 @@ class Numbers:
     coalesced_grad_storage_bytes: int  # what their storages allocate
     coalesced_nnz: int
     sparse_grad_equals_dense: bool
+    sparse_grad_max_abs_diff: float  # coalesced sparse gradient, densified, vs the dense gradient
     # 6. every optimizer: does it take a sparse gradient, which rows did it move without a gradient
     # (3 steps), what state does it keep
     optimizers: dict[str, OptimizerRun]  # key of OPTIMIZERS -> its run
@@ -208,6 +205,7 @@ def measure(opts: Options, ctx: Context) -> Numbers:
     nonzero_rows = int((grad != 0).any(dim=1).sum())
     rows_with_grad = set(torch.nonzero((grad != 0).any(dim=1)).flatten().tolist())
     rows_are_ids = rows_with_grad == set(unique_ids.tolist())
+    rows_off_ids = len(rows_with_grad ^ set(unique_ids.tolist()))  # in one set and not the other
 
     # 3. A token used twice: its row's gradient = the sum of its positions' gradients.
     repeated = [int(i) for i, c in zip(unique_ids, counts) if c > 1]
@@ -236,6 +234,7 @@ def measure(opts: Options, ctx: Context) -> Numbers:
     coo_indices = sparse_grad._indices().flatten().tolist()  # one entry per position, duplicates kept
     coalesced = sparse_grad.coalesce()  # duplicates summed: one entry per unique id
     sparse_equals_dense = bool(torch.allclose(coalesced.to_dense(), grad, rtol=TOLERANCE, atol=1e-7))
+    sparse_diff = float((coalesced.to_dense() - grad).abs().max())
 
     # Which optimizers take a sparse gradient, and a dense one? Try each one's step. Taking one is a
     # property of the optimizer, not of the table's size: a small table of the same kind keeps it quick.
@@ -313,14 +312,14 @@ def measure(opts: Options, ctx: Context) -> Numbers:
 
     return Numbers(
         vocab_size=vocab_size, embedding_dim=dim, tokens=len(ids), unique_tokens=len(unique_ids),
-        nonzero_grad_rows=nonzero_rows, grad_rows_are_token_ids=rows_are_ids,
+        nonzero_grad_rows=nonzero_rows, grad_rows_are_token_ids=rows_are_ids, grad_rows_off_token_ids=rows_off_ids,
         repeat_grad_is_sum=bool(repeated) and repeat_max_diff <= TOLERANCE, repeat_grad_max_abs_diff=repeat_max_diff,
         onehot_output_max_abs_diff=output_diff, onehot_grad_max_abs_diff=onehot_grad_diff,
         one_hot_bytes=storage_bytes(one_hot),
         dense_grad_bytes=storage_bytes(grad), sparse_grad_bytes=storage_bytes(sparse_grad),
         coalesced_grad_bytes=tensor_bytes(coalesced), coalesced_grad_storage_bytes=storage_bytes(coalesced),
         coalesced_nnz=int(coalesced._nnz()),
-        sparse_grad_equals_dense=sparse_equals_dense,
+        sparse_grad_equals_dense=sparse_equals_dense, sparse_grad_max_abs_diff=sparse_diff,
         optimizers=optimizers,
         table_bytes=storage_bytes(table), sparseadam_nonzero_moment_rows=sparseadam_nonzero_rows,
         rows_with_grad_any_step=len(seen_with_grad), optimizer_steps=len(step_ids),
@@ -344,50 +343,60 @@ def report(n: Numbers, opts: Options) -> Report:
     runs = n.optimizers
     labels = {key: run.label for key, run in runs.items()}
     moved = {key: run.rows_moved_without_grad for key, run in runs.items()}
-    untouched = [labels[k] for k in labels if not moves_rows_without_grad(moved[k])]
-    movers = [k for k in labels if moves_rows_without_grad(moved[k])]
+    # one verdict per optimizer: did it move any row whose gradient was zero?
+    moves = {key: verdict(moved[key], 0, "moved", "left", f"rows {labels[key]} moved without a gradient")
+             for key in labels}
+    untouched = [labels[k] for k in labels if moves[k] == "left"]
+    movers = [k for k in labels if moves[k] == "moved"]
     takes_sparse = [run.label for run in runs.values() if run.accepts_sparse]
     refuses_sparse = [run.label for run in runs.values() if not run.accepts_sparse]
     dense, sparse = n.timed["dense"], n.timed["sparse"]
-    within = "within" if n.onehot_grad_max_abs_diff <= n.tolerance and n.onehot_output_max_abs_diff <= n.tolerance \
-        else "NOT within"
+    same = verdict(max(n.onehot_output_max_abs_diff, n.onehot_grad_max_abs_diff), n.tolerance,
+                   "NOT the same", "the same", "tolerance")
+    exactly = verdict(n.grad_rows_off_token_ids, 0, "NOT", "exactly", "rows off the token ids")
     findings = [
         f"The text becomes {n.tokens} tokens ({' '.join(n.token_strings)}), {n.unique_tokens} of them distinct, "
         f"looked up in a {n.vocab_size:,} × {n.embedding_dim} table: the forward pass is table[ids], an index "
         f"select of {n.tokens} rows.",
         f"After backward, {n.nonzero_grad_rows} of {n.vocab_size:,} rows have a non-zero gradient"
-        f" — {'exactly' if n.grad_rows_are_token_ids else 'NOT'} the {n.unique_tokens} distinct token ids; the "
-        f"other {n.vocab_size - n.nonzero_grad_rows:,} rows get zeros.",
+        f" — {exactly} the {n.unique_tokens} distinct token ids ({n.grad_rows_off_token_ids} rows in one set and "
+        f"not the other); the other {n.vocab_size - n.nonzero_grad_rows:,} rows get zeros.",
     ]
     if n.repeated_positions:
-        verdict = "is" if n.repeat_grad_is_sum else "is NOT"
+        equals = verdict(n.repeat_grad_max_abs_diff, n.tolerance, "does NOT equal", "equals", "tolerance")
         findings.append(
             f"'{n.repeated_token}' appears {len(n.repeated_positions)} times (positions {n.repeated_positions}, "
             "gradient norms " + ", ".join(f"{v:.4g}" for v in n.repeated_position_norms)
-            + f"); its row's gradient {verdict} the sum of those positions' gradients within {n.tolerance:g} (max "
-            f"abs difference {n.repeat_grad_max_abs_diff:.2g}): backward of an index select adds into the row "
-            "(index_add).")
+            + f"); its row's gradient {equals} the sum of those positions' gradients within {n.tolerance:g} (max "
+            f"abs difference over every repeated token {n.repeat_grad_max_abs_diff:.2g}): backward of an index "
+            "select adds into the row (index_add).")
     else:
         findings.append("No token repeats in this text, so there is no sum to check; try --text with a word twice.")
+    sparse_same = verdict(n.sparse_grad_max_abs_diff, n.tolerance, "does NOT equal", "equals", "tolerance")
+    momentum = [labels[k] for k in ("sgd_momentum", "adam") if k in movers]
+    why = [f"momentum ({', '.join(momentum)}) keeps pushing rows seen in earlier steps"] if momentum else []
+    why += ["AdamW's decoupled weight decay shrinks every row, used or not"] if "adamw" in movers else []
+    faster = verdict(n.sparse_speedup, 1, "faster", "not faster", "dense / sparse time")
     findings += [
-        f"one-hot ({n.tokens} × {n.vocab_size:,}, {n.one_hot_bytes:,} bytes) × table gives the same vectors and "
-        f"the same table gradient {within} {n.tolerance:g} (max abs differences {n.onehot_output_max_abs_diff:.2g} "
-        f"and {n.onehot_grad_max_abs_diff:.2g}): the gradient of a matmul by a one-hot matrix is the lookup's.",
+        f"one-hot ({n.tokens} × {n.vocab_size:,}, {n.one_hot_bytes:,} bytes) × table gives {same} vectors and "
+        f"{same} table gradient as the lookup within {n.tolerance:g} (max abs differences "
+        f"{n.onehot_output_max_abs_diff:.2g} and {n.onehot_grad_max_abs_diff:.2g}): the gradient of a matmul by a "
+        "one-hot matrix is the lookup's.",
         f"With sparse=True the gradient is a {n.sparse_layout} tensor with indices {n.coo_indices} "
         f"(one per position, duplicates kept): its storages hold {n.sparse_grad_bytes:,} bytes against "
         f"{n.dense_grad_bytes:,} for the dense gradient; coalesced (duplicates summed) it holds "
         f"{n.coalesced_nnz} rows, {n.coalesced_grad_bytes:,} bytes of indices and values (in storages of "
         f"{n.coalesced_grad_storage_bytes:,} bytes: coalesce narrows buffers sized for the entries before "
-        f"deduplication), and equals the dense gradient: {'yes' if n.sparse_grad_equals_dense else 'no'}.",
+        f"deduplication), and {sparse_same} the dense gradient within {n.tolerance:g} (max abs difference "
+        f"{n.sparse_grad_max_abs_diff:.2g}).",
         f"Given a sparse gradient, {_names(takes_sparse)} take it and {_names(refuses_sparse)} refuse it (each of "
         f"the {len(runs)} tried, on a small sparse table).",
         f"Over {n.optimizer_steps} steps on different sentences (lr {LR:g}, a dense gradient except for SparseAdam), "
         f"of the {len(labels)} optimizers measured {_names(untouched)} left every row whose gradient was zero "
-        "exactly as it was"
+        "exactly as it was (0 rows moved)"
         + "".join(f"; {labels[k]} moved {moved[k]:,} distinct such rows" for k in movers)
         + (". A zero gradient is no update only when the update is a function of this step's gradient alone: "
-           "momentum (SGD+momentum, Adam) keeps pushing rows seen in earlier steps, and AdamW's decoupled weight "
-           "decay shrinks every row, used or not." if movers else "."),
+           + " and ".join(why) + "." if why else "."),
         f"Memory: SparseAdam saves the gradient (sparse, {n.sparse_grad_bytes:,} bytes here instead of "
         f"{n.dense_grad_bytes:,}) and the work of updating unused rows, but not the state: its two moments are "
         f"full-size tensors, {runs['sparseadam'].state_bytes:,} bytes against Adam's {runs['adam'].state_bytes:,} (the table "
@@ -397,12 +406,10 @@ def report(n: Numbers, opts: Options) -> Report:
         f"{runs['adagrad'].state_bytes:,}, RMSprop {runs['rmsprop'].state_bytes:,}.",
         f"On a {opts.big_vocab:,} × {opts.big_dim} table with {opts.batch_tokens:,} tokens per step, one training "
         f"step (zero_grad, forward, backward, optimizer step) takes {dense.step_ms:.0f} ms dense with Adam and "
-        f"{sparse.step_ms:.0f} ms sparse with SparseAdam (median of {opts.reps}): "
-        + (f"sparse is {n.sparse_speedup:.1f}× faster" if n.sparse_speedup > 1 else
-           f"sparse is not faster here (dense / sparse time = {n.sparse_speedup:.2f})")
-        + f". The sparse gradient's storages hold {sparse.grad_bytes:,} bytes against "
-          f"{dense.grad_bytes:,} dense; SparseAdam keeps {sparse.state_bytes:,} bytes of state and "
-          f"Adam {dense.state_bytes:,}.",
+        f"{sparse.step_ms:.0f} ms sparse with SparseAdam (median of {opts.reps}): sparse is {faster} in this run "
+        f"(dense / sparse time = {n.sparse_speedup:.2f}, against 1). The sparse gradient's storages hold {sparse.grad_bytes:,} bytes against "
+        f"{dense.grad_bytes:,} dense; SparseAdam keeps {sparse.state_bytes:,} bytes of state and "
+        f"Adam {dense.state_bytes:,}.",
     ]
     tables = [
         Table.of("Tokens and their gradient rows", n.token_grads, {

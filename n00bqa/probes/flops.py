@@ -19,7 +19,7 @@ import statistics
 import time
 from dataclasses import dataclass, field
 
-from n00bqa.probes.base import Context, Prediction, Probe, Report, Table, check_heads_divide, check_ranges
+from n00bqa.probes.base import Context, Prediction, Probe, Report, Table, check_heads_divide, check_ranges, verdict
 from n00bqa.probes.lib.models import GPTShape
 
 # Hoffmann et al. 2022, "Training Compute-Optimal Large Language Models", Table 3 (Approach 1):
@@ -214,28 +214,32 @@ def measure(opts: Options, ctx: Context) -> Numbers:
 
 # --- 4. report ----------------------------------------------------------------------------------
 def report(n: Numbers, opts: Options) -> Report:
-    exact = n.counted_flops == n.formula_flops
+    exact = verdict(abs(n.counted_flops - n.formula_flops), 0, "NOT exactly equal", "exactly equal", "FLOPs apart")
+    under = verdict(n.counted_over_six_n_t, 1, "undercounts", "does not undercount", "counted / 6NT")
     missing = n.counted_flops - n.sdpa_counted_flops
-    off = {name: row for name, row in n.chinchilla.items() if not within(row["ratio"], n.row_tolerance)}
+    vanish = verdict(missing, 0, "vanish", "are all counted", "attention FLOPs missing")
+    # each Chinchilla row: 6·N·D within the tolerance of the printed FLOPs, or the exception
+    rows = {name: verdict(abs(row["gap"]), n.row_tolerance, "the exception", "within", f"{name} row's gap")
+            for name, row in n.chinchilla.items()}
+    off = {name: row for name, row in n.chinchilla.items() if rows[name] == "the exception"}
     first = n.chinchilla["400M"]
     findings = [
         f"A tiny GPT ({opts.n_layer} layers, width {opts.n_embd}, vocabulary {opts.vocab_size}) has "
         f"N = {n.matrix_params:,} weights in matrix multiplies (of {n.params:,} parameters). One forward "
         f"and backward pass over {opts.batch_size} x {opts.seq_len} = {n.tokens_per_step:,} tokens: "
         f"FlopCounterMode counts {n.counted_flops:,} FLOPs; 6·N·tokens plus the attention term "
-        f"12·L·T·d·tokens gives {n.formula_flops:,}: ratio {n.counted_over_formula:.6f}"
-        + (" (exactly equal)." if exact else "."),
+        f"12·L·T·d·tokens gives {n.formula_flops:,}: ratio {n.counted_over_formula:.6f} ({exact}).",
         f"The attention term is {n.attention_share:.1%} of it here. Per token it is 12·L·T·d against 6·N for the "
         f"weights, so it would equal them at T = N / (2·L·d) = {n.attention_crossover_len:,.0f}; T = "
         f"{opts.seq_len} is {n.seq_len_over_crossover:.2f} of that. 6·N·tokens alone "
-        f"({n.six_n_t_flops:,}) undercounts by that much (counted / 6NT = {n.counted_over_six_n_t:.4f}). At "
+        f"({n.six_n_t_flops:,}) {under} by that much (counted / 6NT = {n.counted_over_six_n_t:.4f}). At "
         f"GPT-3 175B's shape ({n.gpt3['n_layer']} layers, width {n.gpt3['n_embd']:,}, context "
         f"{n.gpt3['seq_len']:,}) the same formula gives attention {n.gpt3['attention_share']:.1%}: its "
         f"crossover is T = {n.gpt3['attention_crossover_len']:,.0f}, so its context is "
         f"{n.gpt3['seq_len_over_crossover']:.2f} of it. Width pushes the crossover out (N "
         "grows as d², the attention term as d), which is why C ≈ 6·N·D is the rule of thumb.",
-        f"With F.scaled_dot_product_attention instead, FlopCounterMode counts only {n.sdpa_counted_flops:,}: "
-        f"the {missing:,} attention FLOPs vanish because it has "
+        f"With F.scaled_dot_product_attention instead, FlopCounterMode counts {n.sdpa_counted_flops:,} of the "
+        f"{n.counted_flops:,}: the attention FLOPs {vanish} ({missing:,} missing), and it has "
         f"{'a' if n.cpu_sdpa_has_formula else 'no'} formula for the CPU's fused kernel "
         "(aten._scaled_dot_product_flash_attention_for_cpu). So this probe counts the model with the "
         "softmax written out; the arithmetic is the same.",
@@ -249,7 +253,7 @@ def report(n: Numbers, opts: Options) -> Report:
         f"Table 3): {n.chinchilla_rows_within} of its {n.chinchilla_rows} rows come out within "
         f"{n.row_tolerance:.0%} of the FLOPs it prints, at about 20 tokens per parameter "
         f"({first['tokens_per_param']:.1f} for the 400M row)."
-        + "".join(f" The {name} row is the exception: 6·N·D = {row['flops_6nd']:.3g} against the printed "
+        + "".join(f" The {name} row is {rows[name]}: 6·N·D = {row['flops_6nd']:.3g} against the printed "
                   f"{row['published_flops']:.3g} ({row['gap']:+.1%}); its FLOPs imply "
                   f"{row['implied_tokens'] / 1e12:.2f}T tokens, not the printed {row['tokens'] / 1e12:.1f}T."
                   + (" Its FLOPs are exactly one Gopher unit: Gopher's training budget as Rae et al. (2021) "

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from n00bqa.errors import ProbeError
-from n00bqa.probes.base import Context, Prediction, Probe, Report, Table, check_ranges
+from n00bqa.probes.base import Context, Prediction, Probe, Report, Table, check_ranges, verdict
 
 BUNDLED = "all-MiniLM-L6-v2"
 FLOPS_GAP_NOTABLE = 0.02  # a formula within 2 % of the count is "close"; beyond, its gap is explained in full
@@ -264,22 +264,26 @@ def report(numbers: Numbers, opts: Options) -> Report:
     findings = []
     lengths = ", ".join(f"{n} {c.flops_seq_len}" for n, c in numbers.items())
     findings.append(f"FLOPs are counted by torch's FlopCounterMode over one forward pass on the meta device (where "
-                    "attention runs as plain matmuls, which it counts; on the CPU, torch's fused attention kernel is "
-                    "missing from its registry and the attention FLOPs would be lost), at T = --seq-len "
+                    "attention runs as plain matmuls, which it counts; on the CPU the flops probe finds torch's fused "
+                    "attention kernel missing from its registry, and the attention FLOPs lost), at T = --seq-len "
                     f"{opts.seq_len} where the model reads it, else its position table's rows: {lengths}.")
     findings.append(_reading_sentence(numbers, opts.seq_len))
     first_name, first = next(iter(numbers.items()))
     findings.append(f"A FLOP is one multiply or one add, so a multiply-accumulate (MAC) is 2 FLOPs, as FlopCounterMode "
                     f"and the formula both count: {first_name} costs {first.forward_flops_per_token / 1e6:,.1f} MFLOPs "
                     f"= {first.forward_macs_per_token / 1e6:,.1f} M MACs per token at T={first.flops_seq_len}.")
-    close = [n for n, c in numbers.items() if abs(c.forward_flops_gap_fraction) < FLOPS_GAP_NOTABLE]
+    # each model: the formula is close when its gap is under FLOPS_GAP_NOTABLE of the count (gap % in the table)
+    nearness = {n: verdict(abs(c.forward_flops_gap_fraction), FLOPS_GAP_NOTABLE, "or more", "under",
+                           f"{n}'s gap fraction") for n, c in numbers.items()}
+    close = [n for n in numbers if nearness[n] == "under"]
     far = [n for n in numbers if n not in close]
     if close:
         worst = max(abs(numbers[n].forward_flops_gap_fraction) for n in close)
         poolers = [n for n in close if any(label.startswith("pooler") for label, _ in numbers[n].gap_terms)]
         findings.append(
             f"The formula 2 × (non-table parameters + a tied output table) + 4 × blocks × T × d_attn is within "
-            f"{100 * worst:.2f}% of the count (under {100 * FLOPS_GAP_NOTABLE:.0f}%) for {_names(close)}: it "
+            f"{100 * worst:.2f}% of the count ({nearness[close[0]]} {100 * FLOPS_GAP_NOTABLE:.0f}%) for "
+            f"{_names(close)}: it "
             "charges 2 FLOPs to every bias and norm weight, which are additions and scalings, not matrix multiplies"
             + (f", and it charges {_names(poolers)}'s pooler for every token, though the pooler reads only the "
                "first" if poolers else "") + ".")
@@ -289,15 +293,19 @@ def report(numbers: Numbers, opts: Options) -> Report:
         findings.append(
             f"{n}: counted {c.forward_flops_per_token / 1e6:,.1f} MFLOPs per token at T={c.flops_seq_len}, the "
             f"formula {c.forward_flops_formula / 1e6:,.1f} (gap {100 * c.forward_flops_gap_fraction:+.1f}% of the "
-            f"count, {100 * FLOPS_GAP_NOTABLE:.0f}% or more). Term by term: {terms}."
+            f"count, {100 * FLOPS_GAP_NOTABLE:.0f}% {nearness[n]}). Term by term: {terms}."
             + (" The formula does not see DeBERTa's disentangled attention: every layer projects the whole "
                "relative-position table through the query and key projections (a cost per sequence, so per token "
                "it shrinks as T grows) and scores each token against every relative distance (c2p, p2c)."
                if any(label.startswith("c2p") for label, _ in c.gap_terms) else ""))
     unexplained = [n for n, c in numbers.items() if c.forward_flops_unexplained != 0]
-    findings.append("For every model the terms add up to the gap exactly (nothing unexplained)." if not unexplained
-                    else "Left unexplained: " + ", ".join(f"{n} {numbers[n].forward_flops_unexplained:,.0f} FLOPs"
-                                                          for n in unexplained) + " per token.")
+    largest = max(abs(c.forward_flops_unexplained) for c in numbers.values())
+    add_up = verdict(largest, 0, "do NOT add up to the gap", "add up to the gap exactly", "FLOPs unexplained")
+    findings.append(f"For every model the terms {add_up} (nothing unexplained: {largest:,.0f} FLOPs)."
+                    if not unexplained else
+                    f"The terms {add_up}. Left unexplained: "
+                    + ", ".join(f"{n} {numbers[n].forward_flops_unexplained:,.0f} FLOPs" for n in unexplained)
+                    + " per token.")
     for n, c in numbers.items():
         if c.encoder_flops_per_token is not None:
             findings.append(

@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from n00bqa.errors import ProbeError
-from n00bqa.probes.base import Context, Prediction, Probe, Report, Table, check_ranges
+from n00bqa.probes.base import Context, Prediction, Probe, Report, Table, check_ranges, verdict
 from n00bqa.probes.lib.bytes import comm_bytes_mode, ring_bytes
 from n00bqa.probes.lib.jax_devices import collectives_in_hlo, full_bytes, require_jax, run_on_host_devices
 from n00bqa.probes.lib.launcher import LaunchOptions, RankContext, check_launch, run_ranks, with_launch
@@ -321,8 +321,23 @@ def _of_kind(side: Side, kind: str) -> int:
     return sum(k == kind for k in side.kinds.split(", "))
 
 
-def _yes(flag: bool) -> str:
-    return "the same" if flag else "different"
+def kinds_apart(a: Side, b: Side) -> int:
+    """Collectives in one side's list and not the other's, counted by kind (0: the same collectives)."""
+    from collections import Counter
+
+    ka, kb = Counter(a.kinds.split(", ")), Counter(b.kinds.split(", "))
+    return sum(((ka - kb) + (kb - ka)).values())
+
+
+def _agreement(m: "Mlp") -> str:
+    """ "the same collectives (0 apart) and the same bytes (1,536 vs 1,536)": two verdicts, their numbers shown."""
+    apart = kinds_apart(m.jax, m.dtensor)
+    kinds = verdict(apart, 0, "different", "the same", "collectives apart")
+    # ring bytes are fractions of a byte when N does not divide them: half a byte apart is the same bytes
+    size = verdict(abs(m.jax.bytes_per_device - m.dtensor.bytes_per_device), 0.5, "different", "the same",
+                   "bytes apart")
+    return (f"{kinds} collectives ({apart} apart) and {size} bytes ({m.jax.bytes_per_device:,.0f} vs "
+            f"{m.dtensor.bytes_per_device:,.0f})")
 
 
 def _compact(kinds: str) -> str:
@@ -350,8 +365,8 @@ def report(n: Numbers, opts: Options) -> Report:
                 + [m.jax_max_abs_diff for m in n.mlps.values()])
     worst_dt = max([lay.dtensor_max_abs_diff for lay in n.layouts.values()]
                    + [m.dtensor_max_abs_diff for m in n.mlps.values()])
-    equal = "equal within" if worst <= n.tolerance else "NOT equal within"
-    equal_dt = "equal within" if worst_dt <= n.tolerance else "NOT equal within"
+    equal = verdict(worst, n.tolerance, "NOT equal within", "equal within", "tolerance")
+    equal_dt = verdict(worst_dt, n.tolerance, "NOT equal within", "equal within", "tolerance")
     row, both = n.layouts["row"], n.layouts["both"]
     meg, fsdp = n.mlps["megatron"], n.mlps["fsdp"]
     quiet = [key for key, lay in n.layouts.items() if lay.jax_free.collectives == 0]
@@ -371,7 +386,9 @@ def report(n: Numbers, opts: Options) -> Report:
         f"output from {row.jax_output} to {n.constrained_output}; the collectives "
         + (f"stayed {n.constrained.kinds} on {n.constrained.shapes} ({n.constrained.bytes_per_device:,.0f} bytes "
            f"per device), followed by {count_words(n.constrained_dynamic_slices, 'dynamic-slice')}: this backend "
-           "sums the whole output and each device cuts out its rows."
+           "sums the whole output and "
+           + verdict(n.constrained_dynamic_slices, 0, "each device cuts out its rows.",
+                     "no instruction cuts out a device's rows.", "dynamic-slices")
            if n.constrained.kinds == row.jax_free.kinds else
            f"went from {row.jax_free.kinds} to {n.constrained.kinds} on {n.constrained.shapes} "
            f"({n.constrained.bytes_per_device:,.0f} bytes per device)."),
@@ -380,11 +397,11 @@ def report(n: Numbers, opts: Options) -> Report:
         f"The Megatron MLP (w1 split by columns, w2 by rows) compiled to "
         f"{count_words(_of_kind(meg.jax, 'all-reduce'), 'all-reduce')} in the forward pass "
         f"({meg.jax.collectives} collective in all, on {meg.jax.shapes}); DTensor issued {meg.dtensor.kinds}: "
-        f"{_yes(meg.same_collectives)} collectives and {_yes(meg.same_bytes)} bytes.",
+        f"{_agreement(meg)}.",
         f"The FSDP layout (batch and both weights split by rows, each weight constrained to be whole before "
         f"use) compiled to {count_words(_of_kind(fsdp.jax, 'all-gather'), 'all-gather')} ({fsdp.jax.shapes}) and "
-        f"an output of {fsdp.jax_output}; DTensor issued {fsdp.dtensor.kinds}: {_yes(fsdp.same_collectives)} "
-        f"collectives and {_yes(fsdp.same_bytes)} bytes. Without the constraint the partitioner chose "
+        f"an output of {fsdp.jax_output}; DTensor issued {fsdp.dtensor.kinds}: {_agreement(fsdp)}. Without the "
+        f"constraint the partitioner chose "
         f"{n.fsdp_unconstrained.kinds} ({n.fsdp_unconstrained.bytes_per_device:,.0f} bytes per device, vs "
         f"{fsdp.jax.bytes_per_device:,.0f}) and an output of {n.fsdp_unconstrained_output}.",
         f"Every sharded JAX result is {equal} {n.tolerance:g} of the same program on one device (largest "

@@ -24,7 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from n00bqa.probes.base import Context, Prediction, Probe, Report, Table, check_ranges
+from n00bqa.probes.base import Context, Prediction, Probe, Report, Table, check_ranges, verdict
 from n00bqa.probes.lib.configs import tiny_kv_models
 
 BF16 = 2  # bytes per number
@@ -87,6 +87,7 @@ class PublishedKV:
     cache_over_weights: float
     tokens_for_cache_to_equal_weights: float | None  # None when a sliding window caps the cache below that
     window: int | None
+    cache_over_weights_at_window: float | None  # the cache a full window holds / weights (None: no window)
     attention: str  # report only: "GQA 32/8", ...
 
 
@@ -180,7 +181,8 @@ def published_kv(config: Any, class_name: str, opts: Options) -> PublishedKV:
                        mha_over_this=if_mha / per_token, cache_tokens=tokens, kv_bytes_at_context=at_context,
                        weights_bytes_bf16=weights, cache_over_weights=at_context / weights,
                        tokens_for_cache_to_equal_weights=None if window and reach > window else reach,
-                       window=window, attention=attention_label(config))
+                       window=window, attention=attention_label(config),
+                       cache_over_weights_at_window=per_token * window * opts.batch / weights if window else None)
 
 
 def measure(opts: Options, ctx: Context) -> Numbers:
@@ -221,30 +223,44 @@ def measure(opts: Options, ctx: Context) -> Numbers:
 def report(n: Numbers, opts: Options) -> Report:
     tiny, pub = n.tiny, n.published
     findings = []
-    verdict = "equal" if n.measured_equals_formula else "NOT all equal"
+    differ = sum(not t.equal for t in tiny.values())  # models whose cache is not the formula's, byte for byte
+    equal = verdict(differ, 0, "NOT all equal", "equal", "models that differ")
     sizes = ", ".join(f"{name} {t.measured_bytes:,}" for name, t in tiny.items())
     findings.append(f"After generating {opts.new_tokens} tokens from a {opts.prompt}-token prompt (batch {opts.batch}), "
                     f"the DynamicCache that transformers returns holds, in bytes: {sizes}. Against layers x tokens x "
-                    f"(K + V numbers) x 2 bytes they are {verdict}, model by model (table).")
+                    f"(K + V numbers) x 2 bytes they are {equal}, model by model ({differ} of {len(tiny)} differ; "
+                    f"table).")
     mha, gqa, mqa = tiny["mha"], tiny["gqa"], tiny["mqa"]
-    findings.append(f"Same 8 query heads, fewer K/V heads: MHA keeps {mha.kv_heads} per layer ({mha.bytes_per_token:g} "
-                    f"bytes per token), GQA {gqa.kv_heads} ({gqa.bytes_per_token:g}), MQA {mqa.kv_heads} "
-                    f"({mqa.bytes_per_token:g}): the cache shrinks by heads / kv_heads, while the query heads still "
-                    "each attend (a group shares one K and V).")
+    # the measured shrink against heads / kv_heads, for GQA and MQA
+    shrink = {k: mha.bytes_per_token / tiny[k].bytes_per_token for k in ("gqa", "mqa")}
+    off = max(abs(ratio - mha.kv_heads / tiny[k].kv_heads) for k, ratio in shrink.items())
+    by = verdict(off, 1e-9, "does NOT shrink by", "shrinks by", "ratio tolerance")
+    findings.append(f"Same {mha.heads} query heads, fewer K/V heads: MHA keeps {mha.kv_heads} per layer "
+                    f"({mha.bytes_per_token:g} bytes per token), GQA {gqa.kv_heads} ({gqa.bytes_per_token:g}), MQA "
+                    f"{mqa.kv_heads} ({mqa.bytes_per_token:g}): the cache {by} heads / kv_heads (measured "
+                    f"{shrink['gqa']:g}x and {shrink['mqa']:g}x smaller), while the query heads still each attend (a "
+                    "group shares one K and V).")
     s = tiny["sliding"]
-    findings.append(f"With a sliding window, the cache drops old tokens: {s.generated_tokens} tokens went through, but "
-                    f"each layer keeps {s.cached_tokens} (window - 1; the token being generated makes the window "
-                    f"full), {s.measured_bytes:,} bytes.")
+    # tokens went through against tokens kept: more through than kept means old ones were dropped
+    drops = verdict(s.generated_tokens, s.cached_tokens, "drops old tokens", "has dropped no token yet",
+                    "tokens kept")
+    findings.append(f"With a sliding window, the cache {drops}: {s.generated_tokens} tokens went through and each "
+                    f"layer keeps {s.cached_tokens} ("
+                    + ("window - 1: the token being generated makes the window full"
+                       if s.generated_tokens > s.cached_tokens else "fewer than the window - 1")
+                    + f"), {s.measured_bytes:,} bytes.")
     m = tiny["mla"]
+    latent = verdict(abs(m.measured_bytes - m.latent_bytes), 0, "does NOT match", "matches", "bytes off the latent")
     findings.append(f"MLA: the installed transformers caches the latent, {m.key_shape} (c_KV) and {m.value_shape} "
-                    f"(the rotated key) per layer, {m.measured_bytes:,} bytes: it matches the latent formula "
+                    f"(the rotated key) per layer, {m.measured_bytes:,} bytes: it {latent} the latent formula "
                     f"({m.latent_bytes:,}), not every head's K and V rebuilt ({m.decompressed_bytes:,}, "
                     f"{m.decompressed_bytes / m.latent_bytes:.1f}x larger), so it keeps: {m.keeps}. "
                     "Earlier transformers releases computed MLA naively (their DeepSeek-V3 page said so) and cached the "
                     "rebuilt K and V, the second number."
-                    if m.keeps == "latent" else
-                    f"MLA: the installed transformers keeps {m.measured_bytes:,} bytes ({m.keeps}); the latent "
-                    f"formula gives {m.latent_bytes:,} and every head's rebuilt K and V {m.decompressed_bytes:,}.")
+                    if latent == "matches" else
+                    f"MLA: the installed transformers keeps {m.measured_bytes:,} bytes ({m.keeps}); it {latent} the "
+                    f"latent formula's {m.latent_bytes:,}, and every head's rebuilt K and V take "
+                    f"{m.decompressed_bytes:,}.")
     for name, p in pub.items():
         if p.attention.startswith("MLA"):
             findings.append(f"{name} ({p.attention}) caches {p.kv_numbers_per_token_per_layer} numbers per token per "
@@ -254,8 +270,8 @@ def report(n: Numbers, opts: Options) -> Report:
         else:
             findings.append(f"{name} ({p.attention}): {p.layers} layers x 2 x {p.kv_heads} K/V heads x head_dim x 2 "
                             f"bytes = {p.kv_bytes_per_token_bf16:,} bytes per token"
-                            + (f", {p.mha_over_this:g}x less than with one K/V per head." if p.mha_over_this > 1
-                               else " (MHA: one K/V per head)."))
+                            + verdict(p.mha_over_this, 1, f", {p.mha_over_this:g}x less than with one K/V per head.",
+                                      f" ({p.mha_over_this:g}x: MHA, one K/V per head).", "MHA / this"))
     big = max(pub, key=lambda k: pub[k].cache_over_weights)
     small = min(pub, key=lambda k: pub[k].cache_over_weights)
     findings.append(f"At {opts.context:,} tokens x batch {opts.batch}, set against the model's bf16 weights, the cache "
@@ -263,12 +279,15 @@ def report(n: Numbers, opts: Options) -> Report:
                     f" bytes) to {100 * pub[big].cache_over_weights:.1f}% ({big}, {pub[big].kv_bytes_at_context:,} of "
                     f"its {pub[big].weights_bytes_bf16:,} bytes of weights).")
     reach = {k: p.tokens_for_cache_to_equal_weights for k, p in pub.items() if p.tokens_for_cache_to_equal_weights}
-    capped = [k for k, p in pub.items() if p.tokens_for_cache_to_equal_weights is None]
+    # a window caps the cache when a full window's cache is still smaller than the weights
+    capped = [f"; {k}'s {pub[k].window:,}-token window "
+              + verdict(pub[k].cache_over_weights_at_window, 1, "does not cap it", "caps its cache before that",
+                        "the weights")
+              + f" (a full window's cache is {100 * pub[k].cache_over_weights_at_window:.2f}% of its weights)"
+              for k, p in pub.items() if p.tokens_for_cache_to_equal_weights is None]
     if reach:
         findings.append("The cache outgrows the weights at " + ", ".join(f"{v:,.0f} tokens for {k}" for k, v in reach.items())
-                        + f" (x batch {opts.batch})"
-                        + ("".join(f"; {k}'s {pub[k].window:,}-token window caps its cache before that" for k in capped))
-                        + ".")
+                        + f" (x batch {opts.batch})" + "".join(capped) + ".")
 
     tiny_table = Table.of("Tiny models: the cache transformers keeps after generate, vs the formula", tiny,
                           {"model": "key", "K/V heads": "kv_heads", "K shape": "key_shape", "V shape": "value_shape",
@@ -285,8 +304,8 @@ def report(n: Numbers, opts: Options) -> Report:
                            "bytes. mistral-7b's 4,096-token sliding window caps its cache. Weights: parameters x 2. "
                            "smollm2-135m: the installed model's config (n00bqa probe generate measures its cache).")
     return Report(
-        summary=f"The cache transformers keeps equals layers x tokens x K/V numbers x bytes for MHA, GQA, MQA, a "
-                f"sliding window and MLA ({verdict}); per token it costs "
+        summary=f"The cache transformers keeps is {equal} to layers x tokens x K/V numbers x bytes for MHA, GQA, "
+                f"MQA, a sliding window and MLA ({differ} of {len(tiny)} differ); per token it costs "
                 f"{pub['llama-2-7b'].kv_bytes_per_token_bf16:,} bytes in llama-2-7b and "
                 f"{pub['deepseek-v3'].kv_bytes_per_token_bf16:,} in deepseek-v3.",
         findings=findings, tables=[tiny_table, pub_table], model="tiny Llama/Mistral/DeepseekV3 + published configs")

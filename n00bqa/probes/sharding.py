@@ -15,8 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from n00bqa.errors import ProbeError
-from n00bqa.probes.base import Context, Prediction, Probe, Report, Table, check_ranges
-from n00bqa.probes.lib.block import build_block, equal_within, make_batch
+from n00bqa.probes.base import Context, Prediction, Probe, Report, Table, check_ranges, verdict
+from n00bqa.probes.lib.block import build_block, make_batch
 from n00bqa.probes.lib.bytes import comm_bytes_mode, ring_bytes
 from n00bqa.probes.lib.launcher import (
     LaunchOptions,
@@ -42,17 +42,14 @@ class Options(LaunchOptions):
 
 def check(opts: Options) -> None:
     check_launch(opts)
-    for name in ("rows", "cols"):
-        value = getattr(opts, name)
-        if not opts.nproc <= value <= 8192:
-            raise ProbeError(f"--{name} must be between --nproc ({opts.nproc}) and 8192, got {value}")
-    check_ranges(opts, {"d_model": (8, 8192)})
+    # every rank needs a row (and a column) of the matrix: the low end is --nproc
+    check_ranges(opts, {"rows": (opts.nproc, 8192, "(the low end is --nproc)"),
+                        "cols": (opts.nproc, 8192, "(the low end is --nproc)"), "d_model": (8, 8192)})
     if (4 * opts.d_model) % opts.nproc:
         raise ProbeError(f"--d-model {opts.d_model}: the MLP's {4 * opts.d_model} hidden units do not split evenly "
                          f"across --nproc {opts.nproc} (tensor parallelism needs equal shards); use a --d-model "
                          f"divisible by {opts.nproc}")
-    if not 1 <= opts.batch <= 256 or not 1 <= opts.seq_len <= 512:
-        raise ProbeError(f"--batch must be 1-256 and --seq-len 1-512, got {opts.batch} and {opts.seq_len}")
+    check_ranges(opts, {"batch": (1, 256), "seq_len": (1, 512)})
     check_state_fits(8 * opts.d_model * opts.d_model + 5 * opts.d_model, opts.nproc, True, "--d-model",
                      opts.d_model)
 
@@ -92,6 +89,7 @@ class Numbers:
     held_by_rank: list[Held]
     moves: dict[str, Move]  # keyed as MOVES
     shard_to_replicate_equal: bool  # the gathered tensor is the original, exactly
+    shard_to_replicate_max_abs_diff: float  # largest |gathered - original| over every rank (0: exact)
     allgather_ring_bytes_per_rank: float  # (N-1)/N x matrix_bytes
     partial_sum: float  # each rank held rank+1 everywhere; the sum it reads after
     partial_sum_expected: float  # N(N+1)/2
@@ -150,7 +148,8 @@ def sharding_rank(rank: RankContext, job: dict) -> dict:
     with mode:
         gathered = sharded.redistribute(mesh, [Replicate()]).to_local()  # (rows, cols)
     out["shard_to_replicate"] = {"calls": mode.calls, "before": piece.numel() * 4, "after": gathered.numel() * 4,
-                     "equal": bool(torch.equal(gathered, full))}
+                     "equal": bool(torch.equal(gathered, full)),
+                     "max_abs_diff": float((gathered - full).abs().max())}
 
     # Partial -> Replicate: each rank holds a term of a sum (rank + 1 everywhere).
     term = torch.full((job["rows"], job["cols"]), float(me + 1), device=rank.device)  # (rows, cols)
@@ -236,6 +235,7 @@ def measure(opts: Options, ctx: Context) -> Numbers:
                       for r in ranks],
         moves={key: _move(r0[key]["calls"], kind, n) for key, (_, kind) in MOVES.items()},
         shard_to_replicate_equal=all(r["shard_to_replicate"]["equal"] for r in ranks),
+        shard_to_replicate_max_abs_diff=max(r["shard_to_replicate"]["max_abs_diff"] for r in ranks),
         allgather_ring_bytes_per_rank=ring_bytes("all-gather", matrix, n),
         partial_sum=r0["partial_to_replicate"]["value"],
         partial_sum_expected=n * (n + 1) / 2,
@@ -281,50 +281,60 @@ def _transpose_sentence(transpose: Move, n: Numbers, backend: str) -> str:
     ok = [f"dist.{name}" for name, good in n.raw_all_to_all.items() if good]
     bad = [f"dist.{name} failed ({n.raw_all_to_all_errors[name]})" for name, good in n.raw_all_to_all.items()
            if not good]
-    raw = f"Called directly on the same {backend} ranks, " + "; ".join(
-        ([" and ".join(ok) + " ran and delivered every rank's blocks"] if ok else []) + bad) + "."
+    raw = (f"Called directly on the same {backend} ranks ({len(bad)} of {len(n.raw_all_to_all)} calls failed), "
+           + "; ".join(([" and ".join(ok) + " ran and delivered every rank's blocks"] if ok else []) + bad) + ".")
     if transpose.of_kind:
         return f"an all-to-all, each rank trading (N-1)/N of its shard. {raw}"
-    return (f"DTensor gathered the whole tensor and kept its slice. {raw} "
-            + ("So the all-gather is DTensor's choice, not a gap in the backend: " if ok and not bad else
-               "DTensor does not try it in any case: ")
-            + f"it falls back to all-gather + chunk whenever the mesh's device is '{n.mesh_device}' (its code "
-            "comment says the CPU group lacks all-to-all), and by the same code calls all-to-all on a GPU mesh.")
+    # the backend is not the reason only when none of its own all-to-alls failed
+    why = verdict(len(bad), 0, "DTensor does not try it in any case: ",
+                  "So the all-gather is DTensor's choice, not a gap in the backend: ", "failed all-to-all calls")
+    return (f"DTensor gathered the whole tensor and kept its slice. {raw} {why}"
+            f"its code (read, not run here) falls back to all-gather + chunk whenever the mesh's device is "
+            f"'{n.mesh_device}' (its comment says the CPU group lacks all-to-all), and calls all-to-all on a "
+            f"GPU mesh.")
 
 
 def report(n: Numbers, opts: Options) -> Report:
-    same = equal_within(n.tp_mlp_max_abs_diff, n.tolerance) and equal_within(n.tp_input_grad_max_abs_diff, n.tolerance)
-    verdict = "equal within" if same else "NOT equal within"
-    right_sum = "the sum" if n.partial_sum == n.partial_sum_expected else "NOT the sum"
-    exact = "exactly the original" if n.shard_to_replicate_equal else "NOT the original"
+    largest = max(n.tp_mlp_max_abs_diff, n.tp_input_grad_max_abs_diff)
+    same = verdict(largest, n.tolerance, "NOT equal within", "equal within", "tolerance")
+    sum_diff = abs(n.partial_sum - n.partial_sum_expected)
+    right_sum = verdict(sum_diff, 0, "NOT the sum", "the sum", "exact")
+    exact = verdict(n.shard_to_replicate_max_abs_diff, 0, "NOT the original", "exactly the original", "exact")
     received = ", ".join(f"{h.received:,}" for h in n.held_by_rank)
     other = n.tp_mlp_forward_collectives - n.tp_mlp_allreduces
     gather, reduce, slice_, transpose = (n.moves[key] for key in MOVES)
+    # bytes per rank to resolve a Partial, per byte of the all-gather (ring formula over the measured calls)
+    dearer = reduce.ring_bytes_per_rank / gather.ring_bytes_per_rank if gather.ring_bytes_per_rank else 0.0
+    expensive = verdict(dearer, 1, "the more expensive", "NOT the more expensive", "all-gather's bytes")
+    # the weights stay put when the forward pass issued nothing besides the output's all-reduce
+    stays = verdict(other, 0, "may need communication", "needs no communication", "other forward collectives")
+    weights = verdict(other, 0, "may move", "never move", "other forward collectives")
     findings = [
         f"Shard(0) -> Replicate over {n.nproc} ranks took {count_words(gather.of_kind, 'all-gather')} "
         f"({gather.collectives} collective in all) and gave back {exact} "
-        f"{opts.rows} x {opts.cols} tensor. Each rank received the rows it lacked: {received} bytes of the "
+        f"{opts.rows} x {opts.cols} tensor (largest difference {n.shard_to_replicate_max_abs_diff:g}). Each rank "
+        f"received the rows it lacked: {received} bytes of the "
         f"{n.matrix_bytes:,} (ring: (N-1)/N x bytes = {n.allgather_ring_bytes_per_rank:,.0f} sent per rank).",
         f"Partial -> Replicate took {count_words(reduce.of_kind, 'all-reduce')} "
         f"({reduce.collectives} collective in all): each rank held rank + 1 and reads "
-        f"{n.partial_sum:g}, {right_sum} N(N+1)/2 = {n.partial_sum_expected:g}. A ring all-reduce of the "
-        f"{n.matrix_bytes:,} bytes costs each rank 2(N-1)/N of them, {n.allreduce_ring_bytes_per_rank:,.0f} bytes: "
-        f"a Partial is the expensive placement to resolve.",
+        f"{n.partial_sum:g}, {right_sum} N(N+1)/2 = {n.partial_sum_expected:g} (difference {sum_diff:g}). A ring "
+        f"all-reduce of the {n.matrix_bytes:,} bytes costs each rank 2(N-1)/N of them, "
+        f"{reduce.ring_bytes_per_rank:,.0f} bytes, {dearer:.3g} x the all-gather's "
+        f"{gather.ring_bytes_per_rank:,.0f}: a Partial is {expensive} placement to resolve.",
         f"Replicate -> Shard(0) took {count_words(slice_.collectives, 'collective')} (each rank "
         f"slices what it has). Shard(0) -> Shard(1) took {transpose.collectives} collective "
         f"({transpose.issued}, {transpose.ring_bytes_per_rank:,.0f} bytes sent per rank): "
         + _transpose_sentence(transpose, n, opts.backend)
-        + " These are the collectives GSPMD's partitioner inserts between annotations.",
+        + " GSPMD's partitioner inserts collectives of these kinds between annotations.",
         f"In the tensor-parallel MLP rank 0 holds c_fc.weight {_shape(n.fc_local_shape)} (column-parallel: its "
         f"share of the {n.hidden_units} hidden units) and c_proj.weight {_shape(n.proj_local_shape)} "
         f"(row-parallel: the same hidden units as inputs), so the hidden activation stays split, "
-        f"{_shape(n.hidden_local_shape)} per rank, and needs no communication.",
-        f"The forward pass issued {count_words(n.tp_mlp_allreduces, 'all-reduce')}"
-        + (f" and {other} other collectives" if other else " and nothing else")
-        + f": c_proj's per-rank products are partial sums of the output, {n.tp_allreduce_bytes:,} bytes "
+        f"{_shape(n.hidden_local_shape)} per rank, and {stays}.",
+        f"The forward pass issued {count_words(n.tp_mlp_allreduces, 'all-reduce')} and {other} other "
+        f"collectives: c_proj's per-rank products are partial sums of the output, {n.tp_allreduce_bytes:,} bytes "
         f"(B x T x d x 4), costing each rank {n.tp_allreduce_ring_bytes_per_rank:,.0f} bytes by the ring formula. "
-        f"The {n.mlp_weight_bytes:,} bytes of weights never move.",
-        f"Output and input gradient are {verdict} {n.tolerance:g} of the same MLP on one process (largest "
+        f"The {n.mlp_weight_bytes:,} bytes of weights {weights}.",
+        f"Output and input gradient are {same} {n.tolerance:g} of the same MLP on one process (largest "
         f"differences {n.tp_mlp_max_abs_diff:.2g} and {n.tp_input_grad_max_abs_diff:.2g}). Backward issued "
         f"{count_words(n.tp_mlp_backward_allreduces, 'all-reduce')} ({n.tp_mlp_backward_collectives} collective "
         f"in all), for the input's gradient; each weight's gradient is computed where its shard lives.",

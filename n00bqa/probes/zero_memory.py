@@ -32,7 +32,7 @@ from decimal import Decimal, InvalidOperation
 from fractions import Fraction
 
 from n00bqa.errors import ProbeError
-from n00bqa.probes.base import Context, Prediction, Probe, Report, Table
+from n00bqa.probes.base import Context, Prediction, Probe, Report, Table, check_ranges, verdict
 
 GB = 10**9  # decimal gigabytes, as the ZeRO paper and GPU vendors count them
 STAGES = (0, 1, 2, 3)
@@ -92,11 +92,9 @@ def check(opts: Options) -> None:
     params = parse_count(opts.params, "--params")
     if not 1 <= params <= 10**15:
         raise ProbeError(f"--params {opts.params!r} must be between 1 and 1e15 parameters")
-    if not 1 <= opts.gpus <= 1_000_000:
-        raise ProbeError(f"--gpus {opts.gpus} must be between 1 and 1000000")
-    if not 0 <= opts.k <= 64:
-        raise ProbeError(f"--k {opts.k:g} must be between 0 and 64 bytes per parameter (12 for mixed-precision "
-                         "Adam, 8 for fp32 Adam)")
+    check_ranges(opts, {"gpus": (1, 1_000_000),
+                        "k": (0, 64, "bytes per parameter (12 for mixed-precision Adam, 8 for fp32 Adam)"),
+                        "gpus_per_node": (1, 1_000_000)})
     if opts.precision not in PRECISION_BYTES:
         raise ProbeError(f"--precision {opts.precision!r} must be one of: {', '.join(PRECISION_BYTES)}")
     if opts.offload_param and not opts.offload_optimizer:
@@ -259,32 +257,47 @@ def matches_figure_1(n: Numbers) -> list[bool]:
 
 def same_traffic(n: Numbers) -> bool:
     """ZeRO-1 and ZeRO-2 move exactly what plain data parallelism moves."""
-    return n.stages[0].comm_elements == n.stages[1].comm_elements == n.stages[2].comm_elements
+    return traffic_difference(n) == 0
+
+
+def traffic_difference(n: Numbers) -> int:
+    """Elements per step by which ZeRO-1 or ZeRO-2 differs most from plain data parallelism (0: the same)."""
+    return max(abs(n.stages[s].comm_elements - n.stages[0].comm_elements) for s in (1, 2))
+
+
+def less(stage: Stage, digits: int, name: str) -> str:
+    """"3.82x less" memory than plain DP ("1x, no less" on one GPU), or, when offload leaves nothing on the
+    GPU, says so."""
+    if not stage.bytes:
+        return "nothing left on the GPU"
+    return f"{stage.reduction:.{digits}g}x" + verdict(stage.reduction, 1, " less", ", no less",
+                                                     f"plain DP / {name} bytes")
 
 
 def report(n: Numbers, opts: Options) -> Report:
     w, g = n.weight_bytes, n.grad_bytes
     plain, z1, z2, z3 = (n.stages[s] for s in STAGES)
-    width = "16-bit (mixed precision)" if n.precision == "mixed" else "fp32"
+    width = "2-byte (mixed precision)" if n.precision == "mixed" else "4-byte fp32"
     findings = [
         f"Model states cost {w} + {g} + {n.k:g} = {n.bytes_per_param:g} bytes per parameter ({width} "
         f"weights and gradients, K = {n.k:g} for the optimizer), so plain data parallelism needs "
         f"{plain.gb:,.4g} GB on every one of the {n.gpus} GPUs for {n.params:,} parameters.",
-        f"ZeRO-1 shards the optimizer state: {z1.gb:,.4g} GB per GPU ({z1.reduction:.3g}x less). "
-        f"ZeRO-2 also shards the gradients: {z2.gb:,.4g} GB ({z2.reduction:.3g}x). ZeRO-3 (FSDP's "
-        f"full sharding) also shards the weights: {z3.gb:,.4g} GB ({z3.reduction:.4g}x).",
+        f"ZeRO-1 shards the optimizer state: {z1.gb:,.4g} GB per GPU ({less(z1, 3, 'ZeRO-1')}). "
+        f"ZeRO-2 also shards the gradients: {z2.gb:,.4g} GB ({less(z2, 3, 'ZeRO-2')}). ZeRO-3 (FSDP's "
+        f"full sharding) also shards the weights: {z3.gb:,.4g} GB ({less(z3, 4, 'ZeRO-3')}).",
     ]
     if n.paper_settings:
         ok = matches_figure_1(n)
-        verdict = "match" if all(ok) else "do NOT match"
+        match = verdict(len(ok) - sum(ok), 0, "do NOT match", "match", "stages that differ")
         findings.append(
             f"These are the ZeRO paper's Figure 1 settings; rounded to its one decimal our per-GPU figures "
-            f"{verdict} the printed {FIGURE_1['gb'][0]:g}, {FIGURE_1['gb'][1]:g}, {FIGURE_1['gb'][2]:g} and "
-            f"{FIGURE_1['gb'][3]:g} GB ({sum(ok)} of 4 stages equal).")
-    same = same_traffic(n)
+            f"{match} the printed {FIGURE_1['gb'][0]:g}, {FIGURE_1['gb'][1]:g}, {FIGURE_1['gb'][2]:g} and "
+            f"{FIGURE_1['gb'][3]:g} GB ({sum(ok)} of 4 stages equal, {len(ok) - sum(ok)} differ).")
+    off = traffic_difference(n)
+    same = verdict(off, 0, "NOT the same", "the same", "elements apart")
     findings.append(
         f"Communication per step per GPU: {plain.comm_elements:,} elements for plain DP, "
-        f"{'the same' if same else 'NOT the same'} {z2.comm_elements:,} for ZeRO-1 and ZeRO-2 (a "
+        f"{same} {z2.comm_elements:,} for ZeRO-1 and ZeRO-2 ({off:,} elements apart; a "
         f"reduce-scatter plus an all-gather is an all-reduce), and {z3.comm_elements:,} for ZeRO-3, "
         f"{n.stage3_comm_ratio:g}x, because the weights are gathered again for backward. In bytes that is "
         f"{plain.comm_bytes / GB:,.4g} GB and {z3.comm_bytes / GB:,.4g} GB; a ring sends "

@@ -10,9 +10,11 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from n00bqa.errors import ProbeError
 from n00bqa.probes import find_probe
-from n00bqa.probes.activation_memory import SavedTensorLedger, build_layer, report, same_gradients
+from n00bqa.probes.activation_memory import SavedTensorLedger, build_layer, report
+from n00bqa.probes.base import report_with_verdicts
 from n00bqa.probes.runs import run_probe
 from support.probes import assert_output_whole, finding_with
+from support.verdicts import problems
 
 H, A, SEQS, BATCHES, P = 64, 4, (32, 64), (1, 2), 0.1
 
@@ -127,7 +129,6 @@ def test_recompute_flops_against_flop_counter_mode(result):
 
 
 def test_the_verdicts_on_each_side(result):
-    assert same_gradients(0.0) and not same_gradients(1e-8)
     n = result.numbers  # flip each test on the run's own numbers
     text = " ".join(report(n, None).findings)
     assert "explained to the byte" in text and "exactly one forward" in text and "bit-identical" in text
@@ -138,6 +139,32 @@ def test_the_verdicts_on_each_side(result):
     text = " ".join(report(flipped, None).findings)
     assert "NOT fully explained (8 bytes left)" in text and "NOT one forward" in text
     assert "NOT equal" in text and "NOT identical" in text
+    made, recorded = report_with_verdicts(report, flipped, None)
+    assert {v.name: v.word for v in recorded}["bytes unexplained"] == "NOT fully explained"
+    assert [v.word for v in recorded if v.name == "exact"] == ["NOT identical"]
+
+
+def test_recorded_verdicts_follow_from_the_run(result):
+    m = result.metrics
+    by_name: dict[str, list] = {}
+    for v in result.verdicts:
+        by_name.setdefault(v.name, []).append(v)
+    assert [v.value for v in by_name["bytes unexplained"]] == [abs(m["gap.unexplained_bytes"])] == [0]
+    assert by_name["bytes over the formula"][0].value == m["gap.total_bytes"]
+    assert by_name["bytes over the formula"][0].word == ("excess" if m["gap.total_bytes"] > 0 else "shortfall")
+    apart = [v.value for v in by_name["FLOPs apart"]]
+    assert apart == [abs(m["checkpoint.recompute_flops_no_early_stop"] - m["forward_flops"]),
+                     abs(m["forward_flops"] - m["forward_flops_formula"]),
+                     abs(m["selective.recompute_flops_no_early_stop"] - m["selective.recompute_formula"])] == [0, 0, 0]
+    fused = by_name["the bytes written out"][0]
+    assert (fused.value, fused.threshold) == (m["sdpa.attention_bytes"], m["explicit_attention_bytes"])
+    assert fused.word == ("more than" if m["sdpa.attention_bytes"] > m["explicit_attention_bytes"] else "less than")
+    [qk] = by_name["FLOPs beyond Q·Kᵀ"]  # Q·Kᵀ alone: 2bs^2h of the paper's 4bs^2h
+    assert qk.value == abs(m["selective.recompute_flops"] - m["selective.recompute_formula"] / 2) == 0
+    assert by_name["exact"][0].word == "bit-identical"
+    ratio = by_name["the bf16 ratio"][0]
+    assert (ratio.value, ratio.threshold) == (m["fp32.ratio"], m["activation_formula_ratio"])
+    assert problems(result) == []
 
 
 def test_old_metric_names_still_resolve(result):

@@ -11,9 +11,11 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from n00bqa.errors import ProbeError
 from n00bqa.probes import find_probe
+from n00bqa.probes.base import report_with_verdicts
 from n00bqa.probes.runs import run_probe
 from n00bqa.probes.flops import report, within
 from support.probes import assert_output_whole, finding_stating
+from support.verdicts import problems
 
 SMALL = dict(n_layer=1, n_head=2, n_embd=64, seq_len=32, batch_size=2, vocab_size=100, matmul_size=256, repeats=2)
 
@@ -140,7 +142,29 @@ def test_verdicts_each_side_of_their_threshold(result):
     exactly = [f for f in report(n, opts).findings if "(exactly equal)" in f]
     assert len(exactly) == 1 and "FlopCounterMode counts" in exactly[0]
     off = report(dataclasses.replace(n, counted_flops=n.formula_flops + 1), opts).findings
-    assert not any("(exactly equal)" in f for f in off) and any("FlopCounterMode counts" in f for f in off)
+    assert not any("(exactly equal)" in f for f in off) and any("(NOT exactly equal)" in f for f in off)
+    counted = report(dataclasses.replace(n, sdpa_counted_flops=n.counted_flops, counted_over_six_n_t=1.0), opts)
+    text = " ".join(counted.findings)
+    assert "the attention FLOPs are all counted (0 missing)" in text and "6NT = 1.0000" in text
+    assert ") does not undercount by that much" in text
+    made, recorded = report_with_verdicts(report, n, opts)
+    rows = {v.name: v for v in recorded if v.name.endswith("row's gap")}
+    assert [name for name, v in rows.items() if v.word == "the exception"] == ["67B row's gap"]
+    assert " The 67B row is the exception: " in " ".join(made.findings)
+
+
+def test_recorded_verdicts_follow_from_the_run(result):
+    m = result.metrics
+    recorded = {v.name: v for v in result.verdicts}
+    assert recorded["FLOPs apart"].value == abs(m["counted_flops"] - m["formula_flops"]) == 0
+    assert (recorded["counted / 6NT"].value, recorded["counted / 6NT"].word) == (m["counted_over_six_n_t"],
+                                                                                 "undercounts")
+    assert recorded["attention FLOPs missing"].value == m["counted_flops"] - m["sdpa_counted_flops"] > 0
+    for name, (params, printed, tokens) in TABLE_3.items():  # the table as typed here, not the probe's copy
+        gap = abs(6 * params * tokens / printed - 1)
+        assert recorded[f"{name} row's gap"].value == pytest.approx(gap)
+        assert recorded[f"{name} row's gap"].word == ("the exception" if gap > 0.01 else "within")
+    assert problems(result) == []
 
 
 @pytest.mark.parametrize("values, message", [

@@ -9,6 +9,7 @@ from n00bqa.probes import find_probe
 from n00bqa.probes.lib.configs import build_model, published_configs
 from tests.support.probes import assert_output_whole, finding_with
 from tests.support.runs import default_run
+from tests.support.verdicts import problems
 
 MODELS = ("gpt2", "bert-base-uncased", "t5-small", "llama-2-7b", "deberta-v3-base", "all-MiniLM-L6-v2")
 
@@ -152,6 +153,32 @@ def test_flops_gap_verdict_on_both_sides(default_result):
     within = finding_with(default_result, "The formula 2 ×", "is within")
     assert "gpt2" in within and "deberta-v3-base" not in within
     finding_with(default_result, "deberta-v3-base: counted", "2% or more")
+
+
+def test_recorded_verdicts_follow_from_the_run(default_result):
+    import copy
+
+    from n00bqa.probes.base import report_with_verdicts
+    from n00bqa.probes.forward_flops import FLOPS_GAP_NOTABLE, report
+
+    m = default_result.metrics
+    recorded = {v.name: v for v in default_result.verdicts}
+    for name in MODELS:
+        gap = abs(m[f"{name}.forward_flops_gap_fraction"])
+        v = recorded[f"{name}'s gap fraction"]
+        assert (v.value, v.threshold) == (gap, FLOPS_GAP_NOTABLE)
+        assert v.word == ("or more" if gap > FLOPS_GAP_NOTABLE else "under")
+    unexplained = recorded["FLOPs unexplained"]
+    assert unexplained.value == max(abs(m[f"{name}.forward_flops_unexplained"]) for name in MODELS) == 0
+    assert "add up to the gap exactly (nothing unexplained: 0 FLOPs)" in " ".join(default_result.findings)
+    assert problems(default_result) == []
+    # the other side: one model's terms leave 5 FLOPs unexplained
+    numbers = copy.deepcopy(default_result.numbers)
+    numbers["gpt2"].forward_flops_unexplained = 5.0
+    opts = find_probe(None, "forward-flops").make_options()
+    made, words = report_with_verdicts(report, numbers, opts)
+    assert "The terms do NOT add up to the gap. Left unexplained: gpt2 5 FLOPs per token." in made.findings
+    assert [v.word for v in words if v.name == "FLOPs unexplained"] == ["do NOT add up to the gap"]
 
 
 def test_seq_len_out_of_range_is_one_line():

@@ -179,18 +179,44 @@ def test_importing_every_builtin_probe_imports_no_jax():
 @pytest.mark.slow
 def test_verdict_words_follow_the_numbers_on_both_sides(gspmd_run):
     import copy
+    import dataclasses
 
+    from n00bqa.probes.base import report_with_verdicts
     from n00bqa.probes.gspmd import report
 
     opts = find_probe(None, "gspmd").make_options()
     n = copy.deepcopy(gspmd_run.numbers)
     words = " ".join(report(n, opts).findings)
     assert "Every sharded JAX result is equal within" in words
-    assert "the same collectives and the same bytes" in words
+    assert "the same collectives (0 apart) and the same bytes" in words
     n.layouts["row"].jax_max_abs_diff = 2 * n.tolerance  # just over the threshold
-    n.mlps["megatron"].same_collectives, n.mlps["megatron"].same_bytes = False, False
+    meg = n.mlps["megatron"]
+    meg.dtensor = dataclasses.replace(meg.dtensor, kinds="all-gather", bytes_per_device=meg.jax.bytes_per_device + 1)
     words = " ".join(report(n, opts).findings)
     assert "Every sharded JAX result is NOT equal within" in words
-    assert "DTensor issued all-reduce: different collectives and different bytes" in words
+    assert "DTensor issued all-gather: different collectives (2 apart) and different bytes" in words
     n.layouts["row"].jax_max_abs_diff = n.tolerance  # at the threshold: equal
     assert "JAX result is equal within" in " ".join(report(n, opts).findings)
+    n.constrained_dynamic_slices = 0
+    made, recorded = report_with_verdicts(report, n, opts)
+    if n.constrained.kinds == n.layouts["row"].jax_free.kinds:
+        assert "no instruction cuts out a device's rows" in " ".join(made.findings)
+        assert [v.word for v in recorded if v.name == "dynamic-slices"] == ["no instruction cuts out a device's rows."]
+
+
+@pytest.mark.slow
+def test_recorded_verdicts_follow_from_the_run(gspmd_run):
+    from support.verdicts import problems
+
+    m = gspmd_run.metrics
+    recorded = gspmd_run.verdicts
+    worst = max([m[f"layouts.{k}.jax_max_abs_diff"] for k in ("batch", "column", "row", "both", "replicated")]
+                + [m["constrained_max_abs_diff"], m["mlps.megatron.jax_max_abs_diff"], m["mlps.fsdp.jax_max_abs_diff"]])
+    tolerances = [v for v in recorded if v.name == "tolerance"]
+    assert tolerances[0].value == worst and tolerances[0].threshold == m["tolerance"]
+    assert [v.word for v in tolerances] == ["equal within", "equal within"]
+    for mlp in ("megatron", "fsdp"):
+        apart = abs(m[f"mlps.{mlp}.jax.bytes_per_device"] - m[f"mlps.{mlp}.dtensor.bytes_per_device"])
+        assert apart in [v.value for v in recorded if v.name == "bytes apart"]
+    assert [v.value for v in recorded if v.name == "collectives apart"] == [0, 0]
+    assert problems(gspmd_run) == []

@@ -14,6 +14,7 @@ from n00bqa.probes.lib.configs import tiny_kv_models
 from n00bqa.probes.runs import run_probe
 from tests.support.probes import assert_output_whole, finding_stating, finding_with
 from tests.support.runs import default_run
+from tests.support.verdicts import problems
 
 
 @pytest.fixture(scope="module")
@@ -85,15 +86,53 @@ def test_cache_at_context_against_weights(result):
 
 
 def test_verdicts_on_both_sides(result):
+    from n00bqa.probes.base import report_with_verdicts
+
     opts = find_probe(None, "kv-cache").make_options()
     numbers = result.numbers
-    finding_with(result, "they are equal")
+    finding_with(result, "they are equal", "(0 of 5 differ; table)")
     finding_stating(result, "tiny.mla.measured_bytes", "so it keeps: latent")
-    broken = report(dataclasses.replace(numbers, measured_equals_formula=False), opts)
-    assert sum("NOT all equal" in f for f in broken.findings) == 1
-    other = dataclasses.replace(numbers, tiny={**numbers.tiny, "mla": dataclasses.replace(
-        numbers.tiny["mla"], keeps="decompressed K/V")})
-    assert sum("(decompressed K/V)" in f for f in report(other, opts).findings) == 1
+    tiny = numbers.tiny
+    broken = report(dataclasses.replace(numbers, tiny={**tiny, "gqa": dataclasses.replace(tiny["gqa"], equal=False)}),
+                    opts)
+    assert sum("NOT all equal, model by model (1 of 5 differ" in f for f in broken.findings) == 1
+    assert "is NOT all equal to layers" in broken.summary
+    other = dataclasses.replace(numbers, tiny={**tiny, "mla": dataclasses.replace(
+        tiny["mla"], measured_bytes=tiny["mla"].decompressed_bytes, keeps="decompressed K/V")})
+    assert sum("(decompressed K/V); it does NOT match" in f for f in report(other, opts).findings) == 1
+    # a generation shorter than the window - 1 drops nothing, and says so
+    short = dataclasses.replace(numbers, tiny={**tiny, "sliding": dataclasses.replace(
+        tiny["sliding"], generated_tokens=2, cached_tokens=2)})
+    made, recorded = report_with_verdicts(report, short, opts)
+    assert sum("the cache has dropped no token yet: 2 tokens went through and each layer keeps 2 (fewer than"
+               in f for f in made.findings) == 1
+    assert [v.word for v in recorded if v.name == "tokens kept"] == ["has dropped no token yet"]
+
+
+def test_recorded_verdicts_follow_from_the_run(result):
+    """Each verdict the default run worded, its value recomputed here from the metrics."""
+    m = result.metrics
+    by_name: dict[str, list] = {}
+    for v in result.verdicts:
+        by_name.setdefault(v.name, []).append(v)
+    [equal] = by_name["models that differ"]
+    assert (equal.value, equal.threshold, equal.word) == (0, 0, "equal")
+    [shrink] = by_name["ratio tolerance"]
+    gqa = m["tiny.mha.bytes_per_token"] / m["tiny.gqa.bytes_per_token"]
+    mqa = m["tiny.mha.bytes_per_token"] / m["tiny.mqa.bytes_per_token"]
+    assert (gqa, mqa) == (8 / 2, 8 / 1) and shrink.value == 0 and shrink.word == "shrinks by"
+    [dropped] = by_name["tokens kept"]  # 10 tokens went through a window of 4, which keeps 3
+    assert (dropped.value, dropped.threshold) == (m["tiny.sliding.generated_tokens"], m["tiny.sliding.cached_tokens"])
+    assert (dropped.value, dropped.threshold, dropped.word) == (10, 3, "drops old tokens")
+    [latent] = by_name["bytes off the latent"]
+    assert latent.value == abs(m["tiny.mla.measured_bytes"] - m["tiny.mla.latent_bytes"]) == 0
+    assert sorted(v.value for v in by_name["MHA / this"]) == sorted(
+        m[f"published.{k}.mha_over_this"] for k in ("llama-2-7b", "llama-2-70b", "llama-3-8b", "mistral-7b",
+                                                     "smollm2-135m"))
+    [window] = by_name["the weights"]  # mistral-7b: a full 4,096-token window is under its weights
+    assert window.value == pytest.approx(131_072 * 4096 / m["published.mistral-7b.weights_bytes_bf16"])
+    assert window.word == "caps its cache before that"
+    assert problems(result) == []
 
 
 def test_old_metric_names_still_resolve(result):

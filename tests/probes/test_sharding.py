@@ -13,6 +13,7 @@ import sys
 import pytest
 from support.distributed import alive, assert_no_ranks_left, wait_for_ranks
 from support.probes import assert_output_whole, finding_stating
+from support.verdicts import problems
 
 from n00bqa.errors import ProbeError
 from n00bqa.probes.lib import launcher as dist_launcher
@@ -191,12 +192,35 @@ def test_old_metric_names_still_resolve():
 
 
 def test_count_and_equality_words_on_both_sides():
-    from n00bqa.probes.sharding import count_words, equal_within
+    from n00bqa.probes.base import verdict
+    from n00bqa.probes.sharding import count_words
 
     assert count_words(0, "collective") == "no collective"
     assert count_words(1, "all-reduce") == "exactly one all-reduce"
     assert count_words(2, "all-reduce") == "2 all-reduces"
-    assert equal_within(1e-6, 1e-5) and not equal_within(1e-3, 1e-5)
+    assert verdict(1e-6, 1e-5, "NOT equal within", "equal within") == "equal within"
+    assert verdict(1e-3, 1e-5, "NOT equal within", "equal within") == "NOT equal within"
+
+
+@pytest.mark.slow
+def test_recorded_verdicts_follow_from_the_run(sharding_run):
+    """Every verdict word the default run printed, recomputed from numbers computed here."""
+    result, _ = sharding_run
+    m = result.metrics
+    words = {(v.name, v.word): v for v in result.verdicts}
+    tp = words[("tolerance", "equal within")]
+    assert tp.value == max(m["tp_mlp_max_abs_diff"], m["tp_input_grad_max_abs_diff"]) <= tp.threshold == m["tolerance"]
+    assert words[("exact", "exactly the original")].value == m["shard_to_replicate_max_abs_diff"] == 0
+    assert words[("exact", "the sum")].value == abs(m["partial_sum"] - N * (N + 1) / 2) == 0
+    dearer = words[("all-gather's bytes", "the more expensive")]
+    assert dearer.value == pytest.approx(2.0)  # ring: 2(N-1)/N against (N-1)/N of the same matrix
+    forward_others = m["tp_mlp_forward_collectives"] - m["tp_mlp_allreduces"]
+    assert [v.value for v in result.verdicts if v.name == "other forward collectives"] == [forward_others] * 2 == [0, 0]
+    assert words[("failed all-to-all calls", "So the all-gather is DTensor's choice, not a gap in the backend: ")]
+    assert "(0 of 2 calls failed)" in finding_stating(result, "moves.shard0_to_shard1.ring_bytes_per_rank",
+                                                      "DTensor's choice")
+    assert "largest difference 0)" in finding_stating(result, "shard_to_replicate_max_abs_diff", "exactly the original")
+    assert problems(result) == []
 
 
 def test_uneven_tensor_parallel_split_is_one_line():

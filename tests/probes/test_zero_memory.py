@@ -14,6 +14,7 @@ from n00bqa.probes.base import unexplained_numbers
 from n00bqa.probes.runs import run_probe
 from n00bqa.probes.zero_memory import matches_figure_1, parse_count, report, same_traffic
 from support.probes import assert_output_whole, finding_with
+from support.verdicts import problems
 
 
 def run(**options):
@@ -70,6 +71,27 @@ def test_the_verdicts_on_each_side(figure_1):
     assert same_traffic(n)
     assert not same_traffic(with_stage(n, 1, comm_elements=1))
     assert any("NOT the same" in f for f in report(with_stage(n, 1, comm_elements=1), None).findings)
+
+
+def test_recorded_verdicts_follow_from_the_run(figure_1):
+    m = figure_1.metrics
+    recorded = {v.name: v for v in figure_1.verdicts}
+    differ = sum(round(m[f"stages.{s}.gb"], 1) != g for s, g in {0: 120, 1: 31.4, 2: 16.6, 3: 1.9}.items())
+    assert (recorded["stages that differ"].value, recorded["stages that differ"].word) == (differ, "match") == (0, "match")
+    apart = max(abs(m[f"stages.{s}.comm_elements"] - m["stages.0.comm_elements"]) for s in (1, 2))
+    assert (recorded["elements apart"].value, recorded["elements apart"].word) == (apart, "the same") == (0, "the same")
+    assert problems(figure_1) == []
+    # all of ZeRO-3's model state offloaded: the reduction is no number, and the finding says so
+    offloaded = run(offload_optimizer=True, offload_param=True)
+    assert "0 GB (nothing left on the GPU)" in finding_with(offloaded, "ZeRO-3 (FSDP's full sharding)")
+    assert problems(offloaded) == []
+    assert [v.value for v in figure_1.verdicts if v.name.startswith("plain DP / ")] == [
+        m["stages.0.bytes"] / m[f"stages.{s}.bytes"] for s in (1, 2, 3)]
+    assert "(3.82x less)" in finding_with(figure_1, "ZeRO-1 shards")
+    one_gpu = run(gpus=1)  # nothing to shard over: every stage keeps what plain DP keeps
+    assert "(1x, no less)" in finding_with(one_gpu, "ZeRO-1 shards")
+    assert [v.word for v in one_gpu.verdicts if v.name.startswith("plain DP / ")] == [", no less"] * 3
+    assert problems(one_gpu) == []
 
 
 def test_old_metric_names_still_resolve(figure_1):
@@ -146,8 +168,8 @@ def test_deepspeed_zero2_formula_by_hand():
     ({"params": "1.2345K"}, "not a whole number"),
     ({"params": "0"}, "must be between 1 and 1e15"),
     ({"params": "7.5.1B"}, "is not a count"),
-    ({"gpus": 0}, "--gpus 0 must be between"),
-    ({"k": -1.0}, "--k -1 must be between 0 and 64"),
+    ({"gpus": 0}, "--gpus must be between 1 and 1000000, got 0"),
+    ({"k": -1.0}, "--k must be between 0 and 64 bytes per parameter .*, got -1"),
     ({"precision": "fp8"}, "--precision 'fp8' must be one of: mixed, fp32"),
     ({"offload_param": True}, "--offload-param needs --offload-optimizer"),
     ({"params": "1M", "largest_layer_params": "2M"}, "cannot hold more parameters than the model"),
