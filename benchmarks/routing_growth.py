@@ -12,6 +12,11 @@ against the targets:
   precision of a sure match before and after (a new question must not steal sure matches);
   the time to route one query after one question file is edited (its rows re-embedded, the rest read
   from the cache), against routing with everything cached: <= 1 s.
+And whether the new questions are found at all (they have no example phrasings): the labelled sets'
+in-field queries that no question of the list covered and whose words name exactly one new
+question (NEW_QUESTION_WORDS, a transparent keyword rule: "lora", "gptq", "speculative", ...) are
+routed in the grown root, labelled with that question; printed: their top-1, and how many became a
+sure match of some other question. No target was set by the issue; it is printed to be watched.
 """
 
 from __future__ import annotations
@@ -30,6 +35,20 @@ sys.path.insert(0, str(HERE))
 
 TARGET_DROP = 0.02
 TARGET_REFIT_S = 1.0
+
+# A new question's words: an uncovered query matching exactly one of these is labelled with it.
+NEW_QUESTION_WORDS = {
+    "lora": r"\b(q?lora)\b",
+    "rlhf": r"\b(rlhf|dpo|ppo|reward model|grpo)\b",
+    "quantization": r"quantiz|\bgptq\b|\bawq\b|\bint8\b|\b4.?bit\b|\bint4\b",
+    "flash-attention": r"flash.?attention|flash attn",
+    "speculative-decoding": r"speculative|draft model",
+    "layer-norm": r"layer.?norm",
+    "pipeline-parallel": r"pipeline.?parallel|pipeline bubble|\b1f1b\b|\bgpipe\b",
+    "mixed-precision": r"mixed.?precision|gradscaler|loss scal",
+    "bpe-tokenizer": r"\bbpe\b|byte.?pair",
+    "sampling": r"\btop.?p\b|\btop.?k\b|nucleus|temperature",
+}
 
 NEW_QUESTIONS = {
     "lora": ("How does LoRA fine-tune a large model by training so few parameters?",
@@ -137,6 +156,26 @@ def top1_and_precision(study, items) -> dict:
             for split in routing_eval.SPLITS if any(i["split"] == split for i in items)}
 
 
+def new_questions_found(study, routing_eval) -> dict:
+    """Top-1 in the grown root of the uncovered queries that name exactly one new question."""
+    import re
+
+    items = []
+    for item in routing_eval.load_items():
+        if item["expect"] == "none" and item.get("uncovered"):
+            named = [qid for qid, words in NEW_QUESTION_WORDS.items() if re.search(words, item["query"].lower())]
+            if len(named) == 1:
+                items.append({**item, "expect": named[0], "split": "new"})
+    from n00bqa.ask import routing
+
+    questions, features, nearness = routing_eval.compute_features(study, items)
+    weights, none_weights, sure, none_level = routing.default_weights(bool(routing.load_examples(study)))
+    results = routing_eval.outcomes(questions, features, nearness, weights, none_weights, sure, none_level)
+    marks = routing_eval.marks(items, results)
+    stolen = sum(r["outcome"] == "match" and r["shown"][0] != i["expect"] for i, r in zip(items, results))
+    return {"n": len(items), "top1": marks["top1"], "stolen": stolen}
+
+
 def refit_seconds(study, runs: int = 5) -> tuple[float, float]:
     """(median s to route with one question file just edited, median s with everything cached)."""
     from n00bqa.ask import routing
@@ -185,6 +224,7 @@ def main(argv: list[str] | None = None) -> int:
             write_question(study.questions_dir, qid, question, answer)
         grown = len(load_questions(study)[0])
         after = top1_and_precision(study, items)
+        found = new_questions_found(study, routing_eval)
         edited, cached = refit_seconds(study)
     print(f"{len(original_ids)} questions -> {grown} ({len(NEW_QUESTIONS)} added); "
           f"{len(items)} labelled queries of the original questions")
@@ -195,6 +235,8 @@ def main(argv: list[str] | None = None) -> int:
               f"target <= {100 * TARGET_DROP:.0f} -> {'met' if drop <= TARGET_DROP + 1e-12 else 'NOT met'}")
         print(f"         sure-match precision (labelled queries) {b['precision']:6.1%} -> {a['precision']:6.1%}; "
               f"shown as candidates {b['candidates']:6.1%} -> {a['candidates']:6.1%}")
+    print(f"  queries for the new questions (no example phrasings): top-1 {found['top1']:.1%} of "
+          f"{found['n']}; {found['stolen']} shown as a sure match of another question")
     print(f"  routing after one question is edited: {edited:.3f} s (everything cached: {cached:.3f} s), "
           f"target <= {TARGET_REFIT_S:.0f} s -> {'met' if edited <= TARGET_REFIT_S else 'NOT met'}")
     return 0

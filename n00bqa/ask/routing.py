@@ -47,7 +47,12 @@ next set once. Before -> after, on the set held out in that round:
     3      fresh3    90.2 -> 92.7   98.0 -> 98.4   97.4 -> 96.2   11.0 -> 3.7  100, 100 -> 100, 100
 
 Round 1 kept 24 examples per question (from tune + report), round 2 40 (+ fresh), round 3 64
-(+ fresh2) and added LEXICAL_PRIOR. The shipped settings are round 3's. Its SURE (0.58) was chosen
+(+ fresh2) and added LEXICAL_PRIOR. The heavier the examples weigh, the more a question the learner
+just added (no examples yet) loses to the rest: in benchmarks/routing_growth.py the 46 uncovered
+queries about its 10 added subjects found their new question for 89.1 % (issue 22's first router),
+80.4 % (round 2) and 67.4 % (round 3). A question with no example phrasing or choice now stands in
+its best row's cosine for the "example" feature: 93.5 %, with the 22 questions' figures unchanged
+(each of them has examples). The shipped settings are round 3's. Its SURE (0.58) was chosen
 in-sample on the seen sets, and on fresh3 a sure match was right 96.2 % of the time (target 98 %):
 choosing the levels out of sample (cross-validated) is the next step, not taken after fresh3 was
 scored.
@@ -93,11 +98,12 @@ WEIGHTS = (2.046, 2.708, 1.426, 8.364, 0.173, 1.495, 7.297)
 NONE_WEIGHTS = (8.251, 3.526)
 # A root that ships no example phrasings (routing/examples.jsonl) has no "example" evidence, and
 # the weights above would then lean to "none": it is routed by the logit fitted without examples
-# (the same rule on the same tune split, before examples existed; its "example" weight is 0).
-WEIGHTS_NO_EXAMPLES = (4.386, 5.659, 2.848, 9.288, 0.193, 1.761, 0.0)
-NONE_WEIGHTS_NO_EXAMPLES = (6.836, 2.659)
-SURE_NO_EXAMPLES = 0.82  # its levels, chosen with it
-NONE_LEVEL_NO_EXAMPLES = 0.05
+# (the same rule on the same tune split, before examples existed; its "example" weight is 0), with
+# the word overlap it was fitted with: no LEXICAL_PRIOR.
+WEIGHTS_NO_EXAMPLES = (4.254, 5.369, 3.219, 7.224, -0.011, 2.116, 0.0)
+NONE_WEIGHTS_NO_EXAMPLES = (7.099, 3.0)
+SURE_NO_EXAMPLES = 0.78  # its levels, chosen with it
+NONE_LEVEL_NO_EXAMPLES = 0.2
 SURE = 0.58  # a match: the best question's confidence reaches this
 NONE_LEVEL = 0.15  # none: "none of them" has at least this share
 SHOWN = 0.05  # a second or third candidate is shown from this confidence on
@@ -109,9 +115,11 @@ ABSENT_WEIGHT = 1.0  # factor on the IDF weight of a query word that no question
 # IDF weight added to every query's total in the word overlap: a query whose one content word is a
 # common one ("q k v what are they really": `really`) no longer gives a full share to every question
 # that happens to say "really" (chosen in cross-validation on the seen sets: 0, 1, 2, 4, 8 -> 2).
+# Used with the logit fitted with it (a list with example phrasings); the one without examples was
+# fitted without it, and on a 7-question list the prior halves a one-word query's share.
 LEXICAL_PRIOR = 2.0
 THRESHOLD = 0.3807  # the old routing match's threshold (combine/shown_apart); routing uses SURE/CANDIDATE
-ROUTING_FORMAT = 7  # bump when field_texts or the cache layout changes
+ROUTING_FORMAT = 8  # bump when field_texts or the cache layout changes
 N_RELATED = 3
 # A 5 MB answer has thousands of paragraphs; the first ones say what it is about. (The longest
 # question in the learner's list has 16 rows.)
@@ -310,7 +318,11 @@ def _question_key(question: Question, fields: Sequence[str], choices: Sequence[s
 
 
 def _key_of(question: Question, texts: list[tuple[str, str]]) -> str:
-    return hashlib.sha256(json.dumps([question.id, texts]).encode()).hexdigest()[:24]
+    """The hash of the rows embedded for a question and of everything its words come from
+    (question_words), so the cached words of a key are the question's words."""
+    raw = [question.question, question.answer, list(question.tags), question.try_, question.notes,
+           list(question.probes), list(question.reading)]
+    return hashlib.sha256(json.dumps([question.id, texts, raw]).encode()).hexdigest()[:24]
 
 
 def _encoder_id(study: Study) -> str:
@@ -323,7 +335,9 @@ class QuestionVectors:
 
     def __init__(self, questions: list[Question], matrix: Any, rows: list[tuple[int, str]],
                  lexical_weight: float = LEXICAL_WEIGHT, absent_weight: float = ABSENT_WEIGHT,
-                 texts: list[str] | None = None) -> None:
+                 texts: list[str] | None = None, documents: list[set[str]] | None = None) -> None:
+        """`documents`: each question's words (its own and its said rows'), when the cache has them
+        (computing them for a thousand example phrasings costs ~60 ms of a cold ask)."""
         import numpy as np
 
         self.questions = questions
@@ -332,11 +346,11 @@ class QuestionVectors:
         self.texts = texts or [""] * len(rows)  # row -> the text embedded
         self.lexical_weight = lexical_weight
         self.absent_weight = absent_weight
-        self.own_words = [question_words(q) for q in questions]
+        self._own_words: list[set[str]] | None = None
+        self._said: list[list[tuple[str, set[str]]]] | None = None
         # the words of the learner's choices and of the example phrasings count as the question's too
-        self.said = [[(t, query_words(t)) for t, (o, k) in zip(self.texts, rows) if o == j and k in SAID]
-                     for j in range(len(questions))]
-        self.documents = [w.union(*(x for _, x in said)) for w, said in zip(self.own_words, self.said)]
+        self.documents = documents if documents is not None else [
+            w.union(*(x for _, x in said)) for w, said in zip(self.own_words, self.said)]
         self.has_examples = any(k == "example" for _, k in rows)
         self.built = False  # True when embedded now rather than read from the cache
         self.cache_problem = ""  # why the vectors could not be cached (a read-only root), else ""
@@ -345,6 +359,21 @@ class QuestionVectors:
         self.kind_ids = np.array([kinds.index(k) if k in kinds else -1 for _, k in rows], dtype=np.int64)
         self.n_kinds = len(kinds)
         self.kind_of = {"question": kinds.index("question")} if "question" in kinds else {}
+
+    @property
+    def own_words(self) -> list[set[str]]:
+        """Per question: question_words (its file's own words)."""
+        if self._own_words is None:
+            self._own_words = [question_words(q) for q in self.questions]
+        return self._own_words
+
+    @property
+    def said(self) -> list[list[tuple[str, set[str]]]]:
+        """Per question: (text, query_words) of each of its choice and example rows."""
+        if self._said is None:
+            self._said = [[(t, query_words(t)) for t, (o, k) in zip(self.texts, self.rows) if o == j and k in SAID]
+                          for j in range(len(self.questions))]
+        return self._said
 
     def semantic_scores(self, query_vector: Any) -> list[float]:
         """Per question: the mean over its field kinds of the best cosine within that kind."""
@@ -394,11 +423,16 @@ class QuestionVectors:
             best_said = np.zeros(n)
             np.maximum.at(best_said, self.owner[said], np.clip(cosines[said], 0.0, None))
             out[:, 6] = best_said
+            # a question with no example phrasing or choice yet (one the learner just added) stands in
+            # its own best row for them, so the list's examples do not bury it
+            unsaid = np.bincount(self.owner[said], minlength=n) == 0
+            out[unsaid, 6] = np.clip(best_row[unsaid], 0.0, None)
         if "question" in self.kind_of:
             column = best_kind[:, self.kind_of["question"]]
             out[:, 2] = np.where(np.isfinite(column), column, 0.0)
         if query:
-            out[:, 3] = lexical_scores(query, documents, self.absent_weight)
+            out[:, 3] = lexical_scores(query, documents, self.absent_weight,
+                                       LEXICAL_PRIOR if self.has_examples else 0.0)
         if votes is not None:
             out[:, 4:6] = np.asarray(votes).reshape(n, -1)[:, :2]
         # the same, relative to the other questions of the list: (x - mean) / std over questions
@@ -459,7 +493,8 @@ def question_vectors(study: Study, questions: list[Question], fields: Sequence[s
     header = {"format": ROUTING_FORMAT, "fields": list(fields), "encoder": _encoder_id(study) if cache else "",
               "dim": encoder.DIM}
     known_rows: dict[str, Any] = {}  # text hash -> vector, of every cached row (an edit re-embeds only new rows)
-    cached = _load_cached(study.state_path("routing"), header, known_rows) if cache else {}
+    known_words: dict[str, set[str]] = {}  # question key -> its words
+    cached = _load_cached(study.state_path("routing"), header, known_rows, known_words) if cache else {}
     blocks: list[Any] = [cached.get(key) for key in keys]
     blocks = [b if b is not None and len(b) == len(texts) else None for b, texts in zip(blocks, per_question)]
     todo = [i for i, b in enumerate(blocks) if b is None]
@@ -477,10 +512,12 @@ def question_vectors(study: Study, questions: list[Question], fields: Sequence[s
             advance(1)
     matrix = np.ascontiguousarray(np.concatenate(blocks) if blocks else np.zeros((0, encoder.DIM), np.float32),
                                   dtype=np.float32)
+    words = [known_words.get(key) for key in keys]
     vectors = QuestionVectors(questions, matrix, rows, lexical_weight, absent_weight,
-                              texts=[text for texts in per_question for _, text in texts])
-    if cache and built:
-        vectors.cache_problem = _save_cache(study, header, keys, blocks, matrix, per_question)
+                              texts=[text for texts in per_question for _, text in texts],
+                              documents=None if any(w is None for w in words) else words)
+    if cache and (built or any(w is None for w in words)):
+        vectors.cache_problem = _save_cache(study, header, keys, blocks, matrix, per_question, vectors.documents)
     vectors.built = bool(todo)
     return vectors
 
@@ -490,7 +527,7 @@ def _text_key(text: str) -> str:
 
 
 def _save_cache(study: Study, header: dict, keys: list[str], blocks: list[Any], matrix: Any,
-                per_question: list[list[tuple[str, str]]]) -> str:
+                per_question: list[list[tuple[str, str]]], documents: list[set[str]]) -> str:
     """Write the vectors and their manifest; return "" or why they could not be kept (a read-only root)."""
     import io
 
@@ -502,8 +539,9 @@ def _save_cache(study: Study, header: dict, keys: list[str], blocks: list[Any], 
     np.save(buffer, matrix)
     data = buffer.getvalue()
     questions, start = [], 0
-    for key, block, texts in zip(keys, blocks, per_question):
-        questions.append({"key": key, "start": start, "rows": len(block), "texts": [_text_key(t) for _, t in texts]})
+    for key, block, texts, words in zip(keys, blocks, per_question, documents):
+        questions.append({"key": key, "start": start, "rows": len(block), "texts": [_text_key(t) for _, t in texts],
+                          "words": sorted(words)})
         start += len(block)
     manifest = {**header, "rows": int(matrix.shape[0]), "sha256": integrity.sha256_bytes(data), "questions": questions}
     try:
@@ -516,8 +554,10 @@ def _save_cache(study: Study, header: dict, keys: list[str], blocks: list[Any], 
     return ""
 
 
-def _load_cached(folder: Path, header: dict, rows: dict[str, Any] | None = None) -> dict[str, Any]:
-    """question key -> its (rows, DIM) block, from a cache whose manifest, shape and sha256 hold ({} if not)."""
+def _load_cached(folder: Path, header: dict, rows: dict[str, Any] | None = None,
+                 words: dict[str, set[str]] | None = None) -> dict[str, Any]:
+    """question key -> its (rows, DIM) block, from a cache whose manifest, shape and sha256 hold ({} if not).
+    `rows` is filled with text hash -> row vector, `words` with question key -> its words."""
     import numpy as np
 
     try:
@@ -540,6 +580,10 @@ def _load_cached(folder: Path, header: dict, rows: dict[str, Any] | None = None)
         return {}
     if matrix.shape != (total, encoder.DIM) or matrix.dtype != np.float32:
         return {}
+    if words is not None:
+        for e in entries:
+            if isinstance(e.get("words"), list) and all(isinstance(w, str) for w in e["words"]):
+                words[e["key"]] = set(e["words"])
     if rows is not None:  # text hash -> its row, for the rows of an edited question that did not change
         for e in entries:
             texts = e.get("texts")

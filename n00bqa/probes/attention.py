@@ -20,7 +20,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from n00bqa.probes.base import Context, Prediction, Probe, Report, Table, check_heads_divide, check_ranges
+from n00bqa.probes.base import (Context, Prediction, Probe, Report, Table, check_heads_divide, check_ranges,
+                                verdict)
 
 TOLERANCE = 1e-5  # float32 attention by two routes agrees to about 1e-7; 1e-5 leaves room, a bug misses by 1e-1
 SENTENCE = "the cat sat on the mat because it was warm"  # labels for the positions (the vectors are random)
@@ -197,15 +198,21 @@ def measure(opts: Options, ctx: Context) -> Numbers:
 
 # --- 4. report ----------------------------------------------------------------------------------
 def _gradient_sentence(wide: Scaling, floor: float, keys: int, uniform: float) -> str:
-    """Whether saturation starves the gradient at d_k = 512, from the two Jacobian measures."""
+    """Whether saturation starves the gradient at d_k = 512: two measures, each a verdict, and a verdict
+    on how many of them say so (both must)."""
     raw, scaled = wide.unscaled, wide.scaled
-    side = "below" if raw.softmax_grad < scaled.softmax_grad else "above"
+    side = verdict(raw.softmax_grad, scaled.softmax_grad, "above", "below", "scaled Jacobian norm")
+    share = verdict(raw.no_grad_rows, scaled.no_grad_rows, "more", "no more", "scaled share of rows below the floor")
+    saying = int(raw.softmax_grad < scaled.softmax_grad) + int(raw.no_grad_rows > scaled.no_grad_rows)
     sentence = (f"The softmax's Jacobian diag(p) - p·pᵀ is what the scores' gradient passes through. Unscaled at "
-                f"d_k = 512 its norm averages {raw.softmax_grad:.3f} ({side} the scaled {scaled.softmax_grad:.3f}), and {raw.no_grad_rows:.0%} of the queries get a norm below "
-                f"{floor} (scaled: {scaled.no_grad_rows:.0%}). ")
-    if starves(raw.softmax_grad, scaled.softmax_grad, raw.no_grad_rows, scaled.no_grad_rows):
-        return sentence + ("Both say saturation starves the gradient: those rows barely learn which key to look at.")
-    return sentence + (f"They do NOT both say saturation starves the gradient here: the scaled softmax over {keys} "
+                f"d_k = 512 its norm averages {raw.softmax_grad:.3f} ({side} the scaled {scaled.softmax_grad:.3f}), "
+                f"and {raw.no_grad_rows:.0%} of the queries get a norm below {floor}: {share} than scaled "
+                f"({scaled.no_grad_rows:.0%}). ")
+    both = verdict(saying, 1, "Both say saturation starves the gradient",
+                   "They do NOT both say saturation starves the gradient", "measures that must agree, of 2")
+    if saying > 1:
+        return sentence + f"{both} ({saying} of 2 measures): those rows barely learn which key to look at."
+    return sentence + (f"{both} here ({saying} of 2 measures): the scaled softmax over {keys} "
                        f"keys passes little too (scaled entropy {scaled.entropy:.3f} nats; a uniform softmax's "
                        f"Jacobian norm is √(T-1)/T = {uniform:.3f}): too flat and too sharp both pass little "
                        "gradient.")
@@ -214,41 +221,46 @@ def _gradient_sentence(wide: Scaling, floor: float, keys: int, uniform: float) -
 def report(n: Numbers, opts: Options) -> Report:
     words = SENTENCE.split()[:opts.seq_len]
     T = opts.seq_len
-    equal_sdpa = n.by_hand_vs_sdpa_max_abs_diff <= n.tolerance
-    equal_mha = max(n.by_hand_vs_mha_max_abs_diff, n.weights_vs_mha_max_abs_diff) <= n.tolerance
+    equal_sdpa = verdict(n.by_hand_vs_sdpa_max_abs_diff, n.tolerance, "NOT equal", "equal", "tolerance")
+    equal_mha = verdict(max(n.by_hand_vs_mha_max_abs_diff, n.weights_vs_mha_max_abs_diff), n.tolerance,
+                        "NOT equal", "equal", "tolerance")
+    masked = verdict(n.future_weight_max, 0, "NOT exactly 0", "exactly 0", "exact")
+    sums = verdict(n.row_sum_max_error, n.tolerance, "does NOT sum to 1", "sums to 1", "tolerance")
     narrow, paper, wide = n.sweep[8], n.sweep[64], n.sweep[512]
-    sat_raw = saturated(wide.unscaled.entropy, n.ln_keys)
-    sat_scaled = saturated(wide.scaled.entropy, n.ln_keys)
+    sat_raw = verdict(wide.unscaled.entropy, n.saturation_threshold, "NOT saturated", "saturated",
+                      "saturation entropy")
+    sat_scaled = verdict(wide.scaled.entropy, n.saturation_threshold, "NOT saturated", "saturated",
+                         "saturation entropy")
     findings = [
         f"One head by hand on {T} token vectors of width {opts.d_model}: Q, K, V = x·W_q, x·W_k, x·W_v "
         f"({T} x {n.d_k} each), scores Q·Kᵀ ({T} x {T}) divided by √{n.d_k}, the future set to -inf, a "
-        f"softmax per row, then weights·V. It is {'equal' if equal_sdpa else 'NOT equal'} to "
+        f"softmax per row, then weights·V. It is {equal_sdpa} to "
         f"F.scaled_dot_product_attention(is_causal=True) within {n.tolerance:g} (largest difference "
         f"{n.by_hand_vs_sdpa_max_abs_diff:.2e}).",
         f"With nn.MultiheadAttention's own weights ({opts.n_head} heads of {n.d_k}, each head by hand on its "
         f"slice of in_proj_weight, concatenated, then out_proj) the output and every head's weights are "
-        f"{'equal' if equal_mha else 'NOT equal'} to the module's within {n.tolerance:g} (largest "
+        f"{equal_mha} to the module's within {n.tolerance:g} (largest "
         f"differences {n.by_hand_vs_mha_max_abs_diff:.2e} and {n.weights_vs_mha_max_abs_diff:.2e}).",
-        f"The mask works by value, not by promise: the largest weight on a future token is exactly "
-        f"{n.future_weight_max} (exp(-inf) is 0), and every row still sums to 1 (largest error "
-        f"{n.row_sum_max_error:.1e}).",
+        f"The mask works by value, not by promise: the largest weight on a future token is {masked} "
+        f"({n.future_weight_max}; exp(-inf) is 0), and every row {sums} within {n.tolerance:g} (largest "
+        f"error {n.row_sum_max_error:.1e}).",
         f"Why √d_k: with unit-variance query and key components, q·k is a sum of d_k products, so its "
         f"variance grows with d_k: measured {narrow.unscaled.score_var:.1f} at d_k = 8, "
         f"{paper.unscaled.score_var:.1f} at 64 and {wide.unscaled.score_var:.1f} at 512. Divided by "
         f"√d_k it is {narrow.scaled.score_var:.3f}, {paper.scaled.score_var:.3f} and "
         f"{wide.scaled.score_var:.3f}.",
         f"Unscaled at d_k = 512 the softmax over {opts.keys} keys is "
-        f"{'saturated' if sat_raw else 'NOT saturated'}: entropy {wide.unscaled.entropy:.3f} nats against "
+        f"{sat_raw}: entropy {wide.unscaled.entropy:.3f} nats against "
         f"ln {opts.keys} = {n.ln_keys:.3f} for a uniform softmax (saturated means below "
         f"{n.saturation_fraction:.0%} of it, {n.saturation_threshold:.3f}); the top weight averages "
-        f"{wide.unscaled.max_weight:.3f}. Scaled it is {'saturated' if sat_scaled else 'NOT saturated'}: "
-        f"entropy {wide.scaled.entropy:.3f}, top weight {wide.scaled.max_weight:.3f}, much as at "
-        f"d_k = 8 ({narrow.scaled.entropy:.3f}).",
+        f"{wide.unscaled.max_weight:.3f}. Scaled it is {sat_scaled}: "
+        f"entropy {wide.scaled.entropy:.3f}, top weight {wide.scaled.max_weight:.3f} (scaled at d_k = 8 the "
+        f"entropy is {narrow.scaled.entropy:.3f}).",
         _gradient_sentence(wide, n.grad_floor, opts.keys, n.uniform_softmax_grad),
     ]
     return Report(
-        summary=(f"One causal head by hand equals F.scaled_dot_product_attention (diff "
-                 f"{n.by_hand_vs_sdpa_max_abs_diff:.1e}) and nn.MultiheadAttention (diff "
+        summary=(f"One causal head by hand is {equal_sdpa} to F.scaled_dot_product_attention (diff "
+                 f"{n.by_hand_vs_sdpa_max_abs_diff:.1e}) and {equal_mha} to nn.MultiheadAttention (diff "
                  f"{n.by_hand_vs_mha_max_abs_diff:.1e}); without ÷√d_k a 512-wide head's softmax entropy falls "
                  f"to {wide.unscaled.entropy:.3f} of a possible {n.ln_keys:.3f} nats."),
         findings=findings,

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from n00bqa.probes.base import Context, Prediction, Probe, Report, Table, check_ranges
+from n00bqa.probes.base import Context, Prediction, Probe, Report, Table, check_ranges, verdict
 
 SINK_SHARE = 0.5  # a layer whose first token draws at least half the attention is a sink layer
 Z_THRESHOLD = 3.0  # paired test: the window's extra loss counts when mean / standard error >= this
@@ -193,14 +193,12 @@ def measure(opts: Options, ctx: Context) -> Numbers:
 def report(n: Numbers, opts: Options) -> Report:
     layers = n.layer_count
 
-    def hurts(c: CacheLoss) -> bool:
-        return c.window_extra_z >= n.z_threshold
-
     def cost_sentence(name: str, c: CacheLoss) -> str:
-        verdict = ("costs more than noise" if hurts(c) else "is within noise")
+        # "costs more than noise" at z >= threshold: the threshold is the value tested against z
+        word = verdict(n.z_threshold, c.window_extra_z, "is within noise", "costs more than noise", "z")
         return (f"{name}: full context {c.full:.2f} nats, sliding window {c.window:.2f}, first {opts.sinks} "
                 f"kept + window {c.sinks_window:.2f}; evicting the first tokens costs {c.window_extra:+.3f} "
-                f"nats (z = {c.window_extra_z:.1f}, threshold {n.z_threshold:g}): it {verdict}.")
+                f"nats (z = {c.window_extra_z:.1f}, threshold {n.z_threshold:g}): it {word}.")
 
     findings = [
         f"On {n.text_tokens} tokens of our notes, the trained model ({n.model}) gives the first token at "
@@ -209,8 +207,9 @@ def report(n: Numbers, opts: Options) -> Report:
         f"{n.uniform_share:.1%} uniform attention would.",
         f"The random-weight twin gives it at least {n.sink_share:.0%} in {n.sink_layers_twin} layers "
         f"(median {n.median_share_twin:.1%}): "
-        + ("the sink comes from training." if n.sink_layers_twin < n.sink_layers_trained
-           else "random weights make sinks as often: this is NOT shown to come from training."),
+        + verdict(n.sink_layers_trained, n.sink_layers_twin, "the sink comes from training.",
+                  "random weights make sinks as often: this is NOT shown to come from training.",
+                  "the twin's sink layers"),
         f"Caches of {opts.window} tokens over the {n.predicted} positions past the first window. "
         + cost_sentence("Trained", n.trained),
         cost_sentence("Random twin", n.twin),
@@ -218,7 +217,7 @@ def report(n: Numbers, opts: Options) -> Report:
     tables = [
         Table.of("Attention on the first token, by layer", n.layers,
                  {"layer": "key", "trained": lambda _, r: f"{r.trained:.1%}", "twin": lambda _, r: f"{r.twin:.1%}",
-                  "sink": lambda _, r: "yes" if r.trained >= n.sink_share else "no"},
+                  "sink": lambda _, r: verdict(n.sink_share, r.trained, "no", "yes", "sink share")},
                  note=f"uniform attention: {n.uniform_share:.1%}; sink: trained share >= {n.sink_share:.0%}"),
         Table.of("Loss by cache (nats)", {"trained": n.trained, "random twin": n.twin},
                  {"model": "key", "full": lambda _, c: round(c.full, 3), "window": lambda _, c: round(c.window, 3),

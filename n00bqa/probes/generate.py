@@ -22,7 +22,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from n00bqa.probes.base import Context, Prediction, Probe, Report, Table, check_ranges
+from n00bqa.probes.base import Context, Prediction, Probe, Report, Table, check_ranges, verdict
 
 FP32 = 4  # bytes per number: the dequantized weights and the cache are fp32
 RELATIVE_TOLERANCE = 1e-9  # FLOP counts are integers: "equal" means equal, the tolerance only absorbs float division
@@ -104,8 +104,10 @@ class Numbers:
     uncached_slope: dict[str, float]
     attention_formula: int  # 4 x layers x heads x head_dim: QK^T and AV FLOPs per (query, key) pair
     cached_linear: bool  # the cached slopes are equal (to RELATIVE_TOLERANCE) and equal the formula
+    cached_slope_max_rel_diff: float  # the largest |slope - formula| / formula: the test of cached_linear
     uncached_curvature: float  # (slope2 - slope1) / (L3 - L1): the coefficient of L^2
     uncached_quadratic: bool  # the curvature equals the formula (to RELATIVE_TOLERANCE)
+    uncached_curvature_rel_diff: float  # |curvature - formula| / formula: the test of uncached_quadratic
     tolerance: float
     model: str  # report only: what was measured, in words
 
@@ -225,11 +227,13 @@ def measure(opts: Options, ctx: Context) -> Numbers:
     attention = 4 * size.layers * size.heads * size.head_dim  # QK^T: 2 x hd, AV: 2 x hd, per head and layer
     first, second = uncached_slope.values()
     curvature = (second - first) / (lengths[2] - lengths[0])  # slope(a, b) = b_1 + c (a + b) for c L^2 + b_1 L + b_0
-    close = lambda a, b: abs(a - b) <= RELATIVE_TOLERANCE * abs(b)  # noqa: E731
+    linear_diff = max(abs(s - attention) / attention for s in cached_slope.values())
+    curvature_diff = abs(curvature - attention) / attention
     return Numbers(
         greedy=greedy, cache=size, lengths=at, cached_slope=cached_slope, uncached_slope=uncached_slope,
-        attention_formula=attention, cached_linear=all(close(s, attention) for s in cached_slope.values()),
-        uncached_curvature=curvature, uncached_quadratic=close(curvature, attention),
+        attention_formula=attention, cached_linear=linear_diff <= RELATIVE_TOLERANCE,
+        cached_slope_max_rel_diff=linear_diff, uncached_curvature=curvature,
+        uncached_quadratic=curvature_diff <= RELATIVE_TOLERANCE, uncached_curvature_rel_diff=curvature_diff,
         tolerance=RELATIVE_TOLERANCE, model=lm.description)
 
 
@@ -239,38 +243,43 @@ def report(n: Numbers, opts: Options) -> Report:
     lengths = list(n.lengths)
     short, long = n.lengths[lengths[0]], n.lengths[lengths[-1]]
     findings = [f"Measured on {n.model}."]
-    if g.same_tokens:
+    differing = sum(a != b for a, b in zip(g.cached_ids, g.uncached_ids)) + abs(len(g.cached_ids) - len(g.uncached_ids))
+    same = verdict(differing, 0, "DIFFERENT", "the same", "tokens that differ")
+    if differing == 0:
         findings.append(f"Greedy generation of {opts.new_tokens} tokens after a {g.prompt_tokens}-token prompt gives "
-                        f"the same tokens with the cache and without it: {g.text!r}.")
+                        f"{same} tokens with the cache and without it: {g.text!r}.")
     else:
         findings.append(f"Greedy generation of {opts.new_tokens} tokens after a {g.prompt_tokens}-token prompt "
-                        f"gives DIFFERENT tokens with and without the cache, from new token {g.first_difference} "
-                        f"on (a near-tie flipped by float rounding); with the cache: {g.text!r}.")
-    verdict = "equal to" if c.equal else "NOT equal to"
+                        f"gives {same} tokens with and without the cache ({differing} of them), from new token "
+                        f"{g.first_difference} on (a near-tie flipped by float rounding); with the cache: {g.text!r}.")
+    equal = verdict(abs(c.measured_bytes - c.formula_bytes), 0, "NOT equal to", "equal to", "exact")
     findings.append(f"The cache generate kept holds {c.cached_tokens} tokens (prompt + new - 1: the last token is "
-                    f"never fed back) in {c.measured_bytes:,} bytes, {verdict} 2 x {c.layers} layers x "
+                    f"never fed back) in {c.measured_bytes:,} bytes, {equal} 2 x {c.layers} layers x "
                     f"{c.kv_heads} K/V heads x {c.head_dim} x {c.cached_tokens} tokens x 4 bytes = "
                     f"{c.formula_bytes:,}.")
+    why = (f"GQA is why: {c.heads} query heads share {c.kv_heads} K/V heads; " if c.kv_heads < c.heads else
+           f"every one of the {c.heads} query heads keeps its own K and V (no GQA); ")
     findings.append(f"Per token it costs {c.bytes_per_layer_per_token:,.0f} bytes per layer, {c.bytes_per_token:,.0f} "
-                    f"over all {c.layers} layers. GQA is why: {c.heads} query heads share {c.kv_heads} K/V heads; "
+                    f"over all {c.layers} layers. {why}"
                     f"one K and V per query head would take {c.bytes_per_token_if_mha:,} bytes per token "
                     f"({c.bytes_per_token_if_mha / c.bytes_per_token:g}x).")
     slopes = ", ".join(f"{s:,.0f}" for s in n.cached_slope.values())
-    findings.append(f"FLOPs of the next token with the cache grow linearly in the context: each extra cached token adds "
-                    f"{slopes} FLOPs between the lengths, equal to 4 x layers x heads x head_dim = "
-                    f"{n.attention_formula:,} (one query against one more key: QK^T and AV) within a relative "
-                    f"{n.tolerance:g}." if n.cached_linear else
-                    f"FLOPs of the next token with the cache are NOT linear in the context: each extra cached "
-                    f"token adds {slopes} FLOPs between the lengths, against the formula's {n.attention_formula:,}.")
-    quad = "quadratically" if n.uncached_quadratic else "NOT quadratically"
+    linear = verdict(n.cached_slope_max_rel_diff, n.tolerance, "are NOT linear", "grow linearly", "relative tolerance")
+    findings.append(f"FLOPs of the next token with the cache {linear} in the context: each extra cached token adds "
+                    f"{slopes} FLOPs between the lengths, against 4 x layers x heads x head_dim = "
+                    f"{n.attention_formula:,} (one query against one more key: QK^T and AV): largest relative "
+                    f"difference {n.cached_slope_max_rel_diff:.1e}, tolerance {n.tolerance:g}.")
+    quad = verdict(n.uncached_curvature_rel_diff, n.tolerance, "NOT quadratically", "quadratically",
+                   "relative tolerance")
     first, second = n.uncached_slope.values()
     findings.append(f"Without the cache they grow {quad}: the FLOPs per extra context token rise from "
                     f"{first:,.0f} to {second:,.0f}, a coefficient of L^2 of "
-                    f"{n.uncached_curvature:,.0f} (the formula's {n.attention_formula:,}, within a relative "
-                    f"{n.tolerance:g}), on top of the whole model's weights per token.")
+                    f"{n.uncached_curvature:,.0f} against the formula's {n.attention_formula:,} (relative "
+                    f"difference {n.uncached_curvature_rel_diff:.1e}, tolerance {n.tolerance:g}), on top of the "
+                    "whole model's weights per token.")
     findings.append(f"So the next token at a context of L = {lengths[0]} costs {short.flop_ratio:,.1f}x the FLOPs "
                     f"without the cache as with it, and at {lengths[-1]} tokens {long.flop_ratio:,.1f}x.")
-    grows = "grows" if long.time_ratio > short.time_ratio else "does NOT grow"
+    grows = verdict(long.time_ratio, short.time_ratio, "grows", "does NOT grow", "time ratio at the shortest context")
     findings.append(f"In wall time on this machine (median of {opts.repeats}), the uncached pass takes "
                     f"{short.time_ratio:.1f}x the cached one at L = {lengths[0]} and {long.time_ratio:.1f}x at "
                     f"L = {lengths[-1]}: the saving {grows} with the context ({short.cached_seconds * 1e3:.1f} vs "
@@ -290,7 +299,7 @@ def report(n: Numbers, opts: Options) -> Report:
         ["bytes per layer per token", c.bytes_per_layer_per_token], ["bytes per token, one K/V per head",
                                                                      c.bytes_per_token_if_mha]])
     return Report(
-        summary=f"With the cache, greedy tokens are {'the same' if g.same_tokens else 'NOT the same'}, the cache "
+        summary=f"With the cache, greedy tokens are {same}, the cache "
                 f"costs {c.bytes_per_token:,.0f} bytes per token, and the next token at {lengths[-1]} tokens of "
                 f"context takes {long.flop_ratio:,.1f}x fewer FLOPs than recomputing everything.",
         findings=findings, tables=[cache_table, table], model=n.model)

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
-from n00bqa.probes.base import Context, Prediction, Probe, Report, Table
+from n00bqa.probes.base import Context, Prediction, Probe, Report, Table, verdict
 from n00bqa.probes.lib.counting import count_parameters
 
 # A tiny size that every BERT-like config accepts, so building a model takes milliseconds.
@@ -464,7 +464,7 @@ def report(n: Numbers, opts: HfInternalsOptions) -> Report:
     findings = [
         f"AutoModelForMultipleChoice is a lookup table: in transformers {n.version} it maps {n.mc_architectures} "
         f"config classes to a *ForMultipleChoice class (of {n.config_types} model types the library knows). "
-        f"Encoders dominate; {', '.join(n.no_mc_types)} have no multiple-choice class.",
+        f"Of the model types in the table below, {', '.join(n.no_mc_types)} have no multiple-choice class.",
         f"AutoModelForMultipleChoice.from_config(BertConfig(...)) returns a {n.bert_mc_class} and "
         f"from_config(DebertaV2Config(...)) a {n.deberta_mc_class}: the auto class is never instantiated "
         f"itself, it picks the class by type(config) ({n.bert_mc_params:,} and {n.deberta_v2_mc_params:,} "
@@ -472,10 +472,13 @@ def report(n: Numbers, opts: HfInternalsOptions) -> Report:
         f"{cls} inherits, in order: {' → '.join(n.mro_names[1:])}. It is a "
         f"PreTrainedModel and a torch nn.Module; {n.mixins} mixins ({', '.join(n.mixin_names)}) add the rest.",
         f"Its module tree ({n.settings}) has {n.top_level_children} top-level children whose "
-        f"{n.top_level_params_sum:,} parameters are the model's {n.total_params:,}; the multiple-choice head "
+        f"{n.top_level_params_sum:,} parameters "
+        + verdict(abs(n.top_level_params_sum - n.total_params), 0, "do NOT add up to", "add up to", "exact")
+        + f" the model's {n.total_params:,}; the multiple-choice head "
         f"'{n.head_name}' is a {n.head_class} with {n.head_params:,} parameters ({n.head_in} → {n.head_out}: "
         "one score per choice).",
-        *([f"DeBERTa-v3-base's relative attention, as built: no absolute position table "
+        *([f"DeBERTa-v3-base's relative attention, as built: {'an' if d.absolute_position_table else 'no'} "
+           "absolute position table "
            f"(embeddings.position_embeddings {'present' if d.absolute_position_table else 'absent'}); one "
            f"encoder.rel_embeddings table of {d.rel_embeddings_rows} × {d.rel_embeddings_cols} (2 × "
            f"{d.position_buckets} position buckets) that every layer reads; attention terms "
@@ -488,7 +491,9 @@ def report(n: Numbers, opts: HfInternalsOptions) -> Report:
         f"forward takes named inputs ({', '.join(n.input_keys)}, plus **kwargs) and returns a "
         f"{n.output_class}, an OrderedDict whose keys are the strings {n.output_keys_list} (fields "
         f"{n.output_fields}; None fields are dropped). input_ids ({n.io_batch}, {n.io_choices}, {n.io_seq}) gives "
-        f"logits {n.logits_shape}: one score per choice.",
+        f"logits {n.logits_shape}: "
+        + verdict(int(not n.logits_shape_matches), 0, "NOT one score per choice", "one score per choice",
+                  "shape mismatches") + ".",
         f"{cls} is defined at {n.source_relative}:{n.source_line}"
         + (f" (after {n.decorator_lines} decorator line{'s' if n.decorator_lines > 1 else ''})"
            if n.decorator_lines else "")
@@ -513,8 +518,12 @@ def report(n: Numbers, opts: HfInternalsOptions) -> Report:
         f"to config.json's model_type (line {n.autotokenizer_lines['model_type']}). Exceptions: for the "
         f"{n.incorrect_hub_class_types} model types in MODELS_WITH_INCORRECT_HUB_TOKENIZER_CLASS the mapping wins, "
         "and a few named checkpoints and Llama/Mistral tokenizers are special-cased. With both set it returned "
-        f"{both.returned} (tokenizer_config.json's {both.tokenizer_config}, not config.json's "
-        f"{both.config}); with only config.json's it returned {config_only.returned}; with "
+        f"{both.returned} ("
+        + verdict(int(both.returned != both.tokenizer_config), 0,
+                  f"NOT tokenizer_config.json's {both.tokenizer_config}; config.json's: {both.config}",
+                  f"tokenizer_config.json's {both.tokenizer_config}, not config.json's {both.config}",
+                  "returned other than tokenizer_config's")
+        + f"); with only config.json's it returned {config_only.returned}; with "
         f"neither, for model_type {neither.model_type!r}, {neither.returned}.",
         f"AutoTokenizer on the bundled {n.tokenizer_model} returns a {n.tokenizer_class} "
         f"({' → '.join(n.tokenizer_mro[1:])}); a sentence pair becomes a {n.encoding_class}, a dict with "

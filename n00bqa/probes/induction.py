@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from n00bqa.probes.base import Context, Prediction, Probe, Report, Table, check_ranges
+from n00bqa.probes.base import Context, Prediction, Probe, Report, Table, check_ranges, verdict
 
 DROP_THRESHOLD = 1.0  # nats: a second copy at least this much easier than the first counts as a drop
 FIRST_TOKEN_ID = 100  # random tokens are drawn from [100, vocab): above SmolLM2's special tokens
@@ -226,30 +226,33 @@ def measure(opts: Options, ctx: Context) -> Numbers:
 # --- 4. report ----------------------------------------------------------------------------------
 def report(n: Numbers, opts: Options) -> Report:
     t, w = n.trained, n.twin
-    real_drop = t.drop >= n.drop_threshold
-    twin_drop = w.drop >= n.drop_threshold
+    # "at least the threshold" (a drop equal to it counts): the threshold is the value tested against the drop
+    real_drop = verdict(n.drop_threshold, t.drop, "less than", "at least", "drop, nats")
+    twin_drop = verdict(n.drop_threshold, w.drop, "below", "at least", "drop, nats")
+    beats = verdict(n.top_ablation.removed, n.random_removed_max,
+                    "the top heads remove more than every random draw",
+                    "the top heads do NOT remove more than every random draw", "largest random removal")
     k = opts.ablate
     top = n.top_heads[0]
     layers_with_strong = sorted({h.layer for h in n.top_heads[:k]})
     findings = [
         f"On {opts.sequences} sequences of {opts.length} random tokens shown twice, the trained model's "
         f"loss is {t.first_copy:.2f} nats on the first copy (a uniform guess: {t.guess:.2f}) and "
-        f"{t.second_copy:.2f} on the second: a drop of {t.drop:.2f} nats, "
-        + ("at least" if real_drop else "less than")
-        + f" the {n.drop_threshold:g}-nat threshold, so it "
-        + ("copies from the first copy." if real_drop else "does not copy from the first copy."),
+        f"{t.second_copy:.2f} on the second: a drop of {t.drop:.2f} nats, {real_drop} the "
+        f"{n.drop_threshold:g}-nat threshold, so it "
+        + ("copies from the first copy." if real_drop == "at least" else "does not copy from the first copy."),
         f"The random-weight twin (same config) scores {w.first_copy:.2f} and {w.second_copy:.2f}: a drop of "
-        f"{w.drop:.2f} nats, " + ("at least" if twin_drop else "below")
-        + f" the {n.drop_threshold:g}-nat threshold: "
-        + ("random weights copy too." if twin_drop else "random weights do not copy; training made the heads that do."),
+        f"{w.drop:.2f} nats, {twin_drop} the {n.drop_threshold:g}-nat threshold: "
+        + ("random weights copy too." if twin_drop == "at least" else
+           "random weights do not copy; training made the heads that do." if real_drop == "at least" else
+           "random weights do not copy either."),
         f"The best induction head is layer {top.layer} head {top.head}: from each second-copy token it puts "
         f"{top.score:.0%} of its attention on the token after the earlier occurrence (the twin's best head: "
         f"{w.top_score:.1%}). The top {k} heads sit in layers {', '.join(map(str, layers_with_strong))}.",
         f"Zeroing those top {k} of the {n.heads_total} heads removes {n.top_ablation.removed:.0%} of the drop "
         f"(second-copy loss {n.top_ablation.second_copy:.2f}); zeroing {k} random heads removes "
         f"{n.random_removed_mean:.0%} on average over {opts.draws} draws, {n.random_removed_max:.0%} at most: "
-        + ("the top heads remove more than every random draw." if n.top_beats_every_draw
-           else "the top heads do NOT remove more than every random draw."),
+        + f"{beats}.",
     ]
     tables = [
         Table.of("Loss per copy (nats)", {"trained": t, "random twin": w},

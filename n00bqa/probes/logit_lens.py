@@ -18,7 +18,7 @@ from __future__ import annotations
 import statistics
 from dataclasses import dataclass, field
 
-from n00bqa.probes.base import Context, Prediction, Probe, Report, Table, check_ranges
+from n00bqa.probes.base import Context, Prediction, Probe, Report, Table, check_ranges, verdict
 
 FLAT_SHARE = 0.95  # a distribution whose entropy is at least this share of ln(vocab) is flat
 TOLERANCE = 1e-4  # fp32 logits of size ~10-30 recomputed from the same tensors agree to about this
@@ -86,6 +86,7 @@ class Numbers:
     twin_final_entropy: float
     uniform_entropy: float  # ln(vocab)
     flat_share: float  # FLAT_SHARE
+    flat_entropy: float  # flat_share * uniform_entropy: a final entropy at least this is flat
     tolerance: float
     model: str = ""
 
@@ -204,6 +205,7 @@ def measure(opts: Options, ctx: Context) -> Numbers:
         twin_final_entropy=statistics.fmean(twin_entropies),
         uniform_entropy=math.log(config.vocab_size),
         flat_share=FLAT_SHARE,
+        flat_entropy=FLAT_SHARE * math.log(config.vocab_size),
         tolerance=TOLERANCE,
         model=description,
     )
@@ -212,26 +214,30 @@ def measure(opts: Options, ctx: Context) -> Numbers:
 # --- 4. report ----------------------------------------------------------------------------------
 def report(n: Numbers, opts: Options) -> Report:
     half = n.layers // 2
-    equal = max(n.last_layer_max_diff, n.twin_last_layer_max_diff) <= n.tolerance
+    equal = verdict(max(n.last_layer_max_diff, n.twin_last_layer_max_diff), n.tolerance, "does NOT equal", "equals",
+                    "tolerance")
     count = len(n.prompts)
-    flat = n.twin_final_entropy >= n.flat_share * n.uniform_entropy
+    # "flat" at an entropy of at least flat_entropy: the threshold is the value tested against the entropy
+    flat = verdict(n.flat_entropy, n.twin_final_entropy, f"below {n.flat_share:.0%} of uniform ({n.flat_entropy:.2f})",
+                   f"at least {n.flat_share:.0%} of uniform ({n.flat_entropy:.2f})", "flat entropy")
     findings = [
-        "Read through the final norm and the tied head, the residual stream after the last layer "
-        + ("equals" if equal else "does NOT equal")
-        + f" the model's own logits within {n.tolerance:g} (largest difference {n.last_layer_max_diff:.2g}; "
-        f"twin {n.twin_last_layer_max_diff:.2g}): the lens is the model's own last step.",
-        f"On {count} prompts, the trained model ({n.model}) first ranks its eventual next token top-1 at layer "
+        f"Read through the final norm and the tied head, the residual stream after the last layer {equal} the "
+        f"model's own logits within {n.tolerance:g} (largest difference {n.last_layer_max_diff:.2g}; "
+        f"twin {n.twin_last_layer_max_diff:.2g})"
+        + (": the lens is the model's own last step." if equal == "equals" else
+           ": so the lens is NOT exactly the model's own last step."),
+        f"On {count} prompt{'s' if count > 1 else ''}, the trained model ({n.model}) first ranks its eventual next token top-1 at layer "
         f"{n.median_first_top1:g} of {n.layers} (median; layer 0 is the embedding). Halfway, at layer {half}, "
         f"the lens is still {n.halfway_kl:.2f} nats (mean KL) from the final distribution, and the eventual "
         f"token's median rank is {n.by_layer[half].median_rank:g}.",
         f"The random-weight twin's final distribution has an entropy of {n.twin_final_entropy:.2f} nats (a "
         f"uniform one: {n.uniform_entropy:.2f}; the trained model's: {n.final_entropy:.2f}), "
-        + (f"at least {n.flat_share:.0%} of uniform: flat, so its small KL at layer {half} "
+        + (f"{flat}: flat, so its small KL at layer {half} "
            f"({n.twin_halfway_kl:.2f} nats) says only that flat stays flat; "
-           if flat else f"below {n.flat_share:.0%} of uniform: NOT flat; ")
+           if flat.startswith("at least") else f"{flat}: NOT flat; ")
         + f"its arbitrary top token is top-1 from layer {n.twin_median_first_top1:g} (median).",
     ]
-    shown = sorted({0, 1, *range(2, n.layers + 1, 2), n.layers})
+    shown = sorted({0, 1, half, *range(2, n.layers + 1, 2), n.layers})  # half: the finding's halfway layer
     tables = [
         Table.of("Per prompt", n.prompts,
                  {"prompt": "prompt", "next token": lambda _, r: repr(r.eventual),
@@ -244,8 +250,7 @@ def report(n: Numbers, opts: Options) -> Report:
     ]
     return Report(
         summary=f"The next token becomes top-1 at layer {n.median_first_top1:g} of {n.layers} (median over "
-                f"{count} prompts); the lens at the last layer "
-                + ("is" if equal else "is NOT") + " the model's own logits.",
+                f"{count} prompts); the lens at the last layer {equal} the model's own logits.",
         findings=findings,
         tables=tables,
         model=n.model,

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from n00bqa.errors import ProbeError
-from n00bqa.probes.base import Context, Prediction, Probe, Report, Table, check_ranges
+from n00bqa.probes.base import Context, Prediction, Probe, Report, Table, check_ranges, verdict
 
 TEXT = "The cat sat on the mat, and the dog slept by the warm fire."
 TOLERANCE = 1e-6  # float32: the aux loss by hand and transformers' agree to rounding
@@ -233,20 +233,30 @@ def mixtral_8x7b() -> dict[str, int]:
 def report(n: Numbers, opts: Options) -> Report:
     layers = list(n.load)
     per_expert = 3 * opts.hidden * opts.intermediate
-    same = n.expert_params_touched_min == n.expert_params_touched_max
-    aux_equal = n.aux_loss_diff <= n.tolerance
+    sums = verdict(n.top_k_weight_sum_max_dev, n.tolerance, "do NOT sum to 1", "sum to 1", "tolerance")
+    same = verdict(n.expert_params_touched_max - n.expert_params_touched_min, 0,
+                   f"from {n.expert_params_touched_min:,} to {n.expert_params_touched_max:,}", "every token the same",
+                   "exact")
+    off_formula = max(abs(n.expert_params_touched_min - n.expert_params_formula),
+                      abs(n.expert_params_touched_max - n.expert_params_formula))
+    touched_equal = verdict(off_formula, 0, "NOT equal", "equal", "exact")
+    aux_equal = verdict(n.aux_loss_diff, n.tolerance, "NOT equal", "equal", "tolerance")
     big = n.mixtral_8x7b
+    big_equal = verdict(abs(big["active_formula"] - big["active_counted"]), 0, "NOT equal", "equal", "exact")
+    touched = n.experts_touched_per_token_per_layer
+    slices = (f"{touched} expert{'s' if touched > 1 else ''}' weights" if touched > 0 else
+              "a number of experts' weights that differs between tokens")
     findings = [
         f"Each of the {n.tokens} tokens goes to {n.router_topk} of the {opts.experts} experts in every layer (the fewest "
         f"distinct experts any token got is {n.distinct_experts_min}); the router rescales its {n.router_topk} largest "
-        f"probabilities, so a token's weights sum to 1 (largest deviation {n.top_k_weight_sum_max_dev:.2g}).",
+        f"probabilities, so a token's weights {sums} (largest deviation {n.top_k_weight_sum_max_dev:.2g}, tolerance "
+        f"{n.tolerance:g}).",
         f"Backpropagating one token's output through a layer's experts gives a non-zero gradient in "
-        f"{n.experts_touched_per_token_per_layer} expert{'s' if n.experts_touched_per_token_per_layer > 1 else ''}' "
-        f"weights, and in no others. Summed over the {opts.layers} "
+        f"{slices}, and in no others. Summed over the {opts.layers} "
         f"layers, a token touches {n.expert_params_touched_per_token:,} expert parameters "
-        f"({'every token the same' if same else f'from {n.expert_params_touched_min:,} to {n.expert_params_touched_max:,}'}); "
+        f"({same}); "
         f"the formula layers x k x 3 x hidden x intermediate gives {n.expert_params_formula:,}: "
-        f"{'equal' if n.touched_equals_formula else 'NOT equal'}. The model holds {n.expert_params_all:,} expert "
+        f"{touched_equal}. The model holds {n.expert_params_all:,} expert "
         f"parameters, so a token touches {100 * n.touched_fraction:.0f}% of them.",
         f"Active parameters (everything but the idle experts): {n.active_params_measured:,} measured, "
         f"{n.active_params_formula:,} by formula, out of {n.total_params:,}.",
@@ -256,12 +266,12 @@ def report(n: Numbers, opts: Options) -> Report:
         "to even it out.",
         f"That loss, experts x sum over experts of (share of picks) x (mean router probability), is "
         f"{n.aux_loss_by_hand:.6f} by hand and {n.aux_loss_transformers:.6f} from transformers: "
-        f"{'equal' if aux_equal else 'NOT equal'} within {n.tolerance:g} (difference {n.aux_loss_diff:.2g}). "
+        f"{aux_equal} within {n.tolerance:g} (difference {n.aux_loss_diff:.2g}). "
         f"Perfectly even routing would give {n.aux_loss_balanced:g}.",
         f"At Mixtral-8x7B's size ({big['moe_layers']} MoE layers, {big['experts']} experts of {big['expert_params']:,} "
         f"parameters, top-{big['top_k']}), a token touches {big['expert_params_per_token']:,} expert parameters, and "
         f"{big['active_formula']:,} in all by the same formula; counted from the built model: {big['active_counted']:,}"
-        f" ({'equal' if big['active_formula'] == big['active_counted'] else 'NOT equal'}).",
+        f" ({big_equal}).",
     ]
     routing = Table(f"Routing of the first {len(n.routing_rows)} tokens: expert:weight per layer",
                     ["token", *layers], n.routing_rows,
@@ -279,7 +289,7 @@ def report(n: Numbers, opts: Options) -> Report:
     return Report(
         summary=f"A tiny Mixtral ({opts.layers} layers, {opts.experts} experts, top-{opts.top_k}) routes each token to "
                 f"{n.router_topk} experts; the gradient of one token's output reaches {n.expert_params_touched_per_token:,} "
-                "expert weights, the active-parameter formula.",
+                f"expert weights, {touched_equal} to the active-parameter formula.",
         findings=findings, tables=[routing, load, params], model="tiny MixtralForCausalLM (random weights)")
 
 

@@ -30,7 +30,8 @@ from importlib.resources import files
 
 from n00bqa.errors import ProbeError
 from n00bqa.probes.lib.models import GPTShape
-from n00bqa.probes.base import Context, Prediction, Probe, Report, Table, check_heads_divide, check_ranges
+from n00bqa.probes.base import (Context, Prediction, Probe, Report, Table, check_heads_divide, check_ranges,
+                                verdict)
 
 TEXT_FILE = "data/nanogpt_text.txt"
 TRAIN_FRACTION = 0.9  # nanoGPT's data/shakespeare_char/prepare.py keeps the first 90 % for training
@@ -153,6 +154,7 @@ class Numbers:
     final_train_loss: float
     final_val_loss: float
     val_below_floor: float  # val_floor - final val loss
+    val_below_floor_se: float | None  # val_below_floor in standard errors (None: no standard error)
     params: int  # unique parameters of our model
     params_formula: int
     non_embedding_params: int  # what nanoGPT would print (wpe left out)
@@ -307,7 +309,7 @@ def measure(opts: Options, ctx: Context) -> Numbers:
         initial_loss_expected=ln_vocab + init_logit_std ** 2 / 2, init_tolerance=INIT_TOLERANCE,
         unigram_entropy=unigram, unigram_train_on_val=train_on_val, val_floor=floor, val_loss_se=val_se,
         char_counts=char_counts, final_train_loss=final.train, final_val_loss=final.val,
-        val_below_floor=floor - final.val,
+        val_below_floor=floor - final.val, val_below_floor_se=(floor - final.val) / val_se if val_se else None,
         params=model.get_num_params(non_embedding=False), params_formula=params_closed_form(config),
         non_embedding_params=model.get_num_params(),
         train_seconds=round(train_seconds, 2), tokens_per_second=round(tokens_per_step * opts.steps / train_seconds),
@@ -335,48 +337,55 @@ def loss_plot(curve: list[LossPoint]) -> str:
     return "\n".join(line.rstrip() for line in text.splitlines())
 
 
-def _context_sentence(n: Numbers, learned: bool) -> str:
+def _context_sentence(n: Numbers) -> str:
     """The verdict on context, with the two context-free baselines scored on held-out text."""
-    se = ("one eval batch gives no standard error, so no claim is made; raise --eval-batches" if n.val_loss_se is None
-          else f"standard error {n.val_loss_se:.4f} over the eval batches")
+    side = verdict(n.final_val_loss, n.val_floor, "above", "below", "context-free floor")
     baselines = (f"A model that ignores context scores, on the same held-out characters, at best their own unigram "
                  f"entropy {n.val_floor:.4f} (the training frequencies alone score {n.unigram_train_on_val:.4f} on the "
-                 f"held-out text); the loss is {abs(n.val_below_floor):.4f} nats "
-                 f"{'below' if n.val_below_floor > 0 else 'above'} that floor ({se}). ")
-    if learned:
-        return baselines + (f"More than {CONTEXT_SE:g} standard errors below it, so the model uses the characters "
-                            "before each one.")
-    return baselines + (f"That is NOT {CONTEXT_SE:g} standard errors below it: no context-free model is ruled out, "
-                        "so the run does not show the model using context; train longer (--steps).")
+                 f"held-out text); the loss is {abs(n.val_below_floor):.4f} nats {side} that floor")
+    if n.val_below_floor_se is None:
+        return baselines + " (one eval batch gives no standard error, so no claim is made; raise --eval-batches)."
+    baselines += (f" (standard error {n.val_loss_se:.4f} over the eval batches, so {abs(n.val_below_floor_se):.1f} "
+                  f"standard errors {side} it). ")
+    learned = verdict(n.val_below_floor_se, CONTEXT_SE, f"More than {CONTEXT_SE:g} standard errors below it",
+                      f"That is NOT more than {CONTEXT_SE:g} standard errors below it", "standard errors")
+    if n.val_below_floor_se > CONTEXT_SE:
+        return baselines + f"{learned}, so the model uses the characters before each one."
+    return baselines + (f"{learned}: no context-free model is ruled out, so the run does not show the model using "
+                        "context; train longer (--steps).")
 
 
 def report(n: Numbers, opts: Options) -> Report:
-    near = near_ln_vocab(n.initial_loss, n.ln_vocab, n.init_tolerance)
-    learned = uses_context(n.final_val_loss, n.val_floor, n.val_loss_se)
+    near = verdict(abs(n.initial_minus_ln_vocab), n.init_tolerance, "NOT within", "within", "init tolerance")
+    below = verdict(n.unigram_entropy, n.ln_vocab, "NOT below ln V", "below ln V", "ln V")
+    same = verdict(abs(n.params - n.params_formula), 0, "NOT equal", "equal", "exact")
     sc, g2 = n.shakespeare_char, n.gpt2
+    published = verdict(abs(g2["params"] - g2["published_params"]), 0, "NOT equal to", "equal to", "exact")
     top, rare = n.char_counts[0], n.char_counts[-1]
     findings = [
         f"The text is our own corpus notes, shipped with n00bqa: {n.text_chars:,} characters, {n.vocab_size} "
         f"distinct ones (the vocabulary V), the first {n.train_chars:,} for training and the last "
         f"{n.val_chars:,} held out for validation.",
         f"At step 0 the loss is {n.initial_loss:.4f} against ln V = ln {n.vocab_size} = {n.ln_vocab:.4f}: "
-        f"{'within' if near else 'NOT within'} the tolerance {n.init_tolerance} (difference "
+        f"{near} the tolerance {n.init_tolerance} (difference "
         f"{n.initial_minus_ln_vocab:+.4f}). Why: the output layer is the token table itself (tied), "
         f"initialised with std {n.init_std}, and ln_f hands it unit-variance vectors, so each logit has std "
         f"about {n.init_std}·√{opts.n_embd} = {n.init_logit_std_predicted:.3f} (measured "
-        f"{n.init_logit_std:.3f}); the "
-        f"softmax is almost flat and every character gets p ≈ 1/V. Logits that spread adds only std²/2, "
-        f"predicting {n.initial_loss_expected:.4f}.",
+        f"{n.init_logit_std:.3f}). Logits that spread add about std²/2 to ln V, predicting "
+        f"{n.initial_loss_expected:.4f}"
+        + (": the softmax is almost flat, every character gets p ≈ 1/V." if near == "within" else
+           ": at this width the softmax is NOT almost flat."),
         f"A model that ignores context and knows only how often each character occurs scores, on the training "
-        f"text, its unigram entropy, {n.unigram_entropy:.4f} nats: below ln V because characters are not equally common "
+        f"text, its unigram entropy, {n.unigram_entropy:.4f} nats: {below} = {n.ln_vocab:.4f} "
+        f"because characters are not equally common "
         f"(the most frequent, {top.char}, is {top.share:.1%} of the training text; the rarest, {rare.char}, "
         f"occurs {rare.count} times).",
         f"After {opts.steps} AdamW steps of {n.tokens_per_step:,} characters ({opts.batch_size} sequences of "
         f"{opts.block_size}) in {n.train_seconds:.1f} s ({n.tokens_per_second:,.0f} characters/s on this CPU), "
         f"the held-out loss is {n.final_val_loss:.4f} (train {n.final_train_loss:.4f}). "
-        + _context_sentence(n, learned),
+        + _context_sentence(n),
         f"Our GPT has {n.params:,} parameters; the closed form under the configurations table gives "
-        f"{n.params_formula:,} ({'equal' if n.params == n.params_formula else 'NOT equal'}), the tied "
+        f"{n.params_formula:,} ({same}), the tied "
         f"table counted once. nanoGPT would print get_num_params() = {n.non_embedding_params:,}: it leaves "
         f"out the position table but keeps the token table, which is also the output layer.",
         f"nanoGPT's shakespeare_char configuration, built with this same code on the meta device: "
@@ -386,7 +395,7 @@ def report(n: Numbers, opts: Options) -> Report:
         f"A100, and {sc['published_cpu_val_loss']} for its cut-down CPU run: the loss a longer, larger run "
         f"reaches on Shakespeare, not a target for this small run on different text.",
         f"GPT-2 small through the same code: {g2['params']:,} parameters, "
-        f"{'equal to' if g2['params'] == g2['published_params'] else 'NOT equal to'} the published "
+        f"{published} the published "
         f"{g2['published_params']:,}; with nanoGPT's vocabulary padded to {g2['padded_vocab_size']:,} its start-up "
         f"line shows {g2['padded_non_embedding_params'] / 1e6:.2f}M.",
     ]
@@ -416,8 +425,8 @@ def report(n: Numbers, opts: Options) -> Report:
         tables.append(Table(f"Generated sample ({len(n.sample)} characters, temperature {opts.temperature})",
                             ["text"], [[line] for line in lines]))
     return Report(
-        summary=(f"A {n.params:,}-parameter GPT written like nanoGPT starts at loss {n.initial_loss:.3f} ≈ ln "
-                 f"{n.vocab_size} = {n.ln_vocab:.3f} and reaches {n.final_val_loss:.3f} held out in "
+        summary=(f"A {n.params:,}-parameter GPT written like nanoGPT starts at loss {n.initial_loss:.3f} (ln "
+                 f"{n.vocab_size} = {n.ln_vocab:.3f}) and reaches {n.final_val_loss:.3f} held out in "
                  f"{n.train_seconds:.1f} s, against {n.val_floor:.3f} for character frequencies alone on the same "
                  "held-out characters."),
         findings=findings,

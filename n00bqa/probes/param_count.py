@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from n00bqa.probes.base import Context, Prediction, Probe, Report, Table
+from n00bqa.probes.base import Context, Prediction, Probe, Report, Table, verdict
 from n00bqa.probes.lib.counting import COMPONENTS
 
 BUNDLED = "all-MiniLM-L6-v2"
@@ -216,8 +216,9 @@ def report(numbers: Numbers, opts: Options) -> Report:
             sentence += (f" Its model card gives {backbone_m}M backbone + {embedding_m}M embedding parameters; "
                          f"measured: {c.total - c.token_table:,} outside the token table + {c.token_table:,} in it.")
         if name in PUBLISHED:
-            verdict = "matches" if PUBLISHED[name] == c.total else f"differs by {c.total - PUBLISHED[name]:+,} from"
-            sentence += f" The count {verdict} the published {PUBLISHED[name]:,}."
+            word = verdict(abs(c.total - PUBLISHED[name]), 0, f"differs by {c.total - PUBLISHED[name]:+,} from", "matches",
+                           "exact")
+            sentence += f" The count {word} the published {PUBLISHED[name]:,}."
         findings.append(sentence)
         if c.tied:
             groups = "; ".join(" = ".join(names) for names in c.tied)
@@ -230,8 +231,10 @@ def report(numbers: Numbers, opts: Options) -> Report:
         if f is not None and name == SMOLLM2:
             findings.append(
                 f"{name} from its config alone: V x h (the token table, tied to the LM head, so once) + layers x "
-                f"(q, k, v, o, the gated MLP, 2 norms) + the final norm = {f.total:,}"
-                f"{', the count above' if f.total == c.total else f', against {c.total:,} counted'}. The table "
+                f"(q, k, v, o, the gated MLP, 2 norms) + the final norm = {f.total:,}, "
+                + verdict(abs(f.total - c.total), 0, f"NOT the count above ({c.total:,} counted)", "the count above",
+                          "exact")
+                + f". The table "
                 f"holds {f.table:,} ({100 * f.table_share:.1f}%): a small model's vocabulary weighs. GQA: "
                 f"{f.heads} query heads share {f.kv_heads} K/V heads, so k_proj and v_proj hold {f.kv_projections:,}"
                 f" parameters, not the {f.kv_projections_if_mha:,} of one K/V per head.")
@@ -286,7 +289,8 @@ def report(numbers: Numbers, opts: Options) -> Report:
 def _cross_check_sentence(name: str, total: int, c: Checkpoint) -> str:
     parts = [f"{name}: the checkpoint header ({', '.join(c.files)}) lists {c.tensors} tensors holding "
              f"{c.numbers:,} numbers; the model's own parameters among them add up to {c.params:,}"]
-    parts[-1] += ", which matches the count" if c.params == total else f", against {total:,} counted"
+    parts[-1] += ", " + verdict(abs(c.params - total), 0, f"which does NOT match the {total:,} counted",
+                                "which matches the count", "exact")
     if c.only_stored:
         parts.append(f"stored but not a parameter: {', '.join(c.only_stored[:4])}"
                      + (" ..." if len(c.only_stored) > 4 else "") + " (e.g. a buffer saved with the weights)")

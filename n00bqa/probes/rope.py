@@ -18,8 +18,9 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from n00bqa.probes.base import Context, Prediction, Probe, Report, Table, check_ranges
+from n00bqa.probes.base import Context, Prediction, Probe, Report, Table, check_ranges, verdict
 
+FREQUENCY_TOLERANCE = 1e-6  # relative: the model keeps inv_freq in fp32, ~6e-8 from float64
 TOLERANCE = 1e-9  # float64 relative: the angles p x f_i lose ~1e-16 x p of their value in rounding
 SENTENCE = ("A rotary embedding turns each pair of numbers in a query or a key by an angle that grows with "
             "the token's position, so two tokens meet at an angle set by their distance. ")
@@ -67,6 +68,7 @@ class Numbers:
     both_shifted_max_rel_change: float  # max |S(p + o, p + o) - S(p, p)| / score_scale
     keys_shifted_max_rel_change: float  # max |S(p, p + o) - S(p, p)| / score_scale
     tolerance: float
+    frequency_tolerance: float  # FREQUENCY_TOLERANCE
     frequencies_match: bool
     norms_kept: bool
     both_shift_unchanged: bool
@@ -155,8 +157,8 @@ def measure(opts: Options, ctx: Context) -> Numbers:
         frequency_max_rel_diff=frequency_diff,
         cos_max_abs_diff=(our_cos - model_cos[0].double()).abs().max().item(),
         norm_max_rel_change=norm_change, score_scale=scale, both_shifted_max_rel_change=both_change,
-        keys_shifted_max_rel_change=keys_change, tolerance=TOLERANCE,
-        frequencies_match=frequency_diff <= 1e-6,  # the model keeps inv_freq in fp32: ~6e-8 relative
+        keys_shifted_max_rel_change=keys_change, tolerance=TOLERANCE, frequency_tolerance=FREQUENCY_TOLERANCE,
+        frequencies_match=frequency_diff <= FREQUENCY_TOLERANCE,
         norms_kept=norm_change <= TOLERANCE, both_shift_unchanged=both_change <= TOLERANCE,
         keys_shift_changes=keys_change > TOLERANCE,
         pairs={i: Pair(frequency[i].item(), 2 * math.pi / frequency[i].item()) for i in shown},
@@ -166,25 +168,28 @@ def measure(opts: Options, ctx: Context) -> Numbers:
 # --- 4. report ----------------------------------------------------------------------------------
 def report(n: Numbers, opts: Options) -> Report:
     slow, fast = n.pairs[max(n.pairs)], n.pairs[0]
-    match = "match" if n.frequencies_match else "do NOT match"
-    kept = "keeps" if n.norms_kept else "does NOT keep"
-    same = "unchanged" if n.both_shift_unchanged else "CHANGED"
-    changes = "changes them" if n.keys_shift_changes else "does NOT change them"
+    match = verdict(n.frequency_max_rel_diff, n.frequency_tolerance, "do NOT match", "match", "frequency tolerance")
+    kept = verdict(n.norm_max_rel_change, n.tolerance, "does NOT keep", "keeps", "tolerance")
+    same = verdict(n.both_shifted_max_rel_change, n.tolerance, "CHANGED", "unchanged", "tolerance")
+    changes = verdict(n.keys_shifted_max_rel_change, n.tolerance, "changes them", "does NOT change them", "tolerance")
     findings = [
         f"Measured on {n.model}: layer 0's queries ({n.heads} heads) and keys ({n.kv_heads} K/V heads, "
         f"each shared by {n.heads // n.kv_heads} query heads) of {n.tokens} tokens, rotated by hand in float64.",
         f"Each head's {n.head_dim} numbers form {n.pairs_per_head} pairs; pair i turns by f_i = theta^(-2i/"
         f"{n.head_dim}) per token with theta = {n.theta:,.0f}: from {fast.frequency:g} radian per token (a full "
         f"turn every {fast.period:.2f} tokens) down to {slow.frequency:.3g} (every {slow.period:,.0f} tokens). "
-        f"These {match} the model's own inv_freq (largest relative difference {n.frequency_max_rel_diff:.2g}); our "
+        f"These {match} the model's own inv_freq (largest relative difference {n.frequency_max_rel_diff:.2g}, "
+        f"tolerance {n.frequency_tolerance:g}: it keeps them in fp32); our "
         f"cos differs from its rotary embedding's by at most {n.cos_max_abs_diff:.2g} (it computes in fp32).",
         f"The rotation {kept} every vector's length: the largest relative change of a norm is "
         f"{n.norm_max_rel_change:.2g} (tolerance {n.tolerance:g}).",
         f"Shifting every query and key by {opts.offset:,} positions leaves all {n.heads} x {n.tokens} x {n.tokens} "
         f"scores {same}: the largest change is {n.both_shifted_max_rel_change:.2g} of the largest score "
-        f"({n.score_scale:.3g}), against a tolerance of {n.tolerance:g}. Only the distance counts.",
+        f"({n.score_scale:.3g}), against a tolerance of {n.tolerance:g}"
+        + (". Only the distance counts." if same == "unchanged" else "."),
         f"Shifting the keys alone by {opts.offset:,} {changes}: the largest change is "
-        f"{n.keys_shifted_max_rel_change:.2g} of the largest score, since every distance moved by {opts.offset:,}.",
+        f"{n.keys_shifted_max_rel_change:.2g} of the largest score (tolerance {n.tolerance:g}), every distance "
+        f"having moved by {opts.offset:,}.",
     ]
     table = Table.of(f"A few of the {n.pairs_per_head} rotation frequencies (theta = {n.theta:,.0f})", n.pairs,
                      {"pair i": "key", "f_i rad/token": lambda _, p: float(f"{p.frequency:.3g}"),
@@ -192,8 +197,8 @@ def report(n: Numbers, opts: Options) -> Report:
                      note="f_i = theta^(-2i/d): fast pairs tell neighbours apart, slow ones barely turn over "
                           "the whole context.")
     return Report(
-        summary=f"RoPE turns {n.pairs_per_head} pairs of each query and key by position x f_i; lengths are "
-                f"{'kept' if n.norms_kept else 'NOT kept'} and a shared shift leaves scores {same}.",
+        summary=f"RoPE turns {n.pairs_per_head} pairs of each query and key by position x f_i; the rotation {kept} "
+                f"lengths and a shared shift leaves scores {same}.",
         findings=findings, tables=[table], model=n.model)
 
 

@@ -19,7 +19,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from n00bqa.probes.base import Context, Prediction, Probe, Report, Table, check_ranges
+from n00bqa.probes.base import Context, Prediction, Probe, Report, Table, check_ranges, verdict
 
 PROMPT = "Once upon a time, in a small village by the sea, there lived a"
 TEMPERATURES = (0.25, 0.5, 1.0, 2.0, 4.0)
@@ -197,10 +197,20 @@ def measure(opts: Options, ctx: Context) -> Numbers:
 
 
 # --- 4. report ----------------------------------------------------------------------------------
+def against_t1(a: AtTemperature, one: AtTemperature) -> str:
+    """'sharper' or 'flatter' than T = 1 when the entropy and the top-1 probability agree, else 'mixed':
+    two verdicts, each against T = 1's value (strictly: an equal entropy and top-1 come out mixed)."""
+    by_entropy = verdict(a.entropy, one.entropy, "flatter", "sharper", "entropy at T = 1")
+    by_top1 = verdict(a.top1_probability, one.top1_probability, "sharper", "flatter", "top-1 p at T = 1")
+    return by_entropy if by_entropy == by_top1 else "mixed"
+
+
 def report(n: Numbers, opts: Options) -> Report:
     t = n.temperatures
     one = t["1"]
-    cold, hot = t[f"{min(TEMPERATURES):g}"], t[f"{max(TEMPERATURES):g}"]
+    words = {key: "as trained" if key == "1" else against_t1(a, one) for key, a in t.items()}
+    cold_key, hot_key = f"{min(TEMPERATURES):g}", f"{max(TEMPERATURES):g}"
+    cold, hot = t[cold_key], t[hot_key]
     best = n.top[0]
     findings = [
         f"Measured on {n.model}, for the prompt {PROMPT!r} ({n.prompt_tokens} tokens): the last hidden state "
@@ -208,13 +218,14 @@ def report(n: Numbers, opts: Options) -> Report:
         f"At T = 1 (the distribution as trained) the top token {best.token} has probability "
         f"{one.top1_probability:.3f}, the entropy is {one.entropy:.2f} nats (a uniform guess over the vocabulary: "
         f"{n.max_entropy:.2f}), and {one.tokens_for_90_percent:,} tokens hold {n.mass_share:.0%} of the mass.",
-        f"At T = {min(TEMPERATURES):g} the distribution is {cold.word} than at T = 1: entropy {cold.entropy:.2f} "
-        f"nats, top-1 {cold.top1_probability:.3f}. At T = {max(TEMPERATURES):g} it is {hot.word}: entropy "
+        f"At T = {min(TEMPERATURES):g} the distribution is {words[cold_key]} than at T = 1: entropy "
+        f"{cold.entropy:.2f} nats, top-1 {cold.top1_probability:.3f}. At T = {max(TEMPERATURES):g} it is "
+        f"{words[hot_key]}: entropy "
         f"{hot.entropy:.2f} nats, top-1 {hot.top1_probability:.3f}, {hot.tokens_for_90_percent:,} tokens for "
         f"{n.mass_share:.0%}.",
         f"Top-k with k = {opts.top_k:,} keeps {100 * n.top_k_mass:.1f}% of the mass at T = 1; top-p with "
-        f"p = {opts.top_p:g} keeps {n.top_p_tokens:,} tokens ({100 * n.top_p_mass:.1f}% of the mass): the "
-        f"nucleus is as wide as the model is unsure.",
+        f"p = {opts.top_p:g} keeps {n.top_p_tokens:,} tokens ({100 * n.top_p_mass:.1f}% of the mass): top-k's "
+        f"count is fixed, top-p's is read off this prompt's distribution.",
         f"Among {opts.samples} samples of {opts.new_tokens} tokens: greedy gives {n.rules['greedy'].distinct} "
         f"distinct continuation(s), T = 0.5 gives {n.rules['T=0.5'].distinct}, T = 1 gives {n.rules['T=1'].distinct}, "
         f"top-k {n.rules['top-k'].distinct} and top-p {n.rules['top-p'].distinct}.",
@@ -222,15 +233,15 @@ def report(n: Numbers, opts: Options) -> Report:
     temps = Table.of("The next-token distribution against temperature", t,
                      {"T": "key", "entropy nats": lambda _, a: round(a.entropy, 2),
                       "top-1 p": lambda _, a: round(a.top1_probability, 3),
-                      "tokens for 90%": "tokens_for_90_percent", "vs T = 1": "word"},
+                      "tokens for 90%": "tokens_for_90_percent", "vs T = 1": lambda key, _: words[key]},
                      note="sharper: lower entropy and a likelier top token than at T = 1; flatter: the opposite.")
     top = Table.of("The five likeliest next tokens at T = 1", n.top,
                    {"token": "token", "p": lambda _, c: round(c.probability, 4)})
     rules = Table.of(f"{opts.samples} continuations under each rule", n.rules,
                      {"rule": "key", "distinct": "distinct", "first sample": "example"})
     return Report(
-        summary=f"softmax(logits / T): T = {min(TEMPERATURES):g} is {cold.word}, T = {max(TEMPERATURES):g} "
-                f"{hot.word}; top-p {opts.top_p:g} keeps {n.top_p_tokens:,} of {n.vocab:,} tokens for this prompt.",
+        summary=f"softmax(logits / T): T = {min(TEMPERATURES):g} is {words[cold_key]}, T = {max(TEMPERATURES):g} "
+                f"{words[hot_key]}; top-p {opts.top_p:g} keeps {n.top_p_tokens:,} of {n.vocab:,} tokens for this prompt.",
         findings=findings, tables=[temps, top, rules], model=n.model)
 
 

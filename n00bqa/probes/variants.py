@@ -28,9 +28,10 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from n00bqa.errors import ProbeError
-from n00bqa.probes.base import Context, Prediction, Probe, Report, Table
+from n00bqa.probes.base import Context, Prediction, Probe, Report, Table, verdict
 from n00bqa.probes.lib.counting import count_parameters, stored_buffers, tied_groups
 
+ROUNDING_TOLERANCE = 1e-12  # relative: a rounded count "rounds to" a figure read as a float (7.07 * 1e9)
 FP8_BLOCK = 128  # DeepSeek-V3's FP8 checkpoint: one float32 scale per 128 x 128 block of a matrix
 
 
@@ -242,6 +243,11 @@ def round_to_figure(value: int, digits: int, up: bool = False) -> float:
     return float((math.ceil(value / step) if up else round(value / step)) * step)
 
 
+def figure_gap(rounded: float, published: float) -> float:
+    """How far the count at the figure's digits is from the figure, relative (0: it rounds to it)."""
+    return abs(rounded - published) / published
+
+
 def compare(counted: int, label: str, source: str, terms: dict[str, int], facts: dict[str, int],
             up: bool = False) -> Comparison:
     published, digits = parse_figure(label)
@@ -251,7 +257,7 @@ def compare(counted: int, label: str, source: str, terms: dict[str, int], facts:
     return Comparison(counted=counted, published=published, gap=round(counted - published),
                       gap_percent=100 * (counted - published) / published, terms=terms, adjusted=adjusted,
                       adjusted_rounded=rounded, nearest_rounded=nearest, digits=digits,
-                      explained=math.isclose(rounded, published, rel_tol=1e-12), facts=facts, label=label,
+                      explained=figure_gap(rounded, published) <= ROUNDING_TOLERANCE, facts=facts, label=label,
                       source=source, rounding="exact" if digits == 0 else ("up" if up else "nearest"))
 
 
@@ -405,26 +411,40 @@ LEADS = {
 }
 
 
-def explain(name: str, what: str, c: Comparison) -> str:
-    """One comparison in words: the count, the figure, the computed terms, and the verdict's test."""
-    side = "above" if c.gap > 0 else "below"
+def explained_word(c: Comparison) -> str:
+    """The verdict on one comparison: the count (with its terms) at the figure's digits against the
+    figure, exact when the figure is an exact number. Recorded through `verdict`."""
+    gap = figure_gap(c.adjusted_rounded, c.published)
+    if c.rounding == "exact":
+        return verdict(abs(c.adjusted - c.published), 0, "NOT equal to", "equal to", "exact")
+    if c.rounding == "up":
+        return verdict(gap, ROUNDING_TOLERANCE, "is NOT the count rounded up", "is the count rounded up",
+                       "relative gap at the figure's digits")
+    return verdict(gap, ROUNDING_TOLERANCE, "does NOT round to", "rounds to", "relative gap at the figure's digits")
+
+
+def explain(name: str, what: str, c: Comparison, word: str) -> str:
+    """One comparison in words: the count, the figure, the computed terms, and the verdict `word`
+    (explained_word's) with the numbers it compared."""
+    def side() -> str:  # worded only where the gap is printed (a recorded verdict must be shown)
+        return verdict(c.counted, c.published, "above", "below", "published figure")
+
     lead = LEADS[what].format(name=name, counted=c.counted, label=c.label, source=c.source)
     if not c.terms and c.rounding == "exact":
-        return lead + (": equal." if c.explained else f": NOT explained, {abs(c.gap):,} {side} it.")
+        return lead + (f": {word} it." if word == "equal to" else f": {word} it, {abs(c.gap):,} {side()} it.")
     sentence = lead + "."
     if c.terms:
-        sentence += (f" The count is {abs(c.gap):,} {side} it: " + "; ".join(TERM_TEXT[k](v, c) for k, v in c.terms.items())
+        sentence += (f" The count is {abs(c.gap):,} {side()} it: " + "; ".join(TERM_TEXT[k](v, c) for k, v in c.terms.items())
                      + f". With {'it' if len(c.terms) == 1 else 'them'} the count is {c.adjusted:,}")
     else:
         sentence += f" The count is {c.gap_percent:+.3g}% off"
     if c.rounding == "exact":
-        return sentence + (", equal to the figure." if c.explained else ", still NOT equal to the figure.")
-    if c.rounding == "up":
-        return sentence + (f"; {c.label} is the count rounded up to {c.digits} digits ({billions(c.adjusted_rounded)}; "
-                           f"to the nearest it is {billions(c.nearest_rounded)}).")
-    verdict = "rounds to" if c.explained else "does NOT round to"
+        return sentence + f", {word} the figure."
     digits = f"{c.digits} digit{'s' if c.digits > 1 else ''}"
-    return sentence + f", and it {verdict} {c.label} at the {digits} the figure shows."
+    if c.rounding == "up":
+        return sentence + (f"; {c.label} {word} to {digits} ({billions(c.adjusted_rounded)}; "
+                           f"to the nearest it is {billions(c.nearest_rounded)}).")
+    return sentence + f", and it {word} {c.label} at the {digits} the figure shows ({billions(c.adjusted_rounded)})."
 
 
 def report(n: Numbers, opts: Options) -> Report:
@@ -436,21 +456,25 @@ def report(n: Numbers, opts: Options) -> Report:
     short = {"padded_vocab": "padded vocab", "no_output_head": "no LM head", "no_input_table": "no input table",
              "mtp_module": "MTP", "mtp_shared_copies": "MTP", "router_bias_buffers": "buffers",
              "fp8_block_scales": "scales"}
+    unexplained = 0
     for name, m in n.items():
         for what, c in m.comparisons.items():
+            word = explained_word(c)
+            unexplained += "NOT" in word
             label = "rounded up" if c.rounding == "up" else \
                 " + ".join(dict.fromkeys(short[k] for k in c.terms)) or ("exact" if c.rounding == "exact" else "rounding")
             row_name = name if what == "total" else f"  {what.replace('_', ' ')}"
             counts.rows.append([row_name, billions(c.counted), c.label, f"{c.gap_percent:+.2f}%",
-                                label if c.explained else "UNEXPLAINED"])
-            findings.append(explain(name, what, c))
+                                label if "NOT" not in word else "UNEXPLAINED"])
+            findings.append(explain(name, what, c, word))
             if what == "hf_checkpoint":
                 f = c.facts
                 findings.append(f"By dtype, {name}'s checkpoint as we count it holds {f['counted_fp8']:,} in float8, "
                                 f"{f['counted_bf16']:,} in bf16 and {f['counted_f32']:,} in float32; its safetensors "
                                 f"metadata says {f['hf_f8_e4m3']:,}, {f['hf_bf16']:,} and {f['hf_f32']:,}: "
-                                + ("each equal." if (f['counted_fp8'], f['counted_bf16'], f['counted_f32']) ==
-                                   (f['hf_f8_e4m3'], f['hf_bf16'], f['hf_f32']) else "NOT all equal."))
+                                + verdict(sum(f[f"counted_{a}"] != f[f"hf_{b}"] for a, b in
+                                              (("fp8", "f8_e4m3"), ("bf16", "bf16"), ("f32", "f32"))),
+                                          0, "NOT all equal.", "each equal.", "dtypes that differ"))
 
     design = Table.of("Design choices, read off the built modules and config", {k: m.design for k, m in n.items()},
                       {"model": "key", "attn": "attention", "pos.": "positions", "norm": "norm", "MLP": "mlp",
@@ -491,9 +515,11 @@ def report(n: Numbers, opts: Options) -> Report:
                         f"{' (the only one of the models here)' if len(wide) == 1 else ''}. Its input table"
                         f"{', tied to the head,' if d.tied == 'yes' else ''} holds {n[name].embedding:,} parameters, "
                         f"{100 * n[name].embedding_fraction:.1f}% of the model.")
+    every = verdict(unexplained, 0, f"{unexplained} gap(s) NOT explained (UNEXPLAINED in the table)",
+                    "every gap is rounding or a tensor the figure counts differently", "unexplained gaps")
     return Report(
         summary=f"Counted {len(n)} published architecture{'s' if len(n) > 1 else ''} on the meta device and set each "
-                "count against its authors' figure; every gap is rounding or a tensor the figure counts differently.",
+                f"count against its authors' figure: {every}.",
         findings=findings, tables=[counts, design], model="published configs on the meta device")
 
 

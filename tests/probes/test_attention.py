@@ -77,7 +77,7 @@ def test_future_weights_are_exactly_zero(result):
         assert all(w == 0.0 for w in row[1 + i + 1:])
         assert sum(row[1:]) == pytest.approx(1.0, abs=0.01)  # rounded to 3 decimals
     assert result.metrics["row_sum_max_error"] < 1e-6
-    finding_with(result, "mask works by value", "exactly 0.0")
+    finding_with(result, "mask works by value", "is exactly 0 (0.0")
 
 
 def test_score_variance_is_d_k_raw_and_one_scaled(result):
@@ -188,3 +188,18 @@ def test_verdicts_each_side_of_their_threshold(result):
 def test_bad_options_are_one_line_errors(values, message):
     with pytest.raises(ProbeError, match=message):
         find_probe(None, "attention").make_options(**values)
+
+
+def test_every_verdict_is_recorded_with_its_numbers_printed(result):
+    from tests.support.recorded_verdicts import verdict_words
+
+    assert verdict_words(result) == [
+        ("tolerance", "equal"), ("tolerance", "equal"), ("exact", "exactly 0"), ("tolerance", "sums to 1"),
+        ("saturation entropy", "saturated"), ("saturation entropy", "NOT saturated"),
+        ("scaled Jacobian norm", "below"), ("scaled share of rows below the floor", "more"),
+        ("measures that must agree, of 2", "Both say saturation starves the gradient")]
+    probe = find_probe(None, "attention")
+    wide = run_probe(None, probe, probe.make_options(keys=1024, queries=64), seed=0, cache=False)
+    words = dict(verdict_words(wide)[-3:])
+    assert words["scaled Jacobian norm"] == "above"  # 0.133 vs 0.051 at --keys 1024 (issue 24 item 6)
+    assert words["measures that must agree, of 2"].startswith("They do NOT both say")

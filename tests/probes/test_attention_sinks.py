@@ -95,3 +95,15 @@ def test_each_verdict_on_both_sides_of_its_threshold(result):
 def test_bad_options_are_one_line_errors(values, message):
     with pytest.raises(ProbeError, match=message):
         find_probe(None, "attention-sinks").make_options(**values)
+
+
+def test_every_verdict_is_recorded_with_its_numbers_printed(result):
+    from tests.support.recorded_verdicts import verdict_words
+
+    words = verdict_words(result)
+    n = result.numbers
+    assert words[:3] == [("the twin's sink layers", "the sink comes from training."), ("z", "costs more than noise"),
+                         ("z", "is within noise")]
+    rows = [word for name, word in words[3:] if name == "sink share"]
+    assert rows == ["yes" if r.trained >= SINK_SHARE else "no" for r in n.layers.values()]
+    assert rows.count("yes") == n.sink_layers_trained and len(words) == 3 + len(n.layers)

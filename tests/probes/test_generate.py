@@ -56,10 +56,12 @@ def test_flops_linear_with_the_cache_quadratic_without(result):
 def test_each_verdict_on_both_sides(result):
     n, opts = result.numbers, find_probe(None, "generate").make_options(new_tokens=4, context=16, repeats=1)
     flipped = dataclasses.replace(
-        n, greedy=dataclasses.replace(n.greedy, same_tokens=False, first_difference=2),
-        cache=dataclasses.replace(n.cache, equal=False), cached_linear=False, uncached_quadratic=False)
+        n, greedy=dataclasses.replace(n.greedy, same_tokens=False, first_difference=2,
+                                      uncached_ids=[*n.greedy.cached_ids[:2], -1, -1]),
+        cache=dataclasses.replace(n.cache, equal=False, formula_bytes=n.cache.measured_bytes + 4),
+        cached_linear=False, cached_slope_max_rel_diff=0.5, uncached_quadratic=False, uncached_curvature_rel_diff=0.5)
     text = " ".join(report(flipped, opts).findings)
-    assert "DIFFERENT tokens" in text and "NOT equal to" in text
+    assert "DIFFERENT tokens with and without the cache (2 of them)" in text and "NOT equal to" in text
     assert "NOT linear" in text and "NOT quadratically" in text
     slower = dict(n.lengths)
     slower[16] = dataclasses.replace(n.lengths[16], time_ratio=n.lengths[1].time_ratio / 2)
@@ -72,3 +74,14 @@ def test_bad_options_are_one_line_errors():
         probe.make_options(context=8)
     with pytest.raises(ProbeError, match="does not exist"):
         probe.make_options(model="/nonexistent/model.gguf")
+
+
+def test_every_verdict_is_recorded_with_its_numbers_printed(result):
+    from tests.support.recorded_verdicts import verdict_words
+
+    n = result.numbers
+    assert n.cached_slope_max_rel_diff == 0.0 and n.uncached_curvature_rel_diff == 0.0  # integer FLOP counts
+    words = verdict_words(result)
+    grows = "grows" if n.lengths[16].time_ratio > n.lengths[1].time_ratio else "does NOT grow"
+    assert words == [("tokens that differ", "the same"), ("exact", "equal to"), ("relative tolerance", "grow linearly"),
+                     ("relative tolerance", "quadratically"), ("time ratio at the shortest context", grows)]

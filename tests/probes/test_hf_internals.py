@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from n00bqa.errors import ProbeError
+from n00bqa.probes import find_probe
 from tests.support.runs import default_run
 from support.probes import assert_output_whole, finding_stating
 
@@ -229,3 +230,29 @@ def test_other_model_type_and_bad_values():
         run_probe(None, probe, probe.make_options(model_type="funnel"), cache=False)
     with pytest.raises(ProbeError, match="--depth"):
         probe.make_options(depth=0)
+
+
+def test_every_verdict_is_recorded_with_its_numbers_printed(result):
+    from tests.support.recorded_verdicts import verdict_words
+
+    n = result.numbers
+    both = n.autotokenizer["both name a class"]
+    assert verdict_words(result) == [
+        ("exact", "add up to"), ("shape mismatches", "one score per choice"),
+        ("returned other than tokenizer_config's",
+         f"tokenizer_config.json's {both.tokenizer_config}, not config.json's {both.config}")]
+
+
+def test_a_tokenizer_class_from_config_json_is_not_credited_to_tokenizer_config(result):
+    import dataclasses
+
+    from n00bqa.probes.base import report_with_verdicts
+    from n00bqa.probes.hf_internals import report
+
+    n = result.numbers
+    both = n.autotokenizer["both name a class"]
+    flipped = dataclasses.replace(n, autotokenizer={**n.autotokenizer, "both name a class":
+                                                    dataclasses.replace(both, returned=both.config)})
+    made, recorded = report_with_verdicts(report, flipped, find_probe(None, "hf-internals").make_options())
+    assert recorded[-1].word.startswith("NOT tokenizer_config.json's")
+    assert f"returned {both.config} (NOT tokenizer_config.json's" in " ".join(made.findings)

@@ -94,7 +94,7 @@ def test_each_verdict_on_both_sides_of_its_threshold(result):
     assert "does not copy from the first copy" in " ".join(report(flat, opts).findings)
     copying_twin = dataclasses.replace(n, twin=dataclasses.replace(n.twin, drop=DROP_THRESHOLD))
     assert "random weights copy too" in " ".join(report(copying_twin, opts).findings)
-    tie = dataclasses.replace(n, top_beats_every_draw=False)
+    tie = dataclasses.replace(n, top_ablation=dataclasses.replace(n.top_ablation, removed=n.random_removed_max))
     assert "do NOT remove more than every random draw" in " ".join(report(tie, opts).findings)
     assert n.top_beats_every_draw == (n.top_ablation.removed > n.random_removed_max)
     finding_with(result, "remove more than every random draw")
@@ -104,3 +104,17 @@ def test_each_verdict_on_both_sides_of_its_threshold(result):
 def test_options_out_of_range_are_one_line_errors(flag, value):
     with pytest.raises(ProbeError, match=f"--{flag} must be between"):
         find_probe(None, "induction").make_options(**{flag: value})
+
+
+def test_every_verdict_is_recorded_with_its_numbers_printed(result):
+    from tests.support.recorded_verdicts import verdict_words
+
+    assert verdict_words(result) == [("drop, nats", "at least"), ("drop, nats", "below"),
+                                     ("largest random removal", "the top heads remove more than every random draw")]
+
+
+def test_no_copy_anywhere_says_so_without_crediting_training(result):
+    n, opts = result.numbers, find_probe(None, "induction").make_options(**SMALL)
+    flat = dataclasses.replace(n, trained=dataclasses.replace(n.trained, drop=0.5))
+    words = " ".join(report(flat, opts).findings)
+    assert "random weights do not copy either" in words and "training made" not in words

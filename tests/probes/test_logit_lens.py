@@ -71,3 +71,12 @@ def test_your_own_prompt_and_bad_options():
         probe.make_options(prompts=len(PROMPTS) + 1)
     with pytest.raises(ProbeError, match="--prompt must hold some text"):
         probe.make_options(prompt="   ")
+
+
+def test_every_verdict_is_recorded_with_its_numbers_printed(result):
+    from tests.support.recorded_verdicts import verdict_words
+
+    n = result.numbers
+    assert n.flat_entropy == pytest.approx(FLAT_SHARE * n.uniform_entropy)
+    assert verdict_words(result) == [("tolerance", "equals"),
+                                     ("flat entropy", f"at least 95% of uniform ({n.flat_entropy:.2f})")]

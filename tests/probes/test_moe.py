@@ -94,7 +94,8 @@ def test_mixtral_8x7b_at_published_size(default):
 def test_verdicts_on_both_sides(default):
     n, result, opts = default
     assert "98,304: equal." in finding_stating(result, "expert_params_formula", "Backpropagating one token")
-    worse = report(dataclasses.replace(n, touched_equals_formula=False), opts)
+    worse = report(dataclasses.replace(n, touched_equals_formula=False,
+                                       expert_params_touched_min=n.expert_params_formula - 3072), opts)
     assert sum("98,304: NOT equal." in f for f in worse.findings) == 1
     assert ": equal within" in finding_stating(result, "aux_loss_by_hand", "That loss")
     off = report(dataclasses.replace(n, aux_loss_diff=2 * n.tolerance), opts)
@@ -117,3 +118,13 @@ def test_default_output_is_whole(default):
 def test_bad_options(options, message):
     with pytest.raises(ProbeError, match=message):
         find_probe(None, "moe").make_options(**options)
+
+
+def test_every_verdict_is_recorded_with_its_numbers_printed(default):
+    from tests.support.recorded_verdicts import verdict_words
+
+    n, result, opts = default
+    assert verdict_words(result) == [("tolerance", "sum to 1"), ("exact", "every token the same"), ("exact", "equal"),
+                                     ("tolerance", "equal"), ("exact", "equal")]
+    worse = report(dataclasses.replace(n, expert_params_touched_min=n.expert_params_formula - 3072), opts)
+    assert "(from 95,232 to 98,304)" in " ".join(worse.findings) and "NOT equal to the active" in worse.summary

@@ -145,14 +145,15 @@ def test_verdicts_each_side_of_their_threshold(result):
     short = probe_run("nanogpt", steps=50, sample_chars=400, temperature=1.0)
     s = short.metrics
     assert not uses_context(s["final_val_loss"], s["val_floor"], s["val_loss_se"])
-    finding_stating(short, "val_floor", "NOT 2 standard errors below it")
-    learned = dataclasses.replace(base, final_val_loss=m["val_floor"] - 0.1, val_below_floor=0.1, val_loss_se=0.01)
+    finding_stating(short, "val_floor", "NOT more than 2 standard errors below it")
+    learned = dataclasses.replace(base, final_val_loss=m["val_floor"] - 0.1, val_below_floor=0.1, val_loss_se=0.01,
+                                  val_below_floor_se=10.0)
     assert any("below it, so the model uses the characters" in f for f in report(learned, opts).findings)
     # the --steps 50 case: a loss 0.0116 below the floor with standard error 0.0066 is no evidence
     stuck = dataclasses.replace(base, final_val_loss=m["val_floor"] - 0.0116, val_below_floor=0.0116,
-                                val_loss_se=0.0066)
-    assert any("NOT 2 standard errors below it" in f for f in report(stuck, opts).findings)
-    one_batch = dataclasses.replace(base, val_loss_se=None)
+                                val_loss_se=0.0066, val_below_floor_se=0.0116 / 0.0066)
+    assert any("NOT more than 2 standard errors below it" in f for f in report(stuck, opts).findings)
+    one_batch = dataclasses.replace(base, val_loss_se=None, val_below_floor_se=None)
     assert any("no claim is made" in f for f in report(one_batch, opts).findings)
 
 
@@ -177,3 +178,15 @@ def test_context_free_baselines_on_the_held_out_text(result):
 def test_bad_options_are_one_line_errors(values, message):
     with pytest.raises(ProbeError, match=message):
         find_probe(None, "nanogpt").make_options(**values)
+
+
+def test_every_verdict_is_recorded_with_its_numbers_printed(result):
+    from tests.support.recorded_verdicts import verdict_words
+
+    m = result.metrics
+    assert m["val_below_floor_se"] == pytest.approx(m["val_below_floor"] / m["val_loss_se"])
+    side = "above" if m["final_val_loss"] > m["val_floor"] else "below"
+    assert verdict_words(result) == [
+        ("init tolerance", "within"), ("ln V", "below ln V"), ("exact", "equal"),
+        ("exact", "equal to"), ("context-free floor", side),
+        ("standard errors", "That is NOT more than 2 standard errors below it")]

@@ -122,3 +122,25 @@ def test_smollm2_counted_from_its_checkpoint_and_from_its_config(default_result,
     assert m["SmolLM2-135M-Instruct.llama_formula.kv_projections"] == 30 * 2 * 576 * 3 * 64
     assert m["SmolLM2-135M-Instruct.llama_formula.kv_projections_if_mha"] == 30 * 2 * 576 * 9 * 64
     finding_with(default_result, "SmolLM2-135M-Instruct from its config alone", "the count above")
+
+
+def test_every_verdict_is_recorded_with_its_numbers_printed(default_result):
+    from tests.support.recorded_verdicts import verdict_words
+
+    # gpt2, bert, t5, llama-2-7b, MiniLM (+ its checkpoint), SmolLM2 (+ its checkpoint, + its config formula)
+    assert verdict_words(default_result) == [("exact", "matches")] * 5 + [("exact", "which matches the count")] \
+        + [("exact", "matches"), ("exact", "which matches the count"), ("exact", "the count above")]
+
+
+def test_a_count_off_its_published_figure_says_by_how_much(default_result):
+    import dataclasses
+
+    from n00bqa.probes.base import report_with_verdicts
+    from n00bqa.probes.param_count import report
+
+    opts = find_probe(None, "param-count").make_options()
+    numbers = {**default_result.numbers,
+               "gpt2": dataclasses.replace(default_result.numbers["gpt2"], total=124_439_808 + 768)}
+    made, recorded = report_with_verdicts(report, numbers, opts)
+    assert recorded[0].word == "differs by +768 from" and recorded[0].value == 768
+    assert "The count differs by +768 from the published 124,439,808." in made.findings[0]

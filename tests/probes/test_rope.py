@@ -52,8 +52,8 @@ def test_frequencies_norms_and_shifts(result):
 
 def test_each_verdict_on_both_sides(result):
     opts = find_probe(None, "rope").make_options(tokens=12, offset=500)
-    flipped = dataclasses.replace(result.numbers, frequencies_match=False, norms_kept=False,
-                                  both_shift_unchanged=False, keys_shift_changes=False)
+    flipped = dataclasses.replace(result.numbers, frequency_max_rel_diff=1e-3, norm_max_rel_change=1e-3,
+                                  both_shifted_max_rel_change=1e-3, keys_shifted_max_rel_change=1e-12)
     text = " ".join(report(flipped, opts).findings)
     for words in ("do NOT match", "does NOT keep", "scores CHANGED", "does NOT change them"):
         assert words in text
@@ -62,3 +62,11 @@ def test_each_verdict_on_both_sides(result):
 def test_bad_options_are_one_line_errors():
     with pytest.raises(ProbeError, match="--offset must be between 1 and 100000"):
         find_probe(None, "rope").make_options(offset=0)
+
+
+def test_every_verdict_is_recorded_with_its_numbers_printed(result):
+    from tests.support.recorded_verdicts import verdict_words
+
+    assert result.metrics["frequency_tolerance"] == 1e-6
+    assert verdict_words(result) == [("frequency tolerance", "match"), ("tolerance", "keeps"),
+                                     ("tolerance", "unchanged"), ("tolerance", "changes them")]

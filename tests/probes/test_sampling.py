@@ -4,6 +4,7 @@ and each temperature's word on both sides."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -74,3 +75,23 @@ def test_each_word_on_both_sides():
 def test_bad_options_are_one_line_errors():
     with pytest.raises(ProbeError, match="--top-p must be between 0.01 and 1"):
         find_probe(None, "sampling").make_options(top_p=1.5)
+
+
+def test_every_verdict_is_recorded_with_its_numbers_printed(result):
+    from tests.support.recorded_verdicts import verdict_words
+
+    words = verdict_words(result)
+    assert len(words) == 2 * 4  # entropy and top-1 against T = 1, at each other temperature
+    assert [w for _, w in words] == ["sharper"] * 4 + ["flatter"] * 4  # T = 0.25, 0.5, then 2, 4
+    table = next(t for t in result.tables if t.title.startswith("The next-token distribution"))
+    assert [row[-1] for row in table.rows] == [a.word for a in result.numbers.temperatures.values()]
+
+
+def test_entropy_and_top1_that_disagree_say_mixed():
+    from n00bqa.probes.sampling import against_t1
+
+    logits = torch.tensor([2.0, 1.0, 0.0], dtype=torch.float64)
+    one = at_temperature(logits, 1.0, None)
+    odd = dataclasses.replace(at_temperature(logits, 0.5, None), entropy=one.entropy + 0.1)  # flatter by entropy only
+    assert against_t1(odd, one) == "mixed"
+    assert against_t1(at_temperature(logits, 0.5, None), one) == "sharper"

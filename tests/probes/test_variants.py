@@ -186,3 +186,34 @@ def test_subset_and_bad_model():
     assert unexplained_numbers(small) == []
     with pytest.raises(ProbeError, match="llama-4"):
         probe.make_options(models="gpt2,llama-4")
+
+
+def test_every_verdict_is_recorded_with_its_numbers_printed(result):
+    from tests.support.recorded_verdicts import verdict_words
+
+    words = verdict_words(result)
+    assert len(words) == 15 + 4 + 2  # one per comparison, a side for each of the 4 with terms, the dtypes, the summary
+    # qwen2's total and deepseek's active count above their figures; gemma's and deepseek's checkpoint below
+    assert words.count(("published figure", "above")) == 2 == words.count(("published figure", "below"))
+    assert ("relative gap at the figure's digits", "is the count rounded up") in words  # mistral's 7.3B
+    assert words.count(("exact", "equal to")) == 3  # gemma's paper table, DeepSeek's checkpoint, SmolLM2's card
+    assert ("dtypes that differ", "each equal.") in words
+    assert words[-1] == ("unexplained gaps", "every gap is rounding or a tensor the figure counts differently")
+
+
+def test_a_gap_that_does_not_round_says_so_in_the_finding_the_table_and_the_summary():
+    import dataclasses
+
+    from n00bqa.probes.base import report_with_verdicts
+    from n00bqa.probes.variants import report
+
+    probe = find_probe(None, "variants")
+    opts = probe.make_options(models="gpt2")
+    small = run_probe(None, probe, opts, cache=False)
+    c = small.numbers["gpt2"].comparisons["total"]
+    wrong = compare(124_600_000, "124M", c.source, {}, {})  # 124.6M -> 125M at 3 digits
+    numbers = {"gpt2": dataclasses.replace(small.numbers["gpt2"], comparisons={"total": wrong})}
+    made, recorded = report_with_verdicts(report, numbers, opts)
+    assert [v.word for v in recorded] == ["does NOT round to", "1 gap(s) NOT explained (UNEXPLAINED in the table)"]
+    assert "does NOT round to 124M at the 3 digits the figure shows (125.000M)" in made.findings[0]
+    assert made.tables[0].rows[0][-1] == "UNEXPLAINED"
