@@ -180,13 +180,19 @@ def test_bad_options_are_one_line_errors(values, message):
         find_probe(None, "nanogpt").make_options(**values)
 
 
-def test_every_verdict_is_recorded_with_its_numbers_printed(result):
+@pytest.mark.parametrize("options", [{}, {"steps": 50, "sample_chars": 400, "temperature": 1.0}],
+                         ids=["defaults", "try --steps 50"])
+def test_every_verdict_is_recorded_with_its_numbers_printed(options):
     from tests.support.recorded_verdicts import verdict_words
 
+    result = probe_run("nanogpt", **options)  # the verdict harness's runs, shared
     m = result.metrics
     assert m["val_below_floor_se"] == pytest.approx(m["val_below_floor"] / m["val_loss_se"])
     side = "above" if m["final_val_loss"] > m["val_floor"] else "below"
+    uses = m["val_below_floor_se"] > 2  # the default run: yes; --steps 50: no
+    assert uses == (not options)
     assert verdict_words(result) == [
         ("init tolerance", "within"), ("ln V", "below ln V"), ("exact", "equal"),
         ("exact", "equal to"), ("context-free floor", side),
-        ("standard errors", "That is NOT more than 2 standard errors below it")]
+        ("standard errors", "More than 2 standard errors below it" if uses
+         else "That is NOT more than 2 standard errors below it")]
