@@ -120,8 +120,6 @@ SLOW: dict[tuple[str, str], str] = {
 # (probe, case label) -> a defect this harness found that is not fixed yet: the case runs as an
 # expected failure (pytest -rx lists it), and passes loudly (XPASS) once the probe is fixed.
 KNOWN: dict[tuple[str, str], str] = {
-    ("logit-lens", "low --prompts"): "at --prompts 1 the finding's 'at layer 15' (L // 2) is neither a metric nor "
-                                     "a table cell of the run (at the defaults a table cell happens to print 15)",
 }
 
 # Probes whose every case but the defaults is slow: each run starts worker processes (2-4 ranks that
