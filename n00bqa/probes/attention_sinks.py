@@ -158,7 +158,7 @@ def measure(opts: Options, ctx: Context) -> Numbers:
 
     # 3. The control: a random-weight twin of the same config.
     config = model.config
-    del lm, model  # one model in memory at a time
+    del lm, model  # our names only: load_causal_lm keeps the model for the next run
     torch.manual_seed(ctx.seed)
     twin = AutoModelForCausalLM.from_config(config, dtype=torch.float32).eval()
     twin.set_attn_implementation("eager")

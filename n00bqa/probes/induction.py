@@ -196,7 +196,7 @@ def measure(opts: Options, ctx: Context) -> Numbers:
     random_removed = [a.removed for a in random_ablations]
 
     # 4. The control: a random-weight twin of the same config, on the same tokens.
-    del lm, model  # one model in memory at a time
+    del lm, model  # our names only: load_causal_lm keeps the model for the next run
     torch.manual_seed(ctx.seed)
     twin = AutoModelForCausalLM.from_config(config, dtype=torch.float32).eval()
     twin.set_attn_implementation("eager")

@@ -166,7 +166,7 @@ def measure(opts: Options, ctx: Context) -> Numbers:
 
     # 5. The control: a random-weight twin of the same config, its own eventual tokens.
     config = model.config
-    del lm, model  # one model in memory at a time
+    del lm, model  # our names only: load_causal_lm keeps the model for the next run
     torch.manual_seed(ctx.seed)
     twin = AutoModelForCausalLM.from_config(config, dtype=torch.float32).eval()
     twin_ranks, twin_kls, twin_entropies, twin_diff = [], [], [], 0.0

@@ -215,8 +215,38 @@ def test_example_phrasings_are_evidence_and_can_be_left_out(tmp_path):
     column = routing.FEATURES.index("example")
     near_example = vectors.features(np.array([0, 0, 1], dtype=np.float32), "alpha words")
     assert near_example[:, column].tolist() == [1.0, 0.0]
-    assert near_example[0, routing.FEATURES.index("lexical")] == 1.0  # its words count as question a's
+    # its words count as question a's: all of the query's IDF weight, over that weight plus the prior
+    terms = routing.resolve_words(routing.query_words("alpha words"), vectors.documents)
+    weight = sum(routing.idf(terms, vectors.documents).values())
+    assert near_example[0, routing.FEATURES.index("lexical")] == pytest.approx(weight / (weight + routing.LEXICAL_PRIOR))
+    assert routing.lexical_scores("alpha words", vectors.documents) == [1.0, 0.0]  # without the prior
     left_out = vectors.features(np.array([0, 0, 1], dtype=np.float32), "alpha words", leave_out="alpha words")
     assert left_out[:, column].tolist() == [0.0, 0.0] and left_out[0, routing.FEATURES.index("lexical")] == 0.0
     assert vectors.has_examples and routing.default_weights(True)[:2] == (routing.WEIGHTS, routing.NONE_WEIGHTS)
     assert routing.default_weights(False)[0][column] == 0.0
+
+
+def test_a_question_without_examples_stands_in_its_best_row_for_them():
+    """A question the learner just added has no example phrasings: its "example" feature is its best
+    row's cosine, so the list's examples do not bury it (benchmarks/routing_growth.py measures it)."""
+    import numpy as np
+
+    from n00bqa.questions import Question
+
+    questions = [Question("a", "first", tags=[], answer=""), Question("new", "second", tags=[], answer="")]
+    rows = [(0, "question"), (1, "question"), (0, "example")]
+    vectors = routing.QuestionVectors(questions, np.eye(3, dtype=np.float32), rows, texts=["first", "second", "a words"])
+    query = np.array([0.0, 0.6, 0.8], dtype=np.float32)  # cosine 0.6 with "second", 0.8 with a's example
+    features = vectors.features(query, "")
+    column = routing.FEATURES.index("example")
+    assert features[:, column] == pytest.approx([0.8, 0.6])
+    assert features[1, routing.FEATURES.index("best_row")] == pytest.approx(0.6)
+
+
+def test_the_lexical_prior_keeps_a_common_word_from_taking_a_full_share():
+    documents = [{"really", "attention"}, {"really", "memory"}, {"tokens"}]
+    weight = sum(routing.idf({"really"}, documents).values())
+    assert routing.lexical_scores("really", documents) == [1.0, 1.0, 0.0]
+    assert routing.lexical_scores("really", documents, prior=2.0) == pytest.approx(
+        [weight / (weight + 2.0), weight / (weight + 2.0), 0.0])
+    assert routing.lexical_scores("really", documents, prior=2.0)[0] < 0.5

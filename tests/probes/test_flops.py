@@ -12,12 +12,13 @@ from torch.utils.flop_counter import FlopCounterMode
 from n00bqa.errors import ProbeError
 from n00bqa.probes import find_probe
 from n00bqa.probes.base import report_with_verdicts
-from n00bqa.probes.runs import run_probe
 from n00bqa.probes.flops import report, within
 from support.probes import assert_output_whole, finding_stating
 from support.verdicts import problems
+from tests.support.runs import default_run
 
-SMALL = dict(n_layer=1, n_head=2, n_embd=64, seq_len=32, batch_size=2, vocab_size=100, matmul_size=256, repeats=2)
+# The defaults: the verdict harness runs them anyway, and `result` reads that same run (tests/support/runs.py).
+DEFAULTS = dataclasses.asdict(find_probe(None, "flops").make_options())
 
 # Hoffmann et al. 2022, Table 3, typed again from the paper: (params, FLOPs, tokens)
 TABLE_3 = {"400M": (4e8, 1.92e19, 8.0e9), "1B": (1e9, 1.21e20, 20.2e9), "10B": (1e10, 1.23e22, 205.1e9),
@@ -27,8 +28,7 @@ TABLE_3 = {"400M": (4e8, 1.92e19, 8.0e9), "1B": (1e9, 1.21e20, 20.2e9), "10B": (
 
 @pytest.fixture(scope="module")
 def result():
-    probe = find_probe(None, "flops")
-    return run_probe(None, probe, probe.make_options(**SMALL), seed=0, cache=False)
+    return default_run("flops")
 
 
 def formula(L, d, V, T, tokens):
@@ -44,8 +44,8 @@ def test_every_number_in_a_finding_is_measured(result):
 
 def test_counted_flops_equal_the_formula(result):
     m = result.metrics
-    tokens = SMALL["batch_size"] * SMALL["seq_len"]
-    total, n_matrix = formula(SMALL["n_layer"], SMALL["n_embd"], SMALL["vocab_size"], SMALL["seq_len"], tokens)
+    tokens = DEFAULTS["batch_size"] * DEFAULTS["seq_len"]
+    total, n_matrix = formula(DEFAULTS["n_layer"], DEFAULTS["n_embd"], DEFAULTS["vocab_size"], DEFAULTS["seq_len"], tokens)
     assert m["matrix_params"] == n_matrix
     assert m["counted_flops"] == m["formula_flops"] == total
     assert m["counted_over_formula"] == 1.0
@@ -93,7 +93,7 @@ def test_attention_crossover_is_computed(result):
     """The attention term equals 6·N at T = N / (2·L·d): recomputed from the counted matrix weights, and the
     sentence places T against it (no fixed "comparable")."""
     m = result.metrics
-    opts = SMALL
+    opts = DEFAULTS
     cross = m["matrix_params"] / (2 * opts["n_layer"] * opts["n_embd"])
     assert m["attention_crossover_len"] == pytest.approx(cross)
     assert 12 * opts["n_layer"] * cross * opts["n_embd"] == pytest.approx(6 * m["matrix_params"])
@@ -137,7 +137,7 @@ def test_chinchilla_rows_as_published(result):
 def test_verdicts_each_side_of_their_threshold(result):
     assert within(1.009) and not within(1.047) and within(0.991) and not within(0.98)
     probe = find_probe(None, "flops")
-    opts = probe.make_options(**SMALL)
+    opts = probe.make_options(**DEFAULTS)
     n = result.numbers
     exactly = [f for f in report(n, opts).findings if "(exactly equal)" in f]
     assert len(exactly) == 1 and "FlopCounterMode counts" in exactly[0]

@@ -14,7 +14,7 @@ import pytest
 from n00bqa.probes import BUILTIN_PROBES, find_probe, probe_name_for
 from n00bqa.probes.base import ProbeResult, Report, Verdict, verdict
 from n00bqa.probes.runs import run_probe
-from tests.support.runs import default_run
+from tests.support.runs import probe_run
 from tests.support.verdicts import Case, cases, problems
 
 NAMES = [probe_name_for(m.rsplit(".", 1)[1] + ".py") for m in BUILTIN_PROBES]
@@ -26,16 +26,20 @@ CASES = [case for name in NAMES for case in cases(find_probe(None, name))]
 def test_no_run_contradicts_its_own_numbers(case: Case):
     if case.skip:
         pytest.skip(case.skip)
-    if case.label == "defaults":
-        result = default_run(case.probe)
-    else:
-        probe = find_probe(None, case.probe)
-        result = run_probe(None, probe, probe.make_options(**case.options), seed=0, cache=False)
-    assert problems(result) == []
+    # shared with the probe's own tests when they run the same options (tests/support/runs.py)
+    assert problems(probe_run(case.probe, **case.options)) == []
 
 
 def test_every_builtin_probe_runs_at_its_defaults_here():
     assert {c.probe for c in CASES if c.label == "defaults" and not c.skip} == set(NAMES)
+
+
+def test_a_try_line_s_options_are_the_ones_it_names():
+    from tests.support.verdicts import try_options
+
+    probe = find_probe(None, "generate")
+    assert try_options(probe, "n00bqa probe generate --context 256 --repeats 1") == {"context": 256, "repeats": 1}
+    assert try_options(probe, "n00bqa probe generate") == {}
 
 
 def _result(findings: list[str], verdicts: list[Verdict] = ()) -> ProbeResult:

@@ -11,15 +11,15 @@ import pytest
 from n00bqa.errors import ProbeError
 from n00bqa.probes import find_probe
 from n00bqa.probes.base import unexplained_numbers
-from n00bqa.probes.runs import run_probe
 from n00bqa.probes.zero_memory import matches_figure_1, parse_count, report, same_traffic
 from support.probes import assert_output_whole, finding_with
 from support.verdicts import problems
+from tests.support.runs import probe_run
 
 
 def run(**options):
-    probe = find_probe(None, "zero-memory")
-    return run_probe(None, probe, probe.make_options(**options), cache=False)
+    """The session's run at these options, shared with the verdict harness (tests/support/runs.py)."""
+    return probe_run("zero-memory", **options)
 
 
 @pytest.fixture(scope="module")

@@ -39,6 +39,10 @@ SMALL: dict[str, dict[str, Any]] = {
     "datasets": {"table_mb": 8, "map_rows": 200},
     "moe": {"text": "the cat sat", "layers": 1, "hidden": 16, "intermediate": 16},
     "kv-cache": {"context": 64, "prompt": 2, "new_tokens": 2},
+    "generate": {"new_tokens": 2, "context": 16, "repeats": 1},
+    "sampling": {"samples": 2, "new_tokens": 2},
+    "induction": {"sequences": 1, "length": 16, "ablate": 2, "draws": 2},
+    "attention-sinks": {"tokens": 48, "window": 16, "sinks": 2},
     "ddp": {"steps": 1, "seq_len": 4},
     "fsdp": {"steps": 1, "seq_len": 4},
 }
@@ -53,6 +57,9 @@ WITH: dict[tuple[str, str], dict[str, Any]] = {
     ("flops", "low --n-embd"): {"n_head": 1},
     ("flops", "high --n-head"): {"n_embd": 64},
     ("trainer", "low --schedule-steps"): {"warmup_steps": 1},
+    # attention-sinks wants 16 tokens past the window and fewer sinks than the window holds
+    ("attention-sinks", "high --window"): {"tokens": 528},
+    ("attention-sinks", "high --sinks"): {"window": 32},
     # --max-length 512 shows truncation only for a pair longer than 512 tokens (the probe refuses otherwise)
     ("tokenizer", "high --max-length"): {"pair": "energy " * 600},
 }
@@ -67,57 +74,47 @@ SKIP: dict[tuple[str, str], str] = {
                                     "state per rank): the declared range ends above what the probe accepts",
 }
 
-# Cases that run only with N00BQA_VERDICTS_ALL=1 (the suite stays well under 15 minutes), with why:
-# the seconds one run took here on 2 cores at load 12-13 (a case over about 8 s waits for that flag).
+# Cases that run only with N00BQA_VERDICTS_ALL=1 (the suite stays well under 15 minutes), with the
+# seconds one run took here on 2 shared cores and the load average then. Measured on 7 Dec 2026 with
+# `N00BQA_VERDICTS_ALL=1 python -m pytest tests/probes/test_verdicts.py -k PROBE --durations=0`, after
+# load_causal_lm began keeping its model and the LM probes' range ends took SMALL sizes; "before" marks
+# a range end's figure from an earlier round (load 12-13) not measured again, and "not timed" a Try
+# case never timed at its own options (until 7 Dec every Try case ran the defaults, see try_options).
+_EG = ("16 s a run at load 6 whatever the options (the fixed part on MiniLM's real 30,522 x 384 table, "
+       "7 optimizers x 3 steps, is the cost)")
 SLOW: dict[tuple[str, str], str] = {
-    ("word-embedding", "try: --word bank"): "22 s",
-    ("embedding-grad", "try: --text the bank by the river bank"): "59 s",
-    ("embedding-grad", "try: --big-dim 1024"): "over 60 s",
-    ("embedding-grad", "low --big-vocab"): "32 s",
-    ("embedding-grad", "high --big-vocab"): "over 60 s",
-    ("embedding-grad", "low --big-dim"): "16 s",
-    ("embedding-grad", "high --big-dim"): "27 s",
-    ("embedding-grad", "low --batch-tokens"): "28 s",
-    ("embedding-grad", "high --batch-tokens"): "36 s",
-    ("embedding-grad", "low --reps"): "30 s",
-    ("embedding-grad", "high --reps"): "30 s",
-    ("activation-memory", "try: --seq-lens 256,512,1024 --batches 1"): "14 s",
-    ("activation-memory", "try: --dropout 0"): "14 s",
-    ("activation-memory", "try: --n-embd 512 --n-head 8 --seq-lens 128,256"): "12 s",
-    ("activation-memory", "high --n-embd"): "27 s",
-    ("loss", "try: --label-smoothing 0.3 --wide-init 1.0"): "16 s",
-    ("loss", "try: --init-draws 32"): "18 s",
-    ("loss", "high --train-steps"): "over 60 s",
-    ("loss", "high --init-draws"): "18 s",
-    ("flops", "high --n-embd"): "over 60 s",
-    ("flops", "high --seq-len"): "over 60 s",
-    ("flops", "high --matmul-size"): "over 60 s",
-    ("kv-cache", "high --batch"): "9 s",
-    ("kv-cache", "high --new-tokens"): "13 s",
-    ("moe", "high --layers"): "over 60 s",
-    ("seq2seq-walk", "high --max-new-tokens"): "over 60 s",
-    ("forward-flops", "try: --seq-len 4096"): "12 s",
-    ("forward-flops", "low --seq-len"): "11 s",
-    ("nanogpt", "try: --steps 1500 --n-layer 4 --n-embd 128"): "52 s",
-    ("nanogpt", "try: --steps 50 --sample-chars 400 --temperature 1.0"): "over 60 s",
-    ("nanogpt", "high --steps"): "over 60 s",
-    ("nanogpt", "high --block-size"): "12 s",
-    ("nanogpt", "high --n-embd"): "over 60 s",
-    ("trainer", "try: --warmup-steps 20 --schedule-steps 200"): "11 s",
-    ("datasets", "try: --table-mb 512 --map-rows 5000"): "30 s",
-    ("datasets", "low --map-rows"): "9 s",
-    ("datasets", "high --map-rows"): "over 60 s",
-    ("task-heads", "try: --epochs 8 --train-layers 3"): "over 60 s",
-    ("generate", "high --new-tokens"): "44 s",
-    ("generate", "high --context"): "33 s",
-    ("generate", "high --repeats"): "14 s",
-    ("generate", "low --context"): "11 s",
-    ("generate", "low --new-tokens"): "9 s",
-    ("generate", "try: --context 256 --repeats 1"): "9 s",
-    ("generate", "low --repeats"): "8 s",
-    ("sampling", "high --new-tokens"): "18 s",
-    ("task-heads", "try: --epochs 0"): "over 60 s",
-    ("translation", "try: --steps 60"): "over 60 s",
+    ("embedding-grad", "try: --text the bank by the river bank"): _EG,
+    ("embedding-grad", "try: --big-dim 1024"): "not timed: a dense Adam step on 250,000 x 1024 moves 4 GB of state",
+    **{("embedding-grad", f"{end} {flag(name)}"): _EG
+       for name in ("big_vocab", "big_dim", "batch_tokens", "reps") for end in ("low", "high")},
+    ("loss", "high --train-steps"): "over 60 s (before): 2,000 AdamW steps",
+    ("flops", "high --n-embd"): "over 60 s (before): a 4,096-wide model",
+    ("flops", "high --seq-len"): "over 60 s (before): 4,096-token sequences",
+    ("flops", "high --matmul-size"): "over 60 s (before): the largest timed matmul",
+    ("moe", "high --layers"): "over 60 s (before): 1,024 decoder layers",
+    ("seq2seq-walk", "high --max-new-tokens"): "over 60 s (before): 512 generated tokens",
+    ("forward-flops", "try: --seq-len 4096"): "14 s at load 3",
+    ("nanogpt", "try: --steps 1500 --n-layer 4 --n-embd 128"): "not timed: 1,500 steps of a 4-layer, 128-wide "
+                                                                "model (the default, 600 steps of 2 x 64, took 31 s "
+                                                                "at load 5)",
+    ("nanogpt", "high --steps"): "over 60 s (before): 20,000 steps",
+    ("nanogpt", "high --n-embd"): "over 60 s (before): a 2,048-wide model",
+    ("datasets", "try: --table-mb 512 --map-rows 5000"): "15 s at load 3",
+    ("datasets", "high --map-rows"): "over 60 s (before): a million rows through map",
+    ("task-heads", "try: --epochs 8 --train-layers 3"): "not timed: twice the default's epochs on 3 layers "
+                                                         "(the default, 4 epochs on 2, took 39 s at load 5)",
+    ("generate", "try: --context 256 --repeats 1"): "18 s at load 5.5",
+    ("generate", "low --new-tokens"): "11 s at load 5.5",
+    ("generate", "high --new-tokens"): "56 s at load 5.5",
+    ("generate", "high --context"): "21 s at load 5.5",
+    ("generate", "high --repeats"): "21 s at load 5.5",
+    ("sampling", "high --new-tokens"): "22 s at load 5.5",
+    ("induction", "try: --length 100 --ablate 4 --draws 8"): "50 s at load 5.5",
+    ("induction", "high --length"): "47 s at load 5.5",
+    ("induction", "high --sequences"): "29 s at load 5.5",
+    ("induction", "high --draws"): "13 s at load 5.5",
+    ("attention-sinks", "high --tokens"): "93 s at load 5.5",
+    ("attention-sinks", "high --window"): "40 s at load 5.5",
 }
 
 # (probe, case label) -> a defect this harness found that is not fixed yet: the case runs as an
@@ -125,13 +122,13 @@ SLOW: dict[tuple[str, str], str] = {
 KNOWN: dict[tuple[str, str], str] = {
 }
 
-# Probes whose every case but the defaults is slow: each run starts worker processes.
-SLOW_PROBES = {name: "each run starts 2-4 worker processes that import torch (15-25 s a run on 2 cores)"
+# Probes whose every case but the defaults is slow: each run starts worker processes (2-4 ranks that
+# import torch, or JAX with 2-4 CPU devices in a child process). Their default runs took 6-12 s each
+# here at load 5 (ddp 9.5 s, fsdp 8.5 s, sharding 6.4 s, gspmd 11.6 s); their 24 other cases would add
+# about 3-4 minutes.
+SLOW_PROBES = {name: "each run starts 2-4 worker processes that import torch (6-10 s a run at load 5)"
                for name in ("ddp", "fsdp", "sharding")}
-SLOW_PROBES.update({name: "each run reads SmolLM2-135M's forward passes: the first 9 of these probes' cases "
-                         "took over 400 s together here at load 13"
-                    for name in ("induction", "attention-sinks", "logit-lens")})
-SLOW_PROBES["gspmd"] = "each run starts JAX with 2-4 CPU devices in a child process (16-23 s a run on 2 cores)"
+SLOW_PROBES["gspmd"] = "each run starts JAX with 2-4 CPU devices in a child process (12 s a run at load 5)"
 
 # Placeholders left unfilled: "{opts.layers}", "{n.loss:.3f}", "{name}" (a missing f before a string).
 _PLACEHOLDER = re.compile(r"\{[A-Za-z_][\w.\[\]'\"]*(?:![rsa])?(?::[^{}]*)?\}")
@@ -169,16 +166,16 @@ def try_lines(probe_name: str) -> list[str]:
 
 def try_options(probe: Probe, line: str) -> dict[str, Any]:
     """The options a Try line names, typed by the probe's own CLI command."""
-    from click.core import ParameterSource
-
     from n00bqa.cli.probes import _click_command
 
     args = shlex.split(line, comments=True)[3:]
     command = _click_command(probe)
     ctx = command.make_context(probe.name, args)
     fields = set(probe.options.__dataclass_fields__)
+    # By the source's name: typer ships its own copy of click, whose ParameterSource is not click's
+    # (compared with click.core's, no option ever counted as given and every Try case ran the defaults).
     return {name: value for name, value in ctx.params.items()
-            if name in fields and ctx.get_parameter_source(name) == ParameterSource.COMMANDLINE}
+            if name in fields and ctx.get_parameter_source(name).name == "COMMANDLINE"}
 
 
 def cases(probe: Probe) -> list[Case]:
@@ -221,7 +218,7 @@ def _reason(probe: str, label: str) -> str:
     if os.environ.get("N00BQA_VERDICTS_ALL") == "1" or label == "defaults":
         return ""
     if (probe, label) in SLOW:
-        return f"slow: {SLOW[(probe, label)]} a run on 2 busy cores; N00BQA_VERDICTS_ALL=1 runs it"
+        return f"slow: {SLOW[(probe, label)]} on 2 shared cores; N00BQA_VERDICTS_ALL=1 runs it"
     if probe in SLOW_PROBES:
         return f"slow: {SLOW_PROBES[probe]}; N00BQA_VERDICTS_ALL=1 runs it"
     return ""

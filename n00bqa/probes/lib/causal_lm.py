@@ -23,6 +23,7 @@ import os
 import shutil
 import tempfile
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable
 
@@ -167,16 +168,17 @@ def prepared_folder(gguf: Path, progress: Callable[[str], None] = lambda message
 def load_causal_lm(model: str | None = None, progress: Callable[[str], None] = lambda message: None) -> CausalLM:
     """Load the decoder a probe measures.
 
+    The weights and tokenizer of the last folder loaded are kept for the life of the process (a
+    learner's browser or a test session that runs several probes reads them from disk once): the
+    callers share one model, so a probe that changes it (hooks, its attention kernel) puts it back
+    before it returns; the attention kernel and eval mode are restored here on every call anyway.
+
     Args:
         model: None for the bundled SmolLM2-135M-Instruct; a local Hugging Face folder; or a `.gguf` file.
         progress: called with a sentence when a slow first conversion starts.
     Returns:
         CausalLM with the model in eval mode (fp32, CPU) and its tokenizer.
     """
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-    from transformers.utils import logging as hf_logging
-
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     if model is None:
         gguf = bundled_gguf()
@@ -191,11 +193,24 @@ def load_causal_lm(model: str | None = None, progress: Callable[[str], None] = l
         else:
             raise ProbeError(f"--model {model!r} is neither a .gguf file nor a folder with a config.json; "
                              "give a local Hugging Face model folder or a .gguf file")
-    hf_logging.disable_progress_bar()
-    try:
-        lm = AutoModelForCausalLM.from_pretrained(str(folder), dtype=torch.float32)
-        tokenizer = AutoTokenizer.from_pretrained(str(folder))
-    except (OSError, ValueError) as exc:
-        raise ProbeError(f"cannot load a causal language model from {folder}: {exc}") from None
+    lm, tokenizer, attention = _load_folder(str(folder))
+    if lm.config._attn_implementation != attention:  # a caller left another kernel set
+        lm.set_attn_implementation(attention)
     lm.eval()
     return CausalLM(lm, tokenizer, name, description, folder)
+
+
+@lru_cache(maxsize=1)  # one decoder in memory: another folder replaces it
+def _load_folder(folder: str) -> tuple[Any, Any, str]:
+    """(model in eval mode, tokenizer, the attention kernel it loaded with) from a local folder."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    try:
+        lm = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32)
+        tokenizer = AutoTokenizer.from_pretrained(folder)
+    except (OSError, ValueError) as exc:
+        raise ProbeError(f"cannot load a causal language model from {folder}: {exc}") from None
+    return lm.eval(), tokenizer, lm.config._attn_implementation
