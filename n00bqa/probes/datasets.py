@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from n00bqa.errors import ProbeError
-from n00bqa.probes.base import Context, Prediction, Probe, Report, Table, check_ranges
+from n00bqa.probes.base import Context, Prediction, Probe, Report, Table, check_ranges, verdict
 from n00bqa.probes.lib.data import science_questions
 
 # test[:35%] of the 16 test rows asks for 5.6 rows: it exercises the rounding (closest: 6; floor: 5).
@@ -79,6 +79,7 @@ class Numbers:
     splits: dict[str, int]  # split -> rows
     slice_rows: dict[str, int]  # split expression -> rows
     slices_match_python: bool  # every slice holds the rows plain list slicing gives
+    slices_differing: int  # slice expressions whose rows are NOT the rows plain list slicing gives
     fractional_slices: dict[str, float]  # expression -> rows asked for, when not a whole number
     # 2. indexing
     types: dict[str, str]  # expression -> the type it returns: ds[0], ds[:3], ds["prompt"], ...
@@ -87,6 +88,7 @@ class Numbers:
     # 3. IterableDataset
     iterable_has_len: bool
     iterable_first_row_equal: bool  # next(iter(streamed)) == ds[0]
+    iterable_first_row_keys_differing: int  # keys of ds[0] and the streamed first row whose values differ
     iterable_take_rows: int
     # 4. map
     map_rows: int
@@ -94,12 +96,14 @@ class Numbers:
     batched_map_speedup: float  # tokenizer: unbatched seconds / batched seconds
     cheap_batched_map_speedup: float
     map_outputs_equal: bool  # batched and unbatched give the same input_ids
+    map_rows_differing: int  # rows whose input_ids differ between the unbatched and the batched map
     first_input_ids: list[int]  # row 0 of the mapped dataset (question, choice A)
     map_first_seconds: float  # the first map: fingerprint, compute, write its cache file
     map_cached_seconds: float  # the identical map again
     map_cache_hit: bool
     cache_files_before: int  # arrow files in the cache folder before the second map
     cache_files_after: int
+    cache_files_changed: int  # cache files added or removed by the second map, + 1 if it read another file
     # 5. memory mapping, measured in a fresh process
     table_bytes: int
     table_rows: int
@@ -164,7 +168,7 @@ def _measure(opts: Options, ctx: Context, tmp: Path) -> Numbers:
     # -- 1. load_dataset: splits, and slices of them at load time ------------------------------------------
     splits = datasets.load_dataset("json", data_files=data_files, cache_dir=cache_dir)  # DatasetDict
     train = splits["train"]
-    slice_rows, matches, fractional = {}, True, {}
+    slice_rows, differing_slices, fractional = {}, 0, {}
     by_split = {"train": questions[:-TEST_ROWS], "test": questions[-TEST_ROWS:]}
     for expression in SLICES:
         part = datasets.load_dataset("json", data_files=data_files, cache_dir=cache_dir, split=expression)
@@ -174,7 +178,7 @@ def _measure(opts: Options, ctx: Context, tmp: Path) -> Numbers:
             for bound in spec.split(":")[1:] if spec.startswith(":") else []:
                 if bound.endswith("%") and float(bound[:-1]) * len(by_split[name]) % 100:
                     fractional[expression] = float(bound[:-1]) * len(by_split[name]) / 100
-        matches &= list(part["prompt"]) == [q["prompt"] for q in python_slice(by_split, expression)]
+        differing_slices += list(part["prompt"]) != [q["prompt"] for q in python_slice(by_split, expression)]
     advance()
 
     # -- 2. indexing: rows are dicts, row slices and columns are columns -----------------------------------
@@ -232,7 +236,7 @@ def _measure(opts: Options, ctx: Context, tmp: Path) -> Numbers:
             batched_fn, True, f"{label}-batch")
         timings[label] = MapTiming(unbatched, batched)
     batched_first = results["tokenize"]
-    same_ids = mapped["input_ids"][:] == batched_first["input_ids"][:]
+    differing_ids = sum(a != b for a, b in zip(mapped["input_ids"][:], batched_first["input_ids"][:], strict=True))
     advance()
 
     cache_folder = Path(many.cache_files[0]["filename"]).parent
@@ -241,7 +245,7 @@ def _measure(opts: Options, ctx: Context, tmp: Path) -> Numbers:
     again = many.map(tokenize_row)  # identical function and data: same fingerprint, so the cache file is read
     cached_seconds = time.perf_counter() - start
     after = sorted(cache_folder.glob("cache-*.arrow"))
-    hit = again.cache_files[0]["filename"] == mapped.cache_files[0]["filename"] and before == after
+    changed = len(set(before) ^ set(after)) + (again.cache_files[0]["filename"] != mapped.cache_files[0]["filename"])
     advance()
 
     # -- 5. memory-mapping a big Arrow table, measured in a fresh process ---------------------------------
@@ -254,7 +258,8 @@ def _measure(opts: Options, ctx: Context, tmp: Path) -> Numbers:
     return Numbers(
         splits={name: len(ds) for name, ds in splits.items()},
         slice_rows=slice_rows,
-        slices_match_python=bool(matches),
+        slices_match_python=differing_slices == 0,
+        slices_differing=differing_slices,
         fractional_slices=fractional,
         types={"ds[0]": type(row).__name__, "ds[:3]": f"{type(rows).__name__} of {type(rows['prompt']).__name__}s",
                'ds["prompt"]': type(column).__name__, 'ds["prompt"][:3]': type(column_slice).__name__,
@@ -263,18 +268,21 @@ def _measure(opts: Options, ctx: Context, tmp: Path) -> Numbers:
         features={k: str(v) for k, v in train.features.items()},
         iterable_has_len=has_len,
         iterable_first_row_equal=first_streamed == row,
+        iterable_first_row_keys_differing=sum(first_streamed.get(k) != row.get(k) for k in {*first_streamed, *row}),
         iterable_take_rows=len(taken),
         map_rows=len(many),
         map_seconds=timings,
         batched_map_speedup=timings["tokenize"].unbatched / timings["tokenize"].batched,
         cheap_batched_map_speedup=timings["word count"].unbatched / timings["word count"].batched,
-        map_outputs_equal=bool(same_ids),
+        map_outputs_equal=differing_ids == 0,
+        map_rows_differing=differing_ids,
         first_input_ids=list(batched_first[0]["input_ids"]),
         map_first_seconds=first_seconds,
         map_cached_seconds=cached_seconds,
-        map_cache_hit=bool(hit),
+        map_cache_hit=changed == 0,
         cache_files_before=len(before),
         cache_files_after=len(after),
+        cache_files_changed=changed,
         table_bytes=size,
         table_rows=table_rows,
         rss={step: Rss(**r) for step, r in rss.items()},
@@ -351,11 +359,11 @@ def rss_in_fresh_process(big: Path, warm: Path) -> dict[str, dict[str, int]]:
 
 # --- 4. report ----------------------------------------------------------------------------------
 def fraction_verdict(fraction: float, small: float) -> str:
-    return "a small fraction" if fraction < small else "NOT a small fraction"
+    return verdict(fraction, small, "NOT a small fraction", "a small fraction", "small_fraction")
 
 
 def speed_verdict(speedup: float) -> str:
-    return "faster" if speedup > 1 else "NOT faster"
+    return verdict(speedup, 1, "faster", "NOT faster", "speedup")
 
 
 def report(n: Numbers, opts: Options) -> Report:
@@ -381,38 +389,45 @@ def report(n: Numbers, opts: Options) -> Report:
                    "from_file memory-maps it; anon = anonymous memory, file = file-backed (memory-mapped) pages "
                    "the kernel may drop and re-read (-1: not reported)"),
     ]
+    reused = verdict(n.cache_files_changed, 0, "the cache was NOT reused", "the cache was reused", "exact")
+    faster = speed_verdict(n.batched_map_speedup)
+    small = fraction_verdict(n.mmap_rss_fraction, n.small_fraction)
     findings = [
         "load_dataset(\"json\", data_files=...) on the two files gives a DatasetDict with "
         + ", ".join(f"{name} ({rows} rows)" for name, rows in n.splits.items())
         + ". Split strings slice at load time: "
         + ", ".join(f"{e} has {r}" for e, r in n.slice_rows.items())
-        + (" rows, each the rows plain list slicing gives" if n.slices_match_python
-           else " rows, and NOT all of them match plain list slicing")
-        + (" with percentages rounded to the closest row: " + ", ".join(
+        + " rows, " + verdict(n.slices_differing, 0, "NOT each holding", "each holding", "exact")
+        + f" the rows plain list slicing gives ({n.slices_differing} of the {len(n.slice_rows)} differ)"
+        + (", with percentages rounded to the closest row: " + ", ".join(
             f"{e} asks for {v:g} rows and holds {n.slice_rows[e]}" for e, v in n.fractional_slices.items()) + "."
            if n.fractional_slices and n.slices_match_python else "."),
         f"Indexing: ds[0] is a {n.types['ds[0]']} with keys {', '.join(n.row_keys)}; ds[:3] is a "
         f"{n.types['ds[:3]']}, columns not rows, because the storage is columnar; ds[\"prompt\"] is a lazy "
         f"{n.types[COLUMN]} and ds[\"prompt\"][:3] a {n.types[COLUMN + '[:3]']}.",
         f"streaming=True gives an {n.types['load_dataset(..., streaming=True)']}: "
-        + ("it has no len()" if not n.iterable_has_len else "it has a len()")
-        + ", next(iter(ds)) returns the first row"
-        + (" (the same dict as ds[0])" if n.iterable_first_row_equal else " (NOT the same as ds[0])")
+        + ("len() on it raises TypeError" if not n.iterable_has_len else "len() on it returns a length")
+        + ", next(iter(ds)) returns the first row ("
+        + verdict(n.iterable_first_row_keys_differing, 0, "NOT the same dict as ds[0]", "the same dict as ds[0]", "exact")
+        + f": {n.iterable_first_row_keys_differing} keys differ)"
         + f", and take(3) yields {n.iterable_take_rows} rows; rows are read as you iterate.",
         f"map with the MiniLM tokenizer over {n.map_rows:,} rows: {tok.unbatched:.2f} s with one call per row, "
         f"{tok.batched:.2f} s batched (1,000 rows per call; the faster of two runs each, hashing excluded), "
         f"{n.batched_map_speedup:.1f}x "
-        f"{speed_verdict(n.batched_map_speedup)}; the outputs are "
-        + ("identical." if n.map_outputs_equal else "NOT identical.")
+        f"{faster}; the outputs are "
+        + verdict(n.map_rows_differing, 0, "NOT identical", "identical", "exact")
+        + f" ({n.map_rows_differing} rows' input_ids differ)."
         + f" A cheap word count gains {n.cheap_batched_map_speedup:.1f}x ({cheap.unbatched:.2f} s vs "
           f"{cheap.batched:.2f} s): per-row Python calls and row conversions are the overhead batching removes.",
         f"Running the identical map again took {n.map_cached_seconds:.2f} s instead of {n.map_first_seconds:.2f} s: "
-        + ("the cache was reused" if n.map_cache_hit else "the cache was NOT reused")
-        + f" (the same cache-*.arrow file, {n.cache_files_before} cache files before and {n.cache_files_after} "
-          "after), because the fingerprint of the data plus the function is unchanged.",
+        + reused
+        + f" ({n.cache_files_before} cache files before and {n.cache_files_after} after; {n.cache_files_changed} "
+          "added, removed or read in place of the first map's cache-*.arrow file)"
+        + (": the fingerprint of the data plus the function is unchanged." if n.map_cache_hit else "."),
         f"Memory-mapping the {n.table_bytes / mib:.1f} MiB table and reading three rows grew a fresh process's RSS by "
         f"{(mmap.total - before.total) / mib:.1f} MiB, {n.mmap_rss_fraction:.1%} of its size, "
-        f"{fraction_verdict(n.mmap_rss_fraction, n.small_fraction)} (under {n.small_fraction:.0%}); loading it "
+        f"{small} (small: under "
+        f"{n.small_fraction:.0%}); loading it "
         f"with in_memory=True grew it by {(in_memory.total - before.total) / mib:.1f} MiB "
         f"({n.in_memory_rss_fraction:.0%})"
         + (f"; anonymous memory (a private copy) went from {before.anon / mib:.1f} to "
@@ -421,8 +436,8 @@ def report(n: Numbers, opts: Options) -> Report:
     ]
     return Report(
         summary=f"Datasets: splits and slices, dict rows and list columns, streaming, batched map "
-                f"{n.batched_map_speedup:.1f}x faster, cache reused, memory-mapping costs "
-                f"{n.mmap_rss_fraction:.1%} of the table in RSS.",
+                f"{n.batched_map_speedup:.1f}x {faster}, {reused}, memory-mapping costs "
+                f"{n.mmap_rss_fraction:.1%} of the table in RSS ({small}).",
         findings=findings,
         tables=tables,
         model="science_mc.json and a generated Arrow table (MiniLM tokenizer for map)",

@@ -64,6 +64,7 @@ class Numbers:
     param_bytes: int  # sum of numel x 4 over the parameters
     allreduce_bytes_per_step: int  # sum of the bucket buffers the hook all-reduced in the last step
     allreduce_bytes_every_step_equal: bool  # every step sent the same bytes
+    allreduce_bytes_step_spread: int  # the most bytes one step sent minus the fewest
     bucket_count: int  # all-reduces per step (one per bucket)
     bucket_cap_bytes: int  # bucket_cap_mb x 2^20
     buckets: list[Bucket]  # last step, in the order they were sent
@@ -145,6 +146,7 @@ def measure(opts: Options, ctx: Context) -> Numbers:
         param_bytes=sum(p.numel() * p.element_size() for p in params.values()),
         allreduce_bytes_per_step=allreduce,
         allreduce_bytes_every_step_equal=len(set(per_step)) == 1,
+        allreduce_bytes_step_spread=max(per_step) - min(per_step),
         bucket_count=len(last),
         bucket_cap_bytes=int(opts.bucket_cap_mb * 2**20),
         buckets=[Bucket(**b) for b in last],
@@ -166,17 +168,19 @@ def _plural(count: int, word: str) -> str:
 
 
 def report(n: Numbers, opts: Options) -> Report:
-    same_bytes = n.allreduce_bytes_per_step == n.param_bytes
-    bytes_verdict = ("exactly the bytes of the parameters: one fp32 gradient per weight" if same_bytes else
-                     f"NOT the parameters' {n.param_bytes:,} bytes")
-    steady = "the same in every step" if n.allreduce_bytes_every_step_equal else "NOT the same in every step"
+    off_by = n.allreduce_bytes_per_step - n.param_bytes
+    bytes_verdict = verdict(abs(off_by), 0, f"NOT the parameters' {n.param_bytes:,} bytes (off by {off_by:+,})",
+                            "exactly the bytes of the parameters: one fp32 gradient per weight", "exact")
+    steady = (verdict(n.allreduce_bytes_step_spread, 0, "NOT the same in every step", "the same in every step",
+                      "exact") + f" (the steps' spread: {n.allreduce_bytes_step_spread:,} bytes)")
     equal = verdict(n.max_abs_diff_vs_single_process, n.tolerance, "NOT equal within", "equal within", "tolerance")
     sizes = ", ".join(f"{b.bytes:,}" for b in n.buckets)
     overlapped = sum(1 for b in n.buckets if b.pending_grads > 0)
+    early = verdict(overlapped, 0, "overlap", "no overlap", "buckets sent early")
     overlap = (f"{overlapped} of the {n.bucket_count} buckets went out while autograd was still computing "
                f"other gradients (bucket 0 with {n.buckets[0].pending_grads} of the {n.param_tensors} gradient "
                f"tensors still to come): that is the overlap of communication with backward."
-               if overlapped else
+               if early == "overlap" else
                f"No bucket went out before the last gradient was computed ({_plural(n.bucket_count, 'bucket')} "
                f"in all): no overlap at this bucket size; a smaller --bucket-cap-mb starts sending sooner.")
     findings = [

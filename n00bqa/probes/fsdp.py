@@ -71,6 +71,7 @@ class Numbers:
     state_fraction: float  # per_rank_state_bytes / full_state_bytes
     one_over_n: float  # what a perfect split would give
     fraction_tolerance: float
+    state_fraction_gap: float  # |state_fraction - 1/N|, against fraction_tolerance
     fsdp_units: int  # modules fully_shard was applied to
     allgather_count: int  # one training step (the last), all ranks alike
     forward_allgathers: int
@@ -81,6 +82,7 @@ class Numbers:
     comm_vs_ddp: float
     zero3_ratio: float
     ratio_tolerance: float
+    comm_vs_zero3_gap: float  # |comm_vs_ddp - zero3_ratio|, against ratio_tolerance
     largest_unit_param_bytes: int  # the unsharded weights one rank holds while a unit runs
     max_abs_diff_vs_single_process: float
     max_weight_change: float  # how far the single-process weights moved from their initial values
@@ -148,6 +150,7 @@ def measure(opts: Options, ctx: Context) -> Numbers:
         state_fraction=per_rank / full["total"],
         one_over_n=1 / opts.nproc,
         fraction_tolerance=FRACTION_TOLERANCE,
+        state_fraction_gap=abs(per_rank / full["total"] - 1 / opts.nproc),
         fsdp_units=ranks[0]["units"],
         allgather_count=sum(kind == "all-gather" for kind, _, _ in calls),
         forward_allgathers=sum(kind == "all-gather" for kind, _, _ in ranks[0]["forward"]),
@@ -158,6 +161,7 @@ def measure(opts: Options, ctx: Context) -> Numbers:
         comm_vs_ddp=comm / ddp,
         zero3_ratio=ZERO3_RATIO,
         ratio_tolerance=RATIO_TOLERANCE,
+        comm_vs_zero3_gap=abs(comm / ddp - ZERO3_RATIO),
         largest_unit_param_bytes=max(ranks[0]["unit_bytes"].values()),
         max_abs_diff_vs_single_process=max_abs_diff(ranks[0]["weights"], reference),
         max_weight_change=max_weight_change(reference, opts, ctx.seed),
@@ -168,30 +172,22 @@ def measure(opts: Options, ctx: Context) -> Numbers:
 
 
 # --- 4. report ----------------------------------------------------------------------------------
-def close_to(value: float, target: float, tolerance: float) -> bool:
-    return abs(value - target) <= tolerance
-
-
-def follows_one_over_n(fraction: float, nproc: int, tolerance: float) -> bool:
-    """The verdict behind "each rank holds 1/N of the model state": |fraction - 1/N| <= tolerance."""
-    return abs(fraction - 1 / nproc) <= tolerance
-
-
 def report(n: Numbers, opts: Options) -> Report:
     equal = verdict(n.max_abs_diff_vs_single_process, n.tolerance, "NOT equal within", "equal within", "tolerance")
-    follows = follows_one_over_n(n.state_fraction, n.nproc, n.fraction_tolerance)
-    share = (f"which follows 1/N = {n.one_over_n:.3f} within {n.fraction_tolerance:g}" if follows else
-             f"which does NOT follow 1/N = {n.one_over_n:.3f} within {n.fraction_tolerance:g}")
+    # "each rank holds 1/N of the model state": |fraction - 1/N| against the tolerance
+    share = (f"which {verdict(n.state_fraction_gap, n.fraction_tolerance, 'does NOT follow', 'follows', 'fraction')} "
+             f"1/N = {n.one_over_n:.3f} within {n.fraction_tolerance:g} (off by {n.state_fraction_gap:.2g})")
     rank0 = n.state_by_rank["rank0"]
-    ratio_words = "close to" if close_to(n.comm_vs_ddp, n.zero3_ratio, n.ratio_tolerance) else "NOT close to"
+    ratio_words = verdict(n.comm_vs_zero3_gap, n.ratio_tolerance, "NOT close to", "close to", "ratio")
     uneven = [name for name, sizes in n.shard_numel.items() if len(set(sizes)) > 1]
+    pieces = verdict(len(uneven), 0, f"{len(uneven)} parameters have a dim 0 that {n.nproc} does not divide",
+                     f"Every dim 0 divides by {n.nproc}", "uneven parameters")
     shards = ", ".join(f"rank {r} holds {v:,}" for r, v in enumerate(n.param_numel_by_rank.values()))
     findings = [
         f"fully_shard split every parameter along dim 0 into {n.nproc} pieces: of the {n.full_param_numel:,} "
         f"parameters {shards}. "
-        + (f"{len(uneven)} parameters have a dim 0 that {n.nproc} does not divide, so the last ranks get "
-           f"shorter pieces (torch.chunk sizes)." if uneven else
-           f"Every dim 0 divides by {n.nproc}, so the pieces are equal."),
+        + pieces + (", so the last ranks get shorter pieces (torch.chunk sizes)." if uneven else
+                    ", so the pieces are equal."),
         f"Measured from its local tensors, rank 0 holds {rank0.total:,} bytes of model state: "
         f"{rank0.params:,} of weights, {rank0.grads:,} of gradients and {rank0.optimizer:,} of Adam "
         f"state. The most any rank holds is {n.per_rank_state_bytes:,} bytes against {n.full_state_bytes:,} on "
@@ -204,8 +200,8 @@ def report(n: Numbers, opts: Options) -> Report:
         f"summed gradients.",
         f"By the ring formula each rank sends {n.comm_bytes_sent_per_rank:,.0f} bytes per step, against "
         f"{n.ddp_bytes_sent_per_rank:,.0f} for DDP's one all-reduce of the same gradients: {n.comm_vs_ddp:.3f} "
-        f"times as much, {ratio_words} the ZeRO paper's {n.zero3_ratio:g} for stage 3 (within "
-        f"{n.ratio_tolerance:g}): an all-reduce is a reduce-scatter plus an all-gather, and FSDP adds a "
+        f"times as much, {ratio_words} the ZeRO paper's {n.zero3_ratio:g} for stage 3 (off by "
+        f"{n.comm_vs_zero3_gap:.3f}; close: within {n.ratio_tolerance:g}): an all-reduce is a reduce-scatter plus an all-gather, and FSDP adds a "
         f"second all-gather of the weights for backward.",
         f"The price in memory is a moment of the full weights: while a unit runs, its unsharded parameters "
         f"({n.largest_unit_param_bytes:,} bytes for the larger unit) sit on every rank, then are freed.",

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from n00bqa.errors import ProbeError
-from n00bqa.probes.base import Context, Prediction, Probe, Report, Table
+from n00bqa.probes.base import Context, Prediction, Probe, Report, Table, verdict
 
 BUNDLED = "all-MiniLM-L6-v2"
 # BERT as it was pretrained: BertForMaskedLM, whose MLM decoder is tied to the word table. The bare
@@ -215,20 +215,22 @@ def _names(items: list[str]) -> str:
     return ", ".join(items[:-1]) + (" and " if len(items) > 1 else "") + items[-1] if items else "none"
 
 
+def gradient_class(t: TableRows, sparse: str = "row-sparse", dense: str = "dense") -> str:
+    """The word for a table's class (row_sparse, recorded): the twin has more rows than got gradient."""
+    return verdict(t.twin_rows, t.grad_rows, sparse, dense, "rows with gradient")
+
+
 def _bert_heads_sentence(bare: ModelRows, mlm: ModelRows) -> str:
     """Under which head BERT's word table is row-sparse: each clause is the measured class."""
     def word(m: ModelRows) -> TableRows:
         return next(t for t in m.tables if t.role == "token id")
 
-    def verdict(t: TableRows) -> str:
-        return "row-sparse" if t.sparse_grad else "dense"
-
     b, p = word(bare), word(mlm)
     return (f"Whether BERT's word table is row-sparse depends on the head: as pretrained ({BERT_MLM}, "
             f"BertForMaskedLM, whose decoder is tied to it) {p.grad_rows} of {p.twin_rows} rows got gradient, "
-            f"so it is {verdict(p)} ({100 * mlm.sparse_grad_fraction:.1f}% of the parameters row-sparse); as a "
-            f"bare BertModel, as under a classification head that never reads the table, {b.grad_rows} of "
-            f"{b.twin_rows} rows, so it is {verdict(b)} ({100 * bare.sparse_grad_fraction:.1f}%).")
+            f"so it is {gradient_class(p)} ({100 * mlm.sparse_grad_fraction:.1f}% of the parameters row-sparse); "
+            f"as a bare BertModel, as under a classification head that never reads the table, {b.grad_rows} of "
+            f"{b.twin_rows} rows, so it is {gradient_class(b)} ({100 * bare.sparse_grad_fraction:.1f}%).")
 
 
 def report(models: Numbers, opts: Options) -> Report:
@@ -254,21 +256,25 @@ def report(models: Numbers, opts: Options) -> Report:
     if positional:
         short = [(name, t) for name, t in positional if t.sparse_grad]
         filled = [(name, t) for name, t in short if t.grad_rows_full is not None and t.grad_rows_full > t.grad_rows]
+        not_filled = len(short) - len(filled)  # row-sparse at T=GRAD_SEQ_LEN and no more rows at full length
+        every = "Each of them gains rows"
+        gained = verdict(not_filled, 0, f"{not_filled} of the {len(short)} gain no rows", every, "tables gaining no rows")
         findings.append(
             f"Position and relative-distance tables are row-sparse when the batch is short (T={GRAD_SEQ_LEN}): "
             + "; ".join(f"{name}'s {t.short} {t.grad_rows} of {t.twin_rows} rows, {t.grad_rows_full} at "
                         f"T={models[name].grad_full_seq_len}" for name, t in positional if t.grad_rows_full is not None)
-            + (". Each of them gains rows at full length: their sparsity comes from the short batch, not from the "
-               "table, and full-length training reaches (nearly) every row."
-               if len(filled) == len(short) else
-               ". At full length these did not gain rows: " + _names([f"{name}'s {t.short}" for name, t in short
-                                                                      if (name, t) not in filled]) + "."))
+            + f". {gained} at full length"
+            + (": their sparsity comes from the short batch, not from the table, and full-length training reaches "
+               "(nearly) every row." if gained == every else
+               ": " + _names([f"{name}'s {t.short}" for name, t in short if (name, t) not in filled]) + "."))
     for name, t in rows:
         if not t.lookup:
+            word = gradient_class(t)
             findings.append(f"{name}'s {t.short} ({t.name}) is not read by lookup: every layer projects all "
-                            f"{t.shape[0]} rows (forward-flops counts it); yet its gradient is "
-                            f"{'row-sparse' if t.sparse_grad else 'dense'}: {t.grad_rows} of {t.twin_rows} rows at "
-                            f"T={GRAD_SEQ_LEN}, because attention then gathers only the relative distances present.")
+                            f"{t.shape[0]} rows (forward-flops counts it); its gradient is {word}: {t.grad_rows} "
+                            f"of {t.twin_rows} rows at T={GRAD_SEQ_LEN}"
+                            + (", because attention then gathers only the relative distances present."
+                               if word == "row-sparse" else "."))
     if "bert-base-uncased" in models and BERT_MLM in models:
         findings.append(_bert_heads_sentence(models["bert-base-uncased"], models[BERT_MLM]))
     segment = [(name, t) for name, t in rows if t.role == "token type"]
@@ -291,7 +297,7 @@ def report(models: Numbers, opts: Options) -> Report:
         Table.of("Embedding tables at full size", rows,
                  {"model": lambda _, r: r[0], "table": lambda _, r: r[1].short,
                   "shape": lambda _, r: "×".join(map(str, r[1].shape)), "params": lambda _, r: r[1].params,
-                  "gradient": lambda _, r: "sparse" if r[1].sparse_grad else "dense"},
+                  "gradient": lambda _, r: gradient_class(r[1], "sparse")},
                  note="Tied tables are listed once. gradient: measured on the tiny twin (next table)."),
         Table.of("Rows with non-zero gradient after one backward pass on a tiny twin", rows,
                  {"model": lambda _, r: r[0], "table": lambda _, r: r[1].short, "rows": lambda _, r: r[1].twin_rows,

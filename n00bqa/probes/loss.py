@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from n00bqa.errors import ProbeError
-from n00bqa.probes.base import Context, Prediction, Probe, Report, Table, check_heads_divide, check_ranges
+from n00bqa.probes.base import Context, Prediction, Probe, Report, Table, check_heads_divide, check_ranges, verdict
 
 IGNORE_INDEX = -100  # the label value PyTorch's cross_entropy (and transformers) skip
 INIT_RANGE = 0.02  # GPT-2's initializer_range: weights ~ N(0, 0.02^2)
@@ -27,6 +27,7 @@ INIT_RANGE = 0.02  # GPT-2's initializer_range: weights ~ N(0, 0.02^2)
 # sampling noise. The words say "standard errors", never a confidence level: with the default 8 draws
 # the mean follows a t distribution with 7 degrees of freedom, whose two-sided 95 % point is 2.36, not 2.
 NOISE_STANDARD_ERRORS = 2.0
+TOLERANCE = 1e-5  # label smoothing's formula by hand vs torch: float32 losses agree to about this
 
 # Real sentences of different lengths, so the batch needs padding (and -100 labels).
 SENTENCES = [
@@ -117,9 +118,9 @@ def causal_lm_loss_by_hand(logits, labels):
 
 def noise_verdict(standard_errors: float, threshold: float = NOISE_STANDARD_ERRORS) -> str:
     """Words for a mean `standard_errors` standard errors away from its expectation."""
-    if abs(standard_errors) <= threshold:
-        return f"within {threshold:g} standard errors, as sampling noise of the mean would be"
-    return f"beyond {threshold:g} standard errors: more than sampling noise of the mean explains"
+    return verdict(abs(standard_errors), threshold,
+                   f"beyond {threshold:g} standard errors: more than sampling noise of the mean explains",
+                   f"within {threshold:g} standard errors, as sampling noise of the mean would be", "standard errors")
 
 
 def _tiny_gpt2(tokenizer, opts: Options, initializer_range: float):
@@ -211,6 +212,7 @@ class Numbers:
     mc: list[dict[str, Any]] = field(default_factory=list)  # per question: scores, answer, top 3, AP@3
     worked: list[dict[str, Any]] = field(default_factory=list)  # per worked row: scores, answer, top 3, rank, AP@3
     model_name: str = ""
+    tolerance: float = TOLERANCE  # of "by hand matches torch" (label smoothing)
 
 
 # --- 3. measure ---------------------------------------------------------------------------------
@@ -402,6 +404,11 @@ def report(n: Numbers, opts: Options) -> Report:
     n_q, n_choices = len(MC_QUESTIONS), len(LETTERS)
     at_init, trained = n.label_smoothing["init"], n.label_smoothing["trained"]
     ap_text = " + ".join(f"{round(w['ap'], 4):.4g}" for w in n.worked)
+    init_noise = noise_verdict(n.init_excess_standard_errors)
+    smoothing_diff = max(at_init.by_hand_abs_diff, trained.by_hand_abs_diff)
+    ratio = n.label_smoothing_increase_ratio  # trained increase / init increase
+    less = (verdict(ratio, 1, f"{ratio:,.0f}× less", f"NOT less ({ratio:.3g}×)", "increase ratio")
+            if at_init.increase > 0 else "")
     findings = [
         f"A randomly initialised tiny GPT-2 (GPT2LMHeadModel, {opts.n_layer} layers, n_embd {opts.n_embd}, "
         f"{V:,}-token vocabulary), given labels=..., returned loss {n.model_loss:.6f}; the same loss by hand "
@@ -414,14 +421,14 @@ def report(n: Numbers, opts: Options) -> Report:
         f"{n.ln_vocab:.4f}: the logits have std {n.init_logit_std:.3f} (≈ {n.initializer_range}·√{opts.n_embd} = "
         f"{n.init_logit_std_predicted:.3f}), "
         + ("so softmax is nearly uniform and every token gets p ≈ 1/V (the test below finds no excess beyond "
-           "noise). " if abs(n.init_excess_standard_errors) <= NOISE_STANDARD_ERRORS else
+           "noise). " if init_noise.startswith("within") else
            f"which is NOT small enough to call the softmax uniform: the test below puts the loss "
            f"{n.init_excess_standard_errors:+.2f} standard errors from ln V. ")
         + "The excess "
         f"{n.init_loss_minus_ln_vocab:+.4f} of this one model depends on its random weights, so the test uses "
         f"{n.init_draws} independent random inits: their mean first loss is {n.init_draws_mean_loss:.4f} "
         f"(standard error {n.init_draws_standard_error:.4f}), an excess over ln V of {n.init_draws_excess:+.4f} = "
-        f"{n.init_excess_standard_errors:+.2f} standard errors: {noise_verdict(n.init_excess_standard_errors)}. "
+        f"{n.init_excess_standard_errors:+.2f} standard errors: {init_noise}. "
         f"Theory for Gaussian logits of std s puts the expected loss at ln V + s²/2 = "
         f"{n.init_draws_predicted_loss:.4f} (s = {n.init_draws_mean_logit_std:.3f}): the draws' mean is "
         f"{n.init_vs_predicted_standard_errors:+.2f} standard errors from it: "
@@ -439,10 +446,12 @@ def report(n: Numbers, opts: Options) -> Report:
         f"Label smoothing {eps}: on the trained logits the loss goes from {trained.plain:.4f} to "
         f"{trained.loss:.4f} ({trained.increase:+.4f}); at init it moves "
         f"{at_init.increase:+.4f} ({at_init.plain:.4f} → {at_init.loss:.4f})"
-        + (f", {n.label_smoothing_increase_ratio:,.0f}× less," if at_init.increase > 0 else "")
-        + " because near-uniform logits already match the uniform part of the smoothed target. "
-        f"(1-eps)·NLL + eps·mean(-log p) by hand matches torch within "
-        f"{max(at_init.by_hand_abs_diff, trained.by_hand_abs_diff):.1e}.",
+        + (f", {less}" if less else "")
+        + (", because near-uniform logits already match the uniform part of the smoothed target. "
+           if less.endswith("less") else ". ")
+        + "(1-eps)·NLL + eps·mean(-log p) by hand "
+        + verdict(smoothing_diff, n.tolerance, "does NOT match", "matches", "tolerance")
+        + f" torch within {n.tolerance:g} (largest difference {smoothing_diff:.1e}).",
         f"Multiple choice is cross-entropy over the choices: logits ({n_q}, {n_choices}) and the correct "
         f"index per question give loss {n.mc_loss:.4f} (by hand -log softmax[correct] = {n.mc_loss_by_hand:.4f}; "
         f"guessing uniformly would give ln {n_choices} = {n.mc_chance_loss:.4f}). Sorting each row's logits "

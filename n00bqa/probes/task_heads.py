@@ -26,11 +26,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from n00bqa.errors import ProbeError
-from n00bqa.probes.base import Context, Prediction, Probe, Report, Table
+from n00bqa.probes.base import Context, Prediction, Probe, Report, Table, verdict
 from n00bqa.probes.lib.data import science_questions as load_questions
 
 LETTERS = "ABCDE"
 ALPHA = 0.05  # significance level of the held-out tests
+TOLERANCE = 1e-5  # float32 logits by hand and by the model's forward agree to about this
 QA_QUESTION = "Which organ pumps blood?"
 QA_CONTEXT = ("The heart pumps blood around the body, while the lungs exchange oxygen and carbon dioxide "
               "and the kidneys filter waste from the blood.")
@@ -114,16 +115,15 @@ def binomial_tail(k: int, n: int, p: float) -> float:
 
 def chance_verdict(p_value: float, alpha: float = ALPHA) -> str:
     """Words for "is held-out accuracy above chance?", from the one-sided binomial test's p-value."""
-    if p_value < alpha:
-        return f"better than chance at p = {p_value:.2g} (< {alpha:g})"
-    return f"not distinguishable from chance (p = {p_value:.2g}, not below {alpha:g})"
+    return verdict(p_value, alpha, f"not distinguishable from chance (p = {p_value:.2g}, not below {alpha:g})",
+                   f"better than chance at p = {p_value:.2g} (< {alpha:g})", "alpha")
 
 
 def change_verdict(p_value: float, alpha: float = ALPHA) -> str:
     """Words for "did fine-tuning change which held-out questions are right?", from the sign test."""
-    if p_value < alpha:
-        return f"a gain distinguishable from no change (sign test p = {p_value:.2g} < {alpha:g})"
-    return f"not distinguishable from no change (sign test p = {p_value:.2g}, not below {alpha:g})"
+    return verdict(p_value, alpha, f"not distinguishable from no change (sign test p = {p_value:.2g}, not below "
+                   f"{alpha:g})", f"a gain distinguishable from no change (sign test p = {p_value:.2g} < {alpha:g})",
+                   "alpha")
 
 
 # --- Numbers ------------------------------------------------------------------------------------
@@ -176,6 +176,7 @@ class Numbers:
     pooler_loaded: bool
     # 2. multiple choice traced by hand
     mc_logits_max_diff: float
+    tolerance: float  # of "the hand-traced logits match"
     trace_question: str
     trace: list[Step]
     # 3. the collator
@@ -186,6 +187,7 @@ class Numbers:
     collator_padded_length: int
     collator_pad_tokens: int
     collator_matches_hf: bool
+    collator_entries_differing: int  # input_ids entries where ours and DataCollatorWithPadding's differ
     collator_batch_shape: str
     collator_pairs: list[Pair]
     collator_keys_before: str
@@ -310,7 +312,7 @@ def trace_multiple_choice(mc, tokenizer, question: dict[str, str]) -> dict[str, 
         Step("softmax", " ".join(f"{p:.3f}" for p in probs[0].tolist()), "probabilities over A-E (untrained head)"),
         Step("cross-entropy", f"{float(loss):.4f}", f"vs ln(5) = {math.log(5):.4f} for a uniform guess"),
     ]
-    return {"mc_logits_max_diff": float((model_out.logits - logits).abs().max()),
+    return {"mc_logits_max_diff": float((model_out.logits - logits).abs().max()), "tolerance": TOLERANCE,
             "trace_question": question["prompt"], "trace": trace}
 
 
@@ -336,6 +338,9 @@ def collate_two_examples(tokenizer, questions: list[dict[str, str]]) -> dict[str
         "collator_padded_length": seq,
         "collator_pad_tokens": int((batch["attention_mask"] == 0).sum()),
         "collator_matches_hf": bool(torch.equal(reference["input_ids"].view(B, C, -1), batch["input_ids"])),
+        "collator_entries_differing": (int((reference["input_ids"].view(B, C, -1) != batch["input_ids"]).sum())
+                                       if reference["input_ids"].numel() == batch["input_ids"].numel()
+                                       else max(reference["input_ids"].numel(), batch["input_ids"].numel())),
         "collator_batch_shape": str(tuple(batch["input_ids"].shape)),
         "collator_pairs": pairs,
         "collator_keys_before": ", ".join(examples[0]),
@@ -465,15 +470,18 @@ def report(n: Numbers, opts: TaskHeadsOptions) -> Report:
         f"so the other {mc.loaded:,} weights are pretrained.",
         f"Multiple choice: input_ids {shapes['input_ids']} is viewed as {shapes['flattened']}, "
         f"encoded and pooled to {shapes['pooled [CLS]']}, scored by Linear({n.hidden}, 1) to "
-        f"{shapes['classifier']} and viewed as logits {shapes['logits']}; the hand-traced logits match "
-        f"the model's own forward (max difference {n.mc_logits_max_diff:.1e}).",
+        f"{shapes['classifier']} and viewed as logits {shapes['logits']}; the hand-traced logits "
+        f"{verdict(n.mc_logits_max_diff, n.tolerance, 'do NOT match', 'match', 'tolerance')} the model's own "
+        f"forward within {n.tolerance:g} (max difference {n.mc_logits_max_diff:.1e}).",
         f"The collator turns a list of {n.collator_examples} examples, each with {n.n_choices} token lists "
         f"(example 1: lengths {', '.join(map(str, n.collator_first_lengths))}; the batch's pairs run from "
         f"{n.collator_shortest_choice} to {n.collator_longest_choice} tokens), into a dict of tensors "
         f"{n.collator_batch_shape}: every choice is padded to {n.collator_padded_length} tokens"
-        + (" (the batch's longest)" if n.collator_padded_length == n.collator_longest_choice else "")
-        + f", {n.collator_pad_tokens} pad tokens added; it equals DataCollatorWithPadding on the flattened "
-        f"choices: {'yes' if n.collator_matches_hf else 'no'}.",
+        + " (" + verdict(abs(n.collator_padded_length - n.collator_longest_choice), 0, "NOT the batch's longest",
+                         "the batch's longest", "exact") + ")"
+        + f", {n.collator_pad_tokens} pad tokens added; it "
+        + verdict(n.collator_entries_differing, 0, "does NOT equal", "equals", "exact")
+        + f" DataCollatorWithPadding on the flattened choices ({n.collator_entries_differing} input_ids differ).",
         f"Extractive QA: start and end logits of shape {n.qa_logits_shape} score every token; the "
         f"best span in the context is {n.qa_answer!r} — arbitrary, because the QA head is untrained.",
         f"Summarization is encoder-decoder generation: a tiny BART (random weights, built from a config) reads memory "

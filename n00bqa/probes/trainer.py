@@ -26,7 +26,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from n00bqa.errors import ProbeError
-from n00bqa.probes.base import Context, Prediction, Probe, Report, Table, check_ranges
+from n00bqa.probes.base import Context, Prediction, Probe, Report, Table, check_ranges, verdict
 from n00bqa.probes.lib.data import science_questions as science_texts
 
 TOLERANCE = 1e-6  # float32 gradients summed in a different order agree to about 1e-7
@@ -552,11 +552,13 @@ def max_diff(grads: dict, reference: dict) -> float:
 # --- 4. report ----------------------------------------------------------------------------------
 def clip_verdict(norm: float, max_norm: float) -> str:
     """'clipped' when the gradient's norm exceeds max_grad_norm (and clipping is on)."""
-    return "clipped" if max_norm > 0 and norm > max_norm else "not clipped"
+    if max_norm <= 0:  # max_grad_norm 0 switches clipping off: a setting, nothing to compare
+        return "not clipped"
+    return verdict(norm, max_norm, "clipped", "not clipped", "max_grad_norm")
 
 
 def same_verdict(diff: float, tolerance: float) -> str:
-    return "the same" if diff <= tolerance else "NOT the same"
+    return verdict(diff, tolerance, "NOT the same", "the same", "tolerance")
 
 
 def report(n: Numbers, opts: Options) -> Report:
@@ -574,6 +576,7 @@ def report(n: Numbers, opts: Options) -> Report:
     start = order.index("model.forward")
     in_step = [e for e in order[start:order.index("model.zero_grad", start) + 1] if e in step_events]
     clip = clip_verdict(n.grad_norm_before_clip, n.max_grad_norm)
+    naive = same_verdict(n.naive_grad_accum_max_abs_diff, n.tolerance)
     factor = {label: lambda step, _, f=f: round(f[step], 4) for label, f in zip(
         ("linear (default)", f"linear, warmup {opts.warmup_steps}", f"cosine, warmup {opts.warmup_steps}"),
         n.lr_factor.values())}
@@ -640,10 +643,10 @@ def report(n: Numbers, opts: Options) -> Report:
         f"{n.grad_accum_max_abs_diff:.2g}; largest gradient entry {n.largest_gradient:.3g}), because the Trainer "
         f"counts num_items_in_batch = {n.num_items_in_batch} predicted tokens over all micro-batches and divides "
         f"every micro-batch's summed loss by it.",
-        f"The naive mean of per-micro-batch means is "
-        f"{same_verdict(n.naive_grad_accum_max_abs_diff, n.tolerance)}: it is off by up to "
-        f"{n.naive_grad_accum_max_abs_diff:.2g} ({naive_worst}), since it weights a short micro-batch's tokens more "
-        f"than a long one's; {naive_best} is {same_verdict(n.accumulation[naive_best].naive_max_abs_diff, n.tolerance)} "
+        f"The naive mean of per-micro-batch means is {naive}: it is off by up to "
+        f"{n.naive_grad_accum_max_abs_diff:.2g} ({naive_worst})"
+        + (", since it weights a short micro-batch's tokens more than a long one's" if naive == "NOT the same" else "")
+        + f"; {naive_best} is {same_verdict(n.accumulation[naive_best].naive_max_abs_diff, n.tolerance)} "
         f"({n.accumulation[naive_best].naive_max_abs_diff:.2g}), "
         + ("as a single micro-batch's mean is the whole batch's mean." if naive_best.endswith("x1")
            else "its closest layout.")

@@ -25,14 +25,6 @@ SAME_SPREAD = 1e-5  # a cosine whose spread over positions is below this is "the
 SAME_COSINE = 1e-4  # vectors whose cosine is within this of 1 are "the same" vector
 
 
-def same_for_every_position(spread: float, same_spread: float = SAME_SPREAD) -> bool:
-    return spread < same_spread
-
-
-def different_vectors(max_cosine: float, same_cosine: float = SAME_COSINE) -> bool:
-    return max_cosine < 1 - same_cosine
-
-
 # --- 1. Options ---------------------------------------------------------------------------------
 @dataclass
 class Options:
@@ -107,6 +99,8 @@ class Numbers:
     tolerance: float  # the verdicts' thresholds, shown beside them
     same_spread: float
     same_cosine: float
+    contextual_cosine_gap: float = 0.0  # 1 - the closest pair's cosine: how far the nearest two are from "the same"
+    distance_64_drop: dict[str, float] = field(default_factory=dict)  # "sinusoidal", "learned" -> cos at 1 - at 64
     # report-only (strings and lists are not metrics)
     word: str = ""
     sentences: list[str] = field(default_factory=list)
@@ -216,6 +210,8 @@ def measure(opts: Options, ctx: Context) -> Numbers:
         contextual_cosine={f"{i + 1}_{j + 1}": c for (i, j), c in pair_cos.items()},
         positions=positions, position_rows=n_positions,
         position_params=learned.numel(), tolerance=TOLERANCE, same_spread=SAME_SPREAD, same_cosine=SAME_COSINE,
+        contextual_cosine_gap=1 - pair_cos[(i_near, j_near)],
+        distance_64_drop={name: by[1].mean - by[64].mean for name, by in positions.items()},
         word=word, sentences=sentences, static_cosines=static_cos,
         farthest_pair=[i_far + 1, j_far + 1], nearest_pair=[i_near + 1, j_near + 1],
         neighbours=neighbours, pair_cosines=pair_cosines, n_hidden_states=contextual[0].shape[0],
@@ -228,8 +224,9 @@ def report(n: Numbers, opts: Options) -> Report:
     sin, learned = n.positions["sinusoidal"], n.positions["learned"]
     (i_far, j_far), (i_near, j_near) = n.farthest_pair, n.nearest_pair
     lookup_verdict = verdict(n.onehot_lookup_max_abs_diff, n.tolerance, "does NOT equal", "equals", "tolerance")
-    context_verdict = (f"{len(n.sentences)} different vectors" if different_vectors(n.contextual_cosine_max, n.same_cosine)
-                       else f"the same vector in all {len(n.sentences)} sentences")
+    # different vectors: even the closest pair's cosine is more than same_cosine below 1
+    context_verdict = verdict(n.contextual_cosine_gap, n.same_cosine, f"{len(n.sentences)} different vectors",
+                              f"the same vector in all {len(n.sentences)} sentences", "same_cosine")
     if len(n.pair_cosines) == 1:
         between = f"between the two sentences the last-layer cosine is {n.contextual_cosine_min:.3f}"
     elif f"{n.contextual_cosine_min:.3f}" == f"{n.contextual_cosine_max:.3f}":
@@ -239,10 +236,11 @@ def report(n: Numbers, opts: Options) -> Report:
                    f"({i_far} vs {j_far}) to {n.contextual_cosine_max:.3f} ({i_near} vs {j_near})")
 
     def spread_words(spread: float) -> str:
-        return "the same for every position" if same_for_every_position(spread, n.same_spread) else "varying with the position"
+        return verdict(spread, n.same_spread, "varying with the position", "the same for every position", "same_spread")
 
-    def trend(near: float, far: float) -> str:
-        return "falling" if far < near else "rising"
+    def trend(name: str) -> str:
+        drop = n.distance_64_drop[name]  # cosine at distance 1 minus at distance 64
+        return f"{verdict(drop, 0, 'falling', 'rising', 'distance-64 drop')} by {abs(drop):.4f}"
 
     findings = [
         f"'{n.word}' is token id {n.word_id}; its embedding is row {n.word_id} of the {V:,} × {d} table. "
@@ -254,17 +252,17 @@ def report(n: Numbers, opts: Options) -> Report:
         f"{n.trained_row_norm_max:.3f} (mean {n.trained_row_norm_mean:.3f}).",
         "Nearest neighbours by cosine in the static table (no context): "
         + "; ".join(f"{w} → {', '.join(name for name, _ in near[:3])}" for w, near in n.neighbours.items()) + ".",
-        f"'{n.word}' has one static row, but {context_verdict} after the encoder (same: cosine within "
-        f"{n.same_cosine:g} of 1): cosine with the static row " + ", ".join(f"{c:.3f}" for c in n.static_cosines)
+        f"'{n.word}' has one static row, but {context_verdict} after the encoder (the closest pair is "
+        f"{n.contextual_cosine_gap:.3g} below cosine 1; the same: within {n.same_cosine:g} of 1): cosine with the static row " + ", ".join(f"{c:.3f}" for c in n.static_cosines)
         + f" (sentences 1 to {len(n.sentences)}); {between}.",
         f"Position, sinusoidal (computed, no parameters): neighbouring positions have cosine "
         f"{sin[1].mean:.4f}, {spread_words(sin[1].spread)} (spread "
         f"{sin[1].spread:.2g}; the same: under {n.same_spread:g}), "
-        f"{trend(sin[1].mean, sin[64].mean)} to "
+        f"{trend('sinusoidal')} to "
         f"{sin[64].mean:.4f} at distance 64. MiniLM's learned position table ({n.position_rows} "
         f"× {d}, {n.position_params:,} parameters): neighbours {learned[1].mean:.4f}, "
         f"{spread_words(learned[1].spread)} (spread {learned[1].spread:.3f}), "
-        f"{trend(learned[1].mean, learned[64].mean)} to {learned[64].mean:.4f} "
+        f"{trend('learned')} to {learned[64].mean:.4f} "
         "at distance 64.",
     ]
     tables = [

@@ -61,7 +61,8 @@ def test_splits_and_slices_match_plain_list_slicing(result):
     # 35 % of the 16 test rows is 5.6: the closest row is 6 (a floor would give 5)
     assert m["fractional_slices.test[:35%]"] == pytest.approx(5.6) and m["slice_rows.test[:35%]"] == 6
     finding_stating(result, "fractional_slices.test[:35%]", "rounded to the closest row")
-    assert m["slices_match_python"] is True
+    assert m["slices_match_python"] is True and m["slices_differing"] == 0
+    finding_stating(result, "slices_differing", "each holding the rows plain list slicing gives (0 of the 6 differ)")
 
 
 def test_rows_are_dicts_and_column_slices_are_lists(result):
@@ -73,6 +74,8 @@ def test_rows_are_dicts_and_column_slices_are_lists(result):
     assert types["load_dataset(..., streaming=True)"] == "IterableDataset"
     assert result.metrics["iterable_has_len"] is False
     assert result.metrics["iterable_first_row_equal"] is True
+    assert result.metrics["iterable_first_row_keys_differing"] == 0
+    assert "len() on it raises TypeError" in " ".join(result.findings)
     assert result.metrics["iterable_take_rows"] == 3
 
 
@@ -88,7 +91,7 @@ def test_map_outputs_are_the_tokenizers_own_ids(run):
     q = science_questions()[0]
     assert numbers.first_input_ids == tokenizer.encode(q["prompt"], q["A"]).ids
     m = result.metrics
-    assert m["map_outputs_equal"] is True
+    assert m["map_outputs_equal"] is True and m["map_rows_differing"] == 0
     assert m["batched_map_speedup"] == pytest.approx(m["map_seconds.tokenize.unbatched"]
                                                      / m["map_seconds.tokenize.batched"])
     assert m["map_rows"] == 1000
@@ -97,7 +100,8 @@ def test_map_outputs_are_the_tokenizers_own_ids(run):
 def test_second_identical_map_reads_the_cache(result):
     m = result.metrics
     assert m["map_cache_hit"] is True
-    assert m["cache_files_after"] == m["cache_files_before"]
+    assert m["cache_files_after"] == m["cache_files_before"] and m["cache_files_changed"] == 0
+    assert "the cache was reused" in result.summary
 
 
 def test_memory_mapping_costs_a_small_fraction_and_in_memory_the_whole(result):
@@ -124,3 +128,31 @@ def test_verdicts_on_both_sides_of_their_thresholds():
 def test_bad_options_are_one_line_errors(values, message):
     with pytest.raises(ProbeError, match=message):
         PROBE.make_options(**values)
+
+
+def test_exact_verdicts_on_both_sides(run):
+    import dataclasses
+
+    from n00bqa.probes.datasets import report
+
+    result, numbers, _ = run
+    opts = PROBE.make_options(**result.options)
+    off = dataclasses.replace(numbers, slices_differing=2, slices_match_python=False,
+                              iterable_first_row_keys_differing=1, map_rows_differing=3, cache_files_changed=1,
+                              map_cache_hit=False, batched_map_speedup=0.8, mmap_rss_fraction=0.5)
+    words = report(off, opts)
+    text = " ".join(words.findings)
+    assert "NOT each holding the rows plain list slicing gives (2 of the 6 differ)." in text
+    assert "(NOT the same dict as ds[0]: 1 keys differ)" in text
+    assert "0.8x NOT faster; the outputs are NOT identical (3 rows' input_ids differ)" in text
+    assert "the cache was NOT reused" in text and "fingerprint" not in text
+    assert "NOT a small fraction (small: under" in text
+    assert "0.8x NOT faster, the cache was NOT reused" in words.summary and "(NOT a small fraction)" in words.summary
+
+
+def test_recorded_verdicts_follow_from_the_run(result):
+    from tests.support.recorded_verdicts import verdict_words
+
+    assert verdict_words(result) == [
+        ("exact", "the cache was reused"), ("speedup", "faster"), ("small_fraction", "a small fraction"),
+        ("exact", "each holding"), ("exact", "the same dict as ds[0]"), ("exact", "identical")]

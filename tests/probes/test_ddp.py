@@ -40,6 +40,7 @@ def test_allreduce_bytes_are_every_gradient_once(ddp_run):
     assert result.metrics["allreduce_bytes_per_step"] == grad_bytes
     assert result.metrics["param_bytes"] == grad_bytes == block_param_count(64) * 4
     assert result.metrics["allreduce_bytes_every_step_equal"] is True
+    assert result.metrics["allreduce_bytes_step_spread"] == 0
 
 
 @pytest.mark.slow
@@ -156,7 +157,7 @@ def _numbers(**changes):
     from n00bqa.probes.ddp import Bucket, Numbers
 
     base = dict(nproc=2, param_count=10, param_tensors=3, param_bytes=40, allreduce_bytes_per_step=40,
-                allreduce_bytes_every_step_equal=True, bucket_count=2, bucket_cap_bytes=24,
+                allreduce_bytes_every_step_equal=True, allreduce_bytes_step_spread=0, bucket_count=2, bucket_cap_bytes=24,
                 buckets=[Bucket(tensors=2, bytes=24, pending_grads=1, first_tensor="b"),
                          Bucket(tensors=1, bytes=16, pending_grads=0, first_tensor="a")],
                 first_step_bucket_count=1, ring_bytes_sent_per_rank=40.0, max_abs_diff_vs_single_process=0.0,
@@ -175,4 +176,18 @@ def test_overlap_and_bytes_words_on_both_sides():
                                                                        first_tensor="a")],
                                       allreduce_bytes_per_step=44), Options()).findings)
     assert "No bucket went out before the last gradient was computed (1 bucket in all)" in serial
-    assert "NOT the parameters' 40 bytes" in serial
+    assert "NOT the parameters' 40 bytes (off by +4)" in serial
+    uneven = " ".join(report(_numbers(allreduce_bytes_every_step_equal=False, allreduce_bytes_step_spread=16),
+                             Options()).findings)
+    assert "40 bytes, NOT the same in every step (the steps' spread: 16 bytes)" in uneven
+
+
+@pytest.mark.slow
+def test_recorded_verdicts_follow_from_the_run(ddp_run):
+    from tests.support.recorded_verdicts import verdict_words
+
+    result, _ = ddp_run
+    assert verdict_words(result) == [
+        ("exact", "exactly the bytes of the parameters: one fp32 gradient per weight"),
+        ("exact", "the same in every step"), ("tolerance", "equal within"), ("buckets sent early", "overlap")]
+    assert "the same in every step (the steps' spread: 0 bytes)" in " ".join(result.findings)

@@ -147,3 +147,19 @@ def test_model_folder_runs_a_one_layer_twin_and_a_bad_folder_is_one_line(tmp_pat
     assert result.metrics["all-MiniLM-L6-v2.sparse_grad_params"] == (30522 + 512 + 2) * 384
     out = CliRunner().invoke(app, ["probe", "grad-rows", "--model", str(tmp_path / "missing")])
     assert out.exit_code == 2 and "does not exist" in out.output  # a refused option value: usage error
+
+
+def test_recorded_verdicts_follow_from_the_run(default_result):
+    """Each table's class is recorded as its twin's rows vs the rows that got gradient (both printed)."""
+    from tests.support.recorded_verdicts import verdict_words
+
+    words = verdict_words(default_result)
+    twin = next(t for t in default_result.tables if t.title.startswith("Rows with non-zero gradient"))
+    classes = next(t for t in default_result.tables if t.title == "Embedding tables at full size")
+    # the table's column, row by row, from the twin's rows and rows with gradient at T=8
+    expected = ["sparse" if rows > got else "dense" for rows, got in ((r[2], r[3]) for r in twin.rows)]
+    assert [r[-1] for r in classes.rows] == expected
+    assert [v.word for v in default_result.verdicts if v.above == "sparse"] == expected
+    assert ("tables gaining no rows", "Each of them gains rows") in words
+    in_findings = [v.word for v in default_result.verdicts if v.above == "row-sparse"]
+    assert in_findings == ["row-sparse", "dense", "row-sparse"]  # deberta's rel; BERT's word: MLM head, bare

@@ -219,3 +219,35 @@ def test_cli_probe_loss_rejects_bad_option():
     result = CliRunner().invoke(app, ["probe", "loss", "--n-embd", "30"])
     assert result.exit_code == 2  # a refused option value is a usage error (README: exit codes)
     assert "not divisible" in result.output
+
+
+def test_recorded_verdicts_follow_from_the_run(loss_result):
+    """The three noise tests against 2 standard errors, the label-smoothing ratio against 1 and the
+    formula by hand against the tolerance: each word from its printed numbers."""
+    import dataclasses
+
+    from n00bqa.probes.loss import report
+    from tests.support.recorded_verdicts import verdict_words
+
+    m, n = loss_result.metrics, loss_result.numbers
+    noise = ["beyond" if abs(m[k]) > 2 else "within" for k in (
+        "init_excess_standard_errors", "init_vs_predicted_standard_errors", "wide_init_excess_standard_errors")]
+    words = verdict_words(loss_result)
+    assert [name for name, _ in words] == ["standard errors", "increase ratio", "standard errors",
+                                           "standard errors", "tolerance"]
+    assert [w.split()[0] for name, w in words if name == "standard errors"] == noise
+    ratio = m["label_smoothing_increase_ratio"]
+    assert words[1][1] == (f"{ratio:,.0f}× less" if ratio > 1 else f"NOT less ({ratio:.3g}×)")
+    assert m["tolerance"] == 1e-5 and words[-1][1] == "matches"
+    assert "matches torch within 1e-05 (largest difference" in " ".join(loss_result.findings)
+    # the other side of each: a ratio under 1 drops the 'because'; a large by-hand gap does not match
+    opts = find_probe_options(loss_result)
+    flipped = dataclasses.replace(n, label_smoothing_increase_ratio=0.5, tolerance=1e-12)
+    text = " ".join(report(flipped, opts).findings)
+    assert "NOT less (0.5×)" in text and "because near-uniform" not in text and "does NOT match torch" in text
+
+
+def find_probe_options(result):
+    from n00bqa.probes import find_probe
+
+    return find_probe(None, "loss").make_options(**result.options)

@@ -143,7 +143,7 @@ def test_hand_traced_multiple_choice_matches_the_model(result):
 @pytest.mark.slow
 def test_collator_in_the_run_matches_transformers(result):
     m = result["metrics"]
-    assert m["collator_matches_hf"] is True
+    assert m["collator_matches_hf"] is True and m["collator_entries_differing"] == 0
     assert m["collator_pad_tokens"] == sum(row[3] for row in table(result, "before and after padding")["rows"])
 
 
@@ -234,3 +234,20 @@ def test_bad_options_are_probe_errors():
         probe.make_options(train_layers=9)
     with pytest.raises(ProbeError, match="--head-lr 0"):
         probe.make_options(head_lr=0.0)
+
+
+@pytest.mark.slow
+def test_recorded_verdicts_follow_from_the_run(run):
+    """The logits match within the tolerance, the collator's padding and DataCollatorWithPadding as counts
+    vs 0, and both held-out tests against alpha, each word from the printed numbers."""
+    from tests.support.recorded_verdicts import verdict_words
+
+    m = run.metrics
+    chance = chance_verdict(m["heldout_p_value"], m["alpha"])
+    change = change_verdict(m["change_p_value"], m["alpha"])
+    assert m["tolerance"] == 1e-5 and "match the model's own forward within 1e-05" in " ".join(run.findings)
+    longest = "the batch's longest" if m["collator_padded_length"] == m["collator_longest_choice"] else "NOT the batch's longest"
+    assert verdict_words(run) == [
+        ("tolerance", "match" if m["mc_logits_max_diff"] <= m["tolerance"] else "do NOT match"),
+        ("exact", longest), ("exact", "equals"), ("alpha", chance), ("alpha", change), ("alpha", chance)]
+    assert "equals DataCollatorWithPadding on the flattened choices (0 input_ids differ)" in " ".join(run.findings)

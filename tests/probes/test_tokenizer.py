@@ -109,6 +109,28 @@ def test_multiple_choice_batch_reshapes_to_batch_choices_seq(run, rust, opts):
     assert (m["mc_batch"], m["mc_num_choices"], m["mc_seq_len"]) == (len(questions), 5, len(flat[0].ids))
     assert m["mc_flat_rows"] == len(flat)
     assert m["mc_row_matches"] is True
+    # each padded row is the pair encoded alone, then pad ids: the Rust tokenizer agrees row by row
+    assert m["mc_rows_differing"] == 0
+    assert f"is question b paired with choice c, padded (0 of the {len(flat)} rows differ" in " ".join(result.findings)
+
+
+def test_multiple_choice_verdict_on_both_sides(run, opts):
+    import dataclasses
+
+    from n00bqa.probes.tokenizer import report
+
+    _, numbers = run
+    off = dataclasses.replace(numbers, mc_rows_differing=2, mc_row_matches=False)
+    words = " ".join(report(off, opts).findings)
+    assert "row [b, c] is NOT question b paired with choice c, padded (2 of the" in words
+
+
+def test_recorded_verdicts_follow_from_the_run(run):
+    from tests.support.recorded_verdicts import verdict_words
+
+    result, numbers = run
+    split = "is split" if numbers.word_piece_count > 1 else "is NOT split"
+    assert verdict_words(result) == [("pieces", split), ("exact", "is")]
 
 
 def test_verdicts_and_helpers_on_both_sides():

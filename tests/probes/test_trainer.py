@@ -9,7 +9,7 @@ import math
 import pytest
 
 from n00bqa.errors import ProbeError
-from support.probes import assert_output_whole, finding_stating
+from support.probes import assert_output_whole, finding_stating, finding_with
 from n00bqa.probes.trainer import (PROBE, TINY_LLAMA, accumulated_gradient, causal_batch, clip_verdict,
                                    numeric_defaults, same_verdict, science_texts)
 from tests.support.runs import default_run
@@ -194,3 +194,18 @@ def test_verdicts_on_both_sides_of_their_thresholds():
 def test_bad_options_are_one_line_errors(values, message):
     with pytest.raises(ProbeError, match=message):
         PROBE.make_options(**values)
+
+
+def test_recorded_verdicts_follow_from_the_run(result):
+    """Each word from its printed numbers: the clip against max_grad_norm, each 'the same' against the
+    tolerance; the naive mean's 'since' clause only when it is NOT the same."""
+    from tests.support.recorded_verdicts import verdict_words
+
+    m, n = result.metrics, result.numbers
+    best = min(n.accumulation.values(), key=lambda a: a.naive_max_abs_diff).naive_max_abs_diff
+    same = ["NOT the same" if d > m["tolerance"] else "the same" for d in (
+        m["naive_grad_accum_max_abs_diff"], m["trainer_step_max_abs_diff"], m["grad_accum_max_abs_diff"], best)]
+    clip = "clipped" if m["grad_norm_before_clip"] > m["max_grad_norm"] else "not clipped"
+    assert verdict_words(result) == [("max_grad_norm", clip), *(("tolerance", w) for w in same)]
+    naive = finding_with(result, "The naive mean of per-micro-batch means")
+    assert ("since it weights a short micro-batch's tokens" in naive) == (same[0] == "NOT the same")

@@ -146,8 +146,12 @@ def test_verdicts_follow_the_numbers_on_both_sides(run):
     assert "is 0.900 for every pair" in in_context(tied)
     # different vs the same contextual vectors
     assert "3 different vectors" in in_context(numbers)
-    same = dataclasses.replace(numbers, contextual_cosine_max=1.0, contextual_cosine_min=1.0)
+    gap = 1 - numbers.contextual_cosine_max
+    assert numbers.contextual_cosine_gap == pytest.approx(gap) and f"pair is {gap:.3g} below cosine 1" in in_context(numbers)
+    same = dataclasses.replace(numbers, contextual_cosine_max=1.0, contextual_cosine_min=1.0, contextual_cosine_gap=0.0)
     assert "the same vector in all 3 sentences" in in_context(same)
+    edge = dataclasses.replace(numbers, contextual_cosine_gap=numbers.same_cosine * 1.01)
+    assert "3 different vectors" in in_context(edge)
     # the same for every position vs varying, on the measured spreads
     position = position_finding(numbers)
     assert "0.9727, the same for every position" in position or ", the same for every position" in position
@@ -155,7 +159,23 @@ def test_verdicts_follow_the_numbers_on_both_sides(run):
     learned = {**numbers.positions["learned"], 1: dataclasses.replace(numbers.positions["learned"][1], spread=1e-7)}
     flat = dataclasses.replace(numbers, positions={**numbers.positions, "learned": learned})
     assert position_finding(flat).count("the same for every position") == 2
+    # falling vs rising with distance: cosine at distance 1 minus at 64, from the table's own means
+    for name in ("sinusoidal", "learned"):
+        drop = numbers.positions[name][1].mean - numbers.positions[name][64].mean
+        assert numbers.distance_64_drop[name] == pytest.approx(drop)
+        assert f"falling by {drop:.4f} to {numbers.positions[name][64].mean:.4f}" in position
+    rising = dataclasses.replace(numbers, distance_64_drop={"sinusoidal": -0.25, "learned": 0.0})
+    assert "rising by 0.2500" in position_finding(rising) and position_finding(rising).count("rising by") == 2
     # the one-hot equality
     assert "equals the lookup within" in " ".join(report(numbers, opts).findings)
     off = dataclasses.replace(numbers, onehot_lookup_max_abs_diff=1e-3)
     assert "does NOT equal the lookup" in " ".join(report(off, opts).findings)
+
+
+def test_recorded_verdicts_follow_from_the_run(result):
+    from tests.support.recorded_verdicts import verdict_words
+
+    assert verdict_words(result) == [
+        ("tolerance", "equals"), ("same_cosine", "3 different vectors"),
+        ("same_spread", "the same for every position"), ("distance-64 drop", "falling"),
+        ("same_spread", "varying with the position"), ("distance-64 drop", "falling")]
