@@ -60,9 +60,12 @@ def test_a_refused_ask_exits_with_one_line_not_an_abort(ready, args, code):
 def _startup_seconds(env: dict) -> float:
     """How long this machine takes to reach n00bqa's own entry point (interpreter + site): a Ctrl-C
     before that lands in Python's startup, which no program can catch."""
-    start = time.perf_counter()
-    subprocess.run([sys.executable, "-c", "import n00bqa.__main__"], env=env, check=True)
-    return time.perf_counter() - start
+    times = []
+    for _ in range(3):  # the fastest of three: a first start that compiles or reads from disk is an outlier
+        start = time.perf_counter()
+        subprocess.run([sys.executable, "-c", "import n00bqa.__main__"], env=env, check=True)
+        times.append(time.perf_counter() - start)
+    return min(times)
 
 
 def test_ctrl_c_at_any_moment_of_an_ask_exits_130_with_one_line(ready):
@@ -82,7 +85,7 @@ def test_ctrl_c_at_any_moment_of_an_ask_exits_130_with_one_line(ready):
         assert process.returncode in (0, 130), (delay, process.returncode, stderr)
         if process.returncode == 130:
             assert stderr.strip().splitlines() == [INTERRUPTED], (delay, stderr)
-    assert 130 in codes  # at least some signals landed mid-ask, not all after it finished
+    assert 130 in codes, (base, codes)  # at least some signals landed mid-ask, not all after it finished
 
 
 def test_settle_waits_for_the_session_thread(ready):
