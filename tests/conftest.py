@@ -7,6 +7,7 @@ No test reads or writes the learner's question files, corpus or index: those gro
 from __future__ import annotations
 
 import shutil
+import signal
 from pathlib import Path
 from typing import Iterator
 
@@ -14,6 +15,12 @@ import pytest
 
 PROJECT = Path(__file__).resolve().parent.parent
 FIXTURE_STUDY = Path(__file__).resolve().parent / "fixtures" / "study"
+
+# A suite started in the background by a shell without job control (`nohup pytest &`, a script's
+# `cmd &`) inherits SIGINT ignored, and every process it starts would ignore Ctrl-C too: the tests
+# that press Ctrl-C on a real `ask` or probe process need the disposition a terminal gives.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(scope="session", autouse=True)
