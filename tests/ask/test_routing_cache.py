@@ -72,6 +72,22 @@ def test_a_notes_only_edit_embeds_nothing(ready, study, embedded):
     assert not route(study, QUERY).vectors_built and embedded == []
 
 
+def test_the_cached_words_follow_a_tags_only_edit(ready, study, embedded):
+    """The words of each question are cached with its vectors; a tag changes no embedded row, but the
+    question's words (the word-overlap feature) must take it at once."""
+    route(study, QUERY)
+    path = ready / "questions" / "model-size.md"
+    path.write_text(path.read_text().replace("tags: [", "tags: [zygomorphic, ", 1))
+    questions = load_questions(study)[0]
+    cached = routing.question_vectors(study, questions)
+    assert embedded == []  # no row's text changed
+    fresh = routing.question_vectors(study, questions, cache=False)
+    j = next(i for i, q in enumerate(questions) if q.id == "model-size")
+    assert "zygomorphic" in cached.documents[j] and cached.documents == fresh.documents
+    again = routing.question_vectors(study, questions)  # the manifest now holds the new words
+    assert again.documents == fresh.documents and again._own_words is None  # read, not recomputed
+
+
 def test_a_huge_answer_is_embedded_once_and_capped(ready, study, embedded):
     path = ready / "questions" / "model-size.md"  # under the 1 MB a question file may have (n00bqa.guards)
     paragraphs = "\n\n".join(f"Paragraph {i} about parameter counts and memory in bytes." for i in range(14_000))

@@ -15,6 +15,7 @@ from n00bqa.probes.base import report_with_verdicts
 from n00bqa.probes.runs import run_probe
 from support.probes import assert_output_whole, finding_with
 from support.verdicts import problems
+from tests.support.recorded_verdicts import verdicts_by_name
 
 H, A, SEQS, BATCHES, P = 64, 4, (32, 64), (1, 2), 0.1
 
@@ -146,9 +147,7 @@ def test_the_verdicts_on_each_side(result):
 
 def test_recorded_verdicts_follow_from_the_run(result):
     m = result.metrics
-    by_name: dict[str, list] = {}
-    for v in result.verdicts:
-        by_name.setdefault(v.name, []).append(v)
+    by_name = verdicts_by_name(result)
     assert [v.value for v in by_name["bytes unexplained"]] == [abs(m["gap.unexplained_bytes"])] == [0]
     assert by_name["bytes over the formula"][0].value == m["gap.total_bytes"]
     assert by_name["bytes over the formula"][0].word == ("excess" if m["gap.total_bytes"] > 0 else "shortfall")

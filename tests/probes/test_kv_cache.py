@@ -15,6 +15,7 @@ from n00bqa.probes.runs import run_probe
 from tests.support.probes import assert_output_whole, finding_stating, finding_with
 from tests.support.runs import default_run
 from tests.support.verdicts import problems
+from tests.support.recorded_verdicts import verdicts_by_name
 
 
 @pytest.fixture(scope="module")
@@ -112,9 +113,7 @@ def test_verdicts_on_both_sides(result):
 def test_recorded_verdicts_follow_from_the_run(result):
     """Each verdict the default run worded, its value recomputed here from the metrics."""
     m = result.metrics
-    by_name: dict[str, list] = {}
-    for v in result.verdicts:
-        by_name.setdefault(v.name, []).append(v)
+    by_name = verdicts_by_name(result)
     [equal] = by_name["models that differ"]
     assert (equal.value, equal.threshold, equal.word) == (0, 0, "equal")
     [shrink] = by_name["ratio tolerance"]

@@ -34,3 +34,11 @@ def verdict_words(result: ProbeResult) -> list[tuple[str, str]]:
             small = float(number).is_integer() and 0 <= number <= 10
             assert small or _printed(result, number), f"{v.name}: {number:g} is not printed ({v})"
     return [(v.name, v.word) for v in result.verdicts]
+
+
+def verdicts_by_name(result: ProbeResult) -> dict[str, list]:
+    """The run's recorded verdicts grouped by their threshold's name, in the order they were worded."""
+    out: dict[str, list] = {}
+    for v in result.verdicts:
+        out.setdefault(v.name, []).append(v)
+    return out
