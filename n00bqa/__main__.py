@@ -1,7 +1,8 @@
 """`n00bqa` and `python -m n00bqa`: the console script's entry point.
 
-Ctrl-C is caught from the first instruction, so even an interrupt while the CLI is still being
-imported ends with one line and exit code 130, not a traceback. An interrupt that lands inside a C
+Ctrl-C is caught from the first instruction of the package (`n00bqa/__init__.py` installs a handler
+for the console script that main() then hands back to Python), so even an interrupt while the CLI is
+still being imported ends with one line and exit code 130, not a traceback. An interrupt that lands inside a C
 extension's import or a class body reaches Python wrapped (`ImportError: initialization failed`,
 `RuntimeError: Error calling __set_name__`); it is the same Ctrl-C and ends the same way.
 
@@ -12,9 +13,11 @@ Every way out waits first for a background ONNX session still being built
 from __future__ import annotations
 
 import os
+import signal
 import sys
 
-INTERRUPTED = "Error: interrupted; nothing was left half-written\n"
+import n00bqa
+from n00bqa import INTERRUPTED
 
 
 def interrupted(exc: BaseException | None) -> bool:
@@ -31,6 +34,8 @@ def interrupted(exc: BaseException | None) -> bool:
 def main() -> None:
     code: int | str | None = 0
     try:
+        if signal.getsignal(signal.SIGINT) is n00bqa._interrupted_before_main:
+            signal.signal(signal.SIGINT, signal.default_int_handler)  # from here on, Ctrl-C is caught below
         from n00bqa.cli import main as cli_main
 
         cli_main()
