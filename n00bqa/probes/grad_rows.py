@@ -58,6 +58,7 @@ class TableRows:
     lookup: bool  # read by row lookup (False: projected whole, like DeBERTa's rel_embeddings)
     twin_rows: int  # rows of the twin's table
     grad_rows: int  # twin rows with non-zero gradient after the short batch
+    tied: bool  # the twin's output layer multiplies this very tensor (checked by identity, not assumed)
     grad_rows_full: int | None  # ... after one sequence as long as the model's positions
     sparse_grad: bool  # row_sparse(grad_rows, twin_rows)
 
@@ -154,6 +155,9 @@ def measure_model(name: str, full: Any, twin: Any, seed: int) -> ModelRows:
         full_rows = gradient_rows(twin, tiled, tiled_dec)
 
     twin_shapes = {n: p.shape for n, p in twin.named_parameters(remove_duplicate=False)}
+    twin_params = dict(twin.named_parameters(remove_duplicate=False))
+    head = twin.get_output_embeddings() if hasattr(twin, "get_output_embeddings") else None
+    head_weight = getattr(head, "weight", None)
     tables = []
     for t in counts.tables:
         if t.name not in short:
@@ -161,7 +165,7 @@ def measure_model(name: str, full: Any, twin: Any, seed: int) -> ModelRows:
         twin_rows = int(twin_shapes[t.name][0])
         tables.append(TableRows(
             short=t.short, name=t.name, shape=t.shape, params=t.params, role=t.role, lookup=t.lookup,
-            twin_rows=twin_rows, grad_rows=short[t.name],
+            twin_rows=twin_rows, grad_rows=short[t.name], tied=twin_params[t.name] is head_weight,
             grad_rows_full=full_rows[t.name] if full_rows and t.role != "token id" else None,
             sparse_grad=row_sparse(short[t.name], twin_rows)))
     sparse = sum(t.params for t in tables if t.sparse_grad)
@@ -236,21 +240,28 @@ def _bert_heads_sentence(bare: ModelRows, mlm: ModelRows) -> str:
 def report(models: Numbers, opts: Options) -> Report:
     findings = []
     rows = [(name, t) for name, m in models.items() for t in m.tables]
-    tied = [(name, t) for name, t in rows if not t.sparse_grad and t.role == "token id"]
+    tied = [(name, t) for name, t in rows if t.tied]
     if tied:
+        every = verdict(sum(t.twin_rows - t.grad_rows for _, t in tied), 0, "do NOT all get", "get",
+                        "rows without gradient in the tied tables")
         findings.append(
-            "Tables tied to the output layer get gradient in every row, every step: "
-            + "; ".join(f"{name}'s {t.short} {t.grad_rows} of {t.twin_rows} rows from a batch of "
-                        f"{models[name].grad_batch_distinct_ids} distinct ids" for name, t in tied)
+            f"Tables tied to the output layer (the LM head's weight is the same tensor) {every} gradient in every "
+            "row: " + "; ".join(f"{name}'s {t.short} {t.grad_rows} of {t.twin_rows} rows from a batch of "
+                                f"{models[name].grad_batch_distinct_ids} distinct ids" for name, t in tied)
             + ". The lookup touches only the ids used, but the LM head multiplies the whole table and the softmax "
               "gives every logit a gradient, so "
-            + _names([f"{name}'s {t.params:,}-parameter {t.short}" for name, t in tied]) + " count as dense.")
-    untied = [(name, t) for name, t in rows if t.sparse_grad and t.role == "token id"]
+            + _names([f"{name}'s {t.params:,}-parameter {t.short} is {gradient_class(t)}" for name, t in tied])
+            + ".")
+    untied = [(name, t) for name, t in rows if not t.tied and t.role == "token id"]
     if untied:
+        beyond = sum(max(0, t.grad_rows - models[name].grad_batch_distinct_ids) for name, t in untied)
+        only = verdict(beyond, 0, "also in rows the batch did not use", "only in the rows of the ids the batch uses",
+                       "rows with gradient beyond the batch's distinct ids")
         findings.append(
-            "Untied token tables get gradient only in the rows of the ids the batch uses: "
+            f"Untied token tables (no output layer shares them) get gradient {only}: "
             + "; ".join(f"{name}'s {t.short} {t.grad_rows} of {t.twin_rows} rows "
-                        f"({models[name].grad_batch_distinct_ids} distinct ids)" for name, t in untied)
+                        f"({models[name].grad_batch_distinct_ids} distinct ids, {gradient_class(t)})"
+                        for name, t in untied)
             + ". In a causal LM a token seen only at the last position gets none: that position predicts no label.")
     positional = [(name, t) for name, t in rows if t.role in ("position", "rel. bucket", "rel. distance")]
     if positional:

@@ -109,11 +109,16 @@ def test_row_sparse_verdict_on_both_sides(default_result):
     from n00bqa.probes.grad_rows import row_sparse
 
     assert row_sparse(7, 1024) and not row_sparse(512, 512)
-    tied = finding_with(default_result, "Tables tied to the output layer get gradient in every row")
-    assert ("gpt2's 38,597,376-parameter wte, bert-base-mlm's 23,440,896-parameter word and t5-small's "
-            "16,449,536-parameter shared count as dense") in tied
-    untied = finding_with(default_result, "Untied token tables")
-    assert "llama-2-7b's embed_tokens" in untied.split(".")[0]
+    tied = finding_with(default_result, "Tables tied to the output layer (the LM head's weight is the same "
+                                         "tensor) get gradient in every row")
+    assert ("gpt2's 38,597,376-parameter wte is dense, bert-base-mlm's 23,440,896-parameter word is dense and "
+            "t5-small's 16,449,536-parameter shared is dense.") in tied
+    untied = finding_with(default_result, "Untied token tables (no output layer shares them) get gradient only in "
+                                          "the rows of the ids the batch uses")
+    assert "llama-2-7b's embed_tokens" in untied.split(".")[0] and "gpt2" not in untied
+    # the tie is checked on the tensors, not assumed from the class: exactly the three tied tables
+    assert {t.name for m in default_result.numbers.values() for t in m.tables if t.tied} == {
+        "transformer.wte.weight", "bert.embeddings.word_embeddings.weight", "shared.weight"}
     finding_with(default_result, "Each of them gains rows at full length")
     sizes = next(t for t in default_result.tables if t.title.startswith("Parameters with a row-sparse"))
     assert sizes.columns == ["model", "sparse grad", "dense grad", "sparse %"]
@@ -162,4 +167,10 @@ def test_recorded_verdicts_follow_from_the_run(default_result):
     assert [v.word for v in default_result.verdicts if v.above == "sparse"] == expected
     assert ("tables gaining no rows", "Each of them gains rows") in words
     in_findings = [v.word for v in default_result.verdicts if v.above == "row-sparse"]
-    assert in_findings == ["row-sparse", "dense", "row-sparse"]  # deberta's rel; BERT's word: MLM head, bare
+    tables = [t for m in default_result.numbers.values() for t in m.tables]
+    tied = [t for t in tables if t.tied]
+    untied = [t for t in tables if not t.tied and t.role == "token id"]
+    # the tied tables (all dense), the untied token tables (each row-sparse: 13-16 rows of 512-row twins
+    # and MiniLM's 30,522), deberta's rel, then BERT's word table under the MLM head and bare
+    assert len(tied) == 3 and len(untied) >= 4
+    assert in_findings == ["dense"] * 3 + ["row-sparse"] * len(untied) + ["row-sparse", "dense", "row-sparse"]
