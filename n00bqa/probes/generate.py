@@ -92,7 +92,9 @@ class AtLength:
     flop_ratio: float  # uncached / cached
     cached_seconds: float  # median wall time of that pass on the real model
     uncached_seconds: float
-    time_ratio: float
+    time_ratio: float  # uncached / cached, of the medians
+    ratio_low: float  # the lowest and highest uncached / cached over the repeats (paired passes):
+    ratio_high: float  # how much the timing moves from one repeat to the next
 
 
 @dataclass
@@ -179,8 +181,8 @@ def next_token_flops(config: Any, class_name: str, length: int) -> tuple[int, in
     return cached.total, uncached.total
 
 
-def next_token_seconds(lm: Any, length: int, repeats: int) -> tuple[float, float]:
-    """Median wall time of producing token L+1 on the real model, with the cache and without."""
+def next_token_seconds(lm: Any, length: int, repeats: int) -> tuple[list[float], list[float]]:
+    """Wall times of producing token L+1 on the real model, with the cache and without, one pair per repeat."""
     import torch
 
     ids = torch.randint(0, lm.model.config.vocab_size, (1, length + 1))  # (1, L+1): content does not change the cost
@@ -197,7 +199,7 @@ def next_token_seconds(lm: Any, length: int, repeats: int) -> tuple[float, float
             start = time.perf_counter()
             lm.model(ids, use_cache=False, logits_to_keep=1)  # (1, L+1)
             uncached.append(time.perf_counter() - start)
-    return statistics.median(cached), statistics.median(uncached)
+    return cached, uncached
 
 
 def measure(opts: Options, ctx: Context) -> Numbers:
@@ -215,10 +217,13 @@ def measure(opts: Options, ctx: Context) -> Numbers:
     at: dict[int, AtLength] = {}
     for length in lengths:
         cached_flops, uncached_flops = next_token_flops(config, type(lm.model).__name__, length)
-        cached_s, uncached_s = next_token_seconds(lm, length, opts.repeats)
+        cached, uncached = next_token_seconds(lm, length, opts.repeats)
+        cached_s, uncached_s = statistics.median(cached), statistics.median(uncached)
+        ratios = [u / c for c, u in zip(cached, uncached)]
         at[length] = AtLength(cached_flops=cached_flops, uncached_flops=uncached_flops,
                               flop_ratio=uncached_flops / cached_flops, cached_seconds=cached_s,
-                              uncached_seconds=uncached_s, time_ratio=uncached_s / cached_s)
+                              uncached_seconds=uncached_s, time_ratio=uncached_s / cached_s,
+                              ratio_low=min(ratios), ratio_high=max(ratios))
         advance()
     # Linear vs quadratic, from the counts: the FLOPs each extra context token adds between lengths.
     pairs = list(zip(lengths, lengths[1:]))
@@ -238,6 +243,22 @@ def measure(opts: Options, ctx: Context) -> Numbers:
 
 
 # --- 4. report ----------------------------------------------------------------------------------
+def saving_sentence(short: AtLength, long: AtLength, lengths: list[int], repeats: int) -> str:
+    """Whether the saving grows with the context, beyond the timing's own noise: only if every repeat's
+    ratio at the longest context is above every repeat's ratio at the shortest (the ranges do not
+    overlap). One repeat measures no noise, so it draws no conclusion."""
+    if repeats < 2:
+        return ("With one timed pass per length there is no measure of the timing's noise, so this run draws "
+                "no conclusion about the trend; --repeats 3 or more does.")
+    gap = long.ratio_low - short.ratio_high
+    grows = verdict(gap, 0, "grows", "does NOT clearly grow", "lowest ratio at the longest context minus "
+                    "highest at the shortest")
+    return (f"Over the {repeats} repeats the ratio ranges over {short.ratio_low:.2f}-{short.ratio_high:.2f}x at "
+            f"L = {lengths[0]} and {long.ratio_low:.2f}-{long.ratio_high:.2f}x at L = {lengths[-1]} "
+            f"(a gap of {gap:+.2f}x between the ranges), so the saving {grows} with the context beyond "
+            "that noise.")
+
+
 def report(n: Numbers, opts: Options) -> Report:
     g, c = n.greedy, n.cache
     lengths = list(n.lengths)
@@ -279,12 +300,11 @@ def report(n: Numbers, opts: Options) -> Report:
                     "whole model's weights per token.")
     findings.append(f"So the next token at a context of L = {lengths[0]} costs {short.flop_ratio:,.1f}x the FLOPs "
                     f"without the cache as with it, and at {lengths[-1]} tokens {long.flop_ratio:,.1f}x.")
-    grows = verdict(long.time_ratio, short.time_ratio, "grows", "does NOT grow", "time ratio at the shortest context")
     findings.append(f"In wall time on this machine (median of {opts.repeats}), the uncached pass takes "
                     f"{short.time_ratio:.1f}x the cached one at L = {lengths[0]} and {long.time_ratio:.1f}x at "
-                    f"L = {lengths[-1]}: the saving {grows} with the context ({short.cached_seconds * 1e3:.1f} vs "
-                    f"{long.cached_seconds * 1e3:.1f} ms cached, {short.uncached_seconds * 1e3:.1f} vs "
-                    f"{long.uncached_seconds * 1e3:.1f} ms uncached).")
+                    f"L = {lengths[-1]} ({short.cached_seconds * 1e3:.1f} vs {long.cached_seconds * 1e3:.1f} ms "
+                    f"cached, {short.uncached_seconds * 1e3:.1f} vs {long.uncached_seconds * 1e3:.1f} ms "
+                    f"uncached). {saving_sentence(short, long, lengths, opts.repeats)}")
     table = Table.of("The next token at context length L: cached vs uncached (FLOPs in millions, time in ms)",
                      n.lengths, {"L": "key", "cached MFLOP": lambda _, a: round(a.cached_flops / 1e6, 1),
                                  "uncached MFLOP": lambda _, a: round(a.uncached_flops / 1e6, 1),
