@@ -96,6 +96,7 @@ def check(opts: Options) -> None:
         raise ProbeError(f"--n-head {opts.n_head} must divide --n-embd {opts.n_embd} (e.g. --n-head 4)")
     if not 0.0 <= opts.dropout < 1.0:
         raise ProbeError(f"--dropout {opts.dropout:g} must be at least 0 and below 1")
+    check_ranges(opts, {"n_head": (1, opts.n_embd), "dropout": (0.0, 0.99)})
     s = parse_sizes(opts.seq_lens, "--seq-lens", 4096)[-1]
     b = parse_sizes(opts.batches, "--batches", 64)[-1]
     largest = korthikanti_bytes(s, b, opts.n_embd, opts.n_head, e=4)

@@ -51,9 +51,13 @@ class Options:
 def check(opts: Options) -> None:
     if opts.devices not in (2, 3, 4):
         raise ProbeError(f"--devices must be 2, 3 or 4, got {opts.devices}")
+    check_ranges(opts, {"devices": (2, 4)})
     if opts.propagation not in ("gspmd", "shardy"):
         raise ProbeError(f"--propagation must be gspmd or shardy, got {opts.propagation!r}")
-    check_ranges(opts, {"rows": (1, 4096), "inner": (1, 4096), "cols": (1, 4096), "d_model": (1, 1024),
+    # every device needs a share of each dimension: the low end is --devices
+    low = (opts.devices, "(the low end is --devices)")
+    check_ranges(opts, {"rows": (low[0], 4096, low[1]), "inner": (low[0], 4096, low[1]),
+                        "cols": (low[0], 4096, low[1]), "d_model": (low[0], 1024, low[1]),
                         "timeout": (10, 600, "seconds")})
     for name in ("rows", "inner", "cols", "d_model"):
         if getattr(opts, name) % opts.devices:

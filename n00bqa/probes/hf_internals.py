@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
-from n00bqa.probes.base import Context, Prediction, Probe, Report, Table, verdict
+from n00bqa.probes.base import Context, Prediction, Probe, Report, Table, check_ranges, verdict
 from n00bqa.probes.lib.counting import count_parameters
 
 # A tiny size that every BERT-like config accepts, so building a model takes milliseconds.
@@ -56,8 +56,7 @@ class HfInternalsOptions:
 def check(opts: HfInternalsOptions) -> None:
     from n00bqa.errors import ProbeError
 
-    if not 1 <= opts.depth <= 6:
-        raise ProbeError(f"--depth must be between 1 and 6, got {opts.depth}")
+    check_ranges(opts, {"depth": (1, 6)})
     if not re.fullmatch(r"[a-z0-9_-]+", opts.model_type):
         raise ProbeError(f"--model-type {opts.model_type!r} is not a transformers model type; "
                          "use a lower-case name such as deberta-v2, bert or roberta")

@@ -93,6 +93,8 @@ def check(opts: Options) -> None:
         raise ProbeError(f"--label-smoothing must be in [0, 1), got {opts.label_smoothing}")
     if not 0.0 < opts.wide_init <= 10.0:
         raise ProbeError(f"--wide-init must be in (0, 10], got {opts.wide_init}")
+    check_ranges(opts, {"n_embd": (1, 1024), "n_layer": (1, 12), "n_head": (1, opts.n_embd),
+                        "label_smoothing": (0.0, 0.99), "wide_init": (0.001, 10.0)})
 
 
 def causal_lm_loss_by_hand(logits, labels):

@@ -45,6 +45,7 @@ def check(opts: Options) -> None:
     check_ranges(opts, {"experts": (2, 64)})
     if not 1 <= opts.top_k <= opts.experts:
         raise ProbeError(f"--top-k must be between 1 and --experts ({opts.experts}), got {opts.top_k}")
+    check_ranges(opts, {"top_k": (1, opts.experts)})
     check_ranges(opts, {"layers": (1, 1024), "hidden": (4, 1024), "intermediate": (4, 1024)})
     if opts.hidden % 4:
         raise ProbeError(f"--hidden must divide by the 4 attention heads, got {opts.hidden}")

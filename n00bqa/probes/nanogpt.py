@@ -76,6 +76,7 @@ def check(opts: Options) -> None:
         raise ProbeError(f"--learning-rate must be in (0, 1], got {opts.learning_rate}")
     if not 0 < opts.temperature <= 10:
         raise ProbeError(f"--temperature must be in (0, 10], got {opts.temperature}")
+    check_ranges(opts, {"learning_rate": (1e-5, 1.0), "temperature": (0.01, 10.0)})
 
 
 # --- Counting the model (the model itself is lib/gpt.py, in the order of nanoGPT's model.py) -----

@@ -23,6 +23,7 @@ from n00bqa.probes.lib.launcher import (
     RankContext,
     check_launch,
     check_state_fits,
+    largest_fitting_width,
     run_ranks,
     with_launch,
 )
@@ -52,6 +53,8 @@ def check(opts: Options) -> None:
     check_ranges(opts, {"batch": (1, 256), "seq_len": (1, 512)})
     check_state_fits(8 * opts.d_model * opts.d_model + 5 * opts.d_model, opts.nproc, True, "--d-model",
                      opts.d_model)
+    check_ranges(opts, {"d_model": (8, largest_fitting_width(lambda d: 8 * d * d + 5 * d, opts.nproc, True),
+                                    "(the top: the widest multiple of 64 whose model state fits a rank here)")})
 
 
 # --- 2. Numbers ---------------------------------------------------------------------------------

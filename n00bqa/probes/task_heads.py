@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from n00bqa.errors import ProbeError
-from n00bqa.probes.base import Context, Prediction, Probe, Report, Table, verdict
+from n00bqa.probes.base import Context, Prediction, Probe, Report, Table, check_ranges, verdict
 from n00bqa.probes.lib.data import science_questions as load_questions
 
 LETTERS = "ABCDE"
@@ -89,6 +89,8 @@ def check(opts: TaskHeadsOptions) -> None:
     for name in ("lr", "head_lr"):
         if not getattr(opts, name) > 0:
             raise ProbeError(f"--{name.replace('_', '-')} {getattr(opts, name)!r} must be positive, e.g. 3e-4")
+    check_ranges(opts, {"epochs": (0, 100), "train_layers": (0, 6), "batch_size": (1, 64), "held_out": (1, 40),
+                        "lr": (1e-6, 0.01), "head_lr": (1e-5, 0.1)})
 
 
 def answers_right(model, tokenizer, questions: list[dict[str, str]]) -> tuple[list[bool], float]:

@@ -71,6 +71,7 @@ def check(opts: Options) -> None:
                          f"got {opts.warmup_steps}")
     if not 0 <= opts.weight_decay < 1:
         raise ProbeError(f"--weight-decay must be in [0, 1), got {opts.weight_decay}; 0.01 is common")
+    check_ranges(opts, {"warmup_steps": (0, opts.schedule_steps - 1), "weight_decay": (0.0, 0.99)})
     layouts = parse_layouts(opts.accumulation)
     totals = {b * s for b, s in layouts}
     if len(totals) != 1:

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from n00bqa.errors import ProbeError
-from n00bqa.probes.base import Context, Prediction, Probe, Report, Table
+from n00bqa.probes.base import Context, Prediction, Probe, Report, Table, check_ranges
 from n00bqa.probes.lib.seq2seq import (ADJECTIVES, BOS, EOS, MAX_SRC, MAX_TGT, SRC_VOCAB, TGT_VOCAB, Sentence,
                                        encode_batch, heatmap_table, make_data)
 
@@ -52,6 +52,8 @@ def check(opts: Options) -> None:
                          "pick a width that is a multiple of the head count")
     if not opts.lr > 0:
         raise ProbeError(f"--lr {opts.lr!r} must be positive, e.g. 3e-3")
+    check_ranges(opts, {"steps": (1, 5000), "batch_size": (1, 512), "d_model": (8, 512), "heads": (1, 16),
+                        "layers": (1, 6), "lr": (1e-5, 0.1), "test_sentences": (1, 2000)})
 
 
 # --- 2. The model: the "Attention is all you need" encoder-decoder, small, pre-LayerNorm, built from

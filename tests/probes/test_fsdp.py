@@ -150,10 +150,10 @@ def test_a_collective_timeout_is_one_line_and_leaves_no_rank(monkeypatch):
     monkeypatch.setenv(dist_launcher.FAULT_ENV, "1:hang")  # rank 1 never joins rank 0's first collective
     probe = find_probe(None, "fsdp")
     with pytest.raises(ProbeError) as caught:
-        run_probe(None, probe, probe.make_options(steps=1, timeout=2), cache=False)
+        run_probe(None, probe, probe.make_options(steps=1, timeout=3), cache=False)
     message = str(caught.value)
     assert message.startswith("rank 0 of 2 failed:")
-    assert "within --timeout 2 s" in message and "\n" not in message
+    assert "within --timeout 3 s" in message and "\n" not in message
     assert_no_ranks_left(dist_launcher.last_pids())
 
 

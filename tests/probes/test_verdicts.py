@@ -34,12 +34,21 @@ def test_every_builtin_probe_runs_at_its_defaults_here():
     assert {c.probe for c in CASES if c.label == "defaults" and not c.skip} == set(NAMES)
 
 
+def test_every_numeric_option_declares_its_range():
+    from tests.support.verdicts import unranged_options
+
+    assert {name: unranged_options(find_probe(None, name)) for name in NAMES} == {name: [] for name in NAMES}
+
+
 def test_a_try_line_s_options_are_the_ones_it_names():
     from tests.support.verdicts import try_options
 
     probe = find_probe(None, "generate")
     assert try_options(probe, "n00bqa probe generate --context 256 --repeats 1") == {"context": 256, "repeats": 1}
     assert try_options(probe, "n00bqa probe generate") == {}
+    # a $(...) is expanded by bash, as in the learner's shell
+    assert try_options(find_probe(None, "param-count"), "n00bqa probe param-count --model \"$(echo /a/b)\"") == {
+        "model": "/a/b"}
 
 
 def _result(findings: list[str], verdicts: list[Verdict] = ()) -> ProbeResult:

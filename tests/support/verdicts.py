@@ -3,9 +3,11 @@ run must never show.
 
 Cases for probe P:
 - every `n00bqa probe P ...` command of a `## Try` section of the built-in questions, at the options
-  it names (parsed by the probe's own CLI command, never run through a shell);
+  it names (parsed by the probe's own CLI command; only a `$(...)` is expanded by bash first);
 - both ends of every range P's `check` declares through `check_ranges` (`base.declared_ranges`), the
-  other options set to P's `SMALL` overrides so a large end stays cheap.
+  other options set to P's `SMALL` overrides so a large end stays cheap. Every numeric option must
+  declare one (test_every_numeric_option_declares_its_range). For the probes whose every run starts
+  worker processes, `TOGETHER` puts several options' low (or high) ends in one run.
 A new probe is covered without an edit here: its Try commands and its ranges are read the same way.
 A case is skipped only with a reason written in `SKIP` (shown by pytest -rs).
 
@@ -21,6 +23,8 @@ import math
 import os
 import re
 import shlex
+import subprocess
+import sys
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,6 +51,24 @@ SMALL: dict[str, dict[str, Any]] = {
     "fsdp": {"steps": 1, "seq_len": 4},
 }
 
+# Per probe and end: options whose ends share one run (all their low ends in one run, all their high
+# ends in another, the rest at SMALL), for probes whose every run has a fixed cost far above what these
+# options change: 2-4 worker processes that import torch, JAX with 2-4 devices in a child process. Each
+# end is still run; an option not named here gets a run of its own at that end (a high end that is
+# heavy by itself: a wider model, a longer sequence, more steps).
+_LAUNCH = ("nproc", "port", "timeout", "deadline")
+TOGETHER: dict[str, dict[str, list[tuple[str, ...]]]] = {
+    "ddp": {"low": [(*_LAUNCH, "d_model", "n_head", "seq_len", "batch", "steps", "lr", "bucket_cap_mb")],
+            "high": [(*_LAUNCH, "n_head", "lr", "bucket_cap_mb", "steps"), ("seq_len", "batch")]},
+    "fsdp": {"low": [(*_LAUNCH, "d_model", "n_head", "seq_len", "batch", "steps", "lr")],
+             "high": [(*_LAUNCH, "n_head", "lr", "steps"), ("seq_len", "batch")]},
+    "sharding": {"low": [(*_LAUNCH, "rows", "cols", "d_model", "batch", "seq_len")],
+                 "high": [(*_LAUNCH, "rows", "cols"), ("d_model", "batch", "seq_len")]},
+    # rows x inner x cols is the matmul's work: inner's high end goes with the small rows and cols
+    "gspmd": {"low": [("devices", "timeout", "rows", "inner", "cols", "d_model")],
+              "high": [("devices", "timeout", "rows", "cols"), ("inner", "d_model")]},
+}
+
 # (probe, case label) -> the options a range end needs beside it (the probe's other checks refuse
 # it otherwise: a width the head count must divide).
 WITH: dict[tuple[str, str], dict[str, Any]] = {
@@ -67,11 +89,6 @@ WITH: dict[tuple[str, str], dict[str, Any]] = {
 # (probe, case label) -> why the case is not run. Labels: "try: <args>", "low --x", "high --x".
 SKIP: dict[tuple[str, str], str] = {
     ("datasets", "high --table-mb"): "writes an 8 GiB table: beyond a test machine's disk and memory budget",
-    **{("gspmd", f"low {flag(name)}"): f"gspmd's own check refuses {flag(name)} 1 at every --devices it accepts "
-                                        f"(2, 3 or 4 must divide it): the declared range starts below the values "
-                                        f"the probe accepts" for name in ("rows", "inner", "cols", "d_model")},
-    ("sharding", "high --d-model"): "sharding's own check refuses --d-model 8192 at 2 ranks (4.3 GB of model "
-                                    "state per rank): the declared range ends above what the probe accepts",
 }
 
 # Cases that run only with N00BQA_VERDICTS_ALL=1 (the suite stays well under 15 minutes), with the
@@ -122,14 +139,6 @@ SLOW: dict[tuple[str, str], str] = {
 KNOWN: dict[tuple[str, str], str] = {
 }
 
-# Probes whose every case but the defaults is slow: each run starts worker processes (2-4 ranks that
-# import torch, or JAX with 2-4 CPU devices in a child process). Their default runs took 6-12 s each
-# here at load 5 (ddp 9.5 s, fsdp 8.5 s, sharding 6.4 s, gspmd 11.6 s); their 24 other cases would add
-# about 3-4 minutes.
-SLOW_PROBES = {name: "each run starts 2-4 worker processes that import torch (6-10 s a run at load 5)"
-               for name in ("ddp", "fsdp", "sharding")}
-SLOW_PROBES["gspmd"] = "each run starts JAX with 2-4 CPU devices in a child process (12 s a run at load 5)"
-
 # Placeholders left unfilled: "{opts.layers}", "{n.loss:.3f}", "{name}" (a missing f before a string).
 _PLACEHOLDER = re.compile(r"\{[A-Za-z_][\w.\[\]'\"]*(?:![rsa])?(?::[^{}]*)?\}")
 # NaN, or an infinity printed as a value ("-inf" is the causal mask's own word, and stays allowed).
@@ -164,11 +173,21 @@ def try_lines(probe_name: str) -> list[str]:
     return lines
 
 
+def shell_words(line: str) -> list[str]:
+    """The words bash makes of a Try line that substitutes a command's output (`--model "$(python -c
+    ...)"`): the line's arguments expanded by bash itself, with this interpreter first on PATH, so the
+    case runs at the value a learner's shell would pass."""
+    env = {**os.environ, "PATH": os.pathsep.join([os.path.dirname(sys.executable), os.environ.get("PATH", "")])}
+    out = subprocess.run(["bash", "-c", f"set -- {line}\nprintf '%s\\0' \"$@\""], env=env, capture_output=True,
+                         text=True, timeout=60, check=True)
+    return out.stdout.split("\0")[:-1]
+
+
 def try_options(probe: Probe, line: str) -> dict[str, Any]:
     """The options a Try line names, typed by the probe's own CLI command."""
     from n00bqa.cli.probes import _click_command
 
-    args = shlex.split(line, comments=True)[3:]
+    args = shell_words(line)[3:] if "$(" in line else shlex.split(line, comments=True)[3:]
     command = _click_command(probe)
     ctx = command.make_context(probe.name, args)
     fields = set(probe.options.__dataclass_fields__)
@@ -189,26 +208,28 @@ def cases(probe: Probe) -> list[Case]:
         args = " ".join(shlex.split(line, comments=True)[3:])
         label = f"try: {args}" if args else "defaults"
         reason = _reason(probe.name, label)
-        if "$(" in line and not reason:
-            reason = "the command substitutes a shell command's output: it runs in a shell, not here"
         found.append(Case(probe.name, label, {} if reason else try_options(probe, line), reason))
     if not any(c.label == "defaults" for c in found):
         found.insert(0, Case(probe.name, "defaults", {}, _reason(probe.name, "defaults")))
     small = SMALL.get(probe.name, {})
     ranges = declared_ranges(probe)
-    for name, (low, high) in ranges.items():
-        for end, value in (("low", low), ("high", high)):
-            label = f"{end} {flag(name)}"
-            options = {**small, name: value, **WITH.get((probe.name, label), {})}
+    for end, index in (("low", 0), ("high", 1)):
+        groups = [[name for name in group if name in ranges] for group in TOGETHER.get(probe.name, {}).get(end, ())]
+        grouped = {name for group in groups for name in group}
+        groups = [group for group in groups if group] + [[name] for name in ranges if name not in grouped]
+        for group in groups:
+            label = f"{end} " + " ".join(flag(name) for name in group)
+            options = {**small, **{name: ranges[name][index] for name in group}, **WITH.get((probe.name, label), {})}
             found.append(Case(probe.name, label, options, _reason(probe.name, label),
                               KNOWN.get((probe.name, label), "")))
-    for f in dataclasses.fields(probe.options):
-        numeric = f.type in ("int", "float", int, float)
-        if numeric and f.name not in ranges:
-            found.append(Case(probe.name, f"range of {flag(f.name)}", {},
-                              f"{probe.name}'s check declares no range for {flag(f.name)} through check_ranges, "
-                              f"so the harness cannot find its ends"))
     return found
+
+
+def unranged_options(probe: Probe) -> list[str]:
+    """The numeric options whose range `probe`'s check does not declare (the harness cannot find their ends)."""
+    ranges = declared_ranges(probe)
+    return [flag(f.name) for f in dataclasses.fields(probe.options)
+            if f.type in ("int", "float", int, float) and f.name not in ranges]
 
 
 def _reason(probe: str, label: str) -> str:
@@ -219,8 +240,6 @@ def _reason(probe: str, label: str) -> str:
         return ""
     if (probe, label) in SLOW:
         return f"slow: {SLOW[(probe, label)]} on 2 shared cores; N00BQA_VERDICTS_ALL=1 runs it"
-    if probe in SLOW_PROBES:
-        return f"slow: {SLOW_PROBES[probe]}; N00BQA_VERDICTS_ALL=1 runs it"
     return ""
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from n00bqa.errors import ProbeError
 from n00bqa.probes.base import Context, check_ranges
-from n00bqa.probes.lib.launcher import LaunchOptions, check_launch, check_state_fits
+from n00bqa.probes.lib.launcher import LaunchOptions, check_launch, check_state_fits, largest_fitting_width
 
 @dataclass
 class BlockOptions(LaunchOptions):
@@ -40,7 +40,10 @@ def check_block(opts: BlockOptions, sharded: bool) -> None:
     check_ranges(opts, {"steps": (1, 50)})
     if not 0.0 < opts.lr <= 1.0:
         raise ProbeError(f"--lr must be in (0, 1], got {opts.lr:g}")
+    check_ranges(opts, {"n_head": (1, opts.d_model), "batch": (opts.nproc, 256), "lr": (1e-5, 1.0)})
     check_state_fits(block_param_count(opts.d_model), opts.nproc, sharded, "--d-model", opts.d_model)
+    check_ranges(opts, {"d_model": (8, largest_fitting_width(block_param_count, opts.nproc, sharded),
+                                    "(the top: the widest multiple of 64 whose model state fits a rank here)")})
 
 
 def block_job(opts: BlockOptions, seed: int, **extra: Any) -> dict:

@@ -61,7 +61,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from n00bqa.errors import ProbeError
-from n00bqa.probes.base import Report, Table
+from n00bqa.probes.base import Report, Table, check_ranges
 
 HOST = "127.0.0.1"  # loopback only: the ranks never listen on a network interface
 PORT_TRIES = 3
@@ -108,11 +108,14 @@ def check_launch(opts: LaunchOptions) -> None:
             raise ProbeError("--backend nccl needs CUDA GPUs and none is visible here; use --backend gloo")
     if opts.port != 0 and not 1024 <= opts.port <= 65535:
         raise ProbeError(f"--port must be 0 (pick a free one) or between 1024 and 65535, got {opts.port}")
-    if not 1.0 <= opts.timeout <= 600.0:
-        raise ProbeError(f"--timeout must be between 1 and 600 seconds, got {opts.timeout:g}")
+    if not 3.0 <= opts.timeout <= 600.0:  # below 3 s, ranks that start torch a second apart miss each other
+        raise ProbeError(f"--timeout must be between 3 and 600 seconds, got {opts.timeout:g}")
     if not opts.timeout < opts.deadline <= 3600.0:
         raise ProbeError(f"--deadline must be more than --timeout ({opts.timeout:g} s) and at most 3600 s, "
                          f"got {opts.deadline:g}")
+    # the same limits, declared for the verdict harness (it runs both ends of each)
+    check_ranges(opts, {"nproc": (2, 4), "port": (0, 65535), "timeout": (3.0, 600.0),
+                        "deadline": (opts.timeout + 1.0, 3600.0)})
 
 
 def check_state_fits(params: int, nproc: int, sharded: bool, option: str, value: int) -> None:
@@ -130,6 +133,17 @@ def check_state_fits(params: int, nproc: int, sharded: bool, option: str, value:
         raise ProbeError(f"{option} {value} gives {params:,} parameters: the single-process reference alone "
                          f"needs {16 * params / 1e9:.1f} GB of model state, over this machine's "
                          f"{REFERENCE_LIMIT_BYTES / 1e9:g} GB; lower {option}")
+
+
+def largest_fitting_width(params_of: Callable[[int], int], nproc: int, sharded: bool, step: int = 64,
+                          top: int = 8192) -> int:
+    """The largest width, a multiple of `step` up to `top`, whose model state passes check_state_fits:
+    the high end a probe declares for its width, so the harness's high end is one the probe runs."""
+    width = top
+    while width > step and (16 * params_of(width) / (nproc if sharded else 1) > STATE_LIMIT_BYTES
+                            or 16 * params_of(width) > REFERENCE_LIMIT_BYTES):
+        width -= step
+    return width
 
 
 # --- What a rank sees ----------------------------------------------------------------------------
