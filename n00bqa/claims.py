@@ -155,6 +155,25 @@ def _truncated_ids(words: str) -> int:
     return len(load_tokenizer(None)(" ".join(["word"] * int(words)), truncation=True)["input_ids"])
 
 
+# The multiple-choice batch corpus/notes/hf-trainer.md describes: two questions, three answers each.
+MC_EXAMPLES = (("Which organ pumps blood around the body?", ("the heart", "the lungs", "the liver"), 0),
+               ("What do plants make from sunlight?", ("sugar, by photosynthesis", "salt", "iron"), 0))
+
+
+def _mc_collator_shape(axis: str) -> int:
+    """One axis of `input_ids` that the installed DataCollatorForMultipleChoice gives for MC_EXAMPLES,
+    tokenised as (question, answer) pairs by the bundled MiniLM's tokenizer: [examples, choices, seq]."""
+    from transformers import DataCollatorForMultipleChoice
+
+    from n00bqa.probes.lib.models import load_tokenizer
+
+    tokenizer = load_tokenizer(None)
+    rows = [{**tokenizer([question] * len(answers), list(answers)), "label": label}  # the collator needs a label
+            for question, answers, label in MC_EXAMPLES]
+    batch = DataCollatorForMultipleChoice(tokenizer, return_tensors="pt")(rows)
+    return int(batch["input_ids"].shape[int(axis)])
+
+
 def _published_config(name: str, field: str) -> Any:
     """A field of the published config the probes build `name` from (n00bqa.probes.lib.configs), read
     through the installed transformers' config class; `a.b` reads key b of dict field a."""
@@ -182,6 +201,7 @@ SOURCES: dict[str, Callable[..., Any]] = {
     "mc_head_params": _mc_head_params,  # mc_head_params MODEL_TYPE HIDDEN -> weights the multiple-choice class adds
     "tokenizer_attr": _tokenizer_attr,  # tokenizer_attr NAME -> an attribute of the bundled MiniLM tokenizer
     "published_config": _published_config,  # published_config NAME FIELD -> the probes' copy of a model's config
+    "mc_collator_shape": _mc_collator_shape,  # mc_collator_shape AXIS -> DataCollatorForMultipleChoice's input_ids axis
     "truncated_ids": _truncated_ids,  # truncated_ids WORDS -> ids MiniLM's tokenizer keeps of WORDS words
 }
 # Two kinds more, handled by `evaluate`: `metric PROBE KEY` (a metric of the probe's run at its
