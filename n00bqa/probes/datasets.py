@@ -12,7 +12,7 @@ generated Arrow table of `--table-mb` megabytes. Nothing is downloaded.
 4. `map` unbatched (one Python call per row) vs batched (one call per 1,000 rows) on a tokenizer
    and on a cheap function; the second identical `map` is read back from the cache file.
 5. Memory-mapping: in a fresh process, `Dataset.from_file` on the big table costs a small fraction
-   of its size in resident memory (RSS); `in_memory=True` costs the whole table.
+   of its size in resident memory (RSS); `in_memory=True` costs at least the whole table.
 
 (`import datasets` below is the Hugging Face package: imports are absolute, so this module,
 n00bqa.probes.datasets, never imports itself.)

@@ -68,8 +68,8 @@ class Options(GPTShape):
 
 
 def check(opts: Options) -> None:
-    check_ranges(opts, {"steps": (1, 20000), "batch_size": (1, 512), "block_size": (2, 1024), "n_layer": (1, 24),
-                        "n_head": (1, 64), "n_embd": (1, 2048), "eval_batches": (1, 200), "evals": (1, 100),
+    check_ranges(opts, {"steps": (1, 5000), "batch_size": (1, 512), "block_size": (2, 1024), "n_layer": (1, 24),
+                        "n_head": (1, 64), "n_embd": (1, 1024), "eval_batches": (1, 200), "evals": (1, 100),
                         "sample_chars": (0, 5000)})
     check_heads_divide(opts, "n_embd")
     if not 0 < opts.learning_rate <= 1:
