@@ -56,8 +56,8 @@ class Options(GPTShape):  # lib/gpt.py's model (nanogpt trains it): n_layer, n_h
 
 
 def check(opts: Options) -> None:
-    check_ranges(opts, {"n_layer": (1, 48), "n_head": (1, 64), "n_embd": (1, 4096), "seq_len": (2, 4096),
-                        "batch_size": (1, 1024), "vocab_size": (2, 300000), "matmul_size": (16, 8192),
+    check_ranges(opts, {"n_layer": (1, 48), "n_head": (1, 64), "n_embd": (1, 2048), "seq_len": (2, 2048),
+                        "batch_size": (1, 1024), "vocab_size": (2, 300000), "matmul_size": (16, 4096),
                         "repeats": (1, 100)})
     check_heads_divide(opts, "n_embd")
 

@@ -88,7 +88,7 @@ def check(opts: Options) -> None:
         if getattr(opts, name) < 1:
             raise ProbeError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(opts, name)}")
     check_heads_divide(opts, "n_embd")
-    check_ranges(opts, {"train_steps": (0, 2000), "init_draws": (2, 100, "(a standard error needs two)")})
+    check_ranges(opts, {"train_steps": (0, 500), "init_draws": (2, 100, "(a standard error needs two)")})
     if not 0.0 <= opts.label_smoothing < 1.0:
         raise ProbeError(f"--label-smoothing must be in [0, 1), got {opts.label_smoothing}")
     if not 0.0 < opts.wide_init <= 10.0:

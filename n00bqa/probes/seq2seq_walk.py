@@ -37,7 +37,7 @@ class Options:
 
 
 def check(opts: Options) -> None:
-    check_ranges(opts, {"max_new_tokens": (1, 512)})
+    check_ranges(opts, {"max_new_tokens": (1, 128)})
     if opts.model is not None:
         check_seq2seq_folder(opts.model)
     if not opts.text.strip():

@@ -48,3 +48,30 @@ def default_metric(name: str, key: str) -> float | int | bool:
     if key not in metrics:
         raise ClaimError(f"probe {name!r} has no metric {key!r} at its defaults")
     return metrics[key]
+
+
+@cache
+def tiny_llama() -> str:
+    """A folder holding a tiny random-weight Llama (2 layers, width 64, grouped K/V) with SmolLM2's own
+    tokenizer and vocabulary: a `--model PATH` the decoder probes load in a fraction of a second, for
+    the verdict harness's range ends (a 1,024-token context or 64 new tokens on SmolLM2-135M costs
+    a minute on 2 cores). Built once per session in a temporary folder, removed at exit."""
+    import atexit
+    import shutil
+    import tempfile
+
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+
+    from n00bqa.probes.lib.causal_lm import bundled_gguf, prepared_folder
+
+    real = prepared_folder(bundled_gguf(), lambda message: None)
+    folder = tempfile.mkdtemp(prefix="n00bqa-tiny-llama-")
+    atexit.register(shutil.rmtree, folder, True)
+    config = AutoConfig.from_pretrained(real)
+    config.update({"hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2, "num_attention_heads": 4,
+                   "num_key_value_heads": 2, "head_dim": 16})
+    torch.manual_seed(0)
+    AutoModelForCausalLM.from_config(config, dtype=torch.float32).save_pretrained(folder)
+    AutoTokenizer.from_pretrained(real).save_pretrained(folder)
+    return folder

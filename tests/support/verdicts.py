@@ -31,6 +31,8 @@ from typing import Any
 from n00bqa.errors import ProbeError
 from n00bqa.probes.base import Probe, ProbeResult, declared_ranges, flag, unexplained_numbers
 
+TINY_LM = "<tiny-llama>"  # stands for tests.support.runs.tiny_llama(), a folder built when a case needs it
+
 # Per probe: the other options' values when a range end is run (a large end at small sizes).
 SMALL: dict[str, dict[str, Any]] = {
     "nanogpt": {"steps": 20, "batch_size": 4, "block_size": 16, "n_layer": 1, "n_head": 2, "n_embd": 16,
@@ -39,23 +41,31 @@ SMALL: dict[str, dict[str, Any]] = {
               "repeats": 1},
     "loss": {"n_embd": 16, "n_layer": 1, "train_steps": 5, "init_draws": 4},
     "embedding-grad": {"big_vocab": 1000, "big_dim": 16, "batch_tokens": 64, "reps": 1},
+    "translation": {"steps": 30, "test_sentences": 20, "batch_size": 16, "d_model": 32, "layers": 1},
+    "task-heads": {"epochs": 1, "train_layers": 0, "held_out": 4},
     "activation-memory": {"seq_lens": "16,32", "batches": "1"},
     "datasets": {"table_mb": 8, "map_rows": 200},
     "moe": {"text": "the cat sat", "layers": 1, "hidden": 16, "intermediate": 16},
     "kv-cache": {"context": 64, "prompt": 2, "new_tokens": 2},
-    "generate": {"new_tokens": 2, "context": 16, "repeats": 1},
-    "sampling": {"samples": 2, "new_tokens": 2},
-    "induction": {"sequences": 1, "length": 16, "ablate": 2, "draws": 2},
-    "attention-sinks": {"tokens": 48, "window": 16, "sinks": 2},
+    # the decoder probes' range ends run on a tiny random Llama with SmolLM2's tokenizer (`--model`, one
+    # more of the sizes made small; tests.support.runs.tiny_llama): their defaults and Try commands run
+    # on the real SmolLM2-135M
+    "generate": {"new_tokens": 2, "context": 16, "repeats": 1, "model": TINY_LM},
+    "sampling": {"samples": 2, "new_tokens": 2, "model": TINY_LM},
+    "induction": {"sequences": 1, "length": 16, "ablate": 2, "draws": 2, "model": TINY_LM},
+    "attention-sinks": {"tokens": 48, "window": 16, "sinks": 2, "model": TINY_LM},
+    "logit-lens": {"model": TINY_LM},
+    "rope": {"model": TINY_LM},
     "ddp": {"steps": 1, "seq_len": 4},
     "fsdp": {"steps": 1, "seq_len": 4},
 }
 
-# Per probe and end: options whose ends share one run (all their low ends in one run, all their high
-# ends in another, the rest at SMALL), for probes whose every run has a fixed cost far above what these
-# options change: 2-4 worker processes that import torch, JAX with 2-4 devices in a child process. Each
-# end is still run; an option not named here gets a run of its own at that end (a high end that is
-# heavy by itself: a wider model, a longer sequence, more steps).
+# Per probe and end: groups of options whose ends share one run (a group's low ends in one run, its
+# high ends in another, the other options at SMALL), for probes whose every run has a fixed cost far
+# above what these options change: 2-4 worker processes that import torch, JAX with 2-4 devices in a
+# child process, MiniLM's real table or a pass over 52 questions x 5 choices. Each end is still run;
+# an option in no group gets a run of its own at that end (a high end that is heavy by itself: a wider
+# model, a longer sequence, more steps).
 _LAUNCH = ("nproc", "port", "timeout", "deadline")
 TOGETHER: dict[str, dict[str, list[tuple[str, ...]]]] = {
     "ddp": {"low": [(*_LAUNCH, "d_model", "n_head", "seq_len", "batch", "steps", "lr", "bucket_cap_mb")],
@@ -67,6 +77,17 @@ TOGETHER: dict[str, dict[str, list[tuple[str, ...]]]] = {
     # rows x inner x cols is the matmul's work: inner's high end goes with the small rows and cols
     "gspmd": {"low": [("devices", "timeout", "rows", "inner", "cols", "d_model")],
               "high": [("devices", "timeout", "rows", "cols"), ("inner", "d_model")]},
+    "embedding-grad": {"low": [("big_vocab", "big_dim", "batch_tokens", "reps")],
+                       "high": [("big_vocab", "batch_tokens", "reps")]},
+    "task-heads": {"low": [("epochs", "train_layers", "batch_size", "held_out", "lr", "head_lr")],
+                   "high": [("epochs", "train_layers", "batch_size", "held_out", "lr", "head_lr")]},
+    "trainer": {"low": [("schedule_steps", "warmup_steps", "weight_decay")],
+                "high": [("schedule_steps", "warmup_steps", "weight_decay")]},
+    "datasets": {"low": [("table_mb", "map_rows")], "high": [("table_mb", "map_rows")]},
+    "translation": {"low": [("steps", "batch_size", "d_model", "heads", "layers", "lr", "test_sentences")],
+                    "high": [("batch_size", "heads", "lr", "test_sentences")]},
+    "loss": {"low": [("train_steps", "init_draws", "n_embd", "n_layer", "n_head", "label_smoothing", "wide_init")],
+             "high": [("init_draws", "n_layer", "label_smoothing", "wide_init")]},
 }
 
 # (probe, case label) -> the options a range end needs beside it (the probe's other checks refuse
@@ -78,7 +99,8 @@ WITH: dict[tuple[str, str], dict[str, Any]] = {
     ("attention", "high --n-head"): {"d_model": 256},
     ("flops", "low --n-embd"): {"n_head": 1},
     ("flops", "high --n-head"): {"n_embd": 64},
-    ("trainer", "low --schedule-steps"): {"warmup_steps": 1},
+    ("trainer", "low --schedule-steps --warmup-steps --weight-decay"): {"warmup_steps": 0},
+    ("loss", "high --n-head"): {"n_embd": 64},
     # attention-sinks wants 16 tokens past the window and fewer sinks than the window holds
     ("attention-sinks", "high --window"): {"tokens": 528},
     ("attention-sinks", "high --sinks"): {"window": 32},
@@ -88,50 +110,6 @@ WITH: dict[tuple[str, str], dict[str, Any]] = {
 
 # (probe, case label) -> why the case is not run. Labels: "try: <args>", "low --x", "high --x".
 SKIP: dict[tuple[str, str], str] = {
-    ("datasets", "high --table-mb"): "writes an 8 GiB table: beyond a test machine's disk and memory budget",
-}
-
-# Cases that run only with N00BQA_VERDICTS_ALL=1 (the suite stays well under 15 minutes), with the
-# seconds one run took here on 2 shared cores and the load average then. Measured on 7 Dec 2026 with
-# `N00BQA_VERDICTS_ALL=1 python -m pytest tests/probes/test_verdicts.py -k PROBE --durations=0`, after
-# load_causal_lm began keeping its model and the LM probes' range ends took SMALL sizes; "before" marks
-# a range end's figure from an earlier round (load 12-13) not measured again, and "not timed" a Try
-# case never timed at its own options (until 7 Dec every Try case ran the defaults, see try_options).
-_EG = ("16 s a run at load 6 whatever the options (the fixed part on MiniLM's real 30,522 x 384 table, "
-       "7 optimizers x 3 steps, is the cost)")
-SLOW: dict[tuple[str, str], str] = {
-    ("embedding-grad", "try: --text the bank by the river bank"): _EG,
-    ("embedding-grad", "try: --big-dim 1024"): "not timed: a dense Adam step on 250,000 x 1024 moves 4 GB of state",
-    **{("embedding-grad", f"{end} {flag(name)}"): _EG
-       for name in ("big_vocab", "big_dim", "batch_tokens", "reps") for end in ("low", "high")},
-    ("loss", "high --train-steps"): "over 60 s (before): 2,000 AdamW steps",
-    ("flops", "high --n-embd"): "over 60 s (before): a 4,096-wide model",
-    ("flops", "high --seq-len"): "over 60 s (before): 4,096-token sequences",
-    ("flops", "high --matmul-size"): "over 60 s (before): the largest timed matmul",
-    ("moe", "high --layers"): "over 60 s (before): 1,024 decoder layers",
-    ("seq2seq-walk", "high --max-new-tokens"): "over 60 s (before): 512 generated tokens",
-    ("forward-flops", "try: --seq-len 4096"): "14 s at load 3",
-    ("nanogpt", "try: --steps 1500 --n-layer 4 --n-embd 128"): "not timed: 1,500 steps of a 4-layer, 128-wide "
-                                                                "model (the default, 600 steps of 2 x 64, took 31 s "
-                                                                "at load 5)",
-    ("nanogpt", "high --steps"): "over 60 s (before): 20,000 steps",
-    ("nanogpt", "high --n-embd"): "over 60 s (before): a 2,048-wide model",
-    ("datasets", "try: --table-mb 512 --map-rows 5000"): "15 s at load 3",
-    ("datasets", "high --map-rows"): "over 60 s (before): a million rows through map",
-    ("task-heads", "try: --epochs 8 --train-layers 3"): "not timed: twice the default's epochs on 3 layers "
-                                                         "(the default, 4 epochs on 2, took 39 s at load 5)",
-    ("generate", "try: --context 256 --repeats 1"): "18 s at load 5.5",
-    ("generate", "low --new-tokens"): "11 s at load 5.5",
-    ("generate", "high --new-tokens"): "56 s at load 5.5",
-    ("generate", "high --context"): "21 s at load 5.5",
-    ("generate", "high --repeats"): "21 s at load 5.5",
-    ("sampling", "high --new-tokens"): "22 s at load 5.5",
-    ("induction", "try: --length 100 --ablate 4 --draws 8"): "50 s at load 5.5",
-    ("induction", "high --length"): "47 s at load 5.5",
-    ("induction", "high --sequences"): "29 s at load 5.5",
-    ("induction", "high --draws"): "13 s at load 5.5",
-    ("attention-sinks", "high --tokens"): "93 s at load 5.5",
-    ("attention-sinks", "high --window"): "40 s at load 5.5",
 }
 
 # (probe, case label) -> a defect this harness found that is not fixed yet: the case runs as an
@@ -234,13 +212,7 @@ def unranged_options(probe: Probe) -> list[str]:
 
 def _reason(probe: str, label: str) -> str:
     """Why a case is not run in this session ('' when it runs)."""
-    if (probe, label) in SKIP:
-        return SKIP[(probe, label)]
-    if os.environ.get("N00BQA_VERDICTS_ALL") == "1" or label == "defaults":
-        return ""
-    if (probe, label) in SLOW:
-        return f"slow: {SLOW[(probe, label)]} on 2 shared cores; N00BQA_VERDICTS_ALL=1 runs it"
-    return ""
+    return SKIP.get((probe, label), "")
 
 
 def _texts(result: ProbeResult) -> list[str]:
