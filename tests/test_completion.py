@@ -60,3 +60,20 @@ def test_show_and_install_completion(study_root, tmp_path):
     script = tmp_path / ".bash_completions" / "n00bqa.sh"
     assert script.read_text() == shown.stdout.rstrip("\n") + "\n" or "_N00BQA_COMPLETE" in script.read_text()
     assert str(script) in (tmp_path / ".bashrc").read_text()
+
+
+def test_without_a_shell_among_the_parents_the_login_shell_is_used(monkeypatch):
+    # under nohup or a CI runner shellingham finds no shell process and typer printed "Shell  not supported."
+    import shellingham
+    import typer.completion
+
+    import n00bqa.cli  # noqa: F401 - installs the lookup
+
+    def fail():
+        raise shellingham.ShellDetectionFailure()
+
+    monkeypatch.setattr(shellingham, "detect_shell", fail)
+    monkeypatch.setenv("SHELL", "/usr/bin/zsh")
+    assert typer.completion._get_shell_name() == "zsh"
+    monkeypatch.delenv("SHELL")
+    assert typer.completion._get_shell_name() is None

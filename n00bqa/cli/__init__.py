@@ -210,6 +210,20 @@ def _short_help(name: str) -> str:
     return text.strip().split("\n\n")[0].replace("\n", " ")
 
 
+def _shell_name() -> str | None:
+    """The shell `--show-completion` / `--install-completion` write for: typer asks shellingham, which
+    reads the process tree and finds none when n00bqa runs under nohup, a CI runner or an IDE; then the
+    login shell in $SHELL stands in (typer said "Shell  not supported." there)."""
+    import shellingham
+
+    try:
+        return shellingham.detect_shell()[0]
+    except shellingham.ShellDetectionFailure:
+        return Path(os.environ.get("SHELL", "")).name.lower() or None
+
+
+typer.completion._get_shell_name = _shell_name  # typer's own lookup, with the $SHELL fallback
+
 app = typer.Typer(
     cls=N00bqaGroup,
     rich_markup_mode=None,
