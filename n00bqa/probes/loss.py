@@ -88,12 +88,14 @@ def check(opts: Options) -> None:
         if getattr(opts, name) < 1:
             raise ProbeError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(opts, name)}")
     check_heads_divide(opts, "n_embd")
-    check_ranges(opts, {"train_steps": (0, 500), "init_draws": (2, 100, "(a standard error needs two)")})
+    check_ranges(opts, {"train_steps": (0, 200), "init_draws": (2, 100, "(a standard error needs two)")})
     if not 0.0 <= opts.label_smoothing < 1.0:
         raise ProbeError(f"--label-smoothing must be in [0, 1), got {opts.label_smoothing}")
     if not 0.0 < opts.wide_init <= 10.0:
         raise ProbeError(f"--wide-init must be in (0, 10], got {opts.wide_init}")
-    check_ranges(opts, {"n_embd": (1, 1024), "n_layer": (1, 12), "n_head": (1, opts.n_embd),
+    # n_embd 1: a LayerNorm over one feature outputs its bias whatever the input, so every init scores alike
+    check_ranges(opts, {"n_embd": (2, 512, "(a LayerNorm over 1 feature outputs only its bias)"),
+                        "n_layer": (1, 12), "n_head": (1, opts.n_embd),
                         "label_smoothing": (0.0, 0.99), "wide_init": (0.001, 10.0)})
 
 
@@ -197,7 +199,7 @@ class Numbers:
     perplexity: float
     # 5. label smoothing, 6. multiple choice, 7. the worked MAP@3 table
     label_smoothing: dict[str, Smoothing]  # "init", "trained" -> the same logits with eps 0 and eps
-    label_smoothing_increase_ratio: float  # trained increase / init increase
+    label_smoothing_increase_ratio: float | None  # trained increase / init increase (None: no increase at init)
     mc_loss: float
     mc_loss_by_hand: float
     mc_loss_by_hand_abs_diff: float
@@ -385,7 +387,9 @@ def measure(opts: Options, ctx: Context) -> Numbers:
         wide_init_logit_std_ratio=wide_std / logit_std,
         train_steps=opts.train_steps, trained_loss=trained_loss, perplexity=math.exp(trained_loss),
         label_smoothing=smoothing,
-        label_smoothing_increase_ratio=smoothing["trained"].increase / smoothing["init"].increase,
+        # None when smoothing moves nothing at init (--label-smoothing 0): no ratio to take
+        label_smoothing_increase_ratio=(smoothing["trained"].increase / smoothing["init"].increase
+                                        if smoothing["init"].increase > 0 else None),
         mc_loss=mc_loss, mc_loss_by_hand=mc_by_hand, mc_loss_by_hand_abs_diff=abs(mc_loss - mc_by_hand),
         mc_chance_loss=math.log(n_choices), map3=dict(
             mc=map_at_3([q["top3"] for q in mc], [q["answer"] for q in mc]),

@@ -82,14 +82,14 @@ class TaskHeadsOptions:
 
 
 def check(opts: TaskHeadsOptions) -> None:
-    for name, low, high in (("epochs", 0, 20), ("train_layers", 0, 6), ("batch_size", 1, 64), ("held_out", 1, 40)):
+    for name, low, high in (("epochs", 0, 10), ("train_layers", 0, 6), ("batch_size", 1, 64), ("held_out", 1, 40)):
         value = getattr(opts, name)
         if not low <= value <= high:
             raise ProbeError(f"--{name.replace('_', '-')} {value!r} is out of range; use {low}..{high}")
     for name in ("lr", "head_lr"):
         if not getattr(opts, name) > 0:
             raise ProbeError(f"--{name.replace('_', '-')} {getattr(opts, name)!r} must be positive, e.g. 3e-4")
-    check_ranges(opts, {"epochs": (0, 20), "train_layers": (0, 6), "batch_size": (1, 64), "held_out": (1, 40),
+    check_ranges(opts, {"epochs": (0, 10), "train_layers": (0, 6), "batch_size": (1, 64), "held_out": (1, 40),
                         "lr": (1e-6, 0.01), "head_lr": (1e-5, 0.1)})
 
 

@@ -52,7 +52,7 @@ def check(opts: Options) -> None:
                          "pick a width that is a multiple of the head count")
     if not opts.lr > 0:
         raise ProbeError(f"--lr {opts.lr!r} must be positive, e.g. 3e-3")
-    check_ranges(opts, {"steps": (1, 2000), "batch_size": (1, 512), "d_model": (8, 512), "heads": (1, 16),
+    check_ranges(opts, {"steps": (1, 1000), "batch_size": (1, 512), "d_model": (8, 512), "heads": (1, 16),
                         "layers": (1, 6), "lr": (1e-5, 0.1), "test_sentences": (1, 2000)})
 
 

@@ -7,6 +7,8 @@ import math
 import pytest
 
 from n00bqa.errors import ProbeError
+from n00bqa.probes import find_probe
+from n00bqa.probes.runs import run_probe
 from n00bqa.probes.lib.metrics import average_precision_at_3, map_at_3, top_k_labels
 from tests.support.probes import assert_output_whole, finding_stating, finding_with
 
@@ -251,3 +253,16 @@ def find_probe_options(result):
     from n00bqa.probes import find_probe
 
     return find_probe(None, "loss").make_options(**result.options)
+
+
+def test_no_smoothing_and_the_narrowest_model_are_handled():
+    """Found by the verdict harness's low ends: --label-smoothing 0 divided by an increase of zero,
+    and --n-embd 1 gave every init the same loss (a LayerNorm over one feature outputs its bias), so
+    the standard error was zero. The first is reported without a ratio; the second is refused."""
+    probe = find_probe(None, "loss")
+    result = run_probe(None, probe, probe.make_options(n_embd=16, n_layer=1, train_steps=2, init_draws=2,
+                                                       label_smoothing=0.0), seed=0, cache=False)
+    assert result.numbers.label_smoothing_increase_ratio is None
+    assert "label_smoothing_increase_ratio" not in result.metrics
+    with pytest.raises(ProbeError, match="--n-embd must be between 2 and 512"):
+        probe.make_options(n_embd=1, n_head=1)
