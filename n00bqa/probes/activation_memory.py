@@ -91,7 +91,7 @@ def parse_sizes(text: str, flag: str, most: int) -> list[int]:
 
 
 def check(opts: Options) -> None:
-    check_ranges(opts, {"n_embd": (8, 2048)})
+    check_ranges(opts, {"n_embd": (8, 1024)})
     if opts.n_head < 1 or opts.n_embd % opts.n_head:
         raise ProbeError(f"--n-head {opts.n_head} must divide --n-embd {opts.n_embd} (e.g. --n-head 4)")
     if not 0.0 <= opts.dropout < 1.0:
