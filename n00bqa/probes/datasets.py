@@ -50,7 +50,7 @@ class Options:
 
 
 def check(opts: Options) -> None:
-    check_ranges(opts, {"table_mb": (1, 1024), "map_rows": (100, 20_000)})
+    check_ranges(opts, {"table_mb": (1, 512), "map_rows": (100, 20_000)})
     if opts.tmp_dir and not Path(opts.tmp_dir).expanduser().is_dir():
         raise ProbeError(f"--tmp-dir {opts.tmp_dir!r} is not a folder; pass an existing folder or leave it out")
 

@@ -6,8 +6,9 @@ Cases for probe P:
   it names (parsed by the probe's own CLI command; only a `$(...)` is expanded by bash first);
 - both ends of every range P's `check` declares through `check_ranges` (`base.declared_ranges`), the
   other options set to P's `SMALL` overrides so a large end stays cheap. Every numeric option must
-  declare one (test_every_numeric_option_declares_its_range). For the probes whose every run starts
-  worker processes, `TOGETHER` puts several options' low (or high) ends in one run.
+  declare one (test_every_numeric_option_declares_its_range). The decoder probes' SMALL includes a
+  tiny random Llama (`TINY_LM`); for the probes whose every run pays a fixed cost (worker processes,
+  MiniLM's real table), `TOGETHER` puts several options' low (or high) ends in one run.
 A new probe is covered without an edit here: its Try commands and its ranges are read the same way.
 A case is skipped only with a reason written in `SKIP` (shown by pytest -rs).
 
