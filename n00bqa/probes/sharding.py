@@ -44,8 +44,8 @@ class Options(LaunchOptions):
 def check(opts: Options) -> None:
     check_launch(opts)
     # every rank needs a row (and a column) of the matrix: the low end is --nproc
-    check_ranges(opts, {"rows": (opts.nproc, 8192, "(the low end is --nproc)"),
-                        "cols": (opts.nproc, 8192, "(the low end is --nproc)"), "d_model": (8, 8192)})
+    check_ranges(opts, {"rows": (opts.nproc, 4096, "(the low end is --nproc)"),
+                        "cols": (opts.nproc, 4096, "(the low end is --nproc)"), "d_model": (8, 8192)})
     if (4 * opts.d_model) % opts.nproc:
         raise ProbeError(f"--d-model {opts.d_model}: the MLP's {4 * opts.d_model} hidden units do not split evenly "
                          f"across --nproc {opts.nproc} (tensor parallelism needs equal shards); use a --d-model "
@@ -53,8 +53,8 @@ def check(opts: Options) -> None:
     check_ranges(opts, {"batch": (1, 256), "seq_len": (1, 512)})
     check_state_fits(8 * opts.d_model * opts.d_model + 5 * opts.d_model, opts.nproc, True, "--d-model",
                      opts.d_model)
-    check_ranges(opts, {"d_model": (8, largest_fitting_width(lambda d: 8 * d * d + 5 * d, opts.nproc, True),
-                                    "(the top: the widest multiple of 64 whose model state fits a rank here)")})
+    check_ranges(opts, {"d_model": (8, largest_fitting_width(lambda d: 8 * d * d + 5 * d, opts.nproc, True, top=2048),
+                                    "(at most 2048, and the model state must fit a rank here)")})
 
 
 # --- 2. Numbers ---------------------------------------------------------------------------------
