@@ -56,8 +56,8 @@ def check(opts: Options) -> None:
         raise ProbeError(f"--propagation must be gspmd or shardy, got {opts.propagation!r}")
     # every device needs a share of each dimension: the low end is --devices
     low = (opts.devices, "(the low end is --devices)")
-    check_ranges(opts, {"rows": (low[0], 4096, low[1]), "inner": (low[0], 4096, low[1]),
-                        "cols": (low[0], 4096, low[1]), "d_model": (low[0], 1024, low[1]),
+    check_ranges(opts, {"rows": (low[0], 2048, low[1]), "inner": (low[0], 2048, low[1]),
+                        "cols": (low[0], 2048, low[1]), "d_model": (low[0], 1024, low[1]),
                         "timeout": (10, 600, "seconds")})
     for name in ("rows", "inner", "cols", "d_model"):
         if getattr(opts, name) % opts.devices:

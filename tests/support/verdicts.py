@@ -74,7 +74,7 @@ TOGETHER: dict[str, dict[str, list[tuple[str, ...]]]] = {
     "fsdp": {"low": [(*_LAUNCH, "d_model", "n_head", "seq_len", "batch", "steps", "lr")],
              "high": [(*_LAUNCH, "n_head", "lr", "steps"), ("seq_len", "batch")]},
     "sharding": {"low": [(*_LAUNCH, "rows", "cols", "d_model", "batch", "seq_len")],
-                 "high": [(*_LAUNCH, "rows", "cols"), ("d_model", "batch", "seq_len")]},
+                 "high": [(*_LAUNCH, "rows", "cols"), ("batch", "seq_len")]},
     # rows x inner x cols is the matmul's work: inner's high end goes with the small rows and cols
     "gspmd": {"low": [("devices", "timeout", "rows", "inner", "cols", "d_model")],
               "high": [("devices", "timeout", "rows", "cols"), ("inner", "d_model")]},
