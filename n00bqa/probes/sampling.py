@@ -185,7 +185,8 @@ def measure(opts: Options, ctx: Context) -> Numbers:
     p = torch.softmax(logits, dim=-1)  # (vocab,) at T = 1
     sorted_p, order = p.sort(descending=True)
     cumulative = sorted_p.cumsum(0)
-    top_p_tokens = int((cumulative < opts.top_p).sum().item()) + 1  # the fewest whose mass reaches p
+    # the fewest whose mass reaches p; at --top-p 1 the float32 sum may stop just short of 1, so at most V
+    top_p_tokens = min(int((cumulative < opts.top_p).sum().item()) + 1, cumulative.numel())
     top = [Candidate(repr(lm.tokenizer.decode([int(i)])), sorted_p[j].item()) for j, i in enumerate(order[:5])]
     advance()
     rules = sample_rules(lm, ids, opts, ctx.seed)

@@ -95,3 +95,12 @@ def test_entropy_and_top1_that_disagree_say_mixed():
     odd = dataclasses.replace(at_temperature(logits, 0.5, None), entropy=one.entropy + 0.1)  # flatter by entropy only
     assert against_t1(odd, one) == "mixed"
     assert against_t1(at_temperature(logits, 0.5, None), one) == "sharper"
+
+
+def test_top_p_one_keeps_the_whole_vocabulary():
+    """Found by the verdict harness's high end: at --top-p 1 the float32 cumulative mass can stop just
+    short of 1, and the count of kept tokens ran one past the vocabulary (an IndexError)."""
+    from tests.support.runs import probe_run, tiny_llama
+
+    result = probe_run("sampling", model=tiny_llama(), top_p=1.0, samples=2, new_tokens=2)
+    assert result.numbers.top_p_tokens == result.numbers.vocab == 49_152
