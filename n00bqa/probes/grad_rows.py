@@ -154,7 +154,6 @@ def measure_model(name: str, full: Any, twin: Any, seed: int) -> ModelRows:
         tiled_dec = dec.flatten().repeat(full_len // dec.numel() + 1)[:full_len].unsqueeze(0) if dec is not None else None
         full_rows = gradient_rows(twin, tiled, tiled_dec)
 
-    twin_shapes = {n: p.shape for n, p in twin.named_parameters(remove_duplicate=False)}
     twin_params = dict(twin.named_parameters(remove_duplicate=False))
     head = twin.get_output_embeddings() if hasattr(twin, "get_output_embeddings") else None
     head_weight = getattr(head, "weight", None)
@@ -162,7 +161,7 @@ def measure_model(name: str, full: Any, twin: Any, seed: int) -> ModelRows:
     for t in counts.tables:
         if t.name not in short:
             raise ProbeError(f"{name}: its twin has no table {t.name!r}; the twin must be the same class")
-        twin_rows = int(twin_shapes[t.name][0])
+        twin_rows = int(twin_params[t.name].shape[0])
         tables.append(TableRows(
             short=t.short, name=t.name, shape=t.shape, params=t.params, role=t.role, lookup=t.lookup,
             twin_rows=twin_rows, grad_rows=short[t.name], tied=twin_params[t.name] is head_weight,

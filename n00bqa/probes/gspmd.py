@@ -55,9 +55,9 @@ def check(opts: Options) -> None:
     if opts.propagation not in ("gspmd", "shardy"):
         raise ProbeError(f"--propagation must be gspmd or shardy, got {opts.propagation!r}")
     # every device needs a share of each dimension: the low end is --devices
-    low = (opts.devices, "(the low end is --devices)")
-    check_ranges(opts, {"rows": (low[0], 2048, low[1]), "inner": (low[0], 2048, low[1]),
-                        "cols": (low[0], 2048, low[1]), "d_model": (low[0], 1024, low[1]),
+    low, why = opts.devices, "(the low end is --devices)"
+    check_ranges(opts, {"rows": (low, 2048, why), "inner": (low, 2048, why), "cols": (low, 2048, why),
+                        "d_model": (low, 1024, why),
                         "timeout": (10, 600, "seconds")})
     for name in ("rows", "inner", "cols", "d_model"):
         if getattr(opts, name) % opts.devices:

@@ -18,7 +18,6 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from n00bqa.errors import ProbeError
 from n00bqa.probes.base import Context, Prediction, Probe, Report, Table, check_heads_divide, check_ranges, verdict
 
 IGNORE_INDEX = -100  # the label value PyTorch's cross_entropy (and transformers) skip
@@ -84,19 +83,12 @@ class Options:
 
 
 def check(opts: Options) -> None:
-    for name in ("n_embd", "n_layer", "n_head"):
-        if getattr(opts, name) < 1:
-            raise ProbeError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(opts, name)}")
-    check_heads_divide(opts, "n_embd")
-    check_ranges(opts, {"train_steps": (0, 200), "init_draws": (2, 100, "(a standard error needs two)")})
-    if not 0.0 <= opts.label_smoothing < 1.0:
-        raise ProbeError(f"--label-smoothing must be in [0, 1), got {opts.label_smoothing}")
-    if not 0.0 < opts.wide_init <= 10.0:
-        raise ProbeError(f"--wide-init must be in (0, 10], got {opts.wide_init}")
     # n_embd 1: a LayerNorm over one feature outputs its bias whatever the input, so every init scores alike
     check_ranges(opts, {"n_embd": (2, 512, "(a LayerNorm over 1 feature outputs only its bias)"),
-                        "n_layer": (1, 12), "n_head": (1, opts.n_embd),
+                        "n_layer": (1, 12), "n_head": (1, opts.n_embd), "train_steps": (0, 200),
+                        "init_draws": (2, 100, "(a standard error needs two)"),
                         "label_smoothing": (0.0, 0.99), "wide_init": (0.001, 10.0)})
+    check_heads_divide(opts, "n_embd")
 
 
 def causal_lm_loss_by_hand(logits, labels):

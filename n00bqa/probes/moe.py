@@ -43,10 +43,8 @@ def check(opts: Options) -> None:
     if not 1 <= len(opts.text.encode()) <= 512:
         raise ProbeError(f"--text must be 1 to 512 bytes long, got {len(opts.text.encode())}")
     check_ranges(opts, {"experts": (2, 64)})
-    if not 1 <= opts.top_k <= opts.experts:
-        raise ProbeError(f"--top-k must be between 1 and --experts ({opts.experts}), got {opts.top_k}")
-    check_ranges(opts, {"top_k": (1, opts.experts)})
-    check_ranges(opts, {"layers": (1, 64), "hidden": (4, 1024), "intermediate": (4, 1024)})
+    check_ranges(opts, {"top_k": (1, opts.experts, "(at most --experts)"), "layers": (1, 64), "hidden": (4, 1024),
+                        "intermediate": (4, 1024)})
     if opts.hidden % 4:
         raise ProbeError(f"--hidden must divide by the 4 attention heads, got {opts.hidden}")
     if opts.intermediate % 4:  # the experts' grouped matmul needs rows of whole 16-byte (4 x fp32) blocks

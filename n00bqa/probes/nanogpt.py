@@ -28,7 +28,6 @@ import time
 from dataclasses import dataclass, field
 from importlib.resources import files
 
-from n00bqa.errors import ProbeError
 from n00bqa.probes.lib.models import GPTShape
 from n00bqa.probes.base import (Context, Prediction, Probe, Report, Table, check_heads_divide, check_ranges,
                                 verdict)
@@ -70,13 +69,8 @@ class Options(GPTShape):
 def check(opts: Options) -> None:
     check_ranges(opts, {"steps": (1, 5000), "batch_size": (1, 512), "block_size": (2, 1024), "n_layer": (1, 24),
                         "n_head": (1, 64), "n_embd": (1, 1024), "eval_batches": (1, 200), "evals": (1, 100),
-                        "sample_chars": (0, 5000)})
+                        "sample_chars": (0, 5000), "learning_rate": (1e-5, 1.0), "temperature": (0.01, 10.0)})
     check_heads_divide(opts, "n_embd")
-    if not 0 < opts.learning_rate <= 1:
-        raise ProbeError(f"--learning-rate must be in (0, 1], got {opts.learning_rate}")
-    if not 0 < opts.temperature <= 10:
-        raise ProbeError(f"--temperature must be in (0, 10], got {opts.temperature}")
-    check_ranges(opts, {"learning_rate": (1e-5, 1.0), "temperature": (0.01, 10.0)})
 
 
 # --- Counting the model (the model itself is lib/gpt.py, in the order of nanoGPT's model.py) -----

@@ -45,7 +45,7 @@ def check(opts: Options) -> None:
     check_launch(opts)
     # every rank needs a row (and a column) of the matrix: the low end is --nproc
     check_ranges(opts, {"rows": (opts.nproc, 4096, "(the low end is --nproc)"),
-                        "cols": (opts.nproc, 4096, "(the low end is --nproc)"), "d_model": (8, 8192)})
+                        "cols": (opts.nproc, 4096, "(the low end is --nproc)")})
     if (4 * opts.d_model) % opts.nproc:
         raise ProbeError(f"--d-model {opts.d_model}: the MLP's {4 * opts.d_model} hidden units do not split evenly "
                          f"across --nproc {opts.nproc} (tensor parallelism needs equal shards); use a --d-model "

@@ -66,12 +66,8 @@ def parse_layouts(text: str) -> list[tuple[int, int]]:
 
 def check(opts: Options) -> None:
     check_ranges(opts, {"schedule_steps": (2, 100_000)})
-    if not 0 <= opts.warmup_steps < opts.schedule_steps:
-        raise ProbeError(f"--warmup-steps must be between 0 and --schedule-steps - 1 ({opts.schedule_steps - 1}), "
-                         f"got {opts.warmup_steps}")
-    if not 0 <= opts.weight_decay < 1:
-        raise ProbeError(f"--weight-decay must be in [0, 1), got {opts.weight_decay}; 0.01 is common")
-    check_ranges(opts, {"warmup_steps": (0, opts.schedule_steps - 1), "weight_decay": (0.0, 0.99)})
+    check_ranges(opts, {"warmup_steps": (0, opts.schedule_steps - 1, "(below --schedule-steps)"),
+                        "weight_decay": (0.0, 0.99, "(0.01 is common)")})
     layouts = parse_layouts(opts.accumulation)
     totals = {b * s for b, s in layouts}
     if len(totals) != 1:

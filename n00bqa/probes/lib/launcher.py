@@ -122,7 +122,7 @@ def check_state_fits(params: int, nproc: int, sharded: bool, option: str, value:
     """Refuse a model whose model state (16 bytes per parameter with Adam: weights, gradients and two
     moments, in fp32) would not fit one rank here, divided by the shard count if `sharded`, or whose
     single-process reference would not fit the parent. `option value` names what set its size."""
-    per_rank = 16 * params / (nproc if sharded else 1)
+    per_rank = _state_per_rank(params, nproc, sharded)
     if per_rank > STATE_LIMIT_BYTES:
         split = f" / {nproc} ranks" if sharded else ", every rank holds all of it"
         fix = f"lower {option} or raise --nproc (up to 4)" if sharded and nproc < 4 else f"lower {option}"
@@ -135,13 +135,22 @@ def check_state_fits(params: int, nproc: int, sharded: bool, option: str, value:
                          f"{REFERENCE_LIMIT_BYTES / 1e9:g} GB; lower {option}")
 
 
+def _state_per_rank(params: int, nproc: int, sharded: bool) -> float:
+    """Bytes of model state one rank holds (16 per parameter with Adam), split `nproc` ways if sharded."""
+    return 16 * params / (nproc if sharded else 1)
+
+
+def state_fits(params: int, nproc: int, sharded: bool) -> bool:
+    """Whether check_state_fits accepts `params`: a rank's share and the parent's whole reference fit."""
+    return _state_per_rank(params, nproc, sharded) <= STATE_LIMIT_BYTES and 16 * params <= REFERENCE_LIMIT_BYTES
+
+
 def largest_fitting_width(params_of: Callable[[int], int], nproc: int, sharded: bool, step: int = 64,
                           top: int = 8192) -> int:
-    """The largest width, a multiple of `step` up to `top`, whose model state passes check_state_fits:
-    the high end a probe declares for its width, so the harness's high end is one the probe runs."""
+    """The largest width, a multiple of `step` up to `top`, whose model state fits (state_fits): the
+    high end a probe declares for its width, so the harness's high end is one the probe runs."""
     width = top
-    while width > step and (16 * params_of(width) / (nproc if sharded else 1) > STATE_LIMIT_BYTES
-                            or 16 * params_of(width) > REFERENCE_LIMIT_BYTES):
+    while width > step and not state_fits(params_of(width), nproc, sharded):
         width -= step
     return width
 
