@@ -19,15 +19,19 @@ Every figure is printed against its target (issue 22), per split:
 and the calibration of the confidence: per level of the best question's confidence, the share of
 queries (labelled and none) whose best question was right.
 
-Three splits:
-  tune, report  routing_eval.yaml, written by the project. Both are now "seen": the report split was
-                scored on several rounds of issue 22 while the router changed, so it is no longer a
-                held-out test. `--fit` fits on both, and their in-list queries are the shipped
-                example phrasings (`--write-examples`).
-  fresh         routing_fresh.yaml: 398 queries written in one sitting by an engineer who never saw the
-                router, its labelled sets or its tests, and never ran `ask` while writing. It is never
-                fitted on and never ships as examples (the run refuses an examples file holding a
-                fresh query): the figures that stand for a learner's own phrasings.
+Six splits, in two groups:
+  seen          tune and report (routing_eval.yaml, written by the project), then fresh, fresh2 and
+                fresh3 (routing_fresh*.yaml). Each fresh set was written in one sitting by someone who
+                never saw the router, its labelled sets or its tests, and was scored once while held
+                out (its round's figures are in n00bqa/ask/routing.py); then it joined the seen sets.
+                The report split was scored on several rounds while the router changed, so it is no
+                longer a held-out test either. `--fit` fits on all five, and their in-list queries are
+                the shipped example phrasings (`--write-examples`).
+  held out      fresh4 (routing_fresh4.yaml): never fitted on and never an example (the run refuses an
+                examples file holding one of its queries); scored once in round 4, the figures that
+                stand for a learner's own phrasings.
+The vote features need the retrieval index: build it first (`n00bqa index build`); without it the run
+stops, as a router without votes is not the shipped one.
 An item may list `also: [id]`: a second question that answers it just as well (a toss-up the
 writer marked while writing). Top-1, top-3 and precision count either as right.
 
@@ -128,7 +132,7 @@ def compute_features(study, items: list[dict[str, Any]]) -> tuple[list, Any, Any
         raise SystemExit(f"routing/examples.jsonl holds {len(leaked)} {HELD_OUT} queries ({leaked[0]!r}): "
                          "write it with --write-examples")
     vectors = question_vectors(study, questions, cache=False, examples=examples)
-    index = load_index(study) if study.state_path("index", "manifest.json").is_file() else None
+    index = load_index(study)
     query_vectors = encoder.encode(study, [item["query"] for item in items])  # (n_items, dim)
     features, nearness = [], []
     for item, v in zip(items, query_vectors):
@@ -337,6 +341,8 @@ def main(argv: list[str] | None = None) -> int:
 
     study = Study.find(args.root)
     items = load_items()
+    if not args.write_examples and not study.state_path("index", "manifest.json").is_file():
+        raise SystemExit("build the index first (the passages' votes are features): n00bqa index build")
     if args.write_examples:
         from n00bqa.ask.choices import FOLDER
 
