@@ -6,6 +6,7 @@ No test reads or writes the learner's question files, corpus or index: those gro
 
 from __future__ import annotations
 
+import os
 import shutil
 import signal
 from pathlib import Path
@@ -15,6 +16,12 @@ import pytest
 
 PROJECT = Path(__file__).resolve().parent.parent
 FIXTURE_STUDY = Path(__file__).resolve().parent / "fixtures" / "study"
+
+# Each pytest-xdist worker has a core to itself: torch (and the rank processes the probes start, which
+# inherit this) use one thread each, so two workers on two cores do not fight over them. Set before
+# any test imports torch.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 # A suite started in the background by a shell without job control (`nohup pytest &`, a script's
 # `cmd &`) inherits SIGINT ignored, and every process it starts would ignore Ctrl-C too: the tests
@@ -31,6 +38,10 @@ def user_cache(tmp_path_factory) -> Iterator[Path]:
     cache = tmp_path_factory.mktemp("xdg-cache")
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("XDG_CACHE_HOME", str(cache))
+        # pytest-xdist's workers start with COLUMNS=80 and LINES=24 set: a test sets the width it
+        # checks, and otherwise sees what a plain `pytest` run sees (no fixed width)
+        patch.delenv("COLUMNS", raising=False)
+        patch.delenv("LINES", raising=False)
         yield cache
 
 
@@ -44,6 +55,17 @@ def shared_library_vectors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> P
     folder = tmp_path / "shared-library-vectors"
     monkeypatch.setattr(shared_vectors, "cache_root", lambda: folder)
     return folder
+
+
+@pytest.fixture(autouse=True)
+def fresh_consoles() -> Iterator[None]:
+    """n00bqa's rich consoles are made once per process and read `COLUMNS` when made: each test gets
+    new ones, so a width one test sets never reaches a later test (whatever order the tests run in)."""
+    yield
+    from n00bqa.cli import common
+
+    for lazy in (common.console, common.err_console):
+        lazy._console = None
 
 
 @pytest.fixture(autouse=True)

@@ -113,67 +113,6 @@ WITH: dict[tuple[str, str], dict[str, Any]] = {
 SKIP: dict[tuple[str, str], str] = {
 }
 
-# Cases that run only with N00BQA_VERDICTS_ALL=1, so the suite stays in its time budget: every case
-# measured above 4 s here (2 cores, one case at a time, 7 Dec 2026, `python -m pytest
-# tests/probes/test_verdicts.py -v -o console_output_style=times`), with its time. A fresh-clone run of
-# the whole suite with N00BQA_VERDICTS_ALL=1 passed every one of them (see the README).
-SLOW: dict[tuple[str, str], str] = {
-    ('activation-memory', 'high --n-embd'): "71 s",
-    ('activation-memory', 'try: --dropout 0'): "32 s",
-    ('datasets', 'high --table-mb --map-rows'): "30 s",
-    ('activation-memory', 'try: --seq-lens 256,512,1024 --batches 1'): "25 s",
-    ('induction', 'try: --length 100 --ablate 4 --draws 8'): "23 s",
-    ('fsdp', 'high --d-model'): "22 s",
-    ('translation', 'high --steps'): "20 s",
-    ('gspmd', 'high --devices --timeout --rows --cols'): "16 s",
-    ('sharding', 'high --nproc --port --timeout --deadline --rows --cols'): "16 s",
-    ('fsdp', 'high --nproc --port --timeout --deadline --n-head --lr --steps'): "14 s",
-    ('loss', 'high --train-steps'): "14 s",
-    ('nanogpt', 'high --steps'): "12 s",
-    ('loss', 'high --n-embd'): "12 s",
-    ('embedding-grad', 'try: --text the bank by the river bank'): "11 s",
-    ('gspmd', 'try: --devices 4 --propagation shardy'): "11 s",
-    ('datasets', 'try: --table-mb 512 --map-rows 5000'): "11 s",
-    ('ddp', 'high --d-model'): "10 s",
-    ('generate', 'try: --context 256 --repeats 1'): "9 s",
-    ('ddp', 'high --seq-len --batch'): "9 s",
-    ('fsdp', 'try: --nproc 4 --d-model 128'): "9 s",
-    ('fsdp', 'high --seq-len --batch'): "9 s",
-    ('attention-sinks', 'try: --window 32 --sinks 1'): "8 s",
-    ('ddp', 'try: --nproc 4'): "8 s",
-    ('ddp', 'high --nproc --port --timeout --deadline --n-head --lr --bucket-cap-mb --steps'): "7 s",
-    ('translation', 'high --batch-size --heads --lr --test-sentences'): "7 s",
-    ('forward-flops', 'high --seq-len'): "7 s",
-    ('sharding', 'try: --nproc 4'): "7 s",
-    ('gspmd', 'high --inner --d-model'): "7 s",
-    ('nanogpt', 'try: --n-layer 1 --n-embd 32'): "7 s",
-    ('embedding-grad', 'high --big-dim'): "6 s",
-    ('forward-flops', 'try: --seq-len 4096'): "6 s",
-    ('gspmd', 'low --devices --timeout --rows --inner --cols --d-model'): "6 s",
-    ('flops', 'high --seq-len'): "6 s",
-    ('embedding-grad', 'low --big-vocab --big-dim --batch-tokens --reps'): "6 s",
-    ('flops', 'try: --n-embd 512 --seq-len 64 --matmul-size 2048'): "6 s",
-    ('translation', 'high --d-model'): "6 s",
-    ('loss', 'high --init-draws --n-layer --label-smoothing --wide-init'): "6 s",
-    ('flops', 'high --n-embd'): "5 s",
-    ('induction', 'high --length'): "5 s",
-    ('task-heads', 'low --epochs --train-layers --batch-size --held-out --lr --head-lr'): "5 s",
-    ('nanogpt', 'high --n-embd'): "5 s",
-    ('task-heads', 'try: --epochs 0'): "4 s",
-    ('ddp', 'try: --bucket-cap-mb 0.01'): "4 s",
-    ('loss', 'try: --init-draws 32'): "4 s",
-    ('embedding-grad', 'try: --big-vocab 50257 --big-dim 768'): "17 s",
-    ('embedding-grad', 'high --batch-tokens --reps'): "29 s",
-    ('embedding-grad', 'high --big-vocab'): "8 s",
-    ('task-heads', 'try: --epochs 6 --train-layers 0'): "19 s",
-    ('task-heads', 'high --epochs --batch-size --lr --head-lr'): "41 s",
-    ('task-heads', 'high --train-layers'): "15 s",
-    ('task-heads', 'high --held-out'): "7 s",
-    ('activation-memory', 'try: --n-embd 512 --n-head 8 --seq-lens 64,128 --batches 1,2'): "14 s",
-    ('sharding', 'high --batch --seq-len'): "12 s",
-    ('sharding', 'high --d-model'): "8 s",
-}
-
 # (probe, case label) -> a defect this harness found that is not fixed yet: the case runs as an
 # expected failure (pytest -rx lists it), and passes loudly (XPASS) once the probe is fixed.
 KNOWN: dict[tuple[str, str], str] = {
@@ -274,11 +213,7 @@ def unranged_options(probe: Probe) -> list[str]:
 
 def _reason(probe: str, label: str) -> str:
     """Why a case is not run in this session ('' when it runs)."""
-    if (probe, label) in SKIP:
-        return SKIP[(probe, label)]
-    if (probe, label) in SLOW and os.environ.get("N00BQA_VERDICTS_ALL") != "1":
-        return f"slow: {SLOW[(probe, label)]} on 2 shared cores; N00BQA_VERDICTS_ALL=1 runs it"
-    return ""
+    return SKIP.get((probe, label), "")
 
 
 def _texts(result: ProbeResult) -> list[str]:
