@@ -42,6 +42,12 @@ def user_cache(tmp_path_factory) -> Iterator[Path]:
         # checks, and otherwise sees what a plain `pytest` run sees (no fixed width)
         patch.delenv("COLUMNS", raising=False)
         patch.delenv("LINES", raising=False)
+        # probe runs shared by the session's workers (tests/support/runs.py): the folder every worker
+        # of this session sees (xdist's per-worker temp folders share a parent)
+        base = tmp_path_factory.getbasetemp()
+        runs = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "shared-probe-runs"
+        runs.mkdir(exist_ok=True)
+        patch.setenv("N00BQA_TEST_RUNS", str(runs))
         yield cache
 
 

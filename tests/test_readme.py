@@ -49,7 +49,25 @@ def test_pyproject_pins_the_torch_that_the_readme_installs():
     assert '"torch==2.13.0"' in (PROJECT / "pyproject.toml").read_text()
 
 
-def test_every_tour_command_works_on_a_fresh_root(study_root: Path, monkeypatch: pytest.MonkeyPatch):
+# The tour's commands in two chains, each run in order on a fresh root of its own, so the two can run
+# on two workers at once: the probe stretch (from `probes` to the first `quiz`, which reveals the runs
+# of that stretch and needs nothing else), and every other command (in the README's order).
+def tour_chains() -> dict[str, list[list[str]]]:
+    commands = tour_commands()
+    first = next(n for n, c in enumerate(commands) if c[0] == "probes")
+    last = next(n for n, c in enumerate(commands) if c[0] == "quiz")
+    return {"ask, questions, index, search, corpus": commands[:first] + commands[last + 1:],
+            "probes, quiz": commands[first:last + 1]}
+
+
+def test_the_two_chains_hold_every_tour_command_once():
+    chains = tour_chains()
+    assert sorted(c for chain in chains.values() for c in chain) == sorted(tour_commands())
+    assert all(chains.values())
+
+
+@pytest.mark.parametrize("chain", list(tour_chains()))
+def test_every_tour_command_works_on_a_fresh_root(chain: str, study_root: Path, monkeypatch: pytest.MonkeyPatch):
     commands = tour_commands()
     assert commands[0] == ["ask", "How large is a transformer model?"]
     assert {c[0] for c in commands} >= {"ask", "questions", "show", "probes", "probe", "index", "search", "corpus",
@@ -59,12 +77,15 @@ def test_every_tour_command_works_on_a_fresh_root(study_root: Path, monkeypatch:
     Path("my-notes.md").write_text("# My notes\n\n## Attention\n\nSoftmax over scaled dot products.\n")
     runner = CliRunner()
     outputs = {}
-    for args in commands:
+    for args in tour_chains()[chain]:
         if args[0] in NEEDS_A_TERMINAL:
             continue
         result = runner.invoke(app, args)
         assert result.exit_code == 0, (args, result.output)
         outputs[" ".join(args)] = result.stdout
+    if chain.startswith("probes"):
+        assert "124,439,808" in outputs["probe param-count --json"].replace("124439808", "124,439,808")
+        return
     main = outputs["ask How large is a transformer model?"]
     assert "model-size" in main and "124,439,808" in main
     assert "torch/nn/modules/sparse.py" in outputs["search why is the embedding gradient sparse -k 3"]

@@ -7,11 +7,20 @@ Try commands and range ends land on the same keys) and the living-numbers test (
 whose `metric PROBE KEY` claims read the default run) pay for one run of each between them. Options
 equal to a default are dropped from the key, so `probe_run("loss", train_steps=30)` is the default run.
 Callers read a shared result and never change it.
+
+Under pytest-xdist the workers share the runs too: the first worker to need one runs it while holding
+a lock on its file in `$N00BQA_TEST_RUNS` (a folder of this test session, set by conftest.py) and
+saves it pickled; a worker that needs it later, or meanwhile, waits for the lock and loads it.
 """
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
+import os
+import pickle
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 from n00bqa.probes.base import ProbeResult
@@ -36,8 +45,28 @@ def _run(name: str, options: tuple[tuple[str, Any], ...]) -> ProbeResult:
     from n00bqa.probes import find_probe
     from n00bqa.probes.runs import run_probe
 
-    probe = find_probe(None, name)
-    return run_probe(None, probe, probe.make_options(**dict(options)), seed=0, cache=False)
+    def run() -> ProbeResult:
+        probe = find_probe(None, name)
+        return run_probe(None, probe, probe.make_options(**dict(options)), seed=0, cache=False)
+
+    folder = os.environ.get("N00BQA_TEST_RUNS")
+    if not folder:
+        return run()
+    key = hashlib.sha256(repr((name, options)).encode()).hexdigest()[:24]
+    path = Path(folder) / f"{name}-{key}.pickle"
+    with open(path.with_suffix(".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, whatever happens
+        if path.is_file():
+            return pickle.loads(path.read_bytes())
+        result = run()
+        try:
+            data = pickle.dumps(result)
+        except (pickle.PicklingError, TypeError, AttributeError):  # a result that cannot travel stays here
+            return result
+        staged = path.with_suffix(".partial")
+        staged.write_bytes(data)
+        staged.replace(path)
+        return result
 
 
 def default_metric(name: str, key: str) -> float | int | bool:
