@@ -21,6 +21,8 @@ study, so a library upgrade that moves a number fails the suite with that line. 
 
 from __future__ import annotations
 
+import re
+
 import shlex
 from dataclasses import dataclass
 from functools import cache
@@ -251,9 +253,14 @@ def check_claim(root: Path, claim: Claim, metrics: Callable[[str, str], Any] | N
         text = target.read_text(encoding="utf-8")
     except OSError as exc:
         return [f"{claim.file}: cannot read it ({exc.strerror})"]
-    if _squash(claim.quote) not in _squash(text):
-        return [f"{claim.file}: the quote {claim.quote!r} is no longer in the file; update corpus/claims.yaml"]
-    printed = numbers_in(claim.quote)
+    quote = claim.quote
+    if _squash(quote) not in _squash(text):
+        # the same words with other numbers (a number edited in the note, not in claims.yaml): check the
+        # numbers the file now prints, so the message says which one is wrong
+        quote = _reworded_numbers(quote, _squash(text))
+        if quote is None:
+            return [f"{claim.file}: the quote {claim.quote!r} is no longer in the file; update corpus/claims.yaml"]
+    printed = numbers_in(quote)
     if len(printed) != len(claim.sources):
         return [f"{claim.file}: {claim.quote!r} prints {len(printed)} numbers but names {len(claim.sources)} sources"]
     problems = []
@@ -270,9 +277,26 @@ def check_claim(root: Path, claim: Claim, metrics: Callable[[str, str], Any] | N
         holds = shown == value if isinstance(value, str) else _printed_matches(shown, float(value))
         if not holds:
             now = value if isinstance(value, str) else f"{value:,}" if isinstance(value, int) else f"{value:g}"
-            problems.append(f"{claim.file}: {claim.quote!r} says {shown} but `{source}` gives {now} now; "
+            problems.append(f"{claim.file}: {quote!r} says {shown} but `{source}` gives {now} now; "
                             f"update that sentence and its quote in corpus/claims.yaml")
+    if quote != claim.quote and not problems:
+        problems.append(f"{claim.file}: the file now says {quote!r}, which holds; corpus/claims.yaml still "
+                        f"quotes {claim.quote!r}: update the quote")
     return problems
+
+
+def _reworded_numbers(quote: str, text: str) -> str | None:
+    """The passage of `text` (squashed) that reads as `quote` with only its numbers changed, or None."""
+    from n00bqa.probes.base import _NUMBER
+
+    squashed, pattern, at = _squash(quote), [], 0
+    for match in _NUMBER.finditer(squashed):
+        pattern += [re.escape(squashed[at:match.start(1)]), _NUMBER.pattern]
+        at = match.end(1)
+    if not pattern:
+        return None
+    found = re.search("".join(pattern) + re.escape(squashed[at:]), text)
+    return found.group(0) if found else None
 
 
 def check_claims(root: Path, metrics: Callable[[str, str], Any] | None = None) -> list[str]:

@@ -36,6 +36,25 @@ def test_a_changed_number_in_a_note_fails_with_the_sentence_to_update(tmp_path: 
     assert problems[0].startswith("corpus/notes/hf-trainer.md:")
 
 
+def test_a_number_changed_in_the_note_alone_is_checked_as_the_note_now_reads_it(tmp_path: Path):
+    root = tmp_path / "root"
+    shutil.copytree(JOURNEY / "corpus", root / "corpus")
+    shutil.copytree(JOURNEY / "questions", root / "questions")
+    note = root / "corpus" / "notes" / "hf-trainer.md"
+    lines = evaluate("lines transformers trainer.py")
+    text = note.read_text()
+    note.write_text(text.replace(f"{lines:,} lines", f"{lines + 1:,} lines"))
+    [problem] = check_claims(root, default_metric)
+    assert problem.startswith("corpus/notes/hf-trainer.md:")
+    assert f"says {lines + 1:,} but `lines transformers trainer.py` gives {lines:,} now" in problem
+    # the note updated to the truth but the quote in claims.yaml left behind: the quote is what to update
+    claims = root / "corpus" / "claims.yaml"
+    claims.write_text(claims.read_text().replace(f"({lines:,} lines", f"({lines - 1:,} lines"))
+    note.write_text(text)
+    [problem] = check_claims(root, default_metric)
+    assert "which holds" in problem and f"still quotes '({lines - 1:,} lines" in problem
+
+
 def test_a_quote_edited_away_from_the_file_is_named(tmp_path: Path):
     root = tmp_path / "root"
     shutil.copytree(JOURNEY / "corpus", root / "corpus")
