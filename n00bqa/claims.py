@@ -22,7 +22,6 @@ study, so a library upgrade that moves a number fails the suite with that line. 
 from __future__ import annotations
 
 import re
-
 import shlex
 from dataclasses import dataclass
 from functools import cache

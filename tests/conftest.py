@@ -70,8 +70,8 @@ def fresh_consoles() -> Iterator[None]:
     yield
     from n00bqa.cli import common
 
-    for lazy in (common.console, common.err_console):
-        lazy._console = None
+    common.console.reset()
+    common.err_console.reset()
 
 
 @pytest.fixture(autouse=True)

@@ -21,10 +21,16 @@ def test_every_claim_of_the_builtin_notes_holds_for_the_installed_libraries():
     assert check_claims(JOURNEY, default_metric) == []
 
 
-def test_a_changed_number_in_a_note_fails_with_the_sentence_to_update(tmp_path: Path):
+def builtin_copy(tmp_path: Path) -> Path:
+    """A copy of the built-in study's questions and corpus, to edit."""
     root = tmp_path / "root"
     shutil.copytree(JOURNEY / "corpus", root / "corpus")
     shutil.copytree(JOURNEY / "questions", root / "questions")
+    return root
+
+
+def test_a_changed_number_in_a_note_fails_with_the_sentence_to_update(tmp_path: Path):
+    root = builtin_copy(tmp_path)
     note = root / "corpus" / "notes" / "hf-trainer.md"
     lines = evaluate("lines transformers trainer.py")
     note.write_text(note.read_text().replace(f"{lines:,} lines", f"{lines + 7:,} lines"))
@@ -37,9 +43,7 @@ def test_a_changed_number_in_a_note_fails_with_the_sentence_to_update(tmp_path: 
 
 
 def test_a_number_changed_in_the_note_alone_is_checked_as_the_note_now_reads_it(tmp_path: Path):
-    root = tmp_path / "root"
-    shutil.copytree(JOURNEY / "corpus", root / "corpus")
-    shutil.copytree(JOURNEY / "questions", root / "questions")
+    root = builtin_copy(tmp_path)
     note = root / "corpus" / "notes" / "hf-trainer.md"
     lines = evaluate("lines transformers trainer.py")
     text = note.read_text()
@@ -56,18 +60,14 @@ def test_a_number_changed_in_the_note_alone_is_checked_as_the_note_now_reads_it(
 
 
 def test_a_quote_edited_away_from_the_file_is_named(tmp_path: Path):
-    root = tmp_path / "root"
-    shutil.copytree(JOURNEY / "corpus", root / "corpus")
-    shutil.copytree(JOURNEY / "questions", root / "questions")
+    root = builtin_copy(tmp_path)
     note = root / "corpus" / "notes" / "hf-transformers.md"
     note.write_text(note.read_text().replace("The installed version here is", "We installed"))
     assert any("is no longer in the file" in p for p in check_claims(root, default_metric))
 
 
 def test_a_changed_probe_measurement_in_an_answer_fails_with_the_sentence_to_update(tmp_path: Path):
-    root = tmp_path / "root"
-    shutil.copytree(JOURNEY / "corpus", root / "corpus")
-    shutil.copytree(JOURNEY / "questions", root / "questions")
+    root = builtin_copy(tmp_path)
     for rel in ("questions/zero-fsdp.md", "corpus/claims.yaml"):
         path = root / rel
         path.write_text(path.read_text().replace("31.4 GB at stage 1", "31.9 GB at stage 1"))

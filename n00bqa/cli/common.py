@@ -25,6 +25,10 @@ class _LazyConsole:
             self._console = Console(**self._options)
         return getattr(self._console, name)
 
+    def reset(self) -> None:
+        """Forget the Console, so the next use makes a new one (reading `COLUMNS` again)."""
+        self._console = None
+
     # `with console:` (rich's Live and Progress do it) looks these up on the type, not via __getattr__
     def __enter__(self) -> Any:
         return self.__getattr__("__enter__")()
